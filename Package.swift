@@ -1,0 +1,90 @@
+// swift-tools-version:6.2
+//
+// Smelt: convert, re-quantize, shard and validate large safetensors checkpoints on a CPU.
+//
+// Module map (dependencies point downward only):
+//
+//   smelt (executable)        thin: argv -> SmeltCommands.main
+//   SmeltCommands             one file per subcommand; parse, call a library, print
+//   CommandLineSupport        argument parsing, help text, exit codes, progress reporting
+//   Pipeline / Sharding / Validation   the jobs: convert, shard, validate
+//   ReferenceModel            F32 CPU forward pass (DeepSeek-V3 MLA + MoE)
+//   Checkpoint                checkpoint directories, index.json, config.json, sharded writer
+//   SafeTensors               strict header parser, header planner, memory-mapped reader
+//   Quantization              pure codecs and block quantizers (FP8, int4, MXFP4, NVFP4, ...)
+//   SystemIO                  Glibc only: file descriptors, mmap, pread/pwrite loops, atomic output
+//   JSON                      strict RFC 8259 parser and a deterministic writer
+//   TensorCore                pure: DType, checked shape arithmetic, SHA-256, small shared helpers
+import PackageDescription
+
+/// Release builds target Haswell (AVX2, FMA, F16C): Float16 conversion, rounding and FMA become single
+/// instructions instead of libm calls. Build with BASELINE=1 for older x86-64 CPUs.
+let baseline = Context.environment["BASELINE"] != nil
+let releaseCodegen: [SwiftSetting] =
+  baseline ? [] : [.unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]
+
+let common: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")] + releaseCodegen
+let libm: [LinkerSetting] = [.linkedLibrary("m", .when(platforms: [.linux]))]
+
+let package = Package(
+  name: "Smelt",
+  products: [
+    .executable(name: "smelt", targets: ["smelt"])
+  ],
+  targets: [
+    .target(name: "TensorCore", swiftSettings: common, linkerSettings: libm),
+    .target(name: "JSON", swiftSettings: common),
+    .target(name: "SystemIO", dependencies: ["TensorCore"], swiftSettings: common),
+    .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
+    .target(name: "Quantization", dependencies: ["TensorCore"], swiftSettings: common, linkerSettings: libm),
+    .target(
+      name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
+      swiftSettings: common),
+    .target(
+      name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
+      linkerSettings: libm),
+    .target(
+      name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint"],
+      swiftSettings: common),
+    .target(
+      name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "Pipeline"],
+      swiftSettings: common),
+    .target(
+      name: "Validation",
+      dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "ReferenceModel"],
+      swiftSettings: common),
+    .target(name: "CommandLineSupport", dependencies: ["SystemIO"], swiftSettings: common),
+    .target(
+      name: "SmeltCommands",
+      dependencies: [
+        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "ReferenceModel", "Pipeline",
+        "Sharding", "Validation", "CommandLineSupport",
+      ],
+      swiftSettings: common),
+    .executableTarget(name: "smelt", dependencies: ["SmeltCommands"], swiftSettings: common),
+
+    .target(
+      name: "TestSupport", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Checkpoint"],
+      path: "Tests/TestSupport", swiftSettings: common),
+    .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "SystemIOTests", dependencies: ["SystemIO", "TestSupport"], swiftSettings: common),
+    .testTarget(
+      name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"],
+      resources: [.copy("Malformed")], swiftSettings: common),
+    .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"], swiftSettings: common),
+    .testTarget(
+      name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"], resources: [.copy("Golden")],
+      swiftSettings: common),
+    .testTarget(
+      name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
+      resources: [.copy("Golden")], swiftSettings: common),
+    .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "ShardingTests", dependencies: ["Sharding", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "ValidationTests", dependencies: ["Validation", "TestSupport"], swiftSettings: common),
+    .testTarget(
+      name: "CommandLineSupportTests", dependencies: ["CommandLineSupport", "TestSupport"], swiftSettings: common),
+    .testTarget(
+      name: "SmeltEndToEndTests", dependencies: ["SmeltCommands", "TestSupport"], swiftSettings: common),
+  ]
+)

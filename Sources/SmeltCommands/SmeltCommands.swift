@@ -1,0 +1,1 @@
+public enum SmeltCommands { public static func main() { print("smelt") } }

@@ -1,0 +1,35 @@
+import Dispatch
+
+/// Data-parallel loops over index ranges, on all cores.
+public enum Parallel {
+  /// Worker count: `SMELT_THREADS` if set, else the number of active processors.
+  public static var defaultThreadCount: Int {
+    if let text = getenvString("SMELT_THREADS"), let n = Int(text), n > 0 { return n }
+    return max(1, activeProcessorCount())
+  }
+
+  /// Runs `body` on chunks of `0..<count`, each chunk a contiguous range, in parallel.
+  ///
+  /// - Parameters:
+  ///   - count: the number of items.
+  ///   - minimumChunk: the smallest number of items worth a task of its own.
+  ///   - body: called once per chunk with a disjoint range; must only write state owned by that range.
+  public static func forEachChunk(
+    count: Int, minimumChunk: Int = 1, _ body: @Sendable (Range<Int>) -> Void
+  ) {
+    guard count > 0 else { return }
+    let threads = defaultThreadCount
+    // About 4 chunks per thread balances uneven work without much scheduling overhead.
+    let chunkCount = max(1, min(count / max(1, minimumChunk), threads * 4))
+    if chunkCount == 1 || threads == 1 {
+      body(0..<count)
+      return
+    }
+    let chunkSize = (count + chunkCount - 1) / chunkCount
+    DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
+      let start = chunk * chunkSize
+      let end = min(count, start + chunkSize)
+      if start < end { body(start..<end) }
+    }
+  }
+}

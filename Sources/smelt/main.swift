@@ -1,0 +1,3 @@
+import SmeltCommands
+
+SmeltCommands.main()

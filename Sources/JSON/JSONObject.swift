@@ -1,0 +1,94 @@
+/// A JSON object: members in document order plus constant-time lookup by key.
+///
+/// Keys are unique (the parser rejects duplicates; assignment through the subscript replaces a member in
+/// place). Equality is ordered: same members in the same order.
+public struct JSONObject: Sendable, Equatable, Sequence {
+  public typealias Member = (key: String, value: JSONValue)
+
+  /// The members in document (or insertion) order.
+  public private(set) var members: [Member] = []
+
+  /// Key -> position in `members`. Only built past `indexThreshold` members: small objects (a safetensors
+  /// tensor entry has three keys) are searched linearly, which is faster than hashing and saves a
+  /// dictionary allocation per object.
+  private var index: [String: Int]? = nil
+  static let indexThreshold = 8
+
+  /// An empty object.
+  public init() {}
+
+  /// An object from `members`, or `nil` if a key repeats.
+  public init?(members: [(String, JSONValue)]) {
+    for (key, value) in members {
+      guard self.position(of: key) == nil else { return nil }
+      append(key: key, value: value)
+    }
+  }
+
+  /// The number of members.
+  public var count: Int { members.count }
+
+  /// True when there are no members.
+  public var isEmpty: Bool { members.isEmpty }
+
+  /// The keys in order.
+  public var keys: [String] { members.map(\.key) }
+
+  /// The value for `key`, or `nil`. Setting `nil` removes the member; setting a value replaces the
+  /// existing member in place or appends a new one.
+  public subscript(key: String) -> JSONValue? {
+    get {
+      guard let position = position(of: key) else { return nil }
+      return members[position].value
+    }
+    set {
+      if let position = position(of: key) {
+        if let newValue {
+          members[position].value = newValue
+        } else {
+          members.remove(at: position)
+          rebuildIndex()
+        }
+      } else if let newValue {
+        append(key: key, value: newValue)
+      }
+    }
+  }
+
+  public func makeIterator() -> IndexingIterator<[Member]> { members.makeIterator() }
+
+  public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+    guard lhs.members.count == rhs.members.count else { return false }
+    for (l, r) in zip(lhs.members, rhs.members) where l.key != r.key || l.value != r.value { return false }
+    return true
+  }
+
+  /// Position of `key` in `members`.
+  func position(of key: String) -> Int? {
+    if let index { return index[key] }
+    return members.firstIndex { $0.key == key }
+  }
+
+  /// Appends a member whose key the caller has checked is new.
+  mutating func append(key: String, value: JSONValue) {
+    members.append((key, value))
+    if index != nil {
+      index?[key] = members.count - 1
+    } else if members.count > JSONObject.indexThreshold {
+      rebuildIndex()
+    }
+  }
+
+  /// Reserves room for `count` members.
+  mutating func reserveCapacity(_ count: Int) { members.reserveCapacity(count) }
+
+  private mutating func rebuildIndex() {
+    guard members.count > JSONObject.indexThreshold else {
+      index = nil
+      return
+    }
+    var index = [String: Int](minimumCapacity: members.count)
+    for (position, member) in members.enumerated() { index[member.key] = position }
+    self.index = index
+  }
+}

@@ -1,0 +1,283 @@
+/// Every `config.json` field the forward pass needs, for DeepSeek-V3 and the MoE / dense families that share
+/// its blocks.
+///
+/// Field mapping from a Hugging Face `config.json` (DeepSeek-V3 names; the JSON → struct code lives with the
+/// checkpoint reader):
+///
+/// | property | config.json |
+/// |---|---|
+/// | `vocabularySize` | `vocab_size` |
+/// | `hiddenSize` | `hidden_size` |
+/// | `intermediateSize` | `intermediate_size` (dense layers) |
+/// | `layerCount` | `num_hidden_layers` (the MTP layer at this index is ignored) |
+/// | `headCount` | `num_attention_heads` |
+/// | `rmsNormEpsilon` | `rms_norm_eps` |
+/// | `tieWordEmbeddings` | `tie_word_embeddings` (true: logits use `model.embed_tokens.weight`) |
+/// | `hiddenActivation` | `hidden_act` (`silu` only) |
+/// | `maxPositionEmbeddings` | `max_position_embeddings` |
+/// | `attention` | see `LatentAttentionConfiguration` |
+/// | `rope` | see `RopeConfiguration` |
+/// | `mixtureOfExperts` | see `MixtureOfExpertsConfiguration`; `nil` for a dense model |
+public struct ModelConfiguration: Sendable, Equatable {
+  public var vocabularySize: Int
+  public var hiddenSize: Int
+  public var intermediateSize: Int
+  public var layerCount: Int
+  public var headCount: Int
+  public var rmsNormEpsilon: Float
+  public var tieWordEmbeddings: Bool
+  public var hiddenActivation: Activation
+  public var maxPositionEmbeddings: Int
+  public var attention: LatentAttentionConfiguration
+  public var rope: RopeConfiguration
+  public var mixtureOfExperts: MixtureOfExpertsConfiguration?
+
+  /// A configuration from its fields (memberwise).
+  public init(
+    vocabularySize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
+    rmsNormEpsilon: Float, tieWordEmbeddings: Bool = false, hiddenActivation: Activation = .silu,
+    maxPositionEmbeddings: Int, attention: LatentAttentionConfiguration, rope: RopeConfiguration,
+    mixtureOfExperts: MixtureOfExpertsConfiguration?
+  ) {
+    self.vocabularySize = vocabularySize
+    self.hiddenSize = hiddenSize
+    self.intermediateSize = intermediateSize
+    self.layerCount = layerCount
+    self.headCount = headCount
+    self.rmsNormEpsilon = rmsNormEpsilon
+    self.tieWordEmbeddings = tieWordEmbeddings
+    self.hiddenActivation = hiddenActivation
+    self.maxPositionEmbeddings = maxPositionEmbeddings
+    self.attention = attention
+    self.rope = rope
+    self.mixtureOfExperts = mixtureOfExperts
+  }
+
+  /// Whether layer `layer` has a MoE feed-forward block (else the dense SwiGLU MLP).
+  ///
+  /// DeepSeek's remote code: `layer >= first_k_dense_replace && layer % moe_layer_freq == 0`. transformers'
+  /// `DeepseekV3DecoderLayer` ignores `moe_layer_freq`; both agree for V3 (frequency 1).
+  public func isMixtureOfExpertsLayer(_ layer: Int) -> Bool {
+    guard let moe = mixtureOfExperts else { return false }
+    return layer >= moe.firstDenseLayerCount && layer % max(1, moe.layerFrequency) == 0
+  }
+
+  /// Checks the sizes the forward pass relies on (positive, divisible); throws the first problem.
+  public func validate() throws(ReferenceModelError) {
+    func positive(_ value: Int, _ field: String) throws(ReferenceModelError) {
+      guard value > 0 else { throw .invalidConfiguration(field: field, value: "\(value)", reason: "must be positive") }
+    }
+    try positive(vocabularySize, "vocab_size")
+    try positive(hiddenSize, "hidden_size")
+    try positive(intermediateSize, "intermediate_size")
+    try positive(layerCount, "num_hidden_layers")
+    try positive(headCount, "num_attention_heads")
+    try positive(attention.keyValueLoraRank, "kv_lora_rank")
+    try positive(attention.ropeHeadDimension, "qk_rope_head_dim")
+    try positive(attention.valueHeadDimension, "v_head_dim")
+    guard attention.noPositionHeadDimension >= 0 else {
+      throw .invalidConfiguration(
+        field: "qk_nope_head_dim", value: "\(attention.noPositionHeadDimension)", reason: "must not be negative")
+    }
+    if let rank = attention.queryLoraRank { try positive(rank, "q_lora_rank") }
+    guard attention.ropeHeadDimension % 2 == 0 else {
+      throw .invalidConfiguration(
+        field: "qk_rope_head_dim", value: "\(attention.ropeHeadDimension)", reason: "rotary pairs need an even size")
+    }
+    if let yarn = rope.yarn {
+      guard yarn.factor > 0, yarn.originalMaxPositionEmbeddings > 0 else {
+        throw .invalidConfiguration(
+          field: "rope_scaling", value: "factor \(yarn.factor)",
+          reason: "factor and original_max_position_embeddings must be positive")
+      }
+    }
+    if let moe = mixtureOfExperts {
+      try positive(moe.routedExpertCount, "n_routed_experts")
+      try positive(moe.expertsPerToken, "num_experts_per_tok")
+      try positive(moe.expertIntermediateSize, "moe_intermediate_size")
+      guard moe.sharedExpertCount >= 0 else {
+        throw .invalidConfiguration(
+          field: "n_shared_experts", value: "\(moe.sharedExpertCount)", reason: "must not be negative")
+      }
+      guard moe.expertsPerToken <= moe.routedExpertCount else {
+        throw .invalidConfiguration(
+          field: "num_experts_per_tok", value: "\(moe.expertsPerToken)",
+          reason: "more than n_routed_experts (\(moe.routedExpertCount))")
+      }
+      if case .sigmoidGroupLimited(let groupCount, let selectedGroupCount, _) = moe.router {
+        try positive(groupCount, "n_group")
+        guard moe.routedExpertCount % groupCount == 0 else {
+          throw .invalidConfiguration(
+            field: "n_group", value: "\(groupCount)", reason: "must divide n_routed_experts (\(moe.routedExpertCount))")
+        }
+        guard moe.routedExpertCount / groupCount >= 2 else {
+          throw .invalidConfiguration(
+            field: "n_group", value: "\(groupCount)", reason: "each group needs at least 2 experts (top-2 group score)")
+        }
+        guard selectedGroupCount > 0, selectedGroupCount <= groupCount,
+          selectedGroupCount * (moe.routedExpertCount / groupCount) >= moe.expertsPerToken
+        else {
+          throw .invalidConfiguration(
+            field: "topk_group", value: "\(selectedGroupCount)",
+            reason: "must be in 1...n_group and leave at least num_experts_per_tok experts")
+        }
+      }
+    }
+  }
+}
+
+/// The feed-forward activation (`hidden_act`).
+public enum Activation: String, Sendable, Equatable {
+  /// `silu(x) = x · sigmoid(x)`, the SwiGLU gate of DeepSeek, Llama, Qwen and Mixtral.
+  case silu
+}
+
+/// Multi-head latent attention (MLA) sizes.
+///
+/// | property | config.json |
+/// |---|---|
+/// | `queryLoraRank` | `q_lora_rank` (`null` → a single `q_proj`) |
+/// | `keyValueLoraRank` | `kv_lora_rank` |
+/// | `noPositionHeadDimension` | `qk_nope_head_dim` |
+/// | `ropeHeadDimension` | `qk_rope_head_dim` |
+/// | `valueHeadDimension` | `v_head_dim` |
+public struct LatentAttentionConfiguration: Sendable, Equatable {
+  public var queryLoraRank: Int?
+  public var keyValueLoraRank: Int
+  public var noPositionHeadDimension: Int
+  public var ropeHeadDimension: Int
+  public var valueHeadDimension: Int
+
+  public init(
+    queryLoraRank: Int?, keyValueLoraRank: Int, noPositionHeadDimension: Int, ropeHeadDimension: Int,
+    valueHeadDimension: Int
+  ) {
+    self.queryLoraRank = queryLoraRank
+    self.keyValueLoraRank = keyValueLoraRank
+    self.noPositionHeadDimension = noPositionHeadDimension
+    self.ropeHeadDimension = ropeHeadDimension
+    self.valueHeadDimension = valueHeadDimension
+  }
+
+  /// Query/key size per head: nope + rope (192 for V3).
+  public var queryKeyHeadDimension: Int { noPositionHeadDimension + ropeHeadDimension }
+}
+
+/// Rotary position embedding.
+///
+/// | property | config.json |
+/// |---|---|
+/// | `theta` | `rope_theta` |
+/// | `interleaved` | `rope_interleave` (transformers' default for deepseek_v3: `true`) |
+/// | `yarn` | `rope_scaling` when its `type`/`rope_type` is `yarn`; `nil` for no scaling |
+public struct RopeConfiguration: Sendable, Equatable {
+  public var theta: Double
+  public var interleaved: Bool
+  public var yarn: YarnScaling?
+
+  public init(theta: Double, interleaved: Bool = true, yarn: YarnScaling? = nil) {
+    self.theta = theta
+    self.interleaved = interleaved
+    self.yarn = yarn
+  }
+}
+
+/// YaRN `rope_scaling` fields.
+///
+/// | property | rope_scaling key | default when absent |
+/// |---|---|---|
+/// | `factor` | `factor` | required |
+/// | `originalMaxPositionEmbeddings` | `original_max_position_embeddings` | required |
+/// | `betaFast` | `beta_fast` | 32 |
+/// | `betaSlow` | `beta_slow` | 1 |
+/// | `mscale` | `mscale` | nil |
+/// | `mscaleAllDimensions` | `mscale_all_dim` | nil |
+/// | `attentionFactor` | `attention_factor` | nil (derived, see `RopeTable`) |
+/// | `truncate` | `truncate` | true |
+public struct YarnScaling: Sendable, Equatable {
+  public var factor: Double
+  public var originalMaxPositionEmbeddings: Int
+  public var betaFast: Double
+  public var betaSlow: Double
+  public var mscale: Double?
+  public var mscaleAllDimensions: Double?
+  public var attentionFactor: Double?
+  public var truncate: Bool
+
+  public init(
+    factor: Double, originalMaxPositionEmbeddings: Int, betaFast: Double = 32, betaSlow: Double = 1,
+    mscale: Double? = nil, mscaleAllDimensions: Double? = nil, attentionFactor: Double? = nil, truncate: Bool = true
+  ) {
+    self.factor = factor
+    self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings
+    self.betaFast = betaFast
+    self.betaSlow = betaSlow
+    self.mscale = mscale
+    self.mscaleAllDimensions = mscaleAllDimensions
+    self.attentionFactor = attentionFactor
+    self.truncate = truncate
+  }
+}
+
+/// Mixture-of-experts feed-forward fields.
+///
+/// | property | config.json |
+/// |---|---|
+/// | `routedExpertCount` | `n_routed_experts` (`num_experts` / `num_local_experts` elsewhere) |
+/// | `sharedExpertCount` | `n_shared_experts` (0 when absent) |
+/// | `expertsPerToken` | `num_experts_per_tok` |
+/// | `expertIntermediateSize` | `moe_intermediate_size` |
+/// | `firstDenseLayerCount` | `first_k_dense_replace` (0 when absent) |
+/// | `layerFrequency` | `moe_layer_freq` (1 when absent) |
+/// | `normalizeTopK` | `norm_topk_prob` |
+/// | `routedScalingFactor` | `routed_scaling_factor` (1 when absent) |
+/// | `router` | `scoring_func` + `topk_method` + `n_group` + `topk_group` |
+public struct MixtureOfExpertsConfiguration: Sendable, Equatable {
+  public var routedExpertCount: Int
+  public var sharedExpertCount: Int
+  public var expertsPerToken: Int
+  public var expertIntermediateSize: Int
+  public var firstDenseLayerCount: Int
+  public var layerFrequency: Int
+  public var normalizeTopK: Bool
+  public var routedScalingFactor: Float
+  public var router: RouterKind
+
+  public init(
+    routedExpertCount: Int, sharedExpertCount: Int, expertsPerToken: Int, expertIntermediateSize: Int,
+    firstDenseLayerCount: Int, layerFrequency: Int = 1, normalizeTopK: Bool, routedScalingFactor: Float,
+    router: RouterKind
+  ) {
+    self.routedExpertCount = routedExpertCount
+    self.sharedExpertCount = sharedExpertCount
+    self.expertsPerToken = expertsPerToken
+    self.expertIntermediateSize = expertIntermediateSize
+    self.firstDenseLayerCount = firstDenseLayerCount
+    self.layerFrequency = layerFrequency
+    self.normalizeTopK = normalizeTopK
+    self.routedScalingFactor = routedScalingFactor
+    self.router = router
+  }
+}
+
+/// How a MoE layer picks its experts.
+public enum RouterKind: Sendable, Equatable {
+  /// DeepSeek-V3 `noaux_tc` (`scoring_func: sigmoid`): sigmoid scores, selection on score +
+  /// `e_score_correction_bias`, restricted to the best `selectedGroupCount` (`topk_group`) of `groupCount`
+  /// (`n_group`) groups, a group scoring the sum of its top-2; weights are the unbiased scores.
+  /// `maskedScore` is what the experts of dropped groups score during the final top-k.
+  case sigmoidGroupLimited(groupCount: Int, selectedGroupCount: Int, maskedScore: GroupMask)
+  /// Qwen-MoE / Mixtral (`scoring_func: softmax`, `topk_method: greedy`): softmax over all router logits,
+  /// then the top-k probabilities (renormalized when `normalizeTopK`).
+  case softmaxTopK
+}
+
+/// The score given to the experts of groups that lose the group selection.
+///
+/// transformers up to the 4.5x releases (and mlx-lm) use `masked_fill(…, 0.0)`; transformers' current
+/// `route_tokens_to_experts`, DeepSeek's `model.py` since Feb 2025 and vLLM use `-inf`. They agree whenever
+/// every biased score is positive (true for V3, whose smallest bias is +2.02).
+public enum GroupMask: Sendable, Equatable {
+  case zero
+  case negativeInfinity
+}

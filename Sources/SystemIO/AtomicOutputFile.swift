@@ -1,0 +1,94 @@
+#if canImport(Glibc)
+  @preconcurrency import Glibc
+#elseif canImport(Musl)
+  @preconcurrency import Musl
+#endif
+import Synchronization
+
+/// An output file that appears under its final name only when it is complete.
+///
+/// Bytes go to a temporary sibling (`.<name>.smelt-tmp`) in the same directory; `commit()` syncs it,
+/// renames it over the final path and syncs the directory, so a crash leaves either the old state or the
+/// complete file, never a half-written one under the real name. `abandon()` (also run by `deinit` when
+/// not committed) removes the temporary file. Positional writes are safe from several threads at once.
+public final class AtomicOutputFile: Sendable {
+  /// The final path.
+  public let path: String
+  /// Where the bytes are written until `commit()`.
+  public let temporaryPath: String
+  private let descriptor: FileDescriptor
+  private let state = Mutex(State.open)
+
+  private enum State { case open, committed, abandoned }
+
+  /// The temporary name used for `path`: a hidden sibling, so that directory listings and globs such as
+  /// `*.safetensors` never pick up partial output.
+  public static func temporaryPath(for path: String) -> String {
+    let (directory, name) = FileSystem.split(path)
+    return FileSystem.join(directory, ".\(name).smelt-tmp")
+  }
+
+  /// Creates (or truncates) the temporary file for `path`.
+  /// - Parameter byteCount: if given, the file is sized up front (sparse), so writers can fill it out of order.
+  public init(path: String, byteCount: Int? = nil) throws(SystemError) {
+    self.path = path
+    self.temporaryPath = AtomicOutputFile.temporaryPath(for: path)
+    descriptor = try FileDescriptor.open(temporaryPath, .createTruncating)
+    CleanupRegistry.shared.register(temporaryPath)
+    if let byteCount {
+      do { try descriptor.truncate(to: byteCount) } catch {
+        abandon()
+        throw error
+      }
+    }
+  }
+
+  deinit { abandon() }
+
+  /// Writes `bytes` at `fileOffset` of the temporary file.
+  public func write(_ bytes: UnsafeRawBufferPointer, at fileOffset: Int) throws(SystemError) {
+    try descriptor.write(bytes, at: fileOffset)
+  }
+
+  /// Writes `bytes` at `fileOffset` of the temporary file.
+  public func write(_ bytes: [UInt8], at fileOffset: Int) throws(SystemError) {
+    try descriptor.write(bytes, at: fileOffset)
+  }
+
+  /// The underlying descriptor, for `copy_file_range` into the temporary file.
+  public var fileDescriptor: FileDescriptor { descriptor }
+
+  /// Syncs the data, renames the temporary file to `path` and syncs the directory.
+  public func commit() throws(SystemError) {
+    let proceed = state.withLock { current -> Bool in
+      guard case .open = current else { return false }
+      current = .committed
+      return true
+    }
+    precondition(proceed, "commit() on an output file that was already committed or abandoned")
+    do {
+      try descriptor.sync()
+      descriptor.close()
+      try FileSystem.rename(temporaryPath, to: path)
+      CleanupRegistry.shared.unregister(temporaryPath)
+      FileSystem.syncDirectory(FileSystem.split(path).directory)
+    } catch {
+      _ = unlink(temporaryPath)
+      CleanupRegistry.shared.unregister(temporaryPath)
+      throw error
+    }
+  }
+
+  /// Closes and removes the temporary file. Safe to call more than once.
+  public func abandon() {
+    let proceed = state.withLock { current -> Bool in
+      guard case .open = current else { return false }
+      current = .abandoned
+      return true
+    }
+    guard proceed else { return }
+    descriptor.close()
+    _ = unlink(temporaryPath)
+    CleanupRegistry.shared.unregister(temporaryPath)
+  }
+}

@@ -1,0 +1,158 @@
+#if canImport(Glibc)
+  @preconcurrency import Glibc
+#elseif canImport(Musl)
+  @preconcurrency import Musl
+#endif
+
+/// Path and directory operations over plain strings (no Foundation): the small set Smelt needs.
+public enum FileSystem {
+  /// Splits `path` into its directory (`"."` when there is none) and last component.
+  public static func split(_ path: String) -> (directory: String, name: String) {
+    guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+    let directory = String(path[..<slash])
+    return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+  }
+
+  /// Joins path components with `/`.
+  public static func join(_ parts: String...) -> String { join(parts) }
+
+  /// Joins path components with `/`.
+  public static func join(_ parts: [String]) -> String {
+    var result = ""
+    for part in parts where !part.isEmpty {
+      if result.isEmpty || result.hasSuffix("/") { result += part } else { result += "/" + part }
+    }
+    return result
+  }
+
+  /// The kind of thing at a path.
+  public enum Kind: Sendable { case file, directory, other }
+
+  /// What `path` is, or `nil` if nothing is there (follows symlinks).
+  public static func kind(of path: String) -> Kind? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    switch info.st_mode & S_IFMT {
+    case S_IFREG: return .file
+    case S_IFDIR: return .directory
+    default: return .other
+    }
+  }
+
+  /// True if something exists at `path`.
+  public static func exists(_ path: String) -> Bool { kind(of: path) != nil }
+  /// True if `path` is a directory.
+  public static func isDirectory(_ path: String) -> Bool { kind(of: path) == .directory }
+
+  /// The size of the file at `path`.
+  public static func byteCount(of path: String) throws(SystemError) -> Int {
+    var info = stat()
+    guard stat(path, &info) == 0 else { throw SystemError("stat", path: path) }
+    return Int(info.st_size)
+  }
+
+  /// Allocated bytes on disk (differs from the size for sparse files).
+  public static func allocatedByteCount(of path: String) throws(SystemError) -> Int {
+    var info = stat()
+    guard stat(path, &info) == 0 else { throw SystemError("stat", path: path) }
+    return Int(info.st_blocks) * 512
+  }
+
+  /// The names in `directory` (no `.`/`..`), sorted.
+  public static func contents(of directory: String) throws(SystemError) -> [String] {
+    guard let dir = opendir(directory) else { throw SystemError("list directory", path: directory) }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+      let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
+        pointer.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) {
+          String(cString: $0)
+        }
+      }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+  }
+
+  /// Creates `path` and any missing parents (mode 0755). Succeeds if it already is a directory.
+  public static func createDirectory(_ path: String) throws(SystemError) {
+    if isDirectory(path) { return }
+    let parent = split(path).directory
+    if parent != path && parent != "." && parent != "/" && !exists(parent) { try createDirectory(parent) }
+    if mkdir(path, 0o755) != 0 && !(errno == EEXIST && isDirectory(path)) {
+      throw SystemError("create directory", path: path)
+    }
+  }
+
+  /// Removes a file or an empty directory; nothing there is not an error.
+  public static func remove(_ path: String) throws(SystemError) {
+    if unlink(path) == 0 || errno == ENOENT { return }
+    if errno == EISDIR || errno == EPERM, rmdir(path) == 0 { return }
+    throw SystemError("remove", path: path)
+  }
+
+  /// Removes `path` and everything below it.
+  public static func removeTree(_ path: String) throws(SystemError) {
+    guard let kind = kind(of: path) else { return }
+    if kind == .directory {
+      for name in try contents(of: path) { try removeTree(join(path, name)) }
+      if rmdir(path) != 0 { throw SystemError("remove directory", path: path) }
+    } else {
+      try remove(path)
+    }
+  }
+
+  /// Renames `source` to `destination`, replacing it atomically (`rename(2)`).
+  public static func rename(_ source: String, to destination: String) throws(SystemError) {
+    guard Glibc.rename(source, destination) == 0 else {
+      throw SystemError("rename", path: source, detail: "to '\(destination)'")
+    }
+  }
+
+  /// Syncs a directory so that renames inside it are durable; errors are ignored (not all file
+  /// systems support it).
+  public static func syncDirectory(_ path: String) {
+    let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    _ = fsync(fd)
+    _ = Glibc.close(fd)
+  }
+
+  /// Reads a whole (small) file: config.json, an index. Refuses files over `limit` bytes.
+  public static func readFile(_ path: String, limit: Int = 512 << 20) throws(SystemError) -> [UInt8] {
+    let fd = try FileDescriptor.open(path, .readOnly)
+    defer { fd.close() }
+    let size = try fd.byteCount()
+    guard size <= limit else { throw SystemError("read", path: path, code: EFBIG, detail: "\(size) bytes exceeds the \(limit)-byte limit for this kind of file") }
+    var bytes = [UInt8](repeating: 0, count: size)
+    let result: Result<Void, SystemError> = bytes.withUnsafeMutableBytes { raw in
+      Result { () throws(SystemError) in try fd.read(into: raw, at: 0) }
+    }
+    try result.get()
+    return bytes
+  }
+
+  /// Writes a whole small file atomically (temporary sibling, fsync, rename).
+  public static func writeFileAtomically(_ bytes: [UInt8], to path: String) throws(SystemError) {
+    let file = try AtomicOutputFile(path: path)
+    try file.write(bytes, at: 0)
+    try file.commit()
+  }
+
+  /// Resolves `path` to an absolute, symlink-free path (`realpath`), or `nil` if it does not exist.
+  public static func canonicalPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
+  }
+
+  /// Copies a whole file atomically, preferring in-kernel copies.
+  public static func copyFile(_ source: String, to destination: String) throws(SystemError) {
+    let input = try FileDescriptor.open(source, .readOnly)
+    defer { input.close() }
+    let size = try input.byteCount()
+    let output = try AtomicOutputFile(path: destination)
+    try FileCopy.copy(from: input, offset: 0, to: output.fileDescriptor, offset: 0, byteCount: size)
+    try output.commit()
+  }
+}

@@ -1,0 +1,44 @@
+#if canImport(Glibc)
+  @preconcurrency import Glibc
+#elseif canImport(Musl)
+  @preconcurrency import Musl
+#endif
+
+/// A failed system call: what was attempted, on which path, and the `errno` it returned.
+public struct SystemError: Error, Sendable, CustomStringConvertible, Equatable {
+  /// The action in words, e.g. `"open"`, `"write"`, `"rename"`.
+  public var operation: String
+  /// The file involved, if any.
+  public var path: String?
+  /// The C `errno` value.
+  public var code: Int32
+  /// Extra context, e.g. the byte offset of a failed write.
+  public var detail: String?
+
+  public init(_ operation: String, path: String? = nil, code: Int32 = errno, detail: String? = nil) {
+    self.operation = operation
+    self.path = path
+    self.code = code
+    self.detail = detail
+  }
+
+  /// The C library's text for `code`, e.g. "No space left on device".
+  public var reason: String { String(cString: strerror(code)) }
+
+  public var description: String {
+    var text = "cannot \(operation)"
+    if let path { text += " '\(path)'" }
+    if let detail { text += " (\(detail))" }
+    text += ": \(reason)"
+    switch code {
+    case ENOSPC: text += "; free some space on the output disk and run again (add --resume to keep finished files)"
+    case EFBIG: text += "; the file size limit (ulimit -f) or the file system's maximum file size was reached"
+    case EDQUOT: text += "; the disk quota is exhausted"
+    default: break
+    }
+    return text
+  }
+
+  /// True when the error is `code`.
+  public func `is`(_ code: Int32) -> Bool { self.code == code }
+}

@@ -71,6 +71,25 @@ public final class SafeTensorsFileWriter: Sendable {
     }
   }
 
+  /// Copies all of tensor `name` from `source` (starting at `sourceFileOffset`) file to file, without
+  /// passing the bytes through user space where the kernel can copy them (`copy_file_range`).
+  public func copy(tensorNamed name: String, from source: FileDescriptor, sourceFileOffset: Int) throws(SafeTensorsFileError) {
+    guard let entry = layout.entry(named: name), let position = positionOf(entry) else {
+      throw fail(.tensorNotFound(name: name))
+    }
+    guard entry.byteCount > 0 else { return }
+    let range = 0..<entry.byteCount
+    let reserved = written.withLock { ranges -> Bool in SafeTensorsFileWriter.insert(range, into: &ranges[position]) }
+    guard reserved else { throw fail(.overlappingWrite(tensor: name, offsetWithinTensor: 0, byteCount: entry.byteCount)) }
+    do {
+      try FileCopy.copy(
+        from: source, offset: sourceFileOffset, to: output.fileDescriptor,
+        offset: layout.header.dataStart + entry.dataOffsets.lowerBound, byteCount: entry.byteCount)
+    } catch {
+      throw fail(.io(error))
+    }
+  }
+
   /// Verifies that every tensor was completely written, then syncs and renames the file into place.
   /// If a tensor is incomplete, throws `incompleteTensor` and leaves the writer open.
   public func commit() throws(SafeTensorsFileError) {

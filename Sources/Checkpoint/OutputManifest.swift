@@ -1,0 +1,95 @@
+import JSON
+import SystemIO
+import TensorCore
+
+/// `smelt-manifest.json`: the integrity record written last into every output directory — each file's
+/// size and SHA-256, the Smelt version and the command that made it. `smelt verify` checks it.
+///
+/// It carries no timestamp, so two runs of the same command produce byte-identical directories.
+public struct OutputManifest: Sendable, Equatable {
+  /// The manifest's file name.
+  public static let fileName = "smelt-manifest.json"
+  /// Smelt's version, recorded in every manifest.
+  public static let smeltVersion = "0.1.0"
+
+  public struct File: Sendable, Equatable {
+    public var name: String
+    public var sha256: String
+    public var byteCount: Int
+    public init(name: String, sha256: String, byteCount: Int) {
+      self.name = name
+      self.sha256 = sha256
+      self.byteCount = byteCount
+    }
+  }
+
+  public var files: [File]
+  public var commandLine: [String]
+  public var version: String
+
+  public init(files: [File], commandLine: [String], version: String = OutputManifest.smeltVersion) {
+    self.files = files.sorted { $0.name < $1.name }
+    self.commandLine = commandLine
+    self.version = version
+  }
+
+  /// The manifest as JSON bytes.
+  public func jsonBytes() -> [UInt8] {
+    func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
+    let document = object([
+      ("schema", "smelt.manifest/1"),
+      ("smelt_version", .string(version)),
+      ("command", .array(commandLine.map { .string($0) })),
+      ("files", .array(files.map { file in
+        object([("name", .string(file.name)), ("bytes", .number(JSONNumber(file.byteCount))), ("sha256", .string(file.sha256))])
+      })),
+    ])
+    return JSONWriter(pretty: true).bytes(document) + [0x0A]
+  }
+
+  /// Writes the manifest into `directory` atomically.
+  public func write(to directory: String) throws {
+    try FileSystem.writeFileAtomically(jsonBytes(), to: FileSystem.join(directory, OutputManifest.fileName))
+  }
+
+  /// Reads `directory`'s manifest.
+  public static func read(from directory: String) throws -> OutputManifest {
+    let path = FileSystem.join(directory, fileName)
+    let value = try JSONParser.parse(try FileSystem.readFile(path))
+    guard let files = value["files"]?.arrayValue, let command = value["command"]?.arrayValue else {
+      throw CheckpointError.invalidIndex(path: path, reason: "not a smelt manifest (missing files or command)")
+    }
+    var parsed: [File] = []
+    for item in files {
+      guard let name = item["name"]?.stringValue, let sha = item["sha256"]?.stringValue, let bytes = item["bytes"]?.intValue,
+        CheckpointIndex.isSafeRelativePath(name)
+      else { throw CheckpointError.invalidIndex(path: path, reason: "malformed file entry \(JSONWriter().string(item))") }
+      parsed.append(File(name: name, sha256: sha, byteCount: bytes))
+    }
+    return OutputManifest(
+      files: parsed, commandLine: command.compactMap(\.stringValue), version: value["smelt_version"]?.stringValue ?? "?")
+  }
+}
+
+/// Streaming SHA-256 of files.
+public enum FileDigest {
+  /// The lowercase hex SHA-256 of the file at `path`, read in 8 MiB chunks.
+  public static func sha256(of path: String) throws -> String {
+    let fd = try FileDescriptor.open(path, .readOnly)
+    defer { fd.close() }
+    let size = try fd.byteCount()
+    let chunk = 8 << 20
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+    defer { buffer.deallocate() }
+    var hasher = SHA256()
+    var offset = 0
+    while offset < size {
+      let n = min(chunk, size - offset)
+      let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
+      try fd.read(into: slice, at: offset)
+      hasher.update(UnsafeRawBufferPointer(slice))
+      offset += n
+    }
+    return SHA256.hexString(hasher.finalize())
+  }
+}

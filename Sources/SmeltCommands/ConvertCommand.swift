@@ -1,0 +1,175 @@
+import Checkpoint
+import CommandLineSupport
+import JSON
+import Pipeline
+import Quantization
+import SafeTensors
+import SystemIO
+import TensorCore
+
+/// `smelt convert IN OUT --to FORMAT`.
+struct ConvertCommand: Command {
+  static let configuration = CommandConfiguration(
+    name: "convert",
+    abstract: "Convert a checkpoint's weights: FP8 block <-> BF16/F16/F32, FP8 channel/tensor, unscaled FP8 casts.",
+    discussion: """
+      Streams tensor by tensor with bounded memory on all cores. Quantizing targets convert what DeepSeek's \
+      release quantizes (2-D *_proj weights inside decoder layers); embeddings, lm_head, norms, the router and \
+      MTP eh_proj keep their precision. Casts dequantize every quantized weight and cast plain floating \
+      tensors (F32 router biases excepted). --include/--exclude GLOB override the selection. Output files are \
+      written under temporary names and renamed when complete; --resume continues an interrupted run.
+      """,
+    arguments: [
+      .positional("input", help: "The checkpoint to read (directory or .safetensors file)."),
+      .positional("output", help: "The directory to write."),
+      .option("to", valueName: "format", help: "Target format.", values: ConversionTarget.names, required: true),
+      .option("include", valueName: "glob", help: "Also convert tensors matching GLOB.", repeating: true),
+      .option("exclude", valueName: "glob", help: "Never convert tensors matching GLOB.", repeating: true),
+      .option("block-size", valueName: "RxC", help: "FP8 block shape, e.g. 128x128 or 1x128.", default: "128x128"),
+      .option("scale-format", valueName: "format", help: "FP8 scales: plain F32 amax/448 or powers of two (DeepSeek-V3.1).", default: "float", values: ["float", "ue8m0"]),
+      .flag("compressed-tensors", help: "Write fp8-block in the compressed-tensors layout (weight_scale) instead of DeepSeek's."),
+      .option("max-shard-size", valueName: "size", help: "Largest output file (tensor bytes), e.g. 5GB, 500MB.", default: "5GB"),
+      .flag("dry-run", help: "Print the plan and write nothing."),
+      .flag("force", help: "Replace the contents of a non-empty output directory."),
+      .flag("resume", help: "Continue an interrupted conversion into the same output directory."),
+      .json, .quiet,
+    ])
+
+  var input: String
+  var output: String
+  var target: ConversionTarget
+  var selection: TensorSelection
+  var compressedTensors: Bool
+  var maxShardByteCount: Int
+  var dryRun: Bool
+  var force: Bool
+  var resume: Bool
+  var json: Bool
+
+  init(arguments: ParsedArguments) throws {
+    input = try arguments.string("input")
+    output = try arguments.string("output")
+    let blockText = try arguments.string("block-size")
+    let parts = blockText.lowercased().split(separator: "x").compactMap { Int($0) }
+    guard parts.count == 2, parts.allSatisfy({ $0 > 0 && $0 <= 65536 }) else {
+      throw UsageError.invalid("--block-size must look like 128x128 (rows x columns), got '\(blockText)'")
+    }
+    let ue8m0 = try arguments.string("scale-format") == "ue8m0"
+    let name = try arguments.string("to")
+    guard let parsed = ConversionTarget.parse(name, blockShape: (parts[0], parts[1]), ue8m0: ue8m0) else {
+      throw UsageError.invalid("unknown --to format '\(name)'")
+    }
+    target = parsed
+    selection = TensorSelection(includes: arguments.strings("include").map(Glob.init), excludes: arguments.strings("exclude").map(Glob.init))
+    compressedTensors = arguments.flag("compressed-tensors")
+    maxShardByteCount = try arguments.byteCount("max-shard-size", in: 1...Int.max)
+    dryRun = arguments.flag("dry-run")
+    force = arguments.flag("force")
+    resume = arguments.flag("resume")
+    json = arguments.flag("json")
+    if force && resume { throw UsageError.invalid("--force and --resume cannot be used together") }
+  }
+
+  func run(context: CommandContext) throws {
+    let checkpoint = try Checkpoint.open(input)
+    let plan = try ConversionPlan(
+      checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
+      compressedTensorsNaming: compressedTensors)
+    if dryRun {
+      printPlan(plan, context: context)
+      return
+    }
+    let lock = try OutputDirectory.prepare(output, input: input, force: force, resume: resume)
+    defer { lock.release() }
+    let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
+    let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
+    let report = try runner.run(resume: resume, commandLine: ["smelt"] + CommandLine.arguments.dropFirst()) { progress.advance(by: $0) }
+    progress.finish()
+    try OutputDirectory.removeStale(in: output, keeping: Set(plan.files.map(\.name)))
+    if json {
+      context.stdout.line(JSONWriter(pretty: true).string(reportJSON(report)))
+    } else {
+      let rate = report.seconds > 0 ? Double(report.sourceByteCount) / report.seconds / 1e9 : 0
+      context.log(
+        "converted \(report.convertedTensorCount) tensors, copied \(report.copiedTensorCount); read \(ByteCount.formatted(report.sourceByteCount)), wrote \(ByteCount.formatted(report.outputByteCount)) in \(DisplayFormat.decimal(report.seconds)) s (\(DisplayFormat.decimal(rate)) GB/s)"
+      )
+      if !report.filesResumed.isEmpty { context.log("resumed: reused \(report.filesResumed.count) completed file(s)") }
+      if let worst = report.tensors.filter({ $0.snrDecibels.isFinite }).min(by: { $0.snrDecibels < $1.snrDecibels }) {
+        context.log("lowest round-trip SNR: \(DisplayFormat.decimal(worst.snrDecibels)) dB (\(worst.name))")
+      }
+      context.stdout.line(output)
+    }
+  }
+
+  private func printPlan(_ plan: ConversionPlan, context: CommandContext) {
+    if json {
+      let jobs: [JSONValue] = plan.jobs.flatMap { job -> [JSONValue] in
+        let action: String
+        switch job.action {
+        case .copy: action = "copy"
+        case .cast(let dtype): action = "cast \(dtype)"
+        case .fp8(let scheme, _): action = "fp8 \(scheme)"
+        }
+        return job.outputs.map { tensor in
+          .object(JSONObject(members: [
+            ("name", .string(tensor.name)), ("action", .string(action)), ("dtype", .string(tensor.dtype.rawValue)),
+            ("shape", .array(tensor.shape.map { .number(JSONNumber($0)) })),
+          ]) ?? JSONObject())
+        }
+      }
+      let document: JSONValue = .object(JSONObject(members: [
+        ("target", .string("\(plan.target)")),
+        ("source_bytes", .number(JSONNumber(plan.sourceByteCount))),
+        ("output_bytes", .number(JSONNumber(plan.outputByteCount))),
+        ("files", .array(plan.files.map { .string($0.name) })),
+        ("tensors", .array(jobs)),
+      ]) ?? JSONObject())
+      context.stdout.line(JSONWriter(pretty: true).string(document))
+      return
+    }
+    var rows: [[String]] = [["tensor", "action", "output"]]
+    for job in plan.jobs {
+      guard case .copy = job.action else {
+        let action: String
+        switch job.action {
+        case .cast(let dtype): action = "cast to \(dtype)"
+        case .fp8(let scheme, let rule): action = "fp8 \(scheme)\(rule.format == .ue8m0 ? " ue8m0" : "")"
+        case .copy: action = "copy"
+        }
+        rows.append([job.outputs[0].name, action, job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])
+        continue
+      }
+    }
+    context.stdout.line("Plan: \(plan.target)")
+    context.stdout.line("  \(plan.convertedJobCount) weights converted, \(plan.jobs.count - plan.convertedJobCount) tensors copied")
+    context.stdout.line("  \(ByteCount.formatted(plan.sourceByteCount)) in, \(ByteCount.formatted(plan.outputByteCount)) out, \(plan.files.count) file(s)")
+    context.stdout.line()
+    context.stdout.write(TextTable.render(rows))
+  }
+
+  private func reportJSON(_ report: ConversionReport) -> JSONValue {
+    func number(_ value: Double) -> JSONValue {
+      value.isFinite ? (JSONNumber(value).map { .number($0) } ?? .null) : .null
+    }
+    let tensors: [JSONValue] = report.tensors.map { tensor in
+      .object(JSONObject(members: [
+        ("name", .string(tensor.name)), ("action", .string(tensor.action)),
+        ("snr_db", tensor.snrDecibels.isInfinite && tensor.snrDecibels > 0 ? .string("inf") : number(tensor.snrDecibels)),
+        ("max_abs_error", number(tensor.maxAbsoluteError)),
+      ]) ?? JSONObject())
+    }
+    return .object(JSONObject(members: [
+      ("output", .string(output)),
+      ("target", .string("\(target)")),
+      ("tensors_converted", .number(JSONNumber(report.convertedTensorCount))),
+      ("tensors_copied", .number(JSONNumber(report.copiedTensorCount))),
+      ("bytes_in", .number(JSONNumber(report.sourceByteCount))),
+      ("bytes_out", .number(JSONNumber(report.outputByteCount))),
+      ("seconds", number(report.seconds)),
+      ("gb_per_second", number(report.seconds > 0 ? Double(report.sourceByteCount) / report.seconds / 1e9 : 0)),
+      ("files_written", .array(report.filesWritten.map { .string($0) })),
+      ("files_resumed", .array(report.filesResumed.map { .string($0) })),
+      ("tensors", .array(tensors)),
+    ]) ?? JSONObject())
+  }
+}

@@ -1,0 +1,45 @@
+/// Why a checkpoint directory could not be read as one.
+public enum CheckpointError: Error, Sendable, CustomStringConvertible {
+  /// Nothing at the path, or not a file/directory Smelt can read.
+  case notFound(path: String)
+  /// A directory with neither `model.safetensors.index.json` nor any `*.safetensors` file.
+  case noWeights(directory: String)
+  /// The index is not valid JSON or lacks `weight_map`.
+  case invalidIndex(path: String, reason: String)
+  /// An index entry names a file outside the checkpoint directory (absolute path or `..`).
+  case unsafeIndexPath(index: String, tensor: String, file: String)
+  /// An index entry names a file that does not exist.
+  case missingShard(index: String, file: String, tensorCount: Int, example: String)
+  /// The index maps a tensor to a file whose header does not contain it.
+  case tensorMissingFromShard(index: String, tensor: String, file: String)
+  /// The same tensor name appears in two files.
+  case duplicateTensor(name: String, firstFile: String, secondFile: String)
+  /// A tensor name that the checkpoint does not contain.
+  case unknownTensor(name: String, checkpoint: String)
+  /// `config.json` is malformed or a known field has the wrong type.
+  case invalidConfig(path: String, field: String?, reason: String)
+
+  public var description: String {
+    switch self {
+    case .notFound(let path):
+      return "no checkpoint at '\(path)': expected a .safetensors file or a directory containing model.safetensors or model.safetensors.index.json"
+    case .noWeights(let directory):
+      return "'\(directory)' contains no .safetensors files and no model.safetensors.index.json"
+    case .invalidIndex(let path, let reason):
+      return "\(path): invalid index: \(reason)"
+    case .unsafeIndexPath(let index, let tensor, let file):
+      return "\(index): tensor '\(tensor)' points to '\(file)', which is outside the checkpoint directory (absolute paths and '..' are refused)"
+    case .missingShard(let index, let file, let count, let example):
+      return "\(index): shard '\(file)' (holding \(count) tensor(s), e.g. '\(example)') does not exist; the download may be incomplete"
+    case .tensorMissingFromShard(let index, let tensor, let file):
+      return "\(index): says tensor '\(tensor)' is in '\(file)', but that file's header does not contain it"
+    case .duplicateTensor(let name, let first, let second):
+      return "tensor '\(name)' appears in both '\(first)' and '\(second)'"
+    case .unknownTensor(let name, let checkpoint):
+      return "checkpoint '\(checkpoint)' has no tensor named '\(name)'"
+    case .invalidConfig(let path, let field, let reason):
+      if let field { return "\(path): field '\(field)': \(reason)" }
+      return "\(path): \(reason)"
+    }
+  }
+}

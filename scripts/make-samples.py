@@ -546,8 +546,9 @@ dequantizers. Everything is deterministic (fixed seeds; one generator per tensor
 - Values are not plain Gaussian: each linear is N(0, 1) with 2-4 outlier input channels scaled x10..x30 and 3
   single weights x8, then scaled so a unit-RMS input gives an output RMS of 0.9 (0.5 for `o_proj`/`down_proj`);
   typical weights end up near N(0, 0.02^2), outlier columns near 0.2..0.6. Embeddings N(0, 0.5^2), `lm_head`
-  N(0, (2/sqrt(hidden))^2); norms 1 + N(0, 0.1^2); router N(0, (2/sqrt(hidden))^2); `e_score_correction_bias` = per-layer offset (0.5, 1.25, 2.0, 3.0 for layers
-  0/1/2/3 mod 4, so 1.25, 2.0, 3.0 and MTP 0.5) + U(-0.3, 0.3) per expert, kept in full F32 precision and
+  N(0, (2/sqrt(hidden))^2); norms 1 + N(0, 0.1^2); router N(0, (2/sqrt(hidden))^2);
+  `e_score_correction_bias` = per-layer offset (0.5, 1.25, 2.0, 3.0 for layer index 0/1/2/3 mod 4, so 1.25,
+  2.0, 3.0 for layers 1-3 and 0.5 for MTP layer 4) + U(-0.3, 0.3) per expert, kept in full F32 precision and
   strictly positive (so masking non-selected groups with 0.0 or with -inf gives the same experts).
   Values are generated in float32 and rounded to BF16 by ml_dtypes (round-to-nearest-even).
 - `model.layers.0.mlp.up_proj.weight` has one all-zero 128x128 block (rows 0-127, columns 128-255).

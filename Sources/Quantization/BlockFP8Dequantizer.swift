@@ -6,8 +6,7 @@ extension BlockFP8 {
   ///
   /// Each element is `Float(q) * scale` in F32 — DeepSeek's `weight_dequant` — then rounded to the output
   /// dtype (RNE). Edge blocks are cropped. Multithreaded over rows; bit-identical to `dequantizeReference`.
-  /// With blocks of at least 4096 elements every block's 256 possible outputs are tabulated once, so the
-  /// inner loop is a byte -> output lookup.
+  /// The inner loop decodes eight codes with integer SIMD (no table lookups).
   ///
   /// - Throws: `.nonFiniteScale` for a NaN/infinite scale (a corrupt checkpoint), `.unsupportedDType`,
   ///   `.bufferSizeMismatch`.
@@ -59,77 +58,40 @@ extension BlockFP8 {
     let output = DisjointMutableBuffer(
       UnsafeMutableBufferPointer(
         start: outBase.bindMemory(to: UInt8.self, capacity: destination.count), count: destination.count))
-    let useTables = layout.blockRows * layout.blockColumns >= 4096
     Parallel.forEachChunk(count: layout.rows, minimumChunk: max(1, 8192 / layout.columns)) { rowRange in
       guard let codes = input.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
         let scaleBase = scaleBuffer.bytes.baseAddress?.assumingMemoryBound(to: Float.self),
         let out = output.buffer.baseAddress
       else { return }
-      if useTables {
-        dequantizeRowsWithTables(O.self, codes, scaleBase, layout, rowRange, UnsafeMutableRawPointer(out))
-      } else {
-        dequantizeRowsDirect(O.self, codes, scaleBase, layout, rowRange, UnsafeMutableRawPointer(out))
-      }
+      dequantizeRows(O.self, codes, scaleBase, layout, rowRange, UnsafeMutableRawPointer(out))
     }
   }
 }
 
-/// Per block-row, tabulates `O(decode(q) * scale)` for all 256 codes of every block column, then maps bytes.
-func dequantizeRowsWithTables<O: BlockFP8Output>(
+/// `out[r, c] = O(decode(q[r, c]) * scale[r / blockRows, c / blockColumns])`, eight lanes at a time.
+func dequantizeRows<O: BlockFP8Output>(
   _: O.Type, _ codes: UnsafePointer<UInt8>, _ scales: UnsafePointer<Float>, _ layout: FP8BlockLayout,
   _ rowRange: Range<Int>, _ out: UnsafeMutableRawPointer
 ) {
-  let scaleColumns = layout.scaleColumns
-  let tables = UnsafeMutablePointer<O.Bits>.allocate(capacity: scaleColumns * 256)
-  defer { tables.deallocate() }
-  Float8E4M3FN.decodeTable.withUnsafeBufferPointer { decode in
-    guard let decode = decode.baseAddress else { return }
-    var tabulatedScaleRow = -1
-    for row in rowRange {
-      let scaleRow = row / layout.blockRows
-      if scaleRow != tabulatedScaleRow {
-        for block in 0..<scaleColumns {
-          let scale = scales[scaleRow &* scaleColumns &+ block]
-          let table = tables + block &* 256
-          for code in 0..<256 { table[code] = O.bits(from: decode[code] * scale) }
-        }
-        tabulatedScaleRow = scaleRow
+  let width = MemoryLayout<O.Bits>.size
+  for row in rowRange {
+    let scaleRow = scales + (row / layout.blockRows) &* layout.scaleColumns
+    let rowCodes = UnsafeRawPointer(codes + row &* layout.columns)
+    let rowOut = out + row &* layout.columns &* width
+    for block in 0..<layout.scaleColumns {
+      let scale = scaleRow[block]
+      let multiplier = SIMD8<Float>(repeating: scale)
+      var column = block &* layout.blockColumns
+      let end = min(layout.columns, column &+ layout.blockColumns)
+      while column &+ 8 <= end {
+        let values = Float8Kernel<Float8E4M3FN>.decode(rowCodes.loadUnaligned(fromByteOffset: column, as: SIMD8<UInt8>.self))
+        O.store(values * multiplier, to: rowOut + column &* width)
+        column &+= 8
       }
-      let rowCodes = codes + row &* layout.columns
-      let rowOut = out + row &* layout.columns &* MemoryLayout<O.Bits>.size
-      for block in 0..<scaleColumns {
-        let table = tables + block &* 256
-        let start = block &* layout.blockColumns
-        let end = min(layout.columns, start &+ layout.blockColumns)
-        for column in start..<end {
-          rowOut.storeBytes(
-            of: table[Int(rowCodes[column])], toByteOffset: column &* MemoryLayout<O.Bits>.size, as: O.Bits.self)
-        }
-      }
-    }
-  }
-}
-
-/// Small blocks (1×128, channel): one multiply per element, no tables.
-func dequantizeRowsDirect<O: BlockFP8Output>(
-  _: O.Type, _ codes: UnsafePointer<UInt8>, _ scales: UnsafePointer<Float>, _ layout: FP8BlockLayout,
-  _ rowRange: Range<Int>, _ out: UnsafeMutableRawPointer
-) {
-  Float8E4M3FN.decodeTable.withUnsafeBufferPointer { decode in
-    guard let decode = decode.baseAddress else { return }
-    for row in rowRange {
-      let scaleRow = scales + (row / layout.blockRows) &* layout.scaleColumns
-      let rowCodes = codes + row &* layout.columns
-      let rowOut = out + row &* layout.columns &* MemoryLayout<O.Bits>.size
-      for block in 0..<layout.scaleColumns {
-        let scale = scaleRow[block]
-        let start = block &* layout.blockColumns
-        let end = min(layout.columns, start &+ layout.blockColumns)
-        for column in start..<end {
-          let value = decode[Int(rowCodes[column])] * scale
-          rowOut.storeBytes(
-            of: O.bits(from: value), toByteOffset: column &* MemoryLayout<O.Bits>.size, as: O.Bits.self)
-        }
+      while column < end {
+        let value = Float8E4M3FN.float(fromBits: rowCodes.load(fromByteOffset: column, as: UInt8.self)) * scale
+        rowOut.storeBytes(of: O.bits(from: value), toByteOffset: column &* width, as: O.Bits.self)
+        column &+= 1
       }
     }
   }
@@ -139,16 +101,27 @@ func dequantizeRowsDirect<O: BlockFP8Output>(
 protocol BlockFP8Output: SendableMetatype {
   associatedtype Bits: FixedWidthInteger & BitwiseCopyable
   static func bits(from value: Float) -> Bits
+  /// Stores eight converted values at `pointer` (unaligned).
+  static func store(_ values: SIMD8<Float>, to pointer: UnsafeMutableRawPointer)
 }
 
 enum BlockFP8OutputF32: BlockFP8Output {
   @inline(__always) static func bits(from value: Float) -> UInt32 { value.bitPattern }
+  @inline(__always) static func store(_ values: SIMD8<Float>, to pointer: UnsafeMutableRawPointer) {
+    pointer.storeBytes(of: values, as: SIMD8<Float>.self)
+  }
 }
 
 enum BlockFP8OutputBF16: BlockFP8Output {
   @inline(__always) static func bits(from value: Float) -> UInt16 { BFloat16.bits(from: value) }
+  @inline(__always) static func store(_ values: SIMD8<Float>, to pointer: UnsafeMutableRawPointer) {
+    pointer.storeBytes(of: BFloat16.bits(from: values), as: SIMD8<UInt16>.self)
+  }
 }
 
 enum BlockFP8OutputF16: BlockFP8Output {
   @inline(__always) static func bits(from value: Float) -> UInt16 { Float16Conversion.bits(from: value) }
+  @inline(__always) static func store(_ values: SIMD8<Float>, to pointer: UnsafeMutableRawPointer) {
+    pointer.storeBytes(of: Float16Conversion.bits(from: values), as: SIMD8<UInt16>.self)
+  }
 }

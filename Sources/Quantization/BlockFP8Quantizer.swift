@@ -164,7 +164,7 @@ func encodeScaled<S: BlockFP8Source>(
   let divisor = SIMD8<Float>(repeating: scale)
   var column = start
   while column &+ 8 <= end {
-    let codes = Float8Kernel<Float8E4M3FN>.encodeSaturating(S.load8(row, column) / divisor)
+    let codes = Float8Kernel<Float8E4M3FN>.encodeSaturatingFinite(S.load8(row, column) / divisor)
     UnsafeMutableRawPointer(out + column).storeBytes(of: codes, as: SIMD8<UInt8>.self)
     column &+= 8
   }

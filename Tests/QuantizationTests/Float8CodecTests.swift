@@ -119,3 +119,14 @@ struct Float8CodecTests {
     #expect(Float8E5M2.bitsSaturating(from: .nan) == 0x7E)
   }
 }
+
+@Test("the SIMD E4M3FN decoder gives the table's bits for all 256 codes")
+func simdDecodeMatchesTable() {
+  for start in stride(from: 0, to: 256, by: 8) {
+    let codes = SIMD8<UInt8>((0..<8).map { UInt8(start + $0) })
+    let values = Float8Kernel<Float8E4M3FN>.decode(codes)
+    for lane in 0..<8 {
+      #expect(values[lane].bitPattern == Float8E4M3FN.decodeTable[start + lane].bitPattern, "code \(start + lane)")
+    }
+  }
+}

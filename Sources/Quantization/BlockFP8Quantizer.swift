@@ -71,18 +71,36 @@ public enum BlockFP8 {
     _: S.Type, _ source: UnsafeRawBufferPointer, _ layout: FP8BlockLayout, _ rule: FP8ScaleRule,
     _ weights: UnsafeMutableRawBufferPointer, _ scales: UnsafeMutableBufferPointer<Float>
   ) throws(QuantizationError) {
-    guard let sourceBase = source.baseAddress, let weightBase = weights.baseAddress else { return }
-    let rows = layout.rows
-    let columns = layout.columns
-    let scaleColumns = layout.scaleColumns
-    let blockColumns = layout.blockColumns
-    let rowMaxima = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: rows * scaleColumns)
+    let rowMaxima = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: layout.rows * layout.scaleColumns)
     defer { rowMaxima.deallocate() }
-    let input = SharedRawBuffer(UnsafeRawBufferPointer(start: sourceBase, count: source.count))
-    let maxima = DisjointMutableBuffer(rowMaxima)
-    let minimumRows = max(1, 8192 / columns)  // small tensors still split (and tests exercise the split)
+    try findRowMaxima(S.self, source, layout, into: rowMaxima)
+    let scaleColumns = layout.scaleColumns
+    for scaleRow in 0..<layout.scaleRows {
+      let firstRow = scaleRow * layout.blockRows
+      let endRow = min(layout.rows, firstRow + layout.blockRows)
+      for block in 0..<scaleColumns {
+        var amax: UInt32 = 0
+        for row in firstRow..<endRow { amax = max(amax, rowMaxima[row * scaleColumns + block]) }
+        scales[scaleRow * scaleColumns + block] = rule.scale(forAbsoluteMaximum: Float(bitPattern: amax))
+      }
+    }
+    encodeRows(S.self, source, layout, UnsafeBufferPointer(scales), weights)
+  }
 
-    Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { rowRange in
+  /// Smallest row count worth a task: small tensors still split (and the tests exercise the split).
+  static func minimumRowsPerTask(_ layout: FP8BlockLayout) -> Int { max(1, 8192 / layout.columns) }
+
+  /// Pass 1: `rowMaxima[row * scaleColumns + block]` = largest |x| bit pattern of that row segment, in
+  /// parallel; then reports the first non-finite element in row-major order.
+  static func findRowMaxima<S: BlockFP8Source>(
+    _: S.Type, _ source: UnsafeRawBufferPointer, _ layout: FP8BlockLayout,
+    into rowMaxima: UnsafeMutableBufferPointer<UInt32>
+  ) throws(QuantizationError) {
+    guard let sourceBase = source.baseAddress else { return }
+    let (columns, scaleColumns, blockColumns) = (layout.columns, layout.scaleColumns, layout.blockColumns)
+    let input = SharedRawBuffer(source)
+    let maxima = DisjointMutableBuffer(rowMaxima)
+    Parallel.forEachChunk(count: layout.rows, minimumChunk: minimumRowsPerTask(layout)) { rowRange in
       guard let base = input.bytes.baseAddress, let out = maxima.buffer.baseAddress else { return }
       for row in rowRange {
         let rowBase = base + row &* columns &* S.byteWidth
@@ -93,9 +111,7 @@ public enum BlockFP8 {
         }
       }
     }
-
-    // Reduce the row maxima to block maxima; the first non-finite row (in row order) is reported.
-    for row in 0..<rows {
+    for row in 0..<layout.rows {
       for block in 0..<scaleColumns where rowMaxima[row * scaleColumns + block] >= 0x7F80_0000 {
         let rowBase = sourceBase + row * columns * S.byteWidth
         for column in 0..<columns where !S.load(rowBase, column).isFinite {
@@ -104,22 +120,23 @@ public enum BlockFP8 {
         }
       }
     }
-    for scaleRow in 0..<layout.scaleRows {
-      let firstRow = scaleRow * layout.blockRows
-      let endRow = min(rows, firstRow + layout.blockRows)
-      for block in 0..<scaleColumns {
-        var amax: UInt32 = 0
-        for row in firstRow..<endRow { amax = max(amax, rowMaxima[row * scaleColumns + block]) }
-        scales[scaleRow * scaleColumns + block] = rule.scale(forAbsoluteMaximum: Float(bitPattern: amax))
-      }
-    }
+  }
 
+  /// Pass 2: `weights = E4M3(clamp(x / scale, ±448))` for every row, in parallel (inputs known finite,
+  /// scales finite and non-zero).
+  static func encodeRows<S: BlockFP8Source>(
+    _: S.Type, _ source: UnsafeRawBufferPointer, _ layout: FP8BlockLayout, _ scales: UnsafeBufferPointer<Float>,
+    _ weights: UnsafeMutableRawBufferPointer
+  ) {
+    guard let weightBase = weights.baseAddress else { return }
+    let (columns, scaleColumns, blockColumns, blockRows) =
+      (layout.columns, layout.scaleColumns, layout.blockColumns, layout.blockRows)
+    let input = SharedRawBuffer(source)
     let output = DisjointMutableBuffer(
       UnsafeMutableBufferPointer(
         start: weightBase.bindMemory(to: UInt8.self, capacity: layout.elementCount), count: layout.elementCount))
     let scaleBuffer = SharedRawBuffer(UnsafeRawBufferPointer(scales))
-    let blockRows = layout.blockRows
-    Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { rowRange in
+    Parallel.forEachChunk(count: layout.rows, minimumChunk: minimumRowsPerTask(layout)) { rowRange in
       guard let base = input.bytes.baseAddress, let out = output.buffer.baseAddress,
         let scaleBase = scaleBuffer.bytes.baseAddress
       else { return }

@@ -35,7 +35,7 @@ extension BlockFP8 {
     }
     guard scales.count == layout.scaleCount else {
       throw .bufferSizeMismatch(
-        buffer: "fp8 scales", expectedByteCount: layout.scaleCount * 4, actualByteCount: scales.count * 4)
+        buffer: "fp8 scales", expectedByteCount: layout.scaleCount &* 4, actualByteCount: scales.count &* 4)
     }
     let (outputBytes, overflow) = layout.elementCount.multipliedReportingOverflow(by: width)
     guard !overflow, destination.count == outputBytes else {

@@ -71,7 +71,7 @@ extension BlockFP8 {
     }
     guard scales.count == layout.scaleCount else {
       throw .bufferSizeMismatch(
-        buffer: "fp8 scales", expectedByteCount: layout.scaleCount * 4, actualByteCount: scales.count * 4)
+        buffer: "fp8 scales", expectedByteCount: layout.scaleCount &* 4, actualByteCount: scales.count &* 4)
     }
     for (index, scale) in scales.enumerated() {
       if !scale.isFinite { throw .nonFiniteScale(scaleIndex: index, value: scale) }

@@ -60,7 +60,7 @@ public enum BlockFP8 {
     }
     guard scales.count == layout.scaleCount else {
       throw .bufferSizeMismatch(
-        buffer: "fp8 scales", expectedByteCount: layout.scaleCount * 4, actualByteCount: scales.count * 4)
+        buffer: "fp8 scales", expectedByteCount: layout.scaleCount &* 4, actualByteCount: scales.count &* 4)
     }
   }
 

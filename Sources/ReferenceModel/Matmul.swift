@@ -59,9 +59,10 @@ func matmulAccumulate(
   precondition(
     y.buffer.count >= rowCount * outputCount && x.bytes.count >= rowCount * inputCount * 4
       && w.bytes.count >= outputCount * inputCount * 4, "matmul buffer too small")
-  // Block of I such that X[T-block, I-block] stays in about half of L2 (1 MiB per core on current x86 servers).
+  // X[256 rows, 512 inputs] = 512 KiB stays in L2 while every column tile streams past it. The I blocking is
+  // the same whatever T is, so that a row's summation order (and result) does not depend on the batch.
   let rowBlock = 256
-  let inputBlock = max(64, min(inputCount, ((128 * 1024) / min(rowCount, rowBlock)) & ~7))
+  let inputBlock = 512
   let columnTiles = (outputCount + tileColumns - 1) / tileColumns
   let flopsPerTile = 2 * rowCount * inputCount * tileColumns
   let minimumTiles = max(1, 2_000_000 / max(1, flopsPerTile))
@@ -78,24 +79,32 @@ func matmulAccumulate(
       var inputStart = 0
       while inputStart < inputCount {
         let length = min(inputBlock, inputCount - inputStart)
+        // Full 4-row tiles first, then the last (rowEnd − fullRowEnd) < 4 rows one at a time.
+        let fullRowEnd = rowStart + (rowEnd - rowStart) / tileRows * tileRows
         var column = columnStart
         while column < columnEnd {
           let columns = min(tileColumns, columnEnd - column)
           var row = rowStart
-          while row < rowEnd {
-            let rows = min(tileRows, rowEnd - row)
+          while row < fullRowEnd {
             let xTile = xBase + row * inputCount + inputStart
             let wTile = wBase + column * inputCount + inputStart
             let yTile = yBase + row * outputCount + column
-            if rows == tileRows && columns == tileColumns {
+            if columns == tileColumns {
               tile4x3(xTile, wTile, yTile, stride: inputCount, yStride: outputCount, length: length)
             } else {
-              tileEdge(xTile, wTile, yTile, rows: rows, columns: columns, stride: inputCount,
-                yStride: outputCount, length: length)
+              rowTimesColumns(
+                xTile, wTile, yTile, rows: tileRows, columns: columns, stride: inputCount, yStride: outputCount,
+                length: length)
             }
-            row += rows
+            row += tileRows
           }
           column += columns
+        }
+        if fullRowEnd < rowEnd {
+          rowTimesColumns(
+            xBase + fullRowEnd * inputCount + inputStart, wBase + columnStart * inputCount + inputStart,
+            yBase + fullRowEnd * outputCount + columnStart, rows: rowEnd - fullRowEnd, columns: columnEnd - columnStart,
+            stride: inputCount, yStride: outputCount, length: length)
         }
         inputStart += length
       }
@@ -152,39 +161,51 @@ private func tile4x3(
   y3[0] += s30; y3[1] += s31; y3[2] += s32
 }
 
-/// Edge tiles (fewer than 4 rows or 3 columns): one dot product at a time, two accumulators.
+/// Edge tiles (the last rows when T is not a multiple of 4, or a last partial column tile), eight columns at a
+/// time so that one-token products (decoding) keep eight independent FMA chains in flight.
+///
+/// Each element is summed in the same order as in `tile4x3` (one SIMD8 chain over the block, its horizontal
+/// sum, then the scalar tail), so a row's result never depends on where it falls in a tile: the output for
+/// one token is bit-identical whatever else is in the batch.
 @inline(__always)
-private func tileEdge(
+private func rowTimesColumns(
   _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
   rows: Int, columns: Int, stride: Int, yStride: Int, length: Int
 ) {
   for r in 0..<rows {
-    for c in 0..<columns {
-      y[r * yStride + c] += dot(x + r * stride, w + c * stride, length: length)
+    let xr = x + r * stride
+    let yr = y + r * yStride
+    var c = 0
+    while c < columns {
+      let group = min(8, columns - c)
+      // Missing columns of a short group reuse the group's first row of W; their sums are discarded.
+      let wc = w + c * stride
+      let w0 = wc, w1 = group > 1 ? wc + stride : wc, w2 = group > 2 ? wc + 2 * stride : wc
+      let w3 = group > 3 ? wc + 3 * stride : wc, w4 = group > 4 ? wc + 4 * stride : wc
+      let w5 = group > 5 ? wc + 5 * stride : wc, w6 = group > 6 ? wc + 6 * stride : wc
+      let w7 = group > 7 ? wc + 7 * stride : wc
+      var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+      var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+      var i = 0
+      while i &+ 8 <= length {
+        let v = load8(xr + i)
+        a0.addProduct(v, load8(w0 + i)); a1.addProduct(v, load8(w1 + i))
+        a2.addProduct(v, load8(w2 + i)); a3.addProduct(v, load8(w3 + i))
+        a4.addProduct(v, load8(w4 + i)); a5.addProduct(v, load8(w5 + i))
+        a6.addProduct(v, load8(w6 + i)); a7.addProduct(v, load8(w7 + i))
+        i &+= 8
+      }
+      var sums = SIMD8<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum(), a4.sum(), a5.sum(), a6.sum(), a7.sum())
+      for j in 0..<group {
+        let wj = wc + j * stride
+        var k = i
+        while k < length {
+          sums[j] += xr[k] * wj[k]
+          k += 1
+        }
+        yr[c + j] += sums[j]
+      }
+      c += group
     }
   }
-}
-
-/// `Σ a[i]·b[i]` with four SIMD8 accumulators (for one-row products such as decoding a single token).
-@inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, length: Int) -> Float {
-  var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
-  var i = 0
-  while i &+ 32 <= length {
-    acc0.addProduct(load8(a + i), load8(b + i))
-    acc1.addProduct(load8(a + i + 8), load8(b + i + 8))
-    acc2.addProduct(load8(a + i + 16), load8(b + i + 16))
-    acc3.addProduct(load8(a + i + 24), load8(b + i + 24))
-    i &+= 32
-  }
-  while i &+ 8 <= length {
-    acc0.addProduct(load8(a + i), load8(b + i))
-    i &+= 8
-  }
-  var sum = ((acc0 + acc1) + (acc2 + acc3)).sum()
-  while i < length {
-    sum += a[i] * b[i]
-    i += 1
-  }
-  return sum
 }

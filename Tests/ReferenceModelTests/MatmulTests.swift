@@ -31,3 +31,20 @@ struct MatmulTests {
     #expect(matmul([1, 2, 3, 4], [1, 0, 0, 1, 1, 1], rowCount: 2, inputCount: 2, outputCount: 3) == y)
   }
 }
+
+@Suite("matmul batch invariance")
+struct MatmulBatchInvarianceTests {
+  @Test("a row's result is bit-identical whether it is computed alone or inside any batch")
+  func rowsIndependentOfBatch() {
+    var generator = SplitMix64(seed: 99)
+    let rows = 7, inputs = 1100, outputs = 11
+    let x = (0..<(rows * inputs)).map { _ in generator.nextUnitFloat() - 0.5 }
+    let w = (0..<(outputs * inputs)).map { _ in generator.nextUnitFloat() - 0.5 }
+    let batch = matmul(x, w, rowCount: rows, inputCount: inputs, outputCount: outputs)
+    for t in 0..<rows {
+      let alone = matmul(
+        Array(x[(t * inputs)..<((t + 1) * inputs)]), w, rowCount: 1, inputCount: inputs, outputCount: outputs)
+      #expect(alone == Array(batch[(t * outputs)..<((t + 1) * outputs)]), "row \(t)")
+    }
+  }
+}

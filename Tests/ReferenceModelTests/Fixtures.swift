@@ -45,22 +45,26 @@ enum Fixtures {
         let offsets = entry["data_offsets"]?.arrayValue?.compactMap(\.intValue), offsets.count == 2
       else { throw Failure(description: "\(url.path): bad entry \(name)") }
       let start = dataStart + offsets[0], end = dataStart + offsets[1]
-      var values: [Float] = []
+      guard 0 <= start, start <= end, end <= bytes.count else { throw Failure(description: "\(url.path): \(name) out of bounds") }
+      let width: Int
       switch dtype {
-      case "F32":
-        values = stride(from: start, to: end, by: 4).map { i in
-          Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
+      case "F32": width = 4
+      case "BF16", "F16": width = 2
+      default: continue  // not needed by the forward pass (FP8 twins are tested elsewhere)
+      }
+      let count = (end - start) / width
+      let values = bytes.withUnsafeBytes { raw in
+        [Float](unsafeUninitializedCapacity: count) { out, initialized in
+          for i in 0..<count {
+            let offset = start + i * width
+            switch dtype {
+            case "F32": out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+            case "BF16": out[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) << 16)
+            default: out[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+            }
+          }
+          initialized = count
         }
-      case "BF16":
-        values = stride(from: start, to: end, by: 2).map { i in
-          Float(bitPattern: (UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8) << 16)
-        }
-      case "F16":
-        values = stride(from: start, to: end, by: 2).map { i in
-          Float(Float16(bitPattern: UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8))
-        }
-      default:
-        continue  // not needed by the forward pass (e.g. FP8 twins are tested elsewhere)
       }
       tensors[name] = try FloatTensor(shape: shape, values: values)
     }

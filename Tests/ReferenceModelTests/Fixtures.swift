@@ -19,19 +19,21 @@ enum Fixtures {
     "Golden")
 
   /// Every tensor of every `*.safetensors` file in `directory`, as F32.
-  static func loadTensors(directory: URL) throws -> [String: FloatTensor] {
+  static func loadTensors(directory: URL, skippingPrefix: String? = nil) throws -> [String: FloatTensor] {
     let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {
       $0.hasSuffix(".safetensors")
     }
     var tensors: [String: FloatTensor] = [:]
     for file in files.sorted() {
-      for (name, tensor) in try loadSafetensors(directory.appendingPathComponent(file)) { tensors[name] = tensor }
+      for (name, tensor) in try loadSafetensors(directory.appendingPathComponent(file), skippingPrefix: skippingPrefix) {
+        tensors[name] = tensor
+      }
     }
     return tensors
   }
 
   /// The tensors of one safetensors file, converted to F32 (F32, BF16 and F16 only).
-  static func loadSafetensors(_ url: URL) throws -> [String: FloatTensor] {
+  static func loadSafetensors(_ url: URL, skippingPrefix: String? = nil) throws -> [String: FloatTensor] {
     let bytes = [UInt8](try Data(contentsOf: url))
     guard bytes.count >= 8 else { throw Failure(description: "\(url.path): too short") }
     var headerLength = 0
@@ -41,6 +43,7 @@ enum Fixtures {
     let dataStart = 8 + headerLength
     var tensors: [String: FloatTensor] = [:]
     for (name, entry) in object where name != "__metadata__" {
+      if let skippingPrefix, name.hasPrefix(skippingPrefix) { continue }
       guard let dtype = entry["dtype"]?.stringValue, let shape = entry["shape"]?.arrayValue?.compactMap(\.intValue),
         let offsets = entry["data_offsets"]?.arrayValue?.compactMap(\.intValue), offsets.count == 2
       else { throw Failure(description: "\(url.path): bad entry \(name)") }
@@ -48,20 +51,31 @@ enum Fixtures {
       guard 0 <= start, start <= end, end <= bytes.count else { throw Failure(description: "\(url.path): \(name) out of bounds") }
       let width: Int
       switch dtype {
-      case "F32": width = 4
+      case "F32", "I64": width = dtype == "I64" ? 8 : 4
       case "BF16", "F16": width = 2
-      default: continue  // not needed by the forward pass (FP8 twins are tested elsewhere)
+      case "F8_E4M3": width = 1
+      default: continue  // not needed by the forward pass
       }
       let count = (end - start) / width
+      // One loop per dtype: a switch per element is slow in debug builds.
       let values = bytes.withUnsafeBytes { raw in
         [Float](unsafeUninitializedCapacity: count) { out, initialized in
-          for i in 0..<count {
-            let offset = start + i * width
-            switch dtype {
-            case "F32": out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-            case "BF16": out[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) << 16)
-            default: out[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+          switch dtype {
+          case "F32":
+            for i in 0..<count { out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: start + 4 * i, as: UInt32.self)) }
+          case "BF16":
+            for i in 0..<count {
+              out[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self)) << 16)
             }
+          case "F16":
+            for i in 0..<count {
+              out[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self)))
+            }
+          case "I64":
+            for i in 0..<count { out[i] = Float(raw.loadUnaligned(fromByteOffset: start + 8 * i, as: Int64.self)) }
+          default:  // F8_E4M3
+            let table = (0...255).map { decodeE4M3(UInt8($0)) }
+            for i in 0..<count { out[i] = table[Int(raw[start + i])] }
           }
           initialized = count
         }
@@ -69,6 +83,40 @@ enum Fixtures {
       tensors[name] = try FloatTensor(shape: shape, values: values)
     }
     return tensors
+  }
+
+  /// `float8_e4m3fn` → Float (bias 7, subnormals, a single NaN pattern per sign, no infinities).
+  static func decodeE4M3(_ byte: UInt8) -> Float {
+    let sign: Float = byte & 0x80 != 0 ? -1 : 1
+    let exponent = Int((byte >> 3) & 0xF), mantissa = Float(byte & 0x7)
+    if exponent == 0xF && byte & 0x7 == 0x7 { return .nan }
+    if exponent == 0 { return sign * mantissa / 8 * 0x1p-6 }
+    return sign * (1 + mantissa / 8) * Float(sign: .plus, exponent: exponent - 7, significand: 1)
+  }
+
+  /// Replaces every FP8 weight that has a `weight_scale_inv` with `float32(q) · scale[row / 128, column / 128]`
+  /// and drops the scales (the DeepSeek-V3 release convention), as scripts/golden-logits.py does.
+  static func dequantizeBlockFP8(_ tensors: [String: FloatTensor]) throws -> [String: FloatTensor] {
+    var out: [String: FloatTensor] = [:]
+    for (name, tensor) in tensors where !name.hasSuffix(".weight_scale_inv") {
+      guard let scale = tensors[name + "_scale_inv"], tensor.shape.count == 2, scale.shape.count == 2 else {
+        out[name] = tensor
+        continue
+      }
+      let rows = tensor.shape[0], columns = tensor.shape[1], scaleColumns = scale.shape[1]
+      let values = [Float](unsafeUninitializedCapacity: rows * columns) { out, initialized in
+        tensor.values.withUnsafeBufferPointer { q in
+          scale.values.withUnsafeBufferPointer { s in
+            for r in 0..<rows {
+              for c in 0..<columns { out[r * columns + c] = q[r * columns + c] * s[(r / 128) * scaleColumns + c / 128] }
+            }
+          }
+        }
+        initialized = rows * columns
+      }
+      out[name] = try FloatTensor(shape: tensor.shape, values: values)
+    }
+    return out
   }
 
   /// Reads `config.json` in `directory` and maps it with `modelConfiguration(_:)`.

@@ -85,6 +85,20 @@ enum Fixtures {
     return tensors
   }
 
+  /// The `__metadata__` strings of a safetensors file.
+  static func loadMetadata(_ url: URL) throws -> [String: String] {
+    let bytes = [UInt8](try Data(contentsOf: url))
+    guard bytes.count >= 8 else { throw Failure(description: "\(url.path): too short") }
+    var headerLength = 0
+    for i in 0..<8 { headerLength |= Int(bytes[i]) << (8 * i) }
+    let header = try JSONParser.parse(Array(bytes[8..<(8 + headerLength)]))
+    var metadata: [String: String] = [:]
+    for (key, value) in header["__metadata__"]?.objectValue ?? JSONObject() {
+      if let text = value.stringValue { metadata[key] = text }
+    }
+    return metadata
+  }
+
   /// `float8_e4m3fn` → Float (bias 7, subnormals, a single NaN pattern per sign, no infinities).
   static func decodeE4M3(_ byte: UInt8) -> Float {
     let sign: Float = byte & 0x80 != 0 ? -1 : 1

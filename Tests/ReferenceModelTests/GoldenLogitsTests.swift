@@ -39,6 +39,19 @@ struct GoldenLogitsTests {
     if testCase.fp8 { tensors = try Fixtures.dequantizeBlockFP8(tensors) }
     let model = try ReferenceModel(configuration: configuration, weights: InMemoryWeightProvider(tensors))
 
+    // transformers' own softmax scale and cos/sin attention factor, as recorded by the golden script.
+    let metadata = try Fixtures.loadMetadata(goldenURL)
+    if let text = metadata["softmax_scale"], let scale = Double(text) {
+      let ours = attentionSoftmaxScale(
+        queryKeyHeadDimension: configuration.attention.queryKeyHeadDimension, rope: configuration.rope)
+      #expect(abs(ours - scale) <= 1e-12 * scale, "softmax scale \(ours) vs transformers \(scale)")
+    }
+    if let text = metadata["rope_attention_scaling"], let factor = Double(text) {
+      let table = RopeTable(
+        configuration: configuration.rope, dimension: configuration.attention.ropeHeadDimension, positionCount: 1)
+      #expect(abs(Double(table.attentionFactor) - factor) <= 1e-7 * factor, "cos/sin factor vs transformers \(factor)")
+    }
+
     let ids = try #require(golden["input_ids"])
     let sequenceLength = ids.shape[1]
     let tokens = (0..<ids.shape[0]).map { b in

@@ -94,7 +94,12 @@ enum Fixtures {
     let header = try JSONParser.parse(Array(bytes[8..<(8 + headerLength)]))
     var metadata: [String: String] = [:]
     for (key, value) in header["__metadata__"]?.objectValue ?? JSONObject() {
-      if let text = value.stringValue { metadata[key] = text }
+      guard let text = value.stringValue else { continue }
+      metadata[key] = text
+      // scripts/golden-logits.py nests its fields as one JSON object string under "golden".
+      if let nested = (try? JSONParser.parse(text))?.objectValue {
+        for (innerKey, innerValue) in nested { if let inner = innerValue.stringValue { metadata[innerKey] = inner } }
+      }
     }
     return metadata
   }

@@ -41,12 +41,14 @@ struct GoldenLogitsTests {
 
     // transformers' own softmax scale and cos/sin attention factor, as recorded by the golden script.
     let metadata = try Fixtures.loadMetadata(goldenURL)
-    if let text = metadata["softmax_scale"], let scale = Double(text) {
+    let scale = try #require(metadata["softmax_scale"].flatMap(Double.init))
+    let factor = try #require(metadata["rope_attention_scaling"].flatMap(Double.init))
+    do {
       let ours = attentionSoftmaxScale(
         queryKeyHeadDimension: configuration.attention.queryKeyHeadDimension, rope: configuration.rope)
       #expect(abs(ours - scale) <= 1e-12 * scale, "softmax scale \(ours) vs transformers \(scale)")
     }
-    if let text = metadata["rope_attention_scaling"], let factor = Double(text) {
+    do {
       let table = RopeTable(
         configuration: configuration.rope, dimension: configuration.attention.ropeHeadDimension, positionCount: 1)
       #expect(abs(Double(table.attentionFactor) - factor) <= 1e-7 * factor, "cos/sin factor vs transformers \(factor)")

@@ -94,10 +94,10 @@ public enum ArgumentValues {
     }
     if integerDigits.isEmpty { throw invalid }
     if fractionDigits.count > 15 { throw InvalidArgumentValue("too many decimal places") }
-    if position < utf8.count, utf8[position] == UInt8(ascii: " ") { position += 1 }
+    let hasSpace = position < utf8.count && utf8[position] == UInt8(ascii: " ")
+    if hasSpace { position += 1 }
     let unitText = String(decoding: utf8[position...], as: UTF8.self).lowercased()
-    guard let unit = byteUnits[unitText] else { throw invalid }
-    if unitText.isEmpty && position < utf8.count { throw invalid }  // a trailing space with no unit
+    guard let unit = byteUnits[unitText], !(hasSpace && unitText.isEmpty) else { throw invalid }
 
     // bytes = (integer * 10^f + fraction) * unit / 10^f, exactly, with overflow checks.
     let tooLarge = InvalidArgumentValue("too large")

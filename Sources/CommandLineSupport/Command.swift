@@ -29,6 +29,11 @@
 /// }
 /// ```
 ///
+/// Output conventions: results go to `context.stdout` (with `ArgumentSpec.json` declared, `--json` prints the
+/// machine-readable result there and nothing else); logs (`context.log`), warnings and progress
+/// (`context.progress`) go to `context.stderr`, so stdout can be piped. Declare `ArgumentSpec.quiet` to get
+/// `-q, --quiet`, which silences `log` and progress through `context.isQuiet`.
+///
 /// Error policy (the runner applies it): a `UsageError` thrown from `init` or `run` prints
 /// `Error: …` with the usage line and exits 64; `throw ExitCode(n)` exits `n` silently (e.g. `validate`
 /// after printing a failing report); any other error prints `Error: <description>` and exits 1.

@@ -25,6 +25,11 @@ public enum HelpFormatter {
   /// Positionals and options appear in declaration order; optional ones in brackets, repeating ones with
   /// ` ...`. Inverted flags show as `[--name|--no-name]`.
   public static func synopsis(toolName: String, configuration: CommandConfiguration) -> String {
+    synopsisParts(toolName: toolName, configuration: configuration).joined(separator: " ")
+  }
+
+  /// The synopsis as unbreakable pieces: `smelt convert`, `<input>`, `[--to <format>]`, …
+  static func synopsisParts(toolName: String, configuration: CommandConfiguration) -> [String] {
     var parts = ["\(toolName) \(configuration.name)"]
     for spec in configuration.arguments {
       var part: String
@@ -38,15 +43,15 @@ public enum HelpFormatter {
       if optional { part = "[\(part)]" }
       parts.append(part)
     }
-    return parts.joined(separator: " ")
+    return parts
   }
 
   /// The full help screen for a subcommand, without a trailing newline.
   public static func help(toolName: String, configuration: CommandConfiguration, columns: Int) -> String {
     var sections: [String] = []
     sections.append(overview(abstract: configuration.abstract, discussion: configuration.discussion, columns: columns))
-    sections.append(
-      wrap("USAGE: " + synopsis(toolName: toolName, configuration: configuration), width: columns, indent: 2))
+    let usage = ["USAGE:"] + synopsisParts(toolName: toolName, configuration: configuration)
+    sections.append(wrapLines(usage, width: columns, indent: 2).joined(separator: "\n"))
 
     let positionals = configuration.arguments.filter { $0.kind == .positional }
     if !positionals.isEmpty {
@@ -151,14 +156,20 @@ public enum HelpFormatter {
 
   /// Word-wraps `text` to lines of at most `width` characters (a longer word gets a line of its own).
   static func wrapLines(_ text: String, width: Int) -> [String] {
+    wrapLines(text.split(separator: " ").map(String.init), width: width, indent: 0)
+  }
+
+  /// Joins `pieces` with spaces into lines of at most `width` characters, never breaking a piece;
+  /// continuation lines start with `indent` spaces.
+  static func wrapLines(_ pieces: [String], width: Int, indent: Int) -> [String] {
     var lines: [String] = []
     var current = ""
-    for word in text.split(separator: " ") {
-      if !current.isEmpty && current.count + 1 + word.count > width {
+    for piece in pieces {
+      if !current.isEmpty && current.count + 1 + piece.count > width {
         lines.append(current)
-        current = String(word)
+        current = String(repeating: " ", count: indent) + piece
       } else {
-        current += (current.isEmpty ? "" : " ") + word
+        current += (current.isEmpty ? "" : " ") + piece
       }
     }
     lines.append(current)

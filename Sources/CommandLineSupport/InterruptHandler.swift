@@ -15,8 +15,13 @@ import Synchronization
 /// process level (`SIG_IGN`) and delivered to a handler that runs on a Dispatch queue, as ordinary Swift
 /// code, so cleanups may be any closures (allocate, take locks, call `unlink`) with no async-signal-safety
 /// constraints. The cost: the handler needs a free Dispatch worker thread, which Smelt always has because
-/// its compute runs on `concurrentPerform` threads or the main thread. A second signal during cleanup is
-/// ignored. Exit uses `_exit` so no atexit handler races with threads still running.
+/// its compute runs on `concurrentPerform` threads or the main thread. Exit uses `_exit` so no atexit handler
+/// races with threads still running.
+///
+/// Linux details: libdispatch reads signals from a `signalfd` and installs its own `sigaction` trampoline
+/// that blocks the signal in whichever thread caught it and re-sends it to its manager thread. Registration
+/// completes asynchronously shortly after `install()`. A signal that was ignored when the process started
+/// (`SIG_IGN`, as shells do for background jobs, or `nohup`) stays ignored: no handler is installed for it.
 public enum InterruptHandler {
   /// An id for removing a cleanup that is no longer needed (its output was renamed into place).
   public struct CleanupToken: Sendable, Hashable {
@@ -36,8 +41,7 @@ public enum InterruptHandler {
   public static func install() {
     registry.withLock { registry in
       guard registry.sources.isEmpty else { return }
-      for signalNumber in [SIGINT, SIGTERM] {
-        signal(signalNumber, SIG_IGN)
+      for signalNumber in [SIGINT, SIGTERM] where !isIgnored(signalNumber) {
         let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
         source.setEventHandler { interrupted() }
         source.resume()
@@ -75,6 +79,14 @@ public enum InterruptHandler {
       return registry.cleanups
     }
     for cleanup in cleanups.reversed() { cleanup.run() }
+  }
+
+  /// Whether `signalNumber`'s disposition is `SIG_IGN` (queried without changing it).
+  static func isIgnored(_ signalNumber: Int32) -> Bool {
+    var current = sigaction()
+    guard sigaction(signalNumber, nil, &current) == 0 else { return false }
+    return unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self)
+      == unsafeBitCast(SIG_IGN, to: Int.self)
   }
 
   private static func interrupted() -> Never {

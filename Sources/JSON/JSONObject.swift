@@ -79,8 +79,27 @@ public struct JSONObject: Sendable, Equatable, Sequence {
     }
   }
 
-  /// Reserves room for `count` members.
-  mutating func reserveCapacity(_ count: Int) { members.reserveCapacity(count) }
+  /// Appends without updating the index; the parser calls `buildIndex()` once the object is complete,
+  /// which sizes the dictionary once instead of growing it member by member.
+  mutating func appendDeferringIndex(key: String, value: JSONValue) {
+    members.append((key, value))
+  }
+
+  /// Builds the index after `appendDeferringIndex` calls; returns the position of the first member whose
+  /// key repeats an earlier one (and leaves the object unusable for lookups), or `nil`.
+  mutating func buildIndex() -> Int? {
+    guard members.count > JSONObject.indexThreshold else {
+      index = nil
+      return nil
+    }
+    var index = [String: Int](minimumCapacity: members.count)
+    // Index-based access copies only the key, not the member's value (fewer retains on big objects).
+    for position in members.indices where index.updateValue(position, forKey: members[position].key) != nil {
+      return position
+    }
+    self.index = index
+    return nil
+  }
 
   private mutating func rebuildIndex() {
     guard members.count > JSONObject.indexThreshold else {

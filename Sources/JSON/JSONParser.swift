@@ -144,6 +144,9 @@ private struct Parser {
       depth -= 1
       return object
     }
+    // Small objects are checked for duplicates as keys arrive (linear scan); larger ones once at the end,
+    // with their key offsets kept for the error message.
+    var keyOffsets: [Int] = []
     while true {
       guard position < count, byte(at: position) == ASCII.quote else {
         if position < count, byte(at: position) == ASCII.closeBrace, !object.isEmpty {
@@ -153,13 +156,20 @@ private struct Parser {
       }
       let keyOffset = position
       let key = try parseString()
-      if object.position(of: key) != nil { throw .duplicateKey(key: key, byteOffset: keyOffset, depth: depth) }
+      if object.count < JSONObject.indexThreshold {
+        if object.members.contains(where: { $0.key == key }) {
+          throw .duplicateKey(key: key, byteOffset: keyOffset, depth: depth)
+        }
+      } else {
+        if keyOffsets.isEmpty { keyOffsets = Array(repeating: 0, count: object.count) }
+        keyOffsets.append(keyOffset)
+      }
       skipWhitespace()
       guard position < count, byte(at: position) == ASCII.colon else { throw unexpected("':' after an object key") }
       position += 1
       skipWhitespace()
       let value = try parseValue()
-      object.append(key: key, value: value)
+      object.appendDeferringIndex(key: key, value: value)
       skipWhitespace()
       guard position < count else { throw unexpected("',' or '}'") }
       switch byte(at: position) {
@@ -168,6 +178,9 @@ private struct Parser {
         skipWhitespace()
       case ASCII.closeBrace:
         position += 1
+        if let duplicate = object.buildIndex() {
+          throw .duplicateKey(key: object.members[duplicate].key, byteOffset: keyOffsets[duplicate], depth: depth)
+        }
         depth -= 1
         return object
       default:

@@ -43,10 +43,11 @@ extension BFloat16 {
   @inline(__always)
   static func bits(from values: SIMD8<Float>) -> SIMD8<UInt16> {
     let word = unsafeBitCast(values, to: SIMD8<UInt32>.self)
-    let isNaN = (word & 0x7FFF_FFFF) .> 0x7F80_0000
-    var rounded = (word &+ 0x7FFF &+ ((word &>> 16) & 1)) &>> 16
-    rounded.replace(with: ((word &>> 16) & 0x8000) | UInt32(quietNaNBits), where: isNaN)
-    return SIMD8<UInt16>(truncatingIfNeeded: rounded)
+    // Integer masks, not `SIMDMask` (see `Float8Kernel`): all ones where the lane is NaN.
+    let nanMask = SIMD8<UInt32>(repeating: 0) &- ((0x7F80_0000 &- (word & 0x7FFF_FFFF)) &>> 31)
+    let rounded = (word &+ 0x7FFF &+ ((word &>> 16) & 1)) &>> 16
+    let nan = ((word &>> 16) & 0x8000) | UInt32(quietNaNBits)
+    return SIMD8<UInt16>(truncatingIfNeeded: (rounded & ~nanMask) | (nan & nanMask))
   }
 
   /// Eight bfloat16 patterns widened exactly.

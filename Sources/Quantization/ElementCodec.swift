@@ -50,6 +50,7 @@ public enum ElementCodec {
 
   /// Converts `source` (elements of `sourceDType`) into `destination` as `destinationDType`.
   ///
+  /// The same dtype on both sides is a byte copy (NaN payloads kept).
   /// BF16/F16 -> FP8 go through 65536-entry tables, FP8 -> 16-bit through 256-entry tables (FP8 values are
   /// exact in BF16 and F16), everything else through `Float` in chunks. Via-`Float` is exact for every
   /// supported source except F64 and 32/64-bit integers, which are rounded to `Float` first (double rounding).
@@ -123,7 +124,14 @@ extension ElementCodec {
     case .float16:
       decode16(
         src, dst, count, vector: Float16Conversion.floats(fromBits:), scalar: Float16Conversion.float(fromBits:))
-    case .float8E4M3FN: decode8(src, dst, count, table: Float8E4M3FN.decodeTable)
+    case .float8E4M3FN:
+      var i = 0
+      while i + 8 <= count {
+        let codes = src.loadUnaligned(fromByteOffset: i, as: SIMD8<UInt8>.self)
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: Float8Kernel<Float8E4M3FN>.decode(codes), as: SIMD8<Float>.self)
+        i &+= 8
+      }
+      decode8(src + i, dst + i, count - i, table: Float8E4M3FN.decodeTable)
     case .float8E5M2: decode8(src, dst, count, table: Float8E5M2.decodeTable)
     case .bool: decodeScalar(src, dst, count, UInt8.self) { $0 == 0 ? 0 : 1 }
     case .uint8: decodeScalar(src, dst, count, UInt8.self) { Float($0) }

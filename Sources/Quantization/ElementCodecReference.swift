@@ -17,13 +17,17 @@ extension ElementCodec {
     for i in 0..<source.count { encodeElementReference(source[i], at: i, dtype: dtype, into: destination) }
   }
 
-  /// Scalar reference for `convert`: decode one element to `Float`, encode it.
+  /// Scalar reference for `convert`: decode one element to `Float`, encode it (same dtype: a byte copy).
   public static func convertReference(
     _ source: UnsafeRawBufferPointer, from sourceDType: DType, to destinationDType: DType,
     into destination: UnsafeMutableRawBufferPointer
   ) throws(QuantizationError) {
     let count = try elementCount(of: source, dtype: sourceDType, operation: "convert")
     try checkEncode(count: count, dtype: destinationDType, destination: destination, operation: "convert")
+    if sourceDType == destinationDType {  // a copy, NaN payloads included
+      for i in 0..<source.count { destination[i] = source[i] }
+      return
+    }
     for i in 0..<count {
       let value = decodeElementReference(source, at: i, dtype: sourceDType)
       encodeElementReference(value, at: i, dtype: destinationDType, into: destination)

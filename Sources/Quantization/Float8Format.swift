@@ -28,13 +28,13 @@ public protocol Float8Format: Sendable {
 
 /// FP8 E4M3FN (`float8_e4m3fn`, safetensors `F8_E4M3`): bias 7, no infinities, NaN = `S1111111`, max 448.
 public enum Float8E4M3FN: Float8Format {
-  public static let dtype = DType.float8E4M3FN
-  public static let mantissaBitCount: UInt32 = 3
-  public static let exponentBias: Int32 = 7
-  public static let maxFinite: Float = 448
-  public static let maxFiniteBits: UInt8 = 0x7E
-  public static let nanBits: UInt8 = 0x7F
-  public static let overflowBits: UInt8 = 0x7F
+  public static var dtype: DType { DType.float8E4M3FN }
+  @inline(__always) public static var mantissaBitCount: UInt32 { 3 }
+  @inline(__always) public static var exponentBias: Int32 { 7 }
+  @inline(__always) public static var maxFinite: Float { 448 }
+  @inline(__always) public static var maxFiniteBits: UInt8 { 0x7E }
+  @inline(__always) public static var nanBits: UInt8 { 0x7F }
+  @inline(__always) public static var overflowBits: UInt8 { 0x7F }
   public static let decodeTable: [Float] = makeFloat8DecodeTable(Float8E4M3FN.self)
   public static let fromBFloat16Table: [UInt8] = makeFloat8Table(Float8E4M3FN.self, from: BFloat16.float(fromBits:))
   public static let fromFloat16Table: [UInt8] = makeFloat8Table(Float8E4M3FN.self, from: Float16Conversion.float(fromBits:))
@@ -43,13 +43,13 @@ public enum Float8E4M3FN: Float8Format {
 /// FP8 E5M2 (`float8_e5m2`, safetensors `F8_E5M2`): bias 15, IEEE-like with infinities (0x7C) and NaNs,
 /// max 57344.
 public enum Float8E5M2: Float8Format {
-  public static let dtype = DType.float8E5M2
-  public static let mantissaBitCount: UInt32 = 2
-  public static let exponentBias: Int32 = 15
-  public static let maxFinite: Float = 57344
-  public static let maxFiniteBits: UInt8 = 0x7B
-  public static let nanBits: UInt8 = 0x7E
-  public static let overflowBits: UInt8 = 0x7C
+  public static var dtype: DType { DType.float8E5M2 }
+  @inline(__always) public static var mantissaBitCount: UInt32 { 2 }
+  @inline(__always) public static var exponentBias: Int32 { 15 }
+  @inline(__always) public static var maxFinite: Float { 57344 }
+  @inline(__always) public static var maxFiniteBits: UInt8 { 0x7B }
+  @inline(__always) public static var nanBits: UInt8 { 0x7E }
+  @inline(__always) public static var overflowBits: UInt8 { 0x7C }
   public static let decodeTable: [Float] = makeFloat8DecodeTable(Float8E5M2.self)
   public static let fromBFloat16Table: [UInt8] = makeFloat8Table(Float8E5M2.self, from: BFloat16.float(fromBits:))
   public static let fromFloat16Table: [UInt8] = makeFloat8Table(Float8E5M2.self, from: Float16Conversion.float(fromBits:))

@@ -13,6 +13,8 @@ public enum QuantizationError: Error, Sendable, Equatable, CustomStringConvertib
   case nonFiniteInput(elementIndex: Int, row: Int, column: Int, value: Float)
   /// A stored scale is NaN or infinite, so every element of its block would decode to garbage.
   case nonFiniteScale(scaleIndex: Int, value: Float)
+  /// A caller-provided quantization scale is zero (every element would divide by zero).
+  case zeroScale(scaleIndex: Int)
 
   public var description: String {
     switch self {
@@ -27,6 +29,8 @@ public enum QuantizationError: Error, Sendable, Equatable, CustomStringConvertib
         + " (fix or exclude the tensor)"
     case .nonFiniteScale(let index, let value):
       "scale \(index) is \(value); the checkpoint's scale tensor is corrupt"
+    case .zeroScale(let index):
+      "scale \(index) is zero; quantization scales must be positive"
     }
   }
 }

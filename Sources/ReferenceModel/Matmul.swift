@@ -3,7 +3,7 @@ import TensorCore
 // Y[T, O] = X[T, I] · W[O, I]ᵀ: every linear layer of the model (W stored [out, in] like nn.Linear).
 //
 // `matmul` is the fast kernel: F32 products, F32 accumulation, fused multiply-add where the target has FMA
-// (release builds target Haswell), 4×3 register tiles of SIMD8 accumulators, blocked over I so that the block
+// (release builds target Haswell), 2×6 register tiles of SIMD8 accumulators, blocked over I so that the block
 // of X stays in L2, multithreaded over output columns (rows of W). Its sums are reassociated (8 lanes, then a
 // horizontal add, block by block), so it agrees with `matmulReference` to rounding, not bit for bit.
 //
@@ -45,10 +45,9 @@ public func matmul(_ x: [Float], _ w: [Float], rowCount: Int, inputCount: Int, o
   }
 }
 
-/// Tile sizes of the register kernel: 4 rows of X × 3 rows of W = 12 SIMD8 accumulators plus the 4 X vectors
-/// use AVX2's 16 registers; the W vectors are loaded one at a time (or folded into the FMAs).
-private let tileRows = 4
-private let tileColumns = 3
+/// Tile sizes of the register kernel (see `tile2x6`).
+private let tileRows = 2
+private let tileColumns = 6
 
 /// `Y += X · Wᵀ` over raw buffers (Y zeroed by the caller); the threads split the columns of Y.
 func matmulAccumulate(
@@ -59,9 +58,10 @@ func matmulAccumulate(
   precondition(
     y.buffer.count >= rowCount * outputCount && x.bytes.count >= rowCount * inputCount * 4
       && w.bytes.count >= outputCount * inputCount * 4, "matmul buffer too small")
-  // Block of I such that X[T-block, I-block] stays in about half of L2 (1 MiB per core on current x86 servers).
+  // X[256 rows, 512 inputs] = 512 KiB stays in L2 while every column tile streams past it. The I blocking is
+  // the same whatever T is, so that a row's summation order (and result) does not depend on the batch.
   let rowBlock = 256
-  let inputBlock = max(64, min(inputCount, ((128 * 1024) / min(rowCount, rowBlock)) & ~7))
+  let inputBlock = 512
   let columnTiles = (outputCount + tileColumns - 1) / tileColumns
   let flopsPerTile = 2 * rowCount * inputCount * tileColumns
   let minimumTiles = max(1, 2_000_000 / max(1, flopsPerTile))
@@ -78,24 +78,32 @@ func matmulAccumulate(
       var inputStart = 0
       while inputStart < inputCount {
         let length = min(inputBlock, inputCount - inputStart)
+        // Full 2-row tiles first, then the last row (when the block has an odd row count) on its own.
+        let fullRowEnd = rowStart + (rowEnd - rowStart) / tileRows * tileRows
         var column = columnStart
         while column < columnEnd {
           let columns = min(tileColumns, columnEnd - column)
           var row = rowStart
-          while row < rowEnd {
-            let rows = min(tileRows, rowEnd - row)
+          while row < fullRowEnd {
             let xTile = xBase + row * inputCount + inputStart
             let wTile = wBase + column * inputCount + inputStart
             let yTile = yBase + row * outputCount + column
-            if rows == tileRows && columns == tileColumns {
-              tile4x3(xTile, wTile, yTile, stride: inputCount, yStride: outputCount, length: length)
+            if columns == tileColumns {
+              tile2x6(xTile, wTile, yTile, stride: inputCount, yStride: outputCount, length: length)
             } else {
-              tileEdge(xTile, wTile, yTile, rows: rows, columns: columns, stride: inputCount,
-                yStride: outputCount, length: length)
+              rowTimesColumns(
+                xTile, wTile, yTile, rows: tileRows, columns: columns, stride: inputCount, yStride: outputCount,
+                length: length)
             }
-            row += rows
+            row += tileRows
           }
           column += columns
+        }
+        if fullRowEnd < rowEnd {
+          rowTimesColumns(
+            xBase + fullRowEnd * inputCount + inputStart, wBase + columnStart * inputCount + inputStart,
+            yBase + fullRowEnd * outputCount + columnStart, rows: rowEnd - fullRowEnd, columns: columnEnd - columnStart,
+            stride: inputCount, yStride: outputCount, length: length)
         }
         inputStart += length
       }
@@ -109,82 +117,99 @@ private func load8(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
   UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
 }
 
-/// The register kernel: `Y[4, 3] += X[4, length] · W[3, length]ᵀ`.
+/// The register kernel: `Y[2, 6] += X[2, length] · W[6, length]ᵀ`. Twelve SIMD8 accumulators + the two X
+/// vectors + one W vector = 15 of AVX2's 16 registers (a 4×3 tile needs 17 and spills).
 @inline(__always)
-private func tile4x3(
+private func tile2x6(
   _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
   stride: Int, yStride: Int, length: Int
 ) {
-  let x0 = x, x1 = x + stride, x2 = x + 2 * stride, x3 = x + 3 * stride
-  let w0 = w, w1 = w + stride, w2 = w + 2 * stride
+  let x0 = x, x1 = x + stride
+  let w0 = w, w1 = w + stride, w2 = w + 2 * stride, w3 = w + 3 * stride, w4 = w + 4 * stride, w5 = w + 5 * stride
   var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>()
+  var a03 = SIMD8<Float>(), a04 = SIMD8<Float>(), a05 = SIMD8<Float>()
   var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>()
-  var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a22 = SIMD8<Float>()
-  var a30 = SIMD8<Float>(), a31 = SIMD8<Float>(), a32 = SIMD8<Float>()
+  var a13 = SIMD8<Float>(), a14 = SIMD8<Float>(), a15 = SIMD8<Float>()
   var i = 0
   while i &+ 8 <= length {
-    let v0 = load8(x0 + i), v1 = load8(x1 + i), v2 = load8(x2 + i), v3 = load8(x3 + i)
+    let v0 = load8(x0 + i), v1 = load8(x1 + i)
     let u0 = load8(w0 + i)
-    a00.addProduct(v0, u0); a10.addProduct(v1, u0); a20.addProduct(v2, u0); a30.addProduct(v3, u0)
+    a00.addProduct(v0, u0); a10.addProduct(v1, u0)
     let u1 = load8(w1 + i)
-    a01.addProduct(v0, u1); a11.addProduct(v1, u1); a21.addProduct(v2, u1); a31.addProduct(v3, u1)
+    a01.addProduct(v0, u1); a11.addProduct(v1, u1)
     let u2 = load8(w2 + i)
-    a02.addProduct(v0, u2); a12.addProduct(v1, u2); a22.addProduct(v2, u2); a32.addProduct(v3, u2)
+    a02.addProduct(v0, u2); a12.addProduct(v1, u2)
+    let u3 = load8(w3 + i)
+    a03.addProduct(v0, u3); a13.addProduct(v1, u3)
+    let u4 = load8(w4 + i)
+    a04.addProduct(v0, u4); a14.addProduct(v1, u4)
+    let u5 = load8(w5 + i)
+    a05.addProduct(v0, u5); a15.addProduct(v1, u5)
     i &+= 8
   }
-  var s00 = a00.sum(), s01 = a01.sum(), s02 = a02.sum()
-  var s10 = a10.sum(), s11 = a11.sum(), s12 = a12.sum()
-  var s20 = a20.sum(), s21 = a21.sum(), s22 = a22.sum()
-  var s30 = a30.sum(), s31 = a31.sum(), s32 = a32.sum()
+  var s0 = SIMD8<Float>(a00.sum(), a01.sum(), a02.sum(), a03.sum(), a04.sum(), a05.sum(), 0, 0)
+  var s1 = SIMD8<Float>(a10.sum(), a11.sum(), a12.sum(), a13.sum(), a14.sum(), a15.sum(), 0, 0)
   while i < length {
-    let v0 = x0[i], v1 = x1[i], v2 = x2[i], v3 = x3[i]
-    let u0 = w0[i], u1 = w1[i], u2 = w2[i]
-    s00 += v0 * u0; s01 += v0 * u1; s02 += v0 * u2
-    s10 += v1 * u0; s11 += v1 * u1; s12 += v1 * u2
-    s20 += v2 * u0; s21 += v2 * u1; s22 += v2 * u2
-    s30 += v3 * u0; s31 += v3 * u1; s32 += v3 * u2
+    let v0 = x0[i], v1 = x1[i]
+    for j in 0..<6 {
+      let u = w[j * stride + i]
+      s0[j] += v0 * u
+      s1[j] += v1 * u
+    }
     i += 1
   }
-  let y0 = y, y1 = y + yStride, y2 = y + 2 * yStride, y3 = y + 3 * yStride
-  y0[0] += s00; y0[1] += s01; y0[2] += s02
-  y1[0] += s10; y1[1] += s11; y1[2] += s12
-  y2[0] += s20; y2[1] += s21; y2[2] += s22
-  y3[0] += s30; y3[1] += s31; y3[2] += s32
+  let y1 = y + yStride
+  for j in 0..<6 {
+    y[j] += s0[j]
+    y1[j] += s1[j]
+  }
 }
 
-/// Edge tiles (fewer than 4 rows or 3 columns): one dot product at a time, two accumulators.
+/// Edge tiles (the last row when T is odd, or a last partial column tile), eight columns at a
+/// time so that one-token products (decoding) keep eight independent FMA chains in flight.
+///
+/// Each element is summed in the same order as in `tile2x6` (one SIMD8 chain over the block, its horizontal
+/// sum, then the scalar tail), so a row's result never depends on where it falls in a tile: the output for
+/// one token is bit-identical whatever else is in the batch.
 @inline(__always)
-private func tileEdge(
+private func rowTimesColumns(
   _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
   rows: Int, columns: Int, stride: Int, yStride: Int, length: Int
 ) {
   for r in 0..<rows {
-    for c in 0..<columns {
-      y[r * yStride + c] += dot(x + r * stride, w + c * stride, length: length)
+    let xr = x + r * stride
+    let yr = y + r * yStride
+    var c = 0
+    while c < columns {
+      let group = min(8, columns - c)
+      // Missing columns of a short group reuse the group's first row of W; their sums are discarded.
+      let wc = w + c * stride
+      let w0 = wc, w1 = group > 1 ? wc + stride : wc, w2 = group > 2 ? wc + 2 * stride : wc
+      let w3 = group > 3 ? wc + 3 * stride : wc, w4 = group > 4 ? wc + 4 * stride : wc
+      let w5 = group > 5 ? wc + 5 * stride : wc, w6 = group > 6 ? wc + 6 * stride : wc
+      let w7 = group > 7 ? wc + 7 * stride : wc
+      var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+      var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+      var i = 0
+      while i &+ 8 <= length {
+        let v = load8(xr + i)
+        a0.addProduct(v, load8(w0 + i)); a1.addProduct(v, load8(w1 + i))
+        a2.addProduct(v, load8(w2 + i)); a3.addProduct(v, load8(w3 + i))
+        a4.addProduct(v, load8(w4 + i)); a5.addProduct(v, load8(w5 + i))
+        a6.addProduct(v, load8(w6 + i)); a7.addProduct(v, load8(w7 + i))
+        i &+= 8
+      }
+      var sums = SIMD8<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum(), a4.sum(), a5.sum(), a6.sum(), a7.sum())
+      for j in 0..<group {
+        let wj = wc + j * stride
+        var k = i
+        while k < length {
+          sums[j] += xr[k] * wj[k]
+          k += 1
+        }
+        yr[c + j] += sums[j]
+      }
+      c += group
     }
   }
-}
-
-/// `Σ a[i]·b[i]` with four SIMD8 accumulators (for one-row products such as decoding a single token).
-@inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, length: Int) -> Float {
-  var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
-  var i = 0
-  while i &+ 32 <= length {
-    acc0.addProduct(load8(a + i), load8(b + i))
-    acc1.addProduct(load8(a + i + 8), load8(b + i + 8))
-    acc2.addProduct(load8(a + i + 16), load8(b + i + 16))
-    acc3.addProduct(load8(a + i + 24), load8(b + i + 24))
-    i &+= 32
-  }
-  while i &+ 8 <= length {
-    acc0.addProduct(load8(a + i), load8(b + i))
-    i &+= 8
-  }
-  var sum = ((acc0 + acc1) + (acc2 + acc3)).sum()
-  while i < length {
-    sum += a[i] * b[i]
-    i += 1
-  }
-  return sum
 }

@@ -48,7 +48,7 @@ extension SafeTensorsHeader {
     do {
       value = try JSONParser.parse(json)
     } catch {
-      if case .duplicateKey(let key, let offset, depth: 1) = error {
+      if case .duplicateKey(let key, let offset, depth: 1) = error, key != "__metadata__" {
         throw .duplicateTensor(name: key, fileOffset: 8 + offset)
       }
       throw .invalidJSON(error)

@@ -20,7 +20,7 @@ public struct SafeTensorsHeader: Sendable, Equatable {
     self.tensors = tensors
     self.metadata = metadata
     var positions = [String: Int](minimumCapacity: tensors.count)
-    for (position, entry) in tensors.enumerated() { positions[entry.name] = position }
+    for position in tensors.indices { positions[tensors[position].name] = position }
     self.positions = positions
   }
 

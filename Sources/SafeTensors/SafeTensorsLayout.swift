@@ -47,10 +47,13 @@ public struct SafeTensorsLayout: Sendable, Equatable {
       guard seen.insert(tensor.name).inserted else { throw .duplicateTensor(name: tensor.name, fileOffset: nil) }
       guard tensor.shape.allSatisfy({ $0 >= 0 }) else { throw .negativeDimension(tensor: tensor.name, shape: tensor.shape) }
     }
-    let ordered = tensors.sorted { lhs, rhs in
-      if lhs.dtype != rhs.dtype { return lhs.dtype.crateOrder > rhs.dtype.crateOrder }
-      return lhs.name.utf8.lexicographicallyPrecedes(rhs.name.utf8)
+    // Sorting indices moves Ints instead of structs holding a String and an Array.
+    let ranks = tensors.map(\.dtype.crateOrder)
+    let order = tensors.indices.sorted { l, r in
+      if ranks[l] != ranks[r] { return ranks[l] > ranks[r] }
+      return utf8Precedes(tensors[l].name, tensors[r].name)
     }
+    let ordered = order.map { tensors[$0] }
 
     var entries: [TensorEntry] = []
     entries.reserveCapacity(ordered.count)
@@ -114,7 +117,7 @@ public struct SafeTensorsLayout: Sendable, Equatable {
       out.append(contentsOf: #""__metadata__":{"#.utf8)
       // The crate serializes a HashMap (arbitrary order); sorted keys make Smelt's output deterministic and
       // identical to the crate's whenever there is a single key.
-      for (k, key) in metadata.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
+      for (k, key) in metadata.keys.sorted(by: utf8Precedes).enumerated() {
         if k > 0 { out.append(UInt8(ascii: ",")) }
         JSONWriter.writeString(key, to: &out)
         out.append(UInt8(ascii: ":"))

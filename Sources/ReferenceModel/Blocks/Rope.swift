@@ -102,15 +102,16 @@ public struct RopeTable: Sendable {
   /// Rotate-half: the pairs are `(x[i], x[i + d/2])`, written back in place.
   func rotate(_ buffer: inout [Float], offset: Int, position: Int) {
     let half = dimension / 2
-    var rotated = [Float](repeating: 0, count: dimension)
-    for i in 0..<half {
-      let c = cosines[position * half + i], s = sines[position * half + i]
-      let first = interleaved ? buffer[offset + 2 * i] : buffer[offset + i]
-      let second = interleaved ? buffer[offset + 2 * i + 1] : buffer[offset + half + i]
-      rotated[i] = first * c - second * s
-      rotated[half + i] = second * c + first * s
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: dimension) { rotated in
+      for i in 0..<half {
+        let c = cosines[position * half + i], s = sines[position * half + i]
+        let first = interleaved ? buffer[offset + 2 * i] : buffer[offset + i]
+        let second = interleaved ? buffer[offset + 2 * i + 1] : buffer[offset + half + i]
+        rotated[i] = first * c - second * s
+        rotated[half + i] = second * c + first * s
+      }
+      for i in 0..<dimension { buffer[offset + i] = rotated[i] }
     }
-    for i in 0..<dimension { buffer[offset + i] = rotated[i] }
   }
 }
 

@@ -34,14 +34,14 @@ public struct TensorSelection: Sendable {
     }
   }
 
-  /// The DeepSeek release rule: a 2-D `*_proj.weight` inside `model.layers.N.` other than the MTP
-  /// layer's `eh_proj`.
+  /// The DeepSeek release rule: a 2-D `*_proj` (or `kv_a_proj_with_mqa`) weight inside `model.layers.N.`,
+  /// other than the MTP layer's `eh_proj`.
   public static func isReleaseQuantized(_ name: String, shape: [Int]) -> Bool {
     let parsed = TensorName(name)
     guard parsed.layer != nil, shape.count == 2, parsed.leaf == "weight" || parsed.leaf == "weight_packed" || parsed.leaf == "qweight" else {
       return false
     }
     let module = parsed.modulePath.split(separator: ".").last.map(String.init) ?? ""
-    return module.hasSuffix("_proj") && module != "eh_proj"
+    return (module.hasSuffix("_proj") || module.hasSuffix("_proj_with_mqa")) && module != "eh_proj"
   }
 }

@@ -1,4 +1,5 @@
 import CommandLineSupport
+import SystemIO
 
 #if canImport(Glibc)
   @preconcurrency import Glibc
@@ -38,6 +39,8 @@ public enum SmeltCommands {
   /// exits with the resulting status.
   public static func main() -> Never {
     InterruptHandler.install()
+    // Temporary output files (AtomicOutputFile) register themselves; Ctrl-C must not leave them behind.
+    _ = InterruptHandler.register { CleanupRegistry.shared.removeAll() }
     let arguments = Array(CommandLine.arguments.dropFirst())
     let status = run(arguments: arguments, stdout: .standardOutput, stderr: .standardError)
     exit(status)

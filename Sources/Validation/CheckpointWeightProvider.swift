@@ -1,0 +1,223 @@
+import Checkpoint
+import Quantization
+import ReferenceModel
+import SafeTensors
+import TensorCore
+
+/// Weights for the reference model (and for comparisons) read lazily from a checkpoint in any format Smelt
+/// reads, dequantized to F32 one tensor (or a range of rows) at a time.
+///
+/// Names are *logical weight names*: what the forward pass asks for (`model.layers.3.mlp.experts.7.up_proj.weight`),
+/// whatever the storage. A quantized weight's companions (`weight_scale_inv`, `weight_scale`, ...) are resolved
+/// through the checkpoint's index, so they may live in another file than the weight. Nothing is cached: memory
+/// stays at the tensors the caller holds.
+///
+/// | storage | dequantization |
+/// |---|---|
+/// | plain F32/F16/BF16/FP8/integers | `ElementCodec.decode` |
+/// | DeepSeek FP8 block (`weight_scale_inv`) | `BlockFP8.dequantize`, block shape from `weight_block_size` or the scale grid, edge blocks cropped |
+/// | compressed-tensors FP8 (`weight_scale`) | block, channel (`[out, 1]`) or tensor (`[1]`) scales |
+public final class CheckpointWeightProvider: WeightProvider, Sendable {
+  /// The checkpoint read.
+  public let checkpoint: Checkpoint
+  /// Every logical weight, in checkpoint order (companions folded into their weight).
+  public let logicalNames: [String]
+  private let groups: [String: WeightGroup]
+  /// `quantization_config.weight_block_size`, when the config gives one.
+  private let configuredBlockShape: [Int]?
+
+  /// A provider over `checkpoint`; reads no tensor data.
+  public init(checkpoint: Checkpoint) {
+    self.checkpoint = checkpoint
+    var groups: [String: WeightGroup] = [:]
+    var names: [String] = []
+    for group in WeightGrouping.groups(of: checkpoint.entries) {
+      let name = Self.logicalName(of: group)
+      if groups.updateValue(group, forKey: name) == nil { names.append(name) }
+    }
+    self.groups = groups
+    self.logicalNames = names
+    configuredBlockShape = checkpoint.config?.quantizationConfig?.weightBlockSize
+  }
+
+  /// Opens the checkpoint at `path` (a directory or a `.safetensors` file).
+  public convenience init(path: String) throws {
+    self.init(checkpoint: try Checkpoint.open(path))
+  }
+
+  /// The reference model's configuration from the checkpoint's `config.json`.
+  public func modelConfiguration() throws -> ModelConfiguration {
+    guard let config = checkpoint.config else { throw ValidationError.missingConfig(checkpoint: checkpoint.directory) }
+    return try ModelConfiguration(checkpointConfig: config)
+  }
+
+  /// The logical name a group is known by: the plain tensor's name, `<module>.weight` for a quantized linear,
+  /// the stem for gpt-oss `<stem>_blocks` / `<stem>_scales`.
+  static func logicalName(of group: WeightGroup) -> String {
+    switch group.storage {
+    case .plain: group.parts["weight"] ?? group.modulePath
+    case .mxfp4GptOss: group.modulePath
+    default: group.modulePath + ".weight"
+    }
+  }
+
+  // MARK: - WeightProvider
+
+  public func contains(_ name: String) -> Bool { groups[name] != nil }
+
+  /// How the weight `name` is stored, or `nil` when absent.
+  public func storage(of name: String) -> WeightStorage? { groups[name]?.storage }
+
+  /// The dtype of the tensor holding `name`'s values (the quantized codes for a quantized weight).
+  public func storedDType(of name: String) -> DType? {
+    guard let group = groups[name], let main = mainTensorName(group) else { return nil }
+    return checkpoint.location(of: main)?.entry.dtype
+  }
+
+  /// The logical (dequantized) shape of `name`.
+  public func shape(of name: String) throws -> [Int] {
+    let group = try group(name)
+    switch group.storage {
+    case .plain, .fp8Block, .fp8CompressedTensors:
+      return try checkpoint.entry(try part(group, "weight")).shape
+    default:
+      throw ValidationError.unsupportedStorage(weight: name, storage: group.storage.rawValue)
+    }
+  }
+
+  public func weight(_ name: String) throws -> FloatTensor {
+    let shape = try shape(of: name)
+    let rowCount = shape.count >= 1 ? shape[0] : 1
+    return try dequantize(name, rows: 0..<rowCount, wholeTensor: true)
+  }
+
+  /// Rows `rows` of `name` (dimension 0; the remaining dimensions flattened into columns): only the needed
+  /// bytes are read and dequantized, so an embedding lookup or an `lm_head` slice never loads the whole matrix.
+  public func weightRows(_ name: String, rows: Range<Int>) throws -> FloatTensor {
+    try dequantize(name, rows: rows, wholeTensor: false)
+  }
+
+  // MARK: - Dequantization
+
+  private func group(_ name: String) throws -> WeightGroup {
+    guard let group = groups[name] else {
+      throw ValidationError.missingWeight(name: name, checkpoint: checkpoint.directory)
+    }
+    return group
+  }
+
+  private func part(_ group: WeightGroup, _ role: String) throws -> String {
+    guard let tensor = group.parts[role] else {
+      throw ValidationError.missingCompanion(
+        weight: Self.logicalName(of: group), role: role, checkpoint: checkpoint.directory)
+    }
+    return tensor
+  }
+
+  private func mainTensorName(_ group: WeightGroup) -> String? { group.parts[roleOfMain(group)] }
+
+  /// Dequantizes `rows` of `name`; `wholeTensor` keeps the stored shape instead of `[rows, columns]`.
+  private func dequantize(_ name: String, rows: Range<Int>, wholeTensor: Bool) throws -> FloatTensor {
+    let group = try group(name)
+    let view = try checkpoint.tensor(try part(group, roleOfMain(group)))
+    let shape = view.shape
+    let rowCount = shape.count >= 1 ? shape[0] : 1
+    let columns = shape.count >= 2 ? shape.dropFirst().reduce(1, *) : 1
+    guard rows.lowerBound >= 0, rows.upperBound <= rowCount else {
+      throw ValidationError.rowsOutOfRange(tensor: name, rows: rows, rowCount: rowCount)
+    }
+    let outputShape = wholeTensor ? shape : [rows.count, columns]
+    let values: [Float]
+    switch group.storage {
+    case .plain:
+      values = try decodePlainRows(view, rows: rows, columns: columns)
+    case .fp8Block:
+      let scale = try checkpoint.tensor(try part(group, "weight_scale_inv"))
+      values = try dequantizeFP8Rows(view, scale: scale, rows: rows, weightName: name)
+    case .fp8CompressedTensors:
+      let scale = try checkpoint.tensor(try part(group, "weight_scale"))
+      values = try dequantizeFP8Rows(view, scale: scale, rows: rows, weightName: name)
+    default:
+      throw ValidationError.unsupportedStorage(weight: name, storage: group.storage.rawValue)
+    }
+    return try FloatTensor(shape: outputShape, values: values)
+  }
+
+  private func roleOfMain(_ group: WeightGroup) -> String {
+    for role in ["weight", "weight_packed", "qweight", "blocks"] where group.parts[role] != nil { return role }
+    return "weight"
+  }
+
+  /// Plain tensors: decode the byte range of `rows` (1-D tensors count as one row per element).
+  private func decodePlainRows(_ view: TensorView, rows: Range<Int>, columns: Int) throws -> [Float] {
+    guard ElementCodec.canDecode(view.dtype), let width = view.dtype.byteWidth else {
+      throw ValidationError.unsupportedDType(
+        tensor: view.name, dtype: view.dtype.rawValue, expected: "a floating-point or integer dtype")
+    }
+    let elementsPerRow = view.shape.count >= 2 ? columns : 1
+    let start = rows.lowerBound * elementsPerRow, count = rows.count * elementsPerRow
+    let bytes = view.bytes
+    guard (start + count) * width <= bytes.count else {
+      throw ValidationError.badShape(tensor: view.name, shape: view.shape, expected: "\(bytes.count / width) elements")
+    }
+    return try [Float](unsafeUninitializedCapacity: count) { out, initialized in
+      let source = UnsafeRawBufferPointer(rebasing: bytes[(start * width)..<((start + count) * width)])
+      try ElementCodec.decode(source, dtype: view.dtype, into: out)
+      initialized = count
+    }
+  }
+
+  /// FP8 E4M3 weight `[R, C]` with multiplier scales (DeepSeek `weight_scale_inv` or compressed-tensors
+  /// `weight_scale`): block `[ceil(R/br), ceil(C/bc)]`, channel `[R, 1]` or tensor `[1]`/`[]`.
+  private func dequantizeFP8Rows(
+    _ weight: TensorView, scale: TensorView, rows: Range<Int>, weightName: String
+  ) throws -> [Float] {
+    guard weight.dtype == .float8E4M3FN, weight.shape.count == 2 else {
+      throw ValidationError.badShape(tensor: weight.name, shape: weight.shape, expected: "a 2-D F8_E4M3 weight")
+    }
+    let R = weight.shape[0], C = weight.shape[1]
+    let scales = try decodeScales(scale)
+    let scheme = try FP8ScaleGrid.scheme(
+      rows: R, columns: C, scaleShape: scale.shape, scaleTensor: scale.name, configuredBlock: configuredBlockShape)
+    // Widen the row range to whole scale rows, dequantize that, then crop.
+    let scaleRowHeight: Int
+    switch scheme {
+    case .block(let blockRows, _): scaleRowHeight = blockRows
+    case .channel: scaleRowHeight = 1
+    case .tensor: scaleRowHeight = R
+    }
+    let first = (rows.lowerBound / scaleRowHeight) * scaleRowHeight
+    let end = rows.upperBound
+    guard end > first else { return [] }
+    let full = try FP8BlockLayout(rows: R, columns: C, scheme: scheme)
+    guard scales.count == full.scaleCount else {
+      throw ValidationError.badShape(tensor: scale.name, shape: scale.shape, expected: "\(full.scaleShape) for \(scheme)")
+    }
+    let layout = try FP8BlockLayout(rows: end - first, columns: C, scheme: scheme)
+    let scaleStart = (first / scaleRowHeight) * full.scaleColumns
+    let scaleSlice = Array(scales[scaleStart..<(scaleStart + layout.scaleCount)])
+    if let bad = scaleSlice.firstIndex(where: { !$0.isFinite }) {
+      throw ValidationError.nonFiniteScale(tensor: scale.name, index: scaleStart + bad)
+    }
+    let codes = UnsafeRawBufferPointer(rebasing: weight.bytes[(first * C)..<(end * C)])
+    var values = [Float](repeating: 0, count: layout.elementCount)
+    try scaleSlice.withUnsafeBufferPointer { scaleBuffer in
+      try values.withUnsafeMutableBytes { out in
+        try BlockFP8.dequantize(codes, scales: scaleBuffer, layout: layout, to: .float32, into: out)
+      }
+    }
+    let skip = (rows.lowerBound - first) * C
+    return skip == 0 ? values : Array(values[skip...])
+  }
+
+  private func decodeScales(_ scale: TensorView) throws -> [Float] {
+    guard [.float32, .bfloat16, .float16].contains(scale.dtype) else {
+      throw ValidationError.unsupportedDType(tensor: scale.name, dtype: scale.dtype.rawValue, expected: "F32, BF16 or F16")
+    }
+    let count = scale.entry.elementCount
+    return try [Float](unsafeUninitializedCapacity: count) { out, initialized in
+      try ElementCodec.decode(scale.bytes, dtype: scale.dtype, into: out)
+      initialized = count
+    }
+  }
+}

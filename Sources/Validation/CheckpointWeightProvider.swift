@@ -1,4 +1,5 @@
 import Checkpoint
+import JSON
 import Quantization
 import ReferenceModel
 import SafeTensors
@@ -37,7 +38,20 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     }
     self.groups = groups
     self.logicalNames = names
-    configuredBlockShape = checkpoint.config?.quantizationConfig?.weightBlockSize
+    configuredBlockShape = Self.configuredBlockShape(checkpoint.config?.quantizationConfig)
+  }
+
+  /// `weight_block_size` (DeepSeek / HF fp8), else the first compressed-tensors
+  /// `config_groups.*.weights.block_structure`.
+  static func configuredBlockShape(_ quantization: ModelConfig.QuantizationConfig?) -> [Int]? {
+    guard let quantization else { return nil }
+    if let size = quantization.weightBlockSize { return size }
+    for (_, group) in quantization.raw["config_groups"]?.objectValue ?? JSONObject() {
+      if let block = group["weights"]?["block_structure"]?.arrayValue?.compactMap(\.intValue), block.count == 2 {
+        return block
+      }
+    }
+    return nil
   }
 
   /// Opens the checkpoint at `path` (a directory or a `.safetensors` file).

@@ -23,24 +23,32 @@ extension Validator {
       routing.append(
         RoutingAgreement(layer: r.layer, tokenCount: r.decisions.count, unchangedCount: unchanged, source: "model"))
     }
-    var failures: [String] = []
-    let thresholds = options.thresholds
-    if stats.nonFiniteCount > 0 {
-      failures.append("the candidate's logits have \(stats.nonFiniteCount) NaN or infinite value(s)")
-    }
-    if let maximum = thresholds.maximumMeanKL, !(stats.meanKL <= maximum) {
-      failures.append("mean KL \(ReportFormat.number(stats.meanKL)) > \(ReportFormat.number(maximum))")
-    }
-    if let minimum = thresholds.minimumTop1Agreement, !(stats.top1Fraction >= minimum) {
-      failures.append(
-        "top-1 agreement \(ReportFormat.percent(stats.top1Fraction)) (\(stats.top1Agreements)/\(stats.positionCount)) < \(ReportFormat.percent(minimum))")
-    }
-    return ModelComparison(
+    var comparison = ModelComparison(
       tokens: tokens, meanKL: stats.meanKL, p99KL: stats.p99KL, maxKL: stats.maxKL,
       top1Agreements: stats.top1Agreements, positionCount: stats.positionCount,
-      maxAbsoluteLogitDifference: stats.maxAbsoluteDifference,
+      maxAbsoluteLogitDifference: stats.maxAbsoluteDifference, nonFiniteLogitCount: stats.nonFiniteCount,
       logits: ComparisonMetrics(reference: reference.logits.values, candidate: candidate.logits.values),
-      hiddenStates: hiddenStates, routing: routing, failures: failures)
+      hiddenStates: hiddenStates, routing: routing, failures: [])
+    comparison.failures = comparison.violations(of: options.thresholds)
+    return comparison
+  }
+}
+
+extension ModelComparison {
+  /// The model-level thresholds this comparison breaks (non-finite logits always fail).
+  public func violations(of thresholds: ValidationThresholds) -> [String] {
+    var failures: [String] = []
+    if nonFiniteLogitCount > 0 {
+      failures.append("the candidate's logits have \(nonFiniteLogitCount) NaN or infinite value(s)")
+    }
+    if let maximum = thresholds.maximumMeanKL, !(meanKL <= maximum) {
+      failures.append("mean KL \(ReportFormat.number(meanKL)) > \(ReportFormat.number(maximum))")
+    }
+    if let minimum = thresholds.minimumTop1Agreement, !(top1Agreement >= minimum) {
+      failures.append(
+        "top-1 agreement \(ReportFormat.percent(top1Agreement)) (\(top1Agreements)/\(positionCount)) < \(ReportFormat.percent(minimum))")
+    }
+    return failures
   }
 }
 

@@ -142,6 +142,8 @@ public struct ModelComparison: Sendable {
   public var positionCount: Int
   /// `max |Δlogit|`.
   public var maxAbsoluteLogitDifference: Double
+  /// NaN or infinite candidate logits (always a failure).
+  public var nonFiniteLogitCount: Int
   /// Logits compared as a tensor.
   public var logits: ComparisonMetrics
   /// The residual stream after each layer.

@@ -11,11 +11,14 @@ public struct ValidationOptions: Sendable {
   public var randomTokenCount: Int
   /// Seed of the random tokens and of the random linear inputs.
   public var seed: UInt64
-  /// Only these decoder layers (tensor and layer level; the model level needs every layer).
+  /// Only these decoder layers at the tensor and layer levels (the model level always runs every layer).
   public var layers: IndexSelection?
   /// Only these routed experts.
   public var experts: IndexSelection?
   public var thresholds: ValidationThresholds
+  /// Whether the layer level also feeds each linear the reference model's own activations (which needs a
+  /// reference forward pass over every layer); `nil`: only when no `layers` subset is chosen.
+  public var hiddenStateInputs: Bool?
   /// Rows of random input per linear.
   public var randomInputRowCount: Int
   /// Elements per side read at once when comparing one tensor (bounds memory on huge embeddings).
@@ -24,7 +27,8 @@ public struct ValidationOptions: Sendable {
   public init(
     levels: Set<ValidationLevel> = Set(ValidationLevel.allCases), tokens: [[Int]]? = nil, randomTokenCount: Int = 24,
     seed: UInt64 = 0, layers: IndexSelection? = nil, experts: IndexSelection? = nil,
-    thresholds: ValidationThresholds = ValidationThresholds(), randomInputRowCount: Int = 16,
+    thresholds: ValidationThresholds = ValidationThresholds(), hiddenStateInputs: Bool? = nil,
+    randomInputRowCount: Int = 16,
     chunkElementCount: Int = 1 << 24
   ) {
     self.levels = levels
@@ -34,6 +38,7 @@ public struct ValidationOptions: Sendable {
     self.layers = layers
     self.experts = experts
     self.thresholds = thresholds
+    self.hiddenStateInputs = hiddenStateInputs
     self.randomInputRowCount = randomInputRowCount
     self.chunkElementCount = chunkElementCount
   }
@@ -77,7 +82,8 @@ public struct Validator {
     // a layer subset (a huge checkpoint) gets random inputs only.
     var referenceRun: ForwardResult?
     var tokens: [[Int]] = []
-    if needsModel || (needsLayer && options.layers == nil) {
+    let hiddenInputs = needsLayer && (options.hiddenStateInputs ?? (options.layers == nil))
+    if needsModel || hiddenInputs {
       tokens = try resolvedTokens(configuration)
       log("reference forward pass on \(tokens.count)×\(tokens.first?.count ?? 0) tokens")
       let model = try ReferenceModel(configuration: configuration, weights: reference)
@@ -88,7 +94,8 @@ public struct Validator {
 
     if needsLayer {
       log("layer level: comparing linears")
-      try compareLayers(into: &report, configuration: configuration, referenceRun: referenceRun, log: log)
+      try compareLayers(
+        into: &report, configuration: configuration, referenceRun: hiddenInputs ? referenceRun : nil, log: log)
     }
     if needsModel, let referenceRun {
       log("candidate forward pass")

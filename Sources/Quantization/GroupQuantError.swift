@@ -1,3 +1,5 @@
+import TensorCore
+
 /// Why a 4-bit (or MLX 8-bit) group quantizer or its dequantizer refused its input.
 ///
 /// One case per rule; every message is one lowercase line that names the tensor and, where it helps, the fix.

@@ -21,6 +21,12 @@ enum GroupQuantRounding {
     return unsafeBitCast(rounded, to: SIMD8<Float>.self)
   }
 
+  /// Lane-wise absolute value (clears the sign bits).
+  @inline(__always)
+  static func magnitude(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self)
+  }
+
   /// `x` rounded to the nearest F16 (ties to even, overflow to infinity), as an F32.
   @inline(__always)
   static func float16(_ x: Float) -> Float { Float(Float16(x)) }

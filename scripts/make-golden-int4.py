@@ -53,6 +53,7 @@ def record(case, tensors, meta):
 FIXTURES = {
     "bf16": fixture(16, 256, torch.bfloat16, 1),
     "f32": fixture(12, 128, torch.float32, 2),
+    "f16": fixture(16, 128, torch.float16, 3),
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -108,12 +109,16 @@ import mlx.core as mx
 def to_mx(w):
     if w.dtype == torch.bfloat16:
         return mx.array(w.float().numpy()).astype(mx.bfloat16)
+    if w.dtype == torch.float16:
+        return mx.array(w.numpy())
     return mx.array(w.numpy())
 
 
 def from_mx(a, like):
     if a.dtype == mx.bfloat16:
         return torch.from_numpy(np.array(a.astype(mx.float32))).to(torch.bfloat16)
+    if a.dtype == mx.float16:
+        return torch.from_numpy(np.array(a))
     if a.dtype == mx.uint32:
         return torch.from_numpy(np.array(a).view(np.int32)).view(torch.uint32)
     return torch.from_numpy(np.array(a))

@@ -5,7 +5,7 @@ import TensorCore
 
 @Suite("int4 group quantization (compressed-tensors rule)")
 struct Int4GroupQuantizerTests {
-  static let goldenCases: [(String, Int4Symmetry, Int)] = ["bf16", "f32"].flatMap { fixture in
+  static let goldenCases: [(String, Int4Symmetry, Int)] = ["bf16", "f32", "f16"].flatMap { fixture in
     [32, 128].flatMap { g in
       [("ct-int4-sym-g\(g)-\(fixture)", Int4Symmetry.symmetric, g), ("ct-int4-asym-g\(g)-\(fixture)", .asymmetric, g)]
     }
@@ -35,6 +35,20 @@ struct Int4GroupQuantizerTests {
     let matrix = try Int4PackQuantized.dequantize(tensors, groupSize: groupSize)
     let problem = try golden.dequantMismatch(matrix)
     #expect(problem == nil, "\(problem ?? "")")
+  }
+
+  @Test("bf16 weights need the bf16 intermediate: f32 arithmetic changes some codes")
+  func bfloat16IntermediateMatters() throws {
+    let golden = try Int4GoldenFile("ct-int4-asym-g128-bf16")
+    let (cpu, triton) = try golden.withInput { w in
+      (
+        try Int4GroupQuantizer.quantize(w, groupSize: 128, symmetry: .asymmetric, arithmetic: .weightDType),
+        try Int4GroupQuantizer.quantize(w, groupSize: 128, symmetry: .asymmetric, arithmetic: .float32)
+      )
+    }
+    let differing = zip(cpu.codes, triton.codes).filter { $0 != $1 }.count
+    #expect(differing > 0)
+    #expect(cpu.scales == triton.scales)
   }
 
   @Test("fast path equals the scalar reference", arguments: Int4Symmetry.allCases, [DType.bfloat16, .float32, .float16])

@@ -5,7 +5,7 @@ import TensorCore
 
 @Suite("mlx affine quantization")
 struct MLXAffineTests {
-  static let goldenCases: [(String, Int, Int)] = ["bf16", "f32"].flatMap { fixture in
+  static let goldenCases: [(String, Int, Int)] = ["bf16", "f32", "f16"].flatMap { fixture in
     [4, 8].flatMap { bits in [32, 64, 128].map { g in ("mlx-affine-b\(bits)-g\(g)-\(fixture)", bits, g) } }
   }
 

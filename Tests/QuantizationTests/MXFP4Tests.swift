@@ -12,7 +12,7 @@ struct MXFP4Tests {
     }
   }
 
-  @Test("compressed-tensors mxfp4-pack-quantized bytes and dequantization match", arguments: ["bf16", "f32"])
+  @Test("compressed-tensors mxfp4-pack-quantized bytes and dequantization match", arguments: ["bf16", "f32", "f16"])
   func compressedTensors(fixture: String) throws {
     let golden = try Int4GoldenFile("ct-mxfp4-\(fixture)")
     let result = try golden.withInput { try MXFP4.quantize($0, rule: .compressedTensors) }
@@ -25,7 +25,7 @@ struct MXFP4Tests {
     #expect(problem == nil, "\(problem ?? "")")
   }
 
-  @Test("gpt-oss blocks/scales match triton_kernels' rule and transformers' dequantization", arguments: ["bf16", "f32"])
+  @Test("gpt-oss blocks/scales match triton_kernels' rule and transformers' dequantization", arguments: ["bf16", "f32", "f16"])
   func gptOss(fixture: String) throws {
     let golden = try Int4GoldenFile("gptoss-mxfp4-\(fixture)")
     let result = try golden.withInput { try MXFP4.quantize($0, rule: .gptOss) }

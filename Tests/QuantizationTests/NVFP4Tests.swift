@@ -5,7 +5,7 @@ import TensorCore
 
 @Suite("nvfp4")
 struct NVFP4Tests {
-  static let cases: [(String, NVFP4.Producer)] = ["bf16", "f32"].flatMap { fixture in
+  static let cases: [(String, NVFP4.Producer)] = ["bf16", "f32", "f16"].flatMap { fixture in
     [("modelopt-nvfp4-\(fixture)", NVFP4.Producer.modelOpt), ("ct-nvfp4-\(fixture)", .compressedTensors)]
   }
 

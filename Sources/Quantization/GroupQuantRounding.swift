@@ -110,6 +110,15 @@ enum GroupQuantRounding {
 
   /// Little-endian bytes of 32-bit words.
   static func encodeWords(_ words: [UInt32]) -> [UInt8] {
+    #if _endian(little)
+      return words.withUnsafeBytes { Array($0) }
+    #else
+      return encodeWordsReference(words)
+    #endif
+  }
+
+  /// Portable byte-by-byte `encodeWords`.
+  static func encodeWordsReference(_ words: [UInt32]) -> [UInt8] {
     var out = [UInt8](repeating: 0, count: words.count * 4)
     for (i, w) in words.enumerated() {
       out[4 * i] = UInt8(truncatingIfNeeded: w)

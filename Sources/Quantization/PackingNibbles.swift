@@ -1,11 +1,54 @@
+import TensorCore
+
 /// Bit packing of 4- and 8-bit codes into the words and bytes that checkpoints store.
 ///
 /// Every layout here is LSB-first: element k of a word sits at bits `bits·k`.
 public enum Packing {
+  /// Parallel `packRowsIntoWordsReference` (bits 4 or 8): word-sized chunks in parallel, no per-element
+  /// bounds checks. Bit-identical to the reference.
+  public static func packRowsIntoWords(_ codes: [UInt8], rowCount: Int, columnCount: Int, bits: Int) -> [UInt32] {
+    let perWord = 32 / bits
+    let wordCount = rowCount * columnCount / perWord
+    var words = [UInt32](repeating: 0, count: wordCount)
+    codes.withUnsafeBytes { raw in
+      let input = SharedRawBuffer(raw)
+      words.withUnsafeMutableBufferPointer { out in
+        let output = DisjointMutableBuffer(out)
+        Parallel.forEachChunk(count: wordCount, minimumChunk: 1 << 14) { range in
+          let c = input.bytes
+          for j in range {
+            var word: UInt32 = 0
+            let base = j * perWord
+            for k in 0..<perWord { word |= UInt32(c[base + k]) << UInt32(bits * k) }
+            output.buffer[j] = word
+          }
+        }
+      }
+    }
+    return words
+  }
+
+  /// Parallel `packNibblePairsReference`. Bit-identical to the reference.
+  public static func packNibblePairs(_ codes: [UInt8]) -> [UInt8] {
+    let byteCount = codes.count / 2
+    var bytes = [UInt8](repeating: 0, count: byteCount)
+    codes.withUnsafeBytes { raw in
+      let input = SharedRawBuffer(raw)
+      bytes.withUnsafeMutableBufferPointer { out in
+        let output = DisjointMutableBuffer(out)
+        Parallel.forEachChunk(count: byteCount, minimumChunk: 1 << 16) { range in
+          let c = input.bytes
+          for i in range { output.buffer[i] = (c[2 * i] & 0xF) | (c[2 * i + 1] & 0xF) << 4 }
+        }
+      }
+    }
+    return bytes
+  }
+
   /// Packs `codes` (`[rowCount, columnCount]`, each < 2^bits) along the columns into 32-bit words:
   /// word j of a row holds elements `(32/bits)·j ...`, element `(32/bits)·j + k` at bits `bits·k`.
   /// `columnCount` must be a multiple of `32/bits`.
-  public static func packRowsIntoWords(_ codes: [UInt8], rowCount: Int, columnCount: Int, bits: Int) -> [UInt32] {
+  public static func packRowsIntoWordsReference(_ codes: [UInt8], rowCount: Int, columnCount: Int, bits: Int) -> [UInt32] {
     let perWord = 32 / bits
     let wordsPerRow = columnCount / perWord
     var words = [UInt32](repeating: 0, count: rowCount * wordsPerRow)
@@ -35,7 +78,7 @@ public enum Packing {
   }
 
   /// Packs pairs of 4-bit codes into bytes: low nibble = even element, high nibble = odd element.
-  public static func packNibblePairs(_ codes: [UInt8]) -> [UInt8] {
+  public static func packNibblePairsReference(_ codes: [UInt8]) -> [UInt8] {
     (0..<codes.count / 2).map { i in (codes[2 * i] & 0xF) | (codes[2 * i + 1] & 0xF) << 4 }
   }
 

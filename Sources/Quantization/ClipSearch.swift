@@ -57,9 +57,9 @@ extension Int4GroupQuantizer {
   /// compressed-tensors' own dequantization. `parallel: false` is the sequential reference.
   public static func quantizeWithClipSearch(
     _ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry,
-    arithmetic: CompressedTensorsArithmetic = .weightDType, parallel: Bool = true
+    arithmetic: CompressedTensorsArithmetic = .weightDType, scaleDType: DType? = nil, parallel: Bool = true
   ) throws(FormatQuantizationError) -> Int4GroupResult {
-    try validate(weight, groupSize: groupSize)
+    let storage = try validate(weight, groupSize: groupSize, scaleDType: scaleDType)
     let rows = weight.rowCount
     let cols = weight.columnCount
     let groups = cols / groupSize
@@ -88,12 +88,13 @@ extension Int4GroupQuantizer {
               var bestError = Float.infinity
               var best: (scale: Float, zeroPoint: Int8) = (1, 0)
               for (a, b) in candidates {
-                let (scale, zp) = groupParameters(minimum: mn * a, maximum: mx * b, symmetry: symmetry, dtype: dtype)
+                let (scale, zp) = groupParameters(
+                  minimum: mn * a, maximum: mx * b, symmetry: symmetry, dtype: dtype, storage: storage)
                 var error: Float = 0
                 for i in start..<start + groupSize {
                   let code = elementCode(x[i], scale: scale, zeroPoint: zp, symmetry: symmetry, arithmetic: arithmetic, dtype: dtype)
                   let level = Float(Int(code) - 8 - Int(zp))
-                  let d = x[i] - GroupQuantRounding.round(level * scale, to: dtype)
+                  let d = x[i] - GroupQuantRounding.round(level * scale, to: storage)
                   error += d * d
                 }
                 if error < bestError {
@@ -114,7 +115,7 @@ extension Int4GroupQuantizer {
     }
     return Int4GroupResult(
       rowCount: rows, columnCount: cols, groupSize: groupSize, codes: codes, scales: scales,
-      zeroPoints: symmetry == .asymmetric ? zeros : nil, scaleDType: dtype)
+      zeroPoints: symmetry == .asymmetric ? zeros : nil, scaleDType: storage)
   }
 }
 

@@ -43,21 +43,32 @@ public struct Int4GroupResult: Sendable, Equatable {
 /// include 0, `scale = (max − min) / 15`, `zp = clamp(rint(−8 − min / scale), −8, 7)`,
 /// `q = clamp(rint(x / scale + zp), −8, 7)`. Intermediates are rounded to the weight dtype as torch does;
 /// a zero scale becomes the dtype's epsilon; a NaN zero point (all-zero group) becomes 0.
+///
+/// `scaleDType` (default: the weight dtype) rounds the scale for storage before the elements use it, which is
+/// what llm-compressor does when the `weight_scale` parameter's dtype differs from the weight's (for example F32
+/// weights from an FP8 dequantization served with BF16 scales); the zero point keeps the unrounded scale.
 public enum Int4GroupQuantizer {
   static let format = "int4 group (compressed-tensors)"
 
-  /// Checks the group size (a positive multiple of 8 dividing the columns) and the input.
-  static func validate(_ weight: WeightMatrix, groupSize: Int) throws(FormatQuantizationError) {
+  /// Checks the group size (a positive multiple of 8 dividing the columns), the scale dtype and the input;
+  /// returns the scale storage dtype.
+  @discardableResult
+  static func validate(_ weight: WeightMatrix, groupSize: Int, scaleDType: DType? = nil) throws(FormatQuantizationError) -> DType {
+    let storage = scaleDType ?? weight.dtype
+    guard storage == .float32 || storage == .bfloat16 || storage == .float16 else {
+      throw .unsupportedSourceDType(format: format + " scale", dtype: storage)
+    }
     guard groupSize > 0, groupSize % 8 == 0 else {
       throw .unsupportedGroupSize(format: format, groupSize: groupSize, supported: [32, 64, 128])
     }
     try weight.validate(format: format, groupSize: groupSize)
+    return storage
   }
 
   /// Scale and zero point of one group from its (widened) min and max, in the weight dtype.
   @inline(__always)
   static func groupParameters(
-    minimum: Float, maximum: Float, symmetry: Int4Symmetry, dtype: DType
+    minimum: Float, maximum: Float, symmetry: Int4Symmetry, dtype: DType, storage: DType
   ) -> (scale: Float, zeroPoint: Int8) {
     let mn = min(minimum, 0)
     let mx = max(maximum, 0)
@@ -65,7 +76,7 @@ public enum Int4GroupQuantizer {
     case .symmetric:
       var scale = GroupQuantRounding.round(max(-mn, mx) / 7.5, to: dtype)
       if scale == 0 { scale = GroupQuantRounding.epsilon(dtype) }
-      return (scale, 0)
+      return (GroupQuantRounding.round(scale, to: storage), 0)
     case .asymmetric:
       var scale = GroupQuantRounding.round(GroupQuantRounding.round(mx - mn, to: dtype) / 15, to: dtype)
       let ratio = GroupQuantRounding.round(mn / scale, to: dtype)
@@ -73,15 +84,16 @@ public enum Int4GroupQuantizer {
       // torch casts the NaN of an all-zero group (0/0) to int8 0.
       let zeroPoint: Int8 = zeroFloat.isNaN ? 0 : Int8(zeroFloat.rounded(.toNearestOrEven))
       if scale == 0 { scale = GroupQuantRounding.epsilon(dtype) }
-      return (scale, zeroPoint)
+      return (GroupQuantRounding.round(scale, to: storage), zeroPoint)
     }
   }
 
   /// Scalar reference: mirrors compressed-tensors step by step.
   public static func quantizeReference(
-    _ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry, arithmetic: CompressedTensorsArithmetic = .weightDType
+    _ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry, arithmetic: CompressedTensorsArithmetic = .weightDType,
+    scaleDType: DType? = nil
   ) throws(FormatQuantizationError) -> Int4GroupResult {
-    try validate(weight, groupSize: groupSize)
+    let storage = try validate(weight, groupSize: groupSize, scaleDType: scaleDType)
     let rows = weight.rowCount
     let cols = weight.columnCount
     let groups = cols / groupSize
@@ -98,7 +110,7 @@ public enum Int4GroupQuantizer {
           mn = min(mn, weight.values[i])
           mx = max(mx, weight.values[i])
         }
-        let (scale, zp) = groupParameters(minimum: mn, maximum: mx, symmetry: symmetry, dtype: dtype)
+        let (scale, zp) = groupParameters(minimum: mn, maximum: mx, symmetry: symmetry, dtype: dtype, storage: storage)
         scales[r * groups + g] = scale
         zeros[r * groups + g] = zp
         for i in start..<start + groupSize {
@@ -118,14 +130,15 @@ public enum Int4GroupQuantizer {
     }
     return Int4GroupResult(
       rowCount: rows, columnCount: cols, groupSize: groupSize, codes: codes, scales: scales,
-      zeroPoints: symmetry == .asymmetric ? zeros : nil, scaleDType: dtype)
+      zeroPoints: symmetry == .asymmetric ? zeros : nil, scaleDType: storage)
   }
 
   /// Fast path: rows in parallel, SIMD8 over each group. Bit-identical to `quantizeReference`.
   public static func quantize(
-    _ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry, arithmetic: CompressedTensorsArithmetic = .weightDType
+    _ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry, arithmetic: CompressedTensorsArithmetic = .weightDType,
+    scaleDType: DType? = nil
   ) throws(FormatQuantizationError) -> Int4GroupResult {
-    try validate(weight, groupSize: groupSize)
+    let storage = try validate(weight, groupSize: groupSize, scaleDType: scaleDType)
     let rows = weight.rowCount
     let cols = weight.columnCount
     let groups = cols / groupSize
@@ -155,7 +168,7 @@ public enum Int4GroupQuantizer {
                   i += 8
                 }
                 let (scale, zp) = groupParameters(
-                  minimum: mn.min(), maximum: mx.max(), symmetry: symmetry, dtype: dtype)
+                  minimum: mn.min(), maximum: mx.max(), symmetry: symmetry, dtype: dtype, storage: storage)
                 scaleOut.buffer[r * groups + g] = scale
                 zeroOut.buffer[r * groups + g] = zp
                 let scaleVector = SIMD8<Float>(repeating: scale)
@@ -185,6 +198,6 @@ public enum Int4GroupQuantizer {
     }
     return Int4GroupResult(
       rowCount: rows, columnCount: cols, groupSize: groupSize, codes: codes, scales: scales,
-      zeroPoints: symmetry == .asymmetric ? zeros : nil, scaleDType: dtype)
+      zeroPoints: symmetry == .asymmetric ? zeros : nil, scaleDType: storage)
   }
 }

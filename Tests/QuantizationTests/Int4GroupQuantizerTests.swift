@@ -37,6 +37,28 @@ struct Int4GroupQuantizerTests {
     #expect(problem == nil, "\(problem ?? "")")
   }
 
+  @Test(
+    "f32 weights with a bf16 weight_scale match compressed-tensors",
+    arguments: [("ct-int4-sym-g128-f32-bf16scale", Int4Symmetry.symmetric, 128), ("ct-int4-asym-g32-f32-bf16scale", .asymmetric, 32)])
+  func bfloat16ScalesForF32Weights(name: String, symmetry: Int4Symmetry, groupSize: Int) throws {
+    let golden = try Int4GoldenFile(name)
+    let result = try golden.withInput {
+      try Int4GroupQuantizer.quantize($0, groupSize: groupSize, symmetry: symmetry, scaleDType: .bfloat16)
+    }
+    let tensors = Int4PackQuantized.tensors(result)
+    for tensor in tensors {
+      let problem = golden.mismatch(tensor)
+      #expect(problem == nil, "\(problem ?? "")")
+    }
+    let deq = try Int4PackQuantized.dequantize(tensors, groupSize: groupSize)
+    let problem = try golden.dequantMismatch(deq)
+    #expect(problem == nil, "\(problem ?? "")")
+    let reference = try golden.withInput {
+      try Int4GroupQuantizer.quantizeReference($0, groupSize: groupSize, symmetry: symmetry, scaleDType: .bfloat16)
+    }
+    #expect(reference == result)
+  }
+
   @Test("bf16 weights need the bf16 intermediate: f32 arithmetic changes some codes")
   func bfloat16IntermediateMatters() throws {
     let golden = try Int4GoldenFile("ct-int4-asym-g128-bf16")

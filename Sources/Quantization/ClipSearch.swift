@@ -92,7 +92,8 @@ extension Int4GroupQuantizer {
                   minimum: mn * a, maximum: mx * b, symmetry: symmetry, dtype: dtype, storage: storage)
                 var error: Float = 0
                 for i in start..<start + groupSize {
-                  let code = elementCode(x[i], scale: scale, zeroPoint: zp, symmetry: symmetry, arithmetic: arithmetic, dtype: dtype)
+                  let code = elementCode(
+                    x[i], scale: scale, zeroPoint: zp, symmetry: symmetry, arithmetic: arithmetic, dtype: dtype)
                   let level = Float(Int(code) - 8 - Int(zp))
                   let d = x[i] - GroupQuantRounding.round(level * scale, to: storage)
                   error += d * d
@@ -106,7 +107,8 @@ extension Int4GroupQuantizer {
               zeroOut.buffer[r * groups + g] = best.zeroPoint
               for i in start..<start + groupSize {
                 codeOut.buffer[i] = elementCode(
-                  x[i], scale: best.scale, zeroPoint: best.zeroPoint, symmetry: symmetry, arithmetic: arithmetic, dtype: dtype)
+                  x[i], scale: best.scale, zeroPoint: best.zeroPoint, symmetry: symmetry, arithmetic: arithmetic,
+                  dtype: dtype)
               }
             }
           }
@@ -173,7 +175,8 @@ extension MLXAffine {
                 }
               }
               for i in start..<start + groupSize {
-                codeOut.buffer[i] = UInt8(min(max(((x[i] - best.bias) / best.scale).rounded(.toNearestOrEven), 0), levels))
+                codeOut.buffer[i] = UInt8(
+                  min(max(((x[i] - best.bias) / best.scale).rounded(.toNearestOrEven), 0), levels))
               }
               scaleOut.buffer[r * groups + g] = GroupQuantRounding.round(best.scale, to: dtype)
               biasOut.buffer[r * groups + g] = GroupQuantRounding.round(best.bias, to: dtype)
@@ -238,7 +241,9 @@ extension MXFP4 {
             }
             var bestExponent = base
             if base > 1 && base < 255
-              && (rule == .gptOss || GroupQuantRounding.round(Float(sign: .plus, exponent: Int(base) - 128, significand: 1), to: dtype) != 0)
+              && (rule == .gptOss
+                || GroupQuantRounding.round(Float(sign: .plus, exponent: Int(base) - 128, significand: 1), to: dtype)
+                  != 0)
             {
               var errors: [Float] = [0, 0]
               for (slot, exponent) in [base, base - 1].enumerated() {
@@ -311,6 +316,7 @@ extension NVFP4 {
         }
       }
     }
-    return Result(rowCount: rows, columnCount: cols, codes: codes, blockScales: scales, tensorScale: scale2, producer: producer)
+    return Result(
+      rowCount: rows, columnCount: cols, codes: codes, blockScales: scales, tensorScale: scale2, producer: producer)
   }
 }

@@ -52,7 +52,9 @@ public enum GPTQv1 {
   }
 
   /// Scalar reference.
-  public static func quantizeReference(_ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry) throws(FormatQuantizationError) -> Result {
+  public static func quantizeReference(_ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry)
+    throws(FormatQuantizationError) -> Result
+  {
     try validate(weight, groupSize: groupSize)
     let rows = weight.rowCount
     let cols = weight.columnCount
@@ -81,7 +83,9 @@ public enum GPTQv1 {
   }
 
   /// Fast path: rows in parallel, SIMD8 over each group. Bit-identical to `quantizeReference`.
-  public static func quantize(_ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry) throws(FormatQuantizationError) -> Result {
+  public static func quantize(_ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry)
+    throws(FormatQuantizationError) -> Result
+  {
     try validate(weight, groupSize: groupSize)
     let rows = weight.rowCount
     let cols = weight.columnCount
@@ -141,15 +145,21 @@ public enum GPTQv1 {
     let scales = Packing.transpose(result.scales, rowCount: rows, columnCount: groups)
     let gIndex = (0..<cols).map { UInt32($0 / result.groupSize) }
     return [
-      PackedTensor(nameSuffix: "qweight", dtype: .int32, shape: [cols / 8, rows], bytes: GroupQuantRounding.encodeWords(qweight)),
-      PackedTensor(nameSuffix: "qzeros", dtype: .int32, shape: [groups, rows / 8], bytes: GroupQuantRounding.encodeWords(qzeros)),
-      PackedTensor(nameSuffix: "scales", dtype: .float16, shape: [groups, rows], bytes: GroupQuantRounding.encode(scales, as: .float16)),
+      PackedTensor(
+        nameSuffix: "qweight", dtype: .int32, shape: [cols / 8, rows], bytes: GroupQuantRounding.encodeWords(qweight)),
+      PackedTensor(
+        nameSuffix: "qzeros", dtype: .int32, shape: [groups, rows / 8], bytes: GroupQuantRounding.encodeWords(qzeros)),
+      PackedTensor(
+        nameSuffix: "scales", dtype: .float16, shape: [groups, rows],
+        bytes: GroupQuantRounding.encode(scales, as: .float16)),
       PackedTensor(nameSuffix: "g_idx", dtype: .int32, shape: [cols], bytes: GroupQuantRounding.encodeWords(gIndex)),
     ]
   }
 
   /// What AutoGPTQ's torch dequantization computes: `scales · (q − (qzeros + 1))` in F16, as `[out, in]`.
-  public static func dequantize(_ tensors: [PackedTensor], groupSize: Int) throws(FormatQuantizationError) -> DequantizedMatrix {
+  public static func dequantize(_ tensors: [PackedTensor], groupSize: Int) throws(FormatQuantizationError)
+    -> DequantizedMatrix
+  {
     let qweight = try PackedTensorLookup.find("qweight", in: tensors, format: format, dtypes: [.int32], shape: nil)
     guard qweight.shape.count == 2 else {
       throw .tensorMismatch(format: format, nameSuffix: "qweight", expected: "rank 2", actual: "\(qweight.shape)")
@@ -159,9 +169,12 @@ public enum GPTQv1 {
     guard !overflow, rows % 8 == 0 else { throw .badShape(format: format, shape: qweight.shape, elementCount: 0) }
     try PackedTensorLookup.matrixShape(rows: rows, columns: cols, format: format, groupSize: groupSize)
     let groups = cols / groupSize
-    let qzeros = try PackedTensorLookup.find("qzeros", in: tensors, format: format, dtypes: [.int32], shape: [groups, rows / 8])
-    let scaleTensor = try PackedTensorLookup.find("scales", in: tensors, format: format, dtypes: [.float16], shape: [groups, rows])
-    let rowWords = Packing.transpose(GroupQuantRounding.decodeWords(qweight.bytes), rowCount: cols / 8, columnCount: rows)
+    let qzeros = try PackedTensorLookup.find(
+      "qzeros", in: tensors, format: format, dtypes: [.int32], shape: [groups, rows / 8])
+    let scaleTensor = try PackedTensorLookup.find(
+      "scales", in: tensors, format: format, dtypes: [.float16], shape: [groups, rows])
+    let rowWords = Packing.transpose(
+      GroupQuantRounding.decodeWords(qweight.bytes), rowCount: cols / 8, columnCount: rows)
     let codes = Packing.unpackRowsFromWords(rowWords, rowCount: rows, columnCount: cols, bits: 4)
     let zeros = Packing.unpackRowsFromWords(
       GroupQuantRounding.decodeWords(qzeros.bytes), rowCount: groups, columnCount: rows, bits: 4)

@@ -36,7 +36,9 @@ public struct WeightMatrix {
   public let dtype: DType
 
   /// Wraps `values` after checking the shape and dtype.
-  public init(values: UnsafeBufferPointer<Float>, rowCount: Int, columnCount: Int, dtype: DType) throws(FormatQuantizationError) {
+  public init(values: UnsafeBufferPointer<Float>, rowCount: Int, columnCount: Int, dtype: DType)
+    throws(FormatQuantizationError)
+  {
     guard rowCount > 0, columnCount > 0, let count = ByteCount.elementCount([rowCount, columnCount]),
       count == values.count
     else { throw .badShape(format: "weight", shape: [rowCount, columnCount], elementCount: values.count) }

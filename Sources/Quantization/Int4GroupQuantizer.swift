@@ -53,7 +53,9 @@ public enum Int4GroupQuantizer {
   /// Checks the group size (a positive multiple of 8 dividing the columns), the scale dtype and the input;
   /// returns the scale storage dtype.
   @discardableResult
-  static func validate(_ weight: WeightMatrix, groupSize: Int, scaleDType: DType? = nil) throws(FormatQuantizationError) -> DType {
+  static func validate(_ weight: WeightMatrix, groupSize: Int, scaleDType: DType? = nil) throws(FormatQuantizationError)
+    -> DType
+  {
     let storage = scaleDType ?? weight.dtype
     guard storage == .float32 || storage == .bfloat16 || storage == .float16 else {
       throw .unsupportedSourceDType(format: format + " scale", dtype: storage)
@@ -90,7 +92,8 @@ public enum Int4GroupQuantizer {
 
   /// Scalar reference: mirrors compressed-tensors step by step.
   public static func quantizeReference(
-    _ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry, arithmetic: CompressedTensorsArithmetic = .weightDType,
+    _ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry,
+    arithmetic: CompressedTensorsArithmetic = .weightDType,
     scaleDType: DType? = nil
   ) throws(FormatQuantizationError) -> Int4GroupResult {
     let storage = try validate(weight, groupSize: groupSize, scaleDType: scaleDType)
@@ -135,7 +138,8 @@ public enum Int4GroupQuantizer {
 
   /// Fast path: rows in parallel, SIMD8 over each group. Bit-identical to `quantizeReference`.
   public static func quantize(
-    _ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry, arithmetic: CompressedTensorsArithmetic = .weightDType,
+    _ weight: WeightMatrix, groupSize: Int, symmetry: Int4Symmetry,
+    arithmetic: CompressedTensorsArithmetic = .weightDType,
     scaleDType: DType? = nil
   ) throws(FormatQuantizationError) -> Int4GroupResult {
     let storage = try validate(weight, groupSize: groupSize, scaleDType: scaleDType)

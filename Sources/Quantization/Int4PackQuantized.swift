@@ -38,8 +38,11 @@ public enum Int4PackQuantized {
 
   /// What compressed-tensors' `PackedQuantizationCompressor.decompress` returns: `(q − zp) · scale` in the scale
   /// dtype.
-  public static func dequantize(_ tensors: [PackedTensor], groupSize: Int) throws(FormatQuantizationError) -> DequantizedMatrix {
-    let shapeTensor = try PackedTensorLookup.find("weight_shape", in: tensors, format: format, dtypes: [.int64], shape: [2])
+  public static func dequantize(_ tensors: [PackedTensor], groupSize: Int) throws(FormatQuantizationError)
+    -> DequantizedMatrix
+  {
+    let shapeTensor = try PackedTensorLookup.find(
+      "weight_shape", in: tensors, format: format, dtypes: [.int64], shape: [2])
     let dims = int64Values(shapeTensor.bytes)
     guard dims.count == 2, let rows = Int(exactly: dims[0]), let cols = Int(exactly: dims[1]), cols % 8 == 0 else {
       throw .invalidStoredValue(format: format, nameSuffix: "weight_shape", detail: "\(dims)")

@@ -30,7 +30,9 @@ public enum MLXAffine {
   }
 
   static func validate(_ weight: WeightMatrix, groupSize: Int, bits: Int) throws(FormatQuantizationError) {
-    guard supportedBits.contains(bits) else { throw .unsupportedBits(format: format, bits: bits, supported: supportedBits) }
+    guard supportedBits.contains(bits) else {
+      throw .unsupportedBits(format: format, bits: bits, supported: supportedBits)
+    }
     guard supportedGroupSizes.contains(groupSize) else {
       throw .unsupportedGroupSize(format: format, groupSize: groupSize, supported: supportedGroupSizes)
     }
@@ -54,7 +56,9 @@ public enum MLXAffine {
   }
 
   /// Scalar reference: MLX's CPU `quantize` loop.
-  public static func quantizeReference(_ weight: WeightMatrix, groupSize: Int, bits: Int) throws(FormatQuantizationError) -> Result {
+  public static func quantizeReference(_ weight: WeightMatrix, groupSize: Int, bits: Int)
+    throws(FormatQuantizationError) -> Result
+  {
     try validate(weight, groupSize: groupSize, bits: bits)
     let rows = weight.rowCount
     let cols = weight.columnCount
@@ -87,7 +91,9 @@ public enum MLXAffine {
   }
 
   /// Fast path: rows in parallel, SIMD8 over each group. Bit-identical to `quantizeReference`.
-  public static func quantize(_ weight: WeightMatrix, groupSize: Int, bits: Int) throws(FormatQuantizationError) -> Result {
+  public static func quantize(_ weight: WeightMatrix, groupSize: Int, bits: Int) throws(FormatQuantizationError)
+    -> Result
+  {
     try validate(weight, groupSize: groupSize, bits: bits)
     let rows = weight.rowCount
     let cols = weight.columnCount
@@ -165,7 +171,9 @@ public enum MLXAffine {
   public static func dequantize(
     _ tensors: [PackedTensor], groupSize: Int, bits: Int
   ) throws(FormatQuantizationError) -> DequantizedMatrix {
-    guard supportedBits.contains(bits) else { throw .unsupportedBits(format: format, bits: bits, supported: supportedBits) }
+    guard supportedBits.contains(bits) else {
+      throw .unsupportedBits(format: format, bits: bits, supported: supportedBits)
+    }
     let weight = try PackedTensorLookup.find("weight", in: tensors, format: format, dtypes: [.uint32], shape: nil)
     guard weight.shape.count == 2 else {
       throw .tensorMismatch(format: format, nameSuffix: "weight", expected: "rank 2", actual: "\(weight.shape)")

@@ -82,7 +82,9 @@ public enum MXFP4 {
   // MARK: quantizers
 
   /// Scalar reference for `rule`.
-  public static func quantizeReference(_ weight: WeightMatrix, rule: ScaleRule) throws(FormatQuantizationError) -> Result {
+  public static func quantizeReference(_ weight: WeightMatrix, rule: ScaleRule) throws(FormatQuantizationError)
+    -> Result
+  {
     try validate(weight)
     let rows = weight.rowCount
     let cols = weight.columnCount
@@ -155,7 +157,8 @@ public enum MXFP4 {
               let divisorVector = SIMD8<Float>(repeating: divisor)
               for i in stride(from: start, to: start + blockSize, by: 8) {
                 let v = pointwiseMin(
-                  pointwiseMax(GroupQuantRounding.round(SIMD8<Float>(x[i..<i + 8]) / divisorVector, to: dtype), -six), six)
+                  pointwiseMax(GroupQuantRounding.round(SIMD8<Float>(x[i..<i + 8]) / divisorVector, to: dtype), -six),
+                  six)
                 var code = FP4E2M1.magnitudeCodes(GroupQuantRounding.magnitude(v))
                 code |= SIMD8<UInt32>(repeating: 8).replacing(with: 0, where: .!(v .< 0))
                 for k in 0..<8 { codeOut.buffer[i + k] = UInt8(truncatingIfNeeded: code[k]) }
@@ -163,7 +166,8 @@ public enum MXFP4 {
             case .gptOss:
               var amax = SIMD8<Float>(repeating: 0)
               for i in stride(from: start, to: start + blockSize, by: 8) {
-                amax = pointwiseMax(amax, GroupQuantRounding.magnitude(GroupQuantRounding.bfloat16(SIMD8<Float>(x[i..<i + 8]))))
+                amax = pointwiseMax(
+                  amax, GroupQuantRounding.magnitude(GroupQuantRounding.bfloat16(SIMD8<Float>(x[i..<i + 8]))))
               }
               let (byte, multiplier) = gptOssScale(amax: amax.max())
               scaleOut.buffer[b] = byte
@@ -223,7 +227,9 @@ public enum MXFP4 {
   }
 
   /// Dequantizes compressed-tensors `weight_packed` / `weight_scale`.
-  public static func dequantizeCompressedTensors(_ tensors: [PackedTensor]) throws(FormatQuantizationError) -> DequantizedMatrix {
+  public static func dequantizeCompressedTensors(_ tensors: [PackedTensor]) throws(FormatQuantizationError)
+    -> DequantizedMatrix
+  {
     let layout = "compressed-tensors mxfp4-pack-quantized"
     let packed = try PackedTensorLookup.find("weight_packed", in: tensors, format: layout, dtypes: [.uint8], shape: nil)
     guard packed.shape.count == 2 else {
@@ -242,7 +248,8 @@ public enum MXFP4 {
     let layout = "gpt-oss mxfp4"
     let blocks = try PackedTensorLookup.find("blocks", in: tensors, format: layout, dtypes: [.uint8], shape: nil)
     guard blocks.shape.count == 3, blocks.shape[2] == 16 else {
-      throw .tensorMismatch(format: layout, nameSuffix: "blocks", expected: "[out, in/32, 16]", actual: "\(blocks.shape)")
+      throw .tensorMismatch(
+        format: layout, nameSuffix: "blocks", expected: "[out, in/32, 16]", actual: "\(blocks.shape)")
     }
     let rows = blocks.shape[0]
     let cols = blocks.shape[1] * blockSize

@@ -87,7 +87,9 @@ public enum NVFP4 {
   }
 
   /// Scalar reference for `producer`.
-  public static func quantizeReference(_ weight: WeightMatrix, producer: Producer) throws(FormatQuantizationError) -> Result {
+  public static func quantizeReference(_ weight: WeightMatrix, producer: Producer) throws(FormatQuantizationError)
+    -> Result
+  {
     try validate(weight)
     let rows = weight.rowCount
     let cols = weight.columnCount
@@ -101,13 +103,15 @@ public enum NVFP4 {
       let start = b * blockSize
       var blockAmax: Float = 0
       for i in start..<start + blockSize { blockAmax = max(blockAmax, abs(weight.values[i])) }
-      let (byte, divisor) = blockScale(blockAmax: blockAmax, tensorScale: scale2, producer: producer, dtype: weight.dtype)
+      let (byte, divisor) = blockScale(
+        blockAmax: blockAmax, tensorScale: scale2, producer: producer, dtype: weight.dtype)
       scales[b] = byte
       for i in start..<start + blockSize {
         codes[i] = elementCode(weight.values[i], divisor: divisor, producer: producer)
       }
     }
-    return Result(rowCount: rows, columnCount: cols, codes: codes, blockScales: scales, tensorScale: scale2, producer: producer)
+    return Result(
+      rowCount: rows, columnCount: cols, codes: codes, blockScales: scales, tensorScale: scale2, producer: producer)
   }
 
   /// Fast path: a parallel max pass, then rows in parallel with SIMD8 element math. Bit-identical to the
@@ -149,7 +153,8 @@ public enum NVFP4 {
             let low = SIMD8<Float>(x[start..<start + 8])
             let high = SIMD8<Float>(x[start + 8..<start + 16])
             let blockAmax = pointwiseMax(GroupQuantRounding.magnitude(low), GroupQuantRounding.magnitude(high)).max()
-            let (byte, divisor) = blockScale(blockAmax: blockAmax, tensorScale: scale2, producer: producer, dtype: dtype)
+            let (byte, divisor) = blockScale(
+              blockAmax: blockAmax, tensorScale: scale2, producer: producer, dtype: dtype)
             scaleOut.buffer[b] = byte
             let divisorVector = SIMD8<Float>(repeating: divisor)
             for (offset, half) in [(0, low), (8, high)] {
@@ -163,7 +168,8 @@ public enum NVFP4 {
         }
       }
     }
-    return Result(rowCount: rows, columnCount: cols, codes: codes, blockScales: scales, tensorScale: scale2, producer: producer)
+    return Result(
+      rowCount: rows, columnCount: cols, codes: codes, blockScales: scales, tensorScale: scale2, producer: producer)
   }
 
   /// The checkpoint tensors in the producer's naming.
@@ -174,7 +180,8 @@ public enum NVFP4 {
     switch result.producer {
     case .modelOpt:
       return [
-        PackedTensor(nameSuffix: "weight", dtype: .uint8, shape: packedShape, bytes: Packing.packNibblePairs(result.codes)),
+        PackedTensor(
+          nameSuffix: "weight", dtype: .uint8, shape: packedShape, bytes: Packing.packNibblePairs(result.codes)),
         PackedTensor(nameSuffix: "weight_scale", dtype: .float8E4M3FN, shape: scaleShape, bytes: result.blockScales),
         PackedTensor(nameSuffix: "weight_scale_2", dtype: .float32, shape: [], bytes: scaleBytes),
       ]
@@ -206,7 +213,8 @@ public enum NVFP4 {
     try PackedTensorLookup.matrixShape(rows: rows, columns: cols, format: layout, groupSize: blockSize)
     let scales = try PackedTensorLookup.find(
       scaleName, in: tensors, format: layout, dtypes: [.float8E4M3FN], shape: [rows, cols / blockSize])
-    let scale2Tensor = try PackedTensorLookup.find(scale2Name, in: tensors, format: layout, dtypes: [.float32], shape: scale2Shape)
+    let scale2Tensor = try PackedTensorLookup.find(
+      scale2Name, in: tensors, format: layout, dtypes: [.float32], shape: scale2Shape)
     let scale2 = GroupQuantRounding.decode(scale2Tensor.bytes, as: .float32)[0]
     let codes = Packing.unpackNibblePairs(packed.bytes)
     let dtype = producer == .modelOpt ? outputDType : .bfloat16

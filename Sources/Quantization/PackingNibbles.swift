@@ -48,7 +48,9 @@ public enum Packing {
   /// Packs `codes` (`[rowCount, columnCount]`, each < 2^bits) along the columns into 32-bit words:
   /// word j of a row holds elements `(32/bits)·j ...`, element `(32/bits)·j + k` at bits `bits·k`.
   /// `columnCount` must be a multiple of `32/bits`.
-  public static func packRowsIntoWordsReference(_ codes: [UInt8], rowCount: Int, columnCount: Int, bits: Int) -> [UInt32] {
+  public static func packRowsIntoWordsReference(_ codes: [UInt8], rowCount: Int, columnCount: Int, bits: Int)
+    -> [UInt32]
+  {
     let perWord = 32 / bits
     let wordsPerRow = columnCount / perWord
     var words = [UInt32](repeating: 0, count: rowCount * wordsPerRow)
@@ -114,7 +116,8 @@ public enum Packing {
     var codes = [UInt8](repeating: 0, count: rowCount * columnCount)
     for r in 0..<rowCount {
       for c in 0..<columnCount {
-        codes[r * columnCount + c] = UInt8(truncatingIfNeeded: (words[(r / 8) * columnCount + c] >> UInt32(4 * (r % 8))) & 0xF)
+        codes[r * columnCount + c] = UInt8(
+          truncatingIfNeeded: (words[(r / 8) * columnCount + c] >> UInt32(4 * (r % 8))) & 0xF)
       }
     }
     return codes

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
 
 @testable import Quantization
 
@@ -19,7 +19,8 @@ enum Int4SNRTable {
       var out: [Row] = []
       for symmetry in Int4Symmetry.allCases {
         let rtn = try Int4GroupQuantizer.quantize(w, groupSize: 128, symmetry: symmetry)
-        let search = try Int4GroupQuantizer.quantizeWithClipSearch(w, groupSize: 128, symmetry: symmetry, parallel: parallel)
+        let search = try Int4GroupQuantizer.quantizeWithClipSearch(
+          w, groupSize: 128, symmetry: symmetry, parallel: parallel)
         out.append(
           Row(
             format: "int4 \(symmetry == .symmetric ? "sym" : "asym") g128 (compressed-tensors)",
@@ -82,7 +83,9 @@ struct ClipSearchTests {
         try MLXAffine.quantizeWithClipSearch(w, groupSize: 64, bits: 4)
           == MLXAffine.quantizeWithClipSearch(w, groupSize: 64, bits: 4, parallel: false))
       for rule in MXFP4.ScaleRule.allCases {
-        #expect(try MXFP4.quantizeWithClipSearch(w, rule: rule) == MXFP4.quantizeWithClipSearch(w, rule: rule, parallel: false))
+        #expect(
+          try MXFP4.quantizeWithClipSearch(w, rule: rule)
+            == MXFP4.quantizeWithClipSearch(w, rule: rule, parallel: false))
       }
       for producer in NVFP4.Producer.allCases {
         #expect(
@@ -106,7 +109,9 @@ struct ClipSearchTests {
 
   /// Prints the report table for a [256, 1024] Gaussian + outlier BF16 matrix. Slow in debug builds, so it
   /// runs only with SMELT_INT4_SNR_TABLE=1.
-  @Test("snr table on a [256, 1024] matrix", .enabled(if: ProcessInfo.processInfo.environment["SMELT_INT4_SNR_TABLE"] == "1"))
+  @Test(
+    "snr table on a [256, 1024] matrix",
+    .enabled(if: ProcessInfo.processInfo.environment["SMELT_INT4_SNR_TABLE"] == "1"))
   func snrTable() throws {
     let outliers = Int4TestData.gaussianWithOutliers(rows: 256, columns: 1024, seed: 42, dtype: .bfloat16)
     let plain = Int4TestData.gaussian(rows: 256, columns: 1024, seed: 42).map { GroupQuantRounding.bfloat16($0) }

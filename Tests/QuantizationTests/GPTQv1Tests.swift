@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 
 @testable import Quantization
 
@@ -65,7 +65,9 @@ struct GPTQv1Tests {
   @Test("qweight word (r, o) holds input rows 8r...8r+7 of column o, row 8r+k at bits 4k")
   func qweightLayout() throws {
     // One output channel per row; codes chosen so each nibble is its input index mod 16.
-    var result = GPTQv1.Result(rowCount: 8, columnCount: 16, groupSize: 16, codes: [], scales: [Float](repeating: 1, count: 8), zeros: [UInt8](repeating: 8, count: 8))
+    var result = GPTQv1.Result(
+      rowCount: 8, columnCount: 16, groupSize: 16, codes: [], scales: [Float](repeating: 1, count: 8),
+      zeros: [UInt8](repeating: 8, count: 8))
     result.codes = (0..<8 * 16).map { (i: Int) -> UInt8 in UInt8((i % 16 + i / 16) % 16) }
     let qweight = try #require(GPTQv1.tensors(result).first { $0.nameSuffix == "qweight" })
     let words = GroupQuantRounding.decodeWords(qweight.bytes)
@@ -89,7 +91,9 @@ struct GPTQv1ShapeTests {
     let values = [Float](repeating: 0.5, count: 12 * 32)
     try values.withUnsafeBufferPointer { buffer in
       let weight = try WeightMatrix(values: buffer, rowCount: 12, columnCount: 32, dtype: .float32)
-      #expect(throws: FormatQuantizationError.outputChannelsNotMultiple(format: GPTQv1.format, rowCount: 12, multiple: 8)) {
+      #expect(
+        throws: FormatQuantizationError.outputChannelsNotMultiple(format: GPTQv1.format, rowCount: 12, multiple: 8)
+      ) {
         try GPTQv1.quantize(weight, groupSize: 32, symmetry: .symmetric)
       }
     }

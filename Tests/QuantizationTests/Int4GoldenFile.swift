@@ -85,5 +85,8 @@ struct Int4GoldenFile {
       + "smelt \(first.element.1) golden \(first.element.0)"
   }
 
-  enum GoldenError: Error { case missing(String), malformed(String, String) }
+  enum GoldenError: Error {
+    case missing(String)
+    case malformed(String, String)
+  }
 }

@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 
 @testable import Quantization
 
@@ -39,7 +39,10 @@ struct Int4GroupQuantizerTests {
 
   @Test(
     "f32 weights with a bf16 weight_scale match compressed-tensors",
-    arguments: [("ct-int4-sym-g128-f32-bf16scale", Int4Symmetry.symmetric, 128), ("ct-int4-asym-g32-f32-bf16scale", .asymmetric, 32)])
+    arguments: [
+      ("ct-int4-sym-g128-f32-bf16scale", Int4Symmetry.symmetric, 128),
+      ("ct-int4-asym-g32-f32-bf16scale", .asymmetric, 32),
+    ])
   func bfloat16ScalesForF32Weights(name: String, symmetry: Int4Symmetry, groupSize: Int) throws {
     let golden = try Int4GoldenFile(name)
     let result = try golden.withInput {
@@ -73,7 +76,8 @@ struct Int4GroupQuantizerTests {
     #expect(cpu.scales == triton.scales)
   }
 
-  @Test("fast path equals the scalar reference", arguments: Int4Symmetry.allCases, [DType.bfloat16, .float32, .float16])
+  @Test(
+    "fast path equals the scalar reference", arguments: Int4Symmetry.allCases, [DType.bfloat16, .float32, .float16])
   func fastEqualsReference(symmetry: Int4Symmetry, dtype: DType) throws {
     let values = Int4TestData.gaussianWithOutliers(rows: 9, columns: 256, seed: 7, dtype: dtype)
     try values.withUnsafeBufferPointer { buffer in
@@ -92,7 +96,9 @@ struct Int4GroupQuantizerTests {
     let values = [Float](repeating: 0.5, count: 2 * 96)
     try values.withUnsafeBufferPointer { buffer in
       let weight = try WeightMatrix(values: buffer, rowCount: 2, columnCount: 96, dtype: .float32)
-      #expect(throws: FormatQuantizationError.partialGroup(format: Int4GroupQuantizer.format, columnCount: 96, groupSize: 64)) {
+      #expect(
+        throws: FormatQuantizationError.partialGroup(format: Int4GroupQuantizer.format, columnCount: 96, groupSize: 64)
+      ) {
         try Int4GroupQuantizer.quantize(weight, groupSize: 64, symmetry: .symmetric)
       }
     }

@@ -7,9 +7,9 @@ import TensorCore
 enum Int4TestData {
   /// A 64-bit LCG + Box-Muller: Gaussian values with sigma 0.02.
   static func gaussian(rows: Int, columns: Int, seed: UInt64) -> [Float] {
-    var state = seed &* 6364136223846793005 &+ 1442695040888963407
+    var state = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
     func next() -> Double {
-      state = state &* 6364136223846793005 &+ 1442695040888963407
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
       return (Double(state >> 11) + 0.5) / Double(1 << 53)
     }
     return (0..<rows * columns).map { _ in

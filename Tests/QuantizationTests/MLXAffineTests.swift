@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 
 @testable import Quantization
 
@@ -36,7 +36,9 @@ struct MLXAffineTests {
     let values = Int4TestData.gaussianWithOutliers(rows: 7, columns: 256, seed: 11, dtype: dtype)
     try values.withUnsafeBufferPointer { buffer in
       let weight = try WeightMatrix(values: buffer, rowCount: 7, columnCount: 256, dtype: dtype)
-      #expect(try MLXAffine.quantize(weight, groupSize: 64, bits: bits) == MLXAffine.quantizeReference(weight, groupSize: 64, bits: bits))
+      #expect(
+        try MLXAffine.quantize(weight, groupSize: 64, bits: bits)
+          == MLXAffine.quantizeReference(weight, groupSize: 64, bits: bits))
     }
   }
 

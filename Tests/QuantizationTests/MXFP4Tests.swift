@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 
 @testable import Quantization
 
@@ -25,7 +25,9 @@ struct MXFP4Tests {
     #expect(problem == nil, "\(problem ?? "")")
   }
 
-  @Test("gpt-oss blocks/scales match triton_kernels' rule and transformers' dequantization", arguments: ["bf16", "f32", "f16"])
+  @Test(
+    "gpt-oss blocks/scales match triton_kernels' rule and transformers' dequantization",
+    arguments: ["bf16", "f32", "f16"])
   func gptOss(fixture: String) throws {
     let golden = try Int4GoldenFile("gptoss-mxfp4-\(fixture)")
     let result = try golden.withInput { try MXFP4.quantize($0, rule: .gptOss) }
@@ -38,7 +40,8 @@ struct MXFP4Tests {
     #expect(problem == nil, "\(problem ?? "")")
   }
 
-  @Test("fast path equals the scalar reference", arguments: MXFP4.ScaleRule.allCases, [DType.bfloat16, .float32, .float16])
+  @Test(
+    "fast path equals the scalar reference", arguments: MXFP4.ScaleRule.allCases, [DType.bfloat16, .float32, .float16])
   func fastEqualsReference(rule: MXFP4.ScaleRule, dtype: DType) throws {
     var values = Int4TestData.gaussianWithOutliers(rows: 5, columns: 128, seed: 5, dtype: dtype)
     for i in 0..<32 { values[i] = 0 }

@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 
 @testable import Quantization
 
@@ -27,7 +27,8 @@ struct NVFP4Tests {
     #expect(problem == nil, "\(problem ?? "")")
   }
 
-  @Test("fast path equals the scalar reference", arguments: NVFP4.Producer.allCases, [DType.bfloat16, .float32, .float16])
+  @Test(
+    "fast path equals the scalar reference", arguments: NVFP4.Producer.allCases, [DType.bfloat16, .float32, .float16])
   func fastEqualsReference(producer: NVFP4.Producer, dtype: DType) throws {
     var values = Int4TestData.gaussianWithOutliers(rows: 6, columns: 64, seed: 9, dtype: dtype)
     for i in 0..<16 { values[i] = 0 }

@@ -21,7 +21,9 @@ struct PackingTests {
 
   @Test("parallel packers equal the scalar references", arguments: [4, 8])
   func fastEqualsReference(bits: Int) {
-    let codes: [UInt8] = (0..<(3 * 4096)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 7) & UInt8((1 << bits) - 1) }
+    let codes: [UInt8] = (0..<(3 * 4096)).map {
+      UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) & UInt8((1 << bits) - 1)
+    }
     #expect(
       Packing.packRowsIntoWords(codes, rowCount: 3, columnCount: 4096, bits: bits)
         == Packing.packRowsIntoWordsReference(codes, rowCount: 3, columnCount: 4096, bits: bits))

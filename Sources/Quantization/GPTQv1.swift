@@ -108,7 +108,7 @@ public enum GPTQv1 {
                 var mn = SIMD8<Float>(repeating: .infinity)
                 var mx = SIMD8<Float>(repeating: -.infinity)
                 for i in stride(from: start, to: start + groupSize, by: 8) {
-                  let v = SIMD8<Float>(x[i..<i + 8])
+                  let v = GroupQuantRounding.load8(x, i)
                   mn = pointwiseMin(mn, v)
                   mx = pointwiseMax(mx, v)
                 }
@@ -118,9 +118,9 @@ public enum GPTQv1 {
                 let scaleVector = SIMD8<Float>(repeating: scale)
                 let zeroVector = SIMD8<Float>(repeating: zero)
                 for i in stride(from: start, to: start + groupSize, by: 8) {
-                  let q = (SIMD8<Float>(x[i..<i + 8]) / scaleVector).rounded(.toNearestOrEven) + zeroVector
+                  let q = (GroupQuantRounding.load8(x, i) / scaleVector).rounded(.toNearestOrEven) + zeroVector
                   let code = SIMD8<Int32>(pointwiseMin(pointwiseMax(q, SIMD8(repeating: 0)), SIMD8(repeating: 15)))
-                  for k in 0..<8 { codeOut.buffer[i + k] = UInt8(truncatingIfNeeded: code[k]) }
+                  GroupQuantRounding.store8(code, into: codeOut, at: i)
                 }
               }
             }

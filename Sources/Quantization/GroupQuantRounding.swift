@@ -21,6 +21,21 @@ enum GroupQuantRounding {
     return unsafeBitCast(rounded, to: SIMD8<Float>.self)
   }
 
+  /// Eight floats starting at `index` (bounds-checked in debug builds; no alignment needed).
+  @inline(__always)
+  static func load8(_ values: UnsafeBufferPointer<Float>, _ index: Int) -> SIMD8<Float> {
+    UnsafeRawBufferPointer(values).loadUnaligned(fromByteOffset: index &* 4, as: SIMD8<Float>.self)
+  }
+
+  /// Stores the low bytes of eight codes at `index` of `output`.
+  @inline(__always)
+  static func store8<T: FixedWidthInteger & SIMDScalar>(
+    _ codes: SIMD8<T>, into output: DisjointMutableBuffer<UInt8>, at index: Int
+  ) {
+    UnsafeMutableRawBufferPointer(output.buffer).storeBytes(
+      of: SIMD8<UInt8>(truncatingIfNeeded: codes), toByteOffset: index, as: SIMD8<UInt8>.self)
+  }
+
   /// Lane-wise absolute value (clears the sign bits).
   @inline(__always)
   static func magnitude(_ x: SIMD8<Float>) -> SIMD8<Float> {

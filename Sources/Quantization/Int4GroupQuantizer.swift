@@ -166,7 +166,7 @@ public enum Int4GroupQuantizer {
                 var mx = SIMD8<Float>(repeating: -.infinity)
                 var i = start
                 while i < start + groupSize {
-                  let v = SIMD8<Float>(x[i..<i + 8])
+                  let v = GroupQuantRounding.load8(x, i)
                   mn = pointwiseMin(mn, v)
                   mx = pointwiseMax(mx, v)
                   i += 8
@@ -181,7 +181,7 @@ public enum Int4GroupQuantizer {
                 let upper = SIMD8<Float>(repeating: 7)
                 i = start
                 while i < start + groupSize {
-                  var v = SIMD8<Float>(x[i..<i + 8]) / scaleVector
+                  var v = GroupQuantRounding.load8(x, i) / scaleVector
                   switch arithmetic {
                   case .weightDType:
                     v = GroupQuantRounding.round(v, to: dtype)
@@ -191,7 +191,7 @@ public enum Int4GroupQuantizer {
                   }
                   let q = pointwiseMin(pointwiseMax(v, lower), upper).rounded(.toNearestOrEven)
                   let code = SIMD8<Int32>(q) &+ 8
-                  for k in 0..<8 { codeOut.buffer[i + k] = UInt8(truncatingIfNeeded: code[k]) }
+                  GroupQuantRounding.store8(code, into: codeOut, at: i)
                   i += 8
                 }
               }

@@ -121,7 +121,7 @@ public enum MLXAffine {
                 var mx = SIMD8<Float>(repeating: -.infinity)
                 var i = start
                 while i < start + groupSize {
-                  let v = SIMD8<Float>(x[i..<i + 8])
+                  let v = GroupQuantRounding.load8(x, i)
                   mn = pointwiseMin(mn, v)
                   mx = pointwiseMax(mx, v)
                   i += 8
@@ -131,9 +131,9 @@ public enum MLXAffine {
                 let biasVector = SIMD8<Float>(repeating: bias)
                 i = start
                 while i < start + groupSize {
-                  let q = ((SIMD8<Float>(x[i..<i + 8]) - biasVector) / scaleVector).rounded(.toNearestOrEven)
+                  let q = ((GroupQuantRounding.load8(x, i) - biasVector) / scaleVector).rounded(.toNearestOrEven)
                   let code = SIMD8<Int32>(pointwiseMin(pointwiseMax(q, zero), top))
-                  for k in 0..<8 { codeOut.buffer[i + k] = UInt8(truncatingIfNeeded: code[k]) }
+                  GroupQuantRounding.store8(code, into: codeOut, at: i)
                   i += 8
                 }
                 scaleOut.buffer[r * groups + g] = GroupQuantRounding.round(scale, to: dtype)

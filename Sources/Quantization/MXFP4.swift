@@ -148,7 +148,7 @@ public enum MXFP4 {
               var mn = SIMD8<Float>(repeating: 0)
               var mx = SIMD8<Float>(repeating: 0)
               for i in stride(from: start, to: start + blockSize, by: 8) {
-                let v = SIMD8<Float>(x[i..<i + 8])
+                let v = GroupQuantRounding.load8(x, i)
                 mn = pointwiseMin(mn, v)
                 mx = pointwiseMax(mx, v)
               }
@@ -157,25 +157,26 @@ public enum MXFP4 {
               let divisorVector = SIMD8<Float>(repeating: divisor)
               for i in stride(from: start, to: start + blockSize, by: 8) {
                 let v = pointwiseMin(
-                  pointwiseMax(GroupQuantRounding.round(SIMD8<Float>(x[i..<i + 8]) / divisorVector, to: dtype), -six),
+                  pointwiseMax(
+                    GroupQuantRounding.round(GroupQuantRounding.load8(x, i) / divisorVector, to: dtype), -six),
                   six)
                 var code = FP4E2M1.magnitudeCodes(GroupQuantRounding.magnitude(v))
                 code |= SIMD8<UInt32>(repeating: 8).replacing(with: 0, where: .!(v .< 0))
-                for k in 0..<8 { codeOut.buffer[i + k] = UInt8(truncatingIfNeeded: code[k]) }
+                GroupQuantRounding.store8(code, into: codeOut, at: i)
               }
             case .gptOss:
               var amax = SIMD8<Float>(repeating: 0)
               for i in stride(from: start, to: start + blockSize, by: 8) {
                 amax = pointwiseMax(
-                  amax, GroupQuantRounding.magnitude(GroupQuantRounding.bfloat16(SIMD8<Float>(x[i..<i + 8]))))
+                  amax, GroupQuantRounding.magnitude(GroupQuantRounding.bfloat16(GroupQuantRounding.load8(x, i))))
               }
               let (byte, multiplier) = gptOssScale(amax: amax.max())
               scaleOut.buffer[b] = byte
               for i in stride(from: start, to: start + blockSize, by: 8) {
-                let v = GroupQuantRounding.bfloat16(SIMD8<Float>(x[i..<i + 8])) * multiplier
+                let v = GroupQuantRounding.bfloat16(GroupQuantRounding.load8(x, i)) * multiplier
                 let sign = (unsafeBitCast(v, to: SIMD8<UInt32>.self) & signMask) &>> 28
                 let code = FP4E2M1.magnitudeCodes(GroupQuantRounding.magnitude(v)) | sign
-                for k in 0..<8 { codeOut.buffer[i + k] = UInt8(truncatingIfNeeded: code[k]) }
+                GroupQuantRounding.store8(code, into: codeOut, at: i)
               }
             }
           }

@@ -131,7 +131,7 @@ public enum NVFP4 {
         for r in rowRange {
           var m = SIMD8<Float>(repeating: 0)
           for i in stride(from: r * cols, to: (r + 1) * cols, by: 8) {
-            m = pointwiseMax(m, GroupQuantRounding.magnitude(SIMD8<Float>(x[i..<i + 8])))
+            m = pointwiseMax(m, GroupQuantRounding.magnitude(GroupQuantRounding.load8(x, i)))
           }
           amaxOut.buffer[r] = m.max()
         }
@@ -150,8 +150,8 @@ public enum NVFP4 {
           let eight = SIMD8<UInt32>(repeating: 8)
           for b in rowRange.lowerBound * blocks..<rowRange.upperBound * blocks {
             let start = b * blockSize
-            let low = SIMD8<Float>(x[start..<start + 8])
-            let high = SIMD8<Float>(x[start + 8..<start + 16])
+            let low = GroupQuantRounding.load8(x, start)
+            let high = GroupQuantRounding.load8(x, start + 8)
             let blockAmax = pointwiseMax(GroupQuantRounding.magnitude(low), GroupQuantRounding.magnitude(high)).max()
             let (byte, divisor) = blockScale(
               blockAmax: blockAmax, tensorScale: scale2, producer: producer, dtype: dtype)
@@ -162,7 +162,7 @@ public enum NVFP4 {
               if producer == .compressedTensors { v = pointwiseMin(pointwiseMax(v, -six), six) }
               let code =
                 FP4E2M1.magnitudeCodes(GroupQuantRounding.magnitude(v)) | eight.replacing(with: 0, where: .!(v .< 0))
-              for k in 0..<8 { codeOut.buffer[start + offset + k] = UInt8(truncatingIfNeeded: code[k]) }
+              GroupQuantRounding.store8(code, into: codeOut, at: start + offset)
             }
           }
         }

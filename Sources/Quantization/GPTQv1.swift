@@ -109,17 +109,24 @@ public enum GPTQv1 {
                 var mx = SIMD8<Float>(repeating: -.infinity)
                 for i in stride(from: start, to: start + groupSize, by: 8) {
                   let v = GroupQuantRounding.load8(x, i)
-                  mn = pointwiseMin(mn, v)
-                  mx = pointwiseMax(mx, v)
+                  mn = GroupQuantRounding.minimum(mn, v)
+                  mx = GroupQuantRounding.maximum(mx, v)
                 }
                 let (scale, zero) = groupParameters(minimum: mn.min(), maximum: mx.max(), symmetry: symmetry)
                 scaleOut.buffer[r * groups + g] = GroupQuantRounding.float16(scale)
                 zeroOut.buffer[r * groups + g] = UInt8(zero)
                 let scaleVector = SIMD8<Float>(repeating: scale)
-                let zeroVector = SIMD8<Float>(repeating: zero)
+                let zeroBits = SIMD8<UInt32>(repeating: UInt32(zero))
+                let sixteen = SIMD8<Float>(repeating: 16)
                 for i in stride(from: start, to: start + groupSize, by: 8) {
-                  let q = (GroupQuantRounding.load8(x, i) / scaleVector).rounded(.toNearestOrEven) + zeroVector
-                  let code = SIMD8<Int32>(pointwiseMin(pointwiseMax(q, SIMD8(repeating: 0)), SIMD8(repeating: 15)))
+                  // rint(v) + zero, clamped to 0...15; clamping v to ±16 first changes nothing (zero is 1...15).
+                  let v = GroupQuantRounding.minimum(
+                    GroupQuantRounding.maximum(GroupQuantRounding.load8(x, i) / scaleVector, -sixteen), sixteen)
+                  let level = GroupQuantRounding.roundedBits(v)
+                  let q = (level &+ zeroBits) & 0xFF  // rint(v) + zero in 8-bit two's complement
+                  // Clamp the signed 8-bit value to 0...15: negatives (bit 7 set) to 0, values above 15 to 15.
+                  let negative = (q & 0x80) .!= 0
+                  let code = q.replacing(with: 15, where: q .> 15).replacing(with: 0, where: negative)
                   GroupQuantRounding.store8(code, into: codeOut, at: i)
                 }
               }

@@ -29,11 +29,28 @@ enum GroupQuantRounding {
 
   /// Stores the low bytes of eight codes at `index` of `output`.
   @inline(__always)
-  static func store8<T: FixedWidthInteger & SIMDScalar>(
-    _ codes: SIMD8<T>, into output: DisjointMutableBuffer<UInt8>, at index: Int
-  ) {
+  static func store8(_ codes: SIMD8<UInt32>, into output: DisjointMutableBuffer<UInt8>, at index: Int) {
     UnsafeMutableRawBufferPointer(output.buffer).storeBytes(
       of: SIMD8<UInt8>(truncatingIfNeeded: codes), toByteOffset: index, as: SIMD8<UInt8>.self)
+  }
+
+  /// Lane-wise minimum (a select, which vectorizes; the stdlib's `pointwiseMin` is an out-of-line call).
+  @inline(__always)
+  static func minimum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .< a) }
+
+  /// Lane-wise maximum.
+  @inline(__always)
+  static func maximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
+
+  /// 1.5 · 2^23: adding it to a float of magnitude < 2^22 rounds to an integer (ties to even, the FPU's default
+  /// mode) and leaves that integer, two's complement, in the low mantissa bits.
+  static let roundingMagic: Float = 12_582_912
+
+  /// Lane-wise `rint(x)` as integer bits: the low bits of the result hold `rint(x)` (two's complement) for
+  /// |x| < 2^22. Much faster than `rounded(.toNearestOrEven)` plus an Int32 conversion.
+  @inline(__always)
+  static func roundedBits(_ x: SIMD8<Float>) -> SIMD8<UInt32> {
+    unsafeBitCast(x + SIMD8(repeating: roundingMagic), to: SIMD8<UInt32>.self)
   }
 
   /// Lane-wise absolute value (clears the sign bits).

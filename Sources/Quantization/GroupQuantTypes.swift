@@ -80,13 +80,16 @@ enum GroupQuantScan {
           let start = c * chunk
           let end = min(count, start + chunk)
           var i = start
-          // An exponent field of all ones marks NaN and infinity; the SIMD loop stops at the first block
-          // holding one and the scalar loop below finds the exact index.
-          while i + 8 <= end {
-            let v = SIMD8<Float>(floats[i..<i + 8])
-            let bits = unsafeBitCast(v, to: SIMD8<UInt32>.self) & 0x7F80_0000
-            if any(bits .== 0x7F80_0000) { break }
-            i += 8
+          // An exponent field of all ones (NaN, infinity) carries into bit 31 when 2^23 is added; OR-reduce
+          // 256 elements at a time and let the scalar loop below find the exact index.
+          while i + 256 <= end {
+            var flags = SIMD8<UInt32>(repeating: 0)
+            for k in stride(from: i, to: i + 256, by: 8) {
+              let bits = unsafeBitCast(GroupQuantRounding.load8(floats, k), to: SIMD8<UInt32>.self)
+              flags |= (bits & 0x7F80_0000) &+ 0x0080_0000
+            }
+            if (flags & 0x8000_0000) != SIMD8(repeating: 0) { break }
+            i += 256
           }
           while i < end {
             if !floats[i].isFinite {

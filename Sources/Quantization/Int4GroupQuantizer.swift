@@ -167,8 +167,8 @@ public enum Int4GroupQuantizer {
                 var i = start
                 while i < start + groupSize {
                   let v = GroupQuantRounding.load8(x, i)
-                  mn = pointwiseMin(mn, v)
-                  mx = pointwiseMax(mx, v)
+                  mn = GroupQuantRounding.minimum(mn, v)
+                  mx = GroupQuantRounding.maximum(mx, v)
                   i += 8
                 }
                 let (scale, zp) = groupParameters(
@@ -189,8 +189,10 @@ public enum Int4GroupQuantizer {
                   case .float32:
                     if symmetry == .asymmetric { v += zeroVector }
                   }
-                  let q = pointwiseMin(pointwiseMax(v, lower), upper).rounded(.toNearestOrEven)
-                  let code = SIMD8<Int32>(q) &+ 8
+                  // rint after the clamp, as torch does; the nibble is rint(v) + 8.
+                  let bits = GroupQuantRounding.roundedBits(
+                    GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, lower), upper))
+                  let code = (bits &+ 8) & 0xF
                   GroupQuantRounding.store8(code, into: codeOut, at: i)
                   i += 8
                 }

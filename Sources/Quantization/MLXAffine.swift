@@ -122,8 +122,8 @@ public enum MLXAffine {
                 var i = start
                 while i < start + groupSize {
                   let v = GroupQuantRounding.load8(x, i)
-                  mn = pointwiseMin(mn, v)
-                  mx = pointwiseMax(mx, v)
+                  mn = GroupQuantRounding.minimum(mn, v)
+                  mx = GroupQuantRounding.maximum(mx, v)
                   i += 8
                 }
                 let (scale, bias) = groupParameters(minimum: mn.min(), maximum: mx.max(), levels: levels)
@@ -131,8 +131,11 @@ public enum MLXAffine {
                 let biasVector = SIMD8<Float>(repeating: bias)
                 i = start
                 while i < start + groupSize {
-                  let q = ((GroupQuantRounding.load8(x, i) - biasVector) / scaleVector).rounded(.toNearestOrEven)
-                  let code = SIMD8<Int32>(pointwiseMin(pointwiseMax(q, zero), top))
+                  // clamp(rint(v), 0, n) == rint(clamp(v, 0, n)) for integer bounds.
+                  let v = (GroupQuantRounding.load8(x, i) - biasVector) / scaleVector
+                  let code =
+                    GroupQuantRounding.roundedBits(GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, zero), top))
+                    & 0xFF
                   GroupQuantRounding.store8(code, into: codeOut, at: i)
                   i += 8
                 }

@@ -149,15 +149,15 @@ public enum MXFP4 {
               var mx = SIMD8<Float>(repeating: 0)
               for i in stride(from: start, to: start + blockSize, by: 8) {
                 let v = GroupQuantRounding.load8(x, i)
-                mn = pointwiseMin(mn, v)
-                mx = pointwiseMax(mx, v)
+                mn = GroupQuantRounding.minimum(mn, v)
+                mx = GroupQuantRounding.maximum(mx, v)
               }
               let (byte, divisor) = compressedTensorsScale(amax: max(-mn.min(), mx.max()), dtype: dtype)
               scaleOut.buffer[b] = byte
               let divisorVector = SIMD8<Float>(repeating: divisor)
               for i in stride(from: start, to: start + blockSize, by: 8) {
-                let v = pointwiseMin(
-                  pointwiseMax(
+                let v = GroupQuantRounding.minimum(
+                  GroupQuantRounding.maximum(
                     GroupQuantRounding.round(GroupQuantRounding.load8(x, i) / divisorVector, to: dtype), -six),
                   six)
                 var code = FP4E2M1.magnitudeCodes(GroupQuantRounding.magnitude(v))
@@ -167,7 +167,7 @@ public enum MXFP4 {
             case .gptOss:
               var amax = SIMD8<Float>(repeating: 0)
               for i in stride(from: start, to: start + blockSize, by: 8) {
-                amax = pointwiseMax(
+                amax = GroupQuantRounding.maximum(
                   amax, GroupQuantRounding.magnitude(GroupQuantRounding.bfloat16(GroupQuantRounding.load8(x, i))))
               }
               let (byte, multiplier) = gptOssScale(amax: amax.max())

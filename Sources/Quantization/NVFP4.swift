@@ -131,7 +131,7 @@ public enum NVFP4 {
         for r in rowRange {
           var m = SIMD8<Float>(repeating: 0)
           for i in stride(from: r * cols, to: (r + 1) * cols, by: 8) {
-            m = pointwiseMax(m, GroupQuantRounding.magnitude(GroupQuantRounding.load8(x, i)))
+            m = GroupQuantRounding.maximum(m, GroupQuantRounding.magnitude(GroupQuantRounding.load8(x, i)))
           }
           amaxOut.buffer[r] = m.max()
         }
@@ -152,14 +152,18 @@ public enum NVFP4 {
             let start = b * blockSize
             let low = GroupQuantRounding.load8(x, start)
             let high = GroupQuantRounding.load8(x, start + 8)
-            let blockAmax = pointwiseMax(GroupQuantRounding.magnitude(low), GroupQuantRounding.magnitude(high)).max()
+            let blockAmax = GroupQuantRounding.maximum(
+              GroupQuantRounding.magnitude(low), GroupQuantRounding.magnitude(high)
+            ).max()
             let (byte, divisor) = blockScale(
               blockAmax: blockAmax, tensorScale: scale2, producer: producer, dtype: dtype)
             scaleOut.buffer[b] = byte
             let divisorVector = SIMD8<Float>(repeating: divisor)
-            for (offset, half) in [(0, low), (8, high)] {
-              var v = half / divisorVector
-              if producer == .compressedTensors { v = pointwiseMin(pointwiseMax(v, -six), six) }
+            for offset in stride(from: 0, to: 16, by: 8) {
+              var v = (offset == 0 ? low : high) / divisorVector
+              if producer == .compressedTensors {
+                v = GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, -six), six)
+              }
               let code =
                 FP4E2M1.magnitudeCodes(GroupQuantRounding.magnitude(v)) | eight.replacing(with: 0, where: .!(v .< 0))
               GroupQuantRounding.store8(code, into: codeOut, at: start + offset)

@@ -53,6 +53,25 @@ extension Int4GroupQuantizer {
     return UInt8(Int(min(max(v, -8), 7).rounded(.toNearestOrEven)) + 8)
   }
 
+  /// Eight unsigned codes under compressed-tensors' arithmetic (the fast path's element kernel).
+  @inline(__always)
+  static func codes8(
+    _ x: SIMD8<Float>, scale: Float, zeroPoint: Int8, symmetry: Int4Symmetry, arithmetic: CompressedTensorsArithmetic,
+    dtype: DType
+  ) -> SIMD8<UInt32> {
+    var v = x / SIMD8(repeating: scale)
+    let zero = SIMD8<Float>(repeating: Float(zeroPoint))
+    switch arithmetic {
+    case .weightDType:
+      v = GroupQuantRounding.round(v, to: dtype)
+      if symmetry == .asymmetric { v = GroupQuantRounding.round(v + zero, to: dtype) }
+    case .float32:
+      if symmetry == .asymmetric { v += zero }
+    }
+    let clamped = GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, SIMD8(repeating: -8)), SIMD8(repeating: 7))
+    return (GroupQuantRounding.roundedBits(clamped) &+ 8) & 0xF
+  }
+
   /// compressed-tensors int4 with `--search`: the clip ratio per group that minimises the squared error of
   /// compressed-tensors' own dequantization. `parallel: false` is the sequential reference.
   public static func quantizeWithClipSearch(
@@ -79,25 +98,31 @@ extension Int4GroupQuantizer {
             let x = input.bytes.assumingMemoryBound(to: Float.self)
             for g in 0..<groups {
               let start = r * cols + g * groupSize
-              var mn = Float.infinity
-              var mx = -Float.infinity
-              for i in start..<start + groupSize {
-                mn = min(mn, x[i])
-                mx = max(mx, x[i])
+              var mn8 = SIMD8<Float>(repeating: .infinity)
+              var mx8 = SIMD8<Float>(repeating: -.infinity)
+              for i in stride(from: start, to: start + groupSize, by: 8) {
+                let v = GroupQuantRounding.load8(x, i)
+                mn8 = GroupQuantRounding.minimum(mn8, v)
+                mx8 = GroupQuantRounding.maximum(mx8, v)
               }
+              let mn = mn8.min()
+              let mx = mx8.max()
               var bestError = Float.infinity
               var best: (scale: Float, zeroPoint: Int8) = (1, 0)
               for (a, b) in candidates {
                 let (scale, zp) = groupParameters(
                   minimum: mn * a, maximum: mx * b, symmetry: symmetry, dtype: dtype, storage: storage)
-                var error: Float = 0
-                for i in start..<start + groupSize {
-                  let code = elementCode(
-                    x[i], scale: scale, zeroPoint: zp, symmetry: symmetry, arithmetic: arithmetic, dtype: dtype)
-                  let level = Float(Int(code) - 8 - Int(zp))
-                  let d = x[i] - GroupQuantRounding.round(level * scale, to: storage)
-                  error += d * d
+                var error8 = SIMD8<Float>(repeating: 0)
+                let zeroLevel = SIMD8<Float>(repeating: Float(Int(zp) + 8))
+                for i in stride(from: start, to: start + groupSize, by: 8) {
+                  let x8 = GroupQuantRounding.load8(x, i)
+                  let code = codes8(
+                    x8, scale: scale, zeroPoint: zp, symmetry: symmetry, arithmetic: arithmetic, dtype: dtype)
+                  let level = GroupQuantRounding.floats(code) - zeroLevel
+                  let d = x8 - GroupQuantRounding.round(level * scale, to: storage)
+                  error8 += d * d
                 }
+                let error = error8.sum()
                 if error < bestError {
                   bestError = error
                   best = (scale, zp)
@@ -105,10 +130,11 @@ extension Int4GroupQuantizer {
               }
               scaleOut.buffer[r * groups + g] = best.scale
               zeroOut.buffer[r * groups + g] = best.zeroPoint
-              for i in start..<start + groupSize {
-                codeOut.buffer[i] = elementCode(
-                  x[i], scale: best.scale, zeroPoint: best.zeroPoint, symmetry: symmetry, arithmetic: arithmetic,
-                  dtype: dtype)
+              for i in stride(from: start, to: start + groupSize, by: 8) {
+                let code = codes8(
+                  GroupQuantRounding.load8(x, i), scale: best.scale, zeroPoint: best.zeroPoint, symmetry: symmetry,
+                  arithmetic: arithmetic, dtype: dtype)
+                GroupQuantRounding.store8(code, into: codeOut, at: i)
               }
             }
           }

@@ -53,6 +53,12 @@ enum GroupQuantRounding {
     unsafeBitCast(x + SIMD8(repeating: roundingMagic), to: SIMD8<UInt32>.self)
   }
 
+  /// Lane-wise `Float(n)` for n < 2^23 (exact, without the stdlib's slow generic conversion).
+  @inline(__always)
+  static func floats(_ n: SIMD8<UInt32>) -> SIMD8<Float> {
+    unsafeBitCast(n | 0x4B00_0000, to: SIMD8<Float>.self) - SIMD8(repeating: 8_388_608)
+  }
+
   /// Lane-wise absolute value (clears the sign bits).
   @inline(__always)
   static func magnitude(_ x: SIMD8<Float>) -> SIMD8<Float> {

@@ -1,0 +1,46 @@
+import TensorCore
+
+/// The validated header of a safetensors file: tensor entries in data order plus optional metadata.
+///
+/// Obtain one from `parse(prefix:fileByteCount:)` (reading) or `SafeTensorsLayout` (writing).
+public struct SafeTensorsHeader: Sendable, Equatable {
+  /// The largest header the reference crate accepts: 100,000,000 bytes (decimal), inclusive.
+  public static let maximumHeaderByteCount = 100_000_000
+
+  /// N: the length of the header JSON including padding (the file's first 8 bytes, little-endian).
+  public let headerByteCount: Int
+  /// The tensors sorted by data offset (ties, which only zero-size tensors can have, in header order).
+  public let tensors: [TensorEntry]
+  /// The `__metadata__` map, or `nil` when absent or `null`.
+  public let metadata: [String: String]?
+  private let positions: [String: Int]
+
+  init(headerByteCount: Int, tensors: [TensorEntry], metadata: [String: String]?) {
+    self.headerByteCount = headerByteCount
+    self.tensors = tensors
+    self.metadata = metadata
+    var positions = [String: Int](minimumCapacity: tensors.count)
+    for (position, entry) in tensors.enumerated() { positions[entry.name] = position }
+    self.positions = positions
+  }
+
+  /// File offset of the data section: 8 + N.
+  public var dataStart: Int { 8 + headerByteCount }
+
+  /// Bytes of tensor data (the end of the last tensor).
+  public var dataByteCount: Int { tensors.last?.dataOffsets.upperBound ?? 0 }
+
+  /// The size of the whole file: 8 + N + data.
+  public var fileByteCount: Int { dataStart + dataByteCount }
+
+  /// The entry named `name`, in constant time.
+  public func entry(named name: String) -> TensorEntry? {
+    guard let position = positions[name] else { return nil }
+    return tensors[position]
+  }
+
+  /// The file offset range of `entry`'s bytes.
+  public func fileRange(of entry: TensorEntry) -> Range<Int> {
+    (dataStart + entry.dataOffsets.lowerBound)..<(dataStart + entry.dataOffsets.upperBound)
+  }
+}

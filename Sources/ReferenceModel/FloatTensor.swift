@@ -19,6 +19,16 @@ public struct FloatTensor: Sendable, Equatable {
     self.values = values
   }
 
+  /// A tensor whose count the caller has already established (shapes computed by this module).
+  init(validatedShape shape: [Int], values: [Float]) {
+    assert(ByteCount.elementCount(shape) == values.count, "tensor count mismatch")
+    self.shape = shape
+    self.values = values
+  }
+
+  /// An empty placeholder.
+  static let empty = FloatTensor(validatedShape: [0], values: [])
+
   /// The number of elements.
   public var elementCount: Int { values.count }
 }

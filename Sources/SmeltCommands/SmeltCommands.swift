@@ -1,1 +1,45 @@
-public enum SmeltCommands { public static func main() { print("smelt") } }
+import CommandLineSupport
+
+#if canImport(Glibc)
+  @preconcurrency import Glibc
+#elseif canImport(Musl)
+  @preconcurrency import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The version `smelt --version` prints. The only place it is written down.
+public enum SmeltVersion {
+  public static let current = "0.1.0"
+}
+
+/// The `smelt` root command: the subcommand table, help and version, and the exit-code policy
+/// (see `CommandLineTool`).
+public enum SmeltCommands {
+  /// Every subcommand, in the order `smelt --help` lists them. Add a new command's type here.
+  public static let commands: [any Command.Type] = [InspectCommand.self]
+
+  /// The tool description shared by `main` and tests.
+  public static let tool = CommandLineTool(
+    name: "smelt",
+    abstract: "Convert, re-quantize, shard and validate large safetensors checkpoints on a CPU.",
+    version: SmeltVersion.current,
+    commands: commands)
+
+  /// Runs `smelt` on `arguments` (without the executable name) and returns the exit status; writes only to
+  /// the given streams. Tests call this; `main` calls it with the real streams.
+  public static func run(
+    arguments: [String], stdout: TextOutput, stderr: TextOutput, columns: Int? = nil
+  ) -> Int32 {
+    tool.run(arguments: arguments, stdout: stdout, stderr: stderr, columns: columns)
+  }
+
+  /// The executable's entry point: installs the interrupt handler, runs with the process arguments and
+  /// exits with the resulting status.
+  public static func main() -> Never {
+    InterruptHandler.install()
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    let status = run(arguments: arguments, stdout: .standardOutput, stderr: .standardError)
+    exit(status)
+  }
+}

@@ -1,0 +1,196 @@
+import SafeTensors
+import SystemIO
+import TensorCore
+
+/// What `smelt inspect` reports about a checkpoint: sizes, dtypes, architecture, quantization and MoE
+/// structure. Pure: computed from headers and config only, no tensor data is read.
+public struct CheckpointSummary: Sendable {
+  /// One file of the checkpoint.
+  public struct File: Sendable {
+    public var name: String
+    public var tensorCount: Int
+    public var tensorByteCount: Int
+    public var fileByteCount: Int
+  }
+
+  /// Element count and bytes of one dtype.
+  public struct DTypeUsage: Sendable {
+    public var dtype: DType
+    public var tensorCount: Int
+    public var elementCount: Int
+    public var byteCount: Int
+  }
+
+  /// One quantization layout found, with how many weights use it.
+  public struct QuantizationUsage: Sendable {
+    public var storage: WeightStorage
+    public var weightCount: Int
+    /// A human description: block shape, group size, scale dtype.
+    public var detail: String
+  }
+
+  /// One decoder layer.
+  public struct Layer: Sendable {
+    public enum Kind: String, Sendable { case dense, moe, mtp }
+    public var index: Int
+    public var kind: Kind
+    public var routedExpertCount: Int
+    public var sharedExpertTensorCount: Int
+    public var expertByteCount: Int
+    public var nonExpertByteCount: Int
+    /// Bytes of one routed expert (all its tensors, scales included), when the layer has experts.
+    public var bytesPerExpert: Int?
+  }
+
+  public var path: String
+  public var files: [File]
+  public var tensorCount: Int
+  /// Elements of every tensor (scales and packed words counted as stored), as `safetensors` would count.
+  public var storedElementCount: Int
+  /// Logical parameters: quantized weights count their unpacked elements; scales and zero points are
+  /// not parameters.
+  public var parameterCount: Int
+  /// Logical parameters outside the MTP layer(s).
+  public var parameterCountWithoutMTP: Int
+  public var tensorByteCount: Int
+  public var dtypes: [DTypeUsage]
+  public var quantization: [QuantizationUsage]
+  public var layers: [Layer]
+  public var expertByteCount: Int
+  public var nonExpertByteCount: Int
+  public var mtpLayerIndices: [Int]
+  public var config: ModelConfig?
+  public var warnings: [String]
+
+  /// Summarises `checkpoint`.
+  public init(_ checkpoint: Checkpoint) {
+    let entries = checkpoint.entries
+    let config = checkpoint.config
+    path = checkpoint.directory
+    self.config = config
+    warnings = checkpoint.warnings
+    files = checkpoint.files.enumerated().map { i, file in
+      File(
+        name: checkpoint.fileNames[i], tensorCount: file.header.tensors.count,
+        tensorByteCount: file.header.tensors.reduce(0) { $0 + $1.byteCount }, fileByteCount: file.mapping.byteCount)
+    }
+    tensorCount = entries.count
+    tensorByteCount = entries.reduce(0) { $0 + $1.byteCount }
+    storedElementCount = entries.reduce(0) { $0 + (ByteCount.elementCount($1.shape) ?? 0) }
+
+    var usage: [DType: DTypeUsage] = [:]
+    for entry in entries {
+      var item = usage[entry.dtype] ?? DTypeUsage(dtype: entry.dtype, tensorCount: 0, elementCount: 0, byteCount: 0)
+      item.tensorCount += 1
+      item.elementCount += ByteCount.elementCount(entry.shape) ?? 0
+      item.byteCount += entry.byteCount
+      usage[entry.dtype] = item
+    }
+    dtypes = usage.values.sorted { $0.byteCount > $1.byteCount }
+
+    let byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    let groups = WeightGrouping.groups(of: entries)
+    let hiddenLayers = config?.numHiddenLayers
+    var parameters = 0
+    var parametersWithoutMTP = 0
+    var quantizationCounts: [WeightStorage: (Int, String)] = [:]
+    for group in groups {
+      let count = CheckpointSummary.logicalElementCount(group, byName)
+      parameters += count
+      let layer = TensorName(group.modulePath + ".x").layer
+      if !(hiddenLayers != nil && layer != nil && layer! >= hiddenLayers!) { parametersWithoutMTP += count }
+      if group.storage != .plain {
+        let detail = CheckpointSummary.describe(group, byName, config)
+        let previous = quantizationCounts[group.storage]
+        quantizationCounts[group.storage] = ((previous?.0 ?? 0) + 1, previous?.1 ?? detail)
+      }
+    }
+    parameterCount = parameters
+    parameterCountWithoutMTP = parametersWithoutMTP
+    quantization = quantizationCounts.map { QuantizationUsage(storage: $0.key, weightCount: $0.value.0, detail: $0.value.1) }
+      .sorted { $0.weightCount > $1.weightCount }
+
+    var perLayer: [Int: (experts: Set<Int>, expertBytes: Int, other: Int, shared: Int, perExpert: [Int: Int], dense: Bool)] = [:]
+    var expertBytes = 0
+    for entry in entries {
+      let name = TensorName(entry.name)
+      if name.isRoutedExpert { expertBytes += entry.byteCount }
+      guard let layer = name.layer else { continue }
+      var item = perLayer[layer] ?? ([], 0, 0, 0, [:], false)
+      if let expert = name.expert {
+        item.experts.insert(expert)
+        item.expertBytes += entry.byteCount
+        item.perExpert[expert, default: 0] += entry.byteCount
+      } else {
+        item.other += entry.byteCount
+        if name.isSharedExpert { item.shared += 1 }
+        let leafModule = name.modulePath
+        if leafModule.hasSuffix("mlp.gate_proj") || leafModule.hasSuffix("mlp.up_proj") || leafModule.hasSuffix("mlp.down_proj") {
+          item.dense = true
+        }
+      }
+      perLayer[layer] = item
+    }
+    layers = perLayer.keys.sorted().map { index in
+      let item = perLayer[index]!
+      let isMTP = hiddenLayers.map { index >= $0 } ?? false
+      let kind: Layer.Kind = isMTP ? .mtp : (item.experts.isEmpty ? .dense : .moe)
+      return Layer(
+        index: index, kind: kind, routedExpertCount: item.experts.count, sharedExpertTensorCount: item.shared,
+        expertByteCount: item.expertBytes, nonExpertByteCount: item.other, bytesPerExpert: item.perExpert.values.max())
+    }
+    expertByteCount = expertBytes
+    nonExpertByteCount = tensorByteCount - expertBytes
+    mtpLayerIndices = layers.filter { $0.kind == .mtp }.map(\.index)
+  }
+
+  /// Unpacked element count of a weight group.
+  static func logicalElementCount(_ group: WeightGroup, _ entries: [String: TensorEntry]) -> Int {
+    func elements(_ role: String) -> Int { entries[group.parts[role] ?? ""].flatMap { ByteCount.elementCount($0.shape) } ?? 0 }
+    switch group.storage {
+    case .plain, .fp8Block, .fp8CompressedTensors: return elements("weight")
+    case .int4PackQuantized: return elements("weight_packed") * 8
+    case .gptq: return elements("qweight") * 8
+    case .mlxAffine:
+      guard let weight = entries[group.parts["weight"] ?? ""], let scales = entries[group.parts["scales"] ?? ""],
+        let rows = weight.shape.first, let groupCount = scales.shape.last, let words = weight.shape.last, groupCount > 0
+      else { return 0 }
+      // bits = 32 * words / (groups * groupSize); without the group size, assume 4-bit unless the
+      // config says otherwise; the packed word count times 32/bits gives the input width.
+      _ = groupCount
+      return rows * words * 8
+    case .mxfp4CompressedTensors, .nvfp4CompressedTensors, .nvfp4ModelOpt:
+      return elements(group.storage == .nvfp4ModelOpt ? "weight" : "weight_packed") * 2
+    case .mxfp4GptOss: return elements("blocks") * 2
+    }
+  }
+
+  static func describe(_ group: WeightGroup, _ entries: [String: TensorEntry], _ config: ModelConfig?) -> String {
+    switch group.storage {
+    case .fp8Block:
+      let block = config?.quantizationConfig?.weightBlockSize.map { $0.map(String.init).joined(separator: "x") } ?? "128x128"
+      let fmt = config?.quantizationConfig?.scaleFmt.map { ", \($0) scales" } ?? ""
+      return "F8_E4M3 weights, F32 weight_scale_inv per \(block) block\(fmt)"
+    case .fp8CompressedTensors:
+      let scale = entries[group.parts["weight_scale"] ?? ""]
+      return "F8_E4M3 weights, weight_scale \(scale.map { "\($0.dtype) \($0.shape)" } ?? "")"
+    case .int4PackQuantized:
+      let zero = group.parts["weight_zero_point"] != nil ? "asymmetric" : "symmetric"
+      return "int4 packed in I32, \(zero), group \(groupSize(group, entries) ?? 0)"
+    case .gptq: return "GPTQ int4 (qweight/qzeros/scales), group \(config?.quantizationConfig?.groupSize ?? 0)"
+    case .mlxAffine: return "MLX affine (U32 words, scales, biases)"
+    case .mxfp4CompressedTensors: return "MXFP4 (E2M1 + E8M0 per 32), compressed-tensors"
+    case .mxfp4GptOss: return "MXFP4 (E2M1 + E8M0 per 32), gpt-oss blocks/scales"
+    case .nvfp4ModelOpt: return "NVFP4 (E2M1 + E4M3 per 16 + F32 global), ModelOpt"
+    case .nvfp4CompressedTensors: return "NVFP4 (E2M1 + E4M3 per 16 + F32 global), compressed-tensors"
+    case .plain: return "plain"
+    }
+  }
+
+  static func groupSize(_ group: WeightGroup, _ entries: [String: TensorEntry]) -> Int? {
+    guard let packed = entries[group.parts["weight_packed"] ?? ""], let scale = entries[group.parts["weight_scale"] ?? ""],
+      let words = packed.shape.last, let groups = scale.shape.last, groups > 0
+    else { return nil }
+    return words * 8 / groups
+  }
+}

@@ -1,0 +1,135 @@
+import TensorCore
+
+/// One layer's multi-head latent attention weights, `[out, in]` each.
+struct LatentAttentionWeights {
+  /// Either `q_a_proj[Rq, D]` + `q_a_layernorm[Rq]` + `q_b_proj[H·(dn+dr), Rq]` (with `q_lora_rank`), or
+  /// `q_proj[H·(dn+dr), D]`.
+  enum Query {
+    case lowRank(down: [Float], norm: [Float], up: [Float])
+    case direct([Float])
+  }
+  var query: Query
+  /// `kv_a_proj_with_mqa[Rkv + dr, D]`.
+  var keyValueDown: [Float]
+  /// `kv_a_layernorm[Rkv]`.
+  var keyValueNorm: [Float]
+  /// `kv_b_proj[H·(dn+dv), Rkv]`: per head, `dn` rows of k_nope then `dv` rows of v.
+  var keyValueUp: [Float]
+  /// `o_proj[D, H·dv]`.
+  var output: [Float]
+}
+
+/// The low-rank norms (`q_a_layernorm`, `kv_a_layernorm`) are built without `eps` in transformers (and in
+/// DeepSeek's `model.py`), so they use RMSNorm's default 1e-6 whatever `rms_norm_eps` says.
+let latentNormEpsilon: Float = 1e-6
+
+/// Multi-head latent attention as transformers' `DeepseekV3Attention` computes it (the naive form with
+/// materialized per-head keys and values), causal within each sequence.
+///
+/// - x: `[B·T, D]`, the output of `input_layernorm`. Returns `[B·T, D]` (after `o_proj`).
+/// - Sizes: H heads, dn = `qk_nope_head_dim`, dr = `qk_rope_head_dim`, dv = `v_head_dim`, Rkv = `kv_lora_rank`.
+func latentAttention(
+  _ x: [Float], weights: LatentAttentionWeights, configuration: ModelConfiguration, rope: RopeTable,
+  batchSize: Int, sequenceLength: Int
+) -> [Float] {
+  let a = configuration.attention
+  let D = configuration.hiddenSize, H = configuration.headCount
+  let dn = a.noPositionHeadDimension, dr = a.ropeHeadDimension, dv = a.valueHeadDimension
+  let dq = dn + dr, Rkv = a.keyValueLoraRank
+  let N = batchSize * sequenceLength
+
+  // 1. Queries q[N, H, dn + dr]: through the low-rank bottleneck when q_lora_rank is set.
+  var q: [Float]
+  switch weights.query {
+  case .lowRank(let down, let norm, let up):
+    let Rq = norm.count
+    let compressed = matmul(x, down, rowCount: N, inputCount: D, outputCount: Rq)  // [N, Rq]
+    let normed = rmsNorm(compressed, weight: norm, rowCount: N, width: Rq, epsilon: latentNormEpsilon)
+    q = matmul(normed, up, rowCount: N, inputCount: Rq, outputCount: H * dq)  // [N, H·dq]
+  case .direct(let projection):
+    q = matmul(x, projection, rowCount: N, inputCount: D, outputCount: H * dq)  // [N, H·dq]
+  }
+
+  // 2. Compressed keys/values: kv[N, Rkv + dr] = [c_kv | k_pe]; k_pe is one rotary key shared by all heads.
+  let compressed = matmul(x, weights.keyValueDown, rowCount: N, inputCount: D, outputCount: Rkv + dr)
+  var latent = [Float](repeating: 0, count: N * Rkv)  // c_kv[N, Rkv]
+  var sharedRopeKey = [Float](repeating: 0, count: N * dr)  // k_pe[N, dr]
+  for n in 0..<N {
+    for i in 0..<Rkv { latent[n * Rkv + i] = compressed[n * (Rkv + dr) + i] }
+    for i in 0..<dr { sharedRopeKey[n * dr + i] = compressed[n * (Rkv + dr) + Rkv + i] }
+  }
+
+  // 3. c_kv → kv_a_layernorm → kv_b_proj: kvUp[N, H, dn + dv] = per head [k_nope | v].
+  let normedLatent = rmsNorm(latent, weight: weights.keyValueNorm, rowCount: N, width: Rkv, epsilon: latentNormEpsilon)
+  let kvUp = matmul(normedLatent, weights.keyValueUp, rowCount: N, inputCount: Rkv, outputCount: H * (dn + dv))
+
+  // 4. RoPE on the rotary parts only: q_pe of every head, and the shared k_pe. Position = index in sequence.
+  for n in 0..<N {
+    let position = n % sequenceLength
+    for h in 0..<H { rope.rotate(&q, offset: (n * H + h) * dq + dn, position: position) }
+    rope.rotate(&sharedRopeKey, offset: n * dr, position: position)
+  }
+
+  // 5. Per-head keys k[N, H, dn + dr] = [k_nope | k_pe] and values v[N, H, dv].
+  var keys = [Float](repeating: 0, count: N * H * dq)
+  var values = [Float](repeating: 0, count: N * H * dv)
+  for n in 0..<N {
+    for h in 0..<H {
+      let source = (n * H + h) * (dn + dv)
+      let key = (n * H + h) * dq
+      for i in 0..<dn { keys[key + i] = kvUp[source + i] }
+      for i in 0..<dr { keys[key + dn + i] = sharedRopeKey[n * dr + i] }
+      for i in 0..<dv { values[(n * H + h) * dv + i] = kvUp[source + dn + i] }
+    }
+  }
+
+  // 6. Causal softmax(q·k · scale) · v per sequence and head, in F32.
+  let scale = Float(attentionSoftmaxScale(queryKeyHeadDimension: dq, rope: configuration.rope))
+  let attended = causalAttention(
+    queries: q, keys: keys, values: values, batchSize: batchSize, sequenceLength: sequenceLength, headCount: H,
+    keyDimension: dq, valueDimension: dv, scale: scale)  // [N, H·dv]
+
+  // 7. o_proj: [N, H·dv] → [N, D].
+  return matmul(attended, weights.output, rowCount: N, inputCount: H * dv, outputCount: D)
+}
+
+/// Causal scaled-dot-product attention.
+///
+/// - queries, keys: `[B·T, H, dk]`; values: `[B·T, H, dv]`. Returns `[B·T, H·dv]`.
+/// - Query `t` attends to keys `0...t` of its own sequence; softmax in F32 after scaling (as eager attention:
+///   `(q·kᵀ)·scale`, then the mask, then softmax).
+func causalAttention(
+  queries: [Float], keys: [Float], values: [Float], batchSize: Int, sequenceLength: Int, headCount: Int,
+  keyDimension: Int, valueDimension: Int, scale: Float
+) -> [Float] {
+  let T = sequenceLength, H = headCount, dk = keyDimension, dv = valueDimension
+  let count = batchSize * T * H * dv
+  return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+    out.initialize(repeating: 0)
+    let output = DisjointMutableBuffer(out)
+    // One work item per (sequence, head): each writes only its own head's columns of its own rows.
+    Parallel.forEachChunk(count: batchSize * H) { items in
+      var scores = [Float](repeating: 0, count: T)
+      for item in items {
+        let b = item / H, h = item % H
+        for t in 0..<T {
+          let queryBase = ((b * T + t) * H + h) * dk
+          for s in 0...t {
+            let keyBase = ((b * T + s) * H + h) * dk
+            var dotProduct: Float = 0
+            for i in 0..<dk { dotProduct += queries[queryBase + i] * keys[keyBase + i] }
+            scores[s] = dotProduct * scale
+          }
+          softmaxInPlace(&scores, count: t + 1)
+          let outBase = ((b * T + t) * H + h) * dv
+          for s in 0...t {
+            let p = scores[s]
+            let valueBase = ((b * T + s) * H + h) * dv
+            for i in 0..<dv { output.buffer[outBase + i] += p * values[valueBase + i] }
+          }
+        }
+      }
+    }
+    initialized = count
+  }
+}

@@ -50,7 +50,7 @@ public struct PlannedOutputFile: Sendable {
   /// Index into `ShardPlan.devices`.
   public var device: Int
   /// Indices into the device's `tensors`.
-  public var tensorIndices: Range<Int>
+  public var tensorIndices: [Int]
   /// Bytes of tensor data (the file is this plus its header).
   public var tensorByteCount: Int
   /// Whether the file carries `{"format": "pt"}` metadata (Hugging Face layout) or none (convert.py's

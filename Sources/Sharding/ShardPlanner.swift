@@ -153,7 +153,7 @@ public enum ShardPlanner {
     var groupOf = [Int](repeating: -1, count: tensors.count)
     for (g, group) in source.groups.enumerated() { for t in group.tensorIndices { groupOf[t] = g } }
     let order = tensors.indices.sorted {
-      tensors[$0].fileIndex != tensors[$1].fileIndex ? tensors[$0].fileIndex < tensors[$1].fileIndex : tensors[$0].dataOffset < tensors[$1].dataOffset
+      tensors[$0].fileIndex != tensors[$1].fileIndex ? tensors[$0].fileIndex < tensors[$1].fileIndex : tensors[$0].fileOffset < tensors[$1].fileOffset
     }
     var deviceTensors = [[PlannedShardTensor]](repeating: [], count: devices.count)
     var expertBytes = [Int](repeating: 0, count: devices.count)
@@ -189,29 +189,22 @@ public enum ShardPlanner {
       for tensor in list where !seen.insert(tensor.name).inserted {
         throw .duplicateOutputName(name: tensor.name, device: device.name)
       }
-      var ranges: [(Range<Int>, Int)] = []
+      var ranges: [([Int], Int)] = []
       if deepSeek {
-        ranges = [(0..<list.count, list.reduce(0) { $0 + $1.byteCount })]
+        ranges = [(Array(list.indices), list.reduce(0) { $0 + $1.byteCount })]
       } else {
-        var start = 0
-        var bytes = 0
-        for (i, tensor) in list.enumerated() {
-          if i > start && bytes + tensor.byteCount > options.maxFileByteCount {
-            ranges.append((start..<i, bytes))
-            start = i
-            bytes = 0
-          }
-          bytes += tensor.byteCount
+        for items in OutputSharding.assign(itemByteCounts: list.map(\.byteCount), maxByteCount: options.maxFileByteCount) {
+          ranges.append((items, items.reduce(0) { $0 + list[$1].byteCount }))
         }
-        if start < list.count || list.isEmpty { ranges.append((start..<list.count, bytes)) }
       }
+      let hfNames = OutputSharding.fileNames(count: ranges.count)
       var fileIndices: [Int] = []
       for (k, (range, bytes)) in ranges.enumerated() {
         let path: String
         if deepSeek {
           path = "model\(d)-mp\(devices.count).safetensors"
         } else {
-          path = device.name + "/" + ShardPlanner.hfFileName(k + 1, of: ranges.count)
+          path = device.name + "/" + hfNames[k]
         }
         fileIndices.append(files.count)
         files.append(PlannedOutputFile(relativePath: path, device: d, tensorIndices: range, tensorByteCount: bytes, formatMetadata: !deepSeek))
@@ -221,15 +214,6 @@ public enum ShardPlanner {
         fileIndices: fileIndices, directory: deepSeek ? "" : device.name))
     }
     return ShardPlan(source: source, options: options, devices: devicePlans, moeLayers: moeLayers, files: files, skippedTensors: skippedList)
-  }
-
-  /// `model-00001-of-00003.safetensors`, as transformers names shards.
-  public static func hfFileName(_ number: Int, of total: Int) -> String {
-    func pad(_ n: Int) -> String {
-      let text = String(n)
-      return String(repeating: "0", count: max(0, 5 - text.count)) + text
-    }
-    return "model-\(pad(number))-of-\(pad(total)).safetensors"
   }
 
   /// Decides the split dim of every tensor of `group`, or throws why it cannot be split.

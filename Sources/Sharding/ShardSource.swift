@@ -10,16 +10,16 @@ public struct SourceTensor: Sendable, Hashable {
   public var byteCount: Int
   /// Index into `ShardSource.fileNames`.
   public var fileIndex: Int
-  /// Offset of the first byte from the start of the file's data section.
-  public var dataOffset: Int
+  /// Offset of the tensor's first byte from the start of its file.
+  public var fileOffset: Int
 
-  public init(name: String, dtype: DType, shape: [Int], byteCount: Int, fileIndex: Int, dataOffset: Int) {
+  public init(name: String, dtype: DType, shape: [Int], byteCount: Int, fileIndex: Int, fileOffset: Int) {
     self.name = name
     self.dtype = dtype
     self.shape = shape
     self.byteCount = byteCount
     self.fileIndex = fileIndex
-    self.dataOffset = dataOffset
+    self.fileOffset = fileOffset
   }
 }
 
@@ -80,7 +80,8 @@ public struct ShardSource: Sendable {
       entries.append(entry)
       tensors.append(SourceTensor(
         name: name, dtype: entry.dtype, shape: entry.shape, byteCount: entry.byteCount,
-        fileIndex: location.fileIndex, dataOffset: entry.dataOffsets.lowerBound))
+        fileIndex: location.fileIndex,
+        fileOffset: checkpoint.files[location.fileIndex].header.dataStart + entry.dataOffsets.lowerBound))
     }
     var groups: [SourceGroup] = []
     var covered = [Bool](repeating: false, count: tensors.count)

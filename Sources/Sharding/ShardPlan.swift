@@ -8,6 +8,14 @@ public struct TensorSlice: Sendable, Hashable {
   public var count: Int
   public var index: Int
   public var partCount: Int
+
+  public init(dim: Int, start: Int, count: Int, index: Int, partCount: Int) {
+    self.dim = dim
+    self.start = start
+    self.count = count
+    self.index = index
+    self.partCount = partCount
+  }
 }
 
 /// One tensor a device receives.

@@ -11,8 +11,13 @@ import JSON
 public struct ExpertLoad: Sendable, Equatable {
   /// Layer index → per-expert counts.
   public var counts: [Int: [Double]]
+  /// Where the counts came from, for messages.
+  public var path: String
 
-  public init(counts: [Int: [Double]]) { self.counts = counts }
+  public init(counts: [Int: [Double]], path: String = "expert load") {
+    self.counts = counts
+    self.path = path
+  }
 
   /// Parses the file's bytes. `path` is for messages.
   public init(json bytes: [UInt8], path: String) throws(ShardingError) {
@@ -43,5 +48,6 @@ public struct ExpertLoad: Sendable, Equatable {
       counts[layer] = values
     }
     self.counts = counts
+    self.path = path
   }
 }

@@ -132,7 +132,7 @@ public enum ShardJob {
     progress: (@Sendable (Int) -> Void)? = nil
   ) throws -> ShardFinalizer.Result? {
     try plan.checkCapacities()
-    if !FileSystem.isDirectory(outputDirectory) { try FileSystem.createDirectory(outputDirectory) }
+    try ShardWriter.ensureDirectory(outputDirectory)
     try ShardPlanFile(plan: plan, sourcePath: sourcePath, partCount: partCount).store(outputDirectory: outputDirectory)
     try ShardWriter.write(plan, to: outputDirectory, part: part, of: partCount, progress: progress)
     guard partCount == 1 else { return nil }

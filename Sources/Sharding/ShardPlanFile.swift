@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+  @preconcurrency import Glibc
+#endif
 import JSON
 import SafeTensors
 import SystemIO
@@ -129,6 +132,18 @@ public struct ShardPlanFile: Sendable, Equatable {
         throw .planMismatch(path: path, reason: "this directory holds parts of another plan (other inputs, options or part count); use a fresh output directory or delete it")
       }
     }
-    do { try FileSystem.writeFileAtomically(bytes, to: path) } catch { throw .io(path: path, reason: "\(error)") }
+    // Several parts may start at once: each writes its own temporary file, then renames it into place
+    // (the contents are identical, so whichever rename lands last is fine).
+    let temporary = FileSystem.join(outputDirectory, ".smelt-shard-plan.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
+    do {
+      let descriptor = try FileDescriptor.open(temporary, .createTruncating)
+      defer { descriptor.close() }
+      try descriptor.write(bytes, at: 0)
+      try descriptor.sync()
+      try FileSystem.rename(temporary, to: path)
+    } catch {
+      _ = try? FileSystem.remove(temporary)
+      throw .io(path: path, reason: "\(error)")
+    }
   }
 }

@@ -46,7 +46,7 @@ public enum ShardPlanner {
     let splitting = deepSeek || options.tensorParallel
 
     let tensors = source.tensors
-    let names = tensors.map { TensorName($0.name) }
+    let names = tensors.map { NameScan($0.name) }
     let hiddenLayers = source.config?.numHiddenLayers
 
     // Skipped tensors: deepseek-mp drops the MTP layer(s), as convert.py drops "model.layers.61".
@@ -90,11 +90,11 @@ public enum ShardPlanner {
     if let load = options.expertLoad {
       for (layer, counts) in load.counts {
         guard let experts = layers[layer] else {
-          throw .invalidExpertLoad(path: "file", reason: "layer \(layer) has no routed experts in this checkpoint")
+          throw .invalidExpertLoad(path: load.path, reason: "layer \(layer) has no routed experts in this checkpoint")
         }
         let needed = (experts.map(\.expert).max() ?? -1) + 1
         guard counts.count == needed else {
-          throw .invalidExpertLoad(path: "file", reason: "layer \(layer) has \(needed) routed experts but the file lists \(counts.count) counts")
+          throw .invalidExpertLoad(path: load.path, reason: "layer \(layer) has \(needed) routed experts but the file lists \(counts.count) counts")
         }
       }
     }

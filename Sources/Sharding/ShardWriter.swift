@@ -49,10 +49,17 @@ public enum ShardWriter {
 
   /// Creates `OUT` and the device directories.
   static func createDirectories(_ plan: ShardPlan, _ outputDirectory: String) throws {
-    if !FileSystem.isDirectory(outputDirectory) { try FileSystem.createDirectory(outputDirectory) }
+    try ensureDirectory(outputDirectory)
     for device in plan.devices where !device.directory.isEmpty {
-      let path = FileSystem.join(outputDirectory, device.directory)
-      if !FileSystem.isDirectory(path) { try FileSystem.createDirectory(path) }
+      try ensureDirectory(FileSystem.join(outputDirectory, device.directory))
+    }
+  }
+
+  /// Creates `path` unless it exists; tolerates another part creating it at the same moment.
+  public static func ensureDirectory(_ path: String) throws {
+    guard !FileSystem.isDirectory(path) else { return }
+    do { try FileSystem.createDirectory(path) } catch {
+      if !FileSystem.isDirectory(path) { throw error }
     }
   }
 

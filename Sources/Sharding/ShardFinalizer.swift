@@ -124,6 +124,27 @@ public enum ShardFinalizer {
 
 /// Runs a whole shard job: the plan file, the part's files, and (for a single run) finalization.
 public enum ShardJob {
+  /// Writes part `part` (0-based) of `partCount`: the plan file, the part's files and, for a part of
+  /// several, its receipt. Refuses a plan that does not fit before writing anything.
+  /// - Returns: the indices (into `plan.files`) of the files written.
+  @discardableResult
+  public static func writePart(
+    _ plan: ShardPlan, sourcePath: String, outputDirectory: String, part: Int = 0, of partCount: Int = 1,
+    progress: (@Sendable (Int) -> Void)? = nil
+  ) throws -> [Int] {
+    try plan.checkCapacities()
+    try ShardWriter.ensureDirectory(outputDirectory)
+    let planFile = try ShardPlanFile(plan: plan, sourcePath: sourcePath)
+    try planFile.store(outputDirectory: outputDirectory)
+    let written = try ShardWriter.write(plan, to: outputDirectory, part: part, of: partCount, progress: progress)
+    if partCount > 1 {
+      try PartReceipts.write(
+        outputDirectory: outputDirectory, part: part + 1, of: partCount, planDigest: planFile.planDigest,
+        files: written.map { plan.files[$0].relativePath })
+    }
+    return written
+  }
+
   /// Writes part `part` (0-based) of `partCount`; a single run (`partCount == 1`) also finalizes.
   /// - Returns: the finalize result for a single run, `nil` for a part.
   @discardableResult
@@ -131,16 +152,13 @@ public enum ShardJob {
     _ plan: ShardPlan, sourcePath: String, outputDirectory: String, part: Int = 0, of partCount: Int = 1,
     progress: (@Sendable (Int) -> Void)? = nil
   ) throws -> ShardFinalizer.Result? {
-    try plan.checkCapacities()
-    try ShardWriter.ensureDirectory(outputDirectory)
-    try ShardPlanFile(plan: plan, sourcePath: sourcePath, partCount: partCount).store(outputDirectory: outputDirectory)
-    try ShardWriter.write(plan, to: outputDirectory, part: part, of: partCount, progress: progress)
+    try writePart(plan, sourcePath: sourcePath, outputDirectory: outputDirectory, part: part, of: partCount, progress: progress)
     guard partCount == 1 else { return nil }
     return try ShardFinalizer.finalize(plan, outputDirectory: outputDirectory, partCount: 1)
   }
 
   /// `--finalize OUT`: re-derives the plan from the stored plan file and the source, checks it is the
-  /// plan the parts wrote, and finalizes.
+  /// plan the parts wrote and that every part has finished, finalizes, and removes the part receipts.
   public static func finalize(outputDirectory: String, progress: (@Sendable (Int) -> Void)? = nil) throws -> (ShardPlan, ShardFinalizer.Result) {
     let stored = try ShardPlanFile.read(outputDirectory: outputDirectory)
     let source = try ShardSource(checkpoint: try Checkpoint.open(stored.sourcePath))
@@ -150,6 +168,9 @@ public enum ShardJob {
         path: FileSystem.join(outputDirectory, ShardPlanFile.fileName),
         reason: "the checkpoint at '\(stored.sourcePath)' no longer gives the plan the parts were written with (it changed since)")
     }
-    return (plan, try ShardFinalizer.finalize(plan, outputDirectory: outputDirectory, partCount: stored.partCount, progress: progress))
+    let partCount = try PartReceipts.check(outputDirectory: outputDirectory, planDigest: stored.planDigest)
+    let result = try ShardFinalizer.finalize(plan, outputDirectory: outputDirectory, partCount: partCount, progress: progress)
+    try PartReceipts.removeAll(outputDirectory: outputDirectory)
+    return (plan, result)
   }
 }

@@ -7,21 +7,19 @@ import SystemIO
 import TensorCore
 
 /// `OUT/.smelt-shard-plan.json`: what `--finalize` needs to re-derive the plan (the source path and the
-/// options), the part count, and a digest of the plan so that a finalize over other inputs or options fails
-/// instead of writing a wrong manifest. Every part writes the same bytes.
+/// options) and a digest of the plan, so that a finalize over other inputs or options fails instead of
+/// writing a wrong manifest. Every part, and a single run, writes the same bytes.
 public struct ShardPlanFile: Sendable, Equatable {
   public static let fileName = ".smelt-shard-plan.json"
 
   public var sourcePath: String
-  public var partCount: Int
   public var planDigest: String
   /// The options as the manifest records them, plus the devices.
   public var optionsDocument: JSONValue
 
-  /// Describes `plan`, read from `sourcePath`, written by `partCount` parts.
-  public init(plan: ShardPlan, sourcePath: String, partCount: Int) throws(ShardingError) {
+  /// Describes `plan`, read from `sourcePath`.
+  public init(plan: ShardPlan, sourcePath: String) throws(ShardingError) {
     self.sourcePath = sourcePath
-    self.partCount = partCount
     self.planDigest = try ShardPlanFile.digest(plan)
     self.optionsDocument = ShardPlanFile.optionsDocument(plan.options)
   }
@@ -93,7 +91,7 @@ public struct ShardPlanFile: Sendable, Equatable {
   public func jsonBytes() -> [UInt8] {
     let document: JSONValue = .object(JSONObject(members: [
       ("format", "smelt-shard-plan"), ("version", 1), ("source", .string(sourcePath)),
-      ("part_count", .number(JSONNumber(partCount))), ("plan_sha256", .string(planDigest)), ("options", optionsDocument),
+      ("plan_sha256", .string(planDigest)), ("options", optionsDocument),
     ]) ?? JSONObject())
     return JSONWriter(pretty: true).bytes(document) + [0x0A]
   }
@@ -107,15 +105,14 @@ public struct ShardPlanFile: Sendable, Equatable {
       throw .planMismatch(path: path, reason: "unreadable plan: \(error)")
     }
     guard value["format"]?.stringValue == "smelt-shard-plan", let source = value["source"]?.stringValue,
-      let parts = value["part_count"]?.intValue, parts >= 1, let digest = value["plan_sha256"]?.stringValue,
+      let digest = value["plan_sha256"]?.stringValue,
       let options = value["options"], options.objectValue != nil
     else { throw .planMismatch(path: path, reason: "not a smelt shard plan") }
-    return ShardPlanFile(sourcePath: source, partCount: parts, planDigest: digest, optionsDocument: options)
+    return ShardPlanFile(sourcePath: source, planDigest: digest, optionsDocument: options)
   }
 
-  init(sourcePath: String, partCount: Int, planDigest: String, optionsDocument: JSONValue) {
+  init(sourcePath: String, planDigest: String, optionsDocument: JSONValue) {
     self.sourcePath = sourcePath
-    self.partCount = partCount
     self.planDigest = planDigest
     self.optionsDocument = optionsDocument
   }
@@ -128,8 +125,8 @@ public struct ShardPlanFile: Sendable, Equatable {
       let existing: [UInt8]
       do { existing = try FileSystem.readFile(path) } catch { throw .io(path: path, reason: "\(error)") }
       if existing == bytes { return }
-      if let other = try? ShardPlanFile.read(outputDirectory: outputDirectory), other.planDigest != planDigest || other.partCount != partCount {
-        throw .planMismatch(path: path, reason: "this directory holds parts of another plan (other inputs, options or part count); use a fresh output directory or delete it")
+      if let other = try? ShardPlanFile.read(outputDirectory: outputDirectory), other.planDigest != planDigest {
+        throw .planMismatch(path: path, reason: "this directory holds parts of another plan (other inputs or options); use a fresh output directory or delete it")
       }
     }
     // Several parts may start at once: each writes its own temporary file, then renames it into place

@@ -42,6 +42,10 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
   case planMismatch(path: String, reason: String)
   /// `--finalize`: a planned output file is missing (its part has not run or not finished).
   case outputMissing(path: String, part: Int, partCount: Int)
+  /// `--finalize`: a part has not recorded that it finished.
+  case partUnfinished(directory: String, part: Int, partCount: Int)
+  /// `--finalize`: the parts' receipts disagree on the part count or the plan.
+  case partsInconsistent(directory: String, reason: String)
   /// `--finalize`: an output file has the wrong size or header.
   case outputDamaged(path: String, reason: String)
   /// An I/O or format failure, with its cause.
@@ -89,6 +93,10 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
       return "\(path): \(reason)"
     case .outputMissing(let path, let part, let partCount):
       return "'\(path)' is missing: part \(part)/\(partCount) has not finished; rerun it with --part \(part)/\(partCount)"
+    case .partUnfinished(let directory, let part, let partCount):
+      return "\(directory): part \(part)/\(partCount) has not finished (no receipt); run it with --part \(part)/\(partCount), then --finalize again"
+    case .partsInconsistent(let directory, let reason):
+      return "\(directory): \(reason); use a fresh output directory and rerun all parts with the same options"
     case .outputDamaged(let path, let reason):
       return "'\(path)' is damaged: \(reason); delete it and rerun its part"
     case .io(let path, let reason):

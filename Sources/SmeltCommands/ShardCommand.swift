@@ -140,13 +140,13 @@ struct ShardCommand: Command {
     }
     guard let output else { return }
     try plan.checkCapacities()
-    try ShardWriter.ensureDirectory(output)
-    try ShardPlanFile(plan: plan, sourcePath: input, partCount: part.count).store(outputDirectory: output)
     let assignment = plan.partAssignment(partCount: part.count)
     let myBytes = plan.files.indices.filter { assignment[$0] == part.index }.reduce(0) { $0 + plan.files[$1].tensorByteCount }
     let label = part.count > 1 ? "shard \(part.index + 1)/\(part.count)" : "shard"
     let writing = context.progress(total: myBytes, unit: .bytes, label: label)
-    let written = try ShardWriter.write(plan, to: output, part: part.index, of: part.count) { writing.advance(by: $0) }
+    let written = try ShardJob.writePart(plan, sourcePath: input, outputDirectory: output, part: part.index, of: part.count) {
+      writing.advance(by: $0)
+    }
     writing.finish()
     if part.count > 1 {
       context.stdout.line("part \(part.index + 1)/\(part.count): wrote \(written.count) of \(plan.files.count) files (\(ByteCount.formatted(myBytes))) in \(seconds(clock.now - start)); run 'smelt shard --finalize \(output)' when all parts are done")

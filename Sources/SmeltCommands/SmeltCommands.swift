@@ -18,7 +18,9 @@ public enum SmeltVersion {
 /// (see `CommandLineTool`).
 public enum SmeltCommands {
   /// Every subcommand, in the order `smelt --help` lists them. Add a new command's type here.
-  public static let commands: [any Command.Type] = [InspectCommand.self, ConvertCommand.self, ForwardCommand.self, ValidateCommand.self]
+  public static let commands: [any Command.Type] = [
+    InspectCommand.self, ConvertCommand.self, ShardCommand.self, ForwardCommand.self, ValidateCommand.self,
+  ]
 
   /// The tool description shared by `main` and tests.
   public static let tool = CommandLineTool(

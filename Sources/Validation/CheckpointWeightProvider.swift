@@ -3,6 +3,7 @@ import JSON
 import Quantization
 import ReferenceModel
 import SafeTensors
+import SystemIO
 import TensorCore
 
 /// Weights for the reference model (and for comparisons) read lazily from a checkpoint in any format Smelt
@@ -18,6 +19,7 @@ import TensorCore
 /// | plain F32/F16/BF16/FP8/integers | `ElementCodec.decode` |
 /// | DeepSeek FP8 block (`weight_scale_inv`) | `BlockFP8.dequantize`, block shape from `weight_block_size` or the scale grid, edge blocks cropped |
 /// | compressed-tensors FP8 (`weight_scale`) | block, channel (`[out, 1]`) or tensor (`[1]`) scales |
+/// | int4 pack-quantized, GPTQ v1, MLX affine, MXFP4 (compressed-tensors, gpt-oss), NVFP4 (ModelOpt, compressed-tensors) | the producer's dequantizer from `Quantization` (`PackedWeightDequantization`), whole tensor |
 public final class CheckpointWeightProvider: WeightProvider, Sendable {
   /// The checkpoint read.
   public let checkpoint: Checkpoint
@@ -26,6 +28,8 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   private let groups: [String: WeightGroup]
   /// `quantization_config.weight_block_size`, when the config gives one.
   private let configuredBlockShape: [Int]?
+  /// MLX affine bit width (config `quantization.bits`, default 4).
+  private let mlxBits: Int
 
   /// A provider over `checkpoint`; reads no tensor data.
   public init(checkpoint: Checkpoint) {
@@ -39,6 +43,7 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     self.groups = groups
     self.logicalNames = names
     configuredBlockShape = Self.configuredBlockShape(checkpoint.config?.quantizationConfig)
+    mlxBits = PackedWeightDequantization.mlxBits(checkpoint.config)
   }
 
   /// `weight_block_size` (DeepSeek / HF fp8), else the first compressed-tensors
@@ -95,7 +100,8 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     case .plain, .fp8Block, .fp8CompressedTensors:
       return try checkpoint.entry(try part(group, "weight")).shape
     default:
-      throw ValidationError.unsupportedStorage(weight: name, storage: group.storage.rawValue)
+      let main = try checkpoint.entry(try part(group, roleOfMain(group)))
+      return try PackedWeightDequantization.logicalShape(group.storage, mainShape: main.shape, mlxBits: mlxBits, name: name)
     }
   }
 
@@ -133,6 +139,9 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   /// Dequantizes `rows` of `name`; `wholeTensor` keeps the stored shape instead of `[rows, columns]`.
   private func dequantize(_ name: String, rows: Range<Int>, wholeTensor: Bool) throws -> FloatTensor {
     let group = try group(name)
+    if PackedWeightDequantization.storages.contains(group.storage) {
+      return try dequantizePacked(name, group, rows: rows, wholeTensor: wholeTensor)
+    }
     let view = try checkpoint.tensor(try part(group, roleOfMain(group)))
     let shape = view.shape
     let rowCount = shape.count >= 1 ? shape[0] : 1
@@ -158,8 +167,34 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   }
 
   private func roleOfMain(_ group: WeightGroup) -> String {
-    for role in ["weight", "weight_packed", "qweight", "blocks"] where group.parts[role] != nil { return role }
+    if PackedWeightDequantization.storages.contains(group.storage) {
+      return PackedWeightDequantization.mainRole(group.storage)
+    }
     return "weight"
+  }
+
+  /// 4-bit storages: the whole weight through the producer's dequantizer, then the requested rows.
+  private func dequantizePacked(_ name: String, _ group: WeightGroup, rows: Range<Int>, wholeTensor: Bool) throws
+    -> FloatTensor
+  {
+    let shape = try shape(of: name)
+    guard rows.lowerBound >= 0, rows.upperBound <= shape[0] else {
+      throw ValidationError.rowsOutOfRange(tensor: name, rows: rows, rowCount: shape[0])
+    }
+    let tensors = try group.parts.sorted { $0.key < $1.key }.map { role, tensorName in
+      let view = try checkpoint.tensor(tensorName)
+      defer { Self.releasePages(view.bytes, of: view) }
+      return PackedTensor(nameSuffix: role, dtype: view.dtype, shape: view.shape, bytes: view.copyBytes())
+    }
+    let values = try PackedWeightDequantization.dequantize(
+      storage: group.storage, tensors: tensors, logicalShape: shape, mlxBits: mlxBits, name: name)
+    let columns = shape[1]
+    guard values.count == shape[0] * columns else {
+      throw ValidationError.badShape(tensor: name, shape: shape, expected: "\(values.count) dequantized values")
+    }
+    if wholeTensor || rows == 0..<shape[0] { return try FloatTensor(shape: wholeTensor ? shape : [rows.count, columns], values: values) }
+    return try FloatTensor(
+      shape: [rows.count, columns], values: Array(values[(rows.lowerBound * columns)..<(rows.upperBound * columns)]))
   }
 
   /// Plain tensors: decode the byte range of `rows` (1-D tensors count as one row per element).
@@ -174,11 +209,22 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     guard (start + count) * width <= bytes.count else {
       throw ValidationError.badShape(tensor: view.name, shape: view.shape, expected: "\(bytes.count / width) elements")
     }
+    let source = UnsafeRawBufferPointer(rebasing: bytes[(start * width)..<((start + count) * width)])
+    defer { Self.releasePages(source, of: view) }
     return try [Float](unsafeUninitializedCapacity: count) { out, initialized in
-      let source = UnsafeRawBufferPointer(rebasing: bytes[(start * width)..<((start + count) * width)])
       try ElementCodec.decode(source, dtype: view.dtype, into: out)
       initialized = count
     }
+  }
+
+  /// Drops the mapped pages of `bytes` (inside `view`'s file) from this process once they are decoded, so
+  /// that streaming through a 700 GB checkpoint does not grow the resident set with file pages (the page
+  /// cache keeps them; a later read maps them again).
+  static func releasePages(_ bytes: UnsafeRawBufferPointer, of view: TensorView) {
+    let mapping = view.owner.mapping
+    guard let start = bytes.baseAddress, let base = mapping.bytes.baseAddress, bytes.count >= 1 << 16 else { return }
+    let offset = start - base
+    mapping.advise(.dontNeed, range: offset..<(offset + bytes.count))
   }
 
   /// FP8 E4M3 weight `[R, C]` with multiplier scales (DeepSeek `weight_scale_inv` or compressed-tensors
@@ -214,6 +260,7 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
       throw ValidationError.nonFiniteScale(tensor: scale.name, index: scaleStart + bad)
     }
     let codes = UnsafeRawBufferPointer(rebasing: weight.bytes[(first * C)..<(end * C)])
+    defer { Self.releasePages(codes, of: weight) }
     var values = [Float](repeating: 0, count: layout.elementCount)
     try scaleSlice.withUnsafeBufferPointer { scaleBuffer in
       try values.withUnsafeMutableBytes { out in

@@ -82,8 +82,8 @@ struct ValidateCommand: Command {
   func run(context: CommandContext) throws {
     let referenceWeights = try CheckpointWeightProvider(path: reference)
     let candidateWeights = try CheckpointWeightProvider(path: candidate)
-    if let layers = options.layers, let count = referenceWeights.checkpoint.config?.numHiddenLayers {
-      let limit = count + (referenceWeights.checkpoint.config?.numNextnPredictLayers ?? 0)
+    if let layers = options.layers, let count = referenceWeights.source.config?.numHiddenLayers {
+      let limit = count + (referenceWeights.source.config?.numNextnPredictLayers ?? 0)
       do { try layers.check(below: limit, option: "--layers") } catch { throw UsageError.invalid("\(error)") }
     }
     let validator = Validator(reference: referenceWeights, candidate: candidateWeights, options: options)

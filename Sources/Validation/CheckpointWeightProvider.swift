@@ -11,8 +11,10 @@ import TensorCore
 ///
 /// Names are *logical weight names*: what the forward pass asks for (`model.layers.3.mlp.experts.7.up_proj.weight`),
 /// whatever the storage. A quantized weight's companions (`weight_scale_inv`, `weight_scale`, ...) are resolved
-/// through the checkpoint's index, so they may live in another file than the weight. Nothing is cached: memory
-/// stays at the tensors the caller holds.
+/// through the checkpoint's index, so they may live in another file than the weight. The source is a checkpoint
+/// (`CheckpointTensorSource`) or a `smelt shard` output directory (`ShardedTensorSource`: experts found through
+/// the manifest, tensor-parallel slices stitched). Nothing is cached: memory stays at the tensors the caller
+/// holds, and mapped pages are released after decoding.
 ///
 /// | storage | dequantization |
 /// |---|---|
@@ -21,8 +23,8 @@ import TensorCore
 /// | compressed-tensors FP8 (`weight_scale`) | block, channel (`[out, 1]`) or tensor (`[1]`) scales |
 /// | int4 pack-quantized, GPTQ v1, MLX affine, MXFP4 (compressed-tensors, gpt-oss), NVFP4 (ModelOpt, compressed-tensors) | the producer's dequantizer from `Quantization` (`PackedWeightDequantization`), whole tensor |
 public final class CheckpointWeightProvider: WeightProvider, Sendable {
-  /// The checkpoint read.
-  public let checkpoint: Checkpoint
+  /// Where the tensors come from.
+  public let source: any TensorSource
   /// Every logical weight, in checkpoint order (companions folded into their weight).
   public let logicalNames: [String]
   private let groups: [String: WeightGroup]
@@ -32,18 +34,23 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   private let mlxBits: Int
 
   /// A provider over `checkpoint`; reads no tensor data.
-  public init(checkpoint: Checkpoint) {
-    self.checkpoint = checkpoint
+  public convenience init(checkpoint: Checkpoint) {
+    self.init(source: CheckpointTensorSource(checkpoint))
+  }
+
+  /// A provider over any tensor source; reads no tensor data.
+  public init(source: any TensorSource) {
+    self.source = source
     var groups: [String: WeightGroup] = [:]
     var names: [String] = []
-    for group in WeightGrouping.groups(of: checkpoint.entries) {
+    for group in WeightGrouping.groups(of: source.entries) {
       let name = Self.logicalName(of: group)
       if groups.updateValue(group, forKey: name) == nil { names.append(name) }
     }
     self.groups = groups
     self.logicalNames = names
-    configuredBlockShape = Self.configuredBlockShape(checkpoint.config?.quantizationConfig)
-    mlxBits = PackedWeightDequantization.mlxBits(checkpoint.config)
+    configuredBlockShape = Self.configuredBlockShape(source.config?.quantizationConfig)
+    mlxBits = PackedWeightDequantization.mlxBits(source.config)
   }
 
   /// `weight_block_size` (DeepSeek / HF fp8), else the first compressed-tensors
@@ -59,14 +66,22 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     return nil
   }
 
-  /// Opens the checkpoint at `path` (a directory or a `.safetensors` file).
+  /// Opens the checkpoint at `path`: a directory, a `.safetensors` file, or a `smelt shard` output directory
+  /// (recognised by its `manifest.json`).
   public convenience init(path: String) throws {
-    self.init(checkpoint: try Checkpoint.open(path))
+    if ShardedTensorSource.isShardOutput(path) {
+      self.init(source: try ShardedTensorSource(directory: path))
+    } else {
+      self.init(checkpoint: try Checkpoint.open(path))
+    }
   }
+
+  /// The source's path.
+  public var directory: String { source.directory }
 
   /// The reference model's configuration from the checkpoint's `config.json`.
   public func modelConfiguration() throws -> ModelConfiguration {
-    guard let config = checkpoint.config else { throw ValidationError.missingConfig(checkpoint: checkpoint.directory) }
+    guard let config = source.config else { throw ValidationError.missingConfig(checkpoint: source.directory) }
     return try ModelConfiguration(checkpointConfig: config)
   }
 
@@ -90,7 +105,7 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   /// The dtype of the tensor holding `name`'s values (the quantized codes for a quantized weight).
   public func storedDType(of name: String) -> DType? {
     guard let group = groups[name], let main = mainTensorName(group) else { return nil }
-    return checkpoint.location(of: main)?.entry.dtype
+    return source.entry(main)?.dtype
   }
 
   /// The logical (dequantized) shape of `name`.
@@ -98,9 +113,9 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     let group = try group(name)
     switch group.storage {
     case .plain, .fp8Block, .fp8CompressedTensors:
-      return try checkpoint.entry(try part(group, "weight")).shape
+      return try entry(try part(group, "weight")).shape
     default:
-      let main = try checkpoint.entry(try part(group, roleOfMain(group)))
+      let main = try entry(try part(group, roleOfMain(group)))
       return try PackedWeightDequantization.logicalShape(group.storage, mainShape: main.shape, mlxBits: mlxBits, name: name)
     }
   }
@@ -121,15 +136,22 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
 
   private func group(_ name: String) throws -> WeightGroup {
     guard let group = groups[name] else {
-      throw ValidationError.missingWeight(name: name, checkpoint: checkpoint.directory)
+      throw ValidationError.missingWeight(name: name, checkpoint: source.directory)
     }
     return group
+  }
+
+  private func entry(_ name: String) throws -> TensorEntry {
+    guard let entry = source.entry(name) else {
+      throw ValidationError.missingWeight(name: name, checkpoint: source.directory)
+    }
+    return entry
   }
 
   private func part(_ group: WeightGroup, _ role: String) throws -> String {
     guard let tensor = group.parts[role] else {
       throw ValidationError.missingCompanion(
-        weight: Self.logicalName(of: group), role: role, checkpoint: checkpoint.directory)
+        weight: Self.logicalName(of: group), role: role, checkpoint: source.directory)
     }
     return tensor
   }
@@ -142,8 +164,8 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     if PackedWeightDequantization.storages.contains(group.storage) {
       return try dequantizePacked(name, group, rows: rows, wholeTensor: wholeTensor)
     }
-    let view = try checkpoint.tensor(try part(group, roleOfMain(group)))
-    let shape = view.shape
+    let main = try entry(try part(group, roleOfMain(group)))
+    let shape = main.shape
     let rowCount = shape.count >= 1 ? shape[0] : 1
     let columns = shape.count >= 2 ? shape.dropFirst().reduce(1, *) : 1
     guard rows.lowerBound >= 0, rows.upperBound <= rowCount else {
@@ -153,13 +175,13 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     let values: [Float]
     switch group.storage {
     case .plain:
-      values = try decodePlainRows(view, rows: rows, columns: columns)
+      values = try decodePlainRows(main, rows: rows, columns: columns)
     case .fp8Block:
-      let scale = try checkpoint.tensor(try part(group, "weight_scale_inv"))
-      values = try dequantizeFP8Rows(view, scale: scale, rows: rows, weightName: name)
+      let scale = try entry(try part(group, "weight_scale_inv"))
+      values = try dequantizeFP8Rows(main, scale: scale, rows: rows)
     case .fp8CompressedTensors:
-      let scale = try checkpoint.tensor(try part(group, "weight_scale"))
-      values = try dequantizeFP8Rows(view, scale: scale, rows: rows, weightName: name)
+      let scale = try entry(try part(group, "weight_scale"))
+      values = try dequantizeFP8Rows(main, scale: scale, rows: rows)
     default:
       throw ValidationError.unsupportedStorage(weight: name, storage: group.storage.rawValue)
     }
@@ -182,9 +204,10 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
       throw ValidationError.rowsOutOfRange(tensor: name, rows: rows, rowCount: shape[0])
     }
     let tensors = try group.parts.sorted { $0.key < $1.key }.map { role, tensorName in
-      let view = try checkpoint.tensor(tensorName)
-      defer { Self.releasePages(view.bytes, of: view) }
-      return PackedTensor(nameSuffix: role, dtype: view.dtype, shape: view.shape, bytes: view.copyBytes())
+      let stored = try entry(tensorName)
+      let bytes = try source.bytes(of: tensorName, range: 0..<stored.byteCount)
+      defer { bytes.releasePages() }
+      return PackedTensor(nameSuffix: role, dtype: stored.dtype, shape: stored.shape, bytes: bytes.copy())
     }
     let values = try PackedWeightDequantization.dequantize(
       storage: group.storage, tensors: tensors, logicalShape: shape, mlxBits: mlxBits, name: name)
@@ -198,40 +221,24 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   }
 
   /// Plain tensors: decode the byte range of `rows` (1-D tensors count as one row per element).
-  private func decodePlainRows(_ view: TensorView, rows: Range<Int>, columns: Int) throws -> [Float] {
-    guard ElementCodec.canDecode(view.dtype), let width = view.dtype.byteWidth else {
+  private func decodePlainRows(_ tensor: TensorEntry, rows: Range<Int>, columns: Int) throws -> [Float] {
+    guard ElementCodec.canDecode(tensor.dtype), let width = tensor.dtype.byteWidth else {
       throw ValidationError.unsupportedDType(
-        tensor: view.name, dtype: view.dtype.rawValue, expected: "a floating-point or integer dtype")
+        tensor: tensor.name, dtype: tensor.dtype.rawValue, expected: "a floating-point or integer dtype")
     }
-    let elementsPerRow = view.shape.count >= 2 ? columns : 1
+    let elementsPerRow = tensor.shape.count >= 2 ? columns : 1
     let start = rows.lowerBound * elementsPerRow, count = rows.count * elementsPerRow
-    let bytes = view.bytes
-    guard (start + count) * width <= bytes.count else {
-      throw ValidationError.badShape(tensor: view.name, shape: view.shape, expected: "\(bytes.count / width) elements")
-    }
-    let source = UnsafeRawBufferPointer(rebasing: bytes[(start * width)..<((start + count) * width)])
-    defer { Self.releasePages(source, of: view) }
+    let bytes = try source.bytes(of: tensor.name, range: (start * width)..<((start + count) * width))
+    defer { bytes.releasePages() }
     return try [Float](unsafeUninitializedCapacity: count) { out, initialized in
-      try ElementCodec.decode(source, dtype: view.dtype, into: out)
+      try bytes.withUnsafeBytes { try ElementCodec.decode($0, dtype: tensor.dtype, into: out) }
       initialized = count
     }
   }
 
-  /// Drops the mapped pages of `bytes` (inside `view`'s file) from this process once they are decoded, so
-  /// that streaming through a 700 GB checkpoint does not grow the resident set with file pages (the page
-  /// cache keeps them; a later read maps them again).
-  static func releasePages(_ bytes: UnsafeRawBufferPointer, of view: TensorView) {
-    let mapping = view.owner.mapping
-    guard let start = bytes.baseAddress, let base = mapping.bytes.baseAddress, bytes.count >= 1 << 16 else { return }
-    let offset = start - base
-    mapping.advise(.dontNeed, range: offset..<(offset + bytes.count))
-  }
-
   /// FP8 E4M3 weight `[R, C]` with multiplier scales (DeepSeek `weight_scale_inv` or compressed-tensors
   /// `weight_scale`): block `[ceil(R/br), ceil(C/bc)]`, channel `[R, 1]` or tensor `[1]`/`[]`.
-  private func dequantizeFP8Rows(
-    _ weight: TensorView, scale: TensorView, rows: Range<Int>, weightName: String
-  ) throws -> [Float] {
+  private func dequantizeFP8Rows(_ weight: TensorEntry, scale: TensorEntry, rows: Range<Int>) throws -> [Float] {
     guard weight.dtype == .float8E4M3FN, weight.shape.count == 2 else {
       throw ValidationError.badShape(tensor: weight.name, shape: weight.shape, expected: "a 2-D F8_E4M3 weight")
     }
@@ -259,25 +266,28 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     if let bad = scaleSlice.firstIndex(where: { !$0.isFinite }) {
       throw ValidationError.nonFiniteScale(tensor: scale.name, index: scaleStart + bad)
     }
-    let codes = UnsafeRawBufferPointer(rebasing: weight.bytes[(first * C)..<(end * C)])
-    defer { Self.releasePages(codes, of: weight) }
+    let codes = try source.bytes(of: weight.name, range: (first * C)..<(end * C))
+    defer { codes.releasePages() }
     var values = [Float](repeating: 0, count: layout.elementCount)
     try scaleSlice.withUnsafeBufferPointer { scaleBuffer in
       try values.withUnsafeMutableBytes { out in
-        try BlockFP8.dequantize(codes, scales: scaleBuffer, layout: layout, to: .float32, into: out)
+        try codes.withUnsafeBytes { code in
+          try BlockFP8.dequantize(code, scales: scaleBuffer, layout: layout, to: .float32, into: out)
+        }
       }
     }
     let skip = (rows.lowerBound - first) * C
     return skip == 0 ? values : Array(values[skip...])
   }
 
-  private func decodeScales(_ scale: TensorView) throws -> [Float] {
+  private func decodeScales(_ scale: TensorEntry) throws -> [Float] {
     guard [.float32, .bfloat16, .float16].contains(scale.dtype) else {
       throw ValidationError.unsupportedDType(tensor: scale.name, dtype: scale.dtype.rawValue, expected: "F32, BF16 or F16")
     }
-    let count = scale.entry.elementCount
+    let count = scale.elementCount
+    let bytes = try source.bytes(of: scale.name, range: 0..<scale.byteCount)
     return try [Float](unsafeUninitializedCapacity: count) { out, initialized in
-      try ElementCodec.decode(scale.bytes, dtype: scale.dtype, into: out)
+      try bytes.withUnsafeBytes { try ElementCodec.decode($0, dtype: scale.dtype, into: out) }
       initialized = count
     }
   }

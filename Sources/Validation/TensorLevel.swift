@@ -30,7 +30,11 @@ extension Validator {
       referenceStorage: describe(reference, name), candidateStorage: describe(candidate, name),
       metrics: MetricsAccumulator().metrics, minimumSNRDecibels: 0, failure: nil, note: nil)
     guard let storage = candidate.storage(of: name) else {
-      result.failure = "missing from the candidate"
+      if candidate.source.skippedTensors.contains(name) {
+        result.note = "not in the candidate by design (shard manifest skipped_tensors)"
+      } else {
+        result.failure = "missing from the candidate"
+      }
       return result
     }
     let minimumSNR = options.thresholds.minimumSNR(

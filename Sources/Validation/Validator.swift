@@ -64,7 +64,7 @@ public struct Validator {
   ///   ids outside the vocabulary). Problems with individual weights are failures in the report instead.
   public func run(log: (String) -> Void = { _ in }) throws -> ValidationReport {
     var report = ValidationReport(
-      reference: reference.checkpoint.directory, candidate: candidate.checkpoint.directory,
+      reference: reference.directory, candidate: candidate.directory,
       levels: options.levels.sorted(), layers: options.layers, experts: options.experts,
       thresholds: options.thresholds)
 
@@ -109,7 +109,7 @@ public struct Validator {
   /// The reference's configuration, after checking the candidate describes the same architecture.
   func checkedConfiguration() throws -> ModelConfiguration {
     let configuration = try reference.modelConfiguration()
-    if candidate.checkpoint.config != nil {
+    if candidate.source.config != nil {
       let other = try candidate.modelConfiguration()
       if other != configuration {
         throw ValidationError.configMismatch(

@@ -10,8 +10,9 @@ struct ForwardCommand: Command {
     name: "forward",
     abstract: "Run the F32 CPU reference forward pass (DeepSeek-V3 MLA + MoE) and print or save the logits.",
     discussion: """
-      MODEL is a checkpoint in any format Smelt reads (BF16, FP8 block, compressed-tensors FP8); weights are \
-      dequantized to F32 one layer at a time. Tokens: comma-separated ids, sequences separated by ';' (all \
+      MODEL is a checkpoint in any format Smelt reads (F32/F16/BF16, FP8 block, compressed-tensors FP8, int4 \
+      pack-quantized, GPTQ, MLX, MXFP4, NVFP4) or a smelt shard output directory; weights are dequantized to F32 \
+      one layer at a time. Tokens: comma-separated ids, sequences separated by ';' (all \
       sequences the same length); --tokens-file reads the same syntax, one sequence per line. --output writes \
       the F32 tensor 'logits' [batch, seq, vocab] (plus I64 'input_ids') as safetensors.
       """,

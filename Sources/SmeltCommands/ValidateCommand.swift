@@ -10,7 +10,8 @@ struct ValidateCommand: Command {
     name: "validate",
     abstract: "Compare a converted checkpoint with its reference: weights, layers and logits; exit 1 on failure.",
     discussion: """
-      Levels: 'tensor' compares every weight dequantized to F32 (SNR, cosine, max abs/rel error); 'layer' runs \
+      Both checkpoints may be in any format Smelt reads (F32/F16/BF16, FP8 block, compressed-tensors FP8, int4, \
+      GPTQ, MLX, MXFP4, NVFP4) or be smelt shard output directories; weights are matched by name. Levels: 'tensor' compares every weight dequantized to F32 (SNR, cosine, max abs/rel error); 'layer' runs \
       every linear and expert with both weights on seeded random inputs and on the reference model's own \
       activations, and compares MoE routing; 'model' runs both models on the same tokens (KL divergence mean/p99/max, \
       top-1 agreement, max |logit difference|, per-layer hidden-state cosine). Defaults: --min-snr by the \

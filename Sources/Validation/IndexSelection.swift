@@ -2,10 +2,12 @@
 public struct IndexSelection: Sendable, Equatable, CustomStringConvertible {
   /// The chosen indices, sorted, without duplicates.
   public let indices: [Int]
+  private let members: Set<Int>
 
   /// Every index in `indices`.
   public init(_ indices: [Int]) {
-    self.indices = Array(Set(indices)).sorted()
+    members = Set(indices)
+    self.indices = members.sorted()
   }
 
   /// Parses `text` (comma-separated indices and inclusive `a-b` ranges).
@@ -32,7 +34,7 @@ public struct IndexSelection: Sendable, Equatable, CustomStringConvertible {
   }
 
   /// Whether `index` is selected.
-  public func contains(_ index: Int) -> Bool { indices.contains(index) }
+  public func contains(_ index: Int) -> Bool { members.contains(index) }
 
   /// Checks every index is below `limit` (e.g. the layer count).
   public func check(below limit: Int, option: String) throws(ValidationError) {

@@ -75,7 +75,8 @@ public final class ShardedTensorSource: TensorSource {
         let count = slice["count"]?.intValue
       {
         guard let sourceShape = item["source_shape"]?.arrayValue?.compactMap(\.intValue), dim >= 0,
-          dim < sourceShape.count, stored.shape.count == sourceShape.count, stored.shape[dim] == count
+          dim < sourceShape.count, stored.shape.count == sourceShape.count, stored.shape[dim] == count, start >= 0,
+          count <= sourceShape[dim] - start
         else { throw invalid("slice of '\(source)' does not match its stored shape \(stored.shape)") }
         piece.slice = (dim, start, count)
         shape = sourceShape
@@ -98,11 +99,19 @@ public final class ShardedTensorSource: TensorSource {
       entries.append(entry)
       if let slices = pieces[name], slices.first?.slice != nil {
         let dim = slices[0].slice?.dim ?? 0
-        let covered = slices.reduce(0) { $0 + ($1.slice?.count ?? 0) }
-        guard slices.allSatisfy({ $0.slice?.dim == dim }), covered == shape[dim] else {
+        let sorted = slices.sorted { ($0.slice?.start ?? 0) < ($1.slice?.start ?? 0) }
+        // The slices must tile the dimension exactly: no gap, no overlap.
+        var covered = 0
+        for piece in sorted {
+          guard let slice = piece.slice, slice.dim == dim, slice.start == covered else {
+            throw invalid("the slices of '\(name)' do not tile dim \(dim) (gap or overlap at \(covered))")
+          }
+          covered += slice.count
+        }
+        guard covered == shape[dim] else {
           throw invalid("the slices of '\(name)' cover \(covered) of \(shape[dim]) along dim \(dim)")
         }
-        pieces[name] = slices.sorted { ($0.slice?.start ?? 0) < ($1.slice?.start ?? 0) }
+        pieces[name] = sorted
       }
     }
     self.entries = entries

@@ -121,7 +121,6 @@ public enum NVFP4 {
     try validate(weight)
     let rows = weight.rowCount
     let cols = weight.columnCount
-    let blocks = cols / blockSize
     let dtype = weight.dtype
     let input = SharedRawBuffer(UnsafeRawBufferPointer(weight.values))
     var rowAmax = [Float](repeating: 0, count: rows)
@@ -139,39 +138,24 @@ public enum NVFP4 {
       }
     }
     let scale2 = tensorScale(amax: rowAmax.max() ?? 0, producer: producer, dtype: dtype)
-    var codes = [UInt8](repeating: 0, count: rows * cols)
-    var scales = [UInt8](repeating: 0, count: rows * blocks)
-    codes.withUnsafeMutableBufferPointer { codeBuffer in
-      scales.withUnsafeMutableBufferPointer { scaleBuffer in
-        let codeOut = DisjointMutableBuffer(codeBuffer)
-        let scaleOut = DisjointMutableBuffer(scaleBuffer)
-        Parallel.forEachChunk(count: rows, minimumChunk: max(1, 16384 / cols)) { rowRange in
-          let x = input.bytes.assumingMemoryBound(to: Float.self)
-          let six = SIMD8<Float>(repeating: 6)
-          let eight = SIMD8<UInt32>(repeating: 8)
-          for b in rowRange.lowerBound * blocks..<rowRange.upperBound * blocks {
-            let start = b * blockSize
-            let low = GroupQuantRounding.load8(x, start)
-            let high = GroupQuantRounding.load8(x, start + 8)
-            let blockAmax = GroupQuantRounding.maximum(
-              GroupQuantRounding.magnitude(low), GroupQuantRounding.magnitude(high)
-            ).max()
-            let (byte, divisor) = blockScale(
-              blockAmax: blockAmax, tensorScale: scale2, producer: producer, dtype: dtype)
-            scaleOut.buffer[b] = byte
-            let divisorVector = SIMD8<Float>(repeating: divisor)
-            for offset in stride(from: 0, to: 16, by: 8) {
-              var v = (offset == 0 ? low : high) / divisorVector
-              if producer == .compressedTensors {
-                v = GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, -six), six)
-              }
-              let code =
-                FP4E2M1.magnitudeCodes(GroupQuantRounding.magnitude(v)) | eight.replacing(with: 0, where: .!(v .< 0))
-              GroupQuantRounding.store8(code, into: codeOut, at: start + offset)
-            }
-          }
+    let (codes, scales) = GroupQuantDriver.quantizeGroups(weight, groupSize: blockSize) {
+      x, start, codeOut -> UInt8 in
+      let low = GroupQuantRounding.load8(x, start)
+      let high = GroupQuantRounding.load8(x, start + 8)
+      let blockAmax = GroupQuantRounding.maximum(
+        GroupQuantRounding.magnitude(low), GroupQuantRounding.magnitude(high)
+      ).max()
+      let (byte, divisor) = blockScale(blockAmax: blockAmax, tensorScale: scale2, producer: producer, dtype: dtype)
+      let divisorVector = SIMD8<Float>(repeating: divisor)
+      let six = SIMD8<Float>(repeating: 6)
+      for offset in stride(from: 0, to: 16, by: 8) {
+        var v = (offset == 0 ? low : high) / divisorVector
+        if producer == .compressedTensors {
+          v = GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, -six), six)
         }
+        GroupQuantRounding.store8(FP4E2M1.codesSignIfNegative(v), into: codeOut, at: start + offset)
       }
+      return byte
     }
     return Result(
       rowCount: rows, columnCount: cols, codes: codes, blockScales: scales, tensorScale: scale2, producer: producer)

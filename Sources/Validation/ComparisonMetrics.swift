@@ -21,6 +21,12 @@ public struct ComparisonMetrics: Sendable, Equatable {
   public var maxAbsoluteError: Double
   /// `max |ref − cand| / |ref|` over elements whose reference is non-zero.
   public var maxRelativeError: Double
+  /// `max |ref|`.
+  public var referenceMaxAbsolute: Double
+  /// `max |ref − cand| / max |ref|`: the worst single error relative to the tensor's range (`nil` for a zero
+  /// reference). Quantization bounds it (FP8 E4M3 with amax scales: 16/448 ≈ 0.036; BF16: 2^-9), so a few
+  /// corrupted elements that barely move the SNR stand out here.
+  public var peakError: Double? { referenceMaxAbsolute > 0 ? maxAbsoluteError / referenceMaxAbsolute : nil }
   /// The reference is all zero (a skeleton checkpoint, an all-zero block of a real one).
   public var referenceIsZero: Bool
   /// The candidate is all zero too (only meaningful with `referenceIsZero`).
@@ -40,13 +46,15 @@ public struct ComparisonMetrics: Sendable, Equatable {
 
   init(
     elementCount: Int, snrDecibels: Double?, cosineSimilarity: Double, maxAbsoluteError: Double,
-    maxRelativeError: Double, referenceIsZero: Bool, candidateIsZero: Bool, nonFiniteCount: Int
+    maxRelativeError: Double, referenceMaxAbsolute: Double, referenceIsZero: Bool, candidateIsZero: Bool,
+    nonFiniteCount: Int
   ) {
     self.elementCount = elementCount
     self.snrDecibels = snrDecibels
     self.cosineSimilarity = cosineSimilarity
     self.maxAbsoluteError = maxAbsoluteError
     self.maxRelativeError = maxRelativeError
+    self.referenceMaxAbsolute = referenceMaxAbsolute
     self.referenceIsZero = referenceIsZero
     self.candidateIsZero = candidateIsZero
     self.nonFiniteCount = nonFiniteCount
@@ -62,13 +70,14 @@ public struct MetricsAccumulator: Sendable {
   var candidateEnergy = 0.0
   var maxAbsolute = 0.0
   var maxRelative = 0.0
+  var maxReference = 0.0
   var nonFiniteCount = 0
 
   public init() {}
 
   init(
     elementCount: Int, signal: Double, noise: Double, dot: Double, candidateEnergy: Double, maxAbsolute: Double,
-    maxRelative: Double, nonFiniteCount: Int
+    maxRelative: Double, maxReference: Double, nonFiniteCount: Int
   ) {
     self.elementCount = elementCount
     self.signal = signal
@@ -77,13 +86,14 @@ public struct MetricsAccumulator: Sendable {
     self.candidateEnergy = candidateEnergy
     self.maxAbsolute = maxAbsolute
     self.maxRelative = maxRelative
+    self.maxReference = maxReference
     self.nonFiniteCount = nonFiniteCount
   }
 
   /// Adds a chunk (single-threaded).
   public mutating func add(reference: UnsafeBufferPointer<Float>, candidate: UnsafeBufferPointer<Float>) {
     precondition(reference.count == candidate.count, "compared buffers must have equal length")
-    var signal = 0.0, noise = 0.0, dot = 0.0, energy = 0.0, maxAbsolute = 0.0, maxRelative = 0.0
+    var signal = 0.0, noise = 0.0, dot = 0.0, energy = 0.0, maxAbsolute = 0.0, maxRelative = 0.0, maxReference = 0.0
     var nonFinite = 0
     for i in 0..<reference.count {
       let c = candidate[i]
@@ -99,6 +109,7 @@ public struct MetricsAccumulator: Sendable {
       energy += a * a
       let magnitude = abs(d)
       if magnitude > maxAbsolute { maxAbsolute = magnitude }
+      if abs(r) > maxReference { maxReference = abs(r) }
       if r != 0 {
         let relative = magnitude / abs(r)
         if relative > maxRelative { maxRelative = relative }
@@ -107,7 +118,7 @@ public struct MetricsAccumulator: Sendable {
     merge(
       MetricsAccumulator(
         elementCount: reference.count, signal: signal, noise: noise, dot: dot, candidateEnergy: energy,
-        maxAbsolute: maxAbsolute, maxRelative: maxRelative, nonFiniteCount: nonFinite))
+        maxAbsolute: maxAbsolute, maxRelative: maxRelative, maxReference: maxReference, nonFiniteCount: nonFinite))
   }
 
   /// Adds a chunk using every core: fixed 64 Ki-element blocks summed in order, so results do not depend on
@@ -150,6 +161,7 @@ public struct MetricsAccumulator: Sendable {
     candidateEnergy += other.candidateEnergy
     maxAbsolute = max(maxAbsolute, other.maxAbsolute)
     maxRelative = max(maxRelative, other.maxRelative)
+    maxReference = max(maxReference, other.maxReference)
     nonFiniteCount += other.nonFiniteCount
   }
 
@@ -173,7 +185,7 @@ public struct MetricsAccumulator: Sendable {
     }
     return ComparisonMetrics(
       elementCount: elementCount, snrDecibels: snr, cosineSimilarity: cosine, maxAbsoluteError: maxAbsolute,
-      maxRelativeError: maxRelative, referenceIsZero: signal == 0, candidateIsZero: candidateEnergy == 0,
+      maxRelativeError: maxRelative, referenceMaxAbsolute: maxReference, referenceIsZero: signal == 0, candidateIsZero: candidateEnergy == 0,
       nonFiniteCount: nonFiniteCount)
   }
 }

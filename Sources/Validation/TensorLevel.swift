@@ -28,7 +28,7 @@ extension Validator {
     var result = TensorComparison(
       name: name, layer: parsed.layer, expert: parsed.expert, shape: [],
       referenceStorage: describe(reference, name), candidateStorage: describe(candidate, name),
-      metrics: MetricsAccumulator().metrics, minimumSNRDecibels: 0, failure: nil, note: nil)
+      metrics: MetricsAccumulator().metrics, minimumSNRDecibels: 0, maximumPeakError: 0, failure: nil, note: nil)
     guard let storage = candidate.storage(of: name) else {
       if candidate.source.skippedTensors.contains(name) {
         result.note = "not in the candidate by design (shard manifest skipped_tensors)"
@@ -37,9 +37,11 @@ extension Validator {
       }
       return result
     }
-    let minimumSNR = options.thresholds.minimumSNR(
-      storage: storage, dtype: candidate.storedDType(of: name)?.rawValue)
+    let dtype = candidate.storedDType(of: name)?.rawValue
+    let minimumSNR = options.thresholds.minimumSNR(storage: storage, dtype: dtype)
+    let maximumPeak = options.thresholds.maximumPeak(storage: storage, dtype: dtype)
     result.minimumSNRDecibels = minimumSNR
+    result.maximumPeakError = maximumPeak
     do {
       let shape = try reference.shape(of: name)
       result.shape = shape
@@ -63,7 +65,7 @@ extension Validator {
         start = rows.upperBound
       }
       result.metrics = accumulator.metrics
-      (result.failure, result.note) = judge(result.metrics, minimumSNR: minimumSNR)
+      (result.failure, result.note) = judge(result.metrics, minimumSNR: minimumSNR, maximumPeak: maximumPeak)
     } catch {
       result.failure = "cannot compare: \(error)"
     }

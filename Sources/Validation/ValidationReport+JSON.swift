@@ -18,6 +18,7 @@ extension ValidationReport {
         object([
           ("min_snr_db", optionalNumber(thresholds.minimumSNRDecibels)),
           ("min_cosine", optionalNumber(thresholds.minimumCosine)),
+          ("max_peak_error", optionalNumber(thresholds.maximumPeakError)),
           ("max_mean_kl", optionalNumber(thresholds.maximumMeanKL)),
           ("min_top1", optionalNumber(thresholds.minimumTop1Agreement)),
         ])
@@ -53,6 +54,7 @@ extension ValidationReport {
       ("min_tensor_snr_db", snr(minimum(tensorSNRs))),
       ("mean_changed_tensor_snr_db", optionalNumber(meanTensorSNR)),
       ("min_tensor_cosine", optionalNumber(minimum(tensors.map(\.metrics.cosineSimilarity)))),
+      ("max_tensor_peak_error", optionalNumber(tensors.compactMap(\.metrics.peakError).max())),
       ("linears", number(linears.count)),
       ("linears_failed", number(linears.filter { $0.failure != nil }.count)),
       ("min_linear_snr_random_db", snr(linearSNR(.random))),
@@ -82,6 +84,7 @@ extension ValidationReport {
         ("candidate_storage", .string(t.candidateStorage)),
       ] + metricsMembers(t.metrics) + [
         ("min_snr_db", snr(t.minimumSNRDecibels)),
+        ("max_peak_error", optionalNumber(t.maximumPeakError)),
         ("status", .string(t.failure == nil ? "pass" : "fail")),
         ("failure", t.failure.map { .string($0) } ?? .null),
         ("note", t.note.map { .string($0) } ?? .null),
@@ -148,6 +151,7 @@ extension ValidationReport {
       ("cosine", optionalNumber(m.cosineSimilarity)),
       ("max_abs_error", optionalNumber(m.maxAbsoluteError)),
       ("max_rel_error", optionalNumber(m.maxRelativeError)),
+      ("peak_error", optionalNumber(m.peakError)),
       ("zero_reference", .bool(m.referenceIsZero)),
       ("non_finite", number(m.nonFiniteCount)),
     ]

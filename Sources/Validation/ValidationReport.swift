@@ -27,25 +27,29 @@ public struct ValidationThresholds: Sendable, Equatable {
   public var minimumSNRDecibels: Double?
   /// Smallest acceptable cosine similarity of a weight and of a linear's output.
   public var minimumCosine: Double?
+  /// Largest acceptable `max |Δ| / max |ref|` of a weight (tensor level); `nil`: by the candidate's storage
+  /// (`defaultMaximumPeakError`).
+  public var maximumPeakError: Double?
   /// Largest acceptable mean KL divergence of the next-token distributions (nats).
   public var maximumMeanKL: Double?
   /// Smallest acceptable fraction (0...1) of positions whose top-1 token agrees.
   public var minimumTop1Agreement: Double?
 
   public init(
-    minimumSNRDecibels: Double? = nil, minimumCosine: Double? = nil, maximumMeanKL: Double? = nil,
-    minimumTop1Agreement: Double? = nil
+    minimumSNRDecibels: Double? = nil, minimumCosine: Double? = nil, maximumPeakError: Double? = nil,
+    maximumMeanKL: Double? = nil, minimumTop1Agreement: Double? = nil
   ) {
     self.minimumSNRDecibels = minimumSNRDecibels
     self.minimumCosine = minimumCosine
+    self.maximumPeakError = maximumPeakError
     self.maximumMeanKL = maximumMeanKL
     self.minimumTop1Agreement = minimumTop1Agreement
   }
 
-  /// The default SNR floor for a candidate weight stored as `storage` with values of `dtype`:
-  /// 16/32-bit floats 40 dB (a BF16 cast of F32 is ~50 dB), FP8 with scales 25 dB (measured ~31 dB),
-  /// unscaled FP8 casts 15 dB, 4-bit formats 12 dB (int4 g128 ~19 dB on Gaussian weights, ~13 dB on
-  /// heavy-tailed ones).
+  /// The default SNR floor for a candidate weight stored as `storage` with values of `dtype`, at the tensor
+  /// level: 16/32-bit floats 40 dB (a BF16 cast of F32 is ~50 dB), FP8 with scales 25 dB (measured 30.6 dB at
+  /// worst on the sample), unscaled FP8 casts 15 dB, 4-bit formats 10 dB (int4 g64 12.3 dB at worst on the
+  /// sample's outlier-heavy weights, ~19 dB on Gaussian ones).
   public static func defaultMinimumSNR(storage: WeightStorage, dtype: String?) -> Double {
     switch storage {
     case .plain:
@@ -54,13 +58,41 @@ public struct ValidationThresholds: Sendable, Equatable {
       default: return 40
       }
     case .fp8Block, .fp8CompressedTensors: return 25
-    default: return 12
+    default: return 10
     }
   }
 
-  /// The SNR floor for one weight.
-  func minimumSNR(storage: WeightStorage, dtype: String?) -> Double {
-    minimumSNRDecibels ?? Self.defaultMinimumSNR(storage: storage, dtype: dtype)
+  /// The default ceiling on a weight's `max |Δ| / max |ref|`, a little above what the format's rounding can
+  /// produce: 16/32-bit floats 0.01 (BF16 rounding ≤ 2^-9), scaled FP8 0.05 (≤ 16/448 = 0.036: half the E4M3
+  /// step at 448, relative to the block amax), unscaled FP8 casts 0.15 (E5M2's relative half step is 0.125),
+  /// 4-bit formats 0.75 (MXFP4's power-of-two scales clip the top of a block by up to a third).
+  public static func defaultMaximumPeakError(storage: WeightStorage, dtype: String?) -> Double {
+    switch storage {
+    case .plain:
+      switch dtype {
+      case "F8_E4M3", "F8_E5M2": return 0.15
+      default: return 0.01
+      }
+    case .fp8Block, .fp8CompressedTensors: return 0.05
+    default: return 0.75
+    }
+  }
+
+  /// The peak-error ceiling for one weight.
+  func maximumPeak(storage: WeightStorage, dtype: String?) -> Double {
+    maximumPeakError ?? Self.defaultMaximumPeakError(storage: storage, dtype: dtype)
+  }
+
+  /// How much lower the default floor is for a linear's output than for its weight: real activations put
+  /// most of their energy on a few (outlier) input channels, so an output can be much noisier than the
+  /// weight as a whole (int4 g64 on the sample: 13.8 dB mean weight SNR, 5.6 dB worst output).
+  public static let layerDefaultMargin = 6.0
+
+  /// The SNR floor for one weight (`level` `.tensor`) or one linear's output (`.layer`).
+  func minimumSNR(storage: WeightStorage, dtype: String?, level: ValidationLevel = .tensor) -> Double {
+    if let minimumSNRDecibels { return minimumSNRDecibels }
+    let base = Self.defaultMinimumSNR(storage: storage, dtype: dtype)
+    return level == .layer ? base - Self.layerDefaultMargin : base
   }
 }
 
@@ -79,6 +111,8 @@ public struct TensorComparison: Sendable {
   public var metrics: ComparisonMetrics
   /// The SNR floor applied.
   public var minimumSNRDecibels: Double
+  /// The peak-error ceiling applied.
+  public var maximumPeakError: Double
   /// Why it failed, or `nil`.
   public var failure: String?
   /// `zero reference` and other remarks.

@@ -138,7 +138,9 @@ public struct Validator {
   }
 
   /// Judges one set of metrics: returns the failure (if any) and a note.
-  func judge(_ metrics: ComparisonMetrics, minimumSNR: Double) -> (failure: String?, note: String?) {
+  func judge(_ metrics: ComparisonMetrics, minimumSNR: Double, maximumPeak: Double? = nil) -> (
+    failure: String?, note: String?
+  ) {
     if metrics.nonFiniteCount > 0 {
       return ("the candidate has \(metrics.nonFiniteCount) NaN or infinite value(s)", nil)
     }
@@ -151,6 +153,12 @@ public struct Validator {
     }
     if let snr = metrics.snrDecibels, snr < minimumSNR {
       return ("snr \(ReportFormat.decibels(snr)) dB < \(ReportFormat.decibels(minimumSNR)) dB", nil)
+    }
+    if let maximumPeak, let peak = metrics.peakError, peak > maximumPeak {
+      return (
+        "peak error \(ReportFormat.number(peak)) × max |reference| > \(ReportFormat.number(maximumPeak)) (max abs error \(ReportFormat.number(metrics.maxAbsoluteError)))",
+        nil
+      )
     }
     if let minimum = options.thresholds.minimumCosine, metrics.cosineSimilarity < minimum {
       return ("cosine \(ReportFormat.cosine(metrics.cosineSimilarity)) < \(ReportFormat.cosine(minimum))", nil)

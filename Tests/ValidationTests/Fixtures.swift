@@ -56,7 +56,7 @@ enum Fixtures {
 
   /// A copy of the conversion with `byteCount` bytes of `tensor` overwritten by 0x7E (E4M3 448, the largest
   /// code): a corrupted download or a bad write in one expert.
-  static func damagedCopy(of directory: String, tensor: String, byteCount: Int = 32) throws -> String {
+  static func damagedCopy(of directory: String, tensor: String, byteCount: Int = 8) throws -> String {
     let output = try temporaryDirectory("damaged")
     for name in try FileManager.default.contentsOfDirectory(atPath: directory) where !name.hasPrefix(".") {
       try FileManager.default.copyItem(atPath: directory + "/" + name, toPath: output + "/" + name)

@@ -68,7 +68,7 @@ struct PackedFormatTests {
     let whole = try weights.weight(logical)
     #expect(whole.values == expected)
     #expect(try weights.weightRows(logical, rows: 2..<5).values == Array(expected[(2 * 64)..<(5 * 64)]))
-    // Against the BF16 original: 4-bit SNR well above the 12 dB default floor.
+    // Against the BF16 original: 4-bit SNR above the 10 dB default floor.
     let snr = ComparisonMetrics(reference: Self.weight, candidate: whole.values).snrDecibels ?? 0
     #expect(snr > 12, "\(format): \(snr) dB")
   }

@@ -55,18 +55,26 @@ public struct OutputManifest: Sendable, Equatable {
   /// Reads `directory`'s manifest.
   public static func read(from directory: String) throws -> OutputManifest {
     let path = FileSystem.join(directory, fileName)
-    let value = try JSONParser.parse(try FileSystem.readFile(path))
+    return try OutputManifest(json: try FileSystem.readFile(path), path: path)
+  }
+
+  /// Parses manifest bytes; `path` is used in error messages. File names must be plain relative paths.
+  public init(json bytes: [UInt8], path: String) throws {
+    let value: JSONValue
+    do { value = try bytes.withUnsafeBytes { try JSONParser.parse($0) } } catch {
+      throw CheckpointError.invalidIndex(path: path, reason: "\(error)")
+    }
     guard let files = value["files"]?.arrayValue, let command = value["command"]?.arrayValue else {
       throw CheckpointError.invalidIndex(path: path, reason: "not a smelt manifest (missing files or command)")
     }
     var parsed: [File] = []
     for item in files {
       guard let name = item["name"]?.stringValue, let sha = item["sha256"]?.stringValue, let bytes = item["bytes"]?.intValue,
-        CheckpointIndex.isSafeRelativePath(name)
+        bytes >= 0, CheckpointIndex.isSafeRelativePath(name)
       else { throw CheckpointError.invalidIndex(path: path, reason: "malformed file entry \(JSONWriter().string(item))") }
       parsed.append(File(name: name, sha256: sha, byteCount: bytes))
     }
-    return OutputManifest(
+    self.init(
       files: parsed, commandLine: command.compactMap(\.stringValue), version: value["smelt_version"]?.stringValue ?? "?")
   }
 }

@@ -9,10 +9,7 @@
 // the properties the rest of Smelt relies on (checked with `fuzzCheck`, which traps on violation).
 
 private func fuzzCheck(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
-  if !condition() {
-    print("property violated: \(message())")
-    fatalError("fuzz property violated")
-  }
+  if !condition() { fatalError("fuzz property violated: \(message())") }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -85,7 +85,9 @@ struct ConvertCommand: Command {
     let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
     let report = try runner.run(resume: resume, commandLine: ["smelt"] + CommandLine.arguments.dropFirst()) { progress.advance(by: $0) }
     progress.finish()
-    try OutputDirectory.removeStale(in: output, keeping: Set(plan.files.map(\.name)))
+    // Keep what this run wrote: its weight files and, for several files, its index.
+    let kept = plan.files.map(\.name) + (plan.files.count > 1 ? ["model.safetensors.index.json"] : [])
+    try OutputDirectory.removeStale(in: output, keeping: Set(kept))
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(reportJSON(report)))
     } else {

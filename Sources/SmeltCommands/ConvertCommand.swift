@@ -88,6 +88,12 @@ struct ConvertCommand: Command {
     // Keep what this run wrote: its weight files and, for several files, its index.
     let kept = plan.files.map(\.name) + (plan.files.count > 1 ? ["model.safetensors.index.json"] : [])
     try OutputDirectory.removeStale(in: output, keeping: Set(kept))
+    // NaN/Inf policy (formats/verify.md): quantizers refuse them (the run fails naming the element);
+    // casts keep them, and every such tensor is named here.
+    for tensor in report.tensors where tensor.nonFiniteCount > 0 {
+      context.warn(
+        "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)); the cast kept them (FP8 casts saturate infinities to ±max); 'smelt verify --deep' reports them")
+    }
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(reportJSON(report)))
     } else {
@@ -158,6 +164,7 @@ struct ConvertCommand: Command {
         ("name", .string(tensor.name)), ("action", .string(tensor.action)),
         ("snr_db", tensor.snrDecibels.isInfinite && tensor.snrDecibels > 0 ? .string("inf") : number(tensor.snrDecibels)),
         ("max_abs_error", number(tensor.maxAbsoluteError)),
+        ("non_finite_values", .number(JSONNumber(tensor.nonFiniteCount))),
       ]) ?? JSONObject())
     }
     return .object(JSONObject(members: [

@@ -97,8 +97,10 @@ public final class ConversionRunner: Sendable {
       let path = FileSystem.join(output, file.name)
       let tensors = file.jobs.flatMap { plan.jobs[$0].outputs }
       let layout = try SafeTensorsLayout(tensors: tensors)
+      // Reuse a finished file only if it is still exactly what was recorded (re-hashing costs a read,
+      // far less than converting, and a file changed since must not reach the manifest as if intact).
       if let digest = completed[file.name], FileSystem.exists(path),
-        (try? FileSystem.byteCount(of: path)) == layout.fileByteCount
+        (try? FileSystem.byteCount(of: path)) == layout.fileByteCount, (try? FileDigest.sha256(of: path)) == digest
       {
         resumed.append(file.name)
         fileDigests.append((file.name, digest, layout.fileByteCount))

@@ -83,7 +83,10 @@ struct ConvertCommand: Command {
     defer { lock.release() }
     let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
     let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
-    let report = try runner.run(resume: resume, commandLine: ["smelt"] + CommandLine.arguments.dropFirst()) { progress.advance(by: $0) }
+    // --resume is how the run was carried out, not what it produced: a resumed output's manifest is
+    // byte-identical to an uninterrupted run's.
+    let recorded = ["smelt"] + CommandLine.arguments.dropFirst().filter { $0 != "--resume" }
+    let report = try runner.run(resume: resume, commandLine: recorded) { progress.advance(by: $0) }
     progress.finish()
     // Keep what this run wrote: its weight files and, for several files, its index.
     let kept = plan.files.map(\.name) + (plan.files.count > 1 ? ["model.safetensors.index.json"] : [])

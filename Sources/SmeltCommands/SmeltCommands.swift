@@ -1,4 +1,5 @@
 import CommandLineSupport
+import SystemIO
 
 #if canImport(Glibc)
   @preconcurrency import Glibc
@@ -38,6 +39,8 @@ public enum SmeltCommands {
   /// exits with the resulting status.
   public static func main() -> Never {
     InterruptHandler.install()
+    // Ctrl-C / SIGTERM: unlink every temporary output file before exiting 130.
+    InterruptHandler.register { CleanupRegistry.shared.removeAll() }
     // A file-size limit (ulimit -f) must surface as an EFBIG write error, cleaned up and reported like a
     // full disk, instead of SIGXFSZ killing the process and leaving temporary files behind.
     signal(SIGXFSZ, SIG_IGN)

@@ -111,6 +111,31 @@ func shell(_ command: String) throws -> (status: Int32, stderr: String) {
     #expect(Fixture.hashes(input) == inputBefore, "the input was modified")
   }
 
+  @Test("SIGINT/SIGTERM during a conversion: exit 130, temporary files removed, --resume completes")
+  func interrupt() throws {
+    let smelt = try #require(smeltExecutable, "build the smelt product first")
+    let scratch = ScratchDirectory("interrupt")
+    defer { scratch.remove() }
+    let input = try Self.checkpointWithBigLastFile(scratch)
+    let output = scratch.join("out")
+    let arguments = ([input, output] + Self.convertArguments).joined(separator: " ")
+    for (signal, delay) in [("INT", "0.05"), ("TERM", "0.1")] {
+      try? FileManager.default.removeItem(atPath: output)
+      // Job control on, so the background job does not start with SIGINT ignored (POSIX shells do that).
+      let result = try shell("set -m; \(smelt) convert \(arguments) & pid=$!; sleep \(delay); kill -\(signal) $pid; wait $pid")
+      let names = Fixture.names(output)
+      #expect(!names.contains { $0.hasSuffix(".smelt-tmp") }, "\(signal): \(names)")
+      if result.status == 130 {
+        #expect(result.stderr.contains("Interrupted."))
+        #expect(!names.contains("smelt-manifest.json"))
+        #expect(runSmelt(["convert", "--resume", input, output] + Self.convertArguments).status == 0)
+      } else {
+        #expect(result.status == 0, "\(signal): \(result.stderr)")  // finished before the signal
+      }
+      #expect(runSmelt(["verify", output, "--deep"]).status == 0, "\(signal)")
+    }
+  }
+
   @Test("leftovers of a killed run without a journal: --resume rewrites everything identically")
   func resumeAfterLeftovers() throws {
     let scratch = ScratchDirectory("resume")

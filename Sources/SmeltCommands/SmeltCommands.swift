@@ -18,7 +18,9 @@ public enum SmeltVersion {
 /// (see `CommandLineTool`).
 public enum SmeltCommands {
   /// Every subcommand, in the order `smelt --help` lists them. Add a new command's type here.
-  public static let commands: [any Command.Type] = [InspectCommand.self, ConvertCommand.self, VerifyCommand.self]
+  public static let commands: [any Command.Type] = [
+    InspectCommand.self, ConvertCommand.self, ShardCommand.self, VerifyCommand.self,
+  ]
 
   /// The tool description shared by `main` and tests.
   public static let tool = CommandLineTool(
@@ -39,8 +41,8 @@ public enum SmeltCommands {
   /// exits with the resulting status.
   public static func main() -> Never {
     InterruptHandler.install()
-    // Ctrl-C / SIGTERM: unlink every temporary output file before exiting 130.
-    InterruptHandler.register { CleanupRegistry.shared.removeAll() }
+    // Temporary output files (AtomicOutputFile) register themselves; Ctrl-C must not leave them behind.
+    _ = InterruptHandler.register { CleanupRegistry.shared.removeAll() }
     // A file-size limit (ulimit -f) must surface as an EFBIG write error, cleaned up and reported like a
     // full disk, instead of SIGXFSZ killing the process and leaving temporary files behind.
     signal(SIGXFSZ, SIG_IGN)

@@ -1,4 +1,5 @@
 import Dispatch
+import JSON
 import SafeTensors
 import Synchronization
 import SystemIO
@@ -111,8 +112,11 @@ public enum Verification {
       findings.append(VerificationFinding(.inUse, file: ".smelt.lock", "a smelt process is writing this directory right now"))
     }
 
-    // 2. The manifest.
+    // 2. The manifest: smelt's own (convert), or the one `smelt shard` writes over its device directories.
     let visible = names.filter { !$0.hasPrefix(".") && FileSystem.kind(of: FileSystem.join(directory, $0)) == .file }
+    if visible.contains(ShardManifestFiles.fileName), let shard = ShardManifestFiles.read(directory: directory) {
+      return verifyShardOutput(directory: directory, deep: deep, manifest: shard, findings: findings)
+    }
     let manifestPath = FileSystem.join(directory, OutputManifest.fileName)
     var hashed = 0
     if visible.contains(OutputManifest.fileName) {
@@ -122,7 +126,7 @@ public enum Verification {
         if let problem = manifest.selfCheckProblem(bytes) {
           findings.append(VerificationFinding(.manifestTampered, file: OutputManifest.fileName, "\(OutputManifest.fileName): \(problem)"))
         }
-        findings += checkFiles(manifest, directory: directory)
+        findings += checkFiles(manifest.files, directory: directory)
         hashed = manifest.files.count
         let listed = Set(manifest.files.map(\.name))
         for name in visible where name != OutputManifest.fileName && !listed.contains(name) {
@@ -138,37 +142,82 @@ public enum Verification {
         "no \(OutputManifest.fileName): file hashes were not checked (not a smelt output directory?)"))
     }
 
-    // 3. Headers.
+    // 3-5. Headers, index, values.
+    let weights = checkWeights(directory: directory, prefix: "", visible: visible, deep: deep)
+    findings += weights.findings
+    report.checkedFileCount = max(hashed, weights.fileCount)
+    report.checkedTensorCount = weights.tensorCount
+    report.findings = findings.filter { !$0.isWarning } + findings.filter(\.isWarning)
+    return report
+  }
+
+  /// Steps 3-5 for one checkpoint directory; file names in findings get `prefix` (a device directory).
+  static func checkWeights(directory: String, prefix: String, visible: [String], deep: Bool)
+    -> (findings: [VerificationFinding], fileCount: Int, tensorCount: Int)
+  {
+    var findings: [VerificationFinding] = []
     let weightNames = visible.filter { $0.hasSuffix(".safetensors") }
     var opened: [(name: String, file: SafeTensorsFile)] = []
     for name in weightNames {
       do { opened.append((name, try SafeTensorsFile(path: FileSystem.join(directory, name)))) } catch {
-        findings.append(VerificationFinding(.invalidHeader, file: name, "\(error)"))
+        findings.append(VerificationFinding(.invalidHeader, file: prefix + name, "\(error)"))
       }
     }
     if weightNames.isEmpty {
       findings.append(VerificationFinding(.noWeights, "'\(directory)' contains no .safetensors files"))
     }
-
-    // 4. Index ↔ files.
-    findings += checkIndex(directory: directory, visible: visible, opened: opened, unreadable: Set(weightNames).subtracting(opened.map(\.name)))
-
-    // 5. Values.
-    if deep {
-      for (name, file) in opened { findings += scanValues(file, name: name) }
+    for finding in checkIndex(directory: directory, visible: visible, opened: opened, unreadable: Set(weightNames).subtracting(opened.map(\.name))) {
+      var finding = finding
+      finding.file = finding.file.map { prefix + $0 }
+      findings.append(finding)
     }
+    if deep {
+      for (name, file) in opened { findings += scanValues(file, name: prefix + name) }
+    }
+    return (findings, weightNames.count, opened.reduce(0) { $0 + $1.file.header.tensors.count })
+  }
 
-    report.checkedFileCount = max(hashed, weightNames.count)
-    report.checkedTensorCount = opened.reduce(0) { $0 + $1.file.header.tensors.count }
-    report.findings = findings.filter { !$0.isWarning } + findings.filter(\.isWarning)
-    return report
+  /// `smelt shard` output: `manifest.json` lists every file with its SHA-256; each device directory is a
+  /// checkpoint of its own.
+  static func verifyShardOutput(directory: String, deep: Bool, manifest: ShardManifestFiles, findings initial: [VerificationFinding])
+    -> VerificationReport
+  {
+    var findings = initial
+    findings += manifest.problems.map { VerificationFinding(.manifestInvalid, file: ShardManifestFiles.fileName, "\(ShardManifestFiles.fileName): \($0)") }
+    findings += checkFiles(manifest.files, directory: directory)
+    let listed = Set(manifest.files.map(\.name))
+    var tensorCount = 0
+    var weightFiles = 0
+    var directories = manifest.deviceDirectories
+    if directories.isEmpty || directories.contains("") { directories = [""] + directories.filter { !$0.isEmpty } }
+    for device in Set(directories).sorted() {
+      let path = device.isEmpty ? directory : FileSystem.join(directory, device)
+      let prefix = device.isEmpty ? "" : device + "/"
+      let names = (try? FileSystem.contents(of: path)) ?? []
+      for name in names where name.hasSuffix(".smelt-tmp") || name == ".smelt-progress.json" {
+        findings.append(VerificationFinding(.incompleteRun, file: prefix + name, "'\(prefix + name)' is left over from an interrupted run"))
+      }
+      let visible = names.filter { !$0.hasPrefix(".") && FileSystem.kind(of: FileSystem.join(path, $0)) == .file }
+      for name in visible where !listed.contains(prefix + name) && !(device.isEmpty && name == ShardManifestFiles.fileName) {
+        findings.append(VerificationFinding(
+          .unlistedFile, file: prefix + name, "'\(prefix + name)' is not listed in \(ShardManifestFiles.fileName) (added after the run?)"))
+      }
+      if device.isEmpty && !manifest.deviceDirectories.contains("") && !visible.contains(where: { $0.hasSuffix(".safetensors") }) { continue }
+      let weights = checkWeights(directory: path, prefix: prefix, visible: visible, deep: deep)
+      findings += weights.findings
+      tensorCount += weights.tensorCount
+      weightFiles += weights.fileCount
+    }
+    return VerificationReport(
+      directory: directory, deep: deep, checkedFileCount: max(manifest.files.count, weightFiles), checkedTensorCount: tensorCount,
+      findings: findings.filter { !$0.isWarning } + findings.filter(\.isWarning))
   }
 
   /// Presence, size and SHA-256 of every file the manifest lists (hashed in parallel).
-  static func checkFiles(_ manifest: OutputManifest, directory: String) -> [VerificationFinding] {
-    let results = Mutex([VerificationFinding?](repeating: nil, count: manifest.files.count))
-    DispatchQueue.concurrentPerform(iterations: manifest.files.count) { i in
-      let entry = manifest.files[i]
+  static func checkFiles(_ files: [OutputManifest.File], directory: String) -> [VerificationFinding] {
+    let results = Mutex([VerificationFinding?](repeating: nil, count: files.count))
+    DispatchQueue.concurrentPerform(iterations: files.count) { i in
+      let entry = files[i]
       let path = FileSystem.join(directory, entry.name)
       let finding: VerificationFinding?
       if FileSystem.kind(of: path) != .file {
@@ -296,5 +345,51 @@ public enum Verification {
       rest /= dim
     }
     return "[" + coordinates.reversed().map(String.init).joined(separator: ", ") + "]"
+  }
+}
+
+/// The parts of `smelt shard`'s `OUT/manifest.json` that verify needs (formats/shard-manifest.md): every
+/// file with its size and SHA-256, and the device directories.
+public struct ShardManifestFiles: Sendable {
+  public static let fileName = "manifest.json"
+  public var files: [OutputManifest.File]
+  public var deviceDirectories: [String]
+  /// Entries that could not be read (reported as `manifest-invalid`).
+  public var problems: [String]
+
+  /// The manifest of `directory`, or `nil` when `manifest.json` is not a smelt shard manifest.
+  public static func read(directory: String) -> ShardManifestFiles? {
+    guard let bytes = try? FileSystem.readFile(FileSystem.join(directory, fileName)) else { return nil }
+    return ShardManifestFiles(json: bytes)
+  }
+
+  public init?(json bytes: [UInt8]) {
+    guard let value = try? bytes.withUnsafeBytes({ try JSONParser.parse($0) }),
+      value["format"]?.stringValue == "smelt-shard-manifest"
+    else { return nil }
+    files = []
+    deviceDirectories = []
+    problems = []
+    var entries: [JSONValue] = value["other_files"]?.arrayValue ?? []
+    for device in value["devices"]?.arrayValue ?? [] {
+      if let directory = device["directory"]?.stringValue {
+        if directory.isEmpty || CheckpointIndex.isSafeRelativePath(directory) {
+          deviceDirectories.append(directory)
+        } else {
+          problems.append("device directory '\(directory)' is not a plain relative path")
+        }
+      }
+      entries += device["files"]?.arrayValue ?? []
+    }
+    for entry in entries {
+      guard let path = entry["path"]?.stringValue, let byteCount = entry["bytes"]?.intValue, byteCount >= 0,
+        let sha = entry["sha256"]?.stringValue, CheckpointIndex.isSafeRelativePath(path)
+      else {
+        problems.append("malformed file entry \(JSONWriter().string(entry))")
+        continue
+      }
+      files.append(OutputManifest.File(name: path, sha256: sha, byteCount: byteCount))
+    }
+    if files.isEmpty { problems.append("lists no files") }
   }
 }

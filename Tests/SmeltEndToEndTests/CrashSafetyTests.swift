@@ -177,11 +177,15 @@ func shell(_ command: String) throws -> (status: Int32, stderr: String) {
       #expect(result.status == 1, "\(bad)")
       #expect(result.stderr.contains("inside it"), "\(bad): \(result.stderr)")
     }
+    // smelt shard obeys the same rule (its device directories would land inside the input).
+    result = runSmelt(["shard", input, input + "/shards", "--devices", "2"])
+    #expect(result.status == 1 && result.stderr.contains("inside it"), "\(result.stderr)")
     // A single-file input: its directory is the input.
     result = runSmelt(["convert", input + "/model-00001-of-00002.safetensors", input + "/out", "--to", "bf16"])
     #expect(result.status == 1)
     #expect(Fixture.hashes(input) == inputBefore, "the input was modified")
     #expect(!FileManager.default.fileExists(atPath: input + "/sub"))
+    #expect(!FileManager.default.fileExists(atPath: input + "/shards"))
   }
 
   @Test("a second writer of the same output directory refuses with 'in use'")

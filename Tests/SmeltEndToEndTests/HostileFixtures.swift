@@ -7,13 +7,7 @@ import SmeltCommands
 import TensorCore
 import Testing
 
-/// Runs `smelt` in process and returns (status, stdout, stderr).
-func runSmelt(_ arguments: [String]) -> (status: Int32, stdout: String, stderr: String) {
-  let stdout = TextOutput.capture()
-  let stderr = TextOutput.capture()
-  let status = SmeltCommands.run(arguments: arguments, stdout: stdout, stderr: stderr, columns: 80)
-  return (status, stdout.text, stderr.text)
-}
+// `runSmelt(_:)` (in-process `smelt`) is defined in InspectConvertTests.swift.
 
 /// A fresh directory under the system temporary directory, removed by `remove()`.
 struct ScratchDirectory {

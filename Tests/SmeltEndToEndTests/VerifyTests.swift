@@ -66,6 +66,36 @@ import Testing
     #expect(runSmelt(["verify", output, "--deep"]).status == 0, "restored")
   }
 
+  @Test("smelt shard output: every file hashed against manifest.json, device directories checked as checkpoints")
+  func shardOutput() throws {
+    let scratch = ScratchDirectory("verify-shard")
+    defer { scratch.remove() }
+    let input = try Fixture.tinyCheckpoint(in: scratch)
+    let output = scratch.join("shards")
+    let sharded = runSmelt(["shard", input, output, "--devices", "2", "--max-shard-size", "10KB", "-q"])
+    try #require(sharded.status == 0, "\(sharded.stderr)")
+    #expect(runSmelt(["verify", output, "--deep"]).status == 0)
+    var generator = SplitMix64(seed: 0x5AAD)
+    var checked = 0
+    for device in ["0", "1"] {
+      for name in Fixture.names(output + "/" + device) {
+        let path = output + "/" + device + "/" + name
+        let original = Array(FileManager.default.contents(atPath: path) ?? Data())
+        var bytes = original
+        bytes[Int(generator.next() % UInt64(bytes.count))] ^= 0x10
+        Fixture.write(bytes, to: path)
+        let result = runSmelt(["verify", output])
+        #expect(result.status == 1, "\(device)/\(name)")
+        #expect(result.stderr.contains("\(device)/\(name)"), "\(device)/\(name): \(result.stderr)")
+        Fixture.write(original, to: path)
+        checked += 1
+      }
+    }
+    #expect(checked >= 8)
+    Fixture.write("x", to: output + "/1/extra.txt")
+    #expect(Self.codes(runSmelt(["verify", output, "--json"]).stdout) == ["unlisted-file"])
+  }
+
   @Test("missing, added and leftover files are named")
   func missingAndExtraFiles() throws {
     let scratch = ScratchDirectory("verify-files")

@@ -3,7 +3,7 @@
 
     python3 scripts/lib/synthetic-checkpoint.py OUTDIR [MEGABYTES]     (default 300)
 
-Pure stdlib, deterministic. Decoder layers of 2-D *_proj weights (quantized by `smelt convert --to
+Pure stdlib, deterministic. A dense decoder layer, then MoE layers (16 routed experts + 1 shared) of 2-D *_proj weights (quantized by `smelt convert --to
 fp8-block`) plus norms, embeddings and lm_head (copied), in 4 shards with model.safetensors.index.json,
 config.json and tokenizer.json. Values are finite BF16 in about ±[2^-7, 2^-5] (random mantissa, two
 exponents, random sign), from a 1 MiB random block reused at shifting offsets, so generation is fast.
@@ -37,10 +37,12 @@ def data(byte_count, salt):
     return b"".join(parts)
 
 
-hidden, inter = 1024, 2048
+hidden, inter, moe_inter, experts = 1024, 2048, 512, 16
 tensors = [("model.embed_tokens.weight", [4096, hidden])]
-per_layer = 2 * (4 * hidden * hidden + 3 * hidden * inter)
-layers = max(1, (megabytes * 1_000_000 - 2 * 4096 * hidden * 2) // per_layer)
+attention = 4 * hidden * hidden * 2
+dense = attention + 3 * hidden * inter * 2
+moe = attention + (experts + 1) * 3 * hidden * moe_inter * 2 + experts * hidden * 2
+layers = max(2, 1 + (megabytes * 1_000_000 - 2 * 4096 * hidden * 2 - dense) // moe)
 for i in range(layers):
     p = f"model.layers.{i}."
     tensors += [
@@ -50,10 +52,21 @@ for i in range(layers):
         (p + "self_attn.k_proj.weight", [hidden, hidden]),
         (p + "self_attn.v_proj.weight", [hidden, hidden]),
         (p + "self_attn.o_proj.weight", [hidden, hidden]),
-        (p + "mlp.gate_proj.weight", [inter, hidden]),
-        (p + "mlp.up_proj.weight", [inter, hidden]),
-        (p + "mlp.down_proj.weight", [hidden, inter]),
     ]
+    if i == 0:
+        tensors += [
+            (p + "mlp.gate_proj.weight", [inter, hidden]),
+            (p + "mlp.up_proj.weight", [inter, hidden]),
+            (p + "mlp.down_proj.weight", [hidden, inter]),
+        ]
+        continue
+    tensors.append((p + "mlp.gate.weight", [experts, hidden]))
+    for e in [f"experts.{k}." for k in range(experts)] + ["shared_experts."]:
+        tensors += [
+            (p + "mlp." + e + "gate_proj.weight", [moe_inter, hidden]),
+            (p + "mlp." + e + "up_proj.weight", [moe_inter, hidden]),
+            (p + "mlp." + e + "down_proj.weight", [hidden, moe_inter]),
+        ]
 tensors += [("model.norm.weight", [hidden]), ("lm_head.weight", [4096, hidden])]
 
 shard_count = 4
@@ -84,7 +97,9 @@ with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
     json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2, sort_keys=True)
 with open(os.path.join(out, "config.json"), "w") as f:
     json.dump({"architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3", "hidden_size": hidden,
-               "intermediate_size": inter, "num_hidden_layers": layers, "torch_dtype": "bfloat16"}, f, indent=2)
+               "intermediate_size": inter, "num_hidden_layers": layers, "torch_dtype": "bfloat16",
+               "moe_intermediate_size": moe_inter, "n_routed_experts": experts, "n_shared_experts": 1,
+               "num_experts_per_tok": 4, "first_k_dense_replace": 1}, f, indent=2)
 with open(os.path.join(out, "tokenizer.json"), "w") as f:
     f.write('{"model": {"type": "WordLevel"}}\n')
 print(f"{out}: {len(tensors)} tensors, {layers} layers, {total / 1e6:.0f} MB in {shard_count} shards")

@@ -4,7 +4,8 @@
 // modules appears here.
 //
 // One input is fed to every parser: the safetensors header parser (as a whole file), the index parser,
-// the config.json reader and the manifest parser. Any trap (overflow, out-of-bounds, force unwrap), any
+// the config.json reader, both manifest parsers (convert's, with its self-check, and shard's) and the
+// `verify --deep` value scanner. Any trap (overflow, out-of-bounds, force unwrap), any
 // address-sanitizer report or a hang is a finding. On top of "never crash", accepted headers must satisfy
 // the properties the rest of Smelt relies on (checked with `fuzzCheck`, which traps on violation).
 
@@ -19,7 +20,16 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   let array = Array(bytes)
   _ = try? CheckpointIndex(json: array, path: "fuzz/model.safetensors.index.json")
   _ = try? ModelConfig(json: array, path: "fuzz/config.json")
-  _ = try? OutputManifest(json: array, path: "fuzz/smelt-manifest.json")
+  if let manifest = try? OutputManifest(json: array, path: "fuzz/smelt-manifest.json") {
+    _ = manifest.selfCheckProblem(array)
+  }
+  _ = ShardManifestFiles(json: array)
+  // The value scanner reads any bytes as any dtype (the first byte picks it) without trapping.
+  if let first = array.first {
+    let dtype = DType.allCases[Int(first) % DType.allCases.count]
+    _ = ValueScan.nonFinite(UnsafeRawBufferPointer(rebasing: bytes.dropFirst()), dtype: dtype)
+    _ = ValueScan.nonPositive(UnsafeRawBufferPointer(rebasing: bytes.dropFirst()), dtype: dtype)
+  }
   return 0
 }
 

@@ -188,6 +188,21 @@ func shell(_ command: String) throws -> (status: Int32, stderr: String) {
     #expect(!FileManager.default.fileExists(atPath: input + "/shards"))
   }
 
+  @Test("short files: a read past the end is an error naming the offset, never silently short")
+  func shortRead() throws {
+    let scratch = ScratchDirectory("short-read")
+    defer { scratch.remove() }
+    let path = scratch.join("short.bin")
+    Fixture.write([UInt8](repeating: 7, count: 100), to: path)
+    let descriptor = try FileDescriptor.open(path, .readOnly)
+    defer { descriptor.close() }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+    defer { buffer.deallocate() }
+    try descriptor.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<36]), at: 64)
+    #expect(throws: SystemError.self) { try descriptor.read(into: buffer, at: 64) }
+    do { try descriptor.read(into: buffer, at: 64) } catch { #expect("\(error)".contains("file ends at byte 100")) }
+  }
+
   @Test("a second writer of the same output directory refuses with 'in use'")
   func concurrentWriter() throws {
     let scratch = ScratchDirectory("lock")

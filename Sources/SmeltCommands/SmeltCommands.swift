@@ -43,7 +43,7 @@ public enum SmeltCommands {
   public static func main() -> Never {
     InterruptHandler.install()
     // Temporary output files (AtomicOutputFile) register themselves; Ctrl-C must not leave them behind.
-    _ = InterruptHandler.register { CleanupRegistry.shared.removeAll() }
+    _ = InterruptHandler.register { CleanupRegistry.shared.removeAllAndClose() }
     // A file-size limit (ulimit -f) must surface as an EFBIG write error, cleaned up and reported like a
     // full disk, instead of SIGXFSZ killing the process and leaving temporary files behind.
     signal(SIGXFSZ, SIG_IGN)

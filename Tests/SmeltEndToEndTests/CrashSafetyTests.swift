@@ -4,6 +4,10 @@ import Foundation
 import SystemIO
 import Testing
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The `smelt` executable built alongside the tests, if present.
 let smeltExecutable: String? = {
   guard let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
@@ -230,15 +234,17 @@ func shell(_ command: String) throws -> (status: Int32, stderr: String) {
     let input = try Fixture.tinyCheckpoint(in: scratch)
     let output = scratch.join("out")
     try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-    // The holder: a shell that takes the same flock the way DirectoryLock does and keeps it for a second.
+    // The holder: a process that takes the same flock the way DirectoryLock does and keeps it until
+    // terminated (exec, so terminating the shell's pid ends the holder itself).
     let holder = Process()
     holder.executableURL = URL(fileURLWithPath: "/bin/bash")
-    holder.arguments = ["-c", "exec 9>\(output)/.smelt.lock; flock -x 9; echo locked; sleep 1"]
+    holder.arguments = ["-c", "exec 9>\(output)/.smelt.lock; flock -x 9; echo locked; exec sleep 30"]
     let ready = Pipe()
     holder.standardOutput = ready
     try holder.run()
     _ = ready.fileHandleForReading.availableData
     let result = try shell("\(smelt) convert \(input) \(output) --to bf16")
+    kill(holder.processIdentifier, SIGKILL)
     holder.waitUntilExit()
     #expect(result.status == 1)
     #expect(result.stderr.contains("in use by another smelt process"), "\(result.stderr)")

@@ -48,9 +48,8 @@ import Testing
       let path = output + "/" + name
       let original = Array(FileManager.default.contents(atPath: path) ?? Data())
       try #require(!original.isEmpty)
-      // The first and last byte, and three random offsets.
-      var offsets = [0, original.count - 1]
-      for _ in 0..<3 { offsets.append(Int(generator.next() % UInt64(original.count))) }
+      // The first and last byte, and a random offset.
+      let offsets = [0, original.count - 1, Int(generator.next() % UInt64(original.count))]
       for offset in offsets {
         var bytes = original
         bytes[offset] ^= UInt8(truncatingIfNeeded: 1 << (generator.next() % 8))
@@ -62,7 +61,7 @@ import Testing
       }
       Fixture.write(original, to: path)
     }
-    #expect(checked >= 35)
+    #expect(checked >= 21)
     #expect(runSmelt(["verify", output, "--deep"]).status == 0, "restored")
   }
 

@@ -47,6 +47,15 @@ public struct WeightGeometry: Sendable, Equatable {
   public var groupSize: Int?
   /// Bits per element for integer layouts (`nil` elsewhere).
   public var bits: Int?
+
+  public init(shape: [Int], rows: Int, columns: Int, dtype: DType, groupSize: Int? = nil, bits: Int? = nil) {
+    self.shape = shape
+    self.rows = rows
+    self.columns = columns
+    self.dtype = dtype
+    self.groupSize = groupSize
+    self.bits = bits
+  }
 }
 
 /// Decodes any weight group of a checkpoint to F32 `[rows, columns]`: plain floating tensors, DeepSeek FP8

@@ -103,6 +103,12 @@ public enum QuantizationConfigWriter {
     return out
   }
 
+  /// compressed-tensors entry: `re:^...$` for a pattern with indices, the plain name otherwise.
+  static func compressedTensorsEntry(_ module: String) -> String {
+    let pattern = regexPattern(module)
+    return pattern == escapeRegex(module) ? module : "re:^" + pattern + "$"
+  }
+
   /// `compact` of the modules whose scheme is `key`.
   static func compactTargets<Key: Hashable>(
     _ all: [(module: String, scheme: Key)], selecting key: Key, literal: (String) -> String = { $0 },
@@ -166,7 +172,7 @@ public enum QuantizationConfigWriter {
     var groups: [(String, JSONValue)] = []
     var formats: [String] = []
     for (index, scheme) in schemes.enumerated() {
-      let targets = compactTargets(items, selecting: scheme, generalized: { "re:^" + regexPattern($0) + "$" })
+      let targets = compactTargets(items, selecting: scheme, generalized: compressedTensorsEntry)
       let (format, weights, activations) = compressedTensorsScheme(scheme)
       if !formats.contains(format) { formats.append(format) }
       groups.append((
@@ -177,7 +183,7 @@ public enum QuantizationConfigWriter {
         ])
       ))
     }
-    let ignore = compactTargets(items, selecting: nil, generalized: { "re:^" + regexPattern($0) + "$" })
+    let ignore = compactTargets(items, selecting: nil, generalized: compressedTensorsEntry)
     return JSONObject(members: [
       ("config_groups", object(groups)),
       ("format", .string(formats.count == 1 ? formats[0] : "mixed-precision")),

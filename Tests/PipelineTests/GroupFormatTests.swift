@@ -144,6 +144,9 @@ func snr(_ reference: [Float], _ approximation: [Float]) -> Double {
       let reported = try #require(report.tensors.first { $0.name == module + ".weight" })
       #expect(abs(reported.snrDecibels - measured) < 1e-9, "\(name) \(module)")
     }
+    // `smelt inspect`'s summary reports the layout with every quantized weight.
+    let summary = CheckpointSummary(out)
+    #expect(summary.quantization.map(\.storage) == [storage] && summary.quantization.first?.weightCount == 22, "\(name)")
     for kept in ["model.embed_tokens.weight", "lm_head.weight", "model.layers.1.mlp.gate.weight", "model.norm.weight"] {
       let same = try out.tensor(kept).copyBytes() == source.tensor(kept).copyBytes()
       #expect(same, "\(kept)")

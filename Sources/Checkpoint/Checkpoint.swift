@@ -109,8 +109,9 @@ public final class Checkpoint: Sendable {
       if let declared = index.totalByteCount, declared != actualTotal {
         warnings.append("the index's metadata.total_size is \(declared) but the shards hold \(actualTotal) bytes of tensor data")
       }
+      let indexed = Set(fileNames)
       let others = (try? FileSystem.contents(of: directory))?.filter {
-        $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") && !index.files.contains($0)
+        $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") && !indexed.contains($0)
       } ?? []
       if !others.isEmpty {
         warnings.append("\(others.count) .safetensors file(s) in the directory are not named by the index and were ignored: \(others.prefix(3).joined(separator: ", "))")

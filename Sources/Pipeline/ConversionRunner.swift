@@ -12,6 +12,10 @@ public struct TensorReport: Sendable {
   public var action: String
   public var snrDecibels: Double
   public var maxAbsoluteError: Double
+  /// NaN/infinite source values, which a cast carries into the output (a quantizer refuses them instead).
+  public var nonFiniteCount = 0
+  /// Flat index of the first of them.
+  public var firstNonFiniteIndex: Int?
 }
 
 /// What a finished conversion did.
@@ -62,12 +66,41 @@ public final class ConversionRunner: Sendable {
     var resumed: [String] = []
     var fileDigests: [(String, String, Int)] = []
 
+    do {
+      try writeFiles(journal: journal, completed: completed, sources: sources, reports: reports, written: &written, resumed: &resumed, fileDigests: &fileDigests, progress: progress)
+    } catch {
+      // An input problem (NaN in a weight to quantize, a misshaped tensor) cannot be fixed by --resume:
+      // remove every weight file of this plan and the journal so nothing half-finished remains. I/O
+      // failures (full disk, file-size limit) keep completed files for --resume.
+      if !ConversionRunner.isIOFailure(error) {
+        for name in written + resumed { try? FileSystem.remove(FileSystem.join(output, name)) }
+        journal.remove()
+      }
+      throw error
+    }
+    return try finish(journal: journal, reports: reports, written: written, resumed: resumed, fileDigests: fileDigests, commandLine: commandLine, start: start, clock: clock)
+  }
+
+  /// True for failures of the machine rather than of the input: system calls, including those made by the
+  /// safetensors writer.
+  static func isIOFailure(_ error: any Error) -> Bool {
+    if error is SystemError { return true }
+    if let error = error as? SafeTensorsFileError, case .io = error.error { return true }
+    return false
+  }
+
+  private func writeFiles(
+    journal: ResumeJournal, completed: [String: String], sources: SourceFiles, reports: borrowing Mutex<[TensorReport]>,
+    written: inout [String], resumed: inout [String], fileDigests: inout [(String, String, Int)], progress: @Sendable (Int) -> Void
+  ) throws {
     for file in plan.files {
       let path = FileSystem.join(output, file.name)
       let tensors = file.jobs.flatMap { plan.jobs[$0].outputs }
       let layout = try SafeTensorsLayout(tensors: tensors)
+      // Reuse a finished file only if it is still exactly what was recorded (re-hashing costs a read,
+      // far less than converting, and a file changed since must not reach the manifest as if intact).
       if let digest = completed[file.name], FileSystem.exists(path),
-        (try? FileSystem.byteCount(of: path)) == layout.fileByteCount
+        (try? FileSystem.byteCount(of: path)) == layout.fileByteCount, (try? FileDigest.sha256(of: path)) == digest
       {
         resumed.append(file.name)
         fileDigests.append((file.name, digest, layout.fileByteCount))
@@ -93,6 +126,12 @@ public final class ConversionRunner: Sendable {
       written.append(file.name)
       fileDigests.append((file.name, digest, layout.fileByteCount))
     }
+  }
+
+  private func finish(
+    journal: ResumeJournal, reports: borrowing Mutex<[TensorReport]>, written: [String], resumed: [String],
+    fileDigests: [(String, String, Int)], commandLine: [String], start: ContinuousClock.Instant, clock: ContinuousClock
+  ) throws -> ConversionReport {
 
     var extras: [(String, String, Int)] = []
     if plan.files.count > 1 {
@@ -237,6 +276,8 @@ public final class ConversionRunner: Sendable {
     let step = chunkRows(job, alignment: sourceRowAlignment(job))
     let outputWidth = dtype.bitWidth / 8
     var errors = ErrorAccumulator()
+    var nonFiniteCount = 0
+    var firstNonFinite: Int?
     let reference = UnsafeMutableBufferPointer<Float>.allocate(capacity: step * job.columns)
     let roundTrip = UnsafeMutableBufferPointer<Float>.allocate(capacity: step * job.columns)
     let encoded = UnsafeMutableRawBufferPointer.allocate(byteCount: step * job.columns * outputWidth, alignment: 64)
@@ -251,6 +292,10 @@ public final class ConversionRunner: Sendable {
       let count = range.count * job.columns
       let values = UnsafeMutableBufferPointer(rebasing: reference[0..<count])
       try decodeSource(job, rows: range, into: values)
+      for (i, value) in values.enumerated() where !value.isFinite {
+        if firstNonFinite == nil { firstNonFinite = range.lowerBound * job.columns + i }
+        nonFiniteCount += 1
+      }
       let bytes = UnsafeMutableRawBufferPointer(rebasing: encoded[0..<(count * outputWidth)])
       do {
         try ElementCodec.encode(UnsafeBufferPointer(values), to: dtype, into: bytes)
@@ -263,7 +308,9 @@ public final class ConversionRunner: Sendable {
       try writer.write(tensorNamed: name, atByteOffsetWithinTensor: range.lowerBound * job.columns * outputWidth, bytes: UnsafeRawBufferPointer(bytes))
       row = range.upperBound
     }
-    return TensorReport(name: name, action: "cast \(dtype)", snrDecibels: errors.snrDecibels, maxAbsoluteError: errors.maxAbsoluteError)
+    return TensorReport(
+      name: name, action: "cast \(dtype)", snrDecibels: errors.snrDecibels, maxAbsoluteError: errors.maxAbsoluteError,
+      nonFiniteCount: nonFiniteCount, firstNonFiniteIndex: firstNonFinite)
   }
 
   private func quantizeFP8(_ job: ConversionJob, scheme: FP8Scheme, rule: FP8ScaleRule, writer: SafeTensorsFileWriter) throws -> TensorReport {

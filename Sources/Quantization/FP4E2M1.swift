@@ -55,4 +55,17 @@ public enum FP4E2M1 {
   public static func encodeSignBit(_ x: Float) -> UInt8 {
     magnitudeCode(abs(x)) | (x.sign == .minus ? 8 : 0)
   }
+
+  /// Lane-wise `encodeSignIfNegative(_:)`, as 32-bit lanes.
+  @inline(__always)
+  static func codesSignIfNegative(_ x: SIMD8<Float>) -> SIMD8<UInt32> {
+    magnitudeCodes(GroupQuantRounding.magnitude(x)) | SIMD8<UInt32>(repeating: 8).replacing(with: 0, where: .!(x .< 0))
+  }
+
+  /// Lane-wise `encodeSignBit(_:)`, as 32-bit lanes.
+  @inline(__always)
+  static func codesSignBit(_ x: SIMD8<Float>) -> SIMD8<UInt32> {
+    let sign = (unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x8000_0000) &>> 28
+    return magnitudeCodes(GroupQuantRounding.magnitude(x)) | sign
+  }
 }

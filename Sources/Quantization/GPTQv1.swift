@@ -87,55 +87,29 @@ public enum GPTQv1 {
     throws(FormatQuantizationError) -> Result
   {
     try validate(weight, groupSize: groupSize)
-    let rows = weight.rowCount
-    let cols = weight.columnCount
-    let groups = cols / groupSize
-    var codes = [UInt8](repeating: 0, count: rows * cols)
-    var scales = [Float](repeating: 0, count: rows * groups)
-    var zeros = [UInt8](repeating: 0, count: rows * groups)
-    let input = SharedRawBuffer(UnsafeRawBufferPointer(weight.values))
-    codes.withUnsafeMutableBufferPointer { codeBuffer in
-      scales.withUnsafeMutableBufferPointer { scaleBuffer in
-        zeros.withUnsafeMutableBufferPointer { zeroBuffer in
-          let codeOut = DisjointMutableBuffer(codeBuffer)
-          let scaleOut = DisjointMutableBuffer(scaleBuffer)
-          let zeroOut = DisjointMutableBuffer(zeroBuffer)
-          Parallel.forEachChunk(count: rows, minimumChunk: max(1, 16384 / cols)) { rowRange in
-            let x = input.bytes.assumingMemoryBound(to: Float.self)
-            for r in rowRange {
-              for g in 0..<groups {
-                let start = r * cols + g * groupSize
-                var mn = SIMD8<Float>(repeating: .infinity)
-                var mx = SIMD8<Float>(repeating: -.infinity)
-                for i in stride(from: start, to: start + groupSize, by: 8) {
-                  let v = GroupQuantRounding.load8(x, i)
-                  mn = GroupQuantRounding.minimum(mn, v)
-                  mx = GroupQuantRounding.maximum(mx, v)
-                }
-                let (scale, zero) = groupParameters(minimum: mn.min(), maximum: mx.max(), symmetry: symmetry)
-                scaleOut.buffer[r * groups + g] = GroupQuantRounding.float16(scale)
-                zeroOut.buffer[r * groups + g] = UInt8(zero)
-                let scaleVector = SIMD8<Float>(repeating: scale)
-                let zeroBits = SIMD8<UInt32>(repeating: UInt32(zero))
-                let sixteen = SIMD8<Float>(repeating: 16)
-                for i in stride(from: start, to: start + groupSize, by: 8) {
-                  // rint(v) + zero, clamped to 0...15; clamping v to ±16 first changes nothing (zero is 1...15).
-                  let v = GroupQuantRounding.minimum(
-                    GroupQuantRounding.maximum(GroupQuantRounding.load8(x, i) / scaleVector, -sixteen), sixteen)
-                  let level = GroupQuantRounding.roundedBits(v)
-                  let q = (level &+ zeroBits) & 0xFF  // rint(v) + zero in 8-bit two's complement
-                  // Clamp the signed 8-bit value to 0...15: negatives (bit 7 set) to 0, values above 15 to 15.
-                  let negative = (q & 0x80) .!= 0
-                  let code = q.replacing(with: 15, where: q .> 15).replacing(with: 0, where: negative)
-                  GroupQuantRounding.store8(code, into: codeOut, at: i)
-                }
-              }
-            }
-          }
-        }
+    let (codes, scales, zeros) = GroupQuantDriver.quantizeGroups(weight, groupSize: groupSize) {
+      x, start, codeOut -> (Float, UInt8) in
+      let (minimum, maximum) = GroupQuantScan.extrema(x, start: start, count: groupSize)
+      let (scale, zero) = groupParameters(minimum: minimum, maximum: maximum, symmetry: symmetry)
+      let scaleVector = SIMD8<Float>(repeating: scale)
+      let zeroBits = SIMD8<UInt32>(repeating: UInt32(zero))
+      let sixteen = SIMD8<Float>(repeating: 16)
+      for i in stride(from: start, to: start + groupSize, by: 8) {
+        // rint(v) + zero, clamped to 0...15; clamping v to ±16 first changes nothing (zero is 1...15).
+        let v = GroupQuantRounding.minimum(
+          GroupQuantRounding.maximum(GroupQuantRounding.load8(x, i) / scaleVector, -sixteen), sixteen)
+        let level = GroupQuantRounding.roundedBits(v)
+        let q = (level &+ zeroBits) & 0xFF  // rint(v) + zero in 8-bit two's complement
+        // Clamp the signed 8-bit value to 0...15: negatives (bit 7 set) to 0, values above 15 to 15.
+        let negative = (q & 0x80) .!= 0
+        let code = q.replacing(with: 15, where: q .> 15).replacing(with: 0, where: negative)
+        GroupQuantRounding.store8(code, into: codeOut, at: i)
       }
+      return (GroupQuantRounding.float16(scale), UInt8(zero))
     }
-    return Result(rowCount: rows, columnCount: cols, groupSize: groupSize, codes: codes, scales: scales, zeros: zeros)
+    return Result(
+      rowCount: weight.rowCount, columnCount: weight.columnCount, groupSize: groupSize, codes: codes, scales: scales,
+      zeros: zeros)
   }
 
   /// `qweight` I32 `[in/8, out]`, `qzeros` I32 `[in/g, out/8]` (zero − 1), `scales` F16 `[in/g, out]`,

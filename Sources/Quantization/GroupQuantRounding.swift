@@ -1,23 +1,20 @@
 import TensorCore
 
-/// Rounding to the weight dtype and little-endian byte encoding, as torch does it (round to nearest even).
-///
-/// Private to the group quantizers so they do not depend on the FP8/BF16 codec files of the same module.
+/// Rounding to the weight dtype and little-endian byte encoding, as torch does it (round to nearest even),
+/// on top of the shared `BFloat16` / `Float16Conversion` codecs.
 enum GroupQuantRounding {
-  /// `x` rounded to the nearest BF16 (ties to even), as an F32. NaN stays NaN.
+  /// `x` rounded to the nearest BF16 (ties to even), as an F32. NaN stays NaN, payload kept (unlike
+  /// `BFloat16.bits(from:)`, which canonicalizes it).
   @inline(__always)
   static func bfloat16(_ x: Float) -> Float {
-    let bits = x.bitPattern
     if x.isNaN { return x }
-    let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
-    return Float(bitPattern: rounded & 0xFFFF_0000)
+    return Float(bitPattern: BFloat16.roundingCarry(x.bitPattern) & 0xFFFF_0000)
   }
 
   /// Lane-wise `bfloat16(_:)` for finite lanes.
   @inline(__always)
   static func bfloat16(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
-    let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) & 0xFFFF_0000
+    let rounded = BFloat16.roundingCarry(unsafeBitCast(x, to: SIMD8<UInt32>.self)) & 0xFFFF_0000
     return unsafeBitCast(rounded, to: SIMD8<Float>.self)
   }
 
@@ -67,7 +64,13 @@ enum GroupQuantRounding {
 
   /// `x` rounded to the nearest F16 (ties to even, overflow to infinity), as an F32.
   @inline(__always)
-  static func float16(_ x: Float) -> Float { Float(Float16(x)) }
+  static func float16(_ x: Float) -> Float { Float16Conversion.float(fromBits: Float16Conversion.bits(from: x)) }
+
+  /// Lane-wise `float16(_:)`.
+  @inline(__always)
+  static func float16(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    Float16Conversion.floats(fromBits: Float16Conversion.bits(from: x))
+  }
 
   /// `x` rounded to `dtype` (F32, BF16 or F16).
   @inline(__always)
@@ -83,12 +86,9 @@ enum GroupQuantRounding {
   @inline(__always)
   static func round(_ x: SIMD8<Float>, to dtype: DType) -> SIMD8<Float> {
     switch dtype {
-    case .bfloat16: return bfloat16(x)
-    case .float16:
-      var out = x
-      for i in 0..<8 { out[i] = float16(x[i]) }
-      return out
-    default: return x
+    case .bfloat16: bfloat16(x)
+    case .float16: float16(x)
+    default: x
     }
   }
 
@@ -108,42 +108,30 @@ enum GroupQuantRounding {
 
   /// Little-endian bytes of `values` (already representable in `dtype`) stored as `dtype`.
   static func encode(_ values: [Float], as dtype: DType) -> [UInt8] {
+    let halfBits: (Float) -> UInt16
     switch dtype {
-    case .bfloat16:
-      var out = [UInt8](repeating: 0, count: values.count * 2)
-      for (i, v) in values.enumerated() {
-        let half = UInt16(truncatingIfNeeded: bfloat16(v).bitPattern >> 16)
-        out[2 * i] = UInt8(truncatingIfNeeded: half)
-        out[2 * i + 1] = UInt8(truncatingIfNeeded: half >> 8)
-      }
-      return out
-    case .float16:
-      var out = [UInt8](repeating: 0, count: values.count * 2)
-      for (i, v) in values.enumerated() {
-        let half = Float16(v).bitPattern
-        out[2 * i] = UInt8(truncatingIfNeeded: half)
-        out[2 * i + 1] = UInt8(truncatingIfNeeded: half >> 8)
-      }
-      return out
-    default:
-      return encodeWords(values.map(\.bitPattern))
+    case .bfloat16: halfBits = { UInt16(truncatingIfNeeded: bfloat16($0).bitPattern >> 16) }
+    case .float16: halfBits = Float16Conversion.bits(from:)
+    default: return encodeWords(values.map(\.bitPattern))
     }
+    var out = [UInt8](repeating: 0, count: values.count * 2)
+    for (i, v) in values.enumerated() {
+      let half = halfBits(v)
+      out[2 * i] = UInt8(truncatingIfNeeded: half)
+      out[2 * i + 1] = UInt8(truncatingIfNeeded: half >> 8)
+    }
+    return out
   }
 
   /// Decodes little-endian `dtype` (F32, BF16 or F16) bytes to F32.
   static func decode(_ bytes: [UInt8], as dtype: DType) -> [Float] {
+    let widen: (UInt16) -> Float
     switch dtype {
-    case .bfloat16:
-      return (0..<bytes.count / 2).map { i in
-        Float(bitPattern: (UInt32(bytes[2 * i]) | UInt32(bytes[2 * i + 1]) << 8) << 16)
-      }
-    case .float16:
-      return (0..<bytes.count / 2).map { i in
-        Float(Float16(bitPattern: UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8))
-      }
-    default:
-      return decodeWords(bytes).map { Float(bitPattern: $0) }
+    case .bfloat16: widen = BFloat16.float(fromBits:)
+    case .float16: widen = Float16Conversion.float(fromBits:)
+    default: return decodeWords(bytes).map { Float(bitPattern: $0) }
     }
+    return (0..<bytes.count / 2).map { i in widen(UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8) }
   }
 
   /// Little-endian bytes of 32-bit words.

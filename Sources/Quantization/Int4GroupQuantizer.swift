@@ -143,67 +143,43 @@ public enum Int4GroupQuantizer {
     scaleDType: DType? = nil
   ) throws(FormatQuantizationError) -> Int4GroupResult {
     let storage = try validate(weight, groupSize: groupSize, scaleDType: scaleDType)
-    let rows = weight.rowCount
-    let cols = weight.columnCount
-    let groups = cols / groupSize
     let dtype = weight.dtype
-    var codes = [UInt8](repeating: 0, count: rows * cols)
-    var scales = [Float](repeating: 0, count: rows * groups)
-    var zeros = [Int8](repeating: 0, count: rows * groups)
-    let input = SharedRawBuffer(UnsafeRawBufferPointer(weight.values))
-    codes.withUnsafeMutableBufferPointer { codeBuffer in
-      scales.withUnsafeMutableBufferPointer { scaleBuffer in
-        zeros.withUnsafeMutableBufferPointer { zeroBuffer in
-          let codeOut = DisjointMutableBuffer(codeBuffer)
-          let scaleOut = DisjointMutableBuffer(scaleBuffer)
-          let zeroOut = DisjointMutableBuffer(zeroBuffer)
-          Parallel.forEachChunk(count: rows, minimumChunk: max(1, 16384 / cols)) { rowRange in
-            let x = input.bytes.assumingMemoryBound(to: Float.self)
-            for r in rowRange {
-              for g in 0..<groups {
-                let start = r * cols + g * groupSize
-                var mn = SIMD8<Float>(repeating: .infinity)
-                var mx = SIMD8<Float>(repeating: -.infinity)
-                var i = start
-                while i < start + groupSize {
-                  let v = GroupQuantRounding.load8(x, i)
-                  mn = GroupQuantRounding.minimum(mn, v)
-                  mx = GroupQuantRounding.maximum(mx, v)
-                  i += 8
-                }
-                let (scale, zp) = groupParameters(
-                  minimum: mn.min(), maximum: mx.max(), symmetry: symmetry, dtype: dtype, storage: storage)
-                scaleOut.buffer[r * groups + g] = scale
-                zeroOut.buffer[r * groups + g] = zp
-                let scaleVector = SIMD8<Float>(repeating: scale)
-                let zeroVector = SIMD8<Float>(repeating: Float(zp))
-                let lower = SIMD8<Float>(repeating: -8)
-                let upper = SIMD8<Float>(repeating: 7)
-                i = start
-                while i < start + groupSize {
-                  var v = GroupQuantRounding.load8(x, i) / scaleVector
-                  switch arithmetic {
-                  case .weightDType:
-                    v = GroupQuantRounding.round(v, to: dtype)
-                    if symmetry == .asymmetric { v = GroupQuantRounding.round(v + zeroVector, to: dtype) }
-                  case .float32:
-                    if symmetry == .asymmetric { v += zeroVector }
-                  }
-                  // rint after the clamp, as torch does; the nibble is rint(v) + 8.
-                  let bits = GroupQuantRounding.roundedBits(
-                    GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, lower), upper))
-                  let code = (bits &+ 8) & 0xF
-                  GroupQuantRounding.store8(code, into: codeOut, at: i)
-                  i += 8
-                }
-              }
-            }
-          }
-        }
+    let (codes, scales, zeros) = GroupQuantDriver.quantizeGroups(weight, groupSize: groupSize) {
+      x, start, codeOut -> (Float, Int8) in
+      let (minimum, maximum) = GroupQuantScan.extrema(x, start: start, count: groupSize)
+      let (scale, zp) = groupParameters(
+        minimum: minimum, maximum: maximum, symmetry: symmetry, dtype: dtype, storage: storage)
+      for i in stride(from: start, to: start + groupSize, by: 8) {
+        let code = codes8(
+          GroupQuantRounding.load8(x, i), scale: scale, zeroPoint: zp, symmetry: symmetry, arithmetic: arithmetic,
+          dtype: dtype)
+        GroupQuantRounding.store8(code, into: codeOut, at: i)
       }
+      return (scale, zp)
     }
     return Int4GroupResult(
-      rowCount: rows, columnCount: cols, groupSize: groupSize, codes: codes, scales: scales,
+      rowCount: weight.rowCount, columnCount: weight.columnCount, groupSize: groupSize, codes: codes, scales: scales,
       zeroPoints: symmetry == .asymmetric ? zeros : nil, scaleDType: storage)
+  }
+
+  /// Eight unsigned codes under compressed-tensors' arithmetic (the fast paths' element kernel): the division
+  /// and zero add rounded to the weight dtype or not, then rint after the clamp, as torch does; the nibble is
+  /// rint(v) + 8.
+  @inline(__always)
+  static func codes8(
+    _ x: SIMD8<Float>, scale: Float, zeroPoint: Int8, symmetry: Int4Symmetry, arithmetic: CompressedTensorsArithmetic,
+    dtype: DType
+  ) -> SIMD8<UInt32> {
+    var v = x / SIMD8(repeating: scale)
+    let zero = SIMD8<Float>(repeating: Float(zeroPoint))
+    switch arithmetic {
+    case .weightDType:
+      v = GroupQuantRounding.round(v, to: dtype)
+      if symmetry == .asymmetric { v = GroupQuantRounding.round(v + zero, to: dtype) }
+    case .float32:
+      if symmetry == .asymmetric { v += zero }
+    }
+    let clamped = GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, SIMD8(repeating: -8)), SIMD8(repeating: 7))
+    return (GroupQuantRounding.roundedBits(clamped) &+ 8) & 0xF
   }
 }

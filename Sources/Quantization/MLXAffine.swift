@@ -95,61 +95,28 @@ public enum MLXAffine {
     -> Result
   {
     try validate(weight, groupSize: groupSize, bits: bits)
-    let rows = weight.rowCount
-    let cols = weight.columnCount
-    let groups = cols / groupSize
     let levels = Float((1 << bits) - 1)
     let dtype = weight.dtype
-    var codes = [UInt8](repeating: 0, count: rows * cols)
-    var scales = [Float](repeating: 0, count: rows * groups)
-    var biases = [Float](repeating: 0, count: rows * groups)
-    let input = SharedRawBuffer(UnsafeRawBufferPointer(weight.values))
-    codes.withUnsafeMutableBufferPointer { codeBuffer in
-      scales.withUnsafeMutableBufferPointer { scaleBuffer in
-        biases.withUnsafeMutableBufferPointer { biasBuffer in
-          let codeOut = DisjointMutableBuffer(codeBuffer)
-          let scaleOut = DisjointMutableBuffer(scaleBuffer)
-          let biasOut = DisjointMutableBuffer(biasBuffer)
-          Parallel.forEachChunk(count: rows, minimumChunk: max(1, 16384 / cols)) { rowRange in
-            let x = input.bytes.assumingMemoryBound(to: Float.self)
-            let zero = SIMD8<Float>(repeating: 0)
-            let top = SIMD8<Float>(repeating: levels)
-            for r in rowRange {
-              for g in 0..<groups {
-                let start = r * cols + g * groupSize
-                var mn = SIMD8<Float>(repeating: .infinity)
-                var mx = SIMD8<Float>(repeating: -.infinity)
-                var i = start
-                while i < start + groupSize {
-                  let v = GroupQuantRounding.load8(x, i)
-                  mn = GroupQuantRounding.minimum(mn, v)
-                  mx = GroupQuantRounding.maximum(mx, v)
-                  i += 8
-                }
-                let (scale, bias) = groupParameters(minimum: mn.min(), maximum: mx.max(), levels: levels)
-                let scaleVector = SIMD8<Float>(repeating: scale)
-                let biasVector = SIMD8<Float>(repeating: bias)
-                i = start
-                while i < start + groupSize {
-                  // clamp(rint(v), 0, n) == rint(clamp(v, 0, n)) for integer bounds.
-                  let v = (GroupQuantRounding.load8(x, i) - biasVector) / scaleVector
-                  let code =
-                    GroupQuantRounding.roundedBits(GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, zero), top))
-                    & 0xFF
-                  GroupQuantRounding.store8(code, into: codeOut, at: i)
-                  i += 8
-                }
-                scaleOut.buffer[r * groups + g] = GroupQuantRounding.round(scale, to: dtype)
-                biasOut.buffer[r * groups + g] = GroupQuantRounding.round(bias, to: dtype)
-              }
-            }
-          }
-        }
+    let (codes, scales, biases) = GroupQuantDriver.quantizeGroups(weight, groupSize: groupSize) {
+      x, start, codeOut -> (Float, Float) in
+      let (minimum, maximum) = GroupQuantScan.extrema(x, start: start, count: groupSize)
+      let (scale, bias) = groupParameters(minimum: minimum, maximum: maximum, levels: levels)
+      let scaleVector = SIMD8<Float>(repeating: scale)
+      let biasVector = SIMD8<Float>(repeating: bias)
+      let zero = SIMD8<Float>(repeating: 0)
+      let top = SIMD8<Float>(repeating: levels)
+      for i in stride(from: start, to: start + groupSize, by: 8) {
+        // clamp(rint(v), 0, n) == rint(clamp(v, 0, n)) for integer bounds.
+        let v = (GroupQuantRounding.load8(x, i) - biasVector) / scaleVector
+        let code =
+          GroupQuantRounding.roundedBits(GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, zero), top)) & 0xFF
+        GroupQuantRounding.store8(code, into: codeOut, at: i)
       }
+      return (GroupQuantRounding.round(scale, to: dtype), GroupQuantRounding.round(bias, to: dtype))
     }
     return Result(
-      rowCount: rows, columnCount: cols, groupSize: groupSize, bits: bits, codes: codes, scales: scales,
-      biases: biases, scaleDType: dtype)
+      rowCount: weight.rowCount, columnCount: weight.columnCount, groupSize: groupSize, bits: bits, codes: codes,
+      scales: scales, biases: biases, scaleDType: dtype)
   }
 
   /// The checkpoint tensors: `weight` U32 `[out, in·bits/32]`, `scales` and `biases` `[out, in/g]`.

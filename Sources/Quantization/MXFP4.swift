@@ -126,64 +126,44 @@ public enum MXFP4 {
   /// Fast path: rows in parallel, SIMD8 over each block. Bit-identical to `quantizeReference`.
   public static func quantize(_ weight: WeightMatrix, rule: ScaleRule) throws(FormatQuantizationError) -> Result {
     try validate(weight)
-    let rows = weight.rowCount
-    let cols = weight.columnCount
-    let blocks = cols / blockSize
     let dtype = weight.dtype
-    var codes = [UInt8](repeating: 0, count: rows * cols)
-    var scales = [UInt8](repeating: 0, count: rows * blocks)
-    let input = SharedRawBuffer(UnsafeRawBufferPointer(weight.values))
-    codes.withUnsafeMutableBufferPointer { codeBuffer in
-      scales.withUnsafeMutableBufferPointer { scaleBuffer in
-        let codeOut = DisjointMutableBuffer(codeBuffer)
-        let scaleOut = DisjointMutableBuffer(scaleBuffer)
-        Parallel.forEachChunk(count: rows, minimumChunk: max(1, 16384 / cols)) { rowRange in
-          let x = input.bytes.assumingMemoryBound(to: Float.self)
-          let six = SIMD8<Float>(repeating: 6)
-          let signMask = SIMD8<UInt32>(repeating: 0x8000_0000)
-          for b in rowRange.lowerBound * blocks..<rowRange.upperBound * blocks {
-            let start = b * blockSize
-            switch rule {
-            case .compressedTensors:
-              var mn = SIMD8<Float>(repeating: 0)
-              var mx = SIMD8<Float>(repeating: 0)
-              for i in stride(from: start, to: start + blockSize, by: 8) {
-                let v = GroupQuantRounding.load8(x, i)
-                mn = GroupQuantRounding.minimum(mn, v)
-                mx = GroupQuantRounding.maximum(mx, v)
-              }
-              let (byte, divisor) = compressedTensorsScale(amax: max(-mn.min(), mx.max()), dtype: dtype)
-              scaleOut.buffer[b] = byte
-              let divisorVector = SIMD8<Float>(repeating: divisor)
-              for i in stride(from: start, to: start + blockSize, by: 8) {
-                let v = GroupQuantRounding.minimum(
-                  GroupQuantRounding.maximum(
-                    GroupQuantRounding.round(GroupQuantRounding.load8(x, i) / divisorVector, to: dtype), -six),
-                  six)
-                var code = FP4E2M1.magnitudeCodes(GroupQuantRounding.magnitude(v))
-                code |= SIMD8<UInt32>(repeating: 8).replacing(with: 0, where: .!(v .< 0))
-                GroupQuantRounding.store8(code, into: codeOut, at: i)
-              }
-            case .gptOss:
-              var amax = SIMD8<Float>(repeating: 0)
-              for i in stride(from: start, to: start + blockSize, by: 8) {
-                amax = GroupQuantRounding.maximum(
-                  amax, GroupQuantRounding.magnitude(GroupQuantRounding.bfloat16(GroupQuantRounding.load8(x, i))))
-              }
-              let (byte, multiplier) = gptOssScale(amax: amax.max())
-              scaleOut.buffer[b] = byte
-              for i in stride(from: start, to: start + blockSize, by: 8) {
-                let v = GroupQuantRounding.bfloat16(GroupQuantRounding.load8(x, i)) * multiplier
-                let sign = (unsafeBitCast(v, to: SIMD8<UInt32>.self) & signMask) &>> 28
-                let code = FP4E2M1.magnitudeCodes(GroupQuantRounding.magnitude(v)) | sign
-                GroupQuantRounding.store8(code, into: codeOut, at: i)
-              }
-            }
-          }
+    let (codes, scales) = GroupQuantDriver.quantizeGroups(weight, groupSize: blockSize) {
+      x, start, codeOut -> UInt8 in
+      switch rule {
+      case .compressedTensors:
+        var mn = SIMD8<Float>(repeating: 0)
+        var mx = SIMD8<Float>(repeating: 0)
+        for i in stride(from: start, to: start + blockSize, by: 8) {
+          let v = GroupQuantRounding.load8(x, i)
+          mn = GroupQuantRounding.minimum(mn, v)
+          mx = GroupQuantRounding.maximum(mx, v)
         }
+        let (byte, divisor) = compressedTensorsScale(amax: max(-mn.min(), mx.max()), dtype: dtype)
+        let divisorVector = SIMD8<Float>(repeating: divisor)
+        let six = SIMD8<Float>(repeating: 6)
+        for i in stride(from: start, to: start + blockSize, by: 8) {
+          let v = GroupQuantRounding.minimum(
+            GroupQuantRounding.maximum(
+              GroupQuantRounding.round(GroupQuantRounding.load8(x, i) / divisorVector, to: dtype), -six),
+            six)
+          GroupQuantRounding.store8(FP4E2M1.codesSignIfNegative(v), into: codeOut, at: i)
+        }
+        return byte
+      case .gptOss:
+        var amax = SIMD8<Float>(repeating: 0)
+        for i in stride(from: start, to: start + blockSize, by: 8) {
+          amax = GroupQuantRounding.maximum(
+            amax, GroupQuantRounding.magnitude(GroupQuantRounding.bfloat16(GroupQuantRounding.load8(x, i))))
+        }
+        let (byte, multiplier) = gptOssScale(amax: amax.max())
+        for i in stride(from: start, to: start + blockSize, by: 8) {
+          let v = GroupQuantRounding.bfloat16(GroupQuantRounding.load8(x, i)) * multiplier
+          GroupQuantRounding.store8(FP4E2M1.codesSignBit(v), into: codeOut, at: i)
+        }
+        return byte
       }
     }
-    return Result(rowCount: rows, columnCount: cols, codes: codes, scales: scales)
+    return Result(rowCount: weight.rowCount, columnCount: weight.columnCount, codes: codes, scales: scales)
   }
 
   // MARK: layouts

@@ -53,7 +53,8 @@ public enum NVFP4 {
     }
   }
 
-  /// The E4M3 block scale byte and the F32 divisor the block's elements are divided by.
+  /// The E4M3 block scale byte and the F32 divisor the block's elements are divided by. Scales are clamped
+  /// to [0, 448] first, where the shared saturating E4M3FN codec is exactly torch's `.to(float8_e4m3fn)`.
   @inline(__always)
   static func blockScale(
     blockAmax: Float, tensorScale: Float, producer: Producer, dtype: DType
@@ -62,17 +63,17 @@ public enum NVFP4 {
     case .modelOpt:
       if tensorScale == 0 {
         // An all-zero tensor: ModelOpt would divide 0 by 0 and store NaN scales; Smelt stores 1.0 and zeros.
-        return (NVFP4E4M3Scale.encode(1), 1)
+        return (Float8E4M3FN.bitsSaturating(from: 1), 1)
       }
       var scale = blockAmax / (6 * tensorScale)
       if scale == 0 { scale = 1 }
-      let byte = NVFP4E4M3Scale.encode(min(max(scale, 0.001953125), 448))
-      return (byte, NVFP4E4M3Scale.decode(byte) * tensorScale)
+      let byte = Float8E4M3FN.bitsSaturating(from: min(max(scale, 0.001953125), 448))
+      return (byte, Float8E4M3FN.float(fromBits: byte) * tensorScale)
     case .compressedTensors:
       let local = tensorScale * GroupQuantRounding.round(blockAmax / 6, to: dtype)
-      var byte = NVFP4E4M3Scale.encode(min(local, 448))
-      if NVFP4E4M3Scale.decode(byte) == 0 { byte = NVFP4E4M3Scale.encode(0.125) }
-      return (byte, NVFP4E4M3Scale.decode(byte) / tensorScale)
+      var byte = Float8E4M3FN.bitsSaturating(from: min(local, 448))
+      if Float8E4M3FN.float(fromBits: byte) == 0 { byte = Float8E4M3FN.bitsSaturating(from: 0.125) }
+      return (byte, Float8E4M3FN.float(fromBits: byte) / tensorScale)
     }
   }
 
@@ -120,7 +121,6 @@ public enum NVFP4 {
     try validate(weight)
     let rows = weight.rowCount
     let cols = weight.columnCount
-    let blocks = cols / blockSize
     let dtype = weight.dtype
     let input = SharedRawBuffer(UnsafeRawBufferPointer(weight.values))
     var rowAmax = [Float](repeating: 0, count: rows)
@@ -138,39 +138,24 @@ public enum NVFP4 {
       }
     }
     let scale2 = tensorScale(amax: rowAmax.max() ?? 0, producer: producer, dtype: dtype)
-    var codes = [UInt8](repeating: 0, count: rows * cols)
-    var scales = [UInt8](repeating: 0, count: rows * blocks)
-    codes.withUnsafeMutableBufferPointer { codeBuffer in
-      scales.withUnsafeMutableBufferPointer { scaleBuffer in
-        let codeOut = DisjointMutableBuffer(codeBuffer)
-        let scaleOut = DisjointMutableBuffer(scaleBuffer)
-        Parallel.forEachChunk(count: rows, minimumChunk: max(1, 16384 / cols)) { rowRange in
-          let x = input.bytes.assumingMemoryBound(to: Float.self)
-          let six = SIMD8<Float>(repeating: 6)
-          let eight = SIMD8<UInt32>(repeating: 8)
-          for b in rowRange.lowerBound * blocks..<rowRange.upperBound * blocks {
-            let start = b * blockSize
-            let low = GroupQuantRounding.load8(x, start)
-            let high = GroupQuantRounding.load8(x, start + 8)
-            let blockAmax = GroupQuantRounding.maximum(
-              GroupQuantRounding.magnitude(low), GroupQuantRounding.magnitude(high)
-            ).max()
-            let (byte, divisor) = blockScale(
-              blockAmax: blockAmax, tensorScale: scale2, producer: producer, dtype: dtype)
-            scaleOut.buffer[b] = byte
-            let divisorVector = SIMD8<Float>(repeating: divisor)
-            for offset in stride(from: 0, to: 16, by: 8) {
-              var v = (offset == 0 ? low : high) / divisorVector
-              if producer == .compressedTensors {
-                v = GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, -six), six)
-              }
-              let code =
-                FP4E2M1.magnitudeCodes(GroupQuantRounding.magnitude(v)) | eight.replacing(with: 0, where: .!(v .< 0))
-              GroupQuantRounding.store8(code, into: codeOut, at: start + offset)
-            }
-          }
+    let (codes, scales) = GroupQuantDriver.quantizeGroups(weight, groupSize: blockSize) {
+      x, start, codeOut -> UInt8 in
+      let low = GroupQuantRounding.load8(x, start)
+      let high = GroupQuantRounding.load8(x, start + 8)
+      let blockAmax = GroupQuantRounding.maximum(
+        GroupQuantRounding.magnitude(low), GroupQuantRounding.magnitude(high)
+      ).max()
+      let (byte, divisor) = blockScale(blockAmax: blockAmax, tensorScale: scale2, producer: producer, dtype: dtype)
+      let divisorVector = SIMD8<Float>(repeating: divisor)
+      let six = SIMD8<Float>(repeating: 6)
+      for offset in stride(from: 0, to: 16, by: 8) {
+        var v = (offset == 0 ? low : high) / divisorVector
+        if producer == .compressedTensors {
+          v = GroupQuantRounding.minimum(GroupQuantRounding.maximum(v, -six), six)
         }
+        GroupQuantRounding.store8(FP4E2M1.codesSignIfNegative(v), into: codeOut, at: start + offset)
       }
+      return byte
     }
     return Result(
       rowCount: rows, columnCount: cols, codes: codes, blockScales: scales, tensorScale: scale2, producer: producer)
@@ -224,7 +209,7 @@ public enum NVFP4 {
     let dtype = producer == .modelOpt ? outputDType : .bfloat16
     var values = [Float](repeating: 0, count: rows * cols)
     for i in 0..<rows * cols {
-      let blockScale = NVFP4E4M3Scale.decode(scales.bytes[i / blockSize])
+      let blockScale = Float8E4M3FN.float(fromBits: scales.bytes[i / blockSize])
       let factor = producer == .modelOpt ? blockScale * scale2 : blockScale / scale2
       // ModelOpt's lookup table maps code 8 to +0, compressed-tensors' to −0.
       let element = producer == .modelOpt && codes[i] == 8 ? 0 : FP4E2M1.decode(codes[i])

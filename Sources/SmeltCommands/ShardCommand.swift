@@ -1,6 +1,7 @@
 import Checkpoint
 import CommandLineSupport
 import JSON
+import Pipeline
 import SafeTensors
 import Sharding
 import SystemIO
@@ -139,6 +140,8 @@ struct ShardCommand: Command {
       return
     }
     guard let output else { return }
+    // Never write into the input (the device directories and manifest.json would land inside it).
+    try OutputDirectory.refuseInsideInput(output, input: input)
     try plan.checkCapacities()
     let assignment = plan.partAssignment(partCount: part.count)
     let myBytes = plan.files.indices.filter { assignment[$0] == part.index }.reduce(0) { $0 + plan.files[$1].tensorByteCount }

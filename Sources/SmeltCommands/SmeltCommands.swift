@@ -19,7 +19,8 @@ public enum SmeltVersion {
 public enum SmeltCommands {
   /// Every subcommand, in the order `smelt --help` lists them. Add a new command's type here.
   public static let commands: [any Command.Type] = [
-    InspectCommand.self, ConvertCommand.self, ShardCommand.self,
+    InspectCommand.self, ConvertCommand.self, ShardCommand.self, ForwardCommand.self, ValidateCommand.self,
+    VerifyCommand.self,
   ]
 
   /// The tool description shared by `main` and tests.
@@ -43,6 +44,9 @@ public enum SmeltCommands {
     InterruptHandler.install()
     // Temporary output files (AtomicOutputFile) register themselves; Ctrl-C must not leave them behind.
     _ = InterruptHandler.register { CleanupRegistry.shared.removeAll() }
+    // A file-size limit (ulimit -f) must surface as an EFBIG write error, cleaned up and reported like a
+    // full disk, instead of SIGXFSZ killing the process and leaving temporary files behind.
+    signal(SIGXFSZ, SIG_IGN)
     let arguments = Array(CommandLine.arguments.dropFirst())
     let status = run(arguments: arguments, stdout: .standardOutput, stderr: .standardError)
     exit(status)

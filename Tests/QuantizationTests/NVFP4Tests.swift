@@ -53,14 +53,16 @@ struct NVFP4Tests {
     }
   }
 
-  @Test("e4m3 scale codec rounds to nearest even")
+  @Test("block scales use the shared e4m3 codec, rounding to nearest even")
   func e4m3() {
-    #expect(NVFP4E4M3Scale.encode(448) == 0x7E)
-    #expect(NVFP4E4M3Scale.encode(1) == 0x38)
-    #expect(NVFP4E4M3Scale.encode(0.125) == 0x20)
-    #expect(NVFP4E4M3Scale.encode(0.001953125) == 0x01)
-    #expect(NVFP4E4M3Scale.encode(1.0625) == 0x38)  // tie between 1 and 1.125 goes to even
-    #expect(NVFP4E4M3Scale.encode(1.1875) == 0x3A)  // tie between 1.125 and 1.25 goes to even
-    for byte in UInt8(0)..<0x7F { #expect(NVFP4E4M3Scale.encode(NVFP4E4M3Scale.decode(byte)) == byte) }
+    #expect(Float8E4M3FN.bitsSaturating(from: 448) == 0x7E)
+    #expect(Float8E4M3FN.bitsSaturating(from: 1) == 0x38)
+    #expect(Float8E4M3FN.bitsSaturating(from: 0.125) == 0x20)
+    #expect(Float8E4M3FN.bitsSaturating(from: 0.001953125) == 0x01)
+    #expect(Float8E4M3FN.bitsSaturating(from: 1.0625) == 0x38)  // tie between 1 and 1.125 goes to even
+    #expect(Float8E4M3FN.bitsSaturating(from: 1.1875) == 0x3A)  // tie between 1.125 and 1.25 goes to even
+    for byte in UInt8(0)..<0x7F {
+      #expect(Float8E4M3FN.bitsSaturating(from: Float8E4M3FN.float(fromBits: byte)) == byte)
+    }
   }
 }

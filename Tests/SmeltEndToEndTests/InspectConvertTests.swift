@@ -2,6 +2,7 @@ import CommandLineSupport
 import JSON
 import SmeltCommands
 import SystemIO
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -16,11 +17,7 @@ func runSmelt(_ arguments: [String]) -> (status: Int32, stdout: String, stderr: 
   return (status, stdout.text, stderr.text)
 }
 
-func samplePath(_ name: String, _ file: String = #filePath) -> String {
-  var parts = file.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-  while let last = parts.popLast(), last != "Tests" {}
-  return parts.joined(separator: "/") + "/samples/" + name
-}
+func samplePath(_ name: String) -> String { TestPaths.sample(name) }
 
 @Suite("smelt inspect and convert") struct InspectConvertTests {
   @Test("inspect summarises the FP8 sample: architecture, quantization, MoE layout, MTP layer")

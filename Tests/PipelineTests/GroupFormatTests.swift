@@ -4,6 +4,7 @@ import Quantization
 import SafeTensors
 import SystemIO
 import TensorCore
+import TestSupport
 import Testing
 @testable import Pipeline
 
@@ -175,7 +176,7 @@ func snr(_ reference: [Float], _ approximation: [Float]) -> Double {
 
   @Test("a group size that does not divide the input dimension is an error naming the tensor and the fix")
   func partialGroup() throws {
-    let checkpoint = try Checkpoint.open(repositoryRoot() + "/samples/tiny-deepseek-v3")
+    let checkpoint = try Checkpoint.open(TestPaths.sample("tiny-deepseek-v3"))
     #expect {
       _ = try ConversionPlan(checkpoint: checkpoint, target: try #require(ConversionTarget.parse("int4-g128")))
     } throws: { error in

@@ -12,7 +12,8 @@ public enum ConfigRewriter {
   /// - compressed-tensors FP8 gets `quant_method: compressed-tensors`, `format: float-quantized`, one
   ///   config group targeting `Linear` and an `ignore` list of the linear modules left unquantized.
   public static func rewrite(
-    _ config: JSONObject, for target: ConversionTarget, jobs: [ConversionJob], compressedTensorsNaming: Bool
+    _ config: JSONObject, for target: ConversionTarget, jobs: [ConversionJob], compressedTensorsNaming: Bool,
+    family: ConsumerFamily? = nil
   ) -> JSONObject {
     func int(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
     func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
@@ -22,6 +23,23 @@ public enum ConfigRewriter {
       return config.removing("quantization_config").setting("torch_dtype", to: .string(name))
     case .unscaledFP8:
       return config.removing("quantization_config")
+    case .group:
+      return QuantizationConfigWriter.rewrite(config, family: family, jobs: jobs)
+    case .mixed(let recipe):
+      switch family {
+      case nil:
+        return config
+      case .deepSeekFP8:
+        // Only DeepSeek FP8 blocks (and kept tensors): the release's own block.
+        for scheme in recipe.rules.map(\.scheme) + [recipe.fallback] {
+          if case .target(.fp8(let layout)) = scheme {
+            return rewrite(config, for: .fp8(layout), jobs: jobs, compressedTensorsNaming: false)
+          }
+        }
+        return config
+      default:
+        return QuantizationConfigWriter.rewrite(config, family: family, jobs: jobs)
+      }
     case .fp8(let layout):
       if case .block(let r, let c) = layout.granularity, !compressedTensorsNaming {
         var members: [(String, JSONValue)] = [

@@ -14,6 +14,8 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
   case unsupported(tensor: String, reason: String)
   /// A value that cannot be converted faithfully (NaN/Inf), or a codec failure.
   case numeric(tensor: String, reason: String)
+  /// A `--rule`/`--recipe` that cannot be parsed or mixes schemes no single consumer reads.
+  case invalidRecipe(String)
 
   public var description: String {
     switch self {
@@ -25,6 +27,8 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
       return "cannot convert '\(tensor)': \(reason)"
     case .numeric(let tensor, let reason):
       return "tensor '\(tensor)': \(reason)"
+    case .invalidRecipe(let reason):
+      return reason
     }
   }
 }
@@ -39,6 +43,8 @@ public struct ConversionJob: Sendable {
     case cast(DType)
     /// Quantize to scaled FP8.
     case fp8(FP8Scheme, FP8ScaleRule)
+    /// Quantize to a 4-bit (or MLX 8-bit) group layout.
+    case group(GroupJob)
   }
 
   /// The source group.
@@ -64,6 +70,16 @@ public struct ConversionPlan: Sendable {
   public var files: [(name: String, jobs: [Int])]
   /// The output `config.json`, if the input had one.
   public var config: JSONObject?
+  /// The consumer family whose config block the output carries (`nil` for casts).
+  public var family: ConsumerFamily?
+  /// Further metadata files to write next to `config.json` (ModelOpt `hf_quant_config.json`, GPTQ
+  /// `quantize_config.json`).
+  public var extraFiles: [(name: String, bytes: [UInt8])]
+  /// Input sidecar files that are not copied because the config rewrite supersedes them (quantization
+  /// metadata of the source format).
+  public var replacedSidecars: Set<String>
+  /// Weights the selection picked but the layout cannot take, kept at source precision, one line per reason.
+  public var notes: [String]
 
   public var sourceByteCount: Int { jobs.reduce(0) { $0 + $1.sourceByteCount } }
   public var outputByteCount: Int { jobs.reduce(0) { $0 + $1.outputByteCount } }
@@ -72,23 +88,60 @@ public struct ConversionPlan: Sendable {
 
   /// Plans converting `checkpoint` to `target`.
   ///
-  /// - Throws: `ConversionError` when a quantized weight lacks its companion, or a selected weight
-  ///   cannot take the target layout.
+  /// - Parameters:
+  ///   - search: choose 4-bit scales with the clip search (`--search`).
+  /// - Throws: `ConversionError` when a quantized weight lacks its companion, a selected weight cannot take
+  ///   the target layout, or a recipe mixes consumer families.
   public init(
     checkpoint: Checkpoint, target: ConversionTarget, selection: TensorSelection = TensorSelection(),
-    maxShardByteCount: Int = OutputSharding.defaultMaxShardByteCount, compressedTensorsNaming: Bool = false
+    maxShardByteCount: Int = OutputSharding.defaultMaxShardByteCount, compressedTensorsNaming: Bool = false,
+    search: Bool = false
   ) throws {
     self.target = target
     let entries = checkpoint.entries
     let byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    let family: ConsumerFamily?
+    switch target {
+    case .group(let format): family = format.family
+    case .mixed(let recipe): family = try recipe.family()
+    case .fp8(let layout):
+      if case .block = layout.granularity, !compressedTensorsNaming { family = .deepSeekFP8 } else { family = .compressedTensors }
+    case .cast, .unscaledFP8: family = nil
+    }
+    self.family = family
+    var context = JobContext(
+      checkpoint: checkpoint, byName: byName, selection: selection,
+      compressedTensors: compressedTensorsNaming || family == .compressedTensors, search: search,
+      dequantizeKept: {
+        switch target {
+        case .group: return true
+        case .mixed: return family != nil && family != .deepSeekFP8
+        default: return false
+        }
+      }(),
+      modelDType: WeightDecoding.modelDType(checkpoint))
     var jobs: [ConversionJob] = []
     for group in WeightGrouping.groups(of: entries) {
-      jobs.append(try ConversionPlan.job(for: group, byName, target, selection, compressedTensorsNaming))
+      var effective: ConversionTarget? = target
+      var ruleMatched = false
+      if case .mixed(let recipe) = target {
+        let name = WeightDecoding.logicalName(of: group)
+        let module = group.storage == .plain ? TensorName(name).modulePath : group.modulePath
+        let scheme: RecipeScheme
+        if let rule = recipe.rule(for: name, module: module) {
+          scheme = rule.scheme
+          ruleMatched = true
+        } else {
+          scheme = recipe.fallback
+        }
+        if case .target(let t) = scheme { effective = t } else { effective = nil }
+      }
+      jobs.append(try ConversionPlan.job(for: group, target: effective, ruleMatched: ruleMatched, &context))
     }
     // Orphaned scales (a `weight_scale_inv` whose weight is missing) surface as plain tensors named
     // like a companion: refuse rather than silently carrying a scale with no weight.
     for job in jobs where job.group.storage == .plain {
-      let name = job.group.parts["weight"]!
+      let name = job.group.parts["weight"] ?? ""
       if name.hasSuffix(".weight_scale_inv") {
         throw ConversionError.missingCompanion(weight: String(name.dropLast("_scale_inv".count)), role: "weight (F8_E4M3)")
       }
@@ -105,16 +158,43 @@ public struct ConversionPlan: Sendable {
       }
     }
     self.jobs = jobs
+    notes = context.notes.map { reason, kept in
+      "kept \(kept.count) weight(s) at source precision: \(reason) (e.g. '\(kept.example)')"
+    }.sorted()
     let assignment = OutputSharding.assign(itemByteCounts: jobs.map(\.outputByteCount), maxByteCount: maxShardByteCount)
     let names = OutputSharding.fileNames(count: assignment.count)
     files = zip(names, assignment).map { ($0, $1) }
-    config = checkpoint.config.map { ConfigRewriter.rewrite($0.raw, for: target, jobs: jobs, compressedTensorsNaming: compressedTensorsNaming) }
+    let rewritten = checkpoint.config.map {
+      ConfigRewriter.rewrite($0.raw, for: target, jobs: jobs, compressedTensorsNaming: context.compressedTensors, family: family)
+    }
+    config = rewritten
+    extraFiles = QuantizationConfigWriter.extraFiles(for: family, jobs: jobs, config: rewritten)
+    replacedSidecars = ["hf_quant_config.json", "quantize_config.json"]
+  }
+
+  /// Shared inputs of `job(for:)`.
+  struct JobContext {
+    let checkpoint: Checkpoint
+    let byName: [String: TensorEntry]
+    let selection: TensorSelection
+    let compressedTensors: Bool
+    let search: Bool
+    /// Dequantize kept quantized weights to the model dtype (4-bit outputs, whose consumers do not read the
+    /// source layout).
+    let dequantizeKept: Bool
+    let modelDType: DType
+    var notes: [String: (count: Int, example: String)] = [:]
+
+    mutating func note(_ reason: String, _ name: String) {
+      let previous = notes[reason]
+      notes[reason] = ((previous?.count ?? 0) + 1, previous?.example ?? name)
+    }
   }
 
   private static func job(
-    for group: WeightGroup, _ byName: [String: TensorEntry], _ target: ConversionTarget, _ selection: TensorSelection,
-    _ compressedTensors: Bool
+    for group: WeightGroup, target: ConversionTarget?, ruleMatched: Bool, _ context: inout JobContext
   ) throws -> ConversionJob {
+    let byName = context.byName
     let sourceEntries = group.tensorNames.compactMap { byName[$0] }
     let sourceBytes = sourceEntries.reduce(0) { $0 + $1.byteCount }
     func copyJob() -> ConversionJob {
@@ -123,40 +203,70 @@ public struct ConversionPlan: Sendable {
         outputs: sourceEntries.map { PlannedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape) },
         sourceByteCount: sourceBytes, rows: 0, columns: 0)
     }
-    let main: TensorEntry
+    // Geometry (header-only) and the companion checks the streaming decoders rely on.
+    let geometry: WeightGeometry
     switch group.storage {
     case .plain:
-      main = byName[group.parts["weight"]!]!
+      guard let main = byName[group.parts["weight"] ?? ""] else { return copyJob() }
+      let rows = main.shape.count >= 2 ? main.shape[0] : 1
+      let columns = main.shape.count >= 2 ? main.shape.dropFirst().reduce(1, *) : (ByteCount.elementCount(main.shape) ?? 0)
+      geometry = WeightGeometry(shape: main.shape, rows: rows, columns: columns, dtype: main.dtype)
     case .fp8Block:
-      main = byName[group.parts["weight"]!]!
+      guard let main = byName[group.parts["weight"] ?? ""] else { return copyJob() }
       guard let scale = byName[group.parts["weight_scale_inv"] ?? ""] else {
         throw ConversionError.missingCompanion(weight: main.name, role: "weight_scale_inv")
       }
       guard main.shape.count == 2, scale.dtype == .float32, scale.shape.count == 2 else {
         throw ConversionError.badCompanion(tensor: scale.name, expected: "F32 [ceil(out/128), ceil(in/128)] next to a 2-D weight", actual: "\(scale.dtype) \(scale.shape)")
       }
+      geometry = WeightGeometry(shape: main.shape, rows: main.shape[0], columns: main.shape[1], dtype: .float32, groupSize: 128)
     default:
-      guard selection.selects(group.modulePath, shape: [], dtype: .float32, storage: group.storage, target: target) else {
-        return copyJob()
+      do { geometry = try WeightDecoding.geometry(of: group, in: context.checkpoint) } catch {
+        // An unreadable quantized layout only matters if the conversion has to decode it.
+        if target == nil && !context.dequantizeKept { return copyJob() }
+        throw ConversionError.unsupported(tensor: group.modulePath, reason: "\(error)")
       }
-      throw ConversionError.unsupported(tensor: group.modulePath, reason: "reading \(group.storage.rawValue) weights in convert is not supported yet; exclude it with --exclude")
     }
-    guard selection.selects(main.name, shape: main.shape, dtype: main.dtype, storage: group.storage, target: target) else {
-      return copyJob()
+    let name = WeightDecoding.logicalName(of: group)
+    let rows = geometry.rows
+    let columns = geometry.columns
+    let mainDType = group.storage == .plain ? geometry.dtype : .float32
+
+    /// A weight kept at source precision: bytes copied, or dequantized when the output's consumer cannot read
+    /// the source layout.
+    func keptJob() -> ConversionJob {
+      guard context.dequantizeKept, group.storage != .plain else { return copyJob() }
+      return ConversionJob(
+        group: group, action: .cast(context.modelDType),
+        outputs: [PlannedTensor(name: name, dtype: context.modelDType, shape: geometry.shape)],
+        sourceByteCount: sourceBytes, rows: rows, columns: columns)
     }
-    let rows = main.shape.count >= 2 ? main.shape[0] : 1
-    let columns = main.shape.count >= 2 ? main.shape.dropFirst().reduce(1, *) : (ByteCount.elementCount(main.shape) ?? 0)
+    guard let target else { return keptJob() }
+    let selected: Bool
+    if ruleMatched {
+      if context.selection.excludes.contains(where: { $0.matches(name) }) {
+        selected = false
+      } else {
+        selected = context.selection.includes.contains(where: { $0.matches(name) })
+          || TensorSelection.isRuleCandidate(name, shape: geometry.shape, target: target)
+      }
+    } else {
+      selected = context.selection.selects(name, shape: geometry.shape, dtype: mainDType, storage: group.storage, target: target)
+    }
+    guard selected else { return keptJob() }
 
     switch target {
     case .cast(let dtype), .unscaledFP8(let dtype):
-      if group.storage == .plain && main.dtype == dtype { return copyJob() }
-      guard main.dtype.isFloatingPoint, main.dtype != .complex64 else { return copyJob() }
+      if group.storage == .plain && geometry.dtype == dtype { return copyJob() }
+      if group.storage == .plain {
+        guard geometry.dtype.isFloatingPoint, geometry.dtype != .complex64 else { return copyJob() }
+      }
       return ConversionJob(
-        group: group, action: .cast(dtype), outputs: [PlannedTensor(name: main.name, dtype: dtype, shape: main.shape)],
+        group: group, action: .cast(dtype), outputs: [PlannedTensor(name: name, dtype: dtype, shape: geometry.shape)],
         sourceByteCount: sourceBytes, rows: rows, columns: columns)
     case .fp8(let layout):
-      guard main.shape.count == 2, rows > 0, columns > 0 else {
-        throw ConversionError.unsupported(tensor: main.name, reason: "FP8 scaling needs a non-empty 2-D weight, this one is \(main.shape)")
+      guard geometry.shape.count == 2, rows > 0, columns > 0 else {
+        throw ConversionError.unsupported(tensor: name, reason: "FP8 scaling needs a non-empty 2-D weight, this one is \(geometry.shape)")
       }
       let scheme: FP8Scheme
       switch layout.granularity {
@@ -164,21 +274,42 @@ public struct ConversionPlan: Sendable {
       case .channel: scheme = .channel
       case .tensor: scheme = .tensor
       }
-      let ctNaming = compressedTensors || layout.scaleLeaf == "weight_scale"
+      let ctNaming = context.compressedTensors || layout.scaleLeaf == "weight_scale"
       // compressed-tensors stores scales in the weight's (original) dtype; DeepSeek in F32.
-      let sourcePlainDType = group.storage == .plain ? main.dtype : DType.bfloat16
+      let sourcePlainDType = group.storage == .plain ? geometry.dtype : context.modelDType
       let scaleDType: DType = ctNaming && [.bfloat16, .float16].contains(sourcePlainDType) ? sourcePlainDType : .float32
       let rule = FP8ScaleRule(format: layout.ue8m0Scales ? .ue8m0 : .float, storageDType: scaleDType)
       let fp8Layout = try FP8BlockLayout(rows: rows, columns: columns, scheme: scheme)
-      let module = TensorName(main.name).modulePath
+      let module = TensorName(name).modulePath
       let scaleName = module + "." + (ctNaming ? "weight_scale" : "weight_scale_inv")
       return ConversionJob(
         group: group, action: .fp8(scheme, rule),
         outputs: [
-          PlannedTensor(name: main.name, dtype: .float8E4M3FN, shape: main.shape),
+          PlannedTensor(name: name, dtype: .float8E4M3FN, shape: geometry.shape),
           PlannedTensor(name: scaleName, dtype: scaleDType, shape: fp8Layout.scaleShape),
         ],
         sourceByteCount: sourceBytes, rows: rows, columns: columns)
+    case .group(let format):
+      guard geometry.shape.count == 2, rows > 0, columns > 0 else {
+        context.note("\(format.name) needs a 2-D weight", name)
+        return keptJob()
+      }
+      if let reason = format.unsupportedReason(rows: rows, columns: columns) {
+        throw ConversionError.unsupported(
+          tensor: name,
+          reason: "\(format.name) \(geometry.shape): \(reason); pick a --group-size that divides it, or keep it with --exclude '\(name)' (or a glob)")
+      }
+      // Plain BF16/F16/F32 weights quantize in their own dtype; anything decoded (FP8, 4-bit) in exact F32.
+      let weightDType: DType = group.storage == .plain && [.bfloat16, .float16, .float32].contains(geometry.dtype) ? geometry.dtype : .float32
+      // compressed-tensors int4 stores scales in the weight dtype; an F32 decode is served in the model dtype.
+      let scaleDType: DType = group.storage == .plain ? weightDType : context.modelDType
+      let module = TensorName(name).modulePath
+      return ConversionJob(
+        group: group, action: .group(GroupJob(format: format, search: context.search, weightDType: weightDType, scaleDType: scaleDType)),
+        outputs: format.outputs(module: module, rows: rows, columns: columns, weightDType: weightDType, scaleDType: scaleDType),
+        sourceByteCount: sourceBytes, rows: rows, columns: columns)
+    case .mixed:
+      throw ConversionError.invalidRecipe("a recipe cannot nest another recipe")
     }
   }
 }

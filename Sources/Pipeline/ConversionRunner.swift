@@ -149,7 +149,11 @@ public final class ConversionRunner: Sendable {
       try FileSystem.writeFileAtomically(bytes, to: FileSystem.join(output, "config.json"))
       extras.append(("config.json", SHA256.hex(of: bytes), bytes.count))
     }
-    for name in try checkpoint.sidecarFiles() where name != "config.json" {
+    for file in plan.extraFiles {
+      try FileSystem.writeFileAtomically(file.bytes, to: FileSystem.join(output, file.name))
+      extras.append((file.name, SHA256.hex(of: file.bytes), file.bytes.count))
+    }
+    for name in try checkpoint.sidecarFiles() where name != "config.json" && !plan.replacedSidecars.contains(name) {
       let destination = FileSystem.join(output, name)
       try FileSystem.copyFile(FileSystem.join(checkpoint.directory, name), to: destination)
       extras.append((name, try FileDigest.sha256(of: destination), try FileSystem.byteCount(of: destination)))
@@ -208,6 +212,8 @@ public final class ConversionRunner: Sendable {
       return try cast(job, to: dtype, writer: writer)
     case .fp8(let scheme, let rule):
       return try quantizeFP8(job, scheme: scheme, rule: rule, writer: writer)
+    case .group(let groupJob):
+      return try quantizeGroup(job, groupJob, writer: writer)
     }
   }
 
@@ -226,6 +232,7 @@ public final class ConversionRunner: Sendable {
 
   /// The F32 values of rows `range` of the job's source weight, into `destination`.
   private func decodeSource(_ job: ConversionJob, rows range: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) throws {
+    guard WeightDecoding.streamsRows(job.group.storage) else { return try decodeWhole(job, rows: range, into: destination) }
     let main = try checkpoint.tensor(job.group.parts["weight"]!)
     let rowBytes = job.columns * (main.dtype.bitWidth / 8)
     switch job.group.storage {
@@ -260,7 +267,9 @@ public final class ConversionRunner: Sendable {
     }
   }
 
-  private func sourceRowAlignment(_ job: ConversionJob) -> Int { job.group.storage == .fp8Block ? 128 : 1 }
+  private func sourceRowAlignment(_ job: ConversionJob) -> Int {
+    WeightDecoding.streamsRows(job.group.storage) ? WeightDecoding.rowAlignment(job.group.storage) : max(1, job.rows)
+  }
 
   private func cast(_ job: ConversionJob, to dtype: DType, writer: SafeTensorsFileWriter) throws -> TensorReport {
     let name = job.outputs[0].name

@@ -1,3 +1,4 @@
+import Quantization
 import TensorCore
 
 /// What `smelt convert --to` produces.
@@ -8,13 +9,40 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
   case unscaledFP8(DType)
   /// Scaled FP8 E4M3 weights.
   case fp8(FP8Layout)
+  /// A 4-bit (or MLX 8-bit) group layout.
+  case group(GroupFormat)
+  /// A mixed recipe: per-tensor schemes by glob rules (see `ConversionRecipe`).
+  indirect case mixed(ConversionRecipe)
 
   /// The names accepted by `--to`, in help order.
-  public static let names = ["bf16", "f16", "f32", "fp8-block", "fp8-channel", "fp8-tensor", "f8-e4m3", "f8-e5m2"]
+  public static let names = [
+    "bf16", "f16", "f32", "fp8-block", "fp8-channel", "fp8-tensor", "f8-e4m3", "f8-e5m2",
+    "int4-g128", "int4-g64", "int4-g32", "int4-asym", "gptq", "mlx-affine", "mxfp4", "mxfp4-gpt-oss", "nvfp4", "nvfp4-ct",
+  ]
 
-  /// Parses a `--to` value. `blockShape` and `ue8m0` refine `fp8-block`.
-  public static func parse(_ name: String, blockShape: (rows: Int, columns: Int) = (128, 128), ue8m0: Bool = false) -> ConversionTarget? {
+  /// Group sizes accepted by the int4, GPTQ and MLX targets.
+  public static let groupSizes = [32, 64, 128]
+
+  /// Parses a `--to` value. `blockShape` and `ue8m0` refine `fp8-block`; `groupSize` (default: 128 for int4 and
+  /// GPTQ, the name's own for `int4-g32`/`int4-g64`, 64 for MLX) and `bits` (MLX: 4 or 8) refine the group
+  /// formats. Returns `nil` for an unknown name or an unsupported group size / bit width.
+  public static func parse(
+    _ name: String, blockShape: (rows: Int, columns: Int) = (128, 128), ue8m0: Bool = false, groupSize: Int? = nil,
+    bits: Int = 4
+  ) -> ConversionTarget? {
+    if let group = groupSize, !groupSizes.contains(group) { return nil }
     switch name {
+    case "int4-g128", "int4-g64", "int4-g32":
+      return .group(.int4(groupSize: groupSize ?? Int(name.dropFirst("int4-g".count)) ?? 128, symmetry: .symmetric))
+    case "int4-asym": return .group(.int4(groupSize: groupSize ?? 128, symmetry: .asymmetric))
+    case "gptq": return .group(.gptq(groupSize: groupSize ?? 128))
+    case "mlx-affine":
+      guard MLXAffine.supportedBits.contains(bits) else { return nil }
+      return .group(.mlxAffine(bits: bits, groupSize: groupSize ?? 64))
+    case "mxfp4": return .group(.mxfp4(.compressedTensors))
+    case "mxfp4-gpt-oss": return .group(.mxfp4(.gptOss))
+    case "nvfp4": return .group(.nvfp4(.modelOpt))
+    case "nvfp4-ct": return .group(.nvfp4(.compressedTensors))
     case "bf16": return .cast(.bfloat16)
     case "f16": return .cast(.float16)
     case "f32": return .cast(.float32)
@@ -33,6 +61,8 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     case .cast(let dtype): return "cast to \(dtype)"
     case .unscaledFP8(let dtype): return "unscaled cast to \(dtype)"
     case .fp8(let layout): return layout.description
+    case .group(let format): return format.description
+    case .mixed(let recipe): return "mixed recipe (\(recipe.rules.count) rule(s), default \(recipe.fallback))"
     }
   }
 }

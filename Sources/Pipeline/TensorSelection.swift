@@ -29,9 +29,22 @@ public struct TensorSelection: Sendable {
       return dtype.isFloatingPoint && dtype.bitWidth >= 16 && dtype != .complex64 && !name.hasSuffix("e_score_correction_bias")
     case .unscaledFP8:
       return storage == .plain && dtype.isFloatingPoint && dtype.bitWidth >= 16 && dtype != .complex64
-    case .fp8:
+    case .fp8, .group:
       return TensorSelection.isReleaseQuantized(name, shape: shape)
+    case .mixed:
+      return false
     }
+  }
+
+  /// Whether a tensor matched by a recipe rule is converted with `target`: casts take any floating tensor;
+  /// quantizing schemes take linear weights (a 2-D `weight`), never the router `mlp.gate` or `embed_tokens`
+  /// (which `--include` can still force).
+  public static func isRuleCandidate(_ name: String, shape: [Int], target: ConversionTarget) -> Bool {
+    if case .cast = target { return true }
+    let parsed = TensorName(name)
+    guard shape.count == 2, parsed.leaf == "weight", !parsed.isRouter else { return false }
+    let module = parsed.modulePath.split(separator: ".").last.map(String.init) ?? ""
+    return module != "embed_tokens" && module != "embed_in" && module != "wte"
   }
 
   /// The DeepSeek release rule: a 2-D `*_proj` (or `kv_a_proj_with_mqa`) weight inside `model.layers.N.`,

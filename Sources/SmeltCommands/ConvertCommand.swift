@@ -11,18 +11,32 @@ import TensorCore
 struct ConvertCommand: Command {
   static let configuration = CommandConfiguration(
     name: "convert",
-    abstract: "Convert a checkpoint's weights: FP8 block <-> BF16/F16/F32, FP8 channel/tensor, unscaled FP8 casts.",
+    abstract: "Convert a checkpoint's weights: FP8 block <-> BF16/F16/F32, FP8 channel/tensor, 4-bit (int4, GPTQ, MLX, MXFP4, NVFP4), mixed recipes.",
     discussion: """
       Streams tensor by tensor with bounded memory on all cores. Quantizing targets convert what DeepSeek's \
       release quantizes (2-D *_proj weights inside decoder layers); embeddings, lm_head, norms, the router and \
       MTP eh_proj keep their precision. Casts dequantize every quantized weight and cast plain floating \
-      tensors (F32 router biases excepted). --include/--exclude GLOB override the selection. Output files are \
-      written under temporary names and renamed when complete; --resume continues an interrupted run.
+      tensors (F32 router biases excepted). --include/--exclude GLOB override the selection. 4-bit targets: \
+      int4-g128 (compressed-tensors pack-quantized, --group-size 32|64|128), int4-asym (with zero points), gptq \
+      (GPTQ v1), mlx-affine (--bits 4|8, --group-size, default 64), mxfp4 (compressed-tensors), mxfp4-gpt-oss, \
+      nvfp4 (ModelOpt), nvfp4-ct (compressed-tensors); --search picks each group's scale by a clip search. \
+      FP8 sources are requantized from their exact F32 dequantization. Mixed recipes: --rule 'GLOB=SCHEME' \
+      (repeatable, first match wins; SCHEME is a --to name, fp8-block or keep, optionally with :group=N,bits=N) \
+      or --recipe FILE ({"rules": [{"match": GLOB, "scheme": SCHEME}], "default": SCHEME}); tensors no rule \
+      matches follow --to (default keep). The config block is written in the consumer's terms \
+      (compressed-tensors config_groups + ignore, MLX per-module quantization, GPTQ, gpt-oss, ModelOpt \
+      hf_quant_config.json). Output files are written under temporary names and renamed when complete; \
+      --resume continues an interrupted run.
       """,
     arguments: [
       .positional("input", help: "The checkpoint to read (directory or .safetensors file)."),
       .positional("output", help: "The directory to write."),
-      .option("to", valueName: "format", help: "Target format.", values: ConversionTarget.names, required: true),
+      .option("to", valueName: "format", help: "Target format (required unless --rule/--recipe is given).", values: ConversionTarget.names),
+      .option("group-size", valueName: "n", help: "Group size of int4/gptq (default 128) and mlx-affine (default 64).", values: ["32", "64", "128"]),
+      .option("bits", valueName: "n", help: "Bits of mlx-affine.", default: "4", values: ["4", "8"]),
+      .flag("search", help: "Choose 4-bit scales by a per-group clip search (lower error than round-to-nearest)."),
+      .option("rule", valueName: "glob=scheme", help: "Convert tensors matching GLOB with SCHEME (first match wins).", repeating: true),
+      .option("recipe", valueName: "file", help: "A JSON recipe: {\"rules\": [{\"match\": GLOB, \"scheme\": SCHEME}], \"default\": SCHEME}."),
       .option("include", valueName: "glob", help: "Also convert tensors matching GLOB.", repeating: true),
       .option("exclude", valueName: "glob", help: "Never convert tensors matching GLOB.", repeating: true),
       .option("block-size", valueName: "RxC", help: "FP8 block shape, e.g. 128x128 or 1x128.", default: "128x128"),
@@ -40,6 +54,7 @@ struct ConvertCommand: Command {
   var target: ConversionTarget
   var selection: TensorSelection
   var compressedTensors: Bool
+  var search: Bool
   var maxShardByteCount: Int
   var dryRun: Bool
   var force: Bool
@@ -55,11 +70,47 @@ struct ConvertCommand: Command {
       throw UsageError.invalid("--block-size must look like 128x128 (rows x columns), got '\(blockText)'")
     }
     let ue8m0 = try arguments.string("scale-format") == "ue8m0"
-    let name = try arguments.string("to")
-    guard let parsed = ConversionTarget.parse(name, blockShape: (parts[0], parts[1]), ue8m0: ue8m0) else {
-      throw UsageError.invalid("unknown --to format '\(name)'")
+    let groupSize = try arguments.optionalInt("group-size")
+    let bits = try arguments.int("bits")
+    let defaults = ConversionRecipe.SchemeDefaults(groupSize: groupSize, bits: bits, blockShape: (parts[0], parts[1]), ue8m0: ue8m0)
+    search = arguments.flag("search")
+    var base: ConversionTarget?
+    if let name = arguments.optionalString("to") {
+      guard let parsed = ConversionTarget.parse(name, blockShape: (parts[0], parts[1]), ue8m0: ue8m0, groupSize: groupSize, bits: bits) else {
+        throw UsageError.invalid("unknown --to format '\(name)'")
+      }
+      base = parsed
     }
-    target = parsed
+    let ruleTexts = arguments.strings("rule")
+    let recipePath = arguments.optionalString("recipe")
+    if !ruleTexts.isEmpty || recipePath != nil {
+      do {
+        var recipe = ConversionRecipe(rules: [], fallback: .keep)
+        if let recipePath {
+          let bytes: [UInt8]
+          do { bytes = try FileSystem.readFile(recipePath) } catch { throw UsageError.invalid("cannot read --recipe '\(recipePath)': \(error)") }
+          recipe = try ConversionRecipe.parse(json: bytes, path: recipePath, defaults: defaults)
+        }
+        recipe.rules = try ruleTexts.map { try ConversionRecipe.parseRule($0, defaults: defaults) } + recipe.rules
+        if let base { recipe.fallback = .target(base) }
+        _ = try recipe.family()
+        target = .mixed(recipe)
+      } catch let error as ConversionError {
+        throw UsageError.invalid("\(error)")
+      }
+    } else {
+      guard let base else { throw UsageError.invalid("--to FORMAT is required (or give --rule/--recipe)") }
+      target = base
+    }
+    if search {
+      switch target {
+      case .group(.gptq):
+        throw UsageError.invalid("--search is not available for gptq (use int4-g128: the same grid, read by vLLM as compressed-tensors)")
+      case .cast, .unscaledFP8, .fp8:
+        throw UsageError.invalid("--search applies to the 4-bit targets (int4, mlx-affine, mxfp4, nvfp4)")
+      default: break
+      }
+    }
     selection = TensorSelection(includes: arguments.strings("include").map(Glob.init), excludes: arguments.strings("exclude").map(Glob.init))
     compressedTensors = arguments.flag("compressed-tensors")
     maxShardByteCount = try arguments.byteCount("max-shard-size", in: 1...Int.max)
@@ -74,7 +125,8 @@ struct ConvertCommand: Command {
     let checkpoint = try Checkpoint.open(input)
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
-      compressedTensorsNaming: compressedTensors)
+      compressedTensorsNaming: compressedTensors, search: search)
+    for note in plan.notes { context.log("note: \(note)") }
     if dryRun {
       printPlan(plan, context: context)
       return
@@ -120,6 +172,7 @@ struct ConvertCommand: Command {
         case .copy: action = "copy"
         case .cast(let dtype): action = "cast \(dtype)"
         case .fp8(let scheme, _): action = "fp8 \(scheme)"
+        case .group(let groupJob): action = groupJob.format.name + (groupJob.search ? " --search" : "")
         }
         return job.outputs.map { tensor in
           .object(JSONObject(members: [
@@ -145,6 +198,7 @@ struct ConvertCommand: Command {
         switch job.action {
         case .cast(let dtype): action = "cast to \(dtype)"
         case .fp8(let scheme, let rule): action = "fp8 \(scheme)\(rule.format == .ue8m0 ? " ue8m0" : "")"
+        case .group(let groupJob): action = groupJob.format.description + (groupJob.search ? ", clip search" : "")
         case .copy: action = "copy"
         }
         rows.append([job.outputs[0].name, action, job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])

@@ -1,0 +1,161 @@
+import Checkpoint
+import Synchronization
+import Quantization
+import SafeTensors
+import TensorCore
+
+/// Execution of group-format jobs (4-bit layouts, MLX 8-bit) and whole-tensor decoding of sources that do not
+/// stream by rows. A weight is quantized whole: NVFP4 needs the tensor's amax, GPTQ stores its transpose, and a
+/// linear weight's F32 copy is at most a few hundred MB.
+extension ConversionRunner {
+  /// Rows `range` of a source that decodes whole (compressed-tensors FP8 and the 4-bit layouts), via
+  /// `WeightDecoding`. The runner asks for whole tensors of these sources, so each is decoded once.
+  func decodeWhole(_ job: ConversionJob, rows range: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) throws {
+    let decoded: WeightDecoding.DecodedWeight
+    do { decoded = try WeightDecoding.decode(group: job.group, in: checkpoint) } catch {
+      throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "\(error)")
+    }
+    let start = range.lowerBound * job.columns
+    let count = range.count * job.columns
+    guard decoded.values.count == job.rows * job.columns, destination.count == count else {
+      throw ConversionError.numeric(
+        tensor: job.group.modulePath, reason: "decoded \(decoded.values.count) values, expected \(job.rows) x \(job.columns)")
+    }
+    decoded.values.withUnsafeBufferPointer { source in
+      _ = destination.initialize(from: UnsafeBufferPointer(rebasing: source[start..<(start + count)]))
+    }
+  }
+
+  /// Decodes the job's whole source weight to F32.
+  func decodeSourceWeight(_ job: ConversionJob) throws -> [Float] {
+    let group = job.group
+    if WeightDecoding.streamsRows(group.storage) {
+      var values = [Float](repeating: 0, count: job.rows * job.columns)
+      do {
+        try values.withUnsafeMutableBufferPointer { buffer in
+          try WeightDecoding.decodeRows(group: group, in: checkpoint, rows: 0..<job.rows, into: buffer)
+        }
+      } catch {
+        throw ConversionError.numeric(tensor: WeightDecoding.logicalName(of: group), reason: "\(error)")
+      }
+      return values
+    }
+    do { return try WeightDecoding.decode(group: group, in: checkpoint).values } catch {
+      throw ConversionError.unsupported(tensor: group.modulePath, reason: "\(error)")
+    }
+  }
+
+  /// Quantizes one weight into a group layout, writes its tensors and reports the round-trip error of what the
+  /// consumer's own dequantizer reads back.
+  func quantizeGroup(_ job: ConversionJob, _ groupJob: GroupJob, writer: SafeTensorsFileWriter) throws -> TensorReport {
+    let name = WeightDecoding.logicalName(of: job.group)
+    let format = groupJob.format
+    let values = try decodeSourceWeight(job)
+    let tensors: [PackedTensor]
+    do {
+      tensors = try values.withUnsafeBufferPointer { buffer throws(FormatQuantizationError) in
+        let weight = try WeightMatrix(values: buffer, rowCount: job.rows, columnCount: job.columns, dtype: groupJob.weightDType)
+        return try format.quantize(weight, search: groupJob.search, scaleDType: groupJob.scaleDType)
+      }
+    } catch {
+      throw ConversionError.numeric(tensor: name, reason: "\(error)")
+    }
+    let module = TensorName(name).modulePath
+    guard tensors.count == job.outputs.count else {
+      throw ConversionError.numeric(tensor: name, reason: "quantizer produced \(tensors.count) tensors, the plan expects \(job.outputs.count)")
+    }
+    for (tensor, planned) in zip(tensors, job.outputs) {
+      let tensorName = format.tensorName(module: module, suffix: tensor.nameSuffix)
+      guard tensorName == planned.name, tensor.dtype == planned.dtype, tensor.shape == planned.shape else {
+        throw ConversionError.numeric(
+          tensor: name,
+          reason: "quantizer produced \(tensorName) \(tensor.dtype) \(tensor.shape), the plan expects \(planned.name) \(planned.dtype) \(planned.shape)")
+      }
+      try tensor.bytes.withUnsafeBytes { try writer.write(tensorNamed: tensorName, bytes: $0) }
+    }
+    // The error of what the consumer reads back (its dequantizer's rounding included).
+    let errors = try roundTripError(tensors, format: format, values: values, rows: job.rows, columns: job.columns,
+      dtype: groupJob.weightDType, module: module)
+    return TensorReport(
+      name: name, action: format.name + (groupJob.search ? " --search" : ""), snrDecibels: errors.snrDecibels,
+      maxAbsoluteError: errors.maxAbsoluteError)
+  }
+
+  /// Round-trip error of `tensors` against `values`: the format's dequantizer on row slices, slices in parallel
+  /// (merged in order, so the result does not depend on scheduling). GPTQ stores its transpose and decodes whole.
+  func roundTripError(
+    _ tensors: [PackedTensor], format: GroupFormat, values: [Float], rows: Int, columns: Int, dtype: DType, module: String
+  ) throws -> ErrorAccumulator {
+    let target = max(8, rows / max(1, Parallel.defaultThreadCount * 4))
+    let sliceRows = format.storage == .gptq ? rows : min(rows, (target + 7) / 8 * 8)
+    let sliceCount = (rows + sliceRows - 1) / sliceRows
+    let results = Mutex([Result<ErrorAccumulator, any Error>?](repeating: nil, count: sliceCount))
+    Parallel.forEachChunk(count: sliceCount) { range in
+      for slice in range {
+        let start = slice * sliceRows
+        let end = min(rows, start + sliceRows)
+        let result = Result { () throws -> ErrorAccumulator in
+          let part = sliceCount == 1 ? tensors : GroupFormatConversion.rowSlice(tensors, rows: rows, range: start..<end)
+          let geometry = WeightGeometry(
+            shape: [end - start, columns], rows: end - start, columns: columns, dtype: dtype, groupSize: format.groupSize,
+            bits: format.bits)
+          let back = try WeightDecoding.dequantize(part, storage: format.storage, geometry: geometry, module: module)
+          var errors = ErrorAccumulator()
+          values.withUnsafeBufferPointer { all in
+            back.values.withUnsafeBufferPointer { approximation in
+              errors.add(reference: UnsafeBufferPointer(rebasing: all[(start * columns)..<(end * columns)]), approximation: approximation)
+            }
+          }
+          return errors
+        }
+        results.withLock { $0[slice] = result }
+      }
+    }
+    var total = ErrorAccumulator()
+    for result in results.withLock({ $0 }) {
+      guard let result else { continue }
+      total.merge(try result.get())
+    }
+    return total
+  }
+}
+
+/// Row slices of packed row-major layouts (everything but GPTQ).
+enum GroupFormatConversion {
+  /// Rows `range` (starting on a multiple of 8) of a row-major layout's tensors: per-row tensors are cut, the
+  /// compressed-tensors `weight_zero_point` (8 rows per word) by word rows, `weight_shape` rewritten, scalars kept.
+  static func rowSlice(_ tensors: [PackedTensor], rows: Int, range: Range<Int>) -> [PackedTensor] {
+    tensors.map { tensor -> PackedTensor in
+      var copy = tensor
+      switch tensor.nameSuffix {
+      case "weight_shape":
+        copy.bytes = Int4PackQuantizedShape.bytes([Int64(range.count), Int64(tensor.bytes.count == 16 ? readInt64(tensor.bytes, 1) : 0)])
+      case "weight_zero_point":
+        let wordRows = (rows + 7) / 8
+        let rowBytes = tensor.bytes.count / max(1, wordRows)
+        let first = range.lowerBound / 8
+        let last = (range.upperBound + 7) / 8
+        copy.bytes = Array(tensor.bytes[(first * rowBytes)..<(last * rowBytes)])
+        copy.shape[0] = last - first
+      default:
+        guard let leading = tensor.shape.first, tensor.shape.count >= 2, leading == rows else { return tensor }
+        let rowBytes = tensor.bytes.count / rows
+        copy.bytes = Array(tensor.bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)])
+        copy.shape[0] = range.count
+      }
+      return copy
+    }
+  }
+
+  static func readInt64(_ bytes: [UInt8], _ index: Int) -> Int64 {
+    var bits: UInt64 = 0
+    for k in 0..<8 { bits |= UInt64(bytes[8 * index + k]) << UInt64(8 * k) }
+    return Int64(bitPattern: bits)
+  }
+}
+
+enum Int4PackQuantizedShape {
+  static func bytes(_ values: [Int64]) -> [UInt8] {
+    values.flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: UInt64(bitPattern: v) >> UInt64(8 * $0)) } }
+  }
+}

@@ -1,0 +1,361 @@
+import Checkpoint
+import JSON
+import Quantization
+import SafeTensors
+import TensorCore
+
+/// `config.json` blocks (and metadata files) for 4-bit outputs and mixed recipes, in each consumer's terms:
+///
+/// - compressed-tensors: `quantization_config` with one `config_groups` entry per scheme (exactly the keys
+///   compressed-tensors 0.20 serializes), `targets` = anchored `re:` regexes (digit path components generalized
+///   when every module matching the regex has that scheme, exact names otherwise) and `ignore` = every linear
+///   weight left unquantized (vLLM requires each Linear to match a target or `ignore`). `format` is the
+///   groups' format, or `mixed-precision`.
+/// - GPTQ: `quant_method: gptq` with `bits`, `group_size`, `sym`, `desc_act: false`, `checkpoint_format: gptq`,
+///   and `dynamic` negative (`-:`) rules for decoder linears left unquantized (vLLM/GPTQModel skip them); the same
+///   dict is written as `quantize_config.json` (AutoGPTQ).
+/// - MLX: `quantization` = `{group_size, bits, mode}` of the most common scheme, plus per-module
+///   `{group_size, bits, mode}` for the others and `false` for linear/embedding modules left unquantized, keyed by
+///   mlx-lm's module paths (routed experts under `mlp.switch_mlp.<proj>`); copied to `quantization_config` as
+///   mlx-lm does.
+/// - gpt-oss MXFP4: `{"quant_method": "mxfp4", "modules_to_not_convert": [...]}` (patterns with `*` for indices).
+/// - ModelOpt NVFP4: `hf_quant_config.json` `{"producer", "quantization": {"quant_algo": "NVFP4", "group_size": 16,
+///   "kv_cache_quant_algo": null, "exclude_modules"}}` and `quantization_config` as ModelOpt's
+///   `convert_hf_quant_config_format` derives it (`quant_method: modelopt`, `quant_algo`, `config_groups`,
+///   `ignore`, `producer`).
+public enum QuantizationConfigWriter {
+  /// How one linear module ends up.
+  enum Scheme: Hashable {
+    case group(GroupFormat)
+    case fp8(FP8Scheme, ue8m0: Bool)
+  }
+
+  /// Every linear-like module of the output (2-D weights) and its scheme (`nil` = unquantized), in job order.
+  static func assignments(_ jobs: [ConversionJob]) -> [(module: String, scheme: Scheme?)] {
+    var result: [(String, Scheme?)] = []
+    for job in jobs {
+      switch job.action {
+      case .group(let groupJob):
+        guard let first = job.outputs.first else { continue }
+        result.append((TensorName(first.name).modulePath, .group(groupJob.format)))
+      case .fp8(let scheme, let rule):
+        guard let first = job.outputs.first else { continue }
+        result.append((TensorName(first.name).modulePath, .fp8(scheme, ue8m0: rule.format == .ue8m0)))
+      case .copy, .cast:
+        let name: String
+        let shape: [Int]
+        if case .cast = job.action, let output = job.outputs.first {
+          (name, shape) = (output.name, output.shape)
+        } else if job.group.storage == .plain, let main = job.group.parts["weight"],
+          let output = job.outputs.first(where: { $0.name == main })
+        {
+          (name, shape) = (main, output.shape)
+        } else {
+          continue
+        }
+        guard name.hasSuffix(".weight"), shape.count == 2 else { continue }
+        result.append((String(name.dropLast(".weight".count)), nil))
+      }
+    }
+    return result
+  }
+
+  // MARK: module patterns
+
+  /// `model.layers.12.mlp.experts.3.up_proj` → `model\.layers\.\d+\.mlp\.experts\.\d+\.up_proj`.
+  static func regexPattern(_ module: String) -> String {
+    module.split(separator: ".", omittingEmptySubsequences: false).map { part -> String in
+      if !part.isEmpty, part.allSatisfy(\.isNumber) { return "\\d+" }
+      return escapeRegex(String(part))
+    }.joined(separator: "\\.")
+  }
+
+  static func escapeRegex(_ text: String) -> String {
+    var out = ""
+    for c in text {
+      if "\\^$.|?*+()[]{}".contains(c) { out.append("\\") }
+      out.append(c)
+    }
+    return out
+  }
+
+  /// `model.layers.12.self_attn` → `model.layers.*.self_attn` (transformers' `modules_to_not_convert` style).
+  static func wildcardPattern(_ module: String) -> String {
+    module.split(separator: ".", omittingEmptySubsequences: false).map { part -> String in
+      !part.isEmpty && part.allSatisfy(\.isNumber) ? "*" : String(part)
+    }.joined(separator: ".")
+  }
+
+  /// Compact match list for `modules` (which share one scheme in `all`): per digit-generalized pattern, the
+  /// generalized entry when every module of `all` with that pattern has the same scheme, else the exact names.
+  static func compact<Key: Hashable>(
+    _ modules: [String], all: [(module: String, scheme: Key)], literal: (String) -> String = { $0 },
+    generalized: (String) -> String
+  ) -> [String] {
+    var patternSchemes: [String: Set<Key>] = [:]
+    for item in all { patternSchemes[regexPattern(item.module), default: []].insert(item.scheme) }
+    var out: [String] = []
+    var seen = Set<String>()
+    for module in modules {
+      let entry = patternSchemes[regexPattern(module)]?.count == 1 ? generalized(module) : literal(module)
+      if seen.insert(entry).inserted { out.append(entry) }
+    }
+    return out
+  }
+
+  /// compressed-tensors entry: `re:^...$` for a pattern with indices, the plain name otherwise.
+  static func compressedTensorsEntry(_ module: String) -> String {
+    let pattern = regexPattern(module)
+    return pattern == escapeRegex(module) ? module : "re:^" + pattern + "$"
+  }
+
+  /// `compact` of the modules whose scheme is `key`.
+  static func compactTargets<Key: Hashable>(
+    _ all: [(module: String, scheme: Key)], selecting key: Key, literal: (String) -> String = { $0 },
+    generalized: (String) -> String
+  ) -> [String] {
+    compact(all.filter { $0.scheme == key }.map(\.module), all: all, literal: literal, generalized: generalized)
+  }
+
+  // MARK: config
+
+  /// The output config for a 4-bit or mixed conversion of `family`.
+  static func rewrite(_ config: JSONObject, family: ConsumerFamily?, jobs: [ConversionJob]) -> JSONObject {
+    let items = assignments(jobs)
+    switch family {
+    case .compressedTensors:
+      return config.setting("quantization_config", to: .object(compressedTensors(items)))
+    case .gptq:
+      return config.setting("quantization_config", to: .object(gptq(items)))
+    case .mlx:
+      let block = mlx(items)
+      return config.removing("quantization_config").setting("quantization", to: .object(block))
+        .setting("quantization_config", to: .object(block))
+    case .gptOss:
+      let kept = compactTargets(
+        items.map { ($0.module, $0.scheme != nil) }, selecting: false, generalized: wildcardPattern)
+      return config.setting(
+        "quantization_config",
+        to: object([("modules_to_not_convert", .array(kept.map { .string($0) })), ("quant_method", "mxfp4")]))
+    case .modelOpt:
+      return config.setting("quantization_config", to: .object(modelOptConfig(modelOptHFQuantConfig(items))))
+    case .deepSeekFP8, nil:
+      return config.removing("quantization_config")
+    }
+  }
+
+  /// Metadata files next to `config.json`.
+  static func extraFiles(for family: ConsumerFamily?, jobs: [ConversionJob], config: JSONObject?) -> [(name: String, bytes: [UInt8])] {
+    let items = assignments(jobs)
+    func bytes(_ object: JSONObject) -> [UInt8] { JSONWriter(pretty: true).bytes(.object(object)) + [0x0A] }
+    switch family {
+    case .modelOpt:
+      return [("hf_quant_config.json", bytes(modelOptHFQuantConfig(items)))]
+    case .gptq:
+      return [("quantize_config.json", bytes(gptq(items)))]
+    default:
+      return []
+    }
+  }
+
+  private static func object(_ members: [(String, JSONValue)]) -> JSONValue {
+    .object(JSONObject(members: members) ?? JSONObject())
+  }
+
+  private static func int(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
+
+  // compressed-tensors
+
+  static func compressedTensors(_ items: [(module: String, scheme: Scheme?)]) -> JSONObject {
+    var schemes: [Scheme] = []
+    for item in items { if let s = item.scheme, !schemes.contains(s) { schemes.append(s) } }
+    var groups: [(String, JSONValue)] = []
+    var formats: [String] = []
+    for (index, scheme) in schemes.enumerated() {
+      let targets = compactTargets(items, selecting: scheme, generalized: compressedTensorsEntry)
+      let (format, weights, activations) = compressedTensorsScheme(scheme)
+      if !formats.contains(format) { formats.append(format) }
+      groups.append((
+        "group_\(index)",
+        object([
+          ("format", .string(format)), ("input_activations", activations), ("output_activations", .null),
+          ("targets", .array(targets.map { .string($0) })), ("weights", weights),
+        ])
+      ))
+    }
+    let ignore = compactTargets(items, selecting: nil, generalized: compressedTensorsEntry)
+    return JSONObject(members: [
+      ("config_groups", object(groups)),
+      ("format", .string(formats.count == 1 ? formats[0] : "mixed-precision")),
+      ("global_compression_ratio", .null),
+      ("ignore", .array(ignore.map { .string($0) })),
+      ("kv_cache_scheme", .null),
+      ("quant_method", "compressed-tensors"),
+      ("quantization_status", "compressed"),
+      ("sparsity_config", object([])),
+      ("transform_config", object([])),
+    ]) ?? JSONObject()
+  }
+
+  /// Format, `weights` and `input_activations` of one scheme, as compressed-tensors 0.20 serializes its presets
+  /// (W4A16, W4A16_ASYM, MXFP4A16, NVFP4A16, FP8_BLOCK; channel/tensor FP8 like FP8_DYNAMIC's weights).
+  static func compressedTensorsScheme(_ scheme: Scheme) -> (String, JSONValue, JSONValue) {
+    switch scheme {
+    case .group(.int4(let g, let symmetry)):
+      return (
+        "pack-quantized",
+        object([
+          ("num_bits", 4), ("type", "int"), ("symmetric", .bool(symmetry == .symmetric)), ("group_size", int(g)),
+          ("strategy", "group"), ("dynamic", false),
+        ]), .null
+      )
+    case .group(.mxfp4):
+      return (
+        "mxfp4-pack-quantized",
+        object([
+          ("num_bits", 4), ("type", "float"), ("symmetric", true), ("group_size", 32), ("strategy", "group"),
+          ("dynamic", false), ("scale_dtype", "torch.uint8"),
+        ]), .null
+      )
+    case .group(.nvfp4):
+      return (
+        "nvfp4-pack-quantized",
+        object([
+          ("num_bits", 4), ("type", "float"), ("symmetric", true), ("group_size", 16), ("strategy", "tensor_group"),
+          ("dynamic", false), ("scale_dtype", "torch.float8_e4m3fn"),
+        ]), .null
+      )
+    case .group:
+      return ("dense", .null, .null)  // not a compressed-tensors layout (family checks prevent it)
+    case .fp8(let fp8, _):
+      switch fp8 {
+      case .block(let r, let c):
+        return (
+          "float-quantized",
+          object([
+            ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null), ("strategy", "block"),
+            ("block_structure", .array([int(r), int(c)])), ("dynamic", false),
+          ]),
+          object([
+            ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", int(c)), ("strategy", "group"),
+            ("dynamic", true),
+          ])
+        )
+      case .channel, .tensor:
+        return (
+          "float-quantized",
+          object([
+            ("num_bits", 8), ("type", "float"), ("symmetric", true), ("strategy", fp8 == .channel ? "channel" : "tensor"),
+            ("dynamic", false),
+          ]),
+          object([("num_bits", 8), ("type", "float"), ("symmetric", true), ("strategy", "token"), ("dynamic", true)])
+        )
+      }
+    }
+  }
+
+  // GPTQ
+
+  /// vLLM fuses some projections under another name (`gate_up_proj`, `fused_qkv_a_proj`, `qkv_proj`); a
+  /// `dynamic` rule must match the fused layer name too.
+  static let fusedAliases: [String: String] = [
+    "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj", "q_a_proj": "fused_qkv_a_proj",
+    "kv_a_proj_with_mqa": "fused_qkv_a_proj", "q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj",
+  ]
+
+  static func gptq(_ items: [(module: String, scheme: Scheme?)]) -> JSONObject {
+    var groupSize = 128
+    for item in items { if case .group(.gptq(let g)) = item.scheme { groupSize = g; break } }
+    // Decoder linears left unquantized (lm_head, MTP eh_proj and the router are not GPTQ layers in vLLM).
+    let skipped = items.filter { item in
+      guard item.scheme == nil else { return false }
+      let parsed = TensorName(item.module + ".weight")
+      return parsed.layer != nil && !parsed.isRouter && !item.module.hasSuffix("embed_tokens")
+    }
+    var dynamic: [(String, JSONValue)] = []
+    let keyed = items.map { ($0.module, $0.scheme == nil) }
+    for entry in compact(skipped.map(\.module), all: keyed, literal: { escapeRegex($0) }, generalized: regexPattern) {
+      // `...mlp\.gate_proj` must also match vLLM's fused `...mlp.gate_up_proj`.
+      var pattern = entry
+      for (leaf, fused) in fusedAliases where entry.hasSuffix("\\." + escapeRegex(leaf)) {
+        pattern = String(entry.dropLast(escapeRegex(leaf).count)) + "(" + escapeRegex(leaf) + "|" + fused + ")"
+      }
+      let key = "-:^" + pattern + "$"
+      if !dynamic.contains(where: { $0.0 == key }) { dynamic.append((key, object([]))) }
+    }
+    var members: [(String, JSONValue)] = [
+      ("bits", 4), ("checkpoint_format", "gptq"), ("damp_percent", 0.01), ("desc_act", false),
+    ]
+    if !dynamic.isEmpty { members.append(("dynamic", object(dynamic))) }
+    members += [
+      ("group_size", int(groupSize)), ("lm_head", false), ("model_file_base_name", .null),
+      ("model_name_or_path", .null), ("pack_dtype", "int32"), ("quant_method", "gptq"), ("static_groups", false),
+      ("sym", true), ("true_sequential", true),
+    ]
+    return JSONObject(members: members) ?? JSONObject()
+  }
+
+  // MLX
+
+  static func mlx(_ items: [(module: String, scheme: Scheme?)]) -> JSONObject {
+    var counts: [Scheme: Int] = [:]
+    var order: [Scheme] = []
+    for item in items {
+      guard let scheme = item.scheme else { continue }
+      if counts[scheme] == nil { order.append(scheme) }
+      counts[scheme, default: 0] += 1
+    }
+    let main = order.max { (counts[$0] ?? 0) < (counts[$1] ?? 0) }
+    func parameters(_ scheme: Scheme) -> (Int, Int) {
+      if case .group(.mlxAffine(let bits, let g)) = scheme { return (bits, g) }
+      return (4, 64)
+    }
+    let (bits, groupSize) = main.map(parameters) ?? (4, 64)
+    var members: [(String, JSONValue)] = [("group_size", int(groupSize)), ("bits", int(bits)), ("mode", "affine")]
+    var seen = Set<String>()
+    for item in items {
+      let key = WeightDecoding.mlxStackedAlias(item.module)
+      guard seen.insert(key).inserted else { continue }
+      if let scheme = item.scheme {
+        guard scheme != main else { continue }
+        let (b, g) = parameters(scheme)
+        members.append((key, object([("group_size", int(g)), ("bits", int(b)), ("mode", "affine")])))
+      } else if !TensorName(item.module + ".weight").isRouter {
+        members.append((key, false))
+      }
+    }
+    return JSONObject(members: members) ?? JSONObject()
+  }
+
+  // ModelOpt
+
+  static func modelOptHFQuantConfig(_ items: [(module: String, scheme: Scheme?)]) -> JSONObject {
+    let excluded = compactTargets(
+      items.map { ($0.module, $0.scheme != nil) }, selecting: false, generalized: wildcardPattern)
+    return JSONObject(members: [
+      ("producer", object([("name", "modelopt"), ("version", "0.47.0")])),
+      ("quantization", object([
+        ("quant_algo", "NVFP4"), ("kv_cache_quant_algo", .null), ("group_size", 16),
+        ("exclude_modules", .array(excluded.map { .string($0) })),
+      ])),
+    ]) ?? JSONObject()
+  }
+
+  /// What ModelOpt's `convert_hf_quant_config_format` makes of `hfQuantConfig` for NVFP4.
+  static func modelOptConfig(_ hfQuantConfig: JSONObject) -> JSONObject {
+    let details = hfQuantConfig["quantization"]?.objectValue ?? JSONObject()
+    let groupSize = details["group_size"] ?? 16
+    let group = object([
+      ("input_activations", object([("dynamic", false), ("num_bits", 4), ("type", "float"), ("group_size", groupSize)])),
+      ("weights", object([("dynamic", false), ("num_bits", 4), ("type", "float"), ("group_size", groupSize)])),
+      ("targets", .array(["Linear"])),
+    ])
+    return JSONObject(members: [
+      ("config_groups", object([("group_0", group)])),
+      ("ignore", details["exclude_modules"] ?? .array([])),
+      ("quant_algo", "NVFP4"),
+      ("producer", hfQuantConfig["producer"] ?? .null),
+      ("quant_method", "modelopt"),
+    ]) ?? JSONObject()
+  }
+}

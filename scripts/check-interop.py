@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""Interop proof for Smelt's 4-bit outputs: the reference libraries decompress what Smelt wrote, bit for bit.
+
+For every layout Smelt converts the BF16 sample (`smelt convert SAMPLE OUT --to LAYOUT`), writes its own
+dequantization (`smelt convert OUT DEQ --to f32`), and this script decompresses OUT with the consumer's own code
+and compares every quantized weight with DEQ bit for bit:
+
+  int4-g128, int4-asym, mxfp4, nvfp4-ct  compressed-tensors decompressors (BaseCompressor registry), with the
+                                          QuantizationArgs taken from OUT's config.json config group that matches
+                                          the module (vLLM's target-matching rules: every Linear must match a
+                                          target or `ignore`)
+  mlx-affine                              mlx.core.dequantize with bits/group from config.json `quantization` as
+                                          mlx-lm resolves it (per-module entry, else the top level)
+  mxfp4-gpt-oss                           transformers.integrations.mxfp4._convert_moe_packed_tensors
+  nvfp4                                   modelopt NVFP4QTensor.dequantize; hf_quant_config.json converted by
+                                          modelopt's convert_hf_quant_config_format must equal config.json's block
+  gptq                                    AutoGPTQ's torch dequantization, transcribed (AutoGPTQ is not installed):
+                                          scales[g_idx] * (q - (qzeros + 1)) in F16; config parsed by
+                                          transformers.GPTQConfig
+
+Prints one PASS/FAIL/SKIP line per layout; exits 1 on any FAIL, 0 otherwise (a missing library is a SKIP).
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import warnings
+
+warnings.filterwarnings("ignore")
+
+
+def log(line):
+    print(line, flush=True)
+
+
+try:
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file
+except Exception as error:  # pragma: no cover - environment dependent
+    log(f"SKIP: reference libraries unavailable ({error})")
+    sys.exit(0)
+
+
+def optional(module):
+    try:
+        return __import__(module)
+    except Exception:
+        return None
+
+
+LAYOUTS = [
+    # (name, --to, extra smelt flags, the library it needs)
+    ("int4-g128", "int4-g128", ["--group-size", "64"], "compressed_tensors"),
+    ("int4-asym", "int4-asym", ["--group-size", "64"], "compressed_tensors"),
+    ("int4-g128-search", "int4-g128", ["--group-size", "64", "--search"], "compressed_tensors"),
+    ("gptq", "gptq", ["--group-size", "64"], "transformers"),
+    ("mlx-affine-4", "mlx-affine", [], "mlx.core"),
+    ("mlx-affine-8", "mlx-affine", ["--bits", "8", "--group-size", "32"], "mlx.core"),
+    ("mxfp4", "mxfp4", [], "compressed_tensors"),
+    ("mxfp4-gpt-oss", "mxfp4-gpt-oss", [], "transformers"),
+    ("nvfp4", "nvfp4", [], "modelopt"),
+    ("nvfp4-ct", "nvfp4-ct", [], "compressed_tensors"),
+    ("fp8-to-int4", "int4-g128", ["--group-size", "64"], "compressed_tensors"),  # FP8-block sample as input
+    ("recipe-ct", None, ["--rule", "*.mlp.experts.*=int4-g128:group=64", "--rule", "*.self_attn.*=fp8-block",
+                         "--rule", "*.shared_experts.*=nvfp4-ct"], "compressed_tensors"),
+]
+
+
+def smelt(binary, *args):
+    result = subprocess.run([binary, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"smelt {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+
+
+def load_dir(directory):
+    tensors = {}
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".safetensors"):
+            tensors.update(load_file(os.path.join(directory, name)))
+    with open(os.path.join(directory, "config.json")) as f:
+        config = json.load(f)
+    return tensors, config
+
+
+def modules_with(tensors, leaf):
+    return sorted(name[: -len(leaf) - 1] for name in tensors if name.endswith("." + leaf))
+
+
+def same_bits(reference, smelt_values):
+    a = reference.to(torch.float32).contiguous()
+    b = smelt_values.to(torch.float32).contiguous()
+    if a.shape != b.shape:
+        return False, f"shape {tuple(a.shape)} vs {tuple(b.shape)}"
+    differ = (a.view(torch.int32) != b.view(torch.int32)) & ~(torch.isnan(a) & torch.isnan(b))
+    count = int(differ.sum())
+    if count:
+        i = int(differ.flatten().nonzero()[0])
+        return False, f"{count} of {a.numel()} values differ (first at {i}: {a.flatten()[i].item()} vs {b.flatten()[i].item()})"
+    return True, ""
+
+
+# --- compressed-tensors -------------------------------------------------------------------------------------
+
+def vllm_match(name, target):
+    if target.startswith("re:"):
+        return re.match(target[3:], name) is not None
+    return target == name
+
+
+def check_compressed_tensors(out, deq, config):
+    from compressed_tensors.compressors import BaseCompressor
+    from compressed_tensors.quantization import QuantizationConfig, QuantizationScheme
+
+    block = config["quantization_config"]
+    parsed = QuantizationConfig.model_validate(block)  # the library accepts the block as written
+    groups = list(parsed.config_groups.items())
+    linear = set()
+    for name, tensor in out.items():
+        module, _, leaf = name.rpartition(".")
+        if leaf in ("weight", "weight_packed") and tensor.dim() == 2:
+            linear.add(module)
+    checked = 0
+    for module in sorted(linear):
+        matches = [(key, scheme) for key, scheme in groups if any(vllm_match(module, t) for t in scheme.targets)]
+        ignored = any(vllm_match(module, t) for t in parsed.ignore)
+        if not matches and not ignored:
+            return False, f"{module} matches no config group and is not ignored (vLLM would refuse to load)", 0
+        if not matches:
+            if module + ".weight_packed" in out or module + ".weight_scale" in out:
+                return False, f"{module} is quantized but ignored by the config", 0
+            continue
+        key, scheme = matches[0]
+        fmt = scheme.format or parsed.format
+        if fmt == "float-quantized":
+            # FP8: weight * weight_scale in the scale dtype, the compressed-tensors naive decompressor.
+            compressor = BaseCompressor.get_value_from_registry(fmt)
+            state = {"weight": out[module + ".weight"], "weight_scale": out[module + ".weight_scale"]}
+        else:
+            compressor = BaseCompressor.get_value_from_registry(fmt)
+            state = {k.rpartition(".")[2]: v for k, v in out.items() if k.startswith(module + ".")}
+        scheme = QuantizationScheme(targets=["Linear"], weights=scheme.weights)
+        reference = compressor.decompress(dict(state), scheme)["weight"]
+        ok, why = same_bits(reference, deq[module + ".weight"])
+        if not ok:
+            return False, f"{module} ({key}, {fmt}): {why}", checked
+        checked += 1
+    return True, "", checked
+
+
+# --- MLX ----------------------------------------------------------------------------------------------------
+
+def mlx_alias(module):
+    parts = module.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if part == "experts" and parts[i + 1].isdigit():
+            return ".".join(parts[:i] + ["switch_mlp"] + parts[i + 2:])
+    return module
+
+
+def check_mlx(out, deq, config):
+    import mlx.core as mx
+
+    q = config["quantization"]
+    if config.get("quantization_config") != q:
+        return False, "quantization_config differs from quantization (mlx-lm writes both)", 0
+    checked = 0
+    for module in modules_with(out, "scales"):
+        params = q.get(module, q.get(mlx_alias(module), q))
+        if params is False:
+            return False, f"{module} has scales but the config says false", checked
+        w = mx.array(out[module + ".weight"].view(torch.int32).numpy()).view(mx.uint32)
+        def to_mx(t):
+            return mx.array(t.float().numpy()).astype(mx.bfloat16) if t.dtype == torch.bfloat16 else mx.array(t.numpy())
+        ref = mx.dequantize(w, to_mx(out[module + ".scales"]), to_mx(out[module + ".biases"]),
+                            group_size=params["group_size"], bits=params["bits"])
+        reference = torch.from_numpy(np.array(ref.astype(mx.float32)))
+        ok, why = same_bits(reference, deq[module + ".weight"])
+        if not ok:
+            return False, f"{module}: {why}", checked
+        checked += 1
+    for module, value in q.items():
+        if value is False and (module + ".scales") in out:
+            return False, f"{module} is false in the config but quantized", checked
+    return True, "", checked
+
+
+# --- gpt-oss ------------------------------------------------------------------------------------------------
+
+def check_gpt_oss(out, deq, config):
+    from transformers.integrations.mxfp4 import _convert_moe_packed_tensors
+
+    qc = config["quantization_config"]
+    if qc.get("quant_method") != "mxfp4":
+        return False, f"quant_method is {qc.get('quant_method')}", 0
+    checked = 0
+    for stem in modules_with(out, "weight_blocks"):
+        blocks, scales = out[stem + ".weight_blocks"], out[stem + ".weight_scales"]
+        # _convert_moe_packed_tensors takes [E, rows, G, 16] and returns the transposed [E, in, out].
+        ref = _convert_moe_packed_tensors(blocks.unsqueeze(0), scales.unsqueeze(0), dtype=torch.bfloat16)
+        ok, why = same_bits(ref[0].transpose(0, 1).contiguous(), deq[stem + ".weight"])
+        if not ok:
+            return False, f"{stem}: {why}", checked
+        checked += 1
+    return True, "", checked
+
+
+# --- ModelOpt -----------------------------------------------------------------------------------------------
+
+def check_modelopt(out, deq, config, directory):
+    from modelopt.torch.export.convert_hf_config import convert_hf_quant_config_format
+    from modelopt.torch.quantization.qtensor.nvfp4_tensor import NVFP4QTensor
+
+    with open(os.path.join(directory, "hf_quant_config.json")) as f:
+        hf = json.load(f)
+    if convert_hf_quant_config_format(hf) != config["quantization_config"]:
+        return False, "config.json quantization_config is not modelopt's conversion of hf_quant_config.json", 0
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(config.get("torch_dtype"), torch.bfloat16)
+    checked = 0
+    for module in modules_with(out, "weight_scale_2"):
+        packed = out[module + ".weight"]
+        shape = torch.Size([packed.shape[0], packed.shape[1] * 2])
+        qt = NVFP4QTensor(shape, dtype, packed)
+        ref = qt.dequantize(dtype=dtype, scale=out[module + ".weight_scale"], double_scale=out[module + ".weight_scale_2"],
+                            block_sizes={-1: 16})
+        ok, why = same_bits(ref, deq[module + ".weight"])
+        if not ok:
+            return False, f"{module}: {why}", checked
+        checked += 1
+    return True, "", checked
+
+
+# --- GPTQ ---------------------------------------------------------------------------------------------------
+
+def check_gptq(out, deq, config, directory):
+    from transformers import GPTQConfig
+
+    qc = config["quantization_config"]
+    parsed = GPTQConfig.from_dict(dict(qc))
+    if parsed.bits != 4 or parsed.desc_act or not parsed.sym:
+        return False, f"unexpected config {qc}", 0
+    with open(os.path.join(directory, "quantize_config.json")) as f:
+        if json.load(f) != qc:
+            return False, "quantize_config.json differs from config.json quantization_config", 0
+    shifts = torch.arange(0, 32, 4, dtype=torch.int32)
+    checked = 0
+    for module in modules_with(out, "qweight"):
+        qweight, qzeros = out[module + ".qweight"], out[module + ".qzeros"]
+        scales, g_idx = out[module + ".scales"], out[module + ".g_idx"]
+        # AutoGPTQ (qlinear_cuda_old / torch fallback): unpack along dims, zeros + 1 (v1), F16 arithmetic.
+        zeros = (qzeros.unsqueeze(2) >> shifts.view(1, 1, -1)) & 0xF
+        zeros = (zeros + 1).reshape(qzeros.shape[0], -1)
+        weight = (qweight.unsqueeze(1) >> shifts.view(1, -1, 1)) & 0xF
+        weight = weight.reshape(-1, qweight.shape[1])
+        ref = scales[g_idx.long()] * (weight - zeros[g_idx.long()]).to(torch.float16)
+        if g_idx.tolist() != [i // parsed.group_size for i in range(g_idx.numel())]:
+            return False, f"{module}: g_idx is not i // group_size", checked
+        ok, why = same_bits(ref.t().contiguous(), deq[module + ".weight"])
+        if not ok:
+            return False, f"{module}: {why}", checked
+        checked += 1
+    return True, "", checked
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smelt", required=True)
+    parser.add_argument("--sample", required=True, help="the BF16 sample directory")
+    parser.add_argument("--fp8-sample", help="the FP8-block sample directory (for fp8-to-int4)")
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--only", nargs="*", help="layout names to check")
+    args = parser.parse_args()
+
+    failures = 0
+    versions = {}
+    for name, target, flags, library in LAYOUTS:
+        if args.only and name not in args.only:
+            continue
+        module = optional(library)
+        if module is None:
+            log(f"SKIP {name}: python module {library} is not installed")
+            continue
+        versions[library.split(".")[0]] = getattr(module, "__version__", None) or getattr(sys.modules.get(library), "__version__", "?")
+        sample = args.sample
+        if name == "fp8-to-int4":
+            if not args.fp8_sample:
+                log(f"SKIP {name}: no --fp8-sample")
+                continue
+            sample = args.fp8_sample
+        out_dir = os.path.join(args.work, name)
+        deq_dir = os.path.join(args.work, name + "-f32")
+        command = ["convert", sample, out_dir] + (["--to", target] if target else []) + flags + ["--force", "-q"]
+        try:
+            smelt(args.smelt, *command)
+            smelt(args.smelt, "convert", out_dir, deq_dir, "--to", "f32", "--force", "-q")
+            out, config = load_dir(out_dir)
+            deq, _ = load_dir(deq_dir)
+            if name.startswith("int4") or name in ("mxfp4", "nvfp4-ct", "recipe-ct", "fp8-to-int4"):
+                ok, why, count = check_compressed_tensors(out, deq, config)
+            elif name.startswith("mlx"):
+                ok, why, count = check_mlx(out, deq, config)
+            elif name == "mxfp4-gpt-oss":
+                ok, why, count = check_gpt_oss(out, deq, config)
+            elif name == "nvfp4":
+                ok, why, count = check_modelopt(out, deq, config, out_dir)
+            else:
+                ok, why, count = check_gptq(out, deq, config, out_dir)
+        except Exception as error:
+            ok, why, count = False, f"{type(error).__name__}: {error}", 0
+        shown = "smelt " + " ".join(command)
+        label = "AutoGPTQ's dequantization (transcribed; config parsed by transformers.GPTQConfig)" if name == "gptq" else library
+        if ok and count > 0:
+            log(f"PASS {name}: {count} weights decompressed bit-exactly by {label} ({shown})")
+        else:
+            failures += 1
+            log(f"FAIL {name}: {why or 'no quantized weights found'} ({shown})")
+    log("libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + f", torch {torch.__version__}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -98,14 +98,24 @@ public final class ConversionRunner: Sendable {
           continue
         }
         let writer = try SafeTensorsFileWriter(path: path, layout: layout)
+        let streaming: StreamingFileDigest
         do {
-          reports += try convertFile(file.jobs, writer: writer, sources: sources, progress: progress)
-          try writer.commit()
+          streaming = try StreamingFileDigest(path: AtomicOutputFile.temporaryPath(for: path), byteCount: layout.fileByteCount)
         } catch {
           writer.abandon()
           throw error
         }
-        digests.start(name: file.name, path: path, byteCount: layout.fileByteCount)
+        streaming.didWrite(0..<layout.header.dataStart)
+        do {
+          let context = FileContext(writer: writer, sources: sources, digest: streaming)
+          reports += try convertFile(file.jobs, context: context, progress: progress)
+          try writer.commit()
+        } catch {
+          streaming.cancel()
+          writer.abandon()
+          throw error
+        }
+        digests.start(name: file.name, byteCount: layout.fileByteCount) { try streaming.digest() }
         written.append(file.name)
       }
     } catch {
@@ -174,9 +184,7 @@ public final class ConversionRunner: Sendable {
   // MARK: - One output file
 
   /// Converts the jobs of one output file on `workerCount` workers; returns their tensor reports.
-  private func convertFile(
-    _ jobIndices: [Int], writer: SafeTensorsFileWriter, sources: SourceFiles, progress: @Sendable (Int) -> Void
-  ) throws -> [TensorReport] {
+  private func convertFile(_ jobIndices: [Int], context: FileContext, progress: @Sendable (Int) -> Void) throws -> [TensorReport] {
     var jobStates: [JobState] = []
     var workList: [WorkItem] = []
     for jobIndex in jobIndices {
@@ -186,7 +194,6 @@ public final class ConversionRunner: Sendable {
       jobStates.append(state)
       workList += chunks
     }
-    let context = FileContext(writer: writer, sources: sources)
     let (items, states) = (workList, jobStates)
     let cursor = Mutex(0)
     let failure = Mutex<(any Error)?>(nil)
@@ -290,7 +297,7 @@ public final class ConversionRunner: Sendable {
       do { try ElementCodec.encode(UnsafeBufferPointer(scales.buffer), to: scale.dtype, into: scaleBytes) } catch {
         throw ConversionError.numeric(tensor: scale.name, reason: "\(error)")
       }
-      try context.writer.write(tensorNamed: scale.name, bytes: UnsafeRawBufferPointer(scaleBytes))
+      try context.write(tensorNamed: scale.name, bytes: UnsafeRawBufferPointer(scaleBytes))
       return TensorReport(
         name: job.outputs[0].name, action: "fp8 \(scheme)", snrDecibels: errors.snrDecibels,
         maxAbsoluteError: errors.maxAbsoluteError)
@@ -304,7 +311,7 @@ public final class ConversionRunner: Sendable {
         throw CheckpointError.unknownTensor(name: tensor.name, checkpoint: checkpoint.directory)
       }
       let file = checkpoint.files[location.fileIndex]
-      try context.writer.copy(
+      try context.copy(
         tensorNamed: tensor.name, from: try context.sources.descriptor(location.fileIndex),
         sourceFileOffset: file.header.fileRange(of: location.entry).lowerBound)
     }
@@ -322,6 +329,24 @@ public final class ConversionRunner: Sendable {
     let name = job.outputs[0].name
     let count = rows.count * job.columns
     let outputWidth = dtype.bitWidth / 8
+    if job.group.storage == .fp8Block, dtype == .bfloat16 || dtype == .float32 {
+      // DeepSeek's release -> BF16 (or F32): one pass from the mapped codes to the output buffer.
+      let (codes, scales, layout) = try state.fp8Source(rows: rows)
+      let encoded = scratch.bytes(.output, count * outputWidth)
+      if dtype == .bfloat16 {
+        state.addErrors(FusedFP8.dequantizeToBF16(codes, scales: scales, layout: layout, into: encoded))
+      } else {
+        do { try BlockFP8.dequantize(codes, scales: scales, layout: layout, to: .float32, into: encoded) } catch {
+          throw ConversionError.numeric(tensor: name, reason: "\(error)")
+        }
+        state.addErrors(ErrorAccumulator(elementCount: count, signalEnergy: 0, errorEnergy: 0, maxAbsoluteError: 0))
+      }
+      try context.write(
+        tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns * outputWidth,
+        bytes: UnsafeRawBufferPointer(encoded))
+      state.release(rows: rows)
+      return
+    }
     let reference = scratch.floats(.reference, count)
     try state.decode(rows: rows, into: reference)
     let encoded = scratch.bytes(.output, count * outputWidth)
@@ -347,7 +372,7 @@ public final class ConversionRunner: Sendable {
       errors.add(reference: UnsafeBufferPointer(reference), approximation: UnsafeBufferPointer(back))
       state.addErrors(errors)
     }
-    try context.writer.write(
+    try context.write(
       tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns * outputWidth,
       bytes: UnsafeRawBufferPointer(encoded))
     state.release(rows: rows)
@@ -378,7 +403,7 @@ public final class ConversionRunner: Sendable {
       throw ConversionError.numeric(tensor: name, reason: "\(QuantizationError.offsetRows(error, by: rows.lowerBound, columns: job.columns))")
     }
     try measureFP8Error(source, sourceDType, codes, UnsafeBufferPointer(scales), layout, state, scratch)
-    try context.writer.write(
+    try context.write(
       tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns, bytes: UnsafeRawBufferPointer(codes))
     state.release(rows: rows)
   }
@@ -412,27 +437,19 @@ public final class ConversionRunner: Sendable {
         throw ConversionError.numeric(tensor: name, reason: "\(QuantizationError.offsetRows(error, by: rows.lowerBound, columns: job.columns))")
       }
       try measureFP8Error(source, dtype, codes, scale, layout, state, scratch)
-      try context.writer.write(tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns, bytes: UnsafeRawBufferPointer(codes))
+      try context.write(tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns, bytes: UnsafeRawBufferPointer(codes))
       state.release(rows: rows)
       row = rows.upperBound
     }
   }
 
-  /// Dequantizes `codes` again (F32, in scratch) and adds their error against `source` to the job.
+  /// Adds the error of `codes` with `scales` against `source` to the job (one fused pass).
   private func measureFP8Error(
     _ source: UnsafeRawBufferPointer, _ sourceDType: DType, _ codes: UnsafeMutableRawBufferPointer,
     _ scales: UnsafeBufferPointer<Float>, _ layout: FP8BlockLayout, _ state: JobState, _ scratch: WorkerScratch
   ) throws {
-    let back = scratch.floats(.roundTrip, layout.elementCount)
-    do {
-      try BlockFP8.dequantize(
-        UnsafeRawBufferPointer(codes), scales: scales, layout: layout, to: .float32, into: UnsafeMutableRawBufferPointer(back))
-    } catch {
-      throw ConversionError.numeric(tensor: state.job.outputs[0].name, reason: "\(error)")
-    }
     state.addErrors(
-      ErrorStatistics.measure(
-        reference: source, sourceDType, approximation: UnsafeRawBufferPointer(back), .float32, count: layout.elementCount))
+      FusedFP8.quantizationError(source: source, sourceDType, codes: UnsafeRawBufferPointer(codes), scales: scales, layout: layout))
   }
 }
 
@@ -446,10 +463,32 @@ struct WorkItem: Sendable {
   var sourceByteCount: Int
 }
 
-/// What every work item of a file writes to.
+/// What every work item of a file writes to: the writer, and the digest that follows it.
 struct FileContext: Sendable {
   let writer: SafeTensorsFileWriter
   let sources: SourceFiles
+  let digest: StreamingFileDigest
+
+  /// Writes all of tensor `name`.
+  func write(tensorNamed name: String, bytes: UnsafeRawBufferPointer) throws {
+    try write(tensorNamed: name, atByteOffsetWithinTensor: 0, bytes: bytes)
+  }
+
+  /// Writes part of tensor `name` and reports the file range to the digest.
+  func write(tensorNamed name: String, atByteOffsetWithinTensor offset: Int, bytes: UnsafeRawBufferPointer) throws {
+    try writer.write(tensorNamed: name, atByteOffsetWithinTensor: offset, bytes: bytes)
+    if let start = writer.layout.fileOffset(ofTensor: name) {
+      digest.didWrite((start + offset)..<(start + offset + bytes.count))
+    }
+  }
+
+  /// Copies tensor `name` file to file and reports it to the digest.
+  func copy(tensorNamed name: String, from source: FileDescriptor, sourceFileOffset: Int) throws {
+    try writer.copy(tensorNamed: name, from: source, sourceFileOffset: sourceFileOffset)
+    if let entry = writer.layout.entry(named: name), let start = writer.layout.fileOffset(ofTensor: name) {
+      digest.didWrite(start..<(start + entry.byteCount))
+    }
+  }
 }
 
 /// FP8 block sources (DeepSeek `weight_scale_inv`): 128 x 128 blocks.
@@ -463,8 +502,8 @@ final class JobState: Sendable {
   let job: ConversionJob
   /// The source weight (nil for copies).
   let weight: TensorView?
-  /// An FP8 block source's F32 scales, copied once.
-  let sourceScales: [Float]
+  /// An FP8 block source's F32 scales, copied once (read-only after `init`; freed in `deinit`).
+  private let sourceScales: DisjointMutableBuffer<Float>
   /// The output scale grid of an FP8 job, filled chunk by chunk (disjoint row ranges).
   let outputScales: DisjointMutableBuffer<Float>?
   /// The whole tensor's FP8 layout, for FP8 jobs.
@@ -476,7 +515,7 @@ final class JobState: Sendable {
     self.job = job
     if case .copy = job.action {
       weight = nil
-      sourceScales = []
+      sourceScales = DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0))
       outputScales = nil
       outputLayout = nil
       return
@@ -492,7 +531,7 @@ final class JobState: Sendable {
     }
     switch job.group.storage {
     case .plain:
-      sourceScales = []
+      sourceScales = DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0))
     case .fp8Block:
       let scaleName = job.group.parts["weight_scale_inv"] ?? ""
       let scale = try checkpoint.tensor(scaleName)
@@ -505,7 +544,15 @@ final class JobState: Sendable {
           tensor: scale.name, expected: "F32 \(expected) for weight \(weight.shape) with 128x128 blocks",
           actual: "\(scale.dtype) \(scale.shape)")
       }
-      sourceScales = try scale.copyElements(as: Float.self)
+      let values = try scale.copyElements(as: Float.self)
+      // Checked once here (the fused kernels do not check per chunk).
+      if let index = values.firstIndex(where: { !$0.isFinite }) {
+        throw ConversionError.numeric(
+          tensor: scale.name, reason: "\(QuantizationError.nonFiniteScale(scaleIndex: index, value: values[index]))")
+      }
+      let copy = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
+      _ = copy.initialize(from: values)
+      sourceScales = DisjointMutableBuffer(copy)
     default:
       throw ConversionError.unsupported(
         tensor: job.group.modulePath, reason: "unsupported source layout \(job.group.storage.rawValue)")
@@ -522,7 +569,10 @@ final class JobState: Sendable {
     }
   }
 
-  deinit { outputScales?.buffer.deallocate() }
+  deinit {
+    outputScales?.buffer.deallocate()
+    sourceScales.buffer.deallocate()
+  }
 
   func expect(itemCount: Int) { remainingItems.withLock { $0 = itemCount } }
 
@@ -561,20 +611,28 @@ final class JobState: Sendable {
       let layout = try FP8BlockLayout(
         rows: rows.count, columns: job.columns, scheme: .block(rows: FP8Source.blockRows, columns: FP8Source.blockColumns))
       let firstScale = rows.lowerBound / FP8Source.blockRows * layout.scaleColumns
-      try sourceScales.withUnsafeBufferPointer { all in
-        do {
-          try BlockFP8.dequantize(
-            sourceBytes(rows: rows), scales: UnsafeBufferPointer(rebasing: all[firstScale..<(firstScale + layout.scaleCount)]),
-            layout: layout, to: .float32, into: UnsafeMutableRawBufferPointer(destination))
-        } catch {
-          throw ConversionError.numeric(tensor: name, reason: "\(error)")
-        }
+      do {
+        try BlockFP8.dequantize(
+          sourceBytes(rows: rows), scales: UnsafeBufferPointer(sourceScales.slice(firstScale..<(firstScale + layout.scaleCount))),
+          layout: layout, to: .float32, into: UnsafeMutableRawBufferPointer(destination))
+      } catch {
+        throw ConversionError.numeric(tensor: name, reason: "\(error)")
       }
     default:
       do { try ElementCodec.decode(sourceBytes(rows: rows), dtype: weight?.dtype ?? .float32, into: destination) } catch {
         throw ConversionError.numeric(tensor: name, reason: "\(error)")
       }
     }
+  }
+
+  /// An FP8 block source's codes, scales and layout for rows `rows` (starting on a block row).
+  func fp8Source(rows: Range<Int>) throws -> (UnsafeRawBufferPointer, UnsafeBufferPointer<Float>, FP8BlockLayout) {
+    precondition(rows.lowerBound % FP8Source.blockRows == 0, "fp8 source chunks start on a block row")
+    let layout = try FP8BlockLayout(
+      rows: rows.count, columns: job.columns, scheme: .block(rows: FP8Source.blockRows, columns: FP8Source.blockColumns))
+    let firstScale = rows.lowerBound / FP8Source.blockRows * layout.scaleColumns
+    let scales = UnsafeBufferPointer(sourceScales.slice(firstScale..<(firstScale + layout.scaleCount)))
+    return (sourceBytes(rows: rows), scales, layout)
   }
 
   /// What the FP8 quantizer reads for rows `rows`: the mapped bytes when they are F32/BF16/F16, else the
@@ -626,10 +684,11 @@ final class BackgroundDigests: Sendable {
 
   init(journal: ResumeJournal) { self.journal = journal }
 
-  func start(name: String, path: String, byteCount: Int) {
+  /// Waits (in the background, files in order) for `compute` and records the file as complete.
+  func start(name: String, byteCount: Int, compute: @escaping @Sendable () throws -> String) {
     queue.async(group: group) { [self] in
       do {
-        let digest = try OutputDigest.sha256(ofFile: path)
+        let digest = try compute()
         journal.record(name, sha256: digest)
         results.withLock { $0.append((name, digest, byteCount)) }
       } catch {

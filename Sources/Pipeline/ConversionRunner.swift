@@ -474,11 +474,13 @@ struct FileContext: Sendable {
     try write(tensorNamed: name, atByteOffsetWithinTensor: 0, bytes: bytes)
   }
 
-  /// Writes part of tensor `name` and reports the file range to the digest.
+  /// Writes part of tensor `name`, reports the file range to the digest and starts writing it back.
   func write(tensorNamed name: String, atByteOffsetWithinTensor offset: Int, bytes: UnsafeRawBufferPointer) throws {
     try writer.write(tensorNamed: name, atByteOffsetWithinTensor: offset, bytes: bytes)
     if let start = writer.layout.fileOffset(ofTensor: name) {
-      digest.didWrite((start + offset)..<(start + offset + bytes.count))
+      let range = (start + offset)..<(start + offset + bytes.count)
+      digest.didWrite(range)
+      digest.startWriteback(range)
     }
   }
 

@@ -36,15 +36,21 @@ enum FusedFP8 {
         let multiplier = SIMD8<Float>(repeating: scale)
         var column = block &* layout.blockColumns
         let end = min(layout.columns, column &+ layout.blockColumns)
-        var run = Run()
+        // A source block row is 128 wide: one run of Float lane sums.
+        var signal = SIMD8<Float>(repeating: 0)
+        var noise = SIMD8<Float>(repeating: 0)
+        var worst = SIMD8<UInt32>(repeating: 0)
         while column &+ 8 <= end {
           let value = E4M3Lanes.decode(rowCodes.loadUnaligned(fromByteOffset: column, as: SIMD8<UInt8>.self)) * multiplier
           let bits = BF16Lanes.bits(from: value)
           rowOut.storeBytes(of: bits, toByteOffset: column &* 2, as: SIMD8<UInt16>.self)
-          run.add(reference: value, approximation: BF16Lanes.floats(fromBits: bits))
+          let d = BF16Lanes.floats(fromBits: bits) - value
+          signal.addProduct(value, value)
+          noise.addProduct(d, d)
+          worst = pointwiseMax(worst, unsafeBitCast(d, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF)
           column &+= 8
         }
-        totals.add(run)
+        totals.add(signal: signal, noise: noise, worst: worst)
         while column < end {
           let value = Float8E4M3FN.float(fromBits: rowCodes.load(fromByteOffset: column, as: UInt8.self)) * scale
           let bits = BFloat16.bits(from: value)
@@ -113,18 +119,24 @@ enum FusedFP8 {
         let multiplier = SIMD8<Float>(repeating: scale)
         var column = block &* layout.blockColumns
         let end = min(layout.columns, column &+ layout.blockColumns)
-        var run = Run()
-        while column &+ 8 <= end {
-          let back = E4M3Lanes.decode(rowCodes.loadUnaligned(fromByteOffset: column, as: SIMD8<UInt8>.self)) * multiplier
-          run.add(reference: L.load8(source, rowStart &+ column), approximation: back)
-          column &+= 8
-          // Long channel rows: fold into Double every 1024 elements.
-          if run.count >= 128 {
-            totals.add(run)
-            run = Run()
+        let vectorEnd = column &+ (end &- column) & ~7
+        while column < vectorEnd {
+          // Runs of at most 1024 elements in Float lanes (a 128-wide block is one run; channel rows several).
+          let runEnd = min(vectorEnd, column &+ 1024)
+          var signal = SIMD8<Float>(repeating: 0)
+          var noise = SIMD8<Float>(repeating: 0)
+          var worst = SIMD8<UInt32>(repeating: 0)
+          while column < runEnd {
+            let x = L.load8(source, rowStart &+ column)
+            let back = E4M3Lanes.decode(rowCodes.loadUnaligned(fromByteOffset: column, as: SIMD8<UInt8>.self)) * multiplier
+            let d = back - x
+            signal.addProduct(x, x)
+            noise.addProduct(d, d)
+            worst = pointwiseMax(worst, unsafeBitCast(d, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF)
+            column &+= 8
           }
+          totals.add(signal: signal, noise: noise, worst: worst)
         }
-        totals.add(run)
         while column < end {
           let back = Float8E4M3FN.float(fromBits: rowCodes.load(fromByteOffset: column, as: UInt8.self)) * scale
           totals.add(reference: L.load(source, rowStart &+ column), approximation: back)
@@ -135,23 +147,6 @@ enum FusedFP8 {
     return totals.accumulator(count: layout.elementCount)
   }
 
-  /// Eight-lane sums over a short run (at most a block row or 1024 elements), in `Float`.
-  struct Run {
-    var signal = SIMD8<Float>(repeating: 0)
-    var noise = SIMD8<Float>(repeating: 0)
-    var worst = SIMD8<UInt32>(repeating: 0)
-    var count = 0
-
-    @inline(__always)
-    mutating func add(reference: SIMD8<Float>, approximation: SIMD8<Float>) {
-      let d = approximation - reference
-      signal.addProduct(reference, reference)
-      noise.addProduct(d, d)
-      worst = pointwiseMax(worst, unsafeBitCast(d, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF)
-      count &+= 1
-    }
-  }
-
   /// Running totals in `Double`.
   struct Totals {
     var signal: Double = 0
@@ -159,11 +154,10 @@ enum FusedFP8 {
     var worstBits: UInt32 = 0
 
     @inline(__always)
-    mutating func add(_ run: Run) {
-      guard run.count > 0 else { return }
-      signal += Double(run.signal.sum())
-      noise += Double(run.noise.sum())
-      worstBits = max(worstBits, run.worst.max())
+    mutating func add(signal lanes: SIMD8<Float>, noise noiseLanes: SIMD8<Float>, worst worstLanes: SIMD8<UInt32>) {
+      signal += Double(lanes.sum())
+      noise += Double(noiseLanes.sum())
+      worstBits = max(worstBits, worstLanes.max())
     }
 
     @inline(__always)

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+  @preconcurrency import Glibc
+#elseif canImport(Musl)
+  @preconcurrency import Musl
+#endif
 import Dispatch
 import Synchronization
 import SystemIO
@@ -37,6 +42,14 @@ final class StreamingFileDigest: Sendable {
     guard !range.isEmpty else { return }
     progress.withLock { StreamingFileDigest.insert(range, into: &$0.ranges) }
     wake.signal()
+  }
+
+  /// Starts writing `range` back to disk now (`POSIX_FADV_DONTNEED` on dirty pages initiates writeback
+  /// without waiting; clean pages of the range leave the page cache). The final `fsync` then finds little
+  /// left to do, and the disk works while the CPU converts.
+  func startWriteback(_ range: Range<Int>) {
+    guard !range.isEmpty else { return }
+    descriptor.advise(POSIX_FADV_DONTNEED, offset: range.lowerBound, byteCount: range.count)
   }
 
   /// Stops hashing (the file will not be completed).

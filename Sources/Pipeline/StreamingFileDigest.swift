@@ -16,11 +16,14 @@ import SystemIO
 /// is sequential, so one thread per file.
 final class StreamingFileDigest: Sendable {
   private let descriptor: FileDescriptor
+  /// The file mapped read-only: hashing reads the page cache in place (no copy). Pages written later through
+  /// `pwrite` are the same page-cache pages, so they are visible here once written.
+  private let mapping: MappedFile
   private let byteCount: Int
   private let progress = Mutex(Progress())
   private let wake = DispatchSemaphore(value: 0)
   private let finished = DispatchSemaphore(value: 0)
-  private let result = Mutex<Result<String, SystemError>?>(nil)
+  private let result = Mutex<Result<String, SystemError>?>(nil)  // failure: reserved for I/O errors
 
   private struct Progress {
     /// Sorted, disjoint, merged byte ranges written so far.
@@ -31,6 +34,16 @@ final class StreamingFileDigest: Sendable {
   /// Starts hashing `path` (`byteCount` bytes once complete), which is being written.
   init(path: String, byteCount: Int) throws {
     descriptor = try FileDescriptor.open(path, .readOnly)
+    do {
+      mapping = try MappedFile(path: path)
+    } catch {
+      descriptor.close()
+      throw error
+    }
+    guard mapping.byteCount == byteCount else {
+      descriptor.close()
+      throw SystemError("hash", path: path, code: 22, detail: "file is \(mapping.byteCount) bytes, expected \(byteCount)")
+    }
     self.byteCount = byteCount
     DispatchQueue(label: "smelt.digest.stream").async { [self] in hashInOrder() }
   }
@@ -68,11 +81,7 @@ final class StreamingFileDigest: Sendable {
 
   private func hashInOrder() {
     let chunk = 8 << 20
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
-    defer {
-      buffer.deallocate()
-      finished.signal()
-    }
+    defer { finished.signal() }
     var hasher = OutputDigest.Hasher()
     var offset = 0
     while offset < byteCount {
@@ -86,12 +95,9 @@ final class StreamingFileDigest: Sendable {
         continue
       }
       let n = min(chunk, available - offset)
-      let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
-      do { try descriptor.read(into: slice, at: offset) } catch {
-        result.withLock { $0 = .failure(error) }
-        return
-      }
-      hasher.update(UnsafeRawBufferPointer(slice))
+      hasher.update(UnsafeRawBufferPointer(rebasing: mapping.bytes[offset..<(offset + n)]))
+      // Hashed pages leave this process's resident set (they stay in the page cache).
+      mapping.advise(.dontNeed, range: offset..<(offset + n))
       offset += n
     }
     let digest = hasher.finalizeHex()

@@ -110,6 +110,8 @@ public final class ConversionRunner: Sendable {
           let context = FileContext(writer: writer, sources: sources, digest: streaming)
           reports += try convertFile(file.jobs, context: context, progress: progress)
           try writer.commit()
+          // The writer verified every tensor complete: the whole file is final (no range can be missed).
+          streaming.didWrite(0..<layout.fileByteCount)
         } catch {
           streaming.cancel()
           writer.abandon()

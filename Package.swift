@@ -81,7 +81,9 @@ let package = Package(
       resources: [.copy("Golden")], swiftSettings: common),
     .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"], swiftSettings: common),
     .testTarget(name: "ShardingTests", dependencies: ["Sharding", "TestSupport"], swiftSettings: common),
-    .testTarget(name: "ValidationTests", dependencies: ["Validation", "TestSupport"], swiftSettings: common),
+    .testTarget(
+      name: "ValidationTests", dependencies: ["Validation", "Pipeline", "SmeltCommands", "TestSupport"],
+      swiftSettings: common),
     .testTarget(
       name: "CommandLineSupportTests", dependencies: ["CommandLineSupport", "TestSupport"], swiftSettings: common),
     .testTarget(

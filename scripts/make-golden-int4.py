@@ -53,6 +53,7 @@ def record(case, tensors, meta):
 FIXTURES = {
     "bf16": fixture(16, 256, torch.bfloat16, 1),
     "f32": fixture(12, 128, torch.float32, 2),
+    "f16": fixture(16, 128, torch.float16, 3),
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -70,7 +71,7 @@ def ct_scheme(preset, group_size):
     return QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(**weights.model_dump()))
 
 
-def ct_case(name, w, preset, fmt, group_size, global_scale=False):
+def ct_case(name, w, preset, fmt, group_size, global_scale=False, scale_dtype=None):
     scheme = ct_scheme(preset, group_size)
     args = scheme.weights
     gs = None
@@ -78,7 +79,7 @@ def ct_case(name, w, preset, fmt, group_size, global_scale=False):
         gs = generate_gparam(torch.amin(w), torch.amax(w))
     scale, zp = compute_dynamic_scales_and_zp(value=w, args=args, module=None, global_scale=gs)
     # llm-compressor keeps weight_scale in the weight dtype (initialize.py: scale_dtype = observed dtype)
-    scale = scale.to(w.dtype)
+    scale = scale.to(scale_dtype or w.dtype)
     state = {"weight": w, "weight_scale": scale, "weight_zero_point": zp}
     if gs is not None:
         state["weight_global_scale"] = gs
@@ -97,6 +98,10 @@ for fx, w in FIXTURES.items():
         ct_case(f"ct-int4-sym-g{g}-{fx}", w, "W4A16", "pack-quantized", g)
         ct_case(f"ct-int4-asym-g{g}-{fx}", w, "W4A16_ASYM", "pack-quantized", g)
     ct_case(f"ct-mxfp4-{fx}", w, "MXFP4A16", "mxfp4-pack-quantized", 32)
+    if fx == "f32":
+        # F32 weights (e.g. an FP8 dequantization) with a BF16 weight_scale parameter.
+        ct_case("ct-int4-sym-g128-f32-bf16scale", w, "W4A16", "pack-quantized", 128, scale_dtype=torch.bfloat16)
+        ct_case("ct-int4-asym-g32-f32-bf16scale", w, "W4A16_ASYM", "pack-quantized", 32, scale_dtype=torch.bfloat16)
     ct_case(f"ct-nvfp4-{fx}", w, "NVFP4A16", "nvfp4-pack-quantized", 16, global_scale=True)
 
 # ---------------------------------------------------------------------------------------------------------
@@ -108,12 +113,16 @@ import mlx.core as mx
 def to_mx(w):
     if w.dtype == torch.bfloat16:
         return mx.array(w.float().numpy()).astype(mx.bfloat16)
+    if w.dtype == torch.float16:
+        return mx.array(w.numpy())
     return mx.array(w.numpy())
 
 
 def from_mx(a, like):
     if a.dtype == mx.bfloat16:
         return torch.from_numpy(np.array(a.astype(mx.float32))).to(torch.bfloat16)
+    if a.dtype == mx.float16:
+        return torch.from_numpy(np.array(a))
     if a.dtype == mx.uint32:
         return torch.from_numpy(np.array(a).view(np.int32)).view(torch.uint32)
     return torch.from_numpy(np.array(a))

@@ -130,6 +130,7 @@ add("offset-reversed", file_bytes(header(a=entry("F32", [1], 0, 4), b=entry("F32
 add("shape-overflow", file_bytes(header(a=entry("U8", [4294967296, 4294967296, 4294967296], 0, 0))), "validationOverflow", "ValidationOverflow", "element count 2^96")
 add("shape-bits-overflow", file_bytes(header(a=entry("U64", [2305843009213693952], 0, 0))), "validationOverflow", "ValidationOverflow", "2^61 elements of 64 bits")
 add("shape-overflow-before-zero", file_bytes(header(a=entry("U8", [4294967296, 4294967296, 0], 0, 0))), "validationOverflow", "ValidationOverflow", "overflow before a zero dimension")
+add("shape-int-overflow-before-zero", file_bytes(header(a=entry("U8", [4294967295, 4294967296, 0], 0, 0))), "validationOverflow", "accepts", "partial product 2^64-2^32 exceeds Int.max before a zero dimension (found by fuzzing)")
 add("shape-huge-dim-after-zero", file_bytes(header(a=entry("U8", [0, 9223372036854775808], 0, 0))), "validationOverflow", "accepts",
     "empty tensor with a dimension of 2^63 (the crate accepts; Smelt keeps dimensions in Int)")
 # Rule 9: sub-byte sizes.

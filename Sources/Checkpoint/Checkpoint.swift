@@ -120,10 +120,9 @@ public final class Checkpoint: Sendable {
       if let declared = index.totalByteCount, declared != actualTotal {
         warnings.append("the index's metadata.total_size is \(declared) but the shards hold \(actualTotal) bytes of tensor data")
       }
-      // `fileNames` are the index's files; `index.files` recomputes them on every call.
-      let listedFiles = Set(fileNames)
+      let indexed = Set(fileNames)
       let others = (try? FileSystem.contents(of: directory))?.filter {
-        $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") && !listedFiles.contains($0)
+        $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") && !indexed.contains($0)
       } ?? []
       if !others.isEmpty {
         warnings.append("\(others.count) .safetensors file(s) in the directory are not named by the index and were ignored: \(others.prefix(3).joined(separator: ", "))")

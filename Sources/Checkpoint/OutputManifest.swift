@@ -33,18 +33,37 @@ public struct OutputManifest: Sendable, Equatable {
     self.version = version
   }
 
-  /// The manifest as JSON bytes.
+  /// The manifest as JSON bytes. The last member, `manifest_sha256`, is the SHA-256 of the same document
+  /// without that member, so `smelt verify` detects a change to the manifest itself.
   public func jsonBytes() -> [UInt8] {
+    let body = document(checksum: nil)
+    return document(checksum: SHA256.hex(of: body))
+  }
+
+  private func document(checksum: String?) -> [UInt8] {
     func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
-    let document = object([
+    var members: [(String, JSONValue)] = [
       ("schema", "smelt.manifest/1"),
       ("smelt_version", .string(version)),
       ("command", .array(commandLine.map { .string($0) })),
       ("files", .array(files.map { file in
         object([("name", .string(file.name)), ("bytes", .number(JSONNumber(file.byteCount))), ("sha256", .string(file.sha256))])
       })),
-    ])
-    return JSONWriter(pretty: true).bytes(document) + [0x0A]
+    ]
+    if let checksum { members.append(("manifest_sha256", .string(checksum))) }
+    return JSONWriter(pretty: true).bytes(object(members)) + [0x0A]
+  }
+
+  /// Why `bytes` (the file this manifest was parsed from) is not exactly what Smelt writes for it, or `nil`
+  /// when it is: a changed value breaks `manifest_sha256`, any other edit breaks the canonical form.
+  public func selfCheckProblem(_ bytes: [UInt8]) -> String? {
+    if bytes == jsonBytes() { return nil }
+    let recorded = (try? bytes.withUnsafeBytes { try JSONParser.parse($0) })?["manifest_sha256"]?.stringValue
+    guard let recorded else { return "has no manifest_sha256 (edited, or written by an older smelt)" }
+    if recorded != SHA256.hex(of: document(checksum: nil)) {
+      return "its contents do not match its manifest_sha256 (the manifest was changed after it was written)"
+    }
+    return "is not byte-for-byte what smelt writes for its contents (the manifest was edited)"
   }
 
   /// Writes the manifest into `directory` atomically.
@@ -55,18 +74,26 @@ public struct OutputManifest: Sendable, Equatable {
   /// Reads `directory`'s manifest.
   public static func read(from directory: String) throws -> OutputManifest {
     let path = FileSystem.join(directory, fileName)
-    let value = try JSONParser.parse(try FileSystem.readFile(path))
+    return try OutputManifest(json: try FileSystem.readFile(path), path: path)
+  }
+
+  /// Parses manifest bytes; `path` is used in error messages. File names must be plain relative paths.
+  public init(json bytes: [UInt8], path: String) throws {
+    let value: JSONValue
+    do { value = try bytes.withUnsafeBytes { try JSONParser.parse($0) } } catch {
+      throw CheckpointError.invalidIndex(path: path, reason: "\(error)")
+    }
     guard let files = value["files"]?.arrayValue, let command = value["command"]?.arrayValue else {
       throw CheckpointError.invalidIndex(path: path, reason: "not a smelt manifest (missing files or command)")
     }
     var parsed: [File] = []
     for item in files {
       guard let name = item["name"]?.stringValue, let sha = item["sha256"]?.stringValue, let bytes = item["bytes"]?.intValue,
-        CheckpointIndex.isSafeRelativePath(name)
+        bytes >= 0, CheckpointIndex.isSafeRelativePath(name)
       else { throw CheckpointError.invalidIndex(path: path, reason: "malformed file entry \(JSONWriter().string(item))") }
       parsed.append(File(name: name, sha256: sha, byteCount: bytes))
     }
-    return OutputManifest(
+    self.init(
       files: parsed, commandLine: command.compactMap(\.stringValue), version: value["smelt_version"]?.stringValue ?? "?")
   }
 }

@@ -41,6 +41,14 @@ public enum InterruptHandler {
   public static func install() {
     registry.withLock { registry in
       guard registry.sources.isEmpty else { return }
+      // Block the signals first (threads started later inherit the mask): libdispatch on Linux reads them
+      // through a signalfd that it registers asynchronously, and a signal arriving before that would
+      // otherwise take its default action and kill the process with temporary files still on disk.
+      // Blocked signals stay pending until the signalfd consumes them.
+      var blocked = sigset_t()
+      sigemptyset(&blocked)
+      for signalNumber in [SIGINT, SIGTERM] where !isIgnored(signalNumber) { sigaddset(&blocked, signalNumber) }
+      pthread_sigmask(SIG_BLOCK, &blocked, nil)
       for signalNumber in [SIGINT, SIGTERM] where !isIgnored(signalNumber) {
         let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
         source.setEventHandler { interrupted() }

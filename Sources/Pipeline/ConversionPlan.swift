@@ -93,6 +93,17 @@ public struct ConversionPlan: Sendable {
         throw ConversionError.missingCompanion(weight: String(name.dropLast("_scale_inv".count)), role: "weight (F8_E4M3)")
       }
     }
+    // In a block-FP8 checkpoint, an FP8 weight with no scale is a weight whose scale went missing (a lost
+    // shard, a bad merge), not an unscaled cast: copying or casting it would silently produce garbage.
+    let scaledFP8 = jobs.contains { $0.group.storage == .fp8Block } || checkpoint.config?.quantizationConfig?.quantMethod == "fp8"
+    if scaledFP8 {
+      for job in jobs where job.group.storage == .plain {
+        guard let name = job.group.parts["weight"], name.hasSuffix(".weight"), let entry = byName[name],
+          entry.dtype == .float8E4M3FN || entry.dtype == .float8E5M2
+        else { continue }
+        throw ConversionError.missingCompanion(weight: name, role: "weight_scale_inv")
+      }
+    }
     self.jobs = jobs
     let assignment = OutputSharding.assign(itemByteCounts: jobs.map(\.outputByteCount), maxByteCount: maxShardByteCount)
     let names = OutputSharding.fileNames(count: assignment.count)

@@ -13,6 +13,10 @@ public struct TensorReport: Sendable {
   public var action: String
   public var snrDecibels: Double
   public var maxAbsoluteError: Double
+  /// NaN/infinite source values, which a cast carries into the output (a quantizer refuses them instead).
+  public var nonFiniteCount = 0
+  /// Flat index of the first of them.
+  public var firstNonFiniteIndex: Int?
 }
 
 /// What a finished conversion did.
@@ -89,8 +93,10 @@ public final class ConversionRunner: Sendable {
         let path = FileSystem.join(output, file.name)
         let tensors = file.jobs.flatMap { plan.jobs[$0].outputs }
         let layout = try SafeTensorsLayout(tensors: tensors)
+        // Reuse a finished file only if it is still exactly what was recorded (re-hashing costs a read,
+        // far less than converting, and a file changed since must not reach the manifest as if intact).
         if let digest = completed[file.name], FileSystem.exists(path),
-          (try? FileSystem.byteCount(of: path)) == layout.fileByteCount
+          (try? FileSystem.byteCount(of: path)) == layout.fileByteCount, (try? OutputDigest.sha256(ofFile: path)) == digest
         {
           resumed.append(file.name)
           resumedDigests.append((file.name, digest, layout.fileByteCount))
@@ -122,6 +128,13 @@ public final class ConversionRunner: Sendable {
       }
     } catch {
       _ = try? digests.wait()
+      // An input problem (NaN in a weight to quantize, a misshaped tensor) cannot be fixed by --resume:
+      // remove every weight file of this plan and the journal so nothing half-finished remains. I/O
+      // failures (full disk, file-size limit) keep completed files for --resume.
+      if !ConversionRunner.isIOFailure(error) {
+        for name in written + resumed { try? FileSystem.remove(FileSystem.join(output, name)) }
+        journal.remove()
+      }
       throw error
     }
     let fileDigests = resumedDigests + (try digests.wait())
@@ -164,6 +177,14 @@ public final class ConversionRunner: Sendable {
       convertedTensorCount: convertedCount, copiedTensorCount: copiedCount, sourceByteCount: plan.sourceByteCount,
       outputByteCount: plan.outputByteCount, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18,
       filesWritten: written, filesResumed: resumed, tensors: reports.sorted { $0.name < $1.name })
+  }
+
+  /// True for failures of the machine rather than of the input: system calls, including those made by the
+  /// safetensors writer.
+  static func isIOFailure(_ error: any Error) -> Bool {
+    if error is SystemError { return true }
+    if let error = error as? SafeTensorsFileError, case .io = error.error { return true }
+    return false
   }
 
   /// A stable description of the plan: a resumed run only reuses files written by the same plan.
@@ -288,9 +309,10 @@ public final class ConversionRunner: Sendable {
     case .copy:
       return nil
     case .cast(let dtype):
+      let nonFinite = state.nonFinite.withLock { $0 }
       return TensorReport(
         name: job.outputs[0].name, action: "cast \(dtype)", snrDecibels: errors.snrDecibels,
-        maxAbsoluteError: errors.maxAbsoluteError)
+        maxAbsoluteError: errors.maxAbsoluteError, nonFiniteCount: nonFinite.count, firstNonFiniteIndex: nonFinite.first)
     case .fp8(let scheme, _):
       guard let scales = state.outputScales else { return nil }
       let scale = job.outputs[1]
@@ -335,8 +357,15 @@ public final class ConversionRunner: Sendable {
       // DeepSeek's release -> BF16 (or F32): one pass from the mapped codes to the output buffer.
       let (codes, scales, layout) = try state.fp8Source(rows: rows)
       let encoded = scratch.bytes(.output, count * outputWidth)
+      // NaN codes (E4M3 has no infinities; scales were checked finite) are carried into the output and
+      // reported; the statistics skip them, so a chunk with any takes the scalar path.
+      let nonFinite = NonFinite.scanE4M3(codes)
+      if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
       if dtype == .bfloat16 {
-        state.addErrors(FusedFP8.dequantizeToBF16(codes, scales: scales, layout: layout, into: encoded))
+        state.addErrors(
+          nonFinite.count == 0
+            ? FusedFP8.dequantizeToBF16(codes, scales: scales, layout: layout, into: encoded)
+            : FusedFP8.dequantizeToBF16Reference(codes, scales: scales, layout: layout, into: encoded))
       } else {
         do { try BlockFP8.dequantize(codes, scales: scales, layout: layout, to: .float32, into: encoded) } catch {
           throw ConversionError.numeric(tensor: name, reason: "\(error)")
@@ -355,17 +384,18 @@ public final class ConversionRunner: Sendable {
     do { try ElementCodec.encode(UnsafeBufferPointer(reference), to: dtype, into: encoded) } catch {
       throw ConversionError.numeric(tensor: name, reason: "\(error)")
     }
-    if ErrorStatistics.dtypes.contains(dtype) {
-      if dtype != .float32 {
-        state.addErrors(
-          ErrorStatistics.measure(
-            reference: UnsafeRawBufferPointer(reference), .float32, approximation: UnsafeRawBufferPointer(encoded), dtype,
-            count: count))
-      } else {
-        state.addErrors(ErrorAccumulator(elementCount: count, signalEnergy: 0, errorEnergy: 0, maxAbsoluteError: 0))
-      }
+    // NaN/infinite source values are carried into the output (casts saturate or keep them) and reported.
+    let nonFinite = NonFinite.scan(UnsafeBufferPointer(reference))
+    if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
+    if dtype == .float32 {
+      state.addErrors(ErrorAccumulator(elementCount: count, signalEnergy: 0, errorEnergy: 0, maxAbsoluteError: 0))
+    } else if ErrorStatistics.dtypes.contains(dtype), nonFinite.count == 0 {
+      state.addErrors(
+        ErrorStatistics.measure(
+          reference: UnsafeRawBufferPointer(reference), .float32, approximation: UnsafeRawBufferPointer(encoded), dtype,
+          count: count))
     } else {
-      // FP8 targets: decode the codes back to F32 first.
+      // FP8 targets, or non-finite values (which the scalar accumulator skips): decode back to F32 first.
       let back = scratch.floats(.roundTrip, count)
       do { try ElementCodec.decode(UnsafeRawBufferPointer(encoded), dtype: dtype, into: back) } catch {
         throw ConversionError.numeric(tensor: name, reason: "\(error)")
@@ -513,6 +543,8 @@ final class JobState: Sendable {
   /// The whole tensor's FP8 layout, for FP8 jobs.
   let outputLayout: FP8BlockLayout?
   let errors = Mutex(ErrorAccumulator())
+  /// Non-finite source values seen by a cast: how many, and the smallest flat index.
+  let nonFinite = Mutex((count: 0, first: Int?.none))
   private let remainingItems = Mutex(0)
 
   init(job: ConversionJob, checkpoint: Checkpoint) throws {
@@ -589,6 +621,13 @@ final class JobState: Sendable {
   }
 
   func addErrors(_ chunk: ErrorAccumulator) { errors.withLock { $0.merge(chunk) } }
+
+  func addNonFinite(_ count: Int, first: Int?) {
+    nonFinite.withLock { total in
+      total.count += count
+      if let first { total.first = min(total.first ?? first, first) }
+    }
+  }
 
   private var rowByteCount: Int { job.columns * ((weight?.dtype.bitWidth ?? 8) / 8) }
 
@@ -734,6 +773,61 @@ enum MagnitudeMaximum {
       index &+= 1
     }
     return result
+  }
+}
+
+/// Counting NaN/infinite values, with a SIMD test that finds none in the common case.
+enum NonFinite {
+  /// Non-finite F32 values in `values` and the index of the first.
+  static func scan(_ values: UnsafeBufferPointer<Float>) -> (count: Int, first: Int?) {
+    guard let base = values.baseAddress else { return (0, nil) }
+    let exponent = SIMD8<UInt32>(repeating: 0x7F80_0000)
+    var largest = SIMD8<UInt32>(repeating: 0)
+    var index = 0
+    while index &+ 8 <= values.count {
+      let bits = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD8<UInt32>.self)
+      largest = pointwiseMax(largest, bits & exponent)
+      index &+= 8
+    }
+    var any = largest.max() == 0x7F80_0000
+    while index < values.count {
+      if !values[index].isFinite { any = true }
+      index &+= 1
+    }
+    guard any else { return (0, nil) }
+    var count = 0
+    var first: Int?
+    for (i, value) in values.enumerated() where !value.isFinite {
+      count += 1
+      if first == nil { first = i }
+    }
+    return (count, first)
+  }
+
+  /// NaN codes (`S1111111`) among E4M3FN `codes` and the index of the first.
+  static func scanE4M3(_ codes: UnsafeRawBufferPointer) -> (count: Int, first: Int?) {
+    guard let base = codes.baseAddress else { return (0, nil) }
+    // Per byte, (b & 0x7F) + 1 reaches bit 7 exactly when b & 0x7F == 0x7F; no carry crosses bytes.
+    var hits: UInt64 = 0
+    var index = 0
+    while index &+ 8 <= codes.count {
+      let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+      hits |= ((word & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x0101_0101_0101_0101) & 0x8080_8080_8080_8080
+      index &+= 8
+    }
+    var any = hits != 0
+    while index < codes.count {
+      if codes[index] & 0x7F == 0x7F { any = true }
+      index &+= 1
+    }
+    guard any else { return (0, nil) }
+    var count = 0
+    var first: Int?
+    for (i, code) in codes.enumerated() where code & 0x7F == 0x7F {
+      count += 1
+      if first == nil { first = i }
+    }
+    return (count, first)
   }
 }
 

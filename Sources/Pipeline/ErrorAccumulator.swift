@@ -21,7 +21,8 @@ public struct ErrorAccumulator: Sendable {
     self.maxAbsoluteError = maxAbsoluteError
   }
 
-  /// Adds `reference[i]` vs `approximation[i]` for every `i`.
+  /// Adds `reference[i]` vs `approximation[i]` for every `i` whose reference is finite (NaN/infinite
+  /// inputs are counted and reported by the caller; they would make every statistic NaN).
   public mutating func add(reference: UnsafeBufferPointer<Float>, approximation: UnsafeBufferPointer<Float>) {
     precondition(reference.count == approximation.count, "error accumulator: buffer lengths differ")
     var signal: Double = 0
@@ -29,6 +30,7 @@ public struct ErrorAccumulator: Sendable {
     var worst: Float = 0
     for i in 0..<reference.count {
       let x = reference[i]
+      if !x.isFinite { continue }
       let d = approximation[i] - x
       signal += Double(x * x)
       noise += Double(d * d)

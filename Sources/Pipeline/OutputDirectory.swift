@@ -28,6 +28,24 @@ public enum OutputDirectory {
   ///   - force: allow a non-empty output (its stale weight files are replaced).
   ///   - resume: allow a non-empty output holding an interrupted run.
   public static func prepare(_ output: String, input: String, force: Bool, resume: Bool) throws -> DirectoryLock {
+    try refuseInsideInput(output, input: input)
+    try FileSystem.createDirectory(output)
+    let lock = try DirectoryLock(directory: output)
+    let existing = try FileSystem.contents(of: output).filter { $0 != ".smelt.lock" && !$0.hasSuffix(".smelt-tmp") }
+    if let first = existing.first, !force && !resume {
+      lock.release()
+      throw Refusal.notEmpty(output: output, example: first)
+    }
+    // Temporary files of a killed run are never complete: remove them.
+    for name in try FileSystem.contents(of: output) where name.hasSuffix(".smelt-tmp") {
+      try FileSystem.remove(FileSystem.join(output, name))
+    }
+    return lock
+  }
+
+  /// Refuses an `output` that is not a directory, or that is `input` (for a file input: its directory)
+  /// or lies inside it, resolving symlinks and not-yet-created components. Creates nothing.
+  public static func refuseInsideInput(_ output: String, input: String) throws {
     let inputRoot = FileSystem.canonicalPath(FileSystem.kind(of: input) == .file ? FileSystem.split(input).directory : input) ?? input
     if let kind = FileSystem.kind(of: output), kind != .directory { throw Refusal.notADirectory(output: output) }
     // Resolve the output through its nearest existing ancestor so that a not-yet-created directory
@@ -44,18 +62,6 @@ public enum OutputDirectory {
     if resolved == inputRoot || resolved.hasPrefix(inputRoot + "/") {
       throw Refusal.insideInput(output: output, input: input)
     }
-    try FileSystem.createDirectory(output)
-    let lock = try DirectoryLock(directory: output)
-    let existing = try FileSystem.contents(of: output).filter { $0 != ".smelt.lock" && !$0.hasSuffix(".smelt-tmp") }
-    if let first = existing.first, !force && !resume {
-      lock.release()
-      throw Refusal.notEmpty(output: output, example: first)
-    }
-    // Temporary files of a killed run are never complete: remove them.
-    for name in try FileSystem.contents(of: output) where name.hasSuffix(".smelt-tmp") {
-      try FileSystem.remove(FileSystem.join(output, name))
-    }
-    return lock
   }
 
   /// Removes weight files and indexes in `output` that a finished run did not write (a re-run with fewer

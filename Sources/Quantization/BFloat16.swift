@@ -20,8 +20,14 @@ public enum BFloat16 {
     if word & 0x7FFF_FFFF > 0x7F80_0000 {
       return UInt16(truncatingIfNeeded: word >> 16) & 0x8000 | quietNaNBits
     }
-    let lsb = (word >> 16) & 1
-    return UInt16(truncatingIfNeeded: (word &+ 0x7FFF &+ lsb) >> 16)
+    return UInt16(truncatingIfNeeded: roundingCarry(word) >> 16)
+  }
+
+  /// `word` (F32 bits, not NaN) plus the round-to-nearest-even carry: its upper half is the bfloat16 pattern.
+  /// Overflow carries into the exponent and ends at infinity, as it should.
+  @inline(__always)
+  static func roundingCarry(_ word: UInt32) -> UInt32 {
+    word &+ 0x7FFF &+ ((word >> 16) & 1)
   }
 
   /// The scalar reference for `bits(from:)`, written from the definition (exact value, then nearest even)
@@ -45,9 +51,15 @@ extension BFloat16 {
     let word = unsafeBitCast(values, to: SIMD8<UInt32>.self)
     // Integer masks, not `SIMDMask` (see `Float8Kernel`): all ones where the lane is NaN.
     let nanMask = SIMD8<UInt32>(repeating: 0) &- ((0x7F80_0000 &- (word & 0x7FFF_FFFF)) &>> 31)
-    let rounded = (word &+ 0x7FFF &+ ((word &>> 16) & 1)) &>> 16
+    let rounded = roundingCarry(word) &>> 16
     let nan = ((word &>> 16) & 0x8000) | UInt32(quietNaNBits)
     return SIMD8<UInt16>(truncatingIfNeeded: (rounded & ~nanMask) | (nan & nanMask))
+  }
+
+  /// Lane-wise `roundingCarry(_:)`.
+  @inline(__always)
+  static func roundingCarry(_ word: SIMD8<UInt32>) -> SIMD8<UInt32> {
+    word &+ 0x7FFF &+ ((word &>> 16) & 1)
   }
 
   /// Eight bfloat16 patterns widened exactly.

@@ -29,14 +29,7 @@ extension BlockFP8 {
     guard outputDTypes.contains(dtype), let width = dtype.byteWidth else {
       throw .unsupportedDType(dtype, operation: "fp8 dequantization")
     }
-    guard weights.count == layout.elementCount else {
-      throw .bufferSizeMismatch(
-        buffer: "fp8 weights", expectedByteCount: layout.elementCount, actualByteCount: weights.count)
-    }
-    guard scales.count == layout.scaleCount else {
-      throw .bufferSizeMismatch(
-        buffer: "fp8 scales", expectedByteCount: layout.scaleCount &* 4, actualByteCount: scales.count &* 4)
-    }
+    try checkWeightsAndScales(weightByteCount: weights.count, scaleCount: scales.count, layout: layout)
     let (outputBytes, overflow) = layout.elementCount.multipliedReportingOverflow(by: width)
     guard !overflow, destination.count == outputBytes else {
       throw .bufferSizeMismatch(

@@ -56,23 +56,9 @@ extension BlockFP8 {
     _ source: UnsafeRawBufferPointer, dtype: DType, layout: FP8BlockLayout, scales: UnsafeBufferPointer<Float>,
     weights: UnsafeMutableRawBufferPointer
   ) throws(QuantizationError) {
-    guard sourceDTypes.contains(dtype), let width = dtype.byteWidth else {
-      throw .unsupportedDType(dtype, operation: "fp8 quantization")
-    }
-    let (sourceBytes, overflow) = layout.elementCount.multipliedReportingOverflow(by: width)
-    guard !overflow, source.count == sourceBytes else {
-      throw .bufferSizeMismatch(
-        buffer: "fp8 quantizer source", expectedByteCount: overflow ? Int.max : sourceBytes,
-        actualByteCount: source.count)
-    }
-    guard weights.count == layout.elementCount else {
-      throw .bufferSizeMismatch(
-        buffer: "fp8 weights", expectedByteCount: layout.elementCount, actualByteCount: weights.count)
-    }
-    guard scales.count == layout.scaleCount else {
-      throw .bufferSizeMismatch(
-        buffer: "fp8 scales", expectedByteCount: layout.scaleCount &* 4, actualByteCount: scales.count &* 4)
-    }
+    guard sourceDTypes.contains(dtype) else { throw .unsupportedDType(dtype, operation: "fp8 quantization") }
+    try checkSourceSize(source, dtype: dtype, layout: layout)
+    try checkWeightsAndScales(weightByteCount: weights.count, scaleCount: scales.count, layout: layout)
     for (index, scale) in scales.enumerated() {
       if !scale.isFinite { throw .nonFiniteScale(scaleIndex: index, value: scale) }
       if scale == 0 { throw .zeroScale(scaleIndex: index) }

@@ -42,25 +42,37 @@ public enum BlockFP8 {
     _ source: UnsafeRawBufferPointer, dtype: DType, layout: FP8BlockLayout, rule: FP8ScaleRule,
     weights: UnsafeMutableRawBufferPointer, scales: UnsafeMutableBufferPointer<Float>
   ) throws(QuantizationError) {
-    guard sourceDTypes.contains(dtype), let width = dtype.byteWidth else {
-      throw .unsupportedDType(dtype, operation: "fp8 quantization")
-    }
+    guard sourceDTypes.contains(dtype) else { throw .unsupportedDType(dtype, operation: "fp8 quantization") }
     guard [.float32, .bfloat16, .float16].contains(rule.storageDType) else {
       throw .unsupportedDType(rule.storageDType, operation: "fp8 scale storage")
     }
-    let (sourceBytes, overflow) = layout.elementCount.multipliedReportingOverflow(by: width)
+    try checkSourceSize(source, dtype: dtype, layout: layout)
+    try checkWeightsAndScales(weightByteCount: weights.count, scaleCount: scales.count, layout: layout)
+  }
+
+  /// `source` holds `layout.elementCount` elements of `dtype` (one of `sourceDTypes`).
+  static func checkSourceSize(_ source: UnsafeRawBufferPointer, dtype: DType, layout: FP8BlockLayout)
+    throws(QuantizationError)
+  {
+    let (sourceBytes, overflow) = layout.elementCount.multipliedReportingOverflow(by: dtype.byteWidth ?? 0)
     guard !overflow, source.count == sourceBytes else {
       throw .bufferSizeMismatch(
         buffer: "fp8 quantizer source", expectedByteCount: overflow ? Int.max : sourceBytes,
         actualByteCount: source.count)
     }
-    guard weights.count == layout.elementCount else {
+  }
+
+  /// The FP8 weights (one byte per element) and F32 scales (one per block) have the layout's sizes.
+  static func checkWeightsAndScales(weightByteCount: Int, scaleCount: Int, layout: FP8BlockLayout)
+    throws(QuantizationError)
+  {
+    guard weightByteCount == layout.elementCount else {
       throw .bufferSizeMismatch(
-        buffer: "fp8 weights", expectedByteCount: layout.elementCount, actualByteCount: weights.count)
+        buffer: "fp8 weights", expectedByteCount: layout.elementCount, actualByteCount: weightByteCount)
     }
-    guard scales.count == layout.scaleCount else {
+    guard scaleCount == layout.scaleCount else {
       throw .bufferSizeMismatch(
-        buffer: "fp8 scales", expectedByteCount: layout.scaleCount &* 4, actualByteCount: scales.count &* 4)
+        buffer: "fp8 scales", expectedByteCount: layout.scaleCount &* 4, actualByteCount: scaleCount &* 4)
     }
   }
 

@@ -1,4 +1,5 @@
 import TensorCore
+
 /// Why a 4-bit (or MLX 8-bit) group quantizer or its dequantizer refused its input.
 ///
 /// One case per rule; every message is one lowercase line that names the tensor and, where it helps, the fix.
@@ -14,6 +15,8 @@ public enum FormatQuantizationError: Error, Sendable, Equatable, CustomStringCon
   case nonFiniteInput(format: String, row: Int, column: Int)
   /// The declared shape does not match the element count, or a dimension is zero/negative or overflows.
   case badShape(format: String, shape: [Int], elementCount: Int)
+  /// The layout packs output channels in groups and the output dimension does not divide.
+  case outputChannelsNotMultiple(format: String, rowCount: Int, multiple: Int)
   /// The source dtype cannot be a weight dtype for this format (F32, BF16 and F16 are accepted).
   case unsupportedSourceDType(format: String, dtype: DType)
   /// A tensor needed for dequantization is missing.
@@ -36,6 +39,8 @@ public enum FormatQuantizationError: Error, Sendable, Equatable, CustomStringCon
       "\(format): input holds a nan or infinity at row \(row), column \(column); fix the source weight first"
     case .badShape(let format, let shape, let elementCount):
       "\(format): shape \(shape) does not describe \(elementCount) elements as a non-empty [out, in] matrix"
+    case .outputChannelsNotMultiple(let format, let rowCount, let multiple):
+      "\(format): output dimension \(rowCount) is not a multiple of \(multiple), which this layout packs together"
     case .unsupportedSourceDType(let format, let dtype):
       "\(format): source dtype \(dtype) is not a weight dtype (expected F32, BF16 or F16)"
     case .missingTensor(let format, let nameSuffix):

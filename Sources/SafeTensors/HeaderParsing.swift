@@ -199,10 +199,13 @@ private struct RawEntry {
   /// Rules 8-10 for one tensor whose offsets passed rule 7; returns its element count.
   func validateSize() throws(SafeTensorsError) -> UInt64 {
     // Rule 8: the crate folds left with checked multiplication (a zero stops later overflow).
+    // Stricter than the crate: every partial product must also fit `Int` (as `ByteCount.elementCount`
+    // folds), so `[2^32-1, 2^32, 0]`, which the crate accepts as empty, is refused rather than accepted
+    // here and then refused by Smelt's writer and size helpers (found by fuzzing).
     var elementCount: UInt64 = 1
     for dim in shape {
       let (product, overflow) = elementCount.multipliedReportingOverflow(by: dim)
-      guard !overflow else { throw .validationOverflow(tensor: name, dtype: dtype, shape: shape) }
+      guard !overflow, product <= UInt64(Int.max) else { throw .validationOverflow(tensor: name, dtype: dtype, shape: shape) }
       elementCount = product
     }
     let (bitCount, overflow) = elementCount.multipliedReportingOverflow(by: UInt64(dtype.bitWidth))

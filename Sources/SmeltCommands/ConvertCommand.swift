@@ -83,9 +83,20 @@ struct ConvertCommand: Command {
     defer { lock.release() }
     let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
     let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
-    let report = try runner.run(resume: resume, commandLine: ["smelt"] + CommandLine.arguments.dropFirst()) { progress.advance(by: $0) }
+    // --resume is how the run was carried out, not what it produced: a resumed output's manifest is
+    // byte-identical to an uninterrupted run's.
+    let recorded = ["smelt"] + CommandLine.arguments.dropFirst().filter { $0 != "--resume" }
+    let report = try runner.run(resume: resume, commandLine: recorded) { progress.advance(by: $0) }
     progress.finish()
-    try OutputDirectory.removeStale(in: output, keeping: Set(plan.files.map(\.name)))
+    // Keep what this run wrote: its weight files and, for several files, its index.
+    let kept = plan.files.map(\.name) + (plan.files.count > 1 ? ["model.safetensors.index.json"] : [])
+    try OutputDirectory.removeStale(in: output, keeping: Set(kept))
+    // NaN/Inf policy (formats/verify.md): quantizers refuse them (the run fails naming the element);
+    // casts keep them, and every such tensor is named here.
+    for tensor in report.tensors where tensor.nonFiniteCount > 0 {
+      context.warn(
+        "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)); the cast kept them (FP8 casts saturate infinities to ±max); 'smelt verify --deep' reports them")
+    }
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(reportJSON(report)))
     } else {
@@ -156,6 +167,7 @@ struct ConvertCommand: Command {
         ("name", .string(tensor.name)), ("action", .string(tensor.action)),
         ("snr_db", tensor.snrDecibels.isInfinite && tensor.snrDecibels > 0 ? .string("inf") : number(tensor.snrDecibels)),
         ("max_abs_error", number(tensor.maxAbsoluteError)),
+        ("non_finite_values", .number(JSONNumber(tensor.nonFiniteCount))),
       ]) ?? JSONObject())
     }
     return .object(JSONObject(members: [

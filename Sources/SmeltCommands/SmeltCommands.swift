@@ -1,4 +1,5 @@
 import CommandLineSupport
+import SystemIO
 
 #if canImport(Glibc)
   @preconcurrency import Glibc
@@ -17,7 +18,10 @@ public enum SmeltVersion {
 /// (see `CommandLineTool`).
 public enum SmeltCommands {
   /// Every subcommand, in the order `smelt --help` lists them. Add a new command's type here.
-  public static let commands: [any Command.Type] = [InspectCommand.self, ConvertCommand.self]
+  public static let commands: [any Command.Type] = [
+    InspectCommand.self, ConvertCommand.self, ShardCommand.self, ForwardCommand.self, ValidateCommand.self,
+    VerifyCommand.self,
+  ]
 
   /// The tool description shared by `main` and tests.
   public static let tool = CommandLineTool(
@@ -38,6 +42,11 @@ public enum SmeltCommands {
   /// exits with the resulting status.
   public static func main() -> Never {
     InterruptHandler.install()
+    // Temporary output files (AtomicOutputFile) register themselves; Ctrl-C must not leave them behind.
+    _ = InterruptHandler.register { CleanupRegistry.shared.removeAllAndClose() }
+    // A file-size limit (ulimit -f) must surface as an EFBIG write error, cleaned up and reported like a
+    // full disk, instead of SIGXFSZ killing the process and leaving temporary files behind.
+    signal(SIGXFSZ, SIG_IGN)
     let arguments = Array(CommandLine.arguments.dropFirst())
     let status = run(arguments: arguments, stdout: .standardOutput, stderr: .standardError)
     exit(status)

@@ -34,6 +34,20 @@ public final class DirectoryLock: Sendable {
     }
   }
 
+  /// True when a process holds the lock of `directory` right now. Read-only: opens an existing lock file
+  /// without creating it and probes with a shared, non-blocking `flock`.
+  public static func isHeld(directory: String) -> Bool {
+    let fd = open(FileSystem.join(directory, ".smelt.lock"), O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { _ = Glibc.close(fd) }
+    while flock(fd, LOCK_SH | LOCK_NB) != 0 {
+      if errno == EINTR { continue }
+      return errno == EWOULDBLOCK
+    }
+    _ = flock(fd, LOCK_UN)
+    return false
+  }
+
   /// Releases the lock and removes the lock file.
   public func release() {
     _ = unlink(path)

@@ -1,5 +1,6 @@
 import JSON
 import SafeTensors
+import TestSupport
 import Testing
 @testable import Checkpoint
 
@@ -112,17 +113,11 @@ import Testing
   }
 }
 
-/// The repository root, found from this file's path (tests run from anywhere).
-func repositoryRoot(_ file: String = #filePath) -> String {
-  var parts = file.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-  while let last = parts.popLast(), last != "Tests" {}
-  return parts.joined(separator: "/")
-}
 
 @Suite("Opening the samples") struct SampleCheckpointTests {
   @Test("the BF16 sample resolves every tensor through its index")
   func bf16Sample() throws {
-    let checkpoint = try Checkpoint.open(repositoryRoot() + "/samples/tiny-deepseek-v3")
+    let checkpoint = try Checkpoint.open(TestPaths.sample("tiny-deepseek-v3"))
     #expect(checkpoint.files.count == 2)
     #expect(checkpoint.warnings.isEmpty)
     #expect(checkpoint.config?.modelType == "deepseek_v3")
@@ -135,7 +130,7 @@ func repositoryRoot(_ file: String = #filePath) -> String {
 
   @Test("the FP8 sample is detected as 128x128 block FP8, with scales possibly in other files")
   func fp8Sample() throws {
-    let checkpoint = try Checkpoint.open(repositoryRoot() + "/samples/tiny-deepseek-v3-fp8")
+    let checkpoint = try Checkpoint.open(TestPaths.sample("tiny-deepseek-v3-fp8"))
     let summary = CheckpointSummary(checkpoint)
     #expect(summary.quantization.map(\.storage) == [.fp8Block])
     let groups = WeightGrouping.groups(of: checkpoint.entries).filter { $0.storage == .fp8Block }
@@ -143,6 +138,6 @@ func repositoryRoot(_ file: String = #filePath) -> String {
       checkpoint.location(of: group.parts["weight"]!)?.fileIndex != checkpoint.location(of: group.parts["weight_scale_inv"]!)?.fileIndex
     }
     #expect(!split.isEmpty, "the sample must have a weight whose scale lives in another file")
-    #expect(summary.parameterCount == CheckpointSummary(try Checkpoint.open(repositoryRoot() + "/samples/tiny-deepseek-v3")).parameterCount)
+    #expect(summary.parameterCount == CheckpointSummary(try Checkpoint.open(TestPaths.sample("tiny-deepseek-v3"))).parameterCount)
   }
 }

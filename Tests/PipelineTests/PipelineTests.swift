@@ -1,26 +1,16 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
 import Checkpoint
 import Quantization
 import SafeTensors
 import SystemIO
 import TensorCore
+import TestSupport
 import Testing
 @testable import Pipeline
 
-func repositoryRoot(_ file: String = #filePath) -> String {
-  var parts = file.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-  while let last = parts.popLast(), last != "Tests" {}
-  return parts.joined(separator: "/")
-}
-
-func scratch(_ name: String) throws -> String {
-  let path = "/tmp/smelt-pipeline-tests-\(getpid())/\(name)"
-  try FileSystem.removeTree(path)
-  return path
-}
-
-#if canImport(Glibc)
-  import Glibc
-#endif
+func scratch(_ name: String) throws -> String { try TestPaths.scratchPath(name) }
 
 /// Converts `input` to `target` into a fresh directory and reopens the result.
 func convert(_ input: String, _ target: ConversionTarget, into name: String, maxShard: Int = OutputSharding.defaultMaxShardByteCount) throws -> Checkpoint {
@@ -34,8 +24,8 @@ func convert(_ input: String, _ target: ConversionTarget, into name: String, max
 }
 
 @Suite("Conversion round trips on the samples") struct ConversionRoundTripTests {
-  let fp8Sample = repositoryRoot() + "/samples/tiny-deepseek-v3-fp8"
-  let bf16Sample = repositoryRoot() + "/samples/tiny-deepseek-v3"
+  let fp8Sample = TestPaths.sample("tiny-deepseek-v3-fp8")
+  let bf16Sample = TestPaths.sample("tiny-deepseek-v3")
 
   @Test("FP8 sample -> F32 -> FP8 block reproduces the sample's bytes and scales exactly")
   func fp8RoundTrip() throws {

@@ -8,17 +8,10 @@ struct BFloat16CodecTests {
   @Test("F32 -> BF16 (scalar, reference, SIMD) is bit-exact with ml_dtypes", arguments: ["special", "random"])
   func narrowMatchesGolden(set: String) throws {
     let v = try CodecGolden.vectors(set)
-    let simd = try encoded(v.inputs, as: .bfloat16)
-    var mismatches = 0
-    for i in v.inputs.indices {
-      let vector = UInt16(simd[2 * i]) | UInt16(simd[2 * i + 1]) << 8
-      let scalar = BFloat16.bits(from: v.inputs[i])
-      let reference = BFloat16.bitsReference(from: v.inputs[i])
-      if scalar != v.bf16[i] || reference != v.bf16[i] || vector != v.bf16[i] {
-        if mismatches < 5 { Issue.record("\(v.inputs[i]): \(v.bf16[i]) vs \(scalar) \(reference) \(vector)") }
-        mismatches += 1
-      }
-    }
+    let mismatches = try narrowingMismatches(
+      v.inputs, expected: v.bf16, dtype: .bfloat16, scalar: BFloat16.bits(from:),
+      reference: BFloat16.bitsReference(from:)
+    ) { scalar, reference, vector, expected in scalar == expected && reference == expected && vector == expected }
     #expect(mismatches == 0)
   }
 

@@ -73,3 +73,23 @@ func encoded(_ values: [Float], as dtype: DType) throws -> [UInt8] {
   }
   return out
 }
+
+/// Narrows `inputs` to a 16-bit `dtype` three ways (`scalar`, `reference`, and the SIMD path of
+/// `ElementCodec.encode`) and counts the inputs where `agree(scalar, reference, vector, expected)` fails,
+/// recording the first five.
+func narrowingMismatches(
+  _ inputs: [Float], expected: [UInt16], dtype: DType, scalar: (Float) -> UInt16, reference: (Float) -> UInt16,
+  agree: (_ scalar: UInt16, _ reference: UInt16, _ vector: UInt16, _ expected: UInt16) -> Bool
+) throws -> Int {
+  let simd = try encoded(inputs, as: dtype)
+  var mismatches = 0
+  for i in inputs.indices {
+    let vector = UInt16(simd[2 * i]) | UInt16(simd[2 * i + 1]) << 8
+    let (s, r) = (scalar(inputs[i]), reference(inputs[i]))
+    if !agree(s, r, vector, expected[i]) {
+      if mismatches < 5 { Issue.record("\(inputs[i]): \(expected[i]) vs \(s) \(r) \(vector)") }
+      mismatches += 1
+    }
+  }
+  return mismatches
+}

@@ -8,18 +8,12 @@ struct Float16CodecTests {
   @Test("F32 -> F16 (Swift Float16, reference, SIMD) matches numpy; NaNs by sign", arguments: ["special", "random"])
   func narrowMatchesGolden(set: String) throws {
     let v = try CodecGolden.vectors(set)
-    let simd = try encoded(v.inputs, as: .float16)
-    var mismatches = 0
-    for i in v.inputs.indices {
-      let vector = UInt16(simd[2 * i]) | UInt16(simd[2 * i + 1]) << 8
-      let scalar = Float16Conversion.bits(from: v.inputs[i])
-      let reference = Float16Conversion.bitsReference(from: v.inputs[i])
-      let ok = CodecGolden.sameHalf(scalar, v.f16[i]) && CodecGolden.sameHalf(vector, v.f16[i])
+    let mismatches = try narrowingMismatches(
+      v.inputs, expected: v.f16, dtype: .float16, scalar: Float16Conversion.bits(from:),
+      reference: Float16Conversion.bitsReference(from:)
+    ) { scalar, reference, vector, expected in
+      CodecGolden.sameHalf(scalar, expected) && CodecGolden.sameHalf(vector, expected)
         && reference == scalar  // the reference models F16C / compiler-rt NaN quieting exactly
-      if !ok {
-        if mismatches < 5 { Issue.record("\(v.inputs[i]): \(v.f16[i]) vs \(scalar) \(reference) \(vector)") }
-        mismatches += 1
-      }
     }
     #expect(mismatches == 0)
   }

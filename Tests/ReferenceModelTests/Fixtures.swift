@@ -144,51 +144,9 @@ enum Fixtures {
     return try modelConfiguration(try ModelConfig(json: bytes, path: directory.path))
   }
 
-  /// config.json (as Checkpoint's `ModelConfig`) → `ModelConfiguration`, with transformers' defaults.
+  /// config.json (as Checkpoint's `ModelConfig`) → `ModelConfiguration`: the library mapping.
   static func modelConfiguration(_ config: ModelConfig) throws -> ModelConfiguration {
-    func required<T>(_ value: T?, _ field: String) throws -> T {
-      guard let value else { throw Failure(description: "config.json lacks \(field)") }
-      return value
-    }
-    var yarn: YarnScaling?
-    if let scaling = config.ropeScaling, scaling.type == "yarn" {
-      yarn = YarnScaling(
-        factor: try required(scaling.factor, "rope_scaling.factor"),
-        originalMaxPositionEmbeddings: try required(
-          scaling.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings, "max_position_embeddings"),
-        betaFast: scaling.betaFast ?? 32, betaSlow: scaling.betaSlow ?? 1, mscale: scaling.mscale,
-        mscaleAllDimensions: scaling.mscaleAllDim)
-    }
-    var moe: MixtureOfExpertsConfiguration?
-    if let experts = config.routedExpertCount {
-      let router: RouterKind =
-        config.scoringFunc == "softmax"
-        ? .softmaxTopK
-        : .sigmoidGroupLimited(
-          groupCount: config.nGroup ?? 1, selectedGroupCount: config.topkGroup ?? 1, maskedScore: .negativeInfinity)
-      moe = MixtureOfExpertsConfiguration(
-        routedExpertCount: experts, sharedExpertCount: config.nSharedExperts ?? 0,
-        expertsPerToken: try required(config.numExpertsPerTok, "num_experts_per_tok"),
-        expertIntermediateSize: try required(config.moeIntermediateSize, "moe_intermediate_size"),
-        firstDenseLayerCount: config.firstKDenseReplace ?? 0, layerFrequency: config.moeLayerFreq ?? 1,
-        normalizeTopK: config.normTopkProb ?? false, routedScalingFactor: Float(config.routedScalingFactor ?? 1),
-        router: router)
-    }
-    return ModelConfiguration(
-      vocabularySize: try required(config.vocabSize, "vocab_size"),
-      hiddenSize: try required(config.hiddenSize, "hidden_size"),
-      intermediateSize: try required(config.intermediateSize, "intermediate_size"),
-      layerCount: try required(config.numHiddenLayers, "num_hidden_layers"),
-      headCount: try required(config.numAttentionHeads, "num_attention_heads"),
-      rmsNormEpsilon: Float(config.rmsNormEps ?? 1e-6), tieWordEmbeddings: config.tieWordEmbeddings ?? false,
-      maxPositionEmbeddings: config.maxPositionEmbeddings ?? 4096,
-      attention: LatentAttentionConfiguration(
-        queryLoraRank: config.qLoraRank, keyValueLoraRank: try required(config.kvLoraRank, "kv_lora_rank"),
-        noPositionHeadDimension: try required(config.qkNopeHeadDim, "qk_nope_head_dim"),
-        ropeHeadDimension: try required(config.qkRopeHeadDim, "qk_rope_head_dim"),
-        valueHeadDimension: try required(config.vHeadDim, "v_head_dim")),
-      rope: RopeConfiguration(theta: config.ropeTheta ?? 10000, interleaved: config.ropeInterleave ?? true, yarn: yarn),
-      mixtureOfExperts: moe)
+    try ModelConfiguration(checkpointConfig: config)
   }
 
   /// A small random DeepSeek-V3-shaped model in memory (1 dense + 1 MoE layer).

@@ -1,0 +1,57 @@
+import JSON
+import SystemIO
+
+/// `OUT/.smelt-shard-part-I-of-N.json`: written by part I of N after all its files are committed, so that
+/// `--finalize` knows how many parts there are and which have finished. Removed by a successful finalize,
+/// which leaves the directory byte-identical to a single run's.
+public enum PartReceipts {
+  static let prefix = ".smelt-shard-part-"
+
+  /// The receipt name of 1-based part `part` of `count`.
+  public static func fileName(part: Int, of count: Int) -> String { "\(prefix)\(part)-of-\(count).json" }
+
+  /// Records that 1-based part `part` of `count` finished writing `files` for the plan `digest`.
+  public static func write(outputDirectory: String, part: Int, of count: Int, planDigest: String, files: [String]) throws {
+    let document: JSONValue = .object(JSONObject(members: [
+      ("part", .number(JSONNumber(part))), ("part_count", .number(JSONNumber(count))),
+      ("plan_sha256", .string(planDigest)), ("files", .array(files.map { .string($0) })),
+    ]) ?? JSONObject())
+    try FileSystem.writeFileAtomically(
+      JSONWriter(pretty: true).bytes(document) + [0x0A], to: FileSystem.join(outputDirectory, fileName(part: part, of: count)))
+  }
+
+  /// The part count the receipts in `outputDirectory` agree on (1 when there are none: a single run), after
+  /// checking that every part has finished and that all belong to the plan `digest`.
+  public static func check(outputDirectory: String, planDigest: String) throws -> Int {
+    let names = try FileSystem.contents(of: outputDirectory).filter { $0.hasPrefix(prefix) && $0.hasSuffix(".json") }
+    guard !names.isEmpty else { return 1 }
+    var count: Int?
+    var finished = Set<Int>()
+    for name in names {
+      let value = try JSONParser.parse(try FileSystem.readFile(FileSystem.join(outputDirectory, name)))
+      guard let part = value["part"]?.intValue, let parts = value["part_count"]?.intValue, parts >= 1,
+        let digest = value["plan_sha256"]?.stringValue
+      else { throw ShardingError.partsInconsistent(directory: outputDirectory, reason: "'\(name)' is not a part receipt") }
+      guard digest == planDigest else {
+        throw ShardingError.partsInconsistent(directory: outputDirectory, reason: "'\(name)' was written for another plan")
+      }
+      if let count, count != parts {
+        throw ShardingError.partsInconsistent(directory: outputDirectory, reason: "parts were run with different counts (\(count) and \(parts))")
+      }
+      count = parts
+      finished.insert(part)
+    }
+    let total = count ?? 1
+    for part in 1...total where !finished.contains(part) {
+      throw ShardingError.partUnfinished(directory: outputDirectory, part: part, partCount: total)
+    }
+    return total
+  }
+
+  /// Removes every receipt.
+  public static func removeAll(outputDirectory: String) throws {
+    for name in try FileSystem.contents(of: outputDirectory) where name.hasPrefix(prefix) && name.hasSuffix(".json") {
+      try FileSystem.remove(FileSystem.join(outputDirectory, name))
+    }
+  }
+}

@@ -1,0 +1,176 @@
+import Checkpoint
+import Dispatch
+import JSON
+import SafeTensors
+import Synchronization
+import SystemIO
+import TensorCore
+
+/// Completes an output directory once all files are written: checks every planned file (present, exact
+/// size, exact header, then SHA-256 of its bytes), writes each device's index, copies the sidecar files and
+/// writes `manifest.json`.
+public enum ShardFinalizer {
+  /// What finalizing produced.
+  public struct Result: Sendable {
+    public var weightFiles: [ShardManifest.FileRecord]
+    public var otherFiles: [ShardManifest.FileRecord]
+    public var manifestPath: String
+  }
+
+  /// Finalizes `outputDirectory` for `plan`, written by `partCount` parts (for messages).
+  public static func finalize(
+    _ plan: ShardPlan, outputDirectory: String, partCount: Int = 1, progress: (@Sendable (Int) -> Void)? = nil
+  ) throws -> Result {
+    let assignment = plan.partAssignment(partCount: partCount)
+    var layoutList: [(headerBytes: [UInt8], fileByteCount: Int)] = []
+    for i in plan.files.indices {
+      let layout = try plan.layout(ofFile: i)
+      layoutList.append((layout.headerBytes, layout.fileByteCount))
+      let path = FileSystem.join(outputDirectory, plan.files[i].relativePath)
+      guard FileSystem.kind(of: path) == .file else {
+        throw ShardingError.outputMissing(path: path, part: assignment[i] + 1, partCount: partCount)
+      }
+    }
+    let layouts = layoutList
+    let hashes = Mutex([String?](repeating: nil, count: plan.files.count))
+    let failure = Mutex<(any Error)?>(nil)
+    let next = Atomic<Int>(0)
+    let workers = max(1, min(Parallel.defaultThreadCount, 4, plan.files.count))
+    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+      while failure.withLock({ $0 == nil }) {
+        let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        guard i < plan.files.count else { break }
+        do {
+          let path = FileSystem.join(outputDirectory, plan.files[i].relativePath)
+          let hash = try verifyAndHash(path, headerBytes: layouts[i].headerBytes, byteCount: layouts[i].fileByteCount, progress: progress)
+          hashes.withLock { $0[i] = hash }
+        } catch {
+          failure.withLock { if $0 == nil { $0 = error } }
+        }
+      }
+    }
+    if let error = failure.withLock({ $0 }) { throw error }
+    let digests = hashes.withLock { $0 }
+    let weightFiles = plan.files.indices.map { i in
+      ShardManifest.FileRecord(relativePath: plan.files[i].relativePath, byteCount: layouts[i].fileByteCount, sha256: digests[i])
+    }
+
+    var otherFiles: [ShardManifest.FileRecord] = []
+    func record(_ relativePath: String) throws {
+      let path = FileSystem.join(outputDirectory, relativePath)
+      let bytes = try FileSystem.readFile(path, limit: 1 << 30)
+      otherFiles.append(.init(relativePath: relativePath, byteCount: bytes.count, sha256: SHA256.hex(of: bytes)))
+    }
+    if plan.options.layout == .deepSeekMP {
+      // convert.py copies every `*token*` file next to the rank files.
+      for name in plan.source.sidecarFiles.sorted() where name.contains("token") {
+        try FileSystem.copyFile(FileSystem.join(plan.source.directory, name), to: FileSystem.join(outputDirectory, name))
+        try record(name)
+      }
+    } else {
+      for device in plan.devices {
+        let directory = FileSystem.join(outputDirectory, device.directory)
+        var weightMap: [(tensor: String, file: String)] = []
+        for f in device.fileIndices {
+          let fileName = FileSystem.split(plan.files[f].relativePath).name
+          for t in plan.files[f].tensorIndices { weightMap.append((device.tensors[t].name, fileName)) }
+        }
+        let index = CheckpointIndex(weightMap: weightMap, totalByteCount: device.tensorByteCount)
+        try FileSystem.writeFileAtomically(index.jsonBytes(), to: FileSystem.join(directory, "model.safetensors.index.json"))
+        try record(device.directory + "/model.safetensors.index.json")
+        for name in plan.source.sidecarFiles.sorted() {
+          try FileSystem.copyFile(FileSystem.join(plan.source.directory, name), to: FileSystem.join(directory, name))
+          try record(device.directory + "/" + name)
+        }
+      }
+    }
+    let manifest = ShardManifest.document(plan, weightFiles: weightFiles, otherFiles: otherFiles)
+    let manifestPath = FileSystem.join(outputDirectory, ShardManifest.fileName)
+    try FileSystem.writeFileAtomically(JSONWriter(pretty: true).bytes(manifest) + [0x0A], to: manifestPath)
+    return Result(weightFiles: weightFiles, otherFiles: otherFiles, manifestPath: manifestPath)
+  }
+
+  /// Checks size and header, then hashes the file in bounded chunks.
+  static func verifyAndHash(
+    _ path: String, headerBytes: [UInt8], byteCount: Int, progress: (@Sendable (Int) -> Void)?
+  ) throws -> String {
+    let descriptor = try FileDescriptor.open(path, .readOnly)
+    defer { descriptor.close() }
+    let actual = try descriptor.byteCount()
+    guard actual == byteCount else {
+      throw ShardingError.outputDamaged(path: path, reason: "it has \(actual) bytes, the plan needs \(byteCount)")
+    }
+    var header = [UInt8](repeating: 0, count: headerBytes.count)
+    try header.withUnsafeMutableBytes { try descriptor.read(into: $0, at: 0) }
+    guard header == headerBytes else {
+      throw ShardingError.outputDamaged(path: path, reason: "its safetensors header differs from the plan's (written by another plan or modified)")
+    }
+    var hasher = SHA256()
+    let chunk = 8 << 20
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+    defer { buffer.deallocate() }
+    var offset = 0
+    while offset < byteCount {
+      let n = min(chunk, byteCount - offset)
+      let region = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
+      try descriptor.read(into: region, at: offset)
+      hasher.update(UnsafeRawBufferPointer(region))
+      offset += n
+      progress?(n)
+    }
+    return SHA256.hexString(hasher.finalize())
+  }
+}
+
+/// Runs a whole shard job: the plan file, the part's files, and (for a single run) finalization.
+public enum ShardJob {
+  /// Writes part `part` (0-based) of `partCount`: the plan file, the part's files and, for a part of
+  /// several, its receipt. Refuses a plan that does not fit before writing anything.
+  /// - Returns: the indices (into `plan.files`) of the files written.
+  @discardableResult
+  public static func writePart(
+    _ plan: ShardPlan, sourcePath: String, outputDirectory: String, part: Int = 0, of partCount: Int = 1,
+    progress: (@Sendable (Int) -> Void)? = nil
+  ) throws -> [Int] {
+    try plan.checkCapacities()
+    try ShardWriter.ensureDirectory(outputDirectory)
+    let planFile = try ShardPlanFile(plan: plan, sourcePath: sourcePath)
+    try planFile.store(outputDirectory: outputDirectory)
+    let written = try ShardWriter.write(plan, to: outputDirectory, part: part, of: partCount, progress: progress)
+    if partCount > 1 {
+      try PartReceipts.write(
+        outputDirectory: outputDirectory, part: part + 1, of: partCount, planDigest: planFile.planDigest,
+        files: written.map { plan.files[$0].relativePath })
+    }
+    return written
+  }
+
+  /// Writes part `part` (0-based) of `partCount`; a single run (`partCount == 1`) also finalizes.
+  /// - Returns: the finalize result for a single run, `nil` for a part.
+  @discardableResult
+  public static func run(
+    _ plan: ShardPlan, sourcePath: String, outputDirectory: String, part: Int = 0, of partCount: Int = 1,
+    progress: (@Sendable (Int) -> Void)? = nil
+  ) throws -> ShardFinalizer.Result? {
+    try writePart(plan, sourcePath: sourcePath, outputDirectory: outputDirectory, part: part, of: partCount, progress: progress)
+    guard partCount == 1 else { return nil }
+    return try ShardFinalizer.finalize(plan, outputDirectory: outputDirectory, partCount: 1)
+  }
+
+  /// `--finalize OUT`: re-derives the plan from the stored plan file and the source, checks it is the
+  /// plan the parts wrote and that every part has finished, finalizes, and removes the part receipts.
+  public static func finalize(outputDirectory: String, progress: (@Sendable (Int) -> Void)? = nil) throws -> (ShardPlan, ShardFinalizer.Result) {
+    let stored = try ShardPlanFile.read(outputDirectory: outputDirectory)
+    let source = try ShardSource(checkpoint: try Checkpoint.open(stored.sourcePath))
+    let plan = try ShardPlanner.plan(source, options: try stored.options())
+    guard try ShardPlanFile.digest(plan) == stored.planDigest else {
+      throw ShardingError.planMismatch(
+        path: FileSystem.join(outputDirectory, ShardPlanFile.fileName),
+        reason: "the checkpoint at '\(stored.sourcePath)' no longer gives the plan the parts were written with (it changed since)")
+    }
+    let partCount = try PartReceipts.check(outputDirectory: outputDirectory, planDigest: stored.planDigest)
+    let result = try ShardFinalizer.finalize(plan, outputDirectory: outputDirectory, partCount: partCount, progress: progress)
+    try PartReceipts.removeAll(outputDirectory: outputDirectory)
+    return (plan, result)
+  }
+}

@@ -1,0 +1,125 @@
+import JSON
+import TensorCore
+
+/// `OUT/manifest.json`: the plan as written (devices, expert maps, every tensor's provenance) and the
+/// SHA-256 of every output file. Schema: `formats/shard-manifest.md`.
+public enum ShardManifest {
+  /// The name of the manifest in the output directory.
+  public static let fileName = "manifest.json"
+
+  /// A written file: its path relative to the output directory, size and SHA-256 (hex).
+  public struct FileRecord: Sendable, Equatable {
+    public var relativePath: String
+    public var byteCount: Int
+    public var sha256: String?
+
+    public init(relativePath: String, byteCount: Int, sha256: String?) {
+      self.relativePath = relativePath
+      self.byteCount = byteCount
+      self.sha256 = sha256
+    }
+  }
+
+  /// The manifest document.
+  ///
+  /// - Parameters:
+  ///   - weightFiles: parallel to `plan.files` (sizes, and hashes once written).
+  ///   - otherFiles: indexes and copied sidecar files.
+  ///   - includeTensors: the per-tensor provenance list (large: one entry per output tensor).
+  public static func document(
+    _ plan: ShardPlan, weightFiles: [FileRecord], otherFiles: [FileRecord] = [], includeTensors: Bool = true
+  ) -> JSONValue {
+    let source = plan.source
+    let options = plan.options
+    func int(_ n: Int) -> JSONValue { .number(JSONNumber(n)) }
+    func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
+    func file(_ record: FileRecord, extra: [(String, JSONValue)] = []) -> JSONValue {
+      var members: [(String, JSONValue)] = [("path", .string(record.relativePath)), ("bytes", int(record.byteCount))]
+      members += extra
+      if let hash = record.sha256 { members.append(("sha256", .string(hash))) }
+      return object(members)
+    }
+    var loadValue: JSONValue = .null
+    if let load = options.expertLoad {
+      loadValue = object(load.counts.keys.sorted().map { layer in
+        ("\(layer)", .array((load.counts[layer] ?? []).map { JSONNumber($0).map(JSONValue.number) ?? .null }))
+      })
+    }
+    let optionsValue = object([
+      ("layout", .string(options.layout.rawValue)),
+      ("strategy", .string(options.layout == .deepSeekMP ? ExpertStrategy.contiguous.rawValue : options.strategy.rawValue)),
+      ("tensor_parallel", .bool(options.tensorParallel || options.layout == .deepSeekMP)),
+      ("redundant_experts", int(options.redundantExpertCount)),
+      ("place", .array(options.rules.map { .string($0.text) })),
+      ("max_file_bytes", int(options.maxFileByteCount)),
+      ("expert_load", loadValue),
+    ])
+    let devices: [JSONValue] = plan.devices.enumerated().map { d, device in
+      object([
+        ("name", .string(device.device.name)),
+        ("capacity_bytes", device.device.capacityByteCount.map(int) ?? .null),
+        ("directory", .string(device.directory)),
+        ("tensor_count", int(device.tensors.count)),
+        ("tensor_bytes", int(device.tensorByteCount)),
+        ("expert_bytes", int(device.expertByteCount)),
+        ("files", .array(device.fileIndices.map { i in
+          file(weightFiles[i], extra: [("tensor_count", int(plan.files[i].tensorIndices.count)), ("tensor_bytes", int(plan.files[i].tensorByteCount))])
+        })),
+      ])
+    }
+    let layers: [JSONValue] = plan.moeLayers.map { layer in
+      object([
+        ("layer", int(layer.layer)),
+        ("experts", .array(layer.experts.map(int))),
+        ("expert_to_devices", object(zip(layer.experts, layer.slots).map { expert, slots in
+          ("\(expert)", .array(slots.map { object([("device", .string(plan.devices[$0.device].device.name)), ("local_index", int($0.localIndex))]) }))
+        })),
+        ("device_to_experts", object(layer.deviceExperts.enumerated().map { d, experts in
+          (plan.devices[d].device.name, .array(experts.map(int)))
+        })),
+      ])
+    }
+    var members: [(String, JSONValue)] = [
+      ("format", "smelt-shard-manifest"),
+      ("version", 1),
+      ("source", object([
+        ("directory", .string(source.directory)),
+        ("files", .array(source.fileNames.map { .string($0) })),
+        ("tensor_count", int(source.tensors.count)),
+        ("tensor_bytes", int(source.tensorByteCount)),
+      ])),
+      ("options", optionsValue),
+      ("devices", .array(devices)),
+      ("moe_layers", .array(layers)),
+      ("skipped_tensors", .array(plan.skippedTensors.map { .string(source.tensors[$0].name) })),
+      ("other_files", .array(otherFiles.map { file($0) })),
+    ]
+    if includeTensors {
+      var tensors: [JSONValue] = []
+      tensors.reserveCapacity(plan.devices.reduce(0) { $0 + $1.tensors.count })
+      for (f, planned) in plan.files.enumerated() {
+        for i in planned.tensorIndices {
+          let tensor = plan.devices[planned.device].tensors[i]
+          let origin = source.tensors[tensor.sourceIndex]
+          var item: [(String, JSONValue)] = [
+            ("name", .string(tensor.name)),
+            ("device", .string(plan.devices[planned.device].device.name)),
+            ("file", .string(plan.files[f].relativePath)),
+            ("dtype", .string(tensor.dtype.rawValue)),
+            ("shape", .array(tensor.shape.map(int))),
+            ("source_file", .string(source.fileNames[origin.fileIndex])),
+            ("source_name", .string(origin.name)),
+            ("source_dtype", .string(origin.dtype.rawValue)),
+          ]
+          if let slice = tensor.slice {
+            item.append(("source_shape", .array(origin.shape.map(int))))
+            item.append(("slice", object([("dim", int(slice.dim)), ("start", int(slice.start)), ("count", int(slice.count))])))
+          }
+          tensors.append(object(item))
+        }
+      }
+      members.append(("tensors", .array(tensors)))
+    }
+    return object(members)
+  }
+}

@@ -1,0 +1,57 @@
+/// How routed experts are spread over the devices that take them.
+public enum ExpertStrategy: String, Sendable, CaseIterable {
+  /// Device r of n gets the r-th contiguous range of experts, [r·E/n, (r+1)·E/n) (DeepSeek's convert.py and
+  /// vLLM's expert-parallel default).
+  case contiguous
+  /// Expert e goes to device e mod n.
+  case roundRobin = "round-robin"
+  /// Largest experts first, each onto the device with the fewest expert bytes in this layer (relative to
+  /// its capacity when every device has one).
+  case balanced
+  /// By measured activation counts (`--expert-load`): hottest first onto the least-loaded device.
+  case load
+}
+
+/// The output layout.
+public enum ShardLayout: String, Sendable, CaseIterable {
+  /// `OUT/<device>/` is a Hugging Face checkpoint (size-sharded files, index, config, tokenizer); tensor
+  /// names are unchanged, routed experts keep their global index.
+  case huggingFace = "hf"
+  /// DeepSeek's inference demo: `OUT/model{i}-mp{N}.safetensors`, keys renamed as `convert.py` does,
+  /// routed experts contiguous per rank, other tensors split along convert.py's dims.
+  case deepSeekMP = "deepseek-mp"
+}
+
+/// Everything that decides a shard plan (apart from the checkpoint itself).
+public struct ShardOptions: Sendable {
+  public var devices: [ShardDevice]
+  public var strategy: ExpertStrategy
+  /// Per-layer activation counts; required by `.load` and `redundantExpertCount`.
+  public var expertLoad: ExpertLoad?
+  /// Extra replicas of the hottest experts per MoE layer.
+  public var redundantExpertCount: Int
+  public var rules: [PlacementRule]
+  /// Split attention, dense MLP, shared experts, embeddings and the head along convert.py's dims.
+  public var tensorParallel: Bool
+  public var layout: ShardLayout
+  /// Largest output file (Hugging Face layout); a bigger tensor gets a file of its own.
+  public var maxFileByteCount: Int
+
+  /// Hugging Face's default shard size.
+  public static let defaultMaxFileByteCount = 5_000_000_000
+
+  public init(
+    devices: [ShardDevice], strategy: ExpertStrategy = .contiguous, expertLoad: ExpertLoad? = nil,
+    redundantExpertCount: Int = 0, rules: [PlacementRule] = [], tensorParallel: Bool = false,
+    layout: ShardLayout = .huggingFace, maxFileByteCount: Int = ShardOptions.defaultMaxFileByteCount
+  ) {
+    self.devices = devices
+    self.strategy = expertLoad != nil ? .load : strategy
+    self.expertLoad = expertLoad
+    self.redundantExpertCount = redundantExpertCount
+    self.rules = rules
+    self.tensorParallel = tensorParallel
+    self.layout = layout
+    self.maxFileByteCount = maxFileByteCount
+  }
+}

@@ -1,0 +1,230 @@
+import Checkpoint
+import CommandLineSupport
+import JSON
+import SystemIO
+import Validation
+
+/// `smelt validate REFERENCE CANDIDATE`: a CI gate proving a conversion computes what the original does.
+struct ValidateCommand: Command {
+  static let configuration = CommandConfiguration(
+    name: "validate",
+    abstract: "Compare a converted checkpoint with its reference: weights, layers and logits; exit 1 on failure.",
+    discussion: """
+      Both checkpoints may be in any format Smelt reads (F32/F16/BF16, FP8 block, compressed-tensors FP8, int4, \
+      GPTQ, MLX, MXFP4, NVFP4) or be smelt shard output directories; weights are matched by name. Levels: 'tensor' compares every weight dequantized to F32 (SNR, cosine, max abs/rel error); 'layer' runs \
+      every linear and expert with both weights on seeded random inputs and on the reference model's own \
+      activations, and compares MoE routing; 'model' runs both models on the same tokens (KL divergence mean/p99/max, \
+      top-1 agreement, max |logit difference|, per-layer hidden-state cosine). Defaults: --min-snr by the \
+      candidate's storage (weights: 40 dB for 16/32-bit floats, 25 dB for scaled FP8, 15 dB for unscaled FP8 \
+      casts, 10 dB for 4-bit formats; linear outputs 6 dB lower), --max-peak-error (max |error| / max |value| of a \
+      weight, which catches a few corrupted elements the SNR barely sees) 0.01 / 0.05 / 0.15 / 0.75 for the same \
+      storages, no cosine, KL or top-1 limit. --layers/--experts restrict the tensor and layer levels to a \
+      subset and skip the model level, with memory bounded by one tensor per side, so a 671B conversion can be \
+      checked on a CI box. The JSON schema is in formats/validation-report.md. Exit status: 0 when every check \
+      passes, 1 when any fails (the failing tensor and layer are named), 64 for usage errors.
+      """,
+    arguments: [
+      .positional("reference", help: "The original checkpoint (directory or .safetensors file)."),
+      .positional("candidate", help: "The converted checkpoint."),
+      .option("level", valueName: "level", help: "Which comparisons to run.", default: "all", values: ["tensor", "layer", "model", "all"]),
+      .option("tokens", valueName: "ids", help: "Token ids for the layer and model levels: 'ID,ID,...[;ID,...]'."),
+      .option("tokens-file", valueName: "file", help: "A file of token ids (one sequence per line)."),
+      .option("random-tokens", valueName: "n", help: "Without --tokens: this many seeded random token ids.", default: "24"),
+      .option("seed", valueName: "s", help: "Seed of the random tokens and random layer inputs.", default: "0"),
+      .option("layers", valueName: "spec", help: "Only these decoder layers, e.g. 0,3,60 or 0-7 (tensor and layer levels)."),
+      .option("experts", valueName: "spec", help: "Only these routed experts, e.g. 0-7."),
+      .option("min-snr", valueName: "db", help: "Fail a weight or linear output below this SNR (default: by format)."),
+      .option("min-cosine", valueName: "c", help: "Fail a weight or linear output below this cosine similarity."),
+      .option("max-peak-error", valueName: "x", help: "Fail a weight whose max |error| exceeds X × its max |value| (default: by format)."),
+      .option("max-kl", valueName: "x", help: "Fail when the mean KL divergence of the logits exceeds X (nats)."),
+      .option("min-top1", valueName: "p", help: "Fail when the top-1 agreement is below P (a fraction, 0...1)."),
+      .option("json", valueName: "file", help: "Write the JSON report to FILE ('-' for stdout, replacing the table)."),
+      .flag("all-rows", help: "List every tensor and linear, not only the worst ones and the failures."),
+      .quiet,
+    ])
+
+  var reference: String
+  var candidate: String
+  var options: ValidationOptions
+  var jsonPath: String?
+  var allRows: Bool
+
+  init(arguments: ParsedArguments) throws {
+    reference = try arguments.string("reference")
+    candidate = try arguments.string("candidate")
+    jsonPath = arguments.optionalString("json")
+    allRows = arguments.flag("all-rows")
+    var options = ValidationOptions()
+    func selection(_ name: String) throws -> IndexSelection? {
+      guard let text = arguments.optionalString(name) else { return nil }
+      do { return try IndexSelection(parsing: text, option: "--\(name)") } catch { throw UsageError.invalid("\(error)") }
+    }
+    options.layers = try selection("layers")
+    options.experts = try selection("experts")
+    let level = try arguments.string("level")
+    if level == "all" {
+      options.levels = options.layers == nil ? [.tensor, .layer, .model] : [.tensor, .layer]
+    } else if let parsed = ValidationLevel(rawValue: level) {
+      options.levels = [parsed]
+    }
+    if options.layers != nil, options.levels.contains(.model) {
+      throw UsageError.invalid("--level model runs every layer; it cannot be combined with --layers")
+    }
+    if arguments.isPresent("tokens") || arguments.isPresent("tokens-file") {
+      options.tokens = try ForwardCommand.tokens(arguments)
+    }
+    options.randomTokenCount = try arguments.int("random-tokens", in: 1...1_000_000)
+    options.seed = UInt64(try arguments.int("seed", in: 0...Int.max))
+    options.thresholds = ValidationThresholds(
+      minimumSNRDecibels: try arguments.optionalDouble("min-snr"),
+      minimumCosine: try arguments.optionalDouble("min-cosine", in: -1...1),
+      maximumPeakError: try arguments.optionalDouble("max-peak-error", in: 0...Double.greatestFiniteMagnitude),
+      maximumMeanKL: try arguments.optionalDouble("max-kl", in: 0...Double.greatestFiniteMagnitude),
+      minimumTop1Agreement: try arguments.optionalDouble("min-top1", in: 0...1))
+    self.options = options
+  }
+
+  func run(context: CommandContext) throws {
+    let referenceWeights = try CheckpointWeightProvider(path: reference)
+    let candidateWeights = try CheckpointWeightProvider(path: candidate)
+    if let layers = options.layers, let count = referenceWeights.source.config?.numHiddenLayers {
+      let limit = count + (referenceWeights.source.config?.numNextnPredictLayers ?? 0)
+      do { try layers.check(below: limit, option: "--layers") } catch { throw UsageError.invalid("\(error)") }
+    }
+    let validator = Validator(reference: referenceWeights, candidate: candidateWeights, options: options)
+    let report: ValidationReport
+    do {
+      report = try validator.run { context.log($0) }
+    } catch ValidationError.invalidTokens(let reason) {
+      throw UsageError.invalid("invalid token list: \(reason)")
+    }
+    let document = JSONWriter(pretty: true).string(report.json)
+    if jsonPath == "-" {
+      context.stdout.line(document)
+    } else {
+      if let jsonPath {
+        let file = try AtomicOutputFile(path: jsonPath)
+        try file.write(Array((document + "\n").utf8), at: 0)
+        try file.commit()
+      }
+      context.stdout.write(ValidationTable.render(report, allRows: allRows))
+    }
+    if !report.passed { throw ExitCode.failure }
+  }
+}
+
+/// The human-readable validation report: per level a summary line, the worst rows (or all) and the failures.
+enum ValidationTable {
+  static let worstRowCount = 12
+
+  static func render(_ report: ValidationReport, allRows: Bool) -> String {
+    var out = "reference: \(report.reference)\ncandidate: \(report.candidate)\n"
+    if let layers = report.layers { out += "layers:    \(layers)\n" }
+    if let experts = report.experts { out += "experts:   \(experts)\n" }
+
+    if report.levels.contains(.tensor) {
+      let tensors = report.tensors
+      let failed = tensors.filter { $0.failure != nil }
+      let zero = tensors.filter(\.metrics.referenceIsZero).count
+      out += "\nTensor level: \(tensors.count) weights, \(failed.count) failed"
+      out += zero > 0 ? ", \(zero) with a zero reference (SNR undefined)\n" : "\n"
+      let shown = allRows ? tensors : worst(tensors, failed: { $0.failure != nil }, snr: { $0.metrics.snrDecibels })
+      var rows = [["tensor", "layer", "expert", "reference", "candidate", "snr dB", "cosine", "max abs", "peak", "status"]]
+      for t in shown {
+        rows.append([
+          t.name, t.layer.map(String.init) ?? "-", t.expert.map(String.init) ?? "-", t.referenceStorage, t.candidateStorage,
+          ReportFormat.decibels(t.metrics.snrDecibels), ReportFormat.cosine(t.metrics.cosineSimilarity),
+          ReportFormat.number(t.metrics.maxAbsoluteError), t.metrics.peakError.map(ReportFormat.number) ?? "-",
+          status(t.failure, t.note),
+        ])
+      }
+      if !shown.isEmpty {
+        if !allRows && shown.count < tensors.count { out += "  lowest SNR first (--all-rows lists all):\n" }
+        out += TextTable.render(rows, indent: 2, rightAligned: [1, 2, 5, 6, 7, 8])
+      }
+    }
+
+    if report.levels.contains(.layer) {
+      let linears = report.linears
+      let failed = linears.filter { $0.failure != nil }
+      out += "\nLayer level: \(linears.count) linear runs, \(failed.count) failed\n"
+      let shown = allRows ? linears : worst(linears, failed: { $0.failure != nil }, snr: { $0.metrics.snrDecibels })
+      var rows = [["linear", "layer", "expert", "input", "snr dB", "cosine", "max abs", "status"]]
+      for l in shown {
+        rows.append([
+          l.name, l.layer.map(String.init) ?? "-", l.expert.map(String.init) ?? "-", l.input.rawValue,
+          ReportFormat.decibels(l.metrics.snrDecibels), ReportFormat.cosine(l.metrics.cosineSimilarity),
+          ReportFormat.number(l.metrics.maxAbsoluteError), status(l.failure, l.note),
+        ])
+      }
+      if !shown.isEmpty {
+        if !allRows && shown.count < linears.count { out += "  lowest SNR first (--all-rows lists all):\n" }
+        out += TextTable.render(rows, indent: 2, rightAligned: [1, 2, 4, 5, 6])
+      }
+      if !report.routing.isEmpty {
+        out += "  routing (same inputs, each side's router):\n"
+        out += routingTable(report.routing)
+      }
+    }
+
+    if let model = report.model {
+      let batch = model.tokens.count, length = model.tokens.first?.count ?? 0
+      out += "\nModel level: \(batch)×\(length) tokens\n"
+      out += TextTable.render(
+        [
+          ["KL mean", ReportFormat.number(model.meanKL)],
+          ["KL p99", ReportFormat.number(model.p99KL)],
+          ["KL max", ReportFormat.number(model.maxKL)],
+          ["top-1 agreement", "\(ReportFormat.percent(model.top1Agreement)) (\(model.top1Agreements)/\(model.positionCount))"],
+          ["max |logit diff|", ReportFormat.number(model.maxAbsoluteLogitDifference)],
+          ["logits snr dB", ReportFormat.decibels(model.logits.snrDecibels)],
+        ], indent: 2)
+      var rows = [["after layer", "hidden cosine", "snr dB"]]
+      for h in model.hiddenStates {
+        rows.append(["\(h.layer)", ReportFormat.cosine(h.metrics.cosineSimilarity), ReportFormat.decibels(h.metrics.snrDecibels)])
+      }
+      out += TextTable.render(rows, indent: 2, rightAligned: [0, 1, 2])
+      if !model.routing.isEmpty {
+        out += "  routing (each model's own forward pass):\n"
+        out += routingTable(model.routing)
+      }
+    }
+
+    for note in report.notes { out += "\nnote: \(note)" }
+    if !report.notes.isEmpty { out += "\n" }
+    let failures = report.failures
+    if failures.isEmpty {
+      out += "\nPASS: every check passed\n"
+    } else {
+      out += "\nFAIL: \(failures.count) check(s) failed\n"
+      for failure in failures.prefix(50) { out += "  \(failure.summary)\n" }
+      if failures.count > 50 { out += "  ... and \(failures.count - 50) more (see --json)\n" }
+    }
+    return out
+  }
+
+  static func status(_ failure: String?, _ note: String?) -> String {
+    if let failure { return "FAIL: \(failure)" }
+    return note ?? "ok"
+  }
+
+  /// The failures, then the lowest-SNR rows, up to `worstRowCount` rows (every failure is shown).
+  static func worst<T>(_ items: [T], failed: (T) -> Bool, snr: (T) -> Double?) -> [T] {
+    let order = items.indices.sorted { a, b in
+      let (fa, fb) = (failed(items[a]), failed(items[b]))
+      if fa != fb { return fa }
+      let (sa, sb) = (snr(items[a]) ?? .infinity, snr(items[b]) ?? .infinity)
+      return sa != sb ? sa < sb : a < b
+    }
+    let failures = items.indices.filter { failed(items[$0]) }.count
+    return order.prefix(max(failures, min(worstRowCount, items.count))).map { items[$0] }
+  }
+
+  static func routingTable(_ routing: [RoutingAgreement]) -> String {
+    var rows = [["layer", "tokens", "expert set unchanged"]]
+    for r in routing {
+      rows.append(["\(r.layer)", "\(r.tokenCount)", "\(ReportFormat.percent(r.unchangedFraction)) (\(r.unchangedCount))"])
+    }
+    return TextTable.render(rows, indent: 4, rightAligned: [0, 1, 2])
+  }
+}

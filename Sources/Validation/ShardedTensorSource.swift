@@ -1,0 +1,177 @@
+import Checkpoint
+import JSON
+import SafeTensors
+import SystemIO
+import TensorCore
+
+/// A `smelt shard` output directory (`OUT/manifest.json`, `formats/shard-manifest.md`) read as the checkpoint
+/// it was made from: every tensor under its source name, routed experts found on whichever device holds them
+/// (the first replica), tensor-parallel slices stitched back together along their split dimension. Works for
+/// both layouts (`hf`: `OUT/<device>/...`, renamed `deepseek-mp`: `OUT/model{i}-mp{N}.safetensors`).
+public final class ShardedTensorSource: TensorSource {
+  /// One stored piece of a source tensor.
+  struct Piece: Sendable {
+    var file: Int
+    var name: String
+    /// `nil`: the whole tensor; else the split dimension and the piece's extent along it.
+    var slice: (dim: Int, start: Int, count: Int)?
+  }
+
+  public let directory: String
+  public let config: ModelConfig?
+  public let entries: [TensorEntry]
+  /// `skipped_tensors` of the manifest (deepseek-mp drops the MTP layer).
+  public let skippedTensors: Set<String>
+  private let entriesByName: [String: TensorEntry]
+  private let pieces: [String: [Piece]]
+  private let files: [SafeTensorsFile]
+
+  /// Whether `path` is a shard output directory (has a `manifest.json` of format `smelt-shard-manifest`).
+  public static func isShardOutput(_ path: String) -> Bool {
+    let manifest = FileSystem.join(path, "manifest.json")
+    guard FileSystem.isDirectory(path), FileSystem.exists(manifest),
+      let bytes = try? FileSystem.readFile(manifest, limit: 64 << 20),
+      let document = try? bytes.withUnsafeBytes({ try JSONParser.parse($0) })
+    else { return false }
+    return document["format"]?.stringValue == "smelt-shard-manifest"
+  }
+
+  /// Opens the shard output at `directory` through its manifest (which must list `tensors`).
+  public init(directory: String) throws {
+    self.directory = directory
+    let manifestPath = FileSystem.join(directory, "manifest.json")
+    let bytes = try FileSystem.readFile(manifestPath, limit: 1 << 30)
+    let document = try bytes.withUnsafeBytes { try JSONParser.parse($0) }
+    func invalid(_ reason: String) -> ValidationError {
+      .badShape(tensor: manifestPath, shape: [], expected: "a smelt-shard-manifest: \(reason)")
+    }
+    guard document["format"]?.stringValue == "smelt-shard-manifest", let tensors = document["tensors"]?.arrayValue
+    else { throw invalid("format and tensors") }
+
+    skippedTensors = Set(document["skipped_tensors"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+    var fileIndex: [String: Int] = [:]
+    var files: [SafeTensorsFile] = []
+    var pieces: [String: [Piece]] = [:]
+    var order: [String] = []
+    var shapes: [String: (DType, [Int])] = [:]
+    for item in tensors {
+      guard let name = item["name"]?.stringValue, let file = item["file"]?.stringValue,
+        let source = item["source_name"]?.stringValue, !file.hasPrefix("/"), !file.split(separator: "/").contains("..")
+      else { throw invalid("each tensor needs name, file (inside the directory) and source_name") }
+      let index: Int
+      if let known = fileIndex[file] {
+        index = known
+      } else {
+        index = files.count
+        fileIndex[file] = index
+        files.append(try SafeTensorsFile(path: FileSystem.join(directory, file)))
+      }
+      guard let stored = files[index].header.entry(named: name) else {
+        throw ValidationError.missingWeight(name: name, checkpoint: FileSystem.join(directory, file))
+      }
+      var piece = Piece(file: index, name: name, slice: nil)
+      var shape = stored.shape
+      if let slice = item["slice"], let dim = slice["dim"]?.intValue, let start = slice["start"]?.intValue,
+        let count = slice["count"]?.intValue
+      {
+        guard let sourceShape = item["source_shape"]?.arrayValue?.compactMap(\.intValue), dim >= 0,
+          dim < sourceShape.count, stored.shape.count == sourceShape.count, stored.shape[dim] == count, start >= 0,
+          count <= sourceShape[dim] - start
+        else { throw invalid("slice of '\(source)' does not match its stored shape \(stored.shape)") }
+        piece.slice = (dim, start, count)
+        shape = sourceShape
+      }
+      if pieces[source] == nil { order.append(source) }
+      // A replica (an expert on two devices, a replicated norm) adds nothing: keep the first copy.
+      if piece.slice == nil, pieces[source]?.isEmpty == false { continue }
+      if let slice = piece.slice, pieces[source]?.contains(where: { $0.slice?.start == slice.start }) == true {
+        continue
+      }
+      pieces[source, default: []].append(piece)
+      shapes[source] = (stored.dtype, shape)
+    }
+
+    var entries: [TensorEntry] = []
+    for name in order {
+      guard let (dtype, shape) = shapes[name], let byteCount = ByteCount.of(dtype, shape: shape),
+        let entry = TensorEntry(name: name, dtype: dtype, shape: shape, dataOffsets: 0..<byteCount)
+      else { throw invalid("tensor '\(name)' has an impossible shape") }
+      entries.append(entry)
+      if let slices = pieces[name], slices.first?.slice != nil {
+        let dim = slices[0].slice?.dim ?? 0
+        let sorted = slices.sorted { ($0.slice?.start ?? 0) < ($1.slice?.start ?? 0) }
+        // The slices must tile the dimension exactly: no gap, no overlap.
+        var covered = 0
+        for piece in sorted {
+          guard let slice = piece.slice, slice.dim == dim, slice.start == covered else {
+            throw invalid("the slices of '\(name)' do not tile dim \(dim) (gap or overlap at \(covered))")
+          }
+          covered += slice.count
+        }
+        guard covered == shape[dim] else {
+          throw invalid("the slices of '\(name)' cover \(covered) of \(shape[dim]) along dim \(dim)")
+        }
+        pieces[name] = sorted
+      }
+    }
+    self.entries = entries
+    entriesByName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    self.pieces = pieces
+    self.files = files
+
+    // hf layout: every device directory carries config.json; deepseek-mp: the source checkpoint's, if present.
+    var config: ModelConfig?
+    var candidates = Set(fileIndex.keys.map { FileSystem.split($0).directory }).sorted().map { FileSystem.join(directory, $0) }
+    if let source = document["source"]?["directory"]?.stringValue { candidates.append(source) }
+    for candidate in candidates {
+      let path = FileSystem.join(candidate, "config.json")
+      if FileSystem.exists(path) {
+        config = try ModelConfig(json: try FileSystem.readFile(path), path: path)
+        break
+      }
+    }
+    self.config = config
+  }
+
+  public func entry(_ name: String) -> TensorEntry? { entriesByName[name] }
+
+  public func bytes(of name: String, range: Range<Int>) throws -> TensorBytes {
+    guard let entry = entriesByName[name], let parts = pieces[name], let first = parts.first else {
+      throw ValidationError.missingWeight(name: name, checkpoint: directory)
+    }
+    guard range.lowerBound >= 0, range.upperBound <= entry.byteCount else {
+      throw ValidationError.badShape(
+        tensor: name, shape: entry.shape, expected: "bytes \(range.lowerBound)..<\(range.upperBound) inside \(entry.byteCount)")
+    }
+    guard let slice = first.slice else {
+      guard let view = files[first.file].tensor(named: first.name) else {
+        throw ValidationError.missingWeight(name: first.name, checkpoint: files[first.file].path)
+      }
+      return TensorBytes(view: view, range: range)
+    }
+    // Stitch: view the tensor as [outer, extent along dim, inner bytes]; each piece holds [outer, count, inner].
+    let width = entry.byteCount / max(1, entry.elementCount)
+    let outer = entry.shape[..<slice.dim].reduce(1, *)
+    let innerBytes = entry.shape[(slice.dim + 1)...].reduce(1, *) * width
+    let extent = entry.shape[slice.dim]
+    var whole = [UInt8](repeating: 0, count: entry.byteCount)
+    for part in parts {
+      guard let piece = part.slice, let view = files[part.file].tensor(named: part.name) else {
+        throw ValidationError.missingWeight(name: part.name, checkpoint: files[part.file].path)
+      }
+      let run = piece.count * innerBytes
+      let pieceBytes = view.bytes
+      guard pieceBytes.count == outer * run, piece.start + piece.count <= extent else {
+        throw ValidationError.badShape(
+          tensor: part.name, shape: view.shape, expected: "a slice of \(entry.shape) along dim \(slice.dim)")
+      }
+      whole.withUnsafeMutableBytes { out in
+        for o in 0..<outer {
+          let destination = (o * extent + piece.start) * innerBytes
+          out[destination..<(destination + run)].copyBytes(from: pieceBytes[(o * run)..<((o + 1) * run)])
+        }
+      }
+    }
+    return TensorBytes(range == 0..<entry.byteCount ? whole : Array(whole[range]))
+  }
+}

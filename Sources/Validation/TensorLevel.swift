@@ -1,0 +1,74 @@
+import Checkpoint
+import ReferenceModel
+import TensorCore
+
+extension Validator {
+  /// Tensor level: every selected logical weight of the reference, dequantized on both sides and compared in
+  /// row chunks (at most `chunkElementCount` elements per side in memory).
+  func compareTensors(into report: inout ValidationReport, log: (String) -> Void) {
+    for name in reference.logicalNames {
+      let parsed = TensorName(name)
+      guard isSelected(parsed) else { continue }
+      report.tensors.append(compareTensor(name, parsed))
+    }
+    let referenceNames = Set(reference.logicalNames)
+    let extra = candidate.logicalNames.filter { !referenceNames.contains($0) && isSelected(TensorName($0)) }
+    if !extra.isEmpty {
+      report.notes.append(
+        "the candidate has \(extra.count) weight(s) the reference lacks (not compared), e.g. '\(extra[0])'")
+    }
+  }
+
+  private func describe(_ provider: CheckpointWeightProvider, _ name: String) -> String {
+    guard let storage = provider.storage(of: name) else { return "missing" }
+    return "\(storage.rawValue) \(provider.storedDType(of: name)?.rawValue ?? "?")"
+  }
+
+  func compareTensor(_ name: String, _ parsed: TensorName) -> TensorComparison {
+    var result = TensorComparison(
+      name: name, layer: parsed.layer, expert: parsed.expert, shape: [],
+      referenceStorage: describe(reference, name), candidateStorage: describe(candidate, name),
+      metrics: MetricsAccumulator().metrics, minimumSNRDecibels: 0, maximumPeakError: 0, failure: nil, note: nil)
+    guard let storage = candidate.storage(of: name) else {
+      if candidate.source.skippedTensors.contains(name) {
+        result.note = "not in the candidate by design (shard manifest skipped_tensors)"
+      } else {
+        result.failure = "missing from the candidate"
+      }
+      return result
+    }
+    let dtype = candidate.storedDType(of: name)?.rawValue
+    let minimumSNR = options.thresholds.minimumSNR(storage: storage, dtype: dtype)
+    let maximumPeak = options.thresholds.maximumPeak(storage: storage, dtype: dtype)
+    result.minimumSNRDecibels = minimumSNR
+    result.maximumPeakError = maximumPeak
+    do {
+      let shape = try reference.shape(of: name)
+      result.shape = shape
+      let candidateShape = try candidate.shape(of: name)
+      guard candidateShape == shape else {
+        result.failure = "shape \(candidateShape) differs from the reference's \(shape)"
+        return result
+      }
+      let rowCount = shape.first ?? 1
+      let columns = shape.count >= 2 ? shape.dropFirst().reduce(1, *) : 1
+      let chunkRows = max(1, options.chunkElementCount / max(1, columns))
+      var accumulator = MetricsAccumulator()
+      var start = 0
+      while start < rowCount {
+        let rows = start..<min(rowCount, start + chunkRows)
+        let referenceRows = try reference.weightRows(name, rows: rows)
+        let candidateRows = try candidate.weightRows(name, rows: rows)
+        referenceRows.values.withUnsafeBufferPointer { r in
+          candidateRows.values.withUnsafeBufferPointer { c in accumulator.addParallel(reference: r, candidate: c) }
+        }
+        start = rows.upperBound
+      }
+      result.metrics = accumulator.metrics
+      (result.failure, result.note) = judge(result.metrics, minimumSNR: minimumSNR, maximumPeak: maximumPeak)
+    } catch {
+      result.failure = "cannot compare: \(error)"
+    }
+    return result
+  }
+}

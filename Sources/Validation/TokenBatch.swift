@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Token ids for a forward pass: one or more sequences of equal length.
+public enum TokenBatch {
+  /// Parses `ID,ID,...[;ID,...]`: sequences separated by `;` or newlines, ids by commas or spaces.
+  /// A `--tokens-file` uses the same syntax (one sequence per line is the natural layout).
+  ///
+  /// - Throws: `ValidationError.invalidTokens` for a non-number, a negative id, an empty input or sequences
+  ///   of different lengths.
+  public static func parse(_ text: String) throws(ValidationError) -> [[Int]] {
+    var batch: [[Int]] = []
+    for line in text.split(whereSeparator: { $0 == ";" || $0 == "\n" || $0 == "\r" }) {
+      let items = line.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" })
+      guard !items.isEmpty else { continue }
+      var sequence: [Int] = []
+      for item in items {
+        guard let id = Int(item), id >= 0 else {
+          throw .invalidTokens("'\(item)' is not a token id (a non-negative integer)")
+        }
+        sequence.append(id)
+      }
+      batch.append(sequence)
+    }
+    guard let first = batch.first else { throw .invalidTokens("no token ids given") }
+    if let ragged = batch.firstIndex(where: { $0.count != first.count }) {
+      throw .invalidTokens(
+        "sequence \(ragged) has \(batch[ragged].count) tokens but sequence 0 has \(first.count); all sequences need the same length")
+    }
+    return batch
+  }
+
+  /// `count` ids drawn uniformly from `0..<vocabularySize` with a SplitMix64 generator seeded by `seed`, as
+  /// one sequence (the same ids for the same seed on every machine).
+  public static func random(count: Int, vocabularySize: Int, seed: UInt64) -> [[Int]] {
+    var generator = SplitMix64(seed: seed)
+    return [(0..<count).map { _ in Int(generator.next() % UInt64(max(1, vocabularySize))) }]
+  }
+
+  /// Checks every id is below `vocabularySize`.
+  public static func check(_ batch: [[Int]], vocabularySize: Int) throws(ValidationError) {
+    for (b, sequence) in batch.enumerated() {
+      if let t = sequence.firstIndex(where: { $0 >= vocabularySize }) {
+        throw .invalidTokens(
+          "token id \(sequence[t]) (sequence \(b), position \(t)) is outside the model's vocabulary of \(vocabularySize) (0..<\(vocabularySize))")
+      }
+    }
+  }
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): a tiny deterministic generator for seeded inputs.
+struct SplitMix64: RandomNumberGenerator {
+  private var state: UInt64
+
+  init(seed: UInt64) { state = seed }
+
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  /// A standard normal sample (Box-Muller).
+  mutating func nextGaussian() -> Float {
+    let u1 = max(Double(next() >> 11) * 0x1p-53, 0x1p-60), u2 = Double(next() >> 11) * 0x1p-53
+    return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+  }
+}

@@ -1,0 +1,168 @@
+import Checkpoint
+import ReferenceModel
+
+/// What to validate and how.
+public struct ValidationOptions: Sendable {
+  /// The levels to run (`tensor`, `layer`, `model`).
+  public var levels: Set<ValidationLevel>
+  /// Tokens for the layer (hidden-state inputs) and model levels; `nil`: `randomTokenCount` seeded ids.
+  public var tokens: [[Int]]?
+  /// How many random token ids to draw when `tokens` is `nil`.
+  public var randomTokenCount: Int
+  /// Seed of the random tokens and of the random linear inputs.
+  public var seed: UInt64
+  /// Only these decoder layers at the tensor and layer levels (the model level always runs every layer).
+  public var layers: IndexSelection?
+  /// Only these routed experts.
+  public var experts: IndexSelection?
+  public var thresholds: ValidationThresholds
+  /// Whether the layer level also feeds each linear the reference model's own activations (which needs a
+  /// reference forward pass over every layer); `nil`: only when no `layers` subset is chosen.
+  public var hiddenStateInputs: Bool?
+  /// Rows of random input per linear.
+  public var randomInputRowCount: Int
+  /// Elements per side read at once when comparing one tensor (bounds memory on huge embeddings).
+  public var chunkElementCount: Int
+
+  public init(
+    levels: Set<ValidationLevel> = Set(ValidationLevel.allCases), tokens: [[Int]]? = nil, randomTokenCount: Int = 24,
+    seed: UInt64 = 0, layers: IndexSelection? = nil, experts: IndexSelection? = nil,
+    thresholds: ValidationThresholds = ValidationThresholds(), hiddenStateInputs: Bool? = nil,
+    randomInputRowCount: Int = 16,
+    chunkElementCount: Int = 1 << 24
+  ) {
+    self.levels = levels
+    self.tokens = tokens
+    self.randomTokenCount = randomTokenCount
+    self.seed = seed
+    self.layers = layers
+    self.experts = experts
+    self.thresholds = thresholds
+    self.hiddenStateInputs = hiddenStateInputs
+    self.randomInputRowCount = randomInputRowCount
+    self.chunkElementCount = chunkElementCount
+  }
+}
+
+/// Compares a candidate checkpoint (a conversion) with its reference at the tensor, layer and model levels
+/// and judges the result against thresholds. Both sides are read lazily through `CheckpointWeightProvider`,
+/// one tensor at a time (model level: one layer at a time), so memory stays bounded.
+public struct Validator {
+  public let reference: CheckpointWeightProvider
+  public let candidate: CheckpointWeightProvider
+  public let options: ValidationOptions
+
+  public init(reference: CheckpointWeightProvider, candidate: CheckpointWeightProvider, options: ValidationOptions) {
+    self.reference = reference
+    self.candidate = candidate
+    self.options = options
+  }
+
+  /// Runs the chosen levels. `log` receives one line per step (for progress on stderr).
+  ///
+  /// - Throws: configuration problems (no config.json for layer/model levels, differing architectures, token
+  ///   ids outside the vocabulary). Problems with individual weights are failures in the report instead.
+  public func run(log: (String) -> Void = { _ in }) throws -> ValidationReport {
+    var report = ValidationReport(
+      reference: reference.directory, candidate: candidate.directory,
+      levels: options.levels.sorted(), layers: options.layers, experts: options.experts,
+      thresholds: options.thresholds)
+
+    if options.levels.contains(.tensor) {
+      log("tensor level: comparing weights")
+      compareTensors(into: &report, log: log)
+    }
+
+    let needsModel = options.levels.contains(.model)
+    let needsLayer = options.levels.contains(.layer)
+    guard needsModel || needsLayer else { return report }
+
+    let configuration = try checkedConfiguration()
+    // The reference forward pass gives the model level its baseline and the layer level its real inputs;
+    // a layer subset (a huge checkpoint) gets random inputs only.
+    var referenceRun: ForwardResult?
+    var tokens: [[Int]] = []
+    let hiddenInputs = needsLayer && (options.hiddenStateInputs ?? (options.layers == nil))
+    if needsModel || hiddenInputs {
+      tokens = try resolvedTokens(configuration)
+      log("reference forward pass on \(tokens.count)×\(tokens.first?.count ?? 0) tokens")
+      let model = try ReferenceModel(configuration: configuration, weights: reference)
+      referenceRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true))
+    } else {
+      report.notes.append("layer level on a --layers subset uses random inputs only (no reference forward pass)")
+    }
+
+    if needsLayer {
+      log("layer level: comparing linears")
+      try compareLayers(
+        into: &report, configuration: configuration, referenceRun: hiddenInputs ? referenceRun : nil, log: log)
+    }
+    if needsModel, let referenceRun {
+      log("candidate forward pass")
+      let model = try ReferenceModel(configuration: configuration, weights: candidate)
+      let candidateRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true))
+      report.model = compareModels(tokens: tokens, reference: referenceRun, candidate: candidateRun)
+    }
+    return report
+  }
+
+  /// The reference's configuration, after checking the candidate describes the same architecture.
+  func checkedConfiguration() throws -> ModelConfiguration {
+    let configuration = try reference.modelConfiguration()
+    if candidate.source.config != nil {
+      let other = try candidate.modelConfiguration()
+      if other != configuration {
+        throw ValidationError.configMismatch(
+          field: "architecture", reference: "\(configuration)", candidate: "\(other)")
+      }
+    }
+    return configuration
+  }
+
+  func resolvedTokens(_ configuration: ModelConfiguration) throws -> [[Int]] {
+    let tokens =
+      options.tokens
+      ?? TokenBatch.random(
+        count: options.randomTokenCount, vocabularySize: configuration.vocabularySize, seed: options.seed)
+    try TokenBatch.check(tokens, vocabularySize: configuration.vocabularySize)
+    return tokens
+  }
+
+  /// Whether a weight falls inside the `--layers` / `--experts` selection.
+  func isSelected(_ name: TensorName) -> Bool {
+    if let layers = options.layers {
+      guard let layer = name.layer, layers.contains(layer) else { return false }
+    }
+    if let experts = options.experts, let expert = name.expert, !experts.contains(expert) { return false }
+    return true
+  }
+
+  /// Judges one set of metrics: returns the failure (if any) and a note.
+  func judge(_ metrics: ComparisonMetrics, minimumSNR: Double, maximumPeak: Double? = nil) -> (
+    failure: String?, note: String?
+  ) {
+    if metrics.nonFiniteCount > 0 {
+      return ("the candidate has \(metrics.nonFiniteCount) NaN or infinite value(s)", nil)
+    }
+    if metrics.referenceIsZero {
+      if metrics.candidateIsZero { return (nil, "zero reference") }
+      return (
+        "zero reference, but the candidate is not zero (max abs error \(ReportFormat.number(metrics.maxAbsoluteError)))",
+        "zero reference"
+      )
+    }
+    if let snr = metrics.snrDecibels, snr < minimumSNR {
+      return ("snr \(ReportFormat.decibels(snr)) dB < \(ReportFormat.decibels(minimumSNR)) dB", nil)
+    }
+    if let maximumPeak, let peak = metrics.peakError, peak > maximumPeak {
+      return (
+        "peak error \(ReportFormat.number(peak)) × max |reference| > \(ReportFormat.number(maximumPeak)) (max abs error \(ReportFormat.number(metrics.maxAbsoluteError)))",
+        nil
+      )
+    }
+    if let minimum = options.thresholds.minimumCosine, metrics.cosineSimilarity < minimum {
+      return ("cosine \(ReportFormat.cosine(metrics.cosineSimilarity)) < \(ReportFormat.cosine(minimum))", nil)
+    }
+    return (nil, nil)
+  }
+}

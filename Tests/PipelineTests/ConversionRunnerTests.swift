@@ -259,4 +259,21 @@ private func sameTensors(_ a: Checkpoint, _ b: Checkpoint) throws -> Bool {
     #expect(abs(fused.signalEnergy - expected.signalEnergy) <= 1e-5 * expected.signalEnergy)
     #expect(abs(fused.errorEnergy - expected.errorEnergy) <= 1e-5 * expected.errorEnergy)
   }
+
+  @Test("non-finite scans count NaN/inf values and E4M3 NaN codes, with the first index")
+  func nonFiniteScans() {
+    for position in [0, 5, 8, 13, 16, 20] {
+      var values = [Float](repeating: 1, count: 21)
+      values[position] = position % 2 == 0 ? .nan : -.infinity
+      values[20] = .infinity
+      let scan = values.withUnsafeBufferPointer { NonFinite.scan($0) }
+      #expect(scan.count == (position == 20 ? 1 : 2) && scan.first == position, "position \(position)")
+      var codes = [UInt8](repeating: 0x7E, count: 21)
+      codes[position] = position % 2 == 0 ? 0x7F : 0xFF
+      let codeScan = codes.withUnsafeBytes { NonFinite.scanE4M3($0) }
+      #expect(codeScan.count == 1 && codeScan.first == position, "code position \(position)")
+    }
+    #expect([Float](repeating: 3e38, count: 9).withUnsafeBufferPointer { NonFinite.scan($0) }.count == 0)
+    #expect((0..<256).map { UInt8($0) }.withUnsafeBytes { NonFinite.scanE4M3($0) }.count == 2)
+  }
 }

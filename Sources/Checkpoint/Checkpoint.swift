@@ -37,6 +37,8 @@ public final class Checkpoint: Sendable {
   /// the index, a wrong `total_size`), as sentences for `inspect` to show.
   public let warnings: [String]
   private let locations: [String: TensorLocation]
+  /// Header entries in `tensorNames` order (built once: `entries` is read by every summary and plan).
+  private let orderedEntries: [TensorEntry]
 
   /// Opens the checkpoint at `path`: a `.safetensors` file or a directory.
   ///
@@ -68,16 +70,16 @@ public final class Checkpoint: Sendable {
     var warnings: [String] = []
 
     if let index, let indexPath {
-      let counts = Dictionary(grouping: index.weightMap, by: \.file)
       for file in fileNames where !FileSystem.exists(FileSystem.join(directory, file)) {
-        let example = counts[file]?.first?.tensor ?? ""
-        throw CheckpointError.missingShard(index: indexPath, file: file, tensorCount: counts[file]?.count ?? 0, example: example)
+        let named = index.weightMap.filter { $0.file == file }
+        throw CheckpointError.missingShard(index: indexPath, file: file, tensorCount: named.count, example: named.first?.tensor ?? "")
       }
     }
     files = try Checkpoint.openAll(fileNames.map { FileSystem.join(directory, $0) })
 
     var locations: [String: TensorLocation] = [:]
     var fileOrder: [String] = []
+    var fileOrderEntries: [TensorEntry] = []
     locations.reserveCapacity(files.reduce(0) { $0 + $1.header.tensors.count })
     for (fileIndex, file) in files.enumerated() {
       for entry in file.header.tensors {
@@ -86,24 +88,33 @@ public final class Checkpoint: Sendable {
           throw CheckpointError.duplicateTensor(name: entry.name, firstFile: previous.fileName, secondFile: fileNames[fileIndex])
         }
         fileOrder.append(entry.name)
+        fileOrderEntries.append(entry)
       }
     }
 
     if let index, let indexPath {
       var names: [String] = []
+      var entries: [TensorEntry] = []
       names.reserveCapacity(index.weightMap.count)
-      var mentioned = Set<String>()
+      entries.reserveCapacity(index.weightMap.count)
       for (tensor, file) in index.weightMap {
         guard let location = locations[tensor], location.fileName == file else {
           throw CheckpointError.tensorMissingFromShard(index: indexPath, tensor: tensor, file: file)
         }
         names.append(tensor)
-        mentioned.insert(tensor)
+        entries.append(location.entry)
       }
-      let unlisted = fileOrder.filter { !mentioned.contains($0) }
+      // Every index entry resolved to a shard tensor. Index names are distinct (JSON keys), so when the
+      // counts agree every shard tensor is listed; only otherwise is a set of the listed names needed.
+      var unlisted: [String] = []
+      if names.count != fileOrder.count {
+        let mentioned = Set(names)
+        unlisted = fileOrder.filter { !mentioned.contains($0) }
+      }
       if !unlisted.isEmpty {
         warnings.append("\(unlisted.count) tensor(s) are in the shards but not in the index (e.g. '\(unlisted[0])'); they are readable but other tools will not see them")
         names.append(contentsOf: unlisted)
+        entries.append(contentsOf: unlisted.compactMap { locations[$0]?.entry })
       }
       let actualTotal = files.reduce(0) { sum, file in sum + file.header.tensors.reduce(0) { $0 + $1.byteCount } }
       if let declared = index.totalByteCount, declared != actualTotal {
@@ -117,8 +128,10 @@ public final class Checkpoint: Sendable {
         warnings.append("\(others.count) .safetensors file(s) in the directory are not named by the index and were ignored: \(others.prefix(3).joined(separator: ", "))")
       }
       tensorNames = names
+      orderedEntries = entries
     } else {
       tensorNames = fileOrder
+      orderedEntries = fileOrderEntries
     }
     self.locations = locations
     self.warnings = warnings
@@ -158,7 +171,7 @@ public final class Checkpoint: Sendable {
   }
 
   /// All header entries, in `tensorNames` order.
-  public var entries: [TensorEntry] { tensorNames.compactMap { locations[$0]?.entry } }
+  public var entries: [TensorEntry] { orderedEntries }
 
   /// Total bytes of tensor data.
   public var tensorByteCount: Int { files.reduce(0) { sum, file in sum + file.header.tensors.reduce(0) { $0 + $1.byteCount } } }

@@ -14,7 +14,14 @@ public struct CheckpointIndex: Sendable {
   /// The distinct files named by the index, in first-mention order.
   public var files: [String] {
     var seen = Set<String>()
-    return weightMap.compactMap { seen.insert($0.file).inserted ? $0.file : nil }
+    var result: [String] = []
+    var previous: String?
+    for (_, file) in weightMap where file != previous {
+      // Consecutive entries usually share a file: skip the hash for those.
+      previous = file
+      if seen.insert(file).inserted { result.append(file) }
+    }
+    return result
   }
 
   public init(weightMap: [(tensor: String, file: String)], totalByteCount: Int?, metadata: JSONObject = JSONObject()) {
@@ -40,9 +47,15 @@ public struct CheckpointIndex: Sendable {
     }
     var entries: [(tensor: String, file: String)] = []
     entries.reserveCapacity(map.count)
+    // A few hundred distinct files serve ~100k entries: check each distinct name once.
+    var accepted = Set<String>()
     for (tensor, fileValue) in map {
       guard let file = fileValue.stringValue else {
         throw CheckpointError.invalidIndex(path: path, reason: "weight_map entry '\(tensor)' is \(fileValue.kindDescription), expected a file name")
+      }
+      if accepted.contains(file) {
+        entries.append((tensor, file))
+        continue
       }
       guard CheckpointIndex.isSafeRelativePath(file) else {
         throw CheckpointError.unsafeIndexPath(index: path, tensor: tensor, file: file)
@@ -50,6 +63,7 @@ public struct CheckpointIndex: Sendable {
       guard file.hasSuffix(".safetensors") else {
         throw CheckpointError.invalidIndex(path: path, reason: "weight_map entry '\(tensor)' names '\(file)', which is not a .safetensors file")
       }
+      accepted.insert(file)
       entries.append((tensor, file))
     }
     var total: Int?

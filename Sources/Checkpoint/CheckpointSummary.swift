@@ -88,7 +88,8 @@ public struct CheckpointSummary: Sendable {
     }
     dtypes = usage.values.sorted { $0.byteCount > $1.byteCount }
 
-    let byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    // The checkpoint's own name table (no second 100k-entry dictionary).
+    let byName = EntryLookup(checkpoint: checkpoint)
     let groups = WeightGrouping.groups(of: entries)
     let hiddenLayers = config?.numHiddenLayers
     var parameters = 0
@@ -100,9 +101,12 @@ public struct CheckpointSummary: Sendable {
       let layer = TensorName(group.modulePath + ".x").layer
       if !(hiddenLayers != nil && layer != nil && layer! >= hiddenLayers!) { parametersWithoutMTP += count }
       if group.storage != .plain {
-        let detail = CheckpointSummary.describe(group, byName, config)
-        let previous = quantizationCounts[group.storage]
-        quantizationCounts[group.storage] = ((previous?.0 ?? 0) + 1, previous?.1 ?? detail)
+        // The first group of each layout describes it.
+        if let previous = quantizationCounts[group.storage] {
+          quantizationCounts[group.storage] = (previous.0 + 1, previous.1)
+        } else {
+          quantizationCounts[group.storage] = (1, CheckpointSummary.describe(group, byName, config))
+        }
       }
     }
     parameterCount = parameters
@@ -110,26 +114,14 @@ public struct CheckpointSummary: Sendable {
     quantization = quantizationCounts.map { QuantizationUsage(storage: $0.key, weightCount: $0.value.0, detail: $0.value.1) }
       .sorted { $0.weightCount > $1.weightCount }
 
-    var perLayer: [Int: (experts: Set<Int>, expertBytes: Int, other: Int, shared: Int, perExpert: [Int: Int], dense: Bool)] = [:]
+    var perLayer: [Int: LayerTally] = [:]
     var expertBytes = 0
     for entry in entries {
       let name = TensorName(entry.name)
       if name.isRoutedExpert { expertBytes += entry.byteCount }
       guard let layer = name.layer else { continue }
-      var item = perLayer[layer] ?? ([], 0, 0, 0, [:], false)
-      if let expert = name.expert {
-        item.experts.insert(expert)
-        item.expertBytes += entry.byteCount
-        item.perExpert[expert, default: 0] += entry.byteCount
-      } else {
-        item.other += entry.byteCount
-        if name.isSharedExpert { item.shared += 1 }
-        let leafModule = name.modulePath
-        if leafModule.hasSuffix("mlp.gate_proj") || leafModule.hasSuffix("mlp.up_proj") || leafModule.hasSuffix("mlp.down_proj") {
-          item.dense = true
-        }
-      }
-      perLayer[layer] = item
+      // Mutated in place through the dictionary (a copy out and back would copy the expert set per tensor).
+      perLayer[layer, default: LayerTally()].add(name, byteCount: entry.byteCount)
     }
     layers = perLayer.keys.sorted().map { index in
       let item = perLayer[index]!
@@ -144,8 +136,39 @@ public struct CheckpointSummary: Sendable {
     mtpLayerIndices = layers.filter { $0.kind == .mtp }.map(\.index)
   }
 
+  /// Header entries by tensor name, through the checkpoint's index.
+  struct EntryLookup {
+    let checkpoint: Checkpoint
+    subscript(name: String) -> TensorEntry? { checkpoint.location(of: name)?.entry }
+  }
+
+  /// Per-layer running totals while summarising.
+  struct LayerTally {
+    var experts = Set<Int>()
+    var expertBytes = 0
+    var other = 0
+    var shared = 0
+    var perExpert: [Int: Int] = [:]
+    var dense = false
+
+    mutating func add(_ name: TensorName, byteCount: Int) {
+      if let expert = name.expert {
+        experts.insert(expert)
+        expertBytes += byteCount
+        perExpert[expert, default: 0] += byteCount
+      } else {
+        other += byteCount
+        if name.isSharedExpert { shared += 1 }
+        let leafModule = name.modulePath
+        if leafModule.hasSuffix("mlp.gate_proj") || leafModule.hasSuffix("mlp.up_proj") || leafModule.hasSuffix("mlp.down_proj") {
+          dense = true
+        }
+      }
+    }
+  }
+
   /// Unpacked element count of a weight group.
-  static func logicalElementCount(_ group: WeightGroup, _ entries: [String: TensorEntry]) -> Int {
+  static func logicalElementCount(_ group: WeightGroup, _ entries: EntryLookup) -> Int {
     func elements(_ role: String) -> Int { entries[group.parts[role] ?? ""].flatMap { ByteCount.elementCount($0.shape) } ?? 0 }
     switch group.storage {
     case .plain, .fp8Block, .fp8CompressedTensors: return elements("weight")
@@ -165,7 +188,7 @@ public struct CheckpointSummary: Sendable {
     }
   }
 
-  static func describe(_ group: WeightGroup, _ entries: [String: TensorEntry], _ config: ModelConfig?) -> String {
+  static func describe(_ group: WeightGroup, _ entries: EntryLookup, _ config: ModelConfig?) -> String {
     switch group.storage {
     case .fp8Block:
       let block = config?.quantizationConfig?.weightBlockSize.map { $0.map(String.init).joined(separator: "x") } ?? "128x128"
@@ -187,7 +210,7 @@ public struct CheckpointSummary: Sendable {
     }
   }
 
-  static func groupSize(_ group: WeightGroup, _ entries: [String: TensorEntry]) -> Int? {
+  static func groupSize(_ group: WeightGroup, _ entries: EntryLookup) -> Int? {
     guard let packed = entries[group.parts["weight_packed"] ?? ""], let scale = entries[group.parts["weight_scale"] ?? ""],
       let words = packed.shape.last, let groups = scale.shape.last, groups > 0
     else { return nil }

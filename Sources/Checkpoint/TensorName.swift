@@ -19,27 +19,72 @@ public struct TensorName: Sendable, Hashable {
 
   public init(_ name: String) {
     self.name = name
+    // One pass over the UTF-8 bytes, component by component (inspect parses ~100k names).
     var layer: Int?
     var expert: Int?
-    var expertPattern: String?
-    let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-    for (i, part) in parts.enumerated() {
-      if part == "layers", i + 1 < parts.count, layer == nil, let value = Int(parts[i + 1]) { layer = value }
-      if part == "experts", i + 1 < parts.count, let value = Int(parts[i + 1]) {
-        expert = value
-        var pattern = parts.map(String.init)
-        pattern[i + 1] = "*"
-        expertPattern = pattern.joined(separator: ".")
+    var expertComponent: Range<Int>?
+    var shared = false
+    var routerPair = false
+    var previous = ComponentKind.other
+    var utf8 = name
+    utf8.withUTF8 { bytes in
+      var start = 0
+      while start <= bytes.count {
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: ".") { end += 1 }
+        let component = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        if previous == .layers, layer == nil, let value = TensorName.integer(component) { layer = value }
+        if previous == .experts, let value = TensorName.integer(component) {
+          expert = value
+          expertComponent = start..<end
+        }
+        let kind = ComponentKind(component)
+        if kind == .sharedExpert { shared = true }
+        if previous == .moeParent, kind == .router { routerPair = true }
+        previous = kind
+        start = end + 1
       }
     }
     self.layer = layer
     self.expert = expert
-    self.expertPattern = expertPattern
-    isSharedExpert = parts.contains("shared_experts") || parts.contains("shared_expert")
-    let routerModules: Set<Substring> = ["gate", "router"]
-    isRouter = zip(parts, parts.dropFirst()).contains { parent, child in
-      (parent == "mlp" || parent == "block_sparse_moe") && routerModules.contains(child)
-    } && expert == nil && !isSharedExpert
+    if let range = expertComponent {
+      let bytes = Array(name.utf8)
+      expertPattern = String(decoding: bytes[..<range.lowerBound], as: UTF8.self) + "*"
+        + String(decoding: bytes[range.upperBound...], as: UTF8.self)
+    } else {
+      expertPattern = nil
+    }
+    isSharedExpert = shared
+    isRouter = routerPair && expert == nil && !shared
+  }
+
+  /// The components `init` looks for.
+  private enum ComponentKind {
+    case layers, experts, sharedExpert, moeParent, router, other
+
+    init(_ component: UnsafeBufferPointer<UInt8>) {
+      func equals(_ literal: StaticString) -> Bool {
+        literal.utf8CodeUnitCount == component.count
+          && literal.withUTF8Buffer { $0.elementsEqual(component) }
+      }
+      switch component.count {
+      case 6 where equals("layers"): self = .layers
+      case 7 where equals("experts"): self = .experts
+      case 14 where equals("shared_experts"), 13 where equals("shared_expert"): self = .sharedExpert
+      case 3 where equals("mlp"), 16 where equals("block_sparse_moe"): self = .moeParent
+      case 4 where equals("gate"), 6 where equals("router"): self = .router
+      default: self = .other
+      }
+    }
+  }
+
+  /// `Int(component)`, with a fast path for plain decimal digits.
+  private static func integer(_ component: UnsafeBufferPointer<UInt8>) -> Int? {
+    guard !component.isEmpty else { return nil }
+    if component.count <= 18, component.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+      return component.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+    }
+    return Int(String(decoding: component, as: UTF8.self))
   }
 
   /// True for routed-expert tensors.

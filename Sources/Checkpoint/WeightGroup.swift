@@ -46,54 +46,76 @@ public enum WeightGrouping {
   ///
   /// The grouping is purely by names and dtypes; it does not read tensor data.
   public static func groups(of entries: [TensorEntry]) -> [WeightGroup] {
-    var byModule: [String: [String: TensorEntry]] = [:]
-    var order: [String] = []
+    // Modules in first-appearance order, each with its few leaves. Checkpoints list a module's tensors
+    // next to each other, so the previous module is checked before hashing.
+    var moduleIndex: [String: Int] = [:]
+    var modules: [(name: String, leaves: [(leaf: String, entry: TensorEntry)])] = []
+    var previousModule: String?
+    var previousIndex = 0
     for entry in entries {
       let (module, leaf) = split(entry.name)
-      if byModule[module] == nil { order.append(module) }
-      byModule[module, default: [:]][leaf] = entry
+      let index: Int
+      if module == previousModule {
+        index = previousIndex
+      } else if let known = moduleIndex[module] {
+        index = known
+      } else {
+        index = modules.count
+        moduleIndex[module] = index
+        modules.append((module, []))
+      }
+      previousModule = module
+      previousIndex = index
+      if let existing = modules[index].leaves.firstIndex(where: { $0.leaf == leaf }) {
+        modules[index].leaves[existing].entry = entry
+      } else {
+        modules[index].leaves.append((leaf, entry))
+      }
     }
     var groups: [WeightGroup] = []
-    for module in order {
-      let leaves = byModule[module]!
-      var claimed = Set<String>()
+    groups.reserveCapacity(modules.count)
+    for (module, unsortedLeaves) in modules {
+      let leaves = unsortedLeaves.count > 1 ? unsortedLeaves.sorted { $0.leaf < $1.leaf } : unsortedLeaves
+      func entry(_ leaf: String) -> TensorEntry? { leaves.first { $0.leaf == leaf }?.entry }
+      func has(_ leaf: String) -> Bool { leaves.contains { $0.leaf == leaf } }
+      var claimed: [String] = []
       func claim(_ storage: WeightStorage, _ roles: [String]) {
         var parts: [String: String] = [:]
-        for role in roles where leaves[role] != nil {
+        for role in roles where has(role) {
           parts[role] = join(module, role)
-          claimed.insert(role)
+          claimed.append(role)
         }
         groups.append(WeightGroup(modulePath: module, storage: storage, parts: parts))
       }
-      let weight = leaves["weight"]
-      if let weight, weight.dtype == .float8E4M3FN, leaves["weight_scale_inv"] != nil {
+      let weight = entry("weight")
+      if let weight, weight.dtype == .float8E4M3FN, has("weight_scale_inv") {
         claim(.fp8Block, ["weight", "weight_scale_inv"])
-      } else if let weight, weight.dtype == .float8E4M3FN, leaves["weight_scale"] != nil {
+      } else if let weight, weight.dtype == .float8E4M3FN, has("weight_scale") {
         claim(.fp8CompressedTensors, ["weight", "weight_scale", "input_scale"])
-      } else if let packed = leaves["weight_packed"], packed.dtype == .int32, leaves["weight_scale"] != nil {
+      } else if let packed = entry("weight_packed"), packed.dtype == .int32, has("weight_scale") {
         claim(.int4PackQuantized, ["weight_packed", "weight_scale", "weight_shape", "weight_zero_point", "weight_g_idx"])
-      } else if let packed = leaves["weight_packed"], packed.dtype == .uint8, leaves["weight_global_scale"] != nil {
+      } else if let packed = entry("weight_packed"), packed.dtype == .uint8, has("weight_global_scale") {
         claim(.nvfp4CompressedTensors, ["weight_packed", "weight_scale", "weight_global_scale", "input_global_scale"])
-      } else if let packed = leaves["weight_packed"], packed.dtype == .uint8, leaves["weight_scale"] != nil {
+      } else if let packed = entry("weight_packed"), packed.dtype == .uint8, has("weight_scale") {
         claim(.mxfp4CompressedTensors, ["weight_packed", "weight_scale"])
-      } else if leaves["qweight"] != nil, leaves["scales"] != nil {
+      } else if has("qweight"), has("scales") {
         claim(.gptq, ["qweight", "qzeros", "scales", "g_idx"])
-      } else if let weight, weight.dtype == .uint32, leaves["scales"] != nil {
+      } else if let weight, weight.dtype == .uint32, has("scales") {
         claim(.mlxAffine, ["weight", "scales", "biases"])
-      } else if let weight, weight.dtype == .uint8, leaves["weight_scale"] != nil, leaves["weight_scale_2"] != nil {
+      } else if let weight, weight.dtype == .uint8, has("weight_scale"), has("weight_scale_2") {
         claim(.nvfp4ModelOpt, ["weight", "weight_scale", "weight_scale_2", "input_scale"])
       }
       // gpt-oss: `<stem>_blocks` + `<stem>_scales` (e.g. experts.gate_up_proj_blocks).
-      for (leaf, _) in leaves.sorted(by: { $0.key < $1.key }) where leaf.hasSuffix("_blocks") && !claimed.contains(leaf) {
+      for (leaf, _) in leaves where leaf.hasSuffix("_blocks") && !claimed.contains(leaf) {
         let stem = String(leaf.dropLast("_blocks".count))
-        guard leaves[stem + "_scales"] != nil else { continue }
-        claimed.insert(leaf)
-        claimed.insert(stem + "_scales")
+        guard has(stem + "_scales") else { continue }
+        claimed.append(leaf)
+        claimed.append(stem + "_scales")
         groups.append(WeightGroup(
           modulePath: join(module, stem), storage: .mxfp4GptOss,
           parts: ["blocks": join(module, leaf), "scales": join(module, stem + "_scales")]))
       }
-      for (leaf, _) in leaves.sorted(by: { $0.key < $1.key }) where !claimed.contains(leaf) {
+      for (leaf, _) in leaves where !claimed.contains(leaf) {
         groups.append(WeightGroup(modulePath: join(module, leaf), storage: .plain, parts: ["weight": join(module, leaf)]))
       }
     }

@@ -1,4 +1,5 @@
 import Checkpoint
+import Dispatch
 import JSON
 import Quantization
 import SafeTensors
@@ -30,21 +31,41 @@ public struct ConversionReport: Sendable {
   public var tensors: [TensorReport]
 }
 
-/// Executes a `ConversionPlan`: streams tensor by tensor, row chunk by row chunk, so memory stays a few
-/// chunks regardless of checkpoint size; kernels use every core; each output file is written under a
-/// temporary name and renamed when complete.
+/// Executes a `ConversionPlan`, streaming: every job is cut into row chunks ("work items", about
+/// `chunkElements` elements each), and `workerCount` workers take items in file order, each converting
+/// its chunk in its own scratch buffers and writing it at its offset with `pwrite`. So reads (page faults
+/// on the mapped input), arithmetic and writes of different chunks overlap on all cores, and memory stays
+/// a few chunks per worker whatever the checkpoint's size. Consumed input pages are dropped from the
+/// process (`MADV_DONTNEED`) so the mapping does not grow the resident set either.
+///
+/// Each output file is written under a temporary name and renamed when complete; its SHA-256 (for the
+/// manifest and the resume journal) is computed on a background thread while the next file converts.
+///
+/// Adding an action: a `case` in `WorkItemKind`/`process(_:)` and one function that converts rows
+/// `item.rows` of the job into the output (see `castRows`, `quantizeRowsFP8`), using `JobState` for
+/// per-tensor results (scales filled chunk by chunk, merged error statistics) and `finish(_:)` for what is
+/// written once per tensor.
 public final class ConversionRunner: Sendable {
   public let plan: ConversionPlan
   public let checkpoint: Checkpoint
   public let output: String
+  /// Target elements per work item (~1 Mi: 2-4 MB of source, so a worker's scratch stays in cache).
+  let chunkElements: Int
+  /// Concurrent workers.
+  let workerCount: Int
 
-  /// Target elements per row chunk (~16 M: 64 MB of F32 scratch).
-  static let chunkElements = 1 << 24
+  public convenience init(plan: ConversionPlan, checkpoint: Checkpoint, output: String) {
+    self.init(
+      plan: plan, checkpoint: checkpoint, output: output, chunkElements: 1 << 20, workerCount: Parallel.defaultThreadCount)
+  }
 
-  public init(plan: ConversionPlan, checkpoint: Checkpoint, output: String) {
+  /// With explicit chunking (tests force many small chunks and several workers).
+  init(plan: ConversionPlan, checkpoint: Checkpoint, output: String, chunkElements: Int, workerCount: Int) {
     self.plan = plan
     self.checkpoint = checkpoint
     self.output = output
+    self.chunkElements = max(1, chunkElements)
+    self.workerCount = max(1, workerCount)
   }
 
   /// Runs the plan into `output` (which must exist and be locked by the caller).
@@ -61,14 +82,52 @@ public final class ConversionRunner: Sendable {
     if !resume { journal.reset() }
     let sources = try SourceFiles(checkpoint: checkpoint)
     defer { sources.close() }
-    let reports = Mutex([TensorReport]())
+    var reports: [TensorReport] = []
     var written: [String] = []
     var resumed: [String] = []
-    var fileDigests: [(String, String, Int)] = []
+    var resumedDigests: [(String, String, Int)] = []
+    let digests = BackgroundDigests(journal: journal)
 
     do {
-      try writeFiles(journal: journal, completed: completed, sources: sources, reports: reports, written: &written, resumed: &resumed, fileDigests: &fileDigests, progress: progress)
+      for file in plan.files {
+        let path = FileSystem.join(output, file.name)
+        let tensors = file.jobs.flatMap { plan.jobs[$0].outputs }
+        let layout = try SafeTensorsLayout(tensors: tensors)
+        // Reuse a finished file only if it is still exactly what was recorded (re-hashing costs a read,
+        // far less than converting, and a file changed since must not reach the manifest as if intact).
+        if let digest = completed[file.name], FileSystem.exists(path),
+          (try? FileSystem.byteCount(of: path)) == layout.fileByteCount, (try? OutputDigest.sha256(ofFile: path)) == digest
+        {
+          resumed.append(file.name)
+          resumedDigests.append((file.name, digest, layout.fileByteCount))
+          progress(file.jobs.reduce(0) { $0 + plan.jobs[$1].sourceByteCount })
+          continue
+        }
+        let writer = try SafeTensorsFileWriter(path: path, layout: layout)
+        let streaming: StreamingFileDigest
+        do {
+          streaming = try StreamingFileDigest(path: AtomicOutputFile.temporaryPath(for: path), byteCount: layout.fileByteCount)
+        } catch {
+          writer.abandon()
+          throw error
+        }
+        streaming.didWrite(0..<layout.header.dataStart)
+        do {
+          let context = FileContext(writer: writer, sources: sources, digest: streaming)
+          reports += try convertFile(file.jobs, context: context, progress: progress)
+          try writer.commit()
+          // The writer verified every tensor complete: the whole file is final (no range can be missed).
+          streaming.didWrite(0..<layout.fileByteCount)
+        } catch {
+          streaming.cancel()
+          writer.abandon()
+          throw error
+        }
+        digests.start(name: file.name, byteCount: layout.fileByteCount) { try streaming.digest() }
+        written.append(file.name)
+      }
     } catch {
+      _ = try? digests.wait()
       // An input problem (NaN in a weight to quantize, a misshaped tensor) cannot be fixed by --resume:
       // remove every weight file of this plan and the journal so nothing half-finished remains. I/O
       // failures (full disk, file-size limit) keep completed files for --resume.
@@ -78,60 +137,7 @@ public final class ConversionRunner: Sendable {
       }
       throw error
     }
-    return try finish(journal: journal, reports: reports, written: written, resumed: resumed, fileDigests: fileDigests, commandLine: commandLine, start: start, clock: clock)
-  }
-
-  /// True for failures of the machine rather than of the input: system calls, including those made by the
-  /// safetensors writer.
-  static func isIOFailure(_ error: any Error) -> Bool {
-    if error is SystemError { return true }
-    if let error = error as? SafeTensorsFileError, case .io = error.error { return true }
-    return false
-  }
-
-  private func writeFiles(
-    journal: ResumeJournal, completed: [String: String], sources: SourceFiles, reports: borrowing Mutex<[TensorReport]>,
-    written: inout [String], resumed: inout [String], fileDigests: inout [(String, String, Int)], progress: @Sendable (Int) -> Void
-  ) throws {
-    for file in plan.files {
-      let path = FileSystem.join(output, file.name)
-      let tensors = file.jobs.flatMap { plan.jobs[$0].outputs }
-      let layout = try SafeTensorsLayout(tensors: tensors)
-      // Reuse a finished file only if it is still exactly what was recorded (re-hashing costs a read,
-      // far less than converting, and a file changed since must not reach the manifest as if intact).
-      if let digest = completed[file.name], FileSystem.exists(path),
-        (try? FileSystem.byteCount(of: path)) == layout.fileByteCount, (try? FileDigest.sha256(of: path)) == digest
-      {
-        resumed.append(file.name)
-        fileDigests.append((file.name, digest, layout.fileByteCount))
-        progress(file.jobs.reduce(0) { $0 + plan.jobs[$1].sourceByteCount })
-        continue
-      }
-      let writer = try SafeTensorsFileWriter(path: path, layout: layout)
-      do {
-        for jobIndex in file.jobs {
-          let job = plan.jobs[jobIndex]
-          if let report = try execute(job, writer: writer, sources: sources) {
-            reports.withLock { $0.append(report) }
-          }
-          progress(job.sourceByteCount)
-        }
-        try writer.commit()
-      } catch {
-        writer.abandon()
-        throw error
-      }
-      let digest = try FileDigest.sha256(of: path)
-      journal.record(file.name, sha256: digest)
-      written.append(file.name)
-      fileDigests.append((file.name, digest, layout.fileByteCount))
-    }
-  }
-
-  private func finish(
-    journal: ResumeJournal, reports: borrowing Mutex<[TensorReport]>, written: [String], resumed: [String],
-    fileDigests: [(String, String, Int)], commandLine: [String], start: ContinuousClock.Instant, clock: ContinuousClock
-  ) throws -> ConversionReport {
+    let fileDigests = resumedDigests + (try digests.wait())
 
     var extras: [(String, String, Int)] = []
     if plan.files.count > 1 {
@@ -156,13 +162,12 @@ public final class ConversionRunner: Sendable {
     for name in try checkpoint.sidecarFiles() where name != "config.json" && !plan.replacedSidecars.contains(name) {
       let destination = FileSystem.join(output, name)
       try FileSystem.copyFile(FileSystem.join(checkpoint.directory, name), to: destination)
-      extras.append((name, try FileDigest.sha256(of: destination), try FileSystem.byteCount(of: destination)))
+      extras.append((name, try OutputDigest.sha256(ofFile: destination), try FileSystem.byteCount(of: destination)))
     }
     try OutputManifest(files: (fileDigests + extras).map { .init(name: $0.0, sha256: $0.1, byteCount: $0.2) }, commandLine: commandLine)
       .write(to: output)
     journal.remove()
 
-    let tensorReports = reports.withLock { $0 }
     let convertedCount = plan.jobs.reduce(0) { count, job in
       if case .copy = job.action { return count }
       return count + job.outputs.count
@@ -171,11 +176,19 @@ public final class ConversionRunner: Sendable {
       if case .copy = job.action { return count + job.outputs.count }
       return count
     }
+    let elapsed = (clock.now - start).components
     return ConversionReport(
       convertedTensorCount: convertedCount, copiedTensorCount: copiedCount, sourceByteCount: plan.sourceByteCount,
-      outputByteCount: plan.outputByteCount, seconds: Double((clock.now - start).components.attoseconds) / 1e18
-        + Double((clock.now - start).components.seconds),
-      filesWritten: written, filesResumed: resumed, tensors: tensorReports.sorted { $0.name < $1.name })
+      outputByteCount: plan.outputByteCount, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18,
+      filesWritten: written, filesResumed: resumed, tensors: reports.sorted { $0.name < $1.name })
+  }
+
+  /// True for failures of the machine rather than of the input: system calls, including those made by the
+  /// safetensors writer.
+  static func isIOFailure(_ error: any Error) -> Bool {
+    if error is SystemError { return true }
+    if let error = error as? SafeTensorsFileError, case .io = error.error { return true }
+    return false
   }
 
   /// A stable description of the plan: a resumed run only reuses files written by the same plan.
@@ -195,179 +208,674 @@ public final class ConversionRunner: Sendable {
     return SHA256.hexString(hasher.finalize())
   }
 
-  // MARK: - Jobs
+  // MARK: - One output file
 
-  private func execute(_ job: ConversionJob, writer: SafeTensorsFileWriter, sources: SourceFiles) throws -> TensorReport? {
-    switch job.action {
-    case .copy:
-      for tensor in job.outputs {
-        let location = try checkpointLocation(tensor.name)
-        let file = checkpoint.files[location.fileIndex]
-        try writer.copy(
-          tensorNamed: tensor.name, from: try sources.descriptor(location.fileIndex),
-          sourceFileOffset: file.header.fileRange(of: location.entry).lowerBound)
-      }
-      return nil
-    case .cast(let dtype):
-      return try cast(job, to: dtype, writer: writer)
-    case .fp8(let scheme, let rule):
-      return try quantizeFP8(job, scheme: scheme, rule: rule, writer: writer)
-    case .group(let groupJob):
-      return try quantizeGroup(job, groupJob, writer: writer)
+  /// Converts the jobs of one output file on `workerCount` workers; returns their tensor reports.
+  private func convertFile(_ jobIndices: [Int], context: FileContext, progress: @Sendable (Int) -> Void) throws -> [TensorReport] {
+    var jobStates: [JobState] = []
+    var workList: [WorkItem] = []
+    for jobIndex in jobIndices {
+      let state = try JobState(job: plan.jobs[jobIndex], checkpoint: checkpoint)
+      let chunks = try workItems(for: state, stateIndex: jobStates.count)
+      state.expect(itemCount: chunks.count)
+      jobStates.append(state)
+      workList += chunks
     }
+    let (items, states) = (workList, jobStates)
+    let cursor = Mutex(0)
+    let failure = Mutex<(any Error)?>(nil)
+    let reports = Mutex([TensorReport]())
+    let workers = max(1, min(workerCount, items.count))
+    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+      let scratch = WorkerScratch()
+      defer { scratch.deallocate() }
+      while failure.withLock({ $0 == nil }) {
+        let next = cursor.withLock { value -> Int in
+          defer { value += 1 }
+          return value
+        }
+        guard next < items.count else { return }
+        let item = items[next]
+        let state = states[item.stateIndex]
+        do {
+          try process(item, state, context, scratch)
+          if state.itemFinished(), let report = try finish(state, context) {
+            reports.withLock { $0.append(report) }
+          }
+          progress(item.sourceByteCount)
+        } catch {
+          failure.withLock { if $0 == nil { $0 = error } }
+        }
+      }
+    }
+    if let error = failure.withLock({ $0 }) { throw error }
+    return reports.withLock { $0 }
   }
 
-  private func checkpointLocation(_ name: String) throws -> TensorLocation {
-    guard let location = checkpoint.location(of: name) else {
-      throw CheckpointError.unknownTensor(name: name, checkpoint: checkpoint.directory)
+  /// The work items of a job: row chunks aligned to the source's and target's block rows (one item for a
+  /// copy, and for per-tensor FP8 scaling, which needs the whole tensor's maximum first).
+  private func workItems(for state: JobState, stateIndex: Int) throws -> [WorkItem] {
+    let job = state.job
+    func whole() -> [WorkItem] { [WorkItem(stateIndex: stateIndex, rows: 0..<job.rows, sourceByteCount: job.sourceByteCount)] }
+    var alignment = job.group.storage == .fp8Block ? FP8Source.blockRows : 1
+    // 4-bit sources decode whole (their packing is not row-streamable in general).
+    if !WeightDecoding.streamsRows(job.group.storage) { return whole() }
+    switch job.action {
+    case .copy, .group: return whole()
+    case .cast: break
+    case .fp8(let scheme, _):
+      switch scheme {
+      case .block(let r, _): alignment = lcm(alignment, max(1, r))
+      case .channel: break
+      case .tensor: return whole()
+      }
     }
-    return location
+    guard job.rows > 0 else { return whole() }
+    let step = chunkRows(job, alignment: alignment)
+    var items: [WorkItem] = []
+    var row = 0
+    while row < job.rows {
+      let end = min(job.rows, row + step)
+      // Shares of the job's source bytes that add up exactly, for the progress bar.
+      let share = job.sourceByteCount * end / job.rows - job.sourceByteCount * row / job.rows
+      items.append(WorkItem(stateIndex: stateIndex, rows: row..<end, sourceByteCount: share))
+      row = end
+    }
+    return items
   }
 
   /// Rows per chunk: a multiple of `alignment`, about `chunkElements` elements.
   private func chunkRows(_ job: ConversionJob, alignment: Int) -> Int {
-    let rows = max(1, ConversionRunner.chunkElements / max(1, job.columns))
+    let rows = max(1, chunkElements / max(1, job.columns))
     return max(alignment, rows / alignment * alignment)
   }
 
-  /// The F32 values of rows `range` of the job's source weight, into `destination`.
-  private func decodeSource(_ job: ConversionJob, rows range: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) throws {
-    guard WeightDecoding.streamsRows(job.group.storage) else { return try decodeWhole(job, rows: range, into: destination) }
-    let main = try checkpoint.tensor(job.group.parts["weight"]!)
-    let rowBytes = job.columns * (main.dtype.bitWidth / 8)
-    switch job.group.storage {
-    case .plain:
-      let slice = UnsafeRawBufferPointer(rebasing: main.bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)])
-      do { try ElementCodec.decode(slice, dtype: main.dtype, into: destination) } catch {
-        throw ConversionError.numeric(tensor: main.name, reason: "\(error)")
+  // MARK: - Work items
+
+  private func process(_ item: WorkItem, _ state: JobState, _ context: FileContext, _ scratch: WorkerScratch) throws {
+    switch state.job.action {
+    case .copy:
+      try copyTensors(state.job, context)
+    case .cast(let dtype):
+      try castRows(item.rows, state, to: dtype, context, scratch)
+    case .group(let groupJob):
+      let report = try quantizeGroup(state.job, groupJob) { name, bytes in try context.write(tensorNamed: name, bytes: bytes) }
+      state.groupReport.withLock { $0 = report }
+    case .fp8(let scheme, let rule):
+      if case .tensor = scheme {
+        try quantizeTensorFP8(state, rule: rule, context, scratch)
+      } else {
+        try quantizeRowsFP8(item.rows, state, scheme: scheme, rule: rule, context, scratch)
       }
-    case .fp8Block:
-      let scale = try checkpoint.tensor(job.group.parts["weight_scale_inv"]!)
-      let blockRows = 128
-      let blockColumns = 128
-      let expected = [(job.rows + blockRows - 1) / blockRows, (job.columns + blockColumns - 1) / blockColumns]
-      guard scale.shape == expected else {
-        throw ConversionError.badCompanion(tensor: scale.name, expected: "F32 \(expected) for weight \(main.shape) with 128x128 blocks", actual: "\(scale.dtype) \(scale.shape)")
-      }
-      precondition(range.lowerBound % blockRows == 0, "fp8 source chunks start on a block row")
-      let layout = try FP8BlockLayout(rows: range.count, columns: job.columns, scheme: .block(rows: blockRows, columns: blockColumns))
-      let weights = UnsafeRawBufferPointer(rebasing: main.bytes[(range.lowerBound * job.columns)..<(range.upperBound * job.columns)])
-      let scaleStart = range.lowerBound / blockRows * expected[1]
-      let scales = try scale.copyElements(as: Float.self)
-      try scales.withUnsafeBufferPointer { all in
-        let chunkScales = UnsafeBufferPointer(rebasing: all[scaleStart..<(scaleStart + layout.scaleCount)])
-        do {
-          try BlockFP8.dequantize(weights, scales: chunkScales, layout: layout, to: .float32, into: UnsafeMutableRawBufferPointer(destination))
-        } catch {
-          throw ConversionError.numeric(tensor: main.name, reason: "\(error)")
-        }
-      }
-    default:
-      throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "unsupported source layout \(job.group.storage.rawValue)")
     }
   }
 
-  private func sourceRowAlignment(_ job: ConversionJob) -> Int {
-    WeightDecoding.streamsRows(job.group.storage) ? WeightDecoding.rowAlignment(job.group.storage) : max(1, job.rows)
+  /// Once per job, after its last item: writes what depends on every chunk and reports the error.
+  private func finish(_ state: JobState, _ context: FileContext) throws -> TensorReport? {
+    let job = state.job
+    let errors = state.errors.withLock { $0 }
+    switch job.action {
+    case .copy:
+      return nil
+    case .group:
+      return state.groupReport.withLock { $0 }
+    case .cast(let dtype):
+      let nonFinite = state.nonFinite.withLock { $0 }
+      return TensorReport(
+        name: job.outputs[0].name, action: "cast \(dtype)", snrDecibels: errors.snrDecibels,
+        maxAbsoluteError: errors.maxAbsoluteError, nonFiniteCount: nonFinite.count, firstNonFiniteIndex: nonFinite.first)
+    case .fp8(let scheme, _):
+      guard let scales = state.outputScales else { return nil }
+      let scale = job.outputs[1]
+      let scaleBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: scales.buffer.count * (scale.dtype.bitWidth / 8), alignment: 64)
+      defer { scaleBytes.deallocate() }
+      do { try ElementCodec.encode(UnsafeBufferPointer(scales.buffer), to: scale.dtype, into: scaleBytes) } catch {
+        throw ConversionError.numeric(tensor: scale.name, reason: "\(error)")
+      }
+      try context.write(tensorNamed: scale.name, bytes: UnsafeRawBufferPointer(scaleBytes))
+      return TensorReport(
+        name: job.outputs[0].name, action: "fp8 \(scheme)", snrDecibels: errors.snrDecibels,
+        maxAbsoluteError: errors.maxAbsoluteError)
+    }
   }
 
-  private func cast(_ job: ConversionJob, to dtype: DType, writer: SafeTensorsFileWriter) throws -> TensorReport {
+  /// `.copy`: the tensors' bytes file to file (`copy_file_range`).
+  private func copyTensors(_ job: ConversionJob, _ context: FileContext) throws {
+    for tensor in job.outputs {
+      guard let location = checkpoint.location(of: tensor.name) else {
+        throw CheckpointError.unknownTensor(name: tensor.name, checkpoint: checkpoint.directory)
+      }
+      let file = checkpoint.files[location.fileIndex]
+      try context.copy(
+        tensorNamed: tensor.name, from: try context.sources.descriptor(location.fileIndex),
+        sourceFileOffset: file.header.fileRange(of: location.entry).lowerBound)
+    }
+  }
+
+  /// `.cast`: rows of the weight, dequantized or cast to `dtype`, with the round-trip error.
+  ///
+  /// FP8 block sources are dequantized to F32 (the exact `f32(q) * scale`, DeepSeek's `weight_dequant`),
+  /// then rounded to `dtype`; plain sources are decoded to F32 and encoded. The error is measured between
+  /// that F32 reference and the encoded output.
+  private func castRows(
+    _ rows: Range<Int>, _ state: JobState, to dtype: DType, _ context: FileContext, _ scratch: WorkerScratch
+  ) throws {
+    let job = state.job
     let name = job.outputs[0].name
-    let step = chunkRows(job, alignment: sourceRowAlignment(job))
+    let count = rows.count * job.columns
     let outputWidth = dtype.bitWidth / 8
-    var errors = ErrorAccumulator()
-    var nonFiniteCount = 0
-    var firstNonFinite: Int?
-    let reference = UnsafeMutableBufferPointer<Float>.allocate(capacity: step * job.columns)
-    let roundTrip = UnsafeMutableBufferPointer<Float>.allocate(capacity: step * job.columns)
-    let encoded = UnsafeMutableRawBufferPointer.allocate(byteCount: step * job.columns * outputWidth, alignment: 64)
-    defer {
-      reference.deallocate()
-      roundTrip.deallocate()
-      encoded.deallocate()
+    if job.group.storage == .fp8Block, dtype == .bfloat16 || dtype == .float32 {
+      // DeepSeek's release -> BF16 (or F32): one pass from the mapped codes to the output buffer.
+      let (codes, scales, layout) = try state.fp8Source(rows: rows)
+      let encoded = scratch.bytes(.output, count * outputWidth)
+      // NaN codes (E4M3 has no infinities; scales were checked finite) are carried into the output and
+      // reported; the statistics skip them, so a chunk with any takes the scalar path.
+      let nonFinite = NonFinite.scanE4M3(codes)
+      if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
+      if dtype == .bfloat16 {
+        state.addErrors(
+          nonFinite.count == 0
+            ? FusedFP8.dequantizeToBF16(codes, scales: scales, layout: layout, into: encoded)
+            : FusedFP8.dequantizeToBF16Reference(codes, scales: scales, layout: layout, into: encoded))
+      } else {
+        do { try BlockFP8.dequantize(codes, scales: scales, layout: layout, to: .float32, into: encoded) } catch {
+          throw ConversionError.numeric(tensor: name, reason: "\(error)")
+        }
+        state.addErrors(ErrorAccumulator(elementCount: count, signalEnergy: 0, errorEnergy: 0, maxAbsoluteError: 0))
+      }
+      try context.write(
+        tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns * outputWidth,
+        bytes: UnsafeRawBufferPointer(encoded))
+      state.release(rows: rows)
+      return
     }
+    let reference = scratch.floats(.reference, count)
+    try state.decode(rows: rows, into: reference)
+    let encoded = scratch.bytes(.output, count * outputWidth)
+    do { try ElementCodec.encode(UnsafeBufferPointer(reference), to: dtype, into: encoded) } catch {
+      throw ConversionError.numeric(tensor: name, reason: "\(error)")
+    }
+    // NaN/infinite source values are carried into the output (casts saturate or keep them) and reported.
+    let nonFinite = NonFinite.scan(UnsafeBufferPointer(reference))
+    if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
+    if dtype == .float32 {
+      state.addErrors(ErrorAccumulator(elementCount: count, signalEnergy: 0, errorEnergy: 0, maxAbsoluteError: 0))
+    } else if ErrorStatistics.dtypes.contains(dtype), nonFinite.count == 0 {
+      state.addErrors(
+        ErrorStatistics.measure(
+          reference: UnsafeRawBufferPointer(reference), .float32, approximation: UnsafeRawBufferPointer(encoded), dtype,
+          count: count))
+    } else {
+      // FP8 targets, or non-finite values (which the scalar accumulator skips): decode back to F32 first.
+      let back = scratch.floats(.roundTrip, count)
+      do { try ElementCodec.decode(UnsafeRawBufferPointer(encoded), dtype: dtype, into: back) } catch {
+        throw ConversionError.numeric(tensor: name, reason: "\(error)")
+      }
+      var errors = ErrorAccumulator()
+      errors.add(reference: UnsafeBufferPointer(reference), approximation: UnsafeBufferPointer(back))
+      state.addErrors(errors)
+    }
+    try context.write(
+      tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns * outputWidth,
+      bytes: UnsafeRawBufferPointer(encoded))
+    state.release(rows: rows)
+  }
+
+  /// `.fp8` with block or channel scales: rows of the weight quantized to E4M3 with their scales (kept
+  /// in the job's scale grid until `finish`), and the error of dequantizing them again.
+  ///
+  /// F32/BF16/F16 sources are quantized straight from the mapped bytes; others (an FP8 source being
+  /// re-scaled, F64) are decoded to F32 first.
+  private func quantizeRowsFP8(
+    _ rows: Range<Int>, _ state: JobState, scheme: FP8Scheme, rule: FP8ScaleRule, _ context: FileContext,
+    _ scratch: WorkerScratch
+  ) throws {
+    let job = state.job
+    let name = job.outputs[0].name
+    let count = rows.count * job.columns
+    let layout = try FP8BlockLayout(rows: rows.count, columns: job.columns, scheme: scheme)
+    guard let grid = state.outputScales, let full = state.outputLayout else { return }
+    // Chunks start on block rows of the whole tensor (a short last chunk has a shorter `layout.blockRows`).
+    let firstScale = rows.lowerBound / full.blockRows * full.scaleColumns
+    let scales = grid.slice(firstScale..<(firstScale + layout.scaleCount))
+    let (source, sourceDType) = try state.quantizerInput(rows: rows, scratch: scratch)
+    let codes = scratch.bytes(.output, count)
+    do {
+      try BlockFP8.quantize(source, dtype: sourceDType, layout: layout, rule: rule, weights: codes, scales: scales)
+    } catch {
+      throw ConversionError.numeric(tensor: name, reason: "\(QuantizationError.offsetRows(error, by: rows.lowerBound, columns: job.columns))")
+    }
+    try measureFP8Error(source, sourceDType, codes, UnsafeBufferPointer(scales), layout, state, scratch)
+    try context.write(
+      tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns, bytes: UnsafeRawBufferPointer(codes))
+    state.release(rows: rows)
+  }
+
+  /// `.fp8` with one scale for the tensor: a pass over row chunks for the maximum, then a pass quantizing
+  /// each chunk onto that scale (bit-identical to quantizing the whole tensor at once, in bounded memory).
+  private func quantizeTensorFP8(_ state: JobState, rule: FP8ScaleRule, _ context: FileContext, _ scratch: WorkerScratch) throws {
+    let job = state.job
+    let name = job.outputs[0].name
+    guard let grid = state.outputScales, job.rows > 0 else { return }
+    let step = chunkRows(job, alignment: job.group.storage == .fp8Block ? FP8Source.blockRows : 1)
+    var maximum: UInt32 = 0
     var row = 0
     while row < job.rows {
-      let range = row..<min(job.rows, row + step)
-      let count = range.count * job.columns
-      let values = UnsafeMutableBufferPointer(rebasing: reference[0..<count])
-      try decodeSource(job, rows: range, into: values)
-      for (i, value) in values.enumerated() where !value.isFinite {
-        if firstNonFinite == nil { firstNonFinite = range.lowerBound * job.columns + i }
-        nonFiniteCount += 1
+      let rows = row..<min(job.rows, row + step)
+      let (source, dtype) = try state.quantizerInput(rows: rows, scratch: scratch)
+      maximum = max(maximum, MagnitudeMaximum.bits(source, dtype, count: rows.count * job.columns))
+      row = rows.upperBound
+    }
+    // A non-finite maximum: quantize anyway with a placeholder scale so the kernel reports the element.
+    grid.buffer[0] = maximum >= 0x7F80_0000 ? 1 : rule.scale(forAbsoluteMaximum: Float(bitPattern: maximum))
+    let scale = UnsafeBufferPointer(grid.slice(0..<1))
+    row = 0
+    while row < job.rows {
+      let rows = row..<min(job.rows, row + step)
+      let count = rows.count * job.columns
+      let layout = try FP8BlockLayout(rows: rows.count, columns: job.columns, scheme: .tensor)
+      let (source, dtype) = try state.quantizerInput(rows: rows, scratch: scratch)
+      let codes = scratch.bytes(.output, count)
+      do { try BlockFP8.quantize(source, dtype: dtype, layout: layout, givenScales: scale, weights: codes) } catch {
+        throw ConversionError.numeric(tensor: name, reason: "\(QuantizationError.offsetRows(error, by: rows.lowerBound, columns: job.columns))")
       }
-      let bytes = UnsafeMutableRawBufferPointer(rebasing: encoded[0..<(count * outputWidth)])
+      try measureFP8Error(source, dtype, codes, scale, layout, state, scratch)
+      try context.write(tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns, bytes: UnsafeRawBufferPointer(codes))
+      state.release(rows: rows)
+      row = rows.upperBound
+    }
+  }
+
+  /// Adds the error of `codes` with `scales` against `source` to the job (one fused pass).
+  private func measureFP8Error(
+    _ source: UnsafeRawBufferPointer, _ sourceDType: DType, _ codes: UnsafeMutableRawBufferPointer,
+    _ scales: UnsafeBufferPointer<Float>, _ layout: FP8BlockLayout, _ state: JobState, _ scratch: WorkerScratch
+  ) throws {
+    state.addErrors(
+      FusedFP8.quantizationError(source: source, sourceDType, codes: UnsafeRawBufferPointer(codes), scales: scales, layout: layout))
+  }
+}
+
+// MARK: - Machinery
+
+/// One unit of work: rows of one job (all rows for copies and per-tensor scaling).
+struct WorkItem: Sendable {
+  var stateIndex: Int
+  var rows: Range<Int>
+  /// This item's share of the job's source bytes (shares add up to `sourceByteCount`).
+  var sourceByteCount: Int
+}
+
+/// What every work item of a file writes to: the writer, and the digest that follows it.
+struct FileContext: Sendable {
+  let writer: SafeTensorsFileWriter
+  let sources: SourceFiles
+  let digest: StreamingFileDigest
+
+  /// Writes all of tensor `name`.
+  func write(tensorNamed name: String, bytes: UnsafeRawBufferPointer) throws {
+    try write(tensorNamed: name, atByteOffsetWithinTensor: 0, bytes: bytes)
+  }
+
+  /// Writes part of tensor `name`, reports the file range to the digest and starts writing it back.
+  func write(tensorNamed name: String, atByteOffsetWithinTensor offset: Int, bytes: UnsafeRawBufferPointer) throws {
+    try writer.write(tensorNamed: name, atByteOffsetWithinTensor: offset, bytes: bytes)
+    if let start = writer.layout.fileOffset(ofTensor: name) {
+      let range = (start + offset)..<(start + offset + bytes.count)
+      digest.didWrite(range)
+      digest.startWriteback(range)
+    }
+  }
+
+  /// Copies tensor `name` file to file and reports it to the digest.
+  func copy(tensorNamed name: String, from source: FileDescriptor, sourceFileOffset: Int) throws {
+    try writer.copy(tensorNamed: name, from: source, sourceFileOffset: sourceFileOffset)
+    if let entry = writer.layout.entry(named: name), let start = writer.layout.fileOffset(ofTensor: name) {
+      digest.didWrite(start..<(start + entry.byteCount))
+    }
+  }
+}
+
+/// FP8 block sources (DeepSeek `weight_scale_inv`): 128 x 128 blocks.
+enum FP8Source {
+  static let blockRows = 128
+  static let blockColumns = 128
+}
+
+/// A job being converted: its source views, scales and results, shared by its work items.
+final class JobState: Sendable {
+  let job: ConversionJob
+  /// The source weight (nil for copies).
+  let weight: TensorView?
+  /// An FP8 block source's F32 scales, copied once (read-only after `init`; freed in `deinit`).
+  private let sourceScales: DisjointMutableBuffer<Float>
+  /// The output scale grid of an FP8 job, filled chunk by chunk (disjoint row ranges).
+  let outputScales: DisjointMutableBuffer<Float>?
+  /// The whole tensor's FP8 layout, for FP8 jobs.
+  let outputLayout: FP8BlockLayout?
+  let errors = Mutex(ErrorAccumulator())
+  /// Non-finite source values seen by a cast: how many, and the smallest flat index.
+  let nonFinite = Mutex((count: 0, first: Int?.none))
+  /// A group-format job's report (its single work item quantizes the whole weight).
+  let groupReport = Mutex(TensorReport?.none)
+  /// The checkpoint, for sources decoded whole through `WeightDecoding`.
+  private let checkpoint: Checkpoint
+  private let remainingItems = Mutex(0)
+
+  init(job: ConversionJob, checkpoint: Checkpoint) throws {
+    self.job = job
+    self.checkpoint = checkpoint
+    var decodesWhole = !WeightDecoding.streamsRows(job.group.storage)
+    if case .group = job.action { decodesWhole = true }
+    if case .copy = job.action { decodesWhole = true }
+    if decodesWhole {
+      weight = nil
+      sourceScales = DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0))
+    } else {
+      (weight, sourceScales) = try JobState.streamingSource(job, checkpoint)
+    }
+    if case .fp8(let scheme, _) = job.action {
+      let layout = try FP8BlockLayout(rows: job.rows, columns: job.columns, scheme: scheme)
+      let grid = UnsafeMutableBufferPointer<Float>.allocate(capacity: layout.scaleCount)
+      grid.initialize(repeating: 0)
+      outputScales = DisjointMutableBuffer(grid)
+      outputLayout = layout
+    } else {
+      outputScales = nil
+      outputLayout = nil
+    }
+  }
+
+  /// The mapped weight of a row-streamed source, and an FP8 block source's scales copied once.
+  private static func streamingSource(
+    _ job: ConversionJob, _ checkpoint: Checkpoint
+  ) throws -> (TensorView, DisjointMutableBuffer<Float>) {
+    let sourceScales: DisjointMutableBuffer<Float>
+    guard let weightName = job.group.parts["weight"] else {
+      throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "no weight tensor")
+    }
+    let weight = try checkpoint.tensor(weightName)
+    let width = weight.dtype.bitWidth / 8
+    guard width > 0, weight.bytes.count >= job.rows * job.columns * width else {
+      throw ConversionError.unsupported(tensor: weight.name, reason: "\(weight.dtype) \(weight.shape) does not match the plan")
+    }
+    switch job.group.storage {
+    case .plain:
+      sourceScales = DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0))
+    case .fp8Block:
+      let scaleName = job.group.parts["weight_scale_inv"] ?? ""
+      let scale = try checkpoint.tensor(scaleName)
+      let expected = [
+        (job.rows + FP8Source.blockRows - 1) / FP8Source.blockRows,
+        (job.columns + FP8Source.blockColumns - 1) / FP8Source.blockColumns,
+      ]
+      guard scale.dtype == .float32, scale.shape == expected else {
+        throw ConversionError.badCompanion(
+          tensor: scale.name, expected: "F32 \(expected) for weight \(weight.shape) with 128x128 blocks",
+          actual: "\(scale.dtype) \(scale.shape)")
+      }
+      let values = try scale.copyElements(as: Float.self)
+      // Checked once here (the fused kernels do not check per chunk).
+      if let index = values.firstIndex(where: { !$0.isFinite }) {
+        throw ConversionError.numeric(
+          tensor: scale.name, reason: "\(QuantizationError.nonFiniteScale(scaleIndex: index, value: values[index]))")
+      }
+      let copy = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
+      _ = copy.initialize(from: values)
+      sourceScales = DisjointMutableBuffer(copy)
+    default:
+      throw ConversionError.unsupported(
+        tensor: job.group.modulePath, reason: "unsupported source layout \(job.group.storage.rawValue)")
+    }
+    return (weight, sourceScales)
+  }
+
+  deinit {
+    outputScales?.buffer.deallocate()
+    sourceScales.buffer.deallocate()
+  }
+
+  func expect(itemCount: Int) { remainingItems.withLock { $0 = itemCount } }
+
+  /// Marks one item done; true for the job's last one.
+  func itemFinished() -> Bool {
+    remainingItems.withLock { remaining in
+      remaining -= 1
+      return remaining == 0
+    }
+  }
+
+  func addErrors(_ chunk: ErrorAccumulator) { errors.withLock { $0.merge(chunk) } }
+
+  func addNonFinite(_ count: Int, first: Int?) {
+    nonFinite.withLock { total in
+      total.count += count
+      if let first { total.first = min(total.first ?? first, first) }
+    }
+  }
+
+  private var rowByteCount: Int { job.columns * ((weight?.dtype.bitWidth ?? 8) / 8) }
+
+  /// The stored bytes of rows `rows` of the source weight (zero-copy, in the mapping).
+  func sourceBytes(rows: Range<Int>) -> UnsafeRawBufferPointer {
+    guard let weight else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+    return UnsafeRawBufferPointer(rebasing: weight.bytes[(rows.lowerBound * rowByteCount)..<(rows.upperBound * rowByteCount)])
+  }
+
+  /// Drops the consumed rows' pages from this process (they stay in the page cache): the mapping would
+  /// otherwise count every byte read in the resident set.
+  func release(rows: Range<Int>) {
+    guard let weight else { return }
+    let start = weight.owner.header.fileRange(of: weight.entry).lowerBound
+    weight.owner.mapping.advise(.dontNeed, range: (start + rows.lowerBound * rowByteCount)..<(start + rows.upperBound * rowByteCount))
+  }
+
+  /// The F32 values of rows `rows` into `destination` (`rows.count * columns` elements).
+  func decode(rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) throws {
+    let name = weight?.name ?? job.group.modulePath
+    if !WeightDecoding.streamsRows(job.group.storage) {
       do {
-        try ElementCodec.encode(UnsafeBufferPointer(values), to: dtype, into: bytes)
-        let back = UnsafeMutableBufferPointer(rebasing: roundTrip[0..<count])
-        try ElementCodec.decode(UnsafeRawBufferPointer(bytes), dtype: dtype, into: back)
-        errors.add(reference: UnsafeBufferPointer(values), approximation: UnsafeBufferPointer(back))
+        let decoded = try WeightDecoding.decode(group: job.group, in: checkpoint)
+        let start = rows.lowerBound * job.columns
+        decoded.values.withUnsafeBufferPointer { all in
+          _ = destination.initialize(from: UnsafeBufferPointer(rebasing: all[start..<(start + destination.count)]))
+        }
+      } catch {
+        throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "\(error)")
+      }
+      return
+    }
+    switch job.group.storage {
+    case .fp8Block:
+      precondition(rows.lowerBound % FP8Source.blockRows == 0, "fp8 source chunks start on a block row")
+      let layout = try FP8BlockLayout(
+        rows: rows.count, columns: job.columns, scheme: .block(rows: FP8Source.blockRows, columns: FP8Source.blockColumns))
+      let firstScale = rows.lowerBound / FP8Source.blockRows * layout.scaleColumns
+      do {
+        try BlockFP8.dequantize(
+          sourceBytes(rows: rows), scales: UnsafeBufferPointer(sourceScales.slice(firstScale..<(firstScale + layout.scaleCount))),
+          layout: layout, to: .float32, into: UnsafeMutableRawBufferPointer(destination))
       } catch {
         throw ConversionError.numeric(tensor: name, reason: "\(error)")
       }
-      try writer.write(tensorNamed: name, atByteOffsetWithinTensor: range.lowerBound * job.columns * outputWidth, bytes: UnsafeRawBufferPointer(bytes))
-      row = range.upperBound
+    default:
+      do { try ElementCodec.decode(sourceBytes(rows: rows), dtype: weight?.dtype ?? .float32, into: destination) } catch {
+        throw ConversionError.numeric(tensor: name, reason: "\(error)")
+      }
     }
-    return TensorReport(
-      name: name, action: "cast \(dtype)", snrDecibels: errors.snrDecibels, maxAbsoluteError: errors.maxAbsoluteError,
-      nonFiniteCount: nonFiniteCount, firstNonFiniteIndex: firstNonFinite)
   }
 
-  private func quantizeFP8(_ job: ConversionJob, scheme: FP8Scheme, rule: FP8ScaleRule, writer: SafeTensorsFileWriter) throws -> TensorReport {
-    let weightName = job.outputs[0].name
-    let scaleName = job.outputs[1].name
-    let scaleDType = job.outputs[1].dtype
-    let full = try FP8BlockLayout(rows: job.rows, columns: job.columns, scheme: scheme)
-    var alignment = sourceRowAlignment(job)
-    switch scheme {
-    case .block(let r, _): alignment = lcm(alignment, r)
-    case .channel: break
-    case .tensor: alignment = max(job.rows, 1)  // one global amax: the whole tensor at once
+  /// An FP8 block source's codes, scales and layout for rows `rows` (starting on a block row).
+  func fp8Source(rows: Range<Int>) throws -> (UnsafeRawBufferPointer, UnsafeBufferPointer<Float>, FP8BlockLayout) {
+    precondition(rows.lowerBound % FP8Source.blockRows == 0, "fp8 source chunks start on a block row")
+    let layout = try FP8BlockLayout(
+      rows: rows.count, columns: job.columns, scheme: .block(rows: FP8Source.blockRows, columns: FP8Source.blockColumns))
+    let firstScale = rows.lowerBound / FP8Source.blockRows * layout.scaleColumns
+    let scales = UnsafeBufferPointer(sourceScales.slice(firstScale..<(firstScale + layout.scaleCount)))
+    return (sourceBytes(rows: rows), scales, layout)
+  }
+
+  /// What the FP8 quantizer reads for rows `rows`: the mapped bytes when they are F32/BF16/F16, else the
+  /// values decoded to F32 in `scratch`.
+  func quantizerInput(rows: Range<Int>, scratch: WorkerScratch) throws -> (UnsafeRawBufferPointer, DType) {
+    if job.group.storage == .plain, let weight, BlockFP8.sourceDTypes.contains(weight.dtype) {
+      return (sourceBytes(rows: rows), weight.dtype)
     }
-    let step = min(job.rows, chunkRows(job, alignment: alignment))
-    var errors = ErrorAccumulator()
-    let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: step * job.columns)
-    let roundTrip = UnsafeMutableBufferPointer<Float>.allocate(capacity: step * job.columns)
-    let codes = UnsafeMutableRawBufferPointer.allocate(byteCount: step * job.columns, alignment: 64)
-    let scales = UnsafeMutableBufferPointer<Float>.allocate(capacity: full.scaleCount)
-    defer {
-      values.deallocate()
-      roundTrip.deallocate()
-      codes.deallocate()
-      scales.deallocate()
+    let values = scratch.floats(.reference, rows.count * job.columns)
+    try decode(rows: rows, into: values)
+    return (UnsafeRawBufferPointer(values), .float32)
+  }
+}
+
+/// A worker's reusable buffers, grown on demand (never shared between threads).
+final class WorkerScratch {
+  enum Slot: Int, CaseIterable { case reference, roundTrip, output }
+  private var buffers: [UnsafeMutableRawBufferPointer] = Slot.allCases.map { _ in UnsafeMutableRawBufferPointer(start: nil, count: 0) }
+
+  private func raw(_ slot: Slot, _ byteCount: Int) -> UnsafeMutableRawBufferPointer {
+    if buffers[slot.rawValue].count < byteCount {
+      buffers[slot.rawValue].deallocate()
+      buffers[slot.rawValue] = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 64)
     }
-    var row = 0
-    var scaleCursor = 0
-    while row < job.rows {
-      let range = row..<min(job.rows, row + step)
-      let count = range.count * job.columns
-      let chunkValues = UnsafeMutableBufferPointer(rebasing: values[0..<count])
-      try decodeSource(job, rows: range, into: chunkValues)
-      let layout = try FP8BlockLayout(rows: range.count, columns: job.columns, scheme: scheme)
-      let chunkCodes = UnsafeMutableRawBufferPointer(rebasing: codes[0..<count])
-      let chunkScales = UnsafeMutableBufferPointer(rebasing: scales[scaleCursor..<(scaleCursor + layout.scaleCount)])
+    return UnsafeMutableRawBufferPointer(rebasing: buffers[slot.rawValue][0..<byteCount])
+  }
+
+  func floats(_ slot: Slot, _ count: Int) -> UnsafeMutableBufferPointer<Float> {
+    let bytes = raw(slot, count * 4)
+    return bytes.bindMemory(to: Float.self)
+  }
+
+  func bytes(_ slot: Slot, _ count: Int) -> UnsafeMutableRawBufferPointer { raw(slot, count) }
+
+  func deallocate() {
+    for buffer in buffers { buffer.deallocate() }
+    buffers = []
+  }
+}
+
+/// Output-file digests computed one after another on a background queue (while the next file converts),
+/// each recorded in the resume journal when done.
+final class BackgroundDigests: Sendable {
+  private let queue = DispatchQueue(label: "smelt.digest")
+  private let group = DispatchGroup()
+  private let results = Mutex([(name: String, sha256: String, byteCount: Int)]())
+  private let failure = Mutex<(any Error)?>(nil)
+  private let journal: ResumeJournal
+
+  init(journal: ResumeJournal) { self.journal = journal }
+
+  /// Waits (in the background, files in order) for `compute` and records the file as complete.
+  func start(name: String, byteCount: Int, compute: @escaping @Sendable () throws -> String) {
+    queue.async(group: group) { [self] in
       do {
-        try BlockFP8.quantize(
-          UnsafeRawBufferPointer(chunkValues), dtype: .float32, layout: layout, rule: rule, weights: chunkCodes, scales: chunkScales)
-        let back = UnsafeMutableBufferPointer(rebasing: roundTrip[0..<count])
-        try BlockFP8.dequantize(
-          UnsafeRawBufferPointer(chunkCodes), scales: UnsafeBufferPointer(chunkScales), layout: layout, to: .float32,
-          into: UnsafeMutableRawBufferPointer(back))
-        errors.add(reference: UnsafeBufferPointer(chunkValues), approximation: UnsafeBufferPointer(back))
+        let digest = try compute()
+        journal.record(name, sha256: digest)
+        results.withLock { $0.append((name, digest, byteCount)) }
       } catch {
-        throw ConversionError.numeric(tensor: weightName, reason: "\(error)")
+        failure.withLock { if $0 == nil { $0 = error } }
       }
-      try writer.write(tensorNamed: weightName, atByteOffsetWithinTensor: range.lowerBound * job.columns, bytes: UnsafeRawBufferPointer(chunkCodes))
-      scaleCursor += layout.scaleCount
-      row = range.upperBound
     }
-    let scaleBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: full.scaleCount * (scaleDType.bitWidth / 8), alignment: 64)
-    defer { scaleBytes.deallocate() }
-    do { try ElementCodec.encode(UnsafeBufferPointer(scales), to: scaleDType, into: scaleBytes) } catch {
-      throw ConversionError.numeric(tensor: scaleName, reason: "\(error)")
+  }
+
+  /// Waits for every digest started; throws the first failure.
+  func wait() throws -> [(String, String, Int)] {
+    group.wait()
+    if let error = failure.withLock({ $0 }) { throw error }
+    return results.withLock { $0.map { ($0.name, $0.sha256, $0.byteCount) } }
+  }
+}
+
+/// The largest `|x|` of F32/BF16/F16 elements as an F32 bit pattern (>= 0x7F800000 if any is NaN/inf).
+enum MagnitudeMaximum {
+  static func bits(_ source: UnsafeRawBufferPointer, _ dtype: DType, count: Int) -> UInt32 {
+    guard count > 0, let base = source.baseAddress else { return 0 }
+    switch dtype {
+    case .bfloat16: return bits(LoadBF16.self, base, count)
+    case .float16: return bits(LoadF16.self, base, count)
+    default: return bits(LoadF32.self, base, count)
     }
-    try writer.write(tensorNamed: scaleName, bytes: UnsafeRawBufferPointer(scaleBytes))
-    return TensorReport(name: weightName, action: "fp8 \(scheme)", snrDecibels: errors.snrDecibels, maxAbsoluteError: errors.maxAbsoluteError)
+  }
+
+  private static func bits<L: LaneLoader>(_: L.Type, _ base: UnsafeRawPointer, _ count: Int) -> UInt32 {
+    var lanes = SIMD8<UInt32>(repeating: 0)
+    let magnitude = SIMD8<UInt32>(repeating: 0x7FFF_FFFF)
+    var index = 0
+    while index &+ 8 <= count {
+      lanes = pointwiseMax(lanes, unsafeBitCast(L.load8(base, index), to: SIMD8<UInt32>.self) & magnitude)
+      index &+= 8
+    }
+    var result = lanes.max()
+    while index < count {
+      result = max(result, L.load(base, index).bitPattern & 0x7FFF_FFFF)
+      index &+= 1
+    }
+    return result
+  }
+}
+
+/// Counting NaN/infinite values, with a SIMD test that finds none in the common case.
+enum NonFinite {
+  /// Non-finite F32 values in `values` and the index of the first.
+  static func scan(_ values: UnsafeBufferPointer<Float>) -> (count: Int, first: Int?) {
+    guard let base = values.baseAddress else { return (0, nil) }
+    let exponent = SIMD8<UInt32>(repeating: 0x7F80_0000)
+    var largest = SIMD8<UInt32>(repeating: 0)
+    var index = 0
+    while index &+ 8 <= values.count {
+      let bits = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD8<UInt32>.self)
+      largest = pointwiseMax(largest, bits & exponent)
+      index &+= 8
+    }
+    var any = largest.max() == 0x7F80_0000
+    while index < values.count {
+      if !values[index].isFinite { any = true }
+      index &+= 1
+    }
+    guard any else { return (0, nil) }
+    var count = 0
+    var first: Int?
+    for (i, value) in values.enumerated() where !value.isFinite {
+      count += 1
+      if first == nil { first = i }
+    }
+    return (count, first)
+  }
+
+  /// NaN codes (`S1111111`) among E4M3FN `codes` and the index of the first.
+  static func scanE4M3(_ codes: UnsafeRawBufferPointer) -> (count: Int, first: Int?) {
+    guard let base = codes.baseAddress else { return (0, nil) }
+    // Per byte, (b & 0x7F) + 1 reaches bit 7 exactly when b & 0x7F == 0x7F; no carry crosses bytes.
+    var hits: UInt64 = 0
+    var index = 0
+    while index &+ 8 <= codes.count {
+      let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+      hits |= ((word & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x0101_0101_0101_0101) & 0x8080_8080_8080_8080
+      index &+= 8
+    }
+    var any = hits != 0
+    while index < codes.count {
+      if codes[index] & 0x7F == 0x7F { any = true }
+      index &+= 1
+    }
+    guard any else { return (0, nil) }
+    var count = 0
+    var first: Int?
+    for (i, code) in codes.enumerated() where code & 0x7F == 0x7F {
+      count += 1
+      if first == nil { first = i }
+    }
+    return (count, first)
+  }
+}
+
+extension QuantizationError {
+  /// The error with its element and row made relative to the whole tensor, for a chunk that starts at
+  /// row `offset` of a tensor with `columns` columns.
+  static func offsetRows(_ error: QuantizationError, by offset: Int, columns: Int) -> QuantizationError {
+    if case .nonFiniteInput(let index, let row, let column, let value) = error, offset > 0 {
+      return .nonFiniteInput(elementIndex: index + offset * columns, row: row + offset, column: column, value: value)
+    }
+    return error
   }
 }
 

@@ -13,6 +13,14 @@ public struct ErrorAccumulator: Sendable {
 
   public init() {}
 
+  /// Statistics summed elsewhere (the SIMD pass in `ErrorStatistics`).
+  init(elementCount: Int, signalEnergy: Double, errorEnergy: Double, maxAbsoluteError: Double) {
+    self.elementCount = elementCount
+    self.signalEnergy = signalEnergy
+    self.errorEnergy = errorEnergy
+    self.maxAbsoluteError = maxAbsoluteError
+  }
+
   /// Adds `reference[i]` vs `approximation[i]` for every `i` whose reference is finite (NaN/infinite
   /// inputs are counted and reported by the caller; they would make every statistic NaN).
   public mutating func add(reference: UnsafeBufferPointer<Float>, approximation: UnsafeBufferPointer<Float>) {

@@ -47,7 +47,9 @@ extension ConversionRunner {
 
   /// Quantizes one weight into a group layout, writes its tensors and reports the round-trip error of what the
   /// consumer's own dequantizer reads back.
-  func quantizeGroup(_ job: ConversionJob, _ groupJob: GroupJob, writer: SafeTensorsFileWriter) throws -> TensorReport {
+  func quantizeGroup(
+    _ job: ConversionJob, _ groupJob: GroupJob, write: (String, UnsafeRawBufferPointer) throws -> Void
+  ) throws -> TensorReport {
     let name = WeightDecoding.logicalName(of: job.group)
     let format = groupJob.format
     let values = try decodeSourceWeight(job)
@@ -71,7 +73,7 @@ extension ConversionRunner {
           tensor: name,
           reason: "quantizer produced \(tensorName) \(tensor.dtype) \(tensor.shape), the plan expects \(planned.name) \(planned.dtype) \(planned.shape)")
       }
-      try tensor.bytes.withUnsafeBytes { try writer.write(tensorNamed: tensorName, bytes: $0) }
+      try tensor.bytes.withUnsafeBytes { try write(tensorName, $0) }
     }
     // The error of what the consumer reads back (its dequantizer's rounding included).
     let errors = try roundTripError(tensors, format: format, values: values, rows: job.rows, columns: job.columns,

@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+  @preconcurrency import Glibc
+#elseif canImport(Musl)
+  @preconcurrency import Musl
+#endif
+import SystemIO
+import TensorCore
+
+/// SHA-256 of output files for the manifest.
+///
+/// Hashing dominates a conversion otherwise: the portable `TensorCore.SHA256` runs at ~250 MB/s per core,
+/// while the system's libcrypto (loaded at run time with `dlopen`, when present) uses the CPU's SHA
+/// instructions at ~1.5-2 GB/s. The digest is the same either way (tested); `SMELT_PURE_SHA256=1` forces
+/// the portable code. No build-time dependency: without libcrypto Smelt falls back silently.
+enum OutputDigest {
+  /// The lowercase hex SHA-256 of the file at `path`, read in 8 MiB chunks.
+  static func sha256(ofFile path: String, forcePortable: Bool = false) throws -> String {
+    let fd = try FileDescriptor.open(path, .readOnly)
+    defer { fd.close() }
+    let size = try fd.byteCount()
+    fd.advise(POSIX_FADV_SEQUENTIAL)
+    let chunk = 8 << 20
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+    defer { buffer.deallocate() }
+    var hasher = Hasher(forcePortable: forcePortable)
+    var offset = 0
+    while offset < size {
+      let n = min(chunk, size - offset)
+      let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
+      try fd.read(into: slice, at: offset)
+      hasher.update(UnsafeRawBufferPointer(slice))
+      offset += n
+    }
+    return hasher.finalizeHex()
+  }
+
+  /// Whether libcrypto's SHA-256 is in use.
+  static var usesSystemLibrary: Bool { SystemSHA256.functions != nil && !portableForced }
+
+  static var portableForced: Bool { getenv("SMELT_PURE_SHA256").map { String(cString: $0) == "1" } ?? false }
+
+  /// A streaming SHA-256: libcrypto's when available, else `TensorCore.SHA256`.
+  struct Hasher: ~Copyable {
+    private var portable: SHA256?
+    private let context: UnsafeMutableRawPointer?
+    private let functions: SystemSHA256.Functions?
+
+    init(forcePortable: Bool = false) {
+      if !forcePortable, !OutputDigest.portableForced, let functions = SystemSHA256.functions {
+        let context = UnsafeMutableRawPointer.allocate(byteCount: SystemSHA256.contextByteCount, alignment: 64)
+        if functions.initialize(context) == 1 {
+          self.context = context
+          self.functions = functions
+          portable = nil
+          return
+        }
+        context.deallocate()
+      }
+      context = nil
+      functions = nil
+      portable = SHA256()
+    }
+
+    deinit { context?.deallocate() }
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+      if let context, let functions {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        _ = functions.update(context, base, bytes.count)
+      } else {
+        portable?.update(bytes)
+      }
+    }
+
+    consuming func finalizeHex() -> String {
+      if let context, let functions {
+        var digest = [UInt8](repeating: 0, count: 32)
+        _ = digest.withUnsafeMutableBufferPointer { functions.finalize($0.baseAddress!, context) }
+        return SHA256.hexString(digest)
+      }
+      var hasher = portable ?? SHA256()
+      return SHA256.hexString(hasher.finalize())
+    }
+  }
+}
+
+/// `SHA256_Init` / `SHA256_Update` / `SHA256_Final` from the system's libcrypto (OpenSSL 1.1 or 3), if any.
+enum SystemSHA256 {
+  /// `sizeof(SHA256_CTX)` is 112 bytes in OpenSSL 1.1 and 3; allocated generously.
+  static let contextByteCount = 256
+
+  struct Functions: Sendable {
+    // C function addresses as integers: plain values, trivially Sendable.
+    let initAddress: UInt
+    let updateAddress: UInt
+    let finalAddress: UInt
+
+    typealias InitFunction = @convention(c) (UnsafeMutableRawPointer) -> Int32
+    typealias UpdateFunction = @convention(c) (UnsafeMutableRawPointer, UnsafeRawPointer, Int) -> Int32
+    typealias FinalFunction = @convention(c) (UnsafeMutablePointer<UInt8>, UnsafeMutableRawPointer) -> Int32
+
+    func initialize(_ context: UnsafeMutableRawPointer) -> Int32 {
+      unsafeBitCast(UnsafeRawPointer(bitPattern: initAddress), to: InitFunction.self)(context)
+    }
+    func update(_ context: UnsafeMutableRawPointer, _ bytes: UnsafeRawPointer, _ count: Int) -> Int32 {
+      unsafeBitCast(UnsafeRawPointer(bitPattern: updateAddress), to: UpdateFunction.self)(context, bytes, count)
+    }
+    func finalize(_ digest: UnsafeMutablePointer<UInt8>, _ context: UnsafeMutableRawPointer) -> Int32 {
+      unsafeBitCast(UnsafeRawPointer(bitPattern: finalAddress), to: FinalFunction.self)(digest, context)
+    }
+  }
+
+  /// Loaded once; `nil` when no libcrypto with these symbols can be opened.
+  static let functions: Functions? = {
+    for name in ["libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so"] {
+      guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { continue }
+      // The handle stays open for the life of the process (the functions are used until exit).
+      guard let i = dlsym(handle, "SHA256_Init"), let u = dlsym(handle, "SHA256_Update"),
+        let f = dlsym(handle, "SHA256_Final")
+      else { continue }
+      return Functions(
+        initAddress: UInt(bitPattern: i), updateAddress: UInt(bitPattern: u), finalAddress: UInt(bitPattern: f))
+    }
+    return nil
+  }()
+}

@@ -3,6 +3,7 @@
 #elseif canImport(Musl)
   @preconcurrency import Musl
 #endif
+import TensorCore
 
 /// Times `matmul` on fixed shapes, for comparison with numpy's `X @ W.T` (see `scripts/bench-matmul`).
 public enum MatmulBenchmark {
@@ -69,17 +70,3 @@ public enum MatmulBenchmark {
   }
 }
 
-/// A small deterministic generator for benchmark inputs and tests (SplitMix64).
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-  private var state: UInt64
-  public init(seed: UInt64) { state = seed }
-  public mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-  /// A Float in [0, 1) with 24 random bits.
-  public mutating func nextUnitFloat() -> Float { Float(next() >> 40) * 0x1p-24 }
-}

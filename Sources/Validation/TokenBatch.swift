@@ -5,6 +5,7 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
+import TensorCore
 
 /// Token ids for a forward pass: one or more sequences of equal length.
 public enum TokenBatch {
@@ -53,23 +54,3 @@ public enum TokenBatch {
   }
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny deterministic generator for seeded inputs.
-struct SplitMix64: RandomNumberGenerator {
-  private var state: UInt64
-
-  init(seed: UInt64) { state = seed }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  /// A standard normal sample (Box-Muller).
-  mutating func nextGaussian() -> Float {
-    let u1 = max(Double(next() >> 11) * 0x1p-53, 0x1p-60), u2 = Double(next() >> 11) * 0x1p-53
-    return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
-  }
-}

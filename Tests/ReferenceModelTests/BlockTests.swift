@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import Testing
 @testable import ReferenceModel
 

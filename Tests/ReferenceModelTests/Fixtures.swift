@@ -2,6 +2,7 @@ import Foundation
 import Checkpoint
 import JSON
 import ReferenceModel
+import TensorCore
 
 /// Test-only helpers: a minimal safetensors reader (F32/BF16/F16 → F32), config.json → ModelConfiguration,
 /// random in-memory models.

@@ -1,5 +1,6 @@
 // Crash safety, resume, output-directory rules, write failures and concurrent writers. Some tests spawn the
 // built `smelt` executable (next to the test bundle) to get a real process: SIGKILL, `ulimit -f`, SIGXFSZ.
+import TensorCore
 import Foundation
 import SystemIO
 import Testing

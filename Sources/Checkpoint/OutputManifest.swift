@@ -97,26 +97,3 @@ public struct OutputManifest: Sendable, Equatable {
       files: parsed, commandLine: command.compactMap(\.stringValue), version: value["smelt_version"]?.stringValue ?? "?")
   }
 }
-
-/// Streaming SHA-256 of files.
-public enum FileDigest {
-  /// The lowercase hex SHA-256 of the file at `path`, read in 8 MiB chunks.
-  public static func sha256(of path: String) throws -> String {
-    let fd = try FileDescriptor.open(path, .readOnly)
-    defer { fd.close() }
-    let size = try fd.byteCount()
-    let chunk = 8 << 20
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
-    defer { buffer.deallocate() }
-    var hasher = SHA256()
-    var offset = 0
-    while offset < size {
-      let n = min(chunk, size - offset)
-      let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
-      try fd.read(into: slice, at: offset)
-      hasher.update(UnsafeRawBufferPointer(slice))
-      offset += n
-    }
-    return SHA256.hexString(hasher.finalize())
-  }
-}

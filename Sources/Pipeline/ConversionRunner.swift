@@ -96,7 +96,7 @@ public final class ConversionRunner: Sendable {
         // Reuse a finished file only if it is still exactly what was recorded (re-hashing costs a read,
         // far less than converting, and a file changed since must not reach the manifest as if intact).
         if let digest = completed[file.name], FileSystem.exists(path),
-          (try? FileSystem.byteCount(of: path)) == layout.fileByteCount, (try? OutputDigest.sha256(ofFile: path)) == digest
+          (try? FileSystem.byteCount(of: path)) == layout.fileByteCount, (try? FileDigest.sha256(of: path)) == digest
         {
           resumed.append(file.name)
           resumedDigests.append((file.name, digest, layout.fileByteCount))
@@ -162,7 +162,7 @@ public final class ConversionRunner: Sendable {
     for name in try checkpoint.sidecarFiles() where name != "config.json" && !plan.replacedSidecars.contains(name) {
       let destination = FileSystem.join(output, name)
       try FileSystem.copyFile(FileSystem.join(checkpoint.directory, name), to: destination)
-      extras.append((name, try OutputDigest.sha256(ofFile: destination), try FileSystem.byteCount(of: destination)))
+      extras.append((name, try FileDigest.sha256(of: destination), try FileSystem.byteCount(of: destination)))
     }
     try OutputManifest(files: (fileDigests + extras).map { .init(name: $0.0, sha256: $0.1, byteCount: $0.2) }, commandLine: commandLine)
       .write(to: output)

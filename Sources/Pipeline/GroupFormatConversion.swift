@@ -8,24 +8,6 @@ import TensorCore
 /// stream by rows. A weight is quantized whole: NVFP4 needs the tensor's amax, GPTQ stores its transpose, and a
 /// linear weight's F32 copy is at most a few hundred MB.
 extension ConversionRunner {
-  /// Rows `range` of a source that decodes whole (compressed-tensors FP8 and the 4-bit layouts), via
-  /// `WeightDecoding`. The runner asks for whole tensors of these sources, so each is decoded once.
-  func decodeWhole(_ job: ConversionJob, rows range: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) throws {
-    let decoded: WeightDecoding.DecodedWeight
-    do { decoded = try WeightDecoding.decode(group: job.group, in: checkpoint) } catch {
-      throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "\(error)")
-    }
-    let start = range.lowerBound * job.columns
-    let count = range.count * job.columns
-    guard decoded.values.count == job.rows * job.columns, destination.count == count else {
-      throw ConversionError.numeric(
-        tensor: job.group.modulePath, reason: "decoded \(decoded.values.count) values, expected \(job.rows) x \(job.columns)")
-    }
-    decoded.values.withUnsafeBufferPointer { source in
-      _ = destination.initialize(from: UnsafeBufferPointer(rebasing: source[start..<(start + count)]))
-    }
-  }
-
   /// Decodes the job's whole source weight to F32.
   func decodeSourceWeight(_ job: ConversionJob) throws -> [Float] {
     let group = job.group

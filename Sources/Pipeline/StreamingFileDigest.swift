@@ -5,6 +5,7 @@
 #endif
 import Dispatch
 import Synchronization
+import Checkpoint
 import SystemIO
 
 /// The SHA-256 of an output file, computed while the file is being written.
@@ -82,7 +83,7 @@ final class StreamingFileDigest: Sendable {
   private func hashInOrder() {
     let chunk = 8 << 20
     defer { finished.signal() }
-    var hasher = OutputDigest.Hasher()
+    var hasher = FileDigest.Hasher()
     var offset = 0
     while offset < byteCount {
       let (available, cancelled) = progress.withLock { state -> (Int, Bool) in

@@ -154,8 +154,8 @@ private func sameTensors(_ a: Checkpoint, _ b: Checkpoint) throws -> Bool {
       let path = FileSystem.join(directory, "f\(size)")
       let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
       try FileSystem.writeFileAtomically(bytes, to: path)
-      let fast = try OutputDigest.sha256(ofFile: path)
-      let portable = try OutputDigest.sha256(ofFile: path, forcePortable: true)
+      let fast = try FileDigest.sha256(of: path)
+      let portable = try FileDigest.sha256(of: path, forcePortable: true)
       #expect(fast == portable, "size \(size)")
       #expect(portable == SHA256.hex(of: bytes))
     }

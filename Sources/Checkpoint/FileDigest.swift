@@ -6,15 +6,15 @@
 import SystemIO
 import TensorCore
 
-/// SHA-256 of output files for the manifest.
+/// SHA-256 of files, for the manifests `convert`, `shard` and `verify` write and check.
 ///
 /// Hashing dominates a conversion otherwise: the portable `TensorCore.SHA256` runs at ~250 MB/s per core,
 /// while the system's libcrypto (loaded at run time with `dlopen`, when present) uses the CPU's SHA
 /// instructions at ~1.5-2 GB/s. The digest is the same either way (tested); `SMELT_PURE_SHA256=1` forces
 /// the portable code. No build-time dependency: without libcrypto Smelt falls back silently.
-enum OutputDigest {
+public enum FileDigest {
   /// The lowercase hex SHA-256 of the file at `path`, read in 8 MiB chunks.
-  static func sha256(ofFile path: String, forcePortable: Bool = false) throws -> String {
+  public static func sha256(of path: String, forcePortable: Bool = false) throws -> String {
     let fd = try FileDescriptor.open(path, .readOnly)
     defer { fd.close() }
     let size = try fd.byteCount()
@@ -35,18 +35,18 @@ enum OutputDigest {
   }
 
   /// Whether libcrypto's SHA-256 is in use.
-  static var usesSystemLibrary: Bool { SystemSHA256.functions != nil && !portableForced }
+  public static var usesSystemLibrary: Bool { SystemSHA256.functions != nil && !portableForced }
 
   static var portableForced: Bool { getenv("SMELT_PURE_SHA256").map { String(cString: $0) == "1" } ?? false }
 
   /// A streaming SHA-256: libcrypto's when available, else `TensorCore.SHA256`.
-  struct Hasher: ~Copyable {
+  public struct Hasher: ~Copyable {
     private var portable: SHA256?
     private let context: UnsafeMutableRawPointer?
     private let functions: SystemSHA256.Functions?
 
-    init(forcePortable: Bool = false) {
-      if !forcePortable, !OutputDigest.portableForced, let functions = SystemSHA256.functions {
+    public init(forcePortable: Bool = false) {
+      if !forcePortable, !FileDigest.portableForced, let functions = SystemSHA256.functions {
         let context = UnsafeMutableRawPointer.allocate(byteCount: SystemSHA256.contextByteCount, alignment: 64)
         if functions.initialize(context) == 1 {
           self.context = context
@@ -63,7 +63,7 @@ enum OutputDigest {
 
     deinit { context?.deallocate() }
 
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
       if let context, let functions {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
         _ = functions.update(context, base, bytes.count)
@@ -72,7 +72,7 @@ enum OutputDigest {
       }
     }
 
-    consuming func finalizeHex() -> String {
+    public consuming func finalizeHex() -> String {
       if let context, let functions {
         var digest = [UInt8](repeating: 0, count: 32)
         _ = digest.withUnsafeMutableBufferPointer { functions.finalize($0.baseAddress!, context) }

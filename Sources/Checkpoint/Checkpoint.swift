@@ -175,13 +175,4 @@ public final class Checkpoint: Sendable {
 
   /// Total bytes of tensor data.
   public var tensorByteCount: Int { files.reduce(0) { sum, file in sum + file.header.tensors.reduce(0) { $0 + $1.byteCount } } }
-
-  /// Files in the directory that are not weights (config, tokenizer, generation config, code, ...): the
-  /// ones a converter copies to its output. Hidden files and Smelt's own manifests are excluded.
-  public func sidecarFiles() throws -> [String] {
-    try FileSystem.contents(of: directory).filter { name in
-      !name.hasPrefix(".") && !name.hasSuffix(".safetensors") && name != "model.safetensors.index.json"
-        && name != "smelt-manifest.json" && FileSystem.kind(of: FileSystem.join(directory, name)) == .file
-    }
-  }
 }

@@ -331,6 +331,10 @@ public enum Verification {
           "\(name): tensor '\(entry.name)' (\(entry.dtype) \(entry.shape)) has \(bad.count) NaN/infinite value(s); first at \(position(bad.firstIndex)), bits \(bad.firstBits)"))
       }
     }
+    do { try file.mapping.checkNotTruncated() } catch {
+      // What was scanned after the truncation read as zeros: the scan proves nothing.
+      findings.append(VerificationFinding(.unreadableFile, file: name, "\(error)"))
+    }
     withExtendedLifetime(file) {}
     return findings
   }

@@ -115,6 +115,7 @@ public final class ConversionRunner: Sendable {
         do {
           let context = FileContext(writer: writer, sources: sources, digest: streaming)
           reports += try convertFile(file.jobs, context: context, progress: progress)
+          try checkpoint.checkInputsUnchanged()
           try writer.commit()
           // The writer verified every tensor complete: the whole file is final (no range can be missed).
           streaming.didWrite(0..<layout.fileByteCount)
@@ -239,6 +240,7 @@ public final class ConversionRunner: Sendable {
         let state = states[item.stateIndex]
         do {
           try process(item, state, context, scratch)
+          try checkpoint.checkInputsUnchanged(thorough: false)
           if state.itemFinished(), let report = try finish(state, context) {
             reports.withLock { $0.append(report) }
           }

@@ -6,6 +6,9 @@ public enum OutputDirectory {
   /// Why an output directory was refused.
   public enum Refusal: Error, Sendable, CustomStringConvertible {
     case insideInput(output: String, input: String)
+    /// An input file that really lives in the output directory (reached through a symbolic link, a
+    /// directory of links or a bind mount), which writing the output would replace.
+    case inputInsideOutput(output: String, input: String, resolved: String)
     case notEmpty(output: String, example: String)
     case notADirectory(output: String)
 
@@ -13,6 +16,8 @@ public enum OutputDirectory {
       switch self {
       case .insideInput(let output, let input):
         return "output '\(output)' is the input '\(input)' or inside it; choose a directory outside the input (Smelt never modifies its input)"
+      case .inputInsideOutput(let output, let input, let resolved):
+        return "input '\(input)' is really '\(resolved)', inside the output directory '\(output)' (through a symbolic link or a bind mount); writing the output would destroy it: choose an output directory that holds none of the input's files (Smelt never modifies its input)"
       case .notEmpty(let output, let example):
         return "output directory '\(output)' is not empty (it contains '\(example)'); pass --force to replace its contents or --resume to continue an interrupted run"
       case .notADirectory(let output):
@@ -25,10 +30,15 @@ public enum OutputDirectory {
   ///
   /// - Parameters:
   ///   - input: the input path (file or directory); `output` may be neither it nor inside it.
+  ///   - inputFiles: every file the job reads (weights, index, config, sidecars): none may lie in `output`,
+  ///     and `output` may not lie where any of them really is (see `refuseOverlap`).
   ///   - force: allow a non-empty output (its stale weight files are replaced).
   ///   - resume: allow a non-empty output holding an interrupted run.
-  public static func prepare(_ output: String, input: String, force: Bool, resume: Bool) throws -> DirectoryLock {
+  public static func prepare(
+    _ output: String, input: String, inputFiles: [String] = [], force: Bool, resume: Bool
+  ) throws -> DirectoryLock {
     try refuseInsideInput(output, input: input)
+    try refuseOverlap(output: output, inputs: [input] + inputFiles)
     try FileSystem.createDirectory(output)
     let lock = try DirectoryLock(directory: output)
     let existing = try FileSystem.contents(of: output).filter { $0 != ".smelt.lock" && !$0.hasSuffix(".smelt-tmp") }
@@ -61,6 +71,26 @@ public enum OutputDirectory {
     let resolved = FileSystem.join([FileSystem.canonicalPath(probe) ?? probe] + suffix)
     if resolved == inputRoot || resolved.hasPrefix(inputRoot + "/") {
       throw Refusal.insideInput(output: output, input: input)
+    }
+  }
+
+  /// Refuses an `output` that holds any of `inputs` or lies inside a directory one of them really lives
+  /// in, by device and inode rather than by path, so that a symbolic link to an input (`lk/model.safetensors
+  /// -> /d/m/model.safetensors` with output `/d/m`), a directory of such links, or a bind mount of the input
+  /// directory is caught before anything is written. Creates nothing.
+  public static func refuseOverlap(output: String, inputs: [String]) throws {
+    if let outputIdentity = FileSystem.status(of: output)?.identity {
+      for input in inputs where FileSystem.isWithin(input, directory: outputIdentity) {
+        throw Refusal.inputInsideOutput(output: output, input: input, resolved: FileSystem.canonicalPath(input) ?? input)
+      }
+    }
+    let anchor = FileSystem.nearestExisting(output)
+    var homes = Set<FileIdentity>()
+    for input in inputs {
+      guard let resolved = FileSystem.canonicalPath(input), let status = FileSystem.status(of: resolved) else { continue }
+      let home = status.kind == .directory ? resolved : FileSystem.split(resolved).directory
+      guard let identity = FileSystem.status(of: home)?.identity, homes.insert(identity).inserted else { continue }
+      if FileSystem.isWithin(anchor, directory: identity) { throw Refusal.insideInput(output: output, input: home) }
     }
   }
 

@@ -131,7 +131,10 @@ struct ConvertCommand: Command {
       printPlan(plan, context: context)
       return
     }
-    let lock = try OutputDirectory.prepare(output, input: input, force: force, resume: resume)
+    let sidecars = try checkpoint.sidecarListing()
+    for note in sidecars.notes { context.warn(note) }
+    let lock = try OutputDirectory.prepare(
+      output, input: input, inputFiles: try checkpoint.inputFilePaths(), force: force, resume: resume)
     defer { lock.release() }
     let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
     let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)

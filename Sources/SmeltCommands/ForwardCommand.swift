@@ -59,6 +59,7 @@ struct ForwardCommand: Command {
     context.log("forward pass: \(tokens.count) sequence(s) × \(tokens[0].count) tokens, \(configuration.layerCount) layers")
     let reference = try ReferenceModel(configuration: configuration, weights: weights)
     let result = try reference.forward(tokens, options: ForwardOptions(recordRouting: false))
+    try weights.source.checkUnchanged()
     if let output {
       try LogitsFile.write(logits: result.logits, tokens: tokens, to: output)
       context.log("wrote logits \(result.logits.shape) to \(output)")

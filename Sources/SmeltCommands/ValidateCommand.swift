@@ -98,6 +98,8 @@ struct ValidateCommand: Command {
     } catch ValidationError.invalidTokens(let reason) {
       throw UsageError.invalid("invalid token list: \(reason)")
     }
+    try referenceWeights.source.checkUnchanged()
+    try candidateWeights.source.checkUnchanged()
     let document = JSONWriter(pretty: true).string(report.json)
     if jsonPath == "-" {
       context.stdout.line(document)

@@ -7,50 +7,98 @@
 /// An exclusive, advisory lock on an output directory (`flock` on `DIR/.smelt.lock`), so a second Smelt
 /// process writing the same output refuses instead of interleaving with the first. The kernel drops the
 /// lock when the process dies, so a killed run never leaves a stale lock behind.
+///
+/// The lock file is removed on release, which makes the classic race possible: a second process opens the
+/// file, the holder unlinks and closes it, the second locks the unlinked inode while a third creates and
+/// locks a new one, and both believe they hold the directory. So a lock only counts once the locked
+/// descriptor is still the file the path names (same device and inode, checked after `flock`); otherwise
+/// the taker reopens and tries again. The holder unlinks while it still holds the lock, so whoever locks
+/// an inode afterwards sees it unlinked.
 public final class DirectoryLock: Sendable {
   /// The lock file.
   public let path: String
   private let descriptor: FileDescriptor
+
+  /// The lock file's name inside the locked directory.
+  public static let fileName = ".smelt.lock"
 
   /// Why a lock could not be taken.
   public struct HeldError: Error, Sendable, CustomStringConvertible {
     /// The directory that is busy.
     public let directory: String
     public var description: String {
-      "output directory '\(directory)' is in use by another smelt process (lock file \(directory)/.smelt.lock); wait for it to finish or choose another output directory"
+      "output directory '\(directory)' is in use by another smelt process (lock file \(directory)/\(DirectoryLock.fileName)); wait for it to finish or choose another output directory"
     }
   }
 
+  /// How the lock is shared.
+  public enum Access: Sendable {
+    /// One holder; refuses while anyone else holds it.
+    case exclusive
+    /// Any number of shared holders at once (the parts of one `shard --part` job); refuses while an
+    /// exclusive holder has it, and makes exclusive takers refuse.
+    case shared
+  }
+
   /// Takes the lock for `directory` (which must exist), failing at once if another process holds it.
-  public init(directory: String) throws {
-    path = FileSystem.join(directory, ".smelt.lock")
-    descriptor = try FileDescriptor.open(path, .readWriteCreating)
-    while flock(descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
-      if errno == EINTR { continue }
-      let code = errno
-      descriptor.close()
-      if code == EWOULDBLOCK { throw HeldError(directory: directory) }
-      throw SystemError("lock", path: path, code: code)
+  public convenience init(directory: String, access: Access = .exclusive) throws {
+    try self.init(directory: directory, access: access, beforeLocking: nil)
+  }
+
+  /// - Parameter beforeLocking: a test seam, run between opening the lock file and `flock`: the window in
+  ///   which another process may release (and unlink) the lock.
+  init(directory: String, access: Access, beforeLocking: (() -> Void)?) throws {
+    path = FileSystem.join(directory, DirectoryLock.fileName)
+    let operation = (access == .exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB
+    while true {
+      let candidate = try FileDescriptor.open(path, .readWriteCreating)
+      beforeLocking?()
+      guard SystemCall.retrying({ flock(candidate.rawValue, operation) }) == 0 else {
+        let code = errno
+        candidate.close()
+        if code == EWOULDBLOCK { throw HeldError(directory: directory) }
+        throw SystemError("lock", path: path, code: code)
+      }
+      // Still the file the path names? If it was unlinked (or replaced) after we opened it, the lock we
+      // hold guards nothing: start over with whatever is there now.
+      let locked = try? candidate.status().identity
+      if let locked, let current = FileSystem.status(of: path, followingLinks: false)?.identity, locked == current {
+        descriptor = candidate
+        return
+      }
+      candidate.close()
     }
   }
 
   /// True when a process holds the lock of `directory` right now. Read-only: opens an existing lock file
-  /// without creating it and probes with a shared, non-blocking `flock`.
+  /// without creating it and probes with a shared, non-blocking `flock` (so shared holders do not count).
   public static func isHeld(directory: String) -> Bool {
-    let fd = open(FileSystem.join(directory, ".smelt.lock"), O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return false }
-    defer { _ = Glibc.close(fd) }
-    while flock(fd, LOCK_SH | LOCK_NB) != 0 {
-      if errno == EINTR { continue }
-      return errno == EWOULDBLOCK
-    }
-    _ = flock(fd, LOCK_UN)
-    return false
+    isHeld(directory: directory, probe: LOCK_SH)
   }
 
-  /// Releases the lock and removes the lock file.
+  /// True when any process (shared or exclusive holder) holds the lock of `directory`.
+  public static func isHeldByAnyone(directory: String) -> Bool {
+    isHeld(directory: directory, probe: LOCK_EX)
+  }
+
+  private static func isHeld(directory: String, probe: Int32) -> Bool {
+    guard let fd = try? FileDescriptor.open(FileSystem.join(directory, fileName), .readOnly) else { return false }
+    defer { fd.close() }
+    if SystemCall.retrying({ flock(fd.rawValue, probe | LOCK_NB) }) == 0 {
+      _ = flock(fd.rawValue, LOCK_UN)
+      return false
+    }
+    return errno == EWOULDBLOCK
+  }
+
+  /// Releases the lock and removes the lock file (unlinked while still held: see the type's comment).
   public func release() {
     _ = unlink(path)
+    descriptor.close()
+  }
+
+  /// Releases the lock but leaves the lock file, for a shared holder: other holders may still have it.
+  public func releaseKeepingFile() {
     descriptor.close()
   }
 }

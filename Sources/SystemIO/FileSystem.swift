@@ -39,6 +39,13 @@ public enum FileSystem {
     }
   }
 
+  /// `stat` (or, not following a final symbolic link, `lstat`) of `path`; `nil` if nothing is there.
+  public static func status(of path: String, followingLinks: Bool = true) -> FileStatus? {
+    var info = stat()
+    let result = followingLinks ? stat(path, &info) : lstat(path, &info)
+    return result == 0 ? FileStatus(info) : nil
+  }
+
   /// True if something exists at `path`.
   public static func exists(_ path: String) -> Bool { kind(of: path) != nil }
   /// True if `path` is a directory.
@@ -146,12 +153,39 @@ public enum FileSystem {
     return String(cString: resolved)
   }
 
-  /// Copies a whole file atomically, preferring in-kernel copies.
+  /// True when `path` (which must exist) is the directory `ancestor` or lies below it, comparing the
+  /// device and inode of every directory on its resolved path: neither a symbolic link nor a bind mount
+  /// (which gives one directory two paths) hides the relation. `false` when `path` does not exist.
+  public static func isWithin(_ path: String, directory ancestor: FileIdentity) -> Bool {
+    guard var current = canonicalPath(path) else { return false }
+    while true {
+      if status(of: current)?.identity == ancestor { return true }
+      let parent = split(current).directory
+      if parent == current { return false }
+      current = parent
+    }
+  }
+
+  /// `path` itself if it exists, else its nearest existing ancestor (`"."` for a relative path whose
+  /// first component is missing).
+  public static func nearestExisting(_ path: String) -> String {
+    var probe = path
+    while !exists(probe) {
+      let parent = split(probe).directory
+      if parent == probe { break }
+      probe = parent
+    }
+    return probe
+  }
+
+  /// Copies a whole regular file atomically, preferring in-kernel copies. The copy keeps the source's
+  /// permission bits, never wider than a new file's (a 0600 secret stays 0600).
   public static func copyFile(_ source: String, to destination: String) throws(SystemError) {
     let input = try FileDescriptor.open(source, .readOnly)
     defer { input.close() }
-    let size = try input.byteCount()
-    let output = try AtomicOutputFile(path: destination)
+    let status = try input.status()
+    let size = status.byteCount
+    let output = try AtomicOutputFile(path: destination, permissions: status.permissions)
     try FileCopy.copy(from: input, offset: 0, to: output.fileDescriptor, offset: 0, byteCount: size)
     try output.commit()
   }

@@ -26,6 +26,10 @@ public final class ShardedTensorSource: TensorSource {
   private let pieces: [String: [Piece]]
   private let files: [SafeTensorsFile]
 
+  public func checkUnchanged() throws {
+    for file in files { try file.mapping.checkUnchanged() }
+  }
+
   /// Whether `path` is a shard output directory (has a `manifest.json` of format `smelt-shard-manifest`).
   public static func isShardOutput(_ path: String) -> Bool {
     let manifest = FileSystem.join(path, "manifest.json")

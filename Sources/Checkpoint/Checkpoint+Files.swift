@@ -35,6 +35,19 @@ extension Checkpoint {
     return paths
   }
 
+  /// Throws `CheckpointError.incompleteIndex` when the index leaves out `.safetensors` files of the
+  /// directory (unless `allowUnindexedFiles`), or names no tensor at all: a job would otherwise write a
+  /// model missing those weights and exit 0.
+  /// - Parameter override: the option that allows unindexed files, named in the message.
+  public func requireCompleteIndex(allowUnindexedFiles: Bool, override: String?) throws {
+    guard index != nil else { return }
+    let indexPath = FileSystem.join(directory, "model.safetensors.index.json")
+    guard tensorNames.isEmpty || (!unindexedFiles.isEmpty && !allowUnindexedFiles) else { return }
+    throw CheckpointError.incompleteIndex(
+      index: indexPath, unindexedFiles: unindexedFiles, tensorCount: tensorNames.count,
+      override: tensorNames.isEmpty ? nil : override)
+  }
+
   /// Throws, naming the file, if a weight file changed while this checkpoint had it mapped: truncated (its
   /// lost pages read as zeros, see `MappedFile`) or, when `thorough`, rewritten in place or replaced (one
   /// `stat` per file). Jobs call it without `thorough` after each chunk of work and with it before they

@@ -36,6 +36,9 @@ public final class Checkpoint: Sendable {
   /// Disagreements that do not prevent reading (files the index does not mention, tensors missing from
   /// the index, a wrong `total_size`), as sentences for `inspect` to show.
   public let warnings: [String]
+  /// `.safetensors` files in the directory that the index does not name (ignored when reading; jobs refuse
+  /// them unless told, see `requireCompleteIndex()`).
+  public let unindexedFiles: [String]
   private let locations: [String: TensorLocation]
   /// Header entries in `tensorNames` order (built once: `entries` is read by every summary and plan).
   private let orderedEntries: [TensorEntry]
@@ -68,6 +71,7 @@ public final class Checkpoint: Sendable {
     self.fileNames = fileNames
     self.index = index
     var warnings: [String] = []
+    var unindexed: [String] = []
 
     if let index, let indexPath {
       for file in fileNames where !FileSystem.exists(FileSystem.join(directory, file)) {
@@ -124,6 +128,7 @@ public final class Checkpoint: Sendable {
       let others = (try? FileSystem.contents(of: directory))?.filter {
         $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") && !indexed.contains($0)
       } ?? []
+      unindexed = others
       if !others.isEmpty {
         warnings.append("\(others.count) .safetensors file(s) in the directory are not named by the index and were ignored: \(others.prefix(3).joined(separator: ", "))")
       }
@@ -135,6 +140,7 @@ public final class Checkpoint: Sendable {
     }
     self.locations = locations
     self.warnings = warnings
+    self.unindexedFiles = unindexed
 
     let configPath = FileSystem.join(configDirectory, "config.json")
     config = FileSystem.exists(configPath) ? try ModelConfig(json: try FileSystem.readFile(configPath), path: configPath) : nil

@@ -31,6 +31,8 @@ public struct VerificationFinding: Sendable, Equatable, CustomStringConvertible 
     case inUse = "in-use"
     case nonFinite = "non-finite"
     case nonPositiveScale = "non-positive-scale"
+    case placementMismatch = "placement-mismatch"
+    case staleManifest = "stale-manifest"
   }
 
   public var code: Code
@@ -113,9 +115,17 @@ public enum Verification {
     }
 
     // 2. The manifest: smelt's own (convert), or the one `smelt shard` writes over its device directories.
+    // A directory holding both is a convert output written over a shard output (or the reverse): the
+    // convert manifest, written last by a finished convert, wins, and the other is reported as stale.
     let visible = names.filter { !$0.hasPrefix(".") && FileSystem.kind(of: FileSystem.join(directory, $0)) == .file }
-    if visible.contains(ShardManifestFiles.fileName), let shard = ShardManifestFiles.read(directory: directory) {
+    let shardManifest = visible.contains(ShardManifestFiles.fileName) ? ShardManifestFiles.read(directory: directory) : nil
+    if let shard = shardManifest, !visible.contains(OutputManifest.fileName) {
       return verifyShardOutput(directory: directory, deep: deep, manifest: shard, findings: findings)
+    }
+    if shardManifest != nil {
+      findings.append(VerificationFinding(
+        .staleManifest, file: ShardManifestFiles.fileName,
+        "\(ShardManifestFiles.fileName) is a smelt shard manifest, but \(OutputManifest.fileName) says this is a convert output: one of them is left over from an earlier run; rerun the last command with --force"))
     }
     let manifestPath = FileSystem.join(directory, OutputManifest.fileName)
     var hashed = 0
@@ -153,7 +163,7 @@ public enum Verification {
 
   /// Steps 3-5 for one checkpoint directory; file names in findings get `prefix` (a device directory).
   static func checkWeights(directory: String, prefix: String, visible: [String], deep: Bool)
-    -> (findings: [VerificationFinding], fileCount: Int, tensorCount: Int)
+    -> (findings: [VerificationFinding], fileCount: Int, tensorCount: Int, headers: [String: SafeTensorsHeader])
   {
     var findings: [VerificationFinding] = []
     let weightNames = visible.filter { $0.hasSuffix(".safetensors") }
@@ -174,7 +184,9 @@ public enum Verification {
     if deep {
       for (name, file) in opened { findings += scanValues(file, name: prefix + name) }
     }
-    return (findings, weightNames.count, opened.reduce(0) { $0 + $1.file.header.tensors.count })
+    var headers: [String: SafeTensorsHeader] = [:]
+    for (name, file) in opened { headers[name] = file.header }
+    return (findings, weightNames.count, opened.reduce(0) { $0 + $1.file.header.tensors.count }, headers)
   }
 
   /// `smelt shard` output: `manifest.json` lists every file with its SHA-256; each device directory is a
@@ -184,12 +196,17 @@ public enum Verification {
   {
     var findings = initial
     findings += manifest.problems.map { VerificationFinding(.manifestInvalid, file: ShardManifestFiles.fileName, "\(ShardManifestFiles.fileName): \($0)") }
+    if let problem = manifest.selfCheckProblem {
+      findings.append(VerificationFinding(.manifestTampered, file: ShardManifestFiles.fileName, "\(ShardManifestFiles.fileName): \(problem)"))
+    }
     findings += checkFiles(manifest.files, directory: directory)
     let listed = Set(manifest.files.map(\.name))
     var tensorCount = 0
     var weightFiles = 0
     var directories = manifest.deviceDirectories
     if directories.isEmpty || directories.contains("") { directories = [""] + directories.filter { !$0.isEmpty } }
+    findings += checkTopLevel(directory: directory, manifest: manifest, checksFiles: !directories.contains(""))
+    findings += checkExpertMaps(manifest)
     for device in Set(directories).sorted() {
       let path = device.isEmpty ? directory : FileSystem.join(directory, device)
       let prefix = device.isEmpty ? "" : device + "/"
@@ -203,8 +220,13 @@ public enum Verification {
           .unlistedFile, file: prefix + name, "'\(prefix + name)' is not listed in \(ShardManifestFiles.fileName) (added after the run?)"))
       }
       if device.isEmpty && !manifest.deviceDirectories.contains("") && !visible.contains(where: { $0.hasSuffix(".safetensors") }) { continue }
+      for name in names where !name.hasPrefix(".") && FileSystem.isDirectory(FileSystem.join(path, name)) && !device.isEmpty {
+        findings.append(VerificationFinding(
+          .unlistedFile, file: prefix + name, "directory '\(prefix + name)' is not part of the shard output (added after the run?)"))
+      }
       let weights = checkWeights(directory: path, prefix: prefix, visible: visible, deep: deep)
       findings += weights.findings
+      findings += checkPlacement(manifest, device: device, headers: weights.headers)
       tensorCount += weights.tensorCount
       weightFiles += weights.fileCount
     }
@@ -360,6 +382,27 @@ public struct ShardManifestFiles: Sendable {
   public var deviceDirectories: [String]
   /// Entries that could not be read (reported as `manifest-invalid`).
   public var problems: [String]
+  /// Every device: its name and directory.
+  public var devices: [(name: String, directory: String)] = []
+  /// Every output tensor as the manifest places it (`tensors`).
+  public var tensors: [PlacedTensor] = []
+  /// Per MoE layer: expert → device names (`expert_to_devices`) and device name → experts
+  /// (`device_to_experts`).
+  public var expertMaps: [(layer: Int, expertToDevices: [Int: [String]], deviceToExperts: [String: [Int]])] = []
+  /// Why the file is not exactly what smelt wrote (edited after the run), or `nil`.
+  public var selfCheckProblem: String?
+
+  /// One entry of the manifest's `tensors` list.
+  public struct PlacedTensor: Sendable {
+    public var name: String
+    public var device: String
+    /// The file, relative to the output directory.
+    public var file: String
+    public var dtype: String
+    public var shape: [Int]
+    /// The tensor's name in the source checkpoint.
+    public var sourceName: String
+  }
 
   /// The manifest of `directory`, or `nil` when `manifest.json` is not a smelt shard manifest.
   public static func read(directory: String) -> ShardManifestFiles? {
@@ -395,5 +438,55 @@ public struct ShardManifestFiles: Sendable {
       files.append(OutputManifest.File(name: path, sha256: sha, byteCount: byteCount))
     }
     if files.isEmpty { problems.append("lists no files") }
+    for device in value["devices"]?.arrayValue ?? [] {
+      guard let name = device["name"]?.stringValue, let directory = device["directory"]?.stringValue else {
+        problems.append("malformed device entry")
+        continue
+      }
+      devices.append((name, directory))
+    }
+    for item in value["tensors"]?.arrayValue ?? [] {
+      guard let name = item["name"]?.stringValue, let device = item["device"]?.stringValue,
+        let file = item["file"]?.stringValue, let dtype = item["dtype"]?.stringValue,
+        let shape = item["shape"]?.arrayValue?.compactMap(\.intValue), let sourceName = item["source_name"]?.stringValue
+      else {
+        problems.append("malformed tensor entry \(JSONWriter().string(item))")
+        continue
+      }
+      tensors.append(PlacedTensor(name: name, device: device, file: file, dtype: dtype, shape: shape, sourceName: sourceName))
+    }
+    for layer in value["moe_layers"]?.arrayValue ?? [] {
+      guard let number = layer["layer"]?.intValue, let forward = layer["expert_to_devices"]?.objectValue,
+        let backward = layer["device_to_experts"]?.objectValue
+      else {
+        problems.append("malformed moe_layers entry")
+        continue
+      }
+      var expertToDevices: [Int: [String]] = [:]
+      for (key, slots) in forward {
+        guard let expert = Int(key), let list = slots.arrayValue else { continue }
+        expertToDevices[expert] = list.compactMap { $0["device"]?.stringValue }
+      }
+      var deviceToExperts: [String: [Int]] = [:]
+      for (device, experts) in backward { deviceToExperts[device] = experts.arrayValue?.compactMap(\.intValue) ?? [] }
+      expertMaps.append((number, expertToDevices, deviceToExperts))
+    }
+    selfCheckProblem = ShardManifestFiles.selfCheckProblem(bytes, value)
+  }
+
+  /// Why `bytes` (parsed as `value`) is not exactly what smelt writes (see `ShardManifest.sealedBytes`):
+  /// not in the canonical form, no `manifest_sha256`, or a checksum that does not match the contents.
+  static func selfCheckProblem(_ bytes: [UInt8], _ value: JSONValue) -> String? {
+    guard case .object(let object) = value, let recorded = object["manifest_sha256"]?.stringValue else {
+      return "has no manifest_sha256 (edited, or written by an older smelt)"
+    }
+    let body = JSONWriter(pretty: true).bytes(.object(object.removing("manifest_sha256"))) + [0x0A]
+    if SHA256.hex(of: body) != recorded {
+      return "its contents do not match its manifest_sha256 (the manifest was changed after it was written: devices, placement or expert maps)"
+    }
+    if JSONWriter(pretty: true).bytes(value) + [0x0A] != bytes {
+      return "is not byte-for-byte what smelt writes for its contents (the manifest was edited)"
+    }
+    return nil
   }
 }

@@ -1,3 +1,4 @@
+import Checkpoint
 import SystemIO
 
 /// The rules for the directory a command writes: never the input, never a half-finished result mistaken
@@ -94,13 +95,46 @@ public enum OutputDirectory {
     }
   }
 
-  /// Removes weight files and indexes in `output` that a finished run did not write (a re-run with fewer
-  /// shards would otherwise leave orphans that loaders pick up).
-  public static func removeStale(in output: String, keeping written: Set<String>) throws {
-    for name in try FileSystem.contents(of: output) where !written.contains(name) {
-      if name.hasSuffix(".safetensors") || name == "model.safetensors.index.json" {
-        try FileSystem.remove(FileSystem.join(output, name))
+  /// The device directories an earlier `smelt shard` run wrote into `output`, by its `manifest.json` (read
+  /// before this run replaces it), so that `removeStale` can remove those no longer written.
+  public static func previousDeviceDirectories(in output: String) -> [String] {
+    guard let manifest = ShardManifestFiles.read(directory: output) else { return [] }
+    return manifest.deviceDirectories.filter { !$0.isEmpty && CheckpointIndex.isSafeRelativePath($0) }
+  }
+
+  /// Removes what earlier Smelt runs left in `output` that the finished run did not write, so that no
+  /// loader, `verify` or `validate` mistakes it for part of the result: weight files and indexes (a
+  /// re-run with fewer shards would otherwise leave orphans that loaders pick up), the other command's
+  /// manifest and journals (a convert over a shard output, or the reverse), and whole device directories of
+  /// an earlier shard run that this run did not write. Files Smelt never writes are left alone.
+  ///
+  /// - Parameters:
+  ///   - written: every path this run wrote, relative to `output` (`0/model-00001-of-00002.safetensors`).
+  ///   - previousDeviceDirectories: from `previousDeviceDirectories(in:)`, taken before the run.
+  public static func removeStale(in output: String, keeping written: Set<String>, previousDeviceDirectories: [String] = []) throws {
+    let writtenDirectories = Set(written.compactMap { path in path.firstIndex(of: "/").map { String(path[..<$0]) } })
+    for directory in Set(previousDeviceDirectories) where !writtenDirectories.contains(directory) {
+      try FileSystem.removeTree(FileSystem.join(output, directory))
+    }
+    for directory in [""] + writtenDirectories.sorted() {
+      let path = directory.isEmpty ? output : FileSystem.join(output, directory)
+      let prefix = directory.isEmpty ? "" : directory + "/"
+      for name in try FileSystem.contents(of: path) where !written.contains(prefix + name) {
+        if isSmeltArtifact(name, in: path, topLevel: directory.isEmpty) {
+          try FileSystem.remove(FileSystem.join(path, name))
+        }
       }
+    }
+  }
+
+  /// Whether `name` in `directory` is something only a Smelt run writes.
+  static func isSmeltArtifact(_ name: String, in directory: String, topLevel: Bool) -> Bool {
+    if name.hasSuffix(".safetensors") || name == "model.safetensors.index.json" { return true }
+    guard topLevel else { return false }
+    switch name {
+    case OutputManifest.fileName, ".smelt-progress.json", ".smelt-shard-plan.json": return true
+    case ShardManifestFiles.fileName: return ShardManifestFiles.read(directory: directory) != nil
+    default: return name.hasPrefix(".smelt-shard-part-") && name.hasSuffix(".json")
     }
   }
 }

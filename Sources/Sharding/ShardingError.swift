@@ -48,6 +48,10 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
   case partsInconsistent(directory: String, reason: String)
   /// `--finalize`: an output file has the wrong size or header.
   case outputDamaged(path: String, reason: String)
+  /// The output directory holds files of something else, and `--force` was not given.
+  case outputNotEmpty(directory: String, example: String)
+  /// `--finalize`: a file's bytes differ from those its part recorded (changed after the part wrote it).
+  case outputChanged(path: String, part: Int, partCount: Int, recorded: String, actual: String)
   /// An I/O or format failure, with its cause.
   case io(path: String, reason: String)
 
@@ -99,6 +103,10 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
       return "\(directory): \(reason); use a fresh output directory and rerun all parts with the same options"
     case .outputDamaged(let path, let reason):
       return "'\(path)' is damaged: \(reason); delete it and rerun its part"
+    case .outputNotEmpty(let directory, let example):
+      return "output directory '\(directory)' is not empty (it contains '\(example)'); pass --force to replace its contents, or choose an empty directory"
+    case .outputChanged(let path, let part, let partCount, let recorded, let actual):
+      return "'\(path)' changed after part \(part)/\(partCount) wrote it (SHA-256 \(actual), the part recorded \(recorded)); rerun part \(part)/\(partCount), then --finalize again"
     case .io(let path, let reason):
       return "\(path): \(reason)"
     }

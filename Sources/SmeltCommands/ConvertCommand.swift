@@ -46,6 +46,7 @@ struct ConvertCommand: Command {
       .flag("dry-run", help: "Print the plan and write nothing."),
       .flag("force", help: "Replace the contents of a non-empty output directory."),
       .flag("resume", help: "Continue an interrupted conversion into the same output directory."),
+      .flag("ignore-unindexed", help: "Convert only what the index names, although the directory holds other .safetensors files."),
       .json, .quiet,
     ])
 
@@ -59,6 +60,7 @@ struct ConvertCommand: Command {
   var dryRun: Bool
   var force: Bool
   var resume: Bool
+  var ignoreUnindexed: Bool
   var json: Bool
 
   init(arguments: ParsedArguments) throws {
@@ -117,12 +119,14 @@ struct ConvertCommand: Command {
     dryRun = arguments.flag("dry-run")
     force = arguments.flag("force")
     resume = arguments.flag("resume")
+    ignoreUnindexed = arguments.flag("ignore-unindexed")
     json = arguments.flag("json")
     if force && resume { throw UsageError.invalid("--force and --resume cannot be used together") }
   }
 
   func run(context: CommandContext) throws {
     let checkpoint = try Checkpoint.open(input)
+    try checkpoint.requireCompleteIndex(allowUnindexedFiles: ignoreUnindexed, override: "--ignore-unindexed")
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
       compressedTensorsNaming: compressedTensors, search: search)
@@ -136,16 +140,22 @@ struct ConvertCommand: Command {
     let lock = try OutputDirectory.prepare(
       output, input: input, inputFiles: try checkpoint.inputFilePaths(), force: force, resume: resume)
     defer { lock.release() }
+    let previousDevices = OutputDirectory.previousDeviceDirectories(in: output)
     let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
     let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
     // --resume is how the run was carried out, not what it produced: a resumed output's manifest is
     // byte-identical to an uninterrupted run's.
     let recorded = ["smelt"] + CommandLine.arguments.dropFirst().filter { $0 != "--resume" }
-    let report = try runner.run(resume: resume, commandLine: recorded) { progress.advance(by: $0) }
+    let report: ConversionReport
+    do {
+      report = try runner.run(resume: resume, commandLine: recorded) { progress.advance(by: $0) }
+    } catch {
+      throw ResumableFailure.wrapping(error)
+    }
     progress.finish()
-    // Keep what this run wrote: its weight files and, for several files, its index.
-    let kept = plan.files.map(\.name) + (plan.files.count > 1 ? ["model.safetensors.index.json"] : [])
-    try OutputDirectory.removeStale(in: output, keeping: Set(kept))
+    // Keep what this run wrote (its manifest lists every file); remove what earlier runs left.
+    let kept = try OutputManifest.read(from: output).files.map(\.name) + [OutputManifest.fileName]
+    try OutputDirectory.removeStale(in: output, keeping: Set(kept), previousDeviceDirectories: previousDevices)
     // NaN/Inf policy (formats/verify.md): quantizers refuse them (the run fails naming the element);
     // casts keep them, and every such tensor is named here.
     for tensor in report.tensors where tensor.nonFiniteCount > 0 {
@@ -240,5 +250,23 @@ struct ConvertCommand: Command {
       ("files_resumed", .array(report.filesResumed.map { .string($0) })),
       ("tensors", .array(tensors)),
     ]) ?? JSONObject())
+  }
+}
+
+/// A conversion that stopped for lack of space (a full disk, a quota, a file-size limit): the files it
+/// finished are kept, so the message says how to continue without redoing them.
+struct ResumableFailure: Error, CustomStringConvertible {
+  var cause: any Error
+
+  /// `error` with the `--resume` advice when it is a space failure, else `error` itself.
+  static func wrapping(_ error: any Error) -> any Error {
+    var system = error as? SystemError
+    if let file = error as? SafeTensorsFileError, case .io(let underlying) = file.error { system = underlying }
+    guard let system, system.isOutOfSpace else { return error }
+    return ResumableFailure(cause: error)
+  }
+
+  var description: String {
+    "\(cause); then rerun the same command with --resume to keep the files already finished"
   }
 }

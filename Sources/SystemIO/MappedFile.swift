@@ -57,6 +57,9 @@ public final class MappedFile: Sendable {
       faultSlot = nil
       return
     }
+    if let problem = ProcessLimits.mappingProblem(byteCount: size) {
+      throw SystemError("map", path: path, code: 0, detail: problem)
+    }
     let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd.rawValue, 0)
     guard let address, address != MAP_FAILED else { throw SystemError("map", path: path, detail: "\(size) bytes") }
     do {

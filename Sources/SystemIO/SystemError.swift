@@ -35,12 +35,15 @@ public struct SystemError: Error, Sendable, CustomStringConvertible, Equatable {
     case ENOSPC: text += "; free some space on the output disk and run again"
     case EFBIG: text += "; the file size limit (ulimit -f) or the file system's maximum file size was reached"
     case EDQUOT: text += "; the disk quota is exhausted"
-    case EMFILE, ENFILE: text += "; too many open files: raise the limit (ulimit -n) or close other programs"
+    case EMFILE, ENFILE: text += "; raise the open-file limit (ulimit -n) or close other programs"
     case ENOMEM: text += "; out of memory or address space (is ulimit -v set too low?)"
     default: break
     }
     return text
   }
+
+  /// True for a write that failed for lack of room: a full disk, an exhausted quota, a file-size limit.
+  public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT || code == EFBIG }
 
   /// True when the error is `code`.
   public func `is`(_ code: Int32) -> Bool { self.code == code }

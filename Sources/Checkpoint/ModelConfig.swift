@@ -179,7 +179,13 @@ struct FieldReader {
 
   func int(_ key: String) throws -> Int? {
     guard let value = present(key) else { return nil }
-    guard let number = value.intValue else { throw fail(key, "an integer", value) }
+    guard let number = value.intValue else {
+      if let written = value.numberValue, written.isInteger {
+        throw CheckpointError.invalidConfig(
+          path: path, field: prefix + key, reason: "expected an integer between -2^63 and 2^63-1, found \(written.text)")
+      }
+      throw fail(key, "an integer", value)
+    }
     return number
   }
 

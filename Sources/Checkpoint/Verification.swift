@@ -110,7 +110,15 @@ public enum Verification {
       findings.append(VerificationFinding(
         .incompleteRun, file: name, "temporary file '\(name)' is present: a run was interrupted or is still writing"))
     }
-    if names.contains(".smelt.lock"), DirectoryLock.isHeld(directory: directory) {
+    // A FIFO, socket or device named like a part of a checkpoint: readers refuse it (never block on it).
+    for name in names where !name.hasPrefix(".") {
+      guard let status = FileSystem.status(of: FileSystem.join(directory, name)) else { continue }
+      if status.kind != .regularFile && status.kind != .directory {
+        findings.append(VerificationFinding(
+          .unreadableFile, file: name, "'\(name)' is \(status.kind.phrase), not a regular file: no reader can use it"))
+      }
+    }
+    if names.contains(".smelt.lock"), DirectoryLock.isHeldByAnyone(directory: directory) {
       findings.append(VerificationFinding(.inUse, file: ".smelt.lock", "a smelt process is writing this directory right now"))
     }
 
@@ -182,7 +190,8 @@ public enum Verification {
       findings.append(finding)
     }
     if deep {
-      for (name, file) in opened { findings += scanValues(file, name: prefix + name) }
+      let allNames = Set(opened.flatMap { $0.file.header.tensors.map(\.name) })
+      for (name, file) in opened { findings += scanValues(file, name: prefix + name, tensorNames: allNames) }
     }
     var headers: [String: SafeTensorsHeader] = [:]
     for (name, file) in opened { headers[name] = file.header }
@@ -291,16 +300,33 @@ public enum Verification {
       findings.append(VerificationFinding(.indexInvalid, file: indexName, "\(error)"))
       return findings
     }
-    let indexFiles = Set(index.files)
-    for file in index.files where !visible.contains(file) {
+    // The index names files by relative paths that loaders resolve (`./x.safetensors`, `sub/x.safetensors`):
+    // compare by the normalized path, and read the files that live in subdirectories too.
+    var opened = opened
+    var visible = visible
+    var indexFiles = Set<String>()
+    var renamed: [String: String] = [:]
+    for file in index.files {
+      let normalized = normalizedRelativePath(file)
+      renamed[file] = normalized
+      indexFiles.insert(normalized)
+      guard !visible.contains(normalized) else { continue }
+      let path = FileSystem.join(directory, normalized)
+      if FileSystem.kind(of: path) == .file, let header = try? SafeTensorsFile(path: path) {
+        visible.append(normalized)
+        opened.append((normalized, header))
+        for entry in header.header.tensors where home[entry.name] == nil { home[entry.name] = normalized }
+        continue
+      }
       let count = index.weightMap.filter { $0.file == file }.count
       findings.append(VerificationFinding(
         .indexNamesMissingFile, file: file, "\(indexName) names '\(file)' (\(count) tensor(s)) but it does not exist"))
     }
     var listed = Set<String>()
     var reported = 0
-    for (tensor, file) in index.weightMap {
+    for (tensor, named) in index.weightMap {
       listed.insert(tensor)
+      let file = renamed[named] ?? named
       guard visible.contains(file), !unreadable.contains(file), home[tensor] != file else { continue }
       reported += 1
       if reported <= 20 {
@@ -335,15 +361,23 @@ public enum Verification {
     return findings
   }
 
-  /// `--deep` for one file: NaN/infinity anywhere, non-positive scales.
-  static func scanValues(_ file: SafeTensorsFile, name: String) -> [VerificationFinding] {
+  /// `--deep` for one file: NaN/infinity anywhere, non-positive scales (zero or non-finite for the signed
+  /// MLX affine scales). `tensorNames`: every tensor of the checkpoint, to recognise MLX scales by their
+  /// `biases`.
+  static func scanValues(_ file: SafeTensorsFile, name: String, tensorNames: Set<String>) -> [VerificationFinding] {
     var findings: [VerificationFinding] = []
     for entry in file.header.tensors where entry.byteCount > 0 {
       let bytes = UnsafeRawBufferPointer(rebasing: file.mapping.bytes[file.header.fileRange(of: entry)])
       let position = { (index: Int) -> String in
         entry.shape.count >= 2 ? "element \(index) (\(unflatten(index, shape: entry.shape)))" : "element \(index)"
       }
-      if ValueScan.isScaleTensor(entry.name), let bad = ValueScan.nonPositive(bytes, dtype: entry.dtype) {
+      if ValueScan.isSignedScaleTensor(entry.name, among: tensorNames) {
+        if let bad = ValueScan.zeroOrNonFinite(bytes, dtype: entry.dtype) {
+          findings.append(VerificationFinding(
+            .nonPositiveScale, file: name, tensor: entry.name,
+            "\(name): scale tensor '\(entry.name)' (\(entry.dtype) \(entry.shape)) has \(bad.count) value(s) that are zero, NaN or infinite (MLX affine scales may be negative, never zero); first at \(position(bad.firstIndex)), bits \(bad.firstBits)"))
+        }
+      } else if ValueScan.isScaleTensor(entry.name), let bad = ValueScan.nonPositive(bytes, dtype: entry.dtype) {
         findings.append(VerificationFinding(
           .nonPositiveScale, file: name, tensor: entry.name,
           "\(name): scale tensor '\(entry.name)' (\(entry.dtype) \(entry.shape)) has \(bad.count) value(s) that are not positive finite numbers; first at \(position(bad.firstIndex)), bits \(bad.firstBits)"))
@@ -359,6 +393,11 @@ public enum Verification {
     }
     withExtendedLifetime(file) {}
     return findings
+  }
+
+  /// `path` without `.` components (`./a/./b.safetensors` → `a/b.safetensors`).
+  static func normalizedRelativePath(_ path: String) -> String {
+    path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }.joined(separator: "/")
   }
 
   /// `[row, column, ...]` of a flat row-major index.

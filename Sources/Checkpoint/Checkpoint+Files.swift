@@ -1,5 +1,6 @@
 import SafeTensors
 import SystemIO
+import TensorCore
 
 /// The files beside the weights that a converter copies to its output (config, tokenizer, generation
 /// config, code, ...), and the ones it must not copy.
@@ -55,6 +56,35 @@ extension Checkpoint {
   public func checkInputsUnchanged(thorough: Bool = true) throws {
     for file in files {
       if thorough { try file.mapping.checkUnchanged() } else { try file.mapping.checkNotTruncated() }
+    }
+  }
+
+  /// The input files as a resume fingerprint: per weight file its name, size, modification time and the
+  /// SHA-256 of its header. A file rewritten in place (same size, another time) or re-headered changes it.
+  public func inputFingerprint() -> String {
+    var text = ""
+    for (name, file) in zip(fileNames, files) {
+      let header = UnsafeRawBufferPointer(rebasing: file.mapping.bytes[0..<min(file.header.dataStart, file.mapping.byteCount)])
+      text += "\(name)|\(file.mapping.byteCount)|\(file.mapping.modificationTime)|\(SHA256.hex(of: Array(header)));"
+    }
+    return text
+  }
+
+  /// Throws unless every scale tensor of `group` holds what `smelt verify --deep` accepts (positive finite
+  /// numbers; nonzero finite ones for MLX affine scales, which are signed), so that convert never turns a
+  /// checkpoint verify calls corrupt into an output verify calls clean (or the reverse).
+  public func checkScales(of group: WeightGroup) throws {
+    let names = Set(group.parts.values)
+    for name in names.sorted() where ValueScan.isScaleTensor(name) {
+      guard let view = try? tensor(name) else { continue }
+      let signed = ValueScan.isSignedScaleTensor(name, among: names)
+      let bad = view.withUnsafeBytes { bytes in
+        signed ? ValueScan.zeroOrNonFinite(bytes, dtype: view.dtype) : ValueScan.nonPositive(bytes, dtype: view.dtype)
+      }
+      guard let bad else { continue }
+      throw CheckpointError.badScale(
+        tensor: name, dtype: view.dtype.rawValue, count: bad.count, firstIndex: bad.firstIndex, bits: bad.firstBits,
+        expectation: signed ? "nonzero finite numbers" : "positive finite numbers")
     }
   }
 

@@ -21,6 +21,8 @@ public enum CheckpointError: Error, Sendable, CustomStringConvertible {
   /// The index leaves out weight files of its directory, or names no tensor at all: converting it would
   /// silently drop weights.
   case incompleteIndex(index: String, unindexedFiles: [String], tensorCount: Int, override: String?)
+  /// A scale tensor with values no quantization writes (zero, negative, NaN, infinite).
+  case badScale(tensor: String, dtype: String, count: Int, firstIndex: Int, bits: String, expectation: String)
   /// `smelt-manifest.json` is not valid JSON or not a Smelt manifest.
   case invalidManifest(path: String, reason: String)
 
@@ -51,6 +53,8 @@ public enum CheckpointError: Error, Sendable, CustomStringConvertible {
       var text = "\(index) does not name \(unindexed.count) .safetensors file(s) of its directory (\(listed)); their tensors would be left out (\(tensorCount) tensor(s) indexed). The download or the index may be incomplete"
       if let override { text += "; pass \(override) to use only what the index names" }
       return text
+    case .badScale(let tensor, let dtype, let count, let firstIndex, let bits, let expectation):
+      return "scale tensor '\(tensor)' (\(dtype)) has \(count) value(s) that are not \(expectation), first at element \(firstIndex) (bits \(bits)); the checkpoint is corrupt (smelt verify --deep reports it too)"
     case .invalidManifest(let path, let reason):
       return "\(path): invalid manifest: \(reason)"
     case .invalidConfig(let path, let field, let reason):

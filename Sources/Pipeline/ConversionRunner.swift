@@ -192,20 +192,22 @@ public final class ConversionRunner: Sendable {
     return false
   }
 
-  /// A stable description of the plan: a resumed run only reuses files written by the same plan.
+  /// A stable description of the plan and its inputs: a resumed run only reuses files written by the same
+  /// plan from the same inputs. It covers every option that changes a byte of a weight file, through each
+  /// job's full action (scheme, scale format and dtype, group size, bits, `--search`, ...; see
+  /// `StructuralDescription`) and output tensors, and every input file by size, modification time and
+  /// header (`Checkpoint.inputFingerprint`), so a weight rewritten between a kill and `--resume` is seen.
   func fingerprint() -> String {
     var hasher = SHA256()
     hasher.update(Array("\(plan.target)".utf8))
     for file in plan.files {
       hasher.update(Array(file.name.utf8))
       for job in file.jobs {
+        hasher.update(Array(StructuralDescription.text(of: plan.jobs[job].action).utf8))
         for tensor in plan.jobs[job].outputs { hasher.update(Array("\(tensor.name)|\(tensor.dtype)|\(tensor.shape);".utf8)) }
       }
     }
-    for name in checkpoint.fileNames {
-      hasher.update(Array(name.utf8))
-      hasher.update(Array("\((try? FileSystem.byteCount(of: FileSystem.join(checkpoint.directory, name))) ?? -1)".utf8))
-    }
+    hasher.update(Array(checkpoint.inputFingerprint().utf8))
     return SHA256.hexString(hasher.finalize())
   }
 
@@ -370,19 +372,25 @@ public final class ConversionRunner: Sendable {
       // DeepSeek's release -> BF16 (or F32): one pass from the mapped codes to the output buffer.
       let (codes, scales, layout) = try state.fp8Source(rows: rows)
       let encoded = scratch.bytes(.output, count * outputWidth)
-      // NaN codes (E4M3 has no infinities; scales were checked finite) are carried into the output and
-      // reported; the statistics skip them, so a chunk with any takes the scalar path.
-      let nonFinite = NonFinite.scanE4M3(codes)
-      if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
+      // NaN codes, and products too large for the output (a huge scale), give NaN/inf results: they are
+      // carried into the output and reported; the statistics skip them, so such a chunk takes the scalar path.
+      let nanCodes = NonFinite.scanE4M3(codes)
       if dtype == .bfloat16 {
-        state.addErrors(
-          nonFinite.count == 0
-            ? FusedFP8.dequantizeToBF16(codes, scales: scales, layout: layout, into: encoded)
-            : FusedFP8.dequantizeToBF16Reference(codes, scales: scales, layout: layout, into: encoded))
+        var errors = nanCodes.count == 0
+          ? FusedFP8.dequantizeToBF16(codes, scales: scales, layout: layout, into: encoded)
+          : FusedFP8.dequantizeToBF16Reference(codes, scales: scales, layout: layout, into: encoded)
+        let produced = NonFinite.scanEncodedBF16(UnsafeRawBufferPointer(encoded))
+        if produced.count > 0 {
+          if nanCodes.count == 0 { errors = FusedFP8.dequantizeToBF16Reference(codes, scales: scales, layout: layout, into: encoded) }
+          state.addNonFinite(produced.count, first: produced.first.map { rows.lowerBound * job.columns + $0 })
+        }
+        state.addErrors(errors)
       } else {
         do { try BlockFP8.dequantize(codes, scales: scales, layout: layout, to: .float32, into: encoded) } catch {
           throw ConversionError.numeric(tensor: name, reason: "\(error)")
         }
+        let produced = NonFinite.scan(UnsafeBufferPointer(encoded.bindMemory(to: Float.self)))
+        if produced.count > 0 { state.addNonFinite(produced.count, first: produced.first.map { rows.lowerBound * job.columns + $0 }) }
         state.addErrors(ErrorAccumulator(elementCount: count, signalEnergy: 0, errorEnergy: 0, maxAbsoluteError: 0))
       }
       try context.write(
@@ -397,8 +405,11 @@ public final class ConversionRunner: Sendable {
     do { try ElementCodec.encode(UnsafeBufferPointer(reference), to: dtype, into: encoded) } catch {
       throw ConversionError.numeric(tensor: name, reason: "\(error)")
     }
-    // NaN/infinite source values are carried into the output (casts saturate or keep them) and reported.
-    let nonFinite = NonFinite.scan(UnsafeBufferPointer(reference))
+    // NaN/infinite source values are carried into the output (casts saturate or keep them), values too
+    // large for `dtype` become infinities: every element non-finite on either side is reported.
+    let nonFinite = try NonFinite.castResults(
+      reference: UnsafeBufferPointer(reference), encoded: UnsafeRawBufferPointer(encoded), dtype: dtype,
+      scratch: scratch.floats(.roundTrip, count))
     if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
     if dtype == .float32 {
       state.addErrors(ErrorAccumulator(elementCount: count, signalEnergy: 0, errorEnergy: 0, maxAbsoluteError: 0))
@@ -567,6 +578,7 @@ final class JobState: Sendable {
   init(job: ConversionJob, checkpoint: Checkpoint) throws {
     self.job = job
     self.checkpoint = checkpoint
+    try checkpoint.checkScales(of: job.group)
     var decodesWhole = !WeightDecoding.streamsRows(job.group.storage)
     if case .group = job.action { decodesWhole = true }
     if case .copy = job.action { decodesWhole = true }

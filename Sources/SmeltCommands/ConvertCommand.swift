@@ -157,10 +157,10 @@ struct ConvertCommand: Command {
     let kept = try OutputManifest.read(from: output).files.map(\.name) + [OutputManifest.fileName]
     try OutputDirectory.removeStale(in: output, keeping: Set(kept), previousDeviceDirectories: previousDevices)
     // NaN/Inf policy (formats/verify.md): quantizers refuse them (the run fails naming the element);
-    // casts keep them, and every such tensor is named here.
+    // casts keep them, and every tensor with a non-finite source value or result is named here.
     for tensor in report.tensors where tensor.nonFiniteCount > 0 {
       context.warn(
-        "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)); the cast kept them (FP8 casts saturate infinities to ±max); 'smelt verify --deep' reports them")
+        "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)) in its source or its result: NaN and infinity are kept, values too large for the target become infinities, FP8 casts saturate infinities to ±max; 'smelt verify --deep' reports them")
     }
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(reportJSON(report)))

@@ -82,6 +82,12 @@ public final class MappedFile: Sendable {
     return UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: base), count: byteCount)
   }
 
+  /// The file's modification time when it was mapped, as `seconds.nanoseconds` (for fingerprints).
+  public var modificationTime: String {
+    let nanoseconds = String(mapped.modificationNanoseconds)
+    return "\(mapped.modificationSeconds)." + String(repeating: "0", count: max(0, 9 - nanoseconds.count)) + nanoseconds
+  }
+
   /// True if a read of this mapping reached a page the file no longer has (it was truncated while
   /// mapped): such reads returned zeros. Cheap (one atomic load): call it after every chunk.
   public var wasTruncated: Bool { faultSlot.map(MappingFaults.hasFaulted) ?? false }

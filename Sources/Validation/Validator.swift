@@ -1,5 +1,6 @@
 import Checkpoint
 import ReferenceModel
+import TensorCore
 
 /// What to validate and how.
 public struct ValidationOptions: Sendable {
@@ -112,10 +113,11 @@ public struct Validator {
     if candidate.source.config != nil {
       let other = try candidate.modelConfiguration()
       if other != configuration {
-        let difference = ConfigurationDifference.first(configuration, other)
+        // Named by its first differing field, not by two printed structures.
+        let difference = StructuralDescription.firstDifference(configuration, other)
         throw ValidationError.configMismatch(
-          field: difference?.path ?? "architecture", reference: difference?.reference ?? "one architecture",
-          candidate: difference?.candidate ?? "another")
+          field: difference.map { $0.path.isEmpty ? "architecture" : $0.path } ?? "architecture",
+          reference: difference?.a ?? "one architecture", candidate: difference?.b ?? "another")
       }
     }
     return configuration
@@ -166,34 +168,5 @@ public struct Validator {
       return ("cosine \(ReportFormat.cosine(metrics.cosineSimilarity)) < \(ReportFormat.cosine(minimum))", nil)
     }
     return (nil, nil)
-  }
-}
-
-/// The first field in which two configurations differ, as a dotted path of property names and the two
-/// values, for a one-line message instead of two printed structures.
-enum ConfigurationDifference {
-  static func first(_ reference: Any, _ candidate: Any, path: String = "") -> (path: String, reference: String, candidate: String)? {
-    let left = Mirror(reflecting: reference)
-    let right = Mirror(reflecting: candidate)
-    let leaves = left.children.isEmpty || right.children.isEmpty || left.displayStyle == .enum || left.displayStyle == .optional
-    if leaves || left.children.count != right.children.count {
-      let (a, b) = (describe(reference), describe(candidate))
-      return a == b ? nil : (path.isEmpty ? "architecture" : path, a, b)
-    }
-    for (l, r) in zip(left.children, right.children) {
-      let label = l.label ?? "?"
-      if let found = first(l.value, r.value, path: path.isEmpty ? label : path + "." + label) { return found }
-    }
-    return nil
-  }
-
-  /// A value as text: optionals unwrapped (`nil` as "absent"), enum cases by name.
-  static func describe(_ value: Any) -> String {
-    let mirror = Mirror(reflecting: value)
-    if mirror.displayStyle == .optional {
-      guard let wrapped = mirror.children.first?.value else { return "absent" }
-      return describe(wrapped)
-    }
-    return "\(value)"
   }
 }

@@ -5,8 +5,8 @@ import TensorCore
 ///
 /// The file is mapped once; the header is parsed from the mapping (the 8 length bytes are checked before
 /// any more of the file is touched). Tensor data is reached through zero-copy `TensorView`s that keep this
-/// object, and so the mapping, alive. The file must not be modified while it is open (a truncation under a
-/// live mapping raises SIGBUS).
+/// object, and so the mapping, alive. A file truncated while open reads as zeros past its new end instead of
+/// raising SIGBUS, and its mapping remembers it: readers check `mapping.checkNotTruncated()` (see `MappedFile`).
 public final class SafeTensorsFile: Sendable {
   /// The path the file was opened with.
   public let path: String
@@ -34,6 +34,8 @@ public final class SafeTensorsFile: Sendable {
     do {
       self.header = try SafeTensorsHeader.parse(prefix: mapping.bytes, fileByteCount: mapping.byteCount)
     } catch {
+      // A header that read as zeros because the file shrank meanwhile: say that, not "invalid JSON".
+      do { try mapping.checkNotTruncated() } catch let truncated { throw SafeTensorsFileError(path: mapping.path, error: .io(truncated)) }
       throw SafeTensorsFileError(path: mapping.path, error: error)
     }
   }

@@ -95,7 +95,13 @@ public final class MappedFile: Sendable {
   /// Throws if a read of this mapping found the file truncated (see `wasTruncated`).
   public func checkNotTruncated() throws(SystemError) {
     guard wasTruncated else { return }
-    let now = FileSystem.status(of: path).map { " (it had \($0.byteCount) bytes when last seen, \(byteCount) when smelt opened it)" } ?? ""
+    // SIGBUS also reports a page the device could not read: say which one it was when the size tells.
+    if let now = FileSystem.status(of: path)?.byteCount, now >= byteCount {
+      throw SystemError(
+        "read", path: path, code: 0,
+        detail: "a page of the file could not be read while smelt was reading it (an I/O error, or the file shrank and grew again); check the disk or the network file system and rerun")
+    }
+    let now = FileSystem.status(of: path).map { " (it has \($0.byteCount) bytes now, \(byteCount) when smelt opened it)" } ?? ""
     throw SystemError(
       "read", path: path, code: 0,
       detail: "the file was truncated while smelt was reading it\(now); another program changed the input: rerun once it is stable")

@@ -10,6 +10,8 @@ public enum OutputDirectory {
     /// An input file that really lives in the output directory (reached through a symbolic link, a
     /// directory of links or a bind mount), which writing the output would replace.
     case inputInsideOutput(output: String, input: String, resolved: String)
+    /// An output file that is an input file (the same directory entry, or the file an input links to).
+    case replacesInput(output: String, input: String)
     case notEmpty(output: String, example: String)
     case notADirectory(output: String)
 
@@ -19,6 +21,8 @@ public enum OutputDirectory {
         return "output '\(output)' is the input '\(input)' or inside it; choose a directory outside the input (Smelt never modifies its input)"
       case .inputInsideOutput(let output, let input, let resolved):
         return "input '\(input)' is really '\(resolved)', inside the output directory '\(output)' (through a symbolic link or a bind mount); writing the output would destroy it: choose an output directory that holds none of the input's files (Smelt never modifies its input)"
+      case .replacesInput(let output, let input):
+        return "output file '\(output)' is the input file '\(input)' (or the file it links to); writing it would destroy the input: choose another path (Smelt never modifies its input)"
       case .notEmpty(let output, let example):
         return "output directory '\(output)' is not empty (it contains '\(example)'); pass --force to replace its contents or --resume to continue an interrupted run"
       case .notADirectory(let output):
@@ -92,6 +96,18 @@ public enum OutputDirectory {
       let home = status.kind == .directory ? resolved : FileSystem.split(resolved).directory
       guard let identity = FileSystem.status(of: home)?.identity, homes.insert(identity).inserted else { continue }
       if FileSystem.isWithin(anchor, directory: identity) { throw Refusal.insideInput(output: output, input: home) }
+    }
+  }
+
+  /// Refuses an output *file* (`forward --output`, `validate --json`) whose directory entry is one of
+  /// `inputs`, or the real file one of them links to: writing it would replace the input.
+  public static func refuseReplacingInput(file output: String, inputs: [String]) throws {
+    guard let target = FileSystem.entry(of: output) else { return }
+    for input in inputs {
+      let entries = [FileSystem.entry(of: input), FileSystem.canonicalPath(input).flatMap(FileSystem.entry(of:))]
+      if entries.contains(where: { $0?.directory == target.directory && $0?.name == target.name }) {
+        throw Refusal.replacesInput(output: output, input: input)
+      }
     }
   }
 

@@ -1,5 +1,6 @@
 import Checkpoint
 import CommandLineSupport
+import Pipeline
 import ReferenceModel
 import SystemIO
 import Validation
@@ -52,6 +53,7 @@ struct ForwardCommand: Command {
 
   func run(context: CommandContext) throws {
     let weights = try CheckpointWeightProvider(path: model)
+    if let output { try OutputDirectory.refuseReplacingInput(file: output, inputs: weights.source.inputFilePaths) }
     let configuration = try weights.modelConfiguration()
     do { try TokenBatch.check(tokens, vocabularySize: configuration.vocabularySize) } catch {
       throw UsageError.invalid("\(error)")

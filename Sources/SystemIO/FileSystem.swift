@@ -166,6 +166,16 @@ public enum FileSystem {
     }
   }
 
+  /// The directory entry `path` names: its directory's identity (symbolic links and bind mounts resolved)
+  /// and its last component, not following a link there. Two paths name the same entry, so that writing one
+  /// (rename over it) replaces what the other shows, exactly when their entries are equal. `nil` when the
+  /// directory does not exist.
+  public static func entry(of path: String) -> (directory: FileIdentity, name: String)? {
+    let (directory, name) = split(path)
+    guard let identity = status(of: directory)?.identity else { return nil }
+    return (identity, name)
+  }
+
   /// `path` itself if it exists, else its nearest existing ancestor (`"."` for a relative path whose
   /// first component is missing).
   public static func nearestExisting(_ path: String) -> String {

@@ -26,6 +26,8 @@ public final class ShardedTensorSource: TensorSource {
   private let pieces: [String: [Piece]]
   private let files: [SafeTensorsFile]
 
+  public var inputFilePaths: [String] { files.map(\.path) + [FileSystem.join(directory, "manifest.json")] }
+
   public func checkUnchanged() throws {
     for file in files { try file.mapping.checkUnchanged() }
   }

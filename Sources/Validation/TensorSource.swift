@@ -18,6 +18,8 @@ public protocol TensorSource: Sendable {
   func bytes(of name: String, range: Range<Int>) throws -> TensorBytes
   /// Source tensors deliberately left out (a shard layout that drops the MTP layer).
   var skippedTensors: Set<String> { get }
+  /// Every file read from: weights, index, config, manifest (no output may replace one of them).
+  var inputFilePaths: [String] { get }
   /// Throws, naming the file, if a mapped file changed while it was read (truncated, rewritten or
   /// replaced): results computed from it are void. Commands call it before reporting.
   func checkUnchanged() throws
@@ -85,6 +87,7 @@ public struct CheckpointTensorSource: TensorSource {
   public var entries: [TensorEntry] { checkpoint.entries }
   public func entry(_ name: String) -> TensorEntry? { checkpoint.location(of: name)?.entry }
   public func checkUnchanged() throws { try checkpoint.checkInputsUnchanged() }
+  public var inputFilePaths: [String] { (try? checkpoint.inputFilePaths()) ?? checkpoint.files.map(\.path) }
 
   public func bytes(of name: String, range: Range<Int>) throws -> TensorBytes {
     let view = try checkpoint.tensor(name)

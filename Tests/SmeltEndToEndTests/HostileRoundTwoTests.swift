@@ -70,6 +70,26 @@ private func spawnSmelt(_ arguments: String, prefix: String = "", seconds: Int =
     #expect(Fixture.hashes(input) == before)
   }
 
+  @Test("forward --output and validate --json never replace an input file, even through a link")
+  func outputFileIsAnInput() throws {
+    let scratch = ScratchDirectory("output-file-input")
+    defer { scratch.remove() }
+    let input = scratch.join("in")
+    try FileManager.default.copyItem(atPath: samplePath("tiny-deepseek-v3"), toPath: input)
+    let before = Fixture.hashes(input)
+    let shard = input + "/model-00001-of-00002.safetensors"
+    try FileManager.default.createSymbolicLink(atPath: scratch.join("alias.safetensors"), withDestinationPath: shard)
+    for output in [shard, input + "/config.json", input + "/./model.safetensors.index.json"] {
+      let result = runSmelt(["forward", input, "--tokens", "1,2", "--output", output])
+      #expect(result.status == 1 && result.stderr.contains("would destroy the input"), "\(output): \(result.stderr)")
+      let validated = runSmelt(["validate", input, input, "--level", "tensor", "--json", output])
+      #expect(validated.status == 1 && validated.stderr.contains("would destroy the input"), "\(output): \(validated.stderr)")
+    }
+    // Writing over a link replaces the link, not its target: allowed.
+    #expect(runSmelt(["forward", input, "--tokens", "1,2", "--output", scratch.join("alias.safetensors"), "-q"]).status == 0)
+    #expect(Fixture.hashes(input) == before)
+  }
+
   // MARK: item 5: MLX scales are signed
 
   @Test("verify --deep accepts the negative scales of an mlx-affine output and still rejects a zero one")

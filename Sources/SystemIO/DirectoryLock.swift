@@ -76,9 +76,35 @@ public final class DirectoryLock: Sendable {
     isHeld(directory: directory, probe: LOCK_SH)
   }
 
-  /// True when any process (shared or exclusive holder) holds the lock of `directory`.
+  /// True when any process (shared or exclusive holder) holds the lock of `directory`. Read from
+  /// `/proc/locks` where it exists, so the probe never holds the lock itself (an exclusive probe would make
+  /// a writer starting at that instant refuse); elsewhere an exclusive, non-blocking `flock` probe.
   public static func isHeldByAnyone(directory: String) -> Bool {
-    isHeld(directory: directory, probe: LOCK_EX)
+    let path = FileSystem.join(directory, fileName)
+    guard let identity = FileSystem.status(of: path)?.identity else { return false }
+    if let listed = flockHolders(of: identity) { return listed }
+    return isHeld(directory: directory, probe: LOCK_EX)
+  }
+
+  /// Whether `/proc/locks` lists a granted `flock` on the file `identity` (`nil` when it cannot be read).
+  /// Lines look like `1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF` (device major:minor in hex);
+  /// waiters (`->`) do not count.
+  static func flockHolders(of identity: FileIdentity) -> Bool? {
+    guard let bytes = try? FileSystem.readProcFile("/proc/locks") else { return nil }
+    let device = identity.device
+    let major = ((device >> 8) & 0xFFF) | ((device >> 32) & ~UInt64(0xFFF))
+    let minor = (device & 0xFF) | ((device >> 12) & ~UInt64(0xFF))
+    for line in bytes.split(separator: UInt8(ascii: "\n")) {
+      let fields = line.split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
+      guard fields.count > 5, fields[1] == "FLOCK" else { continue }
+      for field in fields where field.filter({ $0 == ":" }).count == 2 {
+        let parts = field.split(separator: ":")
+        if UInt64(parts[2]) == identity.inode, UInt64(parts[0], radix: 16) == major, UInt64(parts[1], radix: 16) == minor {
+          return true
+        }
+      }
+    }
+    return false
   }
 
   private static func isHeld(directory: String, probe: Int32) -> Bool {

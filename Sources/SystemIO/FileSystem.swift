@@ -139,6 +139,22 @@ public enum FileSystem {
     return bytes
   }
 
+  /// Reads a kernel pseudo-file (`/proc/...`), whose size `stat` reports as 0, up to `limit` bytes.
+  static func readProcFile(_ path: String, limit: Int = 16 << 20) throws(SystemError) -> [UInt8] {
+    let fd = SystemCall.retrying { open(path, O_RDONLY | O_CLOEXEC) }
+    guard fd >= 0 else { throw SystemError("open", path: path) }
+    defer { _ = close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while bytes.count < limit {
+      let n = chunk.withUnsafeMutableBytes { raw in SystemCall.retrying { read(fd, raw.baseAddress, raw.count) } }
+      if n < 0 { throw SystemError("read", path: path) }
+      if n == 0 { break }
+      bytes += chunk[0..<n]
+    }
+    return bytes
+  }
+
   /// Writes a whole small file atomically (temporary sibling, fsync, rename).
   public static func writeFileAtomically(_ bytes: [UInt8], to path: String) throws(SystemError) {
     let file = try AtomicOutputFile(path: path)

@@ -67,13 +67,8 @@ public enum ProcessLimits {
 
   /// The process's current virtual size in bytes (`/proc/self/statm`), or `nil` when unreadable.
   public static var virtualByteCount: Int? {
-    let fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { _ = close(fd) }
-    var buffer = [UInt8](repeating: 0, count: 128)
-    let n = buffer.withUnsafeMutableBytes { raw in SystemCall.retrying { read(fd, raw.baseAddress, raw.count) } }
-    guard n > 0 else { return nil }
-    let pages = buffer[0..<n].prefix { $0 >= 0x30 && $0 <= 0x39 }.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+    guard let bytes = try? FileSystem.readProcFile("/proc/self/statm", limit: 4096), !bytes.isEmpty else { return nil }
+    let pages = bytes.prefix { $0 >= 0x30 && $0 <= 0x39 }.reduce(0) { $0 * 10 + Int($1 - 0x30) }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
   }
 

@@ -224,6 +224,7 @@ private func spawnSmelt(_ arguments: String, prefix: String = "", seconds: Int =
     let input = try Fixture.tinyCheckpoint(in: scratch)
     let output = scratch.join("out")
     try #require(runSmelt(["shard", input, output] + Self.shardArguments).status == 0)
+    let shardManifest = try #require(FileManager.default.contents(atPath: output + "/manifest.json"))
     let converted = runSmelt(["convert", input, output, "--to", "fp8-block", "--force", "-q"])
     try #require(converted.status == 0, "\(converted.stderr)")
     let names = Fixture.names(output)
@@ -236,8 +237,14 @@ private func spawnSmelt(_ arguments: String, prefix: String = "", seconds: Int =
     bytes[bytes.count - 3] ^= 0x20
     Fixture.write(bytes, to: output + "/" + weights)
     #expect(runSmelt(["verify", output, "--deep"]).status == 1)
-    // And the reverse: a shard manifest planted beside a convert manifest is reported as stale.
+    bytes[bytes.count - 3] ^= 0x20
     Fixture.write(bytes, to: output + "/" + weights)
+    #expect(runSmelt(["verify", output, "--deep"]).status == 0, "restored")
+    // A shard manifest beside a convert manifest (left by an older smelt) is reported, and does not hide
+    // the convert output from the checks.
+    Fixture.write(Array(shardManifest), to: output + "/manifest.json")
+    let stale = runSmelt(["verify", output, "--json"])
+    #expect(stale.status == 1 && VerifyTests.codes(stale.stdout).contains("stale-manifest"), "\(stale.stdout)")
   }
 
   // MARK: item 9: shard and non-empty outputs

@@ -26,7 +26,7 @@ import Synchronization
 ///
 /// Linux details: libdispatch reads signals from a `signalfd` and installs its own `sigaction` trampoline
 /// that blocks the signal in whichever thread caught it and re-sends it to its manager thread. Registration
-/// completes asynchronously shortly after `install()`. A signal that was ignored when the process started
+/// is asynchronous; `install()` waits for it (up to 2 s). A signal that was ignored when the process started
 /// (`SIG_IGN`, as shells do for background jobs, or `nohup`) stays ignored: no handler is installed for it.
 public enum InterruptHandler {
   /// An id for removing a cleanup that is no longer needed (its output was renamed into place).
@@ -58,12 +58,18 @@ public enum InterruptHandler {
       sigemptyset(&blocked)
       for signalNumber in handledSignals where !isIgnored(signalNumber) { sigaddset(&blocked, signalNumber) }
       pthread_sigmask(SIG_BLOCK, &blocked, nil)
+      // Wait (briefly) until every source is registered, so that a signal sent once `install()` has
+      // returned is always handled; one sent while registering could otherwise be dropped.
+      let registered = DispatchGroup()
       for signalNumber in handledSignals where !isIgnored(signalNumber) {
         let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
         source.setEventHandler { interrupted() }
+        registered.enter()
+        source.setRegistrationHandler { registered.leave() }
         source.resume()
         registry.sources.append(source)
       }
+      _ = registered.wait(timeout: .now() + .seconds(2))
     }
   }
 

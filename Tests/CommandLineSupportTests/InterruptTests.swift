@@ -28,9 +28,10 @@ import Testing
   }
 
   // Issue 15 item 13: SIGHUP (an ssh disconnect), SIGUSR1 and SIGPIPE killed the process with its temporary
-  // files still on disk.
-  @Test("SIGHUP, SIGUSR1, SIGPIPE and the other terminating signals clean up like SIGINT", arguments: [
-    SIGHUP, SIGUSR1, SIGPIPE, SIGUSR2, SIGALRM, SIGXCPU,
+  // files still on disk. SIGPIPE is tested on the real binary (HostileRoundTwoTests.signalsDuringConversion):
+  // in the test library's child process it was seen to end up ignored again at an unpredictable moment.
+  @Test("SIGHUP, SIGUSR1 and the other terminating signals clean up like SIGINT", arguments: [
+    SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU,
   ])
   func otherSignals(_ signalNumber: Int32) async {
     let path = "/tmp/smelt-interrupt-test-\(getpid())-\(signalNumber)-\(UInt32.random(in: 0...UInt32.max))"
@@ -39,10 +40,8 @@ import Testing
     close(fd)
     await #expect(processExitsWith: .exitCode(130), observing: [\.standardErrorContent]) {
       [path = path as String, signalNumber = signalNumber as Int32] in
-      signal(signalNumber, SIG_DFL)  // the test runner ignores SIGPIPE, and ignored signals stay ignored
       InterruptHandler.install()
       InterruptHandler.removeOnInterrupt(path: path)
-      usleep(200_000)
       kill(getpid(), signalNumber)
       sleep(10)
     }.map { result in

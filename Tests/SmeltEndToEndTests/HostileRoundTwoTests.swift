@@ -330,6 +330,33 @@ private func spawnSmelt(_ arguments: String, prefix: String = "", seconds: Int =
     }
   }
 
+  // MARK: item 13: signals
+
+  @Test("SIGPIPE, SIGHUP and SIGUSR1 sent to a running conversion remove its temporary files (exit 130)")
+  func signalsDuringConversion() throws {
+    let smelt = try #require(smeltExecutable, "build the smelt product first")
+    let scratch = ScratchDirectory("signals")
+    defer { scratch.remove() }
+    // 8 MiB of BF16 converted with the clip search: seconds of work, far more than the 0.5 s wait.
+    let input = scratch.join("in")
+    try FileManager.default.createDirectory(atPath: input, withIntermediateDirectories: true)
+    let tensors = (0..<4).map { FixtureTensor.bf16("model.layers.\($0).mlp.up_proj.weight", [1024, 1024], seed: UInt64($0)) }
+    Fixture.write(try Fixture.safetensorsBytes(tensors), to: input + "/model.safetensors")
+    for signalNumber in [SIGPIPE, SIGHUP, SIGUSR1] {
+      let output = scratch.join("out-\(signalNumber)")
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: smelt)
+      process.arguments = ["convert", input, output, "--to", "int4-g128", "--search", "-q"]
+      process.standardError = FileHandle.nullDevice
+      try process.run()
+      usleep(500_000)
+      kill(process.processIdentifier, signalNumber)
+      process.waitUntilExit()
+      #expect(process.terminationReason == .exit && process.terminationStatus == 130, "signal \(signalNumber): \(process.terminationReason) \(process.terminationStatus)")
+      #expect(!Fixture.names(output).contains { $0.hasSuffix(".smelt-tmp") }, "signal \(signalNumber): \(Fixture.names(output))")
+    }
+  }
+
   // MARK: item 15: starved processes
 
   @Test("too few file descriptors or too little address space: exit 1 with a message, no signal")

@@ -118,8 +118,8 @@ public enum Verification {
           .unreadableFile, file: name, "'\(name)' is \(status.kind.phrase), not a regular file: no reader can use it"))
       }
     }
-    if names.contains(".smelt.lock"), DirectoryLock.isHeldByAnyone(directory: directory) {
-      findings.append(VerificationFinding(.inUse, file: ".smelt.lock", "a smelt process is writing this directory right now"))
+    if names.contains(DirectoryLock.fileName), DirectoryLock.isHeldByAnyone(directory: directory) {
+      findings.append(VerificationFinding(.inUse, file: DirectoryLock.fileName, "a smelt process is writing this directory right now"))
     }
 
     // 2. The manifest: smelt's own (convert), or the one `smelt shard` writes over its device directories.

@@ -46,7 +46,7 @@ public enum OutputDirectory {
     try refuseOverlap(output: output, inputs: [input] + inputFiles)
     try FileSystem.createDirectory(output)
     let lock = try DirectoryLock(directory: output)
-    let existing = try FileSystem.contents(of: output).filter { $0 != ".smelt.lock" && !$0.hasSuffix(".smelt-tmp") }
+    let existing = try FileSystem.contents(of: output).filter { $0 != DirectoryLock.fileName && !$0.hasSuffix(".smelt-tmp") }
     if let first = existing.first, !force && !resume {
       lock.release()
       throw Refusal.notEmpty(output: output, example: first)

@@ -111,26 +111,49 @@ public enum OutputDirectory {
     }
   }
 
-  /// The device directories an earlier `smelt shard` run wrote into `output`, by its `manifest.json` (read
-  /// before this run replaces it), so that `removeStale` can remove those no longer written.
-  public static func previousDeviceDirectories(in output: String) -> [String] {
-    guard let manifest = ShardManifestFiles.read(directory: output) else { return [] }
-    return manifest.deviceDirectories.filter { !$0.isEmpty && CheckpointIndex.isSafeRelativePath($0) }
+  /// What earlier Smelt runs wrote into an output directory, by their manifests (read before this run
+  /// replaces them), so that `removeStale` can remove what the new run does not write.
+  public struct PreviousOutput: Sendable {
+    /// Device directories of an earlier `smelt shard` run (`manifest.json`).
+    public var deviceDirectories: [String] = []
+    /// Files the earlier run's manifest lists (`smelt-manifest.json` or `manifest.json`), relative paths.
+    public var files: [String] = []
+
+    public init(deviceDirectories: [String] = [], files: [String] = []) {
+      self.deviceDirectories = deviceDirectories
+      self.files = files
+    }
+  }
+
+  /// What the manifests in `output` say earlier runs wrote.
+  public static func previousOutput(in output: String) -> PreviousOutput {
+    var previous = PreviousOutput()
+    if let shard = ShardManifestFiles.read(directory: output) {
+      previous.deviceDirectories = shard.deviceDirectories.filter { !$0.isEmpty && CheckpointIndex.isSafeRelativePath($0) }
+      previous.files += shard.files.map(\.name)
+    }
+    if let convert = try? OutputManifest.read(from: output) { previous.files += convert.files.map(\.name) }
+    return previous
   }
 
   /// Removes what earlier Smelt runs left in `output` that the finished run did not write, so that no
   /// loader, `verify` or `validate` mistakes it for part of the result: weight files and indexes (a
   /// re-run with fewer shards would otherwise leave orphans that loaders pick up), the other command's
-  /// manifest and journals (a convert over a shard output, or the reverse), and whole device directories of
-  /// an earlier shard run that this run did not write. Files Smelt never writes are left alone.
+  /// manifest and journals (a convert over a shard output, or the reverse), the files an earlier manifest
+  /// lists (its copied config and tokenizer), and whole device directories of an earlier shard run that
+  /// this run did not write. Files no Smelt run wrote are left alone.
   ///
   /// - Parameters:
   ///   - written: every path this run wrote, relative to `output` (`0/model-00001-of-00002.safetensors`).
-  ///   - previousDeviceDirectories: from `previousDeviceDirectories(in:)`, taken before the run.
-  public static func removeStale(in output: String, keeping written: Set<String>, previousDeviceDirectories: [String] = []) throws {
+  ///   - previous: from `previousOutput(in:)`, taken before the run.
+  public static func removeStale(in output: String, keeping written: Set<String>, previous: PreviousOutput = PreviousOutput()) throws {
     let writtenDirectories = Set(written.compactMap { path in path.firstIndex(of: "/").map { String(path[..<$0]) } })
-    for directory in Set(previousDeviceDirectories) where !writtenDirectories.contains(directory) {
+    for directory in Set(previous.deviceDirectories) where !writtenDirectories.contains(directory) {
       try FileSystem.removeTree(FileSystem.join(output, directory))
+    }
+    for file in Set(previous.files) where !written.contains(file) && CheckpointIndex.isSafeRelativePath(file) {
+      let path = FileSystem.join(output, file)
+      if FileSystem.status(of: path, followingLinks: false)?.kind == .regularFile { try FileSystem.remove(path) }
     }
     for directory in [""] + writtenDirectories.sorted() {
       let path = directory.isEmpty ? output : FileSystem.join(output, directory)

@@ -13,8 +13,8 @@ import SystemIO
 public final class ShardOutput: Sendable {
   /// The output directory.
   public let directory: String
-  /// Device directories an earlier shard run wrote (read before this run), for `removeStale`.
-  public let previousDeviceDirectories: [String]
+  /// What earlier runs wrote here (read before this run), for `removeStale`.
+  public let previous: OutputDirectory.PreviousOutput
   private let lock: DirectoryLock
   private let shared: Bool
 
@@ -33,7 +33,7 @@ public final class ShardOutput: Sendable {
     shared = partCount > 1
     lock = try DirectoryLock(directory: directory, access: shared ? .shared : .exclusive)
     self.directory = directory
-    previousDeviceDirectories = OutputDirectory.previousDeviceDirectories(in: directory)
+    previous = OutputDirectory.previousOutput(in: directory)
     do {
       try checkContents(plan: plan, force: force)
     } catch {
@@ -47,7 +47,7 @@ public final class ShardOutput: Sendable {
     self.directory = directory
     shared = false
     lock = try DirectoryLock(directory: directory, access: .exclusive)
-    previousDeviceDirectories = OutputDirectory.previousDeviceDirectories(in: directory)
+    previous = OutputDirectory.previousOutput(in: directory)
   }
 
   /// Releases the lock (a shared holder leaves the lock file to the others).
@@ -84,7 +84,7 @@ public final class ShardOutput: Sendable {
     precondition(!shared, "stale files are removed under the exclusive lock only")
     let written = result.weightFiles.map(\.relativePath) + result.otherFiles.map(\.relativePath) + [ShardManifest.fileName]
     try OutputDirectory.removeStale(
-      in: directory, keeping: Set(written + [ShardPlanFile.fileName]), previousDeviceDirectories: previousDeviceDirectories)
+      in: directory, keeping: Set(written + [ShardPlanFile.fileName]), previous: previous)
   }
 
   /// The files a shard job reads: every weight file, the index and config when present, the sidecars.

@@ -140,7 +140,7 @@ struct ConvertCommand: Command {
     let lock = try OutputDirectory.prepare(
       output, input: input, inputFiles: try checkpoint.inputFilePaths(), force: force, resume: resume)
     defer { lock.release() }
-    let previousDevices = OutputDirectory.previousDeviceDirectories(in: output)
+    let previous = OutputDirectory.previousOutput(in: output)
     let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
     let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
     // --resume is how the run was carried out, not what it produced: a resumed output's manifest is
@@ -155,7 +155,7 @@ struct ConvertCommand: Command {
     progress.finish()
     // Keep what this run wrote (its manifest lists every file); remove what earlier runs left.
     let kept = try OutputManifest.read(from: output).files.map(\.name) + [OutputManifest.fileName]
-    try OutputDirectory.removeStale(in: output, keeping: Set(kept), previousDeviceDirectories: previousDevices)
+    try OutputDirectory.removeStale(in: output, keeping: Set(kept), previous: previous)
     // NaN/Inf policy (formats/verify.md): quantizers refuse them (the run fails naming the element);
     // casts keep them, and every tensor with a non-finite source value or result is named here.
     for tensor in report.tensors where tensor.nonFiniteCount > 0 {

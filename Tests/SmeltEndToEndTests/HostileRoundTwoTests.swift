@@ -269,6 +269,14 @@ private func spawnSmelt(_ arguments: String, prefix: String = "", seconds: Int =
     try #require(forced.status == 0, "\(forced.stderr)")
     #expect(!Fixture.names(output).contains("2"), "\(Fixture.names(output))")
     #expect(runSmelt(["verify", output, "--deep"]).status == 0)
+    // Over a convert output: its weights, manifest and copied sidecars go; the result verifies.
+    let converted = scratch.join("converted")
+    try #require(runSmelt(["convert", input, converted, "--to", "bf16", "-q"]).status == 0)
+    let sharded = runSmelt(["shard", input, converted, "--devices", "2", "--force", "-q"])
+    try #require(sharded.status == 0, "\(sharded.stderr)")
+    #expect(Set(Fixture.names(converted)) == ["0", "1", "manifest.json", ".smelt-shard-plan.json"], "\(Fixture.names(converted))")
+    let verified = runSmelt(["verify", converted, "--deep"])
+    #expect(verified.status == 0, "\(verified.stderr)")
   }
 
   // MARK: item 11: indexes that do not cover the directory

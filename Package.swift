@@ -10,6 +10,7 @@
 //   Pipeline / Sharding / Validation   the jobs: convert, shard, validate
 //   ReferenceModel            F32 CPU forward pass (DeepSeek-V3 MLA + MoE)
 //   Checkpoint                checkpoint directories, index.json, config.json, sharded writer
+//   WeightFormats             the format registry: detection, geometry, the one decoder, --to names, configs
 //   SafeTensors               strict header parser, header planner, memory-mapped reader
 //   Quantization              pure codecs and block quantizers (FP8, int4, MXFP4, NVFP4, ...)
 //   SystemIO                  Glibc only: file descriptors, mmap, pread/pwrite loops, atomic output
@@ -38,27 +39,32 @@ let package = Package(
     .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(name: "Quantization", dependencies: ["TensorCore"], swiftSettings: common, linkerSettings: libm),
     .target(
-      name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
+      name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
+      swiftSettings: common),
+    .target(
+      name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats"],
       swiftSettings: common),
     .target(
       name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
       linkerSettings: libm),
     .target(
-      name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint"],
+      name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats"],
       swiftSettings: common),
     .target(
-      name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "Pipeline"],
+      name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "Pipeline", "WeightFormats"],
       swiftSettings: common),
     .target(
       name: "Validation",
-      dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "ReferenceModel"],
+      dependencies: [
+        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
+      ],
       swiftSettings: common),
     .target(name: "CommandLineSupport", dependencies: ["SystemIO"], swiftSettings: common),
     .target(
       name: "SmeltCommands",
       dependencies: [
-        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "ReferenceModel", "Pipeline",
-        "Sharding", "Validation", "CommandLineSupport",
+        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
+        "Pipeline", "Sharding", "Validation", "CommandLineSupport",
       ],
       swiftSettings: common),
     .executableTarget(name: "smelt", dependencies: ["SmeltCommands"], swiftSettings: common),
@@ -72,17 +78,17 @@ let package = Package(
     .testTarget(
       name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"],
       resources: [.copy("Malformed")], swiftSettings: common),
-    .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(
       name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"], resources: [.copy("Golden")],
       swiftSettings: common),
     .testTarget(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
       resources: [.copy("Golden")], swiftSettings: common),
-    .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"], swiftSettings: common),
-    .testTarget(name: "ShardingTests", dependencies: ["Sharding", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "ShardingTests", dependencies: ["Sharding", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(
-      name: "ValidationTests", dependencies: ["Validation", "Pipeline", "SmeltCommands", "TestSupport"],
+      name: "ValidationTests", dependencies: ["Validation", "WeightFormats", "Pipeline", "SmeltCommands", "TestSupport"],
       swiftSettings: common),
     .testTarget(
       name: "CommandLineSupportTests", dependencies: ["CommandLineSupport", "TestSupport"], swiftSettings: common),

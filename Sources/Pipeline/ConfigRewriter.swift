@@ -2,6 +2,7 @@ import Checkpoint
 import JSON
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// Rewrites `config.json` for a conversion's output, in the terms its consumers read.
 public enum ConfigRewriter {

@@ -3,6 +3,7 @@ import JSON
 import Quantization
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// Why a conversion cannot be planned or run.
 public enum ConversionError: Error, Sendable, CustomStringConvertible {

@@ -6,6 +6,7 @@ import SafeTensors
 import Synchronization
 import SystemIO
 import TensorCore
+import WeightFormats
 
 /// Per-weight result of a conversion: the round-trip error of what was written.
 public struct TensorReport: Sendable {

@@ -2,6 +2,7 @@ import Checkpoint
 import Quantization
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// The consumer family whose config block describes an output: one config block per checkpoint, so a mixed
 /// recipe may only combine schemes that one family reads.

@@ -3,6 +3,7 @@ import Synchronization
 import Quantization
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// Execution of group-format jobs (4-bit layouts, MLX 8-bit) and whole-tensor decoding of sources that do not
 /// stream by rows. A weight is quantized whole: NVFP4 needs the tensor's amax, GPTQ stores its transpose, and a

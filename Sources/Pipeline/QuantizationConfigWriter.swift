@@ -3,6 +3,7 @@ import JSON
 import Quantization
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// `config.json` blocks (and metadata files) for 4-bit outputs and mixed recipes, in each consumer's terms:
 ///
@@ -314,7 +315,7 @@ public enum QuantizationConfigWriter {
     var members: [(String, JSONValue)] = [("group_size", int(groupSize)), ("bits", int(bits)), ("mode", "affine")]
     var seen = Set<String>()
     for item in items {
-      let key = WeightDecoding.mlxStackedAlias(item.module)
+      let key = MLXAffineFormat.stackedAlias(item.module)
       guard seen.insert(key).inserted else { continue }
       if let scheme = item.scheme {
         guard scheme != main else { continue }

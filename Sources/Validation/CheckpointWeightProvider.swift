@@ -5,6 +5,7 @@ import ReferenceModel
 import SafeTensors
 import SystemIO
 import TensorCore
+import WeightFormats
 
 /// Weights for the reference model (and for comparisons) read lazily from a checkpoint in any format Smelt
 /// reads, dequantized to F32 one tensor (or a range of rows) at a time.

@@ -1,6 +1,7 @@
 import Checkpoint
 import ReferenceModel
 import TensorCore
+import WeightFormats
 
 extension Validator {
   /// Layer level: each selected linear (attention and MLP projections, routed and shared experts, the router)

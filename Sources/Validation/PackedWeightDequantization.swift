@@ -2,6 +2,7 @@ import Checkpoint
 import JSON
 import Quantization
 import TensorCore
+import WeightFormats
 
 /// The 4-bit (and MLX 8-bit) storages: every companion tensor is read whole and handed to the producer's
 /// own dequantizer from `Quantization` (int4 pack-quantized, GPTQ v1, MLX affine, MXFP4, NVFP4), which returns

@@ -1,6 +1,7 @@
 import Checkpoint
 import ReferenceModel
 import TensorCore
+import WeightFormats
 
 extension Validator {
   /// Tensor level: every selected logical weight of the reference, dequantized on both sides and compared in

@@ -1,4 +1,5 @@
 import Checkpoint
+import WeightFormats
 
 /// Which comparisons `smelt validate` runs.
 public enum ValidationLevel: String, Sendable, CaseIterable, Comparable {

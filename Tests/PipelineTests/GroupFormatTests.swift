@@ -6,6 +6,7 @@ import SystemIO
 import TensorCore
 import TestSupport
 import Testing
+import WeightFormats
 @testable import Pipeline
 
 /// A tiny DeepSeek-shaped checkpoint (hidden 64; layer 0 dense, layer 1 MoE with 2 routed experts and a shared

@@ -3,6 +3,7 @@ import Quantization
 import ReferenceModel
 import Testing
 import TensorCore
+import WeightFormats
 @testable import Validation
 
 /// The provider reads every 4-bit layout Smelt's quantizers write and returns what the producer's own

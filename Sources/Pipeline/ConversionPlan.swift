@@ -212,15 +212,6 @@ public struct ConversionPlan: Sendable {
       let rows = main.shape.count >= 2 ? main.shape[0] : 1
       let columns = main.shape.count >= 2 ? main.shape.dropFirst().reduce(1, *) : (ByteCount.elementCount(main.shape) ?? 0)
       geometry = WeightGeometry(shape: main.shape, rows: rows, columns: columns, dtype: main.dtype)
-    case .fp8Block:
-      guard let main = byName[group.parts["weight"] ?? ""] else { return copyJob() }
-      guard let scale = byName[group.parts["weight_scale_inv"] ?? ""] else {
-        throw ConversionError.missingCompanion(weight: main.name, role: "weight_scale_inv")
-      }
-      guard main.shape.count == 2, scale.dtype == .float32, scale.shape.count == 2 else {
-        throw ConversionError.badCompanion(tensor: scale.name, expected: "F32 [ceil(out/128), ceil(in/128)] next to a 2-D weight", actual: "\(scale.dtype) \(scale.shape)")
-      }
-      geometry = WeightGeometry(shape: main.shape, rows: main.shape[0], columns: main.shape[1], dtype: .float32, groupSize: 128)
     default:
       do { geometry = try WeightDecoding.geometry(of: group, in: context.checkpoint) } catch {
         // An unreadable quantized layout only matters if the conversion has to decode it.

@@ -258,9 +258,9 @@ public final class ConversionRunner: Sendable {
   private func workItems(for state: JobState, stateIndex: Int) throws -> [WorkItem] {
     let job = state.job
     func whole() -> [WorkItem] { [WorkItem(stateIndex: stateIndex, rows: 0..<job.rows, sourceByteCount: job.sourceByteCount)] }
-    var alignment = job.group.storage == .fp8Block ? FP8Source.blockRows : 1
-    // 4-bit sources decode whole (their packing is not row-streamable in general).
-    if !WeightDecoding.streamsRows(job.group.storage) { return whole() }
+    // Sources decode by row ranges aligned to their own blocks; 4-bit sources decode whole.
+    guard WeightDecoding.streamsRows(job.group.storage), let source = state.sourceGeometry else { return whole() }
+    var alignment = source.rowAlignment
     switch job.action {
     case .copy, .group: return whole()
     case .cast: break
@@ -458,7 +458,7 @@ public final class ConversionRunner: Sendable {
     let job = state.job
     let name = job.outputs[0].name
     guard let grid = state.outputScales, job.rows > 0 else { return }
-    let step = chunkRows(job, alignment: job.group.storage == .fp8Block ? FP8Source.blockRows : 1)
+    let step = chunkRows(job, alignment: state.sourceGeometry?.rowAlignment ?? 1)
     var maximum: UInt32 = 0
     var row = 0
     while row < job.rows {
@@ -537,17 +537,13 @@ struct FileContext: Sendable {
   }
 }
 
-/// FP8 block sources (DeepSeek `weight_scale_inv`): 128 x 128 blocks.
-enum FP8Source {
-  static let blockRows = 128
-  static let blockColumns = 128
-}
-
 /// A job being converted: its source views, scales and results, shared by its work items.
 final class JobState: Sendable {
   let job: ConversionJob
-  /// The source weight (nil for copies).
+  /// The source weight's mapped codes, for row-streamed plain and FP8-block sources (nil otherwise).
   let weight: TensorView?
+  /// The source's geometry (nil for copies).
+  let sourceGeometry: WeightGeometry?
   /// An FP8 block source's F32 scales, copied once (read-only after `init`; freed in `deinit`).
   private let sourceScales: DisjointMutableBuffer<Float>
   /// The output scale grid of an FP8 job, filled chunk by chunk (disjoint row ranges).
@@ -559,21 +555,28 @@ final class JobState: Sendable {
   let nonFinite = Mutex((count: 0, first: Int?.none))
   /// A group-format job's report (its single work item quantizes the whole weight).
   let groupReport = Mutex(TensorReport?.none)
-  /// The checkpoint, for sources decoded whole through `WeightDecoding`.
+  /// The checkpoint, for sources decoded through `WeightDecoding`.
   private let checkpoint: Checkpoint
   private let remainingItems = Mutex(0)
 
   init(job: ConversionJob, checkpoint: Checkpoint) throws {
     self.job = job
     self.checkpoint = checkpoint
-    var decodesWhole = !WeightDecoding.streamsRows(job.group.storage)
-    if case .group = job.action { decodesWhole = true }
-    if case .copy = job.action { decodesWhole = true }
-    if decodesWhole {
+    var streamed = WeightDecoding.streamsRows(job.group.storage)
+    if case .group = job.action { streamed = false }
+    if case .copy = job.action {
+      sourceGeometry = nil
+      streamed = false
+    } else {
+      do { sourceGeometry = try WeightDecoding.geometry(of: job.group, in: checkpoint) } catch {
+        throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "\(error)")
+      }
+    }
+    if streamed, job.group.storage == .plain || job.group.storage == .fp8Block {
+      (weight, sourceScales) = try JobState.mappedSource(job, checkpoint)
+    } else {
       weight = nil
       sourceScales = DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0))
-    } else {
-      (weight, sourceScales) = try JobState.streamingSource(job, checkpoint)
     }
     if case .fp8(let scheme, _) = job.action {
       let layout = try FP8BlockLayout(rows: job.rows, columns: job.columns, scheme: scheme)
@@ -587,11 +590,11 @@ final class JobState: Sendable {
     }
   }
 
-  /// The mapped weight of a row-streamed source, and an FP8 block source's scales copied once.
-  private static func streamingSource(
+  /// The mapped weight of a plain or FP8-block source read straight from the mapping, and an FP8-block
+  /// source's scales copied once (checked finite: the fused kernels do not check per chunk).
+  private static func mappedSource(
     _ job: ConversionJob, _ checkpoint: Checkpoint
   ) throws -> (TensorView, DisjointMutableBuffer<Float>) {
-    let sourceScales: DisjointMutableBuffer<Float>
     guard let weightName = job.group.parts["weight"] else {
       throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "no weight tensor")
     }
@@ -600,35 +603,18 @@ final class JobState: Sendable {
     guard width > 0, weight.bytes.count >= job.rows * job.columns * width else {
       throw ConversionError.unsupported(tensor: weight.name, reason: "\(weight.dtype) \(weight.shape) does not match the plan")
     }
-    switch job.group.storage {
-    case .plain:
-      sourceScales = DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0))
-    case .fp8Block:
-      let scaleName = job.group.parts["weight_scale_inv"] ?? ""
-      let scale = try checkpoint.tensor(scaleName)
-      let expected = [
-        (job.rows + FP8Source.blockRows - 1) / FP8Source.blockRows,
-        (job.columns + FP8Source.blockColumns - 1) / FP8Source.blockColumns,
-      ]
-      guard scale.dtype == .float32, scale.shape == expected else {
-        throw ConversionError.badCompanion(
-          tensor: scale.name, expected: "F32 \(expected) for weight \(weight.shape) with 128x128 blocks",
-          actual: "\(scale.dtype) \(scale.shape)")
-      }
-      let values = try scale.copyElements(as: Float.self)
-      // Checked once here (the fused kernels do not check per chunk).
-      if let index = values.firstIndex(where: { !$0.isFinite }) {
-        throw ConversionError.numeric(
-          tensor: scale.name, reason: "\(QuantizationError.nonFiniteScale(scaleIndex: index, value: values[index]))")
-      }
-      let copy = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
-      _ = copy.initialize(from: values)
-      sourceScales = DisjointMutableBuffer(copy)
-    default:
-      throw ConversionError.unsupported(
-        tensor: job.group.modulePath, reason: "unsupported source layout \(job.group.storage.rawValue)")
+    guard job.group.storage == .fp8Block, let scaleName = job.group.parts["weight_scale_inv"] else {
+      return (weight, DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0)))
     }
-    return (weight, sourceScales)
+    let scale = try checkpoint.tensor(scaleName)
+    let values = try scale.copyElements(as: Float.self)
+    if let index = values.firstIndex(where: { !$0.isFinite }) {
+      throw ConversionError.numeric(
+        tensor: scale.name, reason: "\(QuantizationError.nonFiniteScale(scaleIndex: index, value: values[index]))")
+    }
+    let copy = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
+    _ = copy.initialize(from: values)
+    return (weight, DisjointMutableBuffer(copy))
   }
 
   deinit {
@@ -671,47 +657,32 @@ final class JobState: Sendable {
     weight.owner.mapping.advise(.dontNeed, range: (start + rows.lowerBound * rowByteCount)..<(start + rows.upperBound * rowByteCount))
   }
 
-  /// The F32 values of rows `rows` into `destination` (`rows.count * columns` elements).
+  /// The F32 values of rows `rows` into `destination` (`rows.count * columns` elements): plain sources from
+  /// the mapping, everything else through the one weight decoder.
   func decode(rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) throws {
-    let name = weight?.name ?? job.group.modulePath
-    if !WeightDecoding.streamsRows(job.group.storage) {
-      do {
-        let decoded = try WeightDecoding.decode(group: job.group, in: checkpoint)
-        let start = rows.lowerBound * job.columns
-        decoded.values.withUnsafeBufferPointer { all in
-          _ = destination.initialize(from: UnsafeBufferPointer(rebasing: all[start..<(start + destination.count)]))
-        }
-      } catch {
-        throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "\(error)")
+    if job.group.storage == .plain, let weight {
+      do { try ElementCodec.decode(sourceBytes(rows: rows), dtype: weight.dtype, into: destination) } catch {
+        throw ConversionError.numeric(tensor: weight.name, reason: "\(error)")
       }
       return
     }
-    switch job.group.storage {
-    case .fp8Block:
-      precondition(rows.lowerBound % FP8Source.blockRows == 0, "fp8 source chunks start on a block row")
-      let layout = try FP8BlockLayout(
-        rows: rows.count, columns: job.columns, scheme: .block(rows: FP8Source.blockRows, columns: FP8Source.blockColumns))
-      let firstScale = rows.lowerBound / FP8Source.blockRows * layout.scaleColumns
-      do {
-        try BlockFP8.dequantize(
-          sourceBytes(rows: rows), scales: UnsafeBufferPointer(sourceScales.slice(firstScale..<(firstScale + layout.scaleCount))),
-          layout: layout, to: .float32, into: UnsafeMutableRawBufferPointer(destination))
-      } catch {
-        throw ConversionError.numeric(tensor: name, reason: "\(error)")
-      }
-    default:
-      do { try ElementCodec.decode(sourceBytes(rows: rows), dtype: weight?.dtype ?? .float32, into: destination) } catch {
-        throw ConversionError.numeric(tensor: name, reason: "\(error)")
-      }
+    do {
+      try WeightDecoding.decodeRows(group: job.group, in: checkpoint, geometry: sourceGeometry, rows: rows, into: destination)
+    } catch {
+      throw ConversionError.numeric(tensor: WeightDecoding.logicalName(of: job.group), reason: "\(error)")
     }
   }
 
-  /// An FP8 block source's codes, scales and layout for rows `rows` (starting on a block row).
+  /// An FP8 block source's codes, scales and layout for rows `rows` (starting on a block row), for the fused
+  /// FP8 → BF16 pass.
   func fp8Source(rows: Range<Int>) throws -> (UnsafeRawBufferPointer, UnsafeBufferPointer<Float>, FP8BlockLayout) {
-    precondition(rows.lowerBound % FP8Source.blockRows == 0, "fp8 source chunks start on a block row")
-    let layout = try FP8BlockLayout(
-      rows: rows.count, columns: job.columns, scheme: .block(rows: FP8Source.blockRows, columns: FP8Source.blockColumns))
-    let firstScale = rows.lowerBound / FP8Source.blockRows * layout.scaleColumns
+    guard let scheme = sourceGeometry?.fp8Scales, let alignment = sourceGeometry?.rowAlignment else {
+      throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "not an FP8 block source")
+    }
+    precondition(rows.lowerBound % alignment == 0, "fp8 source chunks start on a block row")
+    let full = try FP8BlockLayout(rows: job.rows, columns: job.columns, scheme: scheme)
+    let layout = try FP8BlockLayout(rows: rows.count, columns: job.columns, scheme: scheme)
+    let firstScale = rows.lowerBound / full.blockRows * full.scaleColumns
     let scales = UnsafeBufferPointer(sourceScales.slice(firstScale..<(firstScale + layout.scaleCount)))
     return (sourceBytes(rows: rows), scales, layout)
   }

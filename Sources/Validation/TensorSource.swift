@@ -1,10 +1,12 @@
 import Checkpoint
 import SafeTensors
 import SystemIO
+import WeightFormats
+import JSON
 
 /// Where `CheckpointWeightProvider` reads tensor bytes from: a checkpoint (one file or a directory of shards
 /// with an index) or a `smelt shard` output directory reassembled through its `manifest.json`.
-public protocol TensorSource: Sendable {
+public protocol TensorSource: TensorStore {
   /// The path the source was opened from.
   var directory: String { get }
   /// The parsed `config.json`, when there is one.
@@ -22,53 +24,9 @@ public protocol TensorSource: Sendable {
 
 extension TensorSource {
   public var skippedTensors: Set<String> { [] }
-}
-
-/// Tensor bytes: a zero-copy window into a mapped file, or an owned buffer assembled from pieces.
-public struct TensorBytes: Sendable {
-  enum Storage: Sendable {
-    case mapped(TensorView, Range<Int>)
-    case owned([UInt8])
-  }
-  let storage: Storage
-
-  /// A window of `view`'s bytes.
-  public init(view: TensorView, range: Range<Int>) { storage = .mapped(view, range) }
-  /// Owned bytes.
-  public init(_ bytes: [UInt8]) { storage = .owned(bytes) }
-
-  /// The byte count.
-  public var count: Int {
-    switch storage {
-    case .mapped(_, let range): range.count
-    case .owned(let bytes): bytes.count
-    }
-  }
-
-  /// Calls `body` with the bytes (any alignment).
-  public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-    switch storage {
-    case .mapped(let view, let range):
-      // `view` keeps its file's mapping alive while `self` exists.
-      return try body(UnsafeRawBufferPointer(rebasing: view.bytes[range]))
-    case .owned(let bytes):
-      return try bytes.withUnsafeBytes(body)
-    }
-  }
-
-  /// A copy of the bytes.
-  public func copy() -> [UInt8] { withUnsafeBytes { Array($0) } }
-
-  /// Drops the mapped pages of a large window from this process once decoded, so streaming through a 700 GB
-  /// checkpoint does not grow the resident set with file pages (the page cache keeps them; a later read maps
-  /// them again). No-op for owned bytes and small windows.
-  public func releasePages() {
-    guard case .mapped(let view, let range) = storage, range.count >= 1 << 16 else { return }
-    let mapping = view.owner.mapping
-    guard let start = view.bytes.baseAddress, let base = mapping.bytes.baseAddress else { return }
-    let offset = start - base + range.lowerBound
-    mapping.advise(.dontNeed, range: offset..<(offset + range.count))
-  }
+  public var storePath: String { directory }
+  public var configObject: JSONObject? { config?.raw }
+  public func storedEntry(_ name: String) -> TensorEntry? { entry(name) }
 }
 
 /// A checkpoint read through its index (`Checkpoint`).

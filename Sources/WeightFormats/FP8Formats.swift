@@ -19,8 +19,8 @@ extension WeightStorage {
 ///   the scale dtype (the F32 product of an E4M3 code and a BF16/F16 scale is exact, so one rounding).
 ///
 /// The block shape comes from `quantization_config.weight_block_size` (or a compressed-tensors group's
-/// `block_structure`), else 128, else the exact quotient of the weight by the scale grid — whichever tiles the
-/// grid (`FP8WeightFormat.scheme`). So 128×128 releases, Smelt's `--block-size 1x128` outputs and ragged edge
+/// `block_structure`), else 128 — whichever tiles the grid (`FP8WeightFormat.scheme`); a grid neither tiles is
+/// an error, not a guess. So 128×128 releases, Smelt's `--block-size 1x128` outputs and ragged edge
 /// blocks (576 rows = 4½ blocks) all decode, by row ranges.
 public struct FP8WeightFormat: WeightFormat {
   /// Which tensor names and scale dtypes.
@@ -52,7 +52,7 @@ public struct FP8WeightFormat: WeightFormat {
     guard main.shape.count == 2, main.dtype == .float8E4M3FN, scaleDTypes.contains(scale.dtype) else {
       throw bad(
         group,
-        "expected F8_E4M3 [out, in] with a \(scaleDTypes.map(\.rawValue).joined(separator: "/")) \(scaleRole), found \(main.dtype) \(main.shape) and \(scale.dtype) \(scale.shape)")
+        "expected F8_E4M3 [out, in] with a \(scaleDTypes.map(\.rawValue).joined(separator: "/")) \(scaleRole), found \(main.name) \(main.dtype) \(main.shape) and \(scale.name) \(scale.dtype) \(scale.shape)")
     }
     let configured = FormatConfig(store.configObject).blockShape
     guard let scheme = Self.scheme(
@@ -61,7 +61,7 @@ public struct FP8WeightFormat: WeightFormat {
     else {
       throw bad(
         group,
-        "\(scaleRole) \(scale.shape) does not tile weight \(main.shape) (block size from weight_block_size or block_structure, else 128)")
+        "\(scale.name) \(scale.shape) does not tile weight \(main.shape) (block size from weight_block_size or block_structure, else 128)")
     }
     let dtype = spelling == .deepSeek ? DType.float32 : scale.dtype
     var geometry = Self.matrix(main.shape, dtype, fp8: scheme)
@@ -70,9 +70,9 @@ public struct FP8WeightFormat: WeightFormat {
   }
 
   /// The scale scheme of a `[rows, columns]` FP8 weight whose scale tensor has `scaleShape`: `[]`/`[1]`/`[1, 1]`
-  /// → tensor and `[rows, 1]` → channel (compressed-tensors, unless a configured block says otherwise), else
-  /// blocks whose size is the configured one, 128, or the exact quotient — the first with
-  /// `ceil(rows/br) == sr` and `ceil(columns/bc) == sc`. `nil` when nothing tiles.
+  /// → tensor (compressed-tensors without a configured block); else blocks whose size is the configured one or
+  /// 128 — the first with `ceil(rows/br) == sr` and `ceil(columns/bc) == sc`; else (compressed-tensors)
+  /// `[rows, 1]` → channel and a single scale → tensor. `nil` when nothing fits.
   public static func scheme(
     rows: Int, columns: Int, scaleShape: [Int], configured: (rows: Int, columns: Int)?, allowsTensorAndChannel: Bool = true
   ) -> FP8Scheme? {
@@ -82,20 +82,17 @@ public struct FP8WeightFormat: WeightFormat {
     }
     guard scaleShape.count == 2, rows > 0, columns > 0 else { return nil }
     let scaleRows = scaleShape[0], scaleColumns = scaleShape[1]
-    if allowsTensorAndChannel, scaleColumns == 1, scaleRows == rows, configured == nil || configured?.rows == 1 {
-      return .channel
-    }
     func blockSize(extent: Int, count: Int, configured: Int?) -> Int? {
-      var candidates: [Int] = []
-      if let configured { candidates.append(configured) }
-      candidates.append(128)
-      if count > 0, extent % count == 0 { candidates.append(extent / count) }
-      return candidates.first { $0 > 0 && (extent - 1) / $0 + 1 == count }
+      ([configured, 128].compactMap { $0 }).first { $0 > 0 && (extent - 1) / $0 + 1 == count }
     }
-    guard let blockRows = blockSize(extent: rows, count: scaleRows, configured: configured?.rows),
+    if let blockRows = blockSize(extent: rows, count: scaleRows, configured: configured?.rows),
       let blockColumns = blockSize(extent: columns, count: scaleColumns, configured: configured?.columns)
-    else { return nil }
-    return .block(rows: blockRows, columns: blockColumns)
+    {
+      return .block(rows: blockRows, columns: blockColumns)
+    }
+    if allowsTensorAndChannel, scaleColumns == 1, scaleRows == rows { return .channel }
+    if allowsTensorAndChannel, elementCount == 1 { return .tensor }
+    return nil
   }
 
   public func decodeRows(

@@ -42,16 +42,16 @@ let package = Package(
       name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
       swiftSettings: common),
     .target(
-      name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats"],
+      name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
       swiftSettings: common),
     .target(
-      name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
+      name: "ReferenceModel", dependencies: ["TensorCore", "Checkpoint"], swiftSettings: common,
       linkerSettings: libm),
     .target(
       name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats"],
       swiftSettings: common),
     .target(
-      name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "Pipeline", "WeightFormats"],
+      name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],
       swiftSettings: common),
     .target(
       name: "Validation",
@@ -59,7 +59,7 @@ let package = Package(
         "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
       ],
       swiftSettings: common),
-    .target(name: "CommandLineSupport", dependencies: ["SystemIO"], swiftSettings: common),
+    .target(name: "CommandLineSupport", swiftSettings: common),
     .target(
       name: "SmeltCommands",
       dependencies: [

@@ -81,6 +81,8 @@ public struct ConversionPlan: Sendable {
   public var replacedSidecars: Set<String>
   /// Weights the selection picked but the layout cannot take, kept at source precision, one line per reason.
   public var notes: [String]
+  /// The file format the output is written in.
+  public var container: any OutputContainer = SafeTensorsContainer()
 
   public var sourceByteCount: Int { jobs.reduce(0) { $0 + $1.sourceByteCount } }
   public var outputByteCount: Int { jobs.reduce(0) { $0 + $1.outputByteCount } }
@@ -158,6 +160,7 @@ public struct ConversionPlan: Sendable {
         throw ConversionError.missingCompanion(weight: name, role: "weight_scale_inv")
       }
     }
+    ConversionPlan.fuseTensorScales(&jobs)
     self.jobs = jobs
     notes = context.notes.map { reason, kept in
       "kept \(kept.count) weight(s) at source precision: \(reason) (e.g. '\(kept.example)')"
@@ -302,6 +305,32 @@ public struct ConversionPlan: Sendable {
         sourceByteCount: sourceBytes, rows: rows, columns: columns)
     case .mixed:
       throw ConversionError.invalidRecipe("a recipe cannot nest another recipe")
+    }
+  }
+
+  /// Links NVFP4 weights that engines load as one fused layer (`FusedLinears`: gate/up, q_a/kv_a, q/k/v under
+  /// one parent) so they share one per-tensor scale, as llm-compressor's
+  /// `update_fused_layer_weight_global_scales` does: only when every sibling is present and quantized to the
+  /// same layout.
+  static func fuseTensorScales(_ jobs: inout [ConversionJob]) {
+    var byModule: [String: Int] = [:]
+    for (index, job) in jobs.enumerated() {
+      guard case .group(let groupJob) = job.action, groupJob.format.sharesTensorScaleWithFusedSiblings,
+        let first = job.outputs.first
+      else { continue }
+      byModule[TensorName(first.name).modulePath] = index
+    }
+    for (module, index) in byModule {
+      let siblings = FusedLinears.siblingModules(of: module)
+      let indices = siblings.compactMap { byModule[$0] }
+      guard siblings.count > 1, indices.count == siblings.count, case .group(var groupJob) = jobs[index].action else { continue }
+      let formats = Set(indices.compactMap { i -> GroupFormat? in
+        if case .group(let sibling) = jobs[i].action { return sibling.format }
+        return nil
+      })
+      guard formats.count == 1 else { continue }
+      groupJob.fusedJobs = indices.sorted()
+      jobs[index].action = .group(groupJob)
     }
   }
 }

@@ -54,6 +54,8 @@ public final class ConversionRunner: Sendable {
   let chunkElements: Int
   /// Concurrent workers.
   let workerCount: Int
+  /// Source |x| maxima of NVFP4 weights with fused siblings, by job index (see `fusedAmax`).
+  let siblingAmax = Mutex([Int: Float]())
 
   public convenience init(plan: ConversionPlan, checkpoint: Checkpoint, output: String) {
     self.init(
@@ -93,38 +95,38 @@ public final class ConversionRunner: Sendable {
       for file in plan.files {
         let path = FileSystem.join(output, file.name)
         let tensors = file.jobs.flatMap { plan.jobs[$0].outputs }
-        let layout = try SafeTensorsLayout(tensors: tensors)
+        let fileByteCount = try plan.container.fileByteCount(of: tensors)
         // Reuse a finished file only if it is still exactly what was recorded (re-hashing costs a read,
         // far less than converting, and a file changed since must not reach the manifest as if intact).
         if let digest = completed[file.name], FileSystem.exists(path),
-          (try? FileSystem.byteCount(of: path)) == layout.fileByteCount, (try? FileDigest.sha256(of: path)) == digest
+          (try? FileSystem.byteCount(of: path)) == fileByteCount, (try? FileDigest.sha256(of: path)) == digest
         {
           resumed.append(file.name)
-          resumedDigests.append((file.name, digest, layout.fileByteCount))
+          resumedDigests.append((file.name, digest, fileByteCount))
           progress(file.jobs.reduce(0) { $0 + plan.jobs[$1].sourceByteCount })
           continue
         }
-        let writer = try SafeTensorsFileWriter(path: path, layout: layout)
+        let writer = try plan.container.makeWriter(path: path, tensors: tensors)
         let streaming: StreamingFileDigest
         do {
-          streaming = try StreamingFileDigest(path: AtomicOutputFile.temporaryPath(for: path), byteCount: layout.fileByteCount)
+          streaming = try StreamingFileDigest(path: AtomicOutputFile.temporaryPath(for: path), byteCount: fileByteCount)
         } catch {
           writer.abandon()
           throw error
         }
-        streaming.didWrite(0..<layout.header.dataStart)
+        streaming.didWrite(0..<writer.headerByteCount)
         do {
           let context = FileContext(writer: writer, sources: sources, digest: streaming)
           reports += try convertFile(file.jobs, context: context, progress: progress)
           try writer.commit()
           // The writer verified every tensor complete: the whole file is final (no range can be missed).
-          streaming.didWrite(0..<layout.fileByteCount)
+          streaming.didWrite(0..<fileByteCount)
         } catch {
           streaming.cancel()
           writer.abandon()
           throw error
         }
-        digests.start(name: file.name, byteCount: layout.fileByteCount) { try streaming.digest() }
+        digests.start(name: file.name, byteCount: fileByteCount) { try streaming.digest() }
         written.append(file.name)
       }
     } catch {
@@ -141,15 +143,10 @@ public final class ConversionRunner: Sendable {
     let fileDigests = resumedDigests + (try digests.wait())
 
     var extras: [(String, String, Int)] = []
-    if plan.files.count > 1 {
-      var weightMap: [(tensor: String, file: String)] = []
-      for file in plan.files {
-        for jobIndex in file.jobs { for tensor in plan.jobs[jobIndex].outputs { weightMap.append((tensor.name, file.name)) } }
-      }
-      let index = CheckpointIndex(weightMap: weightMap, totalByteCount: plan.outputByteCount)
-      let bytes = index.jsonBytes()
-      try FileSystem.writeFileAtomically(bytes, to: FileSystem.join(output, "model.safetensors.index.json"))
-      extras.append(("model.safetensors.index.json", SHA256.hex(of: bytes), bytes.count))
+    let fileTensors = plan.files.map { file in (name: file.name, tensors: file.jobs.flatMap { plan.jobs[$0].outputs }) }
+    for index in plan.container.indexFiles(files: fileTensors, totalByteCount: plan.outputByteCount) {
+      try FileSystem.writeFileAtomically(index.bytes, to: FileSystem.join(output, index.name))
+      extras.append((index.name, SHA256.hex(of: index.bytes), index.bytes.count))
     }
     if let config = plan.config {
       let bytes = JSONWriter(pretty: true).bytes(.object(config)) + [0x0A]
@@ -382,7 +379,10 @@ public final class ConversionRunner: Sendable {
         do { try BlockFP8.dequantize(codes, scales: scales, layout: layout, to: .float32, into: encoded) } catch {
           throw ConversionError.numeric(tensor: name, reason: "\(error)")
         }
-        state.addErrors(ErrorAccumulator(elementCount: count, signalEnergy: 0, errorEnergy: 0, maxAbsoluteError: 0))
+        // Exact: the F32 output is the reference.
+        var errors = ErrorStatistics()
+        errors.add(reference: UnsafeRawBufferPointer(encoded), .float32, candidate: UnsafeRawBufferPointer(encoded), .float32, count: count)
+        state.addErrors(errors)
       }
       try context.write(
         tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns * outputWidth,
@@ -399,23 +399,18 @@ public final class ConversionRunner: Sendable {
     // NaN/infinite source values are carried into the output (casts saturate or keep them) and reported.
     let nonFinite = NonFinite.scan(UnsafeBufferPointer(reference))
     if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
-    if dtype == .float32 {
-      state.addErrors(ErrorAccumulator(elementCount: count, signalEnergy: 0, errorEnergy: 0, maxAbsoluteError: 0))
-    } else if ErrorStatistics.dtypes.contains(dtype), nonFinite.count == 0 {
-      state.addErrors(
-        ErrorStatistics.measure(
-          reference: UnsafeRawBufferPointer(reference), .float32, approximation: UnsafeRawBufferPointer(encoded), dtype,
-          count: count))
+    var errors = ErrorStatistics()
+    if ErrorStatistics.dtypes.contains(dtype) {
+      errors.add(reference: UnsafeRawBufferPointer(reference), .float32, candidate: UnsafeRawBufferPointer(encoded), dtype, count: count)
     } else {
-      // FP8 targets, or non-finite values (which the scalar accumulator skips): decode back to F32 first.
+      // FP8 targets: decode back to F32 first.
       let back = scratch.floats(.roundTrip, count)
       do { try ElementCodec.decode(UnsafeRawBufferPointer(encoded), dtype: dtype, into: back) } catch {
         throw ConversionError.numeric(tensor: name, reason: "\(error)")
       }
-      var errors = ErrorAccumulator()
-      errors.add(reference: UnsafeBufferPointer(reference), approximation: UnsafeBufferPointer(back))
-      state.addErrors(errors)
+      errors.add(reference: UnsafeBufferPointer(reference), candidate: UnsafeBufferPointer(back))
     }
+    state.addErrors(errors)
     try context.write(
       tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns * outputWidth,
       bytes: UnsafeRawBufferPointer(encoded))
@@ -492,8 +487,11 @@ public final class ConversionRunner: Sendable {
     _ source: UnsafeRawBufferPointer, _ sourceDType: DType, _ codes: UnsafeMutableRawBufferPointer,
     _ scales: UnsafeBufferPointer<Float>, _ layout: FP8BlockLayout, _ state: JobState, _ scratch: WorkerScratch
   ) throws {
+    // What the consumer reads back: the decoder multiplies in the stored scale dtype (F32 for DeepSeek).
+    let readDType = state.job.outputs.count > 1 ? state.job.outputs[1].dtype : .float32
     state.addErrors(
-      FusedFP8.quantizationError(source: source, sourceDType, codes: UnsafeRawBufferPointer(codes), scales: scales, layout: layout))
+      FusedFP8.quantizationError(
+        source: source, sourceDType, codes: UnsafeRawBufferPointer(codes), scales: scales, layout: layout, readDType: readDType))
   }
 }
 
@@ -507,9 +505,9 @@ struct WorkItem: Sendable {
   var sourceByteCount: Int
 }
 
-/// What every work item of a file writes to: the writer, and the digest that follows it.
+/// What every work item of a file writes to: the container's writer, and the digest that follows it.
 struct FileContext: Sendable {
-  let writer: SafeTensorsFileWriter
+  let writer: any OutputFileWriter
   let sources: SourceFiles
   let digest: StreamingFileDigest
 
@@ -521,8 +519,8 @@ struct FileContext: Sendable {
   /// Writes part of tensor `name`, reports the file range to the digest and starts writing it back.
   func write(tensorNamed name: String, atByteOffsetWithinTensor offset: Int, bytes: UnsafeRawBufferPointer) throws {
     try writer.write(tensorNamed: name, atByteOffsetWithinTensor: offset, bytes: bytes)
-    if let start = writer.layout.fileOffset(ofTensor: name) {
-      let range = (start + offset)..<(start + offset + bytes.count)
+    if let tensor = writer.fileRange(ofTensor: name) {
+      let range = (tensor.lowerBound + offset)..<(tensor.lowerBound + offset + bytes.count)
       digest.didWrite(range)
       digest.startWriteback(range)
     }
@@ -531,9 +529,7 @@ struct FileContext: Sendable {
   /// Copies tensor `name` file to file and reports it to the digest.
   func copy(tensorNamed name: String, from source: FileDescriptor, sourceFileOffset: Int) throws {
     try writer.copy(tensorNamed: name, from: source, sourceFileOffset: sourceFileOffset)
-    if let entry = writer.layout.entry(named: name), let start = writer.layout.fileOffset(ofTensor: name) {
-      digest.didWrite(start..<(start + entry.byteCount))
-    }
+    if let range = writer.fileRange(ofTensor: name) { digest.didWrite(range) }
   }
 }
 
@@ -550,7 +546,7 @@ final class JobState: Sendable {
   let outputScales: DisjointMutableBuffer<Float>?
   /// The whole tensor's FP8 layout, for FP8 jobs.
   let outputLayout: FP8BlockLayout?
-  let errors = Mutex(ErrorAccumulator())
+  let errors = Mutex(ErrorStatistics())
   /// Non-finite source values seen by a cast: how many, and the smallest flat index.
   let nonFinite = Mutex((count: 0, first: Int?.none))
   /// A group-format job's report (its single work item quantizes the whole weight).
@@ -632,7 +628,7 @@ final class JobState: Sendable {
     }
   }
 
-  func addErrors(_ chunk: ErrorAccumulator) { errors.withLock { $0.merge(chunk) } }
+  func addErrors(_ chunk: ErrorStatistics) { errors.withLock { $0.merge(chunk) } }
 
   func addNonFinite(_ count: Int, first: Int?) {
     nonFinite.withLock { total in

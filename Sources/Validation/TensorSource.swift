@@ -4,20 +4,16 @@ import SystemIO
 import WeightFormats
 import JSON
 
-/// Where `CheckpointWeightProvider` reads tensor bytes from: a checkpoint (one file or a directory of shards
-/// with an index) or a `smelt shard` output directory reassembled through its `manifest.json`.
+/// Where `CheckpointWeightProvider` reads from: a `TensorStore` (tensors by their original names, bytes by
+/// range) that is a checkpoint or a `smelt shard` output directory reassembled through its `manifest.json`,
+/// with its parsed config.
 public protocol TensorSource: TensorStore {
   /// The path the source was opened from.
   var directory: String { get }
   /// The parsed `config.json`, when there is one.
   var config: ModelConfig? { get }
-  /// Every tensor under its original (Hugging Face) name, in a stable order. Data offsets are meaningful only
-  /// within the file they come from; use `bytes(of:range:)` to read.
-  var entries: [TensorEntry] { get }
   /// The entry of `name`, or `nil`.
   func entry(_ name: String) -> TensorEntry?
-  /// Bytes `range` (within the tensor's row-major data) of tensor `name`.
-  func bytes(of name: String, range: Range<Int>) throws -> TensorBytes
   /// Source tensors deliberately left out (a shard layout that drops the MTP layer).
   var skippedTensors: Set<String> { get }
 }

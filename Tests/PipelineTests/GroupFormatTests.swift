@@ -111,9 +111,7 @@ func group(_ module: String, in checkpoint: Checkpoint) -> WeightGroup? {
 }
 
 func snr(_ reference: [Float], _ approximation: [Float]) -> Double {
-  var errors = ErrorAccumulator()
-  reference.withUnsafeBufferPointer { r in approximation.withUnsafeBufferPointer { a in errors.add(reference: r, approximation: a) } }
-  return errors.snrDecibels
+  ErrorStatistics(reference: reference, candidate: approximation).snrDecibels
 }
 
 @Suite("4-bit targets") struct GroupFormatTargetTests {

@@ -12,6 +12,7 @@
 //   Checkpoint                checkpoint directories, index.json, config.json, sharded writer
 //   SafeTensors               strict header parser, header planner, memory-mapped reader
 //   Quantization              pure codecs and block quantizers (FP8, int4, MXFP4, NVFP4, ...)
+//   GGML                      pure: ggml's tensor types and block kernels, bit-exact with ggml-quants.c
 //   SystemIO                  Glibc only: file descriptors, mmap, pread/pwrite loops, atomic output
 //   JSON                      strict RFC 8259 parser and a deterministic writer
 //   TensorCore                pure: DType, checked shape arithmetic, SHA-256, small shared helpers
@@ -37,6 +38,7 @@ let package = Package(
     .target(name: "SystemIO", dependencies: ["TensorCore"], swiftSettings: common),
     .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(name: "Quantization", dependencies: ["TensorCore"], swiftSettings: common, linkerSettings: libm),
+    .target(name: "GGML", swiftSettings: common, linkerSettings: libm),
     .target(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
       swiftSettings: common),
@@ -76,6 +78,8 @@ let package = Package(
     .testTarget(
       name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"], resources: [.copy("Golden")],
       swiftSettings: common),
+    .testTarget(
+      name: "GGMLTests", dependencies: ["GGML", "TensorCore", "TestSupport"], exclude: ["Golden"], swiftSettings: common),
     .testTarget(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
       resources: [.copy("Golden")], swiftSettings: common),

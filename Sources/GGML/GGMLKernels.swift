@@ -38,53 +38,69 @@ public struct GGMLKernels: Sendable {
   public static func forType(_ type: GGMLType) -> GGMLKernels? {
     switch type {
     case .f32:
-      GGMLKernels(type, importance: false, NonLinearQuantsReference.quantizeF32, FloatKernels.quantizeF32,
-        NonLinearQuantsReference.dequantizeF32, FloatKernels.dequantizeF32)
+      GGMLKernels(type, importance: false, NonLinearQuants.quantizeF32, FloatKernels.quantizeF32,
+        NonLinearQuants.dequantizeF32, FloatKernels.dequantizeF32)
     case .f16:
-      GGMLKernels(type, importance: false, NonLinearQuantsReference.quantizeF16, FloatKernels.quantizeF16,
-        NonLinearQuantsReference.dequantizeF16, FloatKernels.dequantizeF16)
+      GGMLKernels(type, importance: false, NonLinearQuants.quantizeF16, FloatKernels.quantizeF16,
+        NonLinearQuants.dequantizeF16, FloatKernels.dequantizeF16)
     case .bf16:
-      GGMLKernels(type, importance: false, NonLinearQuantsReference.quantizeBF16, FloatKernels.quantizeBF16,
-        NonLinearQuantsReference.dequantizeBF16, FloatKernels.dequantizeBF16)
+      GGMLKernels(type, importance: false, NonLinearQuants.quantizeBF16, FloatKernels.quantizeBF16,
+        NonLinearQuants.dequantizeBF16, FloatKernels.dequantizeBF16)
     case .q8_0:
-      GGMLKernels(type, importance: false, LegacyQuantsReference.quantizeQ8_0, LegacyQuantsReference.quantizeQ8_0,
-        LegacyQuantsReference.dequantizeQ8_0, LegacyQuantsReference.dequantizeQ8_0)
+      GGMLKernels(type, importance: false, LegacyQuants.quantizeQ8_0, LegacyQuantsFast.quantizeQ8_0,
+        LegacyQuants.dequantizeQ8_0, LegacyQuants.dequantizeQ8_0)
     case .q4_0:
-      GGMLKernels(type, importance: true, LegacyQuantsReference.quantizeQ4_0, LegacyQuantsReference.quantizeQ4_0,
-        LegacyQuantsReference.dequantizeQ4_0, LegacyQuantsReference.dequantizeQ4_0)
-    case .q4_1:
-      GGMLKernels(type, importance: true, LegacyQuantsReference.quantizeQ4_1, LegacyQuantsReference.quantizeQ4_1,
-        LegacyQuantsReference.dequantizeQ4_1, LegacyQuantsReference.dequantizeQ4_1)
+      legacy(type, plain: LegacyQuants.quantizeQ4_0, fast: LegacyQuantsFast.quantizeQ4_0, LegacyQuants.dequantizeQ4_0) {
+        LegacyQuants.quantizeSymmetricImportance($0, count: $1, importance: $2, maxLevel: 8, into: $3, kernel: $4)
+      }
     case .q5_0:
-      GGMLKernels(type, importance: true, LegacyQuantsReference.quantizeQ5_0, LegacyQuantsReference.quantizeQ5_0,
-        LegacyQuantsReference.dequantizeQ5_0, LegacyQuantsReference.dequantizeQ5_0)
+      legacy(type, plain: LegacyQuants.quantizeQ5_0, fast: LegacyQuantsFast.quantizeQ5_0, LegacyQuants.dequantizeQ5_0) {
+        LegacyQuants.quantizeSymmetricImportance($0, count: $1, importance: $2, maxLevel: 16, into: $3, kernel: $4)
+      }
+    case .q4_1:
+      legacy(type, plain: LegacyQuants.quantizeQ4_1, fast: LegacyQuantsFast.quantizeQ4_1, LegacyQuants.dequantizeQ4_1) {
+        LegacyQuants.quantizeAffineImportance($0, count: $1, importance: $2, maxLevel: 15, into: $3, kernel: $4)
+      }
     case .q5_1:
-      GGMLKernels(type, importance: true, LegacyQuantsReference.quantizeQ5_1, LegacyQuantsReference.quantizeQ5_1,
-        LegacyQuantsReference.dequantizeQ5_1, LegacyQuantsReference.dequantizeQ5_1)
-    case .q2_K:
-      GGMLKernels(type, importance: true, KQuantsReference.quantizeQ2_K, KQuantsReference.quantizeQ2_K,
-        KQuantsReference.dequantizeQ2_K, KQuantsReference.dequantizeQ2_K)
-    case .q3_K:
-      GGMLKernels(type, importance: true, KQuantsReference.quantizeQ3_K, KQuantsReference.quantizeQ3_K,
-        KQuantsReference.dequantizeQ3_K, KQuantsReference.dequantizeQ3_K)
-    case .q4_K:
-      GGMLKernels(type, importance: true, KQuantsReference.quantizeQ4_K, KQuantsReference.quantizeQ4_K,
-        KQuantsReference.dequantizeQ4_K, KQuantsReference.dequantizeQ4_K)
-    case .q5_K:
-      GGMLKernels(type, importance: true, KQuantsReference.quantizeQ5_K, KQuantsReference.quantizeQ5_K,
-        KQuantsReference.dequantizeQ5_K, KQuantsReference.dequantizeQ5_K)
-    case .q6_K:
-      GGMLKernels(type, importance: true, KQuantsReference.quantizeQ6_K, KQuantsReference.quantizeQ6_K,
-        KQuantsReference.dequantizeQ6_K, KQuantsReference.dequantizeQ6_K)
+      legacy(type, plain: LegacyQuants.quantizeQ5_1, fast: LegacyQuantsFast.quantizeQ5_1, LegacyQuants.dequantizeQ5_1) {
+        LegacyQuants.quantizeAffineImportance($0, count: $1, importance: $2, maxLevel: 31, into: $3, kernel: $4)
+      }
+    case .q2_K: searching(type, KQuants.quantizeQ2_K, KQuants.dequantizeQ2_K)
+    case .q3_K: searching(type, KQuants.quantizeQ3_K, KQuants.dequantizeQ3_K)
+    case .q4_K: searching(type, KQuants.quantizeQ4_K, KQuants.dequantizeQ4_K)
+    case .q5_K: searching(type, KQuants.quantizeQ5_K, KQuants.dequantizeQ5_K)
+    case .q6_K: searching(type, KQuants.quantizeQ6_K, KQuants.dequantizeQ6_K)
     case .iq4_nl:
-      GGMLKernels(type, importance: true, NonLinearQuantsReference.quantizeIQ4_NL, NonLinearQuantsReference.quantizeIQ4_NL,
-        NonLinearQuantsReference.dequantizeIQ4_NL, NonLinearQuantsReference.dequantizeIQ4_NL)
+      GGMLKernels(type, importance: true, NonLinearQuants.quantizeIQ4_NL, NonLinearQuantsFast.quantizeIQ4_NL,
+        NonLinearQuants.dequantizeIQ4_NL, NonLinearQuants.dequantizeIQ4_NL)
     case .mxfp4:
-      GGMLKernels(type, importance: false, NonLinearQuantsReference.quantizeMXFP4, NonLinearQuantsReference.quantizeMXFP4,
-        NonLinearQuantsReference.dequantizeMXFP4, NonLinearQuantsReference.dequantizeMXFP4)
+      GGMLKernels(type, importance: false, NonLinearQuants.quantizeMXFP4, NonLinearQuantsFast.quantizeMXFP4,
+        NonLinearQuants.dequantizeMXFP4, NonLinearQuants.dequantizeMXFP4)
     default:
       nil
     }
+  }
+
+  /// A type whose quantizer runs a per-group scale search with either kernel (the K-quants).
+  private static func searching(
+    _ type: GGMLType,
+    _ quantize: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafePointer<Float>?, UnsafeMutableRawPointer, SearchKernel) -> Void,
+    _ dequantize: @escaping RowDequantizer
+  ) -> GGMLKernels {
+    GGMLKernels(type, importance: true, { quantize($0, $1, $2, $3, .scalar) }, { quantize($0, $1, $2, $3, .lanes) }, dequantize, dequantize)
+  }
+
+  /// A 32-element type: a plain rounding rule without importance (scalar or vectorized), a per-block search
+  /// with it.
+  private static func legacy(
+    _ type: GGMLType, plain: @escaping RowQuantizer, fast: @escaping RowQuantizer, _ dequantize: @escaping RowDequantizer,
+    importance search: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafeMutableRawPointer, SearchKernel) -> Void
+  ) -> GGMLKernels {
+    GGMLKernels(
+      type, importance: true,
+      { x, n, weights, y in if let weights { search(x, n, weights, y, .scalar) } else { plain(x, n, nil, y) } },
+      { x, n, weights, y in if let weights { search(x, n, weights, y, .lanes) } else { fast(x, n, nil, y) } },
+      dequantize, dequantize)
   }
 
   private init(

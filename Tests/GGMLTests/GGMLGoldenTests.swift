@@ -9,23 +9,36 @@ struct GGMLGoldenTests {
   static let quantizedTypes = GGMLKernels.supportedTypes.filter { $0 != .f32 }
   static let importanceTypes = quantizedTypes.filter { GGMLKernels.forType($0)!.usesImportance }
 
-  @Test("the scalar reference writes ggml's quantize_row_<type>_ref bytes", arguments: quantizedTypes)
-  func referenceMatchesGgml(type: GGMLType) throws {
+  @Test(
+    "both implementations write ggml's quantize_row_<type>_ref bytes", arguments: quantizedTypes,
+    GGMLKernels.Implementation.allCases)
+  func quantizationMatchesGgml(type: GGMLType, implementation: GGMLKernels.Implementation) throws {
     let kernels = try #require(GGMLKernels.forType(type))
     let expected = try GGMLGolden.bytes("\(GGMLGolden.stem(type)).bin")
-    let actual = try kernels.quantized(GGMLGolden.input, rowLength: GGMLGolden.rowLength, .reference)
+    let actual = try kernels.quantized(GGMLGolden.input, rowLength: GGMLGolden.rowLength, implementation)
     let problem = GGMLGolden.firstDifference(actual, expected, type: type)
-    #expect(problem == nil, "\(type): \(problem ?? "")")
+    #expect(problem == nil, "\(type) \(implementation): \(problem ?? "")")
   }
 
-  @Test("with an importance matrix the reference writes llama-quantize's --imatrix bytes", arguments: importanceTypes)
-  func importanceReferenceMatchesGgml(type: GGMLType) throws {
+  @Test(
+    "with an importance matrix both implementations write llama-quantize's --imatrix bytes", arguments: importanceTypes,
+    GGMLKernels.Implementation.allCases)
+  func importanceQuantizationMatchesGgml(type: GGMLType, implementation: GGMLKernels.Implementation) throws {
     let kernels = try #require(GGMLKernels.forType(type))
     let expected = try GGMLGolden.bytes("\(GGMLGolden.stem(type))-imatrix.bin")
     let actual = try kernels.quantized(
-      GGMLGolden.input, rowLength: GGMLGolden.rowLength, importance: GGMLGolden.importance, .reference)
+      GGMLGolden.input, rowLength: GGMLGolden.rowLength, importance: GGMLGolden.importance, implementation)
     let problem = GGMLGolden.firstDifference(actual, expected, type: type)
-    #expect(problem == nil, "\(type): \(problem ?? "")")
+    #expect(problem == nil, "\(type) \(implementation): \(problem ?? "")")
+  }
+
+  @Test("types that ignore the importance matrix write the same bytes with one", arguments: quantizedTypes.filter { !importanceTypes.contains($0) })
+  func importanceIgnored(type: GGMLType) throws {
+    let kernels = try #require(GGMLKernels.forType(type))
+    let expected = try GGMLGolden.bytes("\(GGMLGolden.stem(type)).bin")
+    let actual = try kernels.quantized(
+      GGMLGolden.input, rowLength: GGMLGolden.rowLength, importance: GGMLGolden.importance, .fast)
+    #expect(actual == expected)
   }
 
   @Test("dequantizing ggml's blocks gives ggml's floats", arguments: quantizedTypes)
@@ -51,7 +64,7 @@ struct GGMLGoldenTests {
     rows.withUnsafeBufferPointer { x in
       actual.withUnsafeMutableBytes { y in
         for r in 0..<rows.count / GGMLGolden.rowLength {
-          NonLinearQuantsReference.quantizeIQ4_NLDeterministic(
+          NonLinearQuants.quantizeIQ4_NLDeterministic(
             x.baseAddress! + r * GGMLGolden.rowLength, count: GGMLGolden.rowLength, into: y.baseAddress! + r * 288)
         }
       }

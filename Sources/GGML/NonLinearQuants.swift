@@ -3,9 +3,10 @@
 /// Layouts: IQ4_NL (18 B) `f16 d, u8 qs[16]` with 4-bit indices into `kvalues_iq4nl`; MXFP4 (17 B)
 /// `u8 e (E8M0), u8 qs[16]` with 4-bit E2M1 codes (`kvalues_mxfp4` holds them doubled, so `d` is half the E8M0
 /// scale). Nibble order as Q4_0: low = element j, high = element j + 16.
-enum NonLinearQuantsReference {
+enum NonLinearQuants {
   /// `kvalues_iq4nl`.
   static let iq4nlValues: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+  static let iq4nlFloatValues: [Float] = iq4nlValues.map(Float.init)
   /// `kvalues_mxfp4`: E2M1 values times two.
   static let mxfp4Values: [Int8] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]
 

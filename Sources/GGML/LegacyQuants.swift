@@ -1,32 +1,49 @@
-/// Scalar references for ggml's 32-element block types (ggml-quants.c): `quantize_row_<type>_ref` without an
-/// importance matrix, `quantize_row_<type>_impl` with one (what `ggml_quantize_chunk` and so llama-quantize
-/// run), and `dequantize_row_<type>`. Each row is `count` floats, a multiple of 32; `importance` holds `count`
+/// ggml's 32-element block types (ggml-quants.c): `quantize_row_<type>_ref` without an importance matrix
+/// (scalar here, vectorized in `LegacyQuantsFast`), `quantize_row_<type>_impl` with one (what
+/// `ggml_quantize_chunk` and so llama-quantize run; its per-block searches go through `GroupSearch` with the
+/// given kernel), and `dequantize_row_<type>`. Each row is `count` floats, a multiple of 32; `importance` holds `count`
 /// values (llama-quantize passes the same vector for every row of a matrix).
 ///
 /// Layouts (little-endian, packed): Q4_0 `f16 d, u8 qs[16]`; Q4_1 `f16 d, f16 m, u8 qs[16]`; Q5_0
 /// `f16 d, u8 qh[4], u8 qs[16]`; Q5_1 `f16 d, f16 m, u8 qh[4], u8 qs[16]`; Q8_0 `f16 d, i8 qs[32]`. Nibble
 /// `j` of `qs` low holds element `j`, high holds element `j + 16`; bit `j` of `qh` the fifth bit of element `j`.
-enum LegacyQuantsReference {
+enum LegacyQuants {
   static let blockSize = 32
 
   // MARK: Q4_0
 
   static func quantizeQ4_0(_ x: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into y: UnsafeMutableRawPointer) {
-    guard let importance else {
-      for b in 0..<count / blockSize { q4_0Block(x + b * blockSize, y + b * 18) }
-      return
+    for b in 0..<count / blockSize { q4_0Block(x + b * blockSize, y + b * 18) }
+  }
+
+  /// `quantize_row_q4_0_impl` (nmax 8) / `quantize_row_q5_0_impl` (nmax 16): `make_qx_quants` per block.
+  static func quantizeSymmetricImportance(
+    _ x: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>, maxLevel: Int, into y: UnsafeMutableRawPointer,
+    kernel: SearchKernel
+  ) {
+    let blocks = count / blockSize
+    let weight = importanceWeights(x, count: count, importance: importance)
+    var L = [Int8](repeating: 0, count: count)
+    var scales = [Float](repeating: 0, count: blocks)
+    let groups = GroupSearch(kernel, groupLength: blockSize)
+    groups.symmetric(x, weights: weight, groupCount: blocks, maxLevel: maxLevel, scales: &scales, levels: &L)
+    for b in 0..<blocks {
+      let out = y + b * (maxLevel == 8 ? 18 : 22)
+      out.storeHalf(GGMLScalars.halfBits(scales[b]), at: 0)
+      if maxLevel == 8 {
+        for j in 0..<16 {
+          out.storeBytes(of: UInt8(truncatingIfNeeded: Int(L[32 * b + j]) | Int(L[32 * b + j + 16]) << 4), toByteOffset: 2 + j, as: UInt8.self)
+        }
+      } else {
+        storeFiveBit((0..<32).map { UInt8(truncatingIfNeeded: L[32 * b + $0]) }, qhOffset: 2, into: out)
+      }
     }
+  }
+
+  /// `qw[j]·sqrtf(sigma2 + x[j]²)` with the row's `sigma2 = Σx²/n`, the weights of the 32-element importance paths.
+  static func importanceWeights(_ x: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>) -> [Float] {
     let sigma2 = rowSigma2(x, count: count)
-    var weight = [Float](repeating: 0, count: blockSize)
-    var L = [Int8](repeating: 0, count: blockSize)
-    for b in 0..<count / blockSize {
-      let xb = x + b * blockSize
-      for j in 0..<blockSize { weight[j] = QuantSearch.importanceWeight(importance[b * blockSize + j], sigma2: sigma2, xb[j]) }
-      let d = QuantSearch.symmetricScale(count: blockSize, maxLevel: 8, xb, levels: &L, weights: weight)
-      let out = y + b * 18
-      out.storeHalf(GGMLScalars.halfBits(d), at: 0)
-      for j in 0..<16 { out.storeBytes(of: UInt8(truncatingIfNeeded: Int(L[j]) | Int(L[j + 16]) << 4), toByteOffset: 2 + j, as: UInt8.self) }
-    }
+    return (0..<count).map { QuantSearch.importanceWeight(importance[$0], sigma2: sigma2, x[$0]) }
   }
 
   static func q4_0Block(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
@@ -61,31 +78,13 @@ enum LegacyQuantsReference {
   // MARK: Q4_1
 
   static func quantizeQ4_1(_ x: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into y: UnsafeMutableRawPointer) {
-    guard let importance else {
-      for b in 0..<count / blockSize { minMaxBlock(x + b * blockSize, y + b * 20, bits: 4) }
-      return
-    }
-    affineImportanceRow(x, count: count, importance: importance, maxLevel: 15, into: y, blockBytes: 20)
+    for b in 0..<count / blockSize { minMaxBlock(x + b * blockSize, y + b * 20, bits: 4) }
   }
 
   // MARK: Q5_0
 
   static func quantizeQ5_0(_ x: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into y: UnsafeMutableRawPointer) {
-    guard let importance else {
-      for b in 0..<count / blockSize { q5_0Block(x + b * blockSize, y + b * 22) }
-      return
-    }
-    let sigma2 = rowSigma2(x, count: count)
-    var weight = [Float](repeating: 0, count: blockSize)
-    var L = [Int8](repeating: 0, count: blockSize)
-    for b in 0..<count / blockSize {
-      let xb = x + b * blockSize
-      for j in 0..<blockSize { weight[j] = QuantSearch.importanceWeight(importance[b * blockSize + j], sigma2: sigma2, xb[j]) }
-      let d = QuantSearch.symmetricScale(count: blockSize, maxLevel: 16, xb, levels: &L, weights: weight)
-      let out = y + b * 22
-      out.storeHalf(GGMLScalars.halfBits(d), at: 0)
-      storeFiveBit(L.map { UInt8(truncatingIfNeeded: $0) }, qhOffset: 2, into: out)
-    }
+    for b in 0..<count / blockSize { q5_0Block(x + b * blockSize, y + b * 22) }
   }
 
   static func q5_0Block(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
@@ -123,11 +122,7 @@ enum LegacyQuantsReference {
   // MARK: Q5_1
 
   static func quantizeQ5_1(_ x: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into y: UnsafeMutableRawPointer) {
-    guard let importance else {
-      for b in 0..<count / blockSize { minMaxBlock(x + b * blockSize, y + b * 24, bits: 5) }
-      return
-    }
-    affineImportanceRow(x, count: count, importance: importance, maxLevel: 31, into: y, blockBytes: 24)
+    for b in 0..<count / blockSize { minMaxBlock(x + b * blockSize, y + b * 24, bits: 5) }
   }
 
   // MARK: Q4_1 and Q5_1 shared paths
@@ -158,26 +153,27 @@ enum LegacyQuantsReference {
   }
 
   /// `quantize_row_q4_1_impl` / `quantize_row_q5_1_impl`: `make_qkx3_quants` per block under the importance.
-  static func affineImportanceRow(
+  static func quantizeAffineImportance(
     _ x: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>, maxLevel: Int,
-    into y: UnsafeMutableRawPointer, blockBytes: Int
+    into y: UnsafeMutableRawPointer, kernel: SearchKernel
   ) {
-    let sigma2 = rowSigma2(x, count: count)
-    var weight = [Float](repeating: 0, count: blockSize)
-    var L = [UInt8](repeating: 0, count: blockSize)
-    var Laux = [UInt8](repeating: 0, count: blockSize)
+    let blocks = count / blockSize
+    let blockBytes = maxLevel == 15 ? 20 : 24
+    let weight = importanceWeights(x, count: count, importance: importance)
+    var L = [UInt8](repeating: 0, count: count)
+    var scales = [Float](repeating: 0, count: blocks)
+    var theMins = [Float](repeating: 0, count: blocks)
+    let groups = GroupSearch(kernel, groupLength: blockSize)
     let search = QuantSearch.AffineSearch(rmin: -0.9, rdelta: 0.05, steps: 36, useMAD: false)
-    for b in 0..<count / blockSize {
-      let xb = x + b * blockSize
-      for j in 0..<blockSize { weight[j] = QuantSearch.importanceWeight(importance[b * blockSize + j], sigma2: sigma2, xb[j]) }
-      let (d, theMin) = QuantSearch.affineScale(count: blockSize, maxLevel: maxLevel, xb, weights: weight, levels: &L, scratch: &Laux, search)
+    groups.affine(x, weights: weight, groupCount: blocks, maxLevel: maxLevel, search, scales: &scales, theMins: &theMins, levels: &L)
+    for b in 0..<blocks {
       let out = y + b * blockBytes
-      out.storeHalf(GGMLScalars.halfBits(d), at: 0)
-      out.storeHalf(GGMLScalars.halfBits(-theMin), at: 2)
+      out.storeHalf(GGMLScalars.halfBits(scales[b]), at: 0)
+      out.storeHalf(GGMLScalars.halfBits(-theMins[b]), at: 2)
       if maxLevel == 15 {
-        for j in 0..<16 { out.storeBytes(of: L[j] | L[j + 16] << 4, toByteOffset: 4 + j, as: UInt8.self) }
+        for j in 0..<16 { out.storeBytes(of: L[32 * b + j] | L[32 * b + j + 16] << 4, toByteOffset: 4 + j, as: UInt8.self) }
       } else {
-        storeFiveBit(L, qhOffset: 4, into: out)
+        storeFiveBit(Array(L[(32 * b)..<(32 * b + 32)]), qhOffset: 4, into: out)
       }
     }
   }

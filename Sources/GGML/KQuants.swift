@@ -1,5 +1,7 @@
-/// Scalar references for ggml's K-quants (256-element super-blocks, ggml-quants.c): `quantize_row_<type>_ref`
-/// without an importance matrix, `quantize_row_<type>_impl` with one, and `dequantize_row_<type>`.
+/// ggml's K-quants (256-element super-blocks, ggml-quants.c): `quantize_row_<type>_ref` without an
+/// importance matrix, `quantize_row_<type>_impl` with one, and `dequantize_row_<type>`. The per-group scale
+/// searches run through `GroupSearch` with the given kernel (scalar reference or SIMD lanes); everything else
+/// is one port shared by both.
 ///
 /// Layouts (little-endian, packed):
 /// - Q2_K (84 B): `u8 scales[16]` (low nibble scale, high nibble min of each 16-group), `u8 qs[64]`, `f16 d`,
@@ -8,15 +10,18 @@
 /// - Q4_K (144 B): `f16 d`, `f16 dmin`, `u8 scales[12]` (eight 6-bit scales and mins), `u8 qs[128]`.
 /// - Q5_K (176 B): as Q4_K, then `u8 qh[32]` before `qs[128]`.
 /// - Q6_K (210 B): `u8 ql[128]`, `u8 qh[64]`, `i8 scales[16]`, `f16 d`.
-enum KQuantsReference {
+enum KQuants {
   static let superBlock = 256
 
   // MARK: Q2_K
 
-  static func quantizeQ2_K(_ row: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into out: UnsafeMutableRawPointer) {
+  static func quantizeQ2_K(
+    _ row: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into out: UnsafeMutableRawPointer,
+    kernel: SearchKernel
+  ) {
+    let groups = GroupSearch(kernel, groupLength: 16)
     var L = [UInt8](repeating: 0, count: 256)
-    var Laux = [UInt8](repeating: 0, count: 16)
-    var weights = [Float](repeating: 0, count: 16)
+    var weights = [Float](repeating: 0, count: 256)
     var mins = [Float](repeating: 0, count: 16)
     var scales = [Float](repeating: 0, count: 16)
     var sw = [Float](repeating: 0, count: 16)
@@ -33,14 +38,13 @@ enum KQuantsReference {
           for j in 0..<256 { sumX2 += x[j] * x[j] }
           let sigma2 = sumX2 / 256
           let search = QuantSearch.AffineSearch(rmin: -0.9, rdelta: 0.05, steps: 36, useMAD: false)
+          for j in 0..<256 { weights[j] = QuantSearch.importanceWeight(qwBlock[j], sigma2: sigma2, x[j]) }
           for j in 0..<16 {
-            for l in 0..<16 { weights[l] = QuantSearch.importanceWeight(qwBlock[16 * j + l], sigma2: sigma2, x[16 * j + l]) }
             var sum: Float = 0
-            for l in 0..<16 { sum += weights[l] }
+            for l in 0..<16 { sum += weights[16 * j + l] }
             sw[j] = sum
-            (scales[j], mins[j]) = QuantSearch.affineScale(
-              count: 16, maxLevel: 3, x + 16 * j, weights: weights, levels: L.baseAddress! + 16 * j, scratch: &Laux, search)
           }
+          groups.affine(x, weights: weights, groupCount: 16, maxLevel: 3, search, scales: &scales, theMins: &mins, levels: L.baseAddress!)
           let dm = QuantSearch.positiveScale(count: 16, maxLevel: 15, scales, levels: &Ls, weights: sw)
           let mm = QuantSearch.positiveScale(count: 16, maxLevel: 15, mins, levels: &Lm, weights: sw)
           y.storeHalf(GGMLScalars.halfBits(dm), at: 80)
@@ -50,10 +54,9 @@ enum KQuantsReference {
           var maxScale: Float = 0
           var maxMin: Float = 0
           let search = QuantSearch.AffineSearch(rmin: -0.5, rdelta: 0.1, steps: 15, useMAD: true)
+          for j in 0..<256 { weights[j] = abs(x[j]) }
+          groups.affine(x, weights: weights, groupCount: 16, maxLevel: 3, search, scales: &scales, theMins: &mins, levels: L.baseAddress!)
           for j in 0..<16 {
-            for l in 0..<16 { weights[l] = abs(x[16 * j + l]) }
-            (scales[j], mins[j]) = QuantSearch.affineScale(
-              count: 16, maxLevel: 3, x + 16 * j, weights: weights, levels: L.baseAddress! + 16 * j, scratch: &Laux, search)
             if scales[j] > maxScale { maxScale = scales[j] }
             if mins[j] > maxMin { maxMin = mins[j] }
           }
@@ -131,10 +134,14 @@ enum KQuantsReference {
 
   // MARK: Q3_K
 
-  static func quantizeQ3_K(_ row: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into out: UnsafeMutableRawPointer) {
+  static func quantizeQ3_K(
+    _ row: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into out: UnsafeMutableRawPointer,
+    kernel: SearchKernel
+  ) {
+    let groups = GroupSearch(kernel, groupLength: 16)
     var L = [Int8](repeating: 0, count: 256)
     var scales = [Float](repeating: 0, count: 16)
-    var weight = [Float](repeating: 0, count: 16)
+    var weight = [Float](repeating: 0, count: 256)
     var sw = [Float](repeating: 0, count: 16)
     var Ls = [Int8](repeating: 0, count: 16)
     for i in 0..<count / superBlock {
@@ -147,21 +154,21 @@ enum KQuantsReference {
           var sumX2: Float = 0
           for j in 0..<256 { sumX2 += x[j] * x[j] }
           let sigma2 = 2 * sumX2 / 256
+          for j in 0..<256 { weight[j] = QuantSearch.importanceWeight(qwBlock[j], sigma2: sigma2, x[j]) }
           for j in 0..<16 {
-            for l in 0..<16 { weight[l] = QuantSearch.importanceWeight(qwBlock[16 * j + l], sigma2: sigma2, x[16 * j + l]) }
             var sum: Float = 0
-            for l in 0..<16 { sum += weight[l] }
+            for l in 0..<16 { sum += weight[16 * j + l] }
             sw[j] = sum
-            scales[j] = QuantSearch.symmetricScale(count: 16, maxLevel: 4, x + 16 * j, levels: L.baseAddress! + 16 * j, weights: weight)
           }
+          groups.symmetric(x, weights: weight, groupCount: 16, maxLevel: 4, scales: &scales, levels: L.baseAddress!)
           let dBlock = QuantSearch.symmetricScale(count: 16, maxLevel: 32, scales, levels: &Ls, weights: sw)
           for j in 0..<16 { packQ3Scale(Int(Ls[j]), index: j, into: &packed) }
           y.storeHalf(GGMLScalars.halfBits(dBlock), at: 108)
         } else {
           var maxScale: Float = 0
           var amax: Float = 0
+          groups.q3(x, groupCount: 16, maxLevel: 4, scales: &scales, levels: L.baseAddress!)
           for j in 0..<16 {
-            scales[j] = QuantSearch.q3Scale(count: 16, maxLevel: 4, x + 16 * j, levels: L.baseAddress! + 16 * j)
             let scale = abs(scales[j])
             if scale > amax {
               amax = scale
@@ -264,23 +271,29 @@ enum KQuantsReference {
 
   // MARK: Q4_K and Q5_K
 
-  static func quantizeQ4_K(_ row: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into out: UnsafeMutableRawPointer) {
-    quantizeAffineK(row, count: count, importance: importance, maxLevel: 15, into: out)
+  static func quantizeQ4_K(
+    _ row: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into out: UnsafeMutableRawPointer,
+    kernel: SearchKernel
+  ) {
+    quantizeAffineK(row, count: count, importance: importance, maxLevel: 15, into: out, kernel: kernel)
   }
 
-  static func quantizeQ5_K(_ row: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into out: UnsafeMutableRawPointer) {
-    quantizeAffineK(row, count: count, importance: importance, maxLevel: 31, into: out)
+  static func quantizeQ5_K(
+    _ row: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into out: UnsafeMutableRawPointer,
+    kernel: SearchKernel
+  ) {
+    quantizeAffineK(row, count: count, importance: importance, maxLevel: 31, into: out, kernel: kernel)
   }
 
   /// Q4_K (`maxLevel` 15) and Q5_K (31): eight 32-groups with 6-bit scales and mins.
   static func quantizeAffineK(
     _ row: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, maxLevel: Int,
-    into out: UnsafeMutableRawPointer
+    into out: UnsafeMutableRawPointer, kernel: SearchKernel
   ) {
     let blockBytes = maxLevel == 15 ? 144 : 176
+    let groups = GroupSearch(kernel, groupLength: 32)
     var L = [UInt8](repeating: 0, count: 256)
-    var Laux = [UInt8](repeating: 0, count: 32)
-    var weights = [Float](repeating: 0, count: 32)
+    var weights = [Float](repeating: 0, count: 256)
     var mins = [Float](repeating: 0, count: 8)
     var scales = [Float](repeating: 0, count: 8)
     var sw = [Float](repeating: 0, count: 8)
@@ -297,14 +310,13 @@ enum KQuantsReference {
           for l in 0..<256 { sumX2 += x[l] * x[l] }
           let sigma2 = 2 * sumX2 / 256
           let search = QuantSearch.AffineSearch(rmin: -0.9, rdelta: 0.05, steps: 36, useMAD: false)
+          for j in 0..<256 { weights[j] = QuantSearch.importanceWeight(qwBlock[j], sigma2: sigma2, x[j]) }
           for j in 0..<8 {
-            for l in 0..<32 { weights[l] = QuantSearch.importanceWeight(qwBlock[32 * j + l], sigma2: sigma2, x[32 * j + l]) }
             var sum: Float = 0
-            for l in 0..<32 { sum += weights[l] }
+            for l in 0..<32 { sum += weights[32 * j + l] }
             sw[j] = sum
-            (scales[j], mins[j]) = QuantSearch.affineScale(
-              count: 32, maxLevel: maxLevel, x + 32 * j, weights: weights, levels: L.baseAddress! + 32 * j, scratch: &Laux, search)
           }
+          groups.affine(x, weights: weights, groupCount: 8, maxLevel: maxLevel, search, scales: &scales, theMins: &mins, levels: L.baseAddress!)
           let dBlock = QuantSearch.positiveScale(count: 8, maxLevel: 63, scales, levels: &Ls, weights: sw)
           let mBlock = QuantSearch.positiveScale(count: 8, maxLevel: 63, mins, levels: &Lm, weights: sw)
           // quantize_row_q5_K_impl clamps the levels to 63, quantize_row_q4_K_impl does not (they never exceed
@@ -324,9 +336,10 @@ enum KQuantsReference {
             var sumX2: Float = 0
             for l in 0..<32 { sumX2 += x[32 * j + l] * x[32 * j + l] }
             let avX = (sumX2 / 32).squareRoot()
-            for l in 0..<32 { weights[l] = avX + abs(x[32 * j + l]) }
-            (scales[j], mins[j]) = QuantSearch.affineScale(
-              count: 32, maxLevel: maxLevel, x + 32 * j, weights: weights, levels: L.baseAddress! + 32 * j, scratch: &Laux, search)
+            for l in 0..<32 { weights[32 * j + l] = avX + abs(x[32 * j + l]) }
+          }
+          groups.affine(x, weights: weights, groupCount: 8, maxLevel: maxLevel, search, scales: &scales, theMins: &mins, levels: L.baseAddress!)
+          for j in 0..<8 {
             if scales[j] > maxScale { maxScale = scales[j] }
             if mins[j] > maxMin { maxMin = mins[j] }
           }
@@ -449,7 +462,11 @@ enum KQuantsReference {
 
   // MARK: Q6_K
 
-  static func quantizeQ6_K(_ row: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into out: UnsafeMutableRawPointer) {
+  static func quantizeQ6_K(
+    _ row: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?, into out: UnsafeMutableRawPointer,
+    kernel: SearchKernel
+  ) {
+    let groups = GroupSearch(kernel, groupLength: 16)
     var L = [Int8](repeating: 0, count: 256)
     var scales = [Float](repeating: 0, count: 16)
     for i in 0..<count / superBlock {
@@ -458,10 +475,10 @@ enum KQuantsReference {
       L.withUnsafeMutableBufferPointer { L in
         var maxScale: Float = 0
         var maxAbsScale: Float = 0
+        groups.symmetric(
+          x, weights: importance.map { $0 + i * superBlock }, groupCount: 16, maxLevel: 32, scales: &scales, levels: L.baseAddress!)
         for ib in 0..<16 {
-          let qw = importance.map { $0 + i * superBlock + 16 * ib }
-          let scale = QuantSearch.symmetricScale(count: 16, maxLevel: 32, x + 16 * ib, levels: L.baseAddress! + 16 * ib, weights: qw)
-          scales[ib] = scale
+          let scale = scales[ib]
           if abs(scale) > maxAbsScale {
             maxAbsScale = abs(scale)
             maxScale = scale

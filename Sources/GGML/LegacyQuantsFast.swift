@@ -20,10 +20,16 @@ enum LegacyQuantsFast {
   @inline(__always)
   static func integers(_ value: Floats) -> Ints { QuantSearchLanes.nearestInt(value) }
 
+  /// The largest magnitude of the block (order-free, so exact).
   @inline(__always)
   static func absMax(_ v: (Floats, Floats, Floats, Floats)) -> Float {
-    let m = QuantSearchLanes.self
-    return pointwiseMax(pointwiseMax(m.magnitude(v.0), m.magnitude(v.1)), pointwiseMax(m.magnitude(v.2), m.magnitude(v.3))).max()
+    let a = QuantSearchLanes.magnitude(v.0)
+    let b = QuantSearchLanes.magnitude(v.1)
+    let c = QuantSearchLanes.magnitude(v.2)
+    let d = QuantSearchLanes.magnitude(v.3)
+    let ab = a.replacing(with: b, where: b .> a)
+    let cd = c.replacing(with: d, where: d .> c)
+    return ab.replacing(with: cd, where: cd .> ab).max()
   }
 
   // MARK: Q8_0
@@ -41,11 +47,15 @@ enum LegacyQuantsFast {
         continue
       }
       out.storeHalf(GGMLScalars.halfBits(d), at: 0)
-      let scaled = [v.0, v.1, v.2, v.3]
-      for k in 0..<4 {
-        let q = integers((scaled[k] * id).rounded(.toNearestOrAwayFromZero))
+      let scale = Floats(repeating: id)
+      @inline(__always) func store(_ vector: Floats, _ k: Int) {
+        let q = integers((vector * scale).rounded(.toNearestOrAwayFromZero))
         out.storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: q), toByteOffset: 2 + 8 * k, as: SIMD8<Int8>.self)
       }
+      store(v.0, 0)
+      store(v.1, 1)
+      store(v.2, 2)
+      store(v.3, 3)
     }
   }
 
@@ -64,6 +74,7 @@ enum LegacyQuantsFast {
     let blockBytes = bits == 4 ? 18 : 22
     let half = Float(1 << (bits - 1))
     let top = Ints(repeating: Int32((1 << bits) - 1))
+    let offset = Floats(repeating: half + 0.5)
     for b in 0..<count / 32 {
       let xb = x + 32 * b
       let out = y + blockBytes * b
@@ -84,12 +95,12 @@ enum LegacyQuantsFast {
         continue
       }
       out.storeHalf(GGMLScalars.halfBits(d), at: 0)
-      let offset = half + 0.5
-      let levels = [v.0, v.1, v.2, v.3].map { vector in
-        let q = integers((vector * id + offset).rounded(.towardZero))
-        return QuantSearchLanes.select(QuantSearchLanes.lanes(q .> top), top, q)
+      let scale = Floats(repeating: id)
+      @inline(__always) func level(_ vector: Floats) -> Ints {
+        let q = integers((vector * scale + offset).rounded(.towardZero))
+        return q.replacing(with: top, where: q .> top)
       }
-      storeLevels(levels, bits: bits, into: out, levelsOffset: 2)
+      storeLevels(level(v.0), level(v.1), level(v.2), level(v.3), fiveBit: bits == 5, into: out + 2)
     }
   }
 
@@ -106,13 +117,20 @@ enum LegacyQuantsFast {
   /// Q4_1 / Q5_1: `d = (max − min)/(2^bits − 1)`, `q = trunc((x − min)/d + 0.5)` (Q4_1 clamps to 15).
   static func minMaxRows(_ x: UnsafePointer<Float>, count: Int, bits: Int, into y: UnsafeMutableRawPointer) {
     let blockBytes = bits == 4 ? 20 : 24
-    let top = Ints(repeating: Int32((1 << bits) - 1))
+    let top = Ints(repeating: bits == 4 ? 15 : Int32.max)
+    let half = Floats(repeating: 0.5)
     for b in 0..<count / 32 {
       let xb = x + 32 * b
       let out = y + blockBytes * b
       let v = load(xb)
-      let min = pointwiseMin(pointwiseMin(v.0, v.1), pointwiseMin(v.2, v.3)).min()
-      let max = pointwiseMax(pointwiseMax(v.0, v.1), pointwiseMax(v.2, v.3)).max()
+      var lowest = v.0.replacing(with: v.1, where: v.1 .< v.0)
+      lowest = lowest.replacing(with: v.2, where: v.2 .< lowest)
+      lowest = lowest.replacing(with: v.3, where: v.3 .< lowest)
+      var highest = v.0.replacing(with: v.1, where: v.1 .> v.0)
+      highest = highest.replacing(with: v.2, where: v.2 .> highest)
+      highest = highest.replacing(with: v.3, where: v.3 .> highest)
+      let min = lowest.min()
+      let max = highest.max()
       let d = (max - min) / Float((1 << bits) - 1)
       let id: Float = d != 0 ? 1 / d : 0
       guard id.isFinite, min != 0, max != 0 else {
@@ -121,33 +139,31 @@ enum LegacyQuantsFast {
       }
       out.storeHalf(GGMLScalars.halfBits(d), at: 0)
       out.storeHalf(GGMLScalars.halfBits(min), at: 2)
-      let levels = [v.0, v.1, v.2, v.3].map { vector in
-        let q = integers(((vector - min) * id + 0.5).rounded(.towardZero))
-        return bits == 4 ? QuantSearchLanes.select(QuantSearchLanes.lanes(q .> top), top, q) : q
+      let scale = Floats(repeating: id)
+      let shift = Floats(repeating: min)
+      @inline(__always) func level(_ vector: Floats) -> Ints {
+        let q = integers(((vector - shift) * scale + half).rounded(.towardZero))
+        return q.replacing(with: top, where: q .> top)
       }
-      storeLevels(levels, bits: bits, into: out, levelsOffset: 4)
+      storeLevels(level(v.0), level(v.1), level(v.2), level(v.3), fiveBit: bits == 5, into: out + 4)
     }
   }
 
-  /// Packs 32 levels (four vectors in element order): nibbles `j | j+16 << 4`, and for five bits the u32 of
-  /// fifth bits before them.
+  /// Packs 32 levels (four vectors in element order) at `out`: for five bits first the u32 of fifth bits,
+  /// then the nibbles `j | (j + 16) << 4`.
   @inline(__always)
-  static func storeLevels(_ levels: [Ints], bits: Int, into out: UnsafeMutableRawPointer, levelsOffset: Int) {
-    let low = [levels[0] & 0xF, levels[1] & 0xF]
-    let high = [levels[2] & 0xF, levels[3] & 0xF]
-    var nibbleOffset = levelsOffset
-    if bits == 5 {
-      var qh: UInt32 = 0
-      for k in 0..<4 {
-        let fifth = (levels[k] &>> 4) & 1
-        for lane in 0..<8 { qh |= UInt32(fifth[lane]) << UInt32(8 * k + lane) }
-      }
-      out.storeBytes(of: qh.littleEndian, toByteOffset: levelsOffset, as: UInt32.self)
-      nibbleOffset += 4
+  static func storeLevels(_ l0: Ints, _ l1: Ints, _ l2: Ints, _ l3: Ints, fiveBit: Bool, into out: UnsafeMutableRawPointer) {
+    let nibble = Ints(repeating: 0xF)
+    var nibbles = out
+    if fiveBit {
+      let one = Ints(repeating: 1)
+      let weights = Ints(1, 2, 4, 8, 16, 32, 64, 128)
+      @inline(__always) func fifthBits(_ l: Ints) -> UInt32 { UInt32(truncatingIfNeeded: (((l &>> 4) & one) &* weights).wrappedSum()) }
+      let qh = fifthBits(l0) | fifthBits(l1) << 8 | fifthBits(l2) << 16 | fifthBits(l3) << 24
+      out.storeBytes(of: qh.littleEndian, toByteOffset: 0, as: UInt32.self)
+      nibbles += 4
     }
-    for k in 0..<2 {
-      let bytes = SIMD8<UInt8>(truncatingIfNeeded: low[k] | (high[k] &<< 4))
-      out.storeBytes(of: bytes, toByteOffset: nibbleOffset + 8 * k, as: SIMD8<UInt8>.self)
-    }
+    nibbles.storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: (l0 & nibble) | ((l2 & nibble) &<< 4)), toByteOffset: 0, as: SIMD8<UInt8>.self)
+    nibbles.storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: (l1 & nibble) | ((l3 & nibble) &<< 4)), toByteOffset: 8, as: SIMD8<UInt8>.self)
   }
 }

@@ -1,8 +1,10 @@
 /// Eight of ggml's scale searches at once: lane `k` of every vector runs `QuantSearch`'s scalar algorithm on
 /// the `k`-th of eight consecutive groups (the sub-blocks of a K-quant super-block, or eight 32-element
 /// blocks of a row). Each lane keeps C's sequential order of operations, so the results equal the scalar
-/// reference bit for bit; branches become lane masks (integer masks: `SIMDMask.replacing` compiles to a loop
-/// through memory).
+/// reference bit for bit; branches become lane masks. (Codegen note, Swift 6.3 `-O -target-cpu haswell`:
+/// comparisons of two vectors and `replacing(with: vector, where: mask)` compile to `vcmpps` / `vblendvps`;
+/// bit-casting a `SIMDMask`, comparing with a scalar literal or the mutating `replace(with: scalar, ...)`
+/// fall back to a per-lane loop through memory. Every constant below is therefore a vector.)
 ///
 /// Inputs are transposed: `xs[i]` holds element `i` of each of the eight groups (`transpose`).
 enum QuantSearchLanes {
@@ -21,51 +23,62 @@ enum QuantSearchLanes {
 
   // MARK: lane helpers
 
+  typealias Mask = SIMDMask<Ints>
+
   /// ggml's `nearest_int` per lane.
   @inline(__always)
   static func nearestInt(_ value: Floats) -> Ints {
-    let bits = unsafeBitCast(value + 12_582_912, to: Ints.self)
-    return (bits & 0x007F_FFFF) &- 0x0040_0000
+    let bits = unsafeBitCast(value + Floats(repeating: 12_582_912), to: Ints.self)
+    return (bits & Ints(repeating: 0x007F_FFFF)) &- Ints(repeating: 0x0040_0000)
   }
 
+  /// `mask ? a : b` per lane.
   @inline(__always)
-  static func lanes(_ mask: SIMDMask<Ints>) -> Ints { unsafeBitCast(mask, to: Ints.self) }
-
-  /// `mask ? a : b` per lane (mask lanes are all ones or zero).
-  @inline(__always)
-  static func select(_ mask: Ints, _ a: Floats, _ b: Floats) -> Floats {
-    unsafeBitCast((unsafeBitCast(a, to: Ints.self) & mask) | (unsafeBitCast(b, to: Ints.self) & ~mask), to: Floats.self)
-  }
+  static func select(_ mask: Mask, _ a: Floats, _ b: Floats) -> Floats { b.replacing(with: a, where: mask) }
 
   @inline(__always)
-  static func select(_ mask: Ints, _ a: Ints, _ b: Ints) -> Ints { (a & mask) | (b & ~mask) }
+  static func select(_ mask: Mask, _ a: Ints, _ b: Ints) -> Ints { b.replacing(with: a, where: mask) }
 
+  /// `MAX(low, MIN(high, value))` per lane.
   @inline(__always)
-  static func clamp(_ value: Ints, _ low: Int32, _ high: Int32) -> Ints {
-    let lower = Ints(repeating: low)
-    let upper = Ints(repeating: high)
-    let raised = select(lanes(value .< lower), lower, value)
-    return select(lanes(raised .> upper), upper, raised)
+  static func clamp(_ value: Ints, _ low: Ints, _ high: Ints) -> Ints {
+    let raised = value.replacing(with: low, where: value .< low)
+    return raised.replacing(with: high, where: raised .> high)
   }
 
   @inline(__always)
   static func magnitude(_ value: Floats) -> Floats {
-    unsafeBitCast(unsafeBitCast(value, to: Ints.self) & 0x7FFF_FFFF, to: Floats.self)
+    unsafeBitCast(unsafeBitCast(value, to: Ints.self) & Ints(repeating: 0x7FFF_FFFF), to: Floats.self)
   }
 
   /// IEEE negation (a sign flip; SIMD's prefix `-` computes `0 − x`, which turns −0 into +0).
   @inline(__always)
   static func negated(_ value: Floats) -> Floats {
-    unsafeBitCast(unsafeBitCast(value, to: SIMD8<UInt32>.self) ^ 0x8000_0000, to: Floats.self)
+    unsafeBitCast(unsafeBitCast(value, to: Ints.self) ^ Ints(repeating: Int32.min), to: Floats.self)
   }
-
-  @inline(__always)
-  static func any(_ mask: Ints) -> Bool { mask != Ints(repeating: 0) }
 
   @inline(__always)
   static func float(_ value: Ints) -> Floats { Floats(value) }
 
+  /// Computed, not stored: a stored static would cost a lazy-initialization check in every loop.
+  @inline(__always) static var zeros: Floats { Floats() }
+  @inline(__always) static var noLanes: Mask { Mask(repeating: false) }
+
   // MARK: searches
+
+  /// The largest magnitude per lane and the signed value that first reached it (ggml's `if (ax > amax)` scan).
+  @inline(__always)
+  static func signedMaximum(count n: Int, _ xs: UnsafePointer<Floats>) -> (amax: Floats, max: Floats) {
+    var amax = zeros
+    var max = zeros
+    for i in 0..<n {
+      let ax = magnitude(xs[i])
+      let larger = ax .> amax
+      amax = select(larger, ax, amax)
+      max = select(larger, xs[i], max)
+    }
+    return (amax, max)
+  }
 
   /// `QuantSearch.symmetricScale` (`make_qx_quants`, rmse_type 1) in eight lanes. `weights` nil means `x²`.
   /// `levels` gets `nmax + l` per element and lane; `scratch` needs `n` vectors.
@@ -73,21 +86,14 @@ enum QuantSearchLanes {
     count n: Int, maxLevel nmax: Int, _ xs: UnsafePointer<Floats>, levels L: UnsafeMutablePointer<Ints>,
     scratch: UnsafeMutablePointer<Ints>, weights ws: UnsafePointer<Floats>?
   ) -> Floats {
-    var amax = Floats(repeating: 0)
-    var max = Floats(repeating: 0)
-    for i in 0..<n {
-      let ax = magnitude(xs[i])
-      let larger = lanes(ax .> amax)
-      amax = select(larger, ax, amax)
-      max = select(larger, xs[i], max)
-    }
-    let zero = lanes(amax .< QuantSearch.groupMaxEpsilon)
-    let low = Int32(-nmax)
-    let high = Int32(nmax - 1)
+    let (amax, max) = signedMaximum(count: n, xs)
+    let zero = amax .< Floats(repeating: QuantSearch.groupMaxEpsilon)
+    let low = Ints(repeating: Int32(-nmax))
+    let high = Ints(repeating: Int32(nmax - 1))
     let offset = Ints(repeating: Int32(nmax))
     var iscale = Floats(repeating: Float(-nmax)) / max
-    var sumlx = Floats(repeating: 0)
-    var suml2 = Floats(repeating: 0)
+    var sumlx = zeros
+    var suml2 = zeros
     for i in 0..<n {
       let l = clamp(nearestInt(iscale * xs[i]), low, high)
       L[i] = l &+ offset
@@ -96,13 +102,14 @@ enum QuantSearchLanes {
       sumlx += w * xs[i] * fl
       suml2 += w * fl * fl
     }
-    var scale = select(lanes(suml2 .!= 0), sumlx / suml2, Floats(repeating: 0))
+    let ratio: Floats = sumlx / suml2
+    var scale = select(suml2 .!= zeros, ratio, zeros)
     var best = scale * sumlx
     let nmaxF = Float(nmax)
     for step in -9...9 where step != 0 {
       iscale = Floats(repeating: -(nmaxF + 0.1 * Float(step))) / max
-      sumlx = Floats(repeating: 0)
-      suml2 = Floats(repeating: 0)
+      sumlx = zeros
+      suml2 = zeros
       for i in 0..<n {
         let l = clamp(nearestInt(iscale * xs[i]), low, high)
         scratch[i] = l
@@ -111,17 +118,20 @@ enum QuantSearchLanes {
         sumlx += w * xs[i] * fl
         suml2 += w * fl * fl
       }
-      let better = lanes(suml2 .> 0) & lanes(sumlx * sumlx .> best * suml2)
+      let gain: Floats = sumlx * sumlx
+      let bar: Floats = best * suml2
+      let better = (suml2 .> zeros) .& (gain .> bar)
       if any(better) {
         for i in 0..<n { L[i] = select(better, scratch[i] &+ offset, L[i]) }
-        let newScale = sumlx / suml2
+        let newScale: Floats = sumlx / suml2
+        let newBest: Floats = newScale * sumlx
         scale = select(better, newScale, scale)
-        best = select(better, newScale * sumlx, best)
+        best = select(better, newBest, best)
       }
     }
     if any(zero) {
-      for i in 0..<n { L[i] = select(zero, Ints(repeating: 0), L[i]) }
-      scale = select(zero, Floats(repeating: 0), scale)
+      for i in 0..<n { L[i] = select(zero, Ints(), L[i]) }
+      scale = select(zero, zeros, scale)
     }
     return scale
   }
@@ -131,20 +141,13 @@ enum QuantSearchLanes {
   static func q3Scale(count n: Int, maxLevel nmax: Int, _ xs: UnsafePointer<Floats>, levels L: UnsafeMutablePointer<Ints>)
     -> Floats
   {
-    var amax = Floats(repeating: 0)
-    var max = Floats(repeating: 0)
-    for i in 0..<n {
-      let ax = magnitude(xs[i])
-      let larger = lanes(ax .> amax)
-      amax = select(larger, ax, amax)
-      max = select(larger, xs[i], max)
-    }
-    let zero = lanes(amax .< QuantSearch.groupMaxEpsilon)
-    let low = Int32(-nmax)
-    let high = Int32(nmax - 1)
+    let (amax, max) = signedMaximum(count: n, xs)
+    let zero = amax .< Floats(repeating: QuantSearch.groupMaxEpsilon)
+    let low = Ints(repeating: Int32(-nmax))
+    let high = Ints(repeating: Int32(nmax - 1))
     let iscale = Floats(repeating: Float(-nmax)) / max
-    var sumlx = Floats(repeating: 0)
-    var suml2 = Floats(repeating: 0)
+    var sumlx = zeros
+    var suml2 = zeros
     for i in 0..<n {
       let l = clamp(nearestInt(iscale * xs[i]), low, high)
       L[i] = l
@@ -153,33 +156,36 @@ enum QuantSearchLanes {
       sumlx += w * xs[i] * fl
       suml2 += w * fl * fl
     }
-    var active = ~zero
+    var active = .!zero
     for _ in 0..<5 {
-      var changed = Ints(repeating: 0)
+      var changed = noLanes
       for i in 0..<n {
         let w = xs[i] * xs[i]
         let current = float(L[i])
         let slx = sumlx - w * xs[i] * current
         let sl2 = suml2 - w * current * current
         let newL = clamp(nearestInt(xs[i] * sl2 / slx), low, high)
-        let candidate = active & lanes(slx .> 0) & lanes(newL .!= L[i])
+        let candidate = active .& (slx .> zeros) .& (newL .!= L[i])
         guard any(candidate) else { continue }
         let fl = float(newL)
         let slxNew = slx + w * xs[i] * fl
         let sl2New = sl2 + w * fl * fl
-        let accept = candidate & lanes(sl2New .> 0) & lanes(slxNew * slxNew * suml2 .> sumlx * sumlx * sl2New)
+        let gain: Floats = slxNew * slxNew * suml2
+        let bar: Floats = sumlx * sumlx * sl2New
+        let accept = candidate .& (sl2New .> zeros) .& (gain .> bar)
         L[i] = select(accept, newL, L[i])
         sumlx = select(accept, slxNew, sumlx)
         suml2 = select(accept, sl2New, suml2)
-        changed |= accept
+        changed = changed .| accept
       }
-      active &= changed
+      active = active .& changed
       if !any(active) { break }
     }
     let offset = Ints(repeating: Int32(nmax))
-    for i in 0..<n { L[i] = select(zero, Ints(repeating: 0), L[i] &+ offset) }
-    let scale = select(lanes(suml2 .> 0), sumlx / suml2, Floats(repeating: 0))
-    return select(zero, Floats(repeating: 0), scale)
+    for i in 0..<n { L[i] = select(zero, Ints(), L[i] &+ offset) }
+    let ratio: Floats = sumlx / suml2
+    let scale = select(suml2 .> zeros, ratio, zeros)
+    return select(zero, zeros, scale)
   }
 
   /// `QuantSearch.affineScale` (`make_qkx2_quants` / `make_qkx3_quants`) in eight lanes. Returns the scale and
@@ -193,21 +199,22 @@ enum QuantSearchLanes {
     var sumW = ws[0]
     var sumX = sumW * xs[0]
     for i in 1..<n {
-      min = select(lanes(xs[i] .< min), xs[i], min)
-      max = select(lanes(xs[i] .> max), xs[i], max)
+      min = select(xs[i] .< min, xs[i], min)
+      max = select(xs[i] .> max, xs[i], max)
       sumW += ws[i]
       sumX += ws[i] * xs[i]
     }
-    min = select(lanes(min .> 0), Floats(repeating: 0), min)
-    let flat = lanes(max .<= min)
+    min = select(min .> zeros, zeros, min)
+    let flat = max .<= min
     let flatMin = min
-    let top = Int32(nmax)
+    let bottom = Ints()
+    let top = Ints(repeating: Int32(nmax))
     let nmaxF = Float(nmax)
     var iscale = Floats(repeating: nmaxF) / (max - min)
-    var scale = 1 / iscale
-    var bestError = Floats(repeating: 0)
+    var scale = Floats(repeating: 1) / iscale
+    var bestError = zeros
     for i in 0..<n {
-      let l = clamp(nearestInt(iscale * (xs[i] - min)), 0, top)
+      let l = clamp(nearestInt(iscale * (xs[i] - min)), bottom, top)
       L[i] = l
       var diff = scale * float(l) + min - xs[i]
       diff = search.useMAD ? magnitude(diff) : diff * diff
@@ -215,11 +222,11 @@ enum QuantSearchLanes {
     }
     for step in 0...search.steps {
       iscale = Floats(repeating: search.rmin + search.rdelta * Float(step) + nmaxF) / (max - min)
-      var sumL = Floats(repeating: 0)
-      var sumL2 = Floats(repeating: 0)
-      var sumXL = Floats(repeating: 0)
+      var sumL = zeros
+      var sumL2 = zeros
+      var sumXL = zeros
       for i in 0..<n {
-        let l = clamp(nearestInt(iscale * (xs[i] - min)), 0, top)
+        let l = clamp(nearestInt(iscale * (xs[i] - min)), bottom, top)
         Laux[i] = l
         let w = ws[i]
         let fl = float(l)
@@ -227,21 +234,24 @@ enum QuantSearchLanes {
         sumL2 += w * fl * fl
         sumXL += w * fl * xs[i]
       }
-      let D = sumW * sumL2 - sumL * sumL
-      let solvable = lanes(D .> 0)
+      let D: Floats = sumW * sumL2 - sumL * sumL
+      let solvable = D .> zeros
       guard any(solvable) else { continue }
-      var thisScale = (sumW * sumXL - sumX * sumL) / D
-      var thisMin = (sumL2 * sumX - sumL * sumXL) / D
-      let positiveMin = lanes(thisMin .> 0)
-      thisMin = select(positiveMin, Floats(repeating: 0), thisMin)
-      thisScale = select(positiveMin, sumXL / sumL2, thisScale)
-      var error = Floats(repeating: 0)
+      let scaleNumerator: Floats = sumW * sumXL - sumX * sumL
+      let minNumerator: Floats = sumL2 * sumX - sumL * sumXL
+      var thisScale = scaleNumerator / D
+      var thisMin = minNumerator / D
+      let positiveMin = thisMin .> zeros
+      thisMin = select(positiveMin, zeros, thisMin)
+      let noMinScale: Floats = sumXL / sumL2
+      thisScale = select(positiveMin, noMinScale, thisScale)
+      var error = zeros
       for i in 0..<n {
         var diff = thisScale * float(Laux[i]) + thisMin - xs[i]
         diff = search.useMAD ? magnitude(diff) : diff * diff
         error += ws[i] * diff
       }
-      let better = solvable & lanes(error .< bestError)
+      let better = solvable .& (error .< bestError)
       guard any(better) else { continue }
       for i in 0..<n { L[i] = select(better, Laux[i], L[i]) }
       bestError = select(better, error, bestError)
@@ -249,8 +259,8 @@ enum QuantSearchLanes {
       min = select(better, thisMin, min)
     }
     if any(flat) {
-      for i in 0..<n { L[i] = select(flat, Ints(repeating: 0), L[i]) }
-      scale = select(flat, Floats(repeating: 0), scale)
+      for i in 0..<n { L[i] = select(flat, bottom, L[i]) }
+      scale = select(flat, zeros, scale)
       min = select(flat, flatMin, min)
     }
     return (scale, negated(min))

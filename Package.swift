@@ -11,6 +11,7 @@
 //   ReferenceModel            F32 CPU forward pass (DeepSeek-V3 MLA + MoE)
 //   Checkpoint                checkpoint directories, index.json, config.json, sharded writer
 //   SafeTensors               strict header parser, header planner, memory-mapped reader
+//   GGUF                      GGUF v3 container: strict parser, header planner, streaming writer, splits
 //   Quantization              pure codecs and block quantizers (FP8, int4, MXFP4, NVFP4, ...)
 //   GGML                      pure: ggml's tensor types and block kernels, bit-exact with ggml-quants.c
 //   SystemIO                  Glibc only: file descriptors, mmap, pread/pwrite loops, atomic output
@@ -39,6 +40,7 @@ let package = Package(
     .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(name: "Quantization", dependencies: ["TensorCore"], swiftSettings: common, linkerSettings: libm),
     .target(name: "GGML", swiftSettings: common, linkerSettings: libm),
+    .target(name: "GGUF", dependencies: ["GGML", "SystemIO"], swiftSettings: common),
     .target(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
       swiftSettings: common),
@@ -80,6 +82,7 @@ let package = Package(
       swiftSettings: common),
     .testTarget(
       name: "GGMLTests", dependencies: ["GGML", "TensorCore", "TestSupport"], exclude: ["Golden"], swiftSettings: common),
+    .testTarget(name: "GGUFTests", dependencies: ["GGUF", "GGML", "SystemIO", "TestSupport"], swiftSettings: common),
     .testTarget(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
       resources: [.copy("Golden")], swiftSettings: common),

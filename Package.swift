@@ -10,6 +10,8 @@
 //   Pipeline / Sharding / Validation   the jobs: convert, shard, validate
 //   ReferenceModel            F32 CPU forward pass (DeepSeek-V3 MLA + MoE)
 //   Checkpoint                checkpoint directories, index.json, config.json, sharded writer
+//   GGUFModel                 what llama.cpp expects of a model's GGUF: deepseek2 mapping, tokenizer metadata,
+//                             llama-quantize's per-tensor types, imatrix files
 //   SafeTensors               strict header parser, header planner, memory-mapped reader
 //   GGUF                      GGUF v3 container: strict parser, header planner, streaming writer, splits
 //   Quantization              pure codecs and block quantizers (FP8, int4, MXFP4, NVFP4, ...)
@@ -44,6 +46,7 @@ let package = Package(
     .target(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
       swiftSettings: common),
+    .target(name: "GGUFModel", dependencies: ["GGML", "GGUF", "JSON", "SystemIO", "Checkpoint"], swiftSettings: common),
     .target(
       name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
       linkerSettings: libm),
@@ -83,6 +86,10 @@ let package = Package(
     .testTarget(
       name: "GGMLTests", dependencies: ["GGML", "TensorCore", "TestSupport"], exclude: ["Golden"], swiftSettings: common),
     .testTarget(name: "GGUFTests", dependencies: ["GGUF", "GGML", "SystemIO", "TestSupport"], swiftSettings: common),
+    .testTarget(
+      name: "GGUFModelTests",
+      dependencies: ["GGUFModel", "GGUF", "GGML", "Checkpoint", "SafeTensors", "JSON", "SystemIO", "TestSupport"],
+      swiftSettings: common),
     .testTarget(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
       resources: [.copy("Golden")], swiftSettings: common),

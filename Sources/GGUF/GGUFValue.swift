@@ -197,6 +197,21 @@ public struct GGUFMetadata: Sendable, Equatable {
     entries.append(GGUFKeyValue(key, value))
   }
 
+  /// Sets `key` the way gguf-py's `GGUFWriter` does: an existing entry keeps its position and takes the new
+  /// value.
+  public mutating func replaceOrAppend(_ key: String, _ value: GGUFValue) {
+    if let index = entries.firstIndex(where: { $0.key == key }) {
+      entries[index].value = value
+    } else {
+      entries.append(GGUFKeyValue(key, value))
+    }
+  }
+
+  /// Appends every pair (replacing in place, as `replaceOrAppend`).
+  public mutating func append(contentsOf pairs: [GGUFKeyValue]) {
+    for pair in pairs { replaceOrAppend(pair.key, pair.value) }
+  }
+
   /// Removes `key` if present.
   public mutating func remove(_ key: String) { entries.removeAll { $0.key == key } }
 

@@ -1,5 +1,7 @@
 import GGUF
 import JSON
+import SystemIO
+import TestSupport
 import Testing
 
 @testable import GGUFModel
@@ -76,5 +78,23 @@ struct TokenizerMetadataTests {
     } catch {
       #expect("\(error)".hasPrefix("tokenizer.json is not valid JSON"))
     }
+  }
+}
+
+@Suite("tokenizer metadata of the bundled samples")
+struct SampleTokenizerTests {
+  @Test("the samples carry a real 512-token byte-level BPE vocabulary")
+  func sampleTokenizer() throws {
+    let directory = TestPaths.sample("tiny-deepseek-v3")
+    let files = TokenizerMetadata.Files(
+      tokenizerJSON: try FileSystem.readFile(directory + "/tokenizer.json"),
+      tokenizerConfigJSON: try FileSystem.readFile(directory + "/tokenizer_config.json"),
+      configJSON: try FileSystem.readFile(directory + "/config.json"))
+    let t = try TokenizerMetadata(files: files, vocabularySize: 512, pre: DeepSeek2.preTokenizer)
+    #expect(t.tokens.count == 512 && t.merges.count == 253 && t.merges.first == "Ġ t")
+    #expect(t.tokenTypes.prefix(3).allSatisfy { $0 == .control } && t.tokenTypes.dropFirst(3).allSatisfy { $0 == .normal })
+    #expect(t.specialTokenIDs.map(\.kind) == ["bos", "eos", "pad"] && t.specialTokenIDs.map(\.id) == [0, 1, 2])
+    #expect(t.addSpecialTokens.map(\.kind) == ["bos", "eos"] && t.addSpecialTokens.map(\.add) == [true, false])
+    #expect(t.chatTemplate?.contains("<｜Assistant｜>") == true)
   }
 }

@@ -139,7 +139,8 @@ public enum LlamaQuantize {
     public var type: GGMLType
     /// The rule's type did not fit the row length and llama.cpp's fallback was used (e.g. Q4_K → Q5_0).
     public var fellBack: Bool
-    /// llama-quantize refuses to write this tensor without an importance matrix.
+    /// llama-quantize refuses to write this tensor without an importance matrix (its `--dry-run` only warns):
+    /// callers that write must check `LlamaQuantize.missingImportance`.
     public var requiresImportance: Bool
     /// A `--rule`/`--tensor-type` override chose the type.
     public var overridden: Bool
@@ -159,6 +160,12 @@ public enum LlamaQuantize {
         "\(tensor) would be \(type), which llama-quantize only writes with an importance matrix; pass --imatrix"
       }
     }
+  }
+
+  /// The first tensor that needs an importance matrix when none is given, as llama-quantize's error.
+  public static func missingImportance(_ choices: [Choice], names: [String], hasImportance: Bool) -> Failure? {
+    guard !hasImportance, let index = choices.firstIndex(where: \.requiresImportance) else { return nil }
+    return .importanceRequired(tensor: names[index], type: choices[index].type)
   }
 
   /// The order llama-quantize processes and writes tensors in (`llama_model_loader::weights_map`'s
@@ -212,7 +219,6 @@ public enum LlamaQuantize {
         (type, fellBack) = fallback(type, rowLength: tensor.ne(0))
       }
       let requires = requiresImportance(tensor.name, type: type, preset: preset)
-      if requires && !hasImportance { throw .importanceRequired(tensor: tensor.name, type: type) }
       choices.append(Choice(type: type, fellBack: fellBack, requiresImportance: requires, overridden: overridden))
     }
     return choices

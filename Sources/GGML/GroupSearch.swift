@@ -11,16 +11,16 @@ enum SearchKernel: Sendable {
 }
 
 /// Runs a scale search over `groupCount` consecutive groups of `groupLength` floats: scalar group by group,
-/// or eight groups per lane batch (a remainder of fewer than eight runs scalar). Owns the scratch vectors of
-/// one batch; not shared between threads.
+/// or eight groups per lane batch (a last, partial batch fills its spare lanes with a copy and discards
+/// them). Owns the scratch vectors of one batch; not shared between threads.
 final class GroupSearch {
   let kernel: SearchKernel
   let groupLength: Int
   /// Transposed inputs, weights, levels and scratch levels of one batch of eight groups.
-  private let xs: UnsafeMutablePointer<SIMD8<Float>>
-  private let ws: UnsafeMutablePointer<SIMD8<Float>>
-  private let levels: UnsafeMutablePointer<SIMD8<Int32>>
-  private let scratch: UnsafeMutablePointer<SIMD8<Int32>>
+  private let xs: UnsafeMutablePointer<QuantSearchLanes.Floats>
+  private let ws: UnsafeMutablePointer<QuantSearchLanes.Floats>
+  private let levels: UnsafeMutablePointer<QuantSearchLanes.Ints>
+  private let scratch: UnsafeMutablePointer<QuantSearchLanes.Ints>
   private let scalarScratch: UnsafeMutablePointer<UInt8>
 
   init(_ kernel: SearchKernel, groupLength: Int) {
@@ -51,20 +51,21 @@ final class GroupSearch {
     let n = groupLength
     var g = 0
     if kernel == .lanes {
-      while g + 8 <= groupCount {
+      while g < groupCount {
         let base = g * n
-        QuantSearchLanes.transpose(x + base, length: n, into: xs)
-        QuantSearchLanes.transpose(weights + base, length: n, into: ws)
+        let count = min(QuantSearchLanes.width, groupCount - g)
+        QuantSearchLanes.transpose(x + base, count: count, length: n, into: xs)
+        QuantSearchLanes.transpose(weights + base, count: count, length: n, into: ws)
         let (scale, theMin) = QuantSearchLanes.affineScale(
           count: n, maxLevel: maxLevel, xs, weights: ws, levels: levels, scratch: scratch, search)
         for i in 0..<n {
-          for k in 0..<8 { L[base + k * n + i] = UInt8(truncatingIfNeeded: levels[i][k]) }
+          for k in 0..<count { L[base + k * n + i] = UInt8(truncatingIfNeeded: levels[i][k]) }
         }
-        for k in 0..<8 {
+        for k in 0..<count {
           scales[g + k] = scale[k]
           theMins[g + k] = theMin[k]
         }
-        g += 8
+        g += count
       }
     }
     while g < groupCount {
@@ -82,15 +83,16 @@ final class GroupSearch {
     let n = groupLength
     var g = 0
     if kernel == .lanes {
-      while g + 8 <= groupCount {
+      while g < groupCount {
         let base = g * n
-        QuantSearchLanes.transpose(x + base, length: n, into: xs)
-        if let weights { QuantSearchLanes.transpose(weights + base, length: n, into: ws) }
+        let count = min(QuantSearchLanes.width, groupCount - g)
+        QuantSearchLanes.transpose(x + base, count: count, length: n, into: xs)
+        if let weights { QuantSearchLanes.transpose(weights + base, count: count, length: n, into: ws) }
         let scale = QuantSearchLanes.symmetricScale(
           count: n, maxLevel: maxLevel, xs, levels: levels, scratch: scratch, weights: weights == nil ? nil : UnsafePointer(ws))
-        untranspose(into: L + base)
-        for k in 0..<8 { scales[g + k] = scale[k] }
-        g += 8
+        untranspose(count, into: L + base)
+        for k in 0..<count { scales[g + k] = scale[k] }
+        g += count
       }
     }
     while g < groupCount {
@@ -104,13 +106,14 @@ final class GroupSearch {
     let n = groupLength
     var g = 0
     if kernel == .lanes {
-      while g + 8 <= groupCount {
+      while g < groupCount {
         let base = g * n
-        QuantSearchLanes.transpose(x + base, length: n, into: xs)
+        let count = min(QuantSearchLanes.width, groupCount - g)
+        QuantSearchLanes.transpose(x + base, count: count, length: n, into: xs)
         let scale = QuantSearchLanes.q3Scale(count: n, maxLevel: maxLevel, xs, levels: levels)
-        untranspose(into: L + base)
-        for k in 0..<8 { scales[g + k] = scale[k] }
-        g += 8
+        untranspose(count, into: L + base)
+        for k in 0..<count { scales[g + k] = scale[k] }
+        g += count
       }
     }
     while g < groupCount {
@@ -119,10 +122,10 @@ final class GroupSearch {
     }
   }
 
-  /// The batch's levels back into element order.
-  private func untranspose(into L: UnsafeMutablePointer<Int8>) {
+  /// The batch's first `count` groups of levels back into element order.
+  private func untranspose(_ count: Int, into L: UnsafeMutablePointer<Int8>) {
     for i in 0..<groupLength {
-      for k in 0..<8 { L[k * groupLength + i] = Int8(truncatingIfNeeded: levels[i][k]) }
+      for k in 0..<count { L[k * groupLength + i] = Int8(truncatingIfNeeded: levels[i][k]) }
     }
   }
 }

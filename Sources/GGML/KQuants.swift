@@ -291,108 +291,122 @@ enum KQuants {
     into out: UnsafeMutableRawPointer, kernel: SearchKernel
   ) {
     let blockBytes = maxLevel == 15 ? 144 : 176
-    let groups = GroupSearch(kernel, groupLength: 32)
-    var L = [UInt8](repeating: 0, count: 256)
-    var weights = [Float](repeating: 0, count: 256)
-    var mins = [Float](repeating: 0, count: 8)
-    var scales = [Float](repeating: 0, count: 8)
-    var sw = [Float](repeating: 0, count: 8)
+    let superBlocks = count / superBlock
+    let groupCount = superBlocks * 8
+    // The searches of all 32-groups of the row run first (one lane batch covers two super-blocks), then each
+    // super-block quantizes its scales and packs.
+    var weights = [Float](repeating: 0, count: count)
+    var sw = [Float](repeating: 0, count: groupCount)
+    let search: QuantSearch.AffineSearch
+    if let importance {
+      search = QuantSearch.AffineSearch(rmin: -0.9, rdelta: 0.05, steps: 36, useMAD: false)
+      for i in 0..<superBlocks {
+        let x = row + i * superBlock
+        var sumX2: Float = 0
+        for l in 0..<256 { sumX2 += x[l] * x[l] }
+        let sigma2 = 2 * sumX2 / 256
+        for l in 0..<256 { weights[i * 256 + l] = QuantSearch.importanceWeight(importance[i * 256 + l], sigma2: sigma2, x[l]) }
+        for j in 0..<8 {
+          var sum: Float = 0
+          for l in 0..<32 { sum += weights[i * 256 + 32 * j + l] }
+          sw[i * 8 + j] = sum
+        }
+      }
+    } else {
+      search =
+        maxLevel == 15
+        ? QuantSearch.AffineSearch(rmin: -1, rdelta: 0.1, steps: 20, useMAD: false)
+        : QuantSearch.AffineSearch(rmin: -0.5, rdelta: 0.1, steps: 15, useMAD: false)
+      for g in 0..<groupCount {
+        let x = row + 32 * g
+        var sumX2: Float = 0
+        for l in 0..<32 { sumX2 += x[l] * x[l] }
+        let avX = (sumX2 / 32).squareRoot()
+        for l in 0..<32 { weights[32 * g + l] = avX + abs(x[l]) }
+      }
+    }
+    var L = [UInt8](repeating: 0, count: count)
+    var scales = [Float](repeating: 0, count: groupCount)
+    var mins = [Float](repeating: 0, count: groupCount)
+    GroupSearch(kernel, groupLength: 32).affine(
+      row, weights: weights, groupCount: groupCount, maxLevel: maxLevel, search, scales: &scales, theMins: &mins, levels: &L)
+
     var Ls = [UInt8](repeating: 0, count: 8)
     var Lm = [UInt8](repeating: 0, count: 8)
-    for i in 0..<count / superBlock {
+    for i in 0..<superBlocks {
       let x = row + i * superBlock
       let y = out + i * blockBytes
       var packed = [UInt8](repeating: 0, count: 12)
-      L.withUnsafeMutableBufferPointer { L in
-        if let importance {
-          let qwBlock = importance + i * superBlock
-          var sumX2: Float = 0
-          for l in 0..<256 { sumX2 += x[l] * x[l] }
-          let sigma2 = 2 * sumX2 / 256
-          let search = QuantSearch.AffineSearch(rmin: -0.9, rdelta: 0.05, steps: 36, useMAD: false)
-          for j in 0..<256 { weights[j] = QuantSearch.importanceWeight(qwBlock[j], sigma2: sigma2, x[j]) }
-          for j in 0..<8 {
-            var sum: Float = 0
-            for l in 0..<32 { sum += weights[32 * j + l] }
-            sw[j] = sum
-          }
-          groups.affine(x, weights: weights, groupCount: 8, maxLevel: maxLevel, search, scales: &scales, theMins: &mins, levels: L.baseAddress!)
-          let dBlock = QuantSearch.positiveScale(count: 8, maxLevel: 63, scales, levels: &Ls, weights: sw)
-          let mBlock = QuantSearch.positiveScale(count: 8, maxLevel: 63, mins, levels: &Lm, weights: sw)
-          // quantize_row_q5_K_impl clamps the levels to 63, quantize_row_q4_K_impl does not (they never exceed
-          // it unless a scale is negative, where the truncated level differs).
-          let clamp: UInt8 = maxLevel == 31 ? 63 : 255
-          for j in 0..<8 { packScaleMin(Swift.min(clamp, Ls[j]), Swift.min(clamp, Lm[j]), index: j, into: &packed) }
-          y.storeHalf(GGMLScalars.halfBits(dBlock), at: 0)
-          y.storeHalf(GGMLScalars.halfBits(mBlock), at: 2)
-        } else {
-          var maxScale: Float = 0
-          var maxMin: Float = 0
-          let search =
-            maxLevel == 15
-            ? QuantSearch.AffineSearch(rmin: -1, rdelta: 0.1, steps: 20, useMAD: false)
-            : QuantSearch.AffineSearch(rmin: -0.5, rdelta: 0.1, steps: 15, useMAD: false)
-          for j in 0..<8 {
-            var sumX2: Float = 0
-            for l in 0..<32 { sumX2 += x[32 * j + l] * x[32 * j + l] }
-            let avX = (sumX2 / 32).squareRoot()
-            for l in 0..<32 { weights[32 * j + l] = avX + abs(x[32 * j + l]) }
-          }
-          groups.affine(x, weights: weights, groupCount: 8, maxLevel: maxLevel, search, scales: &scales, theMins: &mins, levels: L.baseAddress!)
-          for j in 0..<8 {
-            if scales[j] > maxScale { maxScale = scales[j] }
-            if mins[j] > maxMin { maxMin = mins[j] }
-          }
-          let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
-          let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
-          for j in 0..<8 {
-            let ls = UInt8(truncatingIfNeeded: GGMLScalars.nearestInt(invScale * scales[j]))
-            let lm = UInt8(truncatingIfNeeded: GGMLScalars.nearestInt(invMin * mins[j]))
-            packScaleMin(Swift.min(63, ls), Swift.min(63, lm), index: j, into: &packed)
-          }
-          y.storeHalf(GGMLScalars.halfBits(maxScale / 63), at: 0)
-          y.storeHalf(GGMLScalars.halfBits(maxMin / 63), at: 2)
+      if importance != nil {
+        let dBlock = scales.withUnsafeBufferPointer { s in
+          sw.withUnsafeBufferPointer { w in QuantSearch.positiveScale(count: 8, maxLevel: 63, s.baseAddress! + 8 * i, levels: &Ls, weights: w.baseAddress! + 8 * i) }
         }
-        for j in 0..<12 { y.storeBytes(of: packed[j], toByteOffset: 4 + j, as: UInt8.self) }
-        let d = UnsafeRawPointer(y).loadHalf(at: 0)
-        let dmin = UnsafeRawPointer(y).loadHalf(at: 2)
+        let mBlock = mins.withUnsafeBufferPointer { m in
+          sw.withUnsafeBufferPointer { w in QuantSearch.positiveScale(count: 8, maxLevel: 63, m.baseAddress! + 8 * i, levels: &Lm, weights: w.baseAddress! + 8 * i) }
+        }
+        // quantize_row_q5_K_impl clamps the levels to 63, quantize_row_q4_K_impl does not (they never exceed
+        // it unless a scale is negative, where the truncated level differs).
+        let clamp: UInt8 = maxLevel == 31 ? 63 : 255
+        for j in 0..<8 { packScaleMin(Swift.min(clamp, Ls[j]), Swift.min(clamp, Lm[j]), index: j, into: &packed) }
+        y.storeHalf(GGMLScalars.halfBits(dBlock), at: 0)
+        y.storeHalf(GGMLScalars.halfBits(mBlock), at: 2)
+      } else {
+        var maxScale: Float = 0
+        var maxMin: Float = 0
         for j in 0..<8 {
-          let (sc, m) = scaleMin(j, packed)
-          let dl = d * Float(sc)
-          if dl == 0 { continue }
-          let dm = dmin * Float(m)
-          for ii in 0..<32 {
-            let l = Int(GGMLScalars.nearestInt((x[32 * j + ii] + dm) / dl))
-            L[32 * j + ii] = UInt8(Swift.max(0, Swift.min(maxLevel, l)))
-          }
+          if scales[8 * i + j] > maxScale { maxScale = scales[8 * i + j] }
+          if mins[8 * i + j] > maxMin { maxMin = mins[8 * i + j] }
         }
-        if maxLevel == 15 {
-          for j in stride(from: 0, to: 256, by: 64) {
-            for l in 0..<32 { y.storeBytes(of: L[j + l] | (L[j + l + 32] << 4), toByteOffset: 16 + j / 2 + l, as: UInt8.self) }
-          }
-        } else {
-          var qh = [UInt8](repeating: 0, count: 32)
-          var m1: UInt8 = 1
-          var m2: UInt8 = 2
-          for n in stride(from: 0, to: 256, by: 64) {
-            for j in 0..<32 {
-              var l1 = L[n + j]
-              if l1 > 15 {
-                l1 -= 16
-                qh[j] |= m1
-              }
-              var l2 = L[n + j + 32]
-              if l2 > 15 {
-                l2 -= 16
-                qh[j] |= m2
-              }
-              y.storeBytes(of: l1 | (l2 << 4), toByteOffset: 48 + n / 2 + j, as: UInt8.self)
+        let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
+        let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
+        for j in 0..<8 {
+          let ls = UInt8(truncatingIfNeeded: GGMLScalars.nearestInt(invScale * scales[8 * i + j]))
+          let lm = UInt8(truncatingIfNeeded: GGMLScalars.nearestInt(invMin * mins[8 * i + j]))
+          packScaleMin(Swift.min(63, ls), Swift.min(63, lm), index: j, into: &packed)
+        }
+        y.storeHalf(GGMLScalars.halfBits(maxScale / 63), at: 0)
+        y.storeHalf(GGMLScalars.halfBits(maxMin / 63), at: 2)
+      }
+      for j in 0..<12 { y.storeBytes(of: packed[j], toByteOffset: 4 + j, as: UInt8.self) }
+      let d = UnsafeRawPointer(y).loadHalf(at: 0)
+      let dmin = UnsafeRawPointer(y).loadHalf(at: 2)
+      let base = i * superBlock
+      for j in 0..<8 {
+        let (sc, m) = scaleMin(j, packed)
+        let dl = d * Float(sc)
+        if dl == 0 { continue }
+        let dm = dmin * Float(m)
+        for ii in 0..<32 {
+          let l = Int(GGMLScalars.nearestInt((x[32 * j + ii] + dm) / dl))
+          L[base + 32 * j + ii] = UInt8(Swift.max(0, Swift.min(maxLevel, l)))
+        }
+      }
+      if maxLevel == 15 {
+        for j in stride(from: 0, to: 256, by: 64) {
+          for l in 0..<32 { y.storeBytes(of: L[base + j + l] | (L[base + j + l + 32] << 4), toByteOffset: 16 + j / 2 + l, as: UInt8.self) }
+        }
+      } else {
+        var qh = [UInt8](repeating: 0, count: 32)
+        var m1: UInt8 = 1
+        var m2: UInt8 = 2
+        for n in stride(from: 0, to: 256, by: 64) {
+          for j in 0..<32 {
+            var l1 = L[base + n + j]
+            if l1 > 15 {
+              l1 -= 16
+              qh[j] |= m1
             }
-            m1 <<= 2
-            m2 <<= 2
+            var l2 = L[base + n + j + 32]
+            if l2 > 15 {
+              l2 -= 16
+              qh[j] |= m2
+            }
+            y.storeBytes(of: l1 | (l2 << 4), toByteOffset: 48 + n / 2 + j, as: UInt8.self)
           }
-          for j in 0..<32 { y.storeBytes(of: qh[j], toByteOffset: 16 + j, as: UInt8.self) }
+          m1 <<= 2
+          m2 <<= 2
         }
+        for j in 0..<32 { y.storeBytes(of: qh[j], toByteOffset: 16 + j, as: UInt8.self) }
       }
     }
   }

@@ -18,15 +18,15 @@ enum LegacyQuantsFast {
 
   /// Exact conversion of integral floats in ±2^22 (the `nearest_int` bit trick).
   @inline(__always)
-  static func integers(_ value: Floats) -> Ints { QuantSearchLanes.nearestInt(value) }
+  static func integers(_ value: Floats) -> Ints { value.laneNearestInt }
 
   /// The largest magnitude of the block (order-free, so exact).
   @inline(__always)
   static func absMax(_ v: (Floats, Floats, Floats, Floats)) -> Float {
-    let a = QuantSearchLanes.magnitude(v.0)
-    let b = QuantSearchLanes.magnitude(v.1)
-    let c = QuantSearchLanes.magnitude(v.2)
-    let d = QuantSearchLanes.magnitude(v.3)
+    let a = v.0.laneMagnitude
+    let b = v.1.laneMagnitude
+    let c = v.2.laneMagnitude
+    let d = v.3.laneMagnitude
     let ab = a.replacing(with: b, where: b .> a)
     let cd = c.replacing(with: d, where: d .> c)
     return ab.replacing(with: cd, where: cd .> ab).max()

@@ -1,23 +1,28 @@
 /// Eight of ggml's scale searches at once: lane `k` of every vector runs `QuantSearch`'s scalar algorithm on
-/// the `k`-th of eight consecutive groups (the sub-blocks of a K-quant super-block, or eight 32-element
-/// blocks of a row). Each lane keeps C's sequential order of operations, so the results equal the scalar
+/// the `k`-th of eight consecutive groups (the sub-blocks of K-quant super-blocks, or 32-element blocks of a
+/// row). (Sixteen lanes, two AVX2 registers per vector, measured 1.3-1.6× slower for Q4_K / Q6_K: the
+/// affine search keeps about a dozen vectors live and spills.) Each lane keeps C's sequential order of operations, so the results equal the scalar
 /// reference bit for bit; branches become lane masks. (Codegen note, Swift 6.3 `-O -target-cpu haswell`:
 /// comparisons of two vectors and `replacing(with: vector, where: mask)` compile to `vcmpps` / `vblendvps`;
 /// bit-casting a `SIMDMask`, comparing with a scalar literal or the mutating `replace(with: scalar, ...)`
 /// fall back to a per-lane loop through memory. Every constant below is therefore a vector.)
 ///
-/// Inputs are transposed: `xs[i]` holds element `i` of each of the eight groups (`transpose`).
+/// Inputs are transposed: `xs[i]` holds element `i` of each of the groups (`transpose`).
 enum QuantSearchLanes {
   typealias Floats = SIMD8<Float>
   typealias Ints = SIMD8<Int32>
+  /// Groups per batch.
+  static let width = 8
 
-  /// `xs[i][k] = groups[k·length + i]` for eight groups of `length` floats.
+  /// `xs[i][k] = groups[k·length + i]` for `count` (≤ 8) groups of `length` floats; lanes past `count`
+  /// repeat group 0 (their results are discarded).
   @inline(__always)
-  static func transpose(_ groups: UnsafePointer<Float>, length: Int, into xs: UnsafeMutablePointer<Floats>) {
+  static func transpose<V: SIMD>(_ groups: UnsafePointer<Float>, count: Int, length: Int, into xs: UnsafeMutablePointer<V>)
+  where V.Scalar == Float {
+    var lane = V()
     for i in 0..<length {
-      xs[i] = Floats(
-        groups[i], groups[length + i], groups[2 * length + i], groups[3 * length + i], groups[4 * length + i],
-        groups[5 * length + i], groups[6 * length + i], groups[7 * length + i])
+      for k in 0..<V.scalarCount { lane[k] = groups[(k < count ? k : 0) * length + i] }
+      xs[i] = lane
     }
   }
 
@@ -25,12 +30,8 @@ enum QuantSearchLanes {
 
   typealias Mask = SIMDMask<Ints>
 
-  /// ggml's `nearest_int` per lane.
   @inline(__always)
-  static func nearestInt(_ value: Floats) -> Ints {
-    let bits = unsafeBitCast(value + Floats(repeating: 12_582_912), to: Ints.self)
-    return (bits & Ints(repeating: 0x007F_FFFF)) &- Ints(repeating: 0x0040_0000)
-  }
+  static func nearestInt(_ value: Floats) -> Ints { value.laneNearestInt }
 
   /// `mask ? a : b` per lane.
   @inline(__always)
@@ -47,15 +48,10 @@ enum QuantSearchLanes {
   }
 
   @inline(__always)
-  static func magnitude(_ value: Floats) -> Floats {
-    unsafeBitCast(unsafeBitCast(value, to: Ints.self) & Ints(repeating: 0x7FFF_FFFF), to: Floats.self)
-  }
+  static func magnitude(_ value: Floats) -> Floats { value.laneMagnitude }
 
-  /// IEEE negation (a sign flip; SIMD's prefix `-` computes `0 − x`, which turns −0 into +0).
   @inline(__always)
-  static func negated(_ value: Floats) -> Floats {
-    unsafeBitCast(unsafeBitCast(value, to: Ints.self) ^ Ints(repeating: Int32.min), to: Floats.self)
-  }
+  static func negated(_ value: Floats) -> Floats { value.laneNegated }
 
   @inline(__always)
   static func float(_ value: Ints) -> Floats { Floats(value) }

@@ -28,6 +28,9 @@ let releaseCodegen: [SwiftSetting] =
   baseline ? [] : [.unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]
 
 let common: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")] + releaseCodegen
+/// Numeric kernels are optimized in debug builds too: unoptimized SIMD code runs ~90x slower, which would make
+/// `swift test` wait minutes on golden vectors.
+let optimizedKernels: [SwiftSetting] = common + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 let libm: [LinkerSetting] = [.linkedLibrary("m", .when(platforms: [.linux]))]
 
 let package = Package(
@@ -41,7 +44,7 @@ let package = Package(
     .target(name: "SystemIO", dependencies: ["TensorCore"], swiftSettings: common),
     .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(name: "Quantization", dependencies: ["TensorCore"], swiftSettings: common, linkerSettings: libm),
-    .target(name: "GGML", swiftSettings: common, linkerSettings: libm),
+    .target(name: "GGML", swiftSettings: optimizedKernels, linkerSettings: libm),
     .target(name: "GGUF", dependencies: ["GGML", "SystemIO"], swiftSettings: common),
     .target(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],

@@ -48,34 +48,40 @@ public struct GGMLKernels: Sendable {
         NonLinearQuants.dequantizeBF16, FloatKernels.dequantizeBF16)
     case .q8_0:
       GGMLKernels(type, importance: false, LegacyQuants.quantizeQ8_0, LegacyQuantsFast.quantizeQ8_0,
-        LegacyQuants.dequantizeQ8_0, LegacyQuants.dequantizeQ8_0)
+        LegacyQuants.dequantizeQ8_0, DequantizeFast.q8_0)
     case .q4_0:
-      legacy(type, plain: LegacyQuants.quantizeQ4_0, fast: LegacyQuantsFast.quantizeQ4_0, LegacyQuants.dequantizeQ4_0) {
+      legacy(type, plain: LegacyQuants.quantizeQ4_0, fast: LegacyQuantsFast.quantizeQ4_0, LegacyQuants.dequantizeQ4_0, { DequantizeFast.q4($0, count: $1, withMin: false, into: $2) }) {
         LegacyQuants.quantizeSymmetricImportance($0, count: $1, importance: $2, maxLevel: 8, into: $3, kernel: $4)
       }
     case .q5_0:
-      legacy(type, plain: LegacyQuants.quantizeQ5_0, fast: LegacyQuantsFast.quantizeQ5_0, LegacyQuants.dequantizeQ5_0) {
+      legacy(type, plain: LegacyQuants.quantizeQ5_0, fast: LegacyQuantsFast.quantizeQ5_0, LegacyQuants.dequantizeQ5_0, { DequantizeFast.q5($0, count: $1, withMin: false, into: $2) }) {
         LegacyQuants.quantizeSymmetricImportance($0, count: $1, importance: $2, maxLevel: 16, into: $3, kernel: $4)
       }
     case .q4_1:
-      legacy(type, plain: LegacyQuants.quantizeQ4_1, fast: LegacyQuantsFast.quantizeQ4_1, LegacyQuants.dequantizeQ4_1) {
+      legacy(type, plain: LegacyQuants.quantizeQ4_1, fast: LegacyQuantsFast.quantizeQ4_1, LegacyQuants.dequantizeQ4_1, { DequantizeFast.q4($0, count: $1, withMin: true, into: $2) }) {
         LegacyQuants.quantizeAffineImportance($0, count: $1, importance: $2, maxLevel: 15, into: $3, kernel: $4)
       }
     case .q5_1:
-      legacy(type, plain: LegacyQuants.quantizeQ5_1, fast: LegacyQuantsFast.quantizeQ5_1, LegacyQuants.dequantizeQ5_1) {
+      legacy(type, plain: LegacyQuants.quantizeQ5_1, fast: LegacyQuantsFast.quantizeQ5_1, LegacyQuants.dequantizeQ5_1, { DequantizeFast.q5($0, count: $1, withMin: true, into: $2) }) {
         LegacyQuants.quantizeAffineImportance($0, count: $1, importance: $2, maxLevel: 31, into: $3, kernel: $4)
       }
-    case .q2_K: searching(type, KQuants.quantizeQ2_K, KQuants.dequantizeQ2_K)
-    case .q3_K: searching(type, KQuants.quantizeQ3_K, KQuants.dequantizeQ3_K)
-    case .q4_K: searching(type, KQuants.quantizeQ4_K, KQuants.dequantizeQ4_K)
-    case .q5_K: searching(type, KQuants.quantizeQ5_K, KQuants.dequantizeQ5_K)
-    case .q6_K: searching(type, KQuants.quantizeQ6_K, KQuants.dequantizeQ6_K)
+    case .q2_K: searching(type, KQuants.quantizeQ2_K, KQuants.dequantizeQ2_K, DequantizeFast.q2_K)
+    case .q3_K: searching(type, KQuants.quantizeQ3_K, KQuants.dequantizeQ3_K, DequantizeFast.q3_K)
+    case .q4_K: searching(type, KQuants.quantizeQ4_K, KQuants.dequantizeQ4_K, DequantizeFast.q4_K)
+    case .q5_K: searching(type, KQuants.quantizeQ5_K, KQuants.dequantizeQ5_K, DequantizeFast.q5_K)
+    case .q6_K: searching(type, KQuants.quantizeQ6_K, KQuants.dequantizeQ6_K, DequantizeFast.q6_K)
     case .iq4_nl:
       GGMLKernels(type, importance: true, NonLinearQuants.quantizeIQ4_NL, NonLinearQuantsFast.quantizeIQ4_NL,
-        NonLinearQuants.dequantizeIQ4_NL, NonLinearQuants.dequantizeIQ4_NL)
+        NonLinearQuants.dequantizeIQ4_NL) {
+          DequantizeFast.table($0, count: $1, table: NonLinearQuants.iq4nlValues, blockBytes: 18, into: $2) { $0.loadHalf(at: 0) }
+        }
     case .mxfp4:
       GGMLKernels(type, importance: false, NonLinearQuants.quantizeMXFP4, NonLinearQuantsFast.quantizeMXFP4,
-        NonLinearQuants.dequantizeMXFP4, NonLinearQuants.dequantizeMXFP4)
+        NonLinearQuants.dequantizeMXFP4) {
+          DequantizeFast.table($0, count: $1, table: NonLinearQuants.mxfp4Values, blockBytes: 17, into: $2) {
+            GGMLScalars.e8m0Half($0.loadByte(at: 0))
+          }
+        }
     default:
       nil
     }
@@ -85,22 +91,22 @@ public struct GGMLKernels: Sendable {
   private static func searching(
     _ type: GGMLType,
     _ quantize: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafePointer<Float>?, UnsafeMutableRawPointer, SearchKernel) -> Void,
-    _ dequantize: @escaping RowDequantizer
+    _ dequantize: @escaping RowDequantizer, _ dequantizeFast: @escaping RowDequantizer
   ) -> GGMLKernels {
-    GGMLKernels(type, importance: true, { quantize($0, $1, $2, $3, .scalar) }, { quantize($0, $1, $2, $3, .lanes) }, dequantize, dequantize)
+    GGMLKernels(type, importance: true, { quantize($0, $1, $2, $3, .scalar) }, { quantize($0, $1, $2, $3, .lanes) }, dequantize, dequantizeFast)
   }
 
   /// A 32-element type: a plain rounding rule without importance (scalar or vectorized), a per-block search
   /// with it.
   private static func legacy(
     _ type: GGMLType, plain: @escaping RowQuantizer, fast: @escaping RowQuantizer, _ dequantize: @escaping RowDequantizer,
-    importance search: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafeMutableRawPointer, SearchKernel) -> Void
+    _ dequantizeFast: @escaping RowDequantizer, importance search: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafeMutableRawPointer, SearchKernel) -> Void
   ) -> GGMLKernels {
     GGMLKernels(
       type, importance: true,
       { x, n, weights, y in if let weights { search(x, n, weights, y, .scalar) } else { plain(x, n, nil, y) } },
       { x, n, weights, y in if let weights { search(x, n, weights, y, .lanes) } else { fast(x, n, nil, y) } },
-      dequantize, dequantize)
+      dequantize, dequantizeFast)
   }
 
   private init(

@@ -283,11 +283,12 @@ public enum DeepSeek2 {
     }
 
     // Everything else must be accounted for: FP8 scales, and the MTP block when it is dropped.
-    for name in shapes.keys.sorted() where !used.contains(name) {
-      if name.hasSuffix(".weight_scale_inv") { continue }
-      if g.mtpLayers == 0, let layer = mtpLayer(of: name), layer >= g.layers { continue }
-      throw .unmappedTensor(name)
+    let unmapped = shapes.keys.filter { name in
+      guard !used.contains(name), !name.hasSuffix(".weight_scale_inv") else { return false }
+      if g.mtpLayers == 0, let layer = mtpLayer(of: name), layer >= g.layers { return false }
+      return true
     }
+    if let first = unmapped.min() { throw .unmappedTensor(first) }
     return plan
   }
 

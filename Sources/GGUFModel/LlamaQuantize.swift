@@ -232,6 +232,7 @@ public enum LlamaQuantize {
     case ffnUp, ffnGate, ffnDown, output, other
 
     init(_ name: String) {
+      let name = TensorName(name)
       if name == "output.weight" {
         self = .output
       } else if name == "token_embd.weight" || name == "per_layer_token_embd.weight" {
@@ -267,7 +268,7 @@ public enum LlamaQuantize {
   /// copy-only).
   static func allowsQuantization(_ tensor: Tensor, architecture: String) -> Bool {
     guard tensor.dimensionCount >= 2 else { return false }
-    let name = tensor.name
+    let name = TensorName(tensor.name)
     guard name.hasSuffix("weight") else { return false }
     let excluded = [
       "_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel", "per_layer_model_proj",
@@ -459,6 +460,37 @@ public enum LlamaQuantize {
       return newType
     }
   }
+}
+
+/// A tensor name as UTF-8 bytes, for the rules' many substring tests (`std::string::find` in llama.cpp);
+/// the standard library's `String.contains(_:)` is an order of magnitude slower for this.
+struct TensorName {
+  let bytes: [UInt8]
+
+  init(_ name: String) { bytes = Array(name.utf8) }
+
+  func contains(_ needle: String) -> Bool {
+    let n = Array(needle.utf8)
+    guard !n.isEmpty, n.count <= bytes.count else { return n.isEmpty }
+    var start = 0
+    while start + n.count <= bytes.count {
+      var match = true
+      for k in 0..<n.count where bytes[start + k] != n[k] {
+        match = false
+        break
+      }
+      if match { return true }
+      start += 1
+    }
+    return false
+  }
+
+  func hasSuffix(_ suffix: String) -> Bool {
+    let s = Array(suffix.utf8)
+    return s.count <= bytes.count && Array(bytes[(bytes.count - s.count)...]) == s
+  }
+
+  static func == (name: TensorName, text: String) -> Bool { name.bytes.elementsEqual(text.utf8) }
 }
 
 /// `ggml_n_dims` on a dimension list.

@@ -68,15 +68,31 @@ struct LlamaQuantizeTests {
     return (config, shapes)
   }
 
-  /// `(name, type)` in llama-quantize's processing order, from F32 inputs.
-  static func choices(_ config: ModelConfig, shapes: [String: [Int]], preset: LlamaFileType, importance: Bool) throws -> [(String, GGMLType)] {
+  /// The F32 input tensors in llama-quantize's processing order, and the model.
+  static func inputs(_ config: ModelConfig, shapes: [String: [Int]]) throws -> ([LlamaQuantize.Tensor], LlamaQuantize.Model) {
     let plan = try DeepSeek2.tensors(config, shapes: shapes)
     let byName = Dictionary(uniqueKeysWithValues: plan.map { ($0.name, $0) })
     let order = LlamaQuantize.processingOrder(plan.map(\.name))
-    let tensors = order.map { LlamaQuantize.Tensor(name: $0, dimensions: byName[$0]!.dimensions, type: .f32) }
-    let model = try DeepSeek2.quantizeModel(config)
-    let chosen = try LlamaQuantize.choose(tensors, preset: preset, model: model, hasImportance: importance)
-    return zip(order, chosen.map(\.type)).map { ($0, $1) }
+    return (order.map { LlamaQuantize.Tensor(name: $0, dimensions: byName[$0]!.dimensions, type: .f32) }, try DeepSeek2.quantizeModel(config))
+  }
+
+  /// The full-size layout, built once for all presets.
+  static let fullSizeInputs: Result<([LlamaQuantize.Tensor], LlamaQuantize.Model), any Error> = Result {
+    let (config, shapes) = try fullSizeV3()
+    return try inputs(config, shapes: shapes)
+  }
+
+  /// The sample's layout, built once.
+  static let sampleInputs: Result<([LlamaQuantize.Tensor], LlamaQuantize.Model), any Error> = Result {
+    let checkpoint = try Checkpoint.open(TestPaths.sample("tiny-deepseek-v3"))
+    let shapes = Dictionary(uniqueKeysWithValues: checkpoint.entries.map { ($0.name, $0.shape) })
+    return try inputs(try #require(checkpoint.config), shapes: shapes)
+  }
+
+  /// `(name, type)` in llama-quantize's processing order.
+  static func choices(_ inputs: ([LlamaQuantize.Tensor], LlamaQuantize.Model), preset: LlamaFileType, importance: Bool) throws -> [(String, GGMLType)] {
+    let chosen = try LlamaQuantize.choose(inputs.0, preset: preset, model: inputs.1, hasImportance: importance)
+    return zip(inputs.0.map(\.name), chosen.map(\.type)).map { ($0, $1) }
   }
 
   @Test("the golden file is present and covers every preset")
@@ -89,9 +105,7 @@ struct LlamaQuantizeTests {
 
   @Test("every tensor of the sample geometry gets llama-quantize's type", arguments: LlamaFileType.allCases, [false, true])
   func sampleGeometry(preset: LlamaFileType, importance: Bool) throws {
-    let checkpoint = try Checkpoint.open(TestPaths.sample("tiny-deepseek-v3"))
-    let shapes = Dictionary(uniqueKeysWithValues: checkpoint.entries.map { ($0.name, $0.shape) })
-    let rows = try Self.choices(try #require(checkpoint.config), shapes: shapes, preset: preset, importance: importance)
+    let rows = try Self.choices(try Self.sampleInputs.get(), preset: preset, importance: importance)
     var byType: [String: [String]] = [:]
     for (name, type) in rows { byType[type.name, default: []].append(name) }
     let mode = importance ? "imatrix" : "plain"
@@ -102,8 +116,7 @@ struct LlamaQuantizeTests {
 
   @Test("full-size DeepSeek-V3: the same counts and sequence as llama-quantize", arguments: LlamaFileType.allCases)
   func fullSize(preset: LlamaFileType) throws {
-    let (config, shapes) = try Self.fullSizeV3()
-    let rows = try Self.choices(config, shapes: shapes, preset: preset, importance: false)
+    let rows = try Self.choices(try Self.fullSizeInputs.get(), preset: preset, importance: false)
     var counts: [String: Int] = [:]
     for (_, type) in rows { counts[type.name, default: 0] += 1 }
     var hasher = SHA256()

@@ -10,9 +10,13 @@
 //   Pipeline / Sharding / Validation   the jobs: convert, shard, validate
 //   ReferenceModel            F32 CPU forward pass (DeepSeek-V3 MLA + MoE)
 //   Checkpoint                checkpoint directories, index.json, config.json, sharded writer
-//   WeightFormats             the format registry: detection, geometry, the one decoder, --to names, configs
+//   WeightFormats             the format registry: detection, geometry, the one decoder
+//   GGUFModel                 what llama.cpp expects of a model's GGUF: deepseek2 mapping, tokenizer metadata,
+//                             llama-quantize's per-tensor types, imatrix files
 //   SafeTensors               strict header parser, header planner, memory-mapped reader
+//   GGUF                      GGUF v3 container: strict parser, header planner, streaming writer, splits
 //   Quantization              pure codecs and block quantizers (FP8, int4, MXFP4, NVFP4, ...)
+//   GGML                      pure: ggml's tensor types and block kernels, bit-exact with ggml-quants.c
 //   SystemIO                  Glibc only: file descriptors, mmap, pread/pwrite loops, atomic output
 //   JSON                      strict RFC 8259 parser and a deterministic writer
 //   TensorCore                pure: DType, checked shape arithmetic, SHA-256, small shared helpers
@@ -25,6 +29,9 @@ let releaseCodegen: [SwiftSetting] =
   baseline ? [] : [.unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]
 
 let common: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")] + releaseCodegen
+/// Numeric kernels are optimized in debug builds too: unoptimized SIMD code runs ~90x slower, which would make
+/// `swift test` wait minutes on golden vectors.
+let optimizedKernels: [SwiftSetting] = common + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 let libm: [LinkerSetting] = [.linkedLibrary("m", .when(platforms: [.linux]))]
 
 let package = Package(
@@ -38,9 +45,12 @@ let package = Package(
     .target(name: "SystemIO", dependencies: ["TensorCore"], swiftSettings: common),
     .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(name: "Quantization", dependencies: ["TensorCore"], swiftSettings: common, linkerSettings: libm),
+    .target(name: "GGML", swiftSettings: optimizedKernels, linkerSettings: libm),
+    .target(name: "GGUF", dependencies: ["GGML", "SystemIO"], swiftSettings: common),
     .target(
       name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
       swiftSettings: common),
+    .target(name: "GGUFModel", dependencies: ["GGML", "GGUF", "JSON", "SystemIO", "Checkpoint"], swiftSettings: common),
     .target(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
       swiftSettings: common),
@@ -81,6 +91,13 @@ let package = Package(
     .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(
       name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"], resources: [.copy("Golden")],
+      swiftSettings: common),
+    .testTarget(
+      name: "GGMLTests", dependencies: ["GGML", "TensorCore", "TestSupport"], exclude: ["Golden"], swiftSettings: common),
+    .testTarget(name: "GGUFTests", dependencies: ["GGUF", "GGML", "SystemIO", "TestSupport"], swiftSettings: common),
+    .testTarget(
+      name: "GGUFModelTests",
+      dependencies: ["GGUFModel", "GGUF", "GGML", "Checkpoint", "SafeTensors", "JSON", "SystemIO", "TestSupport"],
       swiftSettings: common),
     .testTarget(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],

@@ -45,4 +45,10 @@ public struct PlainFormat: WeightFormat {
   public func logicalElementCount(_ group: WeightGroup, entries: (String) -> TensorEntry?) -> Int {
     elements(group, entries, "weight")
   }
+
+  /// 16/32-bit floats: 40 dB (a BF16 cast of F32 is ~50 dB) and 0.01 (BF16 rounding ≤ 2^-9); unscaled FP8 casts:
+  /// 15 dB and 0.15 (E5M2's relative half step is 0.125).
+  public func validationGates(dtype: DType?) -> (minimumSNRDecibels: Double, maximumPeakError: Double) {
+    dtype == .float8E4M3FN || dtype == .float8E5M2 ? (15, 0.15) : (40, 0.01)
+  }
 }

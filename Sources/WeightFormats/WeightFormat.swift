@@ -34,10 +34,18 @@ public protocol WeightFormat: Sendable {
   func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String
   /// The unpacked element count, from headers only (for `inspect`'s parameter count).
   func logicalElementCount(_ group: WeightGroup, entries: (String) -> TensorEntry?) -> Int
+  /// `validate`'s default gates for a weight stored in this format (`dtype`: the stored values' dtype): the
+  /// tensor-level SNR floor in dB and the ceiling on `max |Δ| / max |ref|`, a little beyond what the format's
+  /// rounding can produce.
+  func validationGates(dtype: DType?) -> (minimumSNRDecibels: Double, maximumPeakError: Double)
 }
 
 extension WeightFormat {
   public func logicalName(of group: WeightGroup) -> String { group.modulePath + ".weight" }
+
+  /// 4-bit formats: 10 dB (int4 g64 12.3 dB at worst on the sample's outlier-heavy weights, ~19 dB on Gaussian
+  /// ones) and 0.75 (MXFP4's power-of-two scales clip the top of a block by up to a third).
+  public func validationGates(dtype: DType?) -> (minimumSNRDecibels: Double, maximumPeakError: Double) { (10, 0.75) }
 
   public var streamsRows: Bool { false }
 

@@ -1,6 +1,7 @@
 import SafeTensors
 import SystemIO
 import TensorCore
+import WeightFormats
 
 /// The files beside the weights that a converter copies to its output (config, tokenizer, generation
 /// config, code, ...), and the ones it must not copy.

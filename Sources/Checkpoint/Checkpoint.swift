@@ -1,4 +1,5 @@
 import Dispatch
+import JSON
 import SafeTensors
 import Synchronization
 import SystemIO
@@ -19,7 +20,8 @@ public struct TensorLocation: Sendable {
 ///
 /// Opening maps every shard and validates every header (in parallel), but reads no tensor data: data is
 /// reached lazily through zero-copy views. Tensors are resolved through the index, so a weight and its
-/// scale may live in different files.
+/// scale may live in different files. Opening is linear in tensors: one hash index over all shard tensors
+/// serves the index's keys (compared as bytes, never made into strings) and every later lookup.
 public final class Checkpoint: Sendable {
   /// The checkpoint directory.
   public let directory: String
@@ -27,8 +29,6 @@ public final class Checkpoint: Sendable {
   public let files: [SafeTensorsFile]
   /// File names relative to `directory`, parallel to `files`.
   public let fileNames: [String]
-  /// The parsed index, when the checkpoint has one.
-  public let index: CheckpointIndex?
   /// The parsed `config.json`, when present.
   public let config: ModelConfig?
   /// Every tensor name, in index order (or file order).
@@ -36,9 +36,30 @@ public final class Checkpoint: Sendable {
   /// Disagreements that do not prevent reading (files the index does not mention, tensors missing from
   /// the index, a wrong `total_size`), as sentences for `inspect` to show.
   public let warnings: [String]
-  private let locations: [String: TensorLocation]
   /// Header entries in `tensorNames` order (built once: `entries` is read by every summary and plan).
   private let orderedEntries: [TensorEntry]
+  /// Every shard tensor by its "global position": the files' tensors one file after another.
+  private let tensorsByName: NameIndex
+  /// The global position of each file's first tensor (plus the total at the end).
+  private let fileStarts: [Int]
+  /// What the index said besides its weight map, when there is one.
+  private let indexInfo: IndexInfo?
+
+  struct IndexInfo {
+    /// How many leading `tensorNames` the index lists (the rest are unlisted shard tensors).
+    var listedCount: Int
+    var totalByteCount: Int?
+    var metadata: JSONObject
+  }
+
+  /// The index, when the checkpoint has one: `weight_map` in the index's order, `total_size`, `metadata`.
+  public var index: CheckpointIndex? {
+    guard let indexInfo else { return nil }
+    let weightMap = (0..<indexInfo.listedCount).map { p in
+      (tensor: tensorNames[p], file: fileNames[fileIndex(ofGlobalPosition: globalPosition(of: tensorNames[p])!)])
+    }
+    return CheckpointIndex(weightMap: weightMap, totalByteCount: indexInfo.totalByteCount, metadata: indexInfo.metadata)
+  }
 
   /// Opens the checkpoint at `path`: a `.safetensors` file or a directory.
   ///
@@ -48,76 +69,105 @@ public final class Checkpoint: Sendable {
     guard let kind = FileSystem.kind(of: path) else { throw CheckpointError.notFound(path: path) }
     if kind == .file {
       let (directory, name) = FileSystem.split(path)
-      return try Checkpoint(directory: directory, fileNames: [name], index: nil, indexPath: nil, configDirectory: directory)
+      return try Checkpoint(directory: directory, fileNames: [name], index: nil)
     }
     guard kind == .directory else { throw CheckpointError.notFound(path: path) }
     let indexPath = FileSystem.join(path, "model.safetensors.index.json")
     if FileSystem.exists(indexPath) {
-      let index = try CheckpointIndex(json: try FileSystem.readFile(indexPath), path: indexPath)
-      return try Checkpoint(directory: path, fileNames: index.files, index: index, indexPath: indexPath, configDirectory: path)
+      let bytes = try FileSystem.readFile(indexPath)
+      return try bytes.withUnsafeBytes { text in
+        guard let decoded = IndexDecoder.decode(text) else {
+          let index = try CheckpointIndex(strictJSON: bytes, path: indexPath)
+          let strict = IndexSource(path: indexPath, text: UnsafeRawBufferPointer(start: nil, count: 0), decoded: IndexDecoder(index))
+          return try Checkpoint(directory: path, fileNames: strict.decoded.files, index: strict)
+        }
+        do {
+          return try Checkpoint(directory: path, fileNames: decoded.files, index: IndexSource(path: indexPath, text: text, decoded: decoded))
+        } catch {
+          // Problems of the index itself come first, as the strict parse (before any shard was opened)
+          // reports them; only a well-formed index lets the shard's error through.
+          _ = try CheckpointIndex(strictJSON: bytes, path: indexPath)
+          throw error
+        }
+      }
     }
     let names = try FileSystem.contents(of: path).filter { $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") }
     guard !names.isEmpty else { throw CheckpointError.noWeights(directory: path) }
-    return try Checkpoint(directory: path, fileNames: names, index: nil, indexPath: nil, configDirectory: path)
+    return try Checkpoint(directory: path, fileNames: names, index: nil)
   }
 
-  private init(
-    directory: String, fileNames: [String], index: CheckpointIndex?, indexPath: String?, configDirectory: String
-  ) throws {
+  private init(directory: String, fileNames: [String], index: IndexSource?) throws {
     self.directory = directory
     self.fileNames = fileNames
-    self.index = index
     var warnings: [String] = []
 
-    if let index, let indexPath {
-      for file in fileNames where !FileSystem.exists(FileSystem.join(directory, file)) {
-        let named = index.weightMap.filter { $0.file == file }
-        throw CheckpointError.missingShard(index: indexPath, file: file, tensorCount: named.count, example: named.first?.tensor ?? "")
+    if let index {
+      for (number, file) in fileNames.enumerated() where !FileSystem.exists(FileSystem.join(directory, file)) {
+        let named = index.keys(inFile: number)
+        throw CheckpointError.missingShard(
+          index: index.path, file: file, tensorCount: named.count, example: named.first ?? "")
       }
     }
     files = try Checkpoint.openAll(fileNames.map { FileSystem.join(directory, $0) })
 
-    var locations: [String: TensorLocation] = [:]
-    var fileOrder: [String] = []
-    var fileOrderEntries: [TensorEntry] = []
-    locations.reserveCapacity(files.reduce(0) { $0 + $1.header.tensors.count })
+    // One index over every shard tensor, by global position.
+    var fileStarts: [Int] = [0]
+    fileStarts.reserveCapacity(files.count + 1)
+    for file in files { fileStarts.append(fileStarts.last! + file.header.tensors.count) }
+    let tensorCount = fileStarts.last!
+    var tensorsByName = NameIndex(capacity: tensorCount)
+    let files = self.files
+    func name(_ global: Int) -> String {
+      let file = Checkpoint.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts)
+      return files[file].header.tensors[global - fileStarts[file]].name
+    }
     for (fileIndex, file) in files.enumerated() {
-      for entry in file.header.tensors {
-        let location = TensorLocation(fileIndex: fileIndex, fileName: fileNames[fileIndex], entry: entry)
-        if let previous = locations.updateValue(location, forKey: entry.name) {
-          throw CheckpointError.duplicateTensor(name: entry.name, firstFile: previous.fileName, secondFile: fileNames[fileIndex])
+      for (local, entry) in file.header.tensors.enumerated() {
+        if let earlier = tensorsByName.insert(entry.name, position: fileStarts[fileIndex] + local, nameAt: name) {
+          let first = Checkpoint.fileIndex(ofGlobalPosition: earlier, fileStarts: fileStarts)
+          throw CheckpointError.duplicateTensor(name: entry.name, firstFile: fileNames[first], secondFile: fileNames[fileIndex])
         }
-        fileOrder.append(entry.name)
-        fileOrderEntries.append(entry)
       }
     }
 
-    if let index, let indexPath {
-      var names: [String] = []
-      var entries: [TensorEntry] = []
-      names.reserveCapacity(index.weightMap.count)
-      entries.reserveCapacity(index.weightMap.count)
-      for (tensor, file) in index.weightMap {
-        guard let location = locations[tensor], location.fileName == file else {
-          throw CheckpointError.tensorMissingFromShard(index: indexPath, tensor: tensor, file: file)
+    var names: [String] = []
+    var entries: [TensorEntry] = []
+    names.reserveCapacity(tensorCount)
+    entries.reserveCapacity(tensorCount)
+    if let index {
+      var listed = [Bool](repeating: false, count: tensorCount)
+      for k in index.decoded.entries.indices {
+        let found = index.withKey(k) { tensorsByName.position(ofUTF8: $0, nameAt: name) }
+        let fileNumber = Int(index.decoded.entries[k].file)
+        guard let global = found, Checkpoint.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts) == fileNumber
+        else {
+          throw CheckpointError.tensorMissingFromShard(index: index.path, tensor: index.key(k), file: fileNames[fileNumber])
         }
-        names.append(tensor)
-        entries.append(location.entry)
+        // A repeated key (the strict parse, which the caller runs on any error, names it precisely).
+        guard !listed[global] else {
+          throw CheckpointError.invalidIndex(path: index.path, reason: "weight_map lists '\(index.key(k))' twice")
+        }
+        listed[global] = true
+        let file = files[fileNumber]
+        let entry = file.header.tensors[global - fileStarts[fileNumber]]
+        names.append(entry.name)
+        entries.append(entry)
       }
-      // Every index entry resolved to a shard tensor. Index names are distinct (JSON keys), so when the
-      // counts agree every shard tensor is listed; only otherwise is a set of the listed names needed.
-      var unlisted: [String] = []
-      if names.count != fileOrder.count {
-        let mentioned = Set(names)
-        unlisted = fileOrder.filter { !mentioned.contains($0) }
+      // Every index entry resolved to a distinct shard tensor, so when the counts agree every shard
+      // tensor is listed.
+      let listedCount = names.count
+      if listedCount != tensorCount {
+        let unlisted = listed.indices.filter { !listed[$0] }
+        warnings.append("\(unlisted.count) tensor(s) are in the shards but not in the index (e.g. '\(name(unlisted[0]))'); they are readable but other tools will not see them")
+        for global in unlisted {
+          let file = Checkpoint.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts)
+          let entry = files[file].header.tensors[global - fileStarts[file]]
+          names.append(entry.name)
+          entries.append(entry)
+        }
       }
-      if !unlisted.isEmpty {
-        warnings.append("\(unlisted.count) tensor(s) are in the shards but not in the index (e.g. '\(unlisted[0])'); they are readable but other tools will not see them")
-        names.append(contentsOf: unlisted)
-        entries.append(contentsOf: unlisted.compactMap { locations[$0]?.entry })
-      }
-      let actualTotal = files.reduce(0) { sum, file in sum + file.header.tensors.reduce(0) { $0 + $1.byteCount } }
-      if let declared = index.totalByteCount, declared != actualTotal {
+      let actualTotal = files.reduce(0) { sum, file in sum + file.header.dataByteCount }
+      if let declared = index.decoded.totalByteCount, declared != actualTotal {
         warnings.append("the index's metadata.total_size is \(declared) but the shards hold \(actualTotal) bytes of tensor data")
       }
       let indexed = Set(fileNames)
@@ -127,16 +177,24 @@ public final class Checkpoint: Sendable {
       if !others.isEmpty {
         warnings.append("\(others.count) .safetensors file(s) in the directory are not named by the index and were ignored: \(others.prefix(3).joined(separator: ", "))")
       }
-      tensorNames = names
-      orderedEntries = entries
+      indexInfo = IndexInfo(
+        listedCount: listedCount, totalByteCount: index.decoded.totalByteCount, metadata: index.decoded.metadata)
     } else {
-      tensorNames = fileOrder
-      orderedEntries = fileOrderEntries
+      for file in files {
+        for entry in file.header.tensors {
+          names.append(entry.name)
+          entries.append(entry)
+        }
+      }
+      indexInfo = nil
     }
-    self.locations = locations
+    tensorNames = names
+    orderedEntries = entries
+    self.tensorsByName = tensorsByName
+    self.fileStarts = fileStarts
     self.warnings = warnings
 
-    let configPath = FileSystem.join(configDirectory, "config.json")
+    let configPath = FileSystem.join(directory, "config.json")
     config = FileSystem.exists(configPath) ? try ModelConfig(json: try FileSystem.readFile(configPath), path: configPath) : nil
   }
 
@@ -150,31 +208,56 @@ public final class Checkpoint: Sendable {
     return try results.withLock { all in try all.map { try $0!.get() } }
   }
 
+  /// The file holding global position `global`.
+  private static func fileIndex(ofGlobalPosition global: Int, fileStarts: [Int]) -> Int {
+    // The last file whose start is ≤ global (files may be empty, so starts can repeat).
+    var low = 0
+    var high = fileStarts.count - 1
+    while high - low > 1 {
+      let mid = (low + high) / 2
+      if fileStarts[mid] <= global { low = mid } else { high = mid }
+    }
+    return low
+  }
+
+  private func fileIndex(ofGlobalPosition global: Int) -> Int {
+    Checkpoint.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts)
+  }
+
+  private func globalPosition(of name: String) -> Int? {
+    tensorsByName.position(of: name) { global in
+      let file = fileIndex(ofGlobalPosition: global)
+      return files[file].header.tensors[global - fileStarts[file]].name
+    }
+  }
+
   /// Where `name` lives, or `nil`.
-  public func location(of name: String) -> TensorLocation? { locations[name] }
+  public func location(of name: String) -> TensorLocation? {
+    guard let global = globalPosition(of: name) else { return nil }
+    let file = fileIndex(ofGlobalPosition: global)
+    return TensorLocation(fileIndex: file, fileName: fileNames[file], entry: files[file].header.tensors[global - fileStarts[file]])
+  }
 
   /// True if the checkpoint has a tensor called `name`.
-  public func contains(_ name: String) -> Bool { locations[name] != nil }
+  public func contains(_ name: String) -> Bool { globalPosition(of: name) != nil }
 
   /// The header entry of `name`.
   public func entry(_ name: String) throws -> TensorEntry {
-    guard let location = locations[name] else { throw CheckpointError.unknownTensor(name: name, checkpoint: directory) }
+    guard let location = location(of: name) else { throw CheckpointError.unknownTensor(name: name, checkpoint: directory) }
     return location.entry
   }
 
   /// A zero-copy view of the tensor `name`.
   public func tensor(_ name: String) throws -> TensorView {
-    guard let location = locations[name], let view = files[location.fileIndex].tensor(named: name) else {
-      throw CheckpointError.unknownTensor(name: name, checkpoint: directory)
-    }
-    return view
+    guard let location = location(of: name) else { throw CheckpointError.unknownTensor(name: name, checkpoint: directory) }
+    return files[location.fileIndex].tensor(location.entry)
   }
 
   /// All header entries, in `tensorNames` order.
   public var entries: [TensorEntry] { orderedEntries }
 
   /// Total bytes of tensor data.
-  public var tensorByteCount: Int { files.reduce(0) { sum, file in sum + file.header.tensors.reduce(0) { $0 + $1.byteCount } } }
+  public var tensorByteCount: Int { files.reduce(0) { sum, file in sum + file.header.dataByteCount } }
 
   /// Files in the directory that are not weights (config, tokenizer, generation config, code, ...): the
   /// ones a converter copies to its output. Hidden files and Smelt's own manifests are excluded.
@@ -183,5 +266,23 @@ public final class Checkpoint: Sendable {
       !name.hasPrefix(".") && !name.hasSuffix(".safetensors") && name != "model.safetensors.index.json"
         && name != "smelt-manifest.json" && FileSystem.kind(of: FileSystem.join(directory, name)) == .file
     }
+  }
+}
+
+/// A decoded index and the text its keys point into (valid while `Checkpoint.init` runs).
+private struct IndexSource {
+  let path: String
+  let text: UnsafeRawBufferPointer
+  let decoded: IndexDecoder
+
+  func withKey<R>(_ k: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    decoded.withKey(decoded.entries[k], in: text, body)
+  }
+
+  func key(_ k: Int) -> String { withKey(k) { String(decoding: $0, as: UTF8.self) } }
+
+  /// The keys of the entries naming file `number`, in index order.
+  func keys(inFile number: Int) -> [String] {
+    decoded.entries.indices.filter { Int(decoded.entries[$0].file) == number }.map(key)
   }
 }

@@ -24,6 +24,19 @@ public enum JSONParser {
     return try parser.parseDocument()
   }
 
+  /// Parses the one value that starts at `scanner`'s position (after any whitespace), leaving the scanner
+  /// just past it: for decoders that read most of a document themselves and hand nested values here.
+  ///
+  /// - Parameter maxDepth: the most arrays/objects that may be open at once inside the value.
+  public static func parseValue(from scanner: inout JSONScanner, maxDepth: Int = defaultMaxDepth) throws(JSONError)
+    -> JSONValue
+  {
+    var parser = Parser(scanner: scanner, maxDepth: maxDepth)
+    let value = try parser.parseValue()
+    scanner.position = parser.scanner.position
+    return value
+  }
+
   /// Parses one JSON text.
   public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONError) -> JSONValue {
     let result: Result<JSONValue, JSONError> = bytes.withUnsafeBytes { raw in
@@ -58,7 +71,11 @@ private struct Parser {
   var stack: [Frame] = []
 
   init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
-    scanner = JSONScanner(bytes)
+    self.init(scanner: JSONScanner(bytes), maxDepth: maxDepth)
+  }
+
+  init(scanner: JSONScanner, maxDepth: Int) {
+    self.scanner = scanner
     self.maxDepth = maxDepth
   }
 

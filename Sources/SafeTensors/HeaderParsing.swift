@@ -40,6 +40,14 @@ extension SafeTensorsHeader {
     precondition(prefix.count >= 8 + n, "pass at least the first 8 + N bytes of the file")
     let json = UnsafeRawBufferPointer(rebasing: prefix[8..<(8 + n)])
 
+    if let decoded = HeaderDecoder.decode(json) {
+      return try validate(
+        decoded.entries, metadata: decoded.metadata, names: decoded.names, headerByteCount: n,
+        fileByteCount: fileByteCount)
+    }
+    // The strict path: the input is malformed or unusual. It applies the rules in the crate's order and
+    // names the first one broken.
+
     // Rule 5: the whole header must be UTF-8 before it is JSON.
     if let bad = UTF8Validation.firstInvalidByteOffset(in: json) { throw .invalidUTF8(fileOffset: 8 + bad) }
 
@@ -65,9 +73,25 @@ extension SafeTensorsHeader {
         raw.append(try RawEntry(name: key, value: member, order: raw.count))
       }
     }
+    return try validate(raw, metadata: metadata, names: nil, headerByteCount: n, fileByteCount: fileByteCount)
+  }
 
-    // Rules 7-10, per tensor in (begin, end) order, exactly as the crate interleaves them.
-    raw.sort { ($0.begin, $0.end, $0.order) < ($1.begin, $1.end, $1.order) }
+  /// Rules 7-11 over entries that passed the JSON and type checks, in the crate's order; builds the header.
+  ///
+  /// - Parameter names: an index of `raw`'s names by position, when the caller built one while decoding.
+  private static func validate(
+    _ entries: [RawEntry], metadata: [String: String]?, names: NameIndex?, headerByteCount n: Int, fileByteCount: Int
+  ) throws(SafeTensorsError) -> SafeTensorsHeader {
+    // Rules 7-10, per tensor in (begin, end) order, exactly as the crate interleaves them. Writers lay
+    // tensors out in header order, so the sort is usually skipped.
+    func precedes(_ l: RawEntry, _ r: RawEntry) -> Bool { (l.begin, l.end, l.order) < (r.begin, r.end, r.order) }
+    var raw = entries
+    var sorted = true
+    for position in raw.indices.dropFirst() where !precedes(raw[position - 1], raw[position]) {
+      sorted = false
+      break
+    }
+    if !sorted { raw.sort(by: precedes) }
     var elementCounts: [UInt64] = []
     elementCounts.reserveCapacity(raw.count)
     var expectedBegin: UInt64 = 0
@@ -92,10 +116,12 @@ extension SafeTensorsHeader {
     for (entry, elementCount) in zip(raw, elementCounts) {
       tensors.append(
         TensorEntry(
-          validatedName: entry.name, dtype: entry.dtype, shape: entry.shape.map { Int($0) },
+          validatedName: entry.name, dtype: entry.dtype, shape: entry.intShape ?? entry.shape.map { Int($0) },
           dataOffsets: Int(entry.begin)..<Int(entry.end), elementCount: Int(elementCount)))
     }
-    return SafeTensorsHeader(headerByteCount: n, tensors: tensors, metadata: metadata)
+    // The decoder's index holds header positions, which are the offset-order positions when unsorted.
+    return SafeTensorsHeader(
+      headerByteCount: n, tensors: tensors, metadata: metadata, names: sorted ? names : nil)
   }
 
   /// Parses a complete file held in memory.
@@ -132,14 +158,26 @@ extension SafeTensorsHeader {
 
 /// A tensor entry after the JSON type checks, before the offset and size rules. Numbers stay `UInt64`
 /// (the crate's `usize`) so that the rules see exactly the values the crate sees.
-private struct RawEntry {
+struct RawEntry {
   let name: String
   let dtype: DType
   let shape: [UInt64]
+  /// `shape` as `Int`s when the decoder already has them (shared between tensors).
+  var intShape: [Int]? = nil
   let begin: UInt64
   let end: UInt64
   /// Position in the header, to keep the sort stable.
   let order: Int
+
+  init(name: String, dtype: DType, shape: [UInt64], intShape: [Int]?, begin: UInt64, end: UInt64, order: Int) {
+    self.name = name
+    self.dtype = dtype
+    self.shape = shape
+    self.intShape = intShape
+    self.begin = begin
+    self.end = end
+    self.order = order
+  }
 
   init(name: String, value: JSONValue, order: Int) throws(SafeTensorsError) {
     guard case .object(let fields) = value else {

@@ -56,7 +56,7 @@ public final class Checkpoint: Sendable {
   public var index: CheckpointIndex? {
     guard let indexInfo else { return nil }
     let weightMap = (0..<indexInfo.listedCount).map { p in
-      (tensor: tensorNames[p], file: fileNames[fileIndex(ofGlobalPosition: globalPosition(of: tensorNames[p])!)])
+      (tensor: tensorNames[p], file: fileNames[Shards.fileIndex(ofGlobalPosition: globalPosition(of: tensorNames[p])!, fileStarts: fileStarts)])
     }
     return CheckpointIndex(weightMap: weightMap, totalByteCount: indexInfo.totalByteCount, metadata: indexInfo.metadata)
   }
@@ -69,107 +69,59 @@ public final class Checkpoint: Sendable {
     guard let kind = FileSystem.kind(of: path) else { throw CheckpointError.notFound(path: path) }
     if kind == .file {
       let (directory, name) = FileSystem.split(path)
-      return try Checkpoint(directory: directory, fileNames: [name], index: nil)
+      return try Checkpoint(directory: directory, shards: try Shards(directory: directory, fileNames: [name]), index: nil)
     }
     guard kind == .directory else { throw CheckpointError.notFound(path: path) }
     let indexPath = FileSystem.join(path, "model.safetensors.index.json")
     if FileSystem.exists(indexPath) {
-      let bytes = try FileSystem.readFile(indexPath)
-      return try bytes.withUnsafeBytes { text in
-        guard let decoded = IndexDecoder.decode(text) else {
-          let index = try CheckpointIndex(strictJSON: bytes, path: indexPath)
-          let strict = IndexSource(path: indexPath, text: UnsafeRawBufferPointer(start: nil, count: 0), decoded: IndexDecoder(index))
-          return try Checkpoint(directory: path, fileNames: strict.decoded.files, index: strict)
-        }
-        do {
-          return try Checkpoint(directory: path, fileNames: decoded.files, index: IndexSource(path: indexPath, text: text, decoded: decoded))
-        } catch {
-          // Problems of the index itself come first, as the strict parse (before any shard was opened)
-          // reports them; only a well-formed index lets the shard's error through.
-          _ = try CheckpointIndex(strictJSON: bytes, path: indexPath)
-          throw error
-        }
-      }
+      // The index text lives only until its keys are resolved (it is as large as all headers together).
+      let (shards, listing) = try Checkpoint.openIndexed(directory: path, indexPath: indexPath)
+      return try Checkpoint(directory: path, shards: shards, index: listing)
     }
     let names = try FileSystem.contents(of: path).filter { $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") }
     guard !names.isEmpty else { throw CheckpointError.noWeights(directory: path) }
-    return try Checkpoint(directory: path, fileNames: names, index: nil)
+    return try Checkpoint(directory: path, shards: try Shards(directory: path, fileNames: names), index: nil)
   }
 
-  private init(directory: String, fileNames: [String], index: IndexSource?) throws {
+  /// Reads the index, opens the shards it names and resolves its keys.
+  private static func openIndexed(directory: String, indexPath: String) throws -> (Shards, IndexListing) {
+    let bytes = try FileSystem.readFile(indexPath)
+    return try bytes.withUnsafeBytes { text in
+      guard let decoded = IndexDecoder.decode(text) else {
+        let index = try CheckpointIndex(strictJSON: bytes, path: indexPath)
+        let source = IndexSource(path: indexPath, text: UnsafeRawBufferPointer(start: nil, count: 0), decoded: IndexDecoder(index))
+        return try source.open(directory: directory)
+      }
+      do {
+        return try IndexSource(path: indexPath, text: text, decoded: decoded).open(directory: directory)
+      } catch {
+        // Problems of the index itself come first, as the strict parse (before any shard was opened)
+        // reports them; only a well-formed index lets the shard's error through.
+        _ = try CheckpointIndex(strictJSON: bytes, path: indexPath)
+        throw error
+      }
+    }
+  }
+
+  private init(directory: String, shards: Shards, index: IndexListing?) throws {
     self.directory = directory
-    self.fileNames = fileNames
-    var warnings: [String] = []
-
-    if let index {
-      for (number, file) in fileNames.enumerated() where !FileSystem.exists(FileSystem.join(directory, file)) {
-        let named = index.keys(inFile: number)
-        throw CheckpointError.missingShard(
-          index: index.path, file: file, tensorCount: named.count, example: named.first ?? "")
-      }
-    }
-    files = try Checkpoint.openAll(fileNames.map { FileSystem.join(directory, $0) })
-
-    // One index over every shard tensor, by global position.
-    var fileStarts: [Int] = [0]
-    fileStarts.reserveCapacity(files.count + 1)
-    for file in files { fileStarts.append(fileStarts.last! + file.header.tensors.count) }
-    let tensorCount = fileStarts.last!
-    var tensorsByName = NameIndex(capacity: tensorCount)
-    let files = self.files
-    func name(_ global: Int) -> String {
-      let file = Checkpoint.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts)
-      return files[file].header.tensors[global - fileStarts[file]].name
-    }
-    for (fileIndex, file) in files.enumerated() {
-      for (local, entry) in file.header.tensors.enumerated() {
-        if let earlier = tensorsByName.insert(entry.name, position: fileStarts[fileIndex] + local, nameAt: name) {
-          let first = Checkpoint.fileIndex(ofGlobalPosition: earlier, fileStarts: fileStarts)
-          throw CheckpointError.duplicateTensor(name: entry.name, firstFile: fileNames[first], secondFile: fileNames[fileIndex])
-        }
-      }
-    }
-
+    self.files = shards.files
+    self.fileNames = shards.fileNames
+    self.fileStarts = shards.fileStarts
+    self.tensorsByName = shards.tensorsByName
+    let tensorCount = shards.fileStarts.last!
     var names: [String] = []
     var entries: [TensorEntry] = []
     names.reserveCapacity(tensorCount)
     entries.reserveCapacity(tensorCount)
+    var warnings: [String] = []
     if let index {
-      var listed = [Bool](repeating: false, count: tensorCount)
-      for k in index.decoded.entries.indices {
-        let found = index.withKey(k) { tensorsByName.position(ofUTF8: $0, nameAt: name) }
-        let fileNumber = Int(index.decoded.entries[k].file)
-        guard let global = found, Checkpoint.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts) == fileNumber
-        else {
-          throw CheckpointError.tensorMissingFromShard(index: index.path, tensor: index.key(k), file: fileNames[fileNumber])
-        }
-        // A repeated key (the strict parse, which the caller runs on any error, names it precisely).
-        guard !listed[global] else {
-          throw CheckpointError.invalidIndex(path: index.path, reason: "weight_map lists '\(index.key(k))' twice")
-        }
-        listed[global] = true
-        let file = files[fileNumber]
-        let entry = file.header.tensors[global - fileStarts[fileNumber]]
+      for global in index.order {
+        let entry = shards.entry(atGlobalPosition: Int(global))
         names.append(entry.name)
         entries.append(entry)
       }
-      // Every index entry resolved to a distinct shard tensor, so when the counts agree every shard
-      // tensor is listed.
-      let listedCount = names.count
-      if listedCount != tensorCount {
-        let unlisted = listed.indices.filter { !listed[$0] }
-        warnings.append("\(unlisted.count) tensor(s) are in the shards but not in the index (e.g. '\(name(unlisted[0]))'); they are readable but other tools will not see them")
-        for global in unlisted {
-          let file = Checkpoint.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts)
-          let entry = files[file].header.tensors[global - fileStarts[file]]
-          names.append(entry.name)
-          entries.append(entry)
-        }
-      }
-      let actualTotal = files.reduce(0) { sum, file in sum + file.header.dataByteCount }
-      if let declared = index.decoded.totalByteCount, declared != actualTotal {
-        warnings.append("the index's metadata.total_size is \(declared) but the shards hold \(actualTotal) bytes of tensor data")
-      }
+      warnings = index.warnings
       let indexed = Set(fileNames)
       let others = (try? FileSystem.contents(of: directory))?.filter {
         $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") && !indexed.contains($0)
@@ -177,8 +129,7 @@ public final class Checkpoint: Sendable {
       if !others.isEmpty {
         warnings.append("\(others.count) .safetensors file(s) in the directory are not named by the index and were ignored: \(others.prefix(3).joined(separator: ", "))")
       }
-      indexInfo = IndexInfo(
-        listedCount: listedCount, totalByteCount: index.decoded.totalByteCount, metadata: index.decoded.metadata)
+      indexInfo = IndexInfo(listedCount: index.listedCount, totalByteCount: index.totalByteCount, metadata: index.metadata)
     } else {
       for file in files {
         for entry in file.header.tensors {
@@ -190,51 +141,20 @@ public final class Checkpoint: Sendable {
     }
     tensorNames = names
     orderedEntries = entries
-    self.tensorsByName = tensorsByName
-    self.fileStarts = fileStarts
     self.warnings = warnings
 
     let configPath = FileSystem.join(directory, "config.json")
     config = FileSystem.exists(configPath) ? try ModelConfig(json: try FileSystem.readFile(configPath), path: configPath) : nil
   }
 
-  /// Maps and validates every file, several at a time (header parsing dominates on 163-shard checkpoints).
-  private static func openAll(_ paths: [String]) throws -> [SafeTensorsFile] {
-    let results = Mutex([Result<SafeTensorsFile, any Error>?](repeating: nil, count: paths.count))
-    DispatchQueue.concurrentPerform(iterations: paths.count) { i in
-      let result = Result { try SafeTensorsFile(path: paths[i]) }
-      results.withLock { $0[i] = result }
-    }
-    return try results.withLock { all in try all.map { try $0!.get() } }
-  }
-
-  /// The file holding global position `global`.
-  private static func fileIndex(ofGlobalPosition global: Int, fileStarts: [Int]) -> Int {
-    // The last file whose start is ≤ global (files may be empty, so starts can repeat).
-    var low = 0
-    var high = fileStarts.count - 1
-    while high - low > 1 {
-      let mid = (low + high) / 2
-      if fileStarts[mid] <= global { low = mid } else { high = mid }
-    }
-    return low
-  }
-
-  private func fileIndex(ofGlobalPosition global: Int) -> Int {
-    Checkpoint.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts)
-  }
-
   private func globalPosition(of name: String) -> Int? {
-    tensorsByName.position(of: name) { global in
-      let file = fileIndex(ofGlobalPosition: global)
-      return files[file].header.tensors[global - fileStarts[file]].name
-    }
+    tensorsByName.position(of: name) { Shards.entry(atGlobalPosition: $0, files: files, fileStarts: fileStarts).name }
   }
 
   /// Where `name` lives, or `nil`.
   public func location(of name: String) -> TensorLocation? {
     guard let global = globalPosition(of: name) else { return nil }
-    let file = fileIndex(ofGlobalPosition: global)
+    let file = Shards.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts)
     return TensorLocation(fileIndex: file, fileName: fileNames[file], entry: files[file].header.tensors[global - fileStarts[file]])
   }
 
@@ -269,7 +189,87 @@ public final class Checkpoint: Sendable {
   }
 }
 
-/// A decoded index and the text its keys point into (valid while `Checkpoint.init` runs).
+/// The shards of a checkpoint, opened, with one name index over all their tensors. A tensor's "global
+/// position" counts the files' tensors one file after another.
+private struct Shards {
+  let fileNames: [String]
+  let files: [SafeTensorsFile]
+  /// The global position of each file's first tensor, plus the total at the end.
+  let fileStarts: [Int]
+  let tensorsByName: NameIndex
+
+  /// Opens and validates every file (in parallel) and indexes their tensors.
+  init(directory: String, fileNames: [String]) throws {
+    self.fileNames = fileNames
+    let paths = fileNames.map { FileSystem.join(directory, $0) }
+    let results = Mutex([Result<SafeTensorsFile, any Error>?](repeating: nil, count: paths.count))
+    // Header parsing dominates on 163-shard checkpoints.
+    DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+      let result = Result { try SafeTensorsFile(path: paths[i]) }
+      results.withLock { $0[i] = result }
+    }
+    let files = try results.withLock { all in try all.map { try $0!.get() } }
+    self.files = files
+    var fileStarts: [Int] = [0]
+    fileStarts.reserveCapacity(files.count + 1)
+    for file in files { fileStarts.append(fileStarts.last! + file.header.tensors.count) }
+    self.fileStarts = fileStarts
+    var index = NameIndex(capacity: fileStarts.last!)
+    for (fileIndex, file) in files.enumerated() {
+      for (local, entry) in file.header.tensors.enumerated() {
+        let found = index.insert(entry.name, position: fileStarts[fileIndex] + local) {
+          Shards.entry(atGlobalPosition: $0, files: files, fileStarts: fileStarts).name
+        }
+        if let earlier = found {
+          let first = Shards.fileIndex(ofGlobalPosition: earlier, fileStarts: fileStarts)
+          throw CheckpointError.duplicateTensor(name: entry.name, firstFile: fileNames[first], secondFile: fileNames[fileIndex])
+        }
+      }
+    }
+    tensorsByName = index
+  }
+
+  var tensorCount: Int { fileStarts.last! }
+
+  /// The file holding global position `global`: the last file whose start is ≤ it (files may be empty,
+  /// so starts can repeat).
+  static func fileIndex(ofGlobalPosition global: Int, fileStarts: [Int]) -> Int {
+    var low = 0
+    var high = fileStarts.count - 1
+    while high - low > 1 {
+      let mid = (low + high) / 2
+      if fileStarts[mid] <= global { low = mid } else { high = mid }
+    }
+    return low
+  }
+
+  static func entry(atGlobalPosition global: Int, files: [SafeTensorsFile], fileStarts: [Int]) -> TensorEntry {
+    let file = fileIndex(ofGlobalPosition: global, fileStarts: fileStarts)
+    return files[file].header.tensors[global - fileStarts[file]]
+  }
+
+  func entry(atGlobalPosition global: Int) -> TensorEntry {
+    Shards.entry(atGlobalPosition: global, files: files, fileStarts: fileStarts)
+  }
+
+  func fileIndex(ofGlobalPosition global: Int) -> Int { Shards.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts) }
+
+  func globalPosition(ofUTF8 name: UnsafeRawBufferPointer) -> Int? {
+    tensorsByName.position(ofUTF8: name) { entry(atGlobalPosition: $0).name }
+  }
+}
+
+/// What an index contributes once resolved against the shards: the tensor order and the warnings.
+private struct IndexListing {
+  /// Global positions in `tensorNames` order: the index's entries, then unlisted shard tensors.
+  var order: [Int32]
+  var listedCount: Int
+  var totalByteCount: Int?
+  var metadata: JSONObject
+  var warnings: [String]
+}
+
+/// A decoded index and the text its keys point into (valid while the index is being resolved).
 private struct IndexSource {
   let path: String
   let text: UnsafeRawBufferPointer
@@ -284,5 +284,50 @@ private struct IndexSource {
   /// The keys of the entries naming file `number`, in index order.
   func keys(inFile number: Int) -> [String] {
     decoded.entries.indices.filter { Int(decoded.entries[$0].file) == number }.map(key)
+  }
+
+  /// Opens the shards the index names (all must exist) and resolves every key to a tensor of the shard
+  /// the index names for it.
+  func open(directory: String) throws -> (Shards, IndexListing) {
+    let fileNames = decoded.files
+    for (number, file) in fileNames.enumerated() where !FileSystem.exists(FileSystem.join(directory, file)) {
+      let named = keys(inFile: number)
+      throw CheckpointError.missingShard(index: path, file: file, tensorCount: named.count, example: named.first ?? "")
+    }
+    let shards = try Shards(directory: directory, fileNames: fileNames)
+    let tensorCount = shards.tensorCount
+    var listed = [Bool](repeating: false, count: tensorCount)
+    var order: [Int32] = []
+    order.reserveCapacity(tensorCount)
+    for k in decoded.entries.indices {
+      let found = withKey(k) { shards.globalPosition(ofUTF8: $0) }
+      let fileNumber = Int(decoded.entries[k].file)
+      guard let global = found, shards.fileIndex(ofGlobalPosition: global) == fileNumber else {
+        throw CheckpointError.tensorMissingFromShard(index: path, tensor: key(k), file: fileNames[fileNumber])
+      }
+      // A repeated key (the strict parse, which the caller runs on any error, names it precisely).
+      guard !listed[global] else {
+        throw CheckpointError.invalidIndex(path: path, reason: "weight_map lists '\(key(k))' twice")
+      }
+      listed[global] = true
+      order.append(Int32(global))
+    }
+    var warnings: [String] = []
+    // Every index entry resolved to a distinct shard tensor, so when the counts agree every shard tensor
+    // is listed.
+    let listedCount = order.count
+    if listedCount != tensorCount {
+      let unlisted = listed.indices.filter { !listed[$0] }
+      warnings.append("\(unlisted.count) tensor(s) are in the shards but not in the index (e.g. '\(shards.entry(atGlobalPosition: unlisted[0]).name)'); they are readable but other tools will not see them")
+      order.append(contentsOf: unlisted.map { Int32($0) })
+    }
+    let actualTotal = shards.files.reduce(0) { sum, file in sum + file.header.dataByteCount }
+    if let declared = decoded.totalByteCount, declared != actualTotal {
+      warnings.append("the index's metadata.total_size is \(declared) but the shards hold \(actualTotal) bytes of tensor data")
+    }
+    let listing = IndexListing(
+      order: order, listedCount: listedCount, totalByteCount: decoded.totalByteCount, metadata: decoded.metadata,
+      warnings: warnings)
+    return (shards, listing)
   }
 }

@@ -59,6 +59,14 @@ public struct NameIndex: Sendable {
 
   /// The position of the name whose UTF-8 bytes are `bytes`, or `nil`.
   @inlinable public func position(ofUTF8 bytes: UnsafeRawBufferPointer, nameAt: (Int) -> String) -> Int? {
+    position(ofUTF8: bytes) { position, body in NameIndex.withUTF8(nameAt(position), body) }
+  }
+
+  /// The position of the name whose UTF-8 bytes are `bytes`, or `nil`, for owners that keep names as
+  /// bytes: `withNameAt(p, body)` calls `body` with the bytes of the name at position `p`.
+  @inlinable public func position(
+    ofUTF8 bytes: UnsafeRawBufferPointer, withNameAt: (Int, (UnsafeRawBufferPointer) -> Void) -> Void
+  ) -> Int? {
     let hash = self.hash(bytes)
     let tag = hash >> 32
     var slot = Int(truncatingIfNeeded: hash) & mask
@@ -67,7 +75,7 @@ public struct NameIndex: Sendable {
       if value == 0 { return nil }
       if value >> 32 == tag {
         let position = Int(truncatingIfNeeded: value & 0xFFFF_FFFF) - 1
-        if NameIndex.equals(nameAt(position), bytes) { return position }
+        if NameIndex.equals(position, bytes, withNameAt) { return position }
       }
       slot = (slot &+ 1) & mask
     }
@@ -85,8 +93,16 @@ public struct NameIndex: Sendable {
   /// `insert(_:position:nameAt:)` for a name given as UTF-8 bytes.
   @inlinable @discardableResult
   public mutating func insert(utf8 bytes: UnsafeRawBufferPointer, position: Int, nameAt: (Int) -> String) -> Int? {
+    insert(utf8: bytes, position: position) { position, body in NameIndex.withUTF8(nameAt(position), body) }
+  }
+
+  /// `insert(utf8:position:nameAt:)` for owners that keep names as bytes (see `position(ofUTF8:withNameAt:)`).
+  @inlinable @discardableResult
+  public mutating func insert(
+    utf8 bytes: UnsafeRawBufferPointer, position: Int, withNameAt: (Int, (UnsafeRawBufferPointer) -> Void) -> Void
+  ) -> Int? {
     precondition(position >= 0 && position < Int(UInt32.max), "name position out of range")
-    if 2 * (storedCount + 1) > slots.count { grow(nameAt: nameAt) }
+    if 2 * (storedCount + 1) > slots.count { rehash(size: slots.count * 2, withNameAt: withNameAt) }
     let hash = self.hash(bytes)
     let tag = hash >> 32
     var slot = Int(truncatingIfNeeded: hash) & mask
@@ -96,7 +112,7 @@ public struct NameIndex: Sendable {
       if value == 0 { break }
       if value >> 32 == tag {
         let existing = Int(truncatingIfNeeded: value & 0xFFFF_FFFF) - 1
-        if NameIndex.equals(nameAt(existing), bytes) { return existing }
+        if NameIndex.equals(existing, bytes, withNameAt) { return existing }
       }
       slot = (slot &+ 1) & mask
       probes &+= 1
@@ -105,22 +121,19 @@ public struct NameIndex: Sendable {
     storedCount += 1
     if probes > NameIndex.longProbe, !usesSipHash {
       usesSipHash = true
-      rehash(size: slots.count, nameAt: nameAt)
+      rehash(size: slots.count, withNameAt: withNameAt)
     }
     return nil
   }
 
-  @usableFromInline mutating func grow(nameAt: (Int) -> String) {
-    rehash(size: slots.count * 2, nameAt: nameAt)
-  }
-
-  @usableFromInline mutating func rehash(size: Int, nameAt: (Int) -> String) {
+  @usableFromInline mutating func rehash(size: Int, withNameAt: (Int, (UnsafeRawBufferPointer) -> Void) -> Void) {
     let old = slots
     slots = Array(repeating: 0, count: size)
     mask = size - 1
     for value in old where value != 0 {
       let position = Int(truncatingIfNeeded: value & 0xFFFF_FFFF) - 1
-      let hash = NameIndex.withUTF8(nameAt(position)) { self.hash($0) }
+      var hash: UInt64 = 0
+      withNameAt(position) { hash = self.hash($0) }
       var slot = Int(truncatingIfNeeded: hash) & mask
       while slots[slot] != 0 { slot = (slot &+ 1) & mask }
       slots[slot] = (hash >> 32) << 32 | UInt64(position + 1)
@@ -170,13 +183,36 @@ public struct NameIndex: Sendable {
     return h
   }
 
-  /// True when `name`'s UTF-8 bytes are exactly `bytes`.
-  @inlinable static func equals(_ name: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
-    name.utf8.count == bytes.count && withUTF8(name) { $0.elementsEqual(bytes) }
+  /// True when the name at `position` has exactly the UTF-8 bytes `bytes`.
+  @inlinable static func equals(
+    _ position: Int, _ bytes: UnsafeRawBufferPointer, _ withNameAt: (Int, (UnsafeRawBufferPointer) -> Void) -> Void
+  ) -> Bool {
+    var equal = false
+    withNameAt(position) { equal = bytesEqual($0, bytes) }
+    return equal
+  }
+
+  /// Byte equality, eight bytes at a time.
+  @inlinable public static func bytesEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    let count = a.count
+    guard count == b.count else { return false }
+    guard count > 0, let pa = a.baseAddress, let pb = b.baseAddress else { return true }
+    var i = 0
+    while i &+ 8 <= count {
+      if pa.loadUnaligned(fromByteOffset: i, as: UInt64.self) != pb.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+        return false
+      }
+      i &+= 8
+    }
+    while i < count {
+      if pa.load(fromByteOffset: i, as: UInt8.self) != pb.load(fromByteOffset: i, as: UInt8.self) { return false }
+      i &+= 1
+    }
+    return true
   }
 
   /// Calls `body` with `name`'s UTF-8 bytes (no copy for native strings).
-  @inlinable static func withUTF8<R>(_ name: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+  @inlinable public static func withUTF8<R>(_ name: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
     if let result = name.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
       return result
     }

@@ -24,6 +24,8 @@ let releaseCodegen: [SwiftSetting] =
   baseline ? [] : [.unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]
 
 let common: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")] + releaseCodegen
+/// Parsers and table code that tests drive with million-entry inputs: optimized in debug builds too.
+let optimizedInDebug: [SwiftSetting] = common + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 let libm: [LinkerSetting] = [.linkedLibrary("m", .when(platforms: [.linux]))]
 
 let package = Package(
@@ -32,14 +34,14 @@ let package = Package(
     .executable(name: "smelt", targets: ["smelt"])
   ],
   targets: [
-    .target(name: "TensorCore", swiftSettings: common, linkerSettings: libm),
-    .target(name: "JSON", swiftSettings: common),
+    .target(name: "TensorCore", swiftSettings: optimizedInDebug, linkerSettings: libm),
+    .target(name: "JSON", swiftSettings: optimizedInDebug),
     .target(name: "SystemIO", dependencies: ["TensorCore"], swiftSettings: common),
-    .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
+    .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: optimizedInDebug),
     .target(name: "Quantization", dependencies: ["TensorCore"], swiftSettings: common, linkerSettings: libm),
     .target(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
-      swiftSettings: common),
+      swiftSettings: optimizedInDebug),
     .target(
       name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
       linkerSettings: libm),

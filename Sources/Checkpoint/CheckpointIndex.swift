@@ -263,7 +263,8 @@ struct IndexDecoder {
       // Consecutive entries usually name the same file: compare bytes before hashing.
       let number: Int
       if !file.hasEscapes, file.contentRange.count == lastFile.count,
-        UnsafeRawBufferPointer(rebasing: text[file.contentRange]).elementsEqual(
+        NameIndex.bytesEqual(
+          UnsafeRawBufferPointer(rebasing: text[file.contentRange]),
           UnsafeRawBufferPointer(rebasing: text[lastFile.start..<(lastFile.start + lastFile.count)]))
       {
         number = lastFile.number

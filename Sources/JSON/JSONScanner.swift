@@ -24,13 +24,13 @@ public struct JSONScanner {
   }
 
   /// The byte at `position`, or `nil` at the end.
-  @inlinable public var current: UInt8? { position < count ? bytes[position] : nil }
+  @inlinable @inline(__always) public var current: UInt8? { position < count ? bytes[position] : nil }
 
   /// True when every byte has been read.
   @inlinable public var isAtEnd: Bool { position >= count }
 
   /// Skips JSON whitespace: space, tab, CR, LF.
-  @inlinable public mutating func skipWhitespace() {
+  @inlinable @inline(__always) public mutating func skipWhitespace() {
     while position < count {
       switch bytes[position] {
       case 0x20, 0x0A, 0x0D, 0x09: position &+= 1
@@ -40,7 +40,7 @@ public struct JSONScanner {
   }
 
   /// Consumes `byte` if it is next; false (and nothing consumed) otherwise.
-  @inlinable public mutating func consume(_ byte: UInt8) -> Bool {
+  @inlinable @inline(__always) public mutating func consume(_ byte: UInt8) -> Bool {
     guard position < count, bytes[position] == byte else { return false }
     position &+= 1
     return true
@@ -64,6 +64,36 @@ public struct JSONScanner {
   }
 
   // MARK: - Literals and numbers
+
+  /// Consumes `literal` (for example `"dtype"` with its quotes) if the bytes at `position` are exactly it;
+  /// false (and nothing consumed) otherwise. Decoders use it to recognize expected keys without reading a
+  /// string token.
+  @inlinable @inline(__always) public mutating func consume(literal: StaticString) -> Bool {
+    let length = literal.utf8CodeUnitCount
+    guard position &+ length <= count, let base = bytes.baseAddress else { return false }
+    let here = base + position
+    let text = UnsafeRawPointer(literal.utf8Start)
+    if length >= 8 {
+      // Eight bytes at a time; the last word may overlap the one before it.
+      var k = 0
+      while k &+ 8 <= length {
+        guard here.loadUnaligned(fromByteOffset: k, as: UInt64.self) == text.loadUnaligned(fromByteOffset: k, as: UInt64.self)
+        else { return false }
+        k &+= 8
+      }
+      if k < length {
+        guard here.loadUnaligned(fromByteOffset: length &- 8, as: UInt64.self)
+          == text.loadUnaligned(fromByteOffset: length &- 8, as: UInt64.self)
+        else { return false }
+      }
+    } else {
+      for k in 0..<length where here.load(fromByteOffset: k, as: UInt8.self) != text.load(fromByteOffset: k, as: UInt8.self) {
+        return false
+      }
+    }
+    position &+= length
+    return true
+  }
 
   /// Reads `true`, `false` or `null` at `position` (which holds its first letter). On a mismatch the
   /// position is left at the literal's start and the error is "expected a value" there.
@@ -109,26 +139,60 @@ public struct JSONScanner {
   /// fraction or exponent) that fits `UInt64`; `nil` for any other valid number. The number is consumed
   /// either way; malformed numbers throw.
   public mutating func readUnsignedInteger() throws(JSONError) -> UInt64? {
-    // Fast path: fewer than 19 digits cannot overflow UInt64; a leading zero must stand alone.
-    let start = position
-    var i = start
-    var value: UInt64 = 0
-    while i < count, i &- start < 19 {
-      let digit = bytes[i] &- ASCII.zero
-      guard digit < 10 else { break }
-      value = value &* 10 &+ UInt64(digit)
-      i &+= 1
-    }
-    let digits = i - start
-    if digits > 0, digits < 19, !(digits > 1 && bytes[start] == ASCII.zero) {
-      let next = i < count ? bytes[i] : 0
-      if next != UInt8(ascii: "."), next != UInt8(ascii: "e"), next != UInt8(ascii: "E") {
-        position = i
-        return value
-      }
-    }
+    if let value = readPlainUnsignedInteger() { return value }
     let range = try scanNumber()
     return JSONNumber.parseUInt64(UnsafeRawBufferPointer(rebasing: bytes[range]))
+  }
+
+  /// The fast path of `readUnsignedInteger`: a number of 1-15 digits (no leading zero, no fraction or
+  /// exponent after it) at `position`, consumed; `nil` and nothing consumed for anything else (including
+  /// numbers within 16 bytes of the end of the buffer), which the caller reads the slow way.
+  public mutating func readPlainUnsignedInteger() -> UInt64? {
+    // Up to 15 digits, eight at a time (SWAR), cannot overflow; a leading zero must stand alone.
+    let start = position
+    guard start &+ 16 <= count, let base = bytes.baseAddress else { return nil }
+    let first = base.loadUnaligned(fromByteOffset: start, as: UInt64.self)
+    let run = JSONScanner.digitRun(first)
+    guard run > 0 else { return nil }
+    var value: UInt64
+    var digits = run
+    if run == 8 {
+      let second = base.loadUnaligned(fromByteOffset: start &+ 8, as: UInt64.self)
+      let more = JSONScanner.digitRun(second)
+      value = JSONScanner.digitsValue(first, count: 8)
+      if more > 0 { value = value &* JSONScanner.powersOfTen[more] &+ JSONScanner.digitsValue(second, count: more) }
+      digits = 8 &+ more
+    } else {
+      value = JSONScanner.digitsValue(first, count: run)
+    }
+    guard digits < 16, digits == 1 || first & 0xFF != UInt64(ASCII.zero) else { return nil }
+    let next = base.load(fromByteOffset: start &+ digits, as: UInt8.self)
+    guard next != UInt8(ascii: "."), next != UInt8(ascii: "e"), next != UInt8(ascii: "E") else { return nil }
+    position = start &+ digits
+    return value
+  }
+
+  /// 1, 10, ..., 10^8.
+  static let powersOfTen: [UInt64] = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000]
+
+  /// How many of `word`'s bytes, from the lowest address, are ASCII digits (0...8).
+  @inline(__always) static func digitRun(_ word: UInt64) -> Int {
+    // A byte below '0' borrows (high bit set), one above '9' carries into its high bit (bytes of 0x80 and
+    // more are caught by one or the other); borrows and carries only disturb bytes above a non-digit.
+    let below = word &- 0x3030_3030_3030_3030
+    let above = word &+ 0x4646_4646_4646_4646
+    let nonDigits = (below | above) & 0x8080_8080_8080_8080
+    return nonDigits.trailingZeroBitCount >> 3
+  }
+
+  /// The value of the first `count` (1...8) bytes of `word`, all ASCII digits, the first most significant.
+  @inline(__always) static func digitsValue(_ word: UInt64, count: Int) -> UInt64 {
+    // Shift the digits to the top bytes (the bytes below become leading zeros), then combine pairs,
+    // quads and octets with three multiplications.
+    var v = (word & 0x0F0F_0F0F_0F0F_0F0F) << UInt64(64 &- 8 &* count)
+    v = (v &* 2561) >> 8
+    v = ((v & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+    return ((v & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
   }
 
   @inline(__always) @usableFromInline func isDigit(_ index: Int) -> Bool {
@@ -156,10 +220,14 @@ public struct JSONScanner {
     var asciiOnly = true
     let base = bytes.baseAddress!
     while true {
-      // Eight bytes at a time while none is a quote, a backslash, a control character or non-ASCII.
+      // Eight bytes at a time while none is a quote, a backslash, a control character or non-ASCII; the
+      // first such byte of a word is found from its bit mask.
       while i &+ 8 <= count {
-        let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-        if JSONScanner.hasSpecialStringByte(word) { break }
+        let special = JSONScanner.specialStringBytes(base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+        if special != 0 {
+          i &+= special.trailingZeroBitCount >> 3
+          break
+        }
         i &+= 8
       }
       guard i < count else { break }
@@ -201,17 +269,16 @@ public struct JSONScanner {
     return string(of: token)
   }
 
-  /// True when `word`'s eight bytes contain `"`, `\`, a byte below 0x20 or a byte of 0x80 and above.
-  @inline(__always) static func hasSpecialStringByte(_ word: UInt64) -> Bool {
+  /// The high bit of each byte of `word` that is `"`, `\\`, below 0x20 or 0x80 and above — exact for the
+  /// lowest such byte (bytes above it may be flagged spuriously by borrows).
+  @inline(__always) static func specialStringBytes(_ word: UInt64) -> UInt64 {
     let ones: UInt64 = 0x0101_0101_0101_0101
     let highs: UInt64 = 0x8080_8080_8080_8080
-    @inline(__always) func hasZeroByte(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
-    let quote = hasZeroByte(word ^ (ones &* UInt64(ASCII.quote)))
-    let backslash = hasZeroByte(word ^ (ones &* UInt64(ASCII.backslash)))
-    // A byte below 0x20 borrows when 0x20 is subtracted (exact when no byte has its high bit set, and
-    // high bytes are caught by `word & highs` anyway).
+    @inline(__always) func zeroBytes(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+    let quote = zeroBytes(word ^ (ones &* UInt64(ASCII.quote)))
+    let backslash = zeroBytes(word ^ (ones &* UInt64(ASCII.backslash)))
     let control = (word &- ones &* 0x20) & ~word & highs
-    return (quote | backslash | control | (word & highs)) != 0
+    return quote | backslash | control | (word & highs)
   }
 
   /// The slow path: a string with at least one escape at `firstEscape`. Decodes into `scratch`; returns the

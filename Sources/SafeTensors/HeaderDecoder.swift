@@ -49,16 +49,20 @@ struct HeaderDecoder {
     if !scanner.consume(UInt8(ascii: "}")) {
       var sawMetadata = false
       while true {
-        guard scanner.current == UInt8(ascii: "\"") else { throw Unhandled() }
-        let key = try scanner.readStringToken()
-        try separator()
-        if scanner.withBytes(of: key, { HeaderDecoder.equals($0, "__metadata__") }) {
+        if scanner.consume(literal: "\"__metadata__\"") {
           if sawMetadata { throw Unhandled() }
           sawMetadata = true
+          try separator()
           try decodeMetadata()
         } else {
+          guard scanner.current == UInt8(ascii: "\"") else { throw Unhandled() }
+          let key = try scanner.readStringToken()
+          // An escaped name might spell `__metadata__`: the strict path tells.
+          guard !key.hasEscapes else { throw Unhandled() }
           let name = scanner.string(of: key)
-          try decodeEntry(name: name)
+          let nameBytes = UnsafeRawBufferPointer(rebasing: scanner.bytes[key.contentRange])
+          try separator()
+          try decodeEntry(name: name, bytes: nameBytes)
         }
         scanner.skipWhitespace()
         if scanner.consume(UInt8(ascii: ",")) {
@@ -85,26 +89,86 @@ struct HeaderDecoder {
   }
 
   /// `{"dtype": "...", "shape": [...], "data_offsets": [b, e]}` in any order, nothing else.
-  mutating func decodeEntry(name: String) throws {
-    try expect(UInt8(ascii: "{"))
+  mutating func decodeEntry(name: String, bytes nameBytes: UnsafeRawBufferPointer) throws {
     var dtype: DType?
     var shape: InternedShape?
     var offsets: (UInt64, UInt64)?
+    if let compact = try decodeCompactEntry() {
+      (dtype, shape, offsets) = (compact.dtype, compact.shape, (compact.begin, compact.end))
+    } else {
+      try decodeSpacedEntry(&dtype, &shape, &offsets)
+    }
+    guard let dtype, let shape, let offsets else { throw Unhandled() }
+    let position = entries.count
+    entries.append(
+      RawEntry(
+        name: name, dtype: dtype, shape: shape.dimensions, intShape: shape.intDimensions, begin: offsets.0,
+        end: offsets.1, order: position))
+    if names.insert(utf8: nameBytes, position: position, nameAt: { entries[$0].name }) != nil { throw Unhandled() }
+  }
+
+  /// The entry exactly as the official writers lay it out, `{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}`
+  /// (no whitespace, fields in that order), matched literal by literal; `nil` (nothing consumed) for any
+  /// other spelling, which `decodeSpacedEntry` reads.
+  mutating func decodeCompactEntry() throws -> (dtype: DType, shape: InternedShape, begin: UInt64, end: UInt64)? {
+    let start = scanner.position
+    guard scanner.consume(literal: "{\"dtype\":") else { return nil }
+    let dtype = try decodeDType()
+    guard scanner.consume(literal: ",\"shape\":[") else {
+      scanner.position = start
+      return nil
+    }
+    dimensions.removeAll(keepingCapacity: true)
+    var fingerprint: UInt64 = 0
+    if !scanner.consume(UInt8(ascii: "]")) {
+      while true {
+        let dimension = try unsignedInteger()
+        dimensions.append(dimension)
+        fingerprint = (fingerprint ^ dimension) &* 0x9E37_79B9_7F4A_7C15 &+ 1
+        if scanner.consume(UInt8(ascii: ",")) { continue }
+        guard scanner.consume(UInt8(ascii: "]")) else {
+          scanner.position = start
+          return nil
+        }
+        break
+      }
+    }
+    guard scanner.consume(literal: ",\"data_offsets\":[") else {
+      scanner.position = start
+      return nil
+    }
+    let begin = try unsignedInteger()
+    guard scanner.consume(UInt8(ascii: ",")) else {
+      scanner.position = start
+      return nil
+    }
+    let end = try unsignedInteger()
+    guard scanner.consume(UInt8(ascii: "]")), scanner.consume(UInt8(ascii: "}")) else {
+      scanner.position = start
+      return nil
+    }
+    return (dtype, shapes.intern(dimensions, fingerprint: fingerprint), begin, end)
+  }
+
+  /// The fields in any order with any whitespace.
+  mutating func decodeSpacedEntry(_ dtype: inout DType?, _ shape: inout InternedShape?, _ offsets: inout (UInt64, UInt64)?)
+    throws
+  {
+    try expect(UInt8(ascii: "{"))
     scanner.skipWhitespace()
     while true {
-      guard scanner.current == UInt8(ascii: "\"") else { throw Unhandled() }
-      let key = try scanner.readStringToken()
-      guard !key.hasEscapes else { throw Unhandled() }
-      let field = UnsafeRawBufferPointer(rebasing: scanner.bytes[key.contentRange])
-      try separator()
-      if dtype == nil, HeaderDecoder.equals(field, "dtype") {
+      // The three keys as written (any other key, or one spelled with escapes, is for the strict path).
+      if dtype == nil, scanner.consume(literal: "\"dtype\"") {
+        try separator()
         dtype = try decodeDType()
-      } else if shape == nil, HeaderDecoder.equals(field, "shape") {
+      } else if shape == nil, scanner.consume(literal: "\"shape\"") {
+        try separator()
         shape = try decodeShape()
-      } else if offsets == nil, HeaderDecoder.equals(field, "data_offsets") {
+      } else if offsets == nil, scanner.consume(literal: "\"data_offsets\"") {
+        try separator()
         offsets = try decodeOffsets()
       } else {
-        throw Unhandled()  // an unknown or repeated field
+        throw Unhandled()
       }
       scanner.skipWhitespace()
       if scanner.consume(UInt8(ascii: ",")) {
@@ -114,13 +178,6 @@ struct HeaderDecoder {
       try expect(UInt8(ascii: "}"))
       break
     }
-    guard let dtype, let shape, let offsets else { throw Unhandled() }
-    let position = entries.count
-    entries.append(
-      RawEntry(
-        name: name, dtype: dtype, shape: shape.dimensions, intShape: shape.intDimensions, begin: offsets.0,
-        end: offsets.1, order: position))
-    if names.insert(name, position: position, nameAt: { entries[$0].name }) != nil { throw Unhandled() }
   }
 
   mutating func decodeDType() throws -> DType {
@@ -128,7 +185,8 @@ struct HeaderDecoder {
     let token = try scanner.readStringToken()
     guard !token.hasEscapes else { throw Unhandled() }
     let bytes = UnsafeRawBufferPointer(rebasing: scanner.bytes[token.contentRange])
-    if let lastDType, bytes.elementsEqual(lastDType.name) { return lastDType.dtype }
+    // Neighbouring tensors mostly share a dtype.
+    if let lastDType, lastDType.name.withUnsafeBytes({ NameIndex.bytesEqual($0, bytes) }) { return lastDType.dtype }
     guard let dtype = DType(safetensorsName: String(decoding: bytes, as: UTF8.self)) else { throw Unhandled() }
     lastDType = (Array(bytes), dtype)
     return dtype
@@ -138,10 +196,13 @@ struct HeaderDecoder {
   mutating func decodeShape() throws -> InternedShape {
     try expect(UInt8(ascii: "["))
     dimensions.removeAll(keepingCapacity: true)
+    var fingerprint: UInt64 = 0
     scanner.skipWhitespace()
     if !scanner.consume(UInt8(ascii: "]")) {
       while true {
-        dimensions.append(try unsignedInteger())
+        let dimension = try unsignedInteger()
+        dimensions.append(dimension)
+        fingerprint = (fingerprint ^ dimension) &* 0x9E37_79B9_7F4A_7C15 &+ 1
         scanner.skipWhitespace()
         if scanner.consume(UInt8(ascii: ",")) {
           scanner.skipWhitespace()
@@ -151,7 +212,7 @@ struct HeaderDecoder {
         break
       }
     }
-    return shapes.intern(dimensions)
+    return shapes.intern(dimensions, fingerprint: fingerprint)
   }
 
   /// `[begin, end]`.
@@ -168,7 +229,8 @@ struct HeaderDecoder {
     return (begin, end)
   }
 
-  mutating func unsignedInteger() throws -> UInt64 {
+  @inline(__always) mutating func unsignedInteger() throws -> UInt64 {
+    if let value = scanner.readPlainUnsignedInteger() { return value }
     guard let byte = scanner.current, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"),
       let value = try scanner.readUnsignedInteger()
     else { throw Unhandled() }
@@ -204,10 +266,6 @@ struct HeaderDecoder {
     metadata = map
   }
 
-  static func equals(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
-    bytes.count == literal.utf8CodeUnitCount
-      && bytes.elementsEqual(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
-  }
 }
 
 /// A shape as the header wrote it and as `TensorEntry` keeps it, shared by every tensor with that shape.
@@ -220,20 +278,34 @@ struct InternedShape {
 /// tensors do not allocate their shapes. Remembers a bounded number of shapes: beyond that, new shapes are
 /// allocated per tensor, so hostile headers cost linear time.
 struct ShapeInterner {
+  /// A fingerprint of each known shape (compared first), parallel to `known`.
+  private var fingerprints: [UInt64] = []
   private var known: [InternedShape] = []
   private var next = 0
   static let capacity = 32
 
-  mutating func intern(_ dimensions: [UInt64]) -> InternedShape {
-    for shape in known where shape.dimensions == dimensions { return shape }
-    // Dimensions above Int.max are refused later (rule 8); their Int form is never read.
-    let shape = InternedShape(dimensions: dimensions, intDimensions: dimensions.map { Int(truncatingIfNeeded: $0) })
+  /// The shared arrays for `dimensions`, whose fingerprint (any function of the dimensions that is equal
+  /// for equal shapes) is `fingerprint`.
+  mutating func intern(_ dimensions: [UInt64], fingerprint: UInt64) -> InternedShape {
+    for k in fingerprints.indices where fingerprints[k] == fingerprint && known[k].dimensions == dimensions {
+      return known[k]
+    }
+    // A copy, so that the caller's buffer stays uniquely referenced (and reusable).
+    let shape = ShapeInterner.make(Array(dimensions))
     if known.count < ShapeInterner.capacity {
       known.append(shape)
+      fingerprints.append(fingerprint)
     } else {
       known[next] = shape
+      fingerprints[next] = fingerprint
       next = (next + 1) % ShapeInterner.capacity
     }
     return shape
+  }
+
+  /// The two forms of `dimensions`. Dimensions above Int.max are refused later (rule 8); their Int form is
+  /// never read.
+  static func make(_ dimensions: [UInt64]) -> InternedShape {
+    InternedShape(dimensions: dimensions, intDimensions: dimensions.map { Int(truncatingIfNeeded: $0) })
   }
 }

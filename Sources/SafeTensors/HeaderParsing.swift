@@ -36,11 +36,18 @@ extension SafeTensorsHeader {
   public static func parse(prefix: UnsafeRawBufferPointer, fileByteCount: Int) throws(SafeTensorsError)
     -> SafeTensorsHeader
   {
+    try parse(prefix: prefix, fileByteCount: fileByteCount, fastPath: true)
+  }
+
+  /// `parse(prefix:fileByteCount:)`, optionally without the fast decoder (tests compare the two paths).
+  static func parse(prefix: UnsafeRawBufferPointer, fileByteCount: Int, fastPath: Bool) throws(SafeTensorsError)
+    -> SafeTensorsHeader
+  {
     let n = try headerByteCount(firstBytes: prefix, fileByteCount: fileByteCount)
     precondition(prefix.count >= 8 + n, "pass at least the first 8 + N bytes of the file")
     let json = UnsafeRawBufferPointer(rebasing: prefix[8..<(8 + n)])
 
-    if let decoded = HeaderDecoder.decode(json) {
+    if fastPath, let decoded = HeaderDecoder.decode(json) {
       return try validate(
         decoded.entries, metadata: decoded.metadata, names: decoded.names, headerByteCount: n,
         fileByteCount: fileByteCount)
@@ -85,39 +92,44 @@ extension SafeTensorsHeader {
     // Rules 7-10, per tensor in (begin, end) order, exactly as the crate interleaves them. Writers lay
     // tensors out in header order, so the sort is usually skipped.
     func precedes(_ l: RawEntry, _ r: RawEntry) -> Bool { (l.begin, l.end, l.order) < (r.begin, r.end, r.order) }
-    var raw = entries
     var sorted = true
-    for position in raw.indices.dropFirst() where !precedes(raw[position - 1], raw[position]) {
+    for position in entries.indices.dropFirst() {
+      // Field by field (no copies of the entries).
+      let (l, r) = (position - 1, position)
+      if (entries[l].begin, entries[l].end, entries[l].order) < (entries[r].begin, entries[r].end, entries[r].order) { continue }
       sorted = false
       break
     }
-    if !sorted { raw.sort(by: precedes) }
-    var elementCounts: [UInt64] = []
-    elementCounts.reserveCapacity(raw.count)
+    let raw = sorted ? entries : entries.sorted(by: precedes)
+    // One pass: rules 7-10 per tensor, building the entries (discarded if a later rule fails).
+    var tensors: [TensorEntry] = []
+    tensors.reserveCapacity(raw.count)
     var expectedBegin: UInt64 = 0
-    for (position, entry) in raw.enumerated() {
-      guard entry.begin == expectedBegin, entry.end >= entry.begin else {
+    for position in raw.indices {
+      let begin = raw[position].begin
+      let end = raw[position].end
+      guard begin == expectedBegin, end >= begin else {
         throw .invalidOffset(
-          tensor: entry.name, begin: entry.begin, end: entry.end, expectedBegin: expectedBegin,
+          tensor: raw[position].name, begin: begin, end: end, expectedBegin: expectedBegin,
           previousTensor: position > 0 ? raw[position - 1].name : nil, dataStart: 8 + n)
       }
-      expectedBegin = entry.end
-      elementCounts.append(try entry.validateSize())
+      expectedBegin = end
+      let elementCount = try RawEntry.validateSize(
+        name: raw[position].name, dtype: raw[position].dtype, shape: raw[position].shape, begin: begin, end: end)
+      // Offsets within the file (checked below) and dimensions ≤ Int.max make the Int conversions exact;
+      // until rule 11 passes they are clamped, and the entries are thrown away on failure.
+      tensors.append(
+        TensorEntry(
+          validatedName: raw[position].name, dtype: raw[position].dtype,
+          shape: raw[position].intShape ?? raw[position].shape.map { Int($0) },
+          dataOffsets: Int(clamping: begin)..<Int(clamping: end),
+          elementCount: Int(elementCount)))
     }
 
     // Rule 11: the data section ends exactly at the end of the file.
     let (dataEnd, overflow) = expectedBegin.addingReportingOverflow(UInt64(8 + n))
     guard !overflow, dataEnd == UInt64(fileByteCount) else {
       throw .metadataIncompleteBuffer(dataEndFileOffset: overflow ? nil : dataEnd, fileByteCount: fileByteCount)
-    }
-    // Every offset is now within the file and every dimension ≤ Int.max, so the Int conversions are exact.
-    var tensors: [TensorEntry] = []
-    tensors.reserveCapacity(raw.count)
-    for (entry, elementCount) in zip(raw, elementCounts) {
-      tensors.append(
-        TensorEntry(
-          validatedName: entry.name, dtype: entry.dtype, shape: entry.intShape ?? entry.shape.map { Int($0) },
-          dataOffsets: Int(entry.begin)..<Int(entry.end), elementCount: Int(elementCount)))
     }
     // The decoder's index holds header positions, which are the offset-order positions when unsorted.
     return SafeTensorsHeader(
@@ -235,7 +247,9 @@ struct RawEntry {
   }
 
   /// Rules 8-10 for one tensor whose offsets passed rule 7; returns its element count.
-  func validateSize() throws(SafeTensorsError) -> UInt64 {
+  static func validateSize(name: String, dtype: DType, shape: [UInt64], begin: UInt64, end: UInt64)
+    throws(SafeTensorsError) -> UInt64
+  {
     // Rule 8: the crate folds left with checked multiplication (a zero stops later overflow).
     // Stricter than the crate: every partial product must also fit `Int` (as `ByteCount.elementCount`
     // folds), so `[2^32-1, 2^32, 0]`, which the crate accepts as empty, is refused rather than accepted

@@ -164,11 +164,16 @@ public struct NameIndex: Sendable {
     }
     if i < count {
       var tail: UInt64 = 0
-      var shift: UInt64 = 0
-      while i < count {
-        tail |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << shift
-        shift &+= 8
-        i &+= 1
+      if count >= 8 {
+        // The last 1-7 bytes, from one load that ends at the last byte.
+        tail = base.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self) >> UInt64(8 &* (8 &- (count &- i)))
+      } else {
+        var shift: UInt64 = 0
+        while i < count {
+          tail |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << shift
+          shift &+= 8
+          i &+= 1
+        }
       }
       h = (h ^ tail) &* 0xFF51_AFD7_ED55_8CCD
     }

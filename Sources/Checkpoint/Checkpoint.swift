@@ -38,10 +38,10 @@ public final class Checkpoint: Sendable {
   public let warnings: [String]
   /// Header entries in `tensorNames` order (built once: `entries` is read by every summary and plan).
   private let orderedEntries: [TensorEntry]
-  /// Every shard tensor by its "global position": the files' tensors one file after another.
+  /// The file of each tensor, in `tensorNames` order (an index into `files`).
+  private let fileOfTensor: [Int32]
+  /// `tensorNames` by name.
   private let tensorsByName: NameIndex
-  /// The global position of each file's first tensor (plus the total at the end).
-  private let fileStarts: [Int]
   /// What the index said besides its weight map, when there is one.
   private let indexInfo: IndexInfo?
 
@@ -55,9 +55,7 @@ public final class Checkpoint: Sendable {
   /// The index, when the checkpoint has one: `weight_map` in the index's order, `total_size`, `metadata`.
   public var index: CheckpointIndex? {
     guard let indexInfo else { return nil }
-    let weightMap = (0..<indexInfo.listedCount).map { p in
-      (tensor: tensorNames[p], file: fileNames[Shards.fileIndex(ofGlobalPosition: globalPosition(of: tensorNames[p])!, fileStarts: fileStarts)])
-    }
+    let weightMap = (0..<indexInfo.listedCount).map { p in (tensor: tensorNames[p], file: fileNames[Int(fileOfTensor[p])]) }
     return CheckpointIndex(weightMap: weightMap, totalByteCount: indexInfo.totalByteCount, metadata: indexInfo.metadata)
   }
 
@@ -107,19 +105,21 @@ public final class Checkpoint: Sendable {
     self.directory = directory
     self.files = shards.files
     self.fileNames = shards.fileNames
-    self.fileStarts = shards.fileStarts
-    self.tensorsByName = shards.tensorsByName
-    let tensorCount = shards.fileStarts.last!
+    let tensorCount = shards.tensorCount
     var names: [String] = []
     var entries: [TensorEntry] = []
+    var fileOfTensor: [Int32] = []
     names.reserveCapacity(tensorCount)
     entries.reserveCapacity(tensorCount)
+    fileOfTensor.reserveCapacity(tensorCount)
     var warnings: [String] = []
     if let index {
       for global in index.order {
-        let entry = shards.entry(atGlobalPosition: Int(global))
+        let file = shards.fileIndex(ofGlobalPosition: Int(global))
+        let entry = shards.files[file].header.tensors[Int(global) - shards.fileStarts[file]]
         names.append(entry.name)
         entries.append(entry)
+        fileOfTensor.append(Int32(file))
       }
       warnings = index.warnings
       let indexed = Set(fileNames)
@@ -131,35 +131,42 @@ public final class Checkpoint: Sendable {
       }
       indexInfo = IndexInfo(listedCount: index.listedCount, totalByteCount: index.totalByteCount, metadata: index.metadata)
     } else {
-      for file in files {
-        for entry in file.header.tensors {
+      for (number, file) in files.enumerated() {
+        let tensors = file.header.tensors
+        for entry in tensors {
           names.append(entry.name)
           entries.append(entry)
         }
+        fileOfTensor.append(contentsOf: repeatElement(Int32(number), count: tensors.count))
       }
       indexInfo = nil
     }
+    // One name index over every tensor; a name in two files is refused (reported in file order).
+    var tensorsByName = NameIndex(capacity: names.count)
+    for position in names.indices {
+      if tensorsByName.insert(names[position], position: position, nameAt: { names[$0] }) != nil {
+        try shards.checkDistinctNames()
+      }
+    }
     tensorNames = names
     orderedEntries = entries
+    self.fileOfTensor = fileOfTensor
+    self.tensorsByName = tensorsByName
     self.warnings = warnings
 
     let configPath = FileSystem.join(directory, "config.json")
     config = FileSystem.exists(configPath) ? try ModelConfig(json: try FileSystem.readFile(configPath), path: configPath) : nil
   }
 
-  private func globalPosition(of name: String) -> Int? {
-    tensorsByName.position(of: name) { Shards.entry(atGlobalPosition: $0, files: files, fileStarts: fileStarts).name }
-  }
-
   /// Where `name` lives, or `nil`.
   public func location(of name: String) -> TensorLocation? {
-    guard let global = globalPosition(of: name) else { return nil }
-    let file = Shards.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts)
-    return TensorLocation(fileIndex: file, fileName: fileNames[file], entry: files[file].header.tensors[global - fileStarts[file]])
+    guard let p = tensorsByName.position(of: name, nameAt: { tensorNames[$0] }) else { return nil }
+    let file = Int(fileOfTensor[p])
+    return TensorLocation(fileIndex: file, fileName: fileNames[file], entry: orderedEntries[p])
   }
 
   /// True if the checkpoint has a tensor called `name`.
-  public func contains(_ name: String) -> Bool { globalPosition(of: name) != nil }
+  public func contains(_ name: String) -> Bool { tensorsByName.position(of: name, nameAt: { tensorNames[$0] }) != nil }
 
   /// The header entry of `name`.
   public func entry(_ name: String) throws -> TensorEntry {
@@ -189,51 +196,35 @@ public final class Checkpoint: Sendable {
   }
 }
 
-/// The shards of a checkpoint, opened, with one name index over all their tensors. A tensor's "global
-/// position" counts the files' tensors one file after another.
+/// The shards of a checkpoint, opened. A tensor's "global position" counts the files' tensors one file
+/// after another.
 private struct Shards {
   let fileNames: [String]
   let files: [SafeTensorsFile]
   /// The global position of each file's first tensor, plus the total at the end.
   let fileStarts: [Int]
-  let tensorsByName: NameIndex
 
-  /// Opens and validates every file (in parallel) and indexes their tensors.
+  /// Opens and validates every file, in parallel (header parsing dominates on 163-shard checkpoints).
   init(directory: String, fileNames: [String]) throws {
     self.fileNames = fileNames
     let paths = fileNames.map { FileSystem.join(directory, $0) }
     let results = Mutex([Result<SafeTensorsFile, any Error>?](repeating: nil, count: paths.count))
-    // Header parsing dominates on 163-shard checkpoints.
     DispatchQueue.concurrentPerform(iterations: paths.count) { i in
       let result = Result { try SafeTensorsFile(path: paths[i]) }
       results.withLock { $0[i] = result }
     }
-    let files = try results.withLock { all in try all.map { try $0!.get() } }
-    self.files = files
+    files = try results.withLock { all in try all.map { try $0!.get() } }
     var fileStarts: [Int] = [0]
     fileStarts.reserveCapacity(files.count + 1)
     for file in files { fileStarts.append(fileStarts.last! + file.header.tensors.count) }
     self.fileStarts = fileStarts
-    var index = NameIndex(capacity: fileStarts.last!)
-    for (fileIndex, file) in files.enumerated() {
-      for (local, entry) in file.header.tensors.enumerated() {
-        let found = index.insert(entry.name, position: fileStarts[fileIndex] + local) {
-          Shards.entry(atGlobalPosition: $0, files: files, fileStarts: fileStarts).name
-        }
-        if let earlier = found {
-          let first = Shards.fileIndex(ofGlobalPosition: earlier, fileStarts: fileStarts)
-          throw CheckpointError.duplicateTensor(name: entry.name, firstFile: fileNames[first], secondFile: fileNames[fileIndex])
-        }
-      }
-    }
-    tensorsByName = index
   }
 
   var tensorCount: Int { fileStarts.last! }
 
   /// The file holding global position `global`: the last file whose start is ≤ it (files may be empty,
   /// so starts can repeat).
-  static func fileIndex(ofGlobalPosition global: Int, fileStarts: [Int]) -> Int {
+  func fileIndex(ofGlobalPosition global: Int) -> Int {
     var low = 0
     var high = fileStarts.count - 1
     while high - low > 1 {
@@ -243,19 +234,22 @@ private struct Shards {
     return low
   }
 
-  static func entry(atGlobalPosition global: Int, files: [SafeTensorsFile], fileStarts: [Int]) -> TensorEntry {
-    let file = fileIndex(ofGlobalPosition: global, fileStarts: fileStarts)
-    return files[file].header.tensors[global - fileStarts[file]]
+  func name(atGlobalPosition global: Int) -> String {
+    let file = fileIndex(ofGlobalPosition: global)
+    return files[file].header.tensors[global - fileStarts[file]].name
   }
 
-  func entry(atGlobalPosition global: Int) -> TensorEntry {
-    Shards.entry(atGlobalPosition: global, files: files, fileStarts: fileStarts)
-  }
-
-  func fileIndex(ofGlobalPosition global: Int) -> Int { Shards.fileIndex(ofGlobalPosition: global, fileStarts: fileStarts) }
-
-  func globalPosition(ofUTF8 name: UnsafeRawBufferPointer) -> Int? {
-    tensorsByName.position(ofUTF8: name) { entry(atGlobalPosition: $0).name }
+  /// Throws `duplicateTensor` for the first name (in file order) that a later file repeats.
+  func checkDistinctNames() throws {
+    var index = NameIndex(capacity: tensorCount)
+    for (number, file) in files.enumerated() {
+      for (local, entry) in file.header.tensors.enumerated() {
+        if let earlier = index.insert(entry.name, position: fileStarts[number] + local, nameAt: name(atGlobalPosition:)) {
+          throw CheckpointError.duplicateTensor(
+            name: entry.name, firstFile: fileNames[fileIndex(ofGlobalPosition: earlier)], secondFile: fileNames[number])
+        }
+      }
+    }
   }
 }
 
@@ -300,11 +294,15 @@ private struct IndexSource {
     var order: [Int32] = []
     order.reserveCapacity(tensorCount)
     for k in decoded.entries.indices {
-      let found = withKey(k) { shards.globalPosition(ofUTF8: $0) }
+      // Each key is looked up in the header of the file the index names for it.
       let fileNumber = Int(decoded.entries[k].file)
-      guard let global = found, shards.fileIndex(ofGlobalPosition: global) == fileNumber else {
+      let header = shards.files[fileNumber].header
+      guard let local = withKey(k, { header.position(ofUTF8: $0) }) else {
+        // A name in two files is reported first, as the shards were indexed before the keys resolved.
+        try shards.checkDistinctNames()
         throw CheckpointError.tensorMissingFromShard(index: path, tensor: key(k), file: fileNames[fileNumber])
       }
+      let global = shards.fileStarts[fileNumber] + local
       // A repeated key (the strict parse, which the caller runs on any error, names it precisely).
       guard !listed[global] else {
         throw CheckpointError.invalidIndex(path: path, reason: "weight_map lists '\(key(k))' twice")
@@ -318,7 +316,7 @@ private struct IndexSource {
     let listedCount = order.count
     if listedCount != tensorCount {
       let unlisted = listed.indices.filter { !listed[$0] }
-      warnings.append("\(unlisted.count) tensor(s) are in the shards but not in the index (e.g. '\(shards.entry(atGlobalPosition: unlisted[0]).name)'); they are readable but other tools will not see them")
+      warnings.append("\(unlisted.count) tensor(s) are in the shards but not in the index (e.g. '\(shards.name(atGlobalPosition: unlisted[0]))'); they are readable but other tools will not see them")
       order.append(contentsOf: unlisted.map { Int32($0) })
     }
     let actualTotal = shards.files.reduce(0) { sum, file in sum + file.header.dataByteCount }

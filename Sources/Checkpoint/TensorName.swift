@@ -1,3 +1,5 @@
+import TensorCore
+
 /// What a tensor name says about its place in a transformer: layer, routed expert, role.
 ///
 /// Understands the Hugging Face names of DeepSeek-V2/V3 (`model.layers.L.mlp.experts.E.gate_proj.weight`,
@@ -66,7 +68,7 @@ public struct TensorName: Sendable, Hashable {
     init(_ component: UnsafeBufferPointer<UInt8>) {
       func equals(_ literal: StaticString) -> Bool {
         literal.utf8CodeUnitCount == component.count
-          && literal.withUTF8Buffer { $0.elementsEqual(component) }
+          && literal.withUTF8Buffer { NameIndex.bytesEqual(UnsafeRawBufferPointer($0), UnsafeRawBufferPointer(component)) }
       }
       switch component.count {
       case 6 where equals("layers"): self = .layers

@@ -71,7 +71,7 @@ public enum WeightGrouping {
     var moduleOf = [Int32](repeating: 0, count: count)
     var leafStart = [Int32](repeating: 0, count: count)
     var moduleFirstEntry: [Int32] = []
-    var moduleIndex = NameIndex()
+    var moduleIndex = NameIndex(capacity: count / 2)
     func withModuleName(_ module: Int, _ body: (UnsafeRawBufferPointer) -> Void) {
       let entry = Int(moduleFirstEntry[module])
       withUTF8(entries[entry].name) { body(UnsafeRawBufferPointer(rebasing: $0[..<max(0, Int(leafStart[entry]) - 1)])) }
@@ -106,29 +106,36 @@ public enum WeightGrouping {
       order[fill[m]] = i
       fill[m] += 1
     }
-    // 3. Each module's leaves in byte order (a repeated leaf keeps its last entry), then its groups.
+    // 3. Each module's leaves in byte order (a repeated leaf keeps its last entry), then its groups. The
+    // buckets of `order` are sorted in place (entry order breaks ties, so the sort need not be stable).
+    var claimed = [Bool](repeating: false, count: count)
     for m in 0..<moduleCount {
-      var leaves = Array(order[starts[m]..<starts[m + 1]])
-      if leaves.count > 1 {
-        // Stable, so among equal leaves the later entry comes last.
-        leaves = leaves.enumerated().sorted { l, r in
-          let c = compareLeaves(entries, leafStart, l.element, r.element)
-          return c != 0 ? c < 0 : l.offset < r.offset
-        }.map(\.element)
-        var unique: [Int] = []
-        unique.reserveCapacity(leaves.count)
-        for entry in leaves {
-          if let last = unique.last, compareLeaves(entries, leafStart, last, entry) == 0 {
-            unique[unique.count - 1] = entry
-          } else {
-            unique.append(entry)
-          }
+      let bucket = starts[m]..<starts[m + 1]
+      if bucket.count > 1 {
+        // Before any slice of `order` is taken, so that the sort does not copy the whole array.
+        order[bucket].sort { l, r in
+          let c = compareLeaves(entries, leafStart, l, r)
+          return c != 0 ? c < 0 : l < r
         }
-        leaves = unique
+      }
+      var leaves = order[bucket]
+      if leaves.count > 1 {
+        if leaves.indices.dropFirst().contains(where: { compareLeaves(entries, leafStart, leaves[$0 - 1], leaves[$0]) == 0 }) {
+          var unique: [Int] = []
+          for entry in leaves {
+            if let last = unique.last, compareLeaves(entries, leafStart, last, entry) == 0 {
+              unique[unique.count - 1] = entry
+            } else {
+              unique.append(entry)
+            }
+          }
+          leaves = unique[...]
+        }
       }
       var module = ""
       withModuleName(m) { module = String(decoding: $0, as: UTF8.self) }
-      try ModuleLeaves(module: module, entries: entries, leafStart: leafStart, leaves: leaves).forEachGroup(body)
+      try ModuleLeaves(module: module, entries: entries, leafStart: leafStart, leaves: leaves)
+        .forEachGroup(claimed: &claimed, body)
     }
   }
 
@@ -162,12 +169,12 @@ private struct ModuleLeaves {
   let entries: [TensorEntry]
   let leafStart: [Int32]
   /// Entry indices, sorted by leaf, leaves distinct.
-  let leaves: [Int]
+  let leaves: ArraySlice<Int>
 
-  /// The entry index of leaf `leaf`, by binary search.
+  /// The position in `leaves` of leaf `leaf`, by binary search.
   func find(_ leaf: UnsafeRawBufferPointer) -> Int? {
-    var low = 0
-    var high = leaves.count
+    var low = leaves.startIndex
+    var high = leaves.endIndex
     while low < high {
       let mid = (low + high) / 2
       let c = WeightGrouping.withUTF8(entries[leaves[mid]].name) { name in
@@ -193,14 +200,15 @@ private struct ModuleLeaves {
 
   func join(_ leaf: String) -> String { module.isEmpty ? leaf : module + "." + leaf }
 
-  func forEachGroup(_ body: (WeightGroup) throws -> Void) rethrows {
-    var claimed = [Bool](repeating: false, count: leaves.count)
+  /// Calls `body` with each group of the module. `claimed` is indexed by entry (all false for this
+  /// module's entries on entry).
+  func forEachGroup(claimed: inout [Bool], _ body: (WeightGroup) throws -> Void) rethrows {
     func claim(_ storage: WeightStorage, _ roles: [String]) -> WeightGroup {
       var parts: [String: String] = [:]
       for role in roles {
         guard let k = find(role) else { continue }
         parts[role] = entries[leaves[k]].name
-        claimed[k] = true
+        claimed[leaves[k]] = true
       }
       return WeightGroup(modulePath: module, storage: storage, parts: parts)
     }
@@ -223,19 +231,19 @@ private struct ModuleLeaves {
       try body(claim(.nvfp4ModelOpt, ["weight", "weight_scale", "weight_scale_2", "input_scale"]))
     }
     // gpt-oss: `<stem>_blocks` + `<stem>_scales` (e.g. experts.gate_up_proj_blocks).
-    for k in leaves.indices where !claimed[k] {
+    for k in leaves.indices where !claimed[leaves[k]] {
       let isBlocks = WeightGrouping.withUTF8(entries[leaves[k]].name) { $0.count - Int(leafStart[leaves[k]]) >= 7 && $0.suffix(7).elementsEqual("_blocks".utf8) }
       guard isBlocks else { continue }
       let leaf = leafName(k)
       let stem = String(leaf.dropLast("_blocks".count))
       guard let scales = find(stem + "_scales") else { continue }
-      claimed[k] = true
-      claimed[scales] = true
+      claimed[leaves[k]] = true
+      claimed[leaves[scales]] = true
       try body(WeightGroup(
         modulePath: join(stem), storage: .mxfp4GptOss,
         parts: ["blocks": entries[leaves[k]].name, "scales": entries[leaves[scales]].name]))
     }
-    for k in leaves.indices where !claimed[k] {
+    for k in leaves.indices where !claimed[leaves[k]] {
       // The module path of a lone tensor is its whole name.
       let name = entries[leaves[k]].name
       try body(WeightGroup(modulePath: name, storage: .plain, parts: ["weight": name]))

@@ -10,8 +10,13 @@
 //   Pipeline / Sharding / Validation   the jobs: convert, shard, validate
 //   ReferenceModel            F32 CPU forward pass (DeepSeek-V3 MLA + MoE)
 //   Checkpoint                checkpoint directories, index.json, config.json, sharded writer
+//   WeightFormats             the format registry: detection, geometry, the one decoder
+//   GGUFModel                 what llama.cpp expects of a model's GGUF: deepseek2 mapping, tokenizer metadata,
+//                             llama-quantize's per-tensor types, imatrix files
 //   SafeTensors               strict header parser, header planner, memory-mapped reader
+//   GGUF                      GGUF v3 container: strict parser, header planner, streaming writer, splits
 //   Quantization              pure codecs and block quantizers (FP8, int4, MXFP4, NVFP4, ...)
+//   GGML                      pure: ggml's tensor types and block kernels, bit-exact with ggml-quants.c
 //   SystemIO                  Glibc only: file descriptors, mmap, pread/pwrite loops, atomic output
 //   JSON                      strict RFC 8259 parser and a deterministic writer
 //   TensorCore                pure: DType, checked shape arithmetic, SHA-256, small shared helpers
@@ -24,8 +29,10 @@ let releaseCodegen: [SwiftSetting] =
   baseline ? [] : [.unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]
 
 let common: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")] + releaseCodegen
-/// Parsers and table code that tests drive with million-entry inputs: optimized in debug builds too.
-let optimizedInDebug: [SwiftSetting] = common + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+/// Numeric kernels are optimized in debug builds too: unoptimized SIMD code runs ~90x slower, which would make
+/// `swift test` wait minutes on golden vectors. So are the parsers and name tables that tests drive with
+/// million-tensor headers (linear-time checks), which unoptimized take minutes too.
+let optimizedKernels: [SwiftSetting] = common + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 let libm: [LinkerSetting] = [.linkedLibrary("m", .when(platforms: [.linux]))]
 
 let package = Package(
@@ -34,33 +41,41 @@ let package = Package(
     .executable(name: "smelt", targets: ["smelt"])
   ],
   targets: [
-    .target(name: "TensorCore", swiftSettings: optimizedInDebug, linkerSettings: libm),
-    .target(name: "JSON", swiftSettings: optimizedInDebug),
+    .target(name: "TensorCore", swiftSettings: optimizedKernels, linkerSettings: libm),
+    .target(name: "JSON", swiftSettings: optimizedKernels),
     .target(name: "SystemIO", dependencies: ["TensorCore"], swiftSettings: common),
-    .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: optimizedInDebug),
+    .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: optimizedKernels),
     .target(name: "Quantization", dependencies: ["TensorCore"], swiftSettings: common, linkerSettings: libm),
+    .target(name: "GGML", swiftSettings: optimizedKernels, linkerSettings: libm),
+    .target(name: "GGUF", dependencies: ["GGML", "SystemIO"], swiftSettings: common),
     .target(
-      name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
-      swiftSettings: optimizedInDebug),
+      name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
+      swiftSettings: optimizedKernels),
+    .target(name: "GGUFModel", dependencies: ["GGML", "GGUF", "JSON", "SystemIO", "Checkpoint"], swiftSettings: common),
     .target(
-      name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
+      name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
+      swiftSettings: optimizedKernels),
+    .target(
+      name: "ReferenceModel", dependencies: ["TensorCore", "Checkpoint"], swiftSettings: common,
       linkerSettings: libm),
     .target(
-      name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint"],
+      name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats"],
       swiftSettings: common),
     .target(
-      name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "Pipeline"],
+      name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],
       swiftSettings: common),
     .target(
       name: "Validation",
-      dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "ReferenceModel"],
+      dependencies: [
+        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
+      ],
       swiftSettings: common),
-    .target(name: "CommandLineSupport", dependencies: ["SystemIO"], swiftSettings: common),
+    .target(name: "CommandLineSupport", swiftSettings: common),
     .target(
       name: "SmeltCommands",
       dependencies: [
-        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "ReferenceModel", "Pipeline",
-        "Sharding", "Validation", "CommandLineSupport",
+        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
+        "Pipeline", "Sharding", "Validation", "CommandLineSupport",
       ],
       swiftSettings: common),
     .executableTarget(name: "smelt", dependencies: ["SmeltCommands"], swiftSettings: common),
@@ -74,17 +89,24 @@ let package = Package(
     .testTarget(
       name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"],
       resources: [.copy("Malformed")], swiftSettings: common),
-    .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(
       name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"], resources: [.copy("Golden")],
       swiftSettings: common),
     .testTarget(
+      name: "GGMLTests", dependencies: ["GGML", "TensorCore", "TestSupport"], exclude: ["Golden"], swiftSettings: common),
+    .testTarget(name: "GGUFTests", dependencies: ["GGUF", "GGML", "SystemIO", "TestSupport"], swiftSettings: common),
+    .testTarget(
+      name: "GGUFModelTests",
+      dependencies: ["GGUFModel", "GGUF", "GGML", "Checkpoint", "SafeTensors", "JSON", "SystemIO", "TestSupport"],
+      swiftSettings: common),
+    .testTarget(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
       resources: [.copy("Golden")], swiftSettings: common),
-    .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"], swiftSettings: common),
-    .testTarget(name: "ShardingTests", dependencies: ["Sharding", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "ShardingTests", dependencies: ["Sharding", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(
-      name: "ValidationTests", dependencies: ["Validation", "Pipeline", "SmeltCommands", "TestSupport"],
+      name: "ValidationTests", dependencies: ["Validation", "WeightFormats", "Pipeline", "SmeltCommands", "TestSupport"],
       swiftSettings: common),
     .testTarget(
       name: "CommandLineSupportTests", dependencies: ["CommandLineSupport", "TestSupport"], swiftSettings: common),

@@ -375,41 +375,68 @@ def generation_config(cfg: dict) -> dict:
     }
 
 
-def write_tokenizer(outdir: Path, vocab_size: int) -> None:
-    """A tiny word-level tokenizer: a non-weight file converters must copy, loadable by `tokenizers`."""
+# A fixed training text for the samples' BPE tokenizer: English, code, digits and a little CJK, so the merges
+# cover ordinary text. Changing it changes tokenizer.json (and nothing else).
+BPE_CORPUS = [
+    "DeepSeek-V3 is a mixture-of-experts language model with 671B total parameters, of which 37B are activated",
+    "for each token. It adopts multi-head latent attention and the DeepSeekMoE architecture, and pioneers an",
+    "auxiliary-loss-free strategy for load balancing together with a multi-token prediction training objective.",
+    "The quick brown fox jumps over the lazy dog. The five boxing wizards jump quickly; pack my box with five",
+    "dozen liquor jugs. How vexingly quick daft zebras jump! Sphinx of black quartz, judge my vow.",
+    "def quantize(x, scale):\n    return [round(v / scale) for v in x]\n\nprint(quantize([0.5, -1.25, 3.0], 0.25))",
+    "for (int i = 0; i < n; ++i) { sum += weights[i] * values[i]; }  // 12 345 6789 3.14159 2.71828 1e-6",
+    "Convert the checkpoint, shard the experts, validate the logits: smelt convert, smelt shard, smelt validate.",
+    "User: What is 17 times 23? Assistant: 17 times 23 is 391. User: And 391 divided by 17? Assistant: 23.",
+    "你好，世界。深度求索。量化与分片。 こんにちは世界。 Привет, мир! Grüße aus München, ça va très bien.",
+]
+
+
+def write_bpe_tokenizer(outdir: Path, vocab_size: int) -> None:
+    """A small real byte-level BPE tokenizer (`tokenizers`, trained on BPE_CORPUS) with DeepSeek-V3's special
+    tokens, BOS template and chat template, so a GGUF conversion writes a genuine gpt2 vocabulary (tokens,
+    merges, special ids). Its pre-tokenizer is GPT-2's byte-level split, not DeepSeek-V3's regex sequence."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # single-threaded training: deterministic merges
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
     specials = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"]
-    vocab = {tok: i for i, tok in enumerate(specials)}
-    for i in range(len(specials), vocab_size):
-        vocab[f"t{i}"] = i
-    tokenizer = {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": [
-            {"id": i, "content": tok, "single_word": False, "lstrip": False, "rstrip": False,
-             "normalized": False, "special": True}
-            for i, tok in enumerate(specials)
-        ],
-        "normalizer": None,
-        "pre_tokenizer": {"type": "WhitespaceSplit"},
-        "post_processor": None,
-        "decoder": None,
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<｜▁pad▁｜>"},
-    }
-    (outdir / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False) + "\n", encoding="utf-8")
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False)
+    tokenizer.train_from_iterator(BPE_CORPUS, trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{specials[0]} $A", pair=f"{specials[0]} $A {specials[0]} $B", special_tokens=[(specials[0], 0)])
+    assert tokenizer.get_vocab_size() == vocab_size, f"the corpus gives {tokenizer.get_vocab_size()} tokens, need {vocab_size}"
+    (outdir / "tokenizer.json").write_text(tokenizer.to_str() + "\n", encoding="utf-8")
     write_json(outdir / "tokenizer_config.json", {
         "add_bos_token": True,
         "add_eos_token": False,
-        "bos_token": specials[0],
-        "eos_token": specials[1],
-        "pad_token": specials[2],
+        "bos_token": {"__type": "AddedToken", "content": specials[0], "lstrip": False, "normalized": True,
+                      "rstrip": False, "single_word": False},
+        "eos_token": {"__type": "AddedToken", "content": specials[1], "lstrip": False, "normalized": True,
+                      "rstrip": False, "single_word": False},
+        "pad_token": {"__type": "AddedToken", "content": specials[2], "lstrip": False, "normalized": True,
+                      "rstrip": False, "single_word": False},
         "clean_up_tokenization_spaces": False,
         "legacy": True,
         "model_max_length": 16384,
-        "tokenizer_class": "PreTrainedTokenizerFast",
+        "tokenizer_class": "LlamaTokenizerFast",
         "unk_token": None,
-        "comment": "placeholder tokenizer of Smelt's tiny sample (word-level, tokens t3..tN); not DeepSeek's",
+        "use_default_system_prompt": False,
+        "chat_template": CHAT_TEMPLATE,
     })
+
+
+# A shortened DeepSeek-V3 chat template (system prompt, user / assistant turns, generation prompt).
+CHAT_TEMPLATE = (
+    "{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}"
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] }}"
+    "{% elif message['role'] == 'user' %}{{ '<｜User｜>' + message['content'] }}"
+    "{% elif message['role'] == 'assistant' %}{{ '<｜Assistant｜>' + message['content'] + '<｜end▁of▁sentence｜>' }}"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<｜Assistant｜>' }}{% endif %}"
+)
 
 
 def main_sample_file_of(names: list[str], cfg: dict) -> dict[str, int]:
@@ -447,7 +474,7 @@ def make_main_samples(root: Path) -> tuple[Path, Path]:
     write_sharded(out, bf16, main_sample_file_of(names, cfg), 2)
     write_json(out / "config.json", cfg)
     write_json(out / "generation_config.json", generation_config(cfg))
-    write_tokenizer(out, cfg["vocab_size"])
+    write_bpe_tokenizer(out, cfg["vocab_size"])
 
     fp8_dir = root / "samples" / "tiny-deepseek-v3-fp8"
     fp8_dir.mkdir(parents=True, exist_ok=True)
@@ -472,7 +499,7 @@ def make_main_samples(root: Path) -> tuple[Path, Path]:
     fp8_cfg["quantization_config"] = QUANTIZATION_CONFIG
     write_json(fp8_dir / "config.json", dict(sorted(fp8_cfg.items())))
     write_json(fp8_dir / "generation_config.json", generation_config(cfg))
-    write_tokenizer(fp8_dir, cfg["vocab_size"])
+    write_bpe_tokenizer(fp8_dir, cfg["vocab_size"])
     return out, fp8_dir
 
 
@@ -541,7 +568,8 @@ dequantizers. Everything is deterministic (fixed seeds; one generator per tensor
 - dtypes as in the release: BF16 everywhere except `mlp.gate.e_score_correction_bias`, which is F32.
 - Two shards + `model.safetensors.index.json`. The split is layer by layer, deliberately not alphabetical:
   `model.norm.weight` is in file 1, `lm_head.weight` in file 2. Also `config.json`, `generation_config.json`
-  and a placeholder word-level `tokenizer.json` / `tokenizer_config.json` (non-weight files a converter must
+  and a small real byte-level BPE `tokenizer.json` / `tokenizer_config.json` (trained with `tokenizers` on a fixed
+  text; DeepSeek-V3's special tokens and a shortened chat template; non-weight files a converter must
   copy).
 - Values are not plain Gaussian: each linear is N(0, 1) with 2-4 outlier input channels scaled x10..x30 and 3
   single weights x8, then scaled so a unit-RMS input gives an output RMS of 0.9 (0.5 for `o_proj`/`down_proj`);

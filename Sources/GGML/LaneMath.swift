@@ -1,0 +1,22 @@
+/// ggml's scalar helpers lane by lane, for any float vector width (`SIMD8<Float>` in the elementwise kernels,
+/// `SIMD16<Float>` in the lane searches). Always inlined, so they compile for the concrete width.
+extension SIMD where Scalar == Float, MaskStorage.Scalar == Int32 {
+  /// `fabsf` per lane (clears the sign bit).
+  @inline(__always)
+  var laneMagnitude: Self {
+    unsafeBitCast(unsafeBitCast(self, to: MaskStorage.self) & MaskStorage(repeating: 0x7FFF_FFFF), to: Self.self)
+  }
+
+  /// IEEE negation (a sign flip; SIMD's prefix `-` computes `0 − x`, which turns −0 into +0).
+  @inline(__always)
+  var laneNegated: Self {
+    unsafeBitCast(unsafeBitCast(self, to: MaskStorage.self) ^ MaskStorage(repeating: Int32.min), to: Self.self)
+  }
+
+  /// ggml's `nearest_int` per lane (`+12582912`, read back as bits: ties to even).
+  @inline(__always)
+  var laneNearestInt: MaskStorage {
+    let bits = unsafeBitCast(self + Self(repeating: 12_582_912), to: MaskStorage.self)
+    return (bits & MaskStorage(repeating: 0x007F_FFFF)) &- MaskStorage(repeating: 0x0040_0000)
+  }
+}

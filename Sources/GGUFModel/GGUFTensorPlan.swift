@@ -1,0 +1,38 @@
+/// One tensor of a GGUF file to be written, and where its elements come from in the source checkpoint.
+/// Dimensions are in ggml order (`ne[0]` fastest); a Hugging Face tensor of shape `[rows, cols]` has
+/// `ne = [cols, rows]` with the same bytes.
+public struct GGUFTensorPlan: Sendable, Equatable {
+  /// How the GGUF tensor's elements are gathered from Hugging Face tensors (all row-major).
+  public enum Source: Sendable, Equatable {
+    /// One tensor, same element order.
+    case tensor(String)
+    /// Tensors of equal shape stacked on a new outermost dimension, in list order (routed experts:
+    /// `ne = [in, out, count]`).
+    case stacked([String])
+    /// The key half of an MLA `kv_b_proj` `[heads·(nope + v), kvLoraRank]`, per head transposed:
+    /// `ne = [nope, kvLoraRank, heads]`, element `(h, r, c) = W[h·(nope + v) + c, r]`.
+    case mlaKeyHalf(String, heads: Int, nope: Int, value: Int)
+    /// The value half: `ne = [kvLoraRank, value, heads]`, element `(h, r, c) = W[h·(nope + v) + nope + r, c]`.
+    case mlaValueHalf(String, heads: Int, nope: Int, value: Int)
+
+    /// Every source tensor this one reads.
+    public var tensorNames: [String] {
+      switch self {
+      case .tensor(let name), .mlaKeyHalf(let name, _, _, _), .mlaValueHalf(let name, _, _, _): [name]
+      case .stacked(let names): names
+      }
+    }
+  }
+
+  public var name: String
+  public var dimensions: [Int]
+  public var source: Source
+
+  public init(name: String, dimensions: [Int], source: Source) {
+    self.name = name
+    self.dimensions = dimensions
+    self.source = source
+  }
+
+  public var elementCount: Int { dimensions.reduce(1, *) }
+}

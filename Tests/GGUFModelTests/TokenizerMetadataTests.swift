@@ -1,0 +1,100 @@
+import GGUF
+import JSON
+import SystemIO
+import TestSupport
+import Testing
+
+@testable import GGUFModel
+
+@Suite("tokenizer metadata")
+struct TokenizerMetadataTests {
+  static let tokenizerJSON = """
+    {"version": "1.0",
+     "added_tokens": [
+       {"id": 0, "content": "<｜begin▁of▁sentence｜>", "special": true, "normalized": false},
+       {"id": 1, "content": "<｜end▁of▁sentence｜>", "special": true, "normalized": false},
+       {"id": 2, "content": "<｜▁pad▁｜>", "special": true, "normalized": false},
+       {"id": 9, "content": "<think>", "special": false, "normalized": false},
+       {"id": 10, "content": "▁user", "special": false, "normalized": true}],
+     "normalizer": {"type": "Sequence", "normalizers": [{"type": "Lowercase"}]},
+     "post_processor": {"type": "TemplateProcessing",
+       "single": [{"SpecialToken": {"id": "<｜begin▁of▁sentence｜>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]},
+     "model": {"type": "BPE", "vocab": {"a": 3, "b": 4, "ab": 5, "Ġa": 6, "Ġ": 7, "a b": 8},
+               "merges": [["a", "b"], ["Ġ", "a"], ["a", " b"]]}}
+    """
+  static let configJSON = """
+    {"add_bos_token": true, "add_eos_token": false, "bos_token": {"content": "<｜begin▁of▁sentence｜>"},
+     "eos_token": "<｜end▁of▁sentence｜>", "pad_token": "<｜▁pad▁｜>", "unk_token": null,
+     "chat_template": "{% for m in messages %}{{ m.content }}{% endfor %}"}
+    """
+
+  static func files(_ tokenizer: String = tokenizerJSON, _ config: String? = configJSON) -> TokenizerMetadata.Files {
+    TokenizerMetadata.Files(tokenizerJSON: Array(tokenizer.utf8), tokenizerConfigJSON: config.map { Array($0.utf8) })
+  }
+
+  @Test("tokens, types, merges and special tokens as convert_hf_to_gguf.py writes them")
+  func bpe() throws {
+    let t = try TokenizerMetadata(files: Self.files(), vocabularySize: 14, pre: "deepseek-v3")
+    #expect(t.model == "gpt2" && t.pre == "deepseek-v3")
+    #expect(t.tokens == ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>", "a", "b", "ab", "Ġa", "Ġ", "a b", "<think>", " user", "[PAD11]", "[PAD12]", "[PAD13]"])
+    #expect(t.tokenTypes == [.control, .control, .control, .normal, .normal, .normal, .normal, .normal, .normal, .userDefined, .userDefined, .unused, .unused, .unused])
+    #expect(t.merges == ["a b", "Ġ a", "a Ġb"], "pair merges are joined, spaces inside a part become U+0120")
+    #expect(t.specialTokenIDs.map(\.kind) == ["bos", "eos", "pad"] && t.specialTokenIDs.map(\.id) == [0, 1, 2])
+    #expect(t.addSpecialTokens.map(\.kind) == ["bos", "eos"] && t.addSpecialTokens.map(\.add) == [true, false])
+    #expect(t.chatTemplate == "{% for m in messages %}{{ m.content }}{% endfor %}")
+    #expect(t.normalizerLowercase == true)
+    let keys = t.keyValues.map(\.key)
+    #expect(keys == [
+      "tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+      "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+      "tokenizer.ggml.padding_token_id", "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
+      "tokenizer.chat_template", "tokenizer.ggml.normalizer.lowercase",
+    ])
+    #expect(t.keyValues[3].value == .array(.int32([3, 3, 3, 1, 1, 1, 1, 1, 1, 4, 4, 5, 5, 5])))
+  }
+
+  @Test("config.json ids fill in what tokenizer_config.json lacks; no tokenizer means model none")
+  func fallbacks() throws {
+    let files = TokenizerMetadata.Files(
+      tokenizerJSON: Array(Self.tokenizerJSON.utf8), tokenizerConfigJSON: nil,
+      configJSON: Array(#"{"bos_token_id": 0, "eos_token_id": 1, "vocab_size": 11}"#.utf8))
+    let t = try TokenizerMetadata(files: files, vocabularySize: 11, pre: "deepseek-v3")
+    #expect(t.specialTokenIDs.map(\.kind) == ["bos", "eos"])
+    #expect(t.addSpecialTokens.map(\.kind) == ["bos"], "the post-processor's template still says add BOS")
+    #expect(TokenizerMetadata.none.keyValues == [GGUFKeyValue("tokenizer.ggml.model", .string("none"))])
+  }
+
+  @Test("errors name the file and field")
+  func errors() {
+    #expect(throws: TokenizerMetadata.Failure.notBPE(found: "WordLevel")) {
+      try TokenizerMetadata(files: Self.files(#"{"model": {"type": "WordLevel", "vocab": {}}}"#), vocabularySize: 4, pre: "x")
+    }
+    #expect(throws: TokenizerMetadata.Failure.tokenIDOutOfRange(token: "ab", id: 5, vocabularySize: 4)) {
+      try TokenizerMetadata(files: Self.files(#"{"model": {"type": "BPE", "vocab": {"ab": 5}}}"#), vocabularySize: 4, pre: "x")
+    }
+    do {
+      _ = try TokenizerMetadata(files: Self.files("{not json"), vocabularySize: 4, pre: "x")
+      Issue.record("expected a JSON error")
+    } catch {
+      #expect("\(error)".hasPrefix("tokenizer.json is not valid JSON"))
+    }
+  }
+}
+
+@Suite("tokenizer metadata of the bundled samples")
+struct SampleTokenizerTests {
+  @Test("the samples carry a real 512-token byte-level BPE vocabulary")
+  func sampleTokenizer() throws {
+    let directory = TestPaths.sample("tiny-deepseek-v3")
+    let files = TokenizerMetadata.Files(
+      tokenizerJSON: try FileSystem.readFile(directory + "/tokenizer.json"),
+      tokenizerConfigJSON: try FileSystem.readFile(directory + "/tokenizer_config.json"),
+      configJSON: try FileSystem.readFile(directory + "/config.json"))
+    let t = try TokenizerMetadata(files: files, vocabularySize: 512, pre: DeepSeek2.preTokenizer)
+    #expect(t.tokens.count == 512 && t.merges.count == 253 && t.merges.first == "Ġ t")
+    #expect(t.tokenTypes.prefix(3).allSatisfy { $0 == .control } && t.tokenTypes.dropFirst(3).allSatisfy { $0 == .normal })
+    #expect(t.specialTokenIDs.map(\.kind) == ["bos", "eos", "pad"] && t.specialTokenIDs.map(\.id) == [0, 1, 2])
+    #expect(t.addSpecialTokens.map(\.kind) == ["bos", "eos"] && t.addSpecialTokens.map(\.add) == [true, false])
+    #expect(t.chatTemplate?.contains("<｜Assistant｜>") == true)
+  }
+}

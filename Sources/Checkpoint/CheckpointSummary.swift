@@ -77,29 +77,28 @@ public struct CheckpointSummary: Sendable {
     }
     tensorCount = entries.count
     tensorByteCount = entries.reduce(0) { $0 + $1.byteCount }
-    storedElementCount = entries.reduce(0) { $0 + (ByteCount.elementCount($1.shape) ?? 0) }
+    storedElementCount = entries.reduce(0) { $0 + $1.elementCount }
 
-    var usage: [DType: DTypeUsage] = [:]
+    var usage = DType.allCases.map { DTypeUsage(dtype: $0, tensorCount: 0, elementCount: 0, byteCount: 0) }
+    let dtypeSlot = Dictionary(uniqueKeysWithValues: DType.allCases.enumerated().map { ($1, $0) })
     for entry in entries {
-      var item = usage[entry.dtype] ?? DTypeUsage(dtype: entry.dtype, tensorCount: 0, elementCount: 0, byteCount: 0)
-      item.tensorCount += 1
-      item.elementCount += ByteCount.elementCount(entry.shape) ?? 0
-      item.byteCount += entry.byteCount
-      usage[entry.dtype] = item
+      let slot = dtypeSlot[entry.dtype]!
+      usage[slot].tensorCount += 1
+      usage[slot].elementCount += entry.elementCount
+      usage[slot].byteCount += entry.byteCount
     }
-    dtypes = usage.values.sorted { $0.byteCount > $1.byteCount }
+    dtypes = usage.filter { $0.tensorCount > 0 }.sorted { $0.byteCount > $1.byteCount }
 
     // The checkpoint's own name table (no second 100k-entry dictionary).
     let byName = EntryLookup(checkpoint: checkpoint)
-    let groups = WeightGrouping.groups(of: entries)
     let hiddenLayers = config?.numHiddenLayers
     var parameters = 0
     var parametersWithoutMTP = 0
     var quantizationCounts: [WeightStorage: (Int, String)] = [:]
-    for group in groups {
+    WeightGrouping.forEachGroup(of: entries) { group in
       let count = CheckpointSummary.logicalElementCount(group, byName)
       parameters += count
-      let layer = TensorName(group.modulePath + ".x").layer
+      let layer = TensorName(group.modulePath).layer
       if !(hiddenLayers != nil && layer != nil && layer! >= hiddenLayers!) { parametersWithoutMTP += count }
       if group.storage != .plain {
         // The first group of each layout describes it.
@@ -127,9 +126,9 @@ public struct CheckpointSummary: Sendable {
     layers = perLayer.keys.sorted().map { index in
       let item = perLayer[index]!
       let isMTP = hiddenLayers.map { index >= $0 } ?? false
-      let kind: Layer.Kind = isMTP ? .mtp : (item.experts.isEmpty ? .dense : .moe)
+      let kind: Layer.Kind = isMTP ? .mtp : (item.perExpert.isEmpty ? .dense : .moe)
       return Layer(
-        index: index, kind: kind, routedExpertCount: item.experts.count, sharedExpertTensorCount: item.shared,
+        index: index, kind: kind, routedExpertCount: item.perExpert.count, sharedExpertTensorCount: item.shared,
         expertByteCount: item.expertBytes, nonExpertByteCount: item.other, bytesPerExpert: item.perExpert.values.max())
     }
     expertByteCount = expertBytes
@@ -145,25 +144,19 @@ public struct CheckpointSummary: Sendable {
 
   /// Per-layer running totals while summarising.
   struct LayerTally {
-    var experts = Set<Int>()
     var expertBytes = 0
     var other = 0
     var shared = 0
+    /// Routed expert → its bytes (the keys are the layer's experts).
     var perExpert: [Int: Int] = [:]
-    var dense = false
 
     mutating func add(_ name: TensorName, byteCount: Int) {
       if let expert = name.expert {
-        experts.insert(expert)
         expertBytes += byteCount
         perExpert[expert, default: 0] += byteCount
       } else {
         other += byteCount
         if name.isSharedExpert { shared += 1 }
-        let leafModule = name.modulePath
-        if leafModule.hasSuffix("mlp.gate_proj") || leafModule.hasSuffix("mlp.up_proj") || leafModule.hasSuffix("mlp.down_proj") {
-          dense = true
-        }
       }
     }
   }

@@ -678,7 +678,17 @@ final class JobState: Sendable {
         let decoded = try WeightDecoding.decode(group: job.group, in: checkpoint)
         let start = rows.lowerBound * job.columns
         decoded.values.withUnsafeBufferPointer { all in
-          _ = destination.initialize(from: UnsafeBufferPointer(rebasing: all[start..<(start + destination.count)]))
+          guard let (r, c) = job.transposedMatrix else {
+            _ = destination.initialize(from: UnsafeBufferPointer(rebasing: all[start..<(start + destination.count)]))
+            return
+          }
+          // Each row of the job is one (r, c) matrix, written as (c, r).
+          for row in 0..<rows.count {
+            let source = start + row * job.columns, target = row * job.columns
+            for i in 0..<r {
+              for j in 0..<c { destination[target + j * r + i] = all[source + i * c + j] }
+            }
+          }
         }
       } catch {
         throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "\(error)")

@@ -206,18 +206,197 @@ FP8_BLOCK = {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8
 
 
 def meta_state(model_type: str, cfg: dict, cls_name: str = "AutoModelForCausalLM"):
-    """(name, shape) of the transformers model built from `cfg` on the meta device."""
+    """(name, shape) of the transformers model built from `cfg` on the meta device (no memory, any size)."""
     import torch
     import transformers
-    skip = ("text_config", "vision_config", "model_type", "quantization_config", "architectures")
-    config = transformers.AutoConfig.for_model(model_type, **{k: v for k, v in cfg.items() if k not in skip})
+    skip = ("model_type", "quantization_config", "architectures", "rotary_dim")
+    fields = {k: v for k, v in cfg.items() if k not in skip}
     for sub in ("text_config", "vision_config"):
-        if sub in cfg:
-            for k, v in cfg[sub].items():
-                setattr(getattr(config, sub), k, v)
+        if sub in fields:
+            fields[sub] = {k: v for k, v in fields[sub].items() if k != "quantization_config"}
+    config = transformers.AutoConfig.for_model(model_type, **fields)
     with torch.device("meta"):
         model = getattr(transformers, cls_name).from_config(config)
-    return [(k, tuple(v.shape), str(v.dtype)) for k, v in model.state_dict().items()], config
+    return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+
+
+def lazy(name: str, shape: tuple, *args):
+    """The values of `name` (see values_for), computed on first use only (skeletons never compute them)."""
+    cache = []
+
+    def make():
+        if not cache:
+            cache.append(values_for(name, shape, *args))
+        return cache[0]
+    return make
+
+
+HF_PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
+MIXTRAL_PROJECTIONS = ("w1", "w3", "w2")
+
+
+def is_fused_experts(name: str) -> bool:
+    return name.endswith(("experts.gate_up_proj", "experts.down_proj"))
+
+
+def per_expert(name: str, shape: tuple, make, projections=HF_PROJECTIONS):
+    """transformers' fused `experts.gate_up_proj [E, 2I, H]` / `experts.down_proj [E, H, I]` as the release's
+    per-expert modules: yields (`<...>.experts.<e>.<proj>`, 2-D shape, values), gate rows first (transformers'
+    Concatenate(dim=1))."""
+    base = name.rsplit(".experts.", 1)[0]
+    gate, up, down = projections
+    for e in range(shape[0]):
+        if name.endswith("gate_up_proj"):
+            half = shape[1] // 2
+            yield f"{base}.experts.{e}.{gate}", (half, shape[2]), (lambda e=e: make()[e, :half])
+            yield f"{base}.experts.{e}.{up}", (half, shape[2]), (lambda e=e: make()[e, half:])
+        else:
+            yield f"{base}.experts.{e}.{down}", tuple(shape[1:]), (lambda e=e: make()[e])
+
+
+def linear_like(name: str, shape: tuple) -> bool:
+    return len(shape) == 2 and name.endswith(".weight") and "norm" not in name and "embed" not in name
+
+
+BYTES = {"BF16": 2, "F32": 4, "I64": 8, "I32": 4, "I8": 1, "U8": 1, "F8_E4M3": 1, "F8_E8M0": 1}
+
+
+class Sample:
+    """One checkpoint: its release tensors (name, dtype, shape) and, unless `dry` (a skeleton), their values and the
+    family's BF16 dequantization of each."""
+
+    def __init__(self, name: str, family: str, note: str, dry: bool = False):
+        self.name, self.family, self.note, self.dry = name, family, note, dry
+        self.config: dict = {}
+        self.specs: list[tuple[str, str, tuple]] = []
+        self.tensors: dict[str, np.ndarray] = {}
+        self.reference: dict[str, np.ndarray] = {}  # BF16 dequantization of every output tensor
+        self.file_of: dict[str, str] | None = None
+        self.model_type = ""
+        self.cls_name = "AutoModelForCausalLM"
+        self.ignored_on_load: list[str] = []
+
+    def _store(self, name: str, dtype: str, shape: tuple, value=None):
+        self.specs.append((name, dtype, tuple(shape)))
+        if value is not None:
+            self.tensors[name] = value
+
+    def plain(self, name: str, shape: tuple, dtype: str, make):
+        """A tensor kept as is: BF16, F32 or I64 (hash tables)."""
+        if self.dry:
+            return self._store(name, dtype, shape)
+        x = make()
+        value = bf16(x) if dtype == "BF16" else x.astype(np.float32) if dtype == "F32" else x
+        self._store(name, dtype, shape, value)
+        self.reference[name] = value
+
+    def fp8(self, name: str, shape: tuple, make, ue8m0: bool = False, scale_dtype: str = "F32",
+            scale_leaf: str = "weight_scale_inv"):
+        """A 128x128 block FP8 linear: `weight` F8_E4M3 and its scale (F32 / BF16 `weight_scale_inv`, or DeepSeek-V4's
+        F8_E8M0 `scale`)."""
+        scale_name = name[: -len("weight")] + scale_leaf
+        scale_shape = (-(-shape[0] // 128), -(-shape[1] // 128))
+        if self.dry:
+            self._store(name, "F8_E4M3", shape)
+            return self._store(scale_name, scale_dtype, scale_shape)
+        q, sc = fp8_block(bf16(make()).astype(np.float32), ue8m0=ue8m0 or scale_dtype == "F8_E8M0",
+                          scale_dtype=ml_dtypes.bfloat16 if scale_dtype == "BF16" else np.float32)
+        self._store(name, "F8_E4M3", shape, q)
+        stored = sc.astype(ml_dtypes.float8_e8m0fnu) if scale_dtype == "F8_E8M0" else sc
+        self._store(scale_name, scale_dtype, scale_shape, stored)
+        self.reference[name] = torch_reference()[0](q, sc.astype(np.float32))
+
+    def int4(self, module: str, shape: tuple, make, group: int = 32):
+        """compressed-tensors int4 pack-quantized (symmetric, `group`): weight_packed, weight_scale, weight_shape."""
+        specs = [(module + ".weight_packed", "I32", (shape[0], shape[1] // 8)),
+                 (module + ".weight_scale", "BF16", (shape[0], shape[1] // group)), (module + ".weight_shape", "I64", (2,))]
+        if self.dry:  # the 16-byte weight_shape is data even in a skeleton: readers take the logical shape from it
+            self._store(*specs[0])
+            self._store(*specs[1])
+            return self._store(*specs[2], np.array(shape, dtype=np.int64))
+        packed, sc, wshape, q = int4_pack(bf16(make()).astype(np.float32), group)
+        for (name, dtype, sh), value in zip(specs, (packed, sc, wshape)):
+            self._store(name, dtype, sh, value)
+        self.reference[module + ".weight"] = torch_reference()[2](q, sc, group)
+
+    def mxfp4_gpt_oss(self, name: str, shape: tuple, make):
+        """gpt-oss's MXFP4 experts: `shape` is transformers' [E, in, out]; stored [E, out, in/32, 16] + [E, out, in/32]."""
+        experts, inputs, outputs = shape
+        specs = [(name + "_blocks", "U8", (experts, outputs, inputs // 32, 16)), (name + "_scales", "U8", (experts, outputs, inputs // 32))]
+        if self.dry:
+            return [self._store(*spec) for spec in specs]
+        w = bf16(make()).astype(np.float32).transpose(0, 2, 1)
+        codes, exps = mx_block(w)
+        blocks = pack_nibbles(codes).reshape(experts, outputs, inputs // 32, 16)
+        self._store(*specs[0], blocks)
+        self._store(*specs[1], exps)
+        self.reference[name] = torch_reference()[1](blocks, exps)
+
+    def fp4(self, module: str, shape: tuple, make):
+        """DeepSeek-V4's FP4 experts: E2M1 pairs in I8 `weight` [out, in/2], F8_E8M0 `scale` [out, in/32]."""
+        specs = [(module + ".weight", "I8", (shape[0], shape[1] // 2)), (module + ".scale", "F8_E8M0", (shape[0], shape[1] // 32))]
+        if self.dry:
+            return [self._store(*spec) for spec in specs]
+        codes, exps = mx_block(bf16(make()).astype(np.float32))
+        packed = pack_nibbles(codes).view(np.int8)
+        self._store(*specs[0], packed)
+        self._store(*specs[1], exps.view(ml_dtypes.float8_e8m0fnu))
+        self.reference[module + ".weight"] = torch_reference()[3](packed, exps)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Families: each builder takes the config (tiny for a sample, the published one for a skeleton)
+# ----------------------------------------------------------------------------------------------------------
+
+FP8_BLOCK = {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8", "weight_block_size": [128, 128]}
+
+
+def in_decoder_linear(name: str, shape: tuple) -> bool:
+    return name.startswith("model.layers.") and linear_like(name, shape) and ".mlp.gate.weight" not in name
+
+
+def deepseek_like(s: Sample, cfg: dict, model_type: str, keep_f32=(), bf16_linears=(), experts: str = "fp8"):
+    """DeepSeek-V3-architecture checkpoints (V3.1, V3.2, Kimi K2): transformers' names are the release's, MTP
+    layers (`num_nextn_predict_layers`) repeat the last block after the trunk with V3's extras."""
+    text = cfg.get("text_config", cfg)
+    s.config, s.model_type = cfg, model_type
+    state = meta_state(model_type, cfg, s.cls_name)
+    ue8m0 = (text.get("quantization_config") or cfg.get("quantization_config") or {}).get("scale_fmt") == "ue8m0"
+    quantized = experts != "bf16"
+    args = (text["vocab_size"], text["n_routed_experts"], text["num_experts_per_tok"])
+    for name, shape in state + deepseek_mtp(state, text):
+        make = lazy(name, shape, *args)
+        if is_fused_experts(name):
+            for module, shape2, make2 in per_expert(name, shape, make):
+                if experts == "int4":
+                    s.int4(module, shape2, make2)
+                elif experts == "fp8":
+                    s.fp8(module + ".weight", shape2, make2, ue8m0=ue8m0)
+                else:
+                    s.plain(module + ".weight", shape2, "BF16", make2)
+        elif name.endswith("e_score_correction_bias") or any(k in name for k in keep_f32):
+            s.plain(name, shape, "F32", make)
+        elif (quantized and experts != "int4" and in_decoder_linear(name, shape)
+              and not any(b in name for b in bf16_linears) and not name.endswith(("eh_proj.weight", "shared_head.head.weight"))):
+            s.fp8(name, shape, make, ue8m0=ue8m0)
+        else:
+            s.plain(name, shape, "BF16", make)
+
+
+def deepseek_mtp(state: list, text: dict) -> list:
+    """DeepSeek-V3 / GLM-4.5 MTP layers: layer `num_hidden_layers + k` = embed_tokens, enorm, hnorm, eh_proj,
+    shared_head.{norm,head} and a copy of the last trunk layer's block (which transformers drops on load)."""
+    count = text.get("num_nextn_predict_layers", 0) or 0
+    trunk, h, v = text["num_hidden_layers"], text["hidden_size"], text["vocab_size"]
+    prefix = next(n.split(".layers.")[0] for n, _ in state if ".layers." in n) + ".layers."
+    out = []
+    for k in range(count):
+        p = f"{prefix}{trunk + k}."
+        out += [(p + "embed_tokens.weight", (v, h)), (p + "enorm.weight", (h,)), (p + "hnorm.weight", (h,)),
+                (p + "eh_proj.weight", (h, 2 * h)), (p + "shared_head.norm.weight", (h,)), (p + "shared_head.head.weight", (v, h))]
+        last = f"{prefix}{trunk - 1}."
+        out += [(p + n[len(last):], sh) for n, sh in state if n.startswith(last)]
+    return out
 
 
 DEEPSEEK_TINY = {
@@ -235,300 +414,64 @@ DEEPSEEK_TINY = {
     "vocab_size": 256,
 }
 
-
-class Sample:
-    """One sample: its directory name, family, config, the release tensors (name -> array) and how to check it."""
-
-    def __init__(self, name: str, family: str, note: str):
-        self.name = name
-        self.family = family
-        self.note = note
-        self.config: dict = {}
-        self.tensors: dict[str, np.ndarray] = {}
-        self.reference: dict[str, np.ndarray] = {}  # BF16 dequantization of every output tensor
-        self.file_of: dict[str, str] | None = None
-        self.model_type = ""
-        self.cls_name = "AutoModelForCausalLM"
-        self.rename_for_load = None  # release name -> in-memory name, when transformers maps names on load
-        self.ignored_on_load: list[str] = []
+# The published DeepSeek-V3 config (inference/configs/config_671B.json in HF schema): the base of V3.1 / V3.2 / Kimi.
+DEEPSEEK_V3_FULL = dict(
+    DEEPSEEK_TINY, first_k_dense_replace=3, hidden_size=7168, intermediate_size=18432, kv_lora_rank=512,
+    max_position_embeddings=163840, moe_intermediate_size=2048, n_group=8, n_routed_experts=256,
+    num_attention_heads=128, num_experts_per_tok=8, num_hidden_layers=61, num_key_value_heads=128,
+    num_nextn_predict_layers=1, q_lora_rank=1536, qk_nope_head_dim=128, qk_rope_head_dim=64, topk_group=4,
+    v_head_dim=128, vocab_size=129280)
 
 
-HF_PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
-MIXTRAL_PROJECTIONS = ("w1", "w3", "w2")
-
-
-def is_fused_experts(name: str) -> bool:
-    return name.endswith(("experts.gate_up_proj", "experts.down_proj"))
-
-
-def per_expert(name: str, x: np.ndarray, projections=HF_PROJECTIONS):
-    """transformers' fused `experts.gate_up_proj [E, 2I, H]` / `experts.down_proj [E, H, I]` as the release's
-    per-expert modules: yields (`<...>.experts.<e>.<proj>`, 2-D matrix), gate rows first (Concatenate(dim=1))."""
-    base = name.rsplit(".experts.", 1)[0]
-    gate, up, down = projections
-    for e in range(x.shape[0]):
-        if name.endswith("gate_up_proj"):
-            half = x.shape[1] // 2
-            yield f"{base}.experts.{e}.{gate}", x[e, :half]
-            yield f"{base}.experts.{e}.{up}", x[e, half:]
-        else:
-            yield f"{base}.experts.{e}.{down}", x[e]
-
-
-def linear_like(name: str, shape: tuple) -> bool:
-    return len(shape) == 2 and name.endswith(".weight") and "norm" not in name and "embed" not in name
-
-
-def deepseek_like(sample: Sample, cfg: dict, model_type: str, quantize, keep: set[str]):
-    """DeepSeek-V3-architecture samples (V3.1, V3.2): the transformers names are the release names."""
-    state, _ = meta_state(model_type, cfg)
-    sample.config, sample.model_type = cfg, model_type
-    for name, shape, _ in state:
-        x = values_for(name, shape, cfg["vocab_size"], cfg["n_routed_experts"], cfg["num_experts_per_tok"])
-        if is_fused_experts(name):
-            for module, w in per_expert(name, x):
-                add_fp8(sample, module + ".weight", w, ue8m0=cfg["quantization_config"].get("scale_fmt") == "ue8m0")
-            continue
-        if name.endswith("e_score_correction_bias") or name in keep:
-            sample.tensors[name] = x.astype(np.float32)
-            sample.reference[name] = x.astype(np.float32)
-            continue
-        w = bf16(x)
-        if quantize(name, shape):
-            q, s = fp8_block(w.astype(np.float32), ue8m0=cfg["quantization_config"].get("scale_fmt") == "ue8m0")
-            sample.tensors[name] = q
-            sample.tensors[name + "_scale_inv"] = s
-            sample.reference[name] = torch_reference()[0](q, s)
-        else:
-            sample.tensors[name] = w
-            sample.reference[name] = w
-
-
-def in_decoder_linear(name: str, shape: tuple) -> bool:
-    return name.startswith("model.layers.") and linear_like(name, shape) and ".mlp.gate.weight" not in name
-
-
-def v31() -> Sample:
-    s = Sample("tiny-deepseek-v3.1-fp8", "deepseek-v3.1",
-               "DeepSeek-V3.1 release FP8: F8_E4M3 + F32 weight_scale_inv 128x128 with power-of-two (ue8m0) scales")
-    cfg = dict(DEEPSEEK_TINY, quantization_config=dict(FP8_BLOCK, scale_fmt="ue8m0"))
-    deepseek_like(s, cfg, "deepseek_v3", in_decoder_linear, set())
+def build_v31(cfg: dict, dry: bool = False) -> Sample:
+    s = Sample("tiny-deepseek-v3.1-fp8", "deepseek-v3.1", "", dry)
+    deepseek_like(s, dict(cfg, quantization_config=dict(FP8_BLOCK, scale_fmt="ue8m0")), "deepseek_v3")
     return s
 
 
-def v32() -> Sample:
-    s = Sample("tiny-deepseek-v3.2-fp8", "deepseek-v3.2",
-               "DeepSeek-V3.2 release FP8 with the lightning indexer: wq_b / wk FP8, weights_proj BF16, k_norm F32")
-    cfg = dict(DEEPSEEK_TINY, architectures=["DeepseekV32ForCausalLM"], model_type="deepseek_v32", index_head_dim=128,
-               index_n_heads=2, index_topk=4, quantization_config=dict(FP8_BLOCK, scale_fmt="ue8m0"))
-    keep = set()
-    state, _ = meta_state("deepseek_v32", cfg)
-    for name, _, _ in state:
-        if ".indexer.k_norm." in name:
-            keep.add(name)
-    deepseek_like(s, cfg, "deepseek_v32",
-                  lambda n, sh: in_decoder_linear(n, sh) and not n.endswith("indexer.weights_proj.weight"), keep)
+def build_v32(cfg: dict, dry: bool = False) -> Sample:
+    s = Sample("tiny-deepseek-v3.2-fp8", "deepseek-v3.2", "", dry)
+    cfg = dict(cfg, architectures=["DeepseekV32ForCausalLM"], model_type="deepseek_v32",
+               quantization_config=dict(FP8_BLOCK, scale_fmt="ue8m0"))
+    deepseek_like(s, cfg, "deepseek_v32", keep_f32=(".indexer.k_norm.",), bf16_linears=(".indexer.weights_proj.",))
     return s
 
 
-def qwen3() -> Sample:
-    s = Sample("tiny-qwen3-moe-fp8", "qwen3-moe",
-               "Qwen3-MoE FP8 release: attention and experts F8_E4M3 + F32 weight_scale_inv 128x128; layer 0 dense "
-               "(mlp_only_layers), release config schema (rope_theta, num_experts)")
-    cfg = {
-        "architectures": ["Qwen3MoeForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
-        "bos_token_id": 0, "decoder_sparse_step": 1, "eos_token_id": 1, "head_dim": 64, "hidden_act": "silu",
-        "hidden_size": 128, "initializer_range": 0.02, "intermediate_size": 128, "max_position_embeddings": 4096,
-        "max_window_layers": 2, "mlp_only_layers": [0], "model_type": "qwen3_moe", "moe_intermediate_size": 64,
-        "norm_topk_prob": True, "num_attention_heads": 4, "num_experts": 4, "num_experts_per_tok": 2,
-        "num_hidden_layers": 2, "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_scaling": None,
-        "rope_theta": 1000000.0, "router_aux_loss_coef": 0.001, "sliding_window": None, "tie_word_embeddings": False,
-        "torch_dtype": "bfloat16", "use_cache": True, "use_sliding_window": False, "vocab_size": 256,
-        "quantization_config": FP8_BLOCK,
-    }
-    state, _ = meta_state("qwen3_moe", cfg)
-    s.config, s.model_type = cfg, "qwen3_moe"
-    for name, shape, _ in state:
-        if is_fused_experts(name):  # transformers holds experts fused; the release stores them per expert
-            for module, w in per_expert(name, values_for(name, shape)):
-                add_fp8(s, module + ".weight", w)
-            continue
-        x = values_for(name, shape, cfg["vocab_size"])
-        if name.startswith("model.layers.") and linear_like(name, shape) and ".mlp.gate.weight" not in name:
-            add_fp8(s, name, x)
-        else:
-            s.tensors[name] = bf16(x)
-            s.reference[name] = s.tensors[name]
+def build_kimi_k2(cfg: dict, dry: bool = False, experts: str = "fp8") -> Sample:
+    """Kimi K2 (FP8, flat config) or K2-Thinking (int4 experts, compressed-tensors)."""
+    s = Sample("kimi-k2", "kimi-k2", "", dry)
+    cfg = dict(cfg, model_type="kimi_k2")
+    cfg["quantization_config"] = FP8_BLOCK if experts == "fp8" else KIMI_INT4
+    deepseek_like(s, cfg, "deepseek_v3", experts=experts)
+    s.config["model_type"] = "kimi_k2"
     return s
 
 
-def add_fp8(s: Sample, name: str, x: np.ndarray, scale_dtype=np.float32, scale_leaf: str = "weight_scale_inv",
-            ue8m0: bool = False):
-    q, sc = fp8_block(bf16(x).astype(np.float32), ue8m0=ue8m0, scale_dtype=scale_dtype)
-    s.tensors[name] = q
-    s.tensors[name[: -len("weight")] + scale_leaf] = sc
-    s.reference[name] = torch_reference()[0](q, sc.astype(np.float32))
+KIMI_INT4 = {
+    "config_groups": {"group_0": {
+        "format": "pack-quantized", "input_activations": None, "output_activations": None, "targets": ["Linear"],
+        "weights": {"actorder": None, "block_structure": None, "dynamic": False, "group_size": 32, "num_bits": 4,
+                    "observer": "minmax", "observer_kwargs": {}, "strategy": "group", "symmetric": True, "type": "int"}}},
+    "format": "pack-quantized",
+    "ignore": ["lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|down)_proj.*",
+               "re:vision_tower.*", "re:mm_projector.*"],
+    "kv_cache_scheme": None, "quant_method": "compressed-tensors", "quantization_status": "compressed",
+}
 
 
-def minimax() -> Sample:
-    s = Sample("tiny-minimax-m2-fp8", "minimax-m2",
-               "MiniMax-M2 release FP8 (fmt float8_e4m3fn): attention and block_sparse_moe experts w1/w2/w3 F8_E4M3 "
-               "+ F32 weight_scale_inv; router gate and e_score_correction_bias F32; modules_to_not_convert")
-    cfg = {
-        "architectures": ["MiniMaxM2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 0, "eos_token_id": 1,
-        "head_dim": 64, "hidden_act": "silu", "hidden_size": 128, "initializer_range": 0.02,
-        "intermediate_size": 64, "max_position_embeddings": 4096, "model_type": "minimax_m2",
-        "num_attention_heads": 4, "num_experts_per_tok": 2, "num_hidden_layers": 2, "num_key_value_heads": 2,
-        "num_local_experts": 4, "qk_norm_type": "per_layer", "rms_norm_eps": 1e-06, "rope_theta": 5000000,
-        "rotary_dim": 32, "scoring_func": "sigmoid", "shared_intermediate_size": 0, "tie_word_embeddings": False,
-        "torch_dtype": "bfloat16", "use_cache": True, "use_mtp": False, "use_qk_norm": True, "use_routing_bias": True,
-        "vocab_size": 256,
-        "quantization_config": {"activation_scheme": "dynamic", "fmt": "float8_e4m3fn", "quant_method": "fp8",
-                                "weight_block_size": [128, 128],
-                                "modules_to_not_convert": ["gate", "e_score_correction_bias", "lm_head"]},
-    }
-    state, _ = meta_state("minimax_m2", {k: v for k, v in cfg.items() if k != "rotary_dim"})
-    s.config, s.model_type = cfg, "minimax_m2"
-    for name, shape, _ in state:
-        release = name.replace(".mlp.", ".block_sparse_moe.")
-        if is_fused_experts(name):
-            for module, w in per_expert(release, values_for(release, shape), MIXTRAL_PROJECTIONS):
-                add_fp8(s, module + ".weight", w)
-            continue
-        if release.endswith("e_score_correction_bias"):
-            release = release.replace(".block_sparse_moe.gate.", ".block_sparse_moe.")
-        x = values_for(release, shape, cfg["vocab_size"])
-        if release.endswith((".gate.weight", "e_score_correction_bias")):
-            s.tensors[release] = x.astype(np.float32)
-            s.reference[release] = s.tensors[release]
-        elif ".self_attn." in release and linear_like(release, shape):
-            add_fp8(s, release, x)
-        else:
-            s.tensors[release] = bf16(x)
-            s.reference[release] = s.tensors[release]
-    return s
-
-
-def glm() -> Sample:
-    s = Sample("tiny-glm4-moe-fp8", "glm4-moe",
-               "GLM-4.5 FP8 (block 128x128): q/k/v biases, QK-norm, partial rotary, shared expert, sigmoid router "
-               "with F32 e_score_correction_bias, NextN/MTP layer after the trunk")
-    cfg = {
-        "architectures": ["Glm4MoeForCausalLM"], "attention_bias": True, "attention_dropout": 0.0,
-        "bos_token_id": 0, "eos_token_id": 1, "first_k_dense_replace": 1, "head_dim": 64, "hidden_act": "silu",
-        "hidden_size": 128, "initializer_range": 0.02, "intermediate_size": 128, "max_position_embeddings": 4096,
-        "model_type": "glm4_moe", "moe_intermediate_size": 64, "n_group": 1, "n_routed_experts": 4,
-        "n_shared_experts": 1, "norm_topk_prob": True, "num_attention_heads": 2, "num_experts_per_tok": 2,
-        "num_hidden_layers": 2, "num_key_value_heads": 1, "num_nextn_predict_layers": 1,
-        "partial_rotary_factor": 0.5, "rms_norm_eps": 1e-05, "rope_scaling": None, "rope_theta": 1000000,
-        "routed_scaling_factor": 2.5, "tie_word_embeddings": False, "topk_group": 1, "torch_dtype": "bfloat16",
-        "use_cache": True, "use_qk_norm": True, "vocab_size": 256, "quantization_config": FP8_BLOCK,
-    }
-    state, _ = meta_state("glm4_moe", cfg)
-    s.config, s.model_type = cfg, "glm4_moe"
-    layer_names = [(n, sh) for n, sh, _ in state]
-    # The NextN layer: the last decoder layer's block again at index num_hidden_layers, plus its extras.
-    mtp = cfg["num_hidden_layers"]
-    h, v = cfg["hidden_size"], cfg["vocab_size"]
-    extra = [(f"model.layers.{mtp}.embed_tokens.weight", (v, h)), (f"model.layers.{mtp}.enorm.weight", (h,)),
-             (f"model.layers.{mtp}.hnorm.weight", (h,)), (f"model.layers.{mtp}.eh_proj.weight", (h, 2 * h)),
-             (f"model.layers.{mtp}.shared_head.norm.weight", (h,)), (f"model.layers.{mtp}.shared_head.head.weight", (v, h))]
-    block = [(n.replace(f"model.layers.{mtp - 1}.", f"model.layers.{mtp}."), sh)
-             for n, sh in layer_names if n.startswith(f"model.layers.{mtp - 1}.")]
-    s.ignored_on_load = [f"model.layers.{mtp}."]
-    for name, shape in layer_names + extra + block:
-        if is_fused_experts(name):
-            for module, w in per_expert(name, values_for(name, shape)):
-                add_fp8(s, module + ".weight", w)
-            continue
-        x = values_for(name, shape, v)
-        if name.endswith("e_score_correction_bias"):
-            s.tensors[name] = x.astype(np.float32)
-        elif (name.startswith("model.layers.") and linear_like(name, shape) and ".mlp.gate.weight" not in name
-              and not name.endswith(("eh_proj.weight", "shared_head.head.weight"))):
-            add_fp8(s, name, x)
-            continue
-        else:
-            s.tensors[name] = bf16(x)
-        s.reference[name] = s.tensors[name]
-    return s
-
-
-def gpt_oss() -> Sample:
-    s = Sample("tiny-gpt-oss", "gpt-oss",
-               "gpt-oss release: experts MXFP4 (U8 _blocks [E, out, in/32, 16] low nibble first, U8 E8M0 _scales, BF16 "
-               "_bias), attention with biases and sinks, router with bias, all BF16; alternating sliding/full layers")
-    cfg = {
-        "architectures": ["GptOssForCausalLM"], "attention_bias": True, "attention_dropout": 0.0,
-        "eos_token_id": 1, "experts_per_token": 2, "head_dim": 64, "hidden_act": "silu", "hidden_size": 128,
-        "initial_context_length": 4096, "initializer_range": 0.02, "intermediate_size": 64,
-        "layer_types": ["sliding_attention", "full_attention"], "max_position_embeddings": 131072,
-        "model_type": "gpt_oss", "num_attention_heads": 4, "num_experts_per_tok": 2, "num_hidden_layers": 2,
-        "num_key_value_heads": 2, "num_local_experts": 4, "output_router_logits": False, "pad_token_id": 0,
-        "rms_norm_eps": 1e-05,
-        "rope_scaling": {"beta_fast": 32.0, "beta_slow": 1.0, "factor": 32.0, "original_max_position_embeddings": 4096,
-                         "rope_type": "yarn", "truncate": False},
-        "rope_theta": 150000, "router_aux_loss_coef": 0.9, "sliding_window": 128, "swiglu_limit": 7.0,
-        "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_cache": True, "vocab_size": 256,
-        "quantization_config": {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
-                                                           "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"},
-    }
-    state, _ = meta_state("gpt_oss", cfg)
-    s.config, s.model_type = cfg, "gpt_oss"
-    _, mxfp4_ref, _, _ = torch_reference()
-    for name, shape, _ in state:
-        x = values_for(name, shape, cfg["vocab_size"])
-        if name.endswith(("experts.gate_up_proj", "experts.down_proj")):
-            # transformers holds [E, in, out]; the release packs [E, out, in] in blocks of 32 along `in`.
-            w = bf16(x).astype(np.float32).transpose(0, 2, 1)
-            codes, exps = mx_block(w)
-            blocks = pack_nibbles(codes).reshape(*w.shape[:2], w.shape[2] // 32, 16)
-            s.tensors[name + "_blocks"] = blocks
-            s.tensors[name + "_scales"] = exps
-            s.reference[name] = mxfp4_ref(blocks, exps)
-            continue
-        s.tensors[name] = bf16(x)
-        s.reference[name] = s.tensors[name]
-    return s
-
-
-def kimi_k25() -> Sample:
-    s = Sample("tiny-kimi-k2.5", "kimi-k2",
-               "Kimi K2.5 (kimi_k25 wrapper, config in text_config, quantization_config nested there): routed experts "
-               "compressed-tensors int4 pack-quantized, symmetric, group 32, BF16 scales; the rest BF16; tiny MoonViT "
-               "vision tower and projector")
-    text = dict(DEEPSEEK_TINY, architectures=["DeepseekV3ForCausalLM"], model_type="kimi_k2", n_group=1,
-                topk_group=1, rope_theta=50000, q_lora_rank=64, kv_lora_rank=64, qk_nope_head_dim=32,
-                qk_rope_head_dim=32, v_head_dim=32, intermediate_size=96)
-    text.pop("torch_dtype")
-    text["quantization_config"] = {
-        "config_groups": {"group_0": {
-            "format": "pack-quantized", "input_activations": None, "output_activations": None,
-            "targets": ["Linear"],
-            "weights": {"actorder": None, "block_structure": None, "dynamic": False, "group_size": 32,
-                        "num_bits": 4, "observer": "minmax", "observer_kwargs": {}, "strategy": "group",
-                        "symmetric": True, "type": "int"}}},
-        "format": "pack-quantized",
-        "ignore": ["lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|down)_proj.*",
-                   "re:vision_tower.*", "re:mm_projector.*"],
-        "kv_cache_scheme": None, "quant_method": "compressed-tensors", "quantization_status": "compressed",
-    }
-    cfg = {
-        "architectures": ["KimiK25ForConditionalGeneration"], "model_type": "kimi_k25", "media_placeholder_token_id": 250,
-        "projection_hidden_size": 32, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "text_config": text,
-        "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 1,
-                          "patch_size": 14, "pos_emb_height": 4, "pos_emb_width": 4, "merge_kernel_size": [2, 2]},
-    }
+def build_kimi_k25(cfg: dict, dry: bool = False) -> Sample:
+    """Kimi K2.5: the wrapper's names (inverse of transformers' kimi_k25 conversion mapping), int4 routed experts."""
+    s = Sample("tiny-kimi-k2.5", "kimi-k2", "", dry)
+    s.cls_name = "AutoModelForImageTextToText"
     load_cfg = json.loads(json.dumps(cfg))
     load_cfg["text_config"]["model_type"] = "deepseek_v3"
-    load_cfg["text_config"].pop("quantization_config")
-    state, _ = meta_state("kimi_k25", load_cfg, "AutoModelForImageTextToText")
-    s.config, s.model_type, s.cls_name = cfg, "kimi_k25", "AutoModelForImageTextToText"
+    load_cfg["text_config"].pop("quantization_config", None)
     s.load_config = load_cfg
-    _, _, int4_ref, _ = torch_reference()
+    s.config, s.model_type = cfg, "kimi_k25"
+    text = cfg["text_config"]
+    state = meta_state("kimi_k25", load_cfg, s.cls_name)
 
     def release(name: str) -> str:
-        # The inverse of transformers' kimi_k25 conversion mapping (checkpoint -> model).
         for old, new in [("model.language_model.", "language_model.model."), ("lm_head.", "language_model.lm_head."),
                          ("model.mm_projector.in_proj.", "mm_projector.proj.0."),
                          ("model.mm_projector.out_proj.", "mm_projector.proj.2."),
@@ -543,126 +486,125 @@ def kimi_k25() -> Sample:
             return "vision_tower.encoder." + tail.replace("layers.", "blocks.")
         return name
 
-    for name, shape, _ in state:
-        if is_fused_experts(name):
-            for module, w in per_expert(release(name), values_for(name, shape)):
-                packed, sc, wshape, q = int4_pack(bf16(w).astype(np.float32))
-                s.tensors[module + ".weight_packed"] = packed
-                s.tensors[module + ".weight_scale"] = sc
-                s.tensors[module + ".weight_shape"] = wshape
-                s.reference[module + ".weight"] = int4_ref(q, sc)
-            continue
+    args = (text["vocab_size"], text["n_routed_experts"], text["num_experts_per_tok"])
+    for name, shape in state:
         r = release(name)
-        x = values_for(r, shape, 256)
-        if r.endswith("e_score_correction_bias"):
-            s.tensors[r] = x.astype(np.float32)
+        make = lazy(r, shape, *args)
+        if is_fused_experts(name):
+            for module, shape2, make2 in per_expert(r, shape, make):
+                s.int4(module, shape2, make2)
         else:
-            s.tensors[r] = bf16(x)
-        s.reference[r] = s.tensors[r]
-    s.rename_for_load = None
+            s.plain(r, shape, "F32" if r.endswith("e_score_correction_bias") else "BF16", make)
     return s
 
 
-QWEN35_TEXT = {
-    "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": None, "eos_token_id": 1, "head_dim": 32,
-    "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02,
-    "layer_types": ["linear_attention", "full_attention"], "linear_conv_kernel_dim": 4, "linear_key_head_dim": 32,
-    "linear_num_key_heads": 1, "linear_num_value_heads": 2, "linear_value_head_dim": 32,
-    "max_position_embeddings": 32768, "model_type": "qwen3_5_moe_text", "moe_intermediate_size": 64,
-    "mtp_num_hidden_layers": 1, "num_attention_heads": 2, "num_experts": 4, "num_experts_per_tok": 2,
-    "num_hidden_layers": 2, "num_key_value_heads": 1, "rms_norm_eps": 1e-06,
-    "rope_parameters": {"mrope_interleaved": True, "mrope_section": [2, 1, 1], "partial_rotary_factor": 0.25,
-                        "rope_theta": 10000000, "rope_type": "default"},
-    "router_aux_loss_coef": 0.001, "shared_expert_intermediate_size": 32, "tie_word_embeddings": False,
-    "use_cache": True, "vocab_size": 256,
-}
-QWEN35_VISION = {"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
-                 "num_position_embeddings": 16, "patch_size": 8, "model_type": "qwen3_5_moe_vision"}
+def build_qwen3(cfg: dict, dry: bool = False) -> Sample:
+    s = Sample("tiny-qwen3-moe-fp8", "qwen3-moe", "", dry)
+    s.config, s.model_type = cfg, "qwen3_moe"
+    fp8 = "quantization_config" in cfg
+    for name, shape in meta_state("qwen3_moe", cfg):
+        make = lazy(name, shape, cfg["vocab_size"])
+        if is_fused_experts(name):  # transformers holds experts fused; the release stores them per expert
+            for module, shape2, make2 in per_expert(name, shape, make):
+                s.fp8(module + ".weight", shape2, make2) if fp8 else s.plain(module + ".weight", shape2, "BF16", make2)
+        elif fp8 and in_decoder_linear(name, shape):
+            s.fp8(name, shape, make)
+        else:
+            s.plain(name, shape, "BF16", make)
+    return s
 
 
-def qwen35(fp8: bool) -> Sample:
-    if fp8:
-        s = Sample("tiny-qwen3.5-moe-fp8", "qwen3.5-moe",
-                   "Qwen3.5-MoE FP8 release: per-expert F8_E4M3 with BF16 weight_scale_inv 128x128; "
-                   "modules_to_not_convert (lm_head, embeddings, norms, routers, shared_expert_gate, linear-attention "
-                   "state, vision) BF16; MTP module under mtp.")
-    else:
-        s = Sample("tiny-qwen3.5-moe", "qwen3.5-moe",
-                   "Qwen3.5-MoE BF16 release: fused 3-D routed experts (gate_up_proj [E, 2I, H], down_proj [E, H, I]) "
-                   "in the trunk, per-expert experts in the MTP layer; config in text_config (transformers >= 5 "
-                   "schema: rope_parameters); tiny vision tower")
-    cfg = {"architectures": ["Qwen3_5MoeForConditionalGeneration"], "image_token_id": 250, "model_type": "qwen3_5_moe",
-           "text_config": dict(QWEN35_TEXT), "tie_word_embeddings": False, "torch_dtype": "bfloat16",
-           "video_token_id": 251, "vision_config": dict(QWEN35_VISION), "vision_end_token_id": 253,
-           "vision_start_token_id": 252}
-    state, _ = meta_state("qwen3_5_moe", cfg, "AutoModelForImageTextToText")
-    if fp8:
-        cfg["quantization_config"] = dict(FP8_BLOCK, modules_to_not_convert=[
-            "lm_head", "model.language_model.embed_tokens", "model.visual", "mlp.gate", "mlp.shared_expert_gate",
-            "linear_attn.A_log", "linear_attn.dt_bias", "linear_attn.conv1d", "norm", "mtp.fc"])
+def build_minimax(cfg: dict, dry: bool = False) -> Sample:
+    s = Sample("tiny-minimax-m2-fp8", "minimax-m2", "", dry)
+    s.config, s.model_type = cfg, "minimax_m2"
+    for name, shape in meta_state("minimax_m2", cfg):
+        release = name.replace(".mlp.", ".block_sparse_moe.")
+        if release.endswith("gate.e_score_correction_bias"):
+            release = release.replace(".block_sparse_moe.gate.", ".block_sparse_moe.")
+        make = lazy(release, shape, cfg["vocab_size"])
+        if is_fused_experts(name):
+            for module, shape2, make2 in per_expert(release, shape, make, MIXTRAL_PROJECTIONS):
+                s.fp8(module + ".weight", shape2, make2)
+        elif release.endswith((".gate.weight", "e_score_correction_bias")):
+            s.plain(release, shape, "F32", make)  # modules_to_not_convert: the router stays F32
+        elif ".self_attn." in release and linear_like(release, shape):
+            s.fp8(release, shape, make)
+        else:
+            s.plain(release, shape, "BF16", make)
+    return s
+
+
+def build_glm(cfg: dict, dry: bool = False) -> Sample:
+    s = Sample("tiny-glm4-moe-fp8", "glm4-moe", "", dry)
+    s.config, s.model_type = cfg, "glm4_moe"
+    state = meta_state("glm4_moe", cfg)
+    s.ignored_on_load = [f"model.layers.{cfg['num_hidden_layers']}."]
+    for name, shape in state + deepseek_mtp(state, cfg):
+        make = lazy(name, shape, cfg["vocab_size"])
+        if is_fused_experts(name):
+            for module, shape2, make2 in per_expert(name, shape, make):
+                s.fp8(module + ".weight", shape2, make2)
+        elif name.endswith("e_score_correction_bias"):
+            s.plain(name, shape, "F32", make)
+        elif in_decoder_linear(name, shape) and not name.endswith(("eh_proj.weight", "shared_head.head.weight")):
+            s.fp8(name, shape, make)
+        else:
+            s.plain(name, shape, "BF16", make)
+    return s
+
+
+def build_gpt_oss(cfg: dict, dry: bool = False) -> Sample:
+    s = Sample("tiny-gpt-oss", "gpt-oss", "", dry)
+    s.config, s.model_type = cfg, "gpt_oss"
+    for name, shape in meta_state("gpt_oss", cfg):
+        make = lazy(name, shape, cfg["vocab_size"])
+        if is_fused_experts(name):
+            s.mxfp4_gpt_oss(name, shape, make)
+        else:
+            s.plain(name, shape, "BF16", make)
+    return s
+
+
+def build_qwen35(cfg: dict, dry: bool = False) -> Sample:
+    """Qwen3.5-MoE: BF16 (fused trunk experts, per-expert MTP experts) or FP8 (per-expert, BF16 scales)."""
+    fp8 = "quantization_config" in cfg
+    s = Sample("tiny-qwen3.5-moe" + ("-fp8" if fp8 else ""), "qwen3.5-moe", "", dry)
     s.config, s.model_type, s.cls_name = cfg, "qwen3_5_moe", "AutoModelForImageTextToText"
-    h = QWEN35_TEXT["hidden_size"]
-    # MTP (ignored by transformers): fc [H, 2H], two pre-fc norms, a full-attention decoder layer, a final norm.
-    full = next(i for i, t in enumerate(QWEN35_TEXT["layer_types"]) if t == "full_attention")
+    text = cfg["text_config"]
+    state = meta_state("qwen3_5_moe", cfg, s.cls_name)
+    h = text["hidden_size"]
+    # MTP (ignored by transformers): fc [H, 2H], two pre-fc norms, full-attention decoder layers, a final norm.
+    full = text["layer_types"].index("full_attention")
     prefix = f"model.language_model.layers.{full}."
     mtp = [("mtp.fc.weight", (h, 2 * h)), ("mtp.pre_fc_norm_embedding.weight", (h,)),
            ("mtp.pre_fc_norm_hidden.weight", (h,)), ("mtp.norm.weight", (h,))]
-    mtp += [("mtp.layers.0." + n[len(prefix):], sh) for n, sh, _ in state if n.startswith(prefix)]
+    for k in range(text.get("mtp_num_hidden_layers", 1)):
+        mtp += [(f"mtp.layers.{k}." + n[len(prefix):], sh) for n, sh in state if n.startswith(prefix)]
     s.ignored_on_load = ["mtp."]
-
-    def quantized(name: str, shape: tuple) -> bool:
-        return (fp8 and linear_like(name, shape) and not name.startswith("model.visual")
-                and not name.endswith(("mlp.gate.weight", "shared_expert_gate.weight", "in_proj_a.weight",
-                                       "in_proj_b.weight", "mtp.fc.weight")) and name != "lm_head.weight")
-
-    for name, shape in [(n, sh) for n, sh, _ in state] + mtp:
-        x = values_for(name, shape, 256)
+    kept = ("mlp.gate.weight", "shared_expert_gate.weight", "in_proj_a.weight", "in_proj_b.weight", "mtp.fc.weight")
+    for name, shape in state + mtp:
+        make = lazy(name, shape, text["vocab_size"])
         if is_fused_experts(name) and (fp8 or name.startswith("mtp.")):
-            for module, w in per_expert(name, x):
-                pname = module + ".weight"
+            for module, shape2, make2 in per_expert(name, shape, make):
                 if fp8:
-                    add_fp8(s, pname, w, scale_dtype=ml_dtypes.bfloat16)
+                    s.fp8(module + ".weight", shape2, make2, scale_dtype="BF16")
                 else:
-                    s.tensors[pname] = bf16(w)
-                    s.reference[pname] = s.tensors[pname]
-            continue
-        if quantized(name, shape):
-            add_fp8(s, name, x, scale_dtype=ml_dtypes.bfloat16)
-            continue
-        s.tensors[name] = bf16(x)
-        s.reference[name] = s.tensors[name]
+                    s.plain(module + ".weight", shape2, "BF16", make2)
+        elif (fp8 and linear_like(name, shape) and not name.startswith("model.visual") and not name.endswith(kept)
+              and name != "lm_head.weight"):
+            s.fp8(name, shape, make, scale_dtype="BF16")
+        else:
+            s.plain(name, shape, "BF16", make)
     return s
 
 
-def v4() -> Sample:
-    s = Sample("tiny-deepseek-v4", "deepseek-v4",
-               "DeepSeek-V4 in its own names: routed experts FP4 E2M1 pairs in I8 with F8_E8M0 .scale per 1x32, other "
-               "linears F8_E4M3 with F8_E8M0 .scale per 128x128, compressors / weights_proj BF16, norms, sinks, ape "
-               "and hyper-connections F32, a hash-routed layer (tid2eid I64), an MTP module in its own shard")
-    cfg = {
-        "architectures": ["DeepseekV4ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
-        "bos_token_id": 0, "compress_rates": {"compressed_sparse_attention": 4, "heavily_compressed_attention": 8},
-        "compress_rope_theta": 160000.0, "eos_token_id": 1, "hc_eps": 1e-06, "hc_mult": 2, "hc_sinkhorn_iters": 20,
-        "head_dim": 64, "hidden_act": "silu", "hidden_size": 128, "index_head_dim": 32, "index_n_heads": 2,
-        "index_topk": 4, "initializer_range": 0.02,
-        "layer_types": ["heavily_compressed_attention", "compressed_sparse_attention"],
-        "max_position_embeddings": 1048576, "mlp_bias": False, "mlp_layer_types": ["hash_moe", "moe"],
-        "model_type": "deepseek_v4", "moe_intermediate_size": 64, "n_routed_experts": 4, "n_shared_experts": 1,
-        "norm_topk_prob": True, "num_attention_heads": 2, "num_experts_per_tok": 2, "num_hidden_layers": 2,
-        "num_key_value_heads": 1, "num_nextn_predict_layers": 1, "o_groups": 2, "o_lora_rank": 64,
-        "partial_rotary_factor": 0.125, "q_lora_rank": 64, "qk_rope_head_dim": 8, "rms_norm_eps": 1e-06,
-        "rope_theta": 10000.0, "routed_scaling_factor": 1.5, "scoring_func": "sqrtsoftplus", "sliding_window": 8,
-        "swiglu_limit": 10.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_cache": True,
-        "vocab_size": 256,
-        "quantization_config": {"activation_scheme": "dynamic", "expert_dtype": "fp4", "fmt": "e4m3",
-                                "quant_method": "fp8", "scale_fmt": "ue8m0", "weight_block_size": [128, 128]},
-    }
-    state, _ = meta_state("deepseek_v4", cfg)
+def build_v4(cfg: dict, dry: bool = False) -> Sample:
+    """DeepSeek-V4 in its own names (the inverse of transformers' deepseek_v4 conversion mapping)."""
+    s = Sample("tiny-deepseek-v4", "deepseek-v4", "", dry)
     s.config, s.model_type = cfg, "deepseek_v4"
-    fp8_ref, _, _, fp4_ref = torch_reference()
+    state = meta_state("deepseek_v4", cfg)
 
     def release(name: str) -> str:
-        # The inverse of transformers' deepseek_v4 conversion mapping.
         n = name[len("model."):] if name.startswith("model.") else name
         if n == "embed_tokens.weight":
             return "embed.weight"
@@ -681,69 +623,178 @@ def v4() -> Sample:
             n = n.replace(old, new)
         n = n.replace(".compressor.kv_norm.", ".compressor.norm.")
         n = n.replace(".shared_experts.wgate.", ".shared_experts.w1.").replace(".shared_experts.up_proj.", ".shared_experts.w3.")
-        n = n.replace(".shared_experts.down_proj.", ".shared_experts.w2.")
-        return n
+        return n.replace(".shared_experts.down_proj.", ".shared_experts.w2.")
 
-    def fp32_kept(r: str) -> bool:
-        return (r.endswith(("norm.weight", ".attn_sink", ".ape", ".gate.bias")) or "hc_" in r)
-
-    def bf16_kept(r: str) -> bool:
-        return (".compressor.wkv." in r or ".compressor.wgate." in r or r.endswith("weights_proj.weight")
-                or r.endswith(".ffn.gate.weight") or r in ("embed.weight", "head.weight"))
-
-    def add(r: str, shape: tuple, into_mtp: bool = False):
-        x = values_for(r, shape, cfg["vocab_size"], cfg["n_routed_experts"], cfg["num_experts_per_tok"])
+    def add(r: str, shape: tuple, make):
         if r.endswith("tid2eid"):
-            s.tensors[r] = x
-            s.reference[r] = x
-        elif fp32_kept(r):
-            s.tensors[r] = x.astype(np.float32)
-            s.reference[r] = s.tensors[r]
-        elif bf16_kept(r) or len(shape) != 2:
-            s.tensors[r] = bf16(x)
-            s.reference[r] = s.tensors[r]
+            s.plain(r, shape, "I64", make)
+        elif r.endswith(("norm.weight", ".attn_sink", ".ape", ".gate.bias")) or "hc_" in r:
+            s.plain(r, shape, "F32", make)
+        elif (".compressor.wkv." in r or ".compressor.wgate." in r or r.endswith("weights_proj.weight")
+              or r.endswith(".ffn.gate.weight") or r in ("embed.weight", "head.weight") or len(shape) != 2):
+            s.plain(r, shape, "BF16", make)
         else:
-            q, sc = fp8_block(bf16(x).astype(np.float32), ue8m0=True)
-            s.tensors[r] = q
-            s.tensors[r[: -len("weight")] + "scale"] = sc.astype(ml_dtypes.float8_e8m0fnu)
-            s.reference[r] = fp8_ref(q, sc)
+            s.fp8(r, shape, make, scale_dtype="F8_E8M0", scale_leaf="scale")
 
-    tensors = []
-    for name, shape, _ in state:
-        r = release(name)
-        if is_fused_experts(r):
-            for module, w in per_expert(r, values_for(r, shape), MIXTRAL_PROJECTIONS):
-                codes, exps = mx_block(bf16(w).astype(np.float32))
-                packed = pack_nibbles(codes).view(np.int8)
-                s.tensors[module + ".weight"] = packed
-                s.tensors[module + ".scale"] = exps.view(ml_dtypes.float8_e8m0fnu)
-                s.reference[module + ".weight"] = fp4_ref(packed, exps)
-            continue
-        tensors.append((r, shape))
-        add(r, shape)
-    # MTP module 0 in its own shard: the last layer's block renamed, plus its projections and norms [names as
-    # DeepSeek's inference code calls them; transformers ignores mtp.*].
+    args = (cfg["vocab_size"], cfg["n_routed_experts"], cfg["num_experts_per_tok"])
     last = cfg["num_hidden_layers"] - 1
     h = cfg["hidden_size"]
+    # MTP module 0, in its own shard: the last layer's block renamed, plus its projections and norms [names as
+    # DeepSeek's inference code calls them; unverified]; transformers drops mtp.* on load.
     mtp = [("mtp.0.e_proj.weight", (h, h)), ("mtp.0.h_proj.weight", (h, h)), ("mtp.0.enorm.weight", (h,)),
            ("mtp.0.hnorm.weight", (h,)), ("mtp.0.norm.weight", (h,))]
-    mtp += [(r.replace(f"layers.{last}.", "mtp.0.", 1), sh) for r, sh in tensors if r.startswith(f"layers.{last}.")]
-    for r, shape in mtp:
-        add(r, shape)
-    # The MTP block's routed experts: copy the trunk's last layer experts' layout (FP4).
-    for key in [k for k in list(s.tensors) if k.startswith(f"layers.{last}.ffn.experts.")]:
-        mk = key.replace(f"layers.{last}.", "mtp.0.", 1)
-        s.tensors[mk] = s.tensors[key]
-        if key in s.reference:
-            s.reference[mk] = s.reference[key]
-    s.file_of = {k: ("model-00002-of-00002.safetensors" if k.startswith("mtp.") else "model-00001-of-00002.safetensors")
-                 for k in s.tensors}
+    trunk = [(release(n), sh) for n, sh in state]
+    mtp += [(r.replace(f"layers.{last}.", "mtp.0.", 1), sh) for r, sh in trunk if r.startswith(f"layers.{last}.")]
+    for r, shape in trunk + mtp:
+        make = lazy(r, shape, *args)
+        if is_fused_experts(r):
+            for module, shape2, make2 in per_expert(r, shape, make, MIXTRAL_PROJECTIONS):
+                s.fp4(module, shape2, make2)
+        else:
+            add(r, shape, make)
+    s.file_of = {n: ("model-00002-of-00002.safetensors" if n.startswith("mtp.") else "model-00001-of-00002.safetensors")
+                 for n, _, _ in s.specs}
     s.ignored_on_load = ["mtp."]
     return s
 
 
-SAMPLES = [v31, v32, v4, kimi_k25, qwen3, qwen35_bf16 := (lambda: qwen35(False)), qwen35_fp8 := (lambda: qwen35(True)),
-           glm, minimax, gpt_oss]
+# ----------------------------------------------------------------------------------------------------------
+# The tiny samples
+# ----------------------------------------------------------------------------------------------------------
+
+QWEN3_TINY = {
+    "architectures": ["Qwen3MoeForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+    "bos_token_id": 0, "decoder_sparse_step": 1, "eos_token_id": 1, "head_dim": 64, "hidden_act": "silu",
+    "hidden_size": 128, "initializer_range": 0.02, "intermediate_size": 128, "max_position_embeddings": 4096,
+    "max_window_layers": 2, "mlp_only_layers": [0], "model_type": "qwen3_moe", "moe_intermediate_size": 64,
+    "norm_topk_prob": True, "num_attention_heads": 4, "num_experts": 4, "num_experts_per_tok": 2,
+    "num_hidden_layers": 2, "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_scaling": None,
+    "rope_theta": 1000000.0, "router_aux_loss_coef": 0.001, "sliding_window": None, "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16", "use_cache": True, "use_sliding_window": False, "vocab_size": 256,
+}
+MINIMAX_TINY = {
+    "architectures": ["MiniMaxM2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 0, "eos_token_id": 1,
+    "head_dim": 64, "hidden_act": "silu", "hidden_size": 128, "initializer_range": 0.02,
+    "intermediate_size": 64, "max_position_embeddings": 4096, "model_type": "minimax_m2",
+    "num_attention_heads": 4, "num_experts_per_tok": 2, "num_hidden_layers": 2, "num_key_value_heads": 2,
+    "num_local_experts": 4, "qk_norm_type": "per_layer", "rms_norm_eps": 1e-06, "rope_theta": 5000000,
+    "rotary_dim": 32, "scoring_func": "sigmoid", "shared_intermediate_size": 0, "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16", "use_cache": True, "use_mtp": False, "use_qk_norm": True, "use_routing_bias": True,
+    "vocab_size": 256,
+    "quantization_config": {"activation_scheme": "dynamic", "fmt": "float8_e4m3fn", "quant_method": "fp8",
+                            "weight_block_size": [128, 128],
+                            "modules_to_not_convert": ["gate", "e_score_correction_bias", "lm_head"]},
+}
+GLM_TINY = {
+    "architectures": ["Glm4MoeForCausalLM"], "attention_bias": True, "attention_dropout": 0.0,
+    "bos_token_id": 0, "eos_token_id": 1, "first_k_dense_replace": 1, "head_dim": 64, "hidden_act": "silu",
+    "hidden_size": 128, "initializer_range": 0.02, "intermediate_size": 128, "max_position_embeddings": 4096,
+    "model_type": "glm4_moe", "moe_intermediate_size": 64, "n_group": 1, "n_routed_experts": 4,
+    "n_shared_experts": 1, "norm_topk_prob": True, "num_attention_heads": 2, "num_experts_per_tok": 2,
+    "num_hidden_layers": 2, "num_key_value_heads": 1, "num_nextn_predict_layers": 1,
+    "partial_rotary_factor": 0.5, "rms_norm_eps": 1e-05, "rope_scaling": None, "rope_theta": 1000000,
+    "routed_scaling_factor": 2.5, "tie_word_embeddings": False, "topk_group": 1, "torch_dtype": "bfloat16",
+    "use_cache": True, "use_qk_norm": True, "vocab_size": 256, "quantization_config": FP8_BLOCK,
+}
+GPT_OSS_TINY = {
+    "architectures": ["GptOssForCausalLM"], "attention_bias": True, "attention_dropout": 0.0,
+    "eos_token_id": 1, "experts_per_token": 2, "head_dim": 64, "hidden_act": "silu", "hidden_size": 128,
+    "initial_context_length": 4096, "initializer_range": 0.02, "intermediate_size": 64,
+    "layer_types": ["sliding_attention", "full_attention"], "max_position_embeddings": 131072,
+    "model_type": "gpt_oss", "num_attention_heads": 4, "num_experts_per_tok": 2, "num_hidden_layers": 2,
+    "num_key_value_heads": 2, "num_local_experts": 4, "output_router_logits": False, "pad_token_id": 0,
+    "rms_norm_eps": 1e-05,
+    "rope_scaling": {"beta_fast": 32.0, "beta_slow": 1.0, "factor": 32.0, "original_max_position_embeddings": 4096,
+                     "rope_type": "yarn", "truncate": False},
+    "rope_theta": 150000, "router_aux_loss_coef": 0.9, "sliding_window": 128, "swiglu_limit": 7.0,
+    "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_cache": True, "vocab_size": 256,
+    "quantization_config": {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                                       "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"},
+}
+KIMI_K25_TINY = {
+    "architectures": ["KimiK25ForConditionalGeneration"], "model_type": "kimi_k25", "media_placeholder_token_id": 250,
+    "projection_hidden_size": 32, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+    "text_config": dict(
+        {k: v for k, v in DEEPSEEK_TINY.items() if k != "torch_dtype"}, architectures=["DeepseekV3ForCausalLM"],
+        model_type="kimi_k2", n_group=1, topk_group=1, rope_theta=50000, q_lora_rank=64, kv_lora_rank=64,
+        qk_nope_head_dim=32, qk_rope_head_dim=32, v_head_dim=32, intermediate_size=96, quantization_config=KIMI_INT4),
+    "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 1,
+                      "patch_size": 14, "pos_emb_height": 4, "pos_emb_width": 4, "merge_kernel_size": [2, 2]},
+}
+QWEN35_TEXT = {
+    "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": None, "eos_token_id": 1, "head_dim": 32,
+    "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02,
+    "layer_types": ["linear_attention", "full_attention"], "linear_conv_kernel_dim": 4, "linear_key_head_dim": 32,
+    "linear_num_key_heads": 1, "linear_num_value_heads": 2, "linear_value_head_dim": 32,
+    "max_position_embeddings": 32768, "model_type": "qwen3_5_moe_text", "moe_intermediate_size": 64,
+    "mtp_num_hidden_layers": 1, "num_attention_heads": 2, "num_experts": 4, "num_experts_per_tok": 2,
+    "num_hidden_layers": 2, "num_key_value_heads": 1, "rms_norm_eps": 1e-06,
+    "rope_parameters": {"mrope_interleaved": True, "mrope_section": [2, 1, 1], "partial_rotary_factor": 0.25,
+                        "rope_theta": 10000000, "rope_type": "default"},
+    "router_aux_loss_coef": 0.001, "shared_expert_intermediate_size": 32, "tie_word_embeddings": False,
+    "use_cache": True, "vocab_size": 256,
+}
+QWEN35_TINY = {
+    "architectures": ["Qwen3_5MoeForConditionalGeneration"], "image_token_id": 250, "model_type": "qwen3_5_moe",
+    "text_config": QWEN35_TEXT, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "video_token_id": 251,
+    "vision_config": {"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+                      "num_position_embeddings": 16, "patch_size": 8, "model_type": "qwen3_5_moe_vision"},
+    "vision_end_token_id": 253, "vision_start_token_id": 252,
+}
+QWEN35_FP8_MODULES = ["lm_head", "model.language_model.embed_tokens", "model.visual", "mlp.gate", "mlp.shared_expert_gate",
+                      "linear_attn.A_log", "linear_attn.dt_bias", "linear_attn.conv1d", "norm", "mtp.fc"]
+V4_TINY = {
+    "architectures": ["DeepseekV4ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+    "bos_token_id": 0, "compress_rates": {"compressed_sparse_attention": 4, "heavily_compressed_attention": 8},
+    "compress_rope_theta": 160000.0, "eos_token_id": 1, "hc_eps": 1e-06, "hc_mult": 2, "hc_sinkhorn_iters": 20,
+    "head_dim": 64, "hidden_act": "silu", "hidden_size": 128, "index_head_dim": 32, "index_n_heads": 2,
+    "index_topk": 4, "initializer_range": 0.02,
+    "layer_types": ["heavily_compressed_attention", "compressed_sparse_attention"],
+    "max_position_embeddings": 1048576, "mlp_bias": False, "mlp_layer_types": ["hash_moe", "moe"],
+    "model_type": "deepseek_v4", "moe_intermediate_size": 64, "n_routed_experts": 4, "n_shared_experts": 1,
+    "norm_topk_prob": True, "num_attention_heads": 2, "num_experts_per_tok": 2, "num_hidden_layers": 2,
+    "num_key_value_heads": 1, "num_nextn_predict_layers": 1, "o_groups": 2, "o_lora_rank": 64,
+    "partial_rotary_factor": 0.125, "q_lora_rank": 64, "qk_rope_head_dim": 8, "rms_norm_eps": 1e-06,
+    "rope_theta": 10000.0, "routed_scaling_factor": 1.5, "scoring_func": "sqrtsoftplus", "sliding_window": 8,
+    "swiglu_limit": 10.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_cache": True,
+    "vocab_size": 256,
+    "quantization_config": {"activation_scheme": "dynamic", "expert_dtype": "fp4", "fmt": "e4m3",
+                            "quant_method": "fp8", "scale_fmt": "ue8m0", "weight_block_size": [128, 128]},
+}
+
+
+def named(sample: Sample, name: str, note: str) -> Sample:
+    sample.name, sample.note = name, note
+    return sample
+
+
+SAMPLES = [
+    lambda: named(build_v31(DEEPSEEK_TINY), "tiny-deepseek-v3.1-fp8",
+                  "DeepSeek-V3.1 release FP8: F8_E4M3 + F32 weight_scale_inv 128x128 with power-of-two (ue8m0) scales"),
+    lambda: named(build_v32(dict(DEEPSEEK_TINY, index_head_dim=128, index_n_heads=2, index_topk=4)), "tiny-deepseek-v3.2-fp8",
+                  "DeepSeek-V3.2 release FP8 with the lightning indexer: wq_b / wk FP8, weights_proj BF16, k_norm F32"),
+    lambda: named(build_v4(V4_TINY), "tiny-deepseek-v4", "DeepSeek-V4 in its own names: routed experts FP4 E2M1 pairs in I8 with F8_E8M0 .scale per 1x32, other "
+                  "linears F8_E4M3 with F8_E8M0 .scale per 128x128, compressors / weights_proj BF16, norms, sinks, ape "
+                  "and hyper-connections F32, a hash-routed layer (tid2eid I64), an MTP module in its own shard"),
+    lambda: named(build_kimi_k25(KIMI_K25_TINY), "tiny-kimi-k2.5", "Kimi K2.5 (kimi_k25 wrapper, config in text_config, quantization_config nested there): routed experts "
+                  "compressed-tensors int4 pack-quantized, symmetric, group 32, BF16 scales; the rest BF16; tiny MoonViT "
+                  "vision tower and projector"),
+    lambda: named(build_qwen3(dict(QWEN3_TINY, quantization_config=FP8_BLOCK)), "tiny-qwen3-moe-fp8", "Qwen3-MoE FP8 release: attention and experts F8_E4M3 + F32 weight_scale_inv 128x128; layer 0 dense "
+                  "(mlp_only_layers), release config schema (rope_theta, num_experts)"),
+    lambda: named(build_qwen35(QWEN35_TINY), "tiny-qwen3.5-moe", "Qwen3.5-MoE BF16 release: fused 3-D routed experts (gate_up_proj [E, 2I, H], down_proj [E, H, I]) "
+                  "in the trunk, per-expert experts in the MTP layer; config in text_config (transformers >= 5 "
+                  "schema: rope_parameters); tiny vision tower"),
+    lambda: named(build_qwen35(dict(QWEN35_TINY, quantization_config=dict(FP8_BLOCK, modules_to_not_convert=QWEN35_FP8_MODULES))),
+                  "tiny-qwen3.5-moe-fp8", "Qwen3.5-MoE FP8 release: per-expert F8_E4M3 with BF16 weight_scale_inv 128x128; "
+                  "modules_to_not_convert (lm_head, embeddings, norms, routers, shared_expert_gate, linear-attention "
+                  "state, vision) BF16; MTP module under mtp."),
+    lambda: named(build_glm(GLM_TINY), "tiny-glm4-moe-fp8", "GLM-4.5 FP8 (block 128x128): q/k/v biases, QK-norm, partial rotary, shared expert, sigmoid router "
+                  "with F32 e_score_correction_bias, NextN/MTP layer after the trunk"),
+    lambda: named(build_minimax(MINIMAX_TINY), "tiny-minimax-m2-fp8", "MiniMax-M2 release FP8 (fmt float8_e4m3fn): attention and block_sparse_moe experts w1/w2/w3 F8_E4M3 "
+                  "+ F32 weight_scale_inv; router gate and e_score_correction_bias F32; modules_to_not_convert"),
+    lambda: named(build_gpt_oss(GPT_OSS_TINY), "tiny-gpt-oss", "gpt-oss release: experts MXFP4 (U8 _blocks [E, out, in/32, 16] low nibble first, U8 E8M0 _scales, BF16 "
+                  "_bias), attention with biases and sinks, router with bias, all BF16; alternating sliding/full layers"),
+]
 
 # ----------------------------------------------------------------------------------------------------------
 # Writing and checking
@@ -757,6 +808,7 @@ def write_sample(root: Path, sample: Sample) -> Path:
         if p.is_file():
             p.unlink()
     tensors = {k: np.ascontiguousarray(v) for k, v in sorted(sample.tensors.items())}
+    assert sorted(tensors) == sorted(n for n, _, _ in sample.specs), sample.name
     if sample.file_of:
         files = sorted(set(sample.file_of.values()))
         weight_map, total = {}, 0
@@ -856,3 +908,85 @@ def sample_names() -> list[str]:
     return ["tiny-deepseek-v3.1-fp8", "tiny-deepseek-v3.2-fp8", "tiny-deepseek-v4", "tiny-kimi-k2.5",
             "tiny-qwen3-moe-fp8", "tiny-qwen3.5-moe", "tiny-qwen3.5-moe-fp8", "tiny-glm4-moe-fp8",
             "tiny-minimax-m2-fp8", "tiny-gpt-oss"]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Full-size skeletons (scripts/make-skeleton --model NAME): the published configs
+# ----------------------------------------------------------------------------------------------------------
+
+KIMI_K2_FULL = dict(
+    DEEPSEEK_V3_FULL, first_k_dense_replace=1, max_position_embeddings=131072, n_group=1, n_routed_experts=384,
+    num_attention_heads=64, num_key_value_heads=64, num_nextn_predict_layers=0, rope_theta=50000,
+    rope_scaling={"beta_fast": 1.0, "beta_slow": 1.0, "factor": 32.0, "mscale": 1.0, "mscale_all_dim": 1.0,
+                  "original_max_position_embeddings": 4096, "type": "yarn"},
+    routed_scaling_factor=2.827, topk_group=1, vocab_size=163840)
+
+
+def transformers_defaults(model_type: str, **overrides) -> dict:
+    """transformers 5.23's default config for `model_type` (its docstring: "similar to" the flagship release),
+    as a plain dict in the transformers >= 5 schema."""
+    import transformers
+    config = transformers.AutoConfig.for_model(model_type).to_dict()
+    for key in ("transformers_version", "output_hidden_states", "return_dict", "chunk_size_feed_forward",
+                "is_encoder_decoder", "id2label", "label2id", "problem_type", "_name_or_path", "output_attentions"):
+        config.pop(key, None)
+    for sub in ("text_config", "vision_config"):
+        for key in ("transformers_version", "output_hidden_states", "return_dict", "chunk_size_feed_forward",
+                    "is_encoder_decoder", "id2label", "label2id", "problem_type", "_name_or_path", "output_attentions"):
+            config.get(sub, {}).pop(key, None)
+    config.update(overrides)
+    return config
+
+
+def skeleton_models() -> dict:
+    """Model name -> (builder, config, published total and active parameters in billions, the source)."""
+    qwen3_30b = dict(QWEN3_TINY, head_dim=128, hidden_size=2048, intermediate_size=6144, max_position_embeddings=40960,
+                     max_window_layers=48, mlp_only_layers=[], moe_intermediate_size=768, num_attention_heads=32,
+                     num_experts=128, num_experts_per_tok=8, num_hidden_layers=48, num_key_value_heads=4,
+                     vocab_size=151936, quantization_config=FP8_BLOCK)
+    qwen3_235b = dict(qwen3_30b, hidden_size=4096, intermediate_size=12288, max_window_layers=94,
+                      moe_intermediate_size=1536, num_attention_heads=64, num_hidden_layers=94)
+    glm45 = dict(GLM_TINY, first_k_dense_replace=3, head_dim=128, hidden_size=5120, intermediate_size=12288,
+                 max_position_embeddings=131072, moe_intermediate_size=1536, n_routed_experts=160,
+                 num_attention_heads=96, num_experts_per_tok=8, num_hidden_layers=92, num_key_value_heads=8,
+                 vocab_size=151552)
+    glm45_air = dict(glm45, first_k_dense_replace=1, hidden_size=4096, intermediate_size=10944, moe_intermediate_size=1408,
+                     n_routed_experts=128, num_hidden_layers=46, use_qk_norm=False)
+    minimax = dict(MINIMAX_TINY, head_dim=128, hidden_size=3072, intermediate_size=1536, max_position_embeddings=196608,
+                   num_attention_heads=48, num_experts_per_tok=8, num_hidden_layers=62, num_key_value_heads=8,
+                   num_local_experts=256, rotary_dim=64, vocab_size=200064, use_mtp=True, num_mtp_modules=3)
+    gpt_120b = dict(GPT_OSS_TINY, experts_per_token=4, head_dim=64, hidden_size=2880, intermediate_size=2880,
+                    layer_types=["sliding_attention", "full_attention"] * 18, num_attention_heads=64, num_experts_per_tok=4,
+                    num_hidden_layers=36, num_key_value_heads=8, num_local_experts=128, vocab_size=201088)
+    gpt_20b = dict(gpt_120b, layer_types=["sliding_attention", "full_attention"] * 12, num_hidden_layers=24, num_local_experts=32)
+    kimi_k25 = json.loads(json.dumps(KIMI_K25_TINY))
+    kimi_k25["text_config"] = dict({k: v for k, v in KIMI_K2_FULL.items() if k != "torch_dtype"}, model_type="kimi_k2",
+                                   quantization_config=KIMI_INT4)
+    kimi_k25["vision_config"] = {k: v for k, v in transformers_defaults("kimi_k25")["vision_config"].items()
+                                 if k != "model_type"}
+    kimi_k25["projection_hidden_size"] = 1152
+    v4 = transformers_defaults("deepseek_v4", architectures=["DeepseekV4ForCausalLM"], torch_dtype="bfloat16",
+                               quantization_config=V4_TINY["quantization_config"])
+    qwen36 = transformers_defaults("qwen3_5_moe", architectures=["Qwen3_5MoeForConditionalGeneration"], torch_dtype="bfloat16")
+    qwen36["text_config"]["mtp_num_hidden_layers"] = 1
+    qwen36_fp8 = dict(qwen36, quantization_config=dict(FP8_BLOCK, modules_to_not_convert=QWEN35_FP8_MODULES))
+    k2_thinking = dict(KIMI_K2_FULL, max_position_embeddings=262144)
+    return {
+        "deepseek-v3.1": (build_v31, DEEPSEEK_V3_FULL, 671, 37, "deepseek-ai/DeepSeek-V3 README_WEIGHTS.md (671B main + 14B MTP; 36.6B activated incl. 0.9B head), V3.1 card"),
+        "deepseek-v3.2": (build_v32, dict(DEEPSEEK_V3_FULL, index_head_dim=128, index_n_heads=64, index_topk=2048), 671, 37,
+                          "deepseek-ai/DeepSeek-V3.2-Exp: V3.1-Terminus's architecture plus the indexer (685B with MTP on the hub)"),
+        "deepseek-v4-flash": (build_v4, v4, 284, 13, "DeepSeek-V4-Flash card: 284B total, 13B activated (config: transformers 5.23's deepseek_v4 defaults)"),
+        "kimi-k2": (build_kimi_k2, KIMI_K2_FULL, 1000, 32, "MoonshotAI/Kimi-K2 README: 1T total, 32B activated"),
+        "kimi-k2-thinking": (lambda c, dry: build_kimi_k2(c, dry, experts="int4"), k2_thinking, 1000, 32,
+                             "Kimi-K2-Thinking card: K2's 1T / 32B, INT4 experts"),
+        "kimi-k2.5": (build_kimi_k25, kimi_k25, 1000, 32, "Kimi-K2.5 card: 1T total, 32B activated (plus the MoonViT tower)"),
+        "qwen3-30b-a3b-fp8": (build_qwen3, qwen3_30b, 30.5, 3.3, "Qwen/Qwen3-30B-A3B card: 30.5B total, 3.3B activated"),
+        "qwen3-235b-a22b-fp8": (build_qwen3, qwen3_235b, 235, 22, "Qwen/Qwen3-235B-A22B card: 235B total, 22B activated"),
+        "qwen3.6-35b-a3b": (build_qwen35, qwen36, 35, 3, "Qwen3.6-35B-A3B card: 35B total, 3B activated (config: transformers 5.23's qwen3_5_moe defaults)"),
+        "qwen3.6-35b-a3b-fp8": (build_qwen35, qwen36_fp8, 35, 3, "as qwen3.6-35b-a3b, FP8 release layout"),
+        "glm-4.5-fp8": (build_glm, glm45, 355, 32, "zai-org/GLM-4.5 card: 355B total, 32B active"),
+        "glm-4.5-air-fp8": (build_glm, glm45_air, 106, 12, "zai-org/GLM-4.5-Air card: 106B total, 12B active"),
+        "minimax-m2": (build_minimax, minimax, 230, 10, "MiniMaxAI/MiniMax-M2 card: 230B total, 10B active"),
+        "gpt-oss-120b": (build_gpt_oss, gpt_120b, 116.83, 5.13, "OpenAI gpt-oss model card, table 1: 116.83B total, 5.13B active"),
+        "gpt-oss-20b": (build_gpt_oss, gpt_20b, 20.91, 3.61, "OpenAI gpt-oss model card, table 1: 20.91B total, 3.61B active"),
+    }

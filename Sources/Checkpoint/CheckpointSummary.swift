@@ -61,8 +61,9 @@ public struct CheckpointSummary: Sendable {
   public var mtpLayerIndices: [Int]
   /// True when MTP modules sit outside numbered layers (Qwen3.5's `mtp.fc`).
   public var hasUnnumberedMTPModules: Bool
-  /// Parameters used per token: without MTP and the embedding, with only `num_experts_per_tok` routed experts
-  /// per MoE layer (nil when the config does not say how many experts a token uses).
+  /// Parameters used per token: without MTP, with only `num_experts_per_tok` routed experts per MoE layer, the
+  /// embedding and head counted as the family's vendor counts them (`ActiveParameterConvention`); nil when the
+  /// config does not say how many experts a token uses.
   public var activeParameterCount: Int?
   /// The model family the config describes.
   public var family: ModelFamily
@@ -103,6 +104,7 @@ public struct CheckpointSummary: Sendable {
     var parameters = 0
     var parametersWithoutMTP = 0
     var embeddingParameters = 0
+    var headParameters = 0
     var routedParameters: [Int: Int] = [:]
     var quantizationCounts: [WeightStorage: (Int, String)] = [:]
     for group in groups {
@@ -112,6 +114,7 @@ public struct CheckpointSummary: Sendable {
       if !place.isMTP {
         parametersWithoutMTP += count
         if place.role == .embedding { embeddingParameters += count }
+        if place.role == .outputHead { headParameters += count }
         if place.isRoutedExpert, let layer = place.layer { routedParameters[layer, default: 0] += count }
       }
       if group.storage != .plain {
@@ -153,17 +156,23 @@ public struct CheckpointSummary: Sendable {
     mtpLayerIndices = layers.filter { $0.kind == .mtp }.map(\.index)
     hasUnnumberedMTPModules = mtpWithoutLayer
 
-    // Active per token (DeepSeek's convention in README_WEIGHTS.md: the output head counts, the embedding lookup
-    // does not): every parameter outside MTP, less the embedding, less each MoE layer's unselected experts.
+    // Active per token, in the family's vendor's convention: every parameter outside MTP, less each MoE layer's
+    // unselected experts, less the embedding and head where the vendor does not count them (a tied head is the
+    // embedding matrix, counted as the head).
+    let convention = family.activeParameters
+    let tied = headParameters == 0 && (config?.tieWordEmbeddings ?? false)
+    var uncounted = 0
+    if !convention.countsEmbedding && !(tied && convention.countsOutputHead) { uncounted += embeddingParameters }
+    if !convention.countsOutputHead { uncounted += headParameters }
     if let k = config?.numExpertsPerTok, k > 0 {
       var inactive = 0
       for layer in layers where layer.kind == .moe && layer.routedExpertCount > 0 {
         let routed = routedParameters[layer.index] ?? 0
         inactive += routed / layer.routedExpertCount * max(0, layer.routedExpertCount - k)
       }
-      activeParameterCount = parametersWithoutMTP - embeddingParameters - inactive
+      activeParameterCount = parametersWithoutMTP - uncounted - inactive
     } else if layers.allSatisfy({ $0.kind != .moe }) {
-      activeParameterCount = parametersWithoutMTP - embeddingParameters
+      activeParameterCount = parametersWithoutMTP - uncounted
     } else {
       activeParameterCount = nil
     }

@@ -15,5 +15,5 @@ extension ModelFamily {
       eightBit: ReleaseQuantization.decoderLinears),
     tensorParallel: .groupedQueryAttention,
     forwardPass: .missing("no GLM-4.5 forward pass yet (QKV bias, partial rotary, sigmoid group routing)"),
-    ggufArchitecture: "glm4moe")
+    ggufArchitecture: "glm4moe", activeParameters: .transformerBlocksOnly)
 }

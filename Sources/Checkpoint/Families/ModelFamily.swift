@@ -28,11 +28,13 @@ public struct ModelFamily: Sendable, CustomStringConvertible {
   public let ggufArchitecture: String?
   /// Checks of config values that change how its weights are read or laid out (an unknown value is an error).
   public let checks: [ConfigCheck]
+  /// How the vendor counts "active parameters per token", so `inspect` reports the figure it publishes.
+  public let activeParameters: ActiveParameterConvention
 
   public init(
     id: String, name: String, releases: String, detection: FamilyDetection, naming: FamilyNaming,
     quantization: ReleaseQuantization, tensorParallel: TensorParallelPlan, forwardPass: ForwardPassSupport,
-    ggufArchitecture: String?, checks: [ConfigCheck] = []
+    ggufArchitecture: String?, checks: [ConfigCheck] = [], activeParameters: ActiveParameterConvention = .deepSeek
   ) {
     self.id = id
     self.name = name
@@ -44,6 +46,7 @@ public struct ModelFamily: Sendable, CustomStringConvertible {
     self.forwardPass = forwardPass
     self.ggufArchitecture = ggufArchitecture
     self.checks = checks
+    self.activeParameters = activeParameters
   }
 
   public var description: String { name }
@@ -99,6 +102,28 @@ public struct FamilyDetection: Sendable {
   }
 
   func accepts(_ config: ModelConfig) -> Bool { condition?(config) ?? true }
+}
+
+/// What a vendor counts in "active parameters per token" besides the attention, dense MLPs, shared experts and
+/// `num_experts_per_tok` routed experts (MTP modules never count).
+public struct ActiveParameterConvention: Sendable, Equatable {
+  /// The token embedding (a lookup, one row per token).
+  public var countsEmbedding: Bool
+  /// The output head.
+  public var countsOutputHead: Bool
+
+  public init(countsEmbedding: Bool, countsOutputHead: Bool) {
+    self.countsEmbedding = countsEmbedding
+    self.countsOutputHead = countsOutputHead
+  }
+
+  /// DeepSeek's `README_WEIGHTS.md` ("36.6B activated, including 0.9B for the output head") and OpenAI's gpt-oss
+  /// model card (5.13B / 3.61B active): the head counts, the embedding does not.
+  public static let deepSeek = ActiveParameterConvention(countsEmbedding: false, countsOutputHead: true)
+  /// Qwen's model cards (Qwen3-30B-A3B: 3.3B activated of 30.5B, 29.9B "non-embedding"): everything counts.
+  public static let everything = ActiveParameterConvention(countsEmbedding: true, countsOutputHead: true)
+  /// zai-org's GLM-4.5 cards (32B / 12B active): neither the embedding nor the head.
+  public static let transformerBlocksOnly = ActiveParameterConvention(countsEmbedding: false, countsOutputHead: false)
 }
 
 /// Whether Smelt's F32 reference forward pass implements a family.

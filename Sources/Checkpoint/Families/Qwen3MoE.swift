@@ -15,5 +15,5 @@ extension ModelFamily {
       eightBit: [.attention, .denseFeedForward, .routedExpert]),
     tensorParallel: .groupedQueryAttention,
     forwardPass: .missing("no Qwen3-MoE forward pass yet (grouped-query attention with QK-norm, softmax routing)"),
-    ggufArchitecture: "qwen3moe")
+    ggufArchitecture: "qwen3moe", activeParameters: .everything)
 }

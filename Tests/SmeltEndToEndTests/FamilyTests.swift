@@ -49,7 +49,8 @@ struct FamilySample: CustomTestStringConvertible, Sendable {
   }
 }
 
-@Suite("model families end to end") struct FamilyTests {
+/// Serialized: in-process `smelt` runs share the process-wide cleanup of temporary outputs.
+@Suite("model families end to end", .serialized) struct FamilyTests {
   @Test("inspect recognises each family sample: family, dense / MoE / MTP layers, routed experts", arguments: FamilySample.all)
   func inspect(_ sample: FamilySample) throws {
     let result = runSmelt(["inspect", TestPaths.sample(sample.name), "--json"])

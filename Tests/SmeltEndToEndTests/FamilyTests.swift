@@ -131,4 +131,24 @@ struct FamilySample: CustomTestStringConvertible, Sendable {
     let nonExpert = source.tensorNames.filter { !classifier.classify($0).isRoutedExpert }
     #expect(Set(copies.keys) == Set(nonExpert))
   }
+
+  @Test("shard --strategy round-robin writes each device's experts of a fused [E, ...] tensor, gathered in order")
+  func fusedRoundRobin() throws {
+    let sample = TestPaths.sample("tiny-qwen3.5-moe")
+    let output = try TestPaths.scratchPath("family-shard-round-robin")
+    let result = runSmelt(["shard", sample, output, "--devices", "3", "--strategy", "round-robin", "--quiet"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let source = try Checkpoint.open(sample)
+    let name = "model.language_model.layers.1.mlp.experts.down_proj"
+    let original = try source.tensor(name)
+    let perExpert = original.bytes.count / original.shape[0]
+    for device in 0..<3 {
+      let view = try Checkpoint.open("\(output)/\(device)").tensor(name)
+      let experts = Array(stride(from: device, to: original.shape[0], by: 3))
+      #expect(view.shape == [experts.count] + Array(original.shape.dropFirst()))
+      var expected: [UInt8] = []
+      for e in experts { expected += Array(original.bytes[(e * perExpert)..<((e + 1) * perExpert)]) }
+      #expect(Array(view.bytes) == expected, "device \(device)")
+    }
+  }
 }

@@ -535,21 +535,10 @@ def build_minimax(cfg: dict, dry: bool = False) -> Sample:
 
 
 def build_glm(cfg: dict, dry: bool = False) -> Sample:
+    """GLM-4.5: DeepSeek's conventions (names, FP8 decoder linears, F32 router bias, NextN layer after the trunk)."""
     s = Sample("tiny-glm4-moe-fp8", "glm4-moe", "", dry)
-    s.config, s.model_type = cfg, "glm4_moe"
-    state = meta_state("glm4_moe", cfg)
     s.ignored_on_load = [f"model.layers.{cfg['num_hidden_layers']}."]
-    for name, shape in state + deepseek_mtp(state, cfg):
-        make = lazy(name, shape, cfg["vocab_size"])
-        if is_fused_experts(name):
-            for module, shape2, make2 in per_expert(name, shape, make):
-                s.fp8(module + ".weight", shape2, make2)
-        elif name.endswith("e_score_correction_bias"):
-            s.plain(name, shape, "F32", make)
-        elif in_decoder_linear(name, shape) and not name.endswith(("eh_proj.weight", "shared_head.head.weight")):
-            s.fp8(name, shape, make)
-        else:
-            s.plain(name, shape, "BF16", make)
+    deepseek_like(s, cfg, "glm4_moe")
     return s
 
 

@@ -331,21 +331,7 @@ def quantize_fp8_block(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
       q     = float8_e4m3fn(clip(x / scale, -448, 448))   (x / scale in float32; ml_dtypes cast = RNE)
     weight_scale_inv[i, j] = scale (float32); dequantization is float32(q) * scale.
     """
-    x = np.asarray(w, dtype=np.float32)
-    rows, cols = x.shape
-    brows, bcols = -(-rows // BLOCK), -(-cols // BLOCK)
-    scale = np.empty((brows, bcols), dtype=np.float32)
-    q = np.empty(x.shape, dtype=ml_dtypes.float8_e4m3fn)
-    for i in range(brows):
-        for j in range(bcols):
-            block = x[i * BLOCK:(i + 1) * BLOCK, j * BLOCK:(j + 1) * BLOCK]
-            amax = np.float32(np.max(np.abs(block)))
-            s = np.float32(1.0) if amax == 0 else np.float32(amax / FP8_MAX)
-            y = np.clip(block / s, -FP8_MAX, FP8_MAX)
-            assert y.dtype == np.float32
-            q[i * BLOCK:(i + 1) * BLOCK, j * BLOCK:(j + 1) * BLOCK] = y.astype(ml_dtypes.float8_e4m3fn)
-            scale[i, j] = s
-    return q, scale
+    return family_samples.fp8_block(w)  # the one implementation, shared with the per-family samples
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ public struct FamilyNaming: Sendable {
   public var outputHeads: Set<String>
   /// Modules an MTP layer adds around its decoder block (`embed_tokens`, `enorm`, `hnorm`, `eh_proj`, `shared_head`).
   public var mtpModules: Set<String>
+  /// Where a multimodal wrapper keeps the language model: (Hugging Face name prefix, this release's prefix), e.g.
+  /// Kimi K2.5's `("model.", "language_model.model.")`, so the forward pass finds `model.layers.0...` there.
+  public var languageModelPrefixes: [(canonical: String, release: String)]
 
   public init(
     layerPrefixes: [String] = ["model.layers."], mtpPrefixes: [String] = [], mtpRoots: [String] = [], feedForward: Set<String> = ["mlp"],
@@ -43,7 +46,7 @@ public struct FamilyNaming: Sendable {
     expertProjections: ExpertProjections = .huggingFace, fusedExperts: FusedExperts? = nil, router: Set<String> = ["gate"],
     routerBias: Set<String> = ["e_score_correction_bias"], sharedExperts: Set<String> = ["shared_experts"],
     embeddings: Set<String> = ["model.embed_tokens.weight"], outputHeads: Set<String> = ["lm_head.weight"],
-    mtpModules: Set<String> = []
+    mtpModules: Set<String> = [], languageModelPrefixes: [(canonical: String, release: String)] = []
   ) {
     self.layerPrefixes = layerPrefixes
     self.mtpPrefixes = mtpPrefixes
@@ -60,6 +63,7 @@ public struct FamilyNaming: Sendable {
     self.embeddings = embeddings
     self.outputHeads = outputHeads
     self.mtpModules = mtpModules
+    self.languageModelPrefixes = languageModelPrefixes
   }
 
   /// DeepSeek-V3's MTP extras (also GLM-4.5's NextN layer).

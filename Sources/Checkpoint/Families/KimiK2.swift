@@ -15,7 +15,8 @@ extension ModelFamily {
     naming: FamilyNaming(
       layerPrefixes: ["model.layers.", "language_model.model.layers."], fusedExperts: .transformers,
       embeddings: ["model.embed_tokens.weight", "language_model.model.embed_tokens.weight"],
-      outputHeads: ["lm_head.weight", "language_model.lm_head.weight"], mtpModules: FamilyNaming.deepSeekMTPModules),
+      outputHeads: ["lm_head.weight", "language_model.lm_head.weight"], mtpModules: FamilyNaming.deepSeekMTPModules,
+      languageModelPrefixes: [("model.", "language_model.model."), ("lm_head.", "language_model.lm_head.")]),
     quantization: ReleaseQuantization(
       summary: "K2: F8_E4M3 + F32 weight_scale_inv 128x128 like V3; K2-Thinking / K2.5: routed experts int4 pack-quantized, BF16 scale per 32, the rest BF16",
       eightBit: ReleaseQuantization.decoderLinears, fourBit: [.routedExpert]),

@@ -31,6 +31,8 @@ public final class Checkpoint: Sendable {
   public let fileNames: [String]
   /// The parsed `config.json`, when present.
   public let config: ModelConfig?
+  /// The model family `config.json` describes (`ModelFamily.generic` when none claims it, or without a config).
+  public let family: ModelFamily
   /// Every tensor name, in index order (or file order).
   public let tensorNames: [String]
   /// Disagreements that do not prevent reading (files the index does not mention, tensors missing from
@@ -162,7 +164,12 @@ public final class Checkpoint: Sendable {
 
     let configPath = FileSystem.join(directory, "config.json")
     config = FileSystem.exists(configPath) ? try ModelConfig(json: try FileSystem.readFile(configPath), path: configPath) : nil
+    family = ModelFamily.detect(config)
+    if let config { try family.check(config, path: configPath) }
   }
+
+  /// Classifies this checkpoint's tensor names (`family` with `config.num_hidden_layers`).
+  public var classifier: TensorClassifier { TensorClassifier(family: family, trunkLayerCount: config?.numHiddenLayers) }
 
   /// Where `name` lives, or `nil`.
   public func location(of name: String) -> TensorLocation? {

@@ -670,14 +670,27 @@ final class JobState: Sendable {
   /// The F32 values of rows `rows` into `destination` (`rows.count * columns` elements): plain sources from
   /// the mapping, everything else through the one weight decoder.
   func decode(rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) throws {
-    if job.group.storage == .plain, let weight {
+    if job.group.storage == .plain, let weight, job.transposedMatrix == nil {
       do { try ElementCodec.decode(sourceBytes(rows: rows), dtype: weight.dtype, into: destination) } catch {
         throw ConversionError.numeric(tensor: weight.name, reason: "\(error)")
       }
       return
     }
     do {
-      try WeightDecoding.decodeRows(group: job.group, in: checkpoint, geometry: sourceGeometry, rows: rows, into: destination)
+      guard let (r, c) = job.transposedMatrix else {
+        try WeightDecoding.decodeRows(group: job.group, in: checkpoint, geometry: sourceGeometry, rows: rows, into: destination)
+        return
+      }
+      // Each row of the job is one (r, c) matrix of the source, written as (c, r).
+      let source = UnsafeMutableBufferPointer<Float>.allocate(capacity: destination.count)
+      defer { source.deallocate() }
+      try WeightDecoding.decodeRows(group: job.group, in: checkpoint, geometry: sourceGeometry, rows: rows, into: source)
+      for row in 0..<rows.count {
+        let base = row * job.columns
+        for i in 0..<r {
+          for j in 0..<c { destination[base + j * r + i] = source[base + i * c + j] }
+        }
+      }
     } catch {
       throw ConversionError.numeric(tensor: WeightDecoding.logicalName(of: job.group), reason: "\(error)")
     }

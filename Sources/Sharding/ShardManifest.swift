@@ -123,7 +123,9 @@ public enum ShardManifest {
           ]
           if let slice = tensor.slice {
             item.append(("source_shape", .array(origin.shape.map(int))))
-            item.append(("slice", object([("dim", int(slice.dim)), ("start", int(slice.start)), ("count", int(slice.count))])))
+            var fields: [(String, JSONValue)] = [("dim", int(slice.dim)), ("start", int(slice.start)), ("count", int(slice.count))]
+            if let indices = slice.indices { fields.append(("indices", .array(indices.map(int)))) }
+            item.append(("slice", object(fields)))
           }
           tensors.append(object(item))
         }

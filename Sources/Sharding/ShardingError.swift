@@ -30,6 +30,8 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
   case splitCutsBlock(tensor: String, scale: String, dim: Int, size: Int, block: Int, deviceCount: Int)
   /// A tensor-parallel split of a weight whose storage Smelt cannot slice.
   case splitUnsupported(tensor: String, reason: String)
+  /// A tensor-parallel split that would put part of an attention head on one device and the rest on another.
+  case splitCutsHead(tensor: String, size: Int, headSize: Int, deviceCount: Int)
   /// `deepseek-mp`: a module name with no entry in convert.py's renaming table.
   case unmappedDeepSeekName(tensor: String, key: String)
   /// Two source tensors would get the same output name (on the same device).
@@ -83,6 +85,8 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
       return "cannot split '\(tensor)' along dim \(dim): size \(size) does not divide by \(deviceCount) devices"
     case .splitCutsBlock(let tensor, let scale, let dim, let size, let block, let deviceCount):
       return "cannot split '\(tensor)' along dim \(dim) over \(deviceCount) devices: \(size)/\(deviceCount) = \(size / max(deviceCount, 1)) rows per device is not a multiple of the \(block)-element quantization block, so '\(scale)' would be cut mid-block; use fewer devices, a device count whose share is a multiple of \(block), or replicate this module"
+    case .splitCutsHead(let tensor, let size, let headSize, let deviceCount):
+      return "cannot split '\(tensor)' across \(deviceCount) devices: \(size / deviceCount) rows per device is not a whole number of \(headSize)-row attention heads; pick a device count that divides the head count"
     case .splitUnsupported(let tensor, let reason):
       return "cannot split '\(tensor)' for tensor parallelism: \(reason)"
     case .unmappedDeepSeekName(let tensor, let key):

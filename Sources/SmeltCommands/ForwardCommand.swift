@@ -60,6 +60,7 @@ struct ForwardCommand: Command {
     }
     context.log("forward pass: \(tokens.count) sequence(s) × \(tokens[0].count) tokens, \(configuration.layerCount) layers")
     let reference = try ReferenceModel(configuration: configuration, weights: weights)
+    try reference.checkWeightShapes()
     let result = try reference.forward(tokens, options: ForwardOptions(recordRouting: false))
     try weights.source.checkUnchanged()
     if let output {

@@ -88,6 +88,7 @@ public struct Validator {
       tokens = try resolvedTokens(configuration)
       log("reference forward pass on \(tokens.count)×\(tokens.first?.count ?? 0) tokens")
       let model = try ReferenceModel(configuration: configuration, weights: reference)
+      try model.checkWeightShapes()
       referenceRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true))
     } else {
       report.notes.append("layer level on a --layers subset uses random inputs only (no reference forward pass)")
@@ -101,6 +102,7 @@ public struct Validator {
     if needsModel, let referenceRun {
       log("candidate forward pass")
       let model = try ReferenceModel(configuration: configuration, weights: candidate)
+      try model.checkWeightShapes()
       let candidateRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true))
       report.model = compareModels(tokens: tokens, reference: referenceRun, candidate: candidateRun)
     }

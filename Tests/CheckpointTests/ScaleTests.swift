@@ -5,6 +5,7 @@ import TestSupport
 import Testing
 
 @testable import Checkpoint
+import WeightFormats
 
 /// Opening, summarizing and grouping are linear in tensors (issue 15: 100k dot-free names took 17 s to
 /// inspect, a million ~25 min). The checkpoint is made here; nothing is timed: a quadratic step would not

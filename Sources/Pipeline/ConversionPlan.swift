@@ -46,6 +46,8 @@ public struct ConversionJob: Sendable {
     case fp8(FP8Scheme, FP8ScaleRule)
     /// Quantize to a 4-bit (or MLX 8-bit) group layout.
     case group(GroupJob)
+    /// Move the source's codes and scales into the target layout without dequantizing (`LosslessRepack`).
+    case repack(RepackLayout)
   }
 
   /// The source group.
@@ -255,6 +257,9 @@ public struct ConversionPlan: Sendable {
         name, shape: geometry.shape, dtype: mainDType, storage: group.storage, target: target, classifier: context.classifier)
     }
     guard selected else { return keptJob() }
+    if let repack = repackJob(group, geometry: geometry, name: name, target: target, context: context, sourceBytes: sourceBytes) {
+      return repack ?? copyJob()
+    }
 
     switch target {
     case .cast(let dtype), .unscaledFP8(let dtype):

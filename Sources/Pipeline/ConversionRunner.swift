@@ -12,6 +12,10 @@ import WeightFormats
 public struct TensorReport: Sendable {
   public var name: String
   public var action: String
+  /// How the values got there: `cast`, `requantized` (decoded and quantized again), `repacked (lossless)`
+  /// (codes and scales moved, bit-exact), or `repacked (inexact blocks)` (some blocks rounded; `action` says
+  /// how many).
+  public var method: String = "requantized"
   public var snrDecibels: Double
   public var maxAbsoluteError: Double
   /// NaN/infinite source values, which a cast carries into the output (a quantizer refuses them instead).
@@ -263,7 +267,7 @@ public final class ConversionRunner: Sendable {
     guard WeightDecoding.streamsRows(job.group.storage), let source = state.sourceGeometry else { return whole() }
     var alignment = source.rowAlignment
     switch job.action {
-    case .copy, .group: return whole()
+    case .copy, .group, .repack: return whole()
     case .cast: break
     case .fp8(let scheme, _):
       switch scheme {
@@ -303,6 +307,9 @@ public final class ConversionRunner: Sendable {
     case .group(let groupJob):
       let report = try quantizeGroup(state.job, groupJob) { name, bytes in try context.write(tensorNamed: name, bytes: bytes) }
       state.groupReport.withLock { $0 = report }
+    case .repack(let layout):
+      let report = try repackGroup(state.job, layout) { name, bytes in try context.write(tensorNamed: name, bytes: bytes) }
+      state.groupReport.withLock { $0 = report }
     case .fp8(let scheme, let rule):
       if case .tensor = scheme {
         try quantizeTensorFP8(state, rule: rule, context, scratch)
@@ -319,12 +326,12 @@ public final class ConversionRunner: Sendable {
     switch job.action {
     case .copy:
       return nil
-    case .group:
+    case .group, .repack:
       return state.groupReport.withLock { $0 }
     case .cast(let dtype):
       let nonFinite = state.nonFinite.withLock { $0 }
       return TensorReport(
-        name: job.outputs[0].name, action: "cast \(dtype)", snrDecibels: errors.snrDecibels,
+        name: job.outputs[0].name, action: "cast \(dtype)", method: "cast", snrDecibels: errors.snrDecibels,
         maxAbsoluteError: errors.maxAbsoluteError, nonFiniteCount: nonFinite.count, firstNonFiniteIndex: nonFinite.first)
     case .fp8(let scheme, _):
       guard let scales = state.outputScales else { return nil }
@@ -562,7 +569,7 @@ final class JobState: Sendable {
   let errors = Mutex(ErrorStatistics())
   /// Non-finite source values seen by a cast: how many, and the smallest flat index.
   let nonFinite = Mutex((count: 0, first: Int?.none))
-  /// A group-format job's report (its single work item quantizes the whole weight).
+  /// A group-format or repack job's report (its single work item converts the whole weight).
   let groupReport = Mutex(TensorReport?.none)
   /// The checkpoint, for sources decoded through `WeightDecoding`.
   private let checkpoint: Checkpoint
@@ -574,6 +581,7 @@ final class JobState: Sendable {
     try checkpoint.checkScales(of: job.group)
     var streamed = WeightDecoding.streamsRows(job.group.storage)
     if case .group = job.action { streamed = false }
+    if case .repack = job.action { streamed = false }
     if case .copy = job.action {
       sourceGeometry = nil
       streamed = false

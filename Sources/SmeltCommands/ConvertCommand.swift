@@ -168,6 +168,10 @@ struct ConvertCommand: Command {
         "converted \(report.convertedTensorCount) tensors, copied \(report.copiedTensorCount); read \(ByteCount.formatted(report.sourceByteCount)), wrote \(ByteCount.formatted(report.outputByteCount)) in \(DisplayFormat.decimal(report.seconds)) s (\(DisplayFormat.decimal(rate)) GB/s)"
       )
       if !report.filesResumed.isEmpty { context.log("resumed: reused \(report.filesResumed.count) completed file(s)") }
+      let repacked = report.tensors.filter { $0.method == "repacked (lossless)" }.count
+      let inexact = report.tensors.filter { $0.method == "repacked (inexact blocks)" }
+      if repacked > 0 { context.log("repacked \(repacked) weight(s) losslessly (codes and scales moved, bit-exact)") }
+      for tensor in inexact { context.warn("'\(tensor.name)': \(tensor.action)") }
       if let worst = report.tensors.filter({ $0.snrDecibels.isFinite }).min(by: { $0.snrDecibels < $1.snrDecibels }) {
         context.log("lowest round-trip SNR: \(DisplayFormat.decimal(worst.snrDecibels)) dB (\(worst.name))")
       }
@@ -184,6 +188,7 @@ struct ConvertCommand: Command {
         case .cast(let dtype): action = "cast \(dtype)"
         case .fp8(let scheme, _): action = "fp8 \(scheme)"
         case .group(let groupJob): action = groupJob.format.name + (groupJob.search ? " --search" : "")
+        case .repack(let layout): action = layout.description
         }
         return job.outputs.map { tensor in
           .object(JSONObject(members: [
@@ -210,6 +215,7 @@ struct ConvertCommand: Command {
         case .cast(let dtype): action = "cast to \(dtype)"
         case .fp8(let scheme, let rule): action = "fp8 \(scheme)\(rule.format == .ue8m0 ? " ue8m0" : "")"
         case .group(let groupJob): action = groupJob.format.description + (groupJob.search ? ", clip search" : "")
+        case .repack(let layout): action = layout.description + " (lossless)"
         case .copy: action = "copy"
         }
         rows.append([job.outputs[0].name, action, job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])
@@ -229,7 +235,7 @@ struct ConvertCommand: Command {
     }
     let tensors: [JSONValue] = report.tensors.map { tensor in
       .object(JSONObject(members: [
-        ("name", .string(tensor.name)), ("action", .string(tensor.action)),
+        ("name", .string(tensor.name)), ("action", .string(tensor.action)), ("method", .string(tensor.method)),
         ("snr_db", tensor.snrDecibels.isInfinite && tensor.snrDecibels > 0 ? .string("inf") : number(tensor.snrDecibels)),
         ("max_abs_error", number(tensor.maxAbsoluteError)),
         ("non_finite_values", .number(JSONNumber(tensor.nonFiniteCount))),

@@ -88,6 +88,23 @@ public struct MXFP4WeightFormat: WeightFormat {
     }
   }
 
+  /// Both layouts store MXFP4 codes as adjacent pairs (even element low) and E8M0 bytes: the codes of a
+  /// stacked `[E, out, in]` weight are its `E · out` rows.
+  public var storesMXFP4Codes: Bool { true }
+
+  public func microscaledCodes(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> MXFP4.Result? {
+    let (packedRole, scaleRole) = layout == .gptOss ? ("blocks", "scales") : ("weight_packed", "weight_scale")
+    let count = geometry.shape.reduce(1, *)
+    guard let columns = geometry.shape.last, columns > 0, let packed = tensors.first(where: { $0.nameSuffix == packedRole }),
+      let scales = tensors.first(where: { $0.nameSuffix == scaleRole }), packed.dtype == .uint8, scales.dtype == .uint8,
+      packed.bytes.count * 2 == count, scales.bytes.count * MXFP4.blockSize == count
+    else {
+      throw WeightDecodingError.badLayout(
+        module: module, storage: storage, reason: "\(packedRole) / \(scaleRole) sizes do not match \(geometry.shape)")
+    }
+    return MXFP4.result(packed: packed.bytes, scales: scales.bytes, rows: count / columns, columns: columns)
+  }
+
   public func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String {
     layout == .gptOss
       ? "MXFP4 (E2M1 + E8M0 per 32), gpt-oss blocks/scales" : "MXFP4 (E2M1 + E8M0 per 32), compressed-tensors"

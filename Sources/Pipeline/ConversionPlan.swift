@@ -256,10 +256,14 @@ public struct ConversionPlan: Sendable {
       selected = context.selection.selects(
         name, shape: geometry.shape, dtype: mainDType, storage: group.storage, target: target, classifier: context.classifier)
     }
-    guard selected else { return keptJob() }
+    // A stacked expert tensor of native 4-bit codes (gpt-oss) converts only by a lossless repack.
+    let expertStack = !selected && !ruleMatched && geometry.shape.count == 3 && group.format.storesMXFP4Codes
+      && context.selection.selectsExpertStack(name, target: target, classifier: context.classifier)
+    guard selected || expertStack else { return keptJob() }
     if let repack = repackJob(group, geometry: geometry, name: name, target: target, context: context, sourceBytes: sourceBytes) {
       return repack ?? copyJob()
     }
+    if expertStack { return keptJob() }
 
     switch target {
     case .cast(let dtype), .unscaledFP8(let dtype):

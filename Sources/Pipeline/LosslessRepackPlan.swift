@@ -13,8 +13,8 @@ public enum RepackLayout: Sendable, Hashable, CustomStringConvertible {
 
   public var description: String {
     switch self {
-    case .mxfp4(let format): return "repack into \(format.description)"
-    case .fp8(let scheme, _): return "repack into FP8 E4M3 \(scheme) ue8m0"
+    case .mxfp4(let format): return "repack into \(format.description), lossless"
+    case .fp8(let scheme, _): return "repack into FP8 E4M3 \(scheme) ue8m0, exact where a block's exponent spread fits E4M3"
     }
   }
 }
@@ -24,8 +24,8 @@ extension ConversionPlan {
   /// `.some(nil)` when the target is the source's own layout (the tensors are copied), `nil` when no repack
   /// applies (the weight is dequantized and requantized as usual).
   ///
-  /// Stacked experts (`[E, out, in]`, gpt-oss) keep their leading dimension in every output tensor; into FP8
-  /// blocks only when `out` is a multiple of the block height (a block never spans two experts).
+  /// Stacked experts (`[E, out, in]`, gpt-oss) keep their leading dimension in every output tensor of an MXFP4
+  /// layout; FP8 blocks take 2-D weights only (DeepSeek-V4's per-expert FP4), so stacked experts stay as they are.
   static func repackJob(
     _ group: WeightGroup, geometry: WeightGeometry, name: String, target: ConversionTarget, context: JobContext,
     sourceBytes: Int
@@ -47,8 +47,8 @@ extension ConversionPlan {
       layout = .mxfp4(format)
       outputs = format.outputs(module: module, rows: out, columns: columns, weightDType: .bfloat16, scaleDType: .bfloat16)
     case .fp8(let fp8):
-      guard case .block(let blockRows, let blockColumns) = fp8.granularity, fp8.ue8m0Scales, lead.isEmpty || out % blockRows == 0
-      else { return nil }
+      // 2-D weights only: no FP8 block reader takes stacked experts.
+      guard case .block(let blockRows, let blockColumns) = fp8.granularity, fp8.ue8m0Scales, lead.isEmpty else { return nil }
       let ctNaming = context.compressedTensors || fp8.scaleLeaf == "weight_scale"
       let scaleDType: DType = ctNaming && [.bfloat16, .float16].contains(context.modelDType) ? context.modelDType : .float32
       let scheme = FP8Scheme.block(rows: blockRows, columns: blockColumns)

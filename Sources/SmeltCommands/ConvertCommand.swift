@@ -215,7 +215,7 @@ struct ConvertCommand: Command {
         case .cast(let dtype): action = "cast to \(dtype)"
         case .fp8(let scheme, let rule): action = "fp8 \(scheme)\(rule.format == .ue8m0 ? " ue8m0" : "")"
         case .group(let groupJob): action = groupJob.format.description + (groupJob.search ? ", clip search" : "")
-        case .repack(let layout): action = layout.description + " (lossless)"
+        case .repack(let layout): action = layout.description
         case .copy: action = "copy"
         }
         rows.append([job.outputs[0].name, action, job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])

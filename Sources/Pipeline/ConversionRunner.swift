@@ -625,7 +625,15 @@ final class JobState: Sendable {
       return (weight, DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0)))
     }
     let scale = try checkpoint.tensor(scaleName)
-    let values = try scale.copyElements(as: Float.self)
+    // F32 scales (DeepSeek), or BF16 (Qwen3.5 / 3.6 FP8) widened exactly.
+    let values = try scale.dtype == .float32 ? scale.copyElements(as: Float.self) : scale.withUnsafeBytes { bytes in
+      try [Float](unsafeUninitializedCapacity: scale.entry.elementCount) { out, initialized in
+        do { try ElementCodec.decode(bytes, dtype: scale.dtype, into: out) } catch {
+          throw ConversionError.badCompanion(tensor: scale.name, expected: "F32 or BF16 scales", actual: "\(scale.dtype)")
+        }
+        initialized = scale.entry.elementCount
+      }
+    }
     if let index = values.firstIndex(where: { !$0.isFinite }) {
       throw ConversionError.numeric(
         tensor: scale.name, reason: "\(QuantizationError.nonFiniteScale(scaleIndex: index, value: values[index]))")

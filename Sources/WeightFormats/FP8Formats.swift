@@ -4,7 +4,7 @@ import SafeTensors
 import TensorCore
 
 extension WeightStorage {
-  /// DeepSeek / HF `fp8`: `weight` F8_E4M3 + `weight_scale_inv` F32 block scales (any block grid).
+  /// DeepSeek / HF `fp8`: `weight` F8_E4M3 + `weight_scale_inv` F32 (BF16 in Qwen3.5 / 3.6) block scales (any grid).
   public static let fp8Block = WeightStorage(rawValue: "fp8-block")
   /// compressed-tensors `float-quantized`: `weight` F8_E4M3 + `weight_scale` (block, channel or tensor).
   public static let fp8CompressedTensors = WeightStorage(rawValue: "fp8-compressed-tensors")
@@ -14,8 +14,9 @@ extension WeightStorage {
 
 /// FP8 E4M3 weights with multiplier scales (`W ≈ f32(q) · scale`), in the two spellings checkpoints use:
 ///
-/// - DeepSeek / HF `quant_method: fp8`: `weight_scale_inv` F32 `[ceil(out/br), ceil(in/bc)]`; decoded exactly
-///   in F32 (DeepSeek's `weight_dequant` before its BF16 rounding).
+/// - DeepSeek / HF `quant_method: fp8`: `weight_scale_inv` F32 `[ceil(out/br), ceil(in/bc)]` (BF16 in Qwen3.5 /
+///   3.6's FP8 releases); decoded exactly in F32 (DeepSeek's `weight_dequant` before its BF16 rounding; an E4M3
+///   code times a BF16 scale is exact in F32).
 /// - DeepSeek-V4 (its inference names): `scale` F8_E8M0 `[ceil(out/128), ceil(in/128)]`, powers of two; decoded
 ///   exactly in F32 like DeepSeek's.
 /// - compressed-tensors `float-quantized`: `weight_scale` in the weight's dtype (BF16/F16/F32), `[1]`/`[]`
@@ -57,7 +58,7 @@ public struct FP8WeightFormat: WeightFormat {
   /// The dtypes its scale tensor may have.
   var scaleDTypes: [DType] {
     switch spelling {
-    case .deepSeek: [.float32]
+    case .deepSeek: [.float32, .bfloat16]
     case .deepSeekV4: [.float8E8M0FNU]
     case .compressedTensors: [.bfloat16, .float16, .float32]
     }
@@ -187,7 +188,7 @@ public struct FP8WeightFormat: WeightFormat {
     case .deepSeek, .deepSeekV4:
       let block = config.blockShape.map { "\($0.rows)x\($0.columns)" } ?? "128x128"
       let fmt = config.quantization?["scale_fmt"]?.stringValue.map { ", \($0) scales" } ?? ""
-      return "F8_E4M3 weights, \(spelling == .deepSeek ? "F32 weight_scale_inv" : "F8_E8M0 scale") per \(block) block\(fmt)"
+      return "F8_E4M3 weights, \(spelling == .deepSeek ? "\(scale?.dtype.rawValue ?? "F32") weight_scale_inv" : "F8_E8M0 scale") per \(block) block\(fmt)"
     case .compressedTensors:
       return "F8_E4M3 weights, weight_scale \(scale.map { "\($0.dtype) \($0.shape)" } ?? "")"
     }

@@ -28,7 +28,7 @@ struct FamilySample: CustomTestStringConvertible, Sendable {
     FamilySample(name: "tiny-qwen3-moe-fp8", family: "qwen3-moe", dense: 1, moe: 1, mtp: 0, expertsPerLayer: 4),
     FamilySample(name: "tiny-qwen3.5-moe", family: "qwen3.5-moe", dense: 0, moe: 2, mtp: 1, expertsPerLayer: 4),
     FamilySample(
-      name: "tiny-qwen3.5-moe-fp8", family: "qwen3.5-moe", dense: 0, moe: 2, mtp: 1, expertsPerLayer: 4, converts: false),
+      name: "tiny-qwen3.5-moe-fp8", family: "qwen3.5-moe", dense: 0, moe: 2, mtp: 1, expertsPerLayer: 4),
     FamilySample(name: "tiny-glm4-moe-fp8", family: "glm4-moe", dense: 1, moe: 1, mtp: 1, expertsPerLayer: 4),
     FamilySample(name: "tiny-minimax-m2-fp8", family: "minimax-m2", dense: 0, moe: 2, mtp: 0, expertsPerLayer: 4),
     FamilySample(name: "tiny-gpt-oss", family: "gpt-oss", dense: 0, moe: 2, mtp: 0, expertsPerLayer: 4),

@@ -60,15 +60,20 @@ extension Checkpoint {
     }
   }
 
-  /// The input files as a resume fingerprint: per weight file its name, size, modification time and the
-  /// SHA-256 of its header. A file rewritten in place (same size, another time) or re-headered changes it.
+  /// The input files as a resume fingerprint: per weight file its name and `inputStamps()` stamp.
   public func inputFingerprint() -> String {
-    var text = ""
-    for (name, file) in zip(fileNames, files) {
+    inputStamps().map { "\($0.name)|\($0.stamp);" }.joined()
+  }
+
+  /// Per weight file (in file order) a stamp of what it was when opened: its size, modification and status
+  /// change times, and the SHA-256 of its header. A file rewritten in place (same size; its modification
+  /// time restored or not) or re-headered gets another stamp.
+  public func inputStamps() -> [(name: String, stamp: String)] {
+    zip(fileNames, files).map { name, file in
       let header = UnsafeRawBufferPointer(rebasing: file.mapping.bytes[0..<min(file.header.dataStart, file.mapping.byteCount)])
-      text += "\(name)|\(file.mapping.byteCount)|\(file.mapping.modificationTime)|\(SHA256.hex(of: Array(header)));"
+      let mapping = file.mapping
+      return (name, "\(mapping.byteCount)|\(mapping.modificationTime)|\(mapping.statusChangeTime)|\(SHA256.hex(of: Array(header)))")
     }
-    return text
   }
 
   /// Throws unless every scale tensor of `group` holds what `smelt verify --deep` accepts (positive finite

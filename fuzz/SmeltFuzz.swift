@@ -68,6 +68,13 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 }
 
 private func fuzzSafeTensorsHeader(_ bytes: UnsafeRawBufferPointer) {
+  // The fast decoder (HeaderDecoder) and the strict path (JSONParser, the crate's rule order) are two
+  // parsers of one format: they must accept the same headers with the same result and refuse the rest
+  // with the same error.
+  let strict: Result<SafeTensorsHeader, SafeTensorsError>
+  do { strict = .success(try SafeTensorsHeader.parse(prefix: bytes, fileByteCount: bytes.count, fastPath: false)) } catch {
+    strict = .failure(error)
+  }
   let header: SafeTensorsHeader
   do {
     header = try SafeTensorsHeader.parse(prefix: bytes, fileByteCount: bytes.count)
@@ -75,7 +82,15 @@ private func fuzzSafeTensorsHeader(_ bytes: UnsafeRawBufferPointer) {
     // Every error must describe itself without trapping (messages format shapes, offsets, dtypes).
     _ = error.description
     _ = error.rule
+    fuzzCheck(strict == .failure(error), "fast path refused with \(error), strict path: \(strict)")
     return
+  }
+  if case .success(let other) = strict {
+    fuzzCheck(
+      other.tensors == header.tensors && other.metadata == header.metadata && other.headerByteCount == header.headerByteCount,
+      "the fast and strict paths accepted different headers")
+  } else {
+    fuzzCheck(false, "fast path accepted, strict path: \(strict)")
   }
   // Accepted: every tensor lies inside the file, in order, and its size is shape × dtype.
   var expectedBegin = 0

@@ -94,10 +94,49 @@ private func writeInput(_ name: String) throws -> String {
 // Issue 15 item 3: `--resume` mixed outputs of different options (`--search` and the rule runs' scale format
 // were not in the plan fingerprint) and of inputs rewritten between the kill and the resume.
 @Suite("Resume fingerprint") struct ResumeFingerprintTests {
-  private func fingerprint(_ input: String, _ target: ConversionTarget, search: Bool = false) throws -> String {
+  private func fingerprint(
+    _ input: String, _ target: ConversionTarget, selection: TensorSelection = TensorSelection(),
+    maxShardByteCount: Int = OutputSharding.defaultMaxShardByteCount, compressedTensors: Bool = false, search: Bool = false
+  ) throws -> String {
     let checkpoint = try Checkpoint.open(input)
-    let plan = try ConversionPlan(checkpoint: checkpoint, target: target, search: search)
+    let plan = try ConversionPlan(
+      checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
+      compressedTensorsNaming: compressedTensors, search: search)
     return ConversionRunner(plan: plan, checkpoint: checkpoint, output: "/nonexistent").fingerprint()
+  }
+
+  @Test("each convert option that changes a byte gives its own fingerprint")
+  func everyOption() throws {
+    let input = try writeTinyCheckpoint("fingerprint-every-option")
+    func target(_ name: String, blockShape: (Int, Int) = (128, 128), ue8m0: Bool = false, groupSize: Int? = nil, bits: Int = 4) throws
+      -> ConversionTarget
+    {
+      try #require(ConversionTarget.parse(name, blockShape: blockShape, ue8m0: ue8m0, groupSize: groupSize, bits: bits))
+    }
+    let fp8 = try target("fp8-block")
+    let narrowOnes = TensorSelection(excludes: ["*.down_proj.weight", "*.q_b_proj.weight", "*.kv_b_proj.weight"].map(Glob.init))
+    let variants: [(String, String)] = [
+      ("--to fp8-block", try fingerprint(input, fp8)),
+      ("--block-size 1x128", try fingerprint(input, target("fp8-block", blockShape: (1, 128)))),
+      ("--scale-format ue8m0", try fingerprint(input, target("fp8-block", ue8m0: true))),
+      ("--compressed-tensors", try fingerprint(input, fp8, compressedTensors: true)),
+      ("--exclude", try fingerprint(input, fp8, selection: TensorSelection(excludes: [Glob("*.o_proj.weight")]))),
+      ("--include", try fingerprint(input, fp8, selection: TensorSelection(includes: [Glob("lm_head.weight")]))),
+      ("--max-shard-size", try fingerprint(input, fp8, maxShardByteCount: 4096)),
+      ("--to bf16", try fingerprint(input, .cast(.bfloat16))),
+      ("--to f32", try fingerprint(input, .cast(.float32))),
+      ("--to int4-g128 --group-size 32", try fingerprint(input, target("int4-g128", groupSize: 32))),
+      // (Group 64 only divides the 64-column weights: the 32-column ones are left out of both sides.)
+      ("--group-size 32 --exclude", try fingerprint(input, target("int4-g128", groupSize: 32), selection: narrowOnes)),
+      ("--group-size 64 --exclude", try fingerprint(input, target("int4-g128", groupSize: 64), selection: narrowOnes)),
+      ("--to int4-asym", try fingerprint(input, target("int4-asym", groupSize: 32))),
+      ("--search", try fingerprint(input, target("int4-g128", groupSize: 32), search: true)),
+      ("--to mlx-affine --group-size 32", try fingerprint(input, target("mlx-affine", groupSize: 32))),
+      ("--bits 8", try fingerprint(input, target("mlx-affine", groupSize: 32, bits: 8))),
+    ]
+    for (i, a) in variants.enumerated() {
+      for b in variants[(i + 1)...] { #expect(a.1 != b.1, "\(a.0) and \(b.0) share a fingerprint") }
+    }
   }
 
   @Test("every byte-changing option changes the fingerprint: --search, --scale-format in rule runs")

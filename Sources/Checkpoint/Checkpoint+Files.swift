@@ -81,16 +81,13 @@ extension Checkpoint {
   /// checkpoint verify calls corrupt into an output verify calls clean (or the reverse).
   public func checkScales(of group: WeightGroup) throws {
     let names = Set(group.parts.values)
-    for name in names.sorted() where ValueScan.isScaleTensor(name) {
-      guard let view = try? tensor(name) else { continue }
-      let signed = ValueScan.isSignedScaleTensor(name, among: names)
-      let bad = view.withUnsafeBytes { bytes in
-        signed ? ValueScan.zeroOrNonFinite(bytes, dtype: view.dtype) : ValueScan.nonPositive(bytes, dtype: view.dtype)
-      }
-      guard let bad else { continue }
+    for name in names.sorted() where ValueScan.isScale(name, among: names) {
+      guard let view = try? tensor(name),
+        let problem = view.withUnsafeBytes({ ValueScan.scaleProblem(name, among: names, bytes: $0, dtype: view.dtype) })
+      else { continue }
       throw CheckpointError.badScale(
-        tensor: name, dtype: view.dtype.rawValue, count: bad.count, firstIndex: bad.firstIndex, bits: bad.firstBits,
-        expectation: signed ? "nonzero finite numbers" : "positive finite numbers")
+        tensor: name, dtype: view.dtype.rawValue, count: problem.bad.count, firstIndex: problem.bad.firstIndex,
+        bits: problem.bad.firstBits, expectation: problem.expectation)
     }
   }
 

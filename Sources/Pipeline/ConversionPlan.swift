@@ -17,6 +17,8 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
   case numeric(tensor: String, reason: String)
   /// A `--rule`/`--recipe` that cannot be parsed or mixes schemes no single consumer reads.
   case invalidRecipe(String)
+  /// `--resume` into an output whose interrupted run had other options or older inputs.
+  case cannotResume(output: String, reason: String)
 
   public var description: String {
     switch self {
@@ -30,6 +32,8 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
       return "tensor '\(tensor)': \(reason)"
     case .invalidRecipe(let reason):
       return reason
+    case .cannotResume(let output, let reason):
+      return "cannot --resume into '\(output)': \(reason); repeat the interrupted command exactly, or use --force to start over"
     }
   }
 }

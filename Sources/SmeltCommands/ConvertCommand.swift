@@ -160,6 +160,10 @@ struct ConvertCommand: Command {
       context.warn(
         "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)) in its source or its result: NaN and infinity are kept, values too large for the target become infinities, FP8 casts saturate infinities to ±max; 'smelt verify --deep' reports them")
     }
+    for tensor in report.tensors where tensor.saturatedCount > 0 {
+      context.warn(
+        "tensor '\(tensor.name)': \(tensor.saturatedCount) value(s) beyond the largest of \(target) (first at element \(tensor.firstSaturatedIndex ?? 0)) were saturated to ±max; an unscaled FP8 cast cannot represent them (a scaled target such as fp8-block can)")
+    }
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(reportJSON(report)))
     } else {
@@ -239,6 +243,7 @@ struct ConvertCommand: Command {
         ("snr_db", tensor.snrDecibels.isInfinite && tensor.snrDecibels > 0 ? .string("inf") : number(tensor.snrDecibels)),
         ("max_abs_error", number(tensor.maxAbsoluteError)),
         ("non_finite_values", .number(JSONNumber(tensor.nonFiniteCount))),
+        ("saturated_values", .number(JSONNumber(tensor.saturatedCount))),
       ]) ?? JSONObject())
     }
     return .object(JSONObject(members: [
@@ -252,6 +257,8 @@ struct ConvertCommand: Command {
       ("gb_per_second", number(report.seconds > 0 ? Double(report.sourceByteCount) / report.seconds / 1e9 : 0)),
       ("files_written", .array(report.filesWritten.map { .string($0) })),
       ("files_resumed", .array(report.filesResumed.map { .string($0) })),
+      ("non_finite_values", .number(JSONNumber(report.tensors.reduce(0) { $0 + $1.nonFiniteCount }))),
+      ("saturated_values", .number(JSONNumber(report.tensors.reduce(0) { $0 + $1.saturatedCount }))),
       ("tensors", .array(tensors)),
     ]) ?? JSONObject())
   }

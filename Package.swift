@@ -56,7 +56,7 @@ let package = Package(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
       swiftSettings: optimizedKernels),
     .target(
-      name: "ReferenceModel", dependencies: ["TensorCore", "Checkpoint"], swiftSettings: common,
+      name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
       linkerSettings: libm),
     .target(
       name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats"],

@@ -41,7 +41,8 @@ struct ConvertCommand: Command {
       .option("scale-format", valueName: "format", help: "FP8 scales: plain F32 amax/448 or powers of two (DeepSeek-V3.1).", default: "float", values: ["float", "ue8m0"]),
       .flag("compressed-tensors", help: "Write fp8-block in the compressed-tensors layout (weight_scale) instead of DeepSeek's."),
       .option("max-shard-size", valueName: "size", help: "Largest output file (tensor bytes), e.g. 5GB, 500MB.", default: "5GB"),
-      .flag("dry-run", help: "Print the plan and write nothing."),
+      .flag("dry-run", help: "Print the plan and write nothing: a summary by action, and every tensor when the plan has at most 1000."),
+      .flag("tensors", help: "With --dry-run: list every tensor whatever the plan's size."),
       .flag("force", help: "Replace the contents of a non-empty output directory."),
       .flag("resume", help: "Continue an interrupted conversion into the same output directory."),
       .flag("ignore-unindexed", help: "Convert only what the index names, although the directory holds other .safetensors files."),
@@ -56,6 +57,7 @@ struct ConvertCommand: Command {
   var search: Bool
   var maxShardByteCount: Int
   var dryRun: Bool
+  var listTensors: Bool
   var force: Bool
   var resume: Bool
   var ignoreUnindexed: Bool
@@ -115,6 +117,8 @@ struct ConvertCommand: Command {
     compressedTensors = arguments.flag("compressed-tensors")
     maxShardByteCount = try arguments.byteCount("max-shard-size", in: 1...Int.max)
     dryRun = arguments.flag("dry-run")
+    listTensors = arguments.flag("tensors")
+    if listTensors && !dryRun { throw UsageError.invalid("--tensors goes with --dry-run") }
     force = arguments.flag("force")
     resume = arguments.flag("resume")
     ignoreUnindexed = arguments.flag("ignore-unindexed")
@@ -183,7 +187,24 @@ struct ConvertCommand: Command {
     }
   }
 
+  /// Plans up to this many tensors list each one in `--dry-run` without `--tensors` (a 671B release has 92k).
+  static let listedTensorLimit = 1000
+
   private func printPlan(_ plan: ConversionPlan, context: CommandContext) {
+    let outputTensorCount = plan.jobs.reduce(0) { $0 + $1.outputs.count }
+    let listing = listTensors || outputTensorCount <= Self.listedTensorLimit
+    // The summary: each action with its weight count, in first-seen order (one pass over the jobs).
+    var actionCounts: [(action: String, count: Int)] = []
+    var actionIndex: [String: Int] = [:]
+    for job in plan.jobs {
+      let action = Self.describe(job.action)
+      if let index = actionIndex[action] {
+        actionCounts[index].count += 1
+      } else {
+        actionIndex[action] = actionCounts.count
+        actionCounts.append((action, 1))
+      }
+    }
     if json {
       let jobs: [JSONValue] = plan.jobs.flatMap { job -> [JSONValue] in
         let action: String
@@ -206,31 +227,42 @@ struct ConvertCommand: Command {
         ("source_bytes", .number(JSONNumber(plan.sourceByteCount))),
         ("output_bytes", .number(JSONNumber(plan.outputByteCount))),
         ("files", .array(plan.files.map { .string($0.name) })),
-        ("tensors", .array(jobs)),
-      ]) ?? JSONObject())
+        ("tensor_count", .number(JSONNumber(outputTensorCount))),
+        ("actions", .array(actionCounts.map { entry in
+          .object(JSONObject(members: [("action", .string(entry.action)), ("count", .number(JSONNumber(entry.count)))]) ?? JSONObject())
+        })),
+      ] + (listing ? [("tensors", .array(jobs))] : [])) ?? JSONObject())
       context.stdout.line(JSONWriter(pretty: true).string(document))
       return
     }
     var rows: [[String]] = [["tensor", "action", "output"]]
     for job in plan.jobs {
-      guard case .copy = job.action else {
-        let action: String
-        switch job.action {
-        case .cast(let dtype): action = "cast to \(dtype)"
-        case .fp8(let scheme, let rule): action = "fp8 \(scheme)\(rule.format == .ue8m0 ? " ue8m0" : "")"
-        case .group(let groupJob): action = groupJob.format.description + (groupJob.search ? ", clip search" : "")
-        case .repack(let layout): action = layout.description
-        case .copy: action = "copy"
-        }
-        rows.append([job.outputs[0].name, action, job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])
-        continue
-      }
+      if case .copy = job.action { continue }
+      rows.append([job.outputs[0].name, Self.describe(job.action), job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])
     }
     context.stdout.line("Plan: \(plan.target)")
     context.stdout.line("  \(plan.convertedJobCount) weights converted, \(plan.jobs.count - plan.convertedJobCount) tensors copied")
     context.stdout.line("  \(ByteCount.formatted(plan.sourceByteCount)) in, \(ByteCount.formatted(plan.outputByteCount)) out, \(plan.files.count) file(s)")
     context.stdout.line()
+    context.stdout.write(TextTable.render([["action", "tensors"]] + actionCounts.map { [$0.action, "\($0.count)"] }))
+    guard listing else {
+      context.stdout.line()
+      context.stdout.line("\(outputTensorCount) output tensors: --tensors lists each one")
+      return
+    }
+    context.stdout.line()
     context.stdout.write(TextTable.render(rows))
+  }
+
+  /// A job's action as the text plan names it.
+  static func describe(_ action: ConversionJob.Action) -> String {
+    switch action {
+    case .cast(let dtype): "cast to \(dtype)"
+    case .fp8(let scheme, let rule): "fp8 \(scheme)\(rule.format == .ue8m0 ? " ue8m0" : "")"
+    case .group(let groupJob): groupJob.format.description + (groupJob.search ? ", clip search" : "")
+    case .repack(let layout): layout.description
+    case .copy: "copy"
+    }
   }
 
   private func reportJSON(_ report: ConversionReport) -> JSONValue {

@@ -168,6 +168,18 @@ public struct FP8WeightFormat: WeightFormat {
     }
   }
 
+  /// DeepSeek's F32 block scales: the codes and the scales as they are stored (checked finite).
+  public func encodedMatrix(_ group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore) throws -> EncodedMatrix? {
+    guard spelling == .deepSeek, case .block(let blockRows, let blockColumns)? = geometry.fp8Scales else { return nil }
+    let main = try entry("weight", of: group, in: store)
+    let scale = try entry(scaleRole, of: group, in: store)
+    let codes = try store.bytes(of: main.name)
+    defer { codes.releasePages() }
+    return .float8Block(
+      codes: codes.copy(), scales: try Self.scales(scale, range: 0..<scale.elementCount, in: store),
+      blockRows: blockRows, blockColumns: blockColumns)
+  }
+
   /// Scales `range` (flat indices) of `scale` decoded to F32, checked finite.
   static func scales(_ scale: TensorEntry, range: Range<Int>, in store: any TensorStore) throws -> [Float] {
     guard let width = scale.dtype.byteWidth else { throw WeightDecodingError.missingTensor(name: scale.name, store: store.storePath) }

@@ -44,6 +44,20 @@ public protocol WeightFormat: Sendable {
   /// tensor-level SNR floor in dB and the ceiling on `max |Δ| / max |ref|`, a little beyond what the format's
   /// rounding can produce.
   func validationGates(dtype: DType?) -> (minimumSNRDecibels: Double, maximumPeakError: Double)
+  /// The 2-D weight in an encoding a matmul dequantizes tile by tile itself (`EncodedMatrix`), or `nil` when
+  /// the format has none (the caller decodes to F32). Default `nil`.
+  func encodedMatrix(_ group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore) throws -> EncodedMatrix?
+}
+
+/// A whole 2-D weight `[rows, columns]` kept in a compact encoding whose dequantization is elementwise (so a
+/// GEMM can apply it while it packs tiles): the reference forward pass reads FP8-block and BF16 checkpoints
+/// through it at 1 or 2 bytes per weight instead of 4.
+public enum EncodedMatrix: Sendable {
+  /// BF16 bit patterns, row-major.
+  case bfloat16(bits: [UInt16])
+  /// E4M3FN codes, row-major, with F32 multipliers per `blockRows × blockColumns` block (row-major grid):
+  /// `W = f32(code) · scale` in F32.
+  case float8Block(codes: [UInt8], scales: [Float], blockRows: Int, blockColumns: Int)
 }
 
 extension WeightFormat {
@@ -59,6 +73,9 @@ extension WeightFormat {
     nil
   }
   public var storesMXFP4Codes: Bool { false }
+  public func encodedMatrix(_ group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore) throws -> EncodedMatrix? {
+    nil
+  }
 
   public func dequantize(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> DequantizedMatrix {
     throw WeightDecodingError.badLayout(module: module, storage: storage, reason: "not a packed layout")

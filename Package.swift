@@ -8,6 +8,8 @@
 //   SmeltCommands             one file per subcommand; parse, call a library, print
 //   CommandLineSupport        argument parsing, help text, exit codes, progress reporting
 //   Pipeline / Sharding / Validation   the jobs: convert, shard, validate
+//   JobParts                  splitting a job into parts: --part I/N and scheduler environments, balancing by
+//                             bytes of work, receipts, locks, --finalize's checks, Slurm job scripts
 //   ReferenceModel            F32 CPU forward pass (DeepSeek-V3 MLA + MoE)
 //   Checkpoint                checkpoint directories, index.json, config.json, sharded writer
 //   GGUFModel                 what llama.cpp expects of a model's GGUF: deepseek2 mapping, tokenizer metadata,
@@ -53,6 +55,7 @@ let package = Package(
     .target(
       name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
       linkerSettings: libm),
+    .target(name: "JobParts", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(
       name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint"],
       swiftSettings: common),
@@ -96,6 +99,7 @@ let package = Package(
     .testTarget(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
       resources: [.copy("Golden")], swiftSettings: common),
+    .testTarget(name: "JobPartsTests", dependencies: ["JobParts", "TensorCore", "SystemIO", "TestSupport"], swiftSettings: common),
     .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"], swiftSettings: common),
     .testTarget(name: "ShardingTests", dependencies: ["Sharding", "TestSupport"], swiftSettings: common),
     .testTarget(

@@ -71,7 +71,7 @@ let package = Package(
       name: "SmeltCommands",
       dependencies: [
         "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "ReferenceModel", "Pipeline",
-        "Sharding", "Validation", "CommandLineSupport",
+        "Sharding", "Validation", "JobParts", "CommandLineSupport",
       ],
       swiftSettings: common),
     .executableTarget(name: "smelt", dependencies: ["SmeltCommands"], swiftSettings: common),

@@ -12,6 +12,7 @@
 //                             bytes of work, receipts, locks, --finalize's checks, Slurm job scripts
 //   ReferenceModel            F32 CPU forward pass (DeepSeek-V3 MLA + MoE)
 //   Checkpoint                checkpoint directories, index.json, config.json, sharded writer
+//   WeightFormats             the format registry: detection, geometry, the one decoder
 //   GGUFModel                 what llama.cpp expects of a model's GGUF: deepseek2 mapping, tokenizer metadata,
 //                             llama-quantize's per-tensor types, imatrix files
 //   SafeTensors               strict header parser, header planner, memory-mapped reader
@@ -49,29 +50,34 @@ let package = Package(
     .target(name: "GGML", swiftSettings: optimizedKernels, linkerSettings: libm),
     .target(name: "GGUF", dependencies: ["GGML", "SystemIO"], swiftSettings: common),
     .target(
-      name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
+      name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
       swiftSettings: common),
     .target(name: "GGUFModel", dependencies: ["GGML", "GGUF", "JSON", "SystemIO", "Checkpoint"], swiftSettings: common),
     .target(
-      name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
+      name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
+      swiftSettings: common),
+    .target(
+      name: "ReferenceModel", dependencies: ["TensorCore", "Checkpoint"], swiftSettings: common,
       linkerSettings: libm),
     .target(name: "JobParts", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(
-      name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint"],
+      name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats"],
       swiftSettings: common),
     .target(
-      name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "Pipeline"],
+      name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],
       swiftSettings: common),
     .target(
       name: "Validation",
-      dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "ReferenceModel"],
+      dependencies: [
+        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
+      ],
       swiftSettings: common),
-    .target(name: "CommandLineSupport", dependencies: ["SystemIO"], swiftSettings: common),
+    .target(name: "CommandLineSupport", swiftSettings: common),
     .target(
       name: "SmeltCommands",
       dependencies: [
-        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "ReferenceModel", "Pipeline",
-        "Sharding", "Validation", "JobParts", "CommandLineSupport",
+        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
+        "Pipeline", "Sharding", "Validation", "JobParts", "CommandLineSupport",
       ],
       swiftSettings: common),
     .executableTarget(name: "smelt", dependencies: ["SmeltCommands"], swiftSettings: common),
@@ -85,7 +91,7 @@ let package = Package(
     .testTarget(
       name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"],
       resources: [.copy("Malformed")], swiftSettings: common),
-    .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(
       name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"], resources: [.copy("Golden")],
       swiftSettings: common),
@@ -100,10 +106,10 @@ let package = Package(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
       resources: [.copy("Golden")], swiftSettings: common),
     .testTarget(name: "JobPartsTests", dependencies: ["JobParts", "TensorCore", "SystemIO", "TestSupport"], swiftSettings: common),
-    .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"], swiftSettings: common),
-    .testTarget(name: "ShardingTests", dependencies: ["Sharding", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "ShardingTests", dependencies: ["Sharding", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(
-      name: "ValidationTests", dependencies: ["Validation", "Pipeline", "SmeltCommands", "TestSupport"],
+      name: "ValidationTests", dependencies: ["Validation", "WeightFormats", "Pipeline", "SmeltCommands", "TestSupport"],
       swiftSettings: common),
     .testTarget(
       name: "CommandLineSupportTests", dependencies: ["CommandLineSupport", "TestSupport"], swiftSettings: common),

@@ -18,6 +18,17 @@ and compares every quantized weight with DEQ bit for bit:
                                           scales[g_idx] * (q - (qzeros + 1)) in F16; config parsed by
                                           transformers.GPTQConfig
 
+  nvfp4-ct-fused                          llm-compressor's fused-layer rule for NVFP4 global scales
+                                          (`update_fused_layer_weight_global_scales`, reproduced from its source:
+                                          llm-compressor itself is not installed): siblings' globals from
+                                          compressed-tensors' generate_gparam, the min shared, then
+                                          compressed-tensors' own qparams and compressor; Smelt's weight_packed,
+                                          weight_scale and weight_global_scale must equal those bytes
+  fp8-block-ct-config                     `--to fp8-block --compressed-tensors` config: the config group's
+                                          weights / input_activations equal compressed-tensors' FP8_BLOCK preset
+                                          as QuantizationConfig serializes it, embed_tokens and lm_head ignored,
+                                          every FP8 weight matched by a target
+
 Prints one PASS/FAIL/SKIP line per layout; exits 1 on any FAIL, 0 otherwise (a missing library is a SKIP).
 """
 import argparse
@@ -64,6 +75,8 @@ LAYOUTS = [
     ("nvfp4", "nvfp4", [], "modelopt"),
     ("nvfp4-ct", "nvfp4-ct", [], "compressed_tensors"),
     ("fp8-to-int4", "int4-g128", ["--group-size", "64"], "compressed_tensors"),  # FP8-block sample as input
+    ("nvfp4-ct-fused", "nvfp4-ct", [], "compressed_tensors"),
+    ("fp8-block-ct-config", "fp8-block", ["--compressed-tensors"], "compressed_tensors"),
     ("recipe-ct", None, ["--rule", "*.mlp.experts.*=int4-g128:group=64", "--rule", "*.self_attn.*=fp8-block",
                          "--rule", "*.shared_experts.*=nvfp4-ct"], "compressed_tensors"),
 ]
@@ -146,6 +159,80 @@ def check_compressed_tensors(out, deq, config):
         ok, why = same_bits(reference, deq[module + ".weight"])
         if not ok:
             return False, f"{module} ({key}, {fmt}): {why}", checked
+        checked += 1
+    return True, "", checked
+
+
+# --- llm-compressor's NVFP4 fused global scales ------------------------------------------------------------
+
+# vLLM's fused layers (llm-compressor fuses exactly these sibling sets under one parent module).
+FUSED_SETS = [("gate_proj", "up_proj"), ("q_a_proj", "kv_a_proj_with_mqa"), ("q_proj", "k_proj", "v_proj")]
+
+
+def check_nvfp4_fused(out, source):
+    from compressed_tensors.compressors import BaseCompressor
+    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
+    from compressed_tensors.quantization.quant_scheme import PRESET_SCHEMES
+    from compressed_tensors.quantization.utils import compute_dynamic_scales_and_zp, generate_gparam
+
+    args = QuantizationArgs(**PRESET_SCHEMES["NVFP4A16"]["weights"].model_dump())
+    scheme = QuantizationScheme(targets=["Linear"], weights=args)
+    compressor = BaseCompressor.get_value_from_registry("nvfp4-pack-quantized")
+    modules = modules_with(out, "weight_global_scale")
+    present = set(modules)
+
+    def gparam(module):
+        w = source[module + ".weight"]
+        return generate_gparam(torch.amin(w), torch.amax(w))
+
+    checked = fused = 0
+    for module in modules:
+        parent, _, leaf = module.rpartition(".")
+        siblings = [module]
+        for group in FUSED_SETS:
+            if leaf in group and all(f"{parent}.{s}" in present for s in group):
+                siblings = [f"{parent}.{s}" for s in group]
+        # update_fused_layer_weight_global_scales: torch.min over the siblings' weight_global_scale.
+        gs = torch.min(torch.cat([gparam(s).reshape(1) for s in siblings])).reshape([1])
+        fused += len(siblings) > 1
+        w = source[module + ".weight"]
+        scale, zp = compute_dynamic_scales_and_zp(value=w, args=args, module=None, global_scale=gs)
+        state = {"weight": w, "weight_scale": scale.to(w.dtype), "weight_zero_point": zp, "weight_global_scale": gs}
+        reference = compressor.compress(state, scheme)
+        for leaf_name in ("weight_packed", "weight_scale", "weight_global_scale"):
+            a, b = reference[leaf_name].contiguous(), out[module + "." + leaf_name].contiguous()
+            if a.dtype != b.dtype or a.shape != b.shape or a.view(torch.uint8).flatten().tolist() != b.view(torch.uint8).flatten().tolist():
+                return False, f"{module}.{leaf_name} differs from compressed-tensors with llm-compressor's fused rule", checked
+        checked += 1
+    if fused == 0:
+        return False, "no fused siblings found", checked
+    return True, "", checked
+
+
+# --- compressed-tensors FP8 block config -------------------------------------------------------------------
+
+def check_fp8_block_config(out, config):
+    from compressed_tensors.quantization import QuantizationConfig, preset_name_to_scheme
+
+    block = config["quantization_config"]
+    parsed = QuantizationConfig.model_validate(block)
+    preset = preset_name_to_scheme("FP8_BLOCK", ["Linear"])
+    if len(parsed.config_groups) != 1:
+        return False, f"{len(parsed.config_groups)} config groups", 0
+    (key, group), = parsed.config_groups.items()
+    for field in ("weights", "input_activations", "output_activations"):
+        ours, theirs = getattr(group, field), getattr(preset, field)
+        if (ours and ours.model_dump()) != (theirs and theirs.model_dump()):
+            return False, f"{field} {ours and ours.model_dump()} is not FP8_BLOCK's {theirs and theirs.model_dump()}", 0
+    if parsed.format != "float-quantized" or parsed.quantization_status != "compressed":
+        return False, f"format {parsed.format}, status {parsed.quantization_status}", 0
+    for module in ("model.embed_tokens", "lm_head"):
+        if not any(vllm_match(module, t) for t in parsed.ignore):
+            return False, f"{module} is not in ignore (compressed-tensors' Linear matcher would select it)", 0
+    checked = 0
+    for module in modules_with(out, "weight_scale"):
+        if not any(vllm_match(module, t) for t in group.targets):
+            return False, f"{module} is FP8 but matches no target", checked
         checked += 1
     return True, "", checked
 
@@ -297,7 +384,12 @@ def main():
             smelt(args.smelt, "convert", out_dir, deq_dir, "--to", "f32", "--force", "-q")
             out, config = load_dir(out_dir)
             deq, _ = load_dir(deq_dir)
-            if name.startswith("int4") or name in ("mxfp4", "nvfp4-ct", "recipe-ct", "fp8-to-int4"):
+            if name == "nvfp4-ct-fused":
+                source, _ = load_dir(sample)
+                ok, why, count = check_nvfp4_fused(out, source)
+            elif name == "fp8-block-ct-config":
+                ok, why, count = check_fp8_block_config(out, config)
+            elif name.startswith("int4") or name in ("mxfp4", "nvfp4-ct", "recipe-ct", "fp8-to-int4"):
                 ok, why, count = check_compressed_tensors(out, deq, config)
             elif name.startswith("mlx"):
                 ok, why, count = check_mlx(out, deq, config)
@@ -311,8 +403,11 @@ def main():
             ok, why, count = False, f"{type(error).__name__}: {error}", 0
         shown = "smelt " + " ".join(command)
         label = "AutoGPTQ's dequantization (transcribed; config parsed by transformers.GPTQConfig)" if name == "gptq" else library
+        verb = {"nvfp4-ct-fused": "quantized bit-exactly as compressed-tensors does with llm-compressor's fused global scales",
+                "fp8-block-ct-config": "matched by a config that equals compressed-tensors' FP8_BLOCK preset, in"}.get(
+            name, "decompressed bit-exactly by")
         if ok and count > 0:
-            log(f"PASS {name}: {count} weights decompressed bit-exactly by {label} ({shown})")
+            log(f"PASS {name}: {count} weights {verb} {label} ({shown})")
         else:
             failures += 1
             log(f"FAIL {name}: {why or 'no quantized weights found'} ({shown})")

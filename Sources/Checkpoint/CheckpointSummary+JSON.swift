@@ -1,5 +1,6 @@
 import JSON
 import TensorCore
+import WeightFormats
 
 extension CheckpointSummary {
   /// The `smelt inspect --json` document (schema: `formats/inspect-json.md`).

@@ -1,6 +1,7 @@
 import SafeTensors
 import SystemIO
 import TensorCore
+import WeightFormats
 
 /// What `smelt inspect` reports about a checkpoint: sizes, dtypes, architecture, quantization and MoE
 /// structure. Pure: computed from headers and config only, no tensor data is read.
@@ -167,53 +168,14 @@ public struct CheckpointSummary: Sendable {
     }
   }
 
-  /// Unpacked element count of a weight group.
+  /// Unpacked element count of a weight group (its format's header-only count).
   static func logicalElementCount(_ group: WeightGroup, _ entries: EntryLookup) -> Int {
-    func elements(_ role: String) -> Int { entries[group.parts[role] ?? ""].flatMap { ByteCount.elementCount($0.shape) } ?? 0 }
-    switch group.storage {
-    case .plain, .fp8Block, .fp8CompressedTensors: return elements("weight")
-    case .int4PackQuantized: return elements("weight_packed") * 8
-    case .gptq: return elements("qweight") * 8
-    case .mlxAffine:
-      guard let weight = entries[group.parts["weight"] ?? ""], let scales = entries[group.parts["scales"] ?? ""],
-        let rows = weight.shape.first, let groupCount = scales.shape.last, let words = weight.shape.last, groupCount > 0
-      else { return 0 }
-      // bits = 32 * words / (groups * groupSize); without the group size, assume 4-bit unless the
-      // config says otherwise; the packed word count times 32/bits gives the input width.
-      _ = groupCount
-      return rows * words * 8
-    case .mxfp4CompressedTensors, .nvfp4CompressedTensors, .nvfp4ModelOpt:
-      return elements(group.storage == .nvfp4ModelOpt ? "weight" : "weight_packed") * 2
-    case .mxfp4GptOss: return elements("blocks") * 2
-    }
+    group.format.logicalElementCount(group) { entries[$0] }
   }
 
+  /// The format's one-line description of a weight group.
   static func describe(_ group: WeightGroup, _ entries: EntryLookup, _ config: ModelConfig?) -> String {
-    switch group.storage {
-    case .fp8Block:
-      let block = config?.quantizationConfig?.weightBlockSize.map { $0.map(String.init).joined(separator: "x") } ?? "128x128"
-      let fmt = config?.quantizationConfig?.scaleFmt.map { ", \($0) scales" } ?? ""
-      return "F8_E4M3 weights, F32 weight_scale_inv per \(block) block\(fmt)"
-    case .fp8CompressedTensors:
-      let scale = entries[group.parts["weight_scale"] ?? ""]
-      return "F8_E4M3 weights, weight_scale \(scale.map { "\($0.dtype) \($0.shape)" } ?? "")"
-    case .int4PackQuantized:
-      let zero = group.parts["weight_zero_point"] != nil ? "asymmetric" : "symmetric"
-      return "int4 packed in I32, \(zero), group \(groupSize(group, entries) ?? 0)"
-    case .gptq: return "GPTQ int4 (qweight/qzeros/scales), group \(config?.quantizationConfig?.groupSize ?? 0)"
-    case .mlxAffine: return "MLX affine (U32 words, scales, biases)"
-    case .mxfp4CompressedTensors: return "MXFP4 (E2M1 + E8M0 per 32), compressed-tensors"
-    case .mxfp4GptOss: return "MXFP4 (E2M1 + E8M0 per 32), gpt-oss blocks/scales"
-    case .nvfp4ModelOpt: return "NVFP4 (E2M1 + E4M3 per 16 + F32 global), ModelOpt"
-    case .nvfp4CompressedTensors: return "NVFP4 (E2M1 + E4M3 per 16 + F32 global), compressed-tensors"
-    case .plain: return "plain"
-    }
+    group.format.describe(group, entries: { entries[$0] }, config: FormatConfig(config?.raw))
   }
 
-  static func groupSize(_ group: WeightGroup, _ entries: EntryLookup) -> Int? {
-    guard let packed = entries[group.parts["weight_packed"] ?? ""], let scale = entries[group.parts["weight_scale"] ?? ""],
-      let words = packed.shape.last, let groups = scale.shape.last, groups > 0
-    else { return nil }
-    return words * 8 / groups
-  }
 }

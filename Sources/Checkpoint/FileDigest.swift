@@ -17,19 +17,27 @@ public enum FileDigest {
   public static func sha256(of path: String, forcePortable: Bool = false) throws -> String {
     let fd = try FileDescriptor.open(path, .readOnly)
     defer { fd.close() }
-    let size = try fd.byteCount()
-    fd.advise(POSIX_FADV_SEQUENTIAL)
+    return try sha256(of: fd, byteCount: try fd.byteCount(), forcePortable: forcePortable)
+  }
+
+  /// The lowercase hex SHA-256 of the first `byteCount` bytes of `descriptor`, read in 8 MiB chunks;
+  /// `progress` is called with each chunk's size.
+  public static func sha256(
+    of descriptor: FileDescriptor, byteCount: Int, forcePortable: Bool = false, progress: ((Int) -> Void)? = nil
+  ) throws -> String {
+    descriptor.advise(POSIX_FADV_SEQUENTIAL)
     let chunk = 8 << 20
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
     defer { buffer.deallocate() }
     var hasher = Hasher(forcePortable: forcePortable)
     var offset = 0
-    while offset < size {
-      let n = min(chunk, size - offset)
+    while offset < byteCount {
+      let n = min(chunk, byteCount - offset)
       let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
-      try fd.read(into: slice, at: offset)
+      try descriptor.read(into: slice, at: offset)
       hasher.update(UnsafeRawBufferPointer(slice))
       offset += n
+      progress?(n)
     }
     return hasher.finalizeHex()
   }

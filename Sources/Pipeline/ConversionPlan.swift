@@ -3,6 +3,7 @@ import JSON
 import Quantization
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// Why a conversion cannot be planned or run.
 public enum ConversionError: Error, Sendable, CustomStringConvertible {
@@ -80,6 +81,8 @@ public struct ConversionPlan: Sendable {
   public var replacedSidecars: Set<String>
   /// Weights the selection picked but the layout cannot take, kept at source precision, one line per reason.
   public var notes: [String]
+  /// The file format the output is written in.
+  public var container: any OutputContainer = SafeTensorsContainer()
 
   public var sourceByteCount: Int { jobs.reduce(0) { $0 + $1.sourceByteCount } }
   public var outputByteCount: Int { jobs.reduce(0) { $0 + $1.outputByteCount } }
@@ -157,6 +160,7 @@ public struct ConversionPlan: Sendable {
         throw ConversionError.missingCompanion(weight: name, role: "weight_scale_inv")
       }
     }
+    ConversionPlan.fuseTensorScales(&jobs)
     self.jobs = jobs
     notes = context.notes.map { reason, kept in
       "kept \(kept.count) weight(s) at source precision: \(reason) (e.g. '\(kept.example)')"
@@ -211,15 +215,6 @@ public struct ConversionPlan: Sendable {
       let rows = main.shape.count >= 2 ? main.shape[0] : 1
       let columns = main.shape.count >= 2 ? main.shape.dropFirst().reduce(1, *) : (ByteCount.elementCount(main.shape) ?? 0)
       geometry = WeightGeometry(shape: main.shape, rows: rows, columns: columns, dtype: main.dtype)
-    case .fp8Block:
-      guard let main = byName[group.parts["weight"] ?? ""] else { return copyJob() }
-      guard let scale = byName[group.parts["weight_scale_inv"] ?? ""] else {
-        throw ConversionError.missingCompanion(weight: main.name, role: "weight_scale_inv")
-      }
-      guard main.shape.count == 2, scale.dtype == .float32, scale.shape.count == 2 else {
-        throw ConversionError.badCompanion(tensor: scale.name, expected: "F32 [ceil(out/128), ceil(in/128)] next to a 2-D weight", actual: "\(scale.dtype) \(scale.shape)")
-      }
-      geometry = WeightGeometry(shape: main.shape, rows: main.shape[0], columns: main.shape[1], dtype: .float32, groupSize: 128)
     default:
       do { geometry = try WeightDecoding.geometry(of: group, in: context.checkpoint) } catch {
         // An unreadable quantized layout only matters if the conversion has to decode it.
@@ -310,6 +305,32 @@ public struct ConversionPlan: Sendable {
         sourceByteCount: sourceBytes, rows: rows, columns: columns)
     case .mixed:
       throw ConversionError.invalidRecipe("a recipe cannot nest another recipe")
+    }
+  }
+
+  /// Links NVFP4 weights that engines load as one fused layer (`FusedLinears`: gate/up, q_a/kv_a, q/k/v under
+  /// one parent) so they share one per-tensor scale, as llm-compressor's
+  /// `update_fused_layer_weight_global_scales` does: only when every sibling is present and quantized to the
+  /// same layout.
+  static func fuseTensorScales(_ jobs: inout [ConversionJob]) {
+    var byModule: [String: Int] = [:]
+    for (index, job) in jobs.enumerated() {
+      guard case .group(let groupJob) = job.action, groupJob.format.sharesTensorScaleWithFusedSiblings,
+        let first = job.outputs.first
+      else { continue }
+      byModule[TensorName(first.name).modulePath] = index
+    }
+    for (module, index) in byModule {
+      let siblings = FusedLinears.siblingModules(of: module)
+      let indices = siblings.compactMap { byModule[$0] }
+      guard siblings.count > 1, indices.count == siblings.count, case .group(var groupJob) = jobs[index].action else { continue }
+      let formats = Set(indices.compactMap { i -> GroupFormat? in
+        if case .group(let sibling) = jobs[i].action { return sibling.format }
+        return nil
+      })
+      guard formats.count == 1 else { continue }
+      groupJob.fusedJobs = indices.sorted()
+      jobs[index].action = .group(groupJob)
     }
   }
 }

@@ -6,6 +6,7 @@ import SafeTensors
 import Synchronization
 import SystemIO
 import TensorCore
+import WeightFormats
 
 /// Per-weight result of a conversion: the round-trip error of what was written.
 public struct TensorReport: Sendable {
@@ -53,6 +54,8 @@ public final class ConversionRunner: Sendable {
   let chunkElements: Int
   /// Concurrent workers.
   let workerCount: Int
+  /// Source |x| maxima of NVFP4 weights with fused siblings, by job index (see `fusedAmax`).
+  let siblingAmax = Mutex([Int: Float]())
 
   public convenience init(plan: ConversionPlan, checkpoint: Checkpoint, output: String) {
     self.init(
@@ -92,38 +95,38 @@ public final class ConversionRunner: Sendable {
       for file in plan.files {
         let path = FileSystem.join(output, file.name)
         let tensors = file.jobs.flatMap { plan.jobs[$0].outputs }
-        let layout = try SafeTensorsLayout(tensors: tensors)
+        let fileByteCount = try plan.container.fileByteCount(of: tensors)
         // Reuse a finished file only if it is still exactly what was recorded (re-hashing costs a read,
         // far less than converting, and a file changed since must not reach the manifest as if intact).
         if let digest = completed[file.name], FileSystem.exists(path),
-          (try? FileSystem.byteCount(of: path)) == layout.fileByteCount, (try? FileDigest.sha256(of: path)) == digest
+          (try? FileSystem.byteCount(of: path)) == fileByteCount, (try? FileDigest.sha256(of: path)) == digest
         {
           resumed.append(file.name)
-          resumedDigests.append((file.name, digest, layout.fileByteCount))
+          resumedDigests.append((file.name, digest, fileByteCount))
           progress(file.jobs.reduce(0) { $0 + plan.jobs[$1].sourceByteCount })
           continue
         }
-        let writer = try SafeTensorsFileWriter(path: path, layout: layout)
+        let writer = try plan.container.makeWriter(path: path, tensors: tensors)
         let streaming: StreamingFileDigest
         do {
-          streaming = try StreamingFileDigest(path: AtomicOutputFile.temporaryPath(for: path), byteCount: layout.fileByteCount)
+          streaming = try StreamingFileDigest(path: AtomicOutputFile.temporaryPath(for: path), byteCount: fileByteCount)
         } catch {
           writer.abandon()
           throw error
         }
-        streaming.didWrite(0..<layout.header.dataStart)
+        streaming.didWrite(0..<writer.headerByteCount)
         do {
           let context = FileContext(writer: writer, sources: sources, digest: streaming)
           reports += try convertFile(file.jobs, context: context, progress: progress)
           try writer.commit()
           // The writer verified every tensor complete: the whole file is final (no range can be missed).
-          streaming.didWrite(0..<layout.fileByteCount)
+          streaming.didWrite(0..<fileByteCount)
         } catch {
           streaming.cancel()
           writer.abandon()
           throw error
         }
-        digests.start(name: file.name, byteCount: layout.fileByteCount) { try streaming.digest() }
+        digests.start(name: file.name, byteCount: fileByteCount) { try streaming.digest() }
         written.append(file.name)
       }
     } catch {
@@ -140,15 +143,10 @@ public final class ConversionRunner: Sendable {
     let fileDigests = resumedDigests + (try digests.wait())
 
     var extras: [(String, String, Int)] = []
-    if plan.files.count > 1 {
-      var weightMap: [(tensor: String, file: String)] = []
-      for file in plan.files {
-        for jobIndex in file.jobs { for tensor in plan.jobs[jobIndex].outputs { weightMap.append((tensor.name, file.name)) } }
-      }
-      let index = CheckpointIndex(weightMap: weightMap, totalByteCount: plan.outputByteCount)
-      let bytes = index.jsonBytes()
-      try FileSystem.writeFileAtomically(bytes, to: FileSystem.join(output, "model.safetensors.index.json"))
-      extras.append(("model.safetensors.index.json", SHA256.hex(of: bytes), bytes.count))
+    let fileTensors = plan.files.map { file in (name: file.name, tensors: file.jobs.flatMap { plan.jobs[$0].outputs }) }
+    for index in plan.container.indexFiles(files: fileTensors, totalByteCount: plan.outputByteCount) {
+      try FileSystem.writeFileAtomically(index.bytes, to: FileSystem.join(output, index.name))
+      extras.append((index.name, SHA256.hex(of: index.bytes), index.bytes.count))
     }
     if let config = plan.config {
       let bytes = JSONWriter(pretty: true).bytes(.object(config)) + [0x0A]
@@ -257,9 +255,9 @@ public final class ConversionRunner: Sendable {
   private func workItems(for state: JobState, stateIndex: Int) throws -> [WorkItem] {
     let job = state.job
     func whole() -> [WorkItem] { [WorkItem(stateIndex: stateIndex, rows: 0..<job.rows, sourceByteCount: job.sourceByteCount)] }
-    var alignment = job.group.storage == .fp8Block ? FP8Source.blockRows : 1
-    // 4-bit sources decode whole (their packing is not row-streamable in general).
-    if !WeightDecoding.streamsRows(job.group.storage) { return whole() }
+    // Sources decode by row ranges aligned to their own blocks; 4-bit sources decode whole.
+    guard WeightDecoding.streamsRows(job.group.storage), let source = state.sourceGeometry else { return whole() }
+    var alignment = source.rowAlignment
     switch job.action {
     case .copy, .group: return whole()
     case .cast: break
@@ -381,7 +379,10 @@ public final class ConversionRunner: Sendable {
         do { try BlockFP8.dequantize(codes, scales: scales, layout: layout, to: .float32, into: encoded) } catch {
           throw ConversionError.numeric(tensor: name, reason: "\(error)")
         }
-        state.addErrors(ErrorAccumulator(elementCount: count, signalEnergy: 0, errorEnergy: 0, maxAbsoluteError: 0))
+        // Exact: the F32 output is the reference.
+        var errors = ErrorStatistics()
+        errors.add(reference: UnsafeRawBufferPointer(encoded), .float32, candidate: UnsafeRawBufferPointer(encoded), .float32, count: count)
+        state.addErrors(errors)
       }
       try context.write(
         tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns * outputWidth,
@@ -398,23 +399,18 @@ public final class ConversionRunner: Sendable {
     // NaN/infinite source values are carried into the output (casts saturate or keep them) and reported.
     let nonFinite = NonFinite.scan(UnsafeBufferPointer(reference))
     if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
-    if dtype == .float32 {
-      state.addErrors(ErrorAccumulator(elementCount: count, signalEnergy: 0, errorEnergy: 0, maxAbsoluteError: 0))
-    } else if ErrorStatistics.dtypes.contains(dtype), nonFinite.count == 0 {
-      state.addErrors(
-        ErrorStatistics.measure(
-          reference: UnsafeRawBufferPointer(reference), .float32, approximation: UnsafeRawBufferPointer(encoded), dtype,
-          count: count))
+    var errors = ErrorStatistics()
+    if ErrorStatistics.dtypes.contains(dtype) {
+      errors.add(reference: UnsafeRawBufferPointer(reference), .float32, candidate: UnsafeRawBufferPointer(encoded), dtype, count: count)
     } else {
-      // FP8 targets, or non-finite values (which the scalar accumulator skips): decode back to F32 first.
+      // FP8 targets: decode back to F32 first.
       let back = scratch.floats(.roundTrip, count)
       do { try ElementCodec.decode(UnsafeRawBufferPointer(encoded), dtype: dtype, into: back) } catch {
         throw ConversionError.numeric(tensor: name, reason: "\(error)")
       }
-      var errors = ErrorAccumulator()
-      errors.add(reference: UnsafeBufferPointer(reference), approximation: UnsafeBufferPointer(back))
-      state.addErrors(errors)
+      errors.add(reference: UnsafeBufferPointer(reference), candidate: UnsafeBufferPointer(back))
     }
+    state.addErrors(errors)
     try context.write(
       tensorNamed: name, atByteOffsetWithinTensor: rows.lowerBound * job.columns * outputWidth,
       bytes: UnsafeRawBufferPointer(encoded))
@@ -457,7 +453,7 @@ public final class ConversionRunner: Sendable {
     let job = state.job
     let name = job.outputs[0].name
     guard let grid = state.outputScales, job.rows > 0 else { return }
-    let step = chunkRows(job, alignment: job.group.storage == .fp8Block ? FP8Source.blockRows : 1)
+    let step = chunkRows(job, alignment: state.sourceGeometry?.rowAlignment ?? 1)
     var maximum: UInt32 = 0
     var row = 0
     while row < job.rows {
@@ -491,8 +487,11 @@ public final class ConversionRunner: Sendable {
     _ source: UnsafeRawBufferPointer, _ sourceDType: DType, _ codes: UnsafeMutableRawBufferPointer,
     _ scales: UnsafeBufferPointer<Float>, _ layout: FP8BlockLayout, _ state: JobState, _ scratch: WorkerScratch
   ) throws {
+    // What the consumer reads back: the decoder multiplies in the stored scale dtype (F32 for DeepSeek).
+    let readDType = state.job.outputs.count > 1 ? state.job.outputs[1].dtype : .float32
     state.addErrors(
-      FusedFP8.quantizationError(source: source, sourceDType, codes: UnsafeRawBufferPointer(codes), scales: scales, layout: layout))
+      FusedFP8.quantizationError(
+        source: source, sourceDType, codes: UnsafeRawBufferPointer(codes), scales: scales, layout: layout, readDType: readDType))
   }
 }
 
@@ -506,9 +505,9 @@ struct WorkItem: Sendable {
   var sourceByteCount: Int
 }
 
-/// What every work item of a file writes to: the writer, and the digest that follows it.
+/// What every work item of a file writes to: the container's writer, and the digest that follows it.
 struct FileContext: Sendable {
-  let writer: SafeTensorsFileWriter
+  let writer: any OutputFileWriter
   let sources: SourceFiles
   let digest: StreamingFileDigest
 
@@ -520,8 +519,8 @@ struct FileContext: Sendable {
   /// Writes part of tensor `name`, reports the file range to the digest and starts writing it back.
   func write(tensorNamed name: String, atByteOffsetWithinTensor offset: Int, bytes: UnsafeRawBufferPointer) throws {
     try writer.write(tensorNamed: name, atByteOffsetWithinTensor: offset, bytes: bytes)
-    if let start = writer.layout.fileOffset(ofTensor: name) {
-      let range = (start + offset)..<(start + offset + bytes.count)
+    if let tensor = writer.fileRange(ofTensor: name) {
+      let range = (tensor.lowerBound + offset)..<(tensor.lowerBound + offset + bytes.count)
       digest.didWrite(range)
       digest.startWriteback(range)
     }
@@ -530,49 +529,50 @@ struct FileContext: Sendable {
   /// Copies tensor `name` file to file and reports it to the digest.
   func copy(tensorNamed name: String, from source: FileDescriptor, sourceFileOffset: Int) throws {
     try writer.copy(tensorNamed: name, from: source, sourceFileOffset: sourceFileOffset)
-    if let entry = writer.layout.entry(named: name), let start = writer.layout.fileOffset(ofTensor: name) {
-      digest.didWrite(start..<(start + entry.byteCount))
-    }
+    if let range = writer.fileRange(ofTensor: name) { digest.didWrite(range) }
   }
-}
-
-/// FP8 block sources (DeepSeek `weight_scale_inv`): 128 x 128 blocks.
-enum FP8Source {
-  static let blockRows = 128
-  static let blockColumns = 128
 }
 
 /// A job being converted: its source views, scales and results, shared by its work items.
 final class JobState: Sendable {
   let job: ConversionJob
-  /// The source weight (nil for copies).
+  /// The source weight's mapped codes, for row-streamed plain and FP8-block sources (nil otherwise).
   let weight: TensorView?
+  /// The source's geometry (nil for copies).
+  let sourceGeometry: WeightGeometry?
   /// An FP8 block source's F32 scales, copied once (read-only after `init`; freed in `deinit`).
   private let sourceScales: DisjointMutableBuffer<Float>
   /// The output scale grid of an FP8 job, filled chunk by chunk (disjoint row ranges).
   let outputScales: DisjointMutableBuffer<Float>?
   /// The whole tensor's FP8 layout, for FP8 jobs.
   let outputLayout: FP8BlockLayout?
-  let errors = Mutex(ErrorAccumulator())
+  let errors = Mutex(ErrorStatistics())
   /// Non-finite source values seen by a cast: how many, and the smallest flat index.
   let nonFinite = Mutex((count: 0, first: Int?.none))
   /// A group-format job's report (its single work item quantizes the whole weight).
   let groupReport = Mutex(TensorReport?.none)
-  /// The checkpoint, for sources decoded whole through `WeightDecoding`.
+  /// The checkpoint, for sources decoded through `WeightDecoding`.
   private let checkpoint: Checkpoint
   private let remainingItems = Mutex(0)
 
   init(job: ConversionJob, checkpoint: Checkpoint) throws {
     self.job = job
     self.checkpoint = checkpoint
-    var decodesWhole = !WeightDecoding.streamsRows(job.group.storage)
-    if case .group = job.action { decodesWhole = true }
-    if case .copy = job.action { decodesWhole = true }
-    if decodesWhole {
+    var streamed = WeightDecoding.streamsRows(job.group.storage)
+    if case .group = job.action { streamed = false }
+    if case .copy = job.action {
+      sourceGeometry = nil
+      streamed = false
+    } else {
+      do { sourceGeometry = try WeightDecoding.geometry(of: job.group, in: checkpoint) } catch {
+        throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "\(error)")
+      }
+    }
+    if streamed, job.group.storage == .plain || job.group.storage == .fp8Block {
+      (weight, sourceScales) = try JobState.mappedSource(job, checkpoint)
+    } else {
       weight = nil
       sourceScales = DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0))
-    } else {
-      (weight, sourceScales) = try JobState.streamingSource(job, checkpoint)
     }
     if case .fp8(let scheme, _) = job.action {
       let layout = try FP8BlockLayout(rows: job.rows, columns: job.columns, scheme: scheme)
@@ -586,11 +586,11 @@ final class JobState: Sendable {
     }
   }
 
-  /// The mapped weight of a row-streamed source, and an FP8 block source's scales copied once.
-  private static func streamingSource(
+  /// The mapped weight of a plain or FP8-block source read straight from the mapping, and an FP8-block
+  /// source's scales copied once (checked finite: the fused kernels do not check per chunk).
+  private static func mappedSource(
     _ job: ConversionJob, _ checkpoint: Checkpoint
   ) throws -> (TensorView, DisjointMutableBuffer<Float>) {
-    let sourceScales: DisjointMutableBuffer<Float>
     guard let weightName = job.group.parts["weight"] else {
       throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "no weight tensor")
     }
@@ -599,35 +599,18 @@ final class JobState: Sendable {
     guard width > 0, weight.bytes.count >= job.rows * job.columns * width else {
       throw ConversionError.unsupported(tensor: weight.name, reason: "\(weight.dtype) \(weight.shape) does not match the plan")
     }
-    switch job.group.storage {
-    case .plain:
-      sourceScales = DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0))
-    case .fp8Block:
-      let scaleName = job.group.parts["weight_scale_inv"] ?? ""
-      let scale = try checkpoint.tensor(scaleName)
-      let expected = [
-        (job.rows + FP8Source.blockRows - 1) / FP8Source.blockRows,
-        (job.columns + FP8Source.blockColumns - 1) / FP8Source.blockColumns,
-      ]
-      guard scale.dtype == .float32, scale.shape == expected else {
-        throw ConversionError.badCompanion(
-          tensor: scale.name, expected: "F32 \(expected) for weight \(weight.shape) with 128x128 blocks",
-          actual: "\(scale.dtype) \(scale.shape)")
-      }
-      let values = try scale.copyElements(as: Float.self)
-      // Checked once here (the fused kernels do not check per chunk).
-      if let index = values.firstIndex(where: { !$0.isFinite }) {
-        throw ConversionError.numeric(
-          tensor: scale.name, reason: "\(QuantizationError.nonFiniteScale(scaleIndex: index, value: values[index]))")
-      }
-      let copy = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
-      _ = copy.initialize(from: values)
-      sourceScales = DisjointMutableBuffer(copy)
-    default:
-      throw ConversionError.unsupported(
-        tensor: job.group.modulePath, reason: "unsupported source layout \(job.group.storage.rawValue)")
+    guard job.group.storage == .fp8Block, let scaleName = job.group.parts["weight_scale_inv"] else {
+      return (weight, DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0)))
     }
-    return (weight, sourceScales)
+    let scale = try checkpoint.tensor(scaleName)
+    let values = try scale.copyElements(as: Float.self)
+    if let index = values.firstIndex(where: { !$0.isFinite }) {
+      throw ConversionError.numeric(
+        tensor: scale.name, reason: "\(QuantizationError.nonFiniteScale(scaleIndex: index, value: values[index]))")
+    }
+    let copy = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
+    _ = copy.initialize(from: values)
+    return (weight, DisjointMutableBuffer(copy))
   }
 
   deinit {
@@ -645,7 +628,7 @@ final class JobState: Sendable {
     }
   }
 
-  func addErrors(_ chunk: ErrorAccumulator) { errors.withLock { $0.merge(chunk) } }
+  func addErrors(_ chunk: ErrorStatistics) { errors.withLock { $0.merge(chunk) } }
 
   func addNonFinite(_ count: Int, first: Int?) {
     nonFinite.withLock { total in
@@ -670,47 +653,32 @@ final class JobState: Sendable {
     weight.owner.mapping.advise(.dontNeed, range: (start + rows.lowerBound * rowByteCount)..<(start + rows.upperBound * rowByteCount))
   }
 
-  /// The F32 values of rows `rows` into `destination` (`rows.count * columns` elements).
+  /// The F32 values of rows `rows` into `destination` (`rows.count * columns` elements): plain sources from
+  /// the mapping, everything else through the one weight decoder.
   func decode(rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) throws {
-    let name = weight?.name ?? job.group.modulePath
-    if !WeightDecoding.streamsRows(job.group.storage) {
-      do {
-        let decoded = try WeightDecoding.decode(group: job.group, in: checkpoint)
-        let start = rows.lowerBound * job.columns
-        decoded.values.withUnsafeBufferPointer { all in
-          _ = destination.initialize(from: UnsafeBufferPointer(rebasing: all[start..<(start + destination.count)]))
-        }
-      } catch {
-        throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "\(error)")
+    if job.group.storage == .plain, let weight {
+      do { try ElementCodec.decode(sourceBytes(rows: rows), dtype: weight.dtype, into: destination) } catch {
+        throw ConversionError.numeric(tensor: weight.name, reason: "\(error)")
       }
       return
     }
-    switch job.group.storage {
-    case .fp8Block:
-      precondition(rows.lowerBound % FP8Source.blockRows == 0, "fp8 source chunks start on a block row")
-      let layout = try FP8BlockLayout(
-        rows: rows.count, columns: job.columns, scheme: .block(rows: FP8Source.blockRows, columns: FP8Source.blockColumns))
-      let firstScale = rows.lowerBound / FP8Source.blockRows * layout.scaleColumns
-      do {
-        try BlockFP8.dequantize(
-          sourceBytes(rows: rows), scales: UnsafeBufferPointer(sourceScales.slice(firstScale..<(firstScale + layout.scaleCount))),
-          layout: layout, to: .float32, into: UnsafeMutableRawBufferPointer(destination))
-      } catch {
-        throw ConversionError.numeric(tensor: name, reason: "\(error)")
-      }
-    default:
-      do { try ElementCodec.decode(sourceBytes(rows: rows), dtype: weight?.dtype ?? .float32, into: destination) } catch {
-        throw ConversionError.numeric(tensor: name, reason: "\(error)")
-      }
+    do {
+      try WeightDecoding.decodeRows(group: job.group, in: checkpoint, geometry: sourceGeometry, rows: rows, into: destination)
+    } catch {
+      throw ConversionError.numeric(tensor: WeightDecoding.logicalName(of: job.group), reason: "\(error)")
     }
   }
 
-  /// An FP8 block source's codes, scales and layout for rows `rows` (starting on a block row).
+  /// An FP8 block source's codes, scales and layout for rows `rows` (starting on a block row), for the fused
+  /// FP8 → BF16 pass.
   func fp8Source(rows: Range<Int>) throws -> (UnsafeRawBufferPointer, UnsafeBufferPointer<Float>, FP8BlockLayout) {
-    precondition(rows.lowerBound % FP8Source.blockRows == 0, "fp8 source chunks start on a block row")
-    let layout = try FP8BlockLayout(
-      rows: rows.count, columns: job.columns, scheme: .block(rows: FP8Source.blockRows, columns: FP8Source.blockColumns))
-    let firstScale = rows.lowerBound / FP8Source.blockRows * layout.scaleColumns
+    guard let scheme = sourceGeometry?.fp8Scales, let alignment = sourceGeometry?.rowAlignment else {
+      throw ConversionError.unsupported(tensor: job.group.modulePath, reason: "not an FP8 block source")
+    }
+    precondition(rows.lowerBound % alignment == 0, "fp8 source chunks start on a block row")
+    let full = try FP8BlockLayout(rows: job.rows, columns: job.columns, scheme: scheme)
+    let layout = try FP8BlockLayout(rows: rows.count, columns: job.columns, scheme: scheme)
+    let firstScale = rows.lowerBound / full.blockRows * full.scaleColumns
     let scales = UnsafeBufferPointer(sourceScales.slice(firstScale..<(firstScale + layout.scaleCount)))
     return (sourceBytes(rows: rows), scales, layout)
   }

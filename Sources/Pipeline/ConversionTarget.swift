@@ -14,11 +14,59 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
   /// A mixed recipe: per-tensor schemes by glob rules (see `ConversionRecipe`).
   indirect case mixed(ConversionRecipe)
 
-  /// The names accepted by `--to`, in help order.
-  public static let names = [
-    "bf16", "f16", "f32", "fp8-block", "fp8-channel", "fp8-tensor", "f8-e4m3", "f8-e5m2",
-    "int4-g128", "int4-g64", "int4-g32", "int4-asym", "gptq", "mlx-affine", "mxfp4", "mxfp4-gpt-oss", "nvfp4", "nvfp4-ct",
+  /// One `--to` (and recipe scheme) name: its help line and how it becomes a target.
+  public struct Name: Sendable {
+    public let name: String
+    /// What it writes, for `smelt convert --help`.
+    public let help: String
+    let make: @Sendable (Options) -> ConversionTarget?
+  }
+
+  /// What refines a name: `--block-size`, `--scale-format`, `--group-size`, `--bits`.
+  public struct Options: Sendable {
+    public var blockShape: (rows: Int, columns: Int)
+    public var ue8m0: Bool
+    public var groupSize: Int?
+    public var bits: Int
+  }
+
+  /// Every `--to` name, in help order: the one table `--to` values, recipe schemes and the help text read.
+  public static let catalog: [Name] = [
+    Name(name: "bf16", help: "dequantize/cast to BF16") { _ in .cast(.bfloat16) },
+    Name(name: "f16", help: "to F16") { _ in .cast(.float16) },
+    Name(name: "f32", help: "to F32") { _ in .cast(.float32) },
+    Name(name: "fp8-block", help: "FP8 E4M3 with F32 block scales (DeepSeek; --block-size, --scale-format)") { o in
+      .fp8(FP8Layout(granularity: .block(rows: o.blockShape.rows, columns: o.blockShape.columns), ue8m0Scales: o.ue8m0))
+    },
+    Name(name: "fp8-channel", help: "FP8 with a scale per output channel (compressed-tensors)") { o in
+      .fp8(FP8Layout(granularity: .channel, ue8m0Scales: o.ue8m0))
+    },
+    Name(name: "fp8-tensor", help: "FP8 with one scale per tensor (compressed-tensors)") { o in
+      .fp8(FP8Layout(granularity: .tensor, ue8m0Scales: o.ue8m0))
+    },
+    Name(name: "f8-e4m3", help: "unscaled cast to F8_E4M3") { _ in .unscaledFP8(.float8E4M3FN) },
+    Name(name: "f8-e5m2", help: "unscaled cast to F8_E5M2") { _ in .unscaledFP8(.float8E5M2) },
+    Name(name: "int4-g128", help: "compressed-tensors pack-quantized, --group-size 32|64|128") { o in
+      .group(.int4(groupSize: o.groupSize ?? 128, symmetry: .symmetric))
+    },
+    Name(name: "int4-g64", help: "the same, group 64") { o in .group(.int4(groupSize: o.groupSize ?? 64, symmetry: .symmetric)) },
+    Name(name: "int4-g32", help: "the same, group 32") { o in .group(.int4(groupSize: o.groupSize ?? 32, symmetry: .symmetric)) },
+    Name(name: "int4-asym", help: "with zero points") { o in .group(.int4(groupSize: o.groupSize ?? 128, symmetry: .asymmetric)) },
+    Name(name: "gptq", help: "GPTQ v1") { o in .group(.gptq(groupSize: o.groupSize ?? 128)) },
+    Name(name: "mlx-affine", help: "MLX affine, --bits 4|8, --group-size (default 64)") { o in
+      MLXAffine.supportedBits.contains(o.bits) ? .group(.mlxAffine(bits: o.bits, groupSize: o.groupSize ?? 64)) : nil
+    },
+    Name(name: "mxfp4", help: "MXFP4, compressed-tensors") { _ in .group(.mxfp4(.compressedTensors)) },
+    Name(name: "mxfp4-gpt-oss", help: "MXFP4, gpt-oss blocks/scales") { _ in .group(.mxfp4(.gptOss)) },
+    Name(name: "nvfp4", help: "NVFP4, ModelOpt") { _ in .group(.nvfp4(.modelOpt)) },
+    Name(name: "nvfp4-ct", help: "NVFP4, compressed-tensors") { _ in .group(.nvfp4(.compressedTensors)) },
   ]
+
+  /// The names accepted by `--to`, in help order.
+  public static let names = catalog.map(\.name)
+
+  /// `name (help), ...` for `smelt convert --help`.
+  public static let helpSummary = catalog.map { "\($0.name) (\($0.help))" }.joined(separator: ", ")
 
   /// Group sizes accepted by the int4, GPTQ and MLX targets.
   public static let groupSizes = [32, 64, 128]
@@ -31,29 +79,8 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     bits: Int = 4
   ) -> ConversionTarget? {
     if let group = groupSize, !groupSizes.contains(group) { return nil }
-    switch name {
-    case "int4-g128", "int4-g64", "int4-g32":
-      return .group(.int4(groupSize: groupSize ?? Int(name.dropFirst("int4-g".count)) ?? 128, symmetry: .symmetric))
-    case "int4-asym": return .group(.int4(groupSize: groupSize ?? 128, symmetry: .asymmetric))
-    case "gptq": return .group(.gptq(groupSize: groupSize ?? 128))
-    case "mlx-affine":
-      guard MLXAffine.supportedBits.contains(bits) else { return nil }
-      return .group(.mlxAffine(bits: bits, groupSize: groupSize ?? 64))
-    case "mxfp4": return .group(.mxfp4(.compressedTensors))
-    case "mxfp4-gpt-oss": return .group(.mxfp4(.gptOss))
-    case "nvfp4": return .group(.nvfp4(.modelOpt))
-    case "nvfp4-ct": return .group(.nvfp4(.compressedTensors))
-    case "bf16": return .cast(.bfloat16)
-    case "f16": return .cast(.float16)
-    case "f32": return .cast(.float32)
-    case "f8-e4m3": return .unscaledFP8(.float8E4M3FN)
-    case "f8-e5m2": return .unscaledFP8(.float8E5M2)
-    case "fp8-block":
-      return .fp8(FP8Layout(granularity: .block(rows: blockShape.rows, columns: blockShape.columns), ue8m0Scales: ue8m0))
-    case "fp8-channel": return .fp8(FP8Layout(granularity: .channel, ue8m0Scales: ue8m0))
-    case "fp8-tensor": return .fp8(FP8Layout(granularity: .tensor, ue8m0Scales: ue8m0))
-    default: return nil
-    }
+    let options = Options(blockShape: blockShape, ue8m0: ue8m0, groupSize: groupSize, bits: bits)
+    return catalog.first { $0.name == name }?.make(options)
   }
 
   public var description: String {

@@ -8,7 +8,8 @@ import TensorCore
 /// - `dequantizeToBF16`: `out = BF16(f32(q) * scale)` — bit-identical to
 ///   `BlockFP8.dequantize(to: .bfloat16)` (DeepSeek's `weight_dequant`) — plus the error of the BF16
 ///   rounding against that F32 value.
-/// - `quantizationError`: the error of `f32(q) * scale` against the quantizer's source values.
+/// - `quantizationError`: the error of `f32(q) * scale` — rounded to `readDType` as the consumer's decompressor
+///   does (compressed-tensors multiplies in its BF16/F16 scale dtype) — against the quantizer's source values.
 ///
 /// Layout as in `BlockFP8`: `rows × columns` codes row-major, F32 scales `[ceil(rows / blockRows),
 /// scaleColumns]`; the caller checks sizes (the runner sizes every buffer from the same layout). Each has
@@ -19,14 +20,14 @@ enum FusedFP8 {
   static func dequantizeToBF16(
     _ codes: UnsafeRawBufferPointer, scales: UnsafeBufferPointer<Float>, layout: FP8BlockLayout,
     into output: UnsafeMutableRawBufferPointer
-  ) -> ErrorAccumulator {
+  ) -> ErrorStatistics {
     precondition(
       codes.count >= layout.elementCount && scales.count >= layout.scaleCount && output.count >= layout.elementCount * 2,
       "fused dequantize: buffer sizes")
     guard let codeBase = codes.baseAddress, let scaleBase = scales.baseAddress, let outBase = output.baseAddress else {
-      return ErrorAccumulator()
+      return ErrorStatistics()
     }
-    var totals = Totals()
+    var totals = ErrorStatistics()
     for row in 0..<layout.rows {
       let scaleRow = scaleBase + (row / layout.blockRows) &* layout.scaleColumns
       let rowCodes = codeBase + row &* layout.columns
@@ -36,38 +37,34 @@ enum FusedFP8 {
         let multiplier = SIMD8<Float>(repeating: scale)
         var column = block &* layout.blockColumns
         let end = min(layout.columns, column &+ layout.blockColumns)
-        // A source block row is 128 wide: one run of Float lane sums.
-        var signal = SIMD8<Float>(repeating: 0)
-        var noise = SIMD8<Float>(repeating: 0)
-        var worst = SIMD8<UInt32>(repeating: 0)
+        // A source block row is at most 1024 wide in practice (128): one run of Float lane sums.
+        var lanes = ErrorStatistics.Lanes()
+        let runStart = column
         while column &+ 8 <= end {
           let value = E4M3Lanes.decode(rowCodes.loadUnaligned(fromByteOffset: column, as: SIMD8<UInt8>.self)) * multiplier
           let bits = BF16Lanes.bits(from: value)
           rowOut.storeBytes(of: bits, toByteOffset: column &* 2, as: SIMD8<UInt16>.self)
-          let d = BF16Lanes.floats(fromBits: bits) - value
-          signal.addProduct(value, value)
-          noise.addProduct(d, d)
-          worst = pointwiseMax(worst, unsafeBitCast(d, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF)
+          lanes.add(reference: value, candidate: BF16Lanes.floats(fromBits: bits))
           column &+= 8
         }
-        totals.add(signal: signal, noise: noise, worst: worst)
+        totals.add(lanes, count: column - runStart)
         while column < end {
           let value = Float8E4M3FN.float(fromBits: rowCodes.load(fromByteOffset: column, as: UInt8.self)) * scale
           let bits = BFloat16.bits(from: value)
           rowOut.storeBytes(of: bits, toByteOffset: column &* 2, as: UInt16.self)
-          totals.add(reference: value, approximation: BFloat16.float(fromBits: bits))
+          totals.add(reference: value, candidate: BFloat16.float(fromBits: bits))
           column &+= 1
         }
       }
     }
-    return totals.accumulator(count: layout.elementCount)
+    return totals
   }
 
   /// Scalar twin of `dequantizeToBF16`, from the Quantization module's table decoder and scalar rounding.
   static func dequantizeToBF16Reference(
     _ codes: UnsafeRawBufferPointer, scales: UnsafeBufferPointer<Float>, layout: FP8BlockLayout,
     into output: UnsafeMutableRawBufferPointer
-  ) -> ErrorAccumulator {
+  ) -> ErrorStatistics {
     var reference = [Float](repeating: 0, count: layout.elementCount)
     var back = [Float](repeating: 0, count: layout.elementCount)
     for row in 0..<layout.rows {
@@ -81,35 +78,48 @@ enum FusedFP8 {
         back[index] = BFloat16.float(fromBits: bits)
       }
     }
-    var errors = ErrorAccumulator()
-    reference.withUnsafeBufferPointer { r in back.withUnsafeBufferPointer { errors.add(reference: r, approximation: $0) } }
-    return errors
+    return reference.withUnsafeBufferPointer { r in back.withUnsafeBufferPointer { ErrorStatistics.reference(reference: r, candidate: $0) } }
   }
 
   /// The error statistics of `decode(codes) * scale` against `source` (F32, BF16 or F16 elements, any
   /// alignment): what quantizing `source` onto those codes and scales lost.
   static func quantizationError(
     source: UnsafeRawBufferPointer, _ dtype: DType, codes: UnsafeRawBufferPointer, scales: UnsafeBufferPointer<Float>,
-    layout: FP8BlockLayout
-  ) -> ErrorAccumulator {
+    layout: FP8BlockLayout, readDType: DType = .float32
+  ) -> ErrorStatistics {
     precondition(ErrorStatistics.dtypes.contains(dtype), "fused quantization error: dtype \(dtype)")
     precondition(
       codes.count >= layout.elementCount && scales.count >= layout.scaleCount
         && source.count >= layout.elementCount * (dtype.byteWidth ?? 0), "fused quantization error: buffer sizes")
     guard let sourceBase = source.baseAddress, let codeBase = codes.baseAddress, let scaleBase = scales.baseAddress else {
-      return ErrorAccumulator()
+      return ErrorStatistics()
     }
     switch dtype {
-    case .bfloat16: return quantizationError(LoadBF16.self, sourceBase, codeBase, scaleBase, layout)
-    case .float16: return quantizationError(LoadF16.self, sourceBase, codeBase, scaleBase, layout)
-    default: return quantizationError(LoadF32.self, sourceBase, codeBase, scaleBase, layout)
+    case .bfloat16: return quantizationError(LoadBF16.self, sourceBase, codeBase, scaleBase, layout, readDType)
+    case .float16: return quantizationError(LoadF16.self, sourceBase, codeBase, scaleBase, layout, readDType)
+    default: return quantizationError(LoadF32.self, sourceBase, codeBase, scaleBase, layout, readDType)
     }
   }
 
   private static func quantizationError<L: LaneLoader>(
-    _: L.Type, _ source: UnsafeRawPointer, _ codes: UnsafeRawPointer, _ scales: UnsafePointer<Float>, _ layout: FP8BlockLayout
-  ) -> ErrorAccumulator {
-    var totals = Totals()
+    _: L.Type, _ source: UnsafeRawPointer, _ codes: UnsafeRawPointer, _ scales: UnsafePointer<Float>, _ layout: FP8BlockLayout,
+    _ readDType: DType
+  ) -> ErrorStatistics {
+    @inline(__always) func read(_ v: SIMD8<Float>) -> SIMD8<Float> {
+      switch readDType {
+      case .bfloat16: return BF16Lanes.floats(fromBits: BF16Lanes.bits(from: v))
+      case .float16: return SIMD8<Float>(SIMD8<Float16>(v))
+      default: return v
+      }
+    }
+    @inline(__always) func read(_ v: Float) -> Float {
+      switch readDType {
+      case .bfloat16: return BFloat16.float(fromBits: BFloat16.bits(from: v))
+      case .float16: return Float(Float16(v))
+      default: return v
+      }
+    }
+    var totals = ErrorStatistics()
     for row in 0..<layout.rows {
       let scaleRow = scales + (row / layout.blockRows) &* layout.scaleColumns
       let rowCodes = codes + row &* layout.columns
@@ -123,55 +133,24 @@ enum FusedFP8 {
         while column < vectorEnd {
           // Runs of at most 1024 elements in Float lanes (a 128-wide block is one run; channel rows several).
           let runEnd = min(vectorEnd, column &+ 1024)
-          var signal = SIMD8<Float>(repeating: 0)
-          var noise = SIMD8<Float>(repeating: 0)
-          var worst = SIMD8<UInt32>(repeating: 0)
+          var lanes = ErrorStatistics.Lanes()
+          let runStart = column
           while column < runEnd {
             let x = L.load8(source, rowStart &+ column)
             let back = E4M3Lanes.decode(rowCodes.loadUnaligned(fromByteOffset: column, as: SIMD8<UInt8>.self)) * multiplier
-            let d = back - x
-            signal.addProduct(x, x)
-            noise.addProduct(d, d)
-            worst = pointwiseMax(worst, unsafeBitCast(d, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF)
+            lanes.add(reference: x, candidate: read(back))
             column &+= 8
           }
-          totals.add(signal: signal, noise: noise, worst: worst)
+          totals.add(lanes, count: column - runStart)
         }
         while column < end {
           let back = Float8E4M3FN.float(fromBits: rowCodes.load(fromByteOffset: column, as: UInt8.self)) * scale
-          totals.add(reference: L.load(source, rowStart &+ column), approximation: back)
+          totals.add(reference: L.load(source, rowStart &+ column), candidate: read(back))
           column &+= 1
         }
       }
     }
-    return totals.accumulator(count: layout.elementCount)
-  }
-
-  /// Running totals in `Double`.
-  struct Totals {
-    var signal: Double = 0
-    var noise: Double = 0
-    var worstBits: UInt32 = 0
-
-    @inline(__always)
-    mutating func add(signal lanes: SIMD8<Float>, noise noiseLanes: SIMD8<Float>, worst worstLanes: SIMD8<UInt32>) {
-      signal += Double(lanes.sum())
-      noise += Double(noiseLanes.sum())
-      worstBits = max(worstBits, worstLanes.max())
-    }
-
-    @inline(__always)
-    mutating func add(reference: Float, approximation: Float) {
-      let d = approximation - reference
-      signal += Double(reference * reference)
-      noise += Double(d * d)
-      worstBits = max(worstBits, d.bitPattern & 0x7FFF_FFFF)
-    }
-
-    func accumulator(count: Int) -> ErrorAccumulator {
-      ErrorAccumulator(
-        elementCount: count, signalEnergy: signal, errorEnergy: noise, maxAbsoluteError: Double(Float(bitPattern: worstBits)))
-    }
+    return totals
   }
 }
 

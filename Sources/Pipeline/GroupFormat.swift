@@ -2,6 +2,7 @@ import Checkpoint
 import Quantization
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// The consumer family whose config block describes an output: one config block per checkpoint, so a mixed
 /// recipe may only combine schemes that one family reads.
@@ -169,8 +170,17 @@ public enum GroupFormat: Sendable, Hashable, CustomStringConvertible {
     }
   }
 
-  /// Quantizes `weight` into this layout's tensors (suffix-named), with the clip search when `search`.
-  public func quantize(_ weight: WeightMatrix, search: Bool, scaleDType: DType) throws(FormatQuantizationError) -> [PackedTensor] {
+  /// Whether fused siblings share one per-tensor scale (NVFP4: vLLM loads them as one layer).
+  public var sharesTensorScaleWithFusedSiblings: Bool {
+    if case .nvfp4 = self { return true }
+    return false
+  }
+
+  /// Quantizes `weight` into this layout's tensors (suffix-named), with the clip search when `search`;
+  /// `tensorAmax` is the fused siblings' largest |x| for layouts with a per-tensor scale.
+  public func quantize(
+    _ weight: WeightMatrix, search: Bool, scaleDType: DType, tensorAmax: Float? = nil
+  ) throws(FormatQuantizationError) -> [PackedTensor] {
     switch self {
     case .int4(let g, let symmetry):
       let result = search
@@ -189,7 +199,8 @@ public enum GroupFormat: Sendable, Hashable, CustomStringConvertible {
       return rule == .gptOss ? MXFP4.gptOssTensors(result) : MXFP4.compressedTensorsTensors(result)
     case .nvfp4(let producer):
       let result = search
-        ? try NVFP4.quantizeWithClipSearch(weight, producer: producer) : try NVFP4.quantize(weight, producer: producer)
+        ? try NVFP4.quantizeWithClipSearch(weight, producer: producer, tensorAmax: tensorAmax)
+        : try NVFP4.quantize(weight, producer: producer, tensorAmax: tensorAmax)
       return NVFP4.tensors(result)
     }
   }
@@ -211,4 +222,7 @@ public struct GroupJob: Sendable, Hashable {
   public var weightDType: DType
   /// compressed-tensors int4 scale dtype (the weight dtype, or the model dtype for F32-decoded sources).
   public var scaleDType: DType
+  /// Indices (into the plan's jobs) of the fused siblings whose per-tensor scale this weight shares, itself
+  /// included (`FusedLinears`; empty when it has its own).
+  public var fusedJobs: [Int] = []
 }

@@ -3,6 +3,7 @@ import Synchronization
 import Quantization
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// Execution of group-format jobs (4-bit layouts, MLX 8-bit) and whole-tensor decoding of sources that do not
 /// stream by rows. A weight is quantized whole: NVFP4 needs the tensor's amax, GPTQ stores its transpose, and a
@@ -35,11 +36,12 @@ extension ConversionRunner {
     let name = WeightDecoding.logicalName(of: job.group)
     let format = groupJob.format
     let values = try decodeSourceWeight(job)
+    let tensorAmax = try fusedAmax(groupJob, own: values)
     let tensors: [PackedTensor]
     do {
       tensors = try values.withUnsafeBufferPointer { buffer throws(FormatQuantizationError) in
         let weight = try WeightMatrix(values: buffer, rowCount: job.rows, columnCount: job.columns, dtype: groupJob.weightDType)
-        return try format.quantize(weight, search: groupJob.search, scaleDType: groupJob.scaleDType)
+        return try format.quantize(weight, search: groupJob.search, scaleDType: groupJob.scaleDType, tensorAmax: tensorAmax)
       }
     } catch {
       throw ConversionError.numeric(tensor: name, reason: "\(error)")
@@ -65,29 +67,48 @@ extension ConversionRunner {
       maxAbsoluteError: errors.maxAbsoluteError)
   }
 
+  /// The largest |x| over a weight's fused siblings (`nil` when it has none): each sibling's source decoded
+  /// once (cached for the others), so a fused layer's per-tensor scale does not depend on which sibling is
+  /// quantized first.
+  func fusedAmax(_ groupJob: GroupJob, own values: [Float]) throws -> Float? {
+    guard !groupJob.fusedJobs.isEmpty else { return nil }
+    var amax: Float = 0
+    for index in groupJob.fusedJobs {
+      if let known = siblingAmax.withLock({ $0[index] }) {
+        amax = max(amax, known)
+        continue
+      }
+      let sibling = try decodeSourceWeight(plan.jobs[index])
+      let value = sibling.reduce(Float(0)) { max($0, abs($1)) }
+      siblingAmax.withLock { $0[index] = value }
+      amax = max(amax, value)
+    }
+    return max(amax, values.reduce(Float(0)) { max($0, abs($1)) })
+  }
+
   /// Round-trip error of `tensors` against `values`: the format's dequantizer on row slices, slices in parallel
   /// (merged in order, so the result does not depend on scheduling). GPTQ stores its transpose and decodes whole.
   func roundTripError(
     _ tensors: [PackedTensor], format: GroupFormat, values: [Float], rows: Int, columns: Int, dtype: DType, module: String
-  ) throws -> ErrorAccumulator {
+  ) throws -> ErrorStatistics {
     let target = max(8, rows / max(1, Parallel.defaultThreadCount * 4))
     let sliceRows = format.storage == .gptq ? rows : min(rows, (target + 7) / 8 * 8)
     let sliceCount = (rows + sliceRows - 1) / sliceRows
-    let results = Mutex([Result<ErrorAccumulator, any Error>?](repeating: nil, count: sliceCount))
+    let results = Mutex([Result<ErrorStatistics, any Error>?](repeating: nil, count: sliceCount))
     Parallel.forEachChunk(count: sliceCount) { range in
       for slice in range {
         let start = slice * sliceRows
         let end = min(rows, start + sliceRows)
-        let result = Result { () throws -> ErrorAccumulator in
+        let result = Result { () throws -> ErrorStatistics in
           let part = sliceCount == 1 ? tensors : GroupFormatConversion.rowSlice(tensors, rows: rows, range: start..<end)
           let geometry = WeightGeometry(
             shape: [end - start, columns], rows: end - start, columns: columns, dtype: dtype, groupSize: format.groupSize,
             bits: format.bits)
           let back = try WeightDecoding.dequantize(part, storage: format.storage, geometry: geometry, module: module)
-          var errors = ErrorAccumulator()
+          var errors = ErrorStatistics()
           values.withUnsafeBufferPointer { all in
             back.values.withUnsafeBufferPointer { approximation in
-              errors.add(reference: UnsafeBufferPointer(rebasing: all[(start * columns)..<(end * columns)]), approximation: approximation)
+              errors.add(reference: UnsafeBufferPointer(rebasing: all[(start * columns)..<(end * columns)]), candidate: approximation)
             }
           }
           return errors
@@ -95,7 +116,7 @@ extension ConversionRunner {
         results.withLock { $0[slice] = result }
       }
     }
-    var total = ErrorAccumulator()
+    var total = ErrorStatistics()
     for result in results.withLock({ $0 }) {
       guard let result else { continue }
       total.merge(try result.get())

@@ -3,6 +3,7 @@ import JSON
 import Quantization
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// `config.json` blocks (and metadata files) for 4-bit outputs and mixed recipes, in each consumer's terms:
 ///
@@ -245,23 +246,19 @@ public enum QuantizationConfigWriter {
         return (
           "float-quantized",
           object([
-            ("num_bits", 8), ("type", "float"), ("symmetric", true), ("strategy", fp8 == .channel ? "channel" : "tensor"),
-            ("dynamic", false),
+            ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null),
+            ("strategy", fp8 == .channel ? "channel" : "tensor"), ("dynamic", false),
           ]),
-          object([("num_bits", 8), ("type", "float"), ("symmetric", true), ("strategy", "token"), ("dynamic", true)])
+          object([
+            ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null), ("strategy", "token"),
+            ("dynamic", true),
+          ])
         )
       }
     }
   }
 
   // GPTQ
-
-  /// vLLM fuses some projections under another name (`gate_up_proj`, `fused_qkv_a_proj`, `qkv_proj`); a
-  /// `dynamic` rule must match the fused layer name too.
-  static let fusedAliases: [String: String] = [
-    "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj", "q_a_proj": "fused_qkv_a_proj",
-    "kv_a_proj_with_mqa": "fused_qkv_a_proj", "q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj",
-  ]
 
   static func gptq(_ items: [(module: String, scheme: Scheme?)]) -> JSONObject {
     var groupSize = 128
@@ -277,7 +274,7 @@ public enum QuantizationConfigWriter {
     for entry in compact(skipped.map(\.module), all: keyed, literal: { escapeRegex($0) }, generalized: regexPattern) {
       // `...mlp\.gate_proj` must also match vLLM's fused `...mlp.gate_up_proj`.
       var pattern = entry
-      for (leaf, fused) in fusedAliases where entry.hasSuffix("\\." + escapeRegex(leaf)) {
+      for (leaf, fused) in FusedLinears.fusedName where entry.hasSuffix("\\." + escapeRegex(leaf)) {
         pattern = String(entry.dropLast(escapeRegex(leaf).count)) + "(" + escapeRegex(leaf) + "|" + fused + ")"
       }
       let key = "-:^" + pattern + "$"
@@ -314,7 +311,7 @@ public enum QuantizationConfigWriter {
     var members: [(String, JSONValue)] = [("group_size", int(groupSize)), ("bits", int(bits)), ("mode", "affine")]
     var seen = Set<String>()
     for item in items {
-      let key = WeightDecoding.mlxStackedAlias(item.module)
+      let key = MLXAffineFormat.stackedAlias(item.module)
       guard seen.insert(key).inserted else { continue }
       if let scheme = item.scheme {
         guard scheme != main else { continue }

@@ -1,5 +1,6 @@
 import Checkpoint
 import TensorCore
+import WeightFormats
 
 /// Which weights a conversion touches.
 ///

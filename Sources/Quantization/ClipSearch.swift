@@ -186,12 +186,13 @@ extension NVFP4 {
   /// NVFP4 with `--search`: per block, the block maximum shrunk by each ratio before the producer's block-scale
   /// formula; the per-tensor scale is unchanged. `parallel: false` is the sequential reference.
   public static func quantizeWithClipSearch(
-    _ weight: WeightMatrix, producer: Producer, parallel: Bool = true
+    _ weight: WeightMatrix, producer: Producer, tensorAmax: Float? = nil, parallel: Bool = true
   ) throws(FormatQuantizationError) -> Result {
     try validate(weight)
     let dtype = weight.dtype
     var amax: Float = 0
     for v in weight.values { amax = max(amax, abs(v)) }
+    amax = max(amax, tensorAmax ?? 0)
     let scale2 = tensorScale(amax: amax, producer: producer, dtype: dtype)
     let (codes, scales) = GroupQuantDriver.quantizeGroups(
       weight, groupSize: blockSize, parallel: parallel, minimumElementsPerTask: ClipSearch.minimumElementsPerTask

@@ -40,7 +40,7 @@ public enum NVFP4 {
 
   /// The producer's per-tensor scale from the tensor's max |x| (exact in the weight dtype).
   @inline(__always)
-  static func tensorScale(amax: Float, producer: Producer, dtype: DType) -> Float {
+  public static func tensorScale(amax: Float, producer: Producer, dtype: DType) -> Float {
     switch producer {
     case .modelOpt:
       return amax / 2688
@@ -87,16 +87,19 @@ public enum NVFP4 {
     }
   }
 
-  /// Scalar reference for `producer`.
-  public static func quantizeReference(_ weight: WeightMatrix, producer: Producer) throws(FormatQuantizationError)
-    -> Result
-  {
+  /// Scalar reference for `producer`. `tensorAmax`, when given, is the maximum |x| the per-tensor scale is
+  /// derived from instead of the weight's own (never below it): the shared maximum of fused siblings
+  /// (formats/nvfp4.md).
+  public static func quantizeReference(
+    _ weight: WeightMatrix, producer: Producer, tensorAmax: Float? = nil
+  ) throws(FormatQuantizationError) -> Result {
     try validate(weight)
     let rows = weight.rowCount
     let cols = weight.columnCount
     let blocks = cols / blockSize
     var amax: Float = 0
     for v in weight.values { amax = max(amax, abs(v)) }
+    amax = max(amax, tensorAmax ?? 0)
     let scale2 = tensorScale(amax: amax, producer: producer, dtype: weight.dtype)
     var codes = [UInt8](repeating: 0, count: rows * cols)
     var scales = [UInt8](repeating: 0, count: rows * blocks)
@@ -116,8 +119,10 @@ public enum NVFP4 {
   }
 
   /// Fast path: a parallel max pass, then rows in parallel with SIMD8 element math. Bit-identical to the
-  /// reference.
-  public static func quantize(_ weight: WeightMatrix, producer: Producer) throws(FormatQuantizationError) -> Result {
+  /// reference (`tensorAmax` as there).
+  public static func quantize(
+    _ weight: WeightMatrix, producer: Producer, tensorAmax: Float? = nil
+  ) throws(FormatQuantizationError) -> Result {
     try validate(weight)
     let rows = weight.rowCount
     let cols = weight.columnCount
@@ -137,7 +142,7 @@ public enum NVFP4 {
         }
       }
     }
-    let scale2 = tensorScale(amax: rowAmax.max() ?? 0, producer: producer, dtype: dtype)
+    let scale2 = tensorScale(amax: max(rowAmax.max() ?? 0, tensorAmax ?? 0), producer: producer, dtype: dtype)
     let (codes, scales) = GroupQuantDriver.quantizeGroups(weight, groupSize: blockSize) {
       x, start, codeOut -> UInt8 in
       let low = GroupQuantRounding.load8(x, start)

@@ -105,20 +105,7 @@ public enum ShardFinalizer {
     guard header == headerBytes else {
       throw ShardingError.outputDamaged(path: path, reason: "its safetensors header differs from the plan's (written by another plan or modified)")
     }
-    var hasher = SHA256()
-    let chunk = 8 << 20
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
-    defer { buffer.deallocate() }
-    var offset = 0
-    while offset < byteCount {
-      let n = min(chunk, byteCount - offset)
-      let region = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
-      try descriptor.read(into: region, at: offset)
-      hasher.update(UnsafeRawBufferPointer(region))
-      offset += n
-      progress?(n)
-    }
-    return SHA256.hexString(hasher.finalize())
+    return try FileDigest.sha256(of: descriptor, byteCount: byteCount, progress: progress)
   }
 }
 

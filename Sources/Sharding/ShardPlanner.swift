@@ -1,5 +1,6 @@
 import Checkpoint
 import TensorCore
+import WeightFormats
 
 /// Turns a checkpoint description and options into a `ShardPlan`. Pure: reads no tensor data.
 ///

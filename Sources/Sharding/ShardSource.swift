@@ -1,6 +1,7 @@
 import Checkpoint
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// One tensor of the checkpoint being sharded.
 public struct SourceTensor: Sendable, Hashable {

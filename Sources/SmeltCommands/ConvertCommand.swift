@@ -16,10 +16,8 @@ struct ConvertCommand: Command {
       Streams tensor by tensor with bounded memory on all cores. Quantizing targets convert what DeepSeek's \
       release quantizes (2-D *_proj weights inside decoder layers); embeddings, lm_head, norms, the router and \
       MTP eh_proj keep their precision. Casts dequantize every quantized weight and cast plain floating \
-      tensors (F32 router biases excepted). --include/--exclude GLOB override the selection. 4-bit targets: \
-      int4-g128 (compressed-tensors pack-quantized, --group-size 32|64|128), int4-asym (with zero points), gptq \
-      (GPTQ v1), mlx-affine (--bits 4|8, --group-size, default 64), mxfp4 (compressed-tensors), mxfp4-gpt-oss, \
-      nvfp4 (ModelOpt), nvfp4-ct (compressed-tensors); --search picks each group's scale by a clip search. \
+      tensors (F32 router biases excepted). --include/--exclude GLOB override the selection. Targets: \
+      \(ConversionTarget.helpSummary); --search picks each 4-bit group's scale by a clip search. \
       FP8 sources are requantized from their exact F32 dequantization. Mixed recipes: --rule 'GLOB=SCHEME' \
       (repeatable, first match wins; SCHEME is a --to name, fp8-block or keep, optionally with :group=N,bits=N) \
       or --recipe FILE ({"rules": [{"match": GLOB, "scheme": SCHEME}], "default": SCHEME}); tensors no rule \

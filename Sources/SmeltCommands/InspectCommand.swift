@@ -3,6 +3,7 @@ import CommandLineSupport
 import JSON
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// `smelt inspect PATH`: what a checkpoint holds, without reading tensor data.
 struct InspectCommand: Command {

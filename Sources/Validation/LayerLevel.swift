@@ -1,6 +1,8 @@
 import Checkpoint
+import Quantization
 import ReferenceModel
 import TensorCore
+import WeightFormats
 
 extension Validator {
   /// The selected linears of each decoder layer, in checkpoint order.
@@ -57,7 +59,7 @@ extension Validator {
     func failed(_ message: String, _ input: LinearInput) -> LinearComparison {
       LinearComparison(
         name: name, layer: parsed.layer, expert: parsed.expert, input: input, rowCount: 0,
-        metrics: MetricsAccumulator().metrics, minimumSNRDecibels: minimumSNR, failure: message, note: nil)
+        metrics: ComparisonMetrics.empty, minimumSNRDecibels: minimumSNR, failure: message, note: nil)
     }
     guard candidate.contains(name) else {
       if candidate.source.skippedTensors.contains(name) { return [] }
@@ -78,7 +80,7 @@ extension Validator {
       }
       // Output rows of W in chunks (≤ chunkElementCount weights per side), so memory stays bounded on
       // 18432 × 7168 dense projections; every input set reuses the chunk.
-      var accumulators = [MetricsAccumulator](repeating: MetricsAccumulator(), count: inputSets.count)
+      var accumulators = [ErrorStatistics](repeating: ErrorStatistics(), count: inputSets.count)
       let chunkRows = max(1, options.chunkElementCount / max(1, inputs))
       var start = 0
       while start < outputs {
@@ -95,7 +97,7 @@ extension Validator {
         start = range.upperBound
       }
       return zip(inputSets, accumulators).map { set, accumulator in
-        let metrics = accumulator.metrics
+        let metrics = ComparisonMetrics(accumulator)
         let (failure, note) = judge(metrics, minimumSNR: minimumSNR)
         return LinearComparison(
           name: name, layer: parsed.layer, expert: parsed.expert, input: set.input, rowCount: set.rowCount,

@@ -3,6 +3,7 @@ import JSON
 import SafeTensors
 import SystemIO
 import TensorCore
+import WeightFormats
 
 /// A `smelt shard` output directory (`OUT/manifest.json`, `formats/shard-manifest.md`) read as the checkpoint
 /// it was made from: every tensor under its source name, routed experts found on whichever device holds them

@@ -1,6 +1,8 @@
 import Checkpoint
+import Quantization
 import ReferenceModel
 import TensorCore
+import WeightFormats
 
 extension Validator {
   /// The note on weights only the candidate has (not compared), when there are any.
@@ -22,7 +24,7 @@ extension Validator {
     var result = TensorComparison(
       name: name, layer: parsed.layer, expert: parsed.expert, shape: [],
       referenceStorage: describe(reference, name), candidateStorage: describe(candidate, name),
-      metrics: MetricsAccumulator().metrics, minimumSNRDecibels: 0, maximumPeakError: 0, failure: nil, note: nil)
+      metrics: ComparisonMetrics.empty, minimumSNRDecibels: 0, maximumPeakError: 0, failure: nil, note: nil)
     guard let storage = candidate.storage(of: name) else {
       if candidate.source.skippedTensors.contains(name) {
         result.note = "not in the candidate by design (shard manifest skipped_tensors)"
@@ -47,7 +49,7 @@ extension Validator {
       let rowCount = shape.first ?? 1
       let columns = shape.count >= 2 ? shape.dropFirst().reduce(1, *) : 1
       let chunkRows = max(1, options.chunkElementCount / max(1, columns))
-      var accumulator = MetricsAccumulator()
+      var accumulator = ErrorStatistics()
       var start = 0
       while start < rowCount {
         let rows = start..<min(rowCount, start + chunkRows)
@@ -58,7 +60,7 @@ extension Validator {
         }
         start = rows.upperBound
       }
-      result.metrics = accumulator.metrics
+      result.metrics = ComparisonMetrics(accumulator)
       (result.failure, result.note) = judge(result.metrics, minimumSNR: minimumSNR, maximumPeak: maximumPeak)
     } catch {
       result.failure = "cannot compare: \(error)"

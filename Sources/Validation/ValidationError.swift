@@ -10,6 +10,9 @@ public enum ValidationError: Error, Sendable, Equatable, CustomStringConvertible
   case badShape(tensor: String, shape: [Int], expected: String)
   /// A storage layout Smelt recognises but cannot dequantize yet.
   case unsupportedStorage(weight: String, storage: String)
+  /// The weight's tensors do not form its format's layout (a scale grid that does not tile the weight, a
+  /// companion of the wrong dtype), or its dequantizer refused them.
+  case undecodable(weight: String, reason: String)
   /// The scale of a quantized weight is NaN or infinite (a corrupt checkpoint).
   case nonFiniteScale(tensor: String, index: Int)
   /// A requested row range lies outside the tensor.
@@ -37,6 +40,8 @@ public enum ValidationError: Error, Sendable, Equatable, CustomStringConvertible
       "tensor '\(tensor)' has shape \(shape), expected \(expected)"
     case .unsupportedStorage(let weight, let storage):
       "weight '\(weight)' is stored as \(storage), which validation cannot dequantize yet"
+    case .undecodable(_, let reason):
+      "cannot decode: \(reason)"
     case .nonFiniteScale(let tensor, let index):
       "scale tensor '\(tensor)' holds a NaN or infinite value at element \(index); the checkpoint is corrupt"
     case .rowsOutOfRange(let tensor, let rows, let rowCount):

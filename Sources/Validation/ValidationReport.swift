@@ -1,4 +1,6 @@
 import Checkpoint
+import TensorCore
+import WeightFormats
 
 /// Which comparisons `smelt validate` runs.
 public enum ValidationLevel: String, Sendable, CaseIterable, Comparable {
@@ -47,35 +49,14 @@ public struct ValidationThresholds: Sendable, Equatable {
   }
 
   /// The default SNR floor for a candidate weight stored as `storage` with values of `dtype`, at the tensor
-  /// level: 16/32-bit floats 40 dB (a BF16 cast of F32 is ~50 dB), FP8 with scales 25 dB (measured 30.6 dB at
-  /// worst on the sample), unscaled FP8 casts 15 dB, 4-bit formats 10 dB (int4 g64 12.3 dB at worst on the
-  /// sample's outlier-heavy weights, ~19 dB on Gaussian ones).
+  /// level: the format's own gate (`WeightFormat.validationGates`).
   public static func defaultMinimumSNR(storage: WeightStorage, dtype: String?) -> Double {
-    switch storage {
-    case .plain:
-      switch dtype {
-      case "F8_E4M3", "F8_E5M2": return 15
-      default: return 40
-      }
-    case .fp8Block, .fp8CompressedTensors: return 25
-    default: return 10
-    }
+    WeightFormats.format(of: storage).validationGates(dtype: dtype.flatMap(DType.init(rawValue:))).minimumSNRDecibels
   }
 
-  /// The default ceiling on a weight's `max |Δ| / max |ref|`, a little above what the format's rounding can
-  /// produce: 16/32-bit floats 0.01 (BF16 rounding ≤ 2^-9), scaled FP8 0.05 (≤ 16/448 = 0.036: half the E4M3
-  /// step at 448, relative to the block amax), unscaled FP8 casts 0.15 (E5M2's relative half step is 0.125),
-  /// 4-bit formats 0.75 (MXFP4's power-of-two scales clip the top of a block by up to a third).
+  /// The default ceiling on a weight's `max |Δ| / max |ref|` (`WeightFormat.validationGates`).
   public static func defaultMaximumPeakError(storage: WeightStorage, dtype: String?) -> Double {
-    switch storage {
-    case .plain:
-      switch dtype {
-      case "F8_E4M3", "F8_E5M2": return 0.15
-      default: return 0.01
-      }
-    case .fp8Block, .fp8CompressedTensors: return 0.05
-    default: return 0.75
-    }
+    WeightFormats.format(of: storage).validationGates(dtype: dtype.flatMap(DType.init(rawValue:))).maximumPeakError
   }
 
   /// The peak-error ceiling for one weight.

@@ -2,6 +2,7 @@ import Checkpoint
 import ReferenceModel
 import SafeTensors
 import TensorCore
+import WeightFormats
 
 /// One independent piece of a validation. A run is its units in order (`Validator.units()`), each producing a
 /// `ValidationFragment`; `smelt validate --part I/N` runs some of them and `--finalize` assembles all.

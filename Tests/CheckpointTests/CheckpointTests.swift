@@ -2,6 +2,7 @@ import JSON
 import SafeTensors
 import TestSupport
 import Testing
+import WeightFormats
 @testable import Checkpoint
 
 @Suite("Index files") struct CheckpointIndexTests {

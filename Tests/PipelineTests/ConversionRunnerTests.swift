@@ -108,7 +108,7 @@ private func sameTensors(_ a: Checkpoint, _ b: Checkpoint) throws -> Bool {
       == [BFloat16.bits(from: scales[0])])
   }
 
-  @Test("the SIMD error pass agrees with the scalar ErrorAccumulator")
+  @Test("the SIMD error pass agrees with the scalar ErrorStatistics.reference")
   func errorStatisticsMatchScalar() throws {
     var state: UInt32 = 12345
     var reference = [Float]()
@@ -120,22 +120,28 @@ private func sameTensors(_ a: Checkpoint, _ b: Checkpoint) throws -> Bool {
       approximation.append(BFloat16.float(fromBits: BFloat16.bits(from: x)))
     }
     let bf16 = approximation.map { BFloat16.bits(from: $0) }
-    var scalar = ErrorAccumulator()
-    reference.withUnsafeBufferPointer { r in approximation.withUnsafeBufferPointer { a in scalar.add(reference: r, approximation: a) } }
+    let scalar = reference.withUnsafeBufferPointer { r in
+      approximation.withUnsafeBufferPointer { a in ErrorStatistics.reference(reference: r, candidate: a) }
+    }
     for count in [0, 1, 7, 8, 9, 1024, 1031, 5003] {
-      var expected = ErrorAccumulator()
-      reference.withUnsafeBufferPointer { r in
+      let expected = reference.withUnsafeBufferPointer { r in
         approximation.withUnsafeBufferPointer { a in
-          expected.add(reference: UnsafeBufferPointer(rebasing: r[0..<count]), approximation: UnsafeBufferPointer(rebasing: a[0..<count]))
+          ErrorStatistics.reference(reference: UnsafeBufferPointer(rebasing: r[0..<count]), candidate: UnsafeBufferPointer(rebasing: a[0..<count]))
         }
       }
       let f32 = reference.withUnsafeBytes { r in
         approximation.withUnsafeBytes { a in
-          ErrorStatistics.measure(reference: r, .float32, approximation: a, .float32, count: count)
+          var measured = ErrorStatistics()
+          measured.add(reference: r, .float32, candidate: a, .float32, count: count)
+          return measured
         }
       }
       let mixed = reference.withUnsafeBytes { r in
-        bf16.withUnsafeBytes { a in ErrorStatistics.measure(reference: r, .float32, approximation: a, .bfloat16, count: count) }
+        bf16.withUnsafeBytes { a in
+          var measured = ErrorStatistics()
+          measured.add(reference: r, .float32, candidate: a, .bfloat16, count: count)
+          return measured
+        }
       }
       for measured in [f32, mixed] {
         #expect(measured.elementCount == expected.elementCount)
@@ -246,9 +252,8 @@ private func sameTensors(_ a: Checkpoint, _ b: Checkpoint) throws -> Bool {
         try back.withUnsafeMutableBytes { try BlockFP8.dequantize(c, scales: s, layout: layout, to: .float32, into: $0) }
       }
     }
-    var expected = ErrorAccumulator()
     let reference = source.map(BFloat16.float(fromBits:))
-    reference.withUnsafeBufferPointer { r in back.withUnsafeBufferPointer { expected.add(reference: r, approximation: $0) } }
+    let expected = reference.withUnsafeBufferPointer { r in back.withUnsafeBufferPointer { ErrorStatistics.reference(reference: r, candidate: $0) } }
     let fused = source.withUnsafeBytes { src in
       codes.withUnsafeBytes { c in
         scales.withUnsafeBufferPointer { FusedFP8.quantizationError(source: src, .bfloat16, codes: c, scales: $0, layout: layout) }

@@ -6,6 +6,7 @@ import SystemIO
 import TensorCore
 import TestSupport
 import Testing
+import WeightFormats
 @testable import Pipeline
 
 /// A tiny DeepSeek-shaped checkpoint (hidden 64; layer 0 dense, layer 1 MoE with 2 routed experts and a shared
@@ -110,9 +111,7 @@ func group(_ module: String, in checkpoint: Checkpoint) -> WeightGroup? {
 }
 
 func snr(_ reference: [Float], _ approximation: [Float]) -> Double {
-  var errors = ErrorAccumulator()
-  reference.withUnsafeBufferPointer { r in approximation.withUnsafeBufferPointer { a in errors.add(reference: r, approximation: a) } }
-  return errors.snrDecibels
+  ErrorStatistics(reference: reference, candidate: approximation).snrDecibels
 }
 
 @Suite("4-bit targets") struct GroupFormatTargetTests {

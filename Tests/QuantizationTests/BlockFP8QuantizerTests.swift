@@ -45,7 +45,7 @@ struct BlockFP8QuantizerTests {
     for rule in [FP8ScaleRule.deepSeek, FP8ScaleRule(format: .ue8m0)] {
       let q = try quantizeFP8(try encoded(original, as: .bfloat16), dtype: .bfloat16, layout: layout, rule: rule)
       let restored = try decoded(try dequantizeFP8(q, layout: layout, to: .float32), as: .float32, count: original.count)
-      let metrics = ErrorMetrics(reference: original, approximation: restored)
+      let metrics = ErrorStatistics(reference: original, candidate: restored)
       #expect(metrics.snrDecibels >= 30 && metrics.snrDecibels <= 33, "\(rule.format): \(metrics)")
       #expect(metrics.cosineSimilarity > 0.999)
     }

@@ -3,6 +3,7 @@ import SafeTensors
 import Sharding
 import SystemIO
 import TensorCore
+import WeightFormats
 
 /// Paths and helpers shared by the sharding tests.
 enum Fixtures {

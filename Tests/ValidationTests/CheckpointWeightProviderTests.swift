@@ -3,6 +3,7 @@ import Foundation
 import ReferenceModel
 import Testing
 import TensorCore
+import WeightFormats
 @testable import Validation
 
 @Suite("checkpoint weight provider")

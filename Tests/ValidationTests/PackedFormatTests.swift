@@ -3,6 +3,7 @@ import Quantization
 import ReferenceModel
 import Testing
 import TensorCore
+import WeightFormats
 @testable import Validation
 
 /// The provider reads every 4-bit layout Smelt's quantizers write and returns what the producer's own
@@ -44,7 +45,9 @@ struct PackedFormatTests {
         return (.mxfp4GptOss, tensors, try MXFP4.dequantizeGptOss(tensors).values)
       case .nvfp4ModelOpt:
         let tensors = NVFP4.tensors(try NVFP4.quantize(matrix, producer: .modelOpt))
-        return (.nvfp4ModelOpt, tensors, try NVFP4.dequantize(tensors, producer: .modelOpt, outputDType: .float32).values)
+        // ModelOpt dequantizes to the original weight dtype (config.json torch_dtype; BF16 without a config),
+        // as convert does: validate and convert share one decoder.
+        return (.nvfp4ModelOpt, tensors, try NVFP4.dequantize(tensors, producer: .modelOpt, outputDType: .bfloat16).values)
       case .nvfp4CompressedTensors:
         let tensors = NVFP4.tensors(try NVFP4.quantize(matrix, producer: .compressedTensors))
         return (.nvfp4CompressedTensors, tensors, try NVFP4.dequantize(tensors, producer: .compressedTensors).values)

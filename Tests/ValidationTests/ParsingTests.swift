@@ -1,6 +1,7 @@
 import Checkpoint
 import Foundation
 import ReferenceModel
+import Quantization
 import Testing
 @testable import Validation
 
@@ -72,7 +73,7 @@ struct ParsingTests {
     #expect(ComparisonMetrics(reference: [1, 2], candidate: [.nan, 2]).nonFiniteCount == 1)
     let large = (0..<200_000).map { Float($0 % 97) }
     let shifted = large.map { $0 + 0.5 }
-    var streamed = MetricsAccumulator()
+    var streamed = ErrorStatistics()
     large.withUnsafeBufferPointer { r in
       shifted.withUnsafeBufferPointer { c in
         streamed.add(reference: UnsafeBufferPointer(rebasing: r[..<1000]), candidate: UnsafeBufferPointer(rebasing: c[..<1000]))
@@ -80,7 +81,7 @@ struct ParsingTests {
       }
     }
     let whole = ComparisonMetrics(reference: large, candidate: shifted)
-    #expect(abs((streamed.metrics.snrDecibels ?? 0) - (whole.snrDecibels ?? 1)) < 1e-9)
+    #expect(abs((ComparisonMetrics(streamed).snrDecibels ?? 0) - (whole.snrDecibels ?? 1)) < 1e-9)
     #expect(whole.maxAbsoluteError == 0.5)
   }
 

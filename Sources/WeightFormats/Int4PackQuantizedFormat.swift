@@ -1,0 +1,73 @@
+import Quantization
+import SafeTensors
+import TensorCore
+
+extension WeightStorage {
+  /// compressed-tensors `pack-quantized` int4: `weight_packed` I32 + `weight_scale` + `weight_shape`.
+  public static let int4PackQuantized = WeightStorage(rawValue: "int4-pack-quantized")
+}
+
+/// compressed-tensors `pack-quantized` int4 (W4A16): eight nibbles per I32 word along the row, scales in the
+/// weight dtype, `weight_zero_point` packed along the output dimension when asymmetric. The group size is
+/// `weight_shape[1] / weight_scale.shape[1]`; only 4-bit packing and a `weight_g_idx` of `i / g` (no act-order)
+/// decode.
+public struct Int4PackQuantizedFormat: WeightFormat {
+  public init() {}
+  public var storage: WeightStorage { .int4PackQuantized }
+  public var mainRole: String { "weight_packed" }
+
+  public func claim(_ module: inout ModuleTensors) -> [WeightGroup] {
+    guard let packed = module.entry("weight_packed"), packed.dtype == .int32, module.has("weight_scale") else { return [] }
+    return [module.claim(storage, roles: ["weight_packed", "weight_scale", "weight_shape", "weight_zero_point", "weight_g_idx"])]
+  }
+
+  public func geometry(of group: WeightGroup, in store: any TensorStore) throws -> WeightGeometry {
+    let shapeEntry = try entry("weight_shape", of: group, in: store)
+    let scale = try entry("weight_scale", of: group, in: store)
+    guard shapeEntry.dtype == .int64 || shapeEntry.dtype == .int32, shapeEntry.shape == [2] else {
+      throw bad(group, "weight_shape should be I64 [2], found \(shapeEntry.dtype) \(shapeEntry.shape)")
+    }
+    let bytes = try store.bytes(of: shapeEntry.name).copy()
+    let dims = shapeEntry.dtype == .int64
+      ? [Int(truncatingIfNeeded: Self.int64(bytes, 0)), Int(truncatingIfNeeded: Self.int64(bytes, 1))]
+      : [Int(Int32(truncatingIfNeeded: Self.int64(bytes, 0, width: 4))), Int(Int32(truncatingIfNeeded: Self.int64(bytes, 1, width: 4)))]
+    guard dims[0] > 0, dims[1] > 0, scale.shape.count == 2, scale.shape[0] == dims[0], scale.shape[1] > 0,
+      dims[1] % scale.shape[1] == 0
+    else { throw bad(group, "weight_shape \(dims) does not match weight_scale \(scale.shape)") }
+    return Self.matrix(dims, scale.dtype, group: dims[1] / scale.shape[1], bits: 4)
+  }
+
+  /// Little-endian integer `index` of `width` bytes.
+  static func int64(_ bytes: [UInt8], _ index: Int, width: Int = 8) -> UInt64 {
+    var bits: UInt64 = 0
+    for k in 0..<width { bits |= UInt64(bytes[width * index + k]) << UInt64(8 * k) }
+    return bits
+  }
+
+  public func dequantize(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> DequantizedMatrix {
+    if let packed = tensors.first(where: { $0.nameSuffix == "weight_packed" }), packed.shape.count == 2,
+      packed.shape[1] * 8 != geometry.columns
+    {
+      throw WeightDecodingError.unsupported(module: module, storage: storage, reason: "pack-quantized with other than 4 bits")
+    }
+    if let gIndex = tensors.first(where: { $0.nameSuffix == "weight_g_idx" }) {
+      try WeightDecoding.checkTrivialGroupIndex(gIndex, groupSize: geometry.groupSize ?? 1, module: module, storage: storage)
+    }
+    return try Int4PackQuantized.dequantize(tensors, groupSize: geometry.groupSize ?? 0)
+  }
+
+  public func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String {
+    let zero = group.parts["weight_zero_point"] != nil ? "asymmetric" : "symmetric"
+    var groupSize = 0
+    if let packed = entries(group.parts["weight_packed"] ?? ""), let scale = entries(group.parts["weight_scale"] ?? ""),
+      let words = packed.shape.last, let groups = scale.shape.last, groups > 0
+    {
+      groupSize = words * 8 / groups
+    }
+    return "int4 packed in I32, \(zero), group \(groupSize)"
+  }
+
+  public func logicalElementCount(_ group: WeightGroup, entries: (String) -> TensorEntry?) -> Int {
+    elements(group, entries, "weight_packed", times: 8)
+  }
+}

@@ -1,0 +1,99 @@
+import Quantization
+import SafeTensors
+import TensorCore
+
+extension WeightStorage {
+  /// compressed-tensors `mxfp4-pack-quantized`: `weight_packed` U8 + `weight_scale` U8 (E8M0).
+  public static let mxfp4CompressedTensors = WeightStorage(rawValue: "mxfp4-pack-quantized")
+  /// gpt-oss MXFP4: `<name>_blocks` U8 + `<name>_scales` U8.
+  public static let mxfp4GptOss = WeightStorage(rawValue: "mxfp4-gpt-oss")
+}
+
+/// MXFP4 (E2M1 elements, one E8M0 scale per 32 along the row) in its two checkpoint layouts:
+///
+/// - compressed-tensors `mxfp4-pack-quantized`: `weight_packed` U8 `[out, in/2]` (low nibble = even element),
+///   `weight_scale` U8 `[out, in/32]`; decoded to BF16 as its decompressor does.
+/// - gpt-oss: `<stem>_blocks` U8 `[..., out, in/32, 16]` + `<stem>_scales` U8 `[..., out, in/32]`, experts stacked
+///   in the leading dimensions (`mlp.experts.gate_up_proj_blocks` `[E, 2I, H/32, 16]`), which fold into rows.
+public struct MXFP4WeightFormat: WeightFormat {
+  public enum Layout: Sendable {
+    case compressedTensors
+    case gptOss
+  }
+
+  public let layout: Layout
+  public static let compressedTensors = MXFP4WeightFormat(layout: .compressedTensors)
+  public static let gptOss = MXFP4WeightFormat(layout: .gptOss)
+
+  public var storage: WeightStorage { layout == .gptOss ? .mxfp4GptOss : .mxfp4CompressedTensors }
+  public var mainRole: String { layout == .gptOss ? "blocks" : "weight_packed" }
+
+  public func claim(_ module: inout ModuleTensors) -> [WeightGroup] {
+    switch layout {
+    case .compressedTensors:
+      guard let packed = module.entry("weight_packed"), packed.dtype == .uint8, module.has("weight_scale") else { return [] }
+      return [module.claim(storage, roles: ["weight_packed", "weight_scale"])]
+    case .gptOss:
+      // `<stem>_blocks` + `<stem>_scales` (e.g. experts.gate_up_proj_blocks); the group is named by the stem.
+      var groups: [WeightGroup] = []
+      for leaf in module.unclaimedLeaves where leaf.hasSuffix("_blocks") {
+        let stem = String(leaf.dropLast("_blocks".count))
+        guard module.has(stem + "_scales") else { continue }
+        groups.append(
+          module.claim(storage, modulePath: module.name(stem), leavesByRole: ["blocks": leaf, "scales": stem + "_scales"]))
+      }
+      return groups
+    }
+  }
+
+  public func logicalName(of group: WeightGroup) -> String {
+    layout == .gptOss ? group.modulePath : group.modulePath + ".weight"
+  }
+
+  public func geometry(of group: WeightGroup, in store: any TensorStore) throws -> WeightGeometry {
+    switch layout {
+    case .compressedTensors:
+      let packed = try entry("weight_packed", of: group, in: store)
+      guard packed.shape.count == 2 else { throw bad(group, "weight_packed should be U8 [out, in/2], found \(packed.shape)") }
+      let (columns, overflow) = packed.shape[1].multipliedReportingOverflow(by: 2)
+      guard !overflow else { throw bad(group, "weight_packed shape \(packed.shape) overflows") }
+      return Self.matrix([packed.shape[0], columns], .bfloat16, group: MXFP4.blockSize, bits: 4)
+    case .gptOss:
+      let blocks = try entry("blocks", of: group, in: store)
+      guard blocks.shape.count >= 3, blocks.shape.last == 16 else {
+        throw bad(group, "blocks should be U8 [..., out, in/32, 16], found \(blocks.shape)")
+      }
+      let (columns, overflow) = blocks.shape[blocks.shape.count - 2].multipliedReportingOverflow(by: MXFP4.blockSize)
+      guard !overflow else { throw bad(group, "blocks shape \(blocks.shape) overflows") }
+      return Self.matrix(Array(blocks.shape.dropLast(2)) + [columns], .bfloat16, group: MXFP4.blockSize, bits: 4)
+    }
+  }
+
+  public func dequantize(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> DequantizedMatrix {
+    switch layout {
+    case .compressedTensors:
+      return try MXFP4.dequantizeCompressedTensors(tensors)
+    case .gptOss:
+      // Stacked expert tensors [E, out, in/32, 16] fold the leading dimensions into the rows.
+      let folded = tensors.map { tensor -> PackedTensor in
+        var copy = tensor
+        let keep = tensor.nameSuffix == "blocks" ? 2 : 1
+        if tensor.shape.count > keep + 1 {
+          let lead = tensor.shape.dropLast(keep).reduce(1, *)
+          copy.shape = [lead] + tensor.shape.suffix(keep)
+        }
+        return copy
+      }
+      return try MXFP4.dequantizeGptOss(folded)
+    }
+  }
+
+  public func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String {
+    layout == .gptOss
+      ? "MXFP4 (E2M1 + E8M0 per 32), gpt-oss blocks/scales" : "MXFP4 (E2M1 + E8M0 per 32), compressed-tensors"
+  }
+
+  public func logicalElementCount(_ group: WeightGroup, entries: (String) -> TensorEntry?) -> Int {
+    elements(group, entries, mainRole, times: 2)
+  }
+}

@@ -61,7 +61,8 @@ let package = Package(
       linkerSettings: libm),
     .target(name: "JobParts", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(
-      name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats"],
+      name: "Pipeline",
+      dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats", "JobParts"],
       swiftSettings: common),
     .target(
       name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],

@@ -1,4 +1,5 @@
 import JSON
+import SystemIO
 
 /// One output a part wrote: a whole file, or (in a file shared by several parts) the byte ranges it owns.
 public struct PartOutput: Sendable, Equatable {
@@ -10,12 +11,16 @@ public struct PartOutput: Sendable, Equatable {
   public var sha256: String
   /// The byte ranges this part wrote in a shared file (sorted, disjoint); `nil` for a whole file.
   public var ranges: [Range<Int>]?
+  /// A whole file's identity when its part finished it: while it is unchanged, `--finalize` takes `sha256`
+  /// without reading the file again.
+  public var stamp: FileStamp?
 
-  public init(path: String, byteCount: Int, sha256: String, ranges: [Range<Int>]? = nil) {
+  public init(path: String, byteCount: Int, sha256: String, ranges: [Range<Int>]? = nil, stamp: FileStamp? = nil) {
     self.path = path
     self.byteCount = byteCount
     self.sha256 = sha256
     self.ranges = ranges
+    self.stamp = stamp
   }
 
   /// Whether other parts write into the same file.
@@ -90,6 +95,7 @@ public struct PartReceipt: Sendable, Equatable {
       var members: [(String, JSONValue)] = [
         ("path", .string(output.path)), ("bytes", .number(JSONNumber(output.byteCount))), ("sha256", .string(output.sha256)),
       ]
+      if let stamp = output.stamp { members.append(("stamp", .string(stamp.description))) }
       if let ranges = output.ranges {
         members.append(("ranges", .array(ranges.map { .array([.number(JSONNumber($0.lowerBound)), .number(JSONNumber($0.upperBound))]) })))
       }
@@ -124,7 +130,12 @@ public struct PartReceipt: Sendable, Equatable {
           ranges?.append(lower..<upper)
         }
       }
-      outputs.append(PartOutput(path: relative, byteCount: bytes, sha256: sha256, ranges: ranges))
+      var stamp: FileStamp?
+      if let text = entry["stamp"]?.stringValue {
+        guard let parsed = FileStamp(text) else { throw damaged("'\(relative)' has a malformed stamp '\(text)'") }
+        stamp = parsed
+      }
+      outputs.append(PartOutput(path: relative, byteCount: bytes, sha256: sha256, ranges: ranges, stamp: stamp))
     }
     // (`nil` alone would be `JSONValue.null`: the type is nil-literal expressible.)
     let data: JSONValue? = value["data"].flatMap { $0.isNull ? JSONValue?.none : $0 }

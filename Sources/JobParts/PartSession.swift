@@ -1,22 +1,18 @@
 import JSON
+import Synchronization
 import SystemIO
 
 /// One running part of a split job: joined to its job, holding its lock, and keeping its receipt — the
 /// outputs completed so far (rewritten after each, so a killed part resumes from it) and, last, `finished`.
-///
-/// ```swift
-/// let session = try PartSession(directory: parts, description: job, part: part, resume: resume)
-/// defer { session.release() }
-/// for output in myOutputs where session.previous?.outputs.contains(...) != true { ...; try session.record(output) }
-/// try session.finish()
-/// ```
-public final class PartSession {
+/// Safe to use from several threads (outputs are recorded as background digests finish).
+public final class PartSession: Sendable {
   public let directory: PartsDirectory
   public let description: JobDescription
   public let part: JobPart
-  /// The receipt an earlier, interrupted run of this part left (with `--resume`, same job only).
+  /// The receipt an earlier, interrupted run of this part left (with `--resume`, same job only): the
+  /// outputs it lists may be reused once checked, and stay listed until replaced.
   public let previous: PartReceipt?
-  public private(set) var receipt: PartReceipt
+  private let current: Mutex<PartReceipt>
   private let lock: FileLock
 
   /// Joins the job in `directory` (created if needed) as `part` and takes the part's lock.
@@ -31,32 +27,40 @@ public final class PartSession {
     self.directory = directory
     self.description = description
     self.part = part
-    previous = resume ? directory.receipt(of: part, fingerprint: description.fingerprint) : nil
-    receipt = PartReceipt(job: description.job, fingerprint: description.fingerprint, part: part)
+    let previous = resume ? directory.receipt(of: part, fingerprint: description.fingerprint) : nil
+    self.previous = previous
+    var receipt = previous ?? PartReceipt(job: description.job, fingerprint: description.fingerprint, part: part)
+    receipt.finished = false
+    current = Mutex(receipt)
   }
 
-  /// The output `path` as an earlier run of this part recorded it, for `--resume` to reuse after checking it.
-  public func previousOutput(_ path: String) -> PartOutput? {
-    previous?.outputs.first { $0.path == path }
-  }
+  /// The receipt as it stands.
+  public var receipt: PartReceipt { current.withLock { $0 } }
 
-  /// Records a completed output and stores the receipt.
+  /// Records a completed output (replacing an earlier record of the same path) and stores the receipt.
   public func record(_ output: PartOutput) throws {
-    receipt.outputs.removeAll { $0.path == output.path }
-    receipt.outputs.append(output)
-    try directory.write(receipt)
+    try current.withLock { receipt in
+      receipt.outputs.removeAll { $0.path == output.path }
+      receipt.outputs.append(output)
+      receipt.outputs.sort { $0.path < $1.path }
+      try directory.write(receipt)
+    }
   }
 
-  /// Replaces the part's non-file results; stored with the next `record`, `checkpoint` or `finish`.
-  public func setData(_ data: JSONValue?) { receipt.data = data }
-
-  /// Stores the receipt as it is now (a journal point of long work without files).
-  public func checkpoint() throws { try directory.write(receipt) }
+  /// Stores the part's non-file results (a validation part's comparisons so far).
+  public func store(data: JSONValue?) throws {
+    try current.withLock { receipt in
+      receipt.data = data
+      try directory.write(receipt)
+    }
+  }
 
   /// Marks the part finished: every output it owns is complete.
   public func finish() throws {
-    receipt.finished = true
-    try directory.write(receipt)
+    try current.withLock { receipt in
+      receipt.finished = true
+      try directory.write(receipt)
+    }
   }
 
   /// Releases the part's lock.

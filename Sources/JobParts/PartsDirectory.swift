@@ -120,6 +120,14 @@ public struct PartsDirectory: Sendable {
     return receipts
   }
 
+  /// Refuses while any of the job's `partCount` parts holds its lock (is running).
+  public func refuseRunningParts(partCount: Int) throws(PartsError) {
+    let running = (0..<partCount).map { JobPart(index: $0, of: partCount) }.filter {
+      FileLock.isHeld(FileSystem.join(path, Self.lockFileName($0)))
+    }
+    guard running.isEmpty else { throw .busy(directory: path, reason: "part(s) \(running.map(\.description).joined(separator: ", ")) are still running") }
+  }
+
   /// Removes the description, every receipt and every part lock (under the exclusive directory lock, once
   /// the result is complete).
   public func removeBookkeeping() throws(PartsError) {
@@ -161,6 +169,8 @@ public enum PartsError: Error, Sendable, CustomStringConvertible {
   case outputChanged(path: String, part: JobPart, reason: String)
   /// A bookkeeping file that cannot be read.
   case damaged(path: String, reason: String)
+  /// Another process works in the directory right now.
+  case busy(directory: String, reason: String)
   /// A job script cannot be written for this job.
   case unschedulable(reason: String)
   case io(path: String, reason: String)
@@ -184,6 +194,8 @@ public enum PartsError: Error, Sendable, CustomStringConvertible {
       return "'\(path)' changed after part \(part) wrote it (\(reason)); rerun part \(part) (with --resume it redoes only what changed), then --finalize again"
     case .damaged(let path, let reason):
       return "'\(path)': \(reason)"
+    case .busy(let directory, let reason):
+      return "'\(directory)' is in use: \(reason); wait for it to finish"
     case .unschedulable(let reason):
       return "--emit-sbatch: \(reason)"
     case .io(let path, let reason):

@@ -52,14 +52,18 @@ struct SplitJobOptions: Sendable {
     }
   }
 
-  /// The command line a run of `command` records: `smelt <command> <arguments>` without `executionOnly`.
-  static func recordedCommand(_ command: String, _ arguments: ParsedArguments) -> [String] {
-    ["smelt", command] + arguments.commandLine(excluding: executionOnly)
+  /// The command line a run of `command` records: `smelt <command> <arguments>` without `executionOnly`
+  /// (and the command's own `alsoExcluding`, such as convert's `--json`, which only formats stdout).
+  static func recordedCommand(_ command: String, _ arguments: ParsedArguments, alsoExcluding: Set<String> = []) -> [String] {
+    ["smelt", command] + arguments.commandLine(excluding: executionOnly.union(alsoExcluding))
   }
 
   /// The command for a job script: this executable, absolute paths (the tasks start elsewhere).
-  static func scriptCommand(_ command: String, _ arguments: ParsedArguments, paths: Set<String>) -> [String] {
-    [executablePath(), command] + arguments.commandLine(excluding: executionOnly, paths: paths, transform: FileSystem.absolutePath)
+  static func scriptCommand(
+    _ command: String, _ arguments: ParsedArguments, paths: Set<String>, alsoExcluding: Set<String> = []
+  ) -> [String] {
+    [executablePath(), command]
+      + arguments.commandLine(excluding: executionOnly.union(alsoExcluding), paths: paths, transform: FileSystem.absolutePath)
   }
 
   /// This executable's absolute path (`/proc/self/exe`), for scripts that run it again.

@@ -47,12 +47,11 @@ extension ValidateCommand {
         throw UsageError.invalid("invalid token list: \(reason)")
       }
       if clock.now - lastCheckpoint > .seconds(10) {
-        session.setData(Self.encode(done))
-        try session.checkpoint()
+        try session.store(data: Self.encode(done))
         lastCheckpoint = clock.now
       }
     }
-    session.setData(Self.encode(done))
+    try session.store(data: Self.encode(done))
     try session.finish()
     let bytes = mine.reduce(0) { $0 + validator.cost(of: units[$1]) }
     let elapsed = clock.now - start

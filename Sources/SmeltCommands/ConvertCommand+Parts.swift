@@ -67,7 +67,7 @@ extension ConvertCommand {
     let files = try runner.finalizeParts(receipts, directory: directory, commandLine: stored.arguments) { verifying.advance(by: $0) }
     verifying.finish()
     try directory.removeBookkeeping()
-    try Self.removeStale(runner.plan, in: output)
+    try Self.removeStale(in: output, previous: OutputDirectory.PreviousOutput())
     let bytes = files.reduce(0) { $0 + $1.byteCount }
     context.stdout.line(
       "finalized \(output): \(files.count) file(s) (\(ByteCount.formatted(bytes))) from \(stored.partCount) parts checked against their receipts; wrote the index, config and \(OutputManifest.fileName) in \(DisplayFormat.decimal(ContinuousClock.seconds(clock.now - start))) s"
@@ -105,7 +105,7 @@ extension ConvertCommand {
   func warnNonFinite(_ report: ConversionReport, context: CommandContext) {
     for tensor in report.tensors where tensor.nonFiniteCount > 0 {
       context.warn(
-        "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)); the cast kept them (FP8 casts saturate infinities to ±max); 'smelt verify --deep' reports them")
+        "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)) in its source or its result: NaN and infinity are kept, values too large for the target become infinities, FP8 casts saturate infinities to ±max; 'smelt verify --deep' reports them")
     }
   }
 }

@@ -45,6 +45,7 @@ struct ConvertCommand: Command {
       .flag("dry-run", help: "Print the plan and write nothing."),
       .flag("force", help: "Replace the contents of a non-empty output directory."),
       .flag("resume", help: "Continue an interrupted conversion (or part) into the same output directory."),
+      .flag("ignore-unindexed", help: "Convert only what the index names, although the directory holds other .safetensors files."),
       .flag("finalize", help: "Complete OUT after all its parts (--part I/N) finished: check every file against the parts' receipts, write the index, config and manifest."),
     ] + SplitJobOptions.arguments + [.json, .quiet])
 
@@ -58,6 +59,7 @@ struct ConvertCommand: Command {
   var dryRun: Bool
   var force: Bool
   var resume: Bool
+  var ignoreUnindexed: Bool
   var json: Bool
   /// `--finalize OUT`: the job's own options come from OUT's job description.
   var finalizing = false
@@ -146,6 +148,7 @@ struct ConvertCommand: Command {
     dryRun = arguments.flag("dry-run")
     force = arguments.flag("force")
     resume = arguments.flag("resume")
+    ignoreUnindexed = arguments.flag("ignore-unindexed")
     json = arguments.flag("json")
     if force && resume { throw UsageError.invalid("--force and --resume cannot be used together") }
     if !split.part.isWhole && force {
@@ -155,6 +158,7 @@ struct ConvertCommand: Command {
 
   func run(context: CommandContext) throws {
     let checkpoint = try Checkpoint.open(input)
+    try checkpoint.requireCompleteIndex(allowUnindexedFiles: ignoreUnindexed, override: "--ignore-unindexed")
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
       compressedTensorsNaming: compressedTensors, search: search)
@@ -166,27 +170,36 @@ struct ConvertCommand: Command {
     let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
     if finalizing { return try finalize(runner, context: context) }
     if split.script != nil { return try emitScript(runner, context: context) }
+    let sidecars = try checkpoint.sidecarListing()
+    for note in sidecars.notes { context.warn(note) }
     if !split.part.isWhole { return try runPart(runner, context: context) }
-    let lock = try OutputDirectory.prepare(output, input: input, force: force, resume: resume)
+    let lock = try OutputDirectory.prepare(
+      output, input: input, inputFiles: try checkpoint.inputFilePaths(), force: force, resume: resume)
     defer { lock.release() }
+    let previous = OutputDirectory.previousOutput(in: output)
     let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
     // --resume, --force, --quiet are how the run was carried out, not what it produced: the manifest of a
     // resumed run, or of N parts, is byte-identical to an uninterrupted run's.
-    let report = try runner.run(resume: resume, commandLine: recorded) { progress.advance(by: $0) }
+    let report: ConversionReport
+    do {
+      report = try runner.run(resume: resume, commandLine: recorded) { progress.advance(by: $0) }
+    } catch {
+      throw ResumableFailure.wrapping(error)
+    }
     progress.finish()
-    try Self.removeStale(plan, in: output)
+    try Self.removeStale(in: output, previous: previous)
     printReport(report, context: context)
   }
 
-  /// Keep what a complete run wrote: its weight files and, for several files, its index.
-  static func removeStale(_ plan: ConversionPlan, in output: String) throws {
-    let kept = plan.files.map(\.name) + (plan.files.count > 1 ? ["model.safetensors.index.json"] : [])
-    try OutputDirectory.removeStale(in: output, keeping: Set(kept))
+  /// Keep what the finished run wrote (its manifest lists every file); remove what earlier runs left.
+  static func removeStale(in output: String, previous: OutputDirectory.PreviousOutput) throws {
+    let kept = try OutputManifest.read(from: output).files.map(\.name) + [OutputManifest.fileName]
+    try OutputDirectory.removeStale(in: output, keeping: Set(kept), previous: previous)
   }
 
   func printReport(_ report: ConversionReport, context: CommandContext) {
     // NaN/Inf policy (formats/verify.md): quantizers refuse them (the run fails naming the element);
-    // casts keep them, and every such tensor is named here.
+    // casts keep them, and every tensor with a non-finite source value or result is named here.
     warnNonFinite(report, context: context)
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(reportJSON(report)))
@@ -276,5 +289,23 @@ struct ConvertCommand: Command {
       ("files_resumed", .array(report.filesResumed.map { .string($0) })),
       ("tensors", .array(tensors)),
     ]) ?? JSONObject())
+  }
+}
+
+/// A conversion that stopped for lack of space (a full disk, a quota, a file-size limit): the files it
+/// finished are kept, so the message says how to continue without redoing them.
+struct ResumableFailure: Error, CustomStringConvertible {
+  var cause: any Error
+
+  /// `error` with the `--resume` advice when it is a space failure, else `error` itself.
+  static func wrapping(_ error: any Error) -> any Error {
+    var system = error as? SystemError
+    if let file = error as? SafeTensorsFileError, case .io(let underlying) = file.error { system = underlying }
+    guard let system, system.isOutOfSpace else { return error }
+    return ResumableFailure(cause: error)
+  }
+
+  var description: String {
+    "\(cause); then rerun the same command with --resume to keep the files already finished"
   }
 }

@@ -51,6 +51,8 @@ extension ValidateCommand {
         lastCheckpoint = clock.now
       }
     }
+    try validator.reference.source.checkUnchanged()
+    try validator.candidate.source.checkUnchanged()
     try session.store(data: Self.encode(done))
     try session.finish()
     let bytes = mine.reduce(0) { $0 + validator.cost(of: units[$1]) }

@@ -2,6 +2,7 @@ import Checkpoint
 import CommandLineSupport
 import JSON
 import JobParts
+import Pipeline
 import SystemIO
 import Validation
 
@@ -128,13 +129,20 @@ struct ValidateCommand: Command {
     } catch ValidationError.invalidTokens(let reason) {
       throw UsageError.invalid("invalid token list: \(reason)")
     }
+    try validator.reference.source.checkUnchanged()
+    try validator.candidate.source.checkUnchanged()
     try publish(report, context: context)
   }
 
-  /// Opens both checkpoints (headers only) and checks `--layers` against the model.
+  /// Opens both checkpoints (headers only), refuses a report path that is one of their files, and checks
+  /// `--layers` against the model.
   func makeValidator() throws -> Validator {
     let referenceWeights = try CheckpointWeightProvider(path: reference)
     let candidateWeights = try CheckpointWeightProvider(path: candidate)
+    if let jsonPath, jsonPath != "-" {
+      try OutputDirectory.refuseReplacingInput(
+        file: jsonPath, inputs: referenceWeights.source.inputFilePaths + candidateWeights.source.inputFilePaths)
+    }
     if let layers = options.layers, let count = referenceWeights.source.config?.numHiddenLayers {
       let limit = count + (referenceWeights.source.config?.numNextnPredictLayers ?? 0)
       do { try layers.check(below: limit, option: "--layers") } catch { throw UsageError.invalid("\(error)") }

@@ -16,6 +16,11 @@ public protocol TensorSource: TensorStore {
   func entry(_ name: String) -> TensorEntry?
   /// Source tensors deliberately left out (a shard layout that drops the MTP layer).
   var skippedTensors: Set<String> { get }
+  /// Every file read from: weights, index, config, manifest (no output may replace one of them).
+  var inputFilePaths: [String] { get }
+  /// Throws, naming the file, if a mapped file changed while it was read (truncated, rewritten or
+  /// replaced): results computed from it are void. Commands call it before reporting.
+  func checkUnchanged() throws
 }
 
 extension TensorSource {
@@ -35,6 +40,8 @@ public struct CheckpointTensorSource: TensorSource {
   public var config: ModelConfig? { checkpoint.config }
   public var entries: [TensorEntry] { checkpoint.entries }
   public func entry(_ name: String) -> TensorEntry? { checkpoint.location(of: name)?.entry }
+  public func checkUnchanged() throws { try checkpoint.checkInputsUnchanged() }
+  public var inputFilePaths: [String] { (try? checkpoint.inputFilePaths()) ?? checkpoint.files.map(\.path) }
 
   public func bytes(of name: String, range: Range<Int>) throws -> TensorBytes {
     let view = try checkpoint.tensor(name)

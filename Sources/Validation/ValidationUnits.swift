@@ -96,6 +96,7 @@ extension Validator {
       let tokens = try resolvedTokens(configuration)
       log("reference forward pass on \(tokens.count)×\(tokens.first?.count ?? 0) tokens")
       let model = try ReferenceModel(configuration: configuration, weights: reference)
+      try model.checkWeightShapes()
       let referenceRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true))
       if needsLayer {
         log("layer level: comparing linears")
@@ -109,6 +110,7 @@ extension Validator {
       if needsModel {
         log("candidate forward pass")
         let model = try ReferenceModel(configuration: configuration, weights: candidate)
+        try model.checkWeightShapes()
         let candidateRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true))
         fragment.model = compareModels(tokens: tokens, reference: referenceRun, candidate: candidateRun)
       }

@@ -1,5 +1,6 @@
 import Checkpoint
 import ReferenceModel
+import TensorCore
 
 /// What to validate and how.
 public struct ValidationOptions: Sendable {
@@ -78,8 +79,11 @@ public struct Validator {
     if candidate.source.config != nil {
       let other = try candidate.modelConfiguration()
       if other != configuration {
+        // Named by its first differing field, not by two printed structures.
+        let difference = StructuralDescription.firstDifference(configuration, other)
         throw ValidationError.configMismatch(
-          field: "architecture", reference: "\(configuration)", candidate: "\(other)")
+          field: difference.map { $0.path.isEmpty ? "architecture" : $0.path } ?? "architecture",
+          reference: difference?.a ?? "one architecture", candidate: difference?.b ?? "another")
       }
     }
     return configuration

@@ -33,6 +33,14 @@ struct SplitJobOptions: Sendable {
   /// `--emit-sbatch FILE`: where to write the script, how many parts, CPUs per part.
   var script: (path: String, partCount: Int, cpus: Int)?
 
+  /// No split: the whole job, no script.
+  static let none = SplitJobOptions(part: .whole, script: nil)
+
+  private init(part: JobPart, script: (path: String, partCount: Int, cpus: Int)?) {
+    self.part = part
+    self.script = script
+  }
+
   init(arguments: ParsedArguments, environment: ProcessEnvironment.Lookup = ProcessEnvironment.current) throws {
     part = .whole
     if let text = arguments.optionalString("part") {

@@ -32,6 +32,9 @@ extension ConvertCommand {
     let report = try runner.runPart(session) { progress.advance(by: $0) }
     progress.finish()
     warnNonFinite(report, context: context)
+    if !report.filesResumed.isEmpty {
+      context.log("part \(part): resumed: reused \(report.filesResumed.count) output(s) an earlier run of this part finished")
+    }
     let shared = share.sharedFiles.isEmpty ? "" : " and its share of \(share.sharedFiles.count) file(s) other parts write too"
     context.stdout.line(
       "part \(part): \(share.wholeFiles.count) of \(runner.plan.files.count) file(s)\(shared), \(ByteCount.formatted(report.sourceByteCount)) read, \(ByteCount.formatted(report.outputByteCount)) written in \(DisplayFormat.decimal(ContinuousClock.seconds(clock.now - start))) s (peak resident set \(ByteCount.formatted(ProcessResources.peakResidentBytes()))); run 'smelt convert --finalize \(output)' when all parts are done"

@@ -82,7 +82,7 @@ import Testing
     let input = try CrashSafetyTests.checkpointWithBigLastFile(scratch)
     let output = scratch.join("out")
     // Small files (whole-file shares) and one shared file, so both kinds of share are interrupted.
-    for arguments in [CrashSafetyTests.convertArguments, ["--to", "int4-g64", "-q"]] {
+    for arguments in [CrashSafetyTests.convertArguments, ["--to", "fp8-block", "-q"]] {
       try? FileManager.default.removeItem(atPath: output)
       try #require(runSmelt(["convert", input, output] + arguments).status == 0)
       let reference = Fixture.hashes(output)

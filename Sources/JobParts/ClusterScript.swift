@@ -61,7 +61,9 @@ public struct ClusterScript: Sendable {
       "# It submits \(partCount) array tasks (one part each) and a finalize job that starts when all of them have",
       "# succeeded (--dependency=afterok). Tasks may be requeued or rerun at any time (--requeue): a part resumes",
       "# and rewrites nothing it finished, so the result is byte-identical to one run of the command above.",
-      "# A failed task: fix the cause, then 'scontrol requeue JOBID_TASK'; the finalize job waits for it.",
+      "# A task that failed or was cancelled breaks the finalize job's afterok for good (Slurm does not re-arm it):",
+      "# fix the cause, 'scontrol requeue JOBID_TASK', 'scancel' the finalize job and, once the task has finished,",
+      "# run the finalize command below (or sbatch it with --dependency=afterok:JOBID_TASK). Parts that finished stay.",
       "# Per part: \(part.summary) (Smelt's plan) -> --cpus-per-task=\(part.cpus) --mem=\(part.slurmMemory).",
       "# Finalize: \(finalize.summary) -> --cpus-per-task=\(finalize.cpus) --mem=\(finalize.slurmMemory).",
     ]

@@ -1,14 +1,25 @@
 import JSON
+import JobParts
 import SystemIO
 
-/// `OUT/.smelt-progress.json`: which output files a run has completed, for `--resume`.
+/// Where a conversion records each output file it completes, and finds those an interrupted run of the
+/// same plan completed (for `--resume`): the single run's `ResumeJournal`, or a part's receipt
+/// (`PartSession`).
+public protocol ConversionJournal: Sendable {
+  /// The outputs an earlier, interrupted run completed, by path.
+  func completed() -> [String: PartOutput]
+  /// Records `output` as complete.
+  func record(_ output: PartOutput) throws
+}
+
+/// `OUT/.smelt-progress.json`: which output files a single run has completed, for `--resume`.
 ///
-/// A file is recorded only after it was renamed into place, with its SHA-256. The journal also records
-/// what the run was made of: a fingerprint of its options (every job's action and output tensors), a
-/// stamp per input file (size, times, header hash) and the command line. `--resume` refuses a journal
+/// A file is recorded only after it was renamed into place, with its SHA-256 and size. The journal also
+/// records what the run was made of: a fingerprint of its options (every job's action and output tensors),
+/// a stamp per input file (size, times, header hash) and the command line. `--resume` refuses a journal
 /// whose options or inputs differ (`mismatch()`), so a resumed output never mixes files of two plans or of
 /// two versions of an input. It is removed when the run completes.
-struct ResumeJournal {
+struct ResumeJournal: ConversionJournal {
   let path: String
   let planFingerprint: String
   /// Input file name → stamp (see `Checkpoint.inputStamps()`).
@@ -44,30 +55,37 @@ struct ResumeJournal {
     return nil
   }
 
-  /// File name → SHA-256 of the files completed by an earlier run of the same plan from the same inputs.
-  func load() -> [String: String] {
+  /// The files completed by an earlier run of the same plan from the same inputs.
+  func completed() -> [String: PartOutput] {
     guard mismatch() == nil, let bytes = try? FileSystem.readFile(path), let value = try? JSONParser.parse(bytes),
       let files = value["files"]?.objectValue
     else { return [:] }
-    var result: [String: String] = [:]
-    for (name, digest) in files { if let digest = digest.stringValue { result[name] = digest } }
+    var result: [String: PartOutput] = [:]
+    for (name, entry) in files {
+      guard let digest = entry["sha256"]?.stringValue, let count = entry["bytes"]?.intValue else { continue }
+      result[name] = PartOutput(path: name, byteCount: count, sha256: digest)
+    }
     return result
   }
 
   /// Starts a fresh journal.
   func reset() { write([:]) }
 
-  /// Records `file` as complete.
-  func record(_ file: String, sha256: String) {
-    var files = load()
-    files[file] = sha256
+  /// Records `output` as complete.
+  func record(_ output: PartOutput) {
+    var files = completed()
+    files[output.path] = output
     write(files)
   }
 
   func remove() { try? FileSystem.remove(path) }
 
-  private func write(_ files: [String: String]) {
-    let members = files.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) }
+  private func write(_ files: [String: PartOutput]) {
+    let members = files.sorted { $0.key < $1.key }.map { name, output in
+      (name, JSONValue.object(JSONObject(members: [
+        ("sha256", .string(output.sha256)), ("bytes", .number(JSONNumber(output.byteCount))),
+      ]) ?? JSONObject()))
+    }
     let inputs = inputStamps.map { ($0.name, JSONValue.string($0.stamp)) }
     let document: JSONValue = .object(
       JSONObject(members: [

@@ -1,6 +1,7 @@
 import Checkpoint
 import CommandLineSupport
 import JSON
+import JobParts
 import Pipeline
 import Quantization
 import SafeTensors
@@ -27,8 +28,8 @@ struct ConvertCommand: Command {
       --resume continues an interrupted run.
       """,
     arguments: [
-      .positional("input", help: "The checkpoint to read (directory or .safetensors file)."),
-      .positional("output", help: "The directory to write."),
+      .positional("input", help: "The checkpoint to read (directory or .safetensors file); with --finalize, OUT.", optional: true),
+      .positional("output", help: "The directory to write.", optional: true),
       .option("to", valueName: "format", help: "Target format (required unless --rule/--recipe is given).", values: ConversionTarget.names),
       .option("group-size", valueName: "n", help: "Group size of int4/gptq (default 128) and mlx-affine (default 64).", values: ["32", "64", "128"]),
       .option("bits", valueName: "n", help: "Bits of mlx-affine.", default: "4", values: ["4", "8"]),
@@ -44,10 +45,10 @@ struct ConvertCommand: Command {
       .flag("dry-run", help: "Print the plan and write nothing: a summary by action, and every tensor when the plan has at most 1000."),
       .flag("tensors", help: "With --dry-run: list every tensor whatever the plan's size."),
       .flag("force", help: "Replace the contents of a non-empty output directory."),
-      .flag("resume", help: "Continue an interrupted conversion into the same output directory."),
+      .flag("resume", help: "Continue an interrupted conversion (or part) into the same output directory."),
       .flag("ignore-unindexed", help: "Convert only what the index names, although the directory holds other .safetensors files."),
-      .json, .quiet,
-    ])
+      .flag("finalize", help: "Complete OUT after all its parts (--part I/N) finished: check every file against the parts' receipts, write the index, config and manifest."),
+    ] + SplitJobOptions.arguments + [.json, .quiet])
 
   var input: String
   var output: String
@@ -62,8 +63,38 @@ struct ConvertCommand: Command {
   var resume: Bool
   var ignoreUnindexed: Bool
   var json: Bool
+  /// `--finalize OUT`: the job's own options come from OUT's job description.
+  var finalizing = false
+  var split: SplitJobOptions
+  /// The command line this run records (manifest, job description).
+  var recorded: [String]
+  var scriptCommand: [String]
+
+  static let pathArguments: Set<String> = ["input", "output", "recipe"]
 
   init(arguments: ParsedArguments) throws {
+    if arguments.flag("finalize") {
+      guard let directory = arguments.optionalString("input"), arguments.optionalString("output") == nil else {
+        throw UsageError.invalid("--finalize takes one argument: the output directory the parts wrote")
+      }
+      let stored = try PartsDirectory(directory).readDescription()
+      guard stored.job == "convert", stored.arguments.count >= 2 else {
+        throw PartsError.otherJob(directory: directory, stored: stored.job, this: "convert")
+      }
+      try self.init(job: try ParsedArguments(Array(stored.arguments.dropFirst(2)), configuration: Self.configuration))
+      output = directory
+      finalizing = true
+      json = arguments.flag("json")
+    } else {
+      try self.init(job: arguments)
+    }
+  }
+
+  /// The job the arguments describe (a run, a part, a script).
+  private init(job arguments: ParsedArguments) throws {
+    split = try SplitJobOptions(arguments: arguments)
+    recorded = SplitJobOptions.recordedCommand("convert", arguments, alsoExcluding: ["json"])
+    scriptCommand = SplitJobOptions.scriptCommand("convert", arguments, paths: Self.pathArguments, alsoExcluding: ["json"])
     input = try arguments.string("input")
     output = try arguments.string("output")
     let blockText = try arguments.string("block-size")
@@ -124,6 +155,9 @@ struct ConvertCommand: Command {
     ignoreUnindexed = arguments.flag("ignore-unindexed")
     json = arguments.flag("json")
     if force && resume { throw UsageError.invalid("--force and --resume cannot be used together") }
+    if !split.part.isWhole && force {
+      throw UsageError.invalid("--force does not go with --part: the parts of a job share OUT; start a split job in an empty directory")
+    }
   }
 
   func run(context: CommandContext) throws {
@@ -132,22 +166,24 @@ struct ConvertCommand: Command {
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
       compressedTensorsNaming: compressedTensors, search: search)
-    for note in plan.notes { context.log("note: \(note)") }
+    if !finalizing { for note in plan.notes { context.log("note: \(note)") } }
     if dryRun {
       printPlan(plan, context: context)
       return
     }
+    let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
+    if finalizing { return try finalize(runner, context: context) }
+    if split.script != nil { return try emitScript(runner, context: context) }
     let sidecars = try checkpoint.sidecarListing()
     for note in sidecars.notes { context.warn(note) }
+    if !split.part.isWhole { return try runPart(runner, context: context) }
     let lock = try OutputDirectory.prepare(
       output, input: input, inputFiles: try checkpoint.inputFilePaths(), force: force, resume: resume)
     defer { lock.release() }
     let previous = OutputDirectory.previousOutput(in: output)
     let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
-    let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
-    // --resume is how the run was carried out, not what it produced: a resumed output's manifest is
-    // byte-identical to an uninterrupted run's.
-    let recorded = ["smelt"] + CommandLine.arguments.dropFirst().filter { $0 != "--resume" }
+    // --resume, --force, --quiet are how the run was carried out, not what it produced: the manifest of a
+    // resumed run, or of N parts, is byte-identical to an uninterrupted run's.
     let report: ConversionReport
     do {
       report = try runner.run(resume: resume, commandLine: recorded) { progress.advance(by: $0) }
@@ -155,19 +191,20 @@ struct ConvertCommand: Command {
       throw ResumableFailure.wrapping(error)
     }
     progress.finish()
-    // Keep what this run wrote (its manifest lists every file); remove what earlier runs left.
+    try Self.removeStale(in: output, previous: previous)
+    printReport(report, context: context)
+  }
+
+  /// Keep what the finished run wrote (its manifest lists every file); remove what earlier runs left.
+  static func removeStale(in output: String, previous: OutputDirectory.PreviousOutput) throws {
     let kept = try OutputManifest.read(from: output).files.map(\.name) + [OutputManifest.fileName]
     try OutputDirectory.removeStale(in: output, keeping: Set(kept), previous: previous)
+  }
+
+  func printReport(_ report: ConversionReport, context: CommandContext) {
     // NaN/Inf policy (formats/verify.md): quantizers refuse them (the run fails naming the element);
     // casts keep them, and every tensor with a non-finite source value or result is named here.
-    for tensor in report.tensors where tensor.nonFiniteCount > 0 {
-      context.warn(
-        "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)) in its source or its result: NaN and infinity are kept, values too large for the target become infinities, FP8 casts saturate infinities to ±max; 'smelt verify --deep' reports them")
-    }
-    for tensor in report.tensors where tensor.saturatedCount > 0 {
-      context.warn(
-        "tensor '\(tensor.name)': \(tensor.saturatedCount) value(s) beyond the largest of \(target) (first at element \(tensor.firstSaturatedIndex ?? 0)) were saturated to ±max; an unscaled FP8 cast cannot represent them (a scaled target such as fp8-block can)")
-    }
+    warnNonFinite(report, context: context)
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(reportJSON(report)))
     } else {

@@ -81,6 +81,12 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     return source.entry(main)?.dtype
   }
 
+  /// The bytes `name` occupies in the checkpoint (its tensors and companions); 0 when absent.
+  public func storedByteCount(of name: String) -> Int {
+    guard let group = groups[name] else { return 0 }
+    return group.parts.values.reduce(0) { $0 + (source.entry($1)?.byteCount ?? 0) }
+  }
+
   /// The logical (dequantized) shape of `name`.
   public func shape(of name: String) throws -> [Int] { try geometry(name).1.shape }
 

@@ -48,9 +48,11 @@ let package = Package(
     .target(name: "GGML", swiftSettings: optimizedKernels, linkerSettings: libm),
     .target(name: "GGUF", dependencies: ["GGML", "SystemIO"], swiftSettings: common),
     .target(
-      name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
+      name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "GGML"],
       swiftSettings: common),
-    .target(name: "GGUFModel", dependencies: ["GGML", "GGUF", "JSON", "SystemIO", "Checkpoint"], swiftSettings: common),
+    .target(
+      name: "GGUFModel", dependencies: ["GGML", "GGUF", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],
+      swiftSettings: common),
     .target(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
       swiftSettings: common),
@@ -67,6 +69,7 @@ let package = Package(
       name: "Validation",
       dependencies: [
         "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
+        "GGUFModel",
       ],
       swiftSettings: common),
     .target(name: "CommandLineSupport", swiftSettings: common),
@@ -74,7 +77,7 @@ let package = Package(
       name: "SmeltCommands",
       dependencies: [
         "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
-        "Pipeline", "Sharding", "Validation", "CommandLineSupport",
+        "Pipeline", "Sharding", "Validation", "CommandLineSupport", "GGML", "GGUF", "GGUFModel",
       ],
       swiftSettings: common),
     .executableTarget(name: "smelt", dependencies: ["SmeltCommands"], swiftSettings: common),

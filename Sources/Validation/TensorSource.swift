@@ -16,10 +16,14 @@ public protocol TensorSource: TensorStore {
   func entry(_ name: String) -> TensorEntry?
   /// Source tensors deliberately left out (a shard layout that drops the MTP layer).
   var skippedTensors: Set<String> { get }
+  /// Whether a reference tensor `name` is absent from this source by design (in `skippedTensors`, or the MTP
+  /// block of a GGUF written without it).
+  func leavesOut(_ name: String) -> Bool
 }
 
 extension TensorSource {
   public var skippedTensors: Set<String> { [] }
+  public func leavesOut(_ name: String) -> Bool { skippedTensors.contains(name) }
   public var storePath: String { directory }
   public var configObject: JSONObject? { config?.raw }
   public func storedEntry(_ name: String) -> TensorEntry? { entry(name) }

@@ -30,7 +30,8 @@ let releaseCodegen: [SwiftSetting] =
 
 let common: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")] + releaseCodegen
 /// Numeric kernels are optimized in debug builds too: unoptimized SIMD code runs ~90x slower, which would make
-/// `swift test` wait minutes on golden vectors.
+/// `swift test` wait minutes on golden vectors. So are the parsers and name tables that tests drive with
+/// million-tensor headers (linear-time checks), which unoptimized take minutes too.
 let optimizedKernels: [SwiftSetting] = common + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 let libm: [LinkerSetting] = [.linkedLibrary("m", .when(platforms: [.linux]))]
 
@@ -40,30 +41,33 @@ let package = Package(
     .executable(name: "smelt", targets: ["smelt"])
   ],
   targets: [
-    .target(name: "TensorCore", swiftSettings: common, linkerSettings: libm),
-    .target(name: "JSON", swiftSettings: common),
+    .target(name: "TensorCore", swiftSettings: optimizedKernels, linkerSettings: libm),
+    .target(name: "JSON", swiftSettings: optimizedKernels),
     .target(name: "SystemIO", dependencies: ["TensorCore"], swiftSettings: common),
-    .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
+    .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: optimizedKernels),
     .target(name: "Quantization", dependencies: ["TensorCore"], swiftSettings: common, linkerSettings: libm),
     .target(name: "GGML", swiftSettings: optimizedKernels, linkerSettings: libm),
     .target(name: "GGUF", dependencies: ["GGML", "SystemIO"], swiftSettings: common),
     .target(
       name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "GGML"],
-      swiftSettings: common),
+      swiftSettings: optimizedKernels),
     .target(
       name: "GGUFModel", dependencies: ["GGML", "GGUF", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],
       swiftSettings: common),
     .target(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
-      swiftSettings: common),
+      swiftSettings: optimizedKernels),
     .target(
       name: "ReferenceModel", dependencies: ["TensorCore", "Checkpoint"], swiftSettings: common,
       linkerSettings: libm),
     .target(
-      name: "Pipeline", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats"],
+      name: "Pipeline",
+      dependencies: [
+        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats", "GGML", "GGUF", "GGUFModel",
+      ],
       swiftSettings: common),
     .target(
-      name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],
+      name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats", "Pipeline"],
       swiftSettings: common),
     .target(
       name: "Validation",

@@ -1,31 +1,65 @@
 // libFuzzer entry point for Smelt's parsers of untrusted bytes. Built by `scripts/fuzz`, which compiles this
-// file together with the pure sources of TensorCore, JSON, SafeTensors (header parsing and layout) and
-// Checkpoint (index, config, manifest parsing, weight grouping) into one module, so no `import` of those
-// modules appears here.
+// file together with the sources of the library modules the parsers live in (TensorCore, JSON, SystemIO,
+// SafeTensors, Quantization, Checkpoint, Pipeline) into one module, so no `import` of those modules appears
+// here.
 //
-// One input is fed to every parser: the safetensors header parser (as a whole file), the index parser,
-// the config.json reader, both manifest parsers (convert's, with its self-check, and shard's) and the
-// `verify --deep` value scanner. Any trap (overflow, out-of-bounds, force unwrap), any
-// address-sanitizer report or a hang is a finding. On top of "never crash", accepted headers must satisfy
-// the properties the rest of Smelt relies on (checked with `fuzzCheck`, which traps on violation).
+// One binary, one target per parser, chosen with the environment variable SMELT_FUZZ_TARGET:
+//
+// | target   | parser                                                                        |
+// |----------|-------------------------------------------------------------------------------|
+// | header   | the safetensors header parser (input = a whole file), the writer's re-layout  |
+// | index    | `model.safetensors.index.json`                                                |
+// | config   | `config.json` (ModelConfig)                                                   |
+// | recipe   | `convert --recipe FILE` (ConversionRecipe) and `--rule` texts                 |
+// | manifest | `smelt-manifest.json` with its self-check, and shard's `manifest.json`         |
+// | all      | every one of the above on the same input (the default), plus the value scanner |
+//
+// Any trap (overflow, out-of-bounds, force unwrap), any address-sanitizer report or a hang is a finding. On
+// top of "never crash", accepted inputs must satisfy the properties the rest of Smelt relies on (checked with
+// `fuzzCheck`, which traps on violation).
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 private func fuzzCheck(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
   if !condition() { fatalError("fuzz property violated: \(message())") }
 }
 
+/// The parsers one run exercises, read once from SMELT_FUZZ_TARGET.
+private enum FuzzTarget: String, CaseIterable {
+  case header, index, config, recipe, manifest, all
+
+  static let selected: FuzzTarget = {
+    guard let raw = getenv("SMELT_FUZZ_TARGET") else { return .all }
+    let name = String(cString: raw)
+    guard let target = FuzzTarget(rawValue: name) else {
+      fatalError("SMELT_FUZZ_TARGET='\(name)': expected one of \(FuzzTarget.allCases.map(\.rawValue))")
+    }
+    return target
+  }()
+
+  func includes(_ target: FuzzTarget) -> Bool { self == .all || self == target }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   let bytes = UnsafeRawBufferPointer(start: data.map(UnsafeRawPointer.init), count: size)
-  fuzzSafeTensorsHeader(bytes)
+  let target = FuzzTarget.selected
   let array = Array(bytes)
-  _ = try? CheckpointIndex(json: array, path: "fuzz/model.safetensors.index.json")
-  _ = try? ModelConfig(json: array, path: "fuzz/config.json")
-  if let manifest = try? OutputManifest(json: array, path: "fuzz/smelt-manifest.json") {
-    _ = manifest.selfCheckProblem(array)
+  if target.includes(.header) { fuzzSafeTensorsHeader(bytes) }
+  if target.includes(.index) { fuzzIndex(array) }
+  if target.includes(.config) { _ = try? ModelConfig(json: array, path: "fuzz/config.json") }
+  if target.includes(.recipe) { fuzzRecipe(array) }
+  if target.includes(.manifest) {
+    if let manifest = try? OutputManifest(json: array, path: "fuzz/smelt-manifest.json") {
+      _ = manifest.selfCheckProblem(array)
+      fuzzCheck(manifest.selfCheckProblem(manifest.jsonBytes()) == nil, "a written manifest passes its self-check")
+    }
+    _ = ShardManifestFiles(json: array)
   }
-  _ = ShardManifestFiles(json: array)
-  // The value scanner reads any bytes as any dtype (the first byte picks it) without trapping.
-  if let first = array.first {
+  if target == .all, let first = array.first {
+    // The value scanner reads any bytes as any dtype (the first byte picks it) without trapping.
     let dtype = DType.allCases[Int(first) % DType.allCases.count]
     _ = ValueScan.nonFinite(UnsafeRawBufferPointer(rebasing: bytes.dropFirst()), dtype: dtype)
     _ = ValueScan.nonPositive(UnsafeRawBufferPointer(rebasing: bytes.dropFirst()), dtype: dtype)
@@ -67,4 +101,33 @@ private func fuzzSafeTensorsHeader(_ bytes: UnsafeRawBufferPointer) {
   }
   // Grouping weights with their scales never traps, whatever the names.
   _ = WeightGrouping.groups(of: header.tensors)
+}
+
+private func fuzzIndex(_ bytes: [UInt8]) {
+  let index: CheckpointIndex
+  do { index = try CheckpointIndex(json: bytes, path: "fuzz/model.safetensors.index.json") } catch {
+    _ = "\(error)"
+    return
+  }
+  // Accepted: every file stays inside the checkpoint directory, and what Smelt writes parses back the same.
+  for file in index.files { fuzzCheck(CheckpointIndex.isSafeRelativePath(file), "index file '\(file)' stays inside") }
+  if let reparsed = try? CheckpointIndex(json: index.jsonBytes(), path: "fuzz/rewritten.json") {
+    fuzzCheck(reparsed.weightMap.count == index.weightMap.count, "a written index re-parses with every entry")
+  } else {
+    fuzzCheck(false, "an index written by Smelt does not re-parse")
+  }
+}
+
+private func fuzzRecipe(_ bytes: [UInt8]) {
+  let defaults = ConversionRecipe.SchemeDefaults()
+  if let recipe = try? ConversionRecipe.parse(json: bytes, path: "fuzz/recipe.json", defaults: defaults) {
+    _ = try? recipe.family()
+    _ = recipe.description
+    _ = recipe.rule(for: "model.layers.0.mlp.experts.3.up_proj.weight", module: "model.layers.0.mlp.experts.3.up_proj")
+  }
+  // The same bytes as a `--rule GLOB=SCHEME` text (globs are matched against a name).
+  let text = String(decoding: bytes.prefix(4096), as: UTF8.self)
+  if let rule = try? ConversionRecipe.parseRule(text, defaults: defaults) {
+    _ = rule.glob.matches("model.layers.12.self_attn.q_proj.weight")
+  }
 }

@@ -6,7 +6,8 @@
 - sample-*-names.safetensors: small valid files whose headers carry 60 real tensor names and dtypes of the
   samples (shapes shrunk to ones), so the fuzzer starts from DeepSeek-shaped headers and weight groups;
 - config-*.json, index-small.json: the samples' config.json and 40 entries of an index;
-- manifest.json: a smelt-manifest.json-shaped document.
+- manifest.json: a smelt-manifest.json-shaped document;
+- recipe.json, rule.txt: a `convert --recipe` file and a `--rule` text.
 The malformed corpus (Tests/SafeTensorsTests/Malformed/) is the other seed directory scripts/fuzz passes.
 """
 import json
@@ -53,4 +54,10 @@ with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump({"schema": "smelt.manifest/1", "smelt_version": "0.1.0", "command": ["smelt", "convert", "a", "b", "--to", "fp8-block"],
                "files": [{"name": "model.safetensors", "bytes": 1234, "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
                          {"name": "config.json", "bytes": 12, "sha256": "00" * 32}]}, f, indent=2)
+with open(os.path.join(OUT, "recipe.json"), "w") as f:
+    json.dump({"rules": [{"match": "*.mlp.experts.*", "scheme": "int4-g128"},
+                         {"match": "*.self_attn.*", "scheme": "mlx-affine", "group_size": 32, "bits": 8},
+                         {"match": "lm_head*", "scheme": "keep"}], "default": "fp8-block"}, f, indent=2)
+with open(os.path.join(OUT, "rule.txt"), "w") as f:
+    f.write("*.mlp.experts.*=int4-g128:group=64")
 print("wrote", OUT)

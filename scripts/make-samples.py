@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Generate Smelt's bundled tiny DeepSeek-V3 checkpoints, deterministically, with the reference libraries.
+"""Generate Smelt's bundled tiny checkpoints, deterministically, with the reference libraries.
 
-    PY=$(scripts/lib/venv.sh scripts/requirements-samples.txt)
+    PY=$(scripts/lib/venv.sh scripts/requirements-samples.txt scripts/requirements-golden.txt)
     $PY scripts/make-samples.py            # writes samples/ and Tests/ReferenceModelTests/Golden/<variant>/
     $PY scripts/make-samples.py --check    # regenerates into a temp dir and fails if anything differs
+
+The DeepSeek-V3 samples below use numpy, ml_dtypes and safetensors only; the per-family samples
+(samples/tiny-<family>*, built from transformers' own classes) come from scripts/family_samples.py and need
+torch and transformers (requirements-golden.txt).
 
 Outputs
   samples/tiny-deepseek-v3/        BF16, DeepSeek-V3 names/config schema, MTP layer, 2 shards + index
@@ -35,6 +39,9 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 from safetensors.numpy import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import family_samples  # noqa: E402  (scripts/family_samples.py: per-family samples, needs torch + transformers)
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_SEED = 20250101
@@ -324,21 +331,7 @@ def quantize_fp8_block(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
       q     = float8_e4m3fn(clip(x / scale, -448, 448))   (x / scale in float32; ml_dtypes cast = RNE)
     weight_scale_inv[i, j] = scale (float32); dequantization is float32(q) * scale.
     """
-    x = np.asarray(w, dtype=np.float32)
-    rows, cols = x.shape
-    brows, bcols = -(-rows // BLOCK), -(-cols // BLOCK)
-    scale = np.empty((brows, bcols), dtype=np.float32)
-    q = np.empty(x.shape, dtype=ml_dtypes.float8_e4m3fn)
-    for i in range(brows):
-        for j in range(bcols):
-            block = x[i * BLOCK:(i + 1) * BLOCK, j * BLOCK:(j + 1) * BLOCK]
-            amax = np.float32(np.max(np.abs(block)))
-            s = np.float32(1.0) if amax == 0 else np.float32(amax / FP8_MAX)
-            y = np.clip(block / s, -FP8_MAX, FP8_MAX)
-            assert y.dtype == np.float32
-            q[i * BLOCK:(i + 1) * BLOCK, j * BLOCK:(j + 1) * BLOCK] = y.astype(ml_dtypes.float8_e4m3fn)
-            scale[i, j] = s
-    return q, scale
+    return family_samples.fp8_block(w)  # the one implementation, shared with the per-family samples
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -542,10 +535,10 @@ def make_variant(root: Path, name: str) -> Path:
 
 README_HEAD = """# Bundled samples
 
-Tiny DeepSeek-V3-shaped checkpoints for Smelt's tests, examples and README commands. **Generated, do not
-edit by hand**: regenerate with
+Tiny checkpoints for Smelt's tests, examples and README commands: two DeepSeek-V3 ones (below) and one or two
+per model family (`formats/families.md`). **Generated, do not edit by hand**: regenerate with
 
-    PY=$(scripts/lib/venv.sh scripts/requirements-samples.txt)
+    PY=$(scripts/lib/venv.sh scripts/requirements-samples.txt scripts/requirements-golden.txt)
     $PY scripts/make-samples.py           # rewrites samples/ and Tests/ReferenceModelTests/Golden/tiny-*/
     $PY scripts/make-samples.py --check   # verifies the committed files are byte-identical to a fresh run
 
@@ -632,11 +625,14 @@ def sha256(path: Path) -> str:
 def generated_dirs(root: Path) -> list[Path]:
     return [root / "samples" / "tiny-deepseek-v3", root / "samples" / "tiny-deepseek-v3-fp8"] + [
         root / "Tests" / "ReferenceModelTests" / "Golden" / name for name in sorted(VARIANTS)
-    ]
+    ] + [root / "samples" / name for name in family_samples.sample_names()] + [
+        root / "Tests" / "SmeltEndToEndTests" / "Golden" / "families"]
 
 
 def write_readme(root: Path) -> None:
-    lines = [README_HEAD, "| file | bytes | sha256 |", "|---|---:|---|"]
+    lines = [README_HEAD.replace("## SHA-256 of every generated file\n", family_samples.README_SECTION
+                                 + "\n## SHA-256 of every generated file\n"),
+             "| file | bytes | sha256 |", "|---|---:|---|"]
     for d in generated_dirs(root):
         for path in sorted(p for p in d.iterdir() if p.is_file()):
             rel = path.relative_to(root)
@@ -653,6 +649,8 @@ def generate_all(root: Path) -> None:
     make_main_samples(root)
     for name in sorted(VARIANTS):
         make_variant(root, name)
+    with tempfile.TemporaryDirectory() as scratch:
+        family_samples.make_all(root, Path(scratch))
     write_readme(root)
 
 

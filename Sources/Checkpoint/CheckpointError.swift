@@ -18,6 +18,13 @@ public enum CheckpointError: Error, Sendable, CustomStringConvertible {
   case unknownTensor(name: String, checkpoint: String)
   /// `config.json` is malformed or a known field has the wrong type.
   case invalidConfig(path: String, field: String?, reason: String)
+  /// The index leaves out weight files of its directory, or names no tensor at all: converting it would
+  /// silently drop weights.
+  case incompleteIndex(index: String, unindexedFiles: [String], tensorCount: Int, override: String?)
+  /// A scale tensor with values no quantization writes (zero, negative, NaN, infinite).
+  case badScale(tensor: String, dtype: String, count: Int, firstIndex: Int, bits: String, expectation: String)
+  /// `smelt-manifest.json` is not valid JSON or not a Smelt manifest.
+  case invalidManifest(path: String, reason: String)
 
   public var description: String {
     switch self {
@@ -37,6 +44,19 @@ public enum CheckpointError: Error, Sendable, CustomStringConvertible {
       return "tensor '\(name)' appears in both '\(first)' and '\(second)'"
     case .unknownTensor(let name, let checkpoint):
       return "checkpoint '\(checkpoint)' has no tensor named '\(name)'"
+    case .incompleteIndex(let index, let unindexed, let tensorCount, let override):
+      let listed = unindexed.prefix(3).joined(separator: ", ") + (unindexed.count > 3 ? ", ..." : "")
+      if tensorCount == 0 {
+        let others = unindexed.isEmpty ? "" : ", while the directory holds \(unindexed.count) .safetensors file(s) it does not name (\(listed))"
+        return "\(index): the index's weight_map names no tensors\(others); the index is empty or broken: nothing would be converted"
+      }
+      var text = "\(index) does not name \(unindexed.count) .safetensors file(s) of its directory (\(listed)); their tensors would be left out (\(tensorCount) tensor(s) indexed). The download or the index may be incomplete"
+      if let override { text += "; pass \(override) to use only what the index names" }
+      return text
+    case .badScale(let tensor, let dtype, let count, let firstIndex, let bits, let expectation):
+      return "scale tensor '\(tensor)' (\(dtype)) has \(count) value(s) that are not \(expectation), first at element \(firstIndex) (bits \(bits)); the checkpoint is corrupt (smelt verify --deep reports it too)"
+    case .invalidManifest(let path, let reason):
+      return "\(path): invalid manifest: \(reason)"
     case .invalidConfig(let path, let field, let reason):
       if let field { return "\(path): field '\(field)': \(reason)" }
       return "\(path): \(reason)"

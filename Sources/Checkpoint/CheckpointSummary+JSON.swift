@@ -40,6 +40,8 @@ extension CheckpointSummary {
       ("tensor_count", int(tensorCount)),
       ("parameters", int(parameterCount)),
       ("parameters_without_mtp", int(parameterCountWithoutMTP)),
+      ("active_parameters", optionalInt(activeParameterCount)),
+      ("family", object([("id", .string(family.id)), ("name", .string(family.name))])),
       ("stored_elements", int(storedElementCount)),
       ("tensor_bytes", int(tensorByteCount)),
       ("dtypes", .array(dtypes.map { usage in

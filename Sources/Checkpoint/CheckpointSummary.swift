@@ -60,6 +60,14 @@ public struct CheckpointSummary: Sendable {
   public var expertByteCount: Int
   public var nonExpertByteCount: Int
   public var mtpLayerIndices: [Int]
+  /// True when MTP modules sit outside numbered layers (Qwen3.5's `mtp.fc`).
+  public var hasUnnumberedMTPModules: Bool
+  /// Parameters used per token: without MTP, with only `num_experts_per_tok` routed experts per MoE layer, the
+  /// embedding and head counted as the family's vendor counts them (`ActiveParameterConvention`); nil when the
+  /// config does not say how many experts a token uses.
+  public var activeParameterCount: Int?
+  /// The model family the config describes.
+  public var family: ModelFamily
   public var config: ModelConfig?
   public var warnings: [String]
 
@@ -77,30 +85,38 @@ public struct CheckpointSummary: Sendable {
     }
     tensorCount = entries.count
     tensorByteCount = entries.reduce(0) { $0 + $1.byteCount }
-    storedElementCount = entries.reduce(0) { $0 + (ByteCount.elementCount($1.shape) ?? 0) }
+    storedElementCount = entries.reduce(0) { $0 + $1.elementCount }
 
-    var usage: [DType: DTypeUsage] = [:]
+    var usage = DType.allCases.map { DTypeUsage(dtype: $0, tensorCount: 0, elementCount: 0, byteCount: 0) }
+    let dtypeSlot = Dictionary(uniqueKeysWithValues: DType.allCases.enumerated().map { ($1, $0) })
     for entry in entries {
-      var item = usage[entry.dtype] ?? DTypeUsage(dtype: entry.dtype, tensorCount: 0, elementCount: 0, byteCount: 0)
-      item.tensorCount += 1
-      item.elementCount += ByteCount.elementCount(entry.shape) ?? 0
-      item.byteCount += entry.byteCount
-      usage[entry.dtype] = item
+      let slot = dtypeSlot[entry.dtype]!
+      usage[slot].tensorCount += 1
+      usage[slot].elementCount += entry.elementCount
+      usage[slot].byteCount += entry.byteCount
     }
-    dtypes = usage.values.sorted { $0.byteCount > $1.byteCount }
+    dtypes = usage.filter { $0.tensorCount > 0 }.sorted { $0.byteCount > $1.byteCount }
 
     // The checkpoint's own name table (no second 100k-entry dictionary).
     let byName = EntryLookup(checkpoint: checkpoint)
-    let groups = WeightGrouping.groups(of: entries)
-    let hiddenLayers = config?.numHiddenLayers
+    let classifier = checkpoint.classifier
+    family = checkpoint.family
     var parameters = 0
     var parametersWithoutMTP = 0
+    var embeddingParameters = 0
+    var headParameters = 0
+    var routedParameters: [Int: Int] = [:]
     var quantizationCounts: [WeightStorage: (Int, String)] = [:]
-    for group in groups {
+    WeightGrouping.forEachGroup(of: entries) { group in
       let count = CheckpointSummary.logicalElementCount(group, byName)
       parameters += count
-      let layer = TensorName(group.modulePath + ".x").layer
-      if !(hiddenLayers != nil && layer != nil && layer! >= hiddenLayers!) { parametersWithoutMTP += count }
+      let place = classifier.classify(group.parts.values.min() ?? group.modulePath)
+      if !place.isMTP {
+        parametersWithoutMTP += count
+        if place.role == .embedding { embeddingParameters += count }
+        if place.role == .outputHead { headParameters += count }
+        if place.isRoutedExpert, let layer = place.layer { routedParameters[layer, default: 0] += count }
+      }
       if group.storage != .plain {
         // The first group of each layout describes it.
         if let previous = quantizationCounts[group.storage] {
@@ -117,24 +133,49 @@ public struct CheckpointSummary: Sendable {
 
     var perLayer: [Int: LayerTally] = [:]
     var expertBytes = 0
+    var mtpWithoutLayer = false
     for entry in entries {
-      let name = TensorName(entry.name)
-      if name.isRoutedExpert { expertBytes += entry.byteCount }
-      guard let layer = name.layer else { continue }
+      let place = classifier.classify(entry.name)
+      if place.isRoutedExpert { expertBytes += entry.byteCount }
+      guard let layer = place.layer else {
+        if place.isMTP { mtpWithoutLayer = true }
+        continue
+      }
       // Mutated in place through the dictionary (a copy out and back would copy the expert set per tensor).
-      perLayer[layer, default: LayerTally()].add(name, byteCount: entry.byteCount)
+      perLayer[layer, default: LayerTally()].add(place, entry: entry)
     }
     layers = perLayer.keys.sorted().map { index in
       let item = perLayer[index]!
-      let isMTP = hiddenLayers.map { index >= $0 } ?? false
-      let kind: Layer.Kind = isMTP ? .mtp : (item.experts.isEmpty ? .dense : .moe)
+      let kind: Layer.Kind = item.mtp ? .mtp : (item.routedExpertCount == 0 ? .dense : .moe)
       return Layer(
-        index: index, kind: kind, routedExpertCount: item.experts.count, sharedExpertTensorCount: item.shared,
-        expertByteCount: item.expertBytes, nonExpertByteCount: item.other, bytesPerExpert: item.perExpert.values.max())
+        index: index, kind: kind, routedExpertCount: item.routedExpertCount, sharedExpertTensorCount: item.shared,
+        expertByteCount: item.expertBytes, nonExpertByteCount: item.other, bytesPerExpert: item.bytesPerExpert)
     }
     expertByteCount = expertBytes
     nonExpertByteCount = tensorByteCount - expertBytes
     mtpLayerIndices = layers.filter { $0.kind == .mtp }.map(\.index)
+    hasUnnumberedMTPModules = mtpWithoutLayer
+
+    // Active per token, in the family's vendor's convention: every parameter outside MTP, less each MoE layer's
+    // unselected experts, less the embedding and head where the vendor does not count them (a tied head is the
+    // embedding matrix, counted as the head).
+    let convention = family.activeParameters
+    let tied = headParameters == 0 && (config?.tieWordEmbeddings ?? false)
+    var uncounted = 0
+    if !convention.countsEmbedding && !(tied && convention.countsOutputHead) { uncounted += embeddingParameters }
+    if !convention.countsOutputHead { uncounted += headParameters }
+    if let k = config?.numExpertsPerTok, k > 0 {
+      var inactive = 0
+      for layer in layers where layer.kind == .moe && layer.routedExpertCount > 0 {
+        let routed = routedParameters[layer.index] ?? 0
+        inactive += routed / layer.routedExpertCount * max(0, layer.routedExpertCount - k)
+      }
+      activeParameterCount = parametersWithoutMTP - uncounted - inactive
+    } else if layers.allSatisfy({ $0.kind != .moe }) {
+      activeParameterCount = parametersWithoutMTP - uncounted
+    } else {
+      activeParameterCount = nil
+    }
   }
 
   /// Header entries by tensor name, through the checkpoint's index.
@@ -145,26 +186,39 @@ public struct CheckpointSummary: Sendable {
 
   /// Per-layer running totals while summarising.
   struct LayerTally {
-    var experts = Set<Int>()
+    /// Largest expert dim of a fused routed-expert tensor (`[E, ...]`).
+    var fusedExpertCount = 0
+    var fusedBytes = 0
     var expertBytes = 0
     var other = 0
     var shared = 0
+    /// Routed expert → its bytes (the keys are the layer's experts).
     var perExpert: [Int: Int] = [:]
-    var dense = false
+    var mtp = false
 
-    mutating func add(_ name: TensorName, byteCount: Int) {
-      if let expert = name.expert {
-        experts.insert(expert)
-        expertBytes += byteCount
-        perExpert[expert, default: 0] += byteCount
-      } else {
-        other += byteCount
-        if name.isSharedExpert { shared += 1 }
-        let leafModule = name.modulePath
-        if leafModule.hasSuffix("mlp.gate_proj") || leafModule.hasSuffix("mlp.up_proj") || leafModule.hasSuffix("mlp.down_proj") {
-          dense = true
+    mutating func add(_ place: TensorClass, entry: TensorEntry) {
+      if place.isMTP { mtp = true }
+      if place.isRoutedExpert {
+        expertBytes += entry.byteCount
+        if let expert = place.expert {
+          perExpert[expert, default: 0] += entry.byteCount
+        } else {
+          fusedExpertCount = max(fusedExpertCount, entry.shape.first ?? 0)
+          fusedBytes += entry.byteCount
         }
+      } else {
+        other += entry.byteCount
+        if place.role == .sharedExpert { shared += 1 }
       }
+    }
+
+    /// Routed experts in the layer: distinct per-expert indices, or the fused tensors' expert dim.
+    var routedExpertCount: Int { max(perExpert.count, fusedExpertCount) }
+
+    /// Bytes of one routed expert (a fused tensor contributes its share).
+    var bytesPerExpert: Int? {
+      if let largest = perExpert.values.max() { return largest + (fusedExpertCount > 0 ? fusedBytes / fusedExpertCount : 0) }
+      return fusedExpertCount > 0 ? fusedBytes / fusedExpertCount : nil
     }
   }
 

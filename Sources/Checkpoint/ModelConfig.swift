@@ -3,12 +3,25 @@ import JSON
 /// The typed view of a checkpoint's `config.json`: every field Smelt's commands read, under the Hugging
 /// Face name in camelCase. Unknown architectures still parse (every field is optional); `raw` keeps the
 /// whole document so converters can rewrite it without losing fields Smelt does not know.
+///
+/// Both config schemas in the wild are read (see `formats/families.md`):
+/// - the release schema (`rope_theta`, `rope_scaling`, `n_routed_experts` / `num_experts`, `first_k_dense_replace`);
+/// - the transformers ≥ 5 schema (`rope_parameters`, `num_local_experts`, `mlp_layer_types`, `layer_types`);
+/// - a multimodal wrapper's nested `text_config` (Kimi K2.5, Qwen3.5-MoE): the language model's fields are read
+///   from it, `architectures` and `model_type` stay the wrapper's, and `quantization_config` may sit at either level.
+///
+/// A field set in two schemas with different values (`rope_theta` 10000 and `rope_parameters.rope_theta` 50000)
+/// is an error, never a silent pick.
 public struct ModelConfig: Sendable {
   /// The parsed document, for round-tripping.
   public var raw: JSONObject
 
   public var architectures: [String]
   public var modelType: String?
+  /// `text_config.model_type` of a multimodal wrapper (`deepseek_v3` inside `kimi_k25`).
+  public var textModelType: String?
+  /// True when the language model's fields come from a nested `text_config`.
+  public var hasTextConfig: Bool
   public var vocabSize: Int?
   public var hiddenSize: Int?
   public var intermediateSize: Int?
@@ -18,6 +31,15 @@ public struct ModelConfig: Sendable {
   public var numKeyValueHeads: Int?
   public var firstKDenseReplace: Int?
   public var moeLayerFreq: Int?
+  /// Qwen-MoE: every `decoder_sparse_step`-th layer is MoE (`(layer + 1) % step == 0`) ...
+  public var decoderSparseStep: Int?
+  /// ... except the layers listed here, which are dense.
+  public var mlpOnlyLayers: [Int]?
+  /// transformers ≥ 5: the feed-forward kind per layer (`dense`, `sparse`, `moe`, `hash_moe`).
+  public var mlpLayerTypes: [String]?
+  /// transformers ≥ 5: the attention kind per layer (`full_attention`, `sliding_attention`, `linear_attention`,
+  /// `indexed_attention`, ...).
+  public var layerTypes: [String]?
   public var nRoutedExperts: Int?
   public var nSharedExperts: Int?
   public var numExpertsPerTok: Int?
@@ -34,11 +56,23 @@ public struct ModelConfig: Sendable {
   public var vHeadDim: Int?
   public var headDim: Int?
   public var rmsNormEps: Double?
+  /// `rope_theta`, or `rope_parameters.rope_theta`.
   public var ropeTheta: Double?
+  /// `rope_scaling`, or the scaling part of `rope_parameters` (`type` = its `rope_type`).
   public var ropeScaling: RopeScaling?
+  /// True when RoPE came from `rope_parameters` (transformers ≥ 5).
+  public var ropeFromParameters: Bool
+  /// Per-attention-kind `rope_parameters` (DeepSeek-V4: `main`, `compress`), when the block is keyed by kind.
+  public var ropeParametersByKind: [String: RopeScaling]?
+  /// `partial_rotary_factor` (top level or in `rope_parameters`): the fraction of each head that rotates.
+  public var partialRotaryFactor: Double?
+  /// MiniMax-M2: `rotary_dim`, the rotated channels per head.
+  public var rotaryDim: Int?
   public var ropeInterleave: Bool?
   public var maxPositionEmbeddings: Int?
   public var numNextnPredictLayers: Int?
+  /// MiniMax-M2: `num_mtp_modules` (with `use_mtp`).
+  public var numMtpModules: Int?
   public var tieWordEmbeddings: Bool?
   public var hiddenAct: String?
   public var torchDtype: String?
@@ -46,7 +80,14 @@ public struct ModelConfig: Sendable {
   public var numExperts: Int?
   public var numLocalExperts: Int?
   public var sharedExpertIntermediateSize: Int?
-  /// `quantization_config`, if present.
+  /// DeepSeek-V3.2 / V4 lightning indexer sizes.
+  public var indexNHeads: Int?
+  public var indexHeadDim: Int?
+  public var indexTopk: Int?
+  public var slidingWindow: Int?
+  public var attentionBias: Bool?
+  public var useQkNorm: Bool?
+  /// `quantization_config`, if present (top level, or inside `text_config`).
   public var quantizationConfig: QuantizationConfig?
 
   /// YaRN (or other) RoPE scaling parameters.
@@ -58,6 +99,31 @@ public struct ModelConfig: Sendable {
     public var betaSlow: Double?
     public var mscale: Double?
     public var mscaleAllDim: Double?
+    /// `rope_theta` when it came inside `rope_parameters`.
+    public var theta: Double?
+    /// `truncate` (YaRN; transformers' default true).
+    public var truncate: Bool?
+    /// `attention_factor` (YaRN).
+    public var attentionFactor: Double?
+    public var partialRotaryFactor: Double?
+
+    public init(
+      type: String, factor: Double? = nil, originalMaxPositionEmbeddings: Int? = nil, betaFast: Double? = nil,
+      betaSlow: Double? = nil, mscale: Double? = nil, mscaleAllDim: Double? = nil, theta: Double? = nil,
+      truncate: Bool? = nil, attentionFactor: Double? = nil, partialRotaryFactor: Double? = nil
+    ) {
+      self.type = type
+      self.factor = factor
+      self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings
+      self.betaFast = betaFast
+      self.betaSlow = betaSlow
+      self.mscale = mscale
+      self.mscaleAllDim = mscaleAllDim
+      self.theta = theta
+      self.truncate = truncate
+      self.attentionFactor = attentionFactor
+      self.partialRotaryFactor = partialRotaryFactor
+    }
   }
 
   /// The `quantization_config` block: the common fields typed, the rest in `raw`.
@@ -71,6 +137,12 @@ public struct ModelConfig: Sendable {
     public var format: String?
     public var bits: Int?
     public var groupSize: Int?
+    /// DeepSeek-V4: `expert_dtype` (`fp4`: routed experts are E2M1 pairs in I8 with E8M0 1x32 scales).
+    public var expertDtype: String?
+    /// `modules_to_not_convert` (HF fp8 / mxfp4): module names or globs kept in high precision.
+    public var modulesToNotConvert: [String]?
+    /// True when the block came from `text_config.quantization_config`.
+    public var nestedInTextConfig: Bool
   }
 
   /// Total routed experts per MoE layer, whichever name the architecture uses.
@@ -95,11 +167,18 @@ public struct ModelConfig: Sendable {
   }
 
   /// Builds the typed view of a parsed `config.json` object.
+  ///
+  /// - Throws: `CheckpointError.invalidConfig` for a field of the wrong type, for `text_config` that is not an
+  ///   object, and for a RoPE field that two schemas set to different values.
   public init(object: JSONObject, path: String) throws {
-    let reader = FieldReader(object: object, path: path)
     raw = object
-    architectures = try reader.strings("architectures") ?? []
-    modelType = try reader.string("model_type")
+    let top = FieldReader(object: object, path: path)
+    architectures = try top.strings("architectures") ?? []
+    modelType = try top.string("model_type")
+    let textObject = try top.object("text_config")
+    hasTextConfig = textObject != nil
+    let reader = textObject.map { FieldReader(object: $0, path: path, prefix: "text_config.") } ?? top
+    textModelType = textObject == nil ? nil : try reader.string("model_type")
     vocabSize = try reader.int("vocab_size")
     hiddenSize = try reader.int("hidden_size")
     intermediateSize = try reader.int("intermediate_size")
@@ -109,9 +188,13 @@ public struct ModelConfig: Sendable {
     numKeyValueHeads = try reader.int("num_key_value_heads")
     firstKDenseReplace = try reader.int("first_k_dense_replace")
     moeLayerFreq = try reader.int("moe_layer_freq")
+    decoderSparseStep = try reader.int("decoder_sparse_step")
+    mlpOnlyLayers = try reader.ints("mlp_only_layers")
+    mlpLayerTypes = try reader.strings("mlp_layer_types")
+    layerTypes = try reader.strings("layer_types")
     nRoutedExperts = try reader.int("n_routed_experts")
     nSharedExperts = try reader.int("n_shared_experts")
-    numExpertsPerTok = try reader.int("num_experts_per_tok")
+    numExpertsPerTok = try reader.int("num_experts_per_tok") ?? reader.int("experts_per_token")
     nGroup = try reader.int("n_group")
     topkGroup = try reader.int("topk_group")
     routedScalingFactor = try reader.double("routed_scaling_factor")
@@ -125,33 +208,103 @@ public struct ModelConfig: Sendable {
     vHeadDim = try reader.int("v_head_dim")
     headDim = try reader.int("head_dim")
     rmsNormEps = try reader.double("rms_norm_eps")
-    ropeTheta = try reader.double("rope_theta")
     ropeInterleave = try reader.bool("rope_interleave")
     maxPositionEmbeddings = try reader.int("max_position_embeddings")
     numNextnPredictLayers = try reader.int("num_nextn_predict_layers")
-    tieWordEmbeddings = try reader.bool("tie_word_embeddings")
+    numMtpModules = try reader.int("num_mtp_modules")
+    tieWordEmbeddings = try reader.bool("tie_word_embeddings") ?? top.bool("tie_word_embeddings")
     hiddenAct = try reader.string("hidden_act")
-    torchDtype = try reader.string("torch_dtype") ?? reader.string("dtype")
+    torchDtype = try reader.string("torch_dtype") ?? reader.string("dtype") ?? top.string("torch_dtype") ?? top.string("dtype")
     numExperts = try reader.int("num_experts")
     numLocalExperts = try reader.int("num_local_experts")
-    sharedExpertIntermediateSize = try reader.int("shared_expert_intermediate_size")
-    if let scaling = try reader.object("rope_scaling") {
-      let inner = FieldReader(object: scaling, path: path, prefix: "rope_scaling.")
-      ropeScaling = RopeScaling(
-        type: try inner.string("type") ?? inner.string("rope_type") ?? "default",
-        factor: try inner.double("factor"),
-        originalMaxPositionEmbeddings: try inner.int("original_max_position_embeddings"),
-        betaFast: try inner.double("beta_fast"), betaSlow: try inner.double("beta_slow"),
-        mscale: try inner.double("mscale"), mscaleAllDim: try inner.double("mscale_all_dim"))
+    sharedExpertIntermediateSize = try reader.int("shared_expert_intermediate_size") ?? reader.int("shared_intermediate_size")
+    indexNHeads = try reader.int("index_n_heads")
+    indexHeadDim = try reader.int("index_head_dim")
+    indexTopk = try reader.int("index_topk")
+    slidingWindow = try reader.int("sliding_window")
+    attentionBias = try reader.bool("attention_bias")
+    useQkNorm = try reader.bool("use_qk_norm")
+    rotaryDim = try reader.int("rotary_dim")
+
+    // RoPE: the release keys, then transformers ≥ 5's `rope_parameters`; both present must agree.
+    let releaseTheta = try reader.double("rope_theta")
+    var scaling: RopeScaling?
+    if let block = try reader.object("rope_scaling") {
+      scaling = try ModelConfig.ropeBlock(FieldReader(object: block, path: path, prefix: reader.prefix + "rope_scaling."))
     }
-    if let quantization = try reader.object("quantization_config") {
-      let inner = FieldReader(object: quantization, path: path, prefix: "quantization_config.")
+    var theta = releaseTheta
+    var partial = try reader.double("partial_rotary_factor")
+    ropeFromParameters = false
+    ropeParametersByKind = nil
+    if let parameters = try reader.object("rope_parameters") {
+      let inner = FieldReader(object: parameters, path: path, prefix: reader.prefix + "rope_parameters.")
+      let nested = !parameters.isEmpty && parameters.allSatisfy { $0.value.objectValue != nil }
+      if nested {
+        // Keyed by attention kind (DeepSeek-V4 `main` / `compress`): kept per kind; the top-level keys stay.
+        var byKind: [String: RopeScaling] = [:]
+        for (kind, _) in parameters {
+          guard let block = try inner.object(kind) else { continue }
+          byKind[kind] = try ModelConfig.ropeBlock(FieldReader(object: block, path: path, prefix: inner.prefix + kind + "."))
+        }
+        ropeParametersByKind = byKind
+      } else {
+        let block = try ModelConfig.ropeBlock(inner)
+        ropeFromParameters = true
+        try ModelConfig.agree(releaseTheta, block.theta, "rope_theta", inner.prefix + "rope_theta", path, reader.prefix)
+        try ModelConfig.agree(partial, block.partialRotaryFactor, "partial_rotary_factor", inner.prefix + "partial_rotary_factor", path, reader.prefix)
+        theta = block.theta ?? releaseTheta
+        partial = block.partialRotaryFactor ?? partial
+        if let scaling, scaling.type != "default", block.type != scaling.type {
+          throw CheckpointError.invalidConfig(
+            path: path, field: inner.prefix + "rope_type",
+            reason: "rope_scaling says '\(scaling.type)' but rope_parameters says '\(block.type)'; remove one of them")
+        }
+        if block.type != "default" || scaling == nil { scaling = block }
+      }
+    }
+    ropeTheta = theta
+    ropeScaling = scaling
+    partialRotaryFactor = partial
+
+    // quantization_config at the top level, or (Kimi K2.5) inside text_config.
+    var quantization: (JSONObject, FieldReader, Bool)?
+    if let block = try top.object("quantization_config") {
+      quantization = (block, FieldReader(object: block, path: path, prefix: "quantization_config."), false)
+    } else if textObject != nil, let block = try reader.object("quantization_config") {
+      quantization = (block, FieldReader(object: block, path: path, prefix: reader.prefix + "quantization_config."), true)
+    }
+    if let (block, inner, nested) = quantization {
       quantizationConfig = QuantizationConfig(
-        raw: quantization, quantMethod: try inner.string("quant_method"), fmt: try inner.string("fmt"),
+        raw: block, quantMethod: try inner.string("quant_method"), fmt: try inner.string("fmt"),
         activationScheme: try inner.string("activation_scheme"), weightBlockSize: try inner.ints("weight_block_size"),
         scaleFmt: try inner.string("scale_fmt"), format: try inner.string("format"), bits: try inner.int("bits"),
-        groupSize: try inner.int("group_size"))
+        groupSize: try inner.int("group_size"),
+        expertDtype: try inner.string("expert_dtype") ?? top.string("expert_dtype"),
+        modulesToNotConvert: try inner.strings("modules_to_not_convert"), nestedInTextConfig: nested)
     }
+  }
+
+  /// A `rope_scaling` / `rope_parameters` block.
+  private static func ropeBlock(_ inner: FieldReader) throws -> RopeScaling {
+    RopeScaling(
+      type: try inner.string("rope_type") ?? inner.string("type") ?? "default",
+      factor: try inner.double("factor"),
+      originalMaxPositionEmbeddings: try inner.int("original_max_position_embeddings"),
+      betaFast: try inner.double("beta_fast"), betaSlow: try inner.double("beta_slow"),
+      mscale: try inner.double("mscale"), mscaleAllDim: try inner.double("mscale_all_dim"),
+      theta: try inner.double("rope_theta"), truncate: try inner.bool("truncate"),
+      attentionFactor: try inner.double("attention_factor"),
+      partialRotaryFactor: try inner.double("partial_rotary_factor"))
+  }
+
+  /// Two schemas' values for one setting: equal, or only one present.
+  private static func agree(
+    _ first: Double?, _ second: Double?, _ firstField: String, _ secondField: String, _ path: String, _ prefix: String
+  ) throws {
+    guard let first, let second, first != second else { return }
+    throw CheckpointError.invalidConfig(
+      path: path, field: secondField,
+      reason: "\(prefix + firstField) is \(first) but \(secondField) is \(second); the two schemas disagree, remove one of them")
   }
 }
 
@@ -179,7 +332,13 @@ struct FieldReader {
 
   func int(_ key: String) throws -> Int? {
     guard let value = present(key) else { return nil }
-    guard let number = value.intValue else { throw fail(key, "an integer", value) }
+    guard let number = value.intValue else {
+      if let written = value.numberValue, written.isInteger {
+        throw CheckpointError.invalidConfig(
+          path: path, field: prefix + key, reason: "expected an integer between -2^63 and 2^63-1, found \(written.text)")
+      }
+      throw fail(key, "an integer", value)
+    }
     return number
   }
 

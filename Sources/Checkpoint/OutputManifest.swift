@@ -81,16 +81,16 @@ public struct OutputManifest: Sendable, Equatable {
   public init(json bytes: [UInt8], path: String) throws {
     let value: JSONValue
     do { value = try bytes.withUnsafeBytes { try JSONParser.parse($0) } } catch {
-      throw CheckpointError.invalidIndex(path: path, reason: "\(error)")
+      throw CheckpointError.invalidManifest(path: path, reason: "\(error)")
     }
     guard let files = value["files"]?.arrayValue, let command = value["command"]?.arrayValue else {
-      throw CheckpointError.invalidIndex(path: path, reason: "not a smelt manifest (missing files or command)")
+      throw CheckpointError.invalidManifest(path: path, reason: "not a smelt manifest (missing files or command)")
     }
     var parsed: [File] = []
     for item in files {
       guard let name = item["name"]?.stringValue, let sha = item["sha256"]?.stringValue, let bytes = item["bytes"]?.intValue,
         bytes >= 0, CheckpointIndex.isSafeRelativePath(name)
-      else { throw CheckpointError.invalidIndex(path: path, reason: "malformed file entry \(JSONWriter().string(item))") }
+      else { throw CheckpointError.invalidManifest(path: path, reason: "malformed file entry \(JSONWriter().string(item))") }
       parsed.append(File(name: name, sha256: sha, byteCount: bytes))
     }
     self.init(

@@ -1,3 +1,5 @@
+import TensorCore
+
 /// What a tensor name says about its place in a transformer: layer, routed expert, role.
 ///
 /// Understands the Hugging Face names of DeepSeek-V2/V3 (`model.layers.L.mlp.experts.E.gate_proj.weight`,
@@ -11,7 +13,14 @@ public struct TensorName: Sendable, Hashable {
   /// The routed expert index, for names under `...experts.E.`.
   public let expert: Int?
   /// The name with the expert index replaced by `*` (groups the same projection across experts).
-  public let expertPattern: String?
+  public var expertPattern: String? {
+    guard let range = expertComponent else { return nil }
+    let bytes = Array(name.utf8)
+    return String(decoding: bytes[..<range.lowerBound], as: UTF8.self) + "*"
+      + String(decoding: bytes[range.upperBound...], as: UTF8.self)
+  }
+  /// The byte range of the expert index in `name`.
+  private let expertComponent: Range<Int>?
   /// True for shared-expert tensors (`shared_experts` / `shared_expert`).
   public let isSharedExpert: Bool
   /// True for the router (`mlp.gate.*`, `block_sparse_moe.gate.*`, `mlp.router.*`), incl. the correction bias.
@@ -27,7 +36,7 @@ public struct TensorName: Sendable, Hashable {
     var routerPair = false
     var previous = ComponentKind.other
     var utf8 = name
-    utf8.withUTF8 { bytes in
+    utf8.withUTF8 { bytes in  // a copy of a native string: no allocation
       var start = 0
       while start <= bytes.count {
         var end = start
@@ -47,13 +56,7 @@ public struct TensorName: Sendable, Hashable {
     }
     self.layer = layer
     self.expert = expert
-    if let range = expertComponent {
-      let bytes = Array(name.utf8)
-      expertPattern = String(decoding: bytes[..<range.lowerBound], as: UTF8.self) + "*"
-        + String(decoding: bytes[range.upperBound...], as: UTF8.self)
-    } else {
-      expertPattern = nil
-    }
+    self.expertComponent = expertComponent
     isSharedExpert = shared
     isRouter = routerPair && expert == nil && !shared
   }
@@ -65,7 +68,7 @@ public struct TensorName: Sendable, Hashable {
     init(_ component: UnsafeBufferPointer<UInt8>) {
       func equals(_ literal: StaticString) -> Bool {
         literal.utf8CodeUnitCount == component.count
-          && literal.withUTF8Buffer { $0.elementsEqual(component) }
+          && literal.withUTF8Buffer { NameIndex.bytesEqual(UnsafeRawBufferPointer($0), UnsafeRawBufferPointer(component)) }
       }
       switch component.count {
       case 6 where equals("layers"): self = .layers
@@ -92,13 +95,13 @@ public struct TensorName: Sendable, Hashable {
 
   /// The module path: the name without its last component (`...q_a_proj` for `...q_a_proj.weight`).
   public var modulePath: String {
-    guard let dot = name.lastIndex(of: ".") else { return name }
-    return String(name[..<dot])
+    guard let dot = name.utf8.lastIndex(of: UInt8(ascii: ".")) else { return name }
+    return String(Substring(name.utf8[..<dot]))
   }
 
   /// The last component (`weight`, `weight_scale_inv`, `qweight`, ...).
   public var leaf: String {
-    guard let dot = name.lastIndex(of: ".") else { return name }
-    return String(name[name.index(after: dot)...])
+    guard let dot = name.utf8.lastIndex(of: UInt8(ascii: ".")) else { return name }
+    return String(Substring(name.utf8[name.utf8.index(after: dot)...]))
   }
 }

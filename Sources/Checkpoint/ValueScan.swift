@@ -76,6 +76,24 @@ public enum ValueScan {
     return scan(bytes, encoding) { nonFinite($0) || nonPositive($0) }
   }
 
+  /// The elements of a signed scale tensor (MLX affine `scales`, which are negative when a group's
+  /// larger-magnitude extreme is negative) that are zero, NaN or infinite, or `nil` if there are none.
+  public static func zeroOrNonFinite(_ bytes: UnsafeRawBufferPointer, dtype: DType) -> Result? {
+    guard let encoding = encoding(of: dtype) else { return nil }
+    let nonFinite = encoding.nonFinite
+    let nonPositive = encoding.nonPositive
+    // With the sign bit cleared, only a zero (+0 or -0) is still non-positive.
+    let signMask: UInt64 = 1 << UInt64(encoding.unitByteCount * 8 - 1)
+    return scan(bytes, encoding) { bits in nonFinite(bits) || nonPositive(bits & ~signMask) }
+  }
+
+  /// True for an MLX affine scale tensor: `….scales` beside a `….biases` of the same module. Its values are
+  /// signed (see `zeroOrNonFinite`).
+  public static func isSignedScaleTensor(_ name: String, among names: Set<String>) -> Bool {
+    guard name.hasSuffix(".scales") || name == "scales" else { return false }
+    return names.contains(String(name.dropLast("scales".count)) + "biases")
+  }
+
   private static func scan(_ bytes: UnsafeRawBufferPointer, _ encoding: Encoding, _ isBad: @Sendable (UInt64) -> Bool)
     -> Result?
   {

@@ -31,6 +31,8 @@ public struct VerificationFinding: Sendable, Equatable, CustomStringConvertible 
     case inUse = "in-use"
     case nonFinite = "non-finite"
     case nonPositiveScale = "non-positive-scale"
+    case placementMismatch = "placement-mismatch"
+    case staleManifest = "stale-manifest"
   }
 
   public var code: Code
@@ -108,14 +110,30 @@ public enum Verification {
       findings.append(VerificationFinding(
         .incompleteRun, file: name, "temporary file '\(name)' is present: a run was interrupted or is still writing"))
     }
-    if names.contains(".smelt.lock"), DirectoryLock.isHeld(directory: directory) {
-      findings.append(VerificationFinding(.inUse, file: ".smelt.lock", "a smelt process is writing this directory right now"))
+    // A FIFO, socket or device named like a part of a checkpoint: readers refuse it (never block on it).
+    for name in names where !name.hasPrefix(".") {
+      guard let status = FileSystem.status(of: FileSystem.join(directory, name)) else { continue }
+      if status.kind != .regularFile && status.kind != .directory {
+        findings.append(VerificationFinding(
+          .unreadableFile, file: name, "'\(name)' is \(status.kind.phrase), not a regular file: no reader can use it"))
+      }
+    }
+    if names.contains(DirectoryLock.fileName), DirectoryLock.isHeldByAnyone(directory: directory) {
+      findings.append(VerificationFinding(.inUse, file: DirectoryLock.fileName, "a smelt process is writing this directory right now"))
     }
 
     // 2. The manifest: smelt's own (convert), or the one `smelt shard` writes over its device directories.
+    // A directory holding both is a convert output written over a shard output (or the reverse): the
+    // convert manifest, written last by a finished convert, wins, and the other is reported as stale.
     let visible = names.filter { !$0.hasPrefix(".") && FileSystem.kind(of: FileSystem.join(directory, $0)) == .file }
-    if visible.contains(ShardManifestFiles.fileName), let shard = ShardManifestFiles.read(directory: directory) {
+    let shardManifest = visible.contains(ShardManifestFiles.fileName) ? ShardManifestFiles.read(directory: directory) : nil
+    if let shard = shardManifest, !visible.contains(OutputManifest.fileName) {
       return verifyShardOutput(directory: directory, deep: deep, manifest: shard, findings: findings)
+    }
+    if shardManifest != nil {
+      findings.append(VerificationFinding(
+        .staleManifest, file: ShardManifestFiles.fileName,
+        "\(ShardManifestFiles.fileName) is a smelt shard manifest, but \(OutputManifest.fileName) says this is a convert output: one of them is left over from an earlier run; rerun the last command with --force"))
     }
     let manifestPath = FileSystem.join(directory, OutputManifest.fileName)
     var hashed = 0
@@ -153,7 +171,7 @@ public enum Verification {
 
   /// Steps 3-5 for one checkpoint directory; file names in findings get `prefix` (a device directory).
   static func checkWeights(directory: String, prefix: String, visible: [String], deep: Bool)
-    -> (findings: [VerificationFinding], fileCount: Int, tensorCount: Int)
+    -> (findings: [VerificationFinding], fileCount: Int, tensorCount: Int, headers: [String: SafeTensorsHeader])
   {
     var findings: [VerificationFinding] = []
     let weightNames = visible.filter { $0.hasSuffix(".safetensors") }
@@ -172,9 +190,12 @@ public enum Verification {
       findings.append(finding)
     }
     if deep {
-      for (name, file) in opened { findings += scanValues(file, name: prefix + name) }
+      let allNames = Set(opened.flatMap { $0.file.header.tensors.map(\.name) })
+      for (name, file) in opened { findings += scanValues(file, name: prefix + name, tensorNames: allNames) }
     }
-    return (findings, weightNames.count, opened.reduce(0) { $0 + $1.file.header.tensors.count })
+    var headers: [String: SafeTensorsHeader] = [:]
+    for (name, file) in opened { headers[name] = file.header }
+    return (findings, weightNames.count, opened.reduce(0) { $0 + $1.file.header.tensors.count }, headers)
   }
 
   /// `smelt shard` output: `manifest.json` lists every file with its SHA-256; each device directory is a
@@ -184,12 +205,17 @@ public enum Verification {
   {
     var findings = initial
     findings += manifest.problems.map { VerificationFinding(.manifestInvalid, file: ShardManifestFiles.fileName, "\(ShardManifestFiles.fileName): \($0)") }
+    if let problem = manifest.selfCheckProblem {
+      findings.append(VerificationFinding(.manifestTampered, file: ShardManifestFiles.fileName, "\(ShardManifestFiles.fileName): \(problem)"))
+    }
     findings += checkFiles(manifest.files, directory: directory)
     let listed = Set(manifest.files.map(\.name))
     var tensorCount = 0
     var weightFiles = 0
     var directories = manifest.deviceDirectories
     if directories.isEmpty || directories.contains("") { directories = [""] + directories.filter { !$0.isEmpty } }
+    findings += checkTopLevel(directory: directory, manifest: manifest, checksFiles: !directories.contains(""))
+    findings += checkExpertMaps(manifest)
     for device in Set(directories).sorted() {
       let path = device.isEmpty ? directory : FileSystem.join(directory, device)
       let prefix = device.isEmpty ? "" : device + "/"
@@ -203,8 +229,13 @@ public enum Verification {
           .unlistedFile, file: prefix + name, "'\(prefix + name)' is not listed in \(ShardManifestFiles.fileName) (added after the run?)"))
       }
       if device.isEmpty && !manifest.deviceDirectories.contains("") && !visible.contains(where: { $0.hasSuffix(".safetensors") }) { continue }
+      for name in names where !name.hasPrefix(".") && FileSystem.isDirectory(FileSystem.join(path, name)) && !device.isEmpty {
+        findings.append(VerificationFinding(
+          .unlistedFile, file: prefix + name, "directory '\(prefix + name)' is not part of the shard output (added after the run?)"))
+      }
       let weights = checkWeights(directory: path, prefix: prefix, visible: visible, deep: deep)
       findings += weights.findings
+      findings += checkPlacement(manifest, device: device, headers: weights.headers)
       tensorCount += weights.tensorCount
       weightFiles += weights.fileCount
     }
@@ -269,16 +300,33 @@ public enum Verification {
       findings.append(VerificationFinding(.indexInvalid, file: indexName, "\(error)"))
       return findings
     }
-    let indexFiles = Set(index.files)
-    for file in index.files where !visible.contains(file) {
+    // The index names files by relative paths that loaders resolve (`./x.safetensors`, `sub/x.safetensors`):
+    // compare by the normalized path, and read the files that live in subdirectories too.
+    var opened = opened
+    var visible = visible
+    var indexFiles = Set<String>()
+    var renamed: [String: String] = [:]
+    for file in index.files {
+      let normalized = normalizedRelativePath(file)
+      renamed[file] = normalized
+      indexFiles.insert(normalized)
+      guard !visible.contains(normalized) else { continue }
+      let path = FileSystem.join(directory, normalized)
+      if FileSystem.kind(of: path) == .file, let header = try? SafeTensorsFile(path: path) {
+        visible.append(normalized)
+        opened.append((normalized, header))
+        for entry in header.header.tensors where home[entry.name] == nil { home[entry.name] = normalized }
+        continue
+      }
       let count = index.weightMap.filter { $0.file == file }.count
       findings.append(VerificationFinding(
         .indexNamesMissingFile, file: file, "\(indexName) names '\(file)' (\(count) tensor(s)) but it does not exist"))
     }
     var listed = Set<String>()
     var reported = 0
-    for (tensor, file) in index.weightMap {
+    for (tensor, named) in index.weightMap {
       listed.insert(tensor)
+      let file = renamed[named] ?? named
       guard visible.contains(file), !unreadable.contains(file), home[tensor] != file else { continue }
       reported += 1
       if reported <= 20 {
@@ -313,15 +361,23 @@ public enum Verification {
     return findings
   }
 
-  /// `--deep` for one file: NaN/infinity anywhere, non-positive scales.
-  static func scanValues(_ file: SafeTensorsFile, name: String) -> [VerificationFinding] {
+  /// `--deep` for one file: NaN/infinity anywhere, non-positive scales (zero or non-finite for the signed
+  /// MLX affine scales). `tensorNames`: every tensor of the checkpoint, to recognise MLX scales by their
+  /// `biases`.
+  static func scanValues(_ file: SafeTensorsFile, name: String, tensorNames: Set<String>) -> [VerificationFinding] {
     var findings: [VerificationFinding] = []
     for entry in file.header.tensors where entry.byteCount > 0 {
       let bytes = UnsafeRawBufferPointer(rebasing: file.mapping.bytes[file.header.fileRange(of: entry)])
       let position = { (index: Int) -> String in
         entry.shape.count >= 2 ? "element \(index) (\(unflatten(index, shape: entry.shape)))" : "element \(index)"
       }
-      if ValueScan.isScaleTensor(entry.name), let bad = ValueScan.nonPositive(bytes, dtype: entry.dtype) {
+      if ValueScan.isSignedScaleTensor(entry.name, among: tensorNames) {
+        if let bad = ValueScan.zeroOrNonFinite(bytes, dtype: entry.dtype) {
+          findings.append(VerificationFinding(
+            .nonPositiveScale, file: name, tensor: entry.name,
+            "\(name): scale tensor '\(entry.name)' (\(entry.dtype) \(entry.shape)) has \(bad.count) value(s) that are zero, NaN or infinite (MLX affine scales may be negative, never zero); first at \(position(bad.firstIndex)), bits \(bad.firstBits)"))
+        }
+      } else if ValueScan.isScaleTensor(entry.name), let bad = ValueScan.nonPositive(bytes, dtype: entry.dtype) {
         findings.append(VerificationFinding(
           .nonPositiveScale, file: name, tensor: entry.name,
           "\(name): scale tensor '\(entry.name)' (\(entry.dtype) \(entry.shape)) has \(bad.count) value(s) that are not positive finite numbers; first at \(position(bad.firstIndex)), bits \(bad.firstBits)"))
@@ -331,8 +387,17 @@ public enum Verification {
           "\(name): tensor '\(entry.name)' (\(entry.dtype) \(entry.shape)) has \(bad.count) NaN/infinite value(s); first at \(position(bad.firstIndex)), bits \(bad.firstBits)"))
       }
     }
+    do { try file.mapping.checkNotTruncated() } catch {
+      // What was scanned after the truncation read as zeros: the scan proves nothing.
+      findings.append(VerificationFinding(.unreadableFile, file: name, "\(error)"))
+    }
     withExtendedLifetime(file) {}
     return findings
+  }
+
+  /// `path` without `.` components (`./a/./b.safetensors` → `a/b.safetensors`).
+  static func normalizedRelativePath(_ path: String) -> String {
+    path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }.joined(separator: "/")
   }
 
   /// `[row, column, ...]` of a flat row-major index.
@@ -356,6 +421,27 @@ public struct ShardManifestFiles: Sendable {
   public var deviceDirectories: [String]
   /// Entries that could not be read (reported as `manifest-invalid`).
   public var problems: [String]
+  /// Every device: its name and directory.
+  public var devices: [(name: String, directory: String)] = []
+  /// Every output tensor as the manifest places it (`tensors`).
+  public var tensors: [PlacedTensor] = []
+  /// Per MoE layer: expert → device names (`expert_to_devices`) and device name → experts
+  /// (`device_to_experts`).
+  public var expertMaps: [(layer: Int, expertToDevices: [Int: [String]], deviceToExperts: [String: [Int]])] = []
+  /// Why the file is not exactly what smelt wrote (edited after the run), or `nil`.
+  public var selfCheckProblem: String?
+
+  /// One entry of the manifest's `tensors` list.
+  public struct PlacedTensor: Sendable {
+    public var name: String
+    public var device: String
+    /// The file, relative to the output directory.
+    public var file: String
+    public var dtype: String
+    public var shape: [Int]
+    /// The tensor's name in the source checkpoint.
+    public var sourceName: String
+  }
 
   /// The manifest of `directory`, or `nil` when `manifest.json` is not a smelt shard manifest.
   public static func read(directory: String) -> ShardManifestFiles? {
@@ -391,5 +477,55 @@ public struct ShardManifestFiles: Sendable {
       files.append(OutputManifest.File(name: path, sha256: sha, byteCount: byteCount))
     }
     if files.isEmpty { problems.append("lists no files") }
+    for device in value["devices"]?.arrayValue ?? [] {
+      guard let name = device["name"]?.stringValue, let directory = device["directory"]?.stringValue else {
+        problems.append("malformed device entry")
+        continue
+      }
+      devices.append((name, directory))
+    }
+    for item in value["tensors"]?.arrayValue ?? [] {
+      guard let name = item["name"]?.stringValue, let device = item["device"]?.stringValue,
+        let file = item["file"]?.stringValue, let dtype = item["dtype"]?.stringValue,
+        let shape = item["shape"]?.arrayValue?.compactMap(\.intValue), let sourceName = item["source_name"]?.stringValue
+      else {
+        problems.append("malformed tensor entry \(JSONWriter().string(item))")
+        continue
+      }
+      tensors.append(PlacedTensor(name: name, device: device, file: file, dtype: dtype, shape: shape, sourceName: sourceName))
+    }
+    for layer in value["moe_layers"]?.arrayValue ?? [] {
+      guard let number = layer["layer"]?.intValue, let forward = layer["expert_to_devices"]?.objectValue,
+        let backward = layer["device_to_experts"]?.objectValue
+      else {
+        problems.append("malformed moe_layers entry")
+        continue
+      }
+      var expertToDevices: [Int: [String]] = [:]
+      for (key, slots) in forward {
+        guard let expert = Int(key), let list = slots.arrayValue else { continue }
+        expertToDevices[expert] = list.compactMap { $0["device"]?.stringValue }
+      }
+      var deviceToExperts: [String: [Int]] = [:]
+      for (device, experts) in backward { deviceToExperts[device] = experts.arrayValue?.compactMap(\.intValue) ?? [] }
+      expertMaps.append((number, expertToDevices, deviceToExperts))
+    }
+    selfCheckProblem = ShardManifestFiles.selfCheckProblem(bytes, value)
+  }
+
+  /// Why `bytes` (parsed as `value`) is not exactly what smelt writes (see `ShardManifest.sealedBytes`):
+  /// not in the canonical form, no `manifest_sha256`, or a checksum that does not match the contents.
+  static func selfCheckProblem(_ bytes: [UInt8], _ value: JSONValue) -> String? {
+    guard case .object(let object) = value, let recorded = object["manifest_sha256"]?.stringValue else {
+      return "has no manifest_sha256 (edited, or written by an older smelt)"
+    }
+    let body = JSONWriter(pretty: true).bytes(.object(object.removing("manifest_sha256"))) + [0x0A]
+    if SHA256.hex(of: body) != recorded {
+      return "its contents do not match its manifest_sha256 (the manifest was changed after it was written: devices, placement or expert maps)"
+    }
+    if JSONWriter(pretty: true).bytes(value) + [0x0A] != bytes {
+      return "is not byte-for-byte what smelt writes for its contents (the manifest was edited)"
+    }
+    return nil
   }
 }

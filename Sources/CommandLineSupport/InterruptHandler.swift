@@ -8,8 +8,14 @@
 import Dispatch
 import Synchronization
 
-/// SIGINT/SIGTERM handling: run registered cleanups (e.g. remove partial output), print `Interrupted.` to
-/// stderr and exit 130.
+/// Handling of the signals that would end the process: run registered cleanups (e.g. remove partial
+/// output), print `Interrupted.` to stderr and exit 130.
+///
+/// The signals (`handledSignals`) are every one whose default action terminates the process and that a user
+/// or the system sends to stop a job: SIGINT (Ctrl-C), SIGTERM (kill, schedulers), SIGHUP (the terminal or
+/// ssh session went away), SIGPIPE (sent with kill; a write to a closed pipe only fails with EPIPE, since
+/// the signal is blocked), SIGUSR1/SIGUSR2, SIGALRM and SIGXCPU (ulimit -t). Each leaves no temporary file
+/// behind. (SIGXFSZ is ignored instead, see `SmeltCommands.main`: a file-size limit is a write error.)
 ///
 /// Design choice: a Dispatch signal source rather than a C signal handler. The signals are ignored at the
 /// process level (`SIG_IGN`) and delivered to a handler that runs on a Dispatch queue, as ordinary Swift
@@ -20,7 +26,7 @@ import Synchronization
 ///
 /// Linux details: libdispatch reads signals from a `signalfd` and installs its own `sigaction` trampoline
 /// that blocks the signal in whichever thread caught it and re-sends it to its manager thread. Registration
-/// completes asynchronously shortly after `install()`. A signal that was ignored when the process started
+/// is asynchronous; `install()` waits for it (up to 2 s). A signal that was ignored when the process started
 /// (`SIG_IGN`, as shells do for background jobs, or `nohup`) stays ignored: no handler is installed for it.
 public enum InterruptHandler {
   /// An id for removing a cleanup that is no longer needed (its output was renamed into place).
@@ -36,7 +42,10 @@ public enum InterruptHandler {
 
   private static let registry = Mutex(Registry())
 
-  /// Installs the SIGINT and SIGTERM handlers (idempotent). Call once from `main`, before work starts;
+  /// The signals `install()` handles.
+  public static let handledSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU]
+
+  /// Installs the handlers of `handledSignals` (idempotent). Call once from `main`, before work starts;
   /// tests never call it.
   public static func install() {
     registry.withLock { registry in
@@ -47,14 +56,20 @@ public enum InterruptHandler {
       // Blocked signals stay pending until the signalfd consumes them.
       var blocked = sigset_t()
       sigemptyset(&blocked)
-      for signalNumber in [SIGINT, SIGTERM] where !isIgnored(signalNumber) { sigaddset(&blocked, signalNumber) }
+      for signalNumber in handledSignals where !isIgnored(signalNumber) { sigaddset(&blocked, signalNumber) }
       pthread_sigmask(SIG_BLOCK, &blocked, nil)
-      for signalNumber in [SIGINT, SIGTERM] where !isIgnored(signalNumber) {
+      // Wait (briefly) until every source is registered, so that a signal sent once `install()` has
+      // returned is always handled; one sent while registering could otherwise be dropped.
+      let registered = DispatchGroup()
+      for signalNumber in handledSignals where !isIgnored(signalNumber) {
         let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
         source.setEventHandler { interrupted() }
+        registered.enter()
+        source.setRegistrationHandler { registered.leave() }
         source.resume()
         registry.sources.append(source)
       }
+      _ = registered.wait(timeout: .now() + .seconds(2))
     }
   }
 

@@ -141,6 +141,12 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
     return (GGMLWeightFormat.storedName(weight: tensor.name, type: type), .uint8, [rows, byteCount / max(1, rows)])
   }
 
+  /// The split set's file paths (no output may replace one of them).
+  public var inputFilePaths: [String] { files.map(\.path) }
+
+  /// Throws, naming the file, if a mapped file changed while it was read: results computed from it are void.
+  public func checkUnchanged() throws { for file in files { try file.mapping.checkUnchanged() } }
+
   // MARK: TensorStore
 
   public var storePath: String { path }

@@ -14,8 +14,11 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
   public init?(text: String) {
     let utf8 = Array(text.utf8)
     let valid = utf8.withUnsafeBytes { bytes -> Bool in
-      guard let end = scanNumber(bytes, from: 0) else { return false }
-      return end == bytes.count
+      var scanner = JSONScanner(bytes)
+      guard let first = scanner.current, first == ASCII.minus || (first >= ASCII.zero && first <= ASCII.nine),
+        (try? scanner.scanNumber()) != nil
+      else { return false }
+      return scanner.isAtEnd
     }
     guard valid else { return nil }
     self.text = text
@@ -82,30 +85,3 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
   }
 }
 
-/// Scans an RFC 8259 number starting at `start`; returns the index one past it, or `nil` if the bytes there
-/// are not a number (no error detail: the parser has its own scanner with precise errors).
-func scanNumber(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
-  var i = start
-  let n = bytes.count
-  func isDigit(_ i: Int) -> Bool { i < n && bytes[i] >= 0x30 && bytes[i] <= 0x39 }
-  if i < n, bytes[i] == UInt8(ascii: "-") { i += 1 }
-  guard isDigit(i) else { return nil }
-  if bytes[i] == UInt8(ascii: "0") {
-    i += 1
-    if isDigit(i) { return nil }
-  } else {
-    while isDigit(i) { i += 1 }
-  }
-  if i < n, bytes[i] == UInt8(ascii: ".") {
-    i += 1
-    guard isDigit(i) else { return nil }
-    while isDigit(i) { i += 1 }
-  }
-  if i < n, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
-    i += 1
-    if i < n, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
-    guard isDigit(i) else { return nil }
-    while isDigit(i) { i += 1 }
-  }
-  return i
-}

@@ -22,9 +22,9 @@ public enum ConfigRewriter {
     switch target {
     case .cast(let dtype):
       let name = dtype == .bfloat16 ? "bfloat16" : dtype == .float16 ? "float16" : "float32"
-      return config.removing("quantization_config").setting("torch_dtype", to: .string(name))
+      return config.removingQuantizationConfig().setting("torch_dtype", to: .string(name))
     case .unscaledFP8:
-      return config.removing("quantization_config")
+      return config.removingQuantizationConfig()
     case .group:
       return QuantizationConfigWriter.rewrite(config, family: family, jobs: jobs)
     case .mixed(let recipe):

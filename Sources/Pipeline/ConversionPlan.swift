@@ -58,6 +58,9 @@ public struct ConversionJob: Sendable {
   /// The logical `[rows, columns]` of the weight (`[1, n]` for 1-D and scalar tensors).
   public var rows: Int
   public var columns: Int
+  /// For a cast of fused experts whose family holds them input-major (gpt-oss: `[E, in, out]`): the decoded
+  /// `[E, out, in]` matrices are transposed, each `(out, in)` matrix to `(in, out)`.
+  public var transposedMatrix: (rows: Int, columns: Int)? = nil
 
   /// Output bytes.
   public var outputByteCount: Int { outputs.reduce(0) { $0 + (ByteCount.of($1.dtype, shape: $1.shape) ?? 0) } }
@@ -122,7 +125,7 @@ public struct ConversionPlan: Sendable {
         default: return false
         }
       }(),
-      modelDType: WeightDecoding.modelDType(checkpoint))
+      modelDType: WeightDecoding.modelDType(checkpoint), classifier: checkpoint.classifier)
     var jobs: [ConversionJob] = []
     for group in WeightGrouping.groups(of: entries) {
       var effective: ConversionTarget? = target
@@ -187,6 +190,8 @@ public struct ConversionPlan: Sendable {
     /// source layout).
     let dequantizeKept: Bool
     let modelDType: DType
+    /// The checkpoint family's view of names (what its release quantizes and keeps).
+    let classifier: TensorClassifier
     var notes: [String: (count: Int, example: String)] = [:]
 
     mutating func note(_ reason: String, _ name: String) {
@@ -243,10 +248,11 @@ public struct ConversionPlan: Sendable {
         selected = false
       } else {
         selected = context.selection.includes.contains(where: { $0.matches(name) })
-          || TensorSelection.isRuleCandidate(name, shape: geometry.shape, target: target)
+          || TensorSelection.isRuleCandidate(name, shape: geometry.shape, target: target, classifier: context.classifier)
       }
     } else {
-      selected = context.selection.selects(name, shape: geometry.shape, dtype: mainDType, storage: group.storage, target: target)
+      selected = context.selection.selects(
+        name, shape: geometry.shape, dtype: mainDType, storage: group.storage, target: target, classifier: context.classifier)
     }
     guard selected else { return keptJob() }
 
@@ -256,9 +262,17 @@ public struct ConversionPlan: Sendable {
       if group.storage == .plain {
         guard geometry.dtype.isFloatingPoint, geometry.dtype != .complex64 else { return copyJob() }
       }
-      return ConversionJob(
+      var job = ConversionJob(
         group: group, action: .cast(dtype), outputs: [PlannedTensor(name: name, dtype: dtype, shape: geometry.shape)],
         sourceByteCount: sourceBytes, rows: rows, columns: columns)
+      // Fused experts decode `[E, out, in]`; a family that holds them input-major gets `[E, in, out]`.
+      if group.storage != .plain, geometry.shape.count == 3, context.classifier.family.naming.fusedExperts?.orientation == .inputMajor,
+        context.classifier.classify(name).isFusedExperts
+      {
+        job.outputs[0].shape = [geometry.shape[0], geometry.shape[2], geometry.shape[1]]
+        job.transposedMatrix = (geometry.shape[1], geometry.shape[2])
+      }
+      return job
     case .fp8(let layout):
       guard geometry.shape.count == 2, rows > 0, columns > 0 else {
         throw ConversionError.unsupported(tensor: name, reason: "FP8 scaling needs a non-empty 2-D weight, this one is \(geometry.shape)")

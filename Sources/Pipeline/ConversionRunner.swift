@@ -118,6 +118,7 @@ public final class ConversionRunner: Sendable {
         do {
           let context = FileContext(writer: writer, sources: sources, digest: streaming)
           reports += try convertFile(file.jobs, context: context, progress: progress)
+          try checkpoint.checkInputsUnchanged()
           try writer.commit()
           // The writer verified every tensor complete: the whole file is final (no range can be missed).
           streaming.didWrite(0..<fileByteCount)
@@ -189,20 +190,22 @@ public final class ConversionRunner: Sendable {
     return false
   }
 
-  /// A stable description of the plan: a resumed run only reuses files written by the same plan.
+  /// A stable description of the plan and its inputs: a resumed run only reuses files written by the same
+  /// plan from the same inputs. It covers every option that changes a byte of a weight file, through each
+  /// job's full action (scheme, scale format and dtype, group size, bits, `--search`, ...; see
+  /// `StructuralDescription`) and output tensors, and every input file by size, modification time and
+  /// header (`Checkpoint.inputFingerprint`), so a weight rewritten between a kill and `--resume` is seen.
   func fingerprint() -> String {
     var hasher = SHA256()
     hasher.update(Array("\(plan.target)".utf8))
     for file in plan.files {
       hasher.update(Array(file.name.utf8))
       for job in file.jobs {
+        hasher.update(Array(StructuralDescription.text(of: plan.jobs[job].action).utf8))
         for tensor in plan.jobs[job].outputs { hasher.update(Array("\(tensor.name)|\(tensor.dtype)|\(tensor.shape);".utf8)) }
       }
     }
-    for name in checkpoint.fileNames {
-      hasher.update(Array(name.utf8))
-      hasher.update(Array("\((try? FileSystem.byteCount(of: FileSystem.join(checkpoint.directory, name))) ?? -1)".utf8))
-    }
+    hasher.update(Array(checkpoint.inputFingerprint().utf8))
     return SHA256.hexString(hasher.finalize())
   }
 
@@ -237,6 +240,7 @@ public final class ConversionRunner: Sendable {
         let state = states[item.stateIndex]
         do {
           try process(item, state, context, scratch)
+          try checkpoint.checkInputsUnchanged(thorough: false)
           if state.itemFinished(), let report = try finish(state, context) {
             reports.withLock { $0.append(report) }
           }
@@ -366,19 +370,25 @@ public final class ConversionRunner: Sendable {
       // DeepSeek's release -> BF16 (or F32): one pass from the mapped codes to the output buffer.
       let (codes, scales, layout) = try state.fp8Source(rows: rows)
       let encoded = scratch.bytes(.output, count * outputWidth)
-      // NaN codes (E4M3 has no infinities; scales were checked finite) are carried into the output and
-      // reported; the statistics skip them, so a chunk with any takes the scalar path.
-      let nonFinite = NonFinite.scanE4M3(codes)
-      if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
+      // NaN codes, and products too large for the output (a huge scale), give NaN/inf results: they are
+      // carried into the output and reported; the statistics skip them, so such a chunk takes the scalar path.
+      let nanCodes = NonFinite.scanE4M3(codes)
       if dtype == .bfloat16 {
-        state.addErrors(
-          nonFinite.count == 0
-            ? FusedFP8.dequantizeToBF16(codes, scales: scales, layout: layout, into: encoded)
-            : FusedFP8.dequantizeToBF16Reference(codes, scales: scales, layout: layout, into: encoded))
+        var errors = nanCodes.count == 0
+          ? FusedFP8.dequantizeToBF16(codes, scales: scales, layout: layout, into: encoded)
+          : FusedFP8.dequantizeToBF16Reference(codes, scales: scales, layout: layout, into: encoded)
+        let produced = NonFinite.scanEncodedBF16(UnsafeRawBufferPointer(encoded))
+        if produced.count > 0 {
+          if nanCodes.count == 0 { errors = FusedFP8.dequantizeToBF16Reference(codes, scales: scales, layout: layout, into: encoded) }
+          state.addNonFinite(produced.count, first: produced.first.map { rows.lowerBound * job.columns + $0 })
+        }
+        state.addErrors(errors)
       } else {
         do { try BlockFP8.dequantize(codes, scales: scales, layout: layout, to: .float32, into: encoded) } catch {
           throw ConversionError.numeric(tensor: name, reason: "\(error)")
         }
+        let produced = NonFinite.scan(UnsafeBufferPointer(encoded.bindMemory(to: Float.self)))
+        if produced.count > 0 { state.addNonFinite(produced.count, first: produced.first.map { rows.lowerBound * job.columns + $0 }) }
         // Exact: the F32 output is the reference.
         var errors = ErrorStatistics()
         errors.add(reference: UnsafeRawBufferPointer(encoded), .float32, candidate: UnsafeRawBufferPointer(encoded), .float32, count: count)
@@ -396,8 +406,11 @@ public final class ConversionRunner: Sendable {
     do { try ElementCodec.encode(UnsafeBufferPointer(reference), to: dtype, into: encoded) } catch {
       throw ConversionError.numeric(tensor: name, reason: "\(error)")
     }
-    // NaN/infinite source values are carried into the output (casts saturate or keep them) and reported.
-    let nonFinite = NonFinite.scan(UnsafeBufferPointer(reference))
+    // NaN/infinite source values are carried into the output (casts saturate or keep them), values too
+    // large for `dtype` become infinities: every element non-finite on either side is reported.
+    let nonFinite = try NonFinite.castResults(
+      reference: UnsafeBufferPointer(reference), encoded: UnsafeRawBufferPointer(encoded), dtype: dtype,
+      scratch: scratch.floats(.roundTrip, count))
     if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
     var errors = ErrorStatistics()
     if ErrorStatistics.dtypes.contains(dtype) {
@@ -558,6 +571,7 @@ final class JobState: Sendable {
   init(job: ConversionJob, checkpoint: Checkpoint) throws {
     self.job = job
     self.checkpoint = checkpoint
+    try checkpoint.checkScales(of: job.group)
     var streamed = WeightDecoding.streamsRows(job.group.storage)
     if case .group = job.action { streamed = false }
     if case .copy = job.action {
@@ -656,14 +670,27 @@ final class JobState: Sendable {
   /// The F32 values of rows `rows` into `destination` (`rows.count * columns` elements): plain sources from
   /// the mapping, everything else through the one weight decoder.
   func decode(rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) throws {
-    if job.group.storage == .plain, let weight {
+    if job.group.storage == .plain, let weight, job.transposedMatrix == nil {
       do { try ElementCodec.decode(sourceBytes(rows: rows), dtype: weight.dtype, into: destination) } catch {
         throw ConversionError.numeric(tensor: weight.name, reason: "\(error)")
       }
       return
     }
     do {
-      try WeightDecoding.decodeRows(group: job.group, in: checkpoint, geometry: sourceGeometry, rows: rows, into: destination)
+      guard let (r, c) = job.transposedMatrix else {
+        try WeightDecoding.decodeRows(group: job.group, in: checkpoint, geometry: sourceGeometry, rows: rows, into: destination)
+        return
+      }
+      // Each row of the job is one (r, c) matrix of the source, written as (c, r).
+      let source = UnsafeMutableBufferPointer<Float>.allocate(capacity: destination.count)
+      defer { source.deallocate() }
+      try WeightDecoding.decodeRows(group: job.group, in: checkpoint, geometry: sourceGeometry, rows: rows, into: source)
+      for row in 0..<rows.count {
+        let base = row * job.columns
+        for i in 0..<r {
+          for j in 0..<c { destination[base + j * r + i] = source[base + i * c + j] }
+        }
+      }
     } catch {
       throw ConversionError.numeric(tensor: WeightDecoding.logicalName(of: job.group), reason: "\(error)")
     }

@@ -11,7 +11,12 @@ struct ResumeJournal {
   let planFingerprint: String
 
   init(directory: String, planFingerprint: String) {
-    path = FileSystem.join(directory, ".smelt-progress.json")
+    self.init(path: FileSystem.join(directory, ".smelt-progress.json"), planFingerprint: planFingerprint)
+  }
+
+  /// A journal at `path` (a single-file output's: `.<name>.smelt-progress.json` beside it).
+  init(path: String, planFingerprint: String) {
+    self.path = path
     self.planFingerprint = planFingerprint
   }
 

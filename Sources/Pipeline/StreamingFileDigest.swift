@@ -102,6 +102,11 @@ final class StreamingFileDigest: Sendable {
       offset += n
     }
     let digest = hasher.finalizeHex()
+    // Another process truncated the file being written: what was hashed after that read as zeros.
+    do throws(SystemError) { try mapping.checkNotTruncated() } catch {
+      result.withLock { $0 = .failure(error) }
+      return
+    }
     result.withLock { $0 = .success(digest) }
   }
 

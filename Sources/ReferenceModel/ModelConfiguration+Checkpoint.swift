@@ -4,11 +4,27 @@ extension ModelConfiguration {
   /// The forward pass's configuration from a parsed `config.json`, with transformers' defaults for the
   /// optional fields (see the tables on `ModelConfiguration` and its parts).
   ///
-  /// - Throws: `ReferenceModelError.invalidConfiguration` naming the field when a required field is missing
-  ///   (`vocab_size`, `hidden_size`, ..., `kv_lora_rank`) or has a value this forward pass does not implement
-  ///   (`hidden_act` other than `silu`, a `rope_scaling` type other than `yarn`/`default`, a `scoring_func`
-  ///   other than `sigmoid`/`softmax`, attention without MLA). Also runs `validate()`.
+  /// RoPE comes from `rope_theta` / `rope_scaling` or transformers ≥ 5's `rope_parameters` (`ModelConfig` reads
+  /// both and refuses a disagreement).
+  ///
+  /// - Throws: `ReferenceModelError.architectureNotImplemented` when the config's model family has no forward
+  ///   pass here (DeepSeek-V3.2's indexer, Qwen3-MoE, GLM-4.5, MiniMax-M2, gpt-oss, ...; an unknown
+  ///   architecture without MLA); `ReferenceModelError.invalidConfiguration` naming the field when a required
+  ///   field is missing (`vocab_size`, `hidden_size`, ..., `kv_lora_rank`) or has a value this forward pass does
+  ///   not implement (`hidden_act` other than `silu`, a RoPE type other than `yarn`/`default`, a `scoring_func`
+  ///   other than `sigmoid`/`softmax`). Also runs `validate()`.
   public init(checkpointConfig config: ModelConfig) throws(ReferenceModelError) {
+    let family = ModelFamily.detect(config)
+    switch family.forwardPass {
+    case .missing(let reason):
+      throw .architectureNotImplemented(family: family.name, reason: reason)
+    case .deepSeekV3:
+      if family.isGeneric && config.kvLoraRank == nil {
+        let name = config.architectures.first ?? config.modelType ?? "this architecture"
+        throw .architectureNotImplemented(
+          family: name, reason: "it implements DeepSeek-V3-style multi-head latent attention (no kv_lora_rank in config.json)")
+      }
+    }
     func required<T>(_ value: T?, _ field: String) throws(ReferenceModelError) -> T {
       guard let value else {
         throw .invalidConfiguration(field: field, value: "missing", reason: "config.json must set it")
@@ -35,12 +51,14 @@ extension ModelConfiguration {
             scaling.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings,
             "rope_scaling.original_max_position_embeddings"),
           betaFast: scaling.betaFast ?? 32, betaSlow: scaling.betaSlow ?? 1, mscale: scaling.mscale,
-          mscaleAllDimensions: scaling.mscaleAllDim)
+          mscaleAllDimensions: scaling.mscaleAllDim, attentionFactor: scaling.attentionFactor,
+          truncate: scaling.truncate ?? true)
       case "default":
         yarn = nil
       default:
         throw .invalidConfiguration(
-          field: "rope_scaling.type", value: "\"\(scaling.type)\"", reason: "only yarn and default are implemented")
+          field: config.ropeFromParameters ? "rope_parameters.rope_type" : "rope_scaling.type", value: "\"\(scaling.type)\"",
+          reason: "only yarn and default are implemented")
       }
     }
 

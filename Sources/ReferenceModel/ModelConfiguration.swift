@@ -62,11 +62,31 @@ public struct ModelConfiguration: Sendable, Equatable {
     return layer >= moe.firstDenseLayerCount && layer % max(1, moe.layerFrequency) == 0
   }
 
-  /// Checks the sizes the forward pass relies on (positive, divisible); throws the first problem.
+  /// The largest size any dim may have (2^31): beyond it no checkpoint Smelt can map holds the weight, and
+  /// products of sizes could overflow.
+  public static let maximumDimension = 1 << 31
+
+  /// Checks the sizes the forward pass relies on (positive, at most `maximumDimension`, divisible) and the domain
+  /// of every numeric field (finite, positive where it must be); throws the first problem.
   public func validate() throws(ReferenceModelError) {
     func positive(_ value: Int, _ field: String) throws(ReferenceModelError) {
       guard value > 0 else { throw .invalidConfiguration(field: field, value: "\(value)", reason: "must be positive") }
+      guard value <= Self.maximumDimension else {
+        throw .invalidConfiguration(field: field, value: "\(value)", reason: "is larger than any weight Smelt can read (at most 2^31)")
+      }
     }
+    func positiveFinite(_ value: Double, _ field: String) throws(ReferenceModelError) {
+      guard value.isFinite, value > 0 else {
+        throw .invalidConfiguration(field: field, value: "\(value)", reason: "must be a finite number greater than 0")
+      }
+    }
+    func finite(_ value: Double?, _ field: String) throws(ReferenceModelError) {
+      guard let value, !value.isFinite else { return }
+      throw .invalidConfiguration(field: field, value: "\(value)", reason: "must be a finite number")
+    }
+    try positiveFinite(rope.theta, "rope_theta")
+    try positiveFinite(Double(rmsNormEpsilon), "rms_norm_eps")
+    try positive(maxPositionEmbeddings, "max_position_embeddings")
     try positive(vocabularySize, "vocab_size")
     try positive(hiddenSize, "hidden_size")
     try positive(intermediateSize, "intermediate_size")
@@ -75,9 +95,9 @@ public struct ModelConfiguration: Sendable, Equatable {
     try positive(attention.keyValueLoraRank, "kv_lora_rank")
     try positive(attention.ropeHeadDimension, "qk_rope_head_dim")
     try positive(attention.valueHeadDimension, "v_head_dim")
-    guard attention.noPositionHeadDimension >= 0 else {
+    guard attention.noPositionHeadDimension >= 0, attention.noPositionHeadDimension <= Self.maximumDimension else {
       throw .invalidConfiguration(
-        field: "qk_nope_head_dim", value: "\(attention.noPositionHeadDimension)", reason: "must not be negative")
+        field: "qk_nope_head_dim", value: "\(attention.noPositionHeadDimension)", reason: "must be in 0...2^31")
     }
     if let rank = attention.queryLoraRank { try positive(rank, "q_lora_rank") }
     guard attention.ropeHeadDimension % 2 == 0 else {
@@ -85,19 +105,25 @@ public struct ModelConfiguration: Sendable, Equatable {
         field: "qk_rope_head_dim", value: "\(attention.ropeHeadDimension)", reason: "rotary pairs need an even size")
     }
     if let yarn = rope.yarn {
-      guard yarn.factor > 0, yarn.originalMaxPositionEmbeddings > 0 else {
+      guard yarn.factor.isFinite, yarn.factor > 0, yarn.originalMaxPositionEmbeddings > 0 else {
         throw .invalidConfiguration(
           field: "rope_scaling", value: "factor \(yarn.factor)",
           reason: "factor and original_max_position_embeddings must be positive")
       }
+      try finite(yarn.betaFast, "rope_scaling.beta_fast")
+      try finite(yarn.betaSlow, "rope_scaling.beta_slow")
+      try finite(yarn.mscale, "rope_scaling.mscale")
+      try finite(yarn.mscaleAllDimensions, "rope_scaling.mscale_all_dim")
+      if let factor = yarn.attentionFactor { try positiveFinite(factor, "rope_scaling.attention_factor") }
     }
     if let moe = mixtureOfExperts {
+      try positiveFinite(Double(moe.routedScalingFactor), "routed_scaling_factor")
       try positive(moe.routedExpertCount, "n_routed_experts")
       try positive(moe.expertsPerToken, "num_experts_per_tok")
       try positive(moe.expertIntermediateSize, "moe_intermediate_size")
-      guard moe.sharedExpertCount >= 0 else {
+      guard moe.sharedExpertCount >= 0, moe.sharedExpertCount <= Self.maximumDimension else {
         throw .invalidConfiguration(
-          field: "n_shared_experts", value: "\(moe.sharedExpertCount)", reason: "must not be negative")
+          field: "n_shared_experts", value: "\(moe.sharedExpertCount)", reason: "must be in 0...2^31")
       }
       guard moe.expertsPerToken <= moe.routedExpertCount else {
         throw .invalidConfiguration(

@@ -16,6 +16,8 @@ public enum ReferenceModelError: Error, Sendable, Equatable, CustomStringConvert
   case raggedBatch(sequence: Int, length: Int, expectedLength: Int)
   /// A layer index outside `0..<layerCount`.
   case layerOutOfRange(layer: Int, layerCount: Int)
+  /// The checkpoint's model family has an architecture this forward pass does not compute.
+  case architectureNotImplemented(family: String, reason: String)
 
   public var description: String {
     switch self {
@@ -35,6 +37,8 @@ public enum ReferenceModelError: Error, Sendable, Equatable, CustomStringConvert
       "sequence \(sequence) has \(length) tokens, expected \(expectedLength): all sequences of a batch need the same length"
     case .layerOutOfRange(let layer, let layerCount):
       "layer \(layer) is outside 0..<\(layerCount)"
+    case .architectureNotImplemented(let family, let reason):
+      "the reference forward pass does not implement \(family): \(reason); refusing rather than computing wrong logits (validate --level tensor still compares the weights)"
     }
   }
 }

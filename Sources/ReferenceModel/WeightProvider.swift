@@ -13,9 +13,14 @@ public protocol WeightProvider {
   ///
   /// The default loads the whole tensor and slices it; providers over large files should override it.
   func weightRows(_ name: String, rows: Range<Int>) throws -> FloatTensor
+  /// The (dequantized) shape of `name`, without reading its data where the provider can.
+  func shape(of name: String) throws -> [Int]
 }
 
 extension WeightProvider {
+  /// The default loads the tensor.
+  public func shape(of name: String) throws -> [Int] { try weight(name).shape }
+
   public func weightRows(_ name: String, rows: Range<Int>) throws -> FloatTensor {
     let whole = try weight(name)
     guard whole.shape.count == 2, rows.lowerBound >= 0, rows.upperBound <= whole.shape[0] else {

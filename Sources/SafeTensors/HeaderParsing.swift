@@ -36,9 +36,24 @@ extension SafeTensorsHeader {
   public static func parse(prefix: UnsafeRawBufferPointer, fileByteCount: Int) throws(SafeTensorsError)
     -> SafeTensorsHeader
   {
+    try parse(prefix: prefix, fileByteCount: fileByteCount, fastPath: true)
+  }
+
+  /// `parse(prefix:fileByteCount:)`, optionally without the fast decoder (tests compare the two paths).
+  static func parse(prefix: UnsafeRawBufferPointer, fileByteCount: Int, fastPath: Bool) throws(SafeTensorsError)
+    -> SafeTensorsHeader
+  {
     let n = try headerByteCount(firstBytes: prefix, fileByteCount: fileByteCount)
     precondition(prefix.count >= 8 + n, "pass at least the first 8 + N bytes of the file")
     let json = UnsafeRawBufferPointer(rebasing: prefix[8..<(8 + n)])
+
+    if fastPath, let decoded = HeaderDecoder.decode(json) {
+      return try validate(
+        decoded.entries, metadata: decoded.metadata, names: decoded.names, headerByteCount: n,
+        fileByteCount: fileByteCount)
+    }
+    // The strict path: the input is malformed or unusual. It applies the rules in the crate's order and
+    // names the first one broken.
 
     // Rule 5: the whole header must be UTF-8 before it is JSON.
     if let bad = UTF8Validation.firstInvalidByteOffset(in: json) { throw .invalidUTF8(fileOffset: 8 + bad) }
@@ -65,20 +80,50 @@ extension SafeTensorsHeader {
         raw.append(try RawEntry(name: key, value: member, order: raw.count))
       }
     }
+    return try validate(raw, metadata: metadata, names: nil, headerByteCount: n, fileByteCount: fileByteCount)
+  }
 
-    // Rules 7-10, per tensor in (begin, end) order, exactly as the crate interleaves them.
-    raw.sort { ($0.begin, $0.end, $0.order) < ($1.begin, $1.end, $1.order) }
-    var elementCounts: [UInt64] = []
-    elementCounts.reserveCapacity(raw.count)
+  /// Rules 7-11 over entries that passed the JSON and type checks, in the crate's order; builds the header.
+  ///
+  /// - Parameter names: an index of `raw`'s names by position, when the caller built one while decoding.
+  private static func validate(
+    _ entries: [RawEntry], metadata: [String: String]?, names: NameIndex?, headerByteCount n: Int, fileByteCount: Int
+  ) throws(SafeTensorsError) -> SafeTensorsHeader {
+    // Rules 7-10, per tensor in (begin, end) order, exactly as the crate interleaves them. Writers lay
+    // tensors out in header order, so the sort is usually skipped.
+    func precedes(_ l: RawEntry, _ r: RawEntry) -> Bool { (l.begin, l.end, l.order) < (r.begin, r.end, r.order) }
+    var sorted = true
+    for position in entries.indices.dropFirst() {
+      // Field by field (no copies of the entries).
+      let (l, r) = (position - 1, position)
+      if (entries[l].begin, entries[l].end, entries[l].order) < (entries[r].begin, entries[r].end, entries[r].order) { continue }
+      sorted = false
+      break
+    }
+    let raw = sorted ? entries : entries.sorted(by: precedes)
+    // One pass: rules 7-10 per tensor, building the entries (discarded if a later rule fails).
+    var tensors: [TensorEntry] = []
+    tensors.reserveCapacity(raw.count)
     var expectedBegin: UInt64 = 0
-    for (position, entry) in raw.enumerated() {
-      guard entry.begin == expectedBegin, entry.end >= entry.begin else {
+    for position in raw.indices {
+      let begin = raw[position].begin
+      let end = raw[position].end
+      guard begin == expectedBegin, end >= begin else {
         throw .invalidOffset(
-          tensor: entry.name, begin: entry.begin, end: entry.end, expectedBegin: expectedBegin,
+          tensor: raw[position].name, begin: begin, end: end, expectedBegin: expectedBegin,
           previousTensor: position > 0 ? raw[position - 1].name : nil, dataStart: 8 + n)
       }
-      expectedBegin = entry.end
-      elementCounts.append(try entry.validateSize())
+      expectedBegin = end
+      let elementCount = try RawEntry.validateSize(
+        name: raw[position].name, dtype: raw[position].dtype, shape: raw[position].shape, begin: begin, end: end)
+      // Offsets within the file (checked below) and dimensions ≤ Int.max make the Int conversions exact;
+      // until rule 11 passes they are clamped, and the entries are thrown away on failure.
+      tensors.append(
+        TensorEntry(
+          validatedName: raw[position].name, dtype: raw[position].dtype,
+          shape: raw[position].intShape ?? raw[position].shape.map { Int($0) },
+          dataOffsets: Int(clamping: begin)..<Int(clamping: end),
+          elementCount: Int(elementCount)))
     }
 
     // Rule 11: the data section ends exactly at the end of the file.
@@ -86,16 +131,9 @@ extension SafeTensorsHeader {
     guard !overflow, dataEnd == UInt64(fileByteCount) else {
       throw .metadataIncompleteBuffer(dataEndFileOffset: overflow ? nil : dataEnd, fileByteCount: fileByteCount)
     }
-    // Every offset is now within the file and every dimension ≤ Int.max, so the Int conversions are exact.
-    var tensors: [TensorEntry] = []
-    tensors.reserveCapacity(raw.count)
-    for (entry, elementCount) in zip(raw, elementCounts) {
-      tensors.append(
-        TensorEntry(
-          validatedName: entry.name, dtype: entry.dtype, shape: entry.shape.map { Int($0) },
-          dataOffsets: Int(entry.begin)..<Int(entry.end), elementCount: Int(elementCount)))
-    }
-    return SafeTensorsHeader(headerByteCount: n, tensors: tensors, metadata: metadata)
+    // The decoder's index holds header positions, which are the offset-order positions when unsorted.
+    return SafeTensorsHeader(
+      headerByteCount: n, tensors: tensors, metadata: metadata, names: sorted ? names : nil)
   }
 
   /// Parses a complete file held in memory.
@@ -132,14 +170,26 @@ extension SafeTensorsHeader {
 
 /// A tensor entry after the JSON type checks, before the offset and size rules. Numbers stay `UInt64`
 /// (the crate's `usize`) so that the rules see exactly the values the crate sees.
-private struct RawEntry {
+struct RawEntry {
   let name: String
   let dtype: DType
   let shape: [UInt64]
+  /// `shape` as `Int`s when the decoder already has them (shared between tensors).
+  var intShape: [Int]? = nil
   let begin: UInt64
   let end: UInt64
   /// Position in the header, to keep the sort stable.
   let order: Int
+
+  init(name: String, dtype: DType, shape: [UInt64], intShape: [Int]?, begin: UInt64, end: UInt64, order: Int) {
+    self.name = name
+    self.dtype = dtype
+    self.shape = shape
+    self.intShape = intShape
+    self.begin = begin
+    self.end = end
+    self.order = order
+  }
 
   init(name: String, value: JSONValue, order: Int) throws(SafeTensorsError) {
     guard case .object(let fields) = value else {
@@ -197,7 +247,9 @@ private struct RawEntry {
   }
 
   /// Rules 8-10 for one tensor whose offsets passed rule 7; returns its element count.
-  func validateSize() throws(SafeTensorsError) -> UInt64 {
+  static func validateSize(name: String, dtype: DType, shape: [UInt64], begin: UInt64, end: UInt64)
+    throws(SafeTensorsError) -> UInt64
+  {
     // Rule 8: the crate folds left with checked multiplication (a zero stops later overflow).
     // Stricter than the crate: every partial product must also fit `Int` (as `ByteCount.elementCount`
     // folds), so `[2^32-1, 2^32, 0]`, which the crate accepts as empty, is refused rather than accepted

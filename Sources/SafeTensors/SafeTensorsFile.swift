@@ -3,10 +3,10 @@ import TensorCore
 
 /// A safetensors file mapped read-only, with its validated header.
 ///
-/// The file is mapped once; the header is parsed from the mapping (the 8 length bytes are checked before
-/// any more of the file is touched). Tensor data is reached through zero-copy `TensorView`s that keep this
-/// object, and so the mapping, alive. The file must not be modified while it is open (a truncation under a
-/// live mapping raises SIGBUS).
+/// The header is read and validated first (the 8 length bytes are checked before any more of the file
+/// is read), then the file is mapped once. Tensor data is reached through zero-copy `TensorView`s that keep this
+/// object, and so the mapping, alive. A file truncated while open reads as zeros past its new end instead of
+/// raising SIGBUS, and its mapping remembers it: readers check `mapping.checkNotTruncated()` (see `MappedFile`).
 public final class SafeTensorsFile: Sendable {
   /// The path the file was opened with.
   public let path: String
@@ -16,15 +16,62 @@ public final class SafeTensorsFile: Sendable {
   public let mapping: MappedFile
 
   /// Maps and validates the file at `path`.
+  ///
+  /// The header is read with `pread`, read-ahead off, before the file is mapped: opening touches only
+  /// the header's bytes. (Reading it through the mapping would fault in the kernel's read-around window
+  /// of tensor data with it, up to several MiB per file on disks tuned for streaming.)
   /// - Throws: `SafeTensorsFileError` with the path and the first rule the file breaks, or `.io`.
   public convenience init(path: String) throws(SafeTensorsFileError) {
+    let (prefix, fileByteCount) = try SafeTensorsFile.readPrefix(path: path)
+    let parsed: Result<SafeTensorsHeader, SafeTensorsError> = prefix.withUnsafeBytes { bytes in
+      Result { () throws(SafeTensorsError) in try SafeTensorsHeader.parse(prefix: bytes, fileByteCount: fileByteCount) }
+    }
+    let header: SafeTensorsHeader
+    do {
+      header = try parsed.get()
+    } catch {
+      throw SafeTensorsFileError(path: path, error: error)
+    }
     let mapping: MappedFile
     do {
       mapping = try MappedFile(path: path)
     } catch {
       throw SafeTensorsFileError(path: path, error: .io(error))
     }
-    try self.init(mapping: mapping)
+    guard mapping.byteCount == fileByteCount else {
+      let detail = "the file changed size from \(fileByteCount) to \(mapping.byteCount) bytes while it was opened"
+      throw SafeTensorsFileError(path: path, error: .io(SystemError("map", path: path, code: 0, detail: detail)))
+    }
+    self.init(mapping: mapping, header: header)
+  }
+
+  /// The file's first 8 + N bytes (its length field and header) and its size; fewer when the 8 bytes are
+  /// already wrong (the parser then says why).
+  private static func readPrefix(path: String) throws(SafeTensorsFileError) -> (prefix: [UInt8], fileByteCount: Int) {
+    do {
+      let fd = try FileDescriptor.open(path, .readOnly)
+      defer { fd.close() }
+      fd.advise(.random)
+      let size = try fd.byteCount()
+      let first = try read(fd, byteCount: min(8, size))
+      let n: Result<Int, SafeTensorsError> = first.withUnsafeBytes { bytes in
+        Result { () throws(SafeTensorsError) in try SafeTensorsHeader.headerByteCount(firstBytes: bytes, fileByteCount: size) }
+      }
+      guard case .success(let headerByteCount) = n else { return (first, size) }
+      return (try read(fd, byteCount: 8 + headerByteCount), size)
+    } catch {
+      throw SafeTensorsFileError(path: path, error: .io(error))
+    }
+  }
+
+  /// The first `byteCount` bytes of `fd`'s file.
+  private static func read(_ fd: FileDescriptor, byteCount: Int) throws(SystemError) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: byteCount)
+    let result: Result<Void, SystemError> = bytes.withUnsafeMutableBytes { buffer in
+      Result { () throws(SystemError) in try fd.read(into: buffer, at: 0) }
+    }
+    try result.get()
+    return bytes
   }
 
   /// Validates an existing mapping.
@@ -34,8 +81,17 @@ public final class SafeTensorsFile: Sendable {
     do {
       self.header = try SafeTensorsHeader.parse(prefix: mapping.bytes, fileByteCount: mapping.byteCount)
     } catch {
+      // A header that read as zeros because the file shrank meanwhile: say that, not "invalid JSON".
+      do { try mapping.checkNotTruncated() } catch let truncated { throw SafeTensorsFileError(path: mapping.path, error: .io(truncated)) }
       throw SafeTensorsFileError(path: mapping.path, error: error)
     }
+  }
+
+  /// A file whose `header` was parsed from `mapping`'s bytes.
+  private init(mapping: MappedFile, header: SafeTensorsHeader) {
+    self.path = mapping.path
+    self.mapping = mapping
+    self.header = header
   }
 
   /// The tensors in file order.

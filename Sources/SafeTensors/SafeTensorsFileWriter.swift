@@ -53,9 +53,8 @@ public final class SafeTensorsFileWriter: Sendable {
   public func write(tensorNamed name: String, atByteOffsetWithinTensor offset: Int, bytes: UnsafeRawBufferPointer)
     throws(SafeTensorsFileError)
   {
-    guard let entry = layout.entry(named: name), let position = positionOf(entry) else {
-      throw fail(.tensorNotFound(name: name))
-    }
+    guard let position = layout.header.position(of: name) else { throw fail(.tensorNotFound(name: name)) }
+    let entry = layout.entries[position]
     guard offset >= 0, offset <= entry.byteCount, bytes.count <= entry.byteCount - offset else {
       throw fail(
         .writeOutOfBounds(tensor: name, offsetWithinTensor: offset, byteCount: bytes.count, tensorByteCount: entry.byteCount))
@@ -74,9 +73,8 @@ public final class SafeTensorsFileWriter: Sendable {
   /// Copies all of tensor `name` from `source` (starting at `sourceFileOffset`) file to file, without
   /// passing the bytes through user space where the kernel can copy them (`copy_file_range`).
   public func copy(tensorNamed name: String, from source: FileDescriptor, sourceFileOffset: Int) throws(SafeTensorsFileError) {
-    guard let entry = layout.entry(named: name), let position = positionOf(entry) else {
-      throw fail(.tensorNotFound(name: name))
-    }
+    guard let position = layout.header.position(of: name) else { throw fail(.tensorNotFound(name: name)) }
+    let entry = layout.entries[position]
     guard entry.byteCount > 0 else { return }
     let range = 0..<entry.byteCount
     let reserved = written.withLock { ranges -> Bool in SafeTensorsFileWriter.insert(range, into: &ranges[position]) }
@@ -120,21 +118,6 @@ public final class SafeTensorsFileWriter: Sendable {
 
   private func fail(_ error: SafeTensorsError) -> SafeTensorsFileError {
     SafeTensorsFileError(path: output.path, error: error)
-  }
-
-  private func positionOf(_ entry: TensorEntry) -> Int? {
-    // Entries are sorted by data offset and offsets are unique except for zero-size tensors.
-    var low = 0
-    var high = layout.entries.count
-    while low < high {
-      let mid = (low + high) / 2
-      if layout.entries[mid].dataOffsets.lowerBound < entry.dataOffsets.lowerBound { low = mid + 1 } else { high = mid }
-    }
-    while low < layout.entries.count, layout.entries[low].dataOffsets.lowerBound == entry.dataOffsets.lowerBound {
-      if layout.entries[low].name == entry.name { return low }
-      low += 1
-    }
-    return nil
   }
 
   /// Inserts `range` into sorted disjoint `ranges`, merging neighbours; false if it overlaps one.

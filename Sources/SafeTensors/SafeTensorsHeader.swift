@@ -13,15 +13,25 @@ public struct SafeTensorsHeader: Sendable, Equatable {
   public let tensors: [TensorEntry]
   /// The `__metadata__` map, or `nil` when absent or `null`.
   public let metadata: [String: String]?
-  private let positions: [String: Int]
+  /// Names → positions in `tensors`.
+  private let names: NameIndex
 
-  init(headerByteCount: Int, tensors: [TensorEntry], metadata: [String: String]?) {
+  /// A header of `tensors`, whose names are distinct. `names`, when given, must index `tensors`.
+  init(headerByteCount: Int, tensors: [TensorEntry], metadata: [String: String]?, names: NameIndex? = nil) {
     self.headerByteCount = headerByteCount
     self.tensors = tensors
     self.metadata = metadata
-    var positions = [String: Int](minimumCapacity: tensors.count)
-    for position in tensors.indices { positions[tensors[position].name] = position }
-    self.positions = positions
+    if let names {
+      self.names = names
+    } else {
+      var index = NameIndex(capacity: tensors.count)
+      for position in tensors.indices { index.insert(tensors[position].name, position: position) { tensors[$0].name } }
+      self.names = index
+    }
+  }
+
+  public static func == (lhs: SafeTensorsHeader, rhs: SafeTensorsHeader) -> Bool {
+    lhs.headerByteCount == rhs.headerByteCount && lhs.tensors == rhs.tensors && lhs.metadata == rhs.metadata
   }
 
   /// File offset of the data section: 8 + N.
@@ -35,8 +45,15 @@ public struct SafeTensorsHeader: Sendable, Equatable {
 
   /// The entry named `name`, in constant time.
   public func entry(named name: String) -> TensorEntry? {
-    guard let position = positions[name] else { return nil }
-    return tensors[position]
+    names.position(of: name) { tensors[$0].name }.map { tensors[$0] }
+  }
+
+  /// The position in `tensors` of the entry named `name`, in constant time.
+  public func position(of name: String) -> Int? { names.position(of: name) { tensors[$0].name } }
+
+  /// The position in `tensors` of the entry whose name has the UTF-8 bytes `name`.
+  public func position(ofUTF8 name: UnsafeRawBufferPointer) -> Int? {
+    names.position(ofUTF8: name) { tensors[$0].name }
   }
 
   /// The file offset range of `entry`'s bytes.

@@ -41,10 +41,12 @@ public struct SafeTensorsLayout: Sendable, Equatable {
   public init(tensors: [PlannedTensor], metadata: [String: String]? = SafeTensorsLayout.defaultMetadata)
     throws(SafeTensorsError)
   {
-    var seen = Set<String>(minimumCapacity: tensors.count)
-    for tensor in tensors {
+    var seen = NameIndex(capacity: tensors.count)
+    for (position, tensor) in tensors.enumerated() {
       guard tensor.name != "__metadata__" else { throw .reservedTensorName }
-      guard seen.insert(tensor.name).inserted else { throw .duplicateTensor(name: tensor.name, fileOffset: nil) }
+      guard seen.insert(tensor.name, position: position, nameAt: { tensors[$0].name }) == nil else {
+        throw .duplicateTensor(name: tensor.name, fileOffset: nil)
+      }
       guard tensor.shape.allSatisfy({ $0 >= 0 }) else { throw .negativeDimension(tensor: tensor.name, shape: tensor.shape) }
     }
     // Sorting indices moves Ints instead of structs holding a String and an Array.

@@ -1,5 +1,7 @@
 /// The renaming DeepSeek's `inference/convert.py` applies to Hugging Face tensor names for its demo's
 /// model-parallel layout.
+import Checkpoint
+
 public enum DeepSeekMPNaming {
   /// convert.py's `mapping`: HF module name → (demo name, split dim).
   public static let mapping: [String: (name: String, dim: Int?)] = [
@@ -35,7 +37,7 @@ public enum DeepSeekMPNaming {
     renamed = replacingAll(renamed, "mlp", "ffn")
     renamed = replacingAll(renamed, "weight_scale_inv", "scale")
     renamed = replacingAll(renamed, "e_score_correction_bias", "bias")
-    let key = String(TensorParallelRules.moduleKey(renamed))
+    let key = String(TensorParallelPlan.moduleKey(renamed))
     guard let entry = mapping[key] else { throw .unmappedDeepSeekName(tensor: name, key: key) }
     return (replacingAll(renamed, key, entry.name), entry.dim)
   }

@@ -2,31 +2,48 @@ import JSON
 import SystemIO
 
 /// `OUT/.smelt-shard-part-I-of-N.json`: written by part I of N after all its files are committed, so that
-/// `--finalize` knows how many parts there are and which have finished. Removed by a successful finalize,
-/// which leaves the directory byte-identical to a single run's.
+/// `--finalize` knows how many parts there are and which have finished, and the SHA-256 the part computed of
+/// each file it wrote, so that a file changed afterwards is refused instead of certified. Removed by a
+/// successful finalize, which leaves the directory byte-identical to a single run's.
 public enum PartReceipts {
   static let prefix = ".smelt-shard-part-"
 
   /// The receipt name of 1-based part `part` of `count`.
   public static func fileName(part: Int, of count: Int) -> String { "\(prefix)\(part)-of-\(count).json" }
 
-  /// Records that 1-based part `part` of `count` finished writing `files` for the plan `digest`.
-  public static func write(outputDirectory: String, part: Int, of count: Int, planDigest: String, files: [String]) throws {
+  /// What the receipts of a finished job say.
+  public struct Summary: Sendable {
+    /// The number of parts.
+    public var partCount: Int
+    /// Each written file (relative path) with the part that wrote it (1-based) and the SHA-256 it recorded.
+    public var files: [String: (part: Int, sha256: String)]
+  }
+
+  /// Records that 1-based part `part` of `count` finished writing `files` (relative path and SHA-256) for
+  /// the plan `digest`.
+  public static func write(
+    outputDirectory: String, part: Int, of count: Int, planDigest: String, files: [(path: String, sha256: String)]
+  ) throws {
+    let entries: [JSONValue] = files.map { file in
+      .object(JSONObject(members: [("path", .string(file.path)), ("sha256", .string(file.sha256))]) ?? JSONObject())
+    }
     let document: JSONValue = .object(JSONObject(members: [
       ("part", .number(JSONNumber(part))), ("part_count", .number(JSONNumber(count))),
-      ("plan_sha256", .string(planDigest)), ("files", .array(files.map { .string($0) })),
+      ("plan_sha256", .string(planDigest)), ("files", .array(entries)),
     ]) ?? JSONObject())
     try FileSystem.writeFileAtomically(
       JSONWriter(pretty: true).bytes(document) + [0x0A], to: FileSystem.join(outputDirectory, fileName(part: part, of: count)))
   }
 
-  /// The part count the receipts in `outputDirectory` agree on (1 when there are none: a single run), after
-  /// checking that every part has finished and that all belong to the plan `digest`.
-  public static func check(outputDirectory: String, planDigest: String) throws -> Int {
+  /// The part count the receipts in `outputDirectory` agree on (1 when there are none: a single run) and
+  /// the files they record, after checking that every part has finished and that all belong to the plan
+  /// `digest`.
+  public static func check(outputDirectory: String, planDigest: String) throws -> Summary {
     let names = try FileSystem.contents(of: outputDirectory).filter { $0.hasPrefix(prefix) && $0.hasSuffix(".json") }
-    guard !names.isEmpty else { return 1 }
+    guard !names.isEmpty else { return Summary(partCount: 1, files: [:]) }
     var count: Int?
     var finished = Set<Int>()
+    var files: [String: (part: Int, sha256: String)] = [:]
     for name in names {
       let value = try JSONParser.parse(try FileSystem.readFile(FileSystem.join(outputDirectory, name)))
       guard let part = value["part"]?.intValue, let parts = value["part_count"]?.intValue, parts >= 1,
@@ -40,12 +57,18 @@ public enum PartReceipts {
       }
       count = parts
       finished.insert(part)
+      for entry in value["files"]?.arrayValue ?? [] {
+        guard let path = entry["path"]?.stringValue, let sha256 = entry["sha256"]?.stringValue else {
+          throw ShardingError.partsInconsistent(directory: outputDirectory, reason: "'\(name)' lists a file without its SHA-256")
+        }
+        files[path] = (part, sha256)
+      }
     }
     let total = count ?? 1
     for part in 1...total where !finished.contains(part) {
       throw ShardingError.partUnfinished(directory: outputDirectory, part: part, partCount: total)
     }
-    return total
+    return Summary(partCount: total, files: files)
   }
 
   /// Removes every receipt.

@@ -18,8 +18,12 @@ public enum ShardFinalizer {
   }
 
   /// Finalizes `outputDirectory` for `plan`, written by `partCount` parts (for messages).
+  ///
+  /// - Parameter recorded: the SHA-256 each part recorded for the files it wrote (`PartReceipts`); a file
+  ///   whose bytes differ now is refused (`ShardingError.outputChanged`), never certified.
   public static func finalize(
-    _ plan: ShardPlan, outputDirectory: String, partCount: Int = 1, progress: (@Sendable (Int) -> Void)? = nil
+    _ plan: ShardPlan, outputDirectory: String, partCount: Int = 1,
+    recorded: [String: (part: Int, sha256: String)] = [:], progress: (@Sendable (Int) -> Void)? = nil
   ) throws -> Result {
     let assignment = plan.partAssignment(partCount: partCount)
     var layoutList: [(headerBytes: [UInt8], fileByteCount: Int)] = []
@@ -43,6 +47,10 @@ public enum ShardFinalizer {
         do {
           let path = FileSystem.join(outputDirectory, plan.files[i].relativePath)
           let hash = try verifyAndHash(path, headerBytes: layouts[i].headerBytes, byteCount: layouts[i].fileByteCount, progress: progress)
+          if let expected = recorded[plan.files[i].relativePath], expected.sha256 != hash {
+            throw ShardingError.outputChanged(
+              path: path, part: expected.part, partCount: partCount, recorded: expected.sha256, actual: hash)
+          }
           hashes.withLock { $0[i] = hash }
         } catch {
           failure.withLock { if $0 == nil { $0 = error } }
@@ -86,7 +94,7 @@ public enum ShardFinalizer {
     }
     let manifest = ShardManifest.document(plan, weightFiles: weightFiles, otherFiles: otherFiles)
     let manifestPath = FileSystem.join(outputDirectory, ShardManifest.fileName)
-    try FileSystem.writeFileAtomically(JSONWriter(pretty: true).bytes(manifest) + [0x0A], to: manifestPath)
+    try FileSystem.writeFileAtomically(ShardManifest.sealedBytes(manifest), to: manifestPath)
     return Result(weightFiles: weightFiles, otherFiles: otherFiles, manifestPath: manifestPath)
   }
 
@@ -111,42 +119,57 @@ public enum ShardFinalizer {
 
 /// Runs a whole shard job: the plan file, the part's files, and (for a single run) finalization.
 public enum ShardJob {
-  /// Writes part `part` (0-based) of `partCount`: the plan file, the part's files and, for a part of
-  /// several, its receipt. Refuses a plan that does not fit before writing anything.
+  /// Writes part `part` (0-based) of `partCount` into an output directory the caller checked and locked
+  /// (`ShardOutput`): the plan file, the part's files and, for a part of several, its receipt with the
+  /// SHA-256 of every file it wrote. Refuses a plan that does not fit before writing anything.
+  /// - Parameter force: replace a plan file of another job (the caller's `--force`).
   /// - Returns: the indices (into `plan.files`) of the files written.
   @discardableResult
   public static func writePart(
     _ plan: ShardPlan, sourcePath: String, outputDirectory: String, part: Int = 0, of partCount: Int = 1,
-    progress: (@Sendable (Int) -> Void)? = nil
+    force: Bool = false, progress: (@Sendable (Int) -> Void)? = nil
   ) throws -> [Int] {
     try plan.checkCapacities()
     try ShardWriter.ensureDirectory(outputDirectory)
     let planFile = try ShardPlanFile(plan: plan, sourcePath: sourcePath)
-    try planFile.store(outputDirectory: outputDirectory)
+    try planFile.store(outputDirectory: outputDirectory, replacingOtherPlans: force)
     let written = try ShardWriter.write(plan, to: outputDirectory, part: part, of: partCount, progress: progress)
     if partCount > 1 {
+      // Hashed now, while the bytes are fresh in the page cache: --finalize compares.
+      let files = try written.map { index -> (path: String, sha256: String) in
+        let path = plan.files[index].relativePath
+        return (path, try FileDigest.sha256(of: FileSystem.join(outputDirectory, path)))
+      }
       try PartReceipts.write(
-        outputDirectory: outputDirectory, part: part + 1, of: partCount, planDigest: planFile.planDigest,
-        files: written.map { plan.files[$0].relativePath })
+        outputDirectory: outputDirectory, part: part + 1, of: partCount, planDigest: planFile.planDigest, files: files)
     }
     return written
   }
 
-  /// Writes part `part` (0-based) of `partCount`; a single run (`partCount == 1`) also finalizes.
+  /// Checks and locks the output (`ShardOutput`), writes part `part` (0-based) of `partCount`; a single run
+  /// (`partCount == 1`) also finalizes and removes what earlier runs left.
   /// - Returns: the finalize result for a single run, `nil` for a part.
   @discardableResult
   public static func run(
     _ plan: ShardPlan, sourcePath: String, outputDirectory: String, part: Int = 0, of partCount: Int = 1,
-    progress: (@Sendable (Int) -> Void)? = nil
+    force: Bool = false, progress: (@Sendable (Int) -> Void)? = nil
   ) throws -> ShardFinalizer.Result? {
-    try writePart(plan, sourcePath: sourcePath, outputDirectory: outputDirectory, part: part, of: partCount, progress: progress)
+    try plan.checkCapacities()
+    let output = try ShardOutput(plan, sourcePath: sourcePath, directory: outputDirectory, partCount: partCount, force: force)
+    defer { output.release() }
+    try writePart(plan, sourcePath: sourcePath, outputDirectory: outputDirectory, part: part, of: partCount, force: force, progress: progress)
     guard partCount == 1 else { return nil }
-    return try ShardFinalizer.finalize(plan, outputDirectory: outputDirectory, partCount: 1)
+    let result = try ShardFinalizer.finalize(plan, outputDirectory: outputDirectory, partCount: 1)
+    try output.removeStale(plan: plan, result: result)
+    return result
   }
 
   /// `--finalize OUT`: re-derives the plan from the stored plan file and the source, checks it is the
-  /// plan the parts wrote and that every part has finished, finalizes, and removes the part receipts.
+  /// plan the parts wrote, that every part has finished and that every file is still what its part wrote,
+  /// finalizes, removes the part receipts and what earlier runs left. Holds the directory exclusively.
   public static func finalize(outputDirectory: String, progress: (@Sendable (Int) -> Void)? = nil) throws -> (ShardPlan, ShardFinalizer.Result) {
+    let output = try ShardOutput(finalizing: outputDirectory)
+    defer { output.release() }
     let stored = try ShardPlanFile.read(outputDirectory: outputDirectory)
     let source = try ShardSource(checkpoint: try Checkpoint.open(stored.sourcePath))
     let plan = try ShardPlanner.plan(source, options: try stored.options())
@@ -155,9 +178,11 @@ public enum ShardJob {
         path: FileSystem.join(outputDirectory, ShardPlanFile.fileName),
         reason: "the checkpoint at '\(stored.sourcePath)' no longer gives the plan the parts were written with (it changed since)")
     }
-    let partCount = try PartReceipts.check(outputDirectory: outputDirectory, planDigest: stored.planDigest)
-    let result = try ShardFinalizer.finalize(plan, outputDirectory: outputDirectory, partCount: partCount, progress: progress)
+    let receipts = try PartReceipts.check(outputDirectory: outputDirectory, planDigest: stored.planDigest)
+    let result = try ShardFinalizer.finalize(
+      plan, outputDirectory: outputDirectory, partCount: receipts.partCount, recorded: receipts.files, progress: progress)
     try PartReceipts.removeAll(outputDirectory: outputDirectory)
+    try output.removeStale(plan: plan, result: result)
     return (plan, result)
   }
 }

@@ -7,6 +7,16 @@ public enum ShardManifest {
   /// The name of the manifest in the output directory.
   public static let fileName = "manifest.json"
 
+  /// The manifest file's bytes: `document` (pretty JSON) with a last member `manifest_sha256`, the SHA-256
+  /// of the same document without it, so that `smelt verify` detects any edit of the manifest itself
+  /// (a device renamed, a tensor moved, an expert map changed). See `ShardManifestFiles.selfCheckProblem`.
+  public static func sealedBytes(_ document: JSONValue) -> [UInt8] {
+    guard case .object(var object) = document else { return JSONWriter(pretty: true).bytes(document) + [0x0A] }
+    let body = JSONWriter(pretty: true).bytes(document) + [0x0A]
+    object["manifest_sha256"] = .string(SHA256.hex(of: body))
+    return JSONWriter(pretty: true).bytes(.object(object)) + [0x0A]
+  }
+
   /// A written file: its path relative to the output directory, size and SHA-256 (hex).
   public struct FileRecord: Sendable, Equatable {
     public var relativePath: String
@@ -113,7 +123,9 @@ public enum ShardManifest {
           ]
           if let slice = tensor.slice {
             item.append(("source_shape", .array(origin.shape.map(int))))
-            item.append(("slice", object([("dim", int(slice.dim)), ("start", int(slice.start)), ("count", int(slice.count))])))
+            var fields: [(String, JSONValue)] = [("dim", int(slice.dim)), ("start", int(slice.start)), ("count", int(slice.count))]
+            if let indices = slice.indices { fields.append(("indices", .array(indices.map(int)))) }
+            item.append(("slice", object(fields)))
           }
           tensors.append(object(item))
         }

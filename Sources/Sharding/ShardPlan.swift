@@ -1,20 +1,41 @@
 import TensorCore
 
-/// The part of a tensor a device receives under tensor parallelism: elements `start..<start+count` along
-/// `dim`, the `index`-th of `partCount` equal parts.
+/// The part of a tensor a device receives: under tensor parallelism elements `start..<start+count` along
+/// `dim`, the `index`-th of `partCount` equal parts; for fused routed experts (`[E, ...]`) the device's experts
+/// along dim 0, `indices` when they are not one contiguous run.
 public struct TensorSlice: Sendable, Hashable {
   public var dim: Int
   public var start: Int
   public var count: Int
   public var index: Int
   public var partCount: Int
+  /// The positions along `dim` (ascending), when not `start..<start+count`: a device's experts of a fused tensor.
+  public var indices: [Int]?
 
-  public init(dim: Int, start: Int, count: Int, index: Int, partCount: Int) {
+  public init(dim: Int, start: Int, count: Int, index: Int, partCount: Int, indices: [Int]? = nil) {
     self.dim = dim
     self.start = start
     self.count = count
     self.index = index
     self.partCount = partCount
+    self.indices = indices
+  }
+
+  /// The experts `experts` (ascending) of a fused `[E, ...]` tensor: a contiguous slice when they are one run.
+  public static func experts(_ experts: [Int], of total: Int) -> TensorSlice {
+    let first = experts.first ?? 0
+    let contiguous = experts.last.map { $0 - first + 1 == experts.count } ?? true
+    return TensorSlice(dim: 0, start: first, count: experts.count, index: 0, partCount: total, indices: contiguous ? nil : experts)
+  }
+
+  /// The runs `(start, count)` along `dim` this slice takes, in output order.
+  public var runs: [(start: Int, count: Int)] {
+    guard let indices else { return [(start, count)] }
+    var runs: [(start: Int, count: Int)] = []
+    for i in indices {
+      if let last = runs.last, last.start + last.count == i { runs[runs.count - 1].count += 1 } else { runs.append((i, 1)) }
+    }
+    return runs
   }
 }
 

@@ -118,10 +118,11 @@ public struct ShardPlanFile: Sendable, Equatable {
   }
 
   /// Writes the file, or checks that an existing one (from another part) is identical.
-  public func store(outputDirectory: String) throws(ShardingError) {
+  /// - Parameter replacingOtherPlans: overwrite the plan file of another job instead of refusing (`--force`).
+  public func store(outputDirectory: String, replacingOtherPlans: Bool = false) throws(ShardingError) {
     let path = FileSystem.join(outputDirectory, ShardPlanFile.fileName)
     let bytes = jsonBytes()
-    if FileSystem.exists(path) {
+    if FileSystem.exists(path) && !replacingOtherPlans {
       let existing: [UInt8]
       do { existing = try FileSystem.readFile(path) } catch { throw .io(path: path, reason: "\(error)") }
       if existing == bytes { return }

@@ -13,7 +13,7 @@ import WeightFormats
 /// 3. Routed experts are spread over their target devices by the strategy, per layer: each expert whole on
 ///    one device, plus replicas with `--redundant`.
 /// 4. Other units are replicated to every target device, or, with tensor parallelism, split along
-///    convert.py's dim for their module (see `TensorParallelRules`).
+///    convert.py's dim for their module, or the family's `TensorParallelPlan`.
 public enum ShardPlanner {
   public static func plan(_ source: ShardSource, options: ShardOptions) throws(ShardingError) -> ShardPlan {
     let devices = options.devices
@@ -47,28 +47,43 @@ public enum ShardPlanner {
     let splitting = deepSeek || options.tensorParallel
 
     let tensors = source.tensors
-    let names = tensors.map { NameScan($0.name) }
-    let hiddenLayers = source.config?.numHiddenLayers
+    let family = ModelFamily.detect(source.config)
+    let classifier = TensorClassifier(family: family, trunkLayerCount: source.config?.numHiddenLayers)
+    let classes = tensors.map { classifier.classify($0.name) }
 
     // Skipped tensors: deepseek-mp drops the MTP layer(s), as convert.py drops "model.layers.61".
     var skipped = [Bool](repeating: false, count: tensors.count)
-    if deepSeek, let hiddenLayers {
-      for (i, name) in names.enumerated() where (name.layer ?? -1) >= hiddenLayers && tensors[i].name.hasPrefix("model.layers.") {
-        skipped[i] = true
-      }
+    if deepSeek {
+      for (i, place) in classes.enumerated() where place.isMTP { skipped[i] = true }
     }
 
-    // Units: routed experts keyed by (layer, expert); everything else one unit per group.
-    struct ExpertKey: Hashable { var layer: Int; var expert: Int }
-    var expertGroups: [ExpertKey: [Int]] = [:]
+    // Units: routed experts keyed by (layer, expert) — per-expert groups, plus each expert's share of a layer's
+    // fused `[E, ...]` tensors; everything else one unit per group.
+    var perExpertGroups: [Int: [Int: [Int]]] = [:]
+    var fusedGroups: [Int: [Int]] = [:]
+    var fusedExpertCount: [Int: Int] = [:]
     var otherGroups: [Int] = []
     for (g, group) in source.groups.enumerated() {
       guard let first = group.tensorIndices.first, !skipped[first] else { continue }
-      if let expert = names[first].expert {
-        expertGroups[ExpertKey(layer: names[first].layer ?? -1, expert: expert), default: []].append(g)
-      } else {
+      let place = classes[first]
+      guard place.isRoutedExpert, let layer = place.layer else {
         otherGroups.append(g)
+        continue
       }
+      if let expert = place.expert {
+        perExpertGroups[layer, default: [:]][expert, default: []].append(g)
+        continue
+      }
+      for t in group.tensorIndices {
+        let count = tensors[t].shape.first ?? 0
+        guard count > 0, fusedExpertCount[layer].map({ $0 == count }) ?? true else {
+          throw .splitUnsupported(
+            tensor: tensors[t].name,
+            reason: "a fused expert tensor's first dim must be the layer's expert count (\(fusedExpertCount[layer] ?? 0)), found \(tensors[t].shape)")
+        }
+        fusedExpertCount[layer] = count
+      }
+      fusedGroups[layer, default: []].append(g)
     }
 
     func targets(ofTensors indices: [Int]) -> [Int] {
@@ -77,16 +92,29 @@ public enum ShardPlanner {
       }
       return defaultTargets
     }
+    func bytes(ofGroups groups: [Int]) -> Int {
+      groups.reduce(0) { sum, g in sum + source.groups[g].tensorIndices.reduce(0) { $0 + tensors[$1].byteCount } }
+    }
 
     // Group → devices, and for split groups the per-tensor split dim.
     var groupDevices = [[Int]](repeating: [], count: source.groups.count)
     var tensorSplitDim = [Int?](repeating: nil, count: tensors.count)
+    /// Fused expert groups: per device, the experts of the layer it holds.
+    var fusedDeviceExperts: [Int: [[Int]]] = [:]
 
     // Routed experts, per layer and target set.
-    var layers: [Int: [(expert: Int, groups: [Int], targets: [Int])]] = [:]
-    for (key, groups) in expertGroups {
-      let all = groups.flatMap { source.groups[$0].tensorIndices }
-      layers[key.layer, default: []].append((key.expert, groups, targets(ofTensors: all)))
+    var layers: [Int: [(expert: Int, groups: [Int], byteCount: Int, targets: [Int])]] = [:]
+    for layer in Set(perExpertGroups.keys).union(fusedGroups.keys) {
+      let fused = fusedGroups[layer] ?? []
+      let fusedTensors = fused.flatMap { source.groups[$0].tensorIndices }
+      let expertCount = fusedExpertCount[layer] ?? 0
+      let fusedShare = expertCount > 0 ? bytes(ofGroups: fused) / expertCount : 0
+      let indices = Set(perExpertGroups[layer]?.keys.map { $0 } ?? []).union(0..<expertCount)
+      layers[layer] = indices.map { expert in
+        let groups = perExpertGroups[layer]?[expert] ?? []
+        let all = groups.flatMap { source.groups[$0].tensorIndices } + fusedTensors
+        return (expert, groups, bytes(ofGroups: groups) + (expert < expertCount ? fusedShare : 0), targets(ofTensors: all))
+      }
     }
     if let load = options.expertLoad {
       for (layer, counts) in load.counts {
@@ -112,9 +140,7 @@ public enum ShardPlanner {
         }
         let experts = positions.map { p in
           ExpertPlacement.Expert(
-            index: items[p].expert,
-            byteCount: items[p].groups.reduce(0) { sum, g in sum + source.groups[g].tensorIndices.reduce(0) { $0 + tensors[$1].byteCount } },
-            load: options.expertLoad?.counts[layer]?[items[p].expert] ?? 1)
+            index: items[p].expert, byteCount: items[p].byteCount, load: options.expertLoad?.counts[layer]?[items[p].expert] ?? 1)
         }
         let placed = try ExpertPlacement.place(
           experts, deviceCount: set.count, strategy: strategy, capacities: set.map { devices[$0].capacityByteCount },
@@ -125,6 +151,12 @@ public enum ShardPlanner {
       for (p, item) in items.enumerated() {
         for d in placedDevices[p] { deviceExperts[d].append(item.expert) }
         for g in item.groups { groupDevices[g] = placedDevices[p] }
+      }
+      for g in fusedGroups[layer] ?? [] {
+        let expertCount = fusedExpertCount[layer] ?? 0
+        let held = deviceExperts.map { $0.filter { $0 < expertCount } }
+        fusedDeviceExperts[g] = held
+        groupDevices[g] = held.indices.filter { !held[$0].isEmpty }
       }
       for (p, item) in items.enumerated() {
         slots[p] = placedDevices[p].map { d in
@@ -141,7 +173,9 @@ public enum ShardPlanner {
       let targetSet = targets(ofTensors: group.tensorIndices)
       groupDevices[g] = targetSet
       guard splitting, targetSet.count > 1 else { continue }
-      try planSplit(group, source: source, deviceCount: targetSet.count, blockSize: blockSize, deepSeek: deepSeek, into: &tensorSplitDim)
+      try planSplit(
+        group, source: source, plan: family.tensorParallel, config: source.config, deviceCount: targetSet.count,
+        blockSize: blockSize, deepSeek: deepSeek, into: &tensorSplitDim)
     }
 
     // Output names.
@@ -174,8 +208,12 @@ public enum ShardPlanner {
           planned.slice = TensorSlice(dim: dim, start: k * size, count: size, index: k, partCount: targetSet.count)
           planned.shape[dim] = size
           planned.byteCount = tensor.byteCount / targetSet.count
+        } else if let held = fusedDeviceExperts[groupOf[t]]?[d], let total = tensor.shape.first, held.count < total {
+          planned.slice = TensorSlice.experts(held, of: total)
+          planned.shape[0] = held.count
+          planned.byteCount = tensor.byteCount / total * held.count
         }
-        if names[t].expert != nil { expertBytes[d] += planned.byteCount }
+        if classes[t].isRoutedExpert { expertBytes[d] += planned.byteCount }
         deviceTensors[d].append(planned)
       }
     }
@@ -217,24 +255,38 @@ public enum ShardPlanner {
     return ShardPlan(source: source, options: options, devices: devicePlans, moeLayers: moeLayers, files: files, skippedTensors: skippedList)
   }
 
-  /// Decides the split dim of every tensor of `group`, or throws why it cannot be split.
+  /// Decides the split dim of every tensor of `group` under the family's tensor-parallel `plan` (deepseek-mp:
+  /// convert.py's renaming table), or throws why it cannot be split.
   static func planSplit(
-    _ group: SourceGroup, source: ShardSource, deviceCount n: Int, blockSize: [Int], deepSeek: Bool,
-    into splitDims: inout [Int?]
+    _ group: SourceGroup, source: ShardSource, plan: TensorParallelPlan, config: ModelConfig?, deviceCount n: Int,
+    blockSize: [Int], deepSeek: Bool, into splitDims: inout [Int?]
   ) throws(ShardingError) {
     let tensors = source.tensors
     guard let primary = group.parts["weight"] ?? group.tensorIndices.first else { return }
-    let key = TensorParallelRules.moduleKey(tensors[primary].name)
-    if !deepSeek && TensorParallelRules.unsupportedModules.contains(String(key)) {
-      throw .splitUnsupported(tensor: tensors[primary].name, reason: "convert.py has no split rule for grouped-query attention ('\(key)'); shard without --tensor-parallel")
+    let key = TensorParallelPlan.moduleKey(tensors[primary].name)
+    if !deepSeek, let refusal = plan.refusal { throw .splitUnsupported(tensor: tensors[primary].name, reason: refusal) }
+    if !deepSeek, let reason = plan.refusedModules[String(key)] {
+      throw .splitUnsupported(tensor: tensors[primary].name, reason: reason)
     }
     let dim: Int?
     if deepSeek {
       dim = try DeepSeekMPNaming.rename(tensors[primary].name).dim
     } else {
-      dim = TensorParallelRules.splitDim(moduleKey: key)
+      dim = plan.splitDim(moduleKey: key)
     }
     guard let dim else { return }
+    // Attention projections split on whole heads (grouped-query k/v heads, gpt-oss sinks).
+    if !deepSeek, let head = plan.headAligned[String(key)], tensors[primary].shape.count > dim {
+      let unit: Int?
+      switch head {
+      case .query(let perHead): unit = perHead ?? config?.headDim ?? config.flatMap { c in c.hiddenSize.flatMap { h in c.numAttentionHeads.map { h / max(1, $0) } } }
+      case .keyValue: unit = config?.headDim ?? config.flatMap { c in c.hiddenSize.flatMap { h in c.numAttentionHeads.map { h / max(1, $0) } } }
+      }
+      let size = tensors[primary].shape[dim]
+      if let unit, unit > 0, size % n == 0, (size / n) % unit != 0 {
+        throw .splitCutsHead(tensor: tensors[primary].name, size: size, headSize: unit, deviceCount: n)
+      }
+    }
     func checkDivides(_ t: Int) throws(ShardingError) {
       let tensor = tensors[t]
       guard tensor.dtype.byteWidth != nil else {

@@ -87,7 +87,17 @@ public enum ShardWriter {
       let source = plan.source.tensors[planned.sourceIndex]
       let input = try sources.descriptor(source.fileIndex)
       let destination = dataStart + entry.dataOffsets.lowerBound
-      if let slice = planned.slice {
+      if let slice = planned.slice, slice.indices != nil {
+        // A device's experts of a fused tensor: one contiguous copy per run of experts along dim 0.
+        let expertBytes = source.byteCount / max(1, source.shape.first ?? 1)
+        var offset = destination
+        for run in slice.runs {
+          try FileCopy.copy(
+            from: input, offset: source.fileOffset + run.start * expertBytes, to: output.fileDescriptor, offset: offset,
+            byteCount: run.count * expertBytes)
+          offset += run.count * expertBytes
+        }
+      } else if let slice = planned.slice {
         try copySlice(slice, of: source, from: input, to: output.fileDescriptor, at: destination, buffer: buffer)
       } else {
         try FileCopy.copy(from: input, offset: source.fileOffset, to: output.fileDescriptor, offset: destination, byteCount: source.byteCount)

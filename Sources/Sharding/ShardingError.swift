@@ -30,6 +30,8 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
   case splitCutsBlock(tensor: String, scale: String, dim: Int, size: Int, block: Int, deviceCount: Int)
   /// A tensor-parallel split of a weight whose storage Smelt cannot slice.
   case splitUnsupported(tensor: String, reason: String)
+  /// A tensor-parallel split that would put part of an attention head on one device and the rest on another.
+  case splitCutsHead(tensor: String, size: Int, headSize: Int, deviceCount: Int)
   /// `deepseek-mp`: a module name with no entry in convert.py's renaming table.
   case unmappedDeepSeekName(tensor: String, key: String)
   /// Two source tensors would get the same output name (on the same device).
@@ -48,6 +50,10 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
   case partsInconsistent(directory: String, reason: String)
   /// `--finalize`: an output file has the wrong size or header.
   case outputDamaged(path: String, reason: String)
+  /// The output directory holds files of something else, and `--force` was not given.
+  case outputNotEmpty(directory: String, example: String)
+  /// `--finalize`: a file's bytes differ from those its part recorded (changed after the part wrote it).
+  case outputChanged(path: String, part: Int, partCount: Int, recorded: String, actual: String)
   /// An I/O or format failure, with its cause.
   case io(path: String, reason: String)
 
@@ -79,6 +85,8 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
       return "cannot split '\(tensor)' along dim \(dim): size \(size) does not divide by \(deviceCount) devices"
     case .splitCutsBlock(let tensor, let scale, let dim, let size, let block, let deviceCount):
       return "cannot split '\(tensor)' along dim \(dim) over \(deviceCount) devices: \(size)/\(deviceCount) = \(size / max(deviceCount, 1)) rows per device is not a multiple of the \(block)-element quantization block, so '\(scale)' would be cut mid-block; use fewer devices, a device count whose share is a multiple of \(block), or replicate this module"
+    case .splitCutsHead(let tensor, let size, let headSize, let deviceCount):
+      return "cannot split '\(tensor)' across \(deviceCount) devices: \(size / deviceCount) rows per device is not a whole number of \(headSize)-row attention heads; pick a device count that divides the head count"
     case .splitUnsupported(let tensor, let reason):
       return "cannot split '\(tensor)' for tensor parallelism: \(reason)"
     case .unmappedDeepSeekName(let tensor, let key):
@@ -99,6 +107,10 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
       return "\(directory): \(reason); use a fresh output directory and rerun all parts with the same options"
     case .outputDamaged(let path, let reason):
       return "'\(path)' is damaged: \(reason); delete it and rerun its part"
+    case .outputNotEmpty(let directory, let example):
+      return "output directory '\(directory)' is not empty (it contains '\(example)'); pass --force to replace its contents, or choose an empty directory"
+    case .outputChanged(let path, let part, let partCount, let recorded, let actual):
+      return "'\(path)' changed after part \(part)/\(partCount) wrote it (SHA-256 \(actual), the part recorded \(recorded)); rerun part \(part)/\(partCount), then --finalize again"
     case .io(let path, let reason):
       return "\(path): \(reason)"
     }

@@ -24,12 +24,18 @@ struct ConvertCommand: Command {
       matches follow --to (default keep). The config block is written in the consumer's terms \
       (compressed-tensors config_groups + ignore, MLX per-module quantization, GPTQ, gpt-oss, ModelOpt \
       hf_quant_config.json). Output files are written under temporary names and renamed when complete; \
-      --resume continues an interrupted run.
+      --resume continues an interrupted run. GGUF for llama.cpp: OUT is a .gguf file and --to names a \
+      llama-quantize preset (gguf-q4_k_m, gguf-q8_0, gguf-bf16, ...: the same type for every tensor as \
+      llama-quantize picks); deepseek2 layout with the MTP block as nextn tensors (--drop-mtp leaves it out), \
+      tokenizer from tokenizer.json, --rule 'GLOB=TYPE' on GGUF tensor names (llama-quantize's --tensor-type), \
+      --imatrix FILE, --max-shard-size for a -0000N-of-0000M.gguf split set.
       """,
     arguments: [
       .positional("input", help: "The checkpoint to read (directory or .safetensors file)."),
-      .positional("output", help: "The directory to write."),
-      .option("to", valueName: "format", help: "Target format (required unless --rule/--recipe is given).", values: ConversionTarget.names),
+      .positional("output", help: "The directory to write (a .gguf file for gguf-* targets)."),
+      .option(
+        "to", valueName: "format", help: "Target format (required unless --rule/--recipe is given).",
+        values: ConversionTarget.names + GGUFConversionPlan.targetNames),
       .option("group-size", valueName: "n", help: "Group size of int4/gptq (default 128) and mlx-affine (default 64).", values: ["32", "64", "128"]),
       .option("bits", valueName: "n", help: "Bits of mlx-affine.", default: "4", values: ["4", "8"]),
       .flag("search", help: "Choose 4-bit scales by a per-group clip search (lower error than round-to-nearest)."),
@@ -44,6 +50,9 @@ struct ConvertCommand: Command {
       .flag("dry-run", help: "Print the plan and write nothing."),
       .flag("force", help: "Replace the contents of a non-empty output directory."),
       .flag("resume", help: "Continue an interrupted conversion into the same output directory."),
+      .flag("ignore-unindexed", help: "Convert only what the index names, although the directory holds other .safetensors files."),
+      .option("imatrix", valueName: "file", help: "GGUF targets: llama-imatrix's importance matrix weighting the k-quant searches."),
+      .flag("drop-mtp", help: "GGUF targets: leave out the multi-token-prediction block (for llama.cpp builds that cannot load nextn tensors)."),
       .json, .quiet,
     ])
 
@@ -57,9 +66,21 @@ struct ConvertCommand: Command {
   var dryRun: Bool
   var force: Bool
   var resume: Bool
+  var ignoreUnindexed: Bool
   var json: Bool
+  /// Set for `--to gguf-*`: the GGUF route, which replaces everything above.
+  var gguf: ConvertGGUF?
 
   init(arguments: ParsedArguments) throws {
+    if let name = arguments.optionalString("to"), let preset = GGUFConversionPlan.preset(forTarget: name) {
+      gguf = try ConvertGGUF(arguments: arguments, preset: preset)
+      (input, output, target, selection) = ("", "", .cast(.float32), TensorSelection())
+      (compressedTensors, search, maxShardByteCount, dryRun, force, resume, ignoreUnindexed, json) = (false, false, 0, false, false, false, false, false)
+      return
+    }
+    for option in ["imatrix", "drop-mtp"] where arguments.isPresent(option) {
+      throw UsageError.invalid("--\(option) applies to GGUF targets only (--to gguf-<preset>)")
+    }
     input = try arguments.string("input")
     output = try arguments.string("output")
     let blockText = try arguments.string("block-size")
@@ -115,12 +136,15 @@ struct ConvertCommand: Command {
     dryRun = arguments.flag("dry-run")
     force = arguments.flag("force")
     resume = arguments.flag("resume")
+    ignoreUnindexed = arguments.flag("ignore-unindexed")
     json = arguments.flag("json")
     if force && resume { throw UsageError.invalid("--force and --resume cannot be used together") }
   }
 
   func run(context: CommandContext) throws {
+    if let gguf { return try gguf.run(context: context) }
     let checkpoint = try Checkpoint.open(input)
+    try checkpoint.requireCompleteIndex(allowUnindexedFiles: ignoreUnindexed, override: "--ignore-unindexed")
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
       compressedTensorsNaming: compressedTensors, search: search)
@@ -129,23 +153,32 @@ struct ConvertCommand: Command {
       printPlan(plan, context: context)
       return
     }
-    let lock = try OutputDirectory.prepare(output, input: input, force: force, resume: resume)
+    let sidecars = try checkpoint.sidecarListing()
+    for note in sidecars.notes { context.warn(note) }
+    let lock = try OutputDirectory.prepare(
+      output, input: input, inputFiles: try checkpoint.inputFilePaths(), force: force, resume: resume)
     defer { lock.release() }
+    let previous = OutputDirectory.previousOutput(in: output)
     let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
     let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
     // --resume is how the run was carried out, not what it produced: a resumed output's manifest is
     // byte-identical to an uninterrupted run's.
     let recorded = ["smelt"] + CommandLine.arguments.dropFirst().filter { $0 != "--resume" }
-    let report = try runner.run(resume: resume, commandLine: recorded) { progress.advance(by: $0) }
+    let report: ConversionReport
+    do {
+      report = try runner.run(resume: resume, commandLine: recorded) { progress.advance(by: $0) }
+    } catch {
+      throw ResumableFailure.wrapping(error)
+    }
     progress.finish()
-    // Keep what this run wrote: its weight files and, for several files, its index.
-    let kept = plan.files.map(\.name) + (plan.files.count > 1 ? ["model.safetensors.index.json"] : [])
-    try OutputDirectory.removeStale(in: output, keeping: Set(kept))
+    // Keep what this run wrote (its manifest lists every file); remove what earlier runs left.
+    let kept = try OutputManifest.read(from: output).files.map(\.name) + [OutputManifest.fileName]
+    try OutputDirectory.removeStale(in: output, keeping: Set(kept), previous: previous)
     // NaN/Inf policy (formats/verify.md): quantizers refuse them (the run fails naming the element);
-    // casts keep them, and every such tensor is named here.
+    // casts keep them, and every tensor with a non-finite source value or result is named here.
     for tensor in report.tensors where tensor.nonFiniteCount > 0 {
       context.warn(
-        "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)); the cast kept them (FP8 casts saturate infinities to ±max); 'smelt verify --deep' reports them")
+        "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)) in its source or its result: NaN and infinity are kept, values too large for the target become infinities, FP8 casts saturate infinities to ±max; 'smelt verify --deep' reports them")
     }
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(reportJSON(report)))
@@ -235,5 +268,23 @@ struct ConvertCommand: Command {
       ("files_resumed", .array(report.filesResumed.map { .string($0) })),
       ("tensors", .array(tensors)),
     ]) ?? JSONObject())
+  }
+}
+
+/// A conversion that stopped for lack of space (a full disk, a quota, a file-size limit): the files it
+/// finished are kept, so the message says how to continue without redoing them.
+struct ResumableFailure: Error, CustomStringConvertible {
+  var cause: any Error
+
+  /// `error` with the `--resume` advice when it is a space failure, else `error` itself.
+  static func wrapping(_ error: any Error) -> any Error {
+    var system = error as? SystemError
+    if let file = error as? SafeTensorsFileError, case .io(let underlying) = file.error { system = underlying }
+    guard let system, system.isOutOfSpace else { return error }
+    return ResumableFailure(cause: error)
+  }
+
+  var description: String {
+    "\(cause); then rerun the same command with --resume to keep the files already finished"
   }
 }

@@ -1,5 +1,6 @@
 import Checkpoint
 import CommandLineSupport
+import Pipeline
 import ReferenceModel
 import SystemIO
 import Validation
@@ -52,13 +53,16 @@ struct ForwardCommand: Command {
 
   func run(context: CommandContext) throws {
     let weights = try CheckpointWeightProvider(path: model)
+    if let output { try OutputDirectory.refuseReplacingInput(file: output, inputs: weights.source.inputFilePaths) }
     let configuration = try weights.modelConfiguration()
     do { try TokenBatch.check(tokens, vocabularySize: configuration.vocabularySize) } catch {
       throw UsageError.invalid("\(error)")
     }
     context.log("forward pass: \(tokens.count) sequence(s) × \(tokens[0].count) tokens, \(configuration.layerCount) layers")
     let reference = try ReferenceModel(configuration: configuration, weights: weights)
+    try reference.checkWeightShapes()
     let result = try reference.forward(tokens, options: ForwardOptions(recordRouting: false))
+    try weights.source.checkUnchanged()
     if let output {
       try LogitsFile.write(logits: result.logits, tokens: tokens, to: output)
       context.log("wrote logits \(result.logits.shape) to \(output)")

@@ -86,13 +86,14 @@ enum InspectReport {
     if s.parameterCountWithoutMTP != s.parameterCount {
       parameterLine += " (\(count(s.parameterCountWithoutMTP)) without the MTP layer)"
     }
+    if let active = s.activeParameterCount { parameterLine += ", \(count(active)) active per token" }
     line(parameterLine)
     line("Data        \(ByteCount.formatted(s.tensorByteCount))")
     if let config = s.config {
       line()
       line("Architecture")
       let arch = config.architectures.first ?? config.modelType ?? "unknown"
-      var rows: [[String]] = [["model", arch]]
+      var rows: [[String]] = [["model", arch], ["family", s.family.isGeneric ? "none recognised (generic view)" : s.family.name]]
       func add(_ label: String, _ value: CustomStringConvertible?) { if let value { rows.append([label, "\(value)"]) } }
       add("hidden size", config.hiddenSize)
       add("layers", config.numHiddenLayers)
@@ -131,7 +132,9 @@ enum InspectReport {
     if !s.layers.isEmpty {
       line()
       let dense = s.layers.filter { $0.kind == .dense }.count
-      line("Layers      \(dense) dense, \(moeLayers.count) MoE\(s.mtpLayerIndices.isEmpty ? "" : ", MTP layer \(s.mtpLayerIndices.map(String.init).joined(separator: ", "))")")
+      var mtp = s.mtpLayerIndices.isEmpty ? "" : ", MTP layer \(s.mtpLayerIndices.map(String.init).joined(separator: ", "))"
+      if s.hasUnnumberedMTPModules && s.mtpLayerIndices.isEmpty { mtp = ", MTP modules" }
+      line("Layers      \(dense) dense, \(moeLayers.count) MoE\(mtp)")
       if let first = moeLayers.first {
         line("Experts     \(first.routedExpertCount) routed per MoE layer, \(ByteCount.formatted(first.bytesPerExpert ?? 0)) per expert")
         line("Expert data \(ByteCount.formatted(s.expertByteCount)) routed experts, \(ByteCount.formatted(s.nonExpertByteCount)) everything else")

@@ -41,6 +41,8 @@ struct ShardCommand: Command {
       .option("part", valueName: "i/n", help: "Write only part I of N of the output files (1-based); finish with --finalize."),
       .flag("finalize", help: "Check that all parts of OUT are complete and intact; write the indexes and the manifest."),
       .flag("dry-run", help: "Print the plan without writing anything."),
+      .flag("force", help: "Write into a non-empty output directory, replacing same-named files and removing stale ones."),
+      .flag("ignore-unindexed", help: "Shard only what the index names, although the directory holds other .safetensors files."),
       .json,
       .quiet,
     ])
@@ -51,11 +53,15 @@ struct ShardCommand: Command {
   var part: (index: Int, count: Int)
   var finalize: Bool
   var dryRun: Bool
+  var force: Bool
+  var ignoreUnindexed: Bool
   var json: Bool
 
   init(arguments: ParsedArguments) throws {
     finalize = arguments.flag("finalize")
     dryRun = arguments.flag("dry-run")
+    force = arguments.flag("force")
+    ignoreUnindexed = arguments.flag("ignore-unindexed")
     json = arguments.flag("json")
     input = arguments.optionalString("input")
     output = arguments.optionalString("output")
@@ -115,6 +121,8 @@ struct ShardCommand: Command {
     }
     guard let input, let options else { return }
     let checkpoint = try Checkpoint.open(input)
+    try checkpoint.requireCompleteIndex(allowUnindexedFiles: ignoreUnindexed, override: "--ignore-unindexed")
+    for note in try checkpoint.sidecarListing().notes { context.warn(note) }
     let opened = clock.now - start
     let source = try ShardSource(checkpoint: checkpoint)
     let described = clock.now - start
@@ -140,16 +148,17 @@ struct ShardCommand: Command {
       return
     }
     guard let output else { return }
-    // Never write into the input (the device directories and manifest.json would land inside it).
-    try OutputDirectory.refuseInsideInput(output, input: input)
     try plan.checkCapacities()
+    // Never into the input, never a non-empty directory unless --force, never beside another writer.
+    let directory = try ShardOutput(plan, sourcePath: input, directory: output, partCount: part.count, force: force)
+    defer { directory.release() }
     let assignment = plan.partAssignment(partCount: part.count)
     let myBytes = plan.files.indices.filter { assignment[$0] == part.index }.reduce(0) { $0 + plan.files[$1].tensorByteCount }
     let label = part.count > 1 ? "shard \(part.index + 1)/\(part.count)" : "shard"
     let writing = context.progress(total: myBytes, unit: .bytes, label: label)
-    let written = try ShardJob.writePart(plan, sourcePath: input, outputDirectory: output, part: part.index, of: part.count) {
-      writing.advance(by: $0)
-    }
+    let written = try ShardJob.writePart(
+      plan, sourcePath: input, outputDirectory: output, part: part.index, of: part.count, force: force
+    ) { writing.advance(by: $0) }
     writing.finish()
     if part.count > 1 {
       context.stdout.line("part \(part.index + 1)/\(part.count): wrote \(written.count) of \(plan.files.count) files (\(ByteCount.formatted(myBytes))) in \(seconds(clock.now - start)); run 'smelt shard --finalize \(output)' when all parts are done")
@@ -158,6 +167,7 @@ struct ShardCommand: Command {
     let total = plan.files.reduce(0) { $0 + $1.tensorByteCount }
     let verifying = context.progress(total: total, unit: .bytes, label: "verify")
     let result = try ShardFinalizer.finalize(plan, outputDirectory: output, partCount: 1) { verifying.advance(by: $0) }
+    try directory.removeStale(plan: plan, result: result)
     verifying.finish()
     context.stdout.line(PlanReport.deviceTable(plan))
     context.stdout.line("wrote \(plan.files.count) files (\(ByteCount.formatted(total))) for \(plan.devices.count) device(s) and \(result.manifestPath) in \(seconds(clock.now - start))")

@@ -41,6 +41,12 @@ public enum SmeltCommands {
   /// The executable's entry point: installs the interrupt handler, runs with the process arguments and
   /// exits with the resulting status.
   public static func main() -> Never {
+    // A starved process must fail with a message, not crash in libdispatch or on a failed allocation.
+    ProcessLimits.raiseOpenFileLimit()
+    if let problem = ProcessLimits.startupProblem() {
+      TextOutput.standardError.line("Error: \(problem)")
+      exit(ExitCode.failure.rawValue)
+    }
     InterruptHandler.install()
     // Temporary output files (AtomicOutputFile) register themselves; Ctrl-C must not leave them behind.
     _ = InterruptHandler.register { CleanupRegistry.shared.removeAllAndClose() }

@@ -1,6 +1,7 @@
 import Checkpoint
 import CommandLineSupport
 import JSON
+import Pipeline
 import SystemIO
 import Validation
 
@@ -87,6 +88,10 @@ struct ValidateCommand: Command {
   func run(context: CommandContext) throws {
     let referenceWeights = try CheckpointWeightProvider(path: reference)
     let candidateWeights = try CheckpointWeightProvider(path: candidate)
+    if let jsonPath, jsonPath != "-" {
+      try OutputDirectory.refuseReplacingInput(
+        file: jsonPath, inputs: referenceWeights.source.inputFilePaths + candidateWeights.source.inputFilePaths)
+    }
     if let layers = options.layers, let count = referenceWeights.source.config?.numHiddenLayers {
       let limit = count + (referenceWeights.source.config?.numNextnPredictLayers ?? 0)
       do { try layers.check(below: limit, option: "--layers") } catch { throw UsageError.invalid("\(error)") }
@@ -98,6 +103,8 @@ struct ValidateCommand: Command {
     } catch ValidationError.invalidTokens(let reason) {
       throw UsageError.invalid("invalid token list: \(reason)")
     }
+    try referenceWeights.source.checkUnchanged()
+    try candidateWeights.source.checkUnchanged()
     let document = JSONWriter(pretty: true).string(report.json)
     if jsonPath == "-" {
       context.stdout.line(document)

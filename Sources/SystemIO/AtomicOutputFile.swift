@@ -28,13 +28,32 @@ public final class AtomicOutputFile: Sendable {
     return FileSystem.join(directory, ".\(name).smelt-tmp")
   }
 
-  /// Creates (or truncates) the temporary file for `path`.
-  /// - Parameter byteCount: if given, the file is sized up front (sparse), so writers can fill it out of order.
-  public init(path: String, byteCount: Int? = nil) throws(SystemError) {
+  /// Creates the temporary file for `path`, replacing a stale one (a killed run's). The file is created
+  /// afresh (`O_EXCL | O_NOFOLLOW`), so a symbolic link planted under the temporary name is removed, never
+  /// followed: Smelt writes only files it created.
+  /// - Parameters:
+  ///   - byteCount: if given, the file is sized up front (sparse), so writers can fill it out of order.
+  ///   - permissions: permission bits to keep (a copied file's own): the file gets at most these and at
+  ///     most what a new file gets under the umask (0644 narrowed by it, plus execute where that allows
+  ///     reading), never more. Default: a new file's 0644 under the umask.
+  public init(path: String, byteCount: Int? = nil, permissions: UInt32? = nil) throws(SystemError) {
     self.path = path
     self.temporaryPath = AtomicOutputFile.temporaryPath(for: path)
-    descriptor = try FileDescriptor.open(temporaryPath, .createTruncating)
+    _ = unlink(temporaryPath)
+    descriptor = try FileDescriptor.open(temporaryPath, .createExclusive)
     CleanupRegistry.shared.register(temporaryPath)
+    if let permissions {
+      do throws(SystemError) {
+        let created = try descriptor.status().permissions
+        let allowed = created | (created & 0o444) >> 2
+        guard fchmod(descriptor.rawValue, mode_t(permissions & allowed & 0o777)) == 0 else {
+          throw SystemError("set permissions of", path: temporaryPath)
+        }
+      } catch {
+        abandon()
+        throw error
+      }
+    }
     if let byteCount {
       do { try descriptor.truncate(to: byteCount) } catch {
         abandon()

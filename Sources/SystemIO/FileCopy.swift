@@ -31,14 +31,13 @@ public enum FileCopy {
     while done < byteCount, useKernel, let copyFileRange = kernelCopy {
       var inOffset = Int64(sourceOffset + done)
       var outOffset = Int64(destinationOffset + done)
-      let n = copyFileRange(source.rawValue, &inOffset, destination.rawValue, &outOffset, byteCount - done, 0)
+      let n = SystemCall.retrying { copyFileRange(source.rawValue, &inOffset, destination.rawValue, &outOffset, byteCount - done, 0) }
       if n > 0 {
         done += n
       } else if n == 0 {
         throw SystemError("read", path: source.path, code: EIO, detail: "file ends at byte \(sourceOffset + done) during a copy")
       } else {
         switch errno {
-        case EINTR: continue
         case EXDEV, ENOSYS, EOPNOTSUPP, EINVAL: useKernel = false
         default:
           throw SystemError("copy", path: source.path, detail: "to '\(destination.path)' at byte offset \(destinationOffset + done)")

@@ -17,10 +17,15 @@ public struct FileDescriptor: Sendable, Hashable {
 
   /// How to open a file.
   public enum Mode: Sendable {
-    /// `O_RDONLY`.
+    /// `O_RDONLY` of a regular file. The open never blocks (`O_NONBLOCK`: a FIFO or a device named like
+    /// a checkpoint file would otherwise wait forever for a writer), and anything but a regular file
+    /// (FIFO, socket, device, directory) is refused after `fstat`.
     case readOnly
     /// `O_RDWR | O_CREAT | O_TRUNC`, mode 0644: a fresh file.
     case createTruncating
+    /// `O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0644: a new file, never an existing one and never
+    /// through a symbolic link (temporary output names).
+    case createExclusive
     /// `O_RDWR | O_CREAT`, mode 0644: create or reopen keeping contents.
     case readWriteCreating
     /// `O_RDWR`: an existing file.
@@ -28,20 +33,40 @@ public struct FileDescriptor: Sendable, Hashable {
   }
 
   /// Opens `path` (`open(2)` with `O_CLOEXEC`).
+  ///
+  /// - Throws: `SystemError` for a failed `open`, or (code 0) for a `.readOnly` path that is not a regular
+  ///   file.
   public static func open(_ path: String, _ mode: Mode) throws(SystemError) -> FileDescriptor {
     let flags: Int32
     switch mode {
-    case .readOnly: flags = O_RDONLY
+    case .readOnly: flags = O_RDONLY | O_NONBLOCK | O_NOCTTY
     case .createTruncating: flags = O_RDWR | O_CREAT | O_TRUNC
+    case .createExclusive: flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW
     case .readWriteCreating: flags = O_RDWR | O_CREAT
     case .readWrite: flags = O_RDWR
     }
-    while true {
-      let fd = Glibc.open(path, flags | O_CLOEXEC, 0o644)
-      if fd >= 0 { return FileDescriptor(rawValue: fd, path: path) }
-      if errno == EINTR { continue }
-      throw SystemError("open", path: path)
+    let fd = SystemCall.retrying { Glibc.open(path, flags | O_CLOEXEC, 0o644) }
+    guard fd >= 0 else { throw SystemError("open", path: path) }
+    let descriptor = FileDescriptor(rawValue: fd, path: path)
+    if case .readOnly = mode {
+      let kind: FileStatus.Kind
+      do { kind = try descriptor.status().kind } catch {
+        descriptor.close()
+        throw error
+      }
+      guard kind == .regularFile else {
+        descriptor.close()
+        throw SystemError("read", path: path, code: 0, detail: "it is \(kind.phrase), not a regular file")
+      }
     }
+    return descriptor
+  }
+
+  /// `fstat` of the open file.
+  public func status() throws(SystemError) -> FileStatus {
+    var info = stat()
+    guard fstat(rawValue, &info) == 0 else { throw SystemError("stat", path: path) }
+    return FileStatus(info)
   }
 
   /// Closes the descriptor. Errors from `close` on a read-only file are not actionable and are ignored;
@@ -49,11 +74,7 @@ public struct FileDescriptor: Sendable, Hashable {
   public func close() { _ = Glibc.close(rawValue) }
 
   /// The file's size in bytes (`fstat`).
-  public func byteCount() throws(SystemError) -> Int {
-    var info = stat()
-    guard fstat(rawValue, &info) == 0 else { throw SystemError("stat", path: path) }
-    return Int(info.st_size)
-  }
+  public func byteCount() throws(SystemError) -> Int { try status().byteCount }
 
   /// Reads exactly `buffer.count` bytes starting at `fileOffset` (a `pread` loop).
   ///
@@ -62,12 +83,12 @@ public struct FileDescriptor: Sendable, Hashable {
     var done = 0
     while done < buffer.count {
       let chunk = min(buffer.count - done, 1 << 30)
-      let n = pread(rawValue, buffer.baseAddress! + done, chunk, off_t(fileOffset + done))
+      let n = SystemCall.retrying { pread(rawValue, buffer.baseAddress! + done, chunk, off_t(fileOffset + done)) }
       if n > 0 {
         done += n
       } else if n == 0 {
         throw SystemError("read", path: path, code: EIO, detail: "file ends at byte \(fileOffset + done), expected \(buffer.count - done) more bytes")
-      } else if errno != EINTR {
+      } else {
         throw SystemError("read", path: path, detail: "at byte offset \(fileOffset + done)")
       }
     }
@@ -78,11 +99,9 @@ public struct FileDescriptor: Sendable, Hashable {
     var done = 0
     while done < bytes.count {
       let chunk = min(bytes.count - done, 1 << 30)
-      let n = pwrite(rawValue, bytes.baseAddress! + done, chunk, off_t(fileOffset + done))
+      let n = SystemCall.retrying { pwrite(rawValue, bytes.baseAddress! + done, chunk, off_t(fileOffset + done)) }
       if n > 0 {
         done += n
-      } else if n < 0 && errno == EINTR {
-        continue
       } else {
         let code = n == 0 ? EIO : errno
         throw SystemError("write", path: path, code: code, detail: "at byte offset \(fileOffset + done)")
@@ -100,16 +119,14 @@ public struct FileDescriptor: Sendable, Hashable {
 
   /// Sets the file's length (`ftruncate`): extends with a sparse hole or cuts.
   public func truncate(to byteCount: Int) throws(SystemError) {
-    while ftruncate(rawValue, off_t(byteCount)) != 0 {
-      if errno != EINTR { throw SystemError("resize", path: path, detail: "to \(byteCount) bytes") }
+    guard SystemCall.retrying({ ftruncate(rawValue, off_t(byteCount)) }) == 0 else {
+      throw SystemError("resize", path: path, detail: "to \(byteCount) bytes")
     }
   }
 
   /// Flushes data and metadata to stable storage (`fsync`). Reports write errors deferred by the kernel.
   public func sync() throws(SystemError) {
-    while fsync(rawValue) != 0 {
-      if errno != EINTR { throw SystemError("sync", path: path) }
-    }
+    guard SystemCall.retrying({ fsync(rawValue) }) == 0 else { throw SystemError("sync", path: path) }
   }
 
   /// Tells the kernel how the file will be read (`posix_fadvise`); advisory, errors ignored.

@@ -39,6 +39,13 @@ public enum FileSystem {
     }
   }
 
+  /// `stat` (or, not following a final symbolic link, `lstat`) of `path`; `nil` if nothing is there.
+  public static func status(of path: String, followingLinks: Bool = true) -> FileStatus? {
+    var info = stat()
+    let result = followingLinks ? stat(path, &info) : lstat(path, &info)
+    return result == 0 ? FileStatus(info) : nil
+  }
+
   /// True if something exists at `path`.
   public static func exists(_ path: String) -> Bool { kind(of: path) != nil }
   /// True if `path` is a directory.
@@ -132,6 +139,22 @@ public enum FileSystem {
     return bytes
   }
 
+  /// Reads a kernel pseudo-file (`/proc/...`), whose size `stat` reports as 0, up to `limit` bytes.
+  static func readProcFile(_ path: String, limit: Int = 16 << 20) throws(SystemError) -> [UInt8] {
+    let fd = SystemCall.retrying { open(path, O_RDONLY | O_CLOEXEC) }
+    guard fd >= 0 else { throw SystemError("open", path: path) }
+    defer { _ = close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while bytes.count < limit {
+      let n = chunk.withUnsafeMutableBytes { raw in SystemCall.retrying { read(fd, raw.baseAddress, raw.count) } }
+      if n < 0 { throw SystemError("read", path: path) }
+      if n == 0 { break }
+      bytes += chunk[0..<n]
+    }
+    return bytes
+  }
+
   /// Writes a whole small file atomically (temporary sibling, fsync, rename).
   public static func writeFileAtomically(_ bytes: [UInt8], to path: String) throws(SystemError) {
     let file = try AtomicOutputFile(path: path)
@@ -146,12 +169,49 @@ public enum FileSystem {
     return String(cString: resolved)
   }
 
-  /// Copies a whole file atomically, preferring in-kernel copies.
+  /// True when `path` (which must exist) is the directory `ancestor` or lies below it, comparing the
+  /// device and inode of every directory on its resolved path: neither a symbolic link nor a bind mount
+  /// (which gives one directory two paths) hides the relation. `false` when `path` does not exist.
+  public static func isWithin(_ path: String, directory ancestor: FileIdentity) -> Bool {
+    guard var current = canonicalPath(path) else { return false }
+    while true {
+      if status(of: current)?.identity == ancestor { return true }
+      let parent = split(current).directory
+      if parent == current { return false }
+      current = parent
+    }
+  }
+
+  /// The directory entry `path` names: its directory's identity (symbolic links and bind mounts resolved)
+  /// and its last component, not following a link there. Two paths name the same entry, so that writing one
+  /// (rename over it) replaces what the other shows, exactly when their entries are equal. `nil` when the
+  /// directory does not exist.
+  public static func entry(of path: String) -> (directory: FileIdentity, name: String)? {
+    let (directory, name) = split(path)
+    guard let identity = status(of: directory)?.identity else { return nil }
+    return (identity, name)
+  }
+
+  /// `path` itself if it exists, else its nearest existing ancestor (`"."` for a relative path whose
+  /// first component is missing).
+  public static func nearestExisting(_ path: String) -> String {
+    var probe = path
+    while !exists(probe) {
+      let parent = split(probe).directory
+      if parent == probe { break }
+      probe = parent
+    }
+    return probe
+  }
+
+  /// Copies a whole regular file atomically, preferring in-kernel copies. The copy keeps the source's
+  /// permission bits, never wider than a new file's (a 0600 secret stays 0600).
   public static func copyFile(_ source: String, to destination: String) throws(SystemError) {
     let input = try FileDescriptor.open(source, .readOnly)
     defer { input.close() }
-    let size = try input.byteCount()
-    let output = try AtomicOutputFile(path: destination)
+    let status = try input.status()
+    let size = status.byteCount
+    let output = try AtomicOutputFile(path: destination, permissions: status.permissions)
     try FileCopy.copy(from: input, offset: 0, to: output.fileDescriptor, offset: 0, byteCount: size)
     try output.commit()
   }

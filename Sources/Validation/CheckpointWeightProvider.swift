@@ -39,6 +39,13 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
       let name = WeightDecoding.logicalName(of: group)
       if groups.updateValue(group, forKey: name) == nil { names.append(name) }
     }
+    // A wrapper's language model (Kimi K2.5's `language_model.model.*`) answers to the Hugging Face names too.
+    for (canonical, release) in ModelFamily.detect(source.config).naming.languageModelPrefixes {
+      for name in names where name.hasPrefix(release) {
+        let alias = canonical + name.dropFirst(release.count)
+        if groups[alias] == nil { groups[alias] = groups[name] }
+      }
+    }
     self.groups = groups
     self.logicalNames = names
   }

@@ -20,6 +20,8 @@ public struct GGUFTensorSource: TensorSource {
   public var entries: [TensorEntry] { gguf.entries }
   public func entry(_ name: String) -> TensorEntry? { gguf.storedEntry(name) }
   public func bytes(of name: String, range: Range<Int>) throws -> TensorBytes { try gguf.bytes(of: name, range: range) }
+  public var inputFilePaths: [String] { gguf.inputFilePaths }
+  public func checkUnchanged() throws { try gguf.checkUnchanged() }
 
   /// The MTP block of a GGUF written without it (`--drop-mtp`, or llama.cpp's converter), and a tied
   /// `lm_head`, are absent by design.

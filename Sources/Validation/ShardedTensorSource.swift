@@ -7,15 +7,17 @@ import WeightFormats
 
 /// A `smelt shard` output directory (`OUT/manifest.json`, `formats/shard-manifest.md`) read as the checkpoint
 /// it was made from: every tensor under its source name, routed experts found on whichever device holds them
-/// (the first replica), tensor-parallel slices stitched back together along their split dimension. Works for
+/// (the first replica), tensor-parallel slices stitched back together along their split dimension, fused
+/// `[E, ...]` expert tensors gathered back from each device's experts (`slice.indices`). Works for
 /// both layouts (`hf`: `OUT/<device>/...`, renamed `deepseek-mp`: `OUT/model{i}-mp{N}.safetensors`).
 public final class ShardedTensorSource: TensorSource {
   /// One stored piece of a source tensor.
   struct Piece: Sendable {
     var file: Int
     var name: String
-    /// `nil`: the whole tensor; else the split dimension and the piece's extent along it.
-    var slice: (dim: Int, start: Int, count: Int)?
+    /// `nil`: the whole tensor; else the split dimension and the source positions along it the piece holds,
+    /// in its own order (a contiguous range for tensor parallelism, a device's experts for fused experts).
+    var slice: (dim: Int, positions: [Int])?
   }
 
   public let directory: String
@@ -26,6 +28,12 @@ public final class ShardedTensorSource: TensorSource {
   private let entriesByName: [String: TensorEntry]
   private let pieces: [String: [Piece]]
   private let files: [SafeTensorsFile]
+
+  public var inputFilePaths: [String] { files.map(\.path) + [FileSystem.join(directory, "manifest.json")] }
+
+  public func checkUnchanged() throws {
+    for file in files { try file.mapping.checkUnchanged() }
+  }
 
   /// Whether `path` is a shard output directory (has a `manifest.json` of format `smelt-shard-manifest`).
   public static func isShardOutput(_ path: String) -> Bool {
@@ -75,17 +83,18 @@ public final class ShardedTensorSource: TensorSource {
       if let slice = item["slice"], let dim = slice["dim"]?.intValue, let start = slice["start"]?.intValue,
         let count = slice["count"]?.intValue
       {
+        let positions = slice["indices"]?.arrayValue?.compactMap(\.intValue) ?? (start >= 0 && count >= 0 ? Array(start..<(start + count)) : [])
         guard let sourceShape = item["source_shape"]?.arrayValue?.compactMap(\.intValue), dim >= 0,
-          dim < sourceShape.count, stored.shape.count == sourceShape.count, stored.shape[dim] == count, start >= 0,
-          count <= sourceShape[dim] - start
+          dim < sourceShape.count, stored.shape.count == sourceShape.count, stored.shape[dim] == count,
+          positions.count == count, positions.allSatisfy({ $0 >= 0 && $0 < sourceShape[dim] })
         else { throw invalid("slice of '\(source)' does not match its stored shape \(stored.shape)") }
-        piece.slice = (dim, start, count)
+        piece.slice = (dim, positions)
         shape = sourceShape
       }
       if pieces[source] == nil { order.append(source) }
       // A replica (an expert on two devices, a replicated norm) adds nothing: keep the first copy.
       if piece.slice == nil, pieces[source]?.isEmpty == false { continue }
-      if let slice = piece.slice, pieces[source]?.contains(where: { $0.slice?.start == slice.start }) == true {
+      if let slice = piece.slice, pieces[source]?.contains(where: { $0.slice?.positions == slice.positions }) == true {
         continue
       }
       pieces[source, default: []].append(piece)
@@ -100,19 +109,17 @@ public final class ShardedTensorSource: TensorSource {
       entries.append(entry)
       if let slices = pieces[name], slices.first?.slice != nil {
         let dim = slices[0].slice?.dim ?? 0
-        let sorted = slices.sorted { ($0.slice?.start ?? 0) < ($1.slice?.start ?? 0) }
-        // The slices must tile the dimension exactly: no gap, no overlap.
-        var covered = 0
-        for piece in sorted {
-          guard let slice = piece.slice, slice.dim == dim, slice.start == covered else {
-            throw invalid("the slices of '\(name)' do not tile dim \(dim) (gap or overlap at \(covered))")
+        // Together the slices must cover the dimension: every position, the first copy of a replicated one.
+        var covered = [Bool](repeating: false, count: shape[dim])
+        for piece in slices {
+          guard let slice = piece.slice, slice.dim == dim else {
+            throw invalid("the slices of '\(name)' are not all along dim \(dim)")
           }
-          covered += slice.count
+          for position in slice.positions { covered[position] = true }
         }
-        guard covered == shape[dim] else {
-          throw invalid("the slices of '\(name)' cover \(covered) of \(shape[dim]) along dim \(dim)")
+        if let gap = covered.firstIndex(of: false) {
+          throw invalid("the slices of '\(name)' do not tile dim \(dim) (gap at \(gap))")
         }
-        pieces[name] = sorted
       }
     }
     self.entries = entries
@@ -156,20 +163,25 @@ public final class ShardedTensorSource: TensorSource {
     let innerBytes = entry.shape[(slice.dim + 1)...].reduce(1, *) * width
     let extent = entry.shape[slice.dim]
     var whole = [UInt8](repeating: 0, count: entry.byteCount)
+    var written = [Bool](repeating: false, count: extent)
     for part in parts {
       guard let piece = part.slice, let view = files[part.file].tensor(named: part.name) else {
         throw ValidationError.missingWeight(name: part.name, checkpoint: files[part.file].path)
       }
-      let run = piece.count * innerBytes
+      let count = piece.positions.count
       let pieceBytes = view.bytes
-      guard pieceBytes.count == outer * run, piece.start + piece.count <= extent else {
+      guard pieceBytes.count == outer * count * innerBytes else {
         throw ValidationError.badShape(
           tensor: part.name, shape: view.shape, expected: "a slice of \(entry.shape) along dim \(slice.dim)")
       }
       whole.withUnsafeMutableBytes { out in
-        for o in 0..<outer {
-          let destination = (o * extent + piece.start) * innerBytes
-          out[destination..<(destination + run)].copyBytes(from: pieceBytes[(o * run)..<((o + 1) * run)])
+        for (k, position) in piece.positions.enumerated() where !written[position] {
+          written[position] = true
+          for o in 0..<outer {
+            let destination = (o * extent + position) * innerBytes
+            let source = (o * count + k) * innerBytes
+            out[destination..<(destination + innerBytes)].copyBytes(from: pieceBytes[source..<(source + innerBytes)])
+          }
         }
       }
     }

@@ -19,6 +19,11 @@ public protocol TensorSource: TensorStore {
   /// Whether a reference tensor `name` is absent from this source by design (in `skippedTensors`, or the MTP
   /// block of a GGUF written without it).
   func leavesOut(_ name: String) -> Bool
+  /// Every file read from: weights, index, config, manifest (no output may replace one of them).
+  var inputFilePaths: [String] { get }
+  /// Throws, naming the file, if a mapped file changed while it was read (truncated, rewritten or
+  /// replaced): results computed from it are void. Commands call it before reporting.
+  func checkUnchanged() throws
 }
 
 extension TensorSource {
@@ -39,6 +44,8 @@ public struct CheckpointTensorSource: TensorSource {
   public var config: ModelConfig? { checkpoint.config }
   public var entries: [TensorEntry] { checkpoint.entries }
   public func entry(_ name: String) -> TensorEntry? { checkpoint.location(of: name)?.entry }
+  public func checkUnchanged() throws { try checkpoint.checkInputsUnchanged() }
+  public var inputFilePaths: [String] { (try? checkpoint.inputFilePaths()) ?? checkpoint.files.map(\.path) }
 
   public func bytes(of name: String, range: Range<Int>) throws -> TensorBytes {
     let view = try checkpoint.tensor(name)

@@ -1,5 +1,6 @@
 import Checkpoint
 import ReferenceModel
+import TensorCore
 
 /// What to validate and how.
 public struct ValidationOptions: Sendable {
@@ -87,6 +88,7 @@ public struct Validator {
       tokens = try resolvedTokens(configuration)
       log("reference forward pass on \(tokens.count)×\(tokens.first?.count ?? 0) tokens")
       let model = try ReferenceModel(configuration: configuration, weights: reference)
+      try model.checkWeightShapes()
       referenceRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true))
     } else {
       report.notes.append("layer level on a --layers subset uses random inputs only (no reference forward pass)")
@@ -100,6 +102,7 @@ public struct Validator {
     if needsModel, let referenceRun {
       log("candidate forward pass")
       let model = try ReferenceModel(configuration: configuration, weights: candidate)
+      try model.checkWeightShapes()
       let candidateRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true))
       report.model = compareModels(tokens: tokens, reference: referenceRun, candidate: candidateRun)
     }
@@ -112,8 +115,11 @@ public struct Validator {
     if candidate.source.config != nil {
       let other = try candidate.modelConfiguration()
       if other != configuration {
+        // Named by its first differing field, not by two printed structures.
+        let difference = StructuralDescription.firstDifference(configuration, other)
         throw ValidationError.configMismatch(
-          field: "architecture", reference: "\(configuration)", candidate: "\(other)")
+          field: difference.map { $0.path.isEmpty ? "architecture" : $0.path } ?? "architecture",
+          reference: difference?.a ?? "one architecture", candidate: difference?.b ?? "another")
       }
     }
     return configuration

@@ -67,20 +67,3 @@ struct PlannerTests {
     #expect(plan.devices[0].tensors.allSatisfy { !$0.name.contains(".experts.") })
   }
 }
-
-@Suite("name scanning")
-struct NameScanTests {
-  @Test("the fast layer/expert scan agrees with TensorName")
-  func agreesWithTensorName() throws {
-    let names = try Fixtures.source(Fixtures.fp8Sample).tensors.map(\.name) + [
-      "model.layers.7.block_sparse_moe.experts.3.w1.weight", "model.layers.2.mlp.experts.12.up_proj.qweight",
-      "layers.5.ffn.experts.0.w2.scale", "model.embed_tokens.weight", "lm_head.weight", "model.layers.x.experts.y",
-      "experts.4", "model.layers.61.mlp.experts.255.down_proj.weight_scale_inv", "a..b", "",
-    ]
-    for name in names {
-      let fast = NameScan(name)
-      let reference = TensorName(name)
-      #expect(fast.layer == reference.layer && fast.expert == reference.expert, "\(name)")
-    }
-  }
-}

@@ -25,7 +25,8 @@ struct FourBitSampleWriter {
       var tensors: [(String, DType, [Int], [UInt8])] = []
       for name in sample.tensorNames {
         let view = try sample.tensor(name)
-        guard TensorSelection.isReleaseQuantized(name, shape: view.shape), view.dtype == .bfloat16 else {
+        let quantized = sample.family.releaseQuantizes(name, shape: view.shape, width: .fourBit, classifier: sample.classifier)
+        guard quantized, view.dtype == .bfloat16 else {
           tensors.append((name, view.dtype, view.shape, view.copyBytes()))
           continue
         }

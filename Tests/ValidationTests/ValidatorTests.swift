@@ -81,6 +81,29 @@ struct ValidatorTests {
     #expect(strict.first?.hasPrefix("mean KL") == true)
   }
 
+  // Issue 15 item 16: an architecture mismatch printed two raw Swift structures.
+  @Test("an architecture mismatch names the first differing field and its two values, no Swift structures")
+  func architectureMismatchMessage() throws {
+    let candidate = try Fixtures.temporaryDirectory("other-architecture")
+    for name in try FileManager.default.contentsOfDirectory(atPath: Fixtures.bf16Sample) where !name.hasPrefix(".") {
+      try FileManager.default.copyItem(atPath: Fixtures.bf16Sample + "/" + name, toPath: candidate + "/" + name)
+    }
+    let config = try String(contentsOfFile: candidate + "/config.json", encoding: .utf8)
+    try config.replacingOccurrences(of: "\"rope_theta\": 10000", with: "\"rope_theta\": 20000")
+      .write(toFile: candidate + "/config.json", atomically: true, encoding: .utf8)
+    let validator = Validator(
+      reference: try CheckpointWeightProvider(path: Fixtures.bf16Sample),
+      candidate: try CheckpointWeightProvider(path: candidate), options: ValidationOptions(levels: [.model]))
+    do {
+      _ = try validator.run()
+      Issue.record("configurations that differ must be refused")
+    } catch {
+      let message = "\(error)"
+      #expect(message.contains("rope") && message.contains("10000") && message.contains("20000"), "\(message)")
+      #expect(!message.contains("Configuration("), "\(message)")
+    }
+  }
+
   @Test("a zero reference has no SNR: reported as 'zero reference', not a failure when both are zero")
   func zeroReference() throws {
     let zeros = Fixtures.bytes([Float](repeating: 0, count: 8))

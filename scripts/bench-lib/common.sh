@@ -43,3 +43,23 @@ bench_median() {
 bench_max() {
   printf '%s\n' "$@" | sort -g | tail -1
 }
+
+# bench_swift_tool OUT MAIN.swift MODULE...: compiles the listed library targets (in dependency order,
+# each from Sources/MODULE) as static libraries with the release flags (-O, WMO, Haswell) into OUT, then
+# MAIN.swift against them into OUT/<main name without -main.swift>. Prints the executable's path. For the
+# benchmark helpers that time library code directly (they are not part of the package).
+bench_swift_tool() {
+  local out="$1" main="$2"
+  shift 2
+  mkdir -p "$out"
+  local flags=(-O -wmo -parse-as-library -target-cpu haswell -I "$out")
+  local libs=()
+  for module in "$@"; do
+    swiftc "${flags[@]}" -module-name "$module" -emit-module -emit-module-path "$out/$module.swiftmodule" \
+      -emit-library -static -o "$out/lib$module.a" $(find "Sources/$module" -name '*.swift') >&2
+    libs=("-l$module" "${libs[@]}")
+  done
+  local exe="$out/$(basename "$main" -main.swift)"
+  swiftc -O -target-cpu haswell -I "$out" -L "$out" "${libs[@]}" -lm -o "$exe" "$main" >&2
+  echo "$exe"
+}

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#endif
 
 /// Rotary position embedding tables for one sequence length, built as transformers'
 /// `DeepseekV3RotaryEmbedding` builds them: `inv_freq` from `_compute_default_rope_parameters` or

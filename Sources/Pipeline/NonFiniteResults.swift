@@ -1,0 +1,72 @@
+import Quantization
+import TensorCore
+
+/// Non-finite values in what a cast *wrote*, not only in what it read: an FP8 code times a huge scale
+/// (`weight_scale_inv` 3e38) overflows to infinity in BF16 or F32, an F32 value above 65504 becomes an F16
+/// infinity, and an FP8 target saturates an infinite source to ±max (finite in the output, but still a
+/// value the source did not have). Every one is counted, so `--json`'s `non_finite_values` and the warning
+/// tell the truth for every cast target.
+extension NonFinite {
+  /// Whether `encoded` (elements of `dtype`) holds any NaN or infinity: a SIMD test for the 16- and 32-bit
+  /// floats, the E4M3 NaN-code scan, and a decode for the rest.
+  static func anyEncoded(_ encoded: UnsafeRawBufferPointer, dtype: DType) -> Bool {
+    switch dtype {
+    case .float32:
+      return scan(encoded.bindMemory(to: Float.self)).count > 0  // scratch buffers are 64-byte aligned
+    case .bfloat16: return anyHalf(encoded, exponent: 0x7F80)
+    case .float16: return anyHalf(encoded, exponent: 0x7C00)
+    case .float8E4M3FN: return scanE4M3(encoded).count > 0
+    default: return true  // decided by the exact count
+    }
+  }
+
+  /// The elements that are non-finite in `reference` (the F32 values cast) or in `encoded` (the cast's
+  /// output, decoded into `scratch`), and the first of them; `(0, nil)` when there are none.
+  static func castResults(
+    reference: UnsafeBufferPointer<Float>, encoded: UnsafeRawBufferPointer, dtype: DType,
+    scratch: UnsafeMutableBufferPointer<Float>
+  ) throws -> (count: Int, first: Int?) {
+    let source = scan(reference)
+    guard source.count > 0 || anyEncoded(encoded, dtype: dtype) else { return (0, nil) }
+    try ElementCodec.decode(encoded, dtype: dtype, into: scratch)
+    var count = 0
+    var first: Int?
+    for i in 0..<min(reference.count, scratch.count) where !reference[i].isFinite || !scratch[i].isFinite {
+      count += 1
+      if first == nil { first = i }
+    }
+    return (count, first)
+  }
+
+  private static func anyHalf(_ bytes: UnsafeRawBufferPointer, exponent: UInt16) -> Bool {
+    guard let base = bytes.baseAddress else { return false }
+    let count = bytes.count / 2
+    let mask = SIMD16<UInt16>(repeating: exponent)
+    var largest = SIMD16<UInt16>(repeating: 0)
+    var index = 0
+    while index &+ 16 <= count {
+      largest = pointwiseMax(largest, base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD16<UInt16>.self) & mask)
+      index &+= 16
+    }
+    if largest.max() == exponent { return true }
+    while index < count {
+      if base.loadUnaligned(fromByteOffset: index &* 2, as: UInt16.self) & exponent == exponent { return true }
+      index &+= 1
+    }
+    return false
+  }
+}
+
+extension NonFinite {
+  /// The NaN/infinite BF16 elements of `encoded` and the first of them.
+  static func scanEncodedBF16(_ encoded: UnsafeRawBufferPointer) -> (count: Int, first: Int?) {
+    guard anyHalf(encoded, exponent: 0x7F80), let base = encoded.baseAddress else { return (0, nil) }
+    var count = 0
+    var first: Int?
+    for i in 0..<(encoded.count / 2) where base.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self) & 0x7F80 == 0x7F80 {
+      count += 1
+      if first == nil { first = i }
+    }
+    return (count, first)
+  }
+}

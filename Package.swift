@@ -109,7 +109,9 @@ let package = Package(
     .testTarget(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
       resources: [.copy("Golden")], swiftSettings: common),
-    .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "TestSupport"], swiftSettings: common),
+    .testTarget(
+      name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "GGML", "GGUF", "GGUFModel", "TestSupport"],
+      swiftSettings: common),
     .testTarget(name: "ShardingTests", dependencies: ["Sharding", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(
       name: "ValidationTests", dependencies: ["Validation", "WeightFormats", "Pipeline", "SmeltCommands", "TestSupport"],

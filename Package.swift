@@ -51,9 +51,11 @@ let package = Package(
     .target(name: "GGML", swiftSettings: optimizedKernels, linkerSettings: libm),
     .target(name: "GGUF", dependencies: ["GGML", "SystemIO"], swiftSettings: common),
     .target(
-      name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization"],
+      name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "GGML"],
       swiftSettings: optimizedKernels),
-    .target(name: "GGUFModel", dependencies: ["GGML", "GGUF", "JSON", "SystemIO", "Checkpoint"], swiftSettings: common),
+    .target(
+      name: "GGUFModel", dependencies: ["GGML", "GGUF", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],
+      swiftSettings: common),
     .target(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
       swiftSettings: optimizedKernels),
@@ -63,7 +65,10 @@ let package = Package(
     .target(name: "JobParts", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(
       name: "Pipeline",
-      dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats", "JobParts"],
+      dependencies: [
+        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats", "JobParts", "GGML", "GGUF",
+        "GGUFModel",
+      ],
       swiftSettings: common),
     .target(
       name: "Sharding", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats", "Pipeline"],
@@ -72,6 +77,7 @@ let package = Package(
       name: "Validation",
       dependencies: [
         "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
+        "GGUFModel",
       ],
       swiftSettings: common),
     .target(name: "CommandLineSupport", swiftSettings: common),
@@ -79,7 +85,7 @@ let package = Package(
       name: "SmeltCommands",
       dependencies: [
         "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
-        "Pipeline", "Sharding", "Validation", "JobParts", "CommandLineSupport",
+        "Pipeline", "Sharding", "Validation", "JobParts", "CommandLineSupport", "GGML", "GGUF", "GGUFModel",
       ],
       swiftSettings: common),
     .executableTarget(name: "smelt", dependencies: ["SmeltCommands"], swiftSettings: common),
@@ -108,7 +114,9 @@ let package = Package(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
       resources: [.copy("Golden")], swiftSettings: common),
     .testTarget(name: "JobPartsTests", dependencies: ["JobParts", "TensorCore", "SystemIO", "TestSupport"], swiftSettings: common),
-    .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "TestSupport"], swiftSettings: common),
+    .testTarget(
+      name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "GGML", "GGUF", "GGUFModel", "TestSupport"],
+      swiftSettings: common),
     .testTarget(name: "ShardingTests", dependencies: ["Sharding", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(
       name: "ValidationTests", dependencies: ["Validation", "WeightFormats", "Pipeline", "SmeltCommands", "TestSupport"],

@@ -1,6 +1,6 @@
 // libFuzzer entry point for Smelt's parsers of untrusted bytes. Built by `scripts/fuzz`, which compiles this
 // file together with the sources of the library modules the parsers live in (TensorCore, JSON, SystemIO,
-// SafeTensors, Quantization, Checkpoint, Pipeline) into one module, so no `import` of those modules appears
+// SafeTensors, Quantization, Checkpoint, Pipeline, WeightFormats, GGML, GGUF, GGUFModel) into one module, so no `import` of those modules appears
 // here.
 //
 // One binary, one target per parser, chosen with the environment variable SMELT_FUZZ_TARGET:
@@ -12,6 +12,7 @@
 // | config   | `config.json` (ModelConfig)                                                   |
 // | recipe   | `convert --recipe FILE` (ConversionRecipe) and `--rule` texts                 |
 // | manifest | `smelt-manifest.json` with its self-check, and shard's `manifest.json`         |
+// | gguf     | the GGUF parser (input = a whole file), its re-layout, deepseek2's mapping back |
 // | all      | every one of the above on the same input (the default), plus the value scanner |
 //
 // Any trap (overflow, out-of-bounds, force unwrap), any address-sanitizer report or a hang is a finding. On
@@ -28,7 +29,7 @@ private func fuzzCheck(_ condition: @autoclosure () -> Bool, _ message: @autoclo
 
 /// The parsers one run exercises, read once from SMELT_FUZZ_TARGET.
 private enum FuzzTarget: String, CaseIterable {
-  case header, index, config, recipe, manifest, all
+  case header, index, config, recipe, manifest, gguf, all
 
   static let selected: FuzzTarget = {
     guard let raw = getenv("SMELT_FUZZ_TARGET") else { return .all }
@@ -58,6 +59,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     }
     _ = ShardManifestFiles(json: array)
   }
+  if target.includes(.gguf) { fuzzGGUF(bytes) }
   if target == .all, let first = array.first {
     // The value scanner reads any bytes as any dtype (the first byte picks it) without trapping.
     let dtype = DType.allCases[Int(first) % DType.allCases.count]
@@ -65,6 +67,18 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     _ = ValueScan.nonPositive(UnsafeRawBufferPointer(rebasing: bytes.dropFirst()), dtype: dtype)
   }
   return 0
+}
+
+/// A whole GGUF file: whatever the strict parser accepts lays out again at the same offsets (the writer's
+/// planner agrees with the reader), and the deepseek2 mapping back to Hugging Face names and config.json
+/// either succeeds or throws.
+private func fuzzGGUF(_ bytes: UnsafeRawBufferPointer) {
+  guard case .success(let header) = Result(catching: { () throws(GGUFError) in try GGUFParser.parse(bytes) }) else { return }
+  if let layout = try? GGUFLayout(metadata: header.metadata, tensors: header.tensors) {
+    fuzzCheck(layout.tensors.map(\.offset) == header.tensors.map(\.offset), "a parsed GGUF re-plans to its own offsets")
+  }
+  _ = try? DeepSeek2.storedTensors(header.tensors)
+  _ = try? DeepSeek2.huggingFaceConfig(header.metadata, tensors: header.tensors)
 }
 
 private func fuzzSafeTensorsHeader(_ bytes: UnsafeRawBufferPointer) {

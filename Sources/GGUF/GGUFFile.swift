@@ -6,7 +6,8 @@ import SystemIO
 public final class GGUFFile: Sendable {
   public let path: String
   public let header: GGUFHeader
-  private let mapping: MappedFile
+  /// The read-only mapping of the whole file.
+  public let mapping: MappedFile
 
   /// Maps and parses `path`.
   /// - Throws: `SystemError` if the file cannot be read, `GGUFError` if it is not valid GGUF.
@@ -21,11 +22,16 @@ public final class GGUFFile: Sendable {
   public var tensors: [GGUFTensorInfo] { header.tensors }
   public var byteCount: Int { mapping.byteCount }
 
-  /// The bytes of tensor `index`.
-  public func bytes(ofTensor index: Int) -> UnsafeRawBufferPointer {
+  /// Where tensor `index`'s bytes lie in the file.
+  public func fileRange(ofTensor index: Int) -> Range<Int> {
     let tensor = header.tensors[index]
     let start = header.dataOffset + tensor.offset
-    return UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<start + tensor.byteCount])
+    return start..<start + tensor.byteCount
+  }
+
+  /// The bytes of tensor `index`.
+  public func bytes(ofTensor index: Int) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(rebasing: mapping.bytes[fileRange(ofTensor: index)])
   }
 
   /// The bytes of the tensor named `name`.
@@ -80,4 +86,25 @@ public final class GGUFFileWriter: Sendable {
 
   /// Removes the temporary file.
   public func abandon() { output.abandon() }
+}
+
+extension GGUFFile {
+  /// Opens `path` and, when its metadata says it is one file of a `llama-gguf-split` set, every file of the
+  /// set, in order (the first holds the model's metadata).
+  ///
+  /// - Throws: `SystemError`/`GGUFError` for an unreadable or invalid file, `GGUFError.badSplit` when a file of
+  ///   the set is missing or numbered wrongly.
+  public static func openSet(_ path: String) throws -> [GGUFFile] {
+    let first = try GGUFFile(path: path)
+    guard let count = first.metadata[GGUFSplit.countKey]?.integerValue, count > 1 else { return [first] }
+    let number = Int(first.metadata[GGUFSplit.numberKey]?.integerValue ?? 0)
+    guard let paths = GGUFSplit.shardPaths(of: path, number: number, count: Int(count)) else {
+      throw GGUFError(.badSplit("split.count is \(count) but the name does not end in -\(number + 1)-of-\(count).gguf"), path: path)
+    }
+    let files = try paths.map { $0 == path ? first : try GGUFFile(path: $0) }
+    for (index, file) in files.enumerated() where file.metadata[GGUFSplit.numberKey]?.integerValue != Int64(index) {
+      throw GGUFError(.badSplit("split.no should be \(index) in a set of \(count)"), path: file.path)
+    }
+    return files
+  }
 }

@@ -169,6 +169,24 @@ public enum GGUFArray: Sendable, Equatable {
     case .float64(let a): a.count
     }
   }
+
+  /// Element `index` as a scalar value.
+  public func element(_ index: Int) -> GGUFValue {
+    switch self {
+    case .uint8(let a): .uint8(a[index])
+    case .int8(let a): .int8(a[index])
+    case .uint16(let a): .uint16(a[index])
+    case .int16(let a): .int16(a[index])
+    case .uint32(let a): .uint32(a[index])
+    case .int32(let a): .int32(a[index])
+    case .float32(let a): .float32(a[index])
+    case .bool(let a): .bool(a[index])
+    case .string(let a): .string(a[index])
+    case .uint64(let a): .uint64(a[index])
+    case .int64(let a): .int64(a[index])
+    case .float64(let a): .float64(a[index])
+    }
+  }
 }
 
 /// One metadata key with its value.

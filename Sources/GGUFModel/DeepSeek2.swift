@@ -33,6 +33,12 @@ public enum DeepSeek2 {
     case missingTensor(String)
     case unexpectedShape(tensor: String, shape: [Int], expected: [Int])
     case unmappedTensor(String)
+    /// Reading a GGUF: a key llama.cpp's deepseek2 requires is missing or has the wrong type.
+    case missingKey(String)
+    /// Reading a GGUF: a tensor name this mapping does not know.
+    case unknownGGUFTensor(String)
+    /// Reading a GGUF: a tensor whose dimensions contradict the metadata or its partner tensor.
+    case inconsistentGGUFTensor(String, reason: String)
 
     public var description: String {
       switch self {
@@ -49,6 +55,12 @@ public enum DeepSeek2 {
         return "tensor '\(tensor)' has shape \(shape), expected \(expected) from config.json"
       case .unmappedTensor(let name):
         return "tensor '\(name)' has no deepseek2 GGUF name (an architecture variant Smelt does not know?)"
+      case .missingKey(let key):
+        return "the GGUF has no usable '\(key)', which the deepseek2 architecture needs"
+      case .unknownGGUFTensor(let name):
+        return "GGUF tensor '\(name)' has no Hugging Face name in the deepseek2 mapping"
+      case .inconsistentGGUFTensor(let name, let reason):
+        return "GGUF tensor '\(name)': \(reason)"
       }
     }
   }
@@ -186,11 +198,62 @@ public enum DeepSeek2 {
     return LlamaQuantize.Model(architecture: architecture, expertCount: g.experts ?? 0, headCount: g.heads, headCountKV: 1, blockCount: g.blockCount)
   }
 
+  // MARK: tensor names
+
+  /// One-to-one tensors of a decoder block: the GGUF name under `blk.N.` and the Hugging Face name under
+  /// `model.layers.N.` (`attn_kv_b` is the legacy non-MLA layout, read but not written).
+  static let blockNames: [(gguf: String, huggingFace: String)] = [
+    ("attn_norm.weight", "input_layernorm.weight"),
+    ("attn_q_a.weight", "self_attn.q_a_proj.weight"),
+    ("attn_q_a_norm.weight", "self_attn.q_a_layernorm.weight"),
+    ("attn_q_b.weight", "self_attn.q_b_proj.weight"),
+    ("attn_q.weight", "self_attn.q_proj.weight"),
+    ("attn_kv_a_mqa.weight", "self_attn.kv_a_proj_with_mqa.weight"),
+    ("attn_kv_a_norm.weight", "self_attn.kv_a_layernorm.weight"),
+    ("attn_kv_b.weight", "self_attn.kv_b_proj.weight"),
+    ("attn_output.weight", "self_attn.o_proj.weight"),
+    ("ffn_norm.weight", "post_attention_layernorm.weight"),
+    ("ffn_gate.weight", "mlp.gate_proj.weight"),
+    ("ffn_up.weight", "mlp.up_proj.weight"),
+    ("ffn_down.weight", "mlp.down_proj.weight"),
+    ("ffn_gate_inp.weight", "mlp.gate.weight"),
+    ("exp_probs_b.bias", "mlp.gate.e_score_correction_bias"),
+    ("ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight"),
+    ("ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight"),
+    ("ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight"),
+    ("nextn.eh_proj.weight", "eh_proj.weight"),
+    ("nextn.enorm.weight", "enorm.weight"),
+    ("nextn.hnorm.weight", "hnorm.weight"),
+    ("nextn.embed_tokens.weight", "embed_tokens.weight"),
+    ("nextn.shared_head_head.weight", "shared_head.head.weight"),
+    ("nextn.shared_head_norm.weight", "shared_head.norm.weight"),
+  ]
+  /// Tensors outside the blocks.
+  static let globalNames: [(gguf: String, huggingFace: String)] = [
+    ("token_embd.weight", "model.embed_tokens.weight"), ("output_norm.weight", "model.norm.weight"),
+    ("output.weight", "lm_head.weight"),
+  ]
+  /// Routed experts stacked into one tensor per projection, in the order the converter emits them.
+  static let expertStacks: [(gguf: String, projection: String)] = [
+    ("ffn_down_exps.weight", "down_proj"), ("ffn_gate_exps.weight", "gate_proj"), ("ffn_up_exps.weight", "up_proj"),
+  ]
+  static let keyHalf = "attn_k_b.weight"
+  static let valueHalf = "attn_v_b.weight"
+  static let kvB = "self_attn.kv_b_proj.weight"
+
+  private static let huggingFaceByGGUF = Dictionary(uniqueKeysWithValues: blockNames.map { ($0.gguf, $0.huggingFace) })
+
+  /// The Hugging Face name of block tensor `leaf` (`attn_norm.weight` → `input_layernorm.weight`).
+  static func huggingFace(_ leaf: String) -> String {
+    guard let name = huggingFaceByGGUF[leaf] else { preconditionFailure("no Hugging Face name for \(leaf)") }
+    return name
+  }
+
   // MARK: tensors
 
   /// Every GGUF tensor, from the checkpoint's tensor shapes (Hugging Face names and shapes). Layers come in
   /// order, each in the checkpoint's module order; FP8 `weight_scale_inv` companions are not listed (they
-  /// belong to the weight they scale).
+  /// belong to the weight they scale). `converterOrder` puts them in the order convert_hf_to_gguf.py writes.
   ///
   /// - Throws: `Failure` for a missing tensor, a shape config.json contradicts, or a tensor with no GGUF name.
   public static func tensors(_ config: ModelConfig, shapes: [String: [Int]], options: Options = Options()) throws(Failure)
@@ -210,47 +273,48 @@ public enum DeepSeek2 {
       let dims = try shape(hf, expected)
       plan.append(GGUFTensorPlan(name: gguf, dimensions: dims.reversed(), source: .tensor(hf)))
     }
-    func copyIfPresent(_ gguf: String, _ hf: String, _ expected: [Int]) throws(Failure) {
-      if shapes[hf] != nil { try copy(gguf, hf, expected) }
+    /// A block tensor by its GGUF leaf.
+    func block(_ layer: Int, _ leaf: String, _ expected: [Int], optional: Bool = false) throws(Failure) {
+      let hf = "model.layers.\(layer)." + huggingFace(leaf)
+      if optional && shapes[hf] == nil { return }
+      try copy("blk.\(layer)." + leaf, hf, expected)
     }
 
     try copy("token_embd.weight", "model.embed_tokens.weight", [g.vocabulary, g.hidden])
     for layer in 0..<g.blockCount {
       let hf = "model.layers.\(layer)."
       let blk = "blk.\(layer)."
-      try copy(blk + "attn_norm.weight", hf + "input_layernorm.weight", [g.hidden])
+      try block(layer, "attn_norm.weight", [g.hidden])
       if let q = g.qLoraRank {
-        try copy(blk + "attn_q_a.weight", hf + "self_attn.q_a_proj.weight", [q, g.hidden])
-        try copy(blk + "attn_q_a_norm.weight", hf + "self_attn.q_a_layernorm.weight", [q])
-        try copy(blk + "attn_q_b.weight", hf + "self_attn.q_b_proj.weight", [g.heads * (g.nope + g.rope), q])
+        try block(layer, "attn_q_a.weight", [q, g.hidden])
+        try block(layer, "attn_q_a_norm.weight", [q])
+        try block(layer, "attn_q_b.weight", [g.heads * (g.nope + g.rope), q])
       } else {
-        try copy(blk + "attn_q.weight", hf + "self_attn.q_proj.weight", [g.heads * (g.nope + g.rope), g.hidden])
+        try block(layer, "attn_q.weight", [g.heads * (g.nope + g.rope), g.hidden])
       }
-      try copy(blk + "attn_kv_a_mqa.weight", hf + "self_attn.kv_a_proj_with_mqa.weight", [g.kvLoraRank + g.rope, g.hidden])
-      try copy(blk + "attn_kv_a_norm.weight", hf + "self_attn.kv_a_layernorm.weight", [g.kvLoraRank])
-      let kvB = hf + "self_attn.kv_b_proj.weight"
+      try block(layer, "attn_kv_a_mqa.weight", [g.kvLoraRank + g.rope, g.hidden])
+      try block(layer, "attn_kv_a_norm.weight", [g.kvLoraRank])
+      let kvB = hf + Self.kvB
       _ = try shape(kvB, [g.heads * (g.nope + g.valueHead), g.kvLoraRank])
       plan.append(GGUFTensorPlan(
-        name: blk + "attn_k_b.weight", dimensions: [g.nope, g.kvLoraRank, g.heads],
+        name: blk + keyHalf, dimensions: [g.nope, g.kvLoraRank, g.heads],
         source: .mlaKeyHalf(kvB, heads: g.heads, nope: g.nope, value: g.valueHead)))
       plan.append(GGUFTensorPlan(
-        name: blk + "attn_v_b.weight", dimensions: [g.kvLoraRank, g.valueHead, g.heads],
+        name: blk + valueHalf, dimensions: [g.kvLoraRank, g.valueHead, g.heads],
         source: .mlaValueHalf(kvB, heads: g.heads, nope: g.nope, value: g.valueHead)))
-      try copy(blk + "attn_output.weight", hf + "self_attn.o_proj.weight", [g.hidden, g.heads * g.valueHead])
-      try copy(blk + "ffn_norm.weight", hf + "post_attention_layernorm.weight", [g.hidden])
+      try block(layer, "attn_output.weight", [g.hidden, g.heads * g.valueHead])
+      try block(layer, "ffn_norm.weight", [g.hidden])
       if layer < g.denseLayers {
         let ff = g.intermediate ?? 0
-        try copy(blk + "ffn_gate.weight", hf + "mlp.gate_proj.weight", [ff, g.hidden])
-        try copy(blk + "ffn_up.weight", hf + "mlp.up_proj.weight", [ff, g.hidden])
-        try copy(blk + "ffn_down.weight", hf + "mlp.down_proj.weight", [g.hidden, ff])
+        try block(layer, "ffn_gate.weight", [ff, g.hidden])
+        try block(layer, "ffn_up.weight", [ff, g.hidden])
+        try block(layer, "ffn_down.weight", [g.hidden, ff])
       } else if let experts = g.experts {
-        try copy(blk + "ffn_gate_inp.weight", hf + "mlp.gate.weight", [experts, g.hidden])
-        try copyIfPresent(blk + "exp_probs_b.bias", hf + "mlp.gate.e_score_correction_bias", [experts])
+        try block(layer, "ffn_gate_inp.weight", [experts, g.hidden])
+        try block(layer, "exp_probs_b.bias", [experts], optional: true)
         let ff = g.expertIntermediate
-        for (projection, gguf, rows, columns) in [
-          ("down_proj", "ffn_down_exps.weight", g.hidden, ff), ("gate_proj", "ffn_gate_exps.weight", ff, g.hidden),
-          ("up_proj", "ffn_up_exps.weight", ff, g.hidden),
-        ] {
+        for (gguf, projection) in expertStacks {
+          let (rows, columns) = projection == "down_proj" ? (g.hidden, ff) : (ff, g.hidden)
           var names: [String] = []
           for expert in 0..<experts {
             let name = hf + "mlp.experts.\(expert).\(projection).weight"
@@ -261,18 +325,18 @@ public enum DeepSeek2 {
         }
         if g.sharedExperts > 0 {
           let shared = ff * g.sharedExperts
-          try copy(blk + "ffn_gate_shexp.weight", hf + "mlp.shared_experts.gate_proj.weight", [shared, g.hidden])
-          try copy(blk + "ffn_up_shexp.weight", hf + "mlp.shared_experts.up_proj.weight", [shared, g.hidden])
-          try copy(blk + "ffn_down_shexp.weight", hf + "mlp.shared_experts.down_proj.weight", [g.hidden, shared])
+          try block(layer, "ffn_gate_shexp.weight", [shared, g.hidden])
+          try block(layer, "ffn_up_shexp.weight", [shared, g.hidden])
+          try block(layer, "ffn_down_shexp.weight", [g.hidden, shared])
         }
       }
       if layer >= g.layers {
-        try copy(blk + "nextn.eh_proj.weight", hf + "eh_proj.weight", [g.hidden, 2 * g.hidden])
-        try copy(blk + "nextn.enorm.weight", hf + "enorm.weight", [g.hidden])
-        try copy(blk + "nextn.hnorm.weight", hf + "hnorm.weight", [g.hidden])
-        try copyIfPresent(blk + "nextn.embed_tokens.weight", hf + "embed_tokens.weight", [g.vocabulary, g.hidden])
-        try copyIfPresent(blk + "nextn.shared_head_head.weight", hf + "shared_head.head.weight", [g.vocabulary, g.hidden])
-        try copyIfPresent(blk + "nextn.shared_head_norm.weight", hf + "shared_head.norm.weight", [g.hidden])
+        try block(layer, "nextn.eh_proj.weight", [g.hidden, 2 * g.hidden])
+        try block(layer, "nextn.enorm.weight", [g.hidden])
+        try block(layer, "nextn.hnorm.weight", [g.hidden])
+        try block(layer, "nextn.embed_tokens.weight", [g.vocabulary, g.hidden], optional: true)
+        try block(layer, "nextn.shared_head_head.weight", [g.vocabulary, g.hidden], optional: true)
+        try block(layer, "nextn.shared_head_norm.weight", [g.hidden], optional: true)
       }
     }
     try copy("output_norm.weight", "model.norm.weight", [g.hidden])
@@ -290,6 +354,217 @@ public enum DeepSeek2 {
     }
     if let first = unmapped.min() { throw .unmappedTensor(first) }
     return plan
+  }
+
+  /// `plan` in the order convert_hf_to_gguf.py writes its tensors: it walks the checkpoint's files in name
+  /// order and each file's tensors in name order (`sourceOrder`, FP8 scales included or not), writes a tensor
+  /// when it reads it, the two halves of `kv_b_proj` where `kv_b_proj` is, and a layer's three stacked expert
+  /// tensors (down, gate, up) once the last of its routed experts has been read.
+  public static func converterOrder(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan] {
+    let position = Dictionary(sourceOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    // The expert stacks of a layer are written together, at the position of the last expert tensor read.
+    var stackTrigger: [String: Int] = [:]
+    for tensor in plan {
+      guard case .stacked(let names) = tensor.source, let layer = blockPrefix(of: tensor.name) else { continue }
+      let last = names.compactMap { position[$0] }.max() ?? Int.max
+      stackTrigger[layer] = max(stackTrigger[layer] ?? 0, last)
+    }
+    func key(_ tensor: GGUFTensorPlan) -> (Int, Int) {
+      switch tensor.source {
+      case .tensor(let name): return (position[name] ?? Int.max, 0)
+      case .mlaKeyHalf(let name, _, _, _): return (position[name] ?? Int.max, 0)
+      case .mlaValueHalf(let name, _, _, _): return (position[name] ?? Int.max, 1)
+      case .stacked:
+        let leaf = tensor.name.split(separator: ".").dropFirst(2).joined(separator: ".")
+        let rank = expertStacks.firstIndex { $0.gguf == leaf } ?? 0
+        return (blockPrefix(of: tensor.name).flatMap { stackTrigger[$0] } ?? Int.max, rank)
+      }
+    }
+    return plan.enumerated().sorted { a, b in
+      let (ka, kb) = (key(a.element), key(b.element))
+      return ka != kb ? ka < kb : a.offset < b.offset
+    }.map(\.element)
+  }
+
+  /// `blk.N.` of a GGUF name.
+  private static func blockPrefix(of name: String) -> String? {
+    guard name.hasPrefix("blk."), let dot = name.dropFirst(4).firstIndex(of: ".") else { return nil }
+    return String(name[..<dot])
+  }
+
+  // MARK: reading a GGUF
+
+  /// One Hugging Face tensor held in a deepseek2 GGUF: the reverse of `tensors`.
+  public struct StoredTensor: Sendable, Equatable {
+    public enum Layout: Sendable, Equatable {
+      /// All of GGUF tensor `name`, same element order.
+      case whole(String)
+      /// Expert `index` of the `count` stacked on the outermost dimension of GGUF tensor `name` (a contiguous
+      /// slab of whole rows).
+      case expert(String, index: Int, count: Int)
+      /// `kv_b_proj` `[heads·(nope + v), kvLoraRank]` rebuilt from the MLA halves: per head, rows `0..<nope`
+      /// are `attn_k_b` transposed, rows `nope..<nope + v` are `attn_v_b`.
+      case mlaKeyValue(key: String, value: String, heads: Int, nope: Int, valueHead: Int)
+    }
+    /// The Hugging Face name.
+    public var name: String
+    /// The Hugging Face (PyTorch) shape.
+    public var shape: [Int]
+    public var layout: Layout
+  }
+
+  /// The Hugging Face tensors a deepseek2 GGUF holds, in the GGUF's order: every GGUF tensor mapped back by
+  /// name, stacked experts split per expert, `attn_k_b` + `attn_v_b` joined into `kv_b_proj`.
+  ///
+  /// - Throws: `.unknownGGUFTensor` for a name outside the mapping, `.inconsistentGGUFTensor` for an MLA half
+  ///   without its partner or with dimensions that do not pair.
+  public static func storedTensors(_ tensors: [GGUFTensorInfo]) throws(Failure) -> [StoredTensor] {
+    let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    let globals = Dictionary(uniqueKeysWithValues: globalNames.map { ($0.gguf, $0.huggingFace) })
+    var stored: [StoredTensor] = []
+    for tensor in tensors {
+      let shape = tensor.shape
+      if let hf = globals[tensor.name] {
+        stored.append(StoredTensor(name: hf, shape: shape, layout: .whole(tensor.name)))
+        continue
+      }
+      guard let prefix = blockPrefix(of: tensor.name) else { throw .unknownGGUFTensor(tensor.name) }
+      let layer = prefix.dropFirst(4)
+      let leaf = String(tensor.name.dropFirst(prefix.count + 1))
+      let hf = "model.layers.\(layer)."
+      if let name = huggingFaceByGGUF[leaf] {
+        stored.append(StoredTensor(name: hf + name, shape: shape, layout: .whole(tensor.name)))
+      } else if let stack = expertStacks.first(where: { $0.gguf == leaf }) {
+        guard tensor.dimensions.count == 3 else {
+          throw .inconsistentGGUFTensor(tensor.name, reason: "stacked experts need 3 dimensions, it has \(tensor.dimensions)")
+        }
+        let count = tensor.dimensions[2]
+        for expert in 0..<count {
+          stored.append(StoredTensor(
+            name: hf + "mlp.experts.\(expert).\(stack.projection).weight", shape: [tensor.dimensions[1], tensor.dimensions[0]],
+            layout: .expert(tensor.name, index: expert, count: count)))
+        }
+      } else if leaf == keyHalf {
+        let valueName = prefix + "." + valueHalf
+        guard let value = byName[valueName] else {
+          throw .inconsistentGGUFTensor(tensor.name, reason: "its partner '\(valueName)' is missing")
+        }
+        // k_b {nope, kv, heads}, v_b {kv, v, heads}.
+        let (k, v) = (tensor.dimensions, value.dimensions)
+        guard k.count == 3, v.count == 3, k[1] == v[0], k[2] == v[2] else {
+          throw .inconsistentGGUFTensor(tensor.name, reason: "dimensions \(k) do not pair with '\(valueName)' \(v)")
+        }
+        stored.append(StoredTensor(
+          name: hf + kvB, shape: [k[2] * (k[0] + v[1]), k[1]],
+          layout: .mlaKeyValue(key: tensor.name, value: valueName, heads: k[2], nope: k[0], valueHead: v[1])))
+      } else if leaf == valueHalf {
+        guard byName[prefix + "." + keyHalf] != nil else {
+          throw .inconsistentGGUFTensor(tensor.name, reason: "its partner '\(prefix).\(keyHalf)' is missing")
+        }
+      } else {
+        throw .unknownGGUFTensor(tensor.name)
+      }
+    }
+    return stored
+  }
+
+  /// The `config.json` of the model a deepseek2 GGUF holds, from its metadata and tensor list: what Smelt's
+  /// reference forward pass and validator read (`architectures`, the dimensions, the router, YaRN). The
+  /// inverse of `hyperparameters`, with llama.cpp's defaults for what the GGUF leaves out (no
+  /// `expert_gating_func` means softmax; the YaRN multiplier is divided by 0.1 as llama.cpp does).
+  public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(Failure) -> JSONObject {
+    let arch = architecture
+    guard metadata["general.architecture"]?.stringValue == arch else {
+      throw .unsupportedArchitecture(found: [metadata["general.architecture"]?.stringValue ?? "no general.architecture"])
+    }
+    func int(_ key: String) -> Int? { metadata["\(arch).\(key)"]?.integerValue.map { Int($0) } }
+    func float(_ key: String) -> Float? { metadata["\(arch).\(key)"]?.doubleValue.map { Float($0) } }
+    func need(_ key: String) throws(Failure) -> Int {
+      guard let value = int(key), value > 0 else { throw .missingKey("\(arch).\(key)") }
+      return value
+    }
+    let names = Set(tensors.map(\.name))
+    let blocks = try need("block_count")
+    let nextn = int("nextn_predict_layers") ?? 0
+    // Layers whose nextn tensors are present (a trunk-only GGUF announces MTP without carrying it).
+    let mtpPresent = (0..<blocks).filter { names.contains("blk.\($0).nextn.eh_proj.weight") }.count
+    let layers = blocks - nextn
+    guard layers > 0 else { throw .missingKey("\(arch).nextn_predict_layers") }
+    let heads = try need("attention.head_count")
+    let rope = try need("rope.dimension_count")
+    let kvLora = try need("attention.kv_lora_rank")
+    let (nope, valueHead): (Int, Int)
+    if let keyMLA = int("attention.key_length_mla"), let valueMLA = int("attention.value_length_mla") {
+      (nope, valueHead) = (keyMLA - rope, valueMLA)
+    } else {
+      (nope, valueHead) = (try need("attention.key_length") - rope, try need("attention.value_length"))
+    }
+    guard nope > 0 else { throw .missingKey("\(arch).attention.key_length_mla") }
+    let vocabulary: Int
+    if let value = int("vocab_size") {
+      vocabulary = value
+    } else if let embedding = tensors.first(where: { $0.name == "token_embd.weight" }), embedding.dimensions.count == 2 {
+      vocabulary = embedding.dimensions[1]
+    } else {
+      throw .missingKey("\(arch).vocab_size")
+    }
+
+    func number(_ value: Float) -> JSONValue { JSONNumber(Double(value)).map { .number($0) } ?? .null }
+    var c = JSONObject()
+    c["architectures"] = ["DeepseekV3ForCausalLM"]
+    c["model_type"] = "deepseek_v3"
+    c["vocab_size"] = .number(JSONNumber(vocabulary))
+    c["hidden_size"] = .number(JSONNumber(try need("embedding_length")))
+    if let ff = int("feed_forward_length") { c["intermediate_size"] = .number(JSONNumber(ff)) }
+    if let ff = int("expert_feed_forward_length") { c["moe_intermediate_size"] = .number(JSONNumber(ff)) }
+    c["num_hidden_layers"] = .number(JSONNumber(layers))
+    c["num_nextn_predict_layers"] = .number(JSONNumber(min(nextn, mtpPresent)))
+    c["num_attention_heads"] = .number(JSONNumber(heads))
+    c["num_key_value_heads"] = .number(JSONNumber(heads))
+    c["first_k_dense_replace"] = .number(JSONNumber(int("leading_dense_block_count") ?? 0))
+    if let experts = int("expert_count"), experts > 0 {
+      c["n_routed_experts"] = .number(JSONNumber(experts))
+      c["n_shared_experts"] = .number(JSONNumber(int("expert_shared_count") ?? 0))
+      c["num_experts_per_tok"] = .number(JSONNumber(try need("expert_used_count")))
+      c["n_group"] = .number(JSONNumber(int("expert_group_count") ?? 1))
+      c["topk_group"] = .number(JSONNumber(int("expert_group_used_count") ?? 1))
+      c["routed_scaling_factor"] = number(float("expert_weights_scale") ?? 1)
+      let gating = [1: "softmax", 2: "sigmoid", 4: "sqrtsoftplus"]
+      c["scoring_func"] = .string(gating[int("expert_gating_func") ?? 1] ?? "unknown gating function \(int("expert_gating_func") ?? 0)")
+      c["topk_method"] = names.contains { $0.hasSuffix(".exp_probs_b.bias") } ? "noaux_tc" : "greedy"
+      c["norm_topk_prob"] = .bool(metadata["\(arch).expert_weights_norm"]?.boolValue ?? false)
+    }
+    if let q = int("attention.q_lora_rank") { c["q_lora_rank"] = .number(JSONNumber(q)) }
+    c["kv_lora_rank"] = .number(JSONNumber(kvLora))
+    c["qk_nope_head_dim"] = .number(JSONNumber(nope))
+    c["qk_rope_head_dim"] = .number(JSONNumber(rope))
+    c["v_head_dim"] = .number(JSONNumber(valueHead))
+    guard let epsilon = float("attention.layer_norm_rms_epsilon") else { throw .missingKey("\(arch).attention.layer_norm_rms_epsilon") }
+    c["rms_norm_eps"] = number(epsilon)
+    c["rope_theta"] = number(float("rope.freq_base") ?? 10000)
+    c["max_position_embeddings"] = .number(JSONNumber(try need("context_length")))
+    if metadata["\(arch).rope.scaling.type"]?.stringValue == "yarn", let factor = float("rope.scaling.factor") {
+      var scaling = JSONObject()
+      scaling["type"] = "yarn"
+      scaling["factor"] = number(factor)
+      if let original = int("rope.scaling.original_context_length") {
+        scaling["original_max_position_embeddings"] = .number(JSONNumber(original))
+      }
+      if let fast = float("rope.scaling.yarn_beta_fast") { scaling["beta_fast"] = number(fast) }
+      if let slow = float("rope.scaling.yarn_beta_slow") { scaling["beta_slow"] = number(slow) }
+      // [TAG_DEEPSEEK2_YARN_LOG_MUL_FIX]: llama.cpp divides by 0.1 in float and uses it for both scales.
+      if let multiplier = float("rope.scaling.yarn_log_multiplier") {
+        let mscale = multiplier / Float(0.1)
+        scaling["mscale"] = number(mscale)
+        scaling["mscale_all_dim"] = number(mscale)
+      }
+      c["rope_scaling"] = .object(scaling)
+    }
+    c["tie_word_embeddings"] = .bool(!names.contains("output.weight"))
+    c["hidden_act"] = "silu"
+    let dtypes: [UInt32: String] = [0: "float32", 1: "float16", 32: "bfloat16"]
+    c["torch_dtype"] = .string(metadata["general.file_type"]?.integerValue.flatMap { dtypes[UInt32(truncatingIfNeeded: $0)] } ?? "bfloat16")
+    return c
   }
 
   /// N of `model.layers.N.`.

@@ -232,7 +232,7 @@ public enum LlamaQuantize {
     case ffnUp, ffnGate, ffnDown, output, other
 
     init(_ name: String) {
-      let name = TensorName(name)
+      let name = LlamaTensorName(name)
       if name == "output.weight" {
         self = .output
       } else if name == "token_embd.weight" || name == "per_layer_token_embd.weight" {
@@ -268,7 +268,7 @@ public enum LlamaQuantize {
   /// copy-only).
   static func allowsQuantization(_ tensor: Tensor, architecture: String) -> Bool {
     guard tensor.dimensionCount >= 2 else { return false }
-    let name = TensorName(tensor.name)
+    let name = LlamaTensorName(tensor.name)
     guard name.hasSuffix("weight") else { return false }
     let excluded = [
       "_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel", "per_layer_model_proj",
@@ -464,7 +464,7 @@ public enum LlamaQuantize {
 
 /// A tensor name as UTF-8 bytes, for the rules' many substring tests (`std::string::find` in llama.cpp);
 /// the standard library's `String.contains(_:)` is an order of magnitude slower for this.
-struct TensorName {
+struct LlamaTensorName {
   let bytes: [UInt8]
 
   init(_ name: String) { bytes = Array(name.utf8) }
@@ -490,7 +490,7 @@ struct TensorName {
     return s.count <= bytes.count && Array(bytes[(bytes.count - s.count)...]) == s
   }
 
-  static func == (name: TensorName, text: String) -> Bool { name.bytes.elementsEqual(text.utf8) }
+  static func == (name: LlamaTensorName, text: String) -> Bool { name.bytes.elementsEqual(text.utf8) }
 }
 
 /// `ggml_n_dims` on a dimension list.

@@ -14,6 +14,8 @@ public enum OutputDirectory {
     case replacesInput(output: String, input: String)
     case notEmpty(output: String, example: String)
     case notADirectory(output: String)
+    /// An output file (a GGUF) that already exists.
+    case fileExists(String)
 
     public var description: String {
       switch self {
@@ -27,6 +29,8 @@ public enum OutputDirectory {
         return "output directory '\(output)' is not empty (it contains '\(example)'); pass --force to replace its contents or --resume to continue an interrupted run"
       case .notADirectory(let output):
         return "output '\(output)' exists and is not a directory"
+      case .fileExists(let path):
+        return "output file '\(path)' exists; pass --force to replace it or --resume to continue an interrupted run"
       }
     }
   }

@@ -28,7 +28,14 @@ struct ResumeJournal: ConversionJournal {
   let commandLine: [String]
 
   init(directory: String, planFingerprint: String, inputStamps: [(name: String, stamp: String)], commandLine: [String]) {
-    path = FileSystem.join(directory, ".smelt-progress.json")
+    self.init(
+      path: FileSystem.join(directory, ".smelt-progress.json"), planFingerprint: planFingerprint, inputStamps: inputStamps,
+      commandLine: commandLine)
+  }
+
+  /// A journal at `path` (a single-file output's: `.<name>.smelt-progress.json` beside it).
+  init(path: String, planFingerprint: String, inputStamps: [(name: String, stamp: String)], commandLine: [String]) {
+    self.path = path
     self.planFingerprint = planFingerprint
     self.inputStamps = inputStamps
     self.commandLine = commandLine

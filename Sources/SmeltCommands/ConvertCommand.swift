@@ -25,12 +25,18 @@ struct ConvertCommand: Command {
       matches follow --to (default keep). The config block is written in the consumer's terms \
       (compressed-tensors config_groups + ignore, MLX per-module quantization, GPTQ, gpt-oss, ModelOpt \
       hf_quant_config.json). Output files are written under temporary names and renamed when complete; \
-      --resume continues an interrupted run.
+      --resume continues an interrupted run. GGUF for llama.cpp: OUT is a .gguf file and --to names a \
+      llama-quantize preset (gguf-q4_k_m, gguf-q8_0, gguf-bf16, ...: the same type for every tensor as \
+      llama-quantize picks); deepseek2 layout with the MTP block as nextn tensors (--drop-mtp leaves it out), \
+      tokenizer from tokenizer.json, --rule 'GLOB=TYPE' on GGUF tensor names (llama-quantize's --tensor-type), \
+      --imatrix FILE, --max-shard-size for a -0000N-of-0000M.gguf split set.
       """,
     arguments: [
       .positional("input", help: "The checkpoint to read (directory or .safetensors file); with --finalize, OUT.", optional: true),
-      .positional("output", help: "The directory to write.", optional: true),
-      .option("to", valueName: "format", help: "Target format (required unless --rule/--recipe is given).", values: ConversionTarget.names),
+      .positional("output", help: "The directory to write (a .gguf file for gguf-* targets).", optional: true),
+      .option(
+        "to", valueName: "format", help: "Target format (required unless --rule/--recipe is given).",
+        values: ConversionTarget.names + GGUFConversionPlan.targetNames),
       .option("group-size", valueName: "n", help: "Group size of int4/gptq (default 128) and mlx-affine (default 64).", values: ["32", "64", "128"]),
       .option("bits", valueName: "n", help: "Bits of mlx-affine.", default: "4", values: ["4", "8"]),
       .flag("search", help: "Choose 4-bit scales by a per-group clip search (lower error than round-to-nearest)."),
@@ -48,6 +54,8 @@ struct ConvertCommand: Command {
       .flag("resume", help: "Continue an interrupted conversion (or part) into the same output directory."),
       .flag("ignore-unindexed", help: "Convert only what the index names, although the directory holds other .safetensors files."),
       .flag("finalize", help: "Complete OUT after all its parts (--part I/N) finished: check every file against the parts' receipts, write the index, config and manifest."),
+      .option("imatrix", valueName: "file", help: "GGUF targets: llama-imatrix's importance matrix weighting the k-quant searches."),
+      .flag("drop-mtp", help: "GGUF targets: leave out the multi-token-prediction block (for llama.cpp builds that cannot load nextn tensors)."),
     ] + SplitJobOptions.arguments + [.json, .quiet])
 
   var input: String
@@ -69,6 +77,8 @@ struct ConvertCommand: Command {
   /// The command line this run records (manifest, job description).
   var recorded: [String]
   var scriptCommand: [String]
+  /// Set for `--to gguf-*`: the GGUF route, which replaces everything above.
+  var gguf: ConvertGGUF?
 
   static let pathArguments: Set<String> = ["input", "output", "recipe"]
 
@@ -95,6 +105,19 @@ struct ConvertCommand: Command {
     split = try SplitJobOptions(arguments: arguments)
     recorded = SplitJobOptions.recordedCommand("convert", arguments, alsoExcluding: ["json"])
     scriptCommand = SplitJobOptions.scriptCommand("convert", arguments, paths: Self.pathArguments, alsoExcluding: ["json"])
+    if let name = arguments.optionalString("to"), let preset = GGUFConversionPlan.preset(forTarget: name) {
+      guard split.part.isWhole, split.script == nil else {
+        throw UsageError.invalid("--part and --emit-sbatch do not apply to GGUF targets yet: a GGUF output is one file written in one pass")
+      }
+      gguf = try ConvertGGUF(arguments: arguments, preset: preset)
+      (input, output, target, selection) = ("", "", .cast(.float32), TensorSelection())
+      (compressedTensors, search, maxShardByteCount, dryRun, listTensors, force, resume, ignoreUnindexed, json) =
+        (false, false, 0, false, false, false, false, false, false)
+      return
+    }
+    for option in ["imatrix", "drop-mtp"] where arguments.isPresent(option) {
+      throw UsageError.invalid("--\(option) applies to GGUF targets only (--to gguf-<preset>)")
+    }
     input = try arguments.string("input")
     output = try arguments.string("output")
     let blockText = try arguments.string("block-size")
@@ -161,6 +184,7 @@ struct ConvertCommand: Command {
   }
 
   func run(context: CommandContext) throws {
+    if let gguf { return try gguf.run(context: context) }
     let checkpoint = try Checkpoint.open(input)
     try checkpoint.requireCompleteIndex(allowUnindexedFiles: ignoreUnindexed, override: "--ignore-unindexed")
     let plan = try ConversionPlan(

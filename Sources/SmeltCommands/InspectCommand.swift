@@ -1,4 +1,7 @@
 import Checkpoint
+import GGML
+import GGUF
+import GGUFModel
 import CommandLineSupport
 import JSON
 import SafeTensors
@@ -9,14 +12,15 @@ import WeightFormats
 struct InspectCommand: Command {
   static let configuration = CommandConfiguration(
     name: "inspect",
-    abstract: "Summarize a safetensors checkpoint: files, tensors, dtypes, architecture, quantization, MoE layout.",
+    abstract: "Summarize a checkpoint or GGUF: files, tensors, dtypes, architecture, quantization, MoE layout.",
     discussion: """
-      PATH is a checkpoint directory (with model.safetensors.index.json or *.safetensors files) or a single \
-      .safetensors file. Every header is validated; no tensor data is read. The JSON schema is in \
-      formats/inspect-json.md.
+      PATH is a checkpoint directory (with model.safetensors.index.json or *.safetensors files), a single \
+      .safetensors file, or a GGUF (any file of a split set: the whole set is read). Every header is \
+      validated; no tensor data is read. For a GGUF the report lists every metadata key, and bytes and bits \
+      per weight by ggml type. The JSON schema is in formats/inspect-json.md (GGUF: formats/gguf.md).
       """,
     arguments: [
-      .positional("path", help: "A checkpoint directory or a .safetensors file."),
+      .positional("path", help: "A checkpoint directory, a .safetensors file or a .gguf file."),
       .flag("tensors", help: "List every tensor (name, dtype, shape, bytes, file)."),
       .option("filter", valueName: "glob", help: "With --tensors, only tensors whose name matches GLOB (e.g. '*.experts.0.*')."),
       .json,
@@ -35,6 +39,18 @@ struct InspectCommand: Command {
   }
 
   func run(context: CommandContext) throws {
+    if GGUFCheckpoint.isGGUF(path) {
+      let summary = GGUFSummary(files: try GGUFFile.openSet(path))
+      let rows = listTensors ? summary.tensors.filter { filter?.matches($0.name) ?? true } : nil
+      if json {
+        var report = summary
+        report.tensors = rows ?? []
+        context.stdout.line(JSONWriter(pretty: true).string(report.json(tensors: rows != nil)))
+      } else {
+        context.stdout.write(InspectReport.text(summary, tensors: rows))
+      }
+      return
+    }
     let checkpoint = try Checkpoint.open(path)
     let summary = CheckpointSummary(checkpoint)
     var rows: [CheckpointSummary.TensorRow]?
@@ -140,6 +156,38 @@ enum InspectReport {
         [["tensor", "dtype", "shape", "bytes", "file"]]
           + tensors.map { [$0.name, $0.dtype, "[" + $0.shape.map(String.init).joined(separator: ", ") + "]", "\($0.byteCount)", $0.file] },
         indent: 0, rightAligned: [3])
+    }
+    return out
+  }
+
+  /// A GGUF: files, metadata, bytes and bits per weight by ggml type, optionally every tensor.
+  static func text(_ s: GGUFSummary, tensors: [GGUFSummary.TensorRow]?) -> String {
+    var out = ""
+    func line(_ text: String = "") { out += text + "\n" }
+    let total = s.files.reduce(0) { $0 + $1.byteCount }
+    line("GGUF        \(s.files[0].path) (version \(s.version), \(s.files.count) file(s), \(ByteCount.formatted(total)))")
+    if s.files.count > 1 {
+      for file in s.files { line("            \(file.path): \(file.tensorCount) tensors, \(ByteCount.formatted(file.byteCount))") }
+    }
+    line("Model       \(s.architecture ?? "no general.architecture")\(s.fileType.map { ", file type \($0.name)" } ?? "")")
+    line("Tensors     \(s.tensors.count)")
+    line("Parameters  \(s.elementCount)")
+    line("Data        \(ByteCount.formatted(s.dataByteCount)), \(DisplayFormat.decimal(s.bitsPerWeight)) bits per weight")
+    line()
+    line("Metadata (\(s.metadata.count) keys)")
+    out += table(s.metadata.entries.map { [$0.key, $0.value.type.name, GGUFSummary.describe($0.value)] }, indent: 2)
+    line()
+    line("Bytes by type")
+    out += table(
+      [["type", "tensors", "elements", "bytes", "bits/weight"]]
+        + s.types.map { [$0.type.name, "\($0.tensorCount)", "\($0.elementCount)", ByteCount.formatted($0.byteCount), DisplayFormat.decimal($0.bitsPerWeight)] },
+      indent: 2, rightAligned: [1, 2, 3, 4])
+    if let tensors {
+      line()
+      out += table(
+        [["tensor", "type", "ne", "bytes", "file"]]
+          + tensors.map { [$0.name, $0.type.name, "{" + $0.dimensions.map(String.init).joined(separator: ", ") + "}", "\($0.byteCount)", "\($0.file)"] },
+        indent: 0, rightAligned: [3, 4])
     }
     return out
   }

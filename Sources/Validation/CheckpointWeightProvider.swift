@@ -1,4 +1,5 @@
 import Checkpoint
+import GGUFModel
 import JSON
 import Quantization
 import ReferenceModel
@@ -49,10 +50,12 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     self.logicalNames = names
   }
 
-  /// Opens the checkpoint at `path`: a directory, a `.safetensors` file, or a `smelt shard` output directory
-  /// (recognised by its `manifest.json`).
+  /// Opens the checkpoint at `path`: a directory, a `.safetensors` file, a `smelt shard` output directory
+  /// (recognised by its `manifest.json`), or a deepseek2 GGUF (by its magic; any file of a split set).
   public convenience init(path: String) throws {
-    if ShardedTensorSource.isShardOutput(path) {
+    if GGUFCheckpoint.isGGUF(path) {
+      self.init(source: try GGUFTensorSource(path: path))
+    } else if ShardedTensorSource.isShardOutput(path) {
       self.init(source: try ShardedTensorSource(directory: path))
     } else {
       self.init(checkpoint: try Checkpoint.open(path))

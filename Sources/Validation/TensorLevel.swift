@@ -26,7 +26,7 @@ extension Validator {
       referenceStorage: describe(reference, name), candidateStorage: describe(candidate, name),
       metrics: ComparisonMetrics.empty, minimumSNRDecibels: 0, maximumPeakError: 0, failure: nil, note: nil)
     guard let storage = candidate.storage(of: name) else {
-      if candidate.source.skippedTensors.contains(name) {
+      if candidate.source.leavesOut(name) {
         result.note = "not in the candidate by design (shard manifest skipped_tensors)"
       } else {
         result.failure = "missing from the candidate"

@@ -16,6 +16,9 @@ public protocol TensorSource: TensorStore {
   func entry(_ name: String) -> TensorEntry?
   /// Source tensors deliberately left out (a shard layout that drops the MTP layer).
   var skippedTensors: Set<String> { get }
+  /// Whether a reference tensor `name` is absent from this source by design (in `skippedTensors`, or the MTP
+  /// block of a GGUF written without it).
+  func leavesOut(_ name: String) -> Bool
   /// Every file read from: weights, index, config, manifest (no output may replace one of them).
   var inputFilePaths: [String] { get }
   /// Throws, naming the file, if a mapped file changed while it was read (truncated, rewritten or
@@ -25,6 +28,7 @@ public protocol TensorSource: TensorStore {
 
 extension TensorSource {
   public var skippedTensors: Set<String> { [] }
+  public func leavesOut(_ name: String) -> Bool { skippedTensors.contains(name) }
   public var storePath: String { directory }
   public var configObject: JSONObject? { config?.raw }
   public func storedEntry(_ name: String) -> TensorEntry? { entry(name) }

@@ -37,19 +37,22 @@ extension TensorStore {
 public struct TensorBytes: Sendable {
   enum Storage: Sendable {
     case mapped(TensorView, Range<Int>)
+    case file(MappedFile, Range<Int>)
     case owned([UInt8])
   }
   let storage: Storage
 
   /// A window of `view`'s bytes.
   public init(view: TensorView, range: Range<Int>) { storage = .mapped(view, range) }
+  /// Bytes `range` of a mapped file (another container's tensor data: a GGUF).
+  public init(mapping: MappedFile, range: Range<Int>) { storage = .file(mapping, range) }
   /// Owned bytes.
   public init(_ bytes: [UInt8]) { storage = .owned(bytes) }
 
   /// The byte count.
   public var count: Int {
     switch storage {
-    case .mapped(_, let range): range.count
+    case .mapped(_, let range), .file(_, let range): range.count
     case .owned(let bytes): bytes.count
     }
   }
@@ -60,6 +63,9 @@ public struct TensorBytes: Sendable {
     case .mapped(let view, let range):
       // `view` keeps its file's mapping alive while `self` exists.
       return try body(UnsafeRawBufferPointer(rebasing: view.bytes[range]))
+    case .file(let mapping, let range):
+      defer { withExtendedLifetime(mapping) {} }
+      return try body(UnsafeRawBufferPointer(rebasing: mapping.bytes[range]))
     case .owned(let bytes):
       return try bytes.withUnsafeBytes(body)
     }
@@ -72,6 +78,10 @@ public struct TensorBytes: Sendable {
   /// checkpoint does not grow the resident set with file pages (the page cache keeps them; a later read maps
   /// them again). No-op for owned bytes and small windows.
   public func releasePages() {
+    if case .file(let mapping, let range) = storage, range.count >= 1 << 16 {
+      mapping.advise(.dontNeed, range: range)
+      return
+    }
     guard case .mapped(let view, let range) = storage, range.count >= 1 << 16 else { return }
     let mapping = view.owner.mapping
     guard let start = view.bytes.baseAddress, let base = mapping.bytes.baseAddress else { return }

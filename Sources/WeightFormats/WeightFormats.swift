@@ -19,6 +19,7 @@ public enum WeightFormats {
     MLXAffineFormat(),
     NVFP4WeightFormat.modelOpt,
     MXFP4WeightFormat.gptOss,
+  ] + GGMLWeightFormat.all + [
     PlainFormat(),
   ]
 

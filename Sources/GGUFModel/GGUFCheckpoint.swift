@@ -1,0 +1,205 @@
+import GGML
+import GGUF
+import JSON
+import SafeTensors
+import Synchronization
+import SystemIO
+import TensorCore
+import WeightFormats
+
+/// A deepseek2 GGUF (one file or a `-0000N-of-0000M.gguf` split set) read as the Hugging Face checkpoint it
+/// holds: a `TensorStore` whose tensors carry Hugging Face names (`DeepSeek2.storedTensors`) and whose
+/// `config.json` is rebuilt from the metadata (`DeepSeek2.huggingFaceConfig`), so `validate`, `forward` and
+/// the one weight decoder read a GGUF exactly as a safetensors checkpoint.
+///
+/// F32/F16/BF16 tensors are plain tensors; a quantized weight `<module>.weight` is the U8 tensor
+/// `<module>.weight:<type>` decoded by its ggml registry entry (`GGMLWeightFormat`); stacked experts are
+/// zero-copy slabs of the stacked tensor; `kv_b_proj` is rebuilt in F32 from `attn_k_b` and `attn_v_b` when
+/// read. Everything is memory-mapped and lazy.
+public final class GGUFCheckpoint: TensorStore, Sendable {
+  public let path: String
+  /// The split set's files (one for a single file), in order.
+  public let files: [GGUFFile]
+  /// The first file's metadata.
+  public var metadata: GGUFMetadata { files[0].metadata }
+  /// Every GGUF tensor with the index of its file, in file order.
+  public let tensorInfos: [(file: Int, info: GGUFTensorInfo)]
+  /// The rebuilt `config.json`.
+  public let config: JSONObject
+  public let entries: [TensorEntry]
+  private let locations: [String: Location]
+  private let ggufIndex: [String: (file: Int, tensor: Int)]
+
+  enum Location: Sendable {
+    /// Absolute bytes of file `file`.
+    case file(Int, Range<Int>)
+    /// `kv_b_proj` rebuilt from the MLA halves.
+    case mlaKeyValue(key: String, value: String, heads: Int, nope: Int, valueHead: Int)
+  }
+
+  public enum Failure: Error, CustomStringConvertible {
+    /// A tensor type Smelt has no decoder for.
+    case unsupportedType(tensor: String, type: GGMLType)
+    case mapping(DeepSeek2.Failure, path: String)
+
+    public var description: String {
+      switch self {
+      case .unsupportedType(let tensor, let type):
+        "GGUF tensor '\(tensor)' is \(type.name), which Smelt cannot decode (it reads \(GGMLKernels.supportedTypes.map(\.name).joined(separator: ", ")))"
+      case .mapping(let failure, let path): "\(path): \(failure)"
+      }
+    }
+  }
+
+  /// True when `path` names a GGUF file (by its magic; false for directories and unreadable paths).
+  public static func isGGUF(_ path: String) -> Bool {
+    guard !FileSystem.isDirectory(path), (try? FileSystem.byteCount(of: path)) ?? 0 >= 4,
+      let file = try? FileDescriptor.open(path, .readOnly)
+    else { return false }
+    defer { file.close() }
+    var magic = [UInt8](repeating: 0, count: 4)
+    guard (try? magic.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }) != nil else { return false }
+    return magic == Array("GGUF".utf8)
+  }
+
+  /// Opens `path` and, when its metadata says it is one file of a split set, every file of the set.
+  ///
+  /// - Throws: `SystemError`/`GGUFError` for unreadable or invalid files, `Failure` for an incomplete split
+  ///   set, an architecture other than deepseek2, an unknown tensor name or a type Smelt cannot decode.
+  public init(path: String) throws {
+    self.path = path
+    let files = try GGUFFile.openSet(path)
+    self.files = files
+    var infos: [(file: Int, info: GGUFTensorInfo)] = []
+    var index: [String: (file: Int, tensor: Int)] = [:]
+    for (f, file) in files.enumerated() {
+      for (t, info) in file.tensors.enumerated() {
+        infos.append((f, info))
+        index[info.name] = (f, t)
+      }
+    }
+    tensorInfos = infos
+    ggufIndex = index
+    let all = infos.map(\.info)
+    let stored: [DeepSeek2.StoredTensor]
+    do {
+      config = try DeepSeek2.huggingFaceConfig(files[0].metadata, tensors: all)
+      stored = try DeepSeek2.storedTensors(all)
+    } catch {
+      throw Failure.mapping(error, path: path)
+    }
+
+    var entries: [TensorEntry] = []
+    var locations: [String: Location] = [:]
+    for tensor in stored {
+      switch tensor.layout {
+      case .whole(let name), .expert(let name, _, _):
+        guard let (f, t) = index[name] else { continue }
+        let info = files[f].tensors[t]
+        var range = files[f].fileRange(ofTensor: t)
+        if case .expert(_, let expert, let count) = tensor.layout {
+          let slab = range.count / count
+          range = (range.lowerBound + expert * slab)..<(range.lowerBound + (expert + 1) * slab)
+        }
+        let (name, dtype, shape) = try Self.presentation(of: tensor, type: info.type, byteCount: range.count)
+        guard let entry = TensorEntry(name: name, dtype: dtype, shape: shape, dataOffsets: range) else {
+          throw Failure.mapping(.inconsistentGGUFTensor(info.name, reason: "\(range.count) bytes do not hold \(tensor.shape)"), path: path)
+        }
+        entries.append(entry)
+        locations[name] = .file(f, range)
+      case .mlaKeyValue(let key, let value, let heads, let nope, let valueHead):
+        for half in [key, value] {
+          guard let (f, t) = index[half] else { continue }
+          let type = files[f].tensors[t].type
+          guard GGMLKernels.forType(type) != nil else { throw Failure.unsupportedType(tensor: half, type: type) }
+        }
+        let byteCount = tensor.shape.reduce(4, *)
+        guard let entry = TensorEntry(name: tensor.name, dtype: .float32, shape: tensor.shape, dataOffsets: 0..<byteCount) else { continue }
+        entries.append(entry)
+        locations[tensor.name] = .mlaKeyValue(key: key, value: value, heads: heads, nope: nope, valueHead: valueHead)
+      }
+    }
+    self.entries = entries
+    self.locations = locations
+    lookup = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+  }
+
+  private let lookup: [String: TensorEntry]
+  /// The last `kv_b_proj` rebuilt (a validator reads a weight in several row ranges).
+  private let rebuilt = Mutex<(name: String, bytes: [UInt8])?>(nil)
+
+  /// The store's name, dtype and shape for a Hugging Face tensor stored as `type`.
+  private static func presentation(of tensor: DeepSeek2.StoredTensor, type: GGMLType, byteCount: Int) throws
+    -> (String, DType, [Int])
+  {
+    let plain: [GGMLType: DType] = [
+      .f32: .float32, .f16: .float16, .bf16: .bfloat16, .i8: .int8, .i16: .int16, .i32: .int32, .i64: .int64, .f64: .float64,
+    ]
+    if let dtype = plain[type] { return (tensor.name, dtype, tensor.shape) }
+    guard GGMLWeightFormat(type) != nil else { throw Failure.unsupportedType(tensor: tensor.name, type: type) }
+    let rows = tensor.shape.count >= 2 ? tensor.shape.dropLast().reduce(1, *) : 1
+    return (GGMLWeightFormat.storedName(weight: tensor.name, type: type), .uint8, [rows, byteCount / max(1, rows)])
+  }
+
+  /// The split set's file paths (no output may replace one of them).
+  public var inputFilePaths: [String] { files.map(\.path) }
+
+  /// Throws, naming the file, if a mapped file changed while it was read: results computed from it are void.
+  public func checkUnchanged() throws { for file in files { try file.mapping.checkUnchanged() } }
+
+  // MARK: TensorStore
+
+  public var storePath: String { path }
+  public var configObject: JSONObject? { config }
+  public func storedEntry(_ name: String) -> TensorEntry? { lookup[name] }
+
+  public func bytes(of name: String, range: Range<Int>) throws -> TensorBytes {
+    guard let entry = lookup[name], let location = locations[name] else {
+      throw WeightDecodingError.missingTensor(name: name, store: path)
+    }
+    guard range.lowerBound >= 0, range.upperBound <= entry.byteCount else {
+      throw WeightDecodingError.badRowRange(
+        module: name, range: range, rows: entry.byteCount, reason: "byte range outside the tensor's \(entry.byteCount) bytes")
+    }
+    switch location {
+    case .file(let file, let bytes):
+      return TensorBytes(mapping: files[file].mapping, range: (bytes.lowerBound + range.lowerBound)..<(bytes.lowerBound + range.upperBound))
+    case .mlaKeyValue(let key, let value, let heads, let nope, let valueHead):
+      if let cached = rebuilt.withLock({ $0 }), cached.name == name { return TensorBytes(Array(cached.bytes[range])) }
+      let bytes = try rebuildKeyValue(key: key, value: value, heads: heads, nope: nope, valueHead: valueHead)
+      rebuilt.withLock { $0 = (name, bytes) }
+      return TensorBytes(Array(bytes[range]))
+    }
+  }
+
+  /// `kv_b_proj` in F32: per head `h`, row `c < nope` is column `c` of `attn_k_b` head `h` (`{nope, kv}`),
+  /// row `nope + r` is row `r` of `attn_v_b` head `h` (`{kv, v}`).
+  private func rebuildKeyValue(key: String, value: String, heads: Int, nope: Int, valueHead: Int) throws -> [UInt8] {
+    let k = try decodeWhole(key)
+    let v = try decodeWhole(value)
+    let kv = k.count / (heads * nope)
+    var out = [Float](repeating: 0, count: heads * (nope + valueHead) * kv)
+    for h in 0..<heads {
+      let base = h * (nope + valueHead) * kv
+      for r in 0..<kv {
+        for c in 0..<nope { out[base + c * kv + r] = k[(h * kv + r) * nope + c] }
+      }
+      for r in 0..<valueHead {
+        for c in 0..<kv { out[base + (nope + r) * kv + c] = v[(h * valueHead + r) * kv + c] }
+      }
+    }
+    return out.withUnsafeBytes { Array($0) }
+  }
+
+  /// All of GGUF tensor `name` as F32 (ggml's own dequantization).
+  private func decodeWhole(_ name: String) throws -> [Float] {
+    guard let (f, t) = ggufIndex[name] else { throw WeightDecodingError.missingTensor(name: name, store: path) }
+    let info = files[f].tensors[t]
+    guard let kernels = GGMLKernels.forType(info.type) else { throw Failure.unsupportedType(tensor: name, type: info.type) }
+    var values = [Float](repeating: 0, count: info.elementCount)
+    try values.withUnsafeMutableBufferPointer { out in
+      try kernels.dequantize(files[f].bytes(ofTensor: t), rowLength: info.rowLength, into: out)
+    }
+    return values
+  }
+}

@@ -1,0 +1,458 @@
+import Checkpoint
+import Dispatch
+import GGML
+import GGUF
+import GGUFModel
+import JobParts
+import JSON
+import SafeTensors
+import Synchronization
+import SystemIO
+import TensorCore
+import WeightFormats
+
+/// `smelt convert IN OUT.gguf --to gguf-<preset>`: a checkpoint (FP8 block, BF16, F32, ...) straight to the
+/// GGUF llama.cpp loads, in one streaming pass.
+///
+/// The plan is pure (headers only): the deepseek2 tensor map (`DeepSeek2.tensors`, in convert_hf_to_gguf.py's
+/// order), llama-quantize's type for every tensor (`LlamaQuantize.choose` as llama-quantize runs it over the
+/// converter's F32 GGUF, so the bytes are those of llama.cpp's two-step pipeline), the metadata (hyperparameters,
+/// tokenizer, `general.file_type`, imatrix keys) and the file layout(s) — one file, or a `llama-gguf-split`
+/// set. Source weights are read through the weight-format registry (`WeightDecoding`), whatever their
+/// storage, and encoded by the ggml kernels (`GGMLKernels`); nothing here knows a storage or block type.
+public struct GGUFConversionPlan: Sendable {
+  public struct Options: Sendable {
+    public var preset: LlamaFileType
+    /// Write the MTP block as `blk.N.nextn.*` (`--drop-mtp` clears it, for builds that cannot load it).
+    public var keepMTP = true
+    /// Split into `-0000N-of-0000M.gguf` files of at most this many tensor bytes (nil: one file).
+    public var maxShardByteCount: Int?
+    /// An importance matrix (llama-imatrix's file) weighting the k-quant searches, and its path.
+    public var importance: ImportanceMatrix?
+    public var importancePath: String?
+    /// `--rule GLOB=TYPE`: a ggml type for GGUF tensor names matching GLOB (first match wins), as
+    /// llama-quantize's `--tensor-type`; consulted only for tensors the preset quantizes.
+    public var overrides: [(glob: Glob, type: GGMLType)] = []
+
+    public init(preset: LlamaFileType) { self.preset = preset }
+  }
+
+  /// One output tensor: where it is written and where its elements come from.
+  public struct Tensor: Sendable {
+    public var info: GGUFTensorInfo
+    public var source: GGUFTensorPlan.Source
+    /// The output file (index into `layouts`) and the tensor's index in it.
+    public var file: Int
+    public var indexInFile: Int
+    /// The type llama-quantize falls back to because the row is not whole blocks of the preset's type.
+    public var fellBack: Bool
+    public var overridden: Bool
+    /// Importance vectors, one per `ne[2]` plane (expert or head), each `ne[0]` long; nil without.
+    public var importance: [[Float]]?
+  }
+
+  public enum Failure: Error, CustomStringConvertible {
+    case noConfig(String)
+    case mapping(DeepSeek2.Failure)
+    case quantize(LlamaQuantize.Failure)
+    case importance(ImportanceMatrix.Failure)
+    case tokenizer(TokenizerMetadata.Failure, path: String)
+    case unknownSource(String)
+
+    public var description: String {
+      switch self {
+      case .noConfig(let path): "\(path): no config.json; a GGUF needs the model's hyperparameters"
+      case .mapping(let failure): "\(failure)"
+      case .quantize(let failure): "\(failure)"
+      case .importance(let failure): "--imatrix: \(failure)"
+      case .tokenizer(let failure, let path): "\(path): \(failure)"
+      case .unknownSource(let name): "the checkpoint has no weight '\(name)'"
+      }
+    }
+  }
+
+  public let options: Options
+  public let layouts: [GGUFLayout]
+  /// Output paths, parallel to `layouts`.
+  public let paths: [String]
+  /// Every tensor, in write order (file by file, each in its info order).
+  public let tensors: [Tensor]
+  /// Warnings for the user (no tokenizer, ...).
+  public let notes: [String]
+  public let sourceByteCount: Int
+
+  public var outputByteCount: Int { layouts.reduce(0) { $0 + $1.fileByteCount } }
+
+  /// Plans converting `checkpoint` into `output` (a `.gguf` path; with `maxShardByteCount`, the split set's
+  /// prefix).
+  public init(checkpoint: Checkpoint, output: String, options: Options) throws {
+    self.options = options
+    guard let config = checkpoint.config else { throw Failure.noConfig(checkpoint.directory) }
+    let mapping = DeepSeek2.Options(keepMTP: options.keepMTP)
+    var shapes: [String: [Int]] = [:]
+    var groupBytes: [String: Int] = [:]
+    let entryBytes = Dictionary(checkpoint.entries.map { ($0.name, $0.byteCount) }, uniquingKeysWith: { first, _ in first })
+    for group in WeightGrouping.groups(of: checkpoint.entries) {
+      let name = WeightDecoding.logicalName(of: group)
+      shapes[name] = try WeightDecoding.geometry(of: group, in: checkpoint).shape
+      groupBytes[name] = group.parts.values.reduce(0) { $0 + (entryBytes[$1] ?? 0) }
+    }
+    // convert_hf_to_gguf.py walks the files in name order and each file's tensors in name order.
+    let sourceOrder = zip(checkpoint.fileNames, checkpoint.files).sorted { $0.0 < $1.0 }
+      .flatMap { $0.1.entries.map(\.name).sorted() }
+    let tensorMap = try Self.mapped { () throws(DeepSeek2.Failure) in try DeepSeek2.tensors(config, shapes: shapes, options: mapping) }
+    let planned = DeepSeek2.converterOrder(tensorMap, sourceOrder: sourceOrder)
+    let metadataBase = try Self.mapped { () throws(DeepSeek2.Failure) in
+      try DeepSeek2.hyperparameters(config, options: mapping, fileType: options.preset)
+    }
+    let model = try Self.mapped { () throws(DeepSeek2.Failure) in try DeepSeek2.quantizeModel(config, options: mapping) }
+
+    // Types as llama-quantize chooses them over the converter's F32 file, in its processing order.
+    let byName = Dictionary(uniqueKeysWithValues: planned.map { ($0.name, $0) })
+    let order = LlamaQuantize.processingOrder(planned.map(\.name))
+    let inputs = order.map { LlamaQuantize.Tensor(name: $0, dimensions: byName[$0]!.dimensions, type: .f32) }
+    let overrides = options.overrides
+    let choices: [LlamaQuantize.Choice]
+    do throws(LlamaQuantize.Failure) {
+      choices = try LlamaQuantize.choose(
+        inputs, preset: options.preset, model: model, hasImportance: options.importance != nil,
+        override: { name in overrides.first { $0.glob.matches(name) }?.type })
+    } catch {
+      throw Failure.quantize(error)
+    }
+    if let missing = LlamaQuantize.missingImportance(choices, names: order, hasImportance: options.importance != nil) {
+      throw Failure.quantize(missing)
+    }
+    let choiceByName = Dictionary(uniqueKeysWithValues: zip(order, choices).map { ($0, $1) })
+
+    var metadata = metadataBase
+    metadata.set("general.quantization_version", .uint32(2))
+    var notes: [String] = []
+    metadata.append(contentsOf: try Self.tokenizer(checkpoint: checkpoint, config: config, notes: &notes).keyValues)
+    if let importance = options.importance {
+      metadata.append(contentsOf: importance.metadata(filePath: options.importancePath ?? ""))
+    }
+
+    let infos = planned.map { GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: choiceByName[$0.name]!.type) }
+    let layouts: [GGUFLayout]
+    if let limit = options.maxShardByteCount {
+      layouts = try GGUFSplit.plan(metadata: metadata, tensors: infos, maxShardBytes: limit)
+      let prefix = GGUFSplit.prefix(ofOutput: output)
+      paths = layouts.indices.map { GGUFSplit.shardPath(prefix: prefix, index: $0, count: layouts.count) }
+    } else {
+      layouts = [try GGUFLayout(metadata: metadata, tensors: infos)]
+      paths = [output]
+    }
+    var tensors: [Tensor] = []
+    for (f, layout) in layouts.enumerated() {
+      for (t, info) in layout.tensors.enumerated() {
+        let plan = byName[info.name]!
+        let choice = choiceByName[info.name]!
+        var importance: [[Float]]?
+        if let matrix = options.importance, choice.type.isQuantized {
+          let planes = info.dimensions.count >= 3 ? info.dimensions[2] : 1
+          do { importance = try matrix.vectors(for: info.name, rowLength: info.rowLength, experts: planes) } catch {
+            throw Failure.importance(error)
+          }
+        }
+        tensors.append(Tensor(
+          info: info, source: plan.source, file: f, indexInFile: t, fellBack: choice.fellBack,
+          overridden: choice.overridden, importance: importance))
+      }
+    }
+    var sourceBytes = 0
+    for name in Set(planned.flatMap(\.source.tensorNames)) {
+      guard let bytes = groupBytes[name] else { throw Failure.unknownSource(name) }
+      sourceBytes += bytes
+    }
+    self.layouts = layouts
+    self.tensors = tensors
+    self.notes = notes
+    self.sourceByteCount = sourceBytes
+  }
+
+  private static func mapped<T>(_ body: () throws(DeepSeek2.Failure) -> T) throws(Failure) -> T {
+    do { return try body() } catch { throw .mapping(error) }
+  }
+
+  /// The tokenizer keys from the checkpoint's `tokenizer.json` (and `tokenizer_config.json`,
+  /// `chat_template.jinja`), or `tokenizer.ggml.model = none` with a note when there is none.
+  private static func tokenizer(checkpoint: Checkpoint, config: ModelConfig, notes: inout [String]) throws -> TokenizerMetadata {
+    func read(_ name: String) -> [UInt8]? {
+      let path = FileSystem.join(checkpoint.directory, name)
+      return FileSystem.exists(path) ? try? FileSystem.readFile(path) : nil
+    }
+    guard let tokenizerJSON = read("tokenizer.json") else {
+      notes.append("no tokenizer.json: writing tokenizer.ggml.model = none (llama.cpp runs raw token ids only, no text)")
+      return .none
+    }
+    let files = TokenizerMetadata.Files(
+      tokenizerJSON: tokenizerJSON, tokenizerConfigJSON: read("tokenizer_config.json"), configJSON: read("config.json"),
+      chatTemplateJinja: read("chat_template.jinja").map { String(decoding: $0, as: UTF8.self) })
+    do {
+      return try TokenizerMetadata(files: files, vocabularySize: config.vocabSize, pre: DeepSeek2.preTokenizer)
+    } catch {
+      throw Failure.tokenizer(error, path: FileSystem.join(checkpoint.directory, "tokenizer.json"))
+    }
+  }
+}
+
+/// What a finished GGUF conversion did.
+public struct GGUFConversionReport: Sendable {
+  public var tensorCount: Int
+  public var sourceByteCount: Int
+  public var outputByteCount: Int
+  public var seconds: Double
+  public var filesWritten: [String]
+  public var filesResumed: [String]
+}
+
+/// Executes a `GGUFConversionPlan`, streaming: every tensor is cut into pieces of about `chunkElements`
+/// source elements (row ranges of one weight; one expert of a stacked `*_exps` tensor at a time; one head of
+/// an MLA half), and the workers take pieces in file order, each decoding its rows through the registry,
+/// encoding them with the ggml kernels and writing them at their planned offset. Memory is a few pieces per
+/// worker whatever the model's size: no tensor, layer or expert stack is ever held whole.
+///
+/// Each file is written under a temporary name, fsynced and renamed when complete. `--resume` reuses the
+/// files of a split set that an earlier run of the same plan completed (`.<name>.smelt-progress.json` next
+/// to the output records them with their SHA-256).
+public final class GGUFConversionRunner: Sendable {
+  public let plan: GGUFConversionPlan
+  public let checkpoint: Checkpoint
+  let chunkElements: Int
+  let workerCount: Int
+  private let groups: [String: (group: WeightGroup, geometry: WeightGeometry)]
+
+  public init(plan: GGUFConversionPlan, checkpoint: Checkpoint, chunkElements: Int = 1 << 20, workerCount: Int = Parallel.defaultThreadCount) throws {
+    self.plan = plan
+    self.checkpoint = checkpoint
+    self.chunkElements = max(1, chunkElements)
+    self.workerCount = max(1, workerCount)
+    var groups: [String: (WeightGroup, WeightGeometry)] = [:]
+    for group in WeightGrouping.groups(of: checkpoint.entries) {
+      groups[WeightDecoding.logicalName(of: group)] = (group, try WeightDecoding.geometry(of: group, in: checkpoint))
+    }
+    self.groups = groups
+  }
+
+  /// A unit of work: source rows of one output tensor.
+  struct Piece {
+    enum Kind {
+      /// Rows `rows` of source `name`, written as they are.
+      case rows(String, Range<Int>)
+      /// Head `head` of an MLA `kv_b_proj`: its key rows transposed, or its value rows.
+      case mlaHead(String, head: Int, key: Bool, nope: Int, value: Int)
+    }
+    var tensor: Int
+    var kind: Kind
+    /// Where the piece's blocks start within the output tensor.
+    var byteOffset: Int
+    /// Which `ne[2]` plane (expert, head) it lies in: the importance vector it uses.
+    var plane: Int
+    var elementCount: Int
+  }
+
+  /// A stable description of the plan and its inputs, for `--resume`.
+  func fingerprint() -> String {
+    var hasher = SHA256()
+    for layout in plan.layouts { hasher.update(layout.headerBytes) }
+    for tensor in plan.tensors { hasher.update(Array("\(tensor.source)|\(tensor.importance?.count ?? -1);".utf8)) }
+    if let importance = plan.options.importance {
+      for name in importance.entries.keys.sorted() {
+        hasher.update(Array(name.utf8))
+        importance.entries[name]!.withUnsafeBytes { hasher.update(Array($0)) }
+      }
+    }
+    hasher.update(Array(checkpoint.inputFingerprint().utf8))
+    return SHA256.hexString(hasher.finalize())
+  }
+
+  static func journalPath(for output: String) -> String {
+    let (directory, name) = FileSystem.split(output)
+    return FileSystem.join(directory, ".\(name).smelt-progress.json")
+  }
+
+  /// Writes every file of the plan.
+  /// - Parameter progress: called with output bytes finished since the last call (from worker threads).
+  public func run(resume: Bool, progress: @Sendable (Int) -> Void) throws -> GGUFConversionReport {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let journal = ResumeJournal(
+      path: Self.journalPath(for: plan.paths[0]), planFingerprint: fingerprint(), inputStamps: checkpoint.inputStamps(), commandLine: [])
+    if resume, let reason = journal.mismatch() { throw ConversionError.cannotResume(output: plan.paths[0], reason: reason) }
+    let completed = resume ? journal.completed().mapValues(\.sha256) : [:]
+    if !resume { journal.reset() }
+    var written: [String] = []
+    var resumed: [String] = []
+    do {
+      for (f, layout) in plan.layouts.enumerated() {
+        let path = plan.paths[f]
+        let name = FileSystem.split(path).name
+        if let digest = completed[name], FileSystem.exists(path), (try? FileSystem.byteCount(of: path)) == layout.fileByteCount,
+          (try? FileDigest.sha256(of: path)) == digest
+        {
+          resumed.append(path)
+          progress(layout.fileByteCount)
+          continue
+        }
+        let writer = try GGUFFileWriter(path: path, layout: layout)
+        do {
+          progress(layout.dataOffset)
+          try write(file: f, writer: writer, progress: progress)
+          try checkpoint.checkInputsUnchanged()
+          try writer.commit()
+        } catch {
+          writer.abandon()
+          throw error
+        }
+        if plan.layouts.count > 1 { journal.record(PartOutput(path: name, byteCount: layout.fileByteCount, sha256: try FileDigest.sha256(of: path))) }
+        written.append(path)
+      }
+    } catch {
+      // A problem of the input (NaN in a weight, a misshaped tensor) cannot be fixed by --resume: remove
+      // every file of this plan. I/O failures keep completed files for --resume.
+      if !(error is SystemError) {
+        for path in written + resumed { try? FileSystem.remove(path) }
+        journal.remove()
+      }
+      throw error
+    }
+    journal.remove()
+    let elapsed = (clock.now - start).components
+    return GGUFConversionReport(
+      tensorCount: plan.tensors.count, sourceByteCount: plan.sourceByteCount, outputByteCount: plan.outputByteCount,
+      seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18, filesWritten: written, filesResumed: resumed)
+  }
+
+  /// The pieces of output tensor `index`.
+  func pieces(ofTensor index: Int) -> [Piece] {
+    let tensor = plan.tensors[index]
+    let info = tensor.info
+    let rowLength = info.rowLength
+    let rowBytes = info.type.rowByteCount(elementCount: rowLength) ?? 0
+    let rowsPerPiece = max(1, chunkElements / max(1, rowLength))
+    func rowPieces(_ name: String, rows: Int, plane: Int, baseRow: Int) -> [Piece] {
+      stride(from: 0, to: rows, by: rowsPerPiece).map { first in
+        let range = first..<min(rows, first + rowsPerPiece)
+        return Piece(
+          tensor: index, kind: .rows(name, range), byteOffset: (baseRow + first) * rowBytes, plane: plane,
+          elementCount: range.count * rowLength)
+      }
+    }
+    let rows = info.elementCount / max(1, rowLength)
+    switch tensor.source {
+    case .tensor(let name):
+      return rowPieces(name, rows: rows, plane: 0, baseRow: 0)
+    case .stacked(let names):
+      let perExpert = rows / max(1, names.count)
+      return names.enumerated().flatMap { e, name in rowPieces(name, rows: perExpert, plane: e, baseRow: e * perExpert) }
+    case .mlaKeyHalf(let name, let heads, let nope, let value), .mlaValueHalf(let name, let heads, let nope, let value):
+      let key: Bool
+      if case .mlaKeyHalf = tensor.source { key = true } else { key = false }
+      let perHead = rows / max(1, heads)
+      return (0..<heads).map { head in
+        Piece(
+          tensor: index, kind: .mlaHead(name, head: head, key: key, nope: nope, value: value),
+          byteOffset: head * perHead * rowBytes, plane: head, elementCount: perHead * rowLength)
+      }
+    }
+  }
+
+  private func write(file: Int, writer: GGUFFileWriter, progress: @Sendable (Int) -> Void) throws {
+    let pieces = plan.tensors.indices.filter { plan.tensors[$0].file == file }.flatMap { self.pieces(ofTensor: $0) }
+    let cursor = Mutex(0)
+    let failure = Mutex<(any Error)?>(nil)
+    DispatchQueue.concurrentPerform(iterations: max(1, min(workerCount, pieces.count))) { _ in
+      while failure.withLock({ $0 == nil }) {
+        let next = cursor.withLock { value -> Int in
+          defer { value += 1 }
+          return value
+        }
+        guard next < pieces.count else { return }
+        do {
+          let bytes = try encode(pieces[next], writer: writer)
+          try checkpoint.checkInputsUnchanged(thorough: false)
+          progress(bytes)
+        } catch {
+          failure.withLock { if $0 == nil { $0 = error } }
+        }
+      }
+    }
+    if let error = failure.withLock({ $0 }) { throw error }
+  }
+
+  /// Decodes, checks, encodes and writes one piece; returns the bytes written.
+  private func encode(_ piece: Piece, writer: GGUFFileWriter) throws -> Int {
+    let tensor = plan.tensors[piece.tensor]
+    let info = tensor.info
+    var values = [Float](repeating: 0, count: piece.elementCount)
+    let sourceName: String
+    switch piece.kind {
+    case .rows(let name, let rows):
+      sourceName = name
+      let (group, geometry) = try source(name)
+      try values.withUnsafeMutableBufferPointer { out in
+        try WeightDecoding.decodeRows(group: group, in: checkpoint, geometry: geometry, rows: rows, into: out)
+      }
+    case .mlaHead(let name, let head, let key, let nope, let value):
+      sourceName = name
+      let (group, geometry) = try source(name)
+      let kv = geometry.columns
+      let first = head * (nope + value)
+      var rows = [Float](repeating: 0, count: (nope + value) * kv)
+      try rows.withUnsafeMutableBufferPointer { out in
+        try WeightDecoding.decodeRows(group: group, in: checkpoint, geometry: geometry, rows: first..<(first + nope + value), into: out)
+      }
+      if key {
+        // attn_k_b: ne = [nope, kv, heads]; element (h, r, c) = W[h·(nope+v) + c, r].
+        for r in 0..<kv { for c in 0..<nope { values[r * nope + c] = rows[c * kv + r] } }
+      } else {
+        // attn_v_b: ne = [kv, v, heads]; the value rows as they are.
+        values.replaceSubrange(0..<(value * kv), with: rows[(nope * kv)...])
+      }
+    }
+    if let bad = values.firstIndex(where: { !$0.isFinite }) {
+      throw ConversionError.numeric(
+        tensor: sourceName,
+        reason: "\(values[bad]) in the source (piece of '\(info.name)' at output element \(piece.byteOffset / max(1, info.type.rowByteCount(elementCount: info.rowLength) ?? 1) * info.rowLength + bad)); GGUF quantizers have no encoding for NaN/Inf — repair the checkpoint")
+    }
+    guard let kernels = GGMLKernels.forType(info.type), let rowBytes = info.type.rowByteCount(elementCount: info.rowLength) else {
+      throw ConversionError.unsupported(tensor: info.name, reason: "no ggml kernel writes \(info.type.name)")
+    }
+    let byteCount = piece.elementCount / info.rowLength * rowBytes
+    let output = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 64)
+    defer { output.deallocate() }
+    let importance = tensor.importance.map { $0[min(piece.plane, $0.count - 1)] }
+    do {
+      try values.withUnsafeBufferPointer { rows in
+        if let importance {
+          try importance.withUnsafeBufferPointer { weights in
+            try kernels.quantize(rows, rowLength: info.rowLength, importance: weights, into: output)
+          }
+        } else {
+          try kernels.quantize(rows, rowLength: info.rowLength, into: output)
+        }
+      }
+    } catch {
+      throw ConversionError.numeric(tensor: info.name, reason: "\(error)")
+    }
+    try writer.write(tensor: tensor.indexInFile, UnsafeRawBufferPointer(output), at: piece.byteOffset)
+    return byteCount
+  }
+
+  private func source(_ name: String) throws -> (WeightGroup, WeightGeometry) {
+    guard let found = groups[name] else { throw GGUFConversionPlan.Failure.unknownSource(name) }
+    return found
+  }
+}
+
+extension GGUFConversionPlan {
+  /// The `--to` names of the GGUF presets: `gguf-` and llama-quantize's name in lower case (`gguf-q4_k_m`).
+  public static let targetNames = LlamaFileType.allCases.map { "gguf-" + $0.name.lowercased() }
+
+  /// The preset of a `--to` value (`gguf-q4_k_m`, also llama-quantize's aliases `gguf-q4_k`), or nil.
+  public static func preset(forTarget name: String) -> LlamaFileType? {
+    guard name.hasPrefix("gguf-") else { return nil }
+    return LlamaFileType(name: String(name.dropFirst(5)))
+  }
+}

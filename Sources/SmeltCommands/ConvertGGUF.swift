@@ -1,0 +1,146 @@
+import Checkpoint
+import CommandLineSupport
+import GGML
+import GGUF
+import GGUFModel
+import JSON
+import Pipeline
+import SystemIO
+import TensorCore
+
+/// The GGUF route of `smelt convert` (`--to gguf-<preset>`): the output is a `.gguf` file (or a split set),
+/// not a directory.
+struct ConvertGGUF {
+  var input: String
+  var output: String
+  var options: GGUFConversionPlan.Options
+  var dryRun: Bool
+  var force: Bool
+  var resume: Bool
+  var json: Bool
+
+  /// Reads the GGUF options; `preset` comes from `--to`.
+  init(arguments: ParsedArguments, preset: LlamaFileType) throws {
+    input = try arguments.string("input")
+    output = try arguments.string("output")
+    options = GGUFConversionPlan.Options(preset: preset)
+    options.keepMTP = !arguments.flag("drop-mtp")
+    if arguments.isPresent("max-shard-size") {
+      options.maxShardByteCount = try arguments.byteCount("max-shard-size", in: 1...Int.max)
+    }
+    options.overrides = try arguments.strings("rule").map { text in
+      guard let equals = text.lastIndex(of: "="), equals != text.startIndex else {
+        throw UsageError.invalid("--rule for a GGUF target must look like 'GLOB=TYPE' (e.g. 'blk.*.attn_k_b.weight=q8_0'), got '\(text)'")
+      }
+      let typeName = String(text[text.index(after: equals)...])
+      guard let type = GGMLType(name: typeName), GGMLKernels.forType(type) != nil else {
+        let known = GGMLKernels.supportedTypes.map { $0.name.lowercased() }.joined(separator: ", ")
+        throw UsageError.invalid("--rule '\(text)': '\(typeName)' is not a ggml type Smelt writes (\(known))")
+      }
+      return (Glob(String(text[..<equals])), type)
+    }
+    if let path = arguments.optionalString("imatrix") {
+      do { options.importance = try ImportanceMatrix(path: path) } catch { throw UsageError.invalid("cannot read --imatrix '\(path)': \(error)") }
+      options.importancePath = path
+    }
+    for unsupported in ["recipe", "include", "exclude", "group-size"] where arguments.isPresent(unsupported) {
+      throw UsageError.invalid("--\(unsupported) does not apply to GGUF targets (use --rule GLOB=TYPE on GGUF tensor names)")
+    }
+    for unsupported in ["search", "compressed-tensors", "ignore-unindexed"] where arguments.flag(unsupported) {
+      throw UsageError.invalid("--\(unsupported) does not apply to GGUF targets")
+    }
+    dryRun = arguments.flag("dry-run")
+    force = arguments.flag("force")
+    resume = arguments.flag("resume")
+    json = arguments.flag("json")
+    if force && resume { throw UsageError.invalid("--force and --resume cannot be used together") }
+    if FileSystem.isDirectory(output) {
+      throw UsageError.invalid("a GGUF target writes a file: give OUT as a path ending in .gguf, not the directory '\(output)'")
+    }
+  }
+
+  func run(context: CommandContext) throws {
+    let checkpoint = try Checkpoint.open(input)
+    try checkpoint.requireCompleteIndex(allowUnindexedFiles: false, override: "--ignore-unindexed")
+    let plan = try GGUFConversionPlan(checkpoint: checkpoint, output: output, options: options)
+    for note in plan.notes { context.warn(note) }
+    if dryRun {
+      printPlan(plan, context: context)
+      return
+    }
+    for path in plan.paths {
+      try OutputDirectory.refuseReplacingInput(file: path, inputs: try checkpoint.inputFilePaths())
+      if FileSystem.exists(path), !force, !resume {
+        throw OutputDirectory.Refusal.fileExists(path)
+      }
+    }
+    let progress = context.progress(total: plan.outputByteCount, unit: .bytes, label: "convert")
+    let runner = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint)
+    let report: GGUFConversionReport
+    do {
+      report = try runner.run(resume: resume) { progress.advance(by: $0) }
+    } catch {
+      throw ResumableFailure.wrapping(error)
+    }
+    progress.finish()
+    if json {
+      context.stdout.line(JSONWriter(pretty: true).string(.object(JSONObject(members: [
+        ("files_written", .array(report.filesWritten.map { .string($0) })),
+        ("files_resumed", .array(report.filesResumed.map { .string($0) })),
+        ("preset", .string(options.preset.name)), ("tensors", .number(JSONNumber(report.tensorCount))),
+        ("bytes_in", .number(JSONNumber(report.sourceByteCount))), ("bytes_out", .number(JSONNumber(report.outputByteCount))),
+        ("seconds", JSONNumber(report.seconds).map { .number($0) } ?? .null),
+      ]) ?? JSONObject())))
+    } else {
+      let rate = report.seconds > 0 ? Double(report.sourceByteCount) / report.seconds / 1e9 : 0
+      context.log(
+        "wrote \(report.tensorCount) tensors (\(options.preset.name)); read \(ByteCount.formatted(report.sourceByteCount)), wrote \(ByteCount.formatted(report.outputByteCount)) in \(DisplayFormat.decimal(report.seconds)) s (\(DisplayFormat.decimal(rate)) GB/s)")
+      if !report.filesResumed.isEmpty { context.log("resumed: reused \(report.filesResumed.count) completed file(s)") }
+      for path in plan.paths { context.stdout.line(path) }
+    }
+  }
+
+  private func printPlan(_ plan: GGUFConversionPlan, context: CommandContext) {
+    var counts: [String: (count: Int, bytes: Int)] = [:]
+    for tensor in plan.tensors {
+      let previous = counts[tensor.info.type.name] ?? (0, 0)
+      counts[tensor.info.type.name] = (previous.count + 1, previous.bytes + tensor.info.byteCount)
+    }
+    if json {
+      let tensors: [JSONValue] = plan.tensors.map { tensor in
+        .object(JSONObject(members: [
+          ("name", .string(tensor.info.name)), ("type", .string(tensor.info.type.name)),
+          ("ne", .array(tensor.info.dimensions.map { .number(JSONNumber($0)) })),
+          ("file", .number(JSONNumber(tensor.file))), ("fallback", .bool(tensor.fellBack)), ("override", .bool(tensor.overridden)),
+        ]) ?? JSONObject())
+      }
+      context.stdout.line(JSONWriter(pretty: true).string(.object(JSONObject(members: [
+        ("preset", .string(plan.options.preset.name)),
+        ("source_bytes", .number(JSONNumber(plan.sourceByteCount))),
+        ("output_bytes", .number(JSONNumber(plan.outputByteCount))),
+        ("files", .array(zip(plan.paths, plan.layouts).map { path, layout in
+          .object(JSONObject(members: [
+            ("path", .string(path)), ("bytes", .number(JSONNumber(layout.fileByteCount))),
+            ("tensors", .number(JSONNumber(layout.tensors.count))),
+          ]) ?? JSONObject())
+        })),
+        ("tensors", .array(tensors)),
+      ]) ?? JSONObject())))
+      return
+    }
+    context.stdout.line("Plan: GGUF \(plan.options.preset.name) (deepseek2), \(plan.tensors.count) tensors")
+    context.stdout.line("  \(ByteCount.formatted(plan.sourceByteCount)) in, \(ByteCount.formatted(plan.outputByteCount)) out, \(plan.paths.count) file(s)")
+    for (path, layout) in zip(plan.paths, plan.layouts) {
+      context.stdout.line("  \(path): \(layout.tensors.count) tensors, \(ByteCount.formatted(layout.fileByteCount))")
+    }
+    var rows: [[String]] = [["type", "tensors", "bytes"]]
+    for name in counts.keys.sorted() { rows.append([name, "\(counts[name]!.count)", ByteCount.formatted(counts[name]!.bytes)]) }
+    context.stdout.line()
+    context.stdout.write(TextTable.render(rows))
+    let fallbacks = plan.tensors.filter(\.fellBack)
+    if !fallbacks.isEmpty {
+      context.stdout.line()
+      context.stdout.line("  \(fallbacks.count) tensor(s) fell back (rows not whole blocks), e.g. \(fallbacks[0].info.name) → \(fallbacks[0].info.type.name)")
+    }
+  }
+}

@@ -1,0 +1,151 @@
+"""Checks of the GGUF files `smelt convert --to gguf-*` writes, against llama.cpp itself (called by
+scripts/check-gguf with the smelt binary, the llama.cpp build and a work directory).
+
+For each bundled DeepSeek sample (BF16 and FP8 block):
+  (a) byte identity with llama.cpp's quantizer: Smelt writes the sample as a BF16 GGUF (FP8 sample: F32, its
+      exact dequantization) and, directly from the safetensors, every preset; llama-quantize turns Smelt's
+      BF16/F32 GGUF into the same preset; tensor names, types, shapes and data bytes, and every metadata
+      value, must be equal;
+  (b) gguf-py reads every key and tensor of every file Smelt wrote and dequantizes every tensor; the values
+      must be finite;
+  (c) llama.cpp (through llama-cpp-python on the same libllama) loads every file Smelt wrote and evaluates a
+      fixed token batch; for the F32 file its logits must equal `smelt forward` of that file to <= 1e-3
+      relative (max |diff| / max |logit|); per preset the KL divergence of llama.cpp's next-token
+      distribution from the F32 file's is printed.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import gguf
+import llama_cpp
+
+smelt, quantize, work = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+repo = Path(__file__).resolve().parent.parent
+PRESETS = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m",
+           "q5_k_s", "q5_k_m", "q6_k", "iq4_nl", "mxfp4_moe"]
+TOKENS = [0, 17, 42, 99, 256, 311, 7, 480, 5, 63, 128, 200]
+failures = []
+
+
+def run(*args):
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, errors="replace")
+    if result.returncode != 0:
+        raise SystemExit(f"FAIL: {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def read(path):
+    reader = gguf.GGUFReader(path)
+    fields = {}
+    for name, field in reader.fields.items():
+        if name.startswith("GGUF."):
+            continue
+        fields[name] = field.contents()
+    tensors = {t.name: t for t in reader.tensors}
+    return reader, fields, tensors
+
+
+def compare(ours_path, ref_path, label):
+    _, of, ot = read(ours_path)
+    _, rf, rt = read(ref_path)
+    bad = []
+    # Smelt writes convert_hf_to_gguf.py's order; llama-quantize rewrites in its own processing order
+    # (non-layer tensors, then by layer, each by name): the same set of tensors, in that order.
+    if set(ot) != set(rt):
+        bad.append(f"tensor names differ: {sorted(set(ot) ^ set(rt))[:4]}")
+    elif sorted(ot, key=lambda n: (int(n.split(".")[1]) if n.startswith("blk.") else -1, n.encode())) != list(rt):
+        bad.append("llama-quantize's order is not the processing order of Smelt's tensors")
+    for name in rt:
+        if name not in ot:
+            continue
+        a, b = ot[name], rt[name]
+        if a.tensor_type != b.tensor_type or list(a.shape) != list(b.shape):
+            bad.append(f"{name}: {a.tensor_type.name}{list(a.shape)} vs llama-quantize {b.tensor_type.name}{list(b.shape)}")
+        elif a.data.tobytes() != b.data.tobytes():
+            bad.append(f"{name} ({a.tensor_type.name}): data bytes differ")
+    for key in sorted(set(of) | set(rf)):
+        if of.get(key) != rf.get(key):
+            show = lambda v: (str(v)[:60] + "...") if len(str(v)) > 60 else str(v)
+            bad.append(f"metadata {key}: {show(of.get(key))} vs llama-quantize {show(rf.get(key))}")
+    if bad:
+        failures.append(f"{label}: " + "; ".join(bad[:6]) + (f" (+{len(bad) - 6} more)" if len(bad) > 6 else ""))
+        print(f"   {label}: DIFFERS ({len(bad)} differences)")
+    else:
+        print(f"   {label}: identical to llama-quantize ({len(rt)} tensors, {len(rf)} keys)")
+
+
+def check_gguf_py(path, label):
+    reader, fields, tensors = read(path)
+    for name, t in tensors.items():
+        values = gguf.quants.dequantize(t.data, t.tensor_type)
+        if not np.all(np.isfinite(values)):
+            failures.append(f"{label}: gguf-py dequantizes {name} to non-finite values")
+    return len(fields), len(tensors)
+
+
+def llama_logits(path):
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, n_batch=64, n_threads=2, logits_all=True, verbose=False)
+    llm.eval(TOKENS)
+    logits = np.array(llm.scores[: len(TOKENS)], dtype=np.float64)
+    llm.close()
+    return logits
+
+
+def read_safetensors_f32(path, name):
+    blob = Path(path).read_bytes()
+    length = int.from_bytes(blob[:8], "little")
+    entry = json.loads(blob[8:8 + length])[name]
+    assert entry["dtype"] == "F32", entry
+    start, end = entry["data_offsets"]
+    return np.frombuffer(blob[8 + length + start:8 + length + end], dtype="<f4").reshape(entry["shape"])
+
+
+def log_softmax(x):
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+for sample, base in [("tiny-deepseek-v3", "bf16"), ("tiny-deepseek-v3-fp8", "f32")]:
+    src = repo / "samples" / sample
+    print(f"== {sample}")
+    run(smelt, "convert", src, work / f"{sample}-{base}.gguf", "--to", f"gguf-{base}", "--quiet")
+    run(smelt, "convert", src, work / f"{sample}-f32.gguf", "--to", "gguf-f32", "--quiet", "--force")
+    written = [f"{sample}-{base}.gguf", f"{sample}-f32.gguf"]
+    for preset in PRESETS:
+        ours = work / f"{sample}-{preset}.gguf"
+        ref = work / f"{sample}-{preset}.llama-quantize.gguf"
+        run(smelt, "convert", src, ours, "--to", f"gguf-{preset}", "--quiet")
+        run(quantize, work / f"{sample}-{base}.gguf", ref, preset.upper(), "2")
+        compare(ours, ref, f"{sample} {preset}")
+        written.append(ours.name)
+    for name in written:
+        check_gguf_py(work / name, name)
+    print(f"   gguf-py read and dequantized {len(written)} files")
+
+    # llama.cpp runs Smelt's files; the F32 file agrees with Smelt's own forward pass of it.
+    f32 = work / f"{sample}-f32.gguf"
+    reference = llama_logits(f32)
+    run(smelt, "forward", f32, "--tokens", ",".join(map(str, TOKENS)), "--output", work / "forward.safetensors", "--quiet")
+    ours = read_safetensors_f32(work / "forward.safetensors", "logits")[0].astype(np.float64)
+    relative = np.abs(ours - reference).max() / np.abs(reference).max()
+    print(f"   llama.cpp vs smelt forward on {f32.name}: max |diff| / max |logit| = {relative:.2e}")
+    if not relative <= 1e-3:
+        failures.append(f"{sample}: llama.cpp's logits of the F32 GGUF differ from smelt forward by {relative:.2e} relative")
+    p = log_softmax(reference)
+    for name in written[:1] + [f"{sample}-{q}.gguf" for q in PRESETS]:
+        logits = llama_logits(work / name)
+        if not np.all(np.isfinite(logits)):
+            failures.append(f"{name}: llama.cpp produced non-finite logits")
+            continue
+        q = log_softmax(logits)
+        kld = float((np.exp(p) * (p - q)).sum(axis=-1).mean())
+        top1 = float((reference.argmax(-1) == logits.argmax(-1)).mean())
+        print(f"   llama.cpp runs {name}: KLD vs F32 {kld:.5f}, top-1 {top1 * 100:.0f}%")
+
+if failures:
+    print("\n".join("FAIL: " + f for f in failures))
+    sys.exit(1)
+print("check-gguf-convert: OK")

@@ -58,7 +58,7 @@ let package = Package(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
       swiftSettings: optimizedKernels),
     .target(
-      name: "ReferenceModel", dependencies: ["TensorCore", "Checkpoint"], swiftSettings: common,
+      name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
       linkerSettings: libm),
     .target(name: "JobParts", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(

@@ -104,11 +104,16 @@ extension ConvertCommand {
       context: context)
   }
 
-  /// Names every tensor whose NaN/Inf values a cast kept (formats/verify.md's policy).
+  /// Names every tensor whose NaN/Inf values a cast kept, or whose values an unscaled FP8 cast saturated
+  /// (formats/verify.md's policy).
   func warnNonFinite(_ report: ConversionReport, context: CommandContext) {
     for tensor in report.tensors where tensor.nonFiniteCount > 0 {
       context.warn(
         "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)) in its source or its result: NaN and infinity are kept, values too large for the target become infinities, FP8 casts saturate infinities to ±max; 'smelt verify --deep' reports them")
+    }
+    for tensor in report.tensors where tensor.saturatedCount > 0 {
+      context.warn(
+        "tensor '\(tensor.name)': \(tensor.saturatedCount) value(s) beyond the largest of \(target) (first at element \(tensor.firstSaturatedIndex ?? 0)) were saturated to ±max; an unscaled FP8 cast cannot represent them (a scaled target such as fp8-block can)")
     }
   }
 }

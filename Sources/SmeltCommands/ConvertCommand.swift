@@ -42,7 +42,8 @@ struct ConvertCommand: Command {
       .option("scale-format", valueName: "format", help: "FP8 scales: plain F32 amax/448 or powers of two (DeepSeek-V3.1).", default: "float", values: ["float", "ue8m0"]),
       .flag("compressed-tensors", help: "Write fp8-block in the compressed-tensors layout (weight_scale) instead of DeepSeek's."),
       .option("max-shard-size", valueName: "size", help: "Largest output file (tensor bytes), e.g. 5GB, 500MB.", default: "5GB"),
-      .flag("dry-run", help: "Print the plan and write nothing."),
+      .flag("dry-run", help: "Print the plan and write nothing: a summary by action, and every tensor when the plan has at most 1000."),
+      .flag("tensors", help: "With --dry-run: list every tensor whatever the plan's size."),
       .flag("force", help: "Replace the contents of a non-empty output directory."),
       .flag("resume", help: "Continue an interrupted conversion (or part) into the same output directory."),
       .flag("ignore-unindexed", help: "Convert only what the index names, although the directory holds other .safetensors files."),
@@ -57,6 +58,7 @@ struct ConvertCommand: Command {
   var search: Bool
   var maxShardByteCount: Int
   var dryRun: Bool
+  var listTensors: Bool
   var force: Bool
   var resume: Bool
   var ignoreUnindexed: Bool
@@ -146,6 +148,8 @@ struct ConvertCommand: Command {
     compressedTensors = arguments.flag("compressed-tensors")
     maxShardByteCount = try arguments.byteCount("max-shard-size", in: 1...Int.max)
     dryRun = arguments.flag("dry-run")
+    listTensors = arguments.flag("tensors")
+    if listTensors && !dryRun { throw UsageError.invalid("--tensors goes with --dry-run") }
     force = arguments.flag("force")
     resume = arguments.flag("resume")
     ignoreUnindexed = arguments.flag("ignore-unindexed")
@@ -209,6 +213,10 @@ struct ConvertCommand: Command {
         "converted \(report.convertedTensorCount) tensors, copied \(report.copiedTensorCount); read \(ByteCount.formatted(report.sourceByteCount)), wrote \(ByteCount.formatted(report.outputByteCount)) in \(DisplayFormat.decimal(report.seconds)) s (\(DisplayFormat.decimal(rate)) GB/s)"
       )
       if !report.filesResumed.isEmpty { context.log("resumed: reused \(report.filesResumed.count) completed file(s)") }
+      let repacked = report.tensors.filter { $0.method == "repacked (lossless)" }.count
+      let inexact = report.tensors.filter { $0.method == "repacked (inexact blocks)" }
+      if repacked > 0 { context.log("repacked \(repacked) weight(s) losslessly (codes and scales moved, bit-exact)") }
+      for tensor in inexact { context.warn("'\(tensor.name)': \(tensor.action)") }
       if let worst = report.tensors.filter({ $0.snrDecibels.isFinite }).min(by: { $0.snrDecibels < $1.snrDecibels }) {
         context.log("lowest round-trip SNR: \(DisplayFormat.decimal(worst.snrDecibels)) dB (\(worst.name))")
       }
@@ -216,7 +224,24 @@ struct ConvertCommand: Command {
     }
   }
 
+  /// Plans up to this many tensors list each one in `--dry-run` without `--tensors` (a 671B release has 92k).
+  static let listedTensorLimit = 1000
+
   private func printPlan(_ plan: ConversionPlan, context: CommandContext) {
+    let outputTensorCount = plan.jobs.reduce(0) { $0 + $1.outputs.count }
+    let listing = listTensors || outputTensorCount <= Self.listedTensorLimit
+    // The summary: each action with its weight count, in first-seen order (one pass over the jobs).
+    var actionCounts: [(action: String, count: Int)] = []
+    var actionIndex: [String: Int] = [:]
+    for job in plan.jobs {
+      let action = Self.describe(job.action)
+      if let index = actionIndex[action] {
+        actionCounts[index].count += 1
+      } else {
+        actionIndex[action] = actionCounts.count
+        actionCounts.append((action, 1))
+      }
+    }
     if json {
       let jobs: [JSONValue] = plan.jobs.flatMap { job -> [JSONValue] in
         let action: String
@@ -225,6 +250,7 @@ struct ConvertCommand: Command {
         case .cast(let dtype): action = "cast \(dtype)"
         case .fp8(let scheme, _): action = "fp8 \(scheme)"
         case .group(let groupJob): action = groupJob.format.name + (groupJob.search ? " --search" : "")
+        case .repack(let layout): action = layout.description
         }
         return job.outputs.map { tensor in
           .object(JSONObject(members: [
@@ -238,30 +264,42 @@ struct ConvertCommand: Command {
         ("source_bytes", .number(JSONNumber(plan.sourceByteCount))),
         ("output_bytes", .number(JSONNumber(plan.outputByteCount))),
         ("files", .array(plan.files.map { .string($0.name) })),
-        ("tensors", .array(jobs)),
-      ]) ?? JSONObject())
+        ("tensor_count", .number(JSONNumber(outputTensorCount))),
+        ("actions", .array(actionCounts.map { entry in
+          .object(JSONObject(members: [("action", .string(entry.action)), ("count", .number(JSONNumber(entry.count)))]) ?? JSONObject())
+        })),
+      ] + (listing ? [("tensors", .array(jobs))] : [])) ?? JSONObject())
       context.stdout.line(JSONWriter(pretty: true).string(document))
       return
     }
     var rows: [[String]] = [["tensor", "action", "output"]]
     for job in plan.jobs {
-      guard case .copy = job.action else {
-        let action: String
-        switch job.action {
-        case .cast(let dtype): action = "cast to \(dtype)"
-        case .fp8(let scheme, let rule): action = "fp8 \(scheme)\(rule.format == .ue8m0 ? " ue8m0" : "")"
-        case .group(let groupJob): action = groupJob.format.description + (groupJob.search ? ", clip search" : "")
-        case .copy: action = "copy"
-        }
-        rows.append([job.outputs[0].name, action, job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])
-        continue
-      }
+      if case .copy = job.action { continue }
+      rows.append([job.outputs[0].name, Self.describe(job.action), job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])
     }
     context.stdout.line("Plan: \(plan.target)")
     context.stdout.line("  \(plan.convertedJobCount) weights converted, \(plan.jobs.count - plan.convertedJobCount) tensors copied")
     context.stdout.line("  \(ByteCount.formatted(plan.sourceByteCount)) in, \(ByteCount.formatted(plan.outputByteCount)) out, \(plan.files.count) file(s)")
     context.stdout.line()
+    context.stdout.write(TextTable.render([["action", "tensors"]] + actionCounts.map { [$0.action, "\($0.count)"] }))
+    guard listing else {
+      context.stdout.line()
+      context.stdout.line("\(outputTensorCount) output tensors: --tensors lists each one")
+      return
+    }
+    context.stdout.line()
     context.stdout.write(TextTable.render(rows))
+  }
+
+  /// A job's action as the text plan names it.
+  static func describe(_ action: ConversionJob.Action) -> String {
+    switch action {
+    case .cast(let dtype): "cast to \(dtype)"
+    case .fp8(let scheme, let rule): "fp8 \(scheme)\(rule.format == .ue8m0 ? " ue8m0" : "")"
+    case .group(let groupJob): groupJob.format.description + (groupJob.search ? ", clip search" : "")
+    case .repack(let layout): layout.description
+    case .copy: "copy"
+    }
   }
 
   private func reportJSON(_ report: ConversionReport) -> JSONValue {
@@ -270,10 +308,11 @@ struct ConvertCommand: Command {
     }
     let tensors: [JSONValue] = report.tensors.map { tensor in
       .object(JSONObject(members: [
-        ("name", .string(tensor.name)), ("action", .string(tensor.action)),
+        ("name", .string(tensor.name)), ("action", .string(tensor.action)), ("method", .string(tensor.method)),
         ("snr_db", tensor.snrDecibels.isInfinite && tensor.snrDecibels > 0 ? .string("inf") : number(tensor.snrDecibels)),
         ("max_abs_error", number(tensor.maxAbsoluteError)),
         ("non_finite_values", .number(JSONNumber(tensor.nonFiniteCount))),
+        ("saturated_values", .number(JSONNumber(tensor.saturatedCount))),
       ]) ?? JSONObject())
     }
     return .object(JSONObject(members: [
@@ -287,6 +326,8 @@ struct ConvertCommand: Command {
       ("gb_per_second", number(report.seconds > 0 ? Double(report.sourceByteCount) / report.seconds / 1e9 : 0)),
       ("files_written", .array(report.filesWritten.map { .string($0) })),
       ("files_resumed", .array(report.filesResumed.map { .string($0) })),
+      ("non_finite_values", .number(JSONNumber(report.tensors.reduce(0) { $0 + $1.nonFiniteCount }))),
+      ("saturated_values", .number(JSONNumber(report.tensors.reduce(0) { $0 + $1.saturatedCount }))),
       ("tensors", .array(tensors)),
     ]) ?? JSONObject())
   }

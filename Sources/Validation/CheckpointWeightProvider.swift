@@ -96,6 +96,28 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     return try FloatTensor(shape: geometry.shape, values: values)
   }
 
+  /// FP8-block and BF16 weights in their stored encoding (1 or 2 bytes per element), which the matmul
+  /// dequantizes per tile; other formats decoded to F32.
+  public func linearWeight(_ name: String) throws -> LinearWeight {
+    let (group, geometry) = try geometry(name)
+    if geometry.shape.count == 2 {
+      let encoded: EncodedMatrix?
+      do { encoded = try group.format.encodedMatrix(group, geometry: geometry, in: source) } catch { throw validationError(error, name) }
+      let rows = geometry.shape[0], columns = geometry.shape[1]
+      switch encoded {
+      case .bfloat16(let bits)?:
+        return try LinearWeight(storage: .bfloat16(bits), outputCount: rows, inputCount: columns)
+      case .float8Block(let codes, let scales, let blockRows, let blockColumns)?:
+        return try LinearWeight(
+          storage: .float8Block(codes: codes, scales: scales, blockRows: blockRows, blockColumns: blockColumns),
+          outputCount: rows, inputCount: columns)
+      case nil:
+        break
+      }
+    }
+    return try LinearWeight(try weight(name))
+  }
+
   /// Rows `rows` of `name` (dimension 0; the remaining dimensions flattened into columns): only the needed
   /// bytes are read and dequantized, so an embedding lookup or an `lm_head` slice never loads the whole matrix.
   public func weightRows(_ name: String, rows: Range<Int>) throws -> FloatTensor {

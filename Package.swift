@@ -115,7 +115,7 @@ let package = Package(
       resources: [.copy("Golden")], swiftSettings: common),
     .testTarget(name: "JobPartsTests", dependencies: ["JobParts", "TensorCore", "SystemIO", "TestSupport"], swiftSettings: common),
     .testTarget(
-      name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "GGML", "GGUF", "GGUFModel", "TestSupport"],
+      name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "JobParts", "GGML", "GGUF", "GGUFModel", "TestSupport"],
       swiftSettings: common),
     .testTarget(name: "ShardingTests", dependencies: ["Sharding", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(

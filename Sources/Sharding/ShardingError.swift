@@ -14,8 +14,6 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
   case invalidPlaceRule(text: String, reason: String)
   /// A `--place` rule names a device that was not declared.
   case unknownDevice(rule: String, device: String, known: [String])
-  /// `--part` is not `I/N` with 1 ≤ I ≤ N.
-  case invalidPart(text: String)
   /// The `--expert-load` file cannot be used.
   case invalidExpertLoad(path: String, reason: String)
   /// `--redundant` without `--expert-load`: there is no way to know which experts are hot.
@@ -71,8 +69,6 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
       return "invalid --place '\(text)': \(reason) (expected GLOB=DEVICE or GLOB=DEVICE,DEVICE)"
     case .unknownDevice(let rule, let device, let known):
       return "--place '\(rule)' names device '\(device)', which is not declared (devices: \(known.joined(separator: ", ")))"
-    case .invalidPart(let text):
-      return "invalid --part '\(text)': expected I/N with 1 <= I <= N (e.g. 3/8)"
     case .invalidExpertLoad(let path, let reason):
       return "--expert-load \(path): \(reason)"
     case .redundantWithoutLoad:

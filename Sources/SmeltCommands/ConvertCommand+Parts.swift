@@ -104,7 +104,8 @@ extension ConvertCommand {
       context: context)
   }
 
-  /// Names every tensor whose NaN/Inf values a cast kept (formats/verify.md's policy).
+  /// Names every tensor whose NaN/Inf values a cast kept, or whose values an unscaled FP8 cast saturated
+  /// (formats/verify.md's policy).
   func warnNonFinite(_ report: ConversionReport, context: CommandContext) {
     for tensor in report.tensors where tensor.nonFiniteCount > 0 {
       context.warn(

@@ -12,12 +12,20 @@ import WeightFormats
 public struct TensorReport: Sendable {
   public var name: String
   public var action: String
+  /// How the values got there: `cast`, `requantized` (decoded and quantized again), `repacked (lossless)`
+  /// (codes and scales moved, bit-exact), or `repacked (inexact blocks)` (some blocks rounded; `action` says
+  /// how many).
+  public var method: String = "requantized"
   public var snrDecibels: Double
   public var maxAbsoluteError: Double
   /// NaN/infinite source values, which a cast carries into the output (a quantizer refuses them instead).
   public var nonFiniteCount = 0
   /// Flat index of the first of them.
   public var firstNonFiniteIndex: Int?
+  /// Finite values beyond the largest of an FP8 cast's target (±448 for E4M3), written as ±max.
+  public var saturatedCount = 0
+  /// Flat index of the first of them.
+  public var firstSaturatedIndex: Int?
 }
 
 /// What a finished conversion did.
@@ -80,7 +88,9 @@ public final class ConversionRunner: Sendable {
   public func run(resume: Bool, commandLine: [String], progress: @Sendable (Int) -> Void) throws -> ConversionReport {
     let clock = ContinuousClock()
     let start = clock.now
-    let journal = ResumeJournal(directory: output, planFingerprint: fingerprint())
+    let journal = ResumeJournal(
+      directory: output, planFingerprint: optionsFingerprint(), inputStamps: checkpoint.inputStamps(), commandLine: commandLine)
+    if resume, let reason = journal.mismatch() { throw ConversionError.cannotResume(output: output, reason: reason) }
     let completed = resume ? journal.load() : [:]
     if !resume { journal.reset() }
     let sources = try SourceFiles(checkpoint: checkpoint)
@@ -191,13 +201,19 @@ public final class ConversionRunner: Sendable {
   }
 
   /// A stable description of the plan and its inputs: a resumed run only reuses files written by the same
-  /// plan from the same inputs. It covers every option that changes a byte of a weight file, through each
-  /// job's full action (scheme, scale format and dtype, group size, bits, `--search`, ...; see
-  /// `StructuralDescription`) and output tensors, and every input file by size, modification time and
-  /// header (`Checkpoint.inputFingerprint`), so a weight rewritten between a kill and `--resume` is seen.
+  /// plan from the same inputs (`optionsFingerprint()` and `Checkpoint.inputStamps()`, which the resume
+  /// journal records and compares separately to say which of the two changed).
   func fingerprint() -> String {
+    optionsFingerprint() + "/" + SHA256.hex(of: Array(checkpoint.inputFingerprint().utf8))
+  }
+
+  /// Every option that changes a byte of a weight file: the target, the container, and per output file
+  /// its name and each job's full action (scheme, scale format and dtype, group size, bits, `--search`,
+  /// ...; see `StructuralDescription`) and output tensors (names from `--compressed-tensors`, dtypes,
+  /// shapes, order; `--include`/`--exclude`, `--rule` and `--max-shard-size` act through these).
+  func optionsFingerprint() -> String {
     var hasher = SHA256()
-    hasher.update(Array("\(plan.target)".utf8))
+    hasher.update(Array("\(plan.target)|\(StructuralDescription.text(of: plan.container))".utf8))
     for file in plan.files {
       hasher.update(Array(file.name.utf8))
       for job in file.jobs {
@@ -205,7 +221,6 @@ public final class ConversionRunner: Sendable {
         for tensor in plan.jobs[job].outputs { hasher.update(Array("\(tensor.name)|\(tensor.dtype)|\(tensor.shape);".utf8)) }
       }
     }
-    hasher.update(Array(checkpoint.inputFingerprint().utf8))
     return SHA256.hexString(hasher.finalize())
   }
 
@@ -263,7 +278,7 @@ public final class ConversionRunner: Sendable {
     guard WeightDecoding.streamsRows(job.group.storage), let source = state.sourceGeometry else { return whole() }
     var alignment = source.rowAlignment
     switch job.action {
-    case .copy, .group: return whole()
+    case .copy, .group, .repack: return whole()
     case .cast: break
     case .fp8(let scheme, _):
       switch scheme {
@@ -303,6 +318,9 @@ public final class ConversionRunner: Sendable {
     case .group(let groupJob):
       let report = try quantizeGroup(state.job, groupJob) { name, bytes in try context.write(tensorNamed: name, bytes: bytes) }
       state.groupReport.withLock { $0 = report }
+    case .repack(let layout):
+      let report = try repackGroup(state.job, layout) { name, bytes in try context.write(tensorNamed: name, bytes: bytes) }
+      state.groupReport.withLock { $0 = report }
     case .fp8(let scheme, let rule):
       if case .tensor = scheme {
         try quantizeTensorFP8(state, rule: rule, context, scratch)
@@ -319,13 +337,15 @@ public final class ConversionRunner: Sendable {
     switch job.action {
     case .copy:
       return nil
-    case .group:
+    case .group, .repack:
       return state.groupReport.withLock { $0 }
     case .cast(let dtype):
       let nonFinite = state.nonFinite.withLock { $0 }
+      let saturated = state.saturated.withLock { $0 }
       return TensorReport(
-        name: job.outputs[0].name, action: "cast \(dtype)", snrDecibels: errors.snrDecibels,
-        maxAbsoluteError: errors.maxAbsoluteError, nonFiniteCount: nonFinite.count, firstNonFiniteIndex: nonFinite.first)
+        name: job.outputs[0].name, action: "cast \(dtype)", method: "cast", snrDecibels: errors.snrDecibels,
+        maxAbsoluteError: errors.maxAbsoluteError, nonFiniteCount: nonFinite.count, firstNonFiniteIndex: nonFinite.first,
+        saturatedCount: saturated.count, firstSaturatedIndex: saturated.first)
     case .fp8(let scheme, _):
       guard let scales = state.outputScales else { return nil }
       let scale = job.outputs[1]
@@ -412,6 +432,10 @@ public final class ConversionRunner: Sendable {
       reference: UnsafeBufferPointer(reference), encoded: UnsafeRawBufferPointer(encoded), dtype: dtype,
       scratch: scratch.floats(.roundTrip, count))
     if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
+    if let limit = NonFinite.saturationLimit(of: dtype) {
+      let saturated = NonFinite.beyond(limit, UnsafeBufferPointer(reference))
+      if saturated.count > 0 { state.addSaturated(saturated.count, first: saturated.first.map { rows.lowerBound * job.columns + $0 }) }
+    }
     var errors = ErrorStatistics()
     if ErrorStatistics.dtypes.contains(dtype) {
       errors.add(reference: UnsafeRawBufferPointer(reference), .float32, candidate: UnsafeRawBufferPointer(encoded), dtype, count: count)
@@ -562,7 +586,9 @@ final class JobState: Sendable {
   let errors = Mutex(ErrorStatistics())
   /// Non-finite source values seen by a cast: how many, and the smallest flat index.
   let nonFinite = Mutex((count: 0, first: Int?.none))
-  /// A group-format job's report (its single work item quantizes the whole weight).
+  /// Finite source values an FP8 cast saturated to ±max: how many, and the smallest flat index.
+  let saturated = Mutex((count: 0, first: Int?.none))
+  /// A group-format or repack job's report (its single work item converts the whole weight).
   let groupReport = Mutex(TensorReport?.none)
   /// The checkpoint, for sources decoded through `WeightDecoding`.
   private let checkpoint: Checkpoint
@@ -574,6 +600,7 @@ final class JobState: Sendable {
     try checkpoint.checkScales(of: job.group)
     var streamed = WeightDecoding.streamsRows(job.group.storage)
     if case .group = job.action { streamed = false }
+    if case .repack = job.action { streamed = false }
     if case .copy = job.action {
       sourceGeometry = nil
       streamed = false
@@ -617,7 +644,15 @@ final class JobState: Sendable {
       return (weight, DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0)))
     }
     let scale = try checkpoint.tensor(scaleName)
-    let values = try scale.copyElements(as: Float.self)
+    // F32 scales (DeepSeek), or BF16 (Qwen3.5 / 3.6 FP8) widened exactly.
+    let values = try scale.dtype == .float32 ? scale.copyElements(as: Float.self) : scale.withUnsafeBytes { bytes in
+      try [Float](unsafeUninitializedCapacity: scale.entry.elementCount) { out, initialized in
+        do { try ElementCodec.decode(bytes, dtype: scale.dtype, into: out) } catch {
+          throw ConversionError.badCompanion(tensor: scale.name, expected: "F32 or BF16 scales", actual: "\(scale.dtype)")
+        }
+        initialized = scale.entry.elementCount
+      }
+    }
     if let index = values.firstIndex(where: { !$0.isFinite }) {
       throw ConversionError.numeric(
         tensor: scale.name, reason: "\(QuantizationError.nonFiniteScale(scaleIndex: index, value: values[index]))")
@@ -644,8 +679,12 @@ final class JobState: Sendable {
 
   func addErrors(_ chunk: ErrorStatistics) { errors.withLock { $0.merge(chunk) } }
 
-  func addNonFinite(_ count: Int, first: Int?) {
-    nonFinite.withLock { total in
+  func addNonFinite(_ count: Int, first: Int?) { JobState.add(count, first: first, to: nonFinite) }
+
+  func addSaturated(_ count: Int, first: Int?) { JobState.add(count, first: first, to: saturated) }
+
+  private static func add(_ count: Int, first: Int?, to counter: borrowing Mutex<(count: Int, first: Int?)>) {
+    counter.withLock { total in
       total.count += count
       if let first { total.first = min(total.first ?? first, first) }
     }

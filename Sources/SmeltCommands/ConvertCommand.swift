@@ -164,6 +164,10 @@ struct ConvertCommand: Command {
       context.warn(
         "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)) in its source or its result: NaN and infinity are kept, values too large for the target become infinities, FP8 casts saturate infinities to ±max; 'smelt verify --deep' reports them")
     }
+    for tensor in report.tensors where tensor.saturatedCount > 0 {
+      context.warn(
+        "tensor '\(tensor.name)': \(tensor.saturatedCount) value(s) beyond the largest of \(target) (first at element \(tensor.firstSaturatedIndex ?? 0)) were saturated to ±max; an unscaled FP8 cast cannot represent them (a scaled target such as fp8-block can)")
+    }
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(reportJSON(report)))
     } else {
@@ -172,6 +176,10 @@ struct ConvertCommand: Command {
         "converted \(report.convertedTensorCount) tensors, copied \(report.copiedTensorCount); read \(ByteCount.formatted(report.sourceByteCount)), wrote \(ByteCount.formatted(report.outputByteCount)) in \(DisplayFormat.decimal(report.seconds)) s (\(DisplayFormat.decimal(rate)) GB/s)"
       )
       if !report.filesResumed.isEmpty { context.log("resumed: reused \(report.filesResumed.count) completed file(s)") }
+      let repacked = report.tensors.filter { $0.method == "repacked (lossless)" }.count
+      let inexact = report.tensors.filter { $0.method == "repacked (inexact blocks)" }
+      if repacked > 0 { context.log("repacked \(repacked) weight(s) losslessly (codes and scales moved, bit-exact)") }
+      for tensor in inexact { context.warn("'\(tensor.name)': \(tensor.action)") }
       if let worst = report.tensors.filter({ $0.snrDecibels.isFinite }).min(by: { $0.snrDecibels < $1.snrDecibels }) {
         context.log("lowest round-trip SNR: \(DisplayFormat.decimal(worst.snrDecibels)) dB (\(worst.name))")
       }
@@ -205,6 +213,7 @@ struct ConvertCommand: Command {
         case .cast(let dtype): action = "cast \(dtype)"
         case .fp8(let scheme, _): action = "fp8 \(scheme)"
         case .group(let groupJob): action = groupJob.format.name + (groupJob.search ? " --search" : "")
+        case .repack(let layout): action = layout.description
         }
         return job.outputs.map { tensor in
           .object(JSONObject(members: [
@@ -251,6 +260,7 @@ struct ConvertCommand: Command {
     case .cast(let dtype): "cast to \(dtype)"
     case .fp8(let scheme, let rule): "fp8 \(scheme)\(rule.format == .ue8m0 ? " ue8m0" : "")"
     case .group(let groupJob): groupJob.format.description + (groupJob.search ? ", clip search" : "")
+    case .repack(let layout): layout.description
     case .copy: "copy"
     }
   }
@@ -261,10 +271,11 @@ struct ConvertCommand: Command {
     }
     let tensors: [JSONValue] = report.tensors.map { tensor in
       .object(JSONObject(members: [
-        ("name", .string(tensor.name)), ("action", .string(tensor.action)),
+        ("name", .string(tensor.name)), ("action", .string(tensor.action)), ("method", .string(tensor.method)),
         ("snr_db", tensor.snrDecibels.isInfinite && tensor.snrDecibels > 0 ? .string("inf") : number(tensor.snrDecibels)),
         ("max_abs_error", number(tensor.maxAbsoluteError)),
         ("non_finite_values", .number(JSONNumber(tensor.nonFiniteCount))),
+        ("saturated_values", .number(JSONNumber(tensor.saturatedCount))),
       ]) ?? JSONObject())
     }
     return .object(JSONObject(members: [
@@ -278,6 +289,8 @@ struct ConvertCommand: Command {
       ("gb_per_second", number(report.seconds > 0 ? Double(report.sourceByteCount) / report.seconds / 1e9 : 0)),
       ("files_written", .array(report.filesWritten.map { .string($0) })),
       ("files_resumed", .array(report.filesResumed.map { .string($0) })),
+      ("non_finite_values", .number(JSONNumber(report.tensors.reduce(0) { $0 + $1.nonFiniteCount }))),
+      ("saturated_values", .number(JSONNumber(report.tensors.reduce(0) { $0 + $1.saturatedCount }))),
       ("tensors", .array(tensors)),
     ]) ?? JSONObject())
   }

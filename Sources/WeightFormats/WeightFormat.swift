@@ -30,6 +30,12 @@ public protocol WeightFormat: Sendable {
   /// Dequantizes the format's tensors (role-named `PackedTensor`s, e.g. a quantizer's output or a row slice
   /// of it) with the consumer's own rule. Row-streaming formats need not support it.
   func dequantize(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> DequantizedMatrix
+  /// The weight as MXFP4 codes and scales (E2M1 + E8M0 per 32 along the last dimension, leading dimensions
+  /// folded into rows) when the format stores exactly that — the source side of a lossless repack
+  /// (`MXFP4.repackToFP8Blocks`, the MXFP4 writers, `GGMLRepack.mxfp4`); `nil` for formats that do not.
+  func microscaledCodes(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> MXFP4.Result?
+  /// Whether `microscaledCodes` returns codes (known from the format alone, for planning).
+  var storesMXFP4Codes: Bool { get }
   /// One line for `inspect`, from headers only.
   func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String
   /// The unpacked element count, from headers only (for `inspect`'s parameter count).
@@ -63,6 +69,10 @@ extension WeightFormat {
 
   public var streamsRows: Bool { false }
 
+  public func microscaledCodes(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> MXFP4.Result? {
+    nil
+  }
+  public var storesMXFP4Codes: Bool { false }
   public func encodedMatrix(_ group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore) throws -> EncodedMatrix? {
     nil
   }

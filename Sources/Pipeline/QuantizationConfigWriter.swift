@@ -70,14 +70,47 @@ public enum QuantizationConfigWriter {
   // MARK: module patterns
 
   /// `model.layers.12.mlp.experts.3.up_proj` → `model\.layers\.\d+\.mlp\.experts\.\d+\.up_proj`.
+  ///
+  /// Byte by byte for ASCII names (every checkpoint's; a plan calls this for each of a 671B release's 92k
+  /// modules, several times): the same result as the Character-level definition, which other names take.
   static func regexPattern(_ module: String) -> String {
+    guard module.utf8.allSatisfy({ $0 < 0x80 }) else { return characterRegexPattern(module) }
+    return module.utf8.withContiguousStorageIfAvailable { bytes -> String in
+      var out: [UInt8] = []
+      out.reserveCapacity(bytes.count + 16)
+      var start = 0
+      while true {
+        var end = start
+        while end < bytes.count && bytes[end] != UInt8(ascii: ".") { end += 1 }
+        let part = bytes[start..<end]
+        if !part.isEmpty && part.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+          out.append(contentsOf: "\\d+".utf8)
+        } else {
+          for byte in part {
+            if regexSpecialBytes.contains(byte) { out.append(UInt8(ascii: "\\")) }
+            out.append(byte)
+          }
+        }
+        if end == bytes.count { break }
+        out.append(contentsOf: "\\.".utf8)
+        start = end + 1
+      }
+      return String(decoding: out, as: UTF8.self)
+    } ?? characterRegexPattern(module)
+  }
+
+  static func characterRegexPattern(_ module: String) -> String {
     module.split(separator: ".", omittingEmptySubsequences: false).map { part -> String in
       if !part.isEmpty, part.allSatisfy(\.isNumber) { return "\\d+" }
       return escapeRegex(String(part))
     }.joined(separator: "\\.")
   }
 
+  private static let regexSpecialBytes = Set("\\^$.|?*+()[]{}".utf8)
+
   static func escapeRegex(_ text: String) -> String {
+    // Nothing to escape (the usual case): the text itself.
+    if text.utf8.allSatisfy({ $0 < 0x80 && !regexSpecialBytes.contains($0) }) { return text }
     var out = ""
     for c in text {
       if "\\^$.|?*+()[]{}".contains(c) { out.append("\\") }

@@ -8,6 +8,8 @@
 //   SmeltCommands             one file per subcommand; parse, call a library, print
 //   CommandLineSupport        argument parsing, help text, exit codes, progress reporting
 //   Pipeline / Sharding / Validation   the jobs: convert, shard, validate
+//   JobParts                  splitting a job into parts: --part I/N and scheduler environments, balancing by
+//                             bytes of work, receipts, locks, --finalize's checks, Slurm job scripts
 //   ReferenceModel            F32 CPU forward pass (DeepSeek-V3 MLA + MoE)
 //   Checkpoint                checkpoint directories, index.json, config.json, sharded writer
 //   WeightFormats             the format registry: detection, geometry, the one decoder
@@ -58,12 +60,14 @@ let package = Package(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
       swiftSettings: optimizedKernels),
     .target(
-      name: "ReferenceModel", dependencies: ["TensorCore", "Checkpoint"], swiftSettings: common,
+      name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
       linkerSettings: libm),
+    .target(name: "JobParts", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(
       name: "Pipeline",
       dependencies: [
-        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats", "GGML", "GGUF", "GGUFModel",
+        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "Checkpoint", "WeightFormats", "JobParts", "GGML", "GGUF",
+        "GGUFModel",
       ],
       swiftSettings: common),
     .target(
@@ -81,7 +85,7 @@ let package = Package(
       name: "SmeltCommands",
       dependencies: [
         "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
-        "Pipeline", "Sharding", "Validation", "CommandLineSupport", "GGML", "GGUF", "GGUFModel",
+        "Pipeline", "Sharding", "Validation", "JobParts", "CommandLineSupport", "GGML", "GGUF", "GGUFModel",
       ],
       swiftSettings: common),
     .executableTarget(name: "smelt", dependencies: ["SmeltCommands"], swiftSettings: common),
@@ -109,8 +113,9 @@ let package = Package(
     .testTarget(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
       resources: [.copy("Golden")], swiftSettings: common),
+    .testTarget(name: "JobPartsTests", dependencies: ["JobParts", "TensorCore", "SystemIO", "TestSupport"], swiftSettings: common),
     .testTarget(
-      name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "GGML", "GGUF", "GGUFModel", "TestSupport"],
+      name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "GGML", "GGUF", "GGUFModel", "JobParts", "TestSupport"],
       swiftSettings: common),
     .testTarget(name: "ShardingTests", dependencies: ["Sharding", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(

@@ -7,8 +7,8 @@
 //
 // | target   | parser                                                                        |
 // |----------|-------------------------------------------------------------------------------|
-// | header   | the safetensors header parser (input = a whole file), the writer's re-layout  |
-// | index    | `model.safetensors.index.json`                                                |
+// | header   | safetensors headers (fast HeaderDecoder vs strict path), the writer's re-layout |
+// | index    | `model.safetensors.index.json` (fast IndexDecoder vs the strict parse)       |
 // | config   | `config.json` (ModelConfig)                                                   |
 // | recipe   | `convert --recipe FILE` (ConversionRecipe) and `--rule` texts                 |
 // | manifest | `smelt-manifest.json` with its self-check, and shard's `manifest.json`         |
@@ -82,6 +82,13 @@ private func fuzzGGUF(_ bytes: UnsafeRawBufferPointer) {
 }
 
 private func fuzzSafeTensorsHeader(_ bytes: UnsafeRawBufferPointer) {
+  // The fast decoder (HeaderDecoder) and the strict path (JSONParser, the crate's rule order) are two
+  // parsers of one format: they must accept the same headers with the same result and refuse the rest
+  // with the same error.
+  let strict: Result<SafeTensorsHeader, SafeTensorsError>
+  do { strict = .success(try SafeTensorsHeader.parse(prefix: bytes, fileByteCount: bytes.count, fastPath: false)) } catch {
+    strict = .failure(error)
+  }
   let header: SafeTensorsHeader
   do {
     header = try SafeTensorsHeader.parse(prefix: bytes, fileByteCount: bytes.count)
@@ -89,7 +96,15 @@ private func fuzzSafeTensorsHeader(_ bytes: UnsafeRawBufferPointer) {
     // Every error must describe itself without trapping (messages format shapes, offsets, dtypes).
     _ = error.description
     _ = error.rule
+    fuzzCheck(strict == .failure(error), "fast path refused with \(error), strict path: \(strict)")
     return
+  }
+  if case .success(let other) = strict {
+    fuzzCheck(
+      other.tensors == header.tensors && other.metadata == header.metadata && other.headerByteCount == header.headerByteCount,
+      "the fast and strict paths accepted different headers")
+  } else {
+    fuzzCheck(false, "fast path accepted, strict path: \(strict)")
   }
   // Accepted: every tensor lies inside the file, in order, and its size is shape × dtype.
   var expectedBegin = 0
@@ -118,10 +133,22 @@ private func fuzzSafeTensorsHeader(_ bytes: UnsafeRawBufferPointer) {
 }
 
 private func fuzzIndex(_ bytes: [UInt8]) {
+  // `IndexDecoder` (the fast path) and the strict JSON-tree parse must agree: the same entries, size and
+  // metadata when both accept; the fast path never accepts what the strict one refuses.
+  let strict = try? CheckpointIndex(strictJSON: bytes, path: "fuzz/model.safetensors.index.json")
   let index: CheckpointIndex
   do { index = try CheckpointIndex(json: bytes, path: "fuzz/model.safetensors.index.json") } catch {
     _ = "\(error)"
+    fuzzCheck(strict == nil, "the index's fast path refused what the strict parse accepts: \(error)")
     return
+  }
+  if let strict {
+    fuzzCheck(
+      strict.weightMap.elementsEqual(index.weightMap, by: { $0.tensor == $1.tensor && $0.file == $1.file })
+        && strict.totalByteCount == index.totalByteCount && strict.metadata == index.metadata,
+      "the index's fast and strict paths accepted different indexes")
+  } else {
+    fuzzCheck(false, "the index's fast path accepted what the strict parse refuses")
   }
   // Accepted: every file stays inside the checkpoint directory, and what Smelt writes parses back the same.
   for file in index.files { fuzzCheck(CheckpointIndex.isSafeRelativePath(file), "index file '\(file)' stays inside") }

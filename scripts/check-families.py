@@ -10,6 +10,8 @@
                     takes the block size from the scale grid (rows / scale rows), which is wrong there
      MXFP4 gpt-oss  transformers.integrations.mxfp4._convert_moe_packed_tensors, transposed as transformers holds it
      int4 pack      compressed-tensors' PackedQuantizationCompressor.decompress
+     DeepSeek-V4    bf16(f32(q) * s) with E8M0 scales per 128x128 (FP8) or 1x32 (FP4 E2M1 pairs in I8, low nibble
+                    first), as transformers' deepseek_v4 loading dequantizes them
 2. Every full-size skeleton (scripts/make-skeleton --model NAME): `inspect --json` totals against the published
    counts, `shard --dry-run` on 8 and 16 devices, `convert --dry-run` to bf16, fp8-block and int4-g128.
 
@@ -33,9 +35,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import family_samples  # noqa: E402
 
-# Samples whose storage Smelt does not decode yet (the format registry's DeepSeek-V4 FP4 / E8M0 and BF16-scale
-# FP8 entries): reported, not converted.
-NOT_DECODED = {"tiny-deepseek-v4": "FP4 E2M1 + F8_E8M0 storage", "tiny-qwen3.5-moe-fp8": "BF16 weight_scale_inv"}
+# Samples whose storage Smelt does not decode yet: reported, not converted (none today).
+NOT_DECODED: dict[str, str] = {}
 
 
 def smelt(binary: str, *args: str) -> subprocess.CompletedProcess:
@@ -72,6 +73,18 @@ def family_dequantization(source: dict[str, torch.Tensor], config: dict) -> tupl
                 edge += 1
                 full = s.repeat_interleave(128, 0).repeat_interleave(128, 1)[: q.shape[0], : q.shape[1]]
                 out[name] = (q.to(torch.float32) * full).to(torch.bfloat16)
+        elif name.endswith(".weight") and name[: -len("weight")] + "scale" in source and \
+                source[name[: -len("weight")] + "scale"].dtype == torch.float8_e8m0fnu:
+            # DeepSeek-V4's own names: FP8 with E8M0 128x128 scales, or FP4 E2M1 pairs in I8 with E8M0 1x32 scales.
+            s = source[name[: -len("weight")] + "scale"].to(torch.float32)
+            if q.dtype == torch.float8_e4m3fn:
+                full = s.repeat_interleave(128, 0).repeat_interleave(128, 1)[: q.shape[0], : q.shape[1]]
+                out[name] = (q.to(torch.float32) * full).to(torch.bfloat16)
+            elif q.dtype == torch.int8:
+                lut = torch.tensor(family_samples.E2M1, dtype=torch.float32)
+                u8 = q.view(torch.uint8)
+                values = torch.stack([lut[(u8 & 0xF).long()], lut[(u8 >> 4).long()]], dim=-1).reshape(q.shape[0], -1)
+                out[name] = (values.reshape(q.shape[0], -1, 32) * s[..., None]).reshape(values.shape).to(torch.bfloat16)
         elif name.endswith("_blocks") and name[: -len("_blocks")] + "_scales" in source:
             stem = name[: -len("_blocks")]
             out[stem] = _convert_moe_packed_tensors(q, source[stem + "_scales"], dtype=torch.bfloat16)

@@ -60,15 +60,20 @@ extension Checkpoint {
     }
   }
 
-  /// The input files as a resume fingerprint: per weight file its name, size, modification time and the
-  /// SHA-256 of its header. A file rewritten in place (same size, another time) or re-headered changes it.
+  /// The input files as a resume fingerprint: per weight file its name and `inputStamps()` stamp.
   public func inputFingerprint() -> String {
-    var text = ""
-    for (name, file) in zip(fileNames, files) {
+    inputStamps().map { "\($0.name)|\($0.stamp);" }.joined()
+  }
+
+  /// Per weight file (in file order) a stamp of what it was when opened: its size, modification and status
+  /// change times, and the SHA-256 of its header. A file rewritten in place (same size; its modification
+  /// time restored or not) or re-headered gets another stamp.
+  public func inputStamps() -> [(name: String, stamp: String)] {
+    zip(fileNames, files).map { name, file in
       let header = UnsafeRawBufferPointer(rebasing: file.mapping.bytes[0..<min(file.header.dataStart, file.mapping.byteCount)])
-      text += "\(name)|\(file.mapping.byteCount)|\(file.mapping.modificationTime)|\(SHA256.hex(of: Array(header)));"
+      let mapping = file.mapping
+      return (name, "\(mapping.byteCount)|\(mapping.modificationTime)|\(mapping.statusChangeTime)|\(SHA256.hex(of: Array(header)))")
     }
-    return text
   }
 
   /// Throws unless every scale tensor of `group` holds what `smelt verify --deep` accepts (positive finite
@@ -76,16 +81,13 @@ extension Checkpoint {
   /// checkpoint verify calls corrupt into an output verify calls clean (or the reverse).
   public func checkScales(of group: WeightGroup) throws {
     let names = Set(group.parts.values)
-    for name in names.sorted() where ValueScan.isScaleTensor(name) {
-      guard let view = try? tensor(name) else { continue }
-      let signed = ValueScan.isSignedScaleTensor(name, among: names)
-      let bad = view.withUnsafeBytes { bytes in
-        signed ? ValueScan.zeroOrNonFinite(bytes, dtype: view.dtype) : ValueScan.nonPositive(bytes, dtype: view.dtype)
-      }
-      guard let bad else { continue }
+    for name in names.sorted() where ValueScan.isScale(name, among: names) {
+      guard let view = try? tensor(name),
+        let problem = view.withUnsafeBytes({ ValueScan.scaleProblem(name, among: names, bytes: $0, dtype: view.dtype) })
+      else { continue }
       throw CheckpointError.badScale(
-        tensor: name, dtype: view.dtype.rawValue, count: bad.count, firstIndex: bad.firstIndex, bits: bad.firstBits,
-        expectation: signed ? "nonzero finite numbers" : "positive finite numbers")
+        tensor: name, dtype: view.dtype.rawValue, count: problem.bad.count, firstIndex: problem.bad.firstIndex,
+        bits: problem.bad.firstBits, expectation: problem.expectation)
     }
   }
 

@@ -42,6 +42,72 @@ public enum FileDigest {
     return hasher.finalizeHex()
   }
 
+  /// The SHA-256 of the bytes of `ranges` (sorted, disjoint) of the file at `path`, read in order.
+  public static func sha256(of path: String, byteCount: Int, ranges: [Range<Int>]) throws -> String {
+    let descriptor = try FileDescriptor.open(path, .readOnly)
+    defer { descriptor.close() }
+    let chunk = 8 << 20
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+    defer { buffer.deallocate() }
+    var hasher = Hasher()
+    for range in ranges {
+      guard range.upperBound <= byteCount else { throw SystemError("hash", path: path, code: EINVAL, detail: "range \(range) past the end") }
+      var offset = range.lowerBound
+      while offset < range.upperBound {
+        let n = min(chunk, range.upperBound - offset)
+        let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
+        try descriptor.read(into: slice, at: offset)
+        hasher.update(UnsafeRawBufferPointer(slice))
+        offset += n
+      }
+    }
+    return hasher.finalizeHex()
+  }
+
+  /// One pass over the first `byteCount` bytes of the file at `path`: its SHA-256, and the SHA-256 of the
+  /// bytes of each range set (sorted, disjoint ranges, read in order) — the parts' shares of a file several
+  /// parts wrote.
+  public static func sha256(of path: String, byteCount: Int, rangeSets: [[Range<Int>]]) throws -> (whole: String, sets: [String]) {
+    let descriptor = try FileDescriptor.open(path, .readOnly)
+    defer { descriptor.close() }
+    descriptor.advise(POSIX_FADV_SEQUENTIAL)
+    let chunk = 8 << 20
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+    defer { buffer.deallocate() }
+    var whole = Hasher()
+    let sets = rangeSets.map { _ in HasherBox() }
+    var cursors = [Int](repeating: 0, count: rangeSets.count)
+    var offset = 0
+    while offset < byteCount {
+      let n = min(chunk, byteCount - offset)
+      let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
+      try descriptor.read(into: slice, at: offset)
+      whole.update(UnsafeRawBufferPointer(slice))
+      let window = offset..<(offset + n)
+      for (k, ranges) in rangeSets.enumerated() {
+        while cursors[k] < ranges.count {
+          let range = ranges[cursors[k]]
+          let overlap = range.clamped(to: window)
+          if !overlap.isEmpty {
+            sets[k].update(UnsafeRawBufferPointer(rebasing: slice[(overlap.lowerBound - offset)..<(overlap.upperBound - offset)]))
+          }
+          // Done with this range once it ends inside the window; else it continues in the next chunk.
+          guard range.upperBound <= window.upperBound else { break }
+          cursors[k] += 1
+        }
+      }
+      offset += n
+    }
+    return (whole.finalizeHex(), sets.map { $0.finalizeHex() })
+  }
+
+  /// A `Hasher` that can live in an array.
+  private final class HasherBox {
+    private var hasher: Hasher? = Hasher()
+    func update(_ bytes: UnsafeRawBufferPointer) { hasher!.update(bytes) }
+    func finalizeHex() -> String { hasher.take()!.finalizeHex() }
+  }
+
   /// Whether libcrypto's SHA-256 is in use.
   public static var usesSystemLibrary: Bool { SystemSHA256.functions != nil && !portableForced }
 

@@ -87,6 +87,25 @@ public enum ValueScan {
     return scan(bytes, encoding) { bits in nonFinite(bits) || nonPositive(bits & ~signMask) }
   }
 
+  /// The values of a scale tensor that break the one rule for scales, which `convert` (refusing the input,
+  /// `Checkpoint.checkScales`) and `verify --deep` (a `non-positive-scale` finding) both apply: positive
+  /// finite numbers, or for the signed MLX affine scales nonzero finite ones. `nil` when `name` is no scale
+  /// tensor or every value keeps the rule; else the bad values and the rule in words.
+  public static func scaleProblem(_ name: String, among names: Set<String>, bytes: UnsafeRawBufferPointer, dtype: DType)
+    -> (bad: Result, expectation: String)?
+  {
+    if isSignedScaleTensor(name, among: names) {
+      return zeroOrNonFinite(bytes, dtype: dtype).map { ($0, "nonzero finite numbers (MLX affine scales may be negative, never zero)") }
+    }
+    guard isScaleTensor(name) else { return nil }
+    return nonPositive(bytes, dtype: dtype).map { ($0, "positive finite numbers") }
+  }
+
+  /// True for a tensor `scaleProblem` applies its rule to (instead of the plain NaN/infinity scan).
+  public static func isScale(_ name: String, among names: Set<String>) -> Bool {
+    isScaleTensor(name) || isSignedScaleTensor(name, among: names)
+  }
+
   /// True for an MLX affine scale tensor: `….scales` beside a `….biases` of the same module. Its values are
   /// signed (see `zeroOrNonFinite`).
   public static func isSignedScaleTensor(_ name: String, among names: Set<String>) -> Bool {

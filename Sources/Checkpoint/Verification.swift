@@ -371,16 +371,13 @@ public enum Verification {
       let position = { (index: Int) -> String in
         entry.shape.count >= 2 ? "element \(index) (\(unflatten(index, shape: entry.shape)))" : "element \(index)"
       }
-      if ValueScan.isSignedScaleTensor(entry.name, among: tensorNames) {
-        if let bad = ValueScan.zeroOrNonFinite(bytes, dtype: entry.dtype) {
+      if ValueScan.isScale(entry.name, among: tensorNames) {
+        if let problem = ValueScan.scaleProblem(entry.name, among: tensorNames, bytes: bytes, dtype: entry.dtype) {
+          let bad = problem.bad
           findings.append(VerificationFinding(
             .nonPositiveScale, file: name, tensor: entry.name,
-            "\(name): scale tensor '\(entry.name)' (\(entry.dtype) \(entry.shape)) has \(bad.count) value(s) that are zero, NaN or infinite (MLX affine scales may be negative, never zero); first at \(position(bad.firstIndex)), bits \(bad.firstBits)"))
+            "\(name): scale tensor '\(entry.name)' (\(entry.dtype) \(entry.shape)) has \(bad.count) value(s) that are not \(problem.expectation); first at \(position(bad.firstIndex)), bits \(bad.firstBits)"))
         }
-      } else if ValueScan.isScaleTensor(entry.name), let bad = ValueScan.nonPositive(bytes, dtype: entry.dtype) {
-        findings.append(VerificationFinding(
-          .nonPositiveScale, file: name, tensor: entry.name,
-          "\(name): scale tensor '\(entry.name)' (\(entry.dtype) \(entry.shape)) has \(bad.count) value(s) that are not positive finite numbers; first at \(position(bad.firstIndex)), bits \(bad.firstBits)"))
       } else if let bad = ValueScan.nonFinite(bytes, dtype: entry.dtype) {
         findings.append(VerificationFinding(
           .nonFinite, file: name, tensor: entry.name,

@@ -47,8 +47,10 @@ public enum CommandLineParser {
       index += 1
       if optionsEnded || !looksLikeOption(token) {
         positionals.append(token)
+        result.given.append(([token], nil))
       } else if token == "--" {
         optionsEnded = true
+        result.given.append(([token], nil))
       } else if token.hasPrefix("--") {
         let body = token.dropFirst(2)
         let name: String
@@ -64,8 +66,11 @@ public enum CommandLineParser {
           if spec.kind == .flag {
             if let inline { throw .flagTakesNoValue(flag: "--\(name)", value: inline) }
             result.flags[spec.name] = true
+            result.given.append(([token], spec.name))
           } else {
+            let start = index - 1
             try result.append(try takeValue(for: spec, inline: inline), to: spec)
+            result.given.append((Array(arguments[start..<index]), spec.name))
           }
         } else if name.hasPrefix("no-"),
           let spec = configuration.arguments.first(where: {
@@ -74,6 +79,7 @@ public enum CommandLineParser {
         {
           if let inline { throw .flagTakesNoValue(flag: "--\(name)", value: inline) }
           result.flags[spec.name] = false
+          result.given.append(([token], spec.name))
         } else {
           throw .unknownOption("--\(name)", suggestion: suggestion(for: "--\(name)", in: configuration))
         }
@@ -87,8 +93,12 @@ public enum CommandLineParser {
           }
           if spec.kind == .flag {
             result.flags[spec.name] = true
+            result.given.append((["-\(letter)"], spec.name))
           } else {
-            try result.append(try takeValue(for: spec, inline: letters.isEmpty ? nil : String(letters)), to: spec)
+            let start = index
+            let inline = letters.isEmpty ? nil : String(letters)
+            try result.append(try takeValue(for: spec, inline: inline), to: spec)
+            result.given.append((["-\(letter)" + (inline ?? "")] + arguments[start..<index], spec.name))
             break
           }
         }
@@ -96,6 +106,15 @@ public enum CommandLineParser {
     }
 
     try assignPositionals(positionals, to: &result)
+    // Name the positional entries of `given` by the spec each was assigned to.
+    let positionalSpecs = result.configuration.arguments.filter { $0.kind == .positional }
+    var k = 0
+    for i in result.given.indices where result.given[i].spec == nil && result.given[i].tokens != ["--"] {
+      guard !positionalSpecs.isEmpty else { break }
+      let spec = positionalSpecs[min(k, positionalSpecs.count - 1)]
+      result.given[i].spec = spec.name
+      if !spec.isRepeating { k += 1 }
+    }
     for spec in configuration.arguments where spec.kind == .option && !spec.isOptional {
       if result.values[spec.name] == nil && spec.defaultValue == nil {
         throw .missingArgument(spec.synopsis)

@@ -4,12 +4,20 @@
 /// `The value 'x' is invalid for '--threads <n>': not an integer`. Reading a name the command did not
 /// declare is a programming error and traps with a message naming the command and the argument.
 public struct ParsedArguments: Sendable, Equatable {
+  public static func == (lhs: ParsedArguments, rhs: ParsedArguments) -> Bool {
+    lhs.configuration == rhs.configuration && lhs.values == rhs.values && lhs.flags == rhs.flags
+      && lhs.given.map(\.tokens) == rhs.given.map(\.tokens) && lhs.given.map(\.spec) == rhs.given.map(\.spec)
+  }
+
   /// The declaration these values were parsed against.
   public let configuration: CommandConfiguration
   /// Raw values of positionals and options, in command-line order.
   var values: [String: [String]] = [:]
   /// Flags that were given (`--x` true, `--no-x` false).
   var flags: [String: Bool] = [:]
+  /// The arguments as given, in order, each with the spec it belongs to (`nil` for `--`): `--to bf16` is
+  /// one entry of two tokens, a pack `-vq` one entry per letter.
+  var given: [(tokens: [String], spec: String?)] = []
 
   init(configuration: CommandConfiguration) {
     self.configuration = configuration
@@ -42,6 +50,40 @@ public struct ParsedArguments: Sendable, Equatable {
   }
 
   // MARK: Raw values
+
+  /// The arguments as given, without the options and flags named in `names` (and their values): the
+  /// command line a job records, minus what changes how it runs but not what it produces (`--resume`,
+  /// `--part`, `--quiet`).
+  ///
+  /// - Parameters:
+  ///   - paths: positionals and options whose values are paths, rewritten by `transform` (made absolute for
+  ///     a job script that runs elsewhere).
+  public func commandLine(
+    excluding names: Set<String>, paths: Set<String> = [], transform: (String) -> String = { $0 }
+  ) -> [String] {
+    var result: [String] = []
+    for entry in given {
+      guard let spec = entry.spec else {
+        result += entry.tokens
+        continue
+      }
+      if names.contains(spec) { continue }
+      guard paths.contains(spec) else {
+        result += entry.tokens
+        continue
+      }
+      if entry.tokens.count == 1, configuration.spec(named: spec)?.kind == .positional {
+        result.append(transform(entry.tokens[0]))
+      } else if entry.tokens.count == 2 {
+        result += [entry.tokens[0], transform(entry.tokens[1])]
+      } else if let token = entry.tokens.first, token.hasPrefix("--"), let equals = token.firstIndex(of: "=") {
+        result.append(String(token[...equals]) + transform(String(token[token.index(after: equals)...])))
+      } else {
+        result += entry.tokens
+      }
+    }
+    return result
+  }
 
   /// Whether the user gave this positional or option (defaults do not count).
   public func isPresent(_ name: String) -> Bool {

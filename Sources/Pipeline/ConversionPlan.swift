@@ -17,6 +17,8 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
   case numeric(tensor: String, reason: String)
   /// A `--rule`/`--recipe` that cannot be parsed or mixes schemes no single consumer reads.
   case invalidRecipe(String)
+  /// `--resume` into an output whose interrupted run had other options or older inputs.
+  case cannotResume(output: String, reason: String)
 
   public var description: String {
     switch self {
@@ -30,6 +32,8 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
       return "tensor '\(tensor)': \(reason)"
     case .invalidRecipe(let reason):
       return reason
+    case .cannotResume(let output, let reason):
+      return "cannot --resume into '\(output)': \(reason); repeat the interrupted command exactly, or use --force to start over"
     }
   }
 }
@@ -46,6 +50,8 @@ public struct ConversionJob: Sendable {
     case fp8(FP8Scheme, FP8ScaleRule)
     /// Quantize to a 4-bit (or MLX 8-bit) group layout.
     case group(GroupJob)
+    /// Move the source's codes and scales into the target layout without dequantizing (`LosslessRepack`).
+    case repack(RepackLayout)
   }
 
   /// The source group.
@@ -254,7 +260,14 @@ public struct ConversionPlan: Sendable {
       selected = context.selection.selects(
         name, shape: geometry.shape, dtype: mainDType, storage: group.storage, target: target, classifier: context.classifier)
     }
-    guard selected else { return keptJob() }
+    // A stacked expert tensor of native 4-bit codes (gpt-oss) converts only by a lossless repack.
+    let expertStack = !selected && !ruleMatched && geometry.shape.count == 3 && group.format.storesMXFP4Codes
+      && context.selection.selectsExpertStack(name, target: target, classifier: context.classifier)
+    guard selected || expertStack else { return keptJob() }
+    if let repack = repackJob(group, geometry: geometry, name: name, target: target, context: context, sourceBytes: sourceBytes) {
+      return repack ?? copyJob()
+    }
+    if expertStack { return keptJob() }
 
     switch target {
     case .cast(let dtype), .unscaledFP8(let dtype):

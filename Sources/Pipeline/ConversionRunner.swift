@@ -1,5 +1,6 @@
 import Checkpoint
 import Dispatch
+import JobParts
 import JSON
 import Quantization
 import SafeTensors
@@ -12,12 +13,20 @@ import WeightFormats
 public struct TensorReport: Sendable {
   public var name: String
   public var action: String
+  /// How the values got there: `cast`, `requantized` (decoded and quantized again), `repacked (lossless)`
+  /// (codes and scales moved, bit-exact), or `repacked (inexact blocks)` (some blocks rounded; `action` says
+  /// how many).
+  public var method: String = "requantized"
   public var snrDecibels: Double
   public var maxAbsoluteError: Double
   /// NaN/infinite source values, which a cast carries into the output (a quantizer refuses them instead).
   public var nonFiniteCount = 0
   /// Flat index of the first of them.
   public var firstNonFiniteIndex: Int?
+  /// Finite values beyond the largest of an FP8 cast's target (±448 for E4M3), written as ±max.
+  public var saturatedCount = 0
+  /// Flat index of the first of them.
+  public var firstSaturatedIndex: Int?
 }
 
 /// What a finished conversion did.
@@ -80,29 +89,61 @@ public final class ConversionRunner: Sendable {
   public func run(resume: Bool, commandLine: [String], progress: @Sendable (Int) -> Void) throws -> ConversionReport {
     let clock = ContinuousClock()
     let start = clock.now
-    let journal = ResumeJournal(directory: output, planFingerprint: fingerprint())
-    let completed = resume ? journal.load() : [:]
+    let journal = ResumeJournal(
+      directory: output, planFingerprint: optionsFingerprint(), inputStamps: checkpoint.inputStamps(), commandLine: commandLine)
+    if resume, let reason = journal.mismatch() { throw ConversionError.cannotResume(output: output, reason: reason) }
     if !resume { journal.reset() }
-    let sources = try SourceFiles(checkpoint: checkpoint)
-    defer { sources.close() }
+    let share = plan.wholeShare
+    var result: WrittenShare
+    do {
+      result = try write(share, journal: journal, resume: resume, progress: progress)
+    } catch {
+      if !ConversionRunner.isIOFailure(error) { journal.remove() }
+      throw error
+    }
+    try writeMetadata(weightFiles: result.files, commandLine: commandLine)
+    journal.remove()
+    result.seconds = seconds(since: start, clock)
+    return report(share, result)
+  }
+
+  /// What writing a share produced.
+  struct WrittenShare {
     var reports: [TensorReport] = []
+    /// Whole files complete (written or resumed): name, SHA-256, byte count.
+    var files: [(name: String, sha256: String, byteCount: Int)] = []
     var written: [String] = []
     var resumed: [String] = []
-    var resumedDigests: [(String, String, Int)] = []
-    let digests = BackgroundDigests(journal: journal)
+    var seconds = 0.0
+  }
 
+  /// Writes `share`'s files: whole files under their final names, each recorded in `journal` with its
+  /// SHA-256 once renamed; the share's jobs of shared files into those files' temporary names, recorded with
+  /// their byte ranges' SHA-256 once synced.
+  ///
+  /// On an input problem (NaN in a weight to quantize, a misshaped tensor), which `--resume` cannot fix,
+  /// removes the whole files it completed; I/O failures (full disk, file-size limit) keep them for `--resume`.
+  func write(
+    _ share: ConversionShare, journal: any ConversionJournal, resume: Bool, progress: @Sendable (Int) -> Void
+  ) throws -> WrittenShare {
+    let completed = resume ? journal.completed() : [:]
+    let sources = try SourceFiles(checkpoint: checkpoint)
+    defer { sources.close() }
+    var result = WrittenShare()
+    let digests = BackgroundDigests(journal: journal)
     do {
-      for file in plan.files {
+      for index in share.wholeFiles {
+        let file = plan.files[index]
         let path = FileSystem.join(output, file.name)
         let tensors = file.jobs.flatMap { plan.jobs[$0].outputs }
         let fileByteCount = try plan.container.fileByteCount(of: tensors)
         // Reuse a finished file only if it is still exactly what was recorded (re-hashing costs a read,
         // far less than converting, and a file changed since must not reach the manifest as if intact).
-        if let digest = completed[file.name], FileSystem.exists(path),
-          (try? FileSystem.byteCount(of: path)) == fileByteCount, (try? FileDigest.sha256(of: path)) == digest
+        if let recorded = completed[file.name], recorded.ranges == nil, FileSystem.exists(path),
+          (try? FileSystem.byteCount(of: path)) == fileByteCount, (try? FileDigest.sha256(of: path)) == recorded.sha256
         {
-          resumed.append(file.name)
-          resumedDigests.append((file.name, digest, fileByteCount))
+          result.resumed.append(file.name)
+          result.files.append((file.name, recorded.sha256, fileByteCount))
           progress(file.jobs.reduce(0) { $0 + plan.jobs[$1].sourceByteCount })
           continue
         }
@@ -117,7 +158,7 @@ public final class ConversionRunner: Sendable {
         streaming.didWrite(0..<writer.headerByteCount)
         do {
           let context = FileContext(writer: writer, sources: sources, digest: streaming)
-          reports += try convertFile(file.jobs, context: context, progress: progress)
+          result.reports += try convertFile(file.jobs, context: context, progress: progress)
           try checkpoint.checkInputsUnchanged()
           try writer.commit()
           // The writer verified every tensor complete: the whole file is final (no range can be missed).
@@ -127,22 +168,81 @@ public final class ConversionRunner: Sendable {
           writer.abandon()
           throw error
         }
-        digests.start(name: file.name, byteCount: fileByteCount) { try streaming.digest() }
-        written.append(file.name)
+        digests.start(name: file.name, path: path, byteCount: fileByteCount) { try streaming.digest() }
+        result.written.append(file.name)
+      }
+      for shared in share.sharedFiles {
+        let (reports, resumed) = try writeShared(shared, journal: journal, completed: completed, sources: sources, progress: progress)
+        result.reports += reports
+        if resumed { result.resumed.append(plan.files[shared.file].name) } else { result.written.append(plan.files[shared.file].name) }
       }
     } catch {
       _ = try? digests.wait()
-      // An input problem (NaN in a weight to quantize, a misshaped tensor) cannot be fixed by --resume:
-      // remove every weight file of this plan and the journal so nothing half-finished remains. I/O
-      // failures (full disk, file-size limit) keep completed files for --resume.
       if !ConversionRunner.isIOFailure(error) {
-        for name in written + resumed { try? FileSystem.remove(FileSystem.join(output, name)) }
-        journal.remove()
+        for name in result.written + result.resumed where share.wholeFiles.contains(where: { plan.files[$0].name == name }) {
+          try? FileSystem.remove(FileSystem.join(output, name))
+        }
       }
       throw error
     }
-    let fileDigests = resumedDigests + (try digests.wait())
+    result.files += try digests.wait()
+    return result
+  }
 
+  /// Converts `shared.jobs` into the shared file's temporary name and records their byte ranges' SHA-256;
+  /// skipped when an earlier run of this part recorded the same ranges and they still hash the same.
+  /// - Returns: the tensor reports, and whether the recorded ranges were reused.
+  private func writeShared(
+    _ shared: ConversionShare.SharedFile, journal: any ConversionJournal, completed: [String: PartOutput],
+    sources: SourceFiles, progress: @Sendable (Int) -> Void
+  ) throws -> ([TensorReport], Bool) {
+    let file = plan.files[shared.file]
+    let path = FileSystem.join(output, file.name)
+    let tensors = file.jobs.flatMap { plan.jobs[$0].outputs }
+    let layout = try plan.container.layout(of: tensors)
+    let fileByteCount = try plan.container.fileByteCount(of: tensors)
+    let owned = shared.jobs.flatMap { plan.jobs[$0].outputs.map(\.name) }
+    let ranges = Self.merged(owned.compactMap { layout.tensorRanges[$0] })
+    let temporary = SharedOutputFile.temporaryPath(for: path)
+    if let recorded = completed[file.name], recorded.ranges == ranges, FileSystem.exists(temporary),
+      (try? FileSystem.byteCount(of: temporary)) == fileByteCount,
+      (try? FileDigest.sha256(of: temporary, byteCount: fileByteCount, ranges: ranges)) == recorded.sha256
+    {
+      try journal.record(recorded)
+      progress(shared.jobs.reduce(0) { $0 + plan.jobs[$1].sourceByteCount })
+      return ([], true)
+    }
+    let writer = try plan.container.makeSharedWriter(path: path, tensors: tensors, writing: Set(owned))
+    let reports: [TensorReport]
+    do {
+      reports = try convertFile(shared.jobs, context: FileContext(writer: writer, sources: sources, digest: nil), progress: progress)
+      try checkpoint.checkInputsUnchanged()
+      try writer.commit()
+    } catch {
+      writer.abandon()
+      throw error
+    }
+    let digest = try FileDigest.sha256(of: temporary, byteCount: fileByteCount, ranges: ranges)
+    try journal.record(PartOutput(path: file.name, byteCount: fileByteCount, sha256: digest, ranges: ranges))
+    return (reports, false)
+  }
+
+  /// Sorted, disjoint ranges with neighbours joined.
+  static func merged(_ ranges: [Range<Int>]) -> [Range<Int>] {
+    var result: [Range<Int>] = []
+    for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) where !range.isEmpty {
+      if let last = result.last, last.upperBound >= range.lowerBound {
+        result[result.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
+      } else {
+        result.append(range)
+      }
+    }
+    return result
+  }
+
+  /// Writes what depends on every weight file once they are complete: the index, `config.json`, the
+  /// consumer's metadata files, the input's sidecars and, last, the manifest.
+  func writeMetadata(weightFiles: [(name: String, sha256: String, byteCount: Int)], commandLine: [String]) throws {
     var extras: [(String, String, Int)] = []
     let fileTensors = plan.files.map { file in (name: file.name, tensors: file.jobs.flatMap { plan.jobs[$0].outputs }) }
     for index in plan.container.indexFiles(files: fileTensors, totalByteCount: plan.outputByteCount) {
@@ -163,23 +263,32 @@ public final class ConversionRunner: Sendable {
       try FileSystem.copyFile(FileSystem.join(checkpoint.directory, name), to: destination)
       extras.append((name, try FileDigest.sha256(of: destination), try FileSystem.byteCount(of: destination)))
     }
-    try OutputManifest(files: (fileDigests + extras).map { .init(name: $0.0, sha256: $0.1, byteCount: $0.2) }, commandLine: commandLine)
+    let files = weightFiles.map { ($0.name, $0.sha256, $0.byteCount) } + extras
+    try OutputManifest(files: files.map { .init(name: $0.0, sha256: $0.1, byteCount: $0.2) }, commandLine: commandLine)
       .write(to: output)
-    journal.remove()
+  }
 
-    let convertedCount = plan.jobs.reduce(0) { count, job in
+  /// The report of a share.
+  func report(_ share: ConversionShare, _ result: WrittenShare) -> ConversionReport {
+    let jobs = share.jobs(in: plan).map { plan.jobs[$0] }
+    let convertedCount = jobs.reduce(0) { count, job in
       if case .copy = job.action { return count }
       return count + job.outputs.count
     }
-    let copiedCount = plan.jobs.reduce(0) { count, job in
+    let copiedCount = jobs.reduce(0) { count, job in
       if case .copy = job.action { return count + job.outputs.count }
       return count
     }
-    let elapsed = (clock.now - start).components
     return ConversionReport(
-      convertedTensorCount: convertedCount, copiedTensorCount: copiedCount, sourceByteCount: plan.sourceByteCount,
-      outputByteCount: plan.outputByteCount, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18,
-      filesWritten: written, filesResumed: resumed, tensors: reports.sorted { $0.name < $1.name })
+      convertedTensorCount: convertedCount, copiedTensorCount: copiedCount,
+      sourceByteCount: jobs.reduce(0) { $0 + $1.sourceByteCount }, outputByteCount: jobs.reduce(0) { $0 + $1.outputByteCount },
+      seconds: result.seconds, filesWritten: result.written, filesResumed: result.resumed,
+      tensors: result.reports.sorted { $0.name < $1.name })
+  }
+
+  func seconds(since start: ContinuousClock.Instant, _ clock: ContinuousClock) -> Double {
+    let elapsed = (clock.now - start).components
+    return Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
   }
 
   /// True for failures of the machine rather than of the input: system calls, including those made by the
@@ -191,13 +300,19 @@ public final class ConversionRunner: Sendable {
   }
 
   /// A stable description of the plan and its inputs: a resumed run only reuses files written by the same
-  /// plan from the same inputs. It covers every option that changes a byte of a weight file, through each
-  /// job's full action (scheme, scale format and dtype, group size, bits, `--search`, ...; see
-  /// `StructuralDescription`) and output tensors, and every input file by size, modification time and
-  /// header (`Checkpoint.inputFingerprint`), so a weight rewritten between a kill and `--resume` is seen.
-  func fingerprint() -> String {
+  /// plan from the same inputs (`optionsFingerprint()` and `Checkpoint.inputStamps()`, which the resume
+  /// journal records and compares separately to say which of the two changed).
+  public func fingerprint() -> String {
+    optionsFingerprint() + "/" + SHA256.hex(of: Array(checkpoint.inputFingerprint().utf8))
+  }
+
+  /// Every option that changes a byte of a weight file: the target, the container, and per output file
+  /// its name and each job's full action (scheme, scale format and dtype, group size, bits, `--search`,
+  /// ...; see `StructuralDescription`) and output tensors (names from `--compressed-tensors`, dtypes,
+  /// shapes, order; `--include`/`--exclude`, `--rule` and `--max-shard-size` act through these).
+  func optionsFingerprint() -> String {
     var hasher = SHA256()
-    hasher.update(Array("\(plan.target)".utf8))
+    hasher.update(Array("\(plan.target)|\(StructuralDescription.text(of: plan.container))".utf8))
     for file in plan.files {
       hasher.update(Array(file.name.utf8))
       for job in file.jobs {
@@ -205,7 +320,6 @@ public final class ConversionRunner: Sendable {
         for tensor in plan.jobs[job].outputs { hasher.update(Array("\(tensor.name)|\(tensor.dtype)|\(tensor.shape);".utf8)) }
       }
     }
-    hasher.update(Array(checkpoint.inputFingerprint().utf8))
     return SHA256.hexString(hasher.finalize())
   }
 
@@ -263,7 +377,7 @@ public final class ConversionRunner: Sendable {
     guard WeightDecoding.streamsRows(job.group.storage), let source = state.sourceGeometry else { return whole() }
     var alignment = source.rowAlignment
     switch job.action {
-    case .copy, .group: return whole()
+    case .copy, .group, .repack: return whole()
     case .cast: break
     case .fp8(let scheme, _):
       switch scheme {
@@ -303,6 +417,9 @@ public final class ConversionRunner: Sendable {
     case .group(let groupJob):
       let report = try quantizeGroup(state.job, groupJob) { name, bytes in try context.write(tensorNamed: name, bytes: bytes) }
       state.groupReport.withLock { $0 = report }
+    case .repack(let layout):
+      let report = try repackGroup(state.job, layout) { name, bytes in try context.write(tensorNamed: name, bytes: bytes) }
+      state.groupReport.withLock { $0 = report }
     case .fp8(let scheme, let rule):
       if case .tensor = scheme {
         try quantizeTensorFP8(state, rule: rule, context, scratch)
@@ -319,13 +436,15 @@ public final class ConversionRunner: Sendable {
     switch job.action {
     case .copy:
       return nil
-    case .group:
+    case .group, .repack:
       return state.groupReport.withLock { $0 }
     case .cast(let dtype):
       let nonFinite = state.nonFinite.withLock { $0 }
+      let saturated = state.saturated.withLock { $0 }
       return TensorReport(
-        name: job.outputs[0].name, action: "cast \(dtype)", snrDecibels: errors.snrDecibels,
-        maxAbsoluteError: errors.maxAbsoluteError, nonFiniteCount: nonFinite.count, firstNonFiniteIndex: nonFinite.first)
+        name: job.outputs[0].name, action: "cast \(dtype)", method: "cast", snrDecibels: errors.snrDecibels,
+        maxAbsoluteError: errors.maxAbsoluteError, nonFiniteCount: nonFinite.count, firstNonFiniteIndex: nonFinite.first,
+        saturatedCount: saturated.count, firstSaturatedIndex: saturated.first)
     case .fp8(let scheme, _):
       guard let scales = state.outputScales else { return nil }
       let scale = job.outputs[1]
@@ -412,6 +531,10 @@ public final class ConversionRunner: Sendable {
       reference: UnsafeBufferPointer(reference), encoded: UnsafeRawBufferPointer(encoded), dtype: dtype,
       scratch: scratch.floats(.roundTrip, count))
     if nonFinite.count > 0 { state.addNonFinite(nonFinite.count, first: nonFinite.first.map { rows.lowerBound * job.columns + $0 }) }
+    if let limit = NonFinite.saturationLimit(of: dtype) {
+      let saturated = NonFinite.beyond(limit, UnsafeBufferPointer(reference))
+      if saturated.count > 0 { state.addSaturated(saturated.count, first: saturated.first.map { rows.lowerBound * job.columns + $0 }) }
+    }
     var errors = ErrorStatistics()
     if ErrorStatistics.dtypes.contains(dtype) {
       errors.add(reference: UnsafeRawBufferPointer(reference), .float32, candidate: UnsafeRawBufferPointer(encoded), dtype, count: count)
@@ -522,7 +645,8 @@ struct WorkItem: Sendable {
 struct FileContext: Sendable {
   let writer: any OutputFileWriter
   let sources: SourceFiles
-  let digest: StreamingFileDigest
+  /// `nil` for a shared file, hashed by ranges once this part's share of it is synced.
+  let digest: StreamingFileDigest?
 
   /// Writes all of tensor `name`.
   func write(tensorNamed name: String, bytes: UnsafeRawBufferPointer) throws {
@@ -534,15 +658,15 @@ struct FileContext: Sendable {
     try writer.write(tensorNamed: name, atByteOffsetWithinTensor: offset, bytes: bytes)
     if let tensor = writer.fileRange(ofTensor: name) {
       let range = (tensor.lowerBound + offset)..<(tensor.lowerBound + offset + bytes.count)
-      digest.didWrite(range)
-      digest.startWriteback(range)
+      digest?.didWrite(range)
+      digest?.startWriteback(range)
     }
   }
 
   /// Copies tensor `name` file to file and reports it to the digest.
   func copy(tensorNamed name: String, from source: FileDescriptor, sourceFileOffset: Int) throws {
     try writer.copy(tensorNamed: name, from: source, sourceFileOffset: sourceFileOffset)
-    if let range = writer.fileRange(ofTensor: name) { digest.didWrite(range) }
+    if let range = writer.fileRange(ofTensor: name) { digest?.didWrite(range) }
   }
 }
 
@@ -562,7 +686,9 @@ final class JobState: Sendable {
   let errors = Mutex(ErrorStatistics())
   /// Non-finite source values seen by a cast: how many, and the smallest flat index.
   let nonFinite = Mutex((count: 0, first: Int?.none))
-  /// A group-format job's report (its single work item quantizes the whole weight).
+  /// Finite source values an FP8 cast saturated to ±max: how many, and the smallest flat index.
+  let saturated = Mutex((count: 0, first: Int?.none))
+  /// A group-format or repack job's report (its single work item converts the whole weight).
   let groupReport = Mutex(TensorReport?.none)
   /// The checkpoint, for sources decoded through `WeightDecoding`.
   private let checkpoint: Checkpoint
@@ -574,6 +700,7 @@ final class JobState: Sendable {
     try checkpoint.checkScales(of: job.group)
     var streamed = WeightDecoding.streamsRows(job.group.storage)
     if case .group = job.action { streamed = false }
+    if case .repack = job.action { streamed = false }
     if case .copy = job.action {
       sourceGeometry = nil
       streamed = false
@@ -617,7 +744,15 @@ final class JobState: Sendable {
       return (weight, DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0)))
     }
     let scale = try checkpoint.tensor(scaleName)
-    let values = try scale.copyElements(as: Float.self)
+    // F32 scales (DeepSeek), or BF16 (Qwen3.5 / 3.6 FP8) widened exactly.
+    let values = try scale.dtype == .float32 ? scale.copyElements(as: Float.self) : scale.withUnsafeBytes { bytes in
+      try [Float](unsafeUninitializedCapacity: scale.entry.elementCount) { out, initialized in
+        do { try ElementCodec.decode(bytes, dtype: scale.dtype, into: out) } catch {
+          throw ConversionError.badCompanion(tensor: scale.name, expected: "F32 or BF16 scales", actual: "\(scale.dtype)")
+        }
+        initialized = scale.entry.elementCount
+      }
+    }
     if let index = values.firstIndex(where: { !$0.isFinite }) {
       throw ConversionError.numeric(
         tensor: scale.name, reason: "\(QuantizationError.nonFiniteScale(scaleIndex: index, value: values[index]))")
@@ -644,8 +779,12 @@ final class JobState: Sendable {
 
   func addErrors(_ chunk: ErrorStatistics) { errors.withLock { $0.merge(chunk) } }
 
-  func addNonFinite(_ count: Int, first: Int?) {
-    nonFinite.withLock { total in
+  func addNonFinite(_ count: Int, first: Int?) { JobState.add(count, first: first, to: nonFinite) }
+
+  func addSaturated(_ count: Int, first: Int?) { JobState.add(count, first: first, to: saturated) }
+
+  private static func add(_ count: Int, first: Int?, to counter: borrowing Mutex<(count: Int, first: Int?)>) {
+    counter.withLock { total in
       total.count += count
       if let first { total.first = min(total.first ?? first, first) }
     }
@@ -749,22 +888,22 @@ final class WorkerScratch {
 }
 
 /// Output-file digests computed one after another on a background queue (while the next file converts),
-/// each recorded in the resume journal when done.
+/// each recorded in the journal when done, with the file's stamp.
 final class BackgroundDigests: Sendable {
   private let queue = DispatchQueue(label: "smelt.digest")
   private let group = DispatchGroup()
   private let results = Mutex([(name: String, sha256: String, byteCount: Int)]())
   private let failure = Mutex<(any Error)?>(nil)
-  private let journal: ResumeJournal
+  private let journal: any ConversionJournal
 
-  init(journal: ResumeJournal) { self.journal = journal }
+  init(journal: any ConversionJournal) { self.journal = journal }
 
-  /// Waits (in the background, files in order) for `compute` and records the file as complete.
-  func start(name: String, byteCount: Int, compute: @escaping @Sendable () throws -> String) {
+  /// Waits (in the background, files in order) for `compute` and records the file (at `path`) as complete.
+  func start(name: String, path: String, byteCount: Int, compute: @escaping @Sendable () throws -> String) {
     queue.async(group: group) { [self] in
       do {
         let digest = try compute()
-        journal.record(name, sha256: digest)
+        try journal.record(PartOutput(path: name, byteCount: byteCount, sha256: digest, stamp: FileStamp(of: path)))
         results.withLock { $0.append((name, digest, byteCount)) }
       } catch {
         failure.withLock { if $0 == nil { $0 = error } }

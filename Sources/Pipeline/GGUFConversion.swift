@@ -4,6 +4,7 @@ import GGML
 import GGUF
 import GGUFModel
 import JSON
+import JobParts
 import SafeTensors
 import Synchronization
 import SystemIO
@@ -276,8 +277,9 @@ public final class GGUFConversionRunner: Sendable {
   public func run(resume: Bool, progress: @Sendable (Int) -> Void) throws -> GGUFConversionReport {
     let clock = ContinuousClock()
     let start = clock.now
-    let journal = ResumeJournal(path: Self.journalPath(for: plan.paths[0]), planFingerprint: fingerprint())
-    let completed = resume ? journal.load() : [:]
+    // The fingerprint covers the inputs (`Checkpoint.inputFingerprint`), so no separate stamps are kept.
+    let journal = ResumeJournal(path: Self.journalPath(for: plan.paths[0]), planFingerprint: fingerprint(), inputStamps: [], commandLine: [])
+    let completed = resume && journal.mismatch() == nil ? journal.completed().mapValues(\.sha256) : [:]
     if !resume { journal.reset() }
     var written: [String] = []
     var resumed: [String] = []
@@ -302,7 +304,9 @@ public final class GGUFConversionRunner: Sendable {
           writer.abandon()
           throw error
         }
-        if plan.layouts.count > 1 { journal.record(name, sha256: try FileDigest.sha256(of: path)) }
+        if plan.layouts.count > 1 {
+          journal.record(PartOutput(path: name, byteCount: layout.fileByteCount, sha256: try FileDigest.sha256(of: path)))
+        }
         written.append(path)
       }
     } catch {

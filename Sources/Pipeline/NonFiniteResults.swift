@@ -70,3 +70,25 @@ extension NonFinite {
     return (count, first)
   }
 }
+
+extension NonFinite {
+  /// The largest finite value of an FP8 cast target (which saturates beyond it), nil for other dtypes.
+  static func saturationLimit(of dtype: DType) -> Float? {
+    switch dtype {
+    case .float8E4M3FN: return Float8E4M3FN.maxFinite
+    case .float8E5M2: return Float8E5M2.maxFinite
+    default: return nil
+    }
+  }
+
+  /// The finite elements of `values` with magnitude above `limit`, and the first of them.
+  static func beyond(_ limit: Float, _ values: UnsafeBufferPointer<Float>) -> (count: Int, first: Int?) {
+    var count = 0
+    var first: Int?
+    for i in values.indices where values[i].isFinite && abs(values[i]) > limit {
+      count += 1
+      if first == nil { first = i }
+    }
+    return (count, first)
+  }
+}

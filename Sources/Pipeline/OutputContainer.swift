@@ -11,6 +11,12 @@ public protocol OutputContainer: Sendable {
   func fileByteCount(of tensors: [PlannedTensor]) throws -> Int
   /// A writer for a file holding `tensors`, written under a temporary name next to `path`.
   func makeWriter(path: String, tensors: [PlannedTensor]) throws -> any OutputFileWriter
+  /// A writer of the tensors named `writing` only, into a file holding `tensors` that other parts of a split
+  /// job write the rest of (`SharedOutputFile`): its `commit` syncs and leaves the file for `--finalize`.
+  func makeSharedWriter(path: String, tensors: [PlannedTensor], writing: Set<String>) throws -> any OutputFileWriter
+  /// The bytes a file holding `tensors` starts with, fixed by the plan (the header), and where each
+  /// tensor's bytes lie in it (no I/O): what `--finalize` checks a part's file against.
+  func layout(of tensors: [PlannedTensor]) throws -> (header: [UInt8], tensorRanges: [String: Range<Int>])
   /// Files written next to the weight files once they are complete (a safetensors index for several shards):
   /// `files` are the output file names and the tensors each holds, in order.
   func indexFiles(files: [(name: String, tensors: [PlannedTensor])], totalByteCount: Int) -> [(name: String, bytes: [UInt8])]
@@ -29,7 +35,8 @@ public protocol OutputFileWriter: Sendable {
   func write(tensorNamed name: String, atByteOffsetWithinTensor offset: Int, bytes: UnsafeRawBufferPointer) throws
   /// Copies all of tensor `name` from `source` at `sourceFileOffset` (file to file).
   func copy(tensorNamed name: String, from source: FileDescriptor, sourceFileOffset: Int) throws
-  /// Checks that every tensor is complete and renames the file into place.
+  /// Checks that every tensor (a shared writer: its own) is complete and renames the file into place (a
+  /// shared writer: syncs it).
   func commit() throws
   /// Removes the temporary file.
   func abandon()
@@ -43,6 +50,20 @@ public struct SafeTensorsContainer: OutputContainer {
 
   public func makeWriter(path: String, tensors: [PlannedTensor]) throws -> any OutputFileWriter {
     try SafeTensorsFileWriter(path: path, layout: try SafeTensorsLayout(tensors: tensors))
+  }
+
+  public func makeSharedWriter(path: String, tensors: [PlannedTensor], writing: Set<String>) throws -> any OutputFileWriter {
+    try SafeTensorsFileWriter(sharedPath: path, layout: try SafeTensorsLayout(tensors: tensors), writing: writing)
+  }
+
+  public func layout(of tensors: [PlannedTensor]) throws -> (header: [UInt8], tensorRanges: [String: Range<Int>]) {
+    let layout = try SafeTensorsLayout(tensors: tensors)
+    var ranges: [String: Range<Int>] = [:]
+    for entry in layout.entries {
+      let start = layout.header.dataStart + entry.dataOffsets.lowerBound
+      ranges[entry.name] = start..<(start + entry.byteCount)
+    }
+    return (layout.headerBytes, ranges)
   }
 
   public func indexFiles(files: [(name: String, tensors: [PlannedTensor])], totalByteCount: Int) -> [(name: String, bytes: [UInt8])] {

@@ -42,6 +42,12 @@ public enum QuantizationConfigWriter {
       case .fp8(let scheme, let rule):
         guard let first = job.outputs.first else { continue }
         result.append((TensorName(first.name).modulePath, .fp8(scheme, ue8m0: rule.format == .ue8m0)))
+      case .repack(.mxfp4(let format)):
+        guard let first = job.outputs.first else { continue }
+        result.append((TensorName(first.name).modulePath, .group(format)))
+      case .repack(.fp8(let scheme, let rule)):
+        guard let first = job.outputs.first else { continue }
+        result.append((TensorName(first.name).modulePath, .fp8(scheme, ue8m0: rule.format == .ue8m0)))
       case .copy, .cast:
         let name: String
         let shape: [Int]

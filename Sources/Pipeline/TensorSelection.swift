@@ -43,6 +43,19 @@ public struct TensorSelection: Sendable {
     }
   }
 
+  /// True if the stacked routed-expert tensor `name` (`[E, out, in]`, which only a lossless repack converts) is
+  /// converted for `target`: globs as for `selects`, else when the family's release quantizes routed experts at
+  /// the target's width.
+  public func selectsExpertStack(_ name: String, target: ConversionTarget, classifier: TensorClassifier) -> Bool {
+    if excludes.contains(where: { $0.matches(name) }) { return false }
+    if includes.contains(where: { $0.matches(name) }) { return true }
+    switch target {
+    case .fp8: return classifier.family.releaseQuantizesExpertStack(name, width: .eightBit, classifier: classifier)
+    case .group: return classifier.family.releaseQuantizesExpertStack(name, width: .fourBit, classifier: classifier)
+    default: return false
+    }
+  }
+
   /// Whether a tensor matched by a recipe rule is converted with `target`: casts take any floating tensor;
   /// quantizing schemes take linear weights (a 2-D `weight`), never the router or the embeddings (which
   /// `--include` can still force).

@@ -11,12 +11,12 @@ import TensorCore
 /// Rounding is round-to-nearest-even everywhere. FP8 encoding is saturating (`±inf` and overflow -> `±max`,
 /// NaN stays NaN); see `formats/fp8.md`.
 public enum ElementCodec {
-  /// Whether `decode` accepts `dtype`: every float of 8 bits or more except FNUZ/E8M0/complex, and the
+  /// Whether `decode` accepts `dtype`: every float of 8 bits or more except FNUZ/complex (E8M0 as `2^(e − 127)`), and the
   /// integers (converted to the nearest `Float`) and `BOOL`.
   public static func canDecode(_ dtype: DType) -> Bool {
     switch dtype {
-    case .float32, .float16, .bfloat16, .float8E4M3FN, .float8E5M2, .float64, .bool, .uint8, .int8, .int16,
-      .uint16, .int32, .uint32, .int64, .uint64:
+    case .float32, .float16, .bfloat16, .float8E4M3FN, .float8E5M2, .float8E8M0FNU, .float64, .bool, .uint8, .int8,
+      .int16, .uint16, .int32, .uint32, .int64, .uint64:
       true
     default: false
     }
@@ -133,6 +133,7 @@ extension ElementCodec {
       }
       decode8(src + i, dst + i, count - i, table: Float8E4M3FN.decodeTable)
     case .float8E5M2: decode8(src, dst, count, table: Float8E5M2.decodeTable)
+    case .float8E8M0FNU: decodeScalar(src, dst, count, UInt8.self) { E8M0.decode($0) }
     case .bool: decodeScalar(src, dst, count, UInt8.self) { $0 == 0 ? 0 : 1 }
     case .uint8: decodeScalar(src, dst, count, UInt8.self) { Float($0) }
     case .int8: decodeScalar(src, dst, count, Int8.self) { Float($0) }

@@ -41,6 +41,8 @@ extension ElementCodec {
     case .float16: Float16Conversion.float(fromBits: source.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
     case .float8E4M3FN: Float8E4M3FN.float(fromBits: source[i])
     case .float8E5M2: Float8E5M2.float(fromBits: source[i])
+    // E8M0 by its bit pattern: 2^(e − 127) is the F32 with exponent field e (e = 0: the subnormal 2^-127).
+    case .float8E8M0FNU: source[i] == 0xFF ? .nan : Float(bitPattern: source[i] == 0 ? 0x0040_0000 : UInt32(source[i]) << 23)
     case .bool: source[i] == 0 ? 0 : 1
     case .uint8: Float(source[i])
     case .int8: Float(Int8(bitPattern: source[i]))

@@ -204,6 +204,16 @@ public struct ReferenceModel {
     return tensor.values
   }
 
+  /// A linear layer's weight `[rows, columns]` in the provider's storage (BF16/FP8 stay encoded).
+  private func linear(_ name: String, _ rows: Int, _ columns: Int) throws -> LinearWeight {
+    let weight = try weights.linearWeight(name)
+    guard weight.outputCount == rows, weight.inputCount == columns else {
+      throw ReferenceModelError.weightShapeMismatch(
+        name: name, expected: [rows, columns], actual: [weight.outputCount, weight.inputCount])
+    }
+    return weight
+  }
+
   private func vector(_ name: String, _ count: Int) throws -> [Float] {
     let tensor = try weights.weight(name)
     try expectShape(tensor, name, [count])
@@ -213,8 +223,8 @@ public struct ReferenceModel {
   private func loadSwiGLU(_ prefix: String, intermediateSize I: Int) throws -> SwiGLUWeights {
     let D = configuration.hiddenSize
     return SwiGLUWeights(
-      gate: try matrix("\(prefix).gate_proj.weight", I, D), up: try matrix("\(prefix).up_proj.weight", I, D),
-      down: try matrix("\(prefix).down_proj.weight", D, I), intermediateSize: I)
+      gate: try linear("\(prefix).gate_proj.weight", I, D), up: try linear("\(prefix).up_proj.weight", I, D),
+      down: try linear("\(prefix).down_proj.weight", D, I), intermediateSize: I)
   }
 
   private func loadAttention(_ layer: Int) throws -> LatentAttentionWeights {
@@ -225,16 +235,16 @@ public struct ReferenceModel {
     let query: LatentAttentionWeights.Query
     if let Rq = a.queryLoraRank {
       query = .lowRank(
-        down: try matrix(name("q_a_proj.weight"), Rq, D), norm: try vector(name("q_a_layernorm.weight"), Rq),
-        up: try matrix(name("q_b_proj.weight"), H * dq, Rq))
+        down: try linear(name("q_a_proj.weight"), Rq, D), norm: try vector(name("q_a_layernorm.weight"), Rq),
+        up: try linear(name("q_b_proj.weight"), H * dq, Rq))
     } else {
-      query = .direct(try matrix(name("q_proj.weight"), H * dq, D))
+      query = .direct(try linear(name("q_proj.weight"), H * dq, D))
     }
     return LatentAttentionWeights(
       query: query,
-      keyValueDown: try matrix(name("kv_a_proj_with_mqa.weight"), Rkv + a.ropeHeadDimension, D),
+      keyValueDown: try linear(name("kv_a_proj_with_mqa.weight"), Rkv + a.ropeHeadDimension, D),
       keyValueNorm: try vector(name("kv_a_layernorm.weight"), Rkv),
-      keyValueUp: try matrix(name("kv_b_proj.weight"), H * (a.noPositionHeadDimension + dv), Rkv),
-      output: try matrix(name("o_proj.weight"), D, H * dv))
+      keyValueUp: try linear(name("kv_b_proj.weight"), H * (a.noPositionHeadDimension + dv), Rkv),
+      output: try linear(name("o_proj.weight"), D, H * dv))
   }
 }

@@ -2,13 +2,20 @@ import TensorCore
 
 // Y[T, O] = X[T, I] · W[O, I]ᵀ: every linear layer of the model (W stored [out, in] like nn.Linear).
 //
-// `matmul` is the fast kernel: F32 products, F32 accumulation, fused multiply-add where the target has FMA
-// (release builds target Haswell), 2×6 register tiles of SIMD8 accumulators, blocked over I so that the block
-// of X stays in L2, multithreaded over output columns (rows of W). Its sums are reassociated (8 lanes, then a
-// horizontal add, block by block), so it agrees with `matmulReference` to rounding, not bit for bit.
+// `matmul` is the fast kernel, a packed, cache-blocked GEMM in the GotoBLAS/BLIS shape:
+//   - X is packed once into micro-panels of 6 rows (`[k][6]`, zero rows past T);
+//   - each thread owns a range of 16-column panels of Y; for every block of `depth` inputs it packs one panel
+//     of W (`[k][16]`, dequantizing BF16/FP8 on the way, `PanelPacker`) into L1 and runs the 6×16 register
+//     kernel down all of X's micro-panels, which stay in L2;
+//   - the register kernel keeps 12 SIMD8 accumulators (6 rows × 2 vectors) and one fused multiply-add per
+//     element and input (release builds target Haswell: AVX2 + FMA).
+// Every output element is one chain `s = fma(x[t, i], w[o, i], s)` over i = 0, 1, ..., I−1 in order (the
+// kernel loads Y's partial sums at each depth block rather than adding block sums), so the result does not
+// depend on the blocking, the thread count or the other rows of the batch, and `matmulScalar` — that chain as
+// a plain loop — is its bit-exact twin.
 //
 // `matmulReference` is the naive triple loop with Double accumulation, rounded once to Float: the algorithmic
-// reference and the yardstick for the fast kernel's error.
+// reference and the yardstick for F32 accumulation's error.
 
 /// `Y[T, O] = X[T, I] · W[O, I]ᵀ` with the naive triple loop, accumulating in Double and rounding once.
 public func matmulReference(
@@ -28,88 +35,187 @@ public func matmulReference(
   return y
 }
 
-/// `Y[T, O] = X[T, I] · W[O, I]ᵀ` in F32 with F32 accumulation: SIMD, cache-blocked, multithreaded.
+/// The fast kernel's scalar twin: each element one fused multiply-add chain over the inputs in order, the
+/// weight dequantized element by element. `matmul` returns exactly these bits.
+public func matmulScalar(_ x: [Float], _ w: LinearWeight, rowCount: Int) -> [Float] {
+  let inputCount = w.inputCount, outputCount = w.outputCount
+  precondition(x.count == rowCount * inputCount, "matmul shape mismatch")
+  let values = w.dequantized()
+  var y = [Float](repeating: 0, count: rowCount * outputCount)
+  for t in 0..<rowCount {
+    for o in 0..<outputCount {
+      var sum: Float = 0
+      for i in 0..<inputCount { sum = sum.addingProduct(x[t * inputCount + i], values[o * inputCount + i]) }
+      y[t * outputCount + o] = sum
+    }
+  }
+  return y
+}
+
+/// `Y[T, O] = X[T, I] · W[O, I]ᵀ` in F32 with F32 accumulation: packed, cache-blocked, SIMD, on all cores.
 public func matmul(_ x: [Float], _ w: [Float], rowCount: Int, inputCount: Int, outputCount: Int) -> [Float] {
   precondition(x.count == rowCount * inputCount && w.count == outputCount * inputCount, "matmul shape mismatch")
+  return matmul(x, LinearWeight(float32: w, outputCount: outputCount, inputCount: inputCount), rowCount: rowCount)
+}
+
+/// `Y[T, O] = X[T, I] · W[O, I]ᵀ` with W in any `LinearWeight` storage, dequantized per packed tile.
+public func matmul(_ x: [Float], _ w: LinearWeight, rowCount: Int) -> [Float] {
+  let inputCount = w.inputCount, outputCount = w.outputCount
+  precondition(x.count == rowCount * inputCount, "matmul shape mismatch")
   let count = rowCount * outputCount
   return [Float](unsafeUninitializedCapacity: count) { y, initialized in
     y.initialize(repeating: 0)
-    x.withUnsafeBytes { xBytes in
-      w.withUnsafeBytes { wBytes in
-        matmulAccumulate(
-          into: DisjointMutableBuffer(y), x: SharedRawBuffer(xBytes), w: SharedRawBuffer(wBytes),
-          rowCount: rowCount, inputCount: inputCount, outputCount: outputCount)
+    initialized = count
+    guard rowCount > 0, outputCount > 0, inputCount > 0 else { return }
+    x.withUnsafeBufferPointer { xBuffer in
+      w.withPanelPacker { packer in
+        PackedGEMM(x: xBuffer.baseAddress!, rowCount: rowCount, packer: packer)
+          .run(into: DisjointMutableBuffer(y))
       }
     }
-    initialized = count
   }
 }
 
-/// Tile sizes of the register kernel (see `tile2x6`).
-private let tileRows = 2
-private let tileColumns = 6
+/// Rows of a packed micro-panel of X, and columns of a packed panel of W: the 6×16 register tile.
+let panelHeight = 6
+let panelWidth = 16
 
-/// `Y += X · Wᵀ` over raw buffers (Y zeroed by the caller); the threads split the columns of Y.
-func matmulAccumulate(
-  into y: DisjointMutableBuffer<Float>, x: SharedRawBuffer, w: SharedRawBuffer,
-  rowCount: Int, inputCount: Int, outputCount: Int
-) {
-  guard rowCount > 0, outputCount > 0, inputCount > 0 else { return }
-  precondition(
-    y.buffer.count >= rowCount * outputCount && x.bytes.count >= rowCount * inputCount * 4
-      && w.bytes.count >= outputCount * inputCount * 4, "matmul buffer too small")
-  // X[256 rows, 512 inputs] = 512 KiB stays in L2 while every column tile streams past it. The I blocking is
-  // the same whatever T is, so that a row's summation order (and result) does not depend on the batch.
-  let rowBlock = 256
-  let inputBlock = 512
-  let columnTiles = (outputCount + tileColumns - 1) / tileColumns
-  let flopsPerTile = 2 * rowCount * inputCount * tileColumns
-  let minimumTiles = max(1, 2_000_000 / max(1, flopsPerTile))
+/// One product's blocking and its packed X.
+private struct PackedGEMM: @unchecked Sendable {
+  let x: UnsafePointer<Float>
+  let rowCount: Int
+  let packer: PanelPacker
+  var inputCount: Int { packer.inputCount }
+  var outputCount: Int { packer.outputCount }
 
-  Parallel.forEachChunk(count: columnTiles, minimumChunk: minimumTiles) { tiles in
-    let columnStart = tiles.lowerBound * tileColumns
-    let columnEnd = min(outputCount, tiles.upperBound * tileColumns)
-    let xBase = x.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
-    let wBase = w.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
-    let yBase = y.buffer.baseAddress!
-    var rowStart = 0
-    while rowStart < rowCount {
-      let rowEnd = min(rowCount, rowStart + rowBlock)
-      var inputStart = 0
-      while inputStart < inputCount {
-        let length = min(inputBlock, inputCount - inputStart)
-        // Full 2-row tiles first, then the last row (when the block has an odd row count) on its own.
-        let fullRowEnd = rowStart + (rowEnd - rowStart) / tileRows * tileRows
-        var column = columnStart
-        while column < columnEnd {
-          let columns = min(tileColumns, columnEnd - column)
-          var row = rowStart
-          while row < fullRowEnd {
-            let xTile = xBase + row * inputCount + inputStart
-            let wTile = wBase + column * inputCount + inputStart
-            let yTile = yBase + row * outputCount + column
-            if columns == tileColumns {
-              tile2x6(xTile, wTile, yTile, stride: inputCount, yStride: outputCount, length: length)
-            } else {
-              rowTimesColumns(
-                xTile, wTile, yTile, rows: tileRows, columns: columns, stride: inputCount, yStride: outputCount,
-                length: length)
-            }
-            row += tileRows
-          }
-          column += columns
-        }
-        if fullRowEnd < rowEnd {
-          rowTimesColumns(
-            xBase + fullRowEnd * inputCount + inputStart, wBase + columnStart * inputCount + inputStart,
-            yBase + fullRowEnd * outputCount + columnStart, rows: rowEnd - fullRowEnd, columns: columnEnd - columnStart,
-            stride: inputCount, yStride: outputCount, length: length)
-        }
-        inputStart += length
+  /// Inputs per packing block: one W panel of `packDepth × 16` F32 (64 KiB, L2) is packed from 16 runs of 4 KiB
+  /// (long enough for the hardware prefetcher), then swept in kernel blocks of `kernelDepth` (16 KiB, L1).
+  static let packDepth = 1024
+  static let kernelDepth = 256
+  /// X rows per row block: `rowBlock × packDepth` F32 of packed X (768 KiB) stay in L2.
+  static let rowBlock = 192
+
+  init(x: UnsafePointer<Float>, rowCount: Int, packer: PanelPacker) {
+    self.x = x
+    self.rowCount = rowCount
+    self.packer = packer
+  }
+
+  func run(into y: DisjointMutableBuffer<Float>) {
+    let panels = (outputCount + panelWidth - 1) / panelWidth
+    let flopsPerPanel = 2 * rowCount * inputCount * panelWidth
+    let minimumPanels = max(1, 4_000_000 / max(1, flopsPerPanel))
+    guard rowCount > 1 else {
+      // One token (decoding): X needs no packing.
+      Parallel.forEachChunk(count: panels, minimumChunk: minimumPanels) { range in
+        sweep(panels: range, packedX: nil, microPanels: 1, y: y.buffer.baseAddress!)
       }
-      rowStart = rowEnd
+      return
+    }
+    let microPanels = (rowCount + panelHeight - 1) / panelHeight
+    let packedX = UnsafeMutablePointer<Float>.allocate(capacity: microPanels * panelHeight * inputCount)
+    defer { packedX.deallocate() }
+    packX(into: packedX, microPanels: microPanels)
+    let shared = SendablePointer(packedX)
+    Parallel.forEachChunk(count: panels, minimumChunk: minimumPanels) { range in
+      sweep(panels: range, packedX: UnsafePointer(shared.pointer), microPanels: microPanels, y: y.buffer.baseAddress!)
     }
   }
+
+  /// X as micro-panels, kernel block by kernel block: block `k0` starts at `k0 · microPanels · 6`, its
+  /// micro-panel `p` at `+ p · 6 · blockDepth`, element `[k][r]` at `+ k · 6 + r` (zeros for rows past T).
+  private func packX(into packed: UnsafeMutablePointer<Float>, microPanels: Int) {
+    var k0 = 0
+    while k0 < inputCount {
+      let depth = min(Self.kernelDepth, inputCount - k0)
+      for p in 0..<microPanels {
+        let panel = packed + k0 * microPanels * panelHeight + p * panelHeight * depth
+        for r in 0..<panelHeight {
+          let row = p * panelHeight + r
+          if row < rowCount {
+            let source = x + row * inputCount + k0
+            for k in 0..<depth { panel[k * panelHeight + r] = source[k] }
+          } else {
+            for k in 0..<depth { panel[k * panelHeight + r] = 0 }
+          }
+        }
+      }
+      k0 += depth
+    }
+  }
+
+  /// Computes the columns of `panels`: row block by row block, packing block by packing block, each W panel
+  /// packed once and swept down all the row block's micro-panels. `packedX` is nil for a single row.
+  private func sweep(
+    panels: Range<Int>, packedX: UnsafePointer<Float>?, microPanels: Int, y: UnsafeMutablePointer<Float>
+  ) {
+    // A single row packs each panel over all inputs at once: nothing to keep in L2 but the panel, and rows of
+    // W streamed in runs longer than a page (the prefetchers stop at 4 KiB boundaries).
+    let packBlock = packedX == nil ? inputCount : Self.packDepth
+    let panel = UnsafeMutablePointer<Float>.allocate(capacity: packBlock * panelWidth)
+    defer { panel.deallocate() }
+    let edge = UnsafeMutablePointer<Float>.allocate(capacity: panelHeight * panelWidth)
+    defer { edge.deallocate() }
+    let rowBlockPanels = Self.rowBlock / panelHeight
+    var firstMicroPanel = 0
+    while firstMicroPanel < microPanels {
+      let lastMicroPanel = min(microPanels, firstMicroPanel + rowBlockPanels)
+      var packStart = 0
+      while packStart < inputCount {
+        let packDepth = min(packBlock, inputCount - packStart)
+        for p in panels {
+          let column = p * panelWidth
+          let columns = min(panelWidth, outputCount - column)
+          packer.pack(into: panel, column: column, columns: columns, k0: packStart, depth: packDepth)
+          guard let packedX else {
+            withTile(y + column, rows: 1, of: 1, columns: columns, edge: edge) { tile, _ in
+              kernel1x16(x + packStart, panel, tile, depth: packDepth)
+            }
+            continue
+          }
+          var k0 = packStart
+          while k0 < packStart + packDepth {
+            let depth = min(Self.kernelDepth, inputCount - k0)
+            let xBlock = packedX + k0 * microPanels * panelHeight
+            let wBlock = panel + (k0 - packStart) * panelWidth
+            for m in firstMicroPanel..<lastMicroPanel {
+              let row = m * panelHeight
+              withTile(y + row * outputCount + column, rows: min(panelHeight, rowCount - row), of: panelHeight, columns: columns,
+                edge: edge) {
+                tile, stride in
+                kernel6x16(xBlock + m * panelHeight * depth, wBlock, tile, yStride: stride, depth: depth)
+              }
+            }
+            k0 += depth
+          }
+        }
+        packStart += packDepth
+      }
+      firstMicroPanel = lastMicroPanel
+    }
+  }
+
+  /// Runs `body` on the Y tile at `y` (`kernelRows` × 16 at row stride O), or, for a partial tile at the edge
+  /// of Y (`rows` × `columns`), on a copy in `edge` (stride 16) that is copied back.
+  @inline(__always)
+  private func withTile(
+    _ y: UnsafeMutablePointer<Float>, rows: Int, of kernelRows: Int, columns: Int, edge: UnsafeMutablePointer<Float>,
+    _ body: (UnsafeMutablePointer<Float>, Int) -> Void
+  ) {
+    if rows == kernelRows && columns == panelWidth {
+      body(y, outputCount)
+      return
+    }
+    for r in 0..<rows { for c in 0..<columns { edge[r * panelWidth + c] = y[r * outputCount + c] } }
+    body(edge, panelWidth)
+    for r in 0..<rows { for c in 0..<columns { y[r * outputCount + c] = edge[r * panelWidth + c] } }
+  }
+}
+
+/// A pointer handed to the worker threads, which only read through it.
+private struct SendablePointer: @unchecked Sendable {
+  let pointer: UnsafeMutablePointer<Float>
+  init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }
 
 @inline(__always)
@@ -117,99 +223,62 @@ private func load8(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
   UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
 }
 
-/// The register kernel: `Y[2, 6] += X[2, length] · W[6, length]ᵀ`. Twelve SIMD8 accumulators + the two X
-/// vectors + one W vector = 15 of AVX2's 16 registers (a 4×3 tile needs 17 and spills).
 @inline(__always)
-private func tile2x6(
-  _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-  stride: Int, yStride: Int, length: Int
-) {
-  let x0 = x, x1 = x + stride
-  let w0 = w, w1 = w + stride, w2 = w + 2 * stride, w3 = w + 3 * stride, w4 = w + 4 * stride, w5 = w + 5 * stride
-  var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>()
-  var a03 = SIMD8<Float>(), a04 = SIMD8<Float>(), a05 = SIMD8<Float>()
-  var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>()
-  var a13 = SIMD8<Float>(), a14 = SIMD8<Float>(), a15 = SIMD8<Float>()
-  var i = 0
-  while i &+ 8 <= length {
-    let v0 = load8(x0 + i), v1 = load8(x1 + i)
-    let u0 = load8(w0 + i)
-    a00.addProduct(v0, u0); a10.addProduct(v1, u0)
-    let u1 = load8(w1 + i)
-    a01.addProduct(v0, u1); a11.addProduct(v1, u1)
-    let u2 = load8(w2 + i)
-    a02.addProduct(v0, u2); a12.addProduct(v1, u2)
-    let u3 = load8(w3 + i)
-    a03.addProduct(v0, u3); a13.addProduct(v1, u3)
-    let u4 = load8(w4 + i)
-    a04.addProduct(v0, u4); a14.addProduct(v1, u4)
-    let u5 = load8(w5 + i)
-    a05.addProduct(v0, u5); a15.addProduct(v1, u5)
-    i &+= 8
-  }
-  var s0 = SIMD8<Float>(a00.sum(), a01.sum(), a02.sum(), a03.sum(), a04.sum(), a05.sum(), 0, 0)
-  var s1 = SIMD8<Float>(a10.sum(), a11.sum(), a12.sum(), a13.sum(), a14.sum(), a15.sum(), 0, 0)
-  while i < length {
-    let v0 = x0[i], v1 = x1[i]
-    for j in 0..<6 {
-      let u = w[j * stride + i]
-      s0[j] += v0 * u
-      s1[j] += v1 * u
-    }
-    i += 1
-  }
-  let y1 = y + yStride
-  for j in 0..<6 {
-    y[j] += s0[j]
-    y1[j] += s1[j]
-  }
+private func store8(_ value: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float>) {
+  UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD8<Float>.self)
 }
 
-/// Edge tiles (the last row when T is odd, or a last partial column tile), eight columns at a
-/// time so that one-token products (decoding) keep eight independent FMA chains in flight.
-///
-/// Each element is summed in the same order as in `tile2x6` (one SIMD8 chain over the block, its horizontal
-/// sum, then the scalar tail), so a row's result never depends on where it falls in a tile: the output for
-/// one token is bit-identical whatever else is in the batch.
+/// The register kernel: `Y[6, 16] = fma-chain(Y, X[6, depth] · W[16, depth]ᵀ)` over packed panels. Twelve SIMD8
+/// accumulators + two W vectors + one broadcast = 15 of AVX2's 16 registers.
 @inline(__always)
-private func rowTimesColumns(
-  _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-  rows: Int, columns: Int, stride: Int, yStride: Int, length: Int
+private func kernel6x16(
+  _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, yStride: Int, depth: Int
 ) {
-  for r in 0..<rows {
-    let xr = x + r * stride
-    let yr = y + r * yStride
-    var c = 0
-    while c < columns {
-      let group = min(8, columns - c)
-      // Missing columns of a short group reuse the group's first row of W; their sums are discarded.
-      let wc = w + c * stride
-      let w0 = wc, w1 = group > 1 ? wc + stride : wc, w2 = group > 2 ? wc + 2 * stride : wc
-      let w3 = group > 3 ? wc + 3 * stride : wc, w4 = group > 4 ? wc + 4 * stride : wc
-      let w5 = group > 5 ? wc + 5 * stride : wc, w6 = group > 6 ? wc + 6 * stride : wc
-      let w7 = group > 7 ? wc + 7 * stride : wc
-      var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-      var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
-      var i = 0
-      while i &+ 8 <= length {
-        let v = load8(xr + i)
-        a0.addProduct(v, load8(w0 + i)); a1.addProduct(v, load8(w1 + i))
-        a2.addProduct(v, load8(w2 + i)); a3.addProduct(v, load8(w3 + i))
-        a4.addProduct(v, load8(w4 + i)); a5.addProduct(v, load8(w5 + i))
-        a6.addProduct(v, load8(w6 + i)); a7.addProduct(v, load8(w7 + i))
-        i &+= 8
-      }
-      var sums = SIMD8<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum(), a4.sum(), a5.sum(), a6.sum(), a7.sum())
-      for j in 0..<group {
-        let wj = wc + j * stride
-        var k = i
-        while k < length {
-          sums[j] += xr[k] * wj[k]
-          k += 1
-        }
-        yr[c + j] += sums[j]
-      }
-      c += group
-    }
+  let y0 = y, y1 = y + yStride, y2 = y + 2 * yStride, y3 = y + 3 * yStride, y4 = y + 4 * yStride
+  let y5 = y + 5 * yStride
+  var c00 = load8(y0), c01 = load8(y0 + 8), c10 = load8(y1), c11 = load8(y1 + 8)
+  var c20 = load8(y2), c21 = load8(y2 + 8), c30 = load8(y3), c31 = load8(y3 + 8)
+  var c40 = load8(y4), c41 = load8(y4 + 8), c50 = load8(y5), c51 = load8(y5 + 8)
+  var a = x, b = w
+  var k = 0
+  while k < depth {
+    let b0 = load8(b), b1 = load8(b + 8)
+    var v = SIMD8<Float>(repeating: a[0])
+    c00.addProduct(v, b0); c01.addProduct(v, b1)
+    v = SIMD8<Float>(repeating: a[1])
+    c10.addProduct(v, b0); c11.addProduct(v, b1)
+    v = SIMD8<Float>(repeating: a[2])
+    c20.addProduct(v, b0); c21.addProduct(v, b1)
+    v = SIMD8<Float>(repeating: a[3])
+    c30.addProduct(v, b0); c31.addProduct(v, b1)
+    v = SIMD8<Float>(repeating: a[4])
+    c40.addProduct(v, b0); c41.addProduct(v, b1)
+    v = SIMD8<Float>(repeating: a[5])
+    c50.addProduct(v, b0); c51.addProduct(v, b1)
+    a += panelHeight
+    b += panelWidth
+    k &+= 1
   }
+  store8(c00, y0); store8(c01, y0 + 8); store8(c10, y1); store8(c11, y1 + 8)
+  store8(c20, y2); store8(c21, y2 + 8); store8(c30, y3); store8(c31, y3 + 8)
+  store8(c40, y4); store8(c41, y4 + 8); store8(c50, y5); store8(c51, y5 + 8)
+}
+
+/// The one-row kernel: `Y[16] = fma-chain(Y, x[depth] · W[16, depth]ᵀ)` over one packed panel. Two FMA
+/// chains are latency-bound at a quarter of the FMA units' rate, still well above what memory feeds W at.
+@inline(__always)
+private func kernel1x16(
+  _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, depth: Int
+) {
+  var c0 = load8(y), c1 = load8(y + 8)
+  var k = 0
+  while k < depth {
+    let v = SIMD8<Float>(repeating: x[k])
+    let offset = k &* panelWidth
+    c0.addProduct(v, load8(w + offset))
+    c1.addProduct(v, load8(w + offset + 8))
+    k &+= 1
+  }
+  store8(c0, y)
+  store8(c1, y + 8)
 }

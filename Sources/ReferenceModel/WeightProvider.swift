@@ -15,11 +15,16 @@ public protocol WeightProvider {
   func weightRows(_ name: String, rows: Range<Int>) throws -> FloatTensor
   /// The (dequantized) shape of `name`, without reading its data where the provider can.
   func shape(of name: String) throws -> [Int]
+  /// The 2-D weight `name` of a linear layer for `matmul`: providers over BF16 or FP8-block checkpoints return
+  /// the encoded storage, which the matmul dequantizes per tile. The default is `weight(name)` in F32.
+  func linearWeight(_ name: String) throws -> LinearWeight
 }
 
 extension WeightProvider {
   /// The default loads the tensor.
   public func shape(of name: String) throws -> [Int] { try weight(name).shape }
+
+  public func linearWeight(_ name: String) throws -> LinearWeight { try LinearWeight(try weight(name)) }
 
   public func weightRows(_ name: String, rows: Range<Int>) throws -> FloatTensor {
     let whole = try weight(name)

@@ -9,23 +9,73 @@ import TensorCore
 /// (`.<name>.smelt-tmp`); `commit()` checks that every tensor was completely written, fsyncs, renames the
 /// file into place and fsyncs the directory. A writer that is not committed (an error, `abandon()`, or
 /// deinit) removes the temporary file, so a partial file never appears under the final name.
+///
+/// A *shared* writer (`init(sharedPath:layout:writing:)`) writes only some of the file's tensors into a file
+/// other processes write the rest of (`SharedOutputFile`): `commit()` checks those tensors and syncs, and
+/// the file keeps its temporary name until the job's last step publishes it.
 public final class SafeTensorsFileWriter: Sendable {
   /// The plan being written.
   public let layout: SafeTensorsLayout
-  private let output: AtomicOutputFile
+  private let output: Output
   /// Per tensor (in layout order): the disjoint, sorted byte ranges written so far.
   private let written: Mutex<[[Range<Int>]]>
+  /// The positions (in layout order) this writer must complete: all, or a shared writer's own.
+  private let owned: [Int]
+
+  private enum Output: Sendable {
+    case atomic(AtomicOutputFile)
+    case shared(SharedOutputFile)
+
+    var path: String {
+      switch self {
+      case .atomic(let file): file.path
+      case .shared(let file): file.path
+      }
+    }
+    var descriptor: FileDescriptor {
+      switch self {
+      case .atomic(let file): file.fileDescriptor
+      case .shared(let file): file.fileDescriptor
+      }
+    }
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(SystemError) {
+      switch self {
+      case .atomic(let file): try file.write(bytes, at: offset)
+      case .shared(let file): try file.write(bytes, at: offset)
+      }
+    }
+  }
 
   /// Creates the temporary output file (sized to the final length) and writes the header.
   public init(path: String, layout: SafeTensorsLayout) throws(SafeTensorsFileError) {
     self.layout = layout
     do {
-      output = try AtomicOutputFile(path: path, byteCount: layout.fileByteCount)
-      try output.write(layout.headerBytes, at: 0)
+      let file = try AtomicOutputFile(path: path, byteCount: layout.fileByteCount)
+      try file.write(layout.headerBytes, at: 0)
+      output = .atomic(file)
     } catch {
       throw SafeTensorsFileError(path: path, error: .io(error))
     }
     written = Mutex(Array(repeating: [], count: layout.entries.count))
+    owned = Array(layout.entries.indices)
+  }
+
+  /// Opens the shared temporary file of `path` (sized to the final length), writes the header (every
+  /// sharing writer writes the same bytes) and will complete only the tensors named in `tensors`.
+  public init(sharedPath path: String, layout: SafeTensorsLayout, writing tensors: Set<String>) throws(SafeTensorsFileError) {
+    self.layout = layout
+    do throws(SystemError) {
+      let file = try SharedOutputFile(path: path, byteCount: layout.fileByteCount)
+      do { try file.write(layout.headerBytes, at: 0) } catch {
+        file.close()
+        throw error
+      }
+      output = .shared(file)
+    } catch {
+      throw SafeTensorsFileError(path: path, error: .io(error))
+    }
+    written = Mutex(Array(repeating: [], count: layout.entries.count))
+    owned = layout.entries.indices.filter { tensors.contains(layout.entries[$0].name) }
   }
 
   /// The final path.
@@ -81,21 +131,22 @@ public final class SafeTensorsFileWriter: Sendable {
     guard reserved else { throw fail(.overlappingWrite(tensor: name, offsetWithinTensor: 0, byteCount: entry.byteCount)) }
     do {
       try FileCopy.copy(
-        from: source, offset: sourceFileOffset, to: output.fileDescriptor,
+        from: source, offset: sourceFileOffset, to: output.descriptor,
         offset: layout.header.dataStart + entry.dataOffsets.lowerBound, byteCount: entry.byteCount)
     } catch {
       throw fail(.io(error))
     }
   }
 
-  /// Verifies that every tensor was completely written, then syncs and renames the file into place.
-  /// If a tensor is incomplete, throws `incompleteTensor` and leaves the writer open.
+  /// Verifies that every tensor was completely written (a shared writer: its own), then syncs and renames
+  /// the file into place (a shared writer: syncs and closes). If a tensor is incomplete, throws
+  /// `incompleteTensor` and leaves the writer open.
   public func commit() throws(SafeTensorsFileError) {
     let incomplete = written.withLock { ranges -> [(Int, Int)] in
       var result: [(Int, Int)] = []
-      for (position, entry) in layout.entries.enumerated() {
+      for position in owned {
         let count = ranges[position].reduce(0) { $0 + $1.count }
-        if count != entry.byteCount { result.append((position, count)) }
+        if count != layout.entries[position].byteCount { result.append((position, count)) }
       }
       return result
     }
@@ -107,14 +158,23 @@ public final class SafeTensorsFileWriter: Sendable {
           incompleteTensorCount: incomplete.count))
     }
     do {
-      try output.commit()
+      switch output {
+      case .atomic(let file): try file.commit()
+      case .shared(let file): try file.finish()
+      }
     } catch {
       throw fail(.io(error))
     }
   }
 
-  /// Removes the temporary file without creating the output. Safe to call more than once.
-  public func abandon() { output.abandon() }
+  /// Removes the temporary file without creating the output (a shared writer closes it: siblings' bytes
+  /// stay). Safe to call more than once.
+  public func abandon() {
+    switch output {
+    case .atomic(let file): file.abandon()
+    case .shared(let file): file.close()
+    }
+  }
 
   private func fail(_ error: SafeTensorsError) -> SafeTensorsFileError {
     SafeTensorsFileError(path: output.path, error: error)

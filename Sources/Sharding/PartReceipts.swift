@@ -71,9 +71,28 @@ public enum PartReceipts {
     return Summary(partCount: total, files: files)
   }
 
-  /// Removes every receipt.
+  /// Takes the lock of 1-based part `part` of `count` (`OUT/.smelt-shard-part-I-of-N.lock`), held while
+  /// the part writes: a second process running the same part is refused, and `--finalize` waits for none.
+  public static func lock(outputDirectory: String, part: Int, of count: Int) throws -> FileLock {
+    try FileLock(path: FileSystem.join(outputDirectory, lockName(part: part, of: count)), holder: "part \(part)/\(count)")
+  }
+
+  static func lockName(part: Int, of count: Int) -> String { "\(prefix)\(part)-of-\(count).lock" }
+
+  /// Refuses to finalize while any part still runs (holds its lock).
+  public static func refuseRunningParts(outputDirectory: String) throws {
+    for name in try FileSystem.contents(of: outputDirectory) where name.hasPrefix(prefix) && name.hasSuffix(".lock") {
+      if FileLock.isHeld(FileSystem.join(outputDirectory, name)) {
+        throw ShardingError.partsInconsistent(
+          directory: outputDirectory, reason: "a part is still running (it holds '\(name)'); wait for it, then --finalize again")
+      }
+    }
+  }
+
+  /// Removes every receipt and part lock.
   public static func removeAll(outputDirectory: String) throws {
-    for name in try FileSystem.contents(of: outputDirectory) where name.hasPrefix(prefix) && name.hasSuffix(".json") {
+    for name in try FileSystem.contents(of: outputDirectory)
+    where name.hasPrefix(prefix) && (name.hasSuffix(".json") || name.hasSuffix(".lock")) {
       try FileSystem.remove(FileSystem.join(outputDirectory, name))
     }
   }

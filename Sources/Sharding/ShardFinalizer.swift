@@ -127,13 +127,16 @@ public enum ShardJob {
   @discardableResult
   public static func writePart(
     _ plan: ShardPlan, sourcePath: String, outputDirectory: String, part: Int = 0, of partCount: Int = 1,
-    force: Bool = false, progress: (@Sendable (Int) -> Void)? = nil
+    force: Bool = false, resume: Bool = false, progress: (@Sendable (Int) -> Void)? = nil
   ) throws -> [Int] {
     try plan.checkCapacities()
     try ShardWriter.ensureDirectory(outputDirectory)
     let planFile = try ShardPlanFile(plan: plan, sourcePath: sourcePath)
     try planFile.store(outputDirectory: outputDirectory, replacingOtherPlans: force)
-    let written = try ShardWriter.write(plan, to: outputDirectory, part: part, of: partCount, progress: progress)
+    // One process per part: a second copy of the same task (a requeue racing the original) is refused.
+    let partLock = try partCount > 1 ? PartReceipts.lock(outputDirectory: outputDirectory, part: part + 1, of: partCount) : nil
+    defer { partLock?.release() }
+    let written = try ShardWriter.write(plan, to: outputDirectory, part: part, of: partCount, resume: resume, progress: progress)
     if partCount > 1 {
       // Hashed now, while the bytes are fresh in the page cache: --finalize compares.
       let files = try written.map { index -> (path: String, sha256: String) in
@@ -178,6 +181,7 @@ public enum ShardJob {
         path: FileSystem.join(outputDirectory, ShardPlanFile.fileName),
         reason: "the checkpoint at '\(stored.sourcePath)' no longer gives the plan the parts were written with (it changed since)")
     }
+    try PartReceipts.refuseRunningParts(outputDirectory: outputDirectory)
     let receipts = try PartReceipts.check(outputDirectory: outputDirectory, planDigest: stored.planDigest)
     let result = try ShardFinalizer.finalize(
       plan, outputDirectory: outputDirectory, partCount: receipts.partCount, recorded: receipts.files, progress: progress)

@@ -11,15 +11,20 @@ import TensorCore
 /// checkpoint's size. Every file appears under its final name only when complete (`AtomicOutputFile`).
 public enum ShardWriter {
   /// The most bytes a slice gather holds in memory at once, per worker.
-  static let gatherBufferByteCount = 8 << 20
+  public static let gatherBufferByteCount = 8 << 20
+  /// The most files written at once (the disk, not the CPU, is the limit of a copy).
+  public static let maximumWorkers = 4
 
   /// Writes the files of part `part` (0-based) of `partCount` into `outputDirectory`, several at a time.
   ///
-  /// - Parameter progress: called with the number of tensor bytes just written (from any thread).
-  /// - Returns: the indices (into `plan.files`) of the files written.
+  /// - Parameters:
+  ///   - resume: keep a file already complete under its final name (`isComplete`): a part rerun after a
+  ///     kill or a requeue redoes only what it had not finished.
+  ///   - progress: called with the number of tensor bytes just written (from any thread).
+  /// - Returns: the indices (into `plan.files`) of the part's files (written or kept).
   @discardableResult
   public static func write(
-    _ plan: ShardPlan, to outputDirectory: String, part: Int = 0, of partCount: Int = 1,
+    _ plan: ShardPlan, to outputDirectory: String, part: Int = 0, of partCount: Int = 1, resume: Bool = false,
     progress: (@Sendable (Int) -> Void)? = nil
   ) throws -> [Int] {
     let assignment = plan.partAssignment(partCount: partCount)
@@ -29,7 +34,7 @@ public enum ShardWriter {
     defer { sources.closeAll() }
     let next = Atomic<Int>(0)
     let failure = Mutex<(any Error)?>(nil)
-    let workers = max(1, min(Parallel.defaultThreadCount, 4, mine.count))
+    let workers = max(1, min(Parallel.defaultThreadCount, maximumWorkers, mine.count))
     DispatchQueue.concurrentPerform(iterations: workers) { _ in
       let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: gatherBufferByteCount, alignment: 64)
       defer { buffer.deallocate() }
@@ -37,6 +42,10 @@ public enum ShardWriter {
         let k = next.wrappingAdd(1, ordering: .relaxed).oldValue
         guard k < mine.count else { break }
         do {
+          if resume, try isComplete(plan, mine[k], outputDirectory) {
+            progress?(plan.files[mine[k]].tensorByteCount)
+            continue
+          }
           try writeFile(plan, mine[k], outputDirectory, sources, buffer, progress)
         } catch {
           failure.withLock { if $0 == nil { $0 = error } }
@@ -61,6 +70,22 @@ public enum ShardWriter {
     do { try FileSystem.createDirectory(path) } catch {
       if !FileSystem.isDirectory(path) { throw error }
     }
+  }
+
+  /// Whether file `index` of `plan` is already complete in `outputDirectory`: present under its final name
+  /// with the planned size and header. Files appear under their final names only once complete
+  /// (`AtomicOutputFile`) and a part joins only a directory holding its own plan (`ShardOutput`), so such a
+  /// file is this job's; `--finalize` hashes it against the part's receipt all the same.
+  static func isComplete(_ plan: ShardPlan, _ index: Int, _ outputDirectory: String) throws -> Bool {
+    let path = FileSystem.join(outputDirectory, plan.files[index].relativePath)
+    guard FileSystem.kind(of: path) == .file else { return false }
+    let layout = try plan.layout(ofFile: index)
+    let descriptor = try FileDescriptor.open(path, .readOnly)
+    defer { descriptor.close() }
+    guard try descriptor.byteCount() == layout.fileByteCount else { return false }
+    var header = [UInt8](repeating: 0, count: layout.headerBytes.count)
+    try header.withUnsafeMutableBytes { try descriptor.read(into: $0, at: 0) }
+    return header == layout.headerBytes
   }
 
   static func writeFile(

@@ -1,6 +1,7 @@
 import Checkpoint
 import CommandLineSupport
 import JSON
+import JobParts
 import Pipeline
 import Quantization
 import SafeTensors
@@ -31,8 +32,8 @@ struct ConvertCommand: Command {
       --imatrix FILE, --max-shard-size for a -0000N-of-0000M.gguf split set.
       """,
     arguments: [
-      .positional("input", help: "The checkpoint to read (directory or .safetensors file)."),
-      .positional("output", help: "The directory to write (a .gguf file for gguf-* targets)."),
+      .positional("input", help: "The checkpoint to read (directory or .safetensors file); with --finalize, OUT.", optional: true),
+      .positional("output", help: "The directory to write (a .gguf file for gguf-* targets).", optional: true),
       .option(
         "to", valueName: "format", help: "Target format (required unless --rule/--recipe is given).",
         values: ConversionTarget.names + GGUFConversionPlan.targetNames),
@@ -47,14 +48,15 @@ struct ConvertCommand: Command {
       .option("scale-format", valueName: "format", help: "FP8 scales: plain F32 amax/448 or powers of two (DeepSeek-V3.1).", default: "float", values: ["float", "ue8m0"]),
       .flag("compressed-tensors", help: "Write fp8-block in the compressed-tensors layout (weight_scale) instead of DeepSeek's."),
       .option("max-shard-size", valueName: "size", help: "Largest output file (tensor bytes), e.g. 5GB, 500MB.", default: "5GB"),
-      .flag("dry-run", help: "Print the plan and write nothing."),
+      .flag("dry-run", help: "Print the plan and write nothing: a summary by action, and every tensor when the plan has at most 1000."),
+      .flag("tensors", help: "With --dry-run: list every tensor whatever the plan's size."),
       .flag("force", help: "Replace the contents of a non-empty output directory."),
-      .flag("resume", help: "Continue an interrupted conversion into the same output directory."),
+      .flag("resume", help: "Continue an interrupted conversion (or part) into the same output directory."),
       .flag("ignore-unindexed", help: "Convert only what the index names, although the directory holds other .safetensors files."),
       .option("imatrix", valueName: "file", help: "GGUF targets: llama-imatrix's importance matrix weighting the k-quant searches."),
       .flag("drop-mtp", help: "GGUF targets: leave out the multi-token-prediction block (for llama.cpp builds that cannot load nextn tensors)."),
-      .json, .quiet,
-    ])
+      .flag("finalize", help: "Complete OUT after all its parts (--part I/N) finished: check every file against the parts' receipts, write the index, config and manifest."),
+    ] + SplitJobOptions.arguments + [.json, .quiet])
 
   var input: String
   var output: String
@@ -64,23 +66,55 @@ struct ConvertCommand: Command {
   var search: Bool
   var maxShardByteCount: Int
   var dryRun: Bool
+  var listTensors: Bool
   var force: Bool
   var resume: Bool
   var ignoreUnindexed: Bool
   var json: Bool
+  /// `--finalize OUT`: the job's own options come from OUT's job description.
+  var finalizing = false
+  var split: SplitJobOptions
+  /// The command line this run records (manifest, job description).
+  var recorded: [String]
+  var scriptCommand: [String]
+
+  static let pathArguments: Set<String> = ["input", "output", "recipe"]
   /// Set for `--to gguf-*`: the GGUF route, which replaces everything above.
   var gguf: ConvertGGUF?
 
   init(arguments: ParsedArguments) throws {
+    if arguments.flag("finalize") {
+      guard let directory = arguments.optionalString("input"), arguments.optionalString("output") == nil else {
+        throw UsageError.invalid("--finalize takes one argument: the output directory the parts wrote")
+      }
+      let stored = try PartsDirectory(directory).readDescription()
+      guard stored.job == "convert", stored.arguments.count >= 2 else {
+        throw PartsError.otherJob(directory: directory, stored: stored.job, this: "convert")
+      }
+      try self.init(job: try ParsedArguments(Array(stored.arguments.dropFirst(2)), configuration: Self.configuration))
+      output = directory
+      finalizing = true
+      json = arguments.flag("json")
+    } else {
+      try self.init(job: arguments)
+    }
+  }
+
+  /// The job the arguments describe (a run, a part, a script).
+  private init(job arguments: ParsedArguments) throws {
     if let name = arguments.optionalString("to"), let preset = GGUFConversionPlan.preset(forTarget: name) {
       gguf = try ConvertGGUF(arguments: arguments, preset: preset)
       (input, output, target, selection) = ("", "", .cast(.float32), TensorSelection())
       (compressedTensors, search, maxShardByteCount, dryRun, force, resume, ignoreUnindexed, json) = (false, false, 0, false, false, false, false, false)
+      (split, recorded, scriptCommand, listTensors) = (try SplitJobOptions(arguments: arguments), [], [], false)
       return
     }
     for option in ["imatrix", "drop-mtp"] where arguments.isPresent(option) {
       throw UsageError.invalid("--\(option) applies to GGUF targets only (--to gguf-<preset>)")
     }
+    split = try SplitJobOptions(arguments: arguments)
+    recorded = SplitJobOptions.recordedCommand("convert", arguments, alsoExcluding: ["json"])
+    scriptCommand = SplitJobOptions.scriptCommand("convert", arguments, paths: Self.pathArguments, alsoExcluding: ["json"])
     input = try arguments.string("input")
     output = try arguments.string("output")
     let blockText = try arguments.string("block-size")
@@ -134,11 +168,16 @@ struct ConvertCommand: Command {
     compressedTensors = arguments.flag("compressed-tensors")
     maxShardByteCount = try arguments.byteCount("max-shard-size", in: 1...Int.max)
     dryRun = arguments.flag("dry-run")
+    listTensors = arguments.flag("tensors")
+    if listTensors && !dryRun { throw UsageError.invalid("--tensors goes with --dry-run") }
     force = arguments.flag("force")
     resume = arguments.flag("resume")
     ignoreUnindexed = arguments.flag("ignore-unindexed")
     json = arguments.flag("json")
     if force && resume { throw UsageError.invalid("--force and --resume cannot be used together") }
+    if !split.part.isWhole && force {
+      throw UsageError.invalid("--force does not go with --part: the parts of a job share OUT; start a split job in an empty directory")
+    }
   }
 
   func run(context: CommandContext) throws {
@@ -148,22 +187,24 @@ struct ConvertCommand: Command {
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
       compressedTensorsNaming: compressedTensors, search: search)
-    for note in plan.notes { context.log("note: \(note)") }
+    if !finalizing { for note in plan.notes { context.log("note: \(note)") } }
     if dryRun {
       printPlan(plan, context: context)
       return
     }
+    let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
+    if finalizing { return try finalize(runner, context: context) }
+    if split.script != nil { return try emitScript(runner, context: context) }
     let sidecars = try checkpoint.sidecarListing()
     for note in sidecars.notes { context.warn(note) }
+    if !split.part.isWhole { return try runPart(runner, context: context) }
     let lock = try OutputDirectory.prepare(
       output, input: input, inputFiles: try checkpoint.inputFilePaths(), force: force, resume: resume)
     defer { lock.release() }
     let previous = OutputDirectory.previousOutput(in: output)
     let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
-    let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
-    // --resume is how the run was carried out, not what it produced: a resumed output's manifest is
-    // byte-identical to an uninterrupted run's.
-    let recorded = ["smelt"] + CommandLine.arguments.dropFirst().filter { $0 != "--resume" }
+    // --resume, --force, --quiet are how the run was carried out, not what it produced: the manifest of a
+    // resumed run, or of N parts, is byte-identical to an uninterrupted run's.
     let report: ConversionReport
     do {
       report = try runner.run(resume: resume, commandLine: recorded) { progress.advance(by: $0) }
@@ -171,15 +212,20 @@ struct ConvertCommand: Command {
       throw ResumableFailure.wrapping(error)
     }
     progress.finish()
-    // Keep what this run wrote (its manifest lists every file); remove what earlier runs left.
+    try Self.removeStale(in: output, previous: previous)
+    printReport(report, context: context)
+  }
+
+  /// Keep what the finished run wrote (its manifest lists every file); remove what earlier runs left.
+  static func removeStale(in output: String, previous: OutputDirectory.PreviousOutput) throws {
     let kept = try OutputManifest.read(from: output).files.map(\.name) + [OutputManifest.fileName]
     try OutputDirectory.removeStale(in: output, keeping: Set(kept), previous: previous)
+  }
+
+  func printReport(_ report: ConversionReport, context: CommandContext) {
     // NaN/Inf policy (formats/verify.md): quantizers refuse them (the run fails naming the element);
     // casts keep them, and every tensor with a non-finite source value or result is named here.
-    for tensor in report.tensors where tensor.nonFiniteCount > 0 {
-      context.warn(
-        "tensor '\(tensor.name)' has \(tensor.nonFiniteCount) NaN/infinite value(s) (first at element \(tensor.firstNonFiniteIndex ?? 0)) in its source or its result: NaN and infinity are kept, values too large for the target become infinities, FP8 casts saturate infinities to ±max; 'smelt verify --deep' reports them")
-    }
+    warnNonFinite(report, context: context)
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(reportJSON(report)))
     } else {
@@ -188,6 +234,10 @@ struct ConvertCommand: Command {
         "converted \(report.convertedTensorCount) tensors, copied \(report.copiedTensorCount); read \(ByteCount.formatted(report.sourceByteCount)), wrote \(ByteCount.formatted(report.outputByteCount)) in \(DisplayFormat.decimal(report.seconds)) s (\(DisplayFormat.decimal(rate)) GB/s)"
       )
       if !report.filesResumed.isEmpty { context.log("resumed: reused \(report.filesResumed.count) completed file(s)") }
+      let repacked = report.tensors.filter { $0.method == "repacked (lossless)" }.count
+      let inexact = report.tensors.filter { $0.method == "repacked (inexact blocks)" }
+      if repacked > 0 { context.log("repacked \(repacked) weight(s) losslessly (codes and scales moved, bit-exact)") }
+      for tensor in inexact { context.warn("'\(tensor.name)': \(tensor.action)") }
       if let worst = report.tensors.filter({ $0.snrDecibels.isFinite }).min(by: { $0.snrDecibels < $1.snrDecibels }) {
         context.log("lowest round-trip SNR: \(DisplayFormat.decimal(worst.snrDecibels)) dB (\(worst.name))")
       }
@@ -195,7 +245,24 @@ struct ConvertCommand: Command {
     }
   }
 
+  /// Plans up to this many tensors list each one in `--dry-run` without `--tensors` (a 671B release has 92k).
+  static let listedTensorLimit = 1000
+
   private func printPlan(_ plan: ConversionPlan, context: CommandContext) {
+    let outputTensorCount = plan.jobs.reduce(0) { $0 + $1.outputs.count }
+    let listing = listTensors || outputTensorCount <= Self.listedTensorLimit
+    // The summary: each action with its weight count, in first-seen order (one pass over the jobs).
+    var actionCounts: [(action: String, count: Int)] = []
+    var actionIndex: [String: Int] = [:]
+    for job in plan.jobs {
+      let action = Self.describe(job.action)
+      if let index = actionIndex[action] {
+        actionCounts[index].count += 1
+      } else {
+        actionIndex[action] = actionCounts.count
+        actionCounts.append((action, 1))
+      }
+    }
     if json {
       let jobs: [JSONValue] = plan.jobs.flatMap { job -> [JSONValue] in
         let action: String
@@ -204,6 +271,7 @@ struct ConvertCommand: Command {
         case .cast(let dtype): action = "cast \(dtype)"
         case .fp8(let scheme, _): action = "fp8 \(scheme)"
         case .group(let groupJob): action = groupJob.format.name + (groupJob.search ? " --search" : "")
+        case .repack(let layout): action = layout.description
         }
         return job.outputs.map { tensor in
           .object(JSONObject(members: [
@@ -217,30 +285,42 @@ struct ConvertCommand: Command {
         ("source_bytes", .number(JSONNumber(plan.sourceByteCount))),
         ("output_bytes", .number(JSONNumber(plan.outputByteCount))),
         ("files", .array(plan.files.map { .string($0.name) })),
-        ("tensors", .array(jobs)),
-      ]) ?? JSONObject())
+        ("tensor_count", .number(JSONNumber(outputTensorCount))),
+        ("actions", .array(actionCounts.map { entry in
+          .object(JSONObject(members: [("action", .string(entry.action)), ("count", .number(JSONNumber(entry.count)))]) ?? JSONObject())
+        })),
+      ] + (listing ? [("tensors", .array(jobs))] : [])) ?? JSONObject())
       context.stdout.line(JSONWriter(pretty: true).string(document))
       return
     }
     var rows: [[String]] = [["tensor", "action", "output"]]
     for job in plan.jobs {
-      guard case .copy = job.action else {
-        let action: String
-        switch job.action {
-        case .cast(let dtype): action = "cast to \(dtype)"
-        case .fp8(let scheme, let rule): action = "fp8 \(scheme)\(rule.format == .ue8m0 ? " ue8m0" : "")"
-        case .group(let groupJob): action = groupJob.format.description + (groupJob.search ? ", clip search" : "")
-        case .copy: action = "copy"
-        }
-        rows.append([job.outputs[0].name, action, job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])
-        continue
-      }
+      if case .copy = job.action { continue }
+      rows.append([job.outputs[0].name, Self.describe(job.action), job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])
     }
     context.stdout.line("Plan: \(plan.target)")
     context.stdout.line("  \(plan.convertedJobCount) weights converted, \(plan.jobs.count - plan.convertedJobCount) tensors copied")
     context.stdout.line("  \(ByteCount.formatted(plan.sourceByteCount)) in, \(ByteCount.formatted(plan.outputByteCount)) out, \(plan.files.count) file(s)")
     context.stdout.line()
+    context.stdout.write(TextTable.render([["action", "tensors"]] + actionCounts.map { [$0.action, "\($0.count)"] }))
+    guard listing else {
+      context.stdout.line()
+      context.stdout.line("\(outputTensorCount) output tensors: --tensors lists each one")
+      return
+    }
+    context.stdout.line()
     context.stdout.write(TextTable.render(rows))
+  }
+
+  /// A job's action as the text plan names it.
+  static func describe(_ action: ConversionJob.Action) -> String {
+    switch action {
+    case .cast(let dtype): "cast to \(dtype)"
+    case .fp8(let scheme, let rule): "fp8 \(scheme)\(rule.format == .ue8m0 ? " ue8m0" : "")"
+    case .group(let groupJob): groupJob.format.description + (groupJob.search ? ", clip search" : "")
+    case .repack(let layout): layout.description
+    case .copy: "copy"
+    }
   }
 
   private func reportJSON(_ report: ConversionReport) -> JSONValue {
@@ -249,10 +329,11 @@ struct ConvertCommand: Command {
     }
     let tensors: [JSONValue] = report.tensors.map { tensor in
       .object(JSONObject(members: [
-        ("name", .string(tensor.name)), ("action", .string(tensor.action)),
+        ("name", .string(tensor.name)), ("action", .string(tensor.action)), ("method", .string(tensor.method)),
         ("snr_db", tensor.snrDecibels.isInfinite && tensor.snrDecibels > 0 ? .string("inf") : number(tensor.snrDecibels)),
         ("max_abs_error", number(tensor.maxAbsoluteError)),
         ("non_finite_values", .number(JSONNumber(tensor.nonFiniteCount))),
+        ("saturated_values", .number(JSONNumber(tensor.saturatedCount))),
       ]) ?? JSONObject())
     }
     return .object(JSONObject(members: [
@@ -266,6 +347,8 @@ struct ConvertCommand: Command {
       ("gb_per_second", number(report.seconds > 0 ? Double(report.sourceByteCount) / report.seconds / 1e9 : 0)),
       ("files_written", .array(report.filesWritten.map { .string($0) })),
       ("files_resumed", .array(report.filesResumed.map { .string($0) })),
+      ("non_finite_values", .number(JSONNumber(report.tensors.reduce(0) { $0 + $1.nonFiniteCount }))),
+      ("saturated_values", .number(JSONNumber(report.tensors.reduce(0) { $0 + $1.saturatedCount }))),
       ("tensors", .array(tensors)),
     ]) ?? JSONObject())
   }

@@ -1,5 +1,6 @@
 import Checkpoint
 import CommandLineSupport
+import JobParts
 import JSON
 import Pipeline
 import SafeTensors
@@ -22,8 +23,10 @@ struct ShardCommand: Command {
       --device cpu:512GiB). --place 'GLOB=DEVICE[,DEVICE]' sends matching tensors only there (first rule wins, \
       companions follow their weight); unmatched experts and tensors go to the devices no rule names. A plan \
       that does not fit a capacity is refused before anything is written.
-      Cluster use: run N workers with --part I/N (same arguments, same OUT), then smelt shard --finalize OUT, \
-      which checks every file and writes the indexes and the manifest. The result is byte-identical to one run.
+      Cluster use: run N workers with --part I/N (same arguments, same OUT; --resume keeps what a killed or \
+      requeued part finished), then smelt shard --finalize OUT, which checks every file against the parts' \
+      receipts and writes the indexes and the manifest. The result is byte-identical to one run. \
+      --emit-sbatch FILE --parts N writes the Slurm array + finalize job for it (formats/cluster.md).
       """,
     arguments: [
       .positional("input", help: "The checkpoint to shard (a directory or a .safetensors file); with --finalize, OUT.", optional: true),
@@ -38,19 +41,20 @@ struct ShardCommand: Command {
       .flag("tensor-parallel", help: "Split attention, dense MLP, shared experts, embedding and head along DeepSeek convert.py's dims."),
       .option("layout", valueName: "layout", help: "hf: OUT/<device>/ checkpoints; deepseek-mp: DeepSeek's demo files model{i}-mp{N}.safetensors.", default: "hf", values: ["hf", "deepseek-mp"]),
       .option("max-shard-size", valueName: "size", help: "Largest output file in the hf layout.", default: "5GB"),
-      .option("part", valueName: "i/n", help: "Write only part I of N of the output files (1-based); finish with --finalize."),
       .flag("finalize", help: "Check that all parts of OUT are complete and intact; write the indexes and the manifest."),
+      .flag("resume", help: "With --part: keep the files this part already finished (after a kill or a requeue)."),
       .flag("dry-run", help: "Print the plan without writing anything."),
       .flag("force", help: "Write into a non-empty output directory, replacing same-named files and removing stale ones."),
       .flag("ignore-unindexed", help: "Shard only what the index names, although the directory holds other .safetensors files."),
-      .json,
-      .quiet,
-    ])
+    ] + SplitJobOptions.arguments + [.json, .quiet])
 
   var input: String?
   var output: String?
   var options: ShardOptions?
   var part: (index: Int, count: Int)
+  var split = SplitJobOptions.none
+  var resume = false
+  var scriptCommand: [String] = []
   var finalize: Bool
   var dryRun: Bool
   var force: Bool
@@ -96,14 +100,16 @@ struct ShardCommand: Command {
     if layout == .deepSeekMP && (!rules.isEmpty || load != nil || arguments.isPresent("strategy")) {
       throw UsageError.invalid("--layout deepseek-mp is convert.py's fixed layout: contiguous experts, no --place, --strategy or --expert-load")
     }
-    if let text = arguments.optionalString("part") {
-      let pieces = text.split(separator: "/")
-      guard pieces.count == 2, let i = Int(pieces[0]), let n = Int(pieces[1]), n >= 1, (1...n).contains(i) else {
-        throw ShardingError.invalidPart(text: text)
-      }
+    split = try SplitJobOptions(arguments: arguments)
+    if !split.part.isWhole {
       guard !dryRun else { throw UsageError.invalid("--part and --dry-run do not go together") }
-      part = (i - 1, n)
+      part = (split.part.index, split.part.count)
     }
+    resume = arguments.flag("resume")
+    if resume && (split.part.isWhole || force) {
+      throw UsageError.invalid("--resume continues one part of a split job: it goes with --part I/N and not with --force")
+    }
+    scriptCommand = SplitJobOptions.scriptCommand("shard", arguments, paths: ["input", "output", "expert-load"], alsoExcluding: ["json"])
     options = ShardOptions(
       devices: devices, strategy: strategy, expertLoad: load, redundantExpertCount: redundant, rules: rules,
       tensorParallel: arguments.flag("tensor-parallel"), layout: layout, maxFileByteCount: maxFile)
@@ -149,6 +155,7 @@ struct ShardCommand: Command {
     }
     guard let output else { return }
     try plan.checkCapacities()
+    if split.script != nil { return try emitScript(plan, output: output, context: context) }
     // Never into the input, never a non-empty directory unless --force, never beside another writer.
     let directory = try ShardOutput(plan, sourcePath: input, directory: output, partCount: part.count, force: force)
     defer { directory.release() }
@@ -157,7 +164,7 @@ struct ShardCommand: Command {
     let label = part.count > 1 ? "shard \(part.index + 1)/\(part.count)" : "shard"
     let writing = context.progress(total: myBytes, unit: .bytes, label: label)
     let written = try ShardJob.writePart(
-      plan, sourcePath: input, outputDirectory: output, part: part.index, of: part.count, force: force
+      plan, sourcePath: input, outputDirectory: output, part: part.index, of: part.count, force: force, resume: resume
     ) { writing.advance(by: $0) }
     writing.finish()
     if part.count > 1 {
@@ -171,6 +178,32 @@ struct ShardCommand: Command {
     verifying.finish()
     context.stdout.line(PlanReport.deviceTable(plan))
     context.stdout.line("wrote \(plan.files.count) files (\(ByteCount.formatted(total))) for \(plan.devices.count) device(s) and \(result.manifestPath) in \(seconds(clock.now - start))")
+  }
+
+  /// `--emit-sbatch FILE --parts N`: the array of parts and the finalize job. Memory from the writer's own
+  /// bounds: whole tensors move with `copy_file_range` (no user-space buffer), slices through one gather
+  /// buffer per worker, plus the plan's tables.
+  private func emitScript(_ plan: ShardPlan, output: String, context: CommandContext) throws {
+    guard let script = split.script else { return }
+    let assignment = plan.partAssignment(partCount: script.partCount)
+    var loads = [Int](repeating: 0, count: script.partCount)
+    for (index, file) in plan.files.enumerated() { loads[assignment[index]] += file.tensorByteCount }
+    let tensorCount = plan.devices.reduce(0) { $0 + $1.tensors.count }
+    let tables = plan.source.tensors.count * 1024 + tensorCount * 512
+    let workers = min(script.cpus, ShardWriter.maximumWorkers)
+    let partPeak = ResourcePlan.programBytes + tables + workers * ShardWriter.gatherBufferByteCount
+    let ideal = Double(loads.reduce(0, +)) / Double(script.partCount)
+    let absolute = FileSystem.absolutePath(output)
+    try split.writeScript(
+      job: "shard", command: scriptCommand,
+      finalizeCommand: [SplitJobOptions.executablePath(), "shard", "--finalize", absolute],
+      part: ResourcePlan(cpus: script.cpus, peakResidentBytes: partPeak),
+      finalize: ResourcePlan(cpus: 1, peakResidentBytes: ResourcePlan.programBytes + tables),
+      logDirectory: absolute + ".slurm-logs",
+      notes: [
+        "\(plan.files.count) output file(s), \(ByteCount.formatted(loads.reduce(0, +))) of tensors; the largest part has \(DisplayFormat.decimal(ideal > 0 ? Double(loads.max() ?? 0) / ideal : 1))x the average."
+      ],
+      context: context)
   }
 
   private func seconds(_ duration: Duration) -> String {

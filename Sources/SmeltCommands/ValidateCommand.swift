@@ -1,6 +1,7 @@
 import Checkpoint
 import CommandLineSupport
 import JSON
+import JobParts
 import Pipeline
 import SystemIO
 import Validation
@@ -23,10 +24,14 @@ struct ValidateCommand: Command {
       subset and skip the model level, with memory bounded by one tensor per side, so a 671B conversion can be \
       checked on a CI box. The JSON schema is in formats/validation-report.md. Exit status: 0 when every check \
       passes, 1 when any fails (the failing tensor and layer are named), 64 for usage errors.
+      Cluster use: run N workers with --part I/N --json REPORT (same arguments); each compares its share of \
+      the weights (balanced by bytes) and keeps its results in REPORT.smelt-parts/; then smelt validate \
+      --finalize REPORT writes the merged report, identical to a single run's, prints the table and exits \
+      like one. --emit-sbatch FILE --parts N writes the Slurm job script for all of it.
       """,
     arguments: [
-      .positional("reference", help: "The original checkpoint (directory or .safetensors file)."),
-      .positional("candidate", help: "The converted checkpoint."),
+      .positional("reference", help: "The original checkpoint (directory or .safetensors file); with --finalize, the report.", optional: true),
+      .positional("candidate", help: "The converted checkpoint.", optional: true),
       .option("level", valueName: "level", help: "Which comparisons to run.", default: "all", values: ["tensor", "layer", "model", "all"]),
       .option("tokens", valueName: "ids", help: "Token ids for the layer and model levels: 'ID,ID,...[;ID,...]'."),
       .option("tokens-file", valueName: "file", help: "A file of token ids (one sequence per line)."),
@@ -41,20 +46,48 @@ struct ValidateCommand: Command {
       .option("min-top1", valueName: "p", help: "Fail when the top-1 agreement is below P (a fraction, 0...1)."),
       .option("json", valueName: "file", help: "Write the JSON report to FILE ('-' for stdout, replacing the table)."),
       .flag("all-rows", help: "List every tensor and linear, not only the worst ones and the failures."),
-      .quiet,
-    ])
+      .flag("finalize", help: "Merge the parts of REPORT (run with --part I/N --json REPORT) into REPORT; print and exit as one run."),
+      .flag("resume", help: "With --part: keep the comparisons an interrupted run of the same part finished."),
+    ] + SplitJobOptions.arguments + [.quiet])
 
   var reference: String
   var candidate: String
   var options: ValidationOptions
   var jsonPath: String?
   var allRows: Bool
+  /// `--finalize REPORT`: merge the parts of REPORT.
+  var finalizing: Bool
+  var resume: Bool
+  var split: SplitJobOptions
+  /// What a run records as its command (the parts' job description).
+  var recorded: [String]
+  var scriptCommand: [String]
+
+  /// The path options and positionals (made absolute in a job script).
+  static let pathArguments: Set<String> = ["reference", "candidate", "json", "tokens-file"]
 
   init(arguments: ParsedArguments) throws {
-    reference = try arguments.string("reference")
-    candidate = try arguments.string("candidate")
+    finalizing = arguments.flag("finalize")
+    resume = arguments.flag("resume")
+    split = try SplitJobOptions(arguments: arguments)
+    recorded = SplitJobOptions.recordedCommand("validate", arguments)
+    scriptCommand = SplitJobOptions.scriptCommand("validate", arguments, paths: Self.pathArguments)
     jsonPath = arguments.optionalString("json")
     allRows = arguments.flag("all-rows")
+    if finalizing {
+      guard let report = arguments.optionalString("reference"), arguments.optionalString("candidate") == nil else {
+        throw UsageError.invalid("--finalize takes one argument: the report the parts were run with (--json REPORT)")
+      }
+      (reference, candidate, jsonPath, options) = ("", "", report, ValidationOptions())
+      return
+    }
+    reference = try arguments.string("reference")
+    candidate = try arguments.string("candidate")
+    if !split.part.isWhole || split.script != nil {
+      guard let jsonPath, jsonPath != "-" else {
+        throw UsageError.invalid("--part and --emit-sbatch need --json REPORT: where --finalize writes the merged report (the parts keep theirs in REPORT.smelt-parts/)")
+      }
+    }
     var options = ValidationOptions()
     func selection(_ name: String) throws -> IndexSelection? {
       guard let text = arguments.optionalString(name) else { return nil }
@@ -86,6 +119,24 @@ struct ValidateCommand: Command {
   }
 
   func run(context: CommandContext) throws {
+    if finalizing, let jsonPath { return try finalize(report: jsonPath, context: context) }
+    let validator = try makeValidator()
+    if split.script != nil { return try emitScript(validator, context: context) }
+    if !split.part.isWhole { return try runPart(validator, context: context) }
+    let report: ValidationReport
+    do {
+      report = try validator.run { context.log($0) }
+    } catch ValidationError.invalidTokens(let reason) {
+      throw UsageError.invalid("invalid token list: \(reason)")
+    }
+    try validator.reference.source.checkUnchanged()
+    try validator.candidate.source.checkUnchanged()
+    try publish(report, context: context)
+  }
+
+  /// Opens both checkpoints (headers only), refuses a report path that is one of their files, and checks
+  /// `--layers` against the model.
+  func makeValidator() throws -> Validator {
     let referenceWeights = try CheckpointWeightProvider(path: reference)
     let candidateWeights = try CheckpointWeightProvider(path: candidate)
     if let jsonPath, jsonPath != "-" {
@@ -96,15 +147,11 @@ struct ValidateCommand: Command {
       let limit = count + (referenceWeights.source.config?.numNextnPredictLayers ?? 0)
       do { try layers.check(below: limit, option: "--layers") } catch { throw UsageError.invalid("\(error)") }
     }
-    let validator = Validator(reference: referenceWeights, candidate: candidateWeights, options: options)
-    let report: ValidationReport
-    do {
-      report = try validator.run { context.log($0) }
-    } catch ValidationError.invalidTokens(let reason) {
-      throw UsageError.invalid("invalid token list: \(reason)")
-    }
-    try referenceWeights.source.checkUnchanged()
-    try candidateWeights.source.checkUnchanged()
+    return Validator(reference: referenceWeights, candidate: candidateWeights, options: options)
+  }
+
+  /// Writes the JSON report (`--json`), prints the table, and fails when a check failed.
+  func publish(_ report: ValidationReport, context: CommandContext) throws {
     let document = JSONWriter(pretty: true).string(report.json)
     if jsonPath == "-" {
       context.stdout.line(document)

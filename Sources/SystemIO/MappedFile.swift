@@ -52,6 +52,7 @@ public final class MappedFile: Sendable {
     self.path = path
     self.byteCount = size
     self.mapped = Snapshot(info)
+    self.statusChangeTime = MappedFile.text(seconds: Int(info.st_ctim.tv_sec), nanoseconds: Int(info.st_ctim.tv_nsec))
     if size == 0 {
       base = 0
       faultSlot = nil
@@ -84,8 +85,17 @@ public final class MappedFile: Sendable {
 
   /// The file's modification time when it was mapped, as `seconds.nanoseconds` (for fingerprints).
   public var modificationTime: String {
-    let nanoseconds = String(mapped.modificationNanoseconds)
-    return "\(mapped.modificationSeconds)." + String(repeating: "0", count: max(0, 9 - nanoseconds.count)) + nanoseconds
+    MappedFile.text(seconds: mapped.modificationSeconds, nanoseconds: mapped.modificationNanoseconds)
+  }
+
+  /// The file's status change time (`st_ctim`) when it was mapped, as `seconds.nanoseconds`: unlike the
+  /// modification time, no program can set it, so a file rewritten with its old time restored
+  /// (`cp -p`, `touch -r`) still shows. For fingerprints, not for `checkUnchanged()` (a `chmod` sets it).
+  public let statusChangeTime: String
+
+  private static func text(seconds: Int, nanoseconds: Int) -> String {
+    let digits = String(nanoseconds)
+    return "\(seconds)." + String(repeating: "0", count: max(0, 9 - digits.count)) + digits
   }
 
   /// True if a read of this mapping reached a page the file no longer has (it was truncated while

@@ -17,3 +17,16 @@ func getenvString(_ name: String) -> String? {
 func activeProcessorCount() -> Int {
   Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 }
+
+/// The process environment, read through one function so that code which depends on it (a scheduler's
+/// variables, thread counts) can be given another environment in tests.
+public enum ProcessEnvironment {
+  /// A lookup of environment variables by name.
+  public typealias Lookup = @Sendable (String) -> String?
+
+  /// The real environment of this process.
+  public static let current: Lookup = { getenvString($0) }
+
+  /// A fixed environment (tests, or a job description replayed elsewhere).
+  public static func fixed(_ values: [String: String]) -> Lookup { { values[$0] } }
+}

@@ -2,9 +2,15 @@ import Dispatch
 
 /// Data-parallel loops over index ranges, on all cores.
 public enum Parallel {
-  /// Worker count: `SMELT_THREADS` if set, else the number of active processors.
-  public static var defaultThreadCount: Int {
-    if let text = getenvString("SMELT_THREADS"), let n = Int(text), n > 0 { return n }
+  /// Worker count: `SMELT_THREADS` if set; inside a Slurm job, the CPUs it was given (`--cpus-per-task`:
+  /// without a task plugin that binds, every core of the node is visible, and using them all would steal
+  /// the CPUs of the node's other jobs); else the number of active processors.
+  public static var defaultThreadCount: Int { threadCount(environment: ProcessEnvironment.current) }
+
+  /// `defaultThreadCount` under `environment`.
+  public static func threadCount(environment: ProcessEnvironment.Lookup) -> Int {
+    if let text = environment("SMELT_THREADS"), let n = Int(text), n > 0 { return n }
+    if let text = environment("SLURM_CPUS_PER_TASK"), let n = Int(text), n > 0 { return n }
     return max(1, activeProcessorCount())
   }
 

@@ -84,6 +84,12 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     return source.entry(main)?.dtype
   }
 
+  /// The bytes `name` occupies in the checkpoint (its tensors and companions); 0 when absent.
+  public func storedByteCount(of name: String) -> Int {
+    guard let group = groups[name] else { return 0 }
+    return group.parts.values.reduce(0) { $0 + (source.entry($1)?.byteCount ?? 0) }
+  }
+
   /// The logical (dequantized) shape of `name`.
   public func shape(of name: String) throws -> [Int] { try geometry(name).1.shape }
 
@@ -91,6 +97,28 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     let (group, geometry) = try geometry(name)
     let values = try decode(name, group, geometry, rows: 0..<geometry.rows)
     return try FloatTensor(shape: geometry.shape, values: values)
+  }
+
+  /// FP8-block and BF16 weights in their stored encoding (1 or 2 bytes per element), which the matmul
+  /// dequantizes per tile; other formats decoded to F32.
+  public func linearWeight(_ name: String) throws -> LinearWeight {
+    let (group, geometry) = try geometry(name)
+    if geometry.shape.count == 2 {
+      let encoded: EncodedMatrix?
+      do { encoded = try group.format.encodedMatrix(group, geometry: geometry, in: source) } catch { throw validationError(error, name) }
+      let rows = geometry.shape[0], columns = geometry.shape[1]
+      switch encoded {
+      case .bfloat16(let bits)?:
+        return try LinearWeight(storage: .bfloat16(bits), outputCount: rows, inputCount: columns)
+      case .float8Block(let codes, let scales, let blockRows, let blockColumns)?:
+        return try LinearWeight(
+          storage: .float8Block(codes: codes, scales: scales, blockRows: blockRows, blockColumns: blockColumns),
+          outputCount: rows, inputCount: columns)
+      case nil:
+        break
+      }
+    }
+    return try LinearWeight(try weight(name))
   }
 
   /// Rows `rows` of `name` (dimension 0; the remaining dimensions flattened into columns): only the needed

@@ -5,37 +5,41 @@ import TensorCore
 import WeightFormats
 
 extension Validator {
-  /// Layer level: each selected linear (attention and MLP projections, routed and shared experts, the router)
-  /// run with the reference weight and with the candidate weight on the same inputs, once on seeded random
-  /// rows and once on the reference model's own activations (when a reference forward pass ran); per MoE
-  /// layer, the fraction of tokens whose expert set is unchanged when only the router weights differ.
-  func compareLayers(
-    into report: inout ValidationReport, configuration: ModelConfiguration, referenceRun: ForwardResult?,
-    log: (String) -> Void
-  ) throws {
+  /// The selected linears of each decoder layer, in checkpoint order.
+  func linearNamesByLayer() -> [Int: [String]] {
     var linearsByLayer: [Int: [String]] = [:]
     for name in reference.logicalNames {
       let parsed = TensorName(name)
       guard let layer = parsed.layer, isSelected(parsed), Self.isLinear(parsed) else { continue }
       linearsByLayer[layer, default: []].append(name)
     }
-    for layer in linearsByLayer.keys.sorted() {
-      log("layer \(layer): \(linearsByLayer[layer]?.count ?? 0) linears")
-      var hidden: HiddenInputs?
-      if let referenceRun, layer < configuration.layerCount {
-        let input = layer == 0 ? referenceRun.embeddings : referenceRun.layerOutputs[layer - 1]
-        if let input {
-          hidden = HiddenInputs(
-            layer: layer, layerInput: input.values, rowCount: input.batchSize * input.sequenceLength,
-            configuration: configuration, weights: reference)
-        }
+    return linearsByLayer
+  }
+
+  /// Layer level, one decoder layer: each selected linear (attention and MLP projections, routed and shared
+  /// experts, the router) run with the reference weight and with the candidate weight on the same inputs,
+  /// once on seeded random rows and once on the reference model's own activations (when a reference forward
+  /// pass ran); for a MoE layer, the fraction of tokens whose expert set is unchanged when only the router
+  /// weights differ.
+  func compareLayer(
+    _ layer: Int, linears names: [String], configuration: ModelConfiguration, referenceRun: ForwardResult?,
+    into fragment: inout ValidationFragment, log: (String) -> Void
+  ) throws {
+    log("layer \(layer): \(names.count) linears")
+    var hidden: HiddenInputs?
+    if let referenceRun, layer < configuration.layerCount {
+      let input = layer == 0 ? referenceRun.embeddings : referenceRun.layerOutputs[layer - 1]
+      if let input {
+        hidden = HiddenInputs(
+          layer: layer, layerInput: input.values, rowCount: input.batchSize * input.sequenceLength,
+          configuration: configuration, weights: reference)
       }
-      for name in linearsByLayer[layer] ?? [] {
-        report.linears += compareLinear(name, hidden: hidden)
-      }
-      if let agreement = try routingAgreement(layer: layer, configuration: configuration, hidden: hidden) {
-        report.routing.append(agreement)
-      }
+    }
+    for name in names {
+      fragment.linears += compareLinear(name, hidden: hidden)
+    }
+    if let agreement = try routingAgreement(layer: layer, configuration: configuration, hidden: hidden) {
+      fragment.routing.append(agreement)
     }
   }
 

@@ -5,20 +5,12 @@ import TensorCore
 import WeightFormats
 
 extension Validator {
-  /// Tensor level: every selected logical weight of the reference, dequantized on both sides and compared in
-  /// row chunks (at most `chunkElementCount` elements per side in memory).
-  func compareTensors(into report: inout ValidationReport, log: (String) -> Void) {
-    for name in reference.logicalNames {
-      let parsed = TensorName(name)
-      guard isSelected(parsed) else { continue }
-      report.tensors.append(compareTensor(name, parsed))
-    }
+  /// The note on weights only the candidate has (not compared), when there are any.
+  func candidateOnlyNote() -> String? {
     let referenceNames = Set(reference.logicalNames)
     let extra = candidate.logicalNames.filter { !referenceNames.contains($0) && isSelected(TensorName($0)) }
-    if !extra.isEmpty {
-      report.notes.append(
-        "the candidate has \(extra.count) weight(s) the reference lacks (not compared), e.g. '\(extra[0])'")
-    }
+    guard !extra.isEmpty else { return nil }
+    return "the candidate has \(extra.count) weight(s) the reference lacks (not compared), e.g. '\(extra[0])'"
   }
 
   private func describe(_ provider: CheckpointWeightProvider, _ name: String) -> String {
@@ -26,6 +18,8 @@ extension Validator {
     return "\(storage.rawValue) \(provider.storedDType(of: name)?.rawValue ?? "?")"
   }
 
+  /// Tensor level, one weight: dequantized on both sides and compared in row chunks (at most
+  /// `chunkElementCount` elements per side in memory).
   func compareTensor(_ name: String, _ parsed: TensorName) -> TensorComparison {
     var result = TensorComparison(
       name: name, layer: parsed.layer, expert: parsed.expert, shape: [],

@@ -61,52 +61,16 @@ public struct Validator {
 
   /// Runs the chosen levels. `log` receives one line per step (for progress on stderr).
   ///
+  /// The work is a list of independent units (`units()`), each run on its own and assembled in order, which
+  /// is also how `smelt validate --part I/N` splits it: a single run and a split run go through the same
+  /// code and give the same report.
+  ///
   /// - Throws: configuration problems (no config.json for layer/model levels, differing architectures, token
   ///   ids outside the vocabulary). Problems with individual weights are failures in the report instead.
   public func run(log: (String) -> Void = { _ in }) throws -> ValidationReport {
-    var report = ValidationReport(
-      reference: reference.directory, candidate: candidate.directory,
-      levels: options.levels.sorted(), layers: options.layers, experts: options.experts,
-      thresholds: options.thresholds)
-
-    if options.levels.contains(.tensor) {
-      log("tensor level: comparing weights")
-      compareTensors(into: &report, log: log)
-    }
-
-    let needsModel = options.levels.contains(.model)
-    let needsLayer = options.levels.contains(.layer)
-    guard needsModel || needsLayer else { return report }
-
-    let configuration = try checkedConfiguration()
-    // The reference forward pass gives the model level its baseline and the layer level its real inputs;
-    // a layer subset (a huge checkpoint) gets random inputs only.
-    var referenceRun: ForwardResult?
-    var tokens: [[Int]] = []
-    let hiddenInputs = needsLayer && (options.hiddenStateInputs ?? (options.layers == nil))
-    if needsModel || hiddenInputs {
-      tokens = try resolvedTokens(configuration)
-      log("reference forward pass on \(tokens.count)×\(tokens.first?.count ?? 0) tokens")
-      let model = try ReferenceModel(configuration: configuration, weights: reference)
-      try model.checkWeightShapes()
-      referenceRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true))
-    } else {
-      report.notes.append("layer level on a --layers subset uses random inputs only (no reference forward pass)")
-    }
-
-    if needsLayer {
-      log("layer level: comparing linears")
-      try compareLayers(
-        into: &report, configuration: configuration, referenceRun: hiddenInputs ? referenceRun : nil, log: log)
-    }
-    if needsModel, let referenceRun {
-      log("candidate forward pass")
-      let model = try ReferenceModel(configuration: configuration, weights: candidate)
-      try model.checkWeightShapes()
-      let candidateRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true))
-      report.model = compareModels(tokens: tokens, reference: referenceRun, candidate: candidateRun)
-    }
-    return report
+    let units = units()
+    if units.contains(where: \.isTensor) { log("tensor level: comparing weights") }
+    return assemble(try units.map { try run($0, log: log) })
   }
 
   /// The reference's configuration, after checking the candidate describes the same architecture.

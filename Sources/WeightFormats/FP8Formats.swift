@@ -4,16 +4,21 @@ import SafeTensors
 import TensorCore
 
 extension WeightStorage {
-  /// DeepSeek / HF `fp8`: `weight` F8_E4M3 + `weight_scale_inv` F32 block scales (any block grid).
+  /// DeepSeek / HF `fp8`: `weight` F8_E4M3 + `weight_scale_inv` F32 (BF16 in Qwen3.5 / 3.6) block scales (any grid).
   public static let fp8Block = WeightStorage(rawValue: "fp8-block")
   /// compressed-tensors `float-quantized`: `weight` F8_E4M3 + `weight_scale` (block, channel or tensor).
   public static let fp8CompressedTensors = WeightStorage(rawValue: "fp8-compressed-tensors")
+  /// DeepSeek-V4's own names: `weight` F8_E4M3 + `scale` F8_E8M0 block scales (`scale_fmt: ue8m0`).
+  public static let fp8BlockE8M0 = WeightStorage(rawValue: "fp8-block-e8m0")
 }
 
 /// FP8 E4M3 weights with multiplier scales (`W ≈ f32(q) · scale`), in the two spellings checkpoints use:
 ///
-/// - DeepSeek / HF `quant_method: fp8`: `weight_scale_inv` F32 `[ceil(out/br), ceil(in/bc)]`; decoded exactly
-///   in F32 (DeepSeek's `weight_dequant` before its BF16 rounding).
+/// - DeepSeek / HF `quant_method: fp8`: `weight_scale_inv` F32 `[ceil(out/br), ceil(in/bc)]` (BF16 in Qwen3.5 /
+///   3.6's FP8 releases); decoded exactly in F32 (DeepSeek's `weight_dequant` before its BF16 rounding; an E4M3
+///   code times a BF16 scale is exact in F32).
+/// - DeepSeek-V4 (its inference names): `scale` F8_E8M0 `[ceil(out/128), ceil(in/128)]`, powers of two; decoded
+///   exactly in F32 like DeepSeek's.
 /// - compressed-tensors `float-quantized`: `weight_scale` in the weight's dtype (BF16/F16/F32), `[1]`/`[]`
 ///   (tensor), `[out, 1]` (channel) or a block grid; decoded as its decompressor does, `q · scale` rounded to
 ///   the scale dtype (the F32 product of an E4M3 code and a BF16/F16 scale is exact, so one rounding).
@@ -26,29 +31,52 @@ public struct FP8WeightFormat: WeightFormat {
   /// Which tensor names and scale dtypes.
   public enum Spelling: Sendable {
     case deepSeek
+    case deepSeekV4
     case compressedTensors
   }
 
   public let spelling: Spelling
   public static let deepSeek = FP8WeightFormat(spelling: .deepSeek)
   public static let compressedTensors = FP8WeightFormat(spelling: .compressedTensors)
+  public static let deepSeekV4 = FP8WeightFormat(spelling: .deepSeekV4)
 
-  public var storage: WeightStorage { spelling == .deepSeek ? .fp8Block : .fp8CompressedTensors }
+  public var storage: WeightStorage {
+    switch spelling {
+    case .deepSeek: .fp8Block
+    case .deepSeekV4: .fp8BlockE8M0
+    case .compressedTensors: .fp8CompressedTensors
+    }
+  }
   /// The scale tensor's role.
-  public var scaleRole: String { spelling == .deepSeek ? "weight_scale_inv" : "weight_scale" }
+  public var scaleRole: String {
+    switch spelling {
+    case .deepSeek: "weight_scale_inv"
+    case .deepSeekV4: "scale"
+    case .compressedTensors: "weight_scale"
+    }
+  }
+  /// The dtypes its scale tensor may have.
+  var scaleDTypes: [DType] {
+    switch spelling {
+    case .deepSeek: [.float32, .bfloat16]
+    case .deepSeekV4: [.float8E8M0FNU]
+    case .compressedTensors: [.bfloat16, .float16, .float32]
+    }
+  }
   public var mainRole: String { "weight" }
   public var streamsRows: Bool { true }
 
   public func claim(_ module: inout ModuleTensors) -> [WeightGroup] {
-    guard let weight = module.entry("weight"), weight.dtype == .float8E4M3FN, module.has(scaleRole) else { return [] }
-    let roles = spelling == .deepSeek ? ["weight", "weight_scale_inv"] : ["weight", "weight_scale", "input_scale"]
+    guard let weight = module.entry("weight"), weight.dtype == .float8E4M3FN, let scale = module.entry(scaleRole),
+      scaleDTypes.contains(scale.dtype) || spelling != .deepSeekV4
+    else { return [] }
+    let roles = spelling == .compressedTensors ? ["weight", "weight_scale", "input_scale"] : ["weight", scaleRole]
     return [module.claim(storage, roles: roles)]
   }
 
   public func geometry(of group: WeightGroup, in store: any TensorStore) throws -> WeightGeometry {
     let main = try entry("weight", of: group, in: store)
     let scale = try entry(scaleRole, of: group, in: store)
-    let scaleDTypes: [DType] = spelling == .deepSeek ? [.float32] : [.bfloat16, .float16, .float32]
     guard main.shape.count == 2, main.dtype == .float8E4M3FN, scaleDTypes.contains(scale.dtype) else {
       throw bad(
         group,
@@ -63,7 +91,7 @@ public struct FP8WeightFormat: WeightFormat {
         group,
         "\(scale.name) \(scale.shape) does not tile weight \(main.shape) (block size from weight_block_size or block_structure, else 128)")
     }
-    let dtype = spelling == .deepSeek ? DType.float32 : scale.dtype
+    let dtype = spelling == .compressedTensors ? scale.dtype : DType.float32
     var geometry = Self.matrix(main.shape, dtype, fp8: scheme)
     if case .block(_, let columns) = scheme { geometry.groupSize = columns }
     return geometry
@@ -140,6 +168,18 @@ public struct FP8WeightFormat: WeightFormat {
     }
   }
 
+  /// DeepSeek's F32 block scales: the codes and the scales as they are stored (checked finite).
+  public func encodedMatrix(_ group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore) throws -> EncodedMatrix? {
+    guard spelling == .deepSeek, case .block(let blockRows, let blockColumns)? = geometry.fp8Scales else { return nil }
+    let main = try entry("weight", of: group, in: store)
+    let scale = try entry(scaleRole, of: group, in: store)
+    let codes = try store.bytes(of: main.name)
+    defer { codes.releasePages() }
+    return .float8Block(
+      codes: codes.copy(), scales: try Self.scales(scale, range: 0..<scale.elementCount, in: store),
+      blockRows: blockRows, blockColumns: blockColumns)
+  }
+
   /// Scales `range` (flat indices) of `scale` decoded to F32, checked finite.
   static func scales(_ scale: TensorEntry, range: Range<Int>, in store: any TensorStore) throws -> [Float] {
     guard let width = scale.dtype.byteWidth else { throw WeightDecodingError.missingTensor(name: scale.name, store: store.storePath) }
@@ -157,10 +197,10 @@ public struct FP8WeightFormat: WeightFormat {
   public func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String {
     let scale = entries(group.parts[scaleRole] ?? "")
     switch spelling {
-    case .deepSeek:
+    case .deepSeek, .deepSeekV4:
       let block = config.blockShape.map { "\($0.rows)x\($0.columns)" } ?? "128x128"
       let fmt = config.quantization?["scale_fmt"]?.stringValue.map { ", \($0) scales" } ?? ""
-      return "F8_E4M3 weights, F32 weight_scale_inv per \(block) block\(fmt)"
+      return "F8_E4M3 weights, \(spelling == .deepSeek ? "\(scale?.dtype.rawValue ?? "F32") weight_scale_inv" : "F8_E8M0 scale") per \(block) block\(fmt)"
     case .compressedTensors:
       return "F8_E4M3 weights, weight_scale \(scale.map { "\($0.dtype) \($0.shape)" } ?? "")"
     }

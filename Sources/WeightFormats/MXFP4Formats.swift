@@ -12,7 +12,8 @@ extension WeightStorage {
 /// MXFP4 (E2M1 elements, one E8M0 scale per 32 along the row) in its two checkpoint layouts:
 ///
 /// - compressed-tensors `mxfp4-pack-quantized`: `weight_packed` U8 `[out, in/2]` (low nibble = even element),
-///   `weight_scale` U8 `[out, in/32]`; decoded to BF16 as its decompressor does.
+///   `weight_scale` U8 `[out, in/32]`; decoded to BF16 as its decompressor does. Stacked experts `[E, out, in/2]`
+///   (what Smelt's lossless repack of gpt-oss's fused experts writes) fold into rows.
 /// - gpt-oss: `<stem>_blocks` U8 `[..., out, in/32, 16]` + `<stem>_scales` U8 `[..., out, in/32]`, experts stacked
 ///   in the leading dimensions (`mlp.experts.gate_up_proj_blocks` `[E, 2I, H/32, 16]`), which fold into rows.
 public struct MXFP4WeightFormat: WeightFormat {
@@ -54,10 +55,10 @@ public struct MXFP4WeightFormat: WeightFormat {
     switch layout {
     case .compressedTensors:
       let packed = try entry("weight_packed", of: group, in: store)
-      guard packed.shape.count == 2 else { throw bad(group, "weight_packed should be U8 [out, in/2], found \(packed.shape)") }
-      let (columns, overflow) = packed.shape[1].multipliedReportingOverflow(by: 2)
+      guard packed.shape.count >= 2 else { throw bad(group, "weight_packed should be U8 [..., out, in/2], found \(packed.shape)") }
+      let (columns, overflow) = packed.shape[packed.shape.count - 1].multipliedReportingOverflow(by: 2)
       guard !overflow else { throw bad(group, "weight_packed shape \(packed.shape) overflows") }
-      return Self.matrix([packed.shape[0], columns], .bfloat16, group: MXFP4.blockSize, bits: 4)
+      return Self.matrix(Array(packed.shape.dropLast()) + [columns], .bfloat16, group: MXFP4.blockSize, bits: 4)
     case .gptOss:
       let blocks = try entry("blocks", of: group, in: store)
       guard blocks.shape.count >= 3, blocks.shape.last == 16 else {
@@ -72,7 +73,12 @@ public struct MXFP4WeightFormat: WeightFormat {
   public func dequantize(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> DequantizedMatrix {
     switch layout {
     case .compressedTensors:
-      return try MXFP4.dequantizeCompressedTensors(tensors)
+      // Stacked expert tensors [E, out, in/2] (Smelt's repack of fused experts) fold into the rows.
+      return try MXFP4.dequantizeCompressedTensors(tensors.map { tensor -> PackedTensor in
+        var copy = tensor
+        if tensor.shape.count > 2 { copy.shape = [tensor.shape.dropLast().reduce(1, *), tensor.shape[tensor.shape.count - 1]] }
+        return copy
+      })
     case .gptOss:
       // Stacked expert tensors [E, out, in/32, 16] fold the leading dimensions into the rows.
       let folded = tensors.map { tensor -> PackedTensor in
@@ -86,6 +92,23 @@ public struct MXFP4WeightFormat: WeightFormat {
       }
       return try MXFP4.dequantizeGptOss(folded)
     }
+  }
+
+  /// Both layouts store MXFP4 codes as adjacent pairs (even element low) and E8M0 bytes: the codes of a
+  /// stacked `[E, out, in]` weight are its `E · out` rows.
+  public var storesMXFP4Codes: Bool { true }
+
+  public func microscaledCodes(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> MXFP4.Result? {
+    let (packedRole, scaleRole) = layout == .gptOss ? ("blocks", "scales") : ("weight_packed", "weight_scale")
+    let count = geometry.shape.reduce(1, *)
+    guard let columns = geometry.shape.last, columns > 0, let packed = tensors.first(where: { $0.nameSuffix == packedRole }),
+      let scales = tensors.first(where: { $0.nameSuffix == scaleRole }), packed.dtype == .uint8, scales.dtype == .uint8,
+      packed.bytes.count * 2 == count, scales.bytes.count * MXFP4.blockSize == count
+    else {
+      throw WeightDecodingError.badLayout(
+        module: module, storage: storage, reason: "\(packedRole) / \(scaleRole) sizes do not match \(geometry.shape)")
+    }
+    return MXFP4.result(packed: packed.bytes, scales: scales.bytes, rows: count / columns, columns: columns)
   }
 
   public func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String {

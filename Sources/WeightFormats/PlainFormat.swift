@@ -40,6 +40,20 @@ public struct PlainFormat: WeightFormat {
     try bytes.withUnsafeBytes { try ElementCodec.decode($0, dtype: main.dtype, into: destination) }
   }
 
+  /// BF16 matrices: their bit patterns (little-endian on disk, as on every host Smelt runs on).
+  public func encodedMatrix(_ group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore) throws -> EncodedMatrix? {
+    let main = try entry("weight", of: group, in: store)
+    guard main.dtype == .bfloat16, main.shape.count == 2 else { return nil }
+    let bytes = try store.bytes(of: main.name)
+    defer { bytes.releasePages() }
+    return .bfloat16(bits: bytes.withUnsafeBytes { raw in
+      [UInt16](unsafeUninitializedCapacity: raw.count / 2) { out, initialized in
+        UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count / 2 * 2)]))
+        initialized = raw.count / 2
+      }
+    })
+  }
+
   public func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String { "plain" }
 
   public func logicalElementCount(_ group: WeightGroup, entries: (String) -> TensorEntry?) -> Int {

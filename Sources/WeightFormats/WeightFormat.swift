@@ -30,6 +30,12 @@ public protocol WeightFormat: Sendable {
   /// Dequantizes the format's tensors (role-named `PackedTensor`s, e.g. a quantizer's output or a row slice
   /// of it) with the consumer's own rule. Row-streaming formats need not support it.
   func dequantize(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> DequantizedMatrix
+  /// The weight as MXFP4 codes and scales (E2M1 + E8M0 per 32 along the last dimension, leading dimensions
+  /// folded into rows) when the format stores exactly that — the source side of a lossless repack
+  /// (`MXFP4.repackToFP8Blocks`, the MXFP4 writers, `GGMLRepack.mxfp4`); `nil` for formats that do not.
+  func microscaledCodes(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> MXFP4.Result?
+  /// Whether `microscaledCodes` returns codes (known from the format alone, for planning).
+  var storesMXFP4Codes: Bool { get }
   /// One line for `inspect`, from headers only.
   func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String
   /// The unpacked element count, from headers only (for `inspect`'s parameter count).
@@ -38,6 +44,20 @@ public protocol WeightFormat: Sendable {
   /// tensor-level SNR floor in dB and the ceiling on `max |Δ| / max |ref|`, a little beyond what the format's
   /// rounding can produce.
   func validationGates(dtype: DType?) -> (minimumSNRDecibels: Double, maximumPeakError: Double)
+  /// The 2-D weight in an encoding a matmul dequantizes tile by tile itself (`EncodedMatrix`), or `nil` when
+  /// the format has none (the caller decodes to F32). Default `nil`.
+  func encodedMatrix(_ group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore) throws -> EncodedMatrix?
+}
+
+/// A whole 2-D weight `[rows, columns]` kept in a compact encoding whose dequantization is elementwise (so a
+/// GEMM can apply it while it packs tiles): the reference forward pass reads FP8-block and BF16 checkpoints
+/// through it at 1 or 2 bytes per weight instead of 4.
+public enum EncodedMatrix: Sendable {
+  /// BF16 bit patterns, row-major.
+  case bfloat16(bits: [UInt16])
+  /// E4M3FN codes, row-major, with F32 multipliers per `blockRows × blockColumns` block (row-major grid):
+  /// `W = f32(code) · scale` in F32.
+  case float8Block(codes: [UInt8], scales: [Float], blockRows: Int, blockColumns: Int)
 }
 
 extension WeightFormat {
@@ -48,6 +68,14 @@ extension WeightFormat {
   public func validationGates(dtype: DType?) -> (minimumSNRDecibels: Double, maximumPeakError: Double) { (10, 0.75) }
 
   public var streamsRows: Bool { false }
+
+  public func microscaledCodes(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> MXFP4.Result? {
+    nil
+  }
+  public var storesMXFP4Codes: Bool { false }
+  public func encodedMatrix(_ group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore) throws -> EncodedMatrix? {
+    nil
+  }
 
   public func dequantize(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> DequantizedMatrix {
     throw WeightDecodingError.badLayout(module: module, storage: storage, reason: "not a packed layout")

@@ -10,6 +10,8 @@ public enum WeightFormats {
   public static let all: [any WeightFormat] = [
     FP8WeightFormat.deepSeek,
     FP8WeightFormat.compressedTensors,
+    FP8WeightFormat.deepSeekV4,
+    FP4E8M0Format(),
     Int4PackQuantizedFormat(),
     NVFP4WeightFormat.compressedTensors,
     MXFP4WeightFormat.compressedTensors,

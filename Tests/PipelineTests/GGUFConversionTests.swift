@@ -2,6 +2,7 @@ import Checkpoint
 import GGML
 import GGUF
 import GGUFModel
+import JobParts
 import SafeTensors
 import SystemIO
 import TensorCore
@@ -90,8 +91,11 @@ import WeightFormats
     // An interrupted run: the journal says every shard but the last is done, and the last is gone.
     let checkpoint = try Checkpoint.open(sample)
     let runner = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint)
-    let journal = ResumeJournal(path: GGUFConversionRunner.journalPath(for: plan.paths[0]), planFingerprint: runner.fingerprint())
-    for path in plan.paths.dropLast() { journal.record(FileSystem.split(path).name, sha256: try FileDigest.sha256(of: path)) }
+    let journal = ResumeJournal(
+      path: GGUFConversionRunner.journalPath(for: plan.paths[0]), planFingerprint: runner.fingerprint(), inputStamps: [], commandLine: [])
+    for path in plan.paths.dropLast() {
+      journal.record(PartOutput(path: FileSystem.split(path).name, byteCount: try FileSystem.byteCount(of: path), sha256: try FileDigest.sha256(of: path)))
+    }
     try FileSystem.remove(plan.paths.last!)
     let report = try runner.run(resume: true) { _ in }
     #expect(report.filesResumed.count == plan.paths.count - 1 && report.filesWritten == [plan.paths.last!])

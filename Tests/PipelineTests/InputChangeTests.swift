@@ -94,10 +94,49 @@ private func writeInput(_ name: String) throws -> String {
 // Issue 15 item 3: `--resume` mixed outputs of different options (`--search` and the rule runs' scale format
 // were not in the plan fingerprint) and of inputs rewritten between the kill and the resume.
 @Suite("Resume fingerprint") struct ResumeFingerprintTests {
-  private func fingerprint(_ input: String, _ target: ConversionTarget, search: Bool = false) throws -> String {
+  private func fingerprint(
+    _ input: String, _ target: ConversionTarget, selection: TensorSelection = TensorSelection(),
+    maxShardByteCount: Int = OutputSharding.defaultMaxShardByteCount, compressedTensors: Bool = false, search: Bool = false
+  ) throws -> String {
     let checkpoint = try Checkpoint.open(input)
-    let plan = try ConversionPlan(checkpoint: checkpoint, target: target, search: search)
+    let plan = try ConversionPlan(
+      checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
+      compressedTensorsNaming: compressedTensors, search: search)
     return ConversionRunner(plan: plan, checkpoint: checkpoint, output: "/nonexistent").fingerprint()
+  }
+
+  @Test("each convert option that changes a byte gives its own fingerprint")
+  func everyOption() throws {
+    let input = try writeTinyCheckpoint("fingerprint-every-option")
+    func target(_ name: String, blockShape: (Int, Int) = (128, 128), ue8m0: Bool = false, groupSize: Int? = nil, bits: Int = 4) throws
+      -> ConversionTarget
+    {
+      try #require(ConversionTarget.parse(name, blockShape: blockShape, ue8m0: ue8m0, groupSize: groupSize, bits: bits))
+    }
+    let fp8 = try target("fp8-block")
+    let narrowOnes = TensorSelection(excludes: ["*.down_proj.weight", "*.q_b_proj.weight", "*.kv_b_proj.weight"].map(Glob.init))
+    let variants: [(String, String)] = [
+      ("--to fp8-block", try fingerprint(input, fp8)),
+      ("--block-size 1x128", try fingerprint(input, target("fp8-block", blockShape: (1, 128)))),
+      ("--scale-format ue8m0", try fingerprint(input, target("fp8-block", ue8m0: true))),
+      ("--compressed-tensors", try fingerprint(input, fp8, compressedTensors: true)),
+      ("--exclude", try fingerprint(input, fp8, selection: TensorSelection(excludes: [Glob("*.o_proj.weight")]))),
+      ("--include", try fingerprint(input, fp8, selection: TensorSelection(includes: [Glob("lm_head.weight")]))),
+      ("--max-shard-size", try fingerprint(input, fp8, maxShardByteCount: 4096)),
+      ("--to bf16", try fingerprint(input, .cast(.bfloat16))),
+      ("--to f32", try fingerprint(input, .cast(.float32))),
+      ("--to int4-g128 --group-size 32", try fingerprint(input, target("int4-g128", groupSize: 32))),
+      // (Group 64 only divides the 64-column weights: the 32-column ones are left out of both sides.)
+      ("--group-size 32 --exclude", try fingerprint(input, target("int4-g128", groupSize: 32), selection: narrowOnes)),
+      ("--group-size 64 --exclude", try fingerprint(input, target("int4-g128", groupSize: 64), selection: narrowOnes)),
+      ("--to int4-asym", try fingerprint(input, target("int4-asym", groupSize: 32))),
+      ("--search", try fingerprint(input, target("int4-g128", groupSize: 32), search: true)),
+      ("--to mlx-affine --group-size 32", try fingerprint(input, target("mlx-affine", groupSize: 32))),
+      ("--bits 8", try fingerprint(input, target("mlx-affine", groupSize: 32, bits: 8))),
+    ]
+    for (i, a) in variants.enumerated() {
+      for b in variants[(i + 1)...] { #expect(a.1 != b.1, "\(a.0) and \(b.0) share a fingerprint") }
+    }
   }
 
   @Test("every byte-changing option changes the fingerprint: --search, --scale-format in rule runs")
@@ -136,6 +175,65 @@ private func writeInput(_ name: String) throws -> String {
       #expect(try fingerprint(input, .cast(.float32)) != rewritten, "header bytes changed")
     }
     descriptor.close()
+  }
+
+  /// A journal of `target`'s plan over `input`, as an interrupted run into `output` leaves it.
+  private func interruptedRun(_ input: String, _ target: ConversionTarget, into output: String, search: Bool = false) throws {
+    let checkpoint = try Checkpoint.open(input)
+    let plan = try ConversionPlan(checkpoint: checkpoint, target: target, search: search)
+    let runner = ConversionRunner(plan: plan, checkpoint: checkpoint, output: output)
+    ResumeJournal(
+      directory: output, planFingerprint: runner.optionsFingerprint(), inputStamps: checkpoint.inputStamps(),
+      commandLine: ["smelt", "convert", "IN", "OUT", "--to", "\(target)"]
+    ).reset()
+  }
+
+  private func resume(_ input: String, _ target: ConversionTarget, into output: String, search: Bool = false) throws {
+    let checkpoint = try Checkpoint.open(input)
+    let plan = try ConversionPlan(checkpoint: checkpoint, target: target, search: search)
+    let lock = try OutputDirectory.prepare(output, input: input, force: false, resume: true)
+    defer { lock.release() }
+    _ = try ConversionRunner(plan: plan, checkpoint: checkpoint, output: output).run(resume: true, commandLine: ["test"]) { _ in }
+  }
+
+  @Test("--resume refuses an interrupted run of other options, naming its command; the same options resume")
+  func resumeWithOtherOptions() throws {
+    let input = try writeTinyCheckpoint("resume-options")
+    let int4 = try #require(ConversionTarget.parse("int4-g128", groupSize: 32))
+    let output = try scratch("resume-options-out")
+    try FileSystem.createDirectory(output)
+    try interruptedRun(input, int4, into: output)
+    do {
+      try resume(input, int4, into: output, search: true)
+      Issue.record("a --search resume of a round-to-nearest run must be refused")
+    } catch {
+      #expect("\(error)".contains("other options") && "\(error)".contains("--force") && "\(error)".contains("smelt convert IN OUT"), "\(error)")
+    }
+    #expect(throws: ConversionError.self) { try resume(input, .cast(.float32), into: output) }
+    try resume(input, int4, into: output)
+    #expect(FileSystem.exists(FileSystem.join(output, "smelt-manifest.json")))
+  }
+
+  @Test("--resume refuses inputs rewritten since the interrupted run, even with their old modification time")
+  func resumeWithRewrittenInput() throws {
+    let input = try writeInput("resume-rewritten")
+    let path = FileSystem.join(input, "model.safetensors")
+    let output = try scratch("resume-rewritten-out")
+    try FileSystem.createDirectory(output)
+    let descriptor = try FileDescriptor.open(path, .readWrite)
+    defer { descriptor.close() }
+    var times = [timespec(tv_sec: 1_000_000_000, tv_nsec: 5), timespec(tv_sec: 1_000_000_000, tv_nsec: 5)]
+    _ = futimens(descriptor.rawValue, &times)
+    try interruptedRun(input, .cast(.float32), into: output)
+    // One weight byte changed in place, the modification time put back (as `cp -p` or `touch -r` would).
+    try descriptor.write([0x42], at: 1 << 19)
+    _ = futimens(descriptor.rawValue, &times)
+    do {
+      try resume(input, .cast(.float32), into: output)
+      Issue.record("a resume over a rewritten input must be refused")
+    } catch {
+      #expect("\(error)".contains("changed since the interrupted run") && "\(error)".contains("model.safetensors"), "\(error)")
+    }
   }
 }
 
@@ -181,6 +279,36 @@ private func writeInput(_ name: String) throws -> String {
     let (_, report) = try run(directory, .cast(.float16), into: "f16-overflow-out", selection: TensorSelection(includes: [Glob("*")]))
     let result = try #require(report.tensors.first)
     #expect(result.nonFiniteCount == 2 && result.firstNonFiniteIndex == 5, "\(result)")
+  }
+
+  @Test("unscaled FP8 casts count the values they saturate, and a huge scale's infinities")
+  func fp8Saturation() throws {
+    let directory = try scratch("fp8-saturation")
+    try FileSystem.createDirectory(directory)
+    let tensor = PlannedTensor(name: "model.layers.0.mlp.up_proj.weight", dtype: .float32, shape: [4, 8])
+    let writer = try SafeTensorsFileWriter(path: FileSystem.join(directory, "model.safetensors"), layout: SafeTensorsLayout(tensors: [tensor]))
+    var values = [Float](repeating: 1, count: 32)
+    values[3] = 1000
+    values[7] = -5e4
+    values[11] = 1e6
+    values[12] = 448  // the largest E4M3 value itself is not saturated
+    values[20] = .infinity  // saturated to 448 too, but counted as what it is: non-finite
+    try values.withUnsafeBytes { try writer.write(tensorNamed: tensor.name, bytes: $0) }
+    try writer.commit()
+    let all = TensorSelection(includes: [Glob("*")])
+    let (_, e4m3) = try run(directory, .unscaledFP8(.float8E4M3FN), into: "fp8-saturation-e4m3", selection: all)
+    let e4 = try #require(e4m3.tensors.first)
+    #expect(e4.saturatedCount == 3 && e4.firstSaturatedIndex == 3 && e4.nonFiniteCount == 1 && e4.firstNonFiniteIndex == 20, "\(e4)")
+    let (_, e5m2) = try run(directory, .unscaledFP8(.float8E5M2), into: "fp8-saturation-e5m2", selection: all)
+    let e5 = try #require(e5m2.tensors.first)
+    #expect(e5.saturatedCount == 1 && e5.firstSaturatedIndex == 11, "\(e5)")
+
+    let (input, scale) = try fp8Input("huge-scale-f8", scale: 3e38)
+    let weight = String(scale.dropLast("_scale_inv".count))
+    // `--include` makes the FP8 weight itself go through the cast (dequantized, then cast to E4M3).
+    let (_, report) = try run(input, .unscaledFP8(.float8E4M3FN), into: "huge-scale-f8-out", selection: TensorSelection(includes: [Glob(weight)]))
+    let result = try #require(report.tensors.first { $0.name == weight })
+    #expect(result.nonFiniteCount > 0, "the infinities saturated to ±448 are still reported: \(result)")
   }
 
   @Test("zero, negative-zero and negative scales are refused by convert, as verify --deep refuses them", arguments: [

@@ -26,7 +26,10 @@ struct BlockTests {
   @Test("SwiGLU computes down(silu(gate·x) ⊙ up·x)")
   func swiGLUHandExample() {
     // D = 2, I = 1: gate = x0, up = x1, down = [1, 2]ᵀ.
-    let weights = SwiGLUWeights(gate: [1, 0], up: [0, 1], down: [1, 2], intermediateSize: 1)
+    let weights = SwiGLUWeights(
+      gate: LinearWeight(float32: [1, 0], outputCount: 1, inputCount: 2),
+      up: LinearWeight(float32: [0, 1], outputCount: 1, inputCount: 2),
+      down: LinearWeight(float32: [1, 2], outputCount: 2, inputCount: 1), intermediateSize: 1)
     let out = swiGLU([2, 3], weights: weights, rowCount: 1, hiddenSize: 2)
     let expected = 2 / (1 + exp(Float(-2))) * 3
     #expect(abs(out[0] - expected) < 1e-5 && abs(out[1] - 2 * expected) < 1e-5)

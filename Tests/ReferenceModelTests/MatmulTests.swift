@@ -33,6 +33,73 @@ struct MatmulTests {
   }
 }
 
+@Suite("packed matmul")
+struct PackedMatmulTests {
+  /// Shapes around the blocking: T = 1 (the one-row kernel), T < 6, T across micro-panels; I around the depth
+  /// block (256) and not a multiple of 8; O around the 16-column panel and the 64-column one-row group.
+  static let shapes: [(Int, Int, Int)] = [
+    (1, 7, 5), (1, 300, 70), (2, 256, 16), (5, 37, 17), (6, 513, 33), (7, 130, 64), (13, 8, 1), (19, 600, 100),
+  ]
+
+  static func random(_ count: Int, seed: UInt64) -> [Float] {
+    var generator = SplitMix64(seed: seed)
+    return (0..<count).map { _ in generator.nextUnitFloat() * 2 - 1 }
+  }
+
+  @Test("F32 weights: bit-identical to the scalar fused-multiply-add twin", arguments: shapes)
+  func float32MatchesScalarTwin(shape: (Int, Int, Int)) throws {
+    let (rows, inputs, outputs) = shape
+    let x = Self.random(rows * inputs, seed: 1)
+    let w = try LinearWeight(storage: .float32(Self.random(outputs * inputs, seed: 2)), outputCount: outputs, inputCount: inputs)
+    #expect(matmul(x, w, rowCount: rows) == matmulScalar(x, w, rowCount: rows))
+  }
+
+  @Test("BF16 weights dequantized per tile: bit-identical to the scalar twin", arguments: shapes)
+  func bfloat16MatchesScalarTwin(shape: (Int, Int, Int)) throws {
+    let (rows, inputs, outputs) = shape
+    let x = Self.random(rows * inputs, seed: 3)
+    let bits = Self.random(outputs * inputs, seed: 4).map { UInt16($0.bitPattern >> 16) }
+    let w = try LinearWeight(storage: .bfloat16(bits), outputCount: outputs, inputCount: inputs)
+    #expect(matmul(x, w, rowCount: rows) == matmulScalar(x, w, rowCount: rows))
+    #expect(w.element(0, 0) == Float(bitPattern: UInt32(bits[0]) << 16))
+  }
+
+  @Test("FP8 block weights dequantized per tile: bit-identical to the scalar twin", arguments: shapes)
+  func float8BlockMatchesScalarTwin(shape: (Int, Int, Int)) throws {
+    let (rows, inputs, outputs) = shape
+    let x = Self.random(rows * inputs, seed: 5)
+    var generator = SplitMix64(seed: 6)
+    // Every code but the NaNs (0x7F, 0xFF); 4×8 blocks so that tiles cross block edges.
+    let codes = (0..<(outputs * inputs)).map { _ in UInt8(truncatingIfNeeded: generator.next() % 127) | (generator.next() % 2 == 0 ? 0 : 0x80) }
+    let scaleCount = ((outputs + 3) / 4) * ((inputs + 7) / 8)
+    let scales = Self.random(scaleCount, seed: 7).map { abs($0) + 0.01 }
+    let w = try LinearWeight(
+      storage: .float8Block(codes: codes, scales: scales, blockRows: 4, blockColumns: 8), outputCount: outputs,
+      inputCount: inputs)
+    #expect(matmul(x, w, rowCount: rows) == matmulScalar(x, w, rowCount: rows))
+  }
+
+  @Test("a product split over several threads matches the scalar twin, and one row alone matches its batch row")
+  func splitOverThreadsMatchesScalarTwin() throws {
+    let x = Self.random(9 * 700, seed: 8)
+    let w = try LinearWeight(storage: .float32(Self.random(200 * 700, seed: 9)), outputCount: 200, inputCount: 700)
+    #expect(matmul(x, w, rowCount: 9) == matmulScalar(x, w, rowCount: 9))
+    #expect(matmul(Array(x[0..<700]), w, rowCount: 1) == Array(matmulScalar(x, w, rowCount: 9)[0..<200]))
+  }
+
+  @Test("a weight whose storage disagrees with its shape is refused")
+  func mismatchedStorageRefused() {
+    #expect(throws: ReferenceModelError.self) {
+      try LinearWeight(storage: .bfloat16([1, 2, 3]), outputCount: 2, inputCount: 2)
+    }
+    #expect(throws: ReferenceModelError.self) {
+      try LinearWeight(
+        storage: .float8Block(codes: [0, 0, 0, 0], scales: [1], blockRows: 1, blockColumns: 2), outputCount: 2,
+        inputCount: 2)
+    }
+  }
+}
+
 @Suite("matmul batch invariance")
 struct MatmulBatchInvarianceTests {
   @Test("a row's result is bit-identical whether it is computed alone or inside any batch")

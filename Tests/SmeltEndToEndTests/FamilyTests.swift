@@ -23,12 +23,12 @@ struct FamilySample: CustomTestStringConvertible, Sendable {
     FamilySample(name: "tiny-deepseek-v3.1-fp8", family: "deepseek-v3.1", dense: 1, moe: 1, mtp: 0, expertsPerLayer: 4),
     FamilySample(name: "tiny-deepseek-v3.2-fp8", family: "deepseek-v3.2", dense: 1, moe: 1, mtp: 0, expertsPerLayer: 4),
     FamilySample(
-      name: "tiny-deepseek-v4", family: "deepseek-v4", dense: 0, moe: 2, mtp: 1, expertsPerLayer: 4, converts: false),
+      name: "tiny-deepseek-v4", family: "deepseek-v4", dense: 0, moe: 2, mtp: 1, expertsPerLayer: 4),
     FamilySample(name: "tiny-kimi-k2.5", family: "kimi-k2", dense: 1, moe: 1, mtp: 0, expertsPerLayer: 4),
     FamilySample(name: "tiny-qwen3-moe-fp8", family: "qwen3-moe", dense: 1, moe: 1, mtp: 0, expertsPerLayer: 4),
     FamilySample(name: "tiny-qwen3.5-moe", family: "qwen3.5-moe", dense: 0, moe: 2, mtp: 1, expertsPerLayer: 4),
     FamilySample(
-      name: "tiny-qwen3.5-moe-fp8", family: "qwen3.5-moe", dense: 0, moe: 2, mtp: 1, expertsPerLayer: 4, converts: false),
+      name: "tiny-qwen3.5-moe-fp8", family: "qwen3.5-moe", dense: 0, moe: 2, mtp: 1, expertsPerLayer: 4),
     FamilySample(name: "tiny-glm4-moe-fp8", family: "glm4-moe", dense: 1, moe: 1, mtp: 1, expertsPerLayer: 4),
     FamilySample(name: "tiny-minimax-m2-fp8", family: "minimax-m2", dense: 0, moe: 2, mtp: 0, expertsPerLayer: 4),
     FamilySample(name: "tiny-gpt-oss", family: "gpt-oss", dense: 0, moe: 2, mtp: 0, expertsPerLayer: 4),

@@ -90,6 +90,41 @@ private func spawnSmelt(_ arguments: String, prefix: String = "", seconds: Int =
     #expect(Fixture.hashes(input) == before)
   }
 
+  // MARK: item 3: --resume never mixes two plans or two versions of an input
+
+  @Test("a run stopped after some files resumes only with its own options and unchanged inputs; --force starts over")
+  func resumeRefusesOtherOptionsAndChangedInputs() throws {
+    let smelt = try #require(smeltExecutable, "build the smelt product first")
+    let scratch = ScratchDirectory("resume-mismatch")
+    defer { scratch.remove() }
+    let input = try CrashSafetyTests.checkpointWithBigLastFile(scratch)
+    let output = scratch.join("out")
+    let options = CrashSafetyTests.convertArguments
+    let arguments = ([input, output] + options).joined(separator: " ")
+    // `ulimit -f 20` (KB) stops the run at its last, large file: the small files are complete and journaled.
+    let stopped = try shell("ulimit -f 20; exec \(smelt) convert \(arguments)")
+    try #require(stopped.status == 1 && Fixture.names(output).contains(".smelt-progress.json"), "\(stopped.stderr)")
+    let before = Fixture.hashes(output)
+
+    let otherScales = runSmelt(["convert", input, output, "--resume", "--scale-format", "ue8m0"] + options)
+    #expect(otherScales.status == 1 && otherScales.stderr.contains("other options") && otherScales.stderr.contains("--force"), "\(otherScales.stderr)")
+    let otherTarget = runSmelt(["convert", input, output, "--resume", "--to", "bf16", "-q"])
+    #expect(otherTarget.status == 1 && otherTarget.stderr.contains("other options"), "\(otherTarget.stderr)")
+    #expect(Fixture.hashes(output) == before, "a refused resume changed the output")
+
+    // A weight rewritten in place (same size, same bytes elsewhere): its stamp changed.
+    let shard = try #require(Fixture.names(input).first { $0.hasSuffix(".safetensors") })
+    var bytes = Array(FileManager.default.contents(atPath: input + "/" + shard) ?? Data())
+    bytes[bytes.count - 1] ^= 0x01
+    Fixture.write(bytes, to: input + "/" + shard)
+    let changed = runSmelt(["convert", input, output, "--resume"] + options)
+    #expect(changed.status == 1 && changed.stderr.contains("changed since the interrupted run") && changed.stderr.contains(shard), "\(changed.stderr)")
+
+    let forced = runSmelt(["convert", input, output, "--force"] + options)
+    #expect(forced.status == 0, "\(forced.stderr)")
+    #expect(runSmelt(["verify", output, "--deep"]).status == 0)
+  }
+
   // MARK: item 5: MLX scales are signed
 
   @Test("verify --deep accepts the negative scales of an mlx-affine output and still rejects a zero one")

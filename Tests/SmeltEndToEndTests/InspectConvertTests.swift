@@ -72,7 +72,13 @@ func samplePath(_ name: String) -> String { TestPaths.sample(name) }
     let tensors = plan["tensors"]?.arrayValue ?? []
     #expect(tensors.contains { $0["name"]?.stringValue == "model.layers.1.self_attn.kv_a_proj_with_mqa.weight_scale_inv" })
     #expect(tensors.contains { $0["name"]?.stringValue == "lm_head.weight" && $0["action"]?.stringValue == "copy" })
+    // The summary by action comes with every plan; a small plan also lists its tensors.
+    let actions = plan["actions"]?.arrayValue ?? []
+    #expect(actions.map { $0["count"]?.intValue ?? 0 }.reduce(0, +) == 269)
+    #expect(plan["tensor_count"]?.intValue == tensors.count)
     #expect(!FileSystem.exists(output))
+    // --tensors belongs to --dry-run.
+    #expect(runSmelt(["convert", samplePath("tiny-deepseek-v3"), output, "--to", "bf16", "--tensors"]).status == 64)
   }
 
   @Test("convert --json reports tensors, bytes, speed and per-tensor error")

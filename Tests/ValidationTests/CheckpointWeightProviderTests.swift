@@ -27,6 +27,29 @@ struct CheckpointWeightProviderTests {
     #expect(maxError <= 1e-4 * maxLogit, "max |Δlogit| \(maxError) vs max |logit| \(maxLogit)")
   }
 
+  @Test(
+    "linear weights stay FP8-block / BF16 encoded, and the matmul dequantizing them per tile equals the F32 product bit for bit",
+    arguments: [
+      (Fixtures.fp8Sample, "model.layers.1.self_attn.kv_a_proj_with_mqa.weight"),
+      (Fixtures.fp8Sample, "model.layers.3.mlp.experts.7.down_proj.weight"),
+      (Fixtures.bf16Sample, "model.layers.1.self_attn.q_b_proj.weight"),
+    ])
+  func encodedLinearWeightsMatchF32(path: String, name: String) throws {
+    let weights = try CheckpointWeightProvider(path: path)
+    let encoded = try weights.linearWeight(name)
+    let whole = try weights.weight(name)
+    switch encoded.storage {
+    case .float8Block: #expect(weights.storage(of: name) == .fp8Block)
+    case .bfloat16: #expect(weights.storedDType(of: name) == .bfloat16)
+    case .float32: Issue.record("\(name) came back as F32")
+    }
+    #expect(encoded.dequantized() == whole.values)
+    var generator = SplitMix64(seed: 5)
+    let rows = 7
+    let x = (0..<(rows * encoded.inputCount)).map { _ in generator.nextUnitFloat() - 0.5 }
+    #expect(matmul(x, encoded, rowCount: rows) == matmul(x, try LinearWeight(whole), rowCount: rows))
+  }
+
   @Test("row slices of an FP8 block weight equal the rows of the whole dequantized weight (edge blocks cropped)")
   func fp8RowsMatchWhole() throws {
     let weights = try CheckpointWeightProvider(path: Fixtures.fp8Sample)

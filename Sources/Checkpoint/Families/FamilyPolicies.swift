@@ -47,6 +47,15 @@ extension ModelFamily {
     return !quantization.neverQuantized.contains { $0.matches(name) }
   }
 
+  /// True when `name` is a stacked routed-expert tensor (`[E, ...]`, fused experts) of a role the release
+  /// quantizes at `width`: no quantizer takes such a tensor, but a lossless repack of native 4-bit codes does.
+  public func releaseQuantizesExpertStack(_ name: String, width: QuantizationWidth, classifier: TensorClassifier) -> Bool {
+    let place = classifier.classify(name)
+    guard place.isFusedExperts, place.role == .routedExpert else { return false }
+    return (width == .eightBit ? quantization.eightBit : quantization.fourBit).contains(.routedExpert)
+      && !quantization.neverQuantized.contains { $0.matches(name) }
+  }
+
   /// True for tensors casts keep at their own precision.
   public func keepsFullPrecision(_ name: String) -> Bool {
     quantization.keepFullPrecision.contains { $0.matches(name) }

@@ -1,8 +1,8 @@
 /// One SwiGLU MLP's weights: `gate_proj[I, D]`, `up_proj[I, D]`, `down_proj[D, I]`.
 struct SwiGLUWeights {
-  var gate: [Float]
-  var up: [Float]
-  var down: [Float]
+  var gate: LinearWeight
+  var up: LinearWeight
+  var down: LinearWeight
   /// I, the intermediate size.
   var intermediateSize: Int
 }
@@ -12,9 +12,9 @@ struct SwiGLUWeights {
 /// - x: `[N, D]`. Returns `[N, D]`.
 func swiGLU(_ x: [Float], weights: SwiGLUWeights, rowCount N: Int, hiddenSize D: Int) -> [Float] {
   let I = weights.intermediateSize
-  let gate = matmul(x, weights.gate, rowCount: N, inputCount: D, outputCount: I)  // [N, I]
-  let up = matmul(x, weights.up, rowCount: N, inputCount: D, outputCount: I)  // [N, I]
+  let gate = matmul(x, weights.gate, rowCount: N)  // [N, I]
+  let up = matmul(x, weights.up, rowCount: N)  // [N, I]
   var activated = [Float](repeating: 0, count: N * I)
   for i in 0..<(N * I) { activated[i] = silu(gate[i]) * up[i] }
-  return matmul(activated, weights.down, rowCount: N, inputCount: I, outputCount: D)  // [N, D]
+  return matmul(activated, weights.down, rowCount: N)  // [N, D]
 }

@@ -5,18 +5,18 @@ struct LatentAttentionWeights {
   /// Either `q_a_proj[Rq, D]` + `q_a_layernorm[Rq]` + `q_b_proj[H·(dn+dr), Rq]` (with `q_lora_rank`), or
   /// `q_proj[H·(dn+dr), D]`.
   enum Query {
-    case lowRank(down: [Float], norm: [Float], up: [Float])
-    case direct([Float])
+    case lowRank(down: LinearWeight, norm: [Float], up: LinearWeight)
+    case direct(LinearWeight)
   }
   var query: Query
   /// `kv_a_proj_with_mqa[Rkv + dr, D]`.
-  var keyValueDown: [Float]
+  var keyValueDown: LinearWeight
   /// `kv_a_layernorm[Rkv]`.
   var keyValueNorm: [Float]
   /// `kv_b_proj[H·(dn+dv), Rkv]`: per head, `dn` rows of k_nope then `dv` rows of v.
-  var keyValueUp: [Float]
+  var keyValueUp: LinearWeight
   /// `o_proj[D, H·dv]`.
-  var output: [Float]
+  var output: LinearWeight
 }
 
 /// The low-rank norms (`q_a_layernorm`, `kv_a_layernorm`) are built without `eps` in transformers (and in
@@ -33,7 +33,7 @@ func latentAttention(
   batchSize: Int, sequenceLength: Int
 ) -> [Float] {
   let a = configuration.attention
-  let D = configuration.hiddenSize, H = configuration.headCount
+  let H = configuration.headCount
   let dn = a.noPositionHeadDimension, dr = a.ropeHeadDimension, dv = a.valueHeadDimension
   let dq = dn + dr, Rkv = a.keyValueLoraRank
   let N = batchSize * sequenceLength
@@ -43,15 +43,15 @@ func latentAttention(
   switch weights.query {
   case .lowRank(let down, let norm, let up):
     let Rq = norm.count
-    let compressed = matmul(x, down, rowCount: N, inputCount: D, outputCount: Rq)  // [N, Rq]
+    let compressed = matmul(x, down, rowCount: N)  // [N, Rq]
     let normed = rmsNorm(compressed, weight: norm, rowCount: N, width: Rq, epsilon: latentNormEpsilon)
-    q = matmul(normed, up, rowCount: N, inputCount: Rq, outputCount: H * dq)  // [N, H·dq]
+    q = matmul(normed, up, rowCount: N)  // [N, H·dq]
   case .direct(let projection):
-    q = matmul(x, projection, rowCount: N, inputCount: D, outputCount: H * dq)  // [N, H·dq]
+    q = matmul(x, projection, rowCount: N)  // [N, H·dq]
   }
 
   // 2. Compressed keys/values: kv[N, Rkv + dr] = [c_kv | k_pe]; k_pe is one rotary key shared by all heads.
-  let compressed = matmul(x, weights.keyValueDown, rowCount: N, inputCount: D, outputCount: Rkv + dr)
+  let compressed = matmul(x, weights.keyValueDown, rowCount: N)
   var latent = [Float](repeating: 0, count: N * Rkv)  // c_kv[N, Rkv]
   var sharedRopeKey = [Float](repeating: 0, count: N * dr)  // k_pe[N, dr]
   for n in 0..<N {
@@ -61,7 +61,7 @@ func latentAttention(
 
   // 3. c_kv → kv_a_layernorm → kv_b_proj: kvUp[N, H, dn + dv] = per head [k_nope | v].
   let normedLatent = rmsNorm(latent, weight: weights.keyValueNorm, rowCount: N, width: Rkv, epsilon: latentNormEpsilon)
-  let kvUp = matmul(normedLatent, weights.keyValueUp, rowCount: N, inputCount: Rkv, outputCount: H * (dn + dv))
+  let kvUp = matmul(normedLatent, weights.keyValueUp, rowCount: N)
 
   // 4. RoPE on the rotary parts only: q_pe of every head, and the shared k_pe. Position = index in sequence.
   for n in 0..<N {
@@ -90,7 +90,7 @@ func latentAttention(
     keyDimension: dq, valueDimension: dv, scale: scale)  // [N, H·dv]
 
   // 7. o_proj: [N, H·dv] → [N, D].
-  return matmul(attended, weights.output, rowCount: N, inputCount: H * dv, outputCount: D)
+  return matmul(attended, weights.output, rowCount: N)
 }
 
 /// Causal scaled-dot-product attention.

@@ -5,6 +5,7 @@ import GGUF
 import GGUFModel
 import JobParts
 import JSON
+import JobParts
 import SafeTensors
 import Synchronization
 import SystemIO

@@ -177,9 +177,10 @@ func rawSafeTensors(_ header: String, data: [UInt8] = [], headerByteCount: UInt6
        [module + ".weight", "weight_scale_inv"]),
       ("scale with the wrong shape", fp8Module(module, scale: .f32(module + ".weight_scale_inv", [2, 2], [1, 1, 1, 1])),
        [module + ".weight_scale_inv", "[2, 2]"]),
+      // F32 and BF16 (Qwen3.5's releases) are the DeepSeek spelling's scale dtypes; F16 is not.
       ("scale with the wrong dtype",
-       fp8Module(module, scale: FixtureTensor(name: module + ".weight_scale_inv", dtype: .bfloat16, shape: [1, 1], bytes: [0x80, 0x3F])),
-       [module + ".weight_scale_inv", "BF16"]),
+       fp8Module(module, scale: FixtureTensor(name: module + ".weight_scale_inv", dtype: .float16, shape: [1, 1], bytes: [0x00, 0x3C])),
+       [module + ".weight_scale_inv", "F16"]),
       ("1-D scale", fp8Module(module, scale: .f32(module + ".weight_scale_inv", [1], [1])), [module + ".weight_scale_inv"]),
       ("NaN scale", fp8Module(module, scale: .f32(module + ".weight_scale_inv", [1, 1], [.nan])), [module + ".weight"]),
       ("infinite scale", fp8Module(module, scale: .f32(module + ".weight_scale_inv", [1, 1], [.infinity])), [module + ".weight"]),

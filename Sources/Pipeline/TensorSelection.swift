@@ -27,13 +27,12 @@ public struct TensorSelection: Sendable {
     if excludes.contains(where: { $0.matches(name) }) { return false }
     if includes.contains(where: { $0.matches(name) }) { return true }
     switch target {
-    case .cast:
-      // Everything quantized is dequantized; plain floating tensors are cast too, except F32 router
-      // biases, which keep their precision (selection sums are precision-sensitive).
+    case .cast, .unscaledFP8:
+      // Everything quantized is decoded (an unscaled FP8 output has no quantization_config, so block codes
+      // copied with their scales would load as unscaled values); plain floating tensors are cast too, except
+      // F32 router biases, which keep their precision (selection sums are precision-sensitive).
       if storage != .plain { return true }
       return dtype.isFloatingPoint && dtype.bitWidth >= 16 && dtype != .complex64 && !classifier.family.keepsFullPrecision(name)
-    case .unscaledFP8:
-      return storage == .plain && dtype.isFloatingPoint && dtype.bitWidth >= 16 && dtype != .complex64
     case .fp8:
       return classifier.family.releaseQuantizes(name, shape: shape, width: .eightBit, classifier: classifier)
     case .group:

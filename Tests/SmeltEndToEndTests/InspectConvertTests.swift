@@ -1,7 +1,10 @@
+import Checkpoint
 import CommandLineSupport
 import JSON
+import SafeTensors
 import SmeltCommands
 import SystemIO
+import TensorCore
 import TestSupport
 import Testing
 
@@ -98,5 +101,22 @@ func samplePath(_ name: String) -> String { TestPaths.sample(name) }
     let again = runSmelt(["convert", samplePath("tiny-deepseek-v3"), output, "--to", "fp8-channel", "--quiet"])
     #expect(again.status == 1)
     #expect(again.stderr.contains("not empty"))
+  }
+
+  @Test("an unscaled FP8 cast of a block-FP8 release decodes its blocks (no scales left without a config) and keeps the F32 router bias")
+  func unscaledCastOfBlockFP8() throws {
+    let output = "/tmp/smelt-e2e-\(getpid())-f8cast"
+    try FileSystem.removeTree(output)
+    defer { try? FileSystem.removeTree(output) }
+    let result = runSmelt(["convert", samplePath("tiny-deepseek-v3-fp8"), output, "--to", "f8-e4m3", "--quiet"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let written = try Checkpoint.open(output)
+    #expect(!written.tensorNames.contains { $0.hasSuffix("weight_scale_inv") })
+    let config = try JSONParser.parse(try FileSystem.readFile(output + "/config.json"))
+    #expect(config["quantization_config"] == nil)
+    let biases = written.entries.filter { $0.name.hasSuffix("e_score_correction_bias") }
+    #expect(!biases.isEmpty && biases.allSatisfy { $0.dtype == .float32 })
+    let weight = try written.entry("model.layers.0.self_attn.q_a_proj.weight")
+    #expect(weight.dtype == .float8E4M3FN)
   }
 }

@@ -46,8 +46,8 @@ extension Verification {
       let (directory, fileName) = tensor.file.contains("/") ? FileSystem.split(tensor.file) : ("", tensor.file)
       guard directory == device else { continue }
       listed[fileName, default: []].insert(tensor.name)
-      if let owner = owners[device], owner != tensor.device {
-        problems.append((tensor.file, tensor.name, "\(ShardManifestFiles.fileName) places '\(tensor.name)' on device '\(tensor.device)', but its file '\(tensor.file)' is in the directory of device '\(owner)'"))
+      if let owner = manifest.fileOwners[tensor.file] ?? owners[device], owner != tensor.device {
+        problems.append((tensor.file, tensor.name, "\(ShardManifestFiles.fileName) places '\(tensor.name)' on device '\(tensor.device)', but its file '\(tensor.file)' belongs to device '\(owner)'"))
       }
       guard let header = headers[fileName] else { continue }  // missing or unreadable: reported already
       guard let entry = header.entry(named: tensor.name) else {

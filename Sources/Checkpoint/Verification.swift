@@ -170,9 +170,12 @@ public enum Verification {
   }
 
   /// Steps 3-5 for one checkpoint directory; file names in findings get `prefix` (a device directory).
-  static func checkWeights(directory: String, prefix: String, visible: [String], deep: Bool)
-    -> (findings: [VerificationFinding], fileCount: Int, tensorCount: Int, headers: [String: SafeTensorsHeader])
-  {
+  ///
+  /// `fileOwners` (file name → device) scopes the duplicate-name check to each device's files: a layout with
+  /// every rank's file in one directory (`--layout deepseek-mp`) repeats replicated names by design.
+  static func checkWeights(
+    directory: String, prefix: String, visible: [String], deep: Bool, fileOwners: [String: String] = [:]
+  ) -> (findings: [VerificationFinding], fileCount: Int, tensorCount: Int, headers: [String: SafeTensorsHeader]) {
     var findings: [VerificationFinding] = []
     let weightNames = visible.filter { $0.hasSuffix(".safetensors") }
     var opened: [(name: String, file: SafeTensorsFile)] = []
@@ -184,7 +187,8 @@ public enum Verification {
     if weightNames.isEmpty {
       findings.append(VerificationFinding(.noWeights, "'\(directory)' contains no .safetensors files"))
     }
-    for finding in checkIndex(directory: directory, visible: visible, opened: opened, unreadable: Set(weightNames).subtracting(opened.map(\.name))) {
+    let unreadable = Set(weightNames).subtracting(opened.map(\.name))
+    for finding in checkIndex(directory: directory, visible: visible, opened: opened, unreadable: unreadable, fileOwners: fileOwners) {
       var finding = finding
       finding.file = finding.file.map { prefix + $0 }
       findings.append(finding)
@@ -233,7 +237,13 @@ public enum Verification {
         findings.append(VerificationFinding(
           .unlistedFile, file: prefix + name, "directory '\(prefix + name)' is not part of the shard output (added after the run?)"))
       }
-      let weights = checkWeights(directory: path, prefix: prefix, visible: visible, deep: deep)
+      // File name inside this directory → its device (`--layout deepseek-mp` shares one directory).
+      let owners = Dictionary(
+        manifest.fileOwners.compactMap { path, owner -> (String, String)? in
+          let (parent, name) = path.contains("/") ? FileSystem.split(path) : ("", path)
+          return parent == device ? (name, owner) : nil
+        }, uniquingKeysWith: { first, _ in first })
+      let weights = checkWeights(directory: path, prefix: prefix, visible: visible, deep: deep, fileOwners: owners)
       findings += weights.findings
       findings += checkPlacement(manifest, device: device, headers: weights.headers)
       tensorCount += weights.tensorCount
@@ -277,20 +287,22 @@ public enum Verification {
   }
 
   static func checkIndex(
-    directory: String, visible: [String], opened: [(name: String, file: SafeTensorsFile)], unreadable: Set<String>
+    directory: String, visible: [String], opened: [(name: String, file: SafeTensorsFile)], unreadable: Set<String>,
+    fileOwners: [String: String] = [:]
   ) -> [VerificationFinding] {
     var findings: [VerificationFinding] = []
     let indexName = "model.safetensors.index.json"
-    // Where each tensor is, by the headers.
+    // Where each tensor is, by the headers. A name may repeat only in files of different owning devices.
     var home: [String: String] = [:]
+    var homeOnDevice: [String: String] = [:]
     for (name, file) in opened {
+      let owner = fileOwners[name] ?? ""
       for entry in file.header.tensors {
-        if let first = home[entry.name] {
+        if let first = homeOnDevice.updateValue(name, forKey: owner + "\u{0}" + entry.name) {
           findings.append(VerificationFinding(
             .duplicateTensor, file: name, tensor: entry.name, "tensor '\(entry.name)' is in both '\(first)' and '\(name)'"))
-        } else {
-          home[entry.name] = name
         }
+        if home[entry.name] == nil { home[entry.name] = name }
       }
     }
     guard visible.contains(indexName) else { return findings }
@@ -420,6 +432,9 @@ public struct ShardManifestFiles: Sendable {
   public var problems: [String]
   /// Every device: its name and directory.
   public var devices: [(name: String, directory: String)] = []
+  /// File path (as listed) → the device whose `files` list it: the owner of its tensors. Device directories
+  /// alone cannot say it: `--layout deepseek-mp` puts every rank's file in the top directory.
+  public var fileOwners: [String: String] = [:]
   /// Every output tensor as the manifest places it (`tensors`).
   public var tensors: [PlacedTensor] = []
   /// Per MoE layer: expert → device names (`expert_to_devices`) and device name → experts
@@ -480,6 +495,9 @@ public struct ShardManifestFiles: Sendable {
         continue
       }
       devices.append((name, directory))
+      for file in device["files"]?.arrayValue ?? [] {
+        if let path = file["path"]?.stringValue, fileOwners[path] == nil { fileOwners[path] = name }
+      }
     }
     for item in value["tensors"]?.arrayValue ?? [] {
       guard let name = item["name"]?.stringValue, let device = item["device"]?.stringValue,

@@ -294,11 +294,11 @@ public enum Verification {
     let indexName = "model.safetensors.index.json"
     // Where each tensor is, by the headers. A name may repeat only in files of different owning devices.
     var home: [String: String] = [:]
-    var homeOnDevice: [String: String] = [:]
+    var homeOnDevice: [String: [String: String]] = [:]
     for (name, file) in opened {
       let owner = fileOwners[name] ?? ""
       for entry in file.header.tensors {
-        if let first = homeOnDevice.updateValue(name, forKey: owner + "\u{0}" + entry.name) {
+        if let first = homeOnDevice[owner, default: [:]].updateValue(name, forKey: entry.name) {
           findings.append(VerificationFinding(
             .duplicateTensor, file: name, tensor: entry.name, "tensor '\(entry.name)' is in both '\(first)' and '\(name)'"))
         }

@@ -63,8 +63,11 @@ struct ResumeJournal: ConversionJournal {
   }
 
   /// The files completed by an earlier run of the same plan from the same inputs.
-  func completed() -> [String: PartOutput] {
-    guard mismatch() == nil, let bytes = try? FileSystem.readFile(path), let value = try? JSONParser.parse(bytes),
+  func completed() -> [String: PartOutput] { mismatch() == nil ? recordedFiles() : [:] }
+
+  /// The files the journal lists, whatever run wrote it.
+  private func recordedFiles() -> [String: PartOutput] {
+    guard let bytes = try? FileSystem.readFile(path), let value = try? JSONParser.parse(bytes),
       let files = value["files"]?.objectValue
     else { return [:] }
     var result: [String: PartOutput] = [:]
@@ -80,7 +83,8 @@ struct ResumeJournal: ConversionJournal {
 
   /// Records `output` as complete.
   func record(_ output: PartOutput) {
-    var files = completed()
+    // This run wrote the journal (reset, or resumed after `mismatch()` found it ours): no second check.
+    var files = recordedFiles()
     files[output.path] = output
     write(files)
   }

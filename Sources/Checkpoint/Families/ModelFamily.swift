@@ -130,6 +130,12 @@ public struct ActiveParameterConvention: Sendable, Equatable {
 public enum ForwardPassSupport: Sendable, Equatable {
   /// DeepSeek-V3's MLA + MoE (`ReferenceModel`): V3/R1, V3.1, Kimi K2.
   case deepSeekV3
+  /// Qwen3-MoE: grouped-query attention with QK-norm, softmax top-k routing.
+  case qwen3MoE
+  /// GLM-4.5: grouped-query attention with QKV bias and partial rotary, sigmoid group routing, shared expert.
+  case glm4MoE
+  /// MiniMax-M2: grouped-query attention with QK-norm over all heads, partial rotary, sigmoid routing with bias.
+  case miniMaxM2
   /// Not implemented; the reason says what is missing. `forward` and `validate --level layer/model` refuse.
   case missing(String)
 }

@@ -1,0 +1,98 @@
+import Checkpoint
+import CommandLineSupport
+import Foundation
+import ReferenceModel
+import SmeltCommands
+import Testing
+@testable import Validation
+
+/// `smelt forward` on the grouped-query family samples, read through the checkpoint reader (FP8 blocks
+/// dequantized per matmul tile), against transformers' logits (`scripts/golden-family-logits.py`); and the
+/// config values those families' forward passes refuse.
+@Suite("forward pass: grouped-query families")
+struct FamilyForwardTests {
+  static let samples = ["tiny-qwen3-moe-fp8", "tiny-glm4-moe-fp8", "tiny-minimax-m2-fp8"]
+
+  static let goldensPresent = FileManager.default.fileExists(
+    atPath: Fixtures.goldenDirectory + "/families/\(samples[0]).golden.safetensors")
+
+  @Test(
+    "smelt forward on the FP8 sample matches transformers to 1e-5 × max |logit|",
+    .enabled(if: goldensPresent, "goldens not generated yet (scripts/golden-family-logits.py)"), arguments: samples)
+  func forwardCommandMatchesTransformers(_ sample: String) throws {
+    let golden = try CheckpointWeightProvider(path: Fixtures.goldenDirectory + "/families/\(sample).golden.safetensors")
+    let ids = try golden.weight("input_ids")
+    let T = ids.shape[1]
+    let tokens = (0..<ids.shape[0]).map { b in (0..<T).map { "\(Int(ids.values[b * T + $0]))" }.joined(separator: ",") }
+    let output = try Fixtures.temporaryDirectory("family-forward") + "/logits.safetensors"
+    let stderr = TextOutput.capture()
+    let status = SmeltCommands.run(
+      arguments: [
+        "forward", Fixtures.repositoryRoot.appendingPathComponent("samples/\(sample)").path, "--tokens",
+        tokens.joined(separator: ";"), "--output", output, "--top", "0", "-q",
+      ], stdout: TextOutput.capture(), stderr: stderr)
+    #expect(status == 0, "\(stderr.text)")
+    let ours = try CheckpointWeightProvider(path: output).weight("logits")
+    let expected = try golden.weight("logits")
+    #expect(ours.shape == expected.shape)
+    let maxLogit = expected.values.map(abs).max() ?? 0
+    let maxError = zip(ours.values, expected.values).map { abs($0 - $1) }.max() ?? .infinity
+    #expect(maxError <= 1e-5 * maxLogit, "max |Δlogit| \(maxError) vs max |logit| \(maxLogit)")
+  }
+
+  /// The sample's config.json with `edit` applied.
+  static func configuration(_ sample: String, _ edit: (inout [String: Any]) -> Void) throws -> ModelConfiguration {
+    let url = Fixtures.repositoryRoot.appendingPathComponent("samples/\(sample)/config.json")
+    var object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    edit(&object)
+    let bytes = [UInt8](try JSONSerialization.data(withJSONObject: object))
+    return try ModelConfiguration(checkpointConfig: try ModelConfig(json: bytes, path: "config.json"))
+  }
+
+  @Test(
+    "a numerics-changing value the family's forward pass does not compute is refused, naming the field",
+    arguments: [
+      ("tiny-qwen3-moe-fp8", "use_sliding_window", "true"),
+      ("tiny-qwen3-moe-fp8", "layer_types", #"["full_attention", "sliding_attention"]"#),
+      ("tiny-qwen3-moe-fp8", "shared_expert_intermediate_size", "64"),
+      ("tiny-qwen3-moe-fp8", "partial_rotary_factor", "0.5"),
+      ("tiny-qwen3-moe-fp8", "rope_interleave", "true"),
+      ("tiny-qwen3-moe-fp8", "norm_topk_prob", "null"),
+      ("tiny-glm4-moe-fp8", "partial_rotary_factor", "null"),
+      ("tiny-glm4-moe-fp8", "n_shared_experts", "null"),
+      ("tiny-glm4-moe-fp8", "hidden_act", #""gelu""#),
+      ("tiny-minimax-m2-fp8", "qk_norm_type", #""per_head""#),
+      ("tiny-minimax-m2-fp8", "scoring_func", #""softmax""#),
+      ("tiny-minimax-m2-fp8", "use_routing_bias", "false"),
+      ("tiny-minimax-m2-fp8", "shared_intermediate_size", "64"),
+      ("tiny-minimax-m2-fp8", "rotary_dim", "33"),
+      ("tiny-minimax-m2-fp8", "rope_theta", "null"),
+    ])
+  func refusesWhatItDoesNotCompute(_ sample: String, _ field: String, _ json: String) throws {
+    let value = try JSONSerialization.jsonObject(with: Data(json.utf8), options: .fragmentsAllowed)
+    do {
+      _ = try Self.configuration(sample) { $0[field] = value }
+      Issue.record("\(sample): \(field) = \(value) was accepted")
+    } catch let error as ReferenceModelError {
+      #expect("\(error)".contains(field), "\(error)")
+    }
+  }
+
+  @Test("transformers >= 5's rope_parameters gives the same configuration as rope_theta", arguments: samples)
+  func ropeParameters(_ sample: String) throws {
+    let release = try Self.configuration(sample) { _ in }
+    let transformers = try Self.configuration(sample) { object in
+      let theta = object.removeValue(forKey: "rope_theta")
+      object.removeValue(forKey: "rope_scaling")
+      var parameters: [String: Any] = ["rope_type": "default", "rope_theta": theta as Any]
+      if let factor = object.removeValue(forKey: "partial_rotary_factor") { parameters["partial_rotary_factor"] = factor }
+      object["rope_parameters"] = parameters
+    }
+    #expect(release == transformers)
+    let changed = try Self.configuration(sample) { object in
+      object.removeValue(forKey: "rope_theta")
+      object["rope_parameters"] = ["rope_type": "default", "rope_theta": 50000]
+    }
+    #expect(changed.rope.theta == 50000)
+  }
+}

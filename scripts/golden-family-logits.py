@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Golden F32 logits (and per-layer hidden states and routing) from transformers' own class of each model family
+Smelt's reference forward pass implements besides DeepSeek-V3 (that one: scripts/golden-logits.py).
+
+    PY=$(scripts/lib/venv.sh scripts/requirements-samples.txt scripts/requirements-golden.txt)
+    $PY scripts/golden-family-logits.py   # writes Tests/ReferenceModelTests/Golden/families/*.golden.safetensors
+
+Every family sample (samples/tiny-<family>-fp8, made by scripts/family_samples.py) is dequantized in F32
+(float32(q) * weight_scale_inv per 128x128 block, edge blocks cropped; every other tensor widened to F32) into a
+temporary checkpoint without quantization_config, loaded with
+`AutoModelForCausalLM.from_pretrained(dir, dtype=torch.float32, attn_implementation="eager",
+experts_implementation="eager")` and run with `use_cache=False`, no attention mask, positions 0..seq-1.
+(transformers' own FP8 loading is not used: see Tests/ReferenceModelTests/Golden/README.md.)
+
+Each output file holds:
+  input_ids                  I64 [batch, seq]
+  logits                     F32 [batch, seq, vocab]
+  hidden.layer.N             F32 [batch, seq, hidden]   output of decoder layer N (residual stream)
+  router.layer.N.experts     I64 [batch*seq, top_k]     selected experts, sorted ascending per token (MoE layers)
+and __metadata__ {"golden": JSON}: versions, source, the smallest selection margin over all tokens and MoE layers
+(the gap between the last selected and the first rejected selection score; refused below 1e-5 so that F32
+rounding differences cannot flip an expert), the class name and max |logit|.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = REPO / "Tests" / "ReferenceModelTests" / "Golden" / "families"
+MIN_MARGIN = 1e-5
+
+# Fixed token ids (vocab 256 in every sample), frozen here.
+TOKENS = [
+    [0, 37, 201, 5, 144, 90, 233, 18, 77, 160, 3, 250],
+    [129, 64, 12, 199, 45, 221, 8, 102, 170, 31, 255, 66],
+]
+
+SAMPLES = ["tiny-qwen3-moe-fp8", "tiny-glm4-moe-fp8", "tiny-minimax-m2-fp8"]
+
+
+def dequantized_checkpoint(sample: Path, out_dir: Path) -> Path:
+    files = sorted(sample.glob("*.safetensors"))
+    tensors: dict[str, torch.Tensor] = {}
+    for f in files:
+        with safe_open(str(f), framework="pt") as handle:
+            for name in handle.keys():
+                tensors[name] = handle.get_tensor(name)
+    out: dict[str, np.ndarray] = {}
+    for name, t in tensors.items():
+        if name.endswith(".weight_scale_inv"):
+            continue
+        if t.dtype == torch.float8_e4m3fn:
+            scale = tensors[name + "_scale_inv"].to(torch.float32)
+            rows, cols = t.shape
+            full = scale.repeat_interleave(128, 0).repeat_interleave(128, 1)[:rows, :cols]
+            out[name] = (t.to(torch.float32) * full).contiguous().numpy()
+        else:
+            out[name] = t.to(torch.float32).contiguous().numpy()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(out, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    cfg = json.loads((sample / "config.json").read_text())
+    cfg.pop("quantization_config", None)
+    cfg["torch_dtype"] = "float32"
+    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2))
+    return out_dir
+
+
+def router_of(layer):
+    """The MoE block's router module and the block, or (None, None) for a dense layer."""
+    for block_name in ("mlp", "block_sparse_moe"):
+        block = getattr(layer, block_name, None)
+        if block is not None and hasattr(block, "gate") and hasattr(block, "experts"):
+            return block.gate, block
+    return None, None
+
+
+def selection_scores(block, router_logits: torch.Tensor) -> torch.Tensor:
+    """The scores experts are selected by, from the router logits, as each family's block computes them."""
+    logits = router_logits.double()
+    bias = getattr(block, "e_score_correction_bias", None)
+    if bias is None:
+        bias = getattr(block.gate, "e_score_correction_bias", None)
+    if bias is not None:  # sigmoid routing, biased selection (GLM-4.5: one group here, MiniMax-M2)
+        return torch.sigmoid(logits) + bias.double()
+    return torch.softmax(logits, dim=-1)
+
+
+def run(model, ids: torch.Tensor):
+    captured: dict[str, torch.Tensor] = {}
+    hooks = []
+    layers = model.model.layers
+    for i, layer in enumerate(layers):
+        hooks.append(layer.register_forward_hook(
+            lambda _m, _i, out, i=i: captured.__setitem__(f"hidden.layer.{i}", out[0] if isinstance(out, tuple) else out)))
+        gate, _ = router_of(layer)
+        if gate is not None:
+            # The router's input, so that the router logits are recomputed in float64 for the margins.
+            hooks.append(gate.register_forward_pre_hook(
+                lambda _m, args, i=i: captured.__setitem__(f"router_input.{i}", args[0])))
+    with torch.no_grad():
+        out = model(input_ids=ids, use_cache=False)
+    for h in hooks:
+        h.remove()
+    result = {"input_ids": ids.numpy().astype(np.int64), "logits": out.logits.float().numpy()}
+    margin = float("inf")
+    k = model.config.num_experts_per_tok
+    for i, layer in enumerate(layers):
+        result[f"hidden.layer.{i}"] = captured[f"hidden.layer.{i}"].float().numpy()
+        gate, block = router_of(layer)
+        if gate is None:
+            continue
+        x = captured[f"router_input.{i}"].reshape(-1, model.config.hidden_size).double()
+        scores = selection_scores(block, x @ gate.weight.double().T)
+        ordered = torch.sort(scores, dim=-1, descending=True).values
+        margin = min(margin, float((ordered[:, k - 1] - ordered[:, k]).min()))
+        experts = torch.sort(torch.topk(scores, k, dim=-1).indices, dim=-1).values
+        result[f"router.layer.{i}.experts"] = experts.numpy().astype(np.int64)
+    return {key: np.ascontiguousarray(v) for key, v in result.items()}, margin
+
+
+def make_golden(sample: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = dequantized_checkpoint(REPO / "samples" / sample, Path(tmp) / "deq")
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(path), dtype=torch.float32, attn_implementation="eager", experts_implementation="eager")
+        model.eval()
+        ids = torch.tensor(TOKENS, dtype=torch.long)
+        result, margin = run(model, ids)
+    if margin < MIN_MARGIN:
+        raise SystemExit(f"{sample}: routing margin {margin:.3g} < {MIN_MARGIN}; change the tokens")
+    logits = result["logits"]
+    meta = {
+        "source": f"samples/{sample} dequantized to F32",
+        "class": type(model).__name__,
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "dtype": "float32",
+        "attn_implementation": "eager",
+        "experts_implementation": "eager",
+        "min_expert_margin": repr(margin),
+        "max_abs_logit": repr(float(np.abs(logits).max())),
+        "generator": "scripts/golden-family-logits.py",
+    }
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    out = GOLDEN / f"{sample}.golden.safetensors"
+    save_file(result, str(out), metadata={"golden": json.dumps(meta, sort_keys=True)})
+    print(f"{out.relative_to(REPO)}: {type(model).__name__}, logits {list(logits.shape)}, "
+          f"max |logit| {np.abs(logits).max():.4f}, expert margin {margin:.3g}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("samples", nargs="*", default=SAMPLES, help="samples to run (default: all)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.use_deterministic_algorithms(True)
+    transformers.logging.set_verbosity_error()  # MTP layers are reported as unexpected keys; that is fine
+    transformers.utils.logging.disable_progress_bar()
+    for sample in args.samples:
+        make_golden(sample)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,9 +5,10 @@ Smelt's reference forward pass implements besides DeepSeek-V3 (that one: scripts
     PY=$(scripts/lib/venv.sh scripts/requirements-samples.txt scripts/requirements-golden.txt)
     $PY scripts/golden-family-logits.py   # writes Tests/ReferenceModelTests/Golden/families/*.golden.safetensors
 
-Every family sample (samples/tiny-<family>-fp8, made by scripts/family_samples.py) is dequantized in F32
-(float32(q) * weight_scale_inv per 128x128 block, edge blocks cropped; every other tensor widened to F32) into a
-temporary checkpoint without quantization_config, loaded with
+Every family sample (samples/tiny-<family>-fp8 and tiny-gpt-oss, made by scripts/family_samples.py) is
+dequantized in F32 (FP8: float32(q) * weight_scale_inv per 128x128 block, edge blocks cropped; gpt-oss's MXFP4
+experts: transformers' integrations.mxfp4.convert_moe_packed_tensors, exact in BF16; every other tensor widened
+to F32) into a temporary checkpoint without quantization_config, loaded with
 `AutoModelForCausalLM.from_pretrained(dir, dtype=torch.float32, attn_implementation="eager",
 experts_implementation="eager")` and run with `use_cache=False`, no attention mask, positions 0..seq-1.
 (transformers' own FP8 loading is not used: see Tests/ReferenceModelTests/Golden/README.md.)
@@ -46,7 +47,7 @@ TOKENS = [
     [129, 64, 12, 199, 45, 221, 8, 102, 170, 31, 255, 66],
 ]
 
-SAMPLES = ["tiny-qwen3-moe-fp8", "tiny-glm4-moe-fp8", "tiny-minimax-m2-fp8"]
+SAMPLES = ["tiny-qwen3-moe-fp8", "tiny-glm4-moe-fp8", "tiny-minimax-m2-fp8", "tiny-gpt-oss"]
 
 
 def dequantized_checkpoint(sample: Path, out_dir: Path) -> Path:
@@ -58,7 +59,13 @@ def dequantized_checkpoint(sample: Path, out_dir: Path) -> Path:
                 tensors[name] = handle.get_tensor(name)
     out: dict[str, np.ndarray] = {}
     for name, t in tensors.items():
-        if name.endswith(".weight_scale_inv"):
+        if name.endswith(".weight_scale_inv") or name.endswith("_scales"):
+            continue
+        if name.endswith("_blocks"):  # gpt-oss MXFP4 experts: transformers' own unpacking, [E, in, out]
+            from transformers.integrations.mxfp4 import convert_moe_packed_tensors
+            stem = name[: -len("_blocks")]
+            full = convert_moe_packed_tensors(t, tensors[stem + "_scales"], dtype=torch.bfloat16)
+            out[stem] = full.to(torch.float32).contiguous().numpy()
             continue
         if t.dtype == torch.float8_e4m3fn:
             scale = tensors[name + "_scale_inv"].to(torch.float32)

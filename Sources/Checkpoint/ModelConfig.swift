@@ -93,6 +93,8 @@ public struct ModelConfig: Sendable {
   public var useRoutingBias: Bool?
   /// Qwen-MoE: `use_sliding_window` (sliding-window attention on the layers past `max_window_layers`).
   public var useSlidingWindow: Bool?
+  /// gpt-oss: `swiglu_limit`, the clamp of its experts' gate and up activations.
+  public var swigluLimit: Double?
   /// `quantization_config`, if present (top level, or inside `text_config`).
   public var quantizationConfig: QuantizationConfig?
 
@@ -233,6 +235,7 @@ public struct ModelConfig: Sendable {
     qkNormType = try reader.string("qk_norm_type")
     useRoutingBias = try reader.bool("use_routing_bias")
     useSlidingWindow = try reader.bool("use_sliding_window")
+    swigluLimit = try reader.double("swiglu_limit")
     rotaryDim = try reader.int("rotary_dim")
 
     // RoPE: the release keys, then transformers ≥ 5's `rope_parameters`; both present must agree.

@@ -127,6 +127,7 @@ public struct ReferenceModel {
     case .qwen3MoE(let attention): return try applyQwen3MoELayer(layer, attention: attention, to: &hidden)
     case .glm4MoE(let attention): return try applyGLM4MoELayer(layer, attention: attention, to: &hidden)
     case .miniMaxM2(let attention): return try applyMiniMaxM2Layer(layer, attention: attention, to: &hidden)
+    case .gptOss(let attention): return try applyGptOssLayer(layer, attention: attention, to: &hidden)
     }
   }
 

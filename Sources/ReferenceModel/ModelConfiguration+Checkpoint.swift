@@ -33,6 +33,8 @@ extension ModelConfiguration {
       architecture = .glm4MoE(try GroupedQueryAttentionConfiguration(glm4MoE: config))
     case .miniMaxM2:
       architecture = .miniMaxM2(try GroupedQueryAttentionConfiguration(miniMaxM2: config))
+    case .gptOss:
+      architecture = .gptOss(try GroupedQueryAttentionConfiguration(gptOss: config))
     }
     if let activation = config.hiddenAct, activation != "silu" {
       throw .invalidConfiguration(
@@ -58,6 +60,7 @@ extension ModelConfiguration {
     case .qwen3MoE: moe = try MixtureOfExpertsConfiguration(qwen3MoE: config)
     case .glm4MoE: moe = try MixtureOfExpertsConfiguration(glm4MoE: config)
     case .miniMaxM2: moe = try MixtureOfExpertsConfiguration(miniMaxM2: config)
+    case .gptOss: moe = try MixtureOfExpertsConfiguration(gptOss: config)
     }
 
     self.init(

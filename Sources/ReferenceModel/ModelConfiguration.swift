@@ -317,6 +317,8 @@ public struct MixtureOfExpertsConfiguration: Sendable, Equatable {
   public var router: RouterKind
   /// The MoE layers, when the config names them layer by layer; overrides `firstDenseLayerCount` / `layerFrequency`.
   public var sparseLayers: Set<Int>?
+  /// How each expert's gate and up combine (`silu`, or gpt-oss's clamped swish with `swiglu_limit`).
+  public var expertActivation: GatedActivation = .silu
 
   public init(
     routedExpertCount: Int, sharedExpertCount: Int, expertsPerToken: Int, expertIntermediateSize: Int,
@@ -346,6 +348,8 @@ public enum RouterKind: Sendable, Equatable {
   /// Qwen-MoE / Mixtral (`scoring_func: softmax`, `topk_method: greedy`): softmax over all router logits,
   /// then the top-k probabilities (renormalized when `normalizeTopK`).
   case softmaxTopK
+  /// gpt-oss: the top-k router logits (router bias included), then a softmax over those k.
+  case softmaxOverTopK
 }
 
 /// The score given to the experts of groups that lose the group selection.
@@ -370,12 +374,15 @@ public enum Architecture: Sendable, Equatable {
   /// MiniMax-M2: grouped-query attention with QK-norm over all heads, partial rotary; sigmoid routing with a bias,
   /// Mixtral-named experts.
   case miniMaxM2(GroupedQueryAttentionConfiguration)
+  /// gpt-oss: grouped-query attention with q/k/v/o biases, learned sinks and alternating sliding-window layers;
+  /// fused experts with biases and a clamped SwiGLU, softmax over the top-k router logits.
+  case gptOss(GroupedQueryAttentionConfiguration)
 
   /// The attention sizes of a grouped-query architecture (`nil` for MLA).
   public var groupedQueryAttention: GroupedQueryAttentionConfiguration? {
     switch self {
     case .deepSeekV3: nil
-    case .qwen3MoE(let a), .glm4MoE(let a), .miniMaxM2(let a): a
+    case .qwen3MoE(let a), .glm4MoE(let a), .miniMaxM2(let a), .gptOss(let a): a
     }
   }
 }
@@ -389,12 +396,20 @@ public enum Architecture: Sendable, Equatable {
 /// | `rotaryDimension` | `head_dim · partial_rotary_factor`, or MiniMax-M2's `rotary_dim`; the first channels of each head rotate |
 /// | `queryKeyNorm` | Qwen3: always per head; GLM-4.5: `use_qk_norm`; MiniMax-M2: `use_qk_norm` + `qk_norm_type` |
 /// | `hasQueryKeyValueBias` | `attention_bias` |
+/// | `hasOutputBias` | gpt-oss: `attention_bias` (its `o_proj` has one too) |
+/// | `hasSinks` | gpt-oss: `self_attn.sinks[H]` join every softmax |
+/// | `slidingWindow`, `slidingWindowLayers` | gpt-oss: `sliding_window` on the `layer_types` entries `sliding_attention` |
 public struct GroupedQueryAttentionConfiguration: Sendable, Equatable {
   public var keyValueHeadCount: Int
   public var headDimension: Int
   public var rotaryDimension: Int
   public var queryKeyNorm: QueryKeyNorm
   public var hasQueryKeyValueBias: Bool
+  public var hasOutputBias: Bool = false
+  public var hasSinks: Bool = false
+  /// Keys a query of a sliding layer sees (itself included); `nil`: every layer is full causal.
+  public var slidingWindow: Int? = nil
+  public var slidingWindowLayers: Set<Int> = []
   /// The config field the rotary size came from, for error messages.
   public var rotaryDimensionField: String
 
@@ -419,4 +434,12 @@ public enum QueryKeyNorm: Sendable, Equatable {
   case perHead
   /// `q_norm[H · head_dim]` / `k_norm[KV · head_dim]` over all heads of a token at once (MiniMax-M2 `per_layer`).
   case perLayer
+}
+
+/// The gated activation between an MLP's up and down projections.
+public enum GatedActivation: Sendable, Equatable {
+  /// `silu(gate) · up` (DeepSeek, Qwen, GLM, MiniMax).
+  case silu
+  /// gpt-oss: `gate = min(gate, limit)`, `up = clamp(up, −limit, limit)`, `(up + 1) · gate · sigmoid(alpha · gate)`.
+  case clampedSwish(alpha: Float, limit: Float)
 }

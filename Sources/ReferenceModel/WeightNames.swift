@@ -60,6 +60,11 @@ public struct FeedForwardNames: Sendable, Equatable {
   public static let deepSeek = FeedForwardNames(
     module: "mlp", router: "mlp.gate.weight", routerBias: "mlp.gate.e_score_correction_bias",
     sharedExperts: "mlp.shared_experts", expertProjections: .llama)
+  /// gpt-oss: `mlp.router.weight` and its logit bias `mlp.router.bias`; the experts are fused
+  /// (`mlp.experts.gate_up_proj`, `down_proj` and their `_bias`), see `Architectures/GptOss.swift`.
+  public static let gptOss = FeedForwardNames(
+    module: "mlp", router: "mlp.router.weight", routerBias: "mlp.router.bias", sharedExperts: "mlp.shared_experts",
+    expertProjections: .llama)
   /// MiniMax-M2: `block_sparse_moe.gate.weight`, `block_sparse_moe.e_score_correction_bias`,
   /// `block_sparse_moe.experts.E.{w1,w3,w2}`.
   public static let miniMax = FeedForwardNames(
@@ -74,6 +79,7 @@ extension Architecture {
     switch self {
     case .deepSeekV3, .qwen3MoE, .glm4MoE: .deepSeek
     case .miniMaxM2: .miniMax
+    case .gptOss: .gptOss
     }
   }
 }

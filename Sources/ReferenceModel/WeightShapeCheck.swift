@@ -84,6 +84,18 @@ extension ModelConfiguration {
         try swiGLU(name("mlp"), intermediateSize, .llama)
         continue
       }
+      if case .gptOss = architecture {
+        // Fused experts, listed output-major ([E, out, in]; the plain form stores [E, in, out]).
+        let E = moe.routedExpertCount, I = moe.expertIntermediateSize
+        let gateUp = try product(2, I, "2 x intermediate_size")
+        try body(name(names.router), [E, D])
+        try body(name(names.routerBias), [E])
+        try body(name("mlp.experts.gate_up_proj"), [E, gateUp, D])
+        try body(name("mlp.experts.gate_up_proj_bias"), [E, gateUp])
+        try body(name("mlp.experts.down_proj"), [E, D, I])
+        try body(name("mlp.experts.down_proj_bias"), [E, D])
+        continue
+      }
       try body(name(names.router), [moe.routedExpertCount, D])
       if case .sigmoidGroupLimited = moe.router {
         try body(name(names.routerBias), [moe.routedExpertCount])
@@ -112,6 +124,10 @@ extension ReferenceModel {
         throw ReferenceModelError.missingWeight(name: name)
       }
       let actual = try weights.shape(of: name)
+      var shape = shape
+      if case .gptOss = configuration.architecture, shape.count == 3, !weights.isQuantized(name) {
+        shape = [shape[0], shape[2], shape[1]]  // gpt-oss's plain fused experts are input-major
+      }
       guard actual == shape else { throw ReferenceModelError.weightShapeMismatch(name: name, expected: shape, actual: actual) }
     }
   }

@@ -162,6 +162,8 @@ extension Validator {
       routeSoftmaxTopK(
         logits: logits, expertsPerToken: moe.expertsPerToken, normalize: moe.normalizeTopK,
         scalingFactor: moe.routedScalingFactor)
+    case .softmaxOverTopK:
+      routeSoftmaxOverTopK(logits: logits, expertsPerToken: moe.expertsPerToken)
     }
   }
 }

@@ -11,7 +11,7 @@ import Testing
 /// config values those families' forward passes refuse.
 @Suite("forward pass: grouped-query families")
 struct FamilyForwardTests {
-  static let samples = ["tiny-qwen3-moe-fp8", "tiny-glm4-moe-fp8", "tiny-minimax-m2-fp8"]
+  static let samples = ["tiny-qwen3-moe-fp8", "tiny-glm4-moe-fp8", "tiny-minimax-m2-fp8", "tiny-gpt-oss"]
 
   static let goldensPresent = FileManager.default.fileExists(
     atPath: Fixtures.goldenDirectory + "/families/\(samples[0]).golden.safetensors")
@@ -67,6 +67,9 @@ struct FamilyForwardTests {
       ("tiny-minimax-m2-fp8", "shared_intermediate_size", "64"),
       ("tiny-minimax-m2-fp8", "rotary_dim", "33"),
       ("tiny-minimax-m2-fp8", "rope_theta", "null"),
+      ("tiny-gpt-oss", "layer_types", #"["full_attention", "chunked_attention"]"#),
+      ("tiny-gpt-oss", "swiglu_limit", "null"),
+      ("tiny-gpt-oss", "sliding_window", "null"),
     ])
   func refusesWhatItDoesNotCompute(_ sample: String, _ field: String, _ json: String) throws {
     let value = try JSONSerialization.jsonObject(with: Data(json.utf8), options: .fragmentsAllowed)
@@ -83,14 +86,15 @@ struct FamilyForwardTests {
     let release = try Self.configuration(sample) { _ in }
     let transformers = try Self.configuration(sample) { object in
       let theta = object.removeValue(forKey: "rope_theta")
-      object.removeValue(forKey: "rope_scaling")
-      var parameters: [String: Any] = ["rope_type": "default", "rope_theta": theta as Any]
+      var parameters = object.removeValue(forKey: "rope_scaling") as? [String: Any] ?? ["rope_type": "default"]
+      parameters["rope_theta"] = theta
       if let factor = object.removeValue(forKey: "partial_rotary_factor") { parameters["partial_rotary_factor"] = factor }
       object["rope_parameters"] = parameters
     }
     #expect(release == transformers)
     let changed = try Self.configuration(sample) { object in
       object.removeValue(forKey: "rope_theta")
+      object.removeValue(forKey: "rope_scaling")
       object["rope_parameters"] = ["rope_type": "default", "rope_theta": 50000]
     }
     #expect(changed.rope.theta == 50000)

@@ -136,6 +136,9 @@ public enum ForwardPassSupport: Sendable, Equatable {
   case glm4MoE
   /// MiniMax-M2: grouped-query attention with QK-norm over all heads, partial rotary, sigmoid routing with bias.
   case miniMaxM2
+  /// gpt-oss: grouped-query attention with biases, sinks and alternating sliding-window layers; clamped SwiGLU
+  /// experts with biases, softmax over the top-k router logits.
+  case gptOss
   /// Not implemented; the reason says what is missing. `forward` and `validate --level layer/model` refuse.
   case missing(String)
 }

@@ -12,37 +12,30 @@ struct GroupedQueryAttentionWeights {
   /// `q_norm` / `k_norm`: `[hd]` per head, or `[H·hd]` / `[KV·hd]` over all heads (`QueryKeyNorm`).
   var queryNorm: [Float]?
   var keyNorm: [Float]?
-}
-
-/// `y[N, O] = x · Wᵀ (+ bias)`: `nn.Linear`.
-func linear(_ x: [Float], _ weight: LinearWeight, bias: [Float]?, rowCount N: Int) -> [Float] {
-  var y = matmul(x, weight, rowCount: N)
-  guard let bias else { return y }
-  let O = weight.outputCount
-  for n in 0..<N {
-    for o in 0..<O { y[n * O + o] += bias[o] }
-  }
-  return y
+  /// `o_proj.bias[D]` and the per-head attention sinks `sinks[H]` (gpt-oss).
+  var outputBias: [Float]? = nil
+  var sinks: [Float]? = nil
 }
 
 /// Grouped-query attention as transformers' Llama-family attention computes it (eager): project, optional
 /// QK-norm, RoPE on the first `rotaryDimension` channels of every head (rotate-half pairs `(i, i + r/2)`, the
 /// rest passes through), keys and values repeated to every query head of their group (`repeat_kv`: query head
-/// `h` reads key/value head `h / (H / KV)`), causal softmax(q·k · hd^-0.5) · v, `o_proj`.
+/// `h` reads key/value head `h / (H / KV)`), causal softmax(q·k · hd^-0.5) · v (within `window` keys, with the
+/// sinks joining the softmax when the weights have them), `o_proj`.
 ///
 /// - x: `[B·T, D]`, the output of `input_layernorm`. Returns `[B·T, D]`.
 /// - Sizes: H = `num_attention_heads`, KV = `num_key_value_heads`, hd = `head_dim`.
 func groupedQueryAttention(
   _ x: [Float], weights: GroupedQueryAttentionWeights, attention a: GroupedQueryAttentionConfiguration,
-  headCount H: Int, normEpsilon: Float, rope: RopeTable, batchSize: Int, sequenceLength: Int
+  headCount H: Int, normEpsilon: Float, rope: RopeTable, batchSize: Int, sequenceLength: Int, window: Int? = nil
 ) -> [Float] {
   let KV = a.keyValueHeadCount, hd = a.headDimension
   let N = batchSize * sequenceLength
 
   // 1. Projections: q[N, H, hd], k[N, KV, hd], v[N, KV, hd].
-  var q = linear(x, weights.query, bias: weights.queryBias, rowCount: N)
-  var k = linear(x, weights.key, bias: weights.keyBias, rowCount: N)
-  let v = linear(x, weights.value, bias: weights.valueBias, rowCount: N)
+  var q = matmul(x, weights.query, bias: weights.queryBias, rowCount: N)
+  var k = matmul(x, weights.key, bias: weights.keyBias, rowCount: N)
+  let v = matmul(x, weights.value, bias: weights.valueBias, rowCount: N)
 
   // 2. QK-norm (before RoPE): over each head, or over all heads of a token.
   if let norm = weights.queryNorm {
@@ -77,8 +70,8 @@ func groupedQueryAttention(
   let scale = Float(1 / Double(hd).squareRoot())
   let attended = causalAttention(
     queries: q, keys: keys, values: values, batchSize: batchSize, sequenceLength: sequenceLength, headCount: H,
-    keyDimension: hd, valueDimension: hd, scale: scale)  // [N, H·hd]
-  return matmul(attended, weights.output, rowCount: N)
+    keyDimension: hd, valueDimension: hd, scale: scale, window: window, sinks: weights.sinks)  // [N, H·hd]
+  return matmul(attended, weights.output, bias: weights.outputBias, rowCount: N)
 }
 
 extension ReferenceModel {
@@ -104,13 +97,16 @@ extension ReferenceModel {
       keyBias: try optionalVector(name("k_proj.bias"), KV * hd, present: a.hasQueryKeyValueBias),
       valueBias: try optionalVector(name("v_proj.bias"), KV * hd, present: a.hasQueryKeyValueBias),
       queryNorm: try normWidths.map { try vector(name("q_norm.weight"), $0.query) },
-      keyNorm: try normWidths.map { try vector(name("k_norm.weight"), $0.key) })
+      keyNorm: try normWidths.map { try vector(name("k_norm.weight"), $0.key) },
+      outputBias: try optionalVector(name("o_proj.bias"), D, present: a.hasOutputBias),
+      sinks: try optionalVector(name("sinks"), H, present: a.hasSinks))
     let norm = try vector(WeightNames.layer(layer, "input_layernorm.weight"), D)
     let normed = rmsNorm(hidden.values, weight: norm, rowCount: N, width: D, epsilon: c.rmsNormEpsilon)
     let rope = RopeTable(configuration: c.rope, dimension: a.rotaryDimension, positionCount: hidden.sequenceLength)
     let attended = groupedQueryAttention(
       normed, weights: weights, attention: a, headCount: H, normEpsilon: c.rmsNormEpsilon, rope: rope,
-      batchSize: hidden.batchSize, sequenceLength: hidden.sequenceLength)
+      batchSize: hidden.batchSize, sequenceLength: hidden.sequenceLength,
+      window: a.slidingWindowLayers.contains(layer) ? a.slidingWindow : nil)
     hidden.values = add(hidden.values, attended)
   }
 }

@@ -1,5 +1,3 @@
-import TensorCore
-
 /// One layer's multi-head latent attention weights, `[out, in]` each.
 struct LatentAttentionWeights {
   /// Either `q_a_proj[Rq, D]` + `q_a_layernorm[Rq]` + `q_b_proj[H·(dn+dr), Rq]` (with `q_lora_rank`), or
@@ -91,45 +89,4 @@ func latentAttention(
 
   // 7. o_proj: [N, H·dv] → [N, D].
   return matmul(attended, weights.output, rowCount: N)
-}
-
-/// Causal scaled-dot-product attention.
-///
-/// - queries, keys: `[B·T, H, dk]`; values: `[B·T, H, dv]`. Returns `[B·T, H·dv]`.
-/// - Query `t` attends to keys `0...t` of its own sequence; softmax in F32 after scaling (as eager attention:
-///   `(q·kᵀ)·scale`, then the mask, then softmax).
-func causalAttention(
-  queries: [Float], keys: [Float], values: [Float], batchSize: Int, sequenceLength: Int, headCount: Int,
-  keyDimension: Int, valueDimension: Int, scale: Float
-) -> [Float] {
-  let T = sequenceLength, H = headCount, dk = keyDimension, dv = valueDimension
-  let count = batchSize * T * H * dv
-  return [Float](unsafeUninitializedCapacity: count) { out, initialized in
-    out.initialize(repeating: 0)
-    let output = DisjointMutableBuffer(out)
-    // One work item per (sequence, head): each writes only its own head's columns of its own rows.
-    Parallel.forEachChunk(count: batchSize * H) { items in
-      var scores = [Float](repeating: 0, count: T)
-      for item in items {
-        let b = item / H, h = item % H
-        for t in 0..<T {
-          let queryBase = ((b * T + t) * H + h) * dk
-          for s in 0...t {
-            let keyBase = ((b * T + s) * H + h) * dk
-            var dotProduct: Float = 0
-            for i in 0..<dk { dotProduct += queries[queryBase + i] * keys[keyBase + i] }
-            scores[s] = dotProduct * scale
-          }
-          softmaxInPlace(&scores, count: t + 1)
-          let outBase = ((b * T + t) * H + h) * dv
-          for s in 0...t {
-            let p = scores[s]
-            let valueBase = ((b * T + s) * H + h) * dv
-            for i in 0..<dv { output.buffer[outBase + i] += p * values[valueBase + i] }
-          }
-        }
-      }
-    }
-    initialized = count
-  }
 }

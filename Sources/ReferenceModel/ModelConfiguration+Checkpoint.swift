@@ -26,6 +26,13 @@ extension ModelConfiguration {
         throw .architectureNotImplemented(
           family: name, reason: "it implements DeepSeek-V3-style multi-head latent attention (no kv_lora_rank in config.json)")
       }
+      // transformers' DeepseekV3Attention would add biases and rotate a fraction of qk_rope_head_dim: refused.
+      if config.attentionBias == true {
+        throw .invalidConfiguration(
+          field: "attention_bias", value: "true", reason: "biases on DeepSeek-V3's attention projections are not implemented")
+      }
+      try refusePartialRotary(config)
+      try refuseSlidingWindow(config)
       architecture = .deepSeekV3
     case .qwen3MoE:
       architecture = .qwen3MoE(try GroupedQueryAttentionConfiguration(qwen3MoE: config))

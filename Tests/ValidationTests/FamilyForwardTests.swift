@@ -67,6 +67,8 @@ struct FamilyForwardTests {
       ("tiny-minimax-m2-fp8", "shared_intermediate_size", "64"),
       ("tiny-minimax-m2-fp8", "rotary_dim", "33"),
       ("tiny-minimax-m2-fp8", "rope_theta", "null"),
+      ("tiny-deepseek-v3", "attention_bias", "true"),
+      ("tiny-deepseek-v3", "partial_rotary_factor", "0.5"),
       ("tiny-gpt-oss", "layer_types", #"["full_attention", "chunked_attention"]"#),
       ("tiny-gpt-oss", "swiglu_limit", "null"),
       ("tiny-gpt-oss", "sliding_window", "null"),

@@ -19,8 +19,9 @@ Each output file holds:
   hidden.layer.N             F32 [batch, seq, hidden]   output of decoder layer N (residual stream)
   router.layer.N.experts     I64 [batch*seq, top_k]     selected experts, sorted ascending per token (MoE layers)
 and __metadata__ {"golden": JSON}: versions, source, the smallest selection margin over all tokens and MoE layers
-(the gap between the last selected and the first rejected selection score; refused below 1e-5 so that F32
-rounding differences cannot flip an expert), the class name and max |logit|.
+(the gap between the last selected and the first rejected selection score, recomputed in float64 from the
+router's input, which must select the same experts as transformers did; refused below 1e-5 so that F32 rounding
+differences cannot flip an expert), the class name and max |logit|.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ TOKENS = [
 ]
 
 SAMPLES = ["tiny-qwen3-moe-fp8", "tiny-glm4-moe-fp8", "tiny-minimax-m2-fp8", "tiny-gpt-oss"]
+# Variants: (golden name, sample, config overrides). gpt-oss's sliding layers with a window shorter than the tokens.
+VARIANTS = [("tiny-gpt-oss-window-5", "tiny-gpt-oss", {"sliding_window": 5})]
 
 
-def dequantized_checkpoint(sample: Path, out_dir: Path) -> Path:
+def dequantized_checkpoint(sample: Path, out_dir: Path, overrides: dict | None = None) -> Path:
     files = sorted(sample.glob("*.safetensors"))
     tensors: dict[str, torch.Tensor] = {}
     for f in files:
@@ -79,28 +82,33 @@ def dequantized_checkpoint(sample: Path, out_dir: Path) -> Path:
     cfg = json.loads((sample / "config.json").read_text())
     cfg.pop("quantization_config", None)
     cfg["torch_dtype"] = "float32"
+    cfg.update(overrides or {})
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=2))
     return out_dir
 
 
 def router_of(layer):
-    """The MoE block's router module and the block, or (None, None) for a dense layer."""
+    """The MoE block's router module (`gate`, gpt-oss's `router`) and the block, or (None, None) for a dense layer."""
     for block_name in ("mlp", "block_sparse_moe"):
         block = getattr(layer, block_name, None)
-        if block is not None and hasattr(block, "gate") and hasattr(block, "experts"):
-            return block.gate, block
+        for router_name in ("gate", "router"):
+            router = getattr(block, router_name, None) if block is not None else None
+            if router is not None and hasattr(block, "experts"):
+                return router, block
     return None, None
 
 
-def selection_scores(block, router_logits: torch.Tensor) -> torch.Tensor:
-    """The scores experts are selected by, from the router logits, as each family's block computes them."""
-    logits = router_logits.double()
+def selection_scores(router, block, x: torch.Tensor) -> torch.Tensor:
+    """The scores experts are selected by, in float64, as each family's router computes them."""
+    logits = x.double() @ router.weight.double().T
     bias = getattr(block, "e_score_correction_bias", None)
     if bias is None:
-        bias = getattr(block.gate, "e_score_correction_bias", None)
-    if bias is not None:  # sigmoid routing, biased selection (GLM-4.5: one group here, MiniMax-M2)
+        bias = getattr(router, "e_score_correction_bias", None)
+    if bias is not None:  # sigmoid routing, selection biased (GLM-4.5 with one group here, MiniMax-M2)
         return torch.sigmoid(logits) + bias.double()
-    return torch.softmax(logits, dim=-1)
+    if getattr(router, "bias", None) is not None:  # gpt-oss: top-k of the logits with the router bias
+        return logits + router.bias.double()
+    return torch.softmax(logits, dim=-1)  # Qwen3-MoE
 
 
 def run(model, ids: torch.Tensor):
@@ -110,45 +118,51 @@ def run(model, ids: torch.Tensor):
     for i, layer in enumerate(layers):
         hooks.append(layer.register_forward_hook(
             lambda _m, _i, out, i=i: captured.__setitem__(f"hidden.layer.{i}", out[0] if isinstance(out, tuple) else out)))
-        gate, _ = router_of(layer)
-        if gate is not None:
-            # The router's input, so that the router logits are recomputed in float64 for the margins.
-            hooks.append(gate.register_forward_pre_hook(
+        router, _ = router_of(layer)
+        if router is not None:
+            # The router's input (for the float64 margins) and its own selection (router_logits, weights, indices).
+            hooks.append(router.register_forward_pre_hook(
                 lambda _m, args, i=i: captured.__setitem__(f"router_input.{i}", args[0])))
+            hooks.append(router.register_forward_hook(
+                lambda _m, _i, out, i=i: captured.__setitem__(f"router_indices.{i}", out[2])))
     with torch.no_grad():
         out = model(input_ids=ids, use_cache=False)
-    for h in hooks:
-        h.remove()
-    result = {"input_ids": ids.numpy().astype(np.int64), "logits": out.logits.float().numpy()}
-    margin = float("inf")
-    k = model.config.num_experts_per_tok
-    for i, layer in enumerate(layers):
-        result[f"hidden.layer.{i}"] = captured[f"hidden.layer.{i}"].float().numpy()
-        gate, block = router_of(layer)
-        if gate is None:
-            continue
-        x = captured[f"router_input.{i}"].reshape(-1, model.config.hidden_size).double()
-        scores = selection_scores(block, x @ gate.weight.double().T)
-        ordered = torch.sort(scores, dim=-1, descending=True).values
-        margin = min(margin, float((ordered[:, k - 1] - ordered[:, k]).min()))
-        experts = torch.sort(torch.topk(scores, k, dim=-1).indices, dim=-1).values
-        result[f"router.layer.{i}.experts"] = experts.numpy().astype(np.int64)
+        for h in hooks:
+            h.remove()
+        result = {"input_ids": ids.numpy().astype(np.int64), "logits": out.logits.float().numpy()}
+        margin = float("inf")
+        k = model.config.num_experts_per_tok
+        for i, layer in enumerate(layers):
+            result[f"hidden.layer.{i}"] = captured[f"hidden.layer.{i}"].float().numpy()
+            router, block = router_of(layer)
+            if router is None:
+                continue
+            x = captured[f"router_input.{i}"].reshape(-1, model.config.hidden_size)
+            scores = selection_scores(router, block, x)
+            ordered = torch.sort(scores, dim=-1, descending=True).values
+            margin = min(margin, float((ordered[:, k - 1] - ordered[:, k]).min()))
+            experts = torch.sort(captured[f"router_indices.{i}"], dim=-1).values
+            if not torch.equal(experts, torch.sort(torch.topk(scores, k, dim=-1).indices, dim=-1).values):
+                raise SystemExit(f"layer {i}: the float64 re-selection disagrees with transformers' routing")
+            result[f"router.layer.{i}.experts"] = experts.numpy().astype(np.int64)
     return {key: np.ascontiguousarray(v) for key, v in result.items()}, margin
 
 
-def make_golden(sample: str) -> None:
+def make_golden(sample: str, name: str | None = None, overrides: dict | None = None) -> None:
+    name = name or sample
     with tempfile.TemporaryDirectory() as tmp:
-        path = dequantized_checkpoint(REPO / "samples" / sample, Path(tmp) / "deq")
+        path = dequantized_checkpoint(REPO / "samples" / sample, Path(tmp) / "deq", overrides)
         model = transformers.AutoModelForCausalLM.from_pretrained(
             str(path), dtype=torch.float32, attn_implementation="eager", experts_implementation="eager")
         model.eval()
         ids = torch.tensor(TOKENS, dtype=torch.long)
         result, margin = run(model, ids)
     if margin < MIN_MARGIN:
-        raise SystemExit(f"{sample}: routing margin {margin:.3g} < {MIN_MARGIN}; change the tokens")
+        raise SystemExit(f"{name}: routing margin {margin:.3g} < {MIN_MARGIN}; change the tokens")
     logits = result["logits"]
     meta = {
         "source": f"samples/{sample} dequantized to F32",
+        "config_overrides": json.dumps(overrides or {}, sort_keys=True),
         "class": type(model).__name__,
         "transformers": transformers.__version__,
         "torch": torch.__version__,
@@ -160,7 +174,7 @@ def make_golden(sample: str) -> None:
         "generator": "scripts/golden-family-logits.py",
     }
     GOLDEN.mkdir(parents=True, exist_ok=True)
-    out = GOLDEN / f"{sample}.golden.safetensors"
+    out = GOLDEN / f"{name}.golden.safetensors"
     save_file(result, str(out), metadata={"golden": json.dumps(meta, sort_keys=True)})
     print(f"{out.relative_to(REPO)}: {type(model).__name__}, logits {list(logits.shape)}, "
           f"max |logit| {np.abs(logits).max():.4f}, expert margin {margin:.3g}")
@@ -176,6 +190,9 @@ def main() -> int:
     transformers.utils.logging.disable_progress_bar()
     for sample in args.samples:
         make_golden(sample)
+    for name, sample, overrides in VARIANTS:
+        if sample in args.samples:
+            make_golden(sample, name, overrides)
     return 0
 
 

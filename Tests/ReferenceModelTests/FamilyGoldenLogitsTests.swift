@@ -13,11 +13,8 @@ struct FamilyGoldenLogitsTests {
     Fixtures.goldenDirectory.appendingPathComponent("families/\(sample).golden.safetensors")
   }
 
-  static let goldensPresent = FileManager.default.fileExists(atPath: goldenURL(samples[0]).path)
-
   @Test(
-    "logits match transformers to 1e-5 × max |logit|; expert selection matches exactly",
-    .enabled(if: goldensPresent, "goldens not generated yet (scripts/golden-family-logits.py)"), arguments: samples)
+    "logits match transformers to 1e-5 × max |logit|; expert selection matches exactly", arguments: samples)
   func matchesTransformers(_ sample: String) throws {
     let golden = try Fixtures.loadSafetensors(Self.goldenURL(sample))
     let directory = Fixtures.repositoryRoot.appendingPathComponent("samples/\(sample)")

@@ -124,6 +124,7 @@ public struct ReferenceModel {
     }
     switch configuration.architecture {
     case .deepSeekV3: return try applyDeepSeekV3Layer(layer, to: &hidden)
+    case .deepSeekV32(let indexer): return try applyDeepSeekV3Layer(layer, indexer: indexer, to: &hidden)
     case .qwen3MoE(let attention): return try applyQwen3MoELayer(layer, attention: attention, to: &hidden)
     case .glm4MoE(let attention): return try applyGLM4MoELayer(layer, attention: attention, to: &hidden)
     case .miniMaxM2(let attention): return try applyMiniMaxM2Layer(layer, attention: attention, to: &hidden)

@@ -34,6 +34,8 @@ extension ModelConfiguration {
       try refusePartialRotary(config)
       try refuseSlidingWindow(config)
       architecture = .deepSeekV3
+    case .deepSeekV32:
+      architecture = .deepSeekV32(try LightningIndexerConfiguration(deepSeekV32: config))
     case .qwen3MoE:
       architecture = .qwen3MoE(try GroupedQueryAttentionConfiguration(qwen3MoE: config))
     case .glm4MoE:
@@ -47,7 +49,7 @@ extension ModelConfiguration {
       throw .invalidConfiguration(
         field: "hidden_act", value: "\"\(activation)\"", reason: "the reference model implements only silu")
     }
-    let latent = architecture == .deepSeekV3
+    let latent = architecture.groupedQueryAttention == nil
     if latent {
       guard config.kvLoraRank != nil else {
         throw .invalidConfiguration(
@@ -63,7 +65,7 @@ extension ModelConfiguration {
 
     let moe: MixtureOfExpertsConfiguration?
     switch architecture {
-    case .deepSeekV3: moe = try MixtureOfExpertsConfiguration(deepSeekV3: config)
+    case .deepSeekV3, .deepSeekV32: moe = try MixtureOfExpertsConfiguration(deepSeekV3: config)
     case .qwen3MoE: moe = try MixtureOfExpertsConfiguration(qwen3MoE: config)
     case .glm4MoE: moe = try MixtureOfExpertsConfiguration(glm4MoE: config)
     case .miniMaxM2: moe = try MixtureOfExpertsConfiguration(miniMaxM2: config)

@@ -88,6 +88,16 @@ public struct ModelConfiguration: Sendable, Equatable {
     } else {
       try validateLatent()
     }
+    if case .deepSeekV32(let indexer) = architecture {
+      try positive(indexer.headCount, "index_n_heads")
+      try positive(indexer.headDimension, "index_head_dim")
+      try positive(indexer.topK, "index_topk")
+      guard indexer.headDimension >= attention.ropeHeadDimension else {
+        throw .invalidConfiguration(
+          field: "index_head_dim", value: "\(indexer.headDimension)",
+          reason: "must hold the qk_rope_head_dim (\(attention.ropeHeadDimension)) rotary channels")
+      }
+    }
     try validateRopeAndExperts()
   }
 
@@ -366,6 +376,9 @@ public enum GroupMask: Sendable, Equatable {
 public enum Architecture: Sendable, Equatable {
   /// DeepSeek-V3 / V3.1 / Kimi K2: multi-head latent attention (`ModelConfiguration.attention`) + DeepSeek MoE.
   case deepSeekV3
+  /// DeepSeek-V3.2: DeepSeek-V3 plus a lightning indexer per layer that picks the `index_topk` keys each query
+  /// attends to (DeepSeek Sparse Attention).
+  case deepSeekV32(LightningIndexerConfiguration)
   /// Qwen3-MoE: grouped-query attention with per-head QK-norm, softmax top-k routing.
   case qwen3MoE(GroupedQueryAttentionConfiguration)
   /// GLM-4.5: grouped-query attention with q/k/v biases, optional per-head QK-norm, partial rotary; DeepSeek-style
@@ -381,9 +394,28 @@ public enum Architecture: Sendable, Equatable {
   /// The attention sizes of a grouped-query architecture (`nil` for MLA).
   public var groupedQueryAttention: GroupedQueryAttentionConfiguration? {
     switch self {
-    case .deepSeekV3: nil
+    case .deepSeekV3, .deepSeekV32: nil
     case .qwen3MoE(let a), .glm4MoE(let a), .miniMaxM2(let a), .gptOss(let a): a
     }
+  }
+}
+
+/// DeepSeek-V3.2's lightning indexer sizes.
+///
+/// | property | config.json |
+/// |---|---|
+/// | `headCount` | `index_n_heads` |
+/// | `headDimension` | `index_head_dim` (its first `qk_rope_head_dim` channels rotate) |
+/// | `topK` | `index_topk` |
+public struct LightningIndexerConfiguration: Sendable, Equatable {
+  public var headCount: Int
+  public var headDimension: Int
+  public var topK: Int
+
+  public init(headCount: Int, headDimension: Int, topK: Int) {
+    self.headCount = headCount
+    self.headDimension = headDimension
+    self.topK = topK
   }
 }
 

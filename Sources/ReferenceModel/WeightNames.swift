@@ -77,7 +77,7 @@ extension Architecture {
   /// Where this architecture's MoE tensors live.
   public var feedForwardNames: FeedForwardNames {
     switch self {
-    case .deepSeekV3, .qwen3MoE, .glm4MoE: .deepSeek
+    case .deepSeekV3, .deepSeekV32, .qwen3MoE, .glm4MoE: .deepSeek
     case .miniMaxM2: .miniMax
     case .gptOss: .gptOss
     }

@@ -74,7 +74,15 @@ extension ModelConfiguration {
       } else {
         try body(name("self_attn.q_proj.weight"), [queryRows, D])
       }
-      if architecture == .deepSeekV3 {
+      if case .deepSeekV32(let indexer) = architecture, let Rq = a.queryLoraRank {
+        let queryRows = try product(indexer.headCount, indexer.headDimension, "index_n_heads x index_head_dim")
+        try body(name("self_attn.indexer.wq_b.weight"), [queryRows, Rq])
+        try body(name("self_attn.indexer.wk.weight"), [indexer.headDimension, D])
+        try body(name("self_attn.indexer.k_norm.weight"), [indexer.headDimension])
+        try body(name("self_attn.indexer.k_norm.bias"), [indexer.headDimension])
+        try body(name("self_attn.indexer.weights_proj.weight"), [indexer.headCount, D])
+      }
+      if architecture.groupedQueryAttention == nil {
         try body(name("self_attn.kv_a_proj_with_mqa.weight"), [latentRows, D])
         try body(name("self_attn.kv_a_layernorm.weight"), [a.keyValueLoraRank])
         try body(name("self_attn.kv_b_proj.weight"), [keyValueRows, a.keyValueLoraRank])

@@ -40,20 +40,35 @@ struct FamilyForwardTests {
     #expect(try Self.forwardError(path, golden: sample) <= 1e-5)
   }
 
+  /// A directory with `sample`'s weights (links) and its config.json with `edit` applied.
+  static func editedSample(_ sample: String, _ edit: (inout [String: Any]) -> Void) throws -> String {
+    let source = Fixtures.repositoryRoot.appendingPathComponent("samples/\(sample)").path
+    let directory = try Fixtures.temporaryDirectory("edited-\(sample)")
+    let fileManager = FileManager.default
+    for name in try fileManager.contentsOfDirectory(atPath: source) where name != "config.json" {
+      try fileManager.createSymbolicLink(atPath: directory + "/" + name, withDestinationPath: source + "/" + name)
+    }
+    var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source + "/config.json"))) as! [String: Any]
+    edit(&config)
+    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: directory + "/config.json"))
+    return directory
+  }
+
   @Test("gpt-oss's sliding layers see only the last sliding_window keys, as transformers masks them")
   func gptOssSlidingWindow() throws {
-    let sample = Fixtures.repositoryRoot.appendingPathComponent("samples/tiny-gpt-oss").path
-    let directory = try Fixtures.temporaryDirectory("gpt-oss-window")
-    let fileManager = FileManager.default
-    for name in try fileManager.contentsOfDirectory(atPath: sample) where name != "config.json" {
-      try fileManager.createSymbolicLink(atPath: directory + "/" + name, withDestinationPath: sample + "/" + name)
-    }
-    var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sample + "/config.json"))) as! [String: Any]
-    config["sliding_window"] = 5
-    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: directory + "/config.json"))
+    let directory = try Self.editedSample("tiny-gpt-oss") { $0["sliding_window"] = 5 }
     #expect(try Self.forwardError(directory, golden: "tiny-gpt-oss-window-5") <= 1e-5)
     // The window changes the logits (12 tokens, window 5): the full-attention golden is far from these.
     #expect(try Self.forwardError(directory, golden: "tiny-gpt-oss") > 1e-3)
+  }
+
+  @Test("DeepSeek-V3.2 attends to the index_topk keys its lightning indexer picks, as transformers does")
+  func deepSeekV32SparseAttention() throws {
+    let sparse = try Self.editedSample("tiny-deepseek-v3.2-fp8") { $0["index_topk"] = 2 }
+    #expect(try Self.forwardError(sparse, golden: "tiny-deepseek-v3.2-fp8-topk-2") <= 1e-5)
+    // With index_topk at least the sequence length, V3.2 is dense MLA: far from the sparse golden.
+    let dense = try Self.editedSample("tiny-deepseek-v3.2-fp8") { $0["index_topk"] = 12 }
+    #expect(try Self.forwardError(dense, golden: "tiny-deepseek-v3.2-fp8-topk-2") > 1e-3)
   }
 
   /// The sample's config.json with `edit` applied.
@@ -85,6 +100,10 @@ struct FamilyForwardTests {
       ("tiny-minimax-m2-fp8", "rope_theta", "null"),
       ("tiny-deepseek-v3", "attention_bias", "true"),
       ("tiny-deepseek-v3", "partial_rotary_factor", "0.5"),
+      ("tiny-deepseek-v3.2-fp8", "index_topk", "null"),
+      ("tiny-deepseek-v3.2-fp8", "rope_interleave", "false"),
+      ("tiny-deepseek-v3.2-fp8", "q_lora_rank", "null"),
+      ("tiny-deepseek-v3.2-fp8", "num_key_value_heads", "1"),
       ("tiny-gpt-oss", "layer_types", #"["full_attention", "chunked_attention"]"#),
       ("tiny-gpt-oss", "swiglu_limit", "null"),
       ("tiny-gpt-oss", "sliding_window", "null"),

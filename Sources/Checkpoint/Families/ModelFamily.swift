@@ -130,6 +130,8 @@ public struct ActiveParameterConvention: Sendable, Equatable {
 public enum ForwardPassSupport: Sendable, Equatable {
   /// DeepSeek-V3's MLA + MoE (`ReferenceModel`): V3/R1, V3.1, Kimi K2.
   case deepSeekV3
+  /// DeepSeek-V3.2: V3 plus the lightning indexer and top-k sparse attention.
+  case deepSeekV32
   /// Qwen3-MoE: grouped-query attention with QK-norm, softmax top-k routing.
   case qwen3MoE
   /// GLM-4.5: grouped-query attention with QKV bias and partial rotary, sigmoid group routing, shared expert.

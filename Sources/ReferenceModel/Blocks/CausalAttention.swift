@@ -8,9 +8,12 @@ import TensorCore
 /// - window: with a sliding window `W`, query `t` sees only keys `s > t − W` (transformers' sliding mask).
 /// - sinks: gpt-oss's learned per-head logit that joins each softmax (its probability is dropped, so the
 ///   weights of the real keys sum to less than one).
+/// - selectedKeys: DeepSeek-V3.2's sparse attention: for row `b·T + t`, the (ascending) positions `≤ t` it
+///   attends to, instead of all of `0...t`.
 func causalAttention(
   queries: [Float], keys: [Float], values: [Float], batchSize: Int, sequenceLength: Int, headCount: Int,
-  keyDimension: Int, valueDimension: Int, scale: Float, window: Int? = nil, sinks: [Float]? = nil
+  keyDimension: Int, valueDimension: Int, scale: Float, window: Int? = nil, sinks: [Float]? = nil,
+  selectedKeys: [[Int]]? = nil
 ) -> [Float] {
   let T = sequenceLength, H = headCount, dk = keyDimension, dv = valueDimension
   let count = batchSize * T * H * dv
@@ -24,22 +27,27 @@ func causalAttention(
         let b = item / H, h = item % H
         for t in 0..<T {
           let queryBase = ((b * T + t) * H + h) * dk
-          let first = window.map { max(0, t - $0 + 1) } ?? 0  // keys first...t
-          for s in first...t {
+          let first = window.map { max(0, t - $0 + 1) } ?? 0
+          // The keys attended, ascending: the selection, or the window first...t.
+          let selection = selectedKeys?[b * T + t]
+          let keyCount = selection?.count ?? (t + 1 - first)
+          for j in 0..<keyCount {
+            let s = selection?[j] ?? first + j
             let keyBase = ((b * T + s) * H + h) * dk
             var dotProduct: Float = 0
             for i in 0..<dk { dotProduct += queries[queryBase + i] * keys[keyBase + i] }
-            scores[s - first] = dotProduct * scale
+            scores[j] = dotProduct * scale
           }
           if let sinks {
-            scores[t + 1 - first] = sinks[h]
-            softmaxInPlace(&scores, count: t + 2 - first)
+            scores[keyCount] = sinks[h]
+            softmaxInPlace(&scores, count: keyCount + 1)
           } else {
-            softmaxInPlace(&scores, count: t + 1 - first)
+            softmaxInPlace(&scores, count: keyCount)
           }
           let outBase = ((b * T + t) * H + h) * dv
-          for s in first...t {
-            let p = scores[s - first]
+          for j in 0..<keyCount {
+            let s = selection?[j] ?? first + j
+            let p = scores[j]
             let valueBase = ((b * T + s) * H + h) * dv
             for i in 0..<dv { output.buffer[outBase + i] += p * values[valueBase + i] }
           }

@@ -15,6 +15,8 @@ struct LatentAttentionWeights {
   var keyValueUp: LinearWeight
   /// `o_proj[D, H·dv]`.
   var output: LinearWeight
+  /// DeepSeek-V3.2's lightning indexer, which picks the keys each query attends to (`nil`: all of them).
+  var indexer: LightningIndexerWeights? = nil
 }
 
 /// The low-rank norms (`q_a_layernorm`, `kv_a_layernorm`) are built without `eps` in transformers (and in
@@ -26,9 +28,11 @@ let latentNormEpsilon: Float = 1e-6
 ///
 /// - x: `[B·T, D]`, the output of `input_layernorm`. Returns `[B·T, D]` (after `o_proj`).
 /// - Sizes: H heads, dn = `qk_nope_head_dim`, dr = `qk_rope_head_dim`, dv = `v_head_dim`, Rkv = `kv_lora_rank`.
+/// - With an indexer (DeepSeek-V3.2), each query attends only to the keys the indexer selects from the
+///   compressed query `q_a_layernorm(q_a_proj(x))` and `x`, using `indexerRope` (rotate-half pairs).
 func latentAttention(
   _ x: [Float], weights: LatentAttentionWeights, configuration: ModelConfiguration, rope: RopeTable,
-  batchSize: Int, sequenceLength: Int
+  batchSize: Int, sequenceLength: Int, indexerRope: RopeTable? = nil
 ) -> [Float] {
   let a = configuration.attention
   let H = configuration.headCount
@@ -38,12 +42,14 @@ func latentAttention(
 
   // 1. Queries q[N, H, dn + dr]: through the low-rank bottleneck when q_lora_rank is set.
   var q: [Float]
+  var queryLatent: [Float]?  // q_a_layernorm output [N, Rq], the indexer's query input
   switch weights.query {
   case .lowRank(let down, let norm, let up):
     let Rq = norm.count
     let compressed = matmul(x, down, rowCount: N)  // [N, Rq]
     let normed = rmsNorm(compressed, weight: norm, rowCount: N, width: Rq, epsilon: latentNormEpsilon)
     q = matmul(normed, up, rowCount: N)  // [N, H·dq]
+    queryLatent = normed
   case .direct(let projection):
     q = matmul(x, projection, rowCount: N)  // [N, H·dq]
   }
@@ -83,9 +89,15 @@ func latentAttention(
 
   // 6. Causal softmax(q·k · scale) · v per sequence and head, in F32.
   let scale = Float(attentionSoftmaxScale(queryKeyHeadDimension: dq, rope: configuration.rope))
+  var selectedKeys: [[Int]]?
+  if let indexer = weights.indexer, let queryLatent, let indexerRope {
+    selectedKeys = lightningIndexerSelection(
+      x, queryLatent: queryLatent, weights: indexer, rope: indexerRope, batchSize: batchSize,
+      sequenceLength: sequenceLength)
+  }
   let attended = causalAttention(
     queries: q, keys: keys, values: values, batchSize: batchSize, sequenceLength: sequenceLength, headCount: H,
-    keyDimension: dq, valueDimension: dv, scale: scale)  // [N, H·dv]
+    keyDimension: dq, valueDimension: dv, scale: scale, selectedKeys: selectedKeys)  // [N, H·dv]
 
   // 7. o_proj: [N, H·dv] → [N, D].
   return matmul(attended, weights.output, rowCount: N)

@@ -14,10 +14,10 @@ import TensorCore
 ///
 /// | linear | input |
 /// |---|---|
-/// | `q_a_proj`, `q_proj`, `kv_a_proj_with_mqa` | `input_layernorm(h)` (exact) |
+/// | `q_a_proj`, `q_proj`, `kv_a_proj_with_mqa`, `k_proj`, `v_proj` | `input_layernorm(h)` (exact) |
 /// | `q_b_proj` | `q_a_layernorm(q_a_proj(x))` (exact) |
 /// | `kv_b_proj` | `kv_a_layernorm(kv_a_proj_with_mqa(x)[:, :kv_lora_rank])` (exact) |
-/// | `o_proj` | the value vectors `kv_b_proj(...)[v part]` per head (attention outputs are convex mixtures of them) |
+/// | `o_proj` | the value vectors `kv_b_proj(...)[v part]` per head (attention outputs are convex mixtures of them); grouped-query: `v_proj(x)` per query head |
 /// | `gate_proj`, `up_proj`, experts, shared experts, router | `post_attention_layernorm(h)` (the residual stream *before* the attention output is added: an approximation) |
 /// | `down_proj` | `silu(gate_proj(x)) ⊙ up_proj(x)` of the same MLP with the reference weights |
 ///
@@ -45,8 +45,10 @@ final class HiddenInputs {
     guard name.hasPrefix(prefix), name.hasSuffix(".weight") else { return nil }
     let module = String(name.dropFirst(prefix.count).dropLast(".weight".count))
     switch module {
-    case "self_attn.q_a_proj", "self_attn.q_proj", "self_attn.kv_a_proj_with_mqa":
+    case "self_attn.q_a_proj", "self_attn.q_proj", "self_attn.kv_a_proj_with_mqa", "self_attn.k_proj", "self_attn.v_proj":
       return try attentionInput()
+    case "self_attn.o_proj" where configuration.architecture.groupedQueryAttention != nil:
+      return try groupedQueryValues()
     case "self_attn.q_b_proj":
       return try memo("q_b") {
         let down = try project(try attentionInput(), "self_attn.q_a_proj.weight")
@@ -107,6 +109,26 @@ final class HiddenInputs {
 
   private func feedForwardInput() throws -> [Float] {
     try memo("ffn") { try norm(layerInput, width: configuration.hiddenSize, "post_attention_layernorm.weight") }
+  }
+
+  /// Grouped-query attention: `v_proj(x)` repeated to every query head of its group, `[N, H·hd]` (the attention
+  /// output of each head is a convex mixture of these value vectors).
+  private func groupedQueryValues() throws -> [Float] {
+    try memo("o") {
+      let values = try project(try attentionInput(), "self_attn.v_proj.weight")  // [N, KV·hd]
+      let H = configuration.headCount
+      let KV = configuration.architecture.groupedQueryAttention?.keyValueHeadCount ?? H
+      let hd = values.width / max(1, KV)
+      var out = [Float]()
+      out.reserveCapacity(rowCount * H * hd)
+      for n in 0..<rowCount {
+        for h in 0..<H {
+          let start = n * values.width + (h / max(1, H / KV)) * hd
+          out += values.values[start..<(start + hd)]
+        }
+      }
+      return out
+    }
   }
 
   private func keyValueLatent() throws -> [Float] {

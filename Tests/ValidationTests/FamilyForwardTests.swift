@@ -40,6 +40,19 @@ struct FamilyForwardTests {
     #expect(try Self.forwardError(path, golden: sample) <= 1e-5)
   }
 
+  @Test(
+    "validate --level layer and --level model run on every new family (a checkpoint against itself passes)",
+    arguments: samples + ["tiny-deepseek-v3.2-fp8"])
+  func validateLevels(_ sample: String) {
+    let path = Fixtures.repositoryRoot.appendingPathComponent("samples/\(sample)").path
+    for level in ["layer", "model"] {
+      let stderr = TextOutput.capture(), stdout = TextOutput.capture()
+      let status = SmeltCommands.run(
+        arguments: ["validate", path, path, "--level", level, "-q"], stdout: stdout, stderr: stderr)
+      #expect(status == 0, "\(sample) --level \(level): \(stderr.text) \(stdout.text)")
+    }
+  }
+
   /// A directory with `sample`'s weights (links) and its config.json with `edit` applied.
   static func editedSample(_ sample: String, _ edit: (inout [String: Any]) -> Void) throws -> String {
     let source = Fixtures.repositoryRoot.appendingPathComponent("samples/\(sample)").path

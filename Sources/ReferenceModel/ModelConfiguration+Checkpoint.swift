@@ -149,7 +149,8 @@ extension MixtureOfExpertsConfiguration {
   static func sparseLayers(_ config: ModelConfig) throws(ReferenceModelError) -> Set<Int> {
     let layout: FeedForwardLayout
     do { layout = try FeedForwardLayout(config: config, path: "config.json") } catch {
-      throw .invalidConfiguration(field: "mlp_layer_types", value: "unreadable", reason: "\(error)")
+      throw .invalidConfiguration(
+        field: "mlp_layer_types / decoder_sparse_step / first_k_dense_replace", value: "unusable", reason: "\(error)")
     }
     return Set(layout.kinds.indices.filter { layout.kinds[$0] == .moe })
   }
@@ -161,4 +162,25 @@ func required<T>(_ value: T?, _ field: String) throws(ReferenceModelError) -> T 
     throw .invalidConfiguration(field: field, value: "missing", reason: "config.json must set it")
   }
   return value
+}
+
+/// Refuses sliding-window attention (`use_sliding_window: true`, or a `layer_types` entry other than
+/// `full_attention`): the reference attention is full causal.
+func refuseSlidingWindow(_ config: ModelConfig) throws(ReferenceModelError) {
+  if config.useSlidingWindow == true {
+    throw .invalidConfiguration(
+      field: "use_sliding_window", value: "true", reason: "sliding-window attention is not implemented")
+  }
+  if let other = config.layerTypes?.first(where: { $0 != "full_attention" }) {
+    throw .invalidConfiguration(
+      field: "layer_types", value: "\"\(other)\"", reason: "only full_attention layers are implemented")
+  }
+}
+
+/// Refuses a `partial_rotary_factor` other than 1 for a family that rotates the whole head.
+func refusePartialRotary(_ config: ModelConfig) throws(ReferenceModelError) {
+  if let factor = config.partialRotaryFactor, factor != 1 {
+    throw .invalidConfiguration(
+      field: "partial_rotary_factor", value: "\(factor)", reason: "this family rotates the whole head")
+  }
 }

@@ -20,7 +20,7 @@ extension ReferenceModel {
       query: try linear(name("wq_b.weight"), indexer.headCount * di, Rq), key: try linear(name("wk.weight"), di, D),
       keyNormWeight: try vector(name("k_norm.weight"), di), keyNormBias: try vector(name("k_norm.bias"), di),
       headWeights: try linear(name("weights_proj.weight"), indexer.headCount, D), headCount: indexer.headCount,
-      headDimension: di, ropeDimension: c.attention.ropeHeadDimension, topK: indexer.topK)
+      headDimension: di, topK: indexer.topK)
   }
 }
 

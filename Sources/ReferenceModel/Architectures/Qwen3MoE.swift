@@ -55,24 +55,3 @@ extension MixtureOfExpertsConfiguration {
       routedScalingFactor: 1, router: .softmaxTopK, sparseLayers: try Self.sparseLayers(config))
   }
 }
-
-/// Refuses sliding-window attention (`use_sliding_window: true`, or a `layer_types` entry other than
-/// `full_attention`): the reference attention is full causal.
-func refuseSlidingWindow(_ config: ModelConfig) throws(ReferenceModelError) {
-  if config.useSlidingWindow == true {
-    throw .invalidConfiguration(
-      field: "use_sliding_window", value: "true", reason: "sliding-window attention is not implemented")
-  }
-  if let other = config.layerTypes?.first(where: { $0 != "full_attention" }) {
-    throw .invalidConfiguration(
-      field: "layer_types", value: "\"\(other)\"", reason: "only full_attention layers are implemented")
-  }
-}
-
-/// Refuses a `partial_rotary_factor` other than 1 for a family that rotates the whole head.
-func refusePartialRotary(_ config: ModelConfig) throws(ReferenceModelError) {
-  if let factor = config.partialRotaryFactor, factor != 1 {
-    throw .invalidConfiguration(
-      field: "partial_rotary_factor", value: "\(factor)", reason: "this family rotates the whole head")
-  }
-}

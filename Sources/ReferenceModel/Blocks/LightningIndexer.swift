@@ -8,10 +8,9 @@ struct LightningIndexerWeights {
   var keyNormBias: [Float]
   /// `weights_proj[Hi, D]` (kept F32 by transformers): each indexer head's weight per token.
   var headWeights: LinearWeight
-  /// Hi = `index_n_heads`, di = `index_head_dim`, dr = `qk_rope_head_dim`, k = `index_topk`.
+  /// Hi = `index_n_heads`, di = `index_head_dim`, k = `index_topk` (the rotary channels: the RoPE table's size).
   var headCount: Int
   var headDimension: Int
-  var ropeDimension: Int
   var topK: Int
 }
 

@@ -1,3 +1,5 @@
+import TensorCore
+
 /// One layer's DeepSeek-V3.2 lightning-indexer weights (`self_attn.indexer.*`).
 struct LightningIndexerWeights {
   /// `wq_b[Hi·di, Rq]`: indexer queries from the compressed query `q_a_layernorm(q_a_proj(x))`.
@@ -30,37 +32,42 @@ func lightningIndexerSelection(
   sequenceLength T: Int
 ) -> [[Int]] {
   let N = batchSize * T, Hi = w.headCount, di = w.headDimension
-  var q = matmul(queryLatent, w.query, rowCount: N)  // [N, Hi·di]
-  var k = layerNorm(
+  var queries = matmul(queryLatent, w.query, rowCount: N)  // [N, Hi·di]
+  var keys = layerNorm(
     matmul(x, w.key, rowCount: N), weight: w.keyNormWeight, bias: w.keyNormBias, rowCount: N, width: di,
     epsilon: 1e-6)  // [N, di]
   for n in 0..<N {
     let position = n % T
-    for h in 0..<Hi { rope.rotate(&q, offset: (n * Hi + h) * di, position: position) }
-    rope.rotate(&k, offset: n * di, position: position)
+    for h in 0..<Hi { rope.rotate(&queries, offset: (n * Hi + h) * di, position: position) }
+    rope.rotate(&keys, offset: n * di, position: position)
   }
   let headWeights = matmul(x, w.headWeights, rowCount: N)  // [N, Hi]
+  let q = queries, k = keys  // read by the parallel loop
   let scale = Float(1 / Double(di).squareRoot()), headScale = Float(1 / Double(Hi).squareRoot())
 
   var selection = [[Int]](repeating: [], count: N)
-  for b in 0..<batchSize {
-    for t in 0..<T {
-      let n = b * T + t
-      guard t + 1 > w.topK else {
-        selection[n] = Array(0...t)
-        continue
-      }
-      var scores = [Float](repeating: 0, count: t + 1)
-      for s in 0...t {
-        var total: Float = 0
-        for h in 0..<Hi {
-          var dot: Float = 0
-          for i in 0..<di { dot += q[(n * Hi + h) * di + i] * k[(b * T + s) * di + i] }
-          total += headWeights[n * Hi + h] * headScale * max(dot * scale, 0)
+  selection.withUnsafeMutableBufferPointer { buffer in
+    let output = DisjointMutableBuffer(buffer)
+    // One work item per query row: each writes only its own entry.
+    Parallel.forEachChunk(count: N) { rows in
+      for n in rows {
+        let b = n / T, t = n % T
+        guard t + 1 > w.topK else {
+          output.buffer[n] = Array(0...t)
+          continue
         }
-        scores[s] = total
+        var scores = [Float](repeating: 0, count: t + 1)
+        for s in 0...t {
+          var total: Float = 0
+          for h in 0..<Hi {
+            var dot: Float = 0
+            for i in 0..<di { dot += q[(n * Hi + h) * di + i] * k[(b * T + s) * di + i] }
+            total += headWeights[n * Hi + h] * headScale * max(dot * scale, 0)
+          }
+          scores[s] = total
+        }
+        output.buffer[n] = topKIndices(scores, w.topK).sorted()
       }
-      selection[n] = topKIndices(scores, w.topK).sorted()
     }
   }
   return selection

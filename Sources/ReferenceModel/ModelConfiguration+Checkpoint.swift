@@ -78,7 +78,10 @@ extension ModelConfiguration {
       intermediateSize: try required(config.intermediateSize, "intermediate_size"),
       layerCount: try required(config.numHiddenLayers, "num_hidden_layers"),
       headCount: try required(config.numAttentionHeads, "num_attention_heads"),
-      rmsNormEpsilon: Float(config.rmsNormEps ?? 1e-6), tieWordEmbeddings: config.tieWordEmbeddings ?? false,
+      // The grouped-query families' config classes default rms_norm_eps differently (GLM-4.5 and gpt-oss 1e-5,
+      // Qwen3-MoE and MiniMax-M2 1e-6): there it is required as written.
+      rmsNormEpsilon: Float(latent ? config.rmsNormEps ?? 1e-6 : try required(config.rmsNormEps, "rms_norm_eps")),
+      tieWordEmbeddings: config.tieWordEmbeddings ?? false,
       maxPositionEmbeddings: config.maxPositionEmbeddings ?? 4096,
       attention: latent
         ? LatentAttentionConfiguration(

@@ -105,6 +105,7 @@ struct FamilyForwardTests {
       ("tiny-glm4-moe-fp8", "partial_rotary_factor", "null"),
       ("tiny-glm4-moe-fp8", "n_shared_experts", "null"),
       ("tiny-glm4-moe-fp8", "hidden_act", #""gelu""#),
+      ("tiny-glm4-moe-fp8", "rms_norm_eps", "null"),
       ("tiny-minimax-m2-fp8", "qk_norm_type", #""per_head""#),
       ("tiny-minimax-m2-fp8", "scoring_func", #""softmax""#),
       ("tiny-minimax-m2-fp8", "use_routing_bias", "false"),

@@ -95,6 +95,8 @@ public struct ModelConfig: Sendable {
   public var useSlidingWindow: Bool?
   /// gpt-oss: `swiglu_limit`, the clamp of its experts' gate and up activations.
   public var swigluLimit: Double?
+  /// gpt-oss: `swiglu_alpha`, the slope in its experts' `gate · sigmoid(alpha · gate)`.
+  public var swigluAlpha: Double?
   /// `quantization_config`, if present (top level, or inside `text_config`).
   public var quantizationConfig: QuantizationConfig?
 
@@ -236,6 +238,7 @@ public struct ModelConfig: Sendable {
     useRoutingBias = try reader.bool("use_routing_bias")
     useSlidingWindow = try reader.bool("use_sliding_window")
     swigluLimit = try reader.double("swiglu_limit")
+    swigluAlpha = try reader.double("swiglu_alpha")
     rotaryDim = try reader.int("rotary_dim")
 
     // RoPE: the release keys, then transformers ≥ 5's `rope_parameters`; both present must agree.

@@ -75,6 +75,17 @@ struct FamilyForwardTests {
     #expect(try Self.forwardError(directory, golden: "tiny-gpt-oss") > 1e-3)
   }
 
+  @Test("gpt-oss's plain BF16 experts (input-major, as convert --to bf16 writes them) give the MXFP4 sample's logits")
+  func gptOssPlainExperts() throws {
+    let output = try Fixtures.temporaryDirectory("gpt-oss-bf16") + "/model"
+    let sample = Fixtures.repositoryRoot.appendingPathComponent("samples/tiny-gpt-oss").path
+    let stderr = TextOutput.capture()
+    let status = SmeltCommands.run(
+      arguments: ["convert", sample, output, "--to", "bf16", "-q"], stdout: TextOutput.capture(), stderr: stderr)
+    #expect(status == 0, "\(stderr.text)")
+    #expect(try Self.forwardError(output, golden: "tiny-gpt-oss") <= 1e-5)
+  }
+
   @Test("DeepSeek-V3.2 attends to the index_topk keys its lightning indexer picks, as transformers does")
   func deepSeekV32SparseAttention() throws {
     let sparse = try Self.editedSample("tiny-deepseek-v3.2-fp8") { $0["index_topk"] = 2 }
@@ -120,6 +131,7 @@ struct FamilyForwardTests {
       ("tiny-deepseek-v3.2-fp8", "num_key_value_heads", "1"),
       ("tiny-gpt-oss", "layer_types", #"["full_attention", "chunked_attention"]"#),
       ("tiny-gpt-oss", "swiglu_limit", "null"),
+      ("tiny-gpt-oss", "layer_types", #"["full_attention"]"#),
       ("tiny-gpt-oss", "sliding_window", "null"),
     ])
   func refusesWhatItDoesNotCompute(_ sample: String, _ field: String, _ json: String) throws {

@@ -13,7 +13,7 @@ import Checkpoint
 //   l = router(x) + b_router;  pick the top num_experts_per_tok of l;  w = softmax over those k logits
 //   h += Σ_k w_k · expert_k(x)
 //        expert: gate_up = x · W_gu + b_gu (gate = even rows, up = odd rows), gate = min(gate, limit),
-//                up = clamp(up, −limit, limit), down((up + 1) · gate · sigmoid(1.702 · gate)) + b_down
+//                up = clamp(up, −limit, limit), down((up + 1) · gate · sigmoid(alpha · gate)) + b_down
 //
 // The experts are fused: `mlp.experts.gate_up_proj` `[E, 2I, H]` and `down_proj` `[E, H, I]` as the MXFP4 release
 // stores them (output-major), `[E, H, 2I]` / `[E, I, H]` in plain BF16 (input-major, transformers' layout).
@@ -99,8 +99,13 @@ extension GroupedQueryAttentionConfiguration {
   init(gptOss config: ModelConfig) throws(ReferenceModelError) {
     try refusePartialRotary(config)
     let headDimension = try required(config.headDim, "head_dim")
+    let types = try required(config.layerTypes, "layer_types")
+    if let layers = config.numHiddenLayers, types.count != layers {
+      throw .invalidConfiguration(
+        field: "layer_types", value: "\(types.count) entries", reason: "needs one per layer (num_hidden_layers \(layers))")
+    }
     var sliding: Set<Int> = []
-    for (layer, type) in (try required(config.layerTypes, "layer_types")).enumerated() {
+    for (layer, type) in types.enumerated() {
       switch type {
       case "full_attention": break
       case "sliding_attention": sliding.insert(layer)
@@ -128,18 +133,18 @@ extension GroupedQueryAttentionConfiguration {
 
 extension MixtureOfExpertsConfiguration {
   /// gpt-oss's experts: every layer MoE, softmax over the top-k router logits, the clamped SwiGLU with
-  /// `swiglu_limit` (alpha 1.702, fixed in transformers' `GptOssExperts`).
+  /// `swiglu_limit` and `swiglu_alpha` (1.702 when absent, as transformers' `GptOssConfig`).
   init?(gptOss config: ModelConfig) throws(ReferenceModelError) {
     guard let experts = config.routedExpertCount else { return nil }
-    let limit = try required(config.swigluLimit, "swiglu_limit")
-    guard limit.isFinite, limit > 0 else {
-      throw .invalidConfiguration(field: "swiglu_limit", value: "\(limit)", reason: "must be a finite number greater than 0")
+    let limit = try required(config.swigluLimit, "swiglu_limit"), alpha = config.swigluAlpha ?? 1.702
+    for (value, field) in [(limit, "swiglu_limit"), (alpha, "swiglu_alpha")] where !(value.isFinite && value > 0) {
+      throw .invalidConfiguration(field: field, value: "\(value)", reason: "must be a finite number greater than 0")
     }
     self.init(
       routedExpertCount: experts, sharedExpertCount: 0,
       expertsPerToken: try required(config.numExpertsPerTok, "num_experts_per_tok"),
       expertIntermediateSize: try required(config.intermediateSize, "intermediate_size"), firstDenseLayerCount: 0,
       normalizeTopK: false, routedScalingFactor: 1, router: .softmaxOverTopK)
-    expertActivation = .clampedSwish(alpha: 1.702, limit: Float(limit))
+    expertActivation = .clampedSwish(alpha: Float(alpha), limit: Float(limit))
   }
 }

@@ -122,6 +122,8 @@ struct FamilyForwardTests {
       ("tiny-minimax-m2-fp8", "use_routing_bias", "false"),
       ("tiny-minimax-m2-fp8", "shared_intermediate_size", "64"),
       ("tiny-minimax-m2-fp8", "rotary_dim", "33"),
+      ("tiny-minimax-m2-fp8", "partial_rotary_factor", "1.0"),
+      ("tiny-minimax-m2-fp8", "use_qk_norm", "false"),
       ("tiny-minimax-m2-fp8", "rope_theta", "null"),
       ("tiny-deepseek-v3", "attention_bias", "true"),
       ("tiny-deepseek-v3", "partial_rotary_factor", "0.5"),

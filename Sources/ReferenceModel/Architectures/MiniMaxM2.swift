@@ -24,21 +24,33 @@ extension ReferenceModel {
 }
 
 extension GroupedQueryAttentionConfiguration {
-  /// MiniMax-M2's attention: QK-norm over all heads (`use_qk_norm` with `qk_norm_type: per_layer`), rotary over
-  /// `rotary_dim` channels, no biases.
+  /// MiniMax-M2's attention: QK-norm over all heads (`qk_norm_type: per_layer`), rotary over `rotary_dim` channels,
+  /// no biases.
   init(miniMaxM2 config: ModelConfig) throws(ReferenceModelError) {
     try refuseSlidingWindow(config)
     if config.attentionBias == true {
       throw .invalidConfiguration(field: "attention_bias", value: "true", reason: "MiniMax-M2's attention has no biases")
     }
-    let useNorm = try required(config.useQkNorm, "use_qk_norm")
-    if useNorm, let type = config.qkNormType, type != "per_layer" {
+    // transformers' MiniMaxM2Attention always normalizes q and k over all heads; the release's own code reads
+    // use_qk_norm / qk_norm_type: any other setting would make the two disagree, so it is refused.
+    if config.useQkNorm == false {
+      throw .invalidConfiguration(
+        field: "use_qk_norm", value: "false", reason: "transformers' MiniMax-M2 always applies QK-norm; refusing rather than guessing")
+    }
+    if let type = config.qkNormType, type != "per_layer" {
       throw .invalidConfiguration(field: "qk_norm_type", value: "\"\(type)\"", reason: "only per_layer is implemented")
     }
     let headDimension = try required(config.headDim, "head_dim")
+    let rotaryDimension = try required(config.rotaryDim, "rotary_dim")
+    // transformers turns rotary_dim into partial_rotary_factor unless the config already sets that.
+    if let factor = config.partialRotaryFactor, Int(Double(headDimension) * factor) != rotaryDimension {
+      throw .invalidConfiguration(
+        field: "partial_rotary_factor", value: "\(factor)",
+        reason: "disagrees with rotary_dim \(rotaryDimension) of head_dim \(headDimension); remove one of them")
+    }
     self.init(
       keyValueHeadCount: try required(config.numKeyValueHeads, "num_key_value_heads"), headDimension: headDimension,
-      rotaryDimension: try required(config.rotaryDim, "rotary_dim"), queryKeyNorm: useNorm ? .perLayer : .none,
+      rotaryDimension: rotaryDimension, queryKeyNorm: .perLayer,
       hasQueryKeyValueBias: false, rotaryDimensionField: "rotary_dim")
   }
 }

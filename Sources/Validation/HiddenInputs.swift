@@ -18,7 +18,7 @@ import TensorCore
 /// | `q_b_proj` | `q_a_layernorm(q_a_proj(x))` (exact) |
 /// | `kv_b_proj` | `kv_a_layernorm(kv_a_proj_with_mqa(x)[:, :kv_lora_rank])` (exact) |
 /// | `o_proj` | the value vectors `kv_b_proj(...)[v part]` per head (attention outputs are convex mixtures of them); grouped-query: `v_proj(x)` per query head |
-/// | `gate_proj`, `up_proj`, experts, shared experts, router | `post_attention_layernorm(h)` (the residual stream *before* the attention output is added: an approximation) |
+/// | `gate_proj`, `up_proj` (`w1`, `w3`), experts, shared experts, router | `post_attention_layernorm(h)` (the residual stream *before* the attention output is added: an approximation) |
 /// | `down_proj` | `silu(gate_proj(x)) ⊙ up_proj(x)` of the same MLP with the reference weights |
 ///
 /// Each input is computed once per layer (memoized); every token of the batch is a row.
@@ -76,15 +76,20 @@ final class HiddenInputs {
       break
     }
     // Feed-forward: the dense MLP, each expert, the shared experts and the router.
+    // (MiniMax-M2: `block_sparse_moe`, Mixtral's w1 gate / w3 up / w2 down; gpt-oss: `mlp.router`.)
+    let names = configuration.architecture.feedForwardNames
     let parts = module.split(separator: ".").map(String.init)
-    guard parts.first == "mlp", let last = parts.last else { return nil }
-    if module == "mlp.gate" || last == "gate_proj" || last == "up_proj" { return try feedForwardInput() }
-    if last == "down_proj" {
+    guard parts.first == "mlp" || parts.first == names.module, let last = parts.last else { return nil }
+    let projections = parts.contains("experts") ? names.expertProjections : SwiGLUProjectionNames.llama
+    if module + ".weight" == names.router || last == projections.gate || last == projections.up {
+      return try feedForwardInput()
+    }
+    if last == projections.down {
       let mlp = parts.dropLast().joined(separator: ".")
       return try memo("down:\(mlp)") {
         let x = try feedForwardInput()
-        let gate = try project(x, "\(mlp).gate_proj.weight")
-        let up = try project(x, "\(mlp).up_proj.weight")
+        let gate = try project(x, "\(mlp).\(projections.gate).weight")
+        let up = try project(x, "\(mlp).\(projections.up).weight")
         var activated = [Float](repeating: 0, count: gate.values.count)
         for i in 0..<activated.count {
           let g = gate.values[i]

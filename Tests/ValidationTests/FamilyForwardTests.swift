@@ -1,6 +1,7 @@
 import Checkpoint
 import CommandLineSupport
 import Foundation
+import JSON
 import ReferenceModel
 import SmeltCommands
 import Testing
@@ -43,13 +44,21 @@ struct FamilyForwardTests {
   @Test(
     "validate --level layer and --level model run on every new family (a checkpoint against itself passes)",
     arguments: samples + ["tiny-deepseek-v3.2-fp8"])
-  func validateLevels(_ sample: String) {
+  func validateLevels(_ sample: String) throws {
     let path = Fixtures.repositoryRoot.appendingPathComponent("samples/\(sample)").path
     for level in ["layer", "model"] {
+      let report = try Fixtures.temporaryDirectory("validate-\(level)") + "/report.json"
       let stderr = TextOutput.capture(), stdout = TextOutput.capture()
       let status = SmeltCommands.run(
-        arguments: ["validate", path, path, "--level", level, "-q"], stdout: stdout, stderr: stderr)
+        arguments: ["validate", path, path, "--level", level, "--json", report, "-q"], stdout: stdout, stderr: stderr)
       #expect(status == 0, "\(sample) --level \(level): \(stderr.text) \(stdout.text)")
+      guard level == "layer" else { continue }
+      // Every MoE layer's router is compared, whatever the family calls it (mlp.gate, block_sparse_moe.gate, mlp.router).
+      let json = try JSONParser.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: report))))
+      let configuration = try CheckpointWeightProvider(path: path).modelConfiguration()
+      let moeLayers = (0..<configuration.layerCount).filter { configuration.isMixtureOfExpertsLayer($0) }
+      let compared = Set((json["routing"]?.arrayValue ?? []).compactMap { $0["layer"]?.intValue })
+      #expect(compared.isSuperset(of: moeLayers), "\(sample): routing compared for layers \(compared.sorted())")
     }
   }
 

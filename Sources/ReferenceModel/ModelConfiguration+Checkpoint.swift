@@ -187,3 +187,12 @@ func refusePartialRotary(_ config: ModelConfig) throws(ReferenceModelError) {
       field: "partial_rotary_factor", value: "\(factor)", reason: "this family rotates the whole head")
   }
 }
+
+/// `head_dim` as written, checked to be in `1...2^31` (so products and rotary fractions of it cannot overflow).
+func checkedHeadDimension(_ config: ModelConfig) throws(ReferenceModelError) -> Int {
+  let value = try required(config.headDim, "head_dim")
+  guard value > 0, value <= ModelConfiguration.maximumDimension else {
+    throw .invalidConfiguration(field: "head_dim", value: "\(value)", reason: "must be in 1...2^31")
+  }
+  return value
+}

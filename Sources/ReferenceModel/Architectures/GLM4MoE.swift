@@ -31,7 +31,7 @@ extension GroupedQueryAttentionConfiguration {
   /// `int(head_dim · partial_rotary_factor)` channels.
   init(glm4MoE config: ModelConfig) throws(ReferenceModelError) {
     try refuseSlidingWindow(config)
-    let headDimension = try required(config.headDim, "head_dim")
+    let headDimension = try checkedHeadDimension(config)
     let factor = try required(config.partialRotaryFactor, "partial_rotary_factor")
     guard factor.isFinite, factor > 0, factor <= 1 else {
       throw .invalidConfiguration(field: "partial_rotary_factor", value: "\(factor)", reason: "must be in (0, 1]")

@@ -98,7 +98,7 @@ extension GroupedQueryAttentionConfiguration {
   /// `layer_types` entries `sliding_attention` (every other layer in the releases).
   init(gptOss config: ModelConfig) throws(ReferenceModelError) {
     try refusePartialRotary(config)
-    let headDimension = try required(config.headDim, "head_dim")
+    let headDimension = try checkedHeadDimension(config)
     let types = try required(config.layerTypes, "layer_types")
     if let layers = config.numHiddenLayers, types.count != layers {
       throw .invalidConfiguration(

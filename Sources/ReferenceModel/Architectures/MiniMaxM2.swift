@@ -40,10 +40,12 @@ extension GroupedQueryAttentionConfiguration {
     if let type = config.qkNormType, type != "per_layer" {
       throw .invalidConfiguration(field: "qk_norm_type", value: "\"\(type)\"", reason: "only per_layer is implemented")
     }
-    let headDimension = try required(config.headDim, "head_dim")
+    let headDimension = try checkedHeadDimension(config)
     let rotaryDimension = try required(config.rotaryDim, "rotary_dim")
     // transformers turns rotary_dim into partial_rotary_factor unless the config already sets that.
-    if let factor = config.partialRotaryFactor, Int(Double(headDimension) * factor) != rotaryDimension {
+    if let factor = config.partialRotaryFactor,
+      !(factor > 0 && factor <= 1) || Int(Double(headDimension) * factor) != rotaryDimension
+    {
       throw .invalidConfiguration(
         field: "partial_rotary_factor", value: "\(factor)",
         reason: "disagrees with rotary_dim \(rotaryDimension) of head_dim \(headDimension); remove one of them")

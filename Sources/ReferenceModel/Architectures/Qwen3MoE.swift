@@ -29,7 +29,7 @@ extension GroupedQueryAttentionConfiguration {
   init(qwen3MoE config: ModelConfig) throws(ReferenceModelError) {
     try refuseSlidingWindow(config)
     try refusePartialRotary(config)
-    let headDimension = try required(config.headDim, "head_dim")
+    let headDimension = try checkedHeadDimension(config)
     self.init(
       keyValueHeadCount: try required(config.numKeyValueHeads, "num_key_value_heads"), headDimension: headDimension,
       rotaryDimension: headDimension, queryKeyNorm: .perHead, hasQueryKeyValueBias: config.attentionBias ?? false,

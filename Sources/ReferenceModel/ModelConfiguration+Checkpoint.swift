@@ -9,7 +9,7 @@ extension ModelConfiguration {
   /// `Architectures/`, which refuses any value it does not compute.
   ///
   /// - Throws: `ReferenceModelError.architectureNotImplemented` when the config's model family has no forward
-  ///   pass here (DeepSeek-V3.2's indexer, gpt-oss, ...; an unknown architecture without MLA);
+  ///   pass here (Qwen3.5-MoE, DeepSeek-V4; an unknown architecture without MLA);
   ///   `ReferenceModelError.invalidConfiguration` naming the field when a required field is missing
   ///   (`vocab_size`, `hidden_size`, ..., `kv_lora_rank`) or has a value this forward pass does not implement
   ///   (`hidden_act` other than `silu`, a RoPE type other than `yarn`/`default`, a `scoring_func` other than

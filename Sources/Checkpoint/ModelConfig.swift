@@ -87,6 +87,16 @@ public struct ModelConfig: Sendable {
   public var slidingWindow: Int?
   public var attentionBias: Bool?
   public var useQkNorm: Bool?
+  /// MiniMax-M2: `qk_norm_type` (`per_layer`: one norm over all heads of a token).
+  public var qkNormType: String?
+  /// MiniMax-M2: `use_routing_bias` (the router's `e_score_correction_bias`).
+  public var useRoutingBias: Bool?
+  /// Qwen-MoE: `use_sliding_window` (sliding-window attention on the layers past `max_window_layers`).
+  public var useSlidingWindow: Bool?
+  /// gpt-oss: `swiglu_limit`, the clamp of its experts' gate and up activations.
+  public var swigluLimit: Double?
+  /// gpt-oss: `swiglu_alpha`, the slope in its experts' `gate · sigmoid(alpha · gate)`.
+  public var swigluAlpha: Double?
   /// `quantization_config`, if present (top level, or inside `text_config`).
   public var quantizationConfig: QuantizationConfig?
 
@@ -224,6 +234,11 @@ public struct ModelConfig: Sendable {
     slidingWindow = try reader.int("sliding_window")
     attentionBias = try reader.bool("attention_bias")
     useQkNorm = try reader.bool("use_qk_norm")
+    qkNormType = try reader.string("qk_norm_type")
+    useRoutingBias = try reader.bool("use_routing_bias")
+    useSlidingWindow = try reader.bool("use_sliding_window")
+    swigluLimit = try reader.double("swiglu_limit")
+    swigluAlpha = try reader.double("swiglu_alpha")
     rotaryDim = try reader.int("rotary_dim")
 
     // RoPE: the release keys, then transformers ≥ 5's `rope_parameters`; both present must agree.

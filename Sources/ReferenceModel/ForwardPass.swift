@@ -51,7 +51,8 @@ public struct ForwardResult: Sendable {
   public var routing: [LayerRouting]
 }
 
-/// An F32 CPU forward pass of DeepSeek-V3 (MLA + MoE) over weights from a `WeightProvider`.
+/// An F32 CPU forward pass of a decoder-only MoE model (DeepSeek-V3's MLA, or the grouped-query families of
+/// `Architecture`) over weights from a `WeightProvider`.
 ///
 /// `forward` runs embed → layers → final norm → `lm_head`. Each layer asks the provider for its own weights
 /// and drops them before the next (routed experts one at a time), and runs the whole batch through before
@@ -114,31 +115,29 @@ public struct ReferenceModel {
 
   // MARK: - One decoder layer
 
-  /// Runs decoder layer `layer` on `hidden` in place:
-  /// `h += MLA(input_layernorm(h))`, then `h += FFN(post_attention_layernorm(h))`, where FFN is the dense
-  /// SwiGLU or the MoE block. Returns the MoE routing (nil for a dense layer).
+  /// Runs decoder layer `layer` on `hidden` in place, with the architecture's layer (`Architectures/`): attention
+  /// then feed-forward, each `h += block(norm(h))`. Returns the MoE routing (nil for a dense layer).
   @discardableResult
   public func applyLayer(_ layer: Int, to hidden: inout HiddenStates) throws -> LayerRouting? {
     guard layer >= 0, layer < configuration.layerCount else {
       throw ReferenceModelError.layerOutOfRange(layer: layer, layerCount: configuration.layerCount)
     }
+    switch configuration.architecture {
+    case .deepSeekV3: return try applyDeepSeekV3Layer(layer, to: &hidden)
+    case .deepSeekV32(let indexer): return try applyDeepSeekV3Layer(layer, indexer: indexer, to: &hidden)
+    case .qwen3MoE(let attention): return try applyQwen3MoELayer(layer, attention: attention, to: &hidden)
+    case .glm4MoE(let attention): return try applyGLM4MoELayer(layer, attention: attention, to: &hidden)
+    case .miniMaxM2(let attention): return try applyMiniMaxM2Layer(layer, attention: attention, to: &hidden)
+    case .gptOss(let attention): return try applyGptOssLayer(layer, attention: attention, to: &hidden)
+    }
+  }
+
+  /// The feed-forward half of a layer, shared by every architecture: `h += FFN(post_attention_layernorm(h))`,
+  /// where FFN is the dense SwiGLU (`intermediate_size`) or the MoE block named by `names`. Returns the routing
+  /// of a MoE layer.
+  func applyFeedForward(_ layer: Int, names: FeedForwardNames, to hidden: inout HiddenStates) throws -> LayerRouting? {
     let c = configuration
     let D = c.hiddenSize, N = hidden.batchSize * hidden.sequenceLength
-    let rope = RopeTable(
-      configuration: c.rope, dimension: c.attention.ropeHeadDimension, positionCount: hidden.sequenceLength)
-
-    // Attention block (its weights live only inside this scope).
-    do {
-      let norm = try vector(WeightNames.layer(layer, "input_layernorm.weight"), D)
-      let attentionWeights = try loadAttention(layer)
-      let normed = rmsNorm(hidden.values, weight: norm, rowCount: N, width: D, epsilon: c.rmsNormEpsilon)
-      let attended = latentAttention(
-        normed, weights: attentionWeights, configuration: c, rope: rope, batchSize: hidden.batchSize,
-        sequenceLength: hidden.sequenceLength)
-      hidden.values = add(hidden.values, attended)
-    }
-
-    // Feed-forward block.
     let norm = try vector(WeightNames.layer(layer, "post_attention_layernorm.weight"), D)
     let normed = rmsNorm(hidden.values, weight: norm, rowCount: N, width: D, epsilon: c.rmsNormEpsilon)
     guard let moe = c.mixtureOfExperts, c.isMixtureOfExpertsLayer(layer) else {
@@ -147,18 +146,20 @@ public struct ReferenceModel {
       return nil
     }
     let E = moe.routedExpertCount
-    let routerWeight = try matrix(WeightNames.layer(layer, "mlp.gate.weight"), E, D)
-    let biasName = WeightNames.layer(layer, "mlp.gate.e_score_correction_bias")
+    let routerWeight = try matrix(WeightNames.layer(layer, names.router), E, D)
+    let biasName = WeightNames.layer(layer, names.routerBias)
     let bias = weights.contains(biasName) ? try vector(biasName, E) : [Float](repeating: 0, count: E)
     let shared =
       moe.sharedExpertCount > 0
       ? try loadSwiGLU(
-        WeightNames.layer(layer, "mlp.shared_experts"),
-        intermediateSize: moe.expertIntermediateSize * moe.sharedExpertCount) : nil
+        WeightNames.layer(layer, names.sharedExperts), intermediateSize: moe.expertIntermediateSize * moe.sharedExpertCount)
+      : nil
     let (output, decisions) = try mixtureOfExperts(
       normed, routerWeight: routerWeight, bias: bias, configuration: moe, rowCount: N, hiddenSize: D,
       expert: { e in
-        try loadSwiGLU(WeightNames.layer(layer, "mlp.experts.\(e)"), intermediateSize: moe.expertIntermediateSize)
+        try loadSwiGLU(
+          WeightNames.layer(layer, names.expert(e)), intermediateSize: moe.expertIntermediateSize,
+          projections: names.expertProjections)
       }, shared: shared)
     hidden.values = add(hidden.values, output)
     return LayerRouting(layer: layer, decisions: decisions)
@@ -192,20 +193,20 @@ public struct ReferenceModel {
 
   // MARK: - Weight loading (shape-checked)
 
-  private func expectShape(_ tensor: FloatTensor, _ name: String, _ shape: [Int]) throws {
+  func expectShape(_ tensor: FloatTensor, _ name: String, _ shape: [Int]) throws {
     guard tensor.shape == shape else {
       throw ReferenceModelError.weightShapeMismatch(name: name, expected: shape, actual: tensor.shape)
     }
   }
 
-  private func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> [Float] {
+  func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> [Float] {
     let tensor = try weights.weight(name)
     try expectShape(tensor, name, [rows, columns])
     return tensor.values
   }
 
   /// A linear layer's weight `[rows, columns]` in the provider's storage (BF16/FP8 stay encoded).
-  private func linear(_ name: String, _ rows: Int, _ columns: Int) throws -> LinearWeight {
+  func linear(_ name: String, _ rows: Int, _ columns: Int) throws -> LinearWeight {
     let weight = try weights.linearWeight(name)
     guard weight.outputCount == rows, weight.inputCount == columns else {
       throw ReferenceModelError.weightShapeMismatch(
@@ -214,37 +215,25 @@ public struct ReferenceModel {
     return weight
   }
 
-  private func vector(_ name: String, _ count: Int) throws -> [Float] {
+  func vector(_ name: String, _ count: Int) throws -> [Float] {
     let tensor = try weights.weight(name)
     try expectShape(tensor, name, [count])
     return tensor.values
   }
 
-  private func loadSwiGLU(_ prefix: String, intermediateSize I: Int) throws -> SwiGLUWeights {
+  /// A SwiGLU MLP under `prefix` (`gate_proj` / `up_proj` / `down_proj`, or Mixtral's `w1` / `w3` / `w2`).
+  func loadSwiGLU(
+    _ prefix: String, intermediateSize I: Int, projections: SwiGLUProjectionNames = .llama
+  ) throws -> SwiGLUWeights {
     let D = configuration.hiddenSize
     return SwiGLUWeights(
-      gate: try linear("\(prefix).gate_proj.weight", I, D), up: try linear("\(prefix).up_proj.weight", I, D),
-      down: try linear("\(prefix).down_proj.weight", D, I), intermediateSize: I)
+      gate: try linear("\(prefix).\(projections.gate).weight", I, D),
+      up: try linear("\(prefix).\(projections.up).weight", I, D),
+      down: try linear("\(prefix).\(projections.down).weight", D, I), intermediateSize: I)
   }
 
-  private func loadAttention(_ layer: Int) throws -> LatentAttentionWeights {
-    let c = configuration, a = c.attention
-    let D = c.hiddenSize, H = c.headCount
-    let dq = a.queryKeyHeadDimension, dv = a.valueHeadDimension, Rkv = a.keyValueLoraRank
-    func name(_ suffix: String) -> String { WeightNames.layer(layer, "self_attn.\(suffix)") }
-    let query: LatentAttentionWeights.Query
-    if let Rq = a.queryLoraRank {
-      query = .lowRank(
-        down: try linear(name("q_a_proj.weight"), Rq, D), norm: try vector(name("q_a_layernorm.weight"), Rq),
-        up: try linear(name("q_b_proj.weight"), H * dq, Rq))
-    } else {
-      query = .direct(try linear(name("q_proj.weight"), H * dq, D))
-    }
-    return LatentAttentionWeights(
-      query: query,
-      keyValueDown: try linear(name("kv_a_proj_with_mqa.weight"), Rkv + a.ropeHeadDimension, D),
-      keyValueNorm: try vector(name("kv_a_layernorm.weight"), Rkv),
-      keyValueUp: try linear(name("kv_b_proj.weight"), H * (a.noPositionHeadDimension + dv), Rkv),
-      output: try linear(name("o_proj.weight"), D, H * dv))
+  /// An optional 1-D weight `[count]` (a bias, a norm): `nil` when `present` is false.
+  func optionalVector(_ name: String, _ count: Int, present: Bool) throws -> [Float]? {
+    present ? try vector(name, count) : nil
   }
 }

@@ -76,6 +76,18 @@ public func matmul(_ x: [Float], _ w: LinearWeight, rowCount: Int) -> [Float] {
   }
 }
 
+/// `Y[T, O] = X[T, I] · W[O, I]ᵀ + bias[O]` (`nn.Linear` with a bias; without one, exactly `matmul(x, w)`).
+func matmul(_ x: [Float], _ w: LinearWeight, bias: [Float]?, rowCount: Int) -> [Float] {
+  var y = matmul(x, w, rowCount: rowCount)
+  guard let bias else { return y }
+  let O = w.outputCount
+  precondition(bias.count == O, "bias shape mismatch")
+  for t in 0..<rowCount {
+    for o in 0..<O { y[t * O + o] += bias[o] }
+  }
+  return y
+}
+
 /// Rows of a packed micro-panel of X, and columns of a packed panel of W: the 6×16 register tile.
 let panelHeight = 6
 let panelWidth = 16

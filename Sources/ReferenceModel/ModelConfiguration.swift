@@ -18,6 +18,7 @@
 /// | `attention` | see `LatentAttentionConfiguration` |
 /// | `rope` | see `RopeConfiguration` |
 /// | `mixtureOfExperts` | see `MixtureOfExpertsConfiguration`; `nil` for a dense model |
+/// | `architecture` | the model family's decoder layer (`model_type`); see `Architecture` |
 public struct ModelConfiguration: Sendable, Equatable {
   public var vocabularySize: Int
   public var hiddenSize: Int
@@ -31,14 +32,18 @@ public struct ModelConfiguration: Sendable, Equatable {
   public var attention: LatentAttentionConfiguration
   public var rope: RopeConfiguration
   public var mixtureOfExperts: MixtureOfExpertsConfiguration?
+  /// Which decoder layer the model stacks. `attention` (MLA sizes) is read only by `.deepSeekV3`; the
+  /// grouped-query architectures carry their attention sizes in their case.
+  public var architecture: Architecture
 
   /// A configuration from its fields (memberwise).
   public init(
     vocabularySize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
     rmsNormEpsilon: Float, tieWordEmbeddings: Bool = false, hiddenActivation: Activation = .silu,
     maxPositionEmbeddings: Int, attention: LatentAttentionConfiguration, rope: RopeConfiguration,
-    mixtureOfExperts: MixtureOfExpertsConfiguration?
+    mixtureOfExperts: MixtureOfExpertsConfiguration?, architecture: Architecture = .deepSeekV3
   ) {
+    self.architecture = architecture
     self.vocabularySize = vocabularySize
     self.hiddenSize = hiddenSize
     self.intermediateSize = intermediateSize
@@ -59,6 +64,7 @@ public struct ModelConfiguration: Sendable, Equatable {
   /// `DeepseekV3DecoderLayer` ignores `moe_layer_freq`; both agree for V3 (frequency 1).
   public func isMixtureOfExpertsLayer(_ layer: Int) -> Bool {
     guard let moe = mixtureOfExperts else { return false }
+    if let sparse = moe.sparseLayers { return sparse.contains(layer) }
     return layer >= moe.firstDenseLayerCount && layer % max(1, moe.layerFrequency) == 0
   }
 
@@ -69,21 +75,6 @@ public struct ModelConfiguration: Sendable, Equatable {
   /// Checks the sizes the forward pass relies on (positive, at most `maximumDimension`, divisible) and the domain
   /// of every numeric field (finite, positive where it must be); throws the first problem.
   public func validate() throws(ReferenceModelError) {
-    func positive(_ value: Int, _ field: String) throws(ReferenceModelError) {
-      guard value > 0 else { throw .invalidConfiguration(field: field, value: "\(value)", reason: "must be positive") }
-      guard value <= Self.maximumDimension else {
-        throw .invalidConfiguration(field: field, value: "\(value)", reason: "is larger than any weight Smelt can read (at most 2^31)")
-      }
-    }
-    func positiveFinite(_ value: Double, _ field: String) throws(ReferenceModelError) {
-      guard value.isFinite, value > 0 else {
-        throw .invalidConfiguration(field: field, value: "\(value)", reason: "must be a finite number greater than 0")
-      }
-    }
-    func finite(_ value: Double?, _ field: String) throws(ReferenceModelError) {
-      guard let value, !value.isFinite else { return }
-      throw .invalidConfiguration(field: field, value: "\(value)", reason: "must be a finite number")
-    }
     try positiveFinite(rope.theta, "rope_theta")
     try positiveFinite(Double(rmsNormEpsilon), "rms_norm_eps")
     try positive(maxPositionEmbeddings, "max_position_embeddings")
@@ -92,6 +83,63 @@ public struct ModelConfiguration: Sendable, Equatable {
     try positive(intermediateSize, "intermediate_size")
     try positive(layerCount, "num_hidden_layers")
     try positive(headCount, "num_attention_heads")
+    if let grouped = architecture.groupedQueryAttention {
+      try validateGroupedQuery(grouped)
+    } else {
+      try validateLatent()
+    }
+    if case .deepSeekV32(let indexer) = architecture {
+      try positive(indexer.headCount, "index_n_heads")
+      try positive(indexer.headDimension, "index_head_dim")
+      try positive(indexer.topK, "index_topk")
+      guard indexer.headDimension >= attention.ropeHeadDimension else {
+        throw .invalidConfiguration(
+          field: "index_head_dim", value: "\(indexer.headDimension)",
+          reason: "must hold the qk_rope_head_dim (\(attention.ropeHeadDimension)) rotary channels")
+      }
+    }
+    try validateRopeAndExperts()
+  }
+
+  /// Throws unless `value` is in `1...maximumDimension`.
+  private func positive(_ value: Int, _ field: String) throws(ReferenceModelError) {
+    guard value > 0 else { throw .invalidConfiguration(field: field, value: "\(value)", reason: "must be positive") }
+    guard value <= Self.maximumDimension else {
+      throw .invalidConfiguration(field: field, value: "\(value)", reason: "is larger than any weight Smelt can read (at most 2^31)")
+    }
+  }
+
+  /// Throws unless `value` is finite and greater than 0.
+  private func positiveFinite(_ value: Double, _ field: String) throws(ReferenceModelError) {
+    guard value.isFinite, value > 0 else {
+      throw .invalidConfiguration(field: field, value: "\(value)", reason: "must be a finite number greater than 0")
+    }
+  }
+
+  /// Throws when `value` is set and not finite.
+  private func finite(_ value: Double?, _ field: String) throws(ReferenceModelError) {
+    guard let value, !value.isFinite else { return }
+    throw .invalidConfiguration(field: field, value: "\(value)", reason: "must be a finite number")
+  }
+
+  /// The grouped-query sizes: heads divisible into key/value groups, an even rotary part inside each head.
+  private func validateGroupedQuery(_ a: GroupedQueryAttentionConfiguration) throws(ReferenceModelError) {
+    try positive(a.keyValueHeadCount, "num_key_value_heads")
+    try positive(a.headDimension, "head_dim")
+    guard headCount % a.keyValueHeadCount == 0 else {
+      throw .invalidConfiguration(
+        field: "num_key_value_heads", value: "\(a.keyValueHeadCount)",
+        reason: "must divide num_attention_heads (\(headCount))")
+    }
+    guard a.rotaryDimension > 0, a.rotaryDimension <= a.headDimension, a.rotaryDimension % 2 == 0 else {
+      throw .invalidConfiguration(
+        field: a.rotaryDimensionField, value: "\(a.rotaryDimension) rotary channels of \(a.headDimension)",
+        reason: "the rotary part must be even and within head_dim")
+    }
+  }
+
+  /// The MLA sizes of DeepSeek-V3.
+  private func validateLatent() throws(ReferenceModelError) {
     try positive(attention.keyValueLoraRank, "kv_lora_rank")
     try positive(attention.ropeHeadDimension, "qk_rope_head_dim")
     try positive(attention.valueHeadDimension, "v_head_dim")
@@ -104,6 +152,10 @@ public struct ModelConfiguration: Sendable, Equatable {
       throw .invalidConfiguration(
         field: "qk_rope_head_dim", value: "\(attention.ropeHeadDimension)", reason: "rotary pairs need an even size")
     }
+  }
+
+  /// RoPE scaling and the MoE fields.
+  private func validateRopeAndExperts() throws(ReferenceModelError) {
     if let yarn = rope.yarn {
       guard yarn.factor.isFinite, yarn.factor > 0, yarn.originalMaxPositionEmbeddings > 0 else {
         throw .invalidConfiguration(
@@ -185,6 +237,10 @@ public struct LatentAttentionConfiguration: Sendable, Equatable {
     self.valueHeadDimension = valueHeadDimension
   }
 
+  /// The placeholder of architectures without MLA (every size 0; `Architecture` holds their attention).
+  public static let notLatent = LatentAttentionConfiguration(
+    queryLoraRank: nil, keyValueLoraRank: 0, noPositionHeadDimension: 0, ropeHeadDimension: 0, valueHeadDimension: 0)
+
   /// Query/key size per head: nope + rope (192 for V3).
   public var queryKeyHeadDimension: Int { noPositionHeadDimension + ropeHeadDimension }
 }
@@ -258,6 +314,7 @@ public struct YarnScaling: Sendable, Equatable {
 /// | `normalizeTopK` | `norm_topk_prob` |
 /// | `routedScalingFactor` | `routed_scaling_factor` (1 when absent) |
 /// | `router` | `scoring_func` + `topk_method` + `n_group` + `topk_group` |
+/// | `sparseLayers` | the MoE layers when the config lists them (`mlp_only_layers` + `decoder_sparse_step`, `mlp_layer_types`); `nil`: `first_k_dense_replace` / `moe_layer_freq` decide |
 public struct MixtureOfExpertsConfiguration: Sendable, Equatable {
   public var routedExpertCount: Int
   public var sharedExpertCount: Int
@@ -268,12 +325,17 @@ public struct MixtureOfExpertsConfiguration: Sendable, Equatable {
   public var normalizeTopK: Bool
   public var routedScalingFactor: Float
   public var router: RouterKind
+  /// The MoE layers, when the config names them layer by layer; overrides `firstDenseLayerCount` / `layerFrequency`.
+  public var sparseLayers: Set<Int>?
+  /// How each expert's gate and up combine (`silu`, or gpt-oss's clamped swish with `swiglu_limit`).
+  public var expertActivation: GatedActivation = .silu
 
   public init(
     routedExpertCount: Int, sharedExpertCount: Int, expertsPerToken: Int, expertIntermediateSize: Int,
     firstDenseLayerCount: Int, layerFrequency: Int = 1, normalizeTopK: Bool, routedScalingFactor: Float,
-    router: RouterKind
+    router: RouterKind, sparseLayers: Set<Int>? = nil
   ) {
+    self.sparseLayers = sparseLayers
     self.routedExpertCount = routedExpertCount
     self.sharedExpertCount = sharedExpertCount
     self.expertsPerToken = expertsPerToken
@@ -296,6 +358,8 @@ public enum RouterKind: Sendable, Equatable {
   /// Qwen-MoE / Mixtral (`scoring_func: softmax`, `topk_method: greedy`): softmax over all router logits,
   /// then the top-k probabilities (renormalized when `normalizeTopK`).
   case softmaxTopK
+  /// gpt-oss: the top-k router logits (router bias included), then a softmax over those k.
+  case softmaxOverTopK
 }
 
 /// The score given to the experts of groups that lose the group selection.
@@ -306,4 +370,108 @@ public enum RouterKind: Sendable, Equatable {
 public enum GroupMask: Sendable, Equatable {
   case zero
   case negativeInfinity
+}
+
+/// The decoder layer a model stacks: one file per architecture under `Architectures/`, over the shared blocks.
+public enum Architecture: Sendable, Equatable {
+  /// DeepSeek-V3 / V3.1 / Kimi K2: multi-head latent attention (`ModelConfiguration.attention`) + DeepSeek MoE.
+  case deepSeekV3
+  /// DeepSeek-V3.2: DeepSeek-V3 plus a lightning indexer per layer that picks the `index_topk` keys each query
+  /// attends to (DeepSeek Sparse Attention).
+  case deepSeekV32(LightningIndexerConfiguration)
+  /// Qwen3-MoE: grouped-query attention with per-head QK-norm, softmax top-k routing.
+  case qwen3MoE(GroupedQueryAttentionConfiguration)
+  /// GLM-4.5: grouped-query attention with q/k/v biases, optional per-head QK-norm, partial rotary; DeepSeek-style
+  /// sigmoid routing with a shared expert.
+  case glm4MoE(GroupedQueryAttentionConfiguration)
+  /// MiniMax-M2: grouped-query attention with QK-norm over all heads, partial rotary; sigmoid routing with a bias,
+  /// Mixtral-named experts.
+  case miniMaxM2(GroupedQueryAttentionConfiguration)
+  /// gpt-oss: grouped-query attention with q/k/v/o biases, learned sinks and alternating sliding-window layers;
+  /// fused experts with biases and a clamped SwiGLU, softmax over the top-k router logits.
+  case gptOss(GroupedQueryAttentionConfiguration)
+
+  /// The attention sizes of a grouped-query architecture (`nil` for MLA).
+  public var groupedQueryAttention: GroupedQueryAttentionConfiguration? {
+    switch self {
+    case .deepSeekV3, .deepSeekV32: nil
+    case .qwen3MoE(let a), .glm4MoE(let a), .miniMaxM2(let a), .gptOss(let a): a
+    }
+  }
+}
+
+/// DeepSeek-V3.2's lightning indexer sizes.
+///
+/// | property | config.json |
+/// |---|---|
+/// | `headCount` | `index_n_heads` |
+/// | `headDimension` | `index_head_dim` (its first `qk_rope_head_dim` channels rotate) |
+/// | `topK` | `index_topk` |
+public struct LightningIndexerConfiguration: Sendable, Equatable {
+  public var headCount: Int
+  public var headDimension: Int
+  public var topK: Int
+
+  public init(headCount: Int, headDimension: Int, topK: Int) {
+    self.headCount = headCount
+    self.headDimension = headDimension
+    self.topK = topK
+  }
+}
+
+/// Grouped-query attention sizes and options.
+///
+/// | property | config.json |
+/// |---|---|
+/// | `keyValueHeadCount` | `num_key_value_heads` |
+/// | `headDimension` | `head_dim` (`hidden_size / num_attention_heads` when absent) |
+/// | `rotaryDimension` | `head_dim · partial_rotary_factor`, or MiniMax-M2's `rotary_dim`; the first channels of each head rotate |
+/// | `queryKeyNorm` | Qwen3: always per head; GLM-4.5: `use_qk_norm`; MiniMax-M2: `use_qk_norm` + `qk_norm_type` |
+/// | `hasQueryKeyValueBias` | `attention_bias` |
+/// | `hasOutputBias` | gpt-oss: `attention_bias` (its `o_proj` has one too) |
+/// | `hasSinks` | gpt-oss: `self_attn.sinks[H]` join every softmax |
+/// | `slidingWindow`, `slidingWindowLayers` | gpt-oss: `sliding_window` on the `layer_types` entries `sliding_attention` |
+public struct GroupedQueryAttentionConfiguration: Sendable, Equatable {
+  public var keyValueHeadCount: Int
+  public var headDimension: Int
+  public var rotaryDimension: Int
+  public var queryKeyNorm: QueryKeyNorm
+  public var hasQueryKeyValueBias: Bool
+  public var hasOutputBias: Bool = false
+  public var hasSinks: Bool = false
+  /// Keys a query of a sliding layer sees (itself included); `nil`: every layer is full causal.
+  public var slidingWindow: Int? = nil
+  public var slidingWindowLayers: Set<Int> = []
+  /// The config field the rotary size came from, for error messages.
+  public var rotaryDimensionField: String
+
+  public init(
+    keyValueHeadCount: Int, headDimension: Int, rotaryDimension: Int, queryKeyNorm: QueryKeyNorm,
+    hasQueryKeyValueBias: Bool, rotaryDimensionField: String = "partial_rotary_factor"
+  ) {
+    self.keyValueHeadCount = keyValueHeadCount
+    self.headDimension = headDimension
+    self.rotaryDimension = rotaryDimension
+    self.queryKeyNorm = queryKeyNorm
+    self.hasQueryKeyValueBias = hasQueryKeyValueBias
+    self.rotaryDimensionField = rotaryDimensionField
+  }
+}
+
+/// Where RMSNorm is applied to queries and keys before RoPE.
+public enum QueryKeyNorm: Sendable, Equatable {
+  /// No normalization.
+  case none
+  /// `q_norm[head_dim]` / `k_norm[head_dim]` over each head (Qwen3, GLM-4.5 with `use_qk_norm`).
+  case perHead
+  /// `q_norm[H · head_dim]` / `k_norm[KV · head_dim]` over all heads of a token at once (MiniMax-M2 `per_layer`).
+  case perLayer
+}
+
+/// The gated activation between an MLP's up and down projections.
+public enum GatedActivation: Sendable, Equatable {
+  /// `silu(gate) · up` (DeepSeek, Qwen, GLM, MiniMax).
+  case silu
+  /// gpt-oss: `gate = min(gate, limit)`, `up = clamp(up, −limit, limit)`, `(up + 1) · gate · sigmoid(alpha · gate)`.
+  case clampedSwish(alpha: Float, limit: Float)
 }

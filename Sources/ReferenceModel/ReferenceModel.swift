@@ -1,12 +1,15 @@
-// Module ReferenceModel: an F32 CPU forward pass of DeepSeek-V3 (MLA + sigmoid-routed MoE), written to be read
-// top to bottom, plus the SIMD multithreaded matmul it runs on.
+// Module ReferenceModel: F32 CPU forward passes of the MoE families Smelt validates (DeepSeek-V3's MLA, and the
+// grouped-query Qwen3-MoE, GLM-4.5, MiniMax-M2), written to be read top to bottom, plus the SIMD multithreaded
+// matmul they run on.
 //
 // Reading order:
 //   FloatTensor.swift        the one tensor type: F32 values + shape
 //   WeightProvider.swift     where weights come from (one tensor at a time, any file format behind it)
 //   ModelConfiguration.swift every config.json field the forward pass needs
 //   Matmul.swift             Y = X · Wᵀ, fast and reference
-//   Blocks/*.swift           one free function per block: embedding, RMSNorm, RoPE/YaRN, MLA, SwiGLU, router, MoE
+//   Blocks/*.swift           one free function per block: RMSNorm, RoPE/YaRN, causal attention, MLA, grouped-query
+//                            attention, SwiGLU, router, MoE
+//   Architectures/*.swift    one decoder layer per model family (DeepSeek-V3, Qwen3-MoE, GLM-4.5, MiniMax-M2, ...)
 //   ForwardPass.swift        the model: embed → layers → norm → lm_head, one layer's weights at a time
 //
 // Letters used in shape comments (as llm.c does):

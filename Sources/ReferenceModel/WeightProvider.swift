@@ -18,9 +18,14 @@ public protocol WeightProvider {
   /// The 2-D weight `name` of a linear layer for `matmul`: providers over BF16 or FP8-block checkpoints return
   /// the encoded storage, which the matmul dequantizes per tile. The default is `weight(name)` in F32.
   func linearWeight(_ name: String) throws -> LinearWeight
+  /// Whether `name` is stored in a quantized format. A family's fused expert tensors may order their dims
+  /// differently quantized and plain (gpt-oss: MXFP4 `[E, out, in]`, BF16 `[E, in, out]`). Default: false.
+  func isQuantized(_ name: String) -> Bool
 }
 
 extension WeightProvider {
+  public func isQuantized(_ name: String) -> Bool { false }
+
   /// The default loads the tensor.
   public func shape(of name: String) throws -> [Int] { try weight(name).shape }
 

@@ -36,39 +36,85 @@ extension ModelConfiguration {
     try body(WeightNames.embedding, [V, D])
     try body(WeightNames.finalNorm, [D])
     if !tieWordEmbeddings { try body(WeightNames.lmHead, [V, D]) }
-    func swiGLU(_ prefix: String, _ I: Int) throws {
-      try body("\(prefix).gate_proj.weight", [I, D])
-      try body("\(prefix).up_proj.weight", [I, D])
-      try body("\(prefix).down_proj.weight", [D, I])
+    func swiGLU(_ prefix: String, _ I: Int, _ projections: SwiGLUProjectionNames) throws {
+      try body("\(prefix).\(projections.gate).weight", [I, D])
+      try body("\(prefix).\(projections.up).weight", [I, D])
+      try body("\(prefix).\(projections.down).weight", [D, I])
     }
+    let names = architecture.feedForwardNames
     for layer in 0..<layerCount {
       func name(_ suffix: String) -> String { WeightNames.layer(layer, suffix) }
       try body(name("input_layernorm.weight"), [D])
       try body(name("post_attention_layernorm.weight"), [D])
-      if let Rq = a.queryLoraRank {
+      if let g = architecture.groupedQueryAttention {
+        let queryRows = try product(H, g.headDimension, "num_attention_heads x head_dim")
+        let keyRows = try product(g.keyValueHeadCount, g.headDimension, "num_key_value_heads x head_dim")
+        try body(name("self_attn.q_proj.weight"), [queryRows, D])
+        try body(name("self_attn.k_proj.weight"), [keyRows, D])
+        try body(name("self_attn.v_proj.weight"), [keyRows, D])
+        try body(name("self_attn.o_proj.weight"), [D, queryRows])
+        if g.hasQueryKeyValueBias {
+          try body(name("self_attn.q_proj.bias"), [queryRows])
+          try body(name("self_attn.k_proj.bias"), [keyRows])
+          try body(name("self_attn.v_proj.bias"), [keyRows])
+        }
+        switch g.queryKeyNorm {
+        case .none: break
+        case .perHead:
+          try body(name("self_attn.q_norm.weight"), [g.headDimension])
+          try body(name("self_attn.k_norm.weight"), [g.headDimension])
+        case .perLayer:
+          try body(name("self_attn.q_norm.weight"), [queryRows])
+          try body(name("self_attn.k_norm.weight"), [keyRows])
+        }
+      } else if let Rq = a.queryLoraRank {
         try body(name("self_attn.q_a_proj.weight"), [Rq, D])
         try body(name("self_attn.q_a_layernorm.weight"), [Rq])
         try body(name("self_attn.q_b_proj.weight"), [queryRows, Rq])
       } else {
         try body(name("self_attn.q_proj.weight"), [queryRows, D])
       }
-      try body(name("self_attn.kv_a_proj_with_mqa.weight"), [latentRows, D])
-      try body(name("self_attn.kv_a_layernorm.weight"), [a.keyValueLoraRank])
-      try body(name("self_attn.kv_b_proj.weight"), [keyValueRows, a.keyValueLoraRank])
-      try body(name("self_attn.o_proj.weight"), [D, valueColumns])
+      if case .deepSeekV32(let indexer) = architecture, let Rq = a.queryLoraRank {
+        let queryRows = try product(indexer.headCount, indexer.headDimension, "index_n_heads x index_head_dim")
+        try body(name("self_attn.indexer.wq_b.weight"), [queryRows, Rq])
+        try body(name("self_attn.indexer.wk.weight"), [indexer.headDimension, D])
+        try body(name("self_attn.indexer.k_norm.weight"), [indexer.headDimension])
+        try body(name("self_attn.indexer.k_norm.bias"), [indexer.headDimension])
+        try body(name("self_attn.indexer.weights_proj.weight"), [indexer.headCount, D])
+      }
+      if architecture.groupedQueryAttention == nil {
+        try body(name("self_attn.kv_a_proj_with_mqa.weight"), [latentRows, D])
+        try body(name("self_attn.kv_a_layernorm.weight"), [a.keyValueLoraRank])
+        try body(name("self_attn.kv_b_proj.weight"), [keyValueRows, a.keyValueLoraRank])
+        try body(name("self_attn.o_proj.weight"), [D, valueColumns])
+      }
       guard let moe = mixtureOfExperts, isMixtureOfExpertsLayer(layer) else {
-        try swiGLU(name("mlp"), intermediateSize)
+        try swiGLU(name("mlp"), intermediateSize, .llama)
         continue
       }
-      try body(name("mlp.gate.weight"), [moe.routedExpertCount, D])
+      if case .gptOss = architecture {
+        // Fused experts, listed output-major ([E, out, in]; the plain form stores [E, in, out]).
+        let E = moe.routedExpertCount, I = moe.expertIntermediateSize
+        let gateUp = try product(2, I, "2 x intermediate_size")
+        try body(name(names.router), [E, D])
+        try body(name(names.routerBias), [E])
+        try body(name("mlp.experts.gate_up_proj"), [E, gateUp, D])
+        try body(name("mlp.experts.gate_up_proj_bias"), [E, gateUp])
+        try body(name("mlp.experts.down_proj"), [E, D, I])
+        try body(name("mlp.experts.down_proj_bias"), [E, D])
+        continue
+      }
+      try body(name(names.router), [moe.routedExpertCount, D])
       if case .sigmoidGroupLimited = moe.router {
-        try body(name("mlp.gate.e_score_correction_bias"), [moe.routedExpertCount])
+        try body(name(names.routerBias), [moe.routedExpertCount])
+      }
+      for expert in 0..<moe.routedExpertCount {
+        try swiGLU(name(names.expert(expert)), moe.expertIntermediateSize, names.expertProjections)
       }
       if moe.sharedExpertCount > 0 {
         let shared = try product(moe.expertIntermediateSize, moe.sharedExpertCount, "moe_intermediate_size x n_shared_experts")
-        try swiGLU(name("mlp.shared_experts"), shared)
+        try swiGLU(name(names.sharedExperts), shared, .llama)
       }
-      for expert in 0..<moe.routedExpertCount { try swiGLU(name("mlp.experts.\(expert)"), moe.expertIntermediateSize) }
     }
   }
 }
@@ -86,6 +132,10 @@ extension ReferenceModel {
         throw ReferenceModelError.missingWeight(name: name)
       }
       let actual = try weights.shape(of: name)
+      var shape = shape
+      if case .gptOss = configuration.architecture, shape.count == 3, !weights.isQuantized(name) {
+        shape = [shape[0], shape[2], shape[1]]  // gpt-oss's plain fused experts are input-major
+      }
       guard actual == shape else { throw ReferenceModelError.weightShapeMismatch(name: name, expected: shape, actual: actual) }
     }
   }

@@ -9,7 +9,7 @@ import Validation
 struct ForwardCommand: Command {
   static let configuration = CommandConfiguration(
     name: "forward",
-    abstract: "Run the F32 CPU reference forward pass (DeepSeek-V3 MLA + MoE) and print or save the logits.",
+    abstract: "Run the F32 CPU reference forward pass (DeepSeek-V3/V3.2, Qwen3-MoE, GLM-4.5, MiniMax-M2, gpt-oss) and print or save the logits.",
     discussion: """
       MODEL is a checkpoint in any format Smelt reads (F32/F16/BF16, FP8 block, compressed-tensors FP8, int4 \
       pack-quantized, GPTQ, MLX, MXFP4, NVFP4) or a smelt shard output directory; weights are dequantized to F32 \

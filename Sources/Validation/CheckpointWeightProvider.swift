@@ -75,6 +75,9 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
 
   public func contains(_ name: String) -> Bool { groups[name] != nil }
 
+  /// True when `name` is stored in a quantized format (not plain F32/F16/BF16 values).
+  public func isQuantized(_ name: String) -> Bool { (storage(of: name) ?? .plain) != .plain }
+
   /// How the weight `name` is stored, or `nil` when absent.
   public func storage(of name: String) -> WeightStorage? { groups[name]?.storage }
 

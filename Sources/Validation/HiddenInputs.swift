@@ -14,11 +14,11 @@ import TensorCore
 ///
 /// | linear | input |
 /// |---|---|
-/// | `q_a_proj`, `q_proj`, `kv_a_proj_with_mqa` | `input_layernorm(h)` (exact) |
+/// | `q_a_proj`, `q_proj`, `kv_a_proj_with_mqa`, `k_proj`, `v_proj` | `input_layernorm(h)` (exact) |
 /// | `q_b_proj` | `q_a_layernorm(q_a_proj(x))` (exact) |
 /// | `kv_b_proj` | `kv_a_layernorm(kv_a_proj_with_mqa(x)[:, :kv_lora_rank])` (exact) |
-/// | `o_proj` | the value vectors `kv_b_proj(...)[v part]` per head (attention outputs are convex mixtures of them) |
-/// | `gate_proj`, `up_proj`, experts, shared experts, router | `post_attention_layernorm(h)` (the residual stream *before* the attention output is added: an approximation) |
+/// | `o_proj` | the value vectors `kv_b_proj(...)[v part]` per head (attention outputs are convex mixtures of them); grouped-query: `v_proj(x)` per query head |
+/// | `gate_proj`, `up_proj` (`w1`, `w3`), experts, shared experts, router | `post_attention_layernorm(h)` (the residual stream *before* the attention output is added: an approximation) |
 /// | `down_proj` | `silu(gate_proj(x)) ⊙ up_proj(x)` of the same MLP with the reference weights |
 ///
 /// Each input is computed once per layer (memoized); every token of the batch is a row.
@@ -45,8 +45,10 @@ final class HiddenInputs {
     guard name.hasPrefix(prefix), name.hasSuffix(".weight") else { return nil }
     let module = String(name.dropFirst(prefix.count).dropLast(".weight".count))
     switch module {
-    case "self_attn.q_a_proj", "self_attn.q_proj", "self_attn.kv_a_proj_with_mqa":
+    case "self_attn.q_a_proj", "self_attn.q_proj", "self_attn.kv_a_proj_with_mqa", "self_attn.k_proj", "self_attn.v_proj":
       return try attentionInput()
+    case "self_attn.o_proj" where configuration.architecture.groupedQueryAttention != nil:
+      return try groupedQueryValues()
     case "self_attn.q_b_proj":
       return try memo("q_b") {
         let down = try project(try attentionInput(), "self_attn.q_a_proj.weight")
@@ -74,15 +76,20 @@ final class HiddenInputs {
       break
     }
     // Feed-forward: the dense MLP, each expert, the shared experts and the router.
+    // (MiniMax-M2: `block_sparse_moe`, Mixtral's w1 gate / w3 up / w2 down; gpt-oss: `mlp.router`.)
+    let names = configuration.architecture.feedForwardNames
     let parts = module.split(separator: ".").map(String.init)
-    guard parts.first == "mlp", let last = parts.last else { return nil }
-    if module == "mlp.gate" || last == "gate_proj" || last == "up_proj" { return try feedForwardInput() }
-    if last == "down_proj" {
+    guard parts.first == "mlp" || parts.first == names.module, let last = parts.last else { return nil }
+    let projections = parts.contains("experts") ? names.expertProjections : SwiGLUProjectionNames.llama
+    if module + ".weight" == names.router || last == projections.gate || last == projections.up {
+      return try feedForwardInput()
+    }
+    if last == projections.down {
       let mlp = parts.dropLast().joined(separator: ".")
       return try memo("down:\(mlp)") {
         let x = try feedForwardInput()
-        let gate = try project(x, "\(mlp).gate_proj.weight")
-        let up = try project(x, "\(mlp).up_proj.weight")
+        let gate = try project(x, "\(mlp).\(projections.gate).weight")
+        let up = try project(x, "\(mlp).\(projections.up).weight")
         var activated = [Float](repeating: 0, count: gate.values.count)
         for i in 0..<activated.count {
           let g = gate.values[i]
@@ -107,6 +114,26 @@ final class HiddenInputs {
 
   private func feedForwardInput() throws -> [Float] {
     try memo("ffn") { try norm(layerInput, width: configuration.hiddenSize, "post_attention_layernorm.weight") }
+  }
+
+  /// Grouped-query attention: `v_proj(x)` repeated to every query head of its group, `[N, H·hd]` (the attention
+  /// output of each head is a convex mixture of these value vectors).
+  private func groupedQueryValues() throws -> [Float] {
+    try memo("o") {
+      let values = try project(try attentionInput(), "self_attn.v_proj.weight")  // [N, KV·hd]
+      let H = configuration.headCount
+      let KV = configuration.architecture.groupedQueryAttention?.keyValueHeadCount ?? H
+      let hd = values.width / max(1, KV)
+      var out = [Float]()
+      out.reserveCapacity(rowCount * H * hd)
+      for n in 0..<rowCount {
+        for h in 0..<H {
+          let start = n * values.width + (h / max(1, H / KV)) * hd
+          out += values.values[start..<(start + hd)]
+        }
+      }
+      return out
+    }
   }
 
   private func keyValueLatent() throws -> [Float] {

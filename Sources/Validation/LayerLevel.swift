@@ -120,8 +120,9 @@ extension Validator {
     layer: Int, configuration: ModelConfiguration, hidden: HiddenInputs?
   ) throws -> RoutingAgreement? {
     guard let moe = configuration.mixtureOfExperts else { return nil }
-    let gateName = WeightNames.layer(layer, "mlp.gate.weight")
-    let biasName = WeightNames.layer(layer, "mlp.gate.e_score_correction_bias")
+    let names = configuration.architecture.feedForwardNames
+    let gateName = WeightNames.layer(layer, names.router)
+    let biasName = WeightNames.layer(layer, names.routerBias)
     guard reference.contains(gateName), candidate.contains(gateName) else { return nil }
     let referenceGate = try reference.weight(gateName), candidateGate = try candidate.weight(gateName)
     let E = moe.routedExpertCount
@@ -162,6 +163,8 @@ extension Validator {
       routeSoftmaxTopK(
         logits: logits, expertsPerToken: moe.expertsPerToken, normalize: moe.normalizeTopK,
         scalingFactor: moe.routedScalingFactor)
+    case .softmaxOverTopK:  // gpt-oss: the router bias is part of the logits
+      routeSoftmaxOverTopK(logits: zip(logits, bias).map { $0 + $1 }, expertsPerToken: moe.expertsPerToken)
     }
   }
 }

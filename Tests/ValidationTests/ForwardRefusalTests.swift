@@ -14,10 +14,7 @@ struct ForwardRefusalTests {
     return (status, stderr.text)
   }
 
-  static let unimplemented = [
-    "tiny-deepseek-v3.2-fp8", "tiny-qwen3-moe-fp8", "tiny-qwen3.5-moe", "tiny-glm4-moe-fp8", "tiny-minimax-m2-fp8",
-    "tiny-gpt-oss", "tiny-deepseek-v4",
-  ]
+  static let unimplemented = ["tiny-qwen3.5-moe", "tiny-deepseek-v4"]
 
   @Test("forward and validate --level model refuse a family the forward pass does not implement (exit 1)", arguments: unimplemented)
   func refusesUnimplementedFamilies(_ sample: String) {

@@ -15,6 +15,6 @@ extension ModelFamily {
       neverQuantized: [Glob("*.indexer.weights_proj.weight")],
       keepFullPrecision: [Glob("*.e_score_correction_bias"), Glob("*.indexer.k_norm.weight"), Glob("*.indexer.k_norm.bias")]),
     tensorParallel: .deepSeek,
-    forwardPass: .missing("DeepSeek-V3.2's lightning indexer and top-k sparse attention are not implemented"),
+    forwardPass: .deepSeekV32,
     ggufArchitecture: nil)
 }

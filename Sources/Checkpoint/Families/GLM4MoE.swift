@@ -14,6 +14,6 @@ extension ModelFamily {
       summary: "FP8 releases: F8_E4M3 decoder linears (check quantization_config: block or compressed-tensors); router bias F32",
       eightBit: ReleaseQuantization.decoderLinears),
     tensorParallel: .groupedQueryAttention,
-    forwardPass: .missing("no GLM-4.5 forward pass yet (QKV bias, partial rotary, sigmoid group routing)"),
+    forwardPass: .glm4MoE,
     ggufArchitecture: "glm4moe", activeParameters: .transformerBlocksOnly)
 }

@@ -19,6 +19,6 @@ extension ModelFamily {
     tensorParallel: TensorParallelPlan(
       splitDims: TensorParallelPlan.groupedQueryAttention.splitDims.merging(["self_attn": 0]) { $1 },
       headAligned: TensorParallelPlan.groupedQueryAttention.headAligned.merging(["self_attn": .query(perHead: 1)]) { $1 }),
-    forwardPass: .missing("no gpt-oss forward pass yet (attention sinks, sliding window, clamped SwiGLU)"),
+    forwardPass: .gptOss,
     ggufArchitecture: "gpt-oss")
 }

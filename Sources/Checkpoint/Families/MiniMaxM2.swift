@@ -19,6 +19,6 @@ extension ModelFamily {
       splitDims: TensorParallelPlan.groupedQueryAttention.splitDims.merging(["q_norm": 0, "k_norm": 0]) { $1 },
       headAligned: TensorParallelPlan.groupedQueryAttention.headAligned.merging(
         ["q_norm": .query(perHead: nil), "k_norm": .keyValue]) { $1 }),
-    forwardPass: .missing("no MiniMax-M2 forward pass yet (per-layer QK-norm, partial rotary, sigmoid routing)"),
+    forwardPass: .miniMaxM2,
     ggufArchitecture: "minimax-m2")
 }

@@ -130,6 +130,17 @@ public struct ActiveParameterConvention: Sendable, Equatable {
 public enum ForwardPassSupport: Sendable, Equatable {
   /// DeepSeek-V3's MLA + MoE (`ReferenceModel`): V3/R1, V3.1, Kimi K2.
   case deepSeekV3
+  /// DeepSeek-V3.2: V3 plus the lightning indexer and top-k sparse attention.
+  case deepSeekV32
+  /// Qwen3-MoE: grouped-query attention with QK-norm, softmax top-k routing.
+  case qwen3MoE
+  /// GLM-4.5: grouped-query attention with QKV bias and partial rotary, sigmoid group routing, shared expert.
+  case glm4MoE
+  /// MiniMax-M2: grouped-query attention with QK-norm over all heads, partial rotary, sigmoid routing with bias.
+  case miniMaxM2
+  /// gpt-oss: grouped-query attention with biases, sinks and alternating sliding-window layers; clamped SwiGLU
+  /// experts with biases, softmax over the top-k router logits.
+  case gptOss
   /// Not implemented; the reason says what is missing. `forward` and `validate --level layer/model` refuse.
   case missing(String)
 }

@@ -14,6 +14,6 @@ extension ModelFamily {
       summary: "FP8 releases: F8_E4M3 attention and expert linears with F32 weight_scale_inv 128x128; router, embeddings, head, norms BF16",
       eightBit: [.attention, .denseFeedForward, .routedExpert]),
     tensorParallel: .groupedQueryAttention,
-    forwardPass: .missing("no Qwen3-MoE forward pass yet (grouped-query attention with QK-norm, softmax routing)"),
+    forwardPass: .qwen3MoE,
     ggufArchitecture: "qwen3moe", activeParameters: .everything)
 }

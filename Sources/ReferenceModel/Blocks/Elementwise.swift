@@ -52,3 +52,21 @@ func add(_ a: [Float], _ b: [Float]) -> [Float] {
   precondition(a.count == b.count, "add shape mismatch")
   return zip(a, b).map { $0 + $1 }
 }
+
+/// LayerNorm: `out[N, C] = (x − mean) / sqrt(var + eps) · weight + bias` per row, the biased variance, as
+/// `nn.LayerNorm` in F32 (mean and variance accumulated in Double).
+func layerNorm(_ x: [Float], weight: [Float], bias: [Float], rowCount: Int, width: Int, epsilon: Float) -> [Float] {
+  precondition(x.count == rowCount * width && weight.count == width && bias.count == width, "layerNorm shape mismatch")
+  var out = [Float](repeating: 0, count: x.count)
+  for row in 0..<rowCount {
+    let base = row * width
+    var sum = 0.0
+    for c in 0..<width { sum += Double(x[base + c]) }
+    let mean = Float(sum / Double(width))
+    var squares = 0.0
+    for c in 0..<width { squares += Double(x[base + c] - mean) * Double(x[base + c] - mean) }
+    let inverseRoot = 1 / (Float(squares / Double(width)) + epsilon).squareRoot()
+    for c in 0..<width { out[base + c] = (x[base + c] - mean) * inverseRoot * weight[c] + bias[c] }
+  }
+  return out
+}

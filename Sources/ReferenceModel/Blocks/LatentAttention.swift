@@ -1,5 +1,3 @@
-import TensorCore
-
 /// One layer's multi-head latent attention weights, `[out, in]` each.
 struct LatentAttentionWeights {
   /// Either `q_a_proj[Rq, D]` + `q_a_layernorm[Rq]` + `q_b_proj[H·(dn+dr), Rq]` (with `q_lora_rank`), or
@@ -17,6 +15,8 @@ struct LatentAttentionWeights {
   var keyValueUp: LinearWeight
   /// `o_proj[D, H·dv]`.
   var output: LinearWeight
+  /// DeepSeek-V3.2's lightning indexer, which picks the keys each query attends to (`nil`: all of them).
+  var indexer: LightningIndexerWeights? = nil
 }
 
 /// The low-rank norms (`q_a_layernorm`, `kv_a_layernorm`) are built without `eps` in transformers (and in
@@ -28,9 +28,11 @@ let latentNormEpsilon: Float = 1e-6
 ///
 /// - x: `[B·T, D]`, the output of `input_layernorm`. Returns `[B·T, D]` (after `o_proj`).
 /// - Sizes: H heads, dn = `qk_nope_head_dim`, dr = `qk_rope_head_dim`, dv = `v_head_dim`, Rkv = `kv_lora_rank`.
+/// - With an indexer (DeepSeek-V3.2), each query attends only to the keys the indexer selects from the
+///   compressed query `q_a_layernorm(q_a_proj(x))` and `x`, using `indexerRope` (rotate-half pairs).
 func latentAttention(
   _ x: [Float], weights: LatentAttentionWeights, configuration: ModelConfiguration, rope: RopeTable,
-  batchSize: Int, sequenceLength: Int
+  batchSize: Int, sequenceLength: Int, indexerRope: RopeTable? = nil
 ) -> [Float] {
   let a = configuration.attention
   let H = configuration.headCount
@@ -40,12 +42,14 @@ func latentAttention(
 
   // 1. Queries q[N, H, dn + dr]: through the low-rank bottleneck when q_lora_rank is set.
   var q: [Float]
+  var queryLatent: [Float]?  // q_a_layernorm output [N, Rq], the indexer's query input
   switch weights.query {
   case .lowRank(let down, let norm, let up):
     let Rq = norm.count
     let compressed = matmul(x, down, rowCount: N)  // [N, Rq]
     let normed = rmsNorm(compressed, weight: norm, rowCount: N, width: Rq, epsilon: latentNormEpsilon)
     q = matmul(normed, up, rowCount: N)  // [N, H·dq]
+    queryLatent = normed
   case .direct(let projection):
     q = matmul(x, projection, rowCount: N)  // [N, H·dq]
   }
@@ -85,51 +89,16 @@ func latentAttention(
 
   // 6. Causal softmax(q·k · scale) · v per sequence and head, in F32.
   let scale = Float(attentionSoftmaxScale(queryKeyHeadDimension: dq, rope: configuration.rope))
+  var selectedKeys: [[Int]]?
+  if let indexer = weights.indexer, let queryLatent, let indexerRope {
+    selectedKeys = lightningIndexerSelection(
+      x, queryLatent: queryLatent, weights: indexer, rope: indexerRope, batchSize: batchSize,
+      sequenceLength: sequenceLength)
+  }
   let attended = causalAttention(
     queries: q, keys: keys, values: values, batchSize: batchSize, sequenceLength: sequenceLength, headCount: H,
-    keyDimension: dq, valueDimension: dv, scale: scale)  // [N, H·dv]
+    keyDimension: dq, valueDimension: dv, scale: scale, selectedKeys: selectedKeys)  // [N, H·dv]
 
   // 7. o_proj: [N, H·dv] → [N, D].
   return matmul(attended, weights.output, rowCount: N)
-}
-
-/// Causal scaled-dot-product attention.
-///
-/// - queries, keys: `[B·T, H, dk]`; values: `[B·T, H, dv]`. Returns `[B·T, H·dv]`.
-/// - Query `t` attends to keys `0...t` of its own sequence; softmax in F32 after scaling (as eager attention:
-///   `(q·kᵀ)·scale`, then the mask, then softmax).
-func causalAttention(
-  queries: [Float], keys: [Float], values: [Float], batchSize: Int, sequenceLength: Int, headCount: Int,
-  keyDimension: Int, valueDimension: Int, scale: Float
-) -> [Float] {
-  let T = sequenceLength, H = headCount, dk = keyDimension, dv = valueDimension
-  let count = batchSize * T * H * dv
-  return [Float](unsafeUninitializedCapacity: count) { out, initialized in
-    out.initialize(repeating: 0)
-    let output = DisjointMutableBuffer(out)
-    // One work item per (sequence, head): each writes only its own head's columns of its own rows.
-    Parallel.forEachChunk(count: batchSize * H) { items in
-      var scores = [Float](repeating: 0, count: T)
-      for item in items {
-        let b = item / H, h = item % H
-        for t in 0..<T {
-          let queryBase = ((b * T + t) * H + h) * dk
-          for s in 0...t {
-            let keyBase = ((b * T + s) * H + h) * dk
-            var dotProduct: Float = 0
-            for i in 0..<dk { dotProduct += queries[queryBase + i] * keys[keyBase + i] }
-            scores[s] = dotProduct * scale
-          }
-          softmaxInPlace(&scores, count: t + 1)
-          let outBase = ((b * T + t) * H + h) * dv
-          for s in 0...t {
-            let p = scores[s]
-            let valueBase = ((b * T + s) * H + h) * dv
-            for i in 0..<dv { output.buffer[outBase + i] += p * values[valueBase + i] }
-          }
-        }
-      }
-    }
-    initialized = count
-  }
 }

@@ -1,7 +1,8 @@
 /// A MoE feed-forward block: route every token, run each selected expert on its tokens, add the shared experts.
 ///
 /// - x: `[N, D]`, the output of `post_attention_layernorm`. Returns `[N, D]` and each token's routing.
-/// - routerWeight: `gate.weight[E, D]`; bias: `e_score_correction_bias[E]` (zeros when absent).
+/// - routerWeight: `gate.weight[E, D]`; bias: `e_score_correction_bias[E]` (zeros when absent), which only biases
+///   the selection; logitBias: a router bias added to the logits themselves (gpt-oss's `router.bias`).
 /// - expert: loads routed expert `e`'s weights; called once per expert that some token selects, in increasing
 ///   order, and dropped after use, so at most one routed expert is in memory at a time.
 /// - shared: the shared experts as one SwiGLU of intermediate size `moe_intermediate_size · n_shared_experts`.
@@ -10,10 +11,16 @@
 /// first), then the shared experts' output is added.
 func mixtureOfExperts(
   _ x: [Float], routerWeight: [Float], bias: [Float], configuration: MixtureOfExpertsConfiguration,
-  rowCount N: Int, hiddenSize D: Int, expert: (Int) throws -> SwiGLUWeights, shared: SwiGLUWeights?
+  rowCount N: Int, hiddenSize D: Int, logitBias: [Float]? = nil, expert: (Int) throws -> SwiGLUWeights,
+  shared: SwiGLUWeights?
 ) rethrows -> (output: [Float], routing: [RoutingDecision]) {
   let E = configuration.routedExpertCount
-  let logits = matmul(x, routerWeight, rowCount: N, inputCount: D, outputCount: E)  // [N, E], F32
+  var logits = matmul(x, routerWeight, rowCount: N, inputCount: D, outputCount: E)  // [N, E], F32
+  if let logitBias {
+    for n in 0..<N {
+      for e in 0..<E { logits[n * E + e] += logitBias[e] }
+    }
+  }
 
   var routing: [RoutingDecision] = []
   routing.reserveCapacity(N)
@@ -31,6 +38,8 @@ func mixtureOfExperts(
         routeSoftmaxTopK(
           logits: tokenLogits, expertsPerToken: configuration.expertsPerToken,
           normalize: configuration.normalizeTopK, scalingFactor: configuration.routedScalingFactor))
+    case .softmaxOverTopK:
+      routing.append(routeSoftmaxOverTopK(logits: tokenLogits, expertsPerToken: configuration.expertsPerToken))
     }
   }
 

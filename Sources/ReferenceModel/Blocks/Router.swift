@@ -73,3 +73,12 @@ public func routeSoftmaxTopK(
   }
   return RoutingDecision(expertIDs: selected, weights: weights.map { $0 * scalingFactor })
 }
+
+/// gpt-oss routing of one token (`GptOssTopKRouter`): the `k` largest router logits (bias included), their
+/// weights a softmax over those `k` logits alone, in F32.
+public func routeSoftmaxOverTopK(logits: [Float], expertsPerToken k: Int) -> RoutingDecision {
+  let selected = topKIndices(logits, k)
+  var weights = selected.map { logits[$0] }
+  softmaxInPlace(&weights, count: weights.count)
+  return RoutingDecision(expertIDs: selected, weights: weights)
+}

@@ -19,6 +19,9 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
   case invalidRecipe(String)
   /// `--resume` into an output whose interrupted run had other options or older inputs.
   case cannotResume(output: String, reason: String)
+  /// Selected weights the 4-bit layout cannot take (a group size that does not divide the input dimension),
+  /// every one of them, with its reason.
+  case incompatible(format: String, tensors: [(name: String, reason: String)])
 
   public var description: String {
     switch self {
@@ -34,6 +37,11 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
       return reason
     case .cannotResume(let output, let reason):
       return "cannot --resume into '\(output)': \(reason); repeat the interrupted command exactly, or use --force to start over"
+    case .incompatible(let format, let tensors):
+      let lines = tensors.map { "  \($0.name): \($0.reason)" }.joined(separator: "\n")
+      return "\(tensors.count) selected weight(s) cannot take \(format):\n\(lines)\n"
+        + "pick a --group-size (or an int4-gN name) that divides them, keep them at source precision with "
+        + "--skip-incompatible (as mlx-lm does), or --exclude them (a glob)"
     }
   }
 }
@@ -90,6 +98,9 @@ public struct ConversionPlan: Sendable {
   public var replacedSidecars: Set<String>
   /// Weights the selection picked but the layout cannot take, kept at source precision, one line per reason.
   public var notes: [String]
+  /// With `skipIncompatible`: the selected weights the 4-bit layout cannot take, kept at source precision (the
+  /// config lists them as unquantized), each with its reason.
+  public var skippedIncompatible: [(name: String, reason: String)]
   /// The file format the output is written in.
   public var container: any OutputContainer = SafeTensorsContainer()
 
@@ -102,12 +113,14 @@ public struct ConversionPlan: Sendable {
   ///
   /// - Parameters:
   ///   - search: choose 4-bit scales with the clip search (`--search`).
-  /// - Throws: `ConversionError` when a quantized weight lacks its companion, a selected weight cannot take
-  ///   the target layout, or a recipe mixes consumer families.
+  ///   - skipIncompatible: keep selected weights the 4-bit layout cannot take at source precision
+  ///     (`skippedIncompatible`) instead of refusing the plan.
+  /// - Throws: `ConversionError` when a quantized weight lacks its companion, selected weights cannot take
+  ///   the target layout (`incompatible`, all of them at once), or a recipe mixes consumer families.
   public init(
     checkpoint: Checkpoint, target: ConversionTarget, selection: TensorSelection = TensorSelection(),
     maxShardByteCount: Int = OutputSharding.defaultMaxShardByteCount, compressedTensorsNaming: Bool = false,
-    search: Bool = false
+    search: Bool = false, skipIncompatible: Bool = false
   ) throws {
     self.target = target
     let entries = checkpoint.entries
@@ -169,6 +182,12 @@ public struct ConversionPlan: Sendable {
         throw ConversionError.missingCompanion(weight: name, role: "weight_scale_inv")
       }
     }
+    if !context.incompatible.isEmpty && !skipIncompatible {
+      let formats = Set(context.incompatible.map(\.format)).sorted()
+      throw ConversionError.incompatible(
+        format: formats.joined(separator: ", "), tensors: context.incompatible.map { ($0.name, $0.reason) })
+    }
+    skippedIncompatible = context.incompatible.map { ($0.name, $0.reason) }
     ConversionPlan.fuseTensorScales(&jobs)
     self.jobs = jobs
     notes = context.notes.map { reason, kept in
@@ -199,6 +218,8 @@ public struct ConversionPlan: Sendable {
     /// The checkpoint family's view of names (what its release quantizes and keeps).
     let classifier: TensorClassifier
     var notes: [String: (count: Int, example: String)] = [:]
+    /// Selected weights the layout cannot take: all are named at once (or kept, with `--skip-incompatible`).
+    var incompatible: [(name: String, format: String, reason: String)] = []
 
     mutating func note(_ reason: String, _ name: String) {
       let previous = notes[reason]
@@ -317,9 +338,8 @@ public struct ConversionPlan: Sendable {
         return keptJob()
       }
       if let reason = format.unsupportedReason(rows: rows, columns: columns) {
-        throw ConversionError.unsupported(
-          tensor: name,
-          reason: "\(format.name) \(geometry.shape): \(reason); pick a --group-size that divides it, or keep it with --exclude '\(name)' (or a glob)")
+        context.incompatible.append((name, format.name, "\(format.name) \(geometry.shape): \(reason)"))
+        return keptJob()
       }
       // Plain BF16/F16/F32 weights quantize in their own dtype; anything decoded (FP8, 4-bit) in exact F32.
       let weightDType: DType = group.storage == .plain && [.bfloat16, .float16, .float32].contains(geometry.dtype) ? geometry.dtype : .float32

@@ -18,7 +18,9 @@ struct ConvertCommand: Command {
       release quantizes (2-D *_proj weights inside decoder layers); embeddings, lm_head, norms, the router and \
       MTP eh_proj keep their precision. Casts dequantize every quantized weight and cast plain floating \
       tensors (F32 router biases excepted). --include/--exclude GLOB override the selection. Targets: \
-      \(ConversionTarget.helpSummary); --search picks each 4-bit group's scale by a clip search. \
+      \(ConversionTarget.helpSummary); the ecosystem's names are accepted too (\(ConversionTarget.aliasSummary)). \
+      An option that does not refine the chosen target (--bits without mlx-affine, --group-size with a fixed-group \
+      name such as int4-g128 or mxfp4) is refused. --search picks each 4-bit group's scale by a clip search. \
       FP8 sources are requantized from their exact F32 dequantization. Mixed recipes: --rule 'GLOB=SCHEME' \
       (repeatable, first match wins; SCHEME is a --to name, fp8-block or keep, optionally with :group=N,bits=N) \
       or --recipe FILE ({"rules": [{"match": GLOB, "scheme": SCHEME}], "default": SCHEME}); tensors no rule \
@@ -36,9 +38,14 @@ struct ConvertCommand: Command {
       .positional("output", help: "The directory to write (a .gguf file for gguf-* targets).", optional: true),
       .option(
         "to", valueName: "format", help: "Target format (required unless --rule/--recipe is given).",
-        values: ConversionTarget.names + GGUFConversionPlan.targetNames),
-      .option("group-size", valueName: "n", help: "Group size of int4/gptq (default 128) and mlx-affine (default 64).", values: ["32", "64", "128"]),
+        values: ConversionTarget.acceptedNames + GGUFConversionPlan.targetNames),
+      .option(
+        "group-size", valueName: "n", help: "Group size of int4-asym/gptq (default 128) and mlx-affine (default 64).",
+        values: ["32", "64", "128"]),
       .option("bits", valueName: "n", help: "Bits of mlx-affine.", default: "4", values: ["4", "8"]),
+      .flag(
+        "skip-incompatible",
+        help: "4-bit targets: keep weights the group does not divide at source precision (listed, and unquantized in the config) instead of refusing."),
       .flag("search", help: "Choose 4-bit scales by a per-group clip search (lower error than round-to-nearest)."),
       .option("rule", valueName: "glob=scheme", help: "Convert tensors matching GLOB with SCHEME (first match wins).", repeating: true),
       .option("recipe", valueName: "file", help: "A JSON recipe: {\"rules\": [{\"match\": GLOB, \"scheme\": SCHEME}], \"default\": SCHEME}."),
@@ -64,6 +71,7 @@ struct ConvertCommand: Command {
   var selection: TensorSelection
   var compressedTensors: Bool
   var search: Bool
+  var skipIncompatible: Bool
   var maxShardByteCount: Int
   var dryRun: Bool
   var listTensors: Bool
@@ -111,8 +119,8 @@ struct ConvertCommand: Command {
       }
       gguf = try ConvertGGUF(arguments: arguments, preset: preset)
       (input, output, target, selection) = ("", "", .cast(.float32), TensorSelection())
-      (compressedTensors, search, maxShardByteCount, dryRun, listTensors, force, resume, ignoreUnindexed, json) =
-        (false, false, 0, false, false, false, false, false, false)
+      (compressedTensors, search, skipIncompatible, maxShardByteCount, dryRun, listTensors, force, resume, ignoreUnindexed, json) =
+        (false, false, false, 0, false, false, false, false, false, false)
       return
     }
     for option in ["imatrix", "drop-mtp"] where arguments.isPresent(option) {
@@ -130,9 +138,14 @@ struct ConvertCommand: Command {
     let bits = try arguments.int("bits")
     let defaults = ConversionRecipe.SchemeDefaults(groupSize: groupSize, bits: bits, blockShape: (parts[0], parts[1]), ue8m0: ue8m0)
     search = arguments.flag("search")
+    skipIncompatible = arguments.flag("skip-incompatible")
     var base: ConversionTarget?
     if let name = arguments.optionalString("to") {
-      guard let parsed = ConversionTarget.parse(name, blockShape: (parts[0], parts[1]), ue8m0: ue8m0, groupSize: groupSize, bits: bits) else {
+      let fixedGroup = ConversionTarget.entry(named: name)?.fixedGroupSize
+      guard
+        let parsed = ConversionTarget.parse(
+          name, blockShape: (parts[0], parts[1]), ue8m0: ue8m0, groupSize: fixedGroup == nil ? groupSize : nil, bits: bits)
+      else {
         throw UsageError.invalid("unknown --to format '\(name)'")
       }
       base = parsed
@@ -148,7 +161,7 @@ struct ConvertCommand: Command {
           recipe = try ConversionRecipe.parse(json: bytes, path: recipePath, defaults: defaults)
         }
         recipe.rules = try ruleTexts.map { try ConversionRecipe.parseRule($0, defaults: defaults) } + recipe.rules
-        if let base { recipe.fallback = .target(base) }
+        if let base, let name = arguments.optionalString("to") { (recipe.fallback, recipe.fallbackText) = (.target(base), name) }
         _ = try recipe.family()
         target = .mixed(recipe)
       } catch let error as ConversionError {
@@ -158,15 +171,11 @@ struct ConvertCommand: Command {
       guard let base else { throw UsageError.invalid("--to FORMAT is required (or give --rule/--recipe)") }
       target = base
     }
-    if search {
-      switch target {
-      case .group(.gptq):
-        throw UsageError.invalid("--search is not available for gptq (use int4-g128: the same grid, read by vLLM as compressed-tensors)")
-      case .cast, .unscaledFP8, .fp8:
-        throw UsageError.invalid("--search applies to the 4-bit targets (int4, mlx-affine, mxfp4, nvfp4)")
-      default: break
-      }
-    }
+    // Every refining option the user gave must refine the target or one of the recipe's schemes.
+    let given = Set(ConversionTarget.Refinement.allCases.filter { arguments.isPresent($0.rawValue) })
+    let schemes: [String]
+    if case .mixed(let recipe) = target { schemes = recipe.schemeNames } else { schemes = [arguments.optionalString("to") ?? ""] }
+    if let refusal = ConversionTarget.inapplicableOptions(given, schemes: schemes) { throw UsageError.invalid(refusal) }
     selection = TensorSelection(includes: arguments.strings("include").map(Glob.init), excludes: arguments.strings("exclude").map(Glob.init))
     compressedTensors = arguments.flag("compressed-tensors")
     maxShardByteCount = try arguments.byteCount("max-shard-size", in: 1...Int.max)
@@ -189,8 +198,11 @@ struct ConvertCommand: Command {
     try checkpoint.requireCompleteIndex(allowUnindexedFiles: ignoreUnindexed, override: "--ignore-unindexed")
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
-      compressedTensorsNaming: compressedTensors, search: search)
-    if !finalizing { for note in plan.notes { context.log("note: \(note)") } }
+      compressedTensorsNaming: compressedTensors, search: search, skipIncompatible: skipIncompatible)
+    if !finalizing {
+      for note in plan.notes { context.log("note: \(note)") }
+      for skipped in plan.skippedIncompatible { context.log("skipped '\(skipped.name)': \(skipped.reason); kept at source precision") }
+    }
     if dryRun {
       printPlan(plan, context: context)
       return

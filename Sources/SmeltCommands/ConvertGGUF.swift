@@ -43,10 +43,12 @@ struct ConvertGGUF {
       do { options.importance = try ImportanceMatrix(path: path) } catch { throw UsageError.invalid("cannot read --imatrix '\(path)': \(error)") }
       options.importancePath = path
     }
-    for unsupported in ["recipe", "include", "exclude", "group-size"] where arguments.isPresent(unsupported) {
+    for unsupported in ["recipe", "include", "exclude", "group-size", "bits"] where arguments.isPresent(unsupported) {
       throw UsageError.invalid("--\(unsupported) does not apply to GGUF targets (use --rule GLOB=TYPE on GGUF tensor names)")
     }
-    for unsupported in ["search", "compressed-tensors", "ignore-unindexed"] where arguments.flag(unsupported) {
+    // Every option refining a safetensors target means nothing to a llama-quantize preset.
+    let refinements = ConversionTarget.Refinement.allCases.map(\.rawValue)
+    for unsupported in refinements + ["ignore-unindexed"] where arguments.isPresent(unsupported) {
       throw UsageError.invalid("--\(unsupported) does not apply to GGUF targets")
     }
     dryRun = arguments.flag("dry-run")

@@ -1,0 +1,120 @@
+// Issue 14, "no silent option": an option or glob that would do nothing, or override another, is refused with
+// a message naming it; the ecosystem's own names for targets and sizes are accepted.
+import Checkpoint
+import JSON
+import SafeTensors
+import SystemIO
+import TestSupport
+import Testing
+
+@Suite("No silent option") struct NoSilentOptionTests {
+  static let sample = samplePath("tiny-deepseek-v3")
+
+  /// `smelt convert SAMPLE OUT --dry-run` with `arguments` (nothing is written).
+  func dryRun(_ arguments: [String], sample: String = Self.sample) -> (status: Int32, stdout: String, stderr: String) {
+    runSmelt(["convert", sample, "/nonexistent/out", "--dry-run"] + arguments)
+  }
+
+  @Test(
+    "an option that does not refine the target is a usage error naming the option and the target",
+    arguments: [
+      (["--to", "int4-g128", "--bits", "8"], "--bits", "int4-g128"),
+      (["--to", "fp8-block", "--bits", "8"], "--bits", "fp8-block"),
+      (["--to", "mxfp4", "--group-size", "64"], "--group-size", "mxfp4"),
+      (["--to", "nvfp4", "--group-size", "32"], "--group-size", "nvfp4"),
+      (["--to", "int4-g128", "--group-size", "64"], "--group-size", "int4-g128"),
+      (["--to", "int4-g64", "--group-size", "128"], "--group-size", "int4-g64"),
+      (["--to", "bf16", "--block-size", "1x128"], "--block-size", "bf16"),
+      (["--to", "int4-asym", "--scale-format", "ue8m0"], "--scale-format", "int4-asym"),
+      (["--to", "fp8-channel", "--compressed-tensors"], "--compressed-tensors", "fp8-channel"),
+      (["--to", "gptq", "--search"], "--search", "gptq"),
+      (["--to", "bf16", "--search"], "--search", "bf16"),
+      (["--rule", "*.mlp.experts.*=int4-g128", "--bits", "8"], "--bits", "int4-g128"),
+      (["--to", "gguf-q8_0", "--bits", "8"], "--bits", "GGUF"),
+    ])
+  func inapplicableOption(_ arguments: [String], option: String, target: String) {
+    let result = dryRun(arguments)
+    #expect(result.status == 64, "\(arguments): \(result.stderr)")
+    #expect(result.stderr.contains(option) && result.stderr.contains(target), "\(arguments): \(result.stderr)")
+  }
+
+  @Test(
+    "options that refine the target (or one of the recipe's schemes) are accepted",
+    arguments: [
+      ["--to", "mlx-affine", "--bits", "8", "--group-size", "32"],
+      ["--to", "int4-asym", "--group-size", "64"],
+      ["--to", "gptq", "--group-size", "64"],
+      ["--to", "fp8-block", "--block-size", "1x128", "--scale-format", "ue8m0", "--compressed-tensors"],
+      ["--to", "fp8-channel", "--scale-format", "ue8m0"],
+      ["--to", "int4-g64", "--search"],
+      ["--to", "int4-g64", "--rule", "*.self_attn.*=int4-asym", "--group-size", "64"],
+    ])
+  func applicableOption(_ arguments: [String]) {
+    let result = dryRun(arguments)
+    #expect(result.status == 0, "\(arguments): \(result.stderr)")
+  }
+
+  @Test("a fixed-group scheme name in a recipe refuses a different :group= (int4-g128:group=64)")
+  func fixedGroupInRecipe() {
+    let result = dryRun(["--rule", "*.mlp.experts.*=int4-g128:group=64"])
+    #expect(result.status == 64, "\(result.stderr)")
+    #expect(result.stderr.contains("int4-g128") && result.stderr.contains("int4-g64"), "\(result.stderr)")
+  }
+
+  @Test(
+    "the ecosystem's scheme names are --to aliases of the existing targets",
+    arguments: [
+      ("W4A16", "int4-g128"), ("W4A16_ASYM", "int4-asym"), ("FP8_BLOCK", "fp8-block"), ("NVFP4", "nvfp4"),
+      ("MXFP4", "mxfp4"), ("BF16", "bf16"),
+    ])
+  func ecosystemAliases(_ alias: String, target: String) throws {
+    // (The sample's 64- and 192-column weights do not take group 128: kept, as mlx-lm keeps them.)
+    let skip = target.hasPrefix("int4") ? ["--skip-incompatible"] : []
+    let aliased = dryRun(["--to", alias, "--json"] + skip)
+    let named = dryRun(["--to", target, "--json"] + skip)
+    #expect(aliased.status == 0, "\(alias): \(aliased.stderr)")
+    #expect(!aliased.stdout.isEmpty && aliased.stdout == named.stdout, "\(alias) plans differently from \(target)")
+    let help = runSmelt(["convert", "--help"])
+    #expect(help.stdout.contains("\(alias) = \(target)"), "help does not document \(alias)")
+  }
+
+  // MARK: item 5: every incompatible tensor at once, or kept with --skip-incompatible
+
+  @Test("a group that does not divide some weights names every one of them in one run", arguments: ["int4-g128", "int4-asym", "gptq"])
+  func allIncompatibleTensorsListed(_ target: String) {
+    let result = dryRun(["--to", target])
+    #expect(result.status == 1, "\(result.stderr)")
+    let listed = result.stderr.split(separator: "\n").filter { $0.contains("is not a multiple of the group size 128") }
+    // q_b_proj (192 columns) in 4 layers, every down_proj (64 columns): far more than one per run.
+    #expect(listed.count > 40, "\(result.stderr)")
+    for name in ["model.layers.0.self_attn.q_b_proj.weight", "model.layers.3.mlp.experts.15.down_proj.weight"] {
+      #expect(result.stderr.contains(name), "\(name) not listed")
+    }
+    #expect(result.stderr.contains("--skip-incompatible"), "the fix is not named")
+  }
+
+  @Test(
+    "--skip-incompatible keeps those weights at source precision, one line each, and the config leaves them unquantized",
+    arguments: [("int4-g128", "ignore"), ("int4-asym", "ignore"), ("gptq", "dynamic")])
+  func skipIncompatibleKeepsThem(_ target: String, configKey: String) throws {
+    let scratch = ScratchDirectory("skip-incompatible")
+    defer { scratch.remove() }
+    let output = scratch.join("out")
+    let result = runSmelt(["convert", Self.sample, output, "--to", target, "--skip-incompatible"])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stderr.contains("skipped 'model.layers.0.self_attn.q_b_proj.weight'"), "\(result.stderr)")
+    let out = try Checkpoint.open(output)
+    let source = try Checkpoint.open(Self.sample)
+    let kept = "model.layers.2.mlp.experts.3.down_proj.weight"
+    #expect(try out.tensor(kept).copyBytes() == source.tensor(kept).copyBytes(), "\(kept) is not kept as it was")
+    let config = try #require(out.config?.quantizationConfig?.raw[configKey], "\(configKey)")
+    let text = JSONWriter().string(config)
+    #expect(text.contains("q_b_proj") && text.contains("down_proj"), "\(configKey): \(text)")
+  }
+
+  @Test("--skip-incompatible is refused where no group applies (fp8-block)")
+  func skipIncompatibleOnlyForGroupTargets() {
+    let result = dryRun(["--to", "fp8-block", "--skip-incompatible"])
+    #expect(result.status == 64 && result.stderr.contains("--skip-incompatible"), "\(result.stderr)")
+  }
+}

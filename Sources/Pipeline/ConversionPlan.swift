@@ -101,6 +101,9 @@ public struct ConversionPlan: Sendable {
   /// With `skipIncompatible`: the selected weights the 4-bit layout cannot take, kept at source precision (the
   /// config lists them as unquantized), each with its reason.
   public var skippedIncompatible: [(name: String, reason: String)]
+  /// The `--rule`, `--include` and `--exclude` globs that match no tensor of the checkpoint, each as the option
+  /// that gave it (`--exclude '*.foo'`): a typo there would otherwise silently convert everything as if absent.
+  public var unmatchedGlobs: [String]
   /// The file format the output is written in.
   public var container: any OutputContainer = SafeTensorsContainer()
 
@@ -188,6 +191,7 @@ public struct ConversionPlan: Sendable {
         format: formats.joined(separator: ", "), tensors: context.incompatible.map { ($0.name, $0.reason) })
     }
     skippedIncompatible = context.incompatible.map { ($0.name, $0.reason) }
+    unmatchedGlobs = ConversionPlan.unmatchedGlobs(target: target, selection: selection, groups: jobs.map(\.group))
     ConversionPlan.fuseTensorScales(&jobs)
     self.jobs = jobs
     notes = context.notes.map { reason, kept in
@@ -202,6 +206,23 @@ public struct ConversionPlan: Sendable {
     config = rewritten
     extraFiles = QuantizationConfigWriter.extraFiles(for: family, jobs: jobs, config: rewritten)
     replacedSidecars = ["hf_quant_config.json", "quantize_config.json"]
+  }
+
+  /// The globs of `target`'s recipe rules and of `selection` that match none of `groups` by any of the names a
+  /// glob is matched against (tensor names, the logical weight name, the module path).
+  static func unmatchedGlobs(target: ConversionTarget, selection: TensorSelection, groups: [WeightGroup]) -> [String] {
+    var globs: [(option: String, glob: Glob)] = []
+    if case .mixed(let recipe) = target { globs += recipe.rules.map { ("--rule", $0.glob) } }
+    globs += selection.includes.map { ("--include", $0) } + selection.excludes.map { ("--exclude", $0) }
+    guard !globs.isEmpty else { return [] }
+    var names = Set<String>()
+    for group in groups {
+      let logical = WeightDecoding.logicalName(of: group)
+      names.formUnion(group.tensorNames)
+      names.insert(logical)
+      names.insert(group.storage == .plain ? TensorName(logical).modulePath : group.modulePath)
+    }
+    return globs.filter { entry in !names.contains(where: entry.glob.matches) }.map { "\($0.option) '\($0.glob.pattern)'" }
   }
 
   /// Shared inputs of `job(for:)`.

@@ -46,6 +46,7 @@ struct ConvertCommand: Command {
       .flag(
         "skip-incompatible",
         help: "4-bit targets: keep weights the group does not divide at source precision (listed, and unquantized in the config) instead of refusing."),
+      .flag("allow-unmatched", help: "Warn, instead of refusing, when a --rule/--include/--exclude glob matches no tensor."),
       .flag("search", help: "Choose 4-bit scales by a per-group clip search (lower error than round-to-nearest)."),
       .option("rule", valueName: "glob=scheme", help: "Convert tensors matching GLOB with SCHEME (first match wins).", repeating: true),
       .option("recipe", valueName: "file", help: "A JSON recipe: {\"rules\": [{\"match\": GLOB, \"scheme\": SCHEME}], \"default\": SCHEME}."),
@@ -72,6 +73,7 @@ struct ConvertCommand: Command {
   var compressedTensors: Bool
   var search: Bool
   var skipIncompatible: Bool
+  var allowUnmatched: Bool
   var maxShardByteCount: Int
   var dryRun: Bool
   var listTensors: Bool
@@ -119,8 +121,8 @@ struct ConvertCommand: Command {
       }
       gguf = try ConvertGGUF(arguments: arguments, preset: preset)
       (input, output, target, selection) = ("", "", .cast(.float32), TensorSelection())
-      (compressedTensors, search, skipIncompatible, maxShardByteCount, dryRun, listTensors, force, resume, ignoreUnindexed, json) =
-        (false, false, false, 0, false, false, false, false, false, false)
+      (compressedTensors, search, skipIncompatible, allowUnmatched, maxShardByteCount) = (false, false, false, false, 0)
+      (dryRun, listTensors, force, resume, ignoreUnindexed, json) = (false, false, false, false, false, false)
       return
     }
     for option in ["imatrix", "drop-mtp"] where arguments.isPresent(option) {
@@ -139,6 +141,7 @@ struct ConvertCommand: Command {
     let defaults = ConversionRecipe.SchemeDefaults(groupSize: groupSize, bits: bits, blockShape: (parts[0], parts[1]), ue8m0: ue8m0)
     search = arguments.flag("search")
     skipIncompatible = arguments.flag("skip-incompatible")
+    allowUnmatched = arguments.flag("allow-unmatched")
     var base: ConversionTarget?
     if let name = arguments.optionalString("to") {
       let fixedGroup = ConversionTarget.entry(named: name)?.fixedGroupSize
@@ -199,6 +202,14 @@ struct ConvertCommand: Command {
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
       compressedTensorsNaming: compressedTensors, search: search, skipIncompatible: skipIncompatible)
+    if !plan.unmatchedGlobs.isEmpty {
+      let list = plan.unmatchedGlobs.joined(separator: ", ")
+      guard allowUnmatched else {
+        throw UsageError.invalid(
+          "\(list) match\(plan.unmatchedGlobs.count == 1 ? "es" : "") no tensor of '\(input)' (names are matched as `smelt inspect --tensors` lists them, or by module path); fix the glob, or pass --allow-unmatched")
+      }
+      if !finalizing { context.warn("\(list) match\(plan.unmatchedGlobs.count == 1 ? "es" : "") no tensor") }
+    }
     if !finalizing {
       for note in plan.notes { context.log("note: \(note)") }
       for skipped in plan.skippedIncompatible { context.log("skipped '\(skipped.name)': \(skipped.reason); kept at source precision") }

@@ -117,4 +117,28 @@ import Testing
     let result = dryRun(["--to", "fp8-block", "--skip-incompatible"])
     #expect(result.status == 64 && result.stderr.contains("--skip-incompatible"), "\(result.stderr)")
   }
+
+  // MARK: globs that match nothing
+
+  @Test(
+    "a --rule, --include or --exclude glob that matches no tensor is an error naming it",
+    arguments: [
+      (["--to", "fp8-block", "--exclude", "*.o_projj.weight"], "--exclude '*.o_projj.weight'"),
+      (["--to", "fp8-block", "--include", "lm_heads.weight"], "--include 'lm_heads.weight'"),
+      (["--rule", "model.layer.*.mlp.experts.*=int4-g64", "--rule", "*.self_attn.*=fp8-block"], "--rule 'model.layer.*.mlp.experts.*'"),
+    ])
+  func unmatchedGlob(_ arguments: [String], named: String) {
+    let refused = dryRun(arguments)
+    #expect(refused.status == 64, "\(arguments): \(refused.stderr)")
+    #expect(refused.stderr.contains(named) && refused.stderr.contains("--allow-unmatched"), "\(refused.stderr)")
+    let allowed = dryRun(arguments + ["--allow-unmatched"])
+    #expect(allowed.status == 0, "\(allowed.stderr)")
+    #expect(allowed.stderr.contains("warning") && allowed.stderr.contains(named), "\(allowed.stderr)")
+  }
+
+  @Test("globs match by tensor name or module path: '*.o_proj' and 'lm_head.weight' are accepted")
+  func matchedGlobs() {
+    let result = dryRun(["--to", "fp8-block", "--exclude", "*.o_proj", "--include", "lm_head.weight", "--rule", "*.mlp.experts.*=fp8-block"])
+    #expect(result.status == 0, "\(result.stderr)")
+  }
 }

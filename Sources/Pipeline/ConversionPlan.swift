@@ -185,6 +185,15 @@ public struct ConversionPlan: Sendable {
         throw ConversionError.missingCompanion(weight: name, role: "weight_scale_inv")
       }
     }
+    if let example = context.dequantizedKeeps.first, let family {
+      let storage = jobs.first { WeightDecoding.logicalName(of: $0.group) == example }?.group.storage
+      throw ConversionError.invalidRecipe(
+        "\(context.dequantizedKeeps.count) quantized weight(s) the recipe keeps (e.g. '\(example)', \(storage.map { "\($0)" } ?? "quantized")) "
+          + "cannot stay as they are in a \(family) output, whose config does not describe their layout; 'keep' would "
+          + "dequantize them to \(context.modelDType). Convert them with a rule (e.g. --rule '*=fp8-block' requantizes "
+          + "FP8 weights onto compressed-tensors FP8 blocks from their exact values), or dequantize them on purpose "
+          + "with a '=bf16' rule or --to bf16 as the default")
+    }
     if !context.incompatible.isEmpty && !skipIncompatible {
       let formats = Set(context.incompatible.map(\.format)).sorted()
       throw ConversionError.incompatible(
@@ -239,6 +248,9 @@ public struct ConversionPlan: Sendable {
     /// The checkpoint family's view of names (what its release quantizes and keeps).
     let classifier: TensorClassifier
     var notes: [String: (count: Int, example: String)] = [:]
+    /// Quantized weights a recipe keeps (`keep`, or its default) that the output's consumer cannot read as they
+    /// are: refused, since keeping them would mean dequantizing them.
+    var dequantizedKeeps: [String] = []
     /// Selected weights the layout cannot take: all are named at once (or kept, with `--skip-incompatible`).
     var incompatible: [(name: String, format: String, reason: String)] = []
 
@@ -284,6 +296,8 @@ public struct ConversionPlan: Sendable {
     /// the source layout.
     func keptJob() -> ConversionJob {
       guard context.dequantizeKept, group.storage != .plain else { return copyJob() }
+      // A recipe's `keep` means the weight as it is: dequantizing it would make the output lie about it.
+      if target == nil { context.dequantizedKeeps.append(name) }
       return ConversionJob(
         group: group, action: .cast(context.modelDType),
         outputs: [PlannedTensor(name: name, dtype: context.modelDType, shape: geometry.shape)],

@@ -141,4 +141,21 @@ import Testing
     let result = dryRun(["--to", "fp8-block", "--exclude", "*.o_proj", "--include", "lm_head.weight", "--rule", "*.mlp.experts.*=fp8-block"])
     #expect(result.status == 0, "\(result.stderr)")
   }
+
+  // MARK: a recipe's keep keeps, or is refused
+
+  @Test("a compressed-tensors recipe refuses to 'keep' FP8 weights by dequantizing them; an explicit bf16 default is accepted")
+  func recipeKeepOfFP8IsNotDequantized() {
+    let fp8 = samplePath("tiny-deepseek-v3-fp8")
+    let experts = ["--rule", "*.mlp.experts.*=int4-g64"]
+    for extra in [[], ["--rule", "model.layers.0.*=keep"]] {
+      let refused = dryRun(experts + extra, sample: fp8)
+      #expect(refused.status == 1, "\(extra): \(refused.stderr)")
+      #expect(refused.stderr.contains("keep") && refused.stderr.contains("fp8-block") && refused.stderr.contains("dequantize"), "\(refused.stderr)")
+    }
+    #expect(dryRun(experts + ["--to", "bf16"], sample: fp8).status == 0)
+    #expect(dryRun(experts + ["--rule", "*=fp8-block"], sample: fp8).status == 0)
+    // A BF16 source has nothing to dequantize: keep stays keep.
+    #expect(dryRun(experts).status == 0)
+  }
 }

@@ -3,6 +3,7 @@
 import Checkpoint
 import JSON
 import SafeTensors
+import Sharding
 import SystemIO
 import TestSupport
 import Testing
@@ -157,5 +158,18 @@ import Testing
     #expect(dryRun(experts + ["--rule", "*=fp8-block"], sample: fp8).status == 0)
     // A BF16 source has nothing to dequantize: keep stays keep.
     #expect(dryRun(experts).status == 0)
+  }
+
+  // MARK: sizes as people write them
+
+  @Test("bare decimal size units (2G, 500M) are accepted by --max-shard-size and by --device capacities")
+  func bareSizeUnits() throws {
+    let result = dryRun(["--to", "bf16", "--max-shard-size", "1M", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let files = try JSONParser.parse(result.stdout)["files"]?.arrayValue?.count ?? 0
+    #expect(files >= 2, "1M = 10^6 bytes splits the 6.5 MB sample")
+    #expect(try ShardDevice(parsing: "gpu0:2G").capacityByteCount == 2_000_000_000)
+    #expect(try ShardDevice(parsing: "cpu:500M").capacityByteCount == 500_000_000)
+    #expect(try ShardDevice(parsing: "cpu:1.5GiB").capacityByteCount == 1_610_612_736)
   }
 }

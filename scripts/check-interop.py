@@ -71,7 +71,8 @@ LAYOUTS = [
     ("mlx-affine-4", "mlx-affine", [], "mlx.core"),
     ("mlx-affine-8", "mlx-affine", ["--bits", "8", "--group-size", "32"], "mlx.core"),
     ("mxfp4", "mxfp4", [], "compressed_tensors"),
-    ("mxfp4-gpt-oss", "mxfp4-gpt-oss", [], "transformers"),
+    # (a DeepSeek sample in the gpt-oss layout loads in no engine: --force-layout writes it for the decode check)
+    ("mxfp4-gpt-oss", "mxfp4-gpt-oss", ["--force-layout"], "transformers"),
     ("nvfp4", "nvfp4", [], "modelopt"),
     ("nvfp4-ct", "nvfp4-ct", [], "compressed_tensors"),
     ("fp8-to-int4", "int4-g64", [], "compressed_tensors"),  # FP8-block sample as input

@@ -38,6 +38,10 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     public let refinements: Set<Refinement>
     /// The group size the name itself fixes (`int4-g64`): a different `--group-size` or `:group=` is refused.
     public let fixedGroupSize: Int?
+    /// The architectures (`config.json` `architectures`) its consumers load in this layout, or `nil` for any:
+    /// transformers' `Mxfp4HfQuantizer` swaps gpt-oss's own expert modules, so no engine reads gpt-oss blocks on
+    /// another model.
+    public let consumerArchitectures: Set<String>?
     /// Names the ecosystem uses for this target (compressed-tensors presets, llm-compressor schemes), accepted
     /// by `--to` and in recipes.
     public let aliases: [String]
@@ -45,10 +49,12 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
 
     init(
       _ name: String, help: String, refines refinements: Set<Refinement> = [], fixedGroupSize: Int? = nil,
-      aliases: [String] = [], make: @escaping @Sendable (Options) -> ConversionTarget?
+      aliases: [String] = [], loadedOnly consumerArchitectures: Set<String>? = nil,
+      make: @escaping @Sendable (Options) -> ConversionTarget?
     ) {
       (self.name, self.help, self.refinements, self.fixedGroupSize, self.aliases, self.make) =
         (name, help, refinements, fixedGroupSize, aliases, make)
+      self.consumerArchitectures = consumerArchitectures
     }
   }
 
@@ -98,7 +104,10 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
       MLXAffine.supportedBits.contains(o.bits) ? .group(.mlxAffine(bits: o.bits, groupSize: o.groupSize ?? 64)) : nil
     },
     Name("mxfp4", help: "MXFP4, compressed-tensors", refines: [.search, .skipIncompatible], aliases: ["MXFP4"]) { _ in .group(.mxfp4(.compressedTensors)) },
-    Name("mxfp4-gpt-oss", help: "MXFP4, gpt-oss blocks/scales", refines: [.search, .skipIncompatible]) { _ in .group(.mxfp4(.gptOss)) },
+    Name(
+      "mxfp4-gpt-oss", help: "MXFP4, gpt-oss blocks/scales (gpt-oss models)", refines: [.search, .skipIncompatible],
+      loadedOnly: ["GptOssForCausalLM"]
+    ) { _ in .group(.mxfp4(.gptOss)) },
     Name("nvfp4", help: "NVFP4, ModelOpt", refines: [.search, .skipIncompatible], aliases: ["NVFP4"]) { _ in .group(.nvfp4(.modelOpt)) },
     Name("nvfp4-ct", help: "NVFP4, compressed-tensors", refines: [.search, .skipIncompatible]) { _ in .group(.nvfp4(.compressedTensors)) },
   ]
@@ -136,6 +145,18 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     guard let entry = entry(named: name) else { return nil }
     if let fixed = entry.fixedGroupSize, let group = groupSize, group != fixed { return nil }
     return entry.make(Options(blockShape: blockShape, ue8m0: ue8m0, groupSize: groupSize, bits: bits))
+  }
+
+  /// Why no consumer of one of `schemes` loads a model of `architectures` (`config.json`), or `nil` when all do.
+  public static func layoutRefusal(schemes: [String], architectures: [String]) -> String? {
+    for entry in schemes.compactMap({ entry(named: $0) }) {
+      guard let loaded = entry.consumerArchitectures, !architectures.contains(where: loaded.contains) else { continue }
+      let model = architectures.first ?? "an unnamed architecture"
+      return "--to \(entry.name) writes a layout its consumers load only for \(loaded.sorted().joined(separator: ", ")), "
+        + "not \(model): the output would load nowhere. Pick mxfp4 (compressed-tensors) for this model, or pass "
+        + "--force-layout to write it anyway"
+    }
+    return nil
   }
 
   /// The usage error for options given (`given`) that refine none of `schemes` (the `--to` name and the

@@ -46,6 +46,7 @@ struct ConvertCommand: Command {
       .flag(
         "skip-incompatible",
         help: "4-bit targets: keep weights the group does not divide at source precision (listed, and unquantized in the config) instead of refusing."),
+      .flag("force-layout", help: "Write a layout although its consumers do not load this architecture (mxfp4-gpt-oss on a non-gpt-oss model)."),
       .flag("allow-unmatched", help: "Warn, instead of refusing, when a --rule/--include/--exclude glob matches no tensor."),
       .flag("search", help: "Choose 4-bit scales by a per-group clip search (lower error than round-to-nearest)."),
       .option("rule", valueName: "glob=scheme", help: "Convert tensors matching GLOB with SCHEME (first match wins).", repeating: true),
@@ -74,6 +75,9 @@ struct ConvertCommand: Command {
   var search: Bool
   var skipIncompatible: Bool
   var allowUnmatched: Bool
+  var forceLayout: Bool
+  /// The scheme names the target is made of (the `--to` name, the recipe's).
+  var schemes: [String]
   var maxShardByteCount: Int
   var dryRun: Bool
   var listTensors: Bool
@@ -121,7 +125,8 @@ struct ConvertCommand: Command {
       }
       gguf = try ConvertGGUF(arguments: arguments, preset: preset)
       (input, output, target, selection) = ("", "", .cast(.float32), TensorSelection())
-      (compressedTensors, search, skipIncompatible, allowUnmatched, maxShardByteCount) = (false, false, false, false, 0)
+      (compressedTensors, search, skipIncompatible, allowUnmatched, forceLayout, maxShardByteCount, schemes) =
+        (false, false, false, false, false, 0, [])
       (dryRun, listTensors, force, resume, ignoreUnindexed, json) = (false, false, false, false, false, false)
       return
     }
@@ -142,6 +147,7 @@ struct ConvertCommand: Command {
     search = arguments.flag("search")
     skipIncompatible = arguments.flag("skip-incompatible")
     allowUnmatched = arguments.flag("allow-unmatched")
+    forceLayout = arguments.flag("force-layout")
     var base: ConversionTarget?
     if let name = arguments.optionalString("to") {
       let fixedGroup = ConversionTarget.entry(named: name)?.fixedGroupSize
@@ -176,7 +182,6 @@ struct ConvertCommand: Command {
     }
     // Every refining option the user gave must refine the target or one of the recipe's schemes.
     let given = Set(ConversionTarget.Refinement.allCases.filter { arguments.isPresent($0.rawValue) })
-    let schemes: [String]
     if case .mixed(let recipe) = target { schemes = recipe.schemeNames } else { schemes = [arguments.optionalString("to") ?? ""] }
     if let refusal = ConversionTarget.inapplicableOptions(given, schemes: schemes) { throw UsageError.invalid(refusal) }
     selection = TensorSelection(includes: arguments.strings("include").map(Glob.init), excludes: arguments.strings("exclude").map(Glob.init))
@@ -199,6 +204,9 @@ struct ConvertCommand: Command {
     if let gguf { return try gguf.run(context: context) }
     let checkpoint = try Checkpoint.open(input)
     try checkpoint.requireCompleteIndex(allowUnindexedFiles: ignoreUnindexed, override: "--ignore-unindexed")
+    if !forceLayout, let refusal = ConversionTarget.layoutRefusal(schemes: schemes, architectures: checkpoint.config?.architectures ?? []) {
+      throw UsageError.invalid(refusal)
+    }
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
       compressedTensorsNaming: compressedTensors, search: search, skipIncompatible: skipIncompatible)

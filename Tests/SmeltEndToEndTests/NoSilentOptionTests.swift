@@ -172,4 +172,17 @@ import Testing
     #expect(try ShardDevice(parsing: "cpu:500M").capacityByteCount == 500_000_000)
     #expect(try ShardDevice(parsing: "cpu:1.5GiB").capacityByteCount == 1_610_612_736)
   }
+
+  // MARK: layouts no consumer loads for this architecture
+
+  @Test("--to mxfp4-gpt-oss on a DeepSeek model is refused unless --force-layout; on gpt-oss it is accepted")
+  func gptOssLayoutNeedsGptOss() {
+    let refused = dryRun(["--to", "mxfp4-gpt-oss"])
+    #expect(refused.status == 64, "\(refused.stderr)")
+    #expect(refused.stderr.contains("DeepseekV3ForCausalLM") && refused.stderr.contains("--force-layout"), "\(refused.stderr)")
+    let inRecipe = dryRun(["--rule", "*.mlp.experts.*=mxfp4-gpt-oss"])
+    #expect(inRecipe.status == 64, "\(inRecipe.stderr)")
+    #expect(dryRun(["--to", "mxfp4-gpt-oss", "--force-layout"]).status == 0)
+    #expect(dryRun(["--to", "mxfp4-gpt-oss"], sample: samplePath("tiny-gpt-oss")).status == 0)
+  }
 }

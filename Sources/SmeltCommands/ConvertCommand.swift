@@ -46,6 +46,7 @@ struct ConvertCommand: Command {
       .flag(
         "skip-incompatible",
         help: "4-bit targets: keep weights the group does not divide at source precision (listed, and unquantized in the config) instead of refusing."),
+      .flag("skip-space-check", help: "Write although the output's file system reports less free space than the plan needs."),
       .flag("force-layout", help: "Write a layout although its consumers do not load this architecture (mxfp4-gpt-oss on a non-gpt-oss model)."),
       .flag("allow-unmatched", help: "Warn, instead of refusing, when a --rule/--include/--exclude glob matches no tensor."),
       .flag("search", help: "Choose 4-bit scales by a per-group clip search (lower error than round-to-nearest)."),
@@ -76,6 +77,7 @@ struct ConvertCommand: Command {
   var skipIncompatible: Bool
   var allowUnmatched: Bool
   var forceLayout: Bool
+  var skipSpaceCheck: Bool
   /// The scheme names the target is made of (the `--to` name, the recipe's).
   var schemes: [String]
   var maxShardByteCount: Int
@@ -125,8 +127,8 @@ struct ConvertCommand: Command {
       }
       gguf = try ConvertGGUF(arguments: arguments, preset: preset)
       (input, output, target, selection) = ("", "", .cast(.float32), TensorSelection())
-      (compressedTensors, search, skipIncompatible, allowUnmatched, forceLayout, maxShardByteCount, schemes) =
-        (false, false, false, false, false, 0, [])
+      (compressedTensors, search, skipIncompatible, allowUnmatched, forceLayout, skipSpaceCheck, maxShardByteCount, schemes) =
+        (false, false, false, false, false, false, 0, [])
       (dryRun, listTensors, force, resume, ignoreUnindexed, json) = (false, false, false, false, false, false)
       return
     }
@@ -148,6 +150,7 @@ struct ConvertCommand: Command {
     skipIncompatible = arguments.flag("skip-incompatible")
     allowUnmatched = arguments.flag("allow-unmatched")
     forceLayout = arguments.flag("force-layout")
+    skipSpaceCheck = arguments.flag("skip-space-check")
     var base: ConversionTarget?
     if let name = arguments.optionalString("to") {
       let fixedGroup = ConversionTarget.entry(named: name)?.fixedGroupSize
@@ -235,6 +238,11 @@ struct ConvertCommand: Command {
     let lock = try OutputDirectory.prepare(
       output, input: input, inputFiles: try checkpoint.inputFilePaths(), force: force, resume: resume)
     defer { lock.release() }
+    if !skipSpaceCheck {
+      // Files a resumed run may reuse are already on disk; everything else is new bytes.
+      let present = resume ? plan.files.reduce(0) { $0 + ((try? FileSystem.byteCount(of: FileSystem.join(output, $1.name))) ?? 0) } : 0
+      try OutputDirectory.checkFreeSpace(for: output, plannedByteCount: max(0, plan.outputByteCount - present))
+    }
     let previous = OutputDirectory.previousOutput(in: output)
     let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
     // --resume, --force, --quiet are how the run was carried out, not what it produced: the manifest of a

@@ -2,6 +2,7 @@
 // a message naming it; the ecosystem's own names for targets and sizes are accepted.
 import Checkpoint
 import JSON
+import Pipeline
 import SafeTensors
 import Sharding
 import SystemIO
@@ -184,5 +185,23 @@ import Testing
     #expect(inRecipe.status == 64, "\(inRecipe.stderr)")
     #expect(dryRun(["--to", "mxfp4-gpt-oss", "--force-layout"]).status == 0)
     #expect(dryRun(["--to", "mxfp4-gpt-oss"], sample: samplePath("tiny-gpt-oss")).status == 0)
+  }
+
+  // MARK: free space before writing
+
+  @Test("the free-space check refuses a plan larger than the file system's free bytes, giving both figures")
+  func freeSpaceCheck() throws {
+    #expect {
+      try OutputDirectory.checkFreeSpace(for: "/tmp/out", plannedByteCount: 5_490_000, availableByteCount: 1_200_000)
+    } throws: { error in
+      let text = "\(error)"
+      return text.contains("5.49 MB") && text.contains("5490000 bytes") && text.contains("1.2 MB") && text.contains("1200000 bytes")
+    }
+    try OutputDirectory.checkFreeSpace(for: "/tmp/out", plannedByteCount: 1_000, availableByteCount: 1_000)
+    // The real statvfs of the nearest existing ancestor: no file system has Int.max bytes free.
+    #expect(try FileSystem.availableByteCount(at: "/tmp") > 0)
+    #expect(throws: OutputDirectory.Refusal.self) {
+      try OutputDirectory.checkFreeSpace(for: "/tmp/smelt-no-such-dir/deeper/out", plannedByteCount: Int.max)
+    }
   }
 }

@@ -204,4 +204,39 @@ import Testing
       try OutputDirectory.checkFreeSpace(for: "/tmp/smelt-no-such-dir/deeper/out", plannedByteCount: Int.max)
     }
   }
+
+  // MARK: --resume on a finished output
+
+  @Test("--resume on a finished output reuses every file that still hashes as recorded, rewrites a changed one, refuses other options")
+  func resumeSkipsCompleteFiles() throws {
+    let scratch = ScratchDirectory("resume-complete")
+    defer { scratch.remove() }
+    let output = scratch.join("out")
+    let options = ["--to", "fp8-block", "--max-shard-size", "1MB"]
+    let first = runSmelt(["convert", Self.sample, output] + options)
+    try #require(first.status == 0, "\(first.stderr)")
+    let before = Fixture.hashes(output)
+    let weights = before.keys.filter { $0.hasSuffix(".safetensors") }.sorted()
+    try #require(weights.count >= 3)
+    let again = runSmelt(["convert", Self.sample, output, "--resume"] + options)
+    #expect(again.status == 0, "\(again.stderr)")
+    #expect(again.stderr.contains("resumed: reused \(weights.count) completed file(s)"), "\(again.stderr)")
+    #expect(Fixture.hashes(output) == before, "a resume of a finished output changed it")
+    // A weight file changed since is rewritten (it no longer hashes as recorded); the others are reused.
+    let damaged = FileSystem.join(output, weights[1])
+    var bytes = try FileSystem.readFile(damaged)
+    bytes[bytes.count - 1] ^= 0xFF
+    try FileSystem.writeFileAtomically(bytes, to: damaged)
+    let repaired = runSmelt(["convert", Self.sample, output, "--resume"] + options)
+    #expect(repaired.status == 0, "\(repaired.stderr)")
+    #expect(repaired.stderr.contains("resumed: reused \(weights.count - 1) completed file(s)"), "\(repaired.stderr)")
+    #expect(Fixture.hashes(output) == before)
+    // Other options: refused, the output untouched.
+    let other = runSmelt(["convert", Self.sample, output, "--resume", "--to", "bf16"])
+    #expect(other.status != 0 && other.stderr.contains("other options"), "\(other.stderr)")
+    #expect(Fixture.hashes(output) == before)
+    // verify accepts the finished output (the completed run's journal is not an interrupted run's).
+    let verified = runSmelt(["verify", output])
+    #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+  }
 }

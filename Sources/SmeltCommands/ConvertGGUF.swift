@@ -18,6 +18,7 @@ struct ConvertGGUF {
   var force: Bool
   var resume: Bool
   var json: Bool
+  var allowUnmatched: Bool
 
   /// Reads the GGUF options; `preset` comes from `--to`.
   init(arguments: ParsedArguments, preset: LlamaFileType) throws {
@@ -52,6 +53,7 @@ struct ConvertGGUF {
       throw UsageError.invalid("--\(unsupported) does not apply to GGUF targets")
     }
     dryRun = arguments.flag("dry-run")
+    allowUnmatched = arguments.flag("allow-unmatched")
     force = arguments.flag("force")
     resume = arguments.flag("resume")
     json = arguments.flag("json")
@@ -66,6 +68,14 @@ struct ConvertGGUF {
     try checkpoint.requireCompleteIndex(allowUnindexedFiles: false, override: "--ignore-unindexed")
     let plan = try GGUFConversionPlan(checkpoint: checkpoint, output: output, options: options)
     for note in plan.notes { context.warn(note) }
+    if !plan.unmatchedOverrides.isEmpty {
+      let list = plan.unmatchedOverrides.map { "--rule '\($0)'" }.joined(separator: ", ")
+      guard allowUnmatched else {
+        throw UsageError.invalid(
+          "\(list) match\(plan.unmatchedOverrides.count == 1 ? "es" : "") no GGUF tensor name (blk.N.attn_kv_a_mqa.weight, ...: `--dry-run --json` lists them); fix the glob, or pass --allow-unmatched")
+      }
+      context.warn("\(list) match\(plan.unmatchedOverrides.count == 1 ? "es" : "") no GGUF tensor name")
+    }
     if dryRun {
       printPlan(plan, context: context)
       return

@@ -138,6 +138,16 @@ import Testing
     #expect(allowed.stderr.contains("warning") && allowed.stderr.contains(named), "\(allowed.stderr)")
   }
 
+  @Test("a GGUF --rule glob that matches no GGUF tensor name is refused, naming it; a matching one is accepted")
+  func unmatchedGGUFRule() {
+    let gguf = ["convert", Self.sample, "/nonexistent/out.gguf", "--to", "gguf-q8_0", "--dry-run"]
+    let refused = runSmelt(gguf + ["--rule", "blk.*.attn_q.weight=q4_0"])
+    #expect(refused.status == 64 && refused.stderr.contains("--rule 'blk.*.attn_q.weight'"), "\(refused.stderr)")
+    #expect(runSmelt(gguf + ["--rule", "blk.*.attn_q.weight=q4_0", "--allow-unmatched"]).status == 0)
+    let matched = runSmelt(gguf + ["--rule", "blk.*.ffn_down_exps.weight=q4_0"])
+    #expect(matched.status == 0, "\(matched.stderr)")
+  }
+
   @Test("globs match by tensor name or module path: '*.o_proj' and 'lm_head.weight' are accepted")
   func matchedGlobs() {
     let result = dryRun(["--to", "fp8-block", "--exclude", "*.o_proj", "--include", "lm_head.weight", "--rule", "*.mlp.experts.*=fp8-block"])

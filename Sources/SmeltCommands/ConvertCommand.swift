@@ -66,7 +66,7 @@ struct ConvertCommand: Command {
       .flag("finalize", help: "Complete OUT after all its parts (--part I/N) finished: check every file against the parts' receipts, write the index, config and manifest."),
       .option("imatrix", valueName: "file", help: "GGUF targets: llama-imatrix's importance matrix weighting the k-quant searches."),
       .flag("drop-mtp", help: "GGUF targets: leave out the multi-token-prediction block (for llama.cpp builds that cannot load nextn tensors)."),
-    ] + SplitJobOptions.arguments + [.json, .quiet])
+    ] + SplitJobOptions.arguments + [.json, .jsonFile, .quiet])
 
   var input: String
   var output: String

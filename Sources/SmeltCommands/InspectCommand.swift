@@ -23,7 +23,7 @@ struct InspectCommand: Command {
       .positional("path", help: "A checkpoint directory, a .safetensors file or a .gguf file."),
       .flag("tensors", help: "List every tensor (name, dtype, shape, bytes, file)."),
       .option("filter", valueName: "glob", help: "With --tensors, only tensors whose name matches GLOB (e.g. '*.experts.0.*')."),
-      .json,
+      .json, .jsonFile,
     ])
 
   var path: String

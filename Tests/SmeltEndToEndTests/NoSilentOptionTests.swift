@@ -249,4 +249,30 @@ import Testing
     let verified = runSmelt(["verify", output])
     #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
   }
+
+  // MARK: one --json convention
+
+  @Test("--json-file PATH writes the document --json prints, for inspect, convert, shard and verify, and stdout stays empty")
+  func jsonFileConvention() throws {
+    let scratch = ScratchDirectory("json-file")
+    defer { scratch.remove() }
+    let converted = scratch.join("converted")
+    try #require(runSmelt(["convert", Self.sample, converted, "--to", "fp8-block", "-q"]).status == 0)
+    let commands: [[String]] = [
+      ["inspect", Self.sample],
+      ["convert", Self.sample, scratch.join("plan"), "--to", "bf16", "--dry-run"],
+      ["shard", Self.sample, scratch.join("shard"), "--devices", "2", "--dry-run"],
+      ["verify", converted],
+    ]
+    for (index, command) in commands.enumerated() {
+      let printed = runSmelt(command + ["--json"])
+      let path = scratch.join("report-\(index).json")
+      let written = runSmelt(command + ["--json-file", path])
+      #expect(printed.status == written.status, "\(command): \(written.stderr)")
+      #expect(written.stdout.isEmpty, "\(command) printed to stdout with --json-file")
+      let text = String(decoding: try FileSystem.readFile(path), as: UTF8.self)
+      #expect(!text.isEmpty && text == printed.stdout, "\(command)")
+      #expect((try? JSONParser.parse(text)) != nil, "\(command): not JSON")
+    }
+  }
 }

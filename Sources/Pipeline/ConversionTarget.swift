@@ -66,6 +66,9 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     public var bits: Int
   }
 
+  /// What refines every 4-bit group name: `--search`, `--skip-incompatible`.
+  private static let fourBit: Set<Refinement> = [.search, .skipIncompatible]
+
   /// Every `--to` name, in help order: the one table `--to` values, recipe schemes, option applicability and the
   /// help text read.
   public static let catalog: [Name] = [
@@ -87,29 +90,32 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     Name("f8-e4m3", help: "unscaled cast to F8_E4M3") { _ in .unscaledFP8(.float8E4M3FN) },
     Name("f8-e5m2", help: "unscaled cast to F8_E5M2") { _ in .unscaledFP8(.float8E5M2) },
     Name(
-      "int4-g128", help: "compressed-tensors pack-quantized, symmetric, group 128", refines: [.search, .skipIncompatible], fixedGroupSize: 128,
+      "int4-g128", help: "compressed-tensors pack-quantized, symmetric, group 128", refines: fourBit, fixedGroupSize: 128,
       aliases: ["W4A16"]
     ) { _ in .group(.int4(groupSize: 128, symmetry: .symmetric)) },
-    Name("int4-g64", help: "the same, group 64", refines: [.search, .skipIncompatible], fixedGroupSize: 64) { _ in
+    Name("int4-g64", help: "the same, group 64", refines: fourBit, fixedGroupSize: 64) { _ in
       .group(.int4(groupSize: 64, symmetry: .symmetric))
     },
-    Name("int4-g32", help: "the same, group 32", refines: [.search, .skipIncompatible], fixedGroupSize: 32) { _ in
+    Name("int4-g32", help: "the same, group 32", refines: fourBit, fixedGroupSize: 32) { _ in
       .group(.int4(groupSize: 32, symmetry: .symmetric))
     },
     Name(
-      "int4-asym", help: "with zero points, --group-size (default 128)", refines: [.groupSize, .search, .skipIncompatible], aliases: ["W4A16_ASYM"]
+      "int4-asym", help: "with zero points, --group-size (default 128)", refines: fourBit.union([.groupSize]),
+      aliases: ["W4A16_ASYM"]
     ) { o in .group(.int4(groupSize: o.groupSize ?? 128, symmetry: .asymmetric)) },
-    Name("gptq", help: "GPTQ v1, --group-size (default 128)", refines: [.groupSize, .skipIncompatible]) { o in .group(.gptq(groupSize: o.groupSize ?? 128)) },
-    Name("mlx-affine", help: "MLX affine, --bits 4|8, --group-size (default 64)", refines: [.groupSize, .bits, .search, .skipIncompatible]) { o in
+    // No --search: GPTQ's grid is int4-g128's, which vLLM reads as compressed-tensors.
+    Name("gptq", help: "GPTQ v1, --group-size (default 128)", refines: [.groupSize, .skipIncompatible]) { o in
+      .group(.gptq(groupSize: o.groupSize ?? 128))
+    },
+    Name("mlx-affine", help: "MLX affine, --bits 4|8, --group-size (default 64)", refines: fourBit.union([.groupSize, .bits])) { o in
       MLXAffine.supportedBits.contains(o.bits) ? .group(.mlxAffine(bits: o.bits, groupSize: o.groupSize ?? 64)) : nil
     },
-    Name("mxfp4", help: "MXFP4, compressed-tensors", refines: [.search, .skipIncompatible], aliases: ["MXFP4"]) { _ in .group(.mxfp4(.compressedTensors)) },
+    Name("mxfp4", help: "MXFP4, compressed-tensors", refines: fourBit, aliases: ["MXFP4"]) { _ in .group(.mxfp4(.compressedTensors)) },
     Name(
-      "mxfp4-gpt-oss", help: "MXFP4, gpt-oss blocks/scales (gpt-oss models)", refines: [.search, .skipIncompatible],
-      loadedOnly: ["GptOssForCausalLM"]
+      "mxfp4-gpt-oss", help: "MXFP4, gpt-oss blocks/scales (gpt-oss models)", refines: fourBit, loadedOnly: ["GptOssForCausalLM"]
     ) { _ in .group(.mxfp4(.gptOss)) },
-    Name("nvfp4", help: "NVFP4, ModelOpt", refines: [.search, .skipIncompatible], aliases: ["NVFP4"]) { _ in .group(.nvfp4(.modelOpt)) },
-    Name("nvfp4-ct", help: "NVFP4, compressed-tensors", refines: [.search, .skipIncompatible]) { _ in .group(.nvfp4(.compressedTensors)) },
+    Name("nvfp4", help: "NVFP4, ModelOpt", refines: fourBit, aliases: ["NVFP4"]) { _ in .group(.nvfp4(.modelOpt)) },
+    Name("nvfp4-ct", help: "NVFP4, compressed-tensors", refines: fourBit) { _ in .group(.nvfp4(.compressedTensors)) },
   ]
 
   /// The names accepted by `--to`, in help order (aliases not included).

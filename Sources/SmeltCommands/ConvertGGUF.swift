@@ -19,6 +19,7 @@ struct ConvertGGUF {
   var resume: Bool
   var json: Bool
   var allowUnmatched: Bool
+  var skipSpaceCheck: Bool
 
   /// Reads the GGUF options; `preset` comes from `--to`.
   init(arguments: ParsedArguments, preset: LlamaFileType) throws {
@@ -49,11 +50,12 @@ struct ConvertGGUF {
     }
     // Every option refining a safetensors target means nothing to a llama-quantize preset.
     let refinements = ConversionTarget.Refinement.allCases.map(\.rawValue)
-    for unsupported in refinements + ["ignore-unindexed"] where arguments.isPresent(unsupported) {
+    for unsupported in refinements + ["ignore-unindexed", "force-layout"] where arguments.isPresent(unsupported) {
       throw UsageError.invalid("--\(unsupported) does not apply to GGUF targets")
     }
     dryRun = arguments.flag("dry-run")
     allowUnmatched = arguments.flag("allow-unmatched")
+    skipSpaceCheck = arguments.flag("skip-space-check")
     force = arguments.flag("force")
     resume = arguments.flag("resume")
     json = arguments.flag("json")
@@ -85,6 +87,11 @@ struct ConvertGGUF {
       if FileSystem.exists(path), !force, !resume {
         throw OutputDirectory.Refusal.fileExists(path)
       }
+    }
+    if !skipSpaceCheck {
+      // A resumed split set keeps the shards already on disk.
+      let present = resume ? plan.paths.reduce(0) { $0 + ((try? FileSystem.byteCount(of: $1)) ?? 0) } : 0
+      try OutputDirectory.checkFreeSpace(for: output, plannedByteCount: max(0, plan.outputByteCount - present))
     }
     let progress = context.progress(total: plan.outputByteCount, unit: .bytes, label: "convert")
     let runner = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint)

@@ -33,6 +33,8 @@ import Testing
       (["--to", "bf16", "--search"], "--search", "bf16"),
       (["--rule", "*.mlp.experts.*=int4-g128", "--bits", "8"], "--bits", "int4-g128"),
       (["--to", "gguf-q8_0", "--bits", "8"], "--bits", "GGUF"),
+      (["--to", "gguf-q8_0", "--force-layout"], "--force-layout", "GGUF"),
+      (["--to", "gguf-q8_0", "--skip-incompatible"], "--skip-incompatible", "GGUF"),
     ])
   func inapplicableOption(_ arguments: [String], option: String, target: String) {
     let result = dryRun(arguments)

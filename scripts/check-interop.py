@@ -64,20 +64,21 @@ def optional(module):
 
 LAYOUTS = [
     # (name, --to, extra smelt flags, the library it needs)
-    ("int4-g128", "int4-g128", ["--group-size", "64"], "compressed_tensors"),
+    ("int4-g128", "int4-g64", [], "compressed_tensors"),
     ("int4-asym", "int4-asym", ["--group-size", "64"], "compressed_tensors"),
-    ("int4-g128-search", "int4-g128", ["--group-size", "64", "--search"], "compressed_tensors"),
+    ("int4-g128-search", "int4-g64", ["--search"], "compressed_tensors"),
     ("gptq", "gptq", ["--group-size", "64"], "transformers"),
     ("mlx-affine-4", "mlx-affine", [], "mlx.core"),
     ("mlx-affine-8", "mlx-affine", ["--bits", "8", "--group-size", "32"], "mlx.core"),
     ("mxfp4", "mxfp4", [], "compressed_tensors"),
-    ("mxfp4-gpt-oss", "mxfp4-gpt-oss", [], "transformers"),
+    # (a DeepSeek sample in the gpt-oss layout loads in no engine: --force-layout writes it for the decode check)
+    ("mxfp4-gpt-oss", "mxfp4-gpt-oss", ["--force-layout"], "transformers"),
     ("nvfp4", "nvfp4", [], "modelopt"),
     ("nvfp4-ct", "nvfp4-ct", [], "compressed_tensors"),
-    ("fp8-to-int4", "int4-g128", ["--group-size", "64"], "compressed_tensors"),  # FP8-block sample as input
+    ("fp8-to-int4", "int4-g64", [], "compressed_tensors"),  # FP8-block sample as input
     ("nvfp4-ct-fused", "nvfp4-ct", [], "compressed_tensors"),
     ("fp8-block-ct-config", "fp8-block", ["--compressed-tensors"], "compressed_tensors"),
-    ("recipe-ct", None, ["--rule", "*.mlp.experts.*=int4-g128:group=64", "--rule", "*.self_attn.*=fp8-block",
+    ("recipe-ct", None, ["--rule", "*.mlp.experts.*=int4-g64", "--rule", "*.self_attn.*=fp8-block",
                          "--rule", "*.shared_experts.*=nvfp4-ct"], "compressed_tensors"),
 ]
 

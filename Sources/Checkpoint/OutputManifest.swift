@@ -26,11 +26,15 @@ public struct OutputManifest: Sendable, Equatable {
   public var files: [File]
   public var commandLine: [String]
   public var version: String
+  /// What the output was made from: the run's options and the stamps of its input files (`run`), so that
+  /// `--resume` on a finished output reuses its files only for the same options and unchanged inputs.
+  public var runFingerprint: String?
 
-  public init(files: [File], commandLine: [String], version: String = OutputManifest.smeltVersion) {
+  public init(files: [File], commandLine: [String], version: String = OutputManifest.smeltVersion, runFingerprint: String? = nil) {
     self.files = files.sorted { $0.name < $1.name }
     self.commandLine = commandLine
     self.version = version
+    self.runFingerprint = runFingerprint
   }
 
   /// The manifest as JSON bytes. The last member, `manifest_sha256`, is the SHA-256 of the same document
@@ -46,6 +50,9 @@ public struct OutputManifest: Sendable, Equatable {
       ("schema", "smelt.manifest/1"),
       ("smelt_version", .string(version)),
       ("command", .array(commandLine.map { .string($0) })),
+    ]
+    if let runFingerprint { members.append(("run", .string(runFingerprint))) }
+    members += [
       ("files", .array(files.map { file in
         object([("name", .string(file.name)), ("bytes", .number(JSONNumber(file.byteCount))), ("sha256", .string(file.sha256))])
       })),
@@ -94,6 +101,7 @@ public struct OutputManifest: Sendable, Equatable {
       parsed.append(File(name: name, sha256: sha, byteCount: bytes))
     }
     self.init(
-      files: parsed, commandLine: command.compactMap(\.stringValue), version: value["smelt_version"]?.stringValue ?? "?")
+      files: parsed, commandLine: command.compactMap(\.stringValue), version: value["smelt_version"]?.stringValue ?? "?",
+      runFingerprint: value["run"]?.stringValue)
   }
 }

@@ -86,6 +86,11 @@ public struct ArgumentSpec: Sendable, Equatable {
   /// The conventional `--json` flag: the result goes to stdout as JSON; progress and logs stay on stderr.
   public static let json = ArgumentSpec.flag("json", help: "Print the result as JSON to stdout.")
 
+  /// The conventional `--json-file PATH`: `--json`, with the JSON written to PATH instead of stdout (declare it
+  /// next to `.json`; `CommandLineTool` redirects, `ParsedArguments.flag("json")` reads true).
+  public static let jsonFile = ArgumentSpec.option(
+    "json-file", valueName: "path", help: "Write the JSON result to PATH instead of stdout (implies --json).")
+
   /// `--name <valueName>`, `--name` or `<name>`: how errors and the usage line name this argument.
   public var synopsis: String {
     switch kind {

@@ -53,7 +53,8 @@ public enum ArgumentValues {
   /// A byte size: a non-negative decimal number (`5`, `4.5`) and an optional case-insensitive unit,
   /// optionally separated by one space. `B`; decimal `KB MB GB TB PB` (10^3…10^15, as Hugging Face shard
   /// sizes are); binary `KiB MiB GiB TiB PiB` (2^10…2^50). A fraction must give a whole number of bytes
-  /// (`4.5GB` is fine, `1.5B` is not). Bare `K`, `M`, `G` are rejected as ambiguous.
+  /// (`4.5GB` is fine, `1.5B` is not). Bare `K M G T P` (`2G`, `500M`) are the decimal units, as llama.cpp's
+  /// `gguf-split --split-max-size` reads them.
   public static func byteCount(
     _ text: String, in range: ClosedRange<Int>? = nil
   ) throws(InvalidArgumentValue) -> Int {
@@ -70,12 +71,13 @@ public enum ArgumentValues {
 
   private static let byteUnits: [String: Int] = [
     "": 1, "b": 1,
+    "k": 1_000, "m": 1_000_000, "g": 1_000_000_000, "t": 1_000_000_000_000, "p": 1_000_000_000_000_000,
     "kb": 1_000, "mb": 1_000_000, "gb": 1_000_000_000, "tb": 1_000_000_000_000, "pb": 1_000_000_000_000_000,
     "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40, "pib": 1 << 50,
   ]
 
   private static func parseByteCount(_ text: String) throws(InvalidArgumentValue) -> Int {
-    let invalid = InvalidArgumentValue("expected a byte size such as 5GB, 4.5GB, 80GiB, 512MB or 1048576")
+    let invalid = InvalidArgumentValue("expected a byte size such as 5GB, 2G, 4.5GB, 80GiB, 512MB or 1048576")
     let utf8 = Array(text.utf8)
     var position = 0
     var integerDigits: [UInt8] = []

@@ -22,15 +22,21 @@ public struct CommandLineTool: Sendable {
   public var version: String
   /// Subcommands in help order.
   public var commands: [any Command.Type]
+  /// Writes `--json-file`'s document (path, text); the tool itself touches no files.
+  public var writeJSONFile: @Sendable (String, String) throws -> Void
 
   public init(
-    name: String, abstract: String, discussion: String = "", version: String, commands: [any Command.Type]
+    name: String, abstract: String, discussion: String = "", version: String, commands: [any Command.Type],
+    writeJSONFile: @escaping @Sendable (String, String) throws -> Void = { path, _ in
+      throw UsageError.invalid("--json-file '\(path)': this tool cannot write files")
+    }
   ) {
     self.name = name
     self.abstract = abstract
     self.discussion = discussion
     self.version = version
     self.commands = commands
+    self.writeJSONFile = writeJSONFile
   }
 
   /// Runs the tool on `arguments` (without the executable name) and returns the exit status. Performs no
@@ -112,7 +118,15 @@ public struct CommandLineTool: Sendable {
         parsed = arguments
       }
       let isQuiet = configuration.spec(named: "quiet")?.kind == .flag && parsed.flag("quiet")
-      let context = CommandContext(stdout: stdout, stderr: stderr, isQuiet: isQuiet)
+      // `--json-file PATH`: the command's stdout (its JSON document) goes to PATH, whatever the exit status.
+      let jsonFile = configuration.spec(named: ArgumentSpec.jsonFile.name) != nil ? parsed.optionalString(ArgumentSpec.jsonFile.name) : nil
+      let output = jsonFile == nil ? stdout : TextOutput.capture()
+      let context = CommandContext(stdout: output, stderr: stderr, isQuiet: isQuiet)
+      defer {
+        if let jsonFile, !output.text.isEmpty {
+          do { try writeJSONFile(jsonFile, output.text) } catch { stderr.line("Error: cannot write --json-file '\(jsonFile)': \(error)") }
+        }
+      }
       try command.init(arguments: parsed).run(context: context)
       return ExitCode.success.rawValue
     } catch let error as UsageError {

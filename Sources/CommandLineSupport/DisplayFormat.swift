@@ -14,6 +14,16 @@ public enum DisplayFormat {
     return "\(decimal(value)) \(units[unit])"
   }
 
+  /// A count of things (not bytes) with two decimals and the noun, so it cannot read as a byte size:
+  /// `684.49 B params`, `5.80 M params`, `512 params` (B = 10^9, M = 10^6, k = 10^3; rounded half up).
+  public static func count(_ n: Int, noun: String) -> String {
+    let scales: [(Int, String)] = [(1_000_000_000_000, "T"), (1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")]
+    guard let (scale, unit) = scales.first(where: { n >= $0.0 }) else { return "\(max(n, 0)) \(noun)" }
+    let hundredths = n / (scale / 100) + (n % (scale / 100) >= scale / 200 ? 1 : 0)
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction) \(unit) \(noun)"
+  }
+
   /// `12.3` below 100, `850` above (rounded half to even, like printf).
   public static func decimal(_ value: Double) -> String {
     guard value.isFinite else { return "-" }

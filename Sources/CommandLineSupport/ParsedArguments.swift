@@ -113,6 +113,8 @@ public struct ParsedArguments: Sendable, Equatable {
   /// A flag's value: `--name` true, `--no-name` false, otherwise the declared default.
   public func flag(_ name: String) -> Bool {
     let spec = declared(name)
+    // `--json-file PATH` is `--json` written elsewhere (see `ArgumentSpec.jsonFile`).
+    if name == ArgumentSpec.json.name, values[ArgumentSpec.jsonFile.name] != nil { return true }
     return flags[name] ?? spec.defaultFlagValue
   }
 

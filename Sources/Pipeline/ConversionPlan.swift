@@ -19,6 +19,9 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
   case invalidRecipe(String)
   /// `--resume` into an output whose interrupted run had other options or older inputs.
   case cannotResume(output: String, reason: String)
+  /// Selected weights the 4-bit layout cannot take (a group size that does not divide the input dimension),
+  /// every one of them, with its reason.
+  case incompatible(format: String, tensors: [(name: String, reason: String)])
 
   public var description: String {
     switch self {
@@ -34,6 +37,11 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
       return reason
     case .cannotResume(let output, let reason):
       return "cannot --resume into '\(output)': \(reason); repeat the interrupted command exactly, or use --force to start over"
+    case .incompatible(let format, let tensors):
+      let lines = tensors.map { "  \($0.name): \($0.reason)" }.joined(separator: "\n")
+      return "\(tensors.count) selected weight(s) cannot take \(format):\n\(lines)\n"
+        + "pick a --group-size (or an int4-gN name) that divides them, keep them at source precision with "
+        + "--skip-incompatible (as mlx-lm does), or --exclude them (a glob)"
     }
   }
 }
@@ -90,6 +98,12 @@ public struct ConversionPlan: Sendable {
   public var replacedSidecars: Set<String>
   /// Weights the selection picked but the layout cannot take, kept at source precision, one line per reason.
   public var notes: [String]
+  /// With `skipIncompatible`: the selected weights the 4-bit layout cannot take, kept at source precision (the
+  /// config lists them as unquantized), each with its reason.
+  public var skippedIncompatible: [(name: String, reason: String)]
+  /// The `--rule`, `--include` and `--exclude` globs that match no tensor of the checkpoint, each as the option
+  /// that gave it (`--exclude '*.foo'`): a typo there would otherwise silently convert everything as if absent.
+  public var unmatchedGlobs: [String]
   /// The file format the output is written in.
   public var container: any OutputContainer = SafeTensorsContainer()
 
@@ -102,12 +116,14 @@ public struct ConversionPlan: Sendable {
   ///
   /// - Parameters:
   ///   - search: choose 4-bit scales with the clip search (`--search`).
-  /// - Throws: `ConversionError` when a quantized weight lacks its companion, a selected weight cannot take
-  ///   the target layout, or a recipe mixes consumer families.
+  ///   - skipIncompatible: keep selected weights the 4-bit layout cannot take at source precision
+  ///     (`skippedIncompatible`) instead of refusing the plan.
+  /// - Throws: `ConversionError` when a quantized weight lacks its companion, selected weights cannot take
+  ///   the target layout (`incompatible`, all of them at once), or a recipe mixes consumer families.
   public init(
     checkpoint: Checkpoint, target: ConversionTarget, selection: TensorSelection = TensorSelection(),
     maxShardByteCount: Int = OutputSharding.defaultMaxShardByteCount, compressedTensorsNaming: Bool = false,
-    search: Bool = false
+    search: Bool = false, skipIncompatible: Bool = false
   ) throws {
     self.target = target
     let entries = checkpoint.entries
@@ -169,6 +185,22 @@ public struct ConversionPlan: Sendable {
         throw ConversionError.missingCompanion(weight: name, role: "weight_scale_inv")
       }
     }
+    if let example = context.dequantizedKeeps.first, let family {
+      let storage = jobs.first { WeightDecoding.logicalName(of: $0.group) == example }?.group.storage
+      throw ConversionError.invalidRecipe(
+        "\(context.dequantizedKeeps.count) quantized weight(s) the recipe keeps (e.g. '\(example)', \(storage.map { "\($0)" } ?? "quantized")) "
+          + "cannot stay as they are in a \(family) output, whose config does not describe their layout; 'keep' would "
+          + "dequantize them to \(context.modelDType). Convert them with a rule (e.g. --rule '*=fp8-block' requantizes "
+          + "FP8 weights onto compressed-tensors FP8 blocks from their exact values), or dequantize them on purpose "
+          + "with a '=bf16' rule or --to bf16 as the default")
+    }
+    if !context.incompatible.isEmpty && !skipIncompatible {
+      let formats = Set(context.incompatible.map(\.format)).sorted()
+      throw ConversionError.incompatible(
+        format: formats.joined(separator: ", "), tensors: context.incompatible.map { ($0.name, $0.reason) })
+    }
+    skippedIncompatible = context.incompatible.map { ($0.name, $0.reason) }
+    unmatchedGlobs = ConversionPlan.unmatchedGlobs(target: target, selection: selection, groups: jobs.map(\.group))
     ConversionPlan.fuseTensorScales(&jobs)
     self.jobs = jobs
     notes = context.notes.map { reason, kept in
@@ -185,6 +217,23 @@ public struct ConversionPlan: Sendable {
     replacedSidecars = ["hf_quant_config.json", "quantize_config.json"]
   }
 
+  /// The globs of `target`'s recipe rules and of `selection` that match none of `groups` by any of the names a
+  /// glob is matched against (tensor names, the logical weight name, the module path).
+  static func unmatchedGlobs(target: ConversionTarget, selection: TensorSelection, groups: [WeightGroup]) -> [String] {
+    var globs: [(option: String, glob: Glob)] = []
+    if case .mixed(let recipe) = target { globs += recipe.rules.map { ("--rule", $0.glob) } }
+    globs += selection.includes.map { ("--include", $0) } + selection.excludes.map { ("--exclude", $0) }
+    guard !globs.isEmpty else { return [] }
+    var names = Set<String>()
+    for group in groups {
+      let logical = WeightDecoding.logicalName(of: group)
+      names.formUnion(group.tensorNames)
+      names.insert(logical)
+      names.insert(group.storage == .plain ? TensorName(logical).modulePath : group.modulePath)
+    }
+    return globs.filter { entry in !names.contains(where: entry.glob.matches) }.map { "\($0.option) '\($0.glob.pattern)'" }
+  }
+
   /// Shared inputs of `job(for:)`.
   struct JobContext {
     let checkpoint: Checkpoint
@@ -199,6 +248,11 @@ public struct ConversionPlan: Sendable {
     /// The checkpoint family's view of names (what its release quantizes and keeps).
     let classifier: TensorClassifier
     var notes: [String: (count: Int, example: String)] = [:]
+    /// Quantized weights a recipe keeps (`keep`, or its default) that the output's consumer cannot read as they
+    /// are: refused, since keeping them would mean dequantizing them.
+    var dequantizedKeeps: [String] = []
+    /// Selected weights the layout cannot take: all are named at once (or kept, with `--skip-incompatible`).
+    var incompatible: [(name: String, format: String, reason: String)] = []
 
     mutating func note(_ reason: String, _ name: String) {
       let previous = notes[reason]
@@ -242,6 +296,8 @@ public struct ConversionPlan: Sendable {
     /// the source layout.
     func keptJob() -> ConversionJob {
       guard context.dequantizeKept, group.storage != .plain else { return copyJob() }
+      // A recipe's `keep` means the weight as it is: dequantizing it would make the output lie about it.
+      if target == nil { context.dequantizedKeeps.append(name) }
       return ConversionJob(
         group: group, action: .cast(context.modelDType),
         outputs: [PlannedTensor(name: name, dtype: context.modelDType, shape: geometry.shape)],
@@ -317,9 +373,8 @@ public struct ConversionPlan: Sendable {
         return keptJob()
       }
       if let reason = format.unsupportedReason(rows: rows, columns: columns) {
-        throw ConversionError.unsupported(
-          tensor: name,
-          reason: "\(format.name) \(geometry.shape): \(reason); pick a --group-size that divides it, or keep it with --exclude '\(name)' (or a glob)")
+        context.incompatible.append((name, format.name, "\(format.name) \(geometry.shape): \(reason)"))
+        return keptJob()
       }
       // Plain BF16/F16/F32 weights quantize in their own dtype; anything decoded (FP8, 4-bit) in exact F32.
       let weightDType: DType = group.storage == .plain && [.bfloat16, .float16, .float32].contains(geometry.dtype) ? geometry.dtype : .float32

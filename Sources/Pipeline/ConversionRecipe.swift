@@ -64,10 +64,20 @@ public struct ConversionRecipe: Sendable, Equatable, CustomStringConvertible {
   public var rules: [Rule]
   /// The scheme of tensors no rule matches.
   public var fallback: RecipeScheme
+  /// The fallback as written (a `--to` name, the recipe's `"default"`, or `keep`).
+  public var fallbackText: String
 
-  public init(rules: [Rule], fallback: RecipeScheme) {
+  public init(rules: [Rule], fallback: RecipeScheme, fallbackText: String = "keep") {
     self.rules = rules
     self.fallback = fallback
+    self.fallbackText = fallbackText
+  }
+
+  /// The scheme names the recipe uses (its rules' and its fallback's), without parameters.
+  public var schemeNames: [String] {
+    (rules.map(\.schemeText) + [fallbackText]).map { text in
+      String(text.split(separator: ":", maxSplits: 1).first ?? "").trimmingSpaces
+    }
   }
 
   public var description: String {
@@ -89,7 +99,11 @@ public struct ConversionRecipe: Sendable, Equatable, CustomStringConvertible {
       guard pieces.count == 1 else { throw ConversionError.invalidRecipe("'keep' takes no parameters, got '\(text)'") }
       return .keep
     }
-    var groupSize = defaults.groupSize
+    guard let entry = ConversionTarget.entry(named: name) else {
+      throw ConversionError.invalidRecipe("unknown scheme '\(name)' (use keep or one of \(ConversionTarget.names.joined(separator: ", ")))")
+    }
+    // A name that fixes its group (`int4-g64`) does not take `--group-size` as a default; `:group=` must agree.
+    var groupSize = entry.fixedGroupSize == nil ? defaults.groupSize : nil
     var bits = defaults.bits
     if pieces.count == 2 {
       for parameter in pieces[1].split(separator: ",") {
@@ -104,8 +118,9 @@ public struct ConversionRecipe: Sendable, Equatable, CustomStringConvertible {
         }
       }
     }
-    guard ConversionTarget.names.contains(name) else {
-      throw ConversionError.invalidRecipe("unknown scheme '\(name)' (use keep or one of \(ConversionTarget.names.joined(separator: ", ")))")
+    if let fixed = entry.fixedGroupSize, let group = groupSize, group != fixed {
+      throw ConversionError.invalidRecipe(
+        "scheme '\(text)': \(name) is group \(fixed) by name; write int4-g\(group) (or int4-asym:group=\(group))")
     }
     guard
       let target = ConversionTarget.parse(
@@ -131,7 +146,7 @@ public struct ConversionRecipe: Sendable, Equatable, CustomStringConvertible {
     if let first = text.firstIndex(of: "="), first != equals {
       let candidate = String(text[text.index(after: first)...]).trimmingSpaces
       let name = candidate.split(separator: ":").first.map(String.init) ?? candidate
-      if name == "keep" || ConversionTarget.names.contains(name) {
+      if name == "keep" || ConversionTarget.entry(named: name) != nil {
         globText = String(text[..<first]).trimmingSpaces
         schemeText = candidate
       }
@@ -168,11 +183,12 @@ public struct ConversionRecipe: Sendable, Equatable, CustomStringConvertible {
       rules.append(Rule(glob: Glob(match), scheme: try parseScheme(text, defaults: defaults), schemeText: text))
     }
     var fallback = RecipeScheme.keep
+    var fallbackText = "keep"
     if let text = object["default"] {
       guard let name = text.stringValue else { throw ConversionError.invalidRecipe("\(path): \"default\" should be a scheme name") }
-      fallback = try parseScheme(name, defaults: defaults)
+      (fallback, fallbackText) = (try parseScheme(name, defaults: defaults), name)
     }
-    return ConversionRecipe(rules: rules, fallback: fallback)
+    return ConversionRecipe(rules: rules, fallback: fallback, fallbackText: fallbackText)
   }
 
   // MARK: families

@@ -92,11 +92,13 @@ public final class ConversionRunner: Sendable {
     let journal = ResumeJournal(
       directory: output, planFingerprint: optionsFingerprint(), inputStamps: checkpoint.inputStamps(), commandLine: commandLine)
     if resume, let reason = journal.mismatch() { throw ConversionError.cannotResume(output: output, reason: reason) }
-    if !resume { journal.reset() }
+    // --resume into a finished output (its journal gone): its manifest says which files the same run made.
+    let finished = resume ? try FinishedRunJournal(directory: output, journal: journal, fingerprint: fingerprint()) : nil
+    if !resume || finished != nil { journal.reset() }
     let share = plan.wholeShare
     var result: WrittenShare
     do {
-      result = try write(share, journal: journal, resume: resume, progress: progress)
+      result = try write(share, journal: finished ?? journal, resume: resume, progress: progress)
     } catch {
       if !ConversionRunner.isIOFailure(error) { journal.remove() }
       throw error
@@ -264,8 +266,9 @@ public final class ConversionRunner: Sendable {
       extras.append((name, try FileDigest.sha256(of: destination), try FileSystem.byteCount(of: destination)))
     }
     let files = weightFiles.map { ($0.name, $0.sha256, $0.byteCount) } + extras
-    try OutputManifest(files: files.map { .init(name: $0.0, sha256: $0.1, byteCount: $0.2) }, commandLine: commandLine)
-      .write(to: output)
+    try OutputManifest(
+      files: files.map { .init(name: $0.0, sha256: $0.1, byteCount: $0.2) }, commandLine: commandLine, runFingerprint: fingerprint()
+    ).write(to: output)
   }
 
   /// The report of a share.

@@ -14,12 +14,48 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
   /// A mixed recipe: per-tensor schemes by glob rules (see `ConversionRecipe`).
   indirect case mixed(ConversionRecipe)
 
-  /// One `--to` (and recipe scheme) name: its help line and how it becomes a target.
+  /// A command-line option that refines some `--to` names and means nothing to the others (a usage error there).
+  public enum Refinement: String, Sendable, CaseIterable, Comparable {
+    case blockSize = "block-size"
+    case scaleFormat = "scale-format"
+    case compressedTensors = "compressed-tensors"
+    case groupSize = "group-size"
+    case bits
+    case search
+    case skipIncompatible = "skip-incompatible"
+
+    public static func < (a: Refinement, b: Refinement) -> Bool {
+      allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+  }
+
+  /// One `--to` (and recipe scheme) name: its help line, the options that refine it, and how it becomes a target.
   public struct Name: Sendable {
     public let name: String
     /// What it writes, for `smelt convert --help`.
     public let help: String
+    /// The options this name reads; any other `Refinement` given with it is refused.
+    public let refinements: Set<Refinement>
+    /// The group size the name itself fixes (`int4-g64`): a different `--group-size` or `:group=` is refused.
+    public let fixedGroupSize: Int?
+    /// The architectures (`config.json` `architectures`) its consumers load in this layout, or `nil` for any:
+    /// transformers' `Mxfp4HfQuantizer` swaps gpt-oss's own expert modules, so no engine reads gpt-oss blocks on
+    /// another model.
+    public let consumerArchitectures: Set<String>?
+    /// Names the ecosystem uses for this target (compressed-tensors presets, llm-compressor schemes), accepted
+    /// by `--to` and in recipes.
+    public let aliases: [String]
     let make: @Sendable (Options) -> ConversionTarget?
+
+    init(
+      _ name: String, help: String, refines refinements: Set<Refinement> = [], fixedGroupSize: Int? = nil,
+      aliases: [String] = [], loadedOnly consumerArchitectures: Set<String>? = nil,
+      make: @escaping @Sendable (Options) -> ConversionTarget?
+    ) {
+      (self.name, self.help, self.refinements, self.fixedGroupSize, self.aliases, self.make) =
+        (name, help, refinements, fixedGroupSize, aliases, make)
+      self.consumerArchitectures = consumerArchitectures
+    }
   }
 
   /// What refines a name: `--block-size`, `--scale-format`, `--group-size`, `--bits`.
@@ -30,57 +66,118 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     public var bits: Int
   }
 
-  /// Every `--to` name, in help order: the one table `--to` values, recipe schemes and the help text read.
+  /// What refines every 4-bit group name: `--search`, `--skip-incompatible`.
+  private static let fourBit: Set<Refinement> = [.search, .skipIncompatible]
+
+  /// Every `--to` name, in help order: the one table `--to` values, recipe schemes, option applicability and the
+  /// help text read.
   public static let catalog: [Name] = [
-    Name(name: "bf16", help: "dequantize/cast to BF16") { _ in .cast(.bfloat16) },
-    Name(name: "f16", help: "to F16") { _ in .cast(.float16) },
-    Name(name: "f32", help: "to F32") { _ in .cast(.float32) },
-    Name(name: "fp8-block", help: "FP8 E4M3 with F32 block scales (DeepSeek; --block-size, --scale-format)") { o in
+    Name("bf16", help: "dequantize/cast to BF16", aliases: ["BF16"]) { _ in .cast(.bfloat16) },
+    Name("f16", help: "to F16") { _ in .cast(.float16) },
+    Name("f32", help: "to F32") { _ in .cast(.float32) },
+    Name(
+      "fp8-block", help: "FP8 E4M3 with F32 block scales (DeepSeek; --block-size, --scale-format)",
+      refines: [.blockSize, .scaleFormat, .compressedTensors], aliases: ["FP8_BLOCK"]
+    ) { o in
       .fp8(FP8Layout(granularity: .block(rows: o.blockShape.rows, columns: o.blockShape.columns), ue8m0Scales: o.ue8m0))
     },
-    Name(name: "fp8-channel", help: "FP8 with a scale per output channel (compressed-tensors)") { o in
+    Name("fp8-channel", help: "FP8 with a scale per output channel (compressed-tensors)", refines: [.scaleFormat]) { o in
       .fp8(FP8Layout(granularity: .channel, ue8m0Scales: o.ue8m0))
     },
-    Name(name: "fp8-tensor", help: "FP8 with one scale per tensor (compressed-tensors)") { o in
+    Name("fp8-tensor", help: "FP8 with one scale per tensor (compressed-tensors)", refines: [.scaleFormat]) { o in
       .fp8(FP8Layout(granularity: .tensor, ue8m0Scales: o.ue8m0))
     },
-    Name(name: "f8-e4m3", help: "unscaled cast to F8_E4M3") { _ in .unscaledFP8(.float8E4M3FN) },
-    Name(name: "f8-e5m2", help: "unscaled cast to F8_E5M2") { _ in .unscaledFP8(.float8E5M2) },
-    Name(name: "int4-g128", help: "compressed-tensors pack-quantized, --group-size 32|64|128") { o in
-      .group(.int4(groupSize: o.groupSize ?? 128, symmetry: .symmetric))
+    Name("f8-e4m3", help: "unscaled cast to F8_E4M3") { _ in .unscaledFP8(.float8E4M3FN) },
+    Name("f8-e5m2", help: "unscaled cast to F8_E5M2") { _ in .unscaledFP8(.float8E5M2) },
+    Name(
+      "int4-g128", help: "compressed-tensors pack-quantized, symmetric, group 128", refines: fourBit, fixedGroupSize: 128,
+      aliases: ["W4A16"]
+    ) { _ in .group(.int4(groupSize: 128, symmetry: .symmetric)) },
+    Name("int4-g64", help: "the same, group 64", refines: fourBit, fixedGroupSize: 64) { _ in
+      .group(.int4(groupSize: 64, symmetry: .symmetric))
     },
-    Name(name: "int4-g64", help: "the same, group 64") { o in .group(.int4(groupSize: o.groupSize ?? 64, symmetry: .symmetric)) },
-    Name(name: "int4-g32", help: "the same, group 32") { o in .group(.int4(groupSize: o.groupSize ?? 32, symmetry: .symmetric)) },
-    Name(name: "int4-asym", help: "with zero points") { o in .group(.int4(groupSize: o.groupSize ?? 128, symmetry: .asymmetric)) },
-    Name(name: "gptq", help: "GPTQ v1") { o in .group(.gptq(groupSize: o.groupSize ?? 128)) },
-    Name(name: "mlx-affine", help: "MLX affine, --bits 4|8, --group-size (default 64)") { o in
+    Name("int4-g32", help: "the same, group 32", refines: fourBit, fixedGroupSize: 32) { _ in
+      .group(.int4(groupSize: 32, symmetry: .symmetric))
+    },
+    Name(
+      "int4-asym", help: "with zero points, --group-size (default 128)", refines: fourBit.union([.groupSize]),
+      aliases: ["W4A16_ASYM"]
+    ) { o in .group(.int4(groupSize: o.groupSize ?? 128, symmetry: .asymmetric)) },
+    // No --search: GPTQ's grid is int4-g128's, which vLLM reads as compressed-tensors.
+    Name("gptq", help: "GPTQ v1, --group-size (default 128)", refines: [.groupSize, .skipIncompatible]) { o in
+      .group(.gptq(groupSize: o.groupSize ?? 128))
+    },
+    Name("mlx-affine", help: "MLX affine, --bits 4|8, --group-size (default 64)", refines: fourBit.union([.groupSize, .bits])) { o in
       MLXAffine.supportedBits.contains(o.bits) ? .group(.mlxAffine(bits: o.bits, groupSize: o.groupSize ?? 64)) : nil
     },
-    Name(name: "mxfp4", help: "MXFP4, compressed-tensors") { _ in .group(.mxfp4(.compressedTensors)) },
-    Name(name: "mxfp4-gpt-oss", help: "MXFP4, gpt-oss blocks/scales") { _ in .group(.mxfp4(.gptOss)) },
-    Name(name: "nvfp4", help: "NVFP4, ModelOpt") { _ in .group(.nvfp4(.modelOpt)) },
-    Name(name: "nvfp4-ct", help: "NVFP4, compressed-tensors") { _ in .group(.nvfp4(.compressedTensors)) },
+    Name("mxfp4", help: "MXFP4, compressed-tensors", refines: fourBit, aliases: ["MXFP4"]) { _ in .group(.mxfp4(.compressedTensors)) },
+    Name(
+      "mxfp4-gpt-oss", help: "MXFP4, gpt-oss blocks/scales (gpt-oss models)", refines: fourBit, loadedOnly: ["GptOssForCausalLM"]
+    ) { _ in .group(.mxfp4(.gptOss)) },
+    Name("nvfp4", help: "NVFP4, ModelOpt", refines: fourBit, aliases: ["NVFP4"]) { _ in .group(.nvfp4(.modelOpt)) },
+    Name("nvfp4-ct", help: "NVFP4, compressed-tensors", refines: fourBit) { _ in .group(.nvfp4(.compressedTensors)) },
   ]
 
-  /// The names accepted by `--to`, in help order.
+  /// The names accepted by `--to`, in help order (aliases not included).
   public static let names = catalog.map(\.name)
+
+  /// Every name and alias `--to` accepts.
+  public static let acceptedNames = catalog.flatMap { [$0.name] + $0.aliases }
+
+  /// The catalog entry for a name or an alias.
+  public static func entry(named name: String) -> Name? {
+    catalog.first { $0.name == name || $0.aliases.contains(name) }
+  }
 
   /// `name (help), ...` for `smelt convert --help`.
   public static let helpSummary = catalog.map { "\($0.name) (\($0.help))" }.joined(separator: ", ")
 
+  /// `ALIAS = name, ...` for `smelt convert --help`.
+  public static let aliasSummary = catalog.flatMap { entry in entry.aliases.map { "\($0) = \(entry.name)" } }
+    .joined(separator: ", ")
+
   /// Group sizes accepted by the int4, GPTQ and MLX targets.
   public static let groupSizes = [32, 64, 128]
 
-  /// Parses a `--to` value. `blockShape` and `ue8m0` refine `fp8-block`; `groupSize` (default: 128 for int4 and
-  /// GPTQ, the name's own for `int4-g32`/`int4-g64`, 64 for MLX) and `bits` (MLX: 4 or 8) refine the group
-  /// formats. Returns `nil` for an unknown name or an unsupported group size / bit width.
+  /// Parses a `--to` value (a name or an alias). `blockShape` and `ue8m0` refine `fp8-block`; `groupSize`
+  /// (default 128 for `int4-asym` and GPTQ, 64 for MLX) and `bits` (MLX: 4 or 8) refine the group formats.
+  /// Returns `nil` for an unknown name, an unsupported group size / bit width, or a group size that contradicts
+  /// the name's own (`int4-g128` with 64).
   public static func parse(
     _ name: String, blockShape: (rows: Int, columns: Int) = (128, 128), ue8m0: Bool = false, groupSize: Int? = nil,
     bits: Int = 4
   ) -> ConversionTarget? {
     if let group = groupSize, !groupSizes.contains(group) { return nil }
-    let options = Options(blockShape: blockShape, ue8m0: ue8m0, groupSize: groupSize, bits: bits)
-    return catalog.first { $0.name == name }?.make(options)
+    guard let entry = entry(named: name) else { return nil }
+    if let fixed = entry.fixedGroupSize, let group = groupSize, group != fixed { return nil }
+    return entry.make(Options(blockShape: blockShape, ue8m0: ue8m0, groupSize: groupSize, bits: bits))
+  }
+
+  /// Why no consumer of one of `schemes` loads a model of `architectures` (`config.json`), or `nil` when all do.
+  public static func layoutRefusal(schemes: [String], architectures: [String]) -> String? {
+    for entry in schemes.compactMap({ entry(named: $0) }) {
+      guard let loaded = entry.consumerArchitectures, !architectures.contains(where: loaded.contains) else { continue }
+      let model = architectures.first ?? "an unnamed architecture"
+      return "--to \(entry.name) writes a layout its consumers load only for \(loaded.sorted().joined(separator: ", ")), "
+        + "not \(model): the output would load nowhere. Pick mxfp4 (compressed-tensors) for this model, or pass "
+        + "--force-layout to write it anyway"
+    }
+    return nil
+  }
+
+  /// The usage error for options given (`given`) that refine none of `schemes` (the `--to` name and the
+  /// recipe's scheme names, `keep` included), or `nil` when each refines at least one.
+  public static func inapplicableOptions(_ given: Set<Refinement>, schemes: [String]) -> String? {
+    let entries = schemes.compactMap { entry(named: $0) }
+    for option in given.sorted() where !entries.contains(where: { $0.refinements.contains(option) }) {
+      let takers = catalog.filter { $0.refinements.contains(option) }.map(\.name)
+      let fixed = entries.compactMap { entry in entry.fixedGroupSize.map { "\(entry.name) is group \($0) by name" } }
+      let named = schemes.count == 1 ? "--to \(schemes[0])" : "any scheme of this conversion (\(schemes.joined(separator: ", ")))"
+      return "--\(option.rawValue) does not apply to \(named)"
+        + (option == .groupSize && !fixed.isEmpty ? " (\(fixed.joined(separator: ", ")): use int4-g32/int4-g64/int4-g128)" : "")
+        + "; it refines \(takers.joined(separator: ", "))"
+    }
+    return nil
   }
 
   public var description: String {

@@ -80,6 +80,8 @@ public struct GGUFConversionPlan: Sendable {
   public let tensors: [Tensor]
   /// Warnings for the user (no tokenizer, ...).
   public let notes: [String]
+  /// The `--rule` globs that match no GGUF tensor name of the plan (a typo would otherwise change nothing).
+  public let unmatchedOverrides: [String]
   public let sourceByteCount: Int
 
   public var outputByteCount: Int { layouts.reduce(0) { $0 + $1.fileByteCount } }
@@ -125,6 +127,7 @@ public struct GGUFConversionPlan: Sendable {
       throw Failure.quantize(missing)
     }
     let choiceByName = Dictionary(uniqueKeysWithValues: zip(order, choices).map { ($0, $1) })
+    unmatchedOverrides = overrides.map(\.glob).filter { glob in !order.contains(where: glob.matches) }.map(\.pattern)
 
     var metadata = metadataBase
     metadata.set("general.quantization_version", .uint32(2))

@@ -1,5 +1,6 @@
 import Checkpoint
 import SystemIO
+import TensorCore
 
 /// The rules for the directory a command writes: never the input, never a half-finished result mistaken
 /// for a finished one, never two writers at once.
@@ -16,6 +17,8 @@ public enum OutputDirectory {
     case notADirectory(output: String)
     /// An output file (a GGUF) that already exists.
     case fileExists(String)
+    /// The file system holding the output has less free space than the job plans to write.
+    case insufficientSpace(output: String, plannedByteCount: Int, availableByteCount: Int)
 
     public var description: String {
       switch self {
@@ -31,7 +34,21 @@ public enum OutputDirectory {
         return "output '\(output)' exists and is not a directory"
       case .fileExists(let path):
         return "output file '\(path)' exists; pass --force to replace it or --resume to continue an interrupted run"
+      case .insufficientSpace(let output, let planned, let available):
+        return "not enough free space for '\(output)': the conversion plans to write \(ByteCount.formatted(planned)) "
+          + "(\(planned) bytes) and the file system holding it has \(ByteCount.formatted(available)) (\(available) bytes) free; "
+          + "free space or choose another output directory (--skip-space-check writes anyway)"
       }
+    }
+  }
+
+  /// Refuses a job that plans to write `plannedByteCount` bytes into `output` (a directory or a file path, which
+  /// need not exist yet) when the file system holding it has less free space; `availableByteCount` overrides
+  /// the measured free space (tests).
+  public static func checkFreeSpace(for output: String, plannedByteCount: Int, availableByteCount: Int? = nil) throws {
+    let available = try availableByteCount ?? FileSystem.availableByteCount(at: FileSystem.nearestExisting(output))
+    if plannedByteCount > available {
+      throw Refusal.insufficientSpace(output: output, plannedByteCount: plannedByteCount, availableByteCount: available)
     }
   }
 

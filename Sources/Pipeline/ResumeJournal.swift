@@ -1,3 +1,4 @@
+import Checkpoint
 import JSON
 import JobParts
 import SystemIO
@@ -48,7 +49,7 @@ struct ResumeJournal: ConversionJournal {
     guard let bytes = try? FileSystem.readFile(path), let value = try? JSONParser.parse(bytes) else { return nil }
     if value["plan"]?.stringValue != planFingerprint {
       let previous = value["command"]?.arrayValue?.compactMap(\.stringValue).joined(separator: " ")
-      return "it holds an interrupted run with other options\(previous.map { " ('\($0)')" } ?? "")"
+      return "it holds a run (interrupted or finished) with other options\(previous.map { " ('\($0)')" } ?? "")"
         + ", and resuming would mix the outputs of both"
     }
     let recorded = value["inputs"]?.objectValue.map { Dictionary($0.map { ($0.0, $0.1.stringValue ?? "") }, uniquingKeysWith: { a, _ in a }) } ?? [:]
@@ -107,4 +108,33 @@ struct ResumeJournal: ConversionJournal {
       ]) ?? JSONObject())
     try? FileSystem.writeFileAtomically(JSONWriter().bytes(document), to: path)
   }
+}
+
+/// `--resume` into a finished output: no journal is left, but the manifest lists every file the run made
+/// with its SHA-256, and its `run` fingerprint says from which options and inputs. The files are offered for
+/// reuse (each is re-hashed before it is), new completions go to the fresh journal.
+struct FinishedRunJournal: ConversionJournal {
+  let files: [String: PartOutput]
+  let journal: ResumeJournal
+
+  /// `nil` when `directory` holds an interrupted run's journal or no manifest (nothing finished to reuse) or a
+  /// manifest without a run fingerprint (written by an older smelt: its files are rewritten).
+  /// - Throws: `ConversionError.cannotResume` when the finished run had other options or other inputs.
+  init?(directory: String, journal: ResumeJournal, fingerprint: String) throws {
+    guard !FileSystem.exists(journal.path), let manifest = try? OutputManifest.read(from: directory),
+      let recorded = manifest.runFingerprint
+    else { return nil }
+    guard recorded == fingerprint else {
+      throw ConversionError.cannotResume(
+        output: directory,
+        reason: "it holds a finished run with other options or from other inputs ('\(manifest.commandLine.joined(separator: " "))')")
+    }
+    self.files = Dictionary(
+      manifest.files.map { ($0.name, PartOutput(path: $0.name, byteCount: $0.byteCount, sha256: $0.sha256)) },
+      uniquingKeysWith: { first, _ in first })
+    self.journal = journal
+  }
+
+  func completed() -> [String: PartOutput] { files }
+  func record(_ output: PartOutput) { journal.record(output) }
 }

@@ -18,7 +18,9 @@ struct ConvertCommand: Command {
       release quantizes (2-D *_proj weights inside decoder layers); embeddings, lm_head, norms, the router and \
       MTP eh_proj keep their precision. Casts dequantize every quantized weight and cast plain floating \
       tensors (F32 router biases excepted). --include/--exclude GLOB override the selection. Targets: \
-      \(ConversionTarget.helpSummary); --search picks each 4-bit group's scale by a clip search. \
+      \(ConversionTarget.helpSummary); the ecosystem's names are accepted too (\(ConversionTarget.aliasSummary)). \
+      An option that does not refine the chosen target (--bits without mlx-affine, --group-size with a fixed-group \
+      name such as int4-g128 or mxfp4) is refused. --search picks each 4-bit group's scale by a clip search. \
       FP8 sources are requantized from their exact F32 dequantization. Mixed recipes: --rule 'GLOB=SCHEME' \
       (repeatable, first match wins; SCHEME is a --to name, fp8-block or keep, optionally with :group=N,bits=N) \
       or --recipe FILE ({"rules": [{"match": GLOB, "scheme": SCHEME}], "default": SCHEME}); tensors no rule \
@@ -36,9 +38,17 @@ struct ConvertCommand: Command {
       .positional("output", help: "The directory to write (a .gguf file for gguf-* targets).", optional: true),
       .option(
         "to", valueName: "format", help: "Target format (required unless --rule/--recipe is given).",
-        values: ConversionTarget.names + GGUFConversionPlan.targetNames),
-      .option("group-size", valueName: "n", help: "Group size of int4/gptq (default 128) and mlx-affine (default 64).", values: ["32", "64", "128"]),
+        values: ConversionTarget.acceptedNames + GGUFConversionPlan.targetNames),
+      .option(
+        "group-size", valueName: "n", help: "Group size of int4-asym/gptq (default 128) and mlx-affine (default 64).",
+        values: ["32", "64", "128"]),
       .option("bits", valueName: "n", help: "Bits of mlx-affine.", default: "4", values: ["4", "8"]),
+      .flag(
+        "skip-incompatible",
+        help: "4-bit targets: keep weights the group does not divide at source precision (listed, and unquantized in the config) instead of refusing."),
+      .flag("skip-space-check", help: "Write although the output's file system reports less free space than the plan needs."),
+      .flag("force-layout", help: "Write a layout although its consumers do not load this architecture (mxfp4-gpt-oss on a non-gpt-oss model)."),
+      .flag("allow-unmatched", help: "Warn, instead of refusing, when a --rule/--include/--exclude glob matches no tensor."),
       .flag("search", help: "Choose 4-bit scales by a per-group clip search (lower error than round-to-nearest)."),
       .option("rule", valueName: "glob=scheme", help: "Convert tensors matching GLOB with SCHEME (first match wins).", repeating: true),
       .option("recipe", valueName: "file", help: "A JSON recipe: {\"rules\": [{\"match\": GLOB, \"scheme\": SCHEME}], \"default\": SCHEME}."),
@@ -56,7 +66,7 @@ struct ConvertCommand: Command {
       .flag("finalize", help: "Complete OUT after all its parts (--part I/N) finished: check every file against the parts' receipts, write the index, config and manifest."),
       .option("imatrix", valueName: "file", help: "GGUF targets: llama-imatrix's importance matrix weighting the k-quant searches."),
       .flag("drop-mtp", help: "GGUF targets: leave out the multi-token-prediction block (for llama.cpp builds that cannot load nextn tensors)."),
-    ] + SplitJobOptions.arguments + [.json, .quiet])
+    ] + SplitJobOptions.arguments + [.json, .jsonFile, .quiet])
 
   var input: String
   var output: String
@@ -64,6 +74,12 @@ struct ConvertCommand: Command {
   var selection: TensorSelection
   var compressedTensors: Bool
   var search: Bool
+  var skipIncompatible: Bool
+  var allowUnmatched: Bool
+  var forceLayout: Bool
+  var skipSpaceCheck: Bool
+  /// The scheme names the target is made of (the `--to` name, the recipe's).
+  var schemes: [String]
   var maxShardByteCount: Int
   var dryRun: Bool
   var listTensors: Bool
@@ -111,8 +127,9 @@ struct ConvertCommand: Command {
       }
       gguf = try ConvertGGUF(arguments: arguments, preset: preset)
       (input, output, target, selection) = ("", "", .cast(.float32), TensorSelection())
-      (compressedTensors, search, maxShardByteCount, dryRun, listTensors, force, resume, ignoreUnindexed, json) =
-        (false, false, 0, false, false, false, false, false, false)
+      (compressedTensors, search, skipIncompatible, allowUnmatched, forceLayout, skipSpaceCheck, maxShardByteCount, schemes) =
+        (false, false, false, false, false, false, 0, [])
+      (dryRun, listTensors, force, resume, ignoreUnindexed, json) = (false, false, false, false, false, false)
       return
     }
     for option in ["imatrix", "drop-mtp"] where arguments.isPresent(option) {
@@ -130,9 +147,17 @@ struct ConvertCommand: Command {
     let bits = try arguments.int("bits")
     let defaults = ConversionRecipe.SchemeDefaults(groupSize: groupSize, bits: bits, blockShape: (parts[0], parts[1]), ue8m0: ue8m0)
     search = arguments.flag("search")
+    skipIncompatible = arguments.flag("skip-incompatible")
+    allowUnmatched = arguments.flag("allow-unmatched")
+    forceLayout = arguments.flag("force-layout")
+    skipSpaceCheck = arguments.flag("skip-space-check")
     var base: ConversionTarget?
     if let name = arguments.optionalString("to") {
-      guard let parsed = ConversionTarget.parse(name, blockShape: (parts[0], parts[1]), ue8m0: ue8m0, groupSize: groupSize, bits: bits) else {
+      let fixedGroup = ConversionTarget.entry(named: name)?.fixedGroupSize
+      guard
+        let parsed = ConversionTarget.parse(
+          name, blockShape: (parts[0], parts[1]), ue8m0: ue8m0, groupSize: fixedGroup == nil ? groupSize : nil, bits: bits)
+      else {
         throw UsageError.invalid("unknown --to format '\(name)'")
       }
       base = parsed
@@ -148,7 +173,7 @@ struct ConvertCommand: Command {
           recipe = try ConversionRecipe.parse(json: bytes, path: recipePath, defaults: defaults)
         }
         recipe.rules = try ruleTexts.map { try ConversionRecipe.parseRule($0, defaults: defaults) } + recipe.rules
-        if let base { recipe.fallback = .target(base) }
+        if let base, let name = arguments.optionalString("to") { (recipe.fallback, recipe.fallbackText) = (.target(base), name) }
         _ = try recipe.family()
         target = .mixed(recipe)
       } catch let error as ConversionError {
@@ -158,15 +183,10 @@ struct ConvertCommand: Command {
       guard let base else { throw UsageError.invalid("--to FORMAT is required (or give --rule/--recipe)") }
       target = base
     }
-    if search {
-      switch target {
-      case .group(.gptq):
-        throw UsageError.invalid("--search is not available for gptq (use int4-g128: the same grid, read by vLLM as compressed-tensors)")
-      case .cast, .unscaledFP8, .fp8:
-        throw UsageError.invalid("--search applies to the 4-bit targets (int4, mlx-affine, mxfp4, nvfp4)")
-      default: break
-      }
-    }
+    // Every refining option the user gave must refine the target or one of the recipe's schemes.
+    let given = Set(ConversionTarget.Refinement.allCases.filter { arguments.isPresent($0.rawValue) })
+    if case .mixed(let recipe) = target { schemes = recipe.schemeNames } else { schemes = [arguments.optionalString("to") ?? ""] }
+    if let refusal = ConversionTarget.inapplicableOptions(given, schemes: schemes) { throw UsageError.invalid(refusal) }
     selection = TensorSelection(includes: arguments.strings("include").map(Glob.init), excludes: arguments.strings("exclude").map(Glob.init))
     compressedTensors = arguments.flag("compressed-tensors")
     maxShardByteCount = try arguments.byteCount("max-shard-size", in: 1...Int.max)
@@ -187,10 +207,24 @@ struct ConvertCommand: Command {
     if let gguf { return try gguf.run(context: context) }
     let checkpoint = try Checkpoint.open(input)
     try checkpoint.requireCompleteIndex(allowUnindexedFiles: ignoreUnindexed, override: "--ignore-unindexed")
+    if !forceLayout, let refusal = ConversionTarget.layoutRefusal(schemes: schemes, architectures: checkpoint.config?.architectures ?? []) {
+      throw UsageError.invalid(refusal)
+    }
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
-      compressedTensorsNaming: compressedTensors, search: search)
-    if !finalizing { for note in plan.notes { context.log("note: \(note)") } }
+      compressedTensorsNaming: compressedTensors, search: search, skipIncompatible: skipIncompatible)
+    if !plan.unmatchedGlobs.isEmpty {
+      let list = plan.unmatchedGlobs.joined(separator: ", ")
+      guard allowUnmatched else {
+        throw UsageError.invalid(
+          "\(list) match\(plan.unmatchedGlobs.count == 1 ? "es" : "") no tensor of '\(input)' (names are matched as `smelt inspect --tensors` lists them, or by module path); fix the glob, or pass --allow-unmatched")
+      }
+      if !finalizing { context.warn("\(list) match\(plan.unmatchedGlobs.count == 1 ? "es" : "") no tensor") }
+    }
+    if !finalizing {
+      for note in plan.notes { context.log("note: \(note)") }
+      for skipped in plan.skippedIncompatible { context.log("skipped '\(skipped.name)': \(skipped.reason); kept at source precision") }
+    }
     if dryRun {
       printPlan(plan, context: context)
       return
@@ -204,6 +238,11 @@ struct ConvertCommand: Command {
     let lock = try OutputDirectory.prepare(
       output, input: input, inputFiles: try checkpoint.inputFilePaths(), force: force, resume: resume)
     defer { lock.release() }
+    if !skipSpaceCheck {
+      // Files a resumed run may reuse are already on disk; everything else is new bytes.
+      let present = resume ? plan.files.reduce(0) { $0 + ((try? FileSystem.byteCount(of: FileSystem.join(output, $1.name))) ?? 0) } : 0
+      try OutputDirectory.checkFreeSpace(for: output, plannedByteCount: max(0, plan.outputByteCount - present))
+    }
     let previous = OutputDirectory.previousOutput(in: output)
     let progress = context.progress(total: plan.sourceByteCount, unit: .bytes, label: "convert")
     // --resume, --force, --quiet are how the run was carried out, not what it produced: the manifest of a

@@ -18,6 +18,8 @@ struct ConvertGGUF {
   var force: Bool
   var resume: Bool
   var json: Bool
+  var allowUnmatched: Bool
+  var skipSpaceCheck: Bool
 
   /// Reads the GGUF options; `preset` comes from `--to`.
   init(arguments: ParsedArguments, preset: LlamaFileType) throws {
@@ -43,13 +45,17 @@ struct ConvertGGUF {
       do { options.importance = try ImportanceMatrix(path: path) } catch { throw UsageError.invalid("cannot read --imatrix '\(path)': \(error)") }
       options.importancePath = path
     }
-    for unsupported in ["recipe", "include", "exclude", "group-size"] where arguments.isPresent(unsupported) {
+    for unsupported in ["recipe", "include", "exclude", "group-size", "bits"] where arguments.isPresent(unsupported) {
       throw UsageError.invalid("--\(unsupported) does not apply to GGUF targets (use --rule GLOB=TYPE on GGUF tensor names)")
     }
-    for unsupported in ["search", "compressed-tensors", "ignore-unindexed"] where arguments.flag(unsupported) {
+    // Every option refining a safetensors target means nothing to a llama-quantize preset.
+    let refinements = ConversionTarget.Refinement.allCases.map(\.rawValue)
+    for unsupported in refinements + ["ignore-unindexed", "force-layout"] where arguments.isPresent(unsupported) {
       throw UsageError.invalid("--\(unsupported) does not apply to GGUF targets")
     }
     dryRun = arguments.flag("dry-run")
+    allowUnmatched = arguments.flag("allow-unmatched")
+    skipSpaceCheck = arguments.flag("skip-space-check")
     force = arguments.flag("force")
     resume = arguments.flag("resume")
     json = arguments.flag("json")
@@ -64,6 +70,14 @@ struct ConvertGGUF {
     try checkpoint.requireCompleteIndex(allowUnindexedFiles: false, override: "--ignore-unindexed")
     let plan = try GGUFConversionPlan(checkpoint: checkpoint, output: output, options: options)
     for note in plan.notes { context.warn(note) }
+    if !plan.unmatchedOverrides.isEmpty {
+      let list = plan.unmatchedOverrides.map { "--rule '\($0)'" }.joined(separator: ", ")
+      guard allowUnmatched else {
+        throw UsageError.invalid(
+          "\(list) match\(plan.unmatchedOverrides.count == 1 ? "es" : "") no GGUF tensor name (blk.N.attn_kv_a_mqa.weight, ...: `--dry-run --json` lists them); fix the glob, or pass --allow-unmatched")
+      }
+      context.warn("\(list) match\(plan.unmatchedOverrides.count == 1 ? "es" : "") no GGUF tensor name")
+    }
     if dryRun {
       printPlan(plan, context: context)
       return
@@ -73,6 +87,11 @@ struct ConvertGGUF {
       if FileSystem.exists(path), !force, !resume {
         throw OutputDirectory.Refusal.fileExists(path)
       }
+    }
+    if !skipSpaceCheck {
+      // A resumed split set keeps the shards already on disk.
+      let present = resume ? plan.paths.reduce(0) { $0 + ((try? FileSystem.byteCount(of: $1)) ?? 0) } : 0
+      try OutputDirectory.checkFreeSpace(for: output, plannedByteCount: max(0, plan.outputByteCount - present))
     }
     let progress = context.progress(total: plan.outputByteCount, unit: .bytes, label: "convert")
     let runner = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint)

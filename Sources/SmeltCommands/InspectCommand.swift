@@ -23,7 +23,7 @@ struct InspectCommand: Command {
       .positional("path", help: "A checkpoint directory, a .safetensors file or a .gguf file."),
       .flag("tensors", help: "List every tensor (name, dtype, shape, bytes, file)."),
       .option("filter", valueName: "glob", help: "With --tensors, only tensors whose name matches GLOB (e.g. '*.experts.0.*')."),
-      .json,
+      .json, .jsonFile,
     ])
 
   var path: String
@@ -74,11 +74,7 @@ enum InspectReport {
   static func text(_ s: CheckpointSummary, tensors: [CheckpointSummary.TensorRow]?) -> String {
     var out = ""
     func line(_ text: String = "") { out += text + "\n" }
-    func count(_ n: Int) -> String {
-      if n >= 1_000_000_000 { return DisplayFormat.decimal(Double(n) / 1e9) + " B" }
-      if n >= 1_000_000 { return DisplayFormat.decimal(Double(n) / 1e6) + " M" }
-      return "\(n)"
-    }
+    func count(_ n: Int) -> String { DisplayFormat.count(n, noun: "params") }
     line("Checkpoint  \(s.path)")
     line("Files       \(s.files.count) (\(ByteCount.formatted(s.files.reduce(0) { $0 + $1.fileByteCount })))")
     line("Tensors     \(s.tensorCount)")

@@ -46,7 +46,7 @@ struct ShardCommand: Command {
       .flag("dry-run", help: "Print the plan without writing anything."),
       .flag("force", help: "Write into a non-empty output directory, replacing same-named files and removing stale ones."),
       .flag("ignore-unindexed", help: "Shard only what the index names, although the directory holds other .safetensors files."),
-    ] + SplitJobOptions.arguments + [.json, .quiet])
+    ] + SplitJobOptions.arguments + [.json, .jsonFile, .quiet])
 
   var input: String?
   var output: String?

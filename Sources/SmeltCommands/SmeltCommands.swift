@@ -28,7 +28,8 @@ public enum SmeltCommands {
     name: "smelt",
     abstract: "Convert, re-quantize, shard and validate large safetensors checkpoints on a CPU.",
     version: SmeltVersion.current,
-    commands: commands)
+    commands: commands,
+    writeJSONFile: { path, text in try FileSystem.writeFileAtomically(Array(text.utf8), to: path) })
 
   /// Runs `smelt` on `arguments` (without the executable name) and returns the exit status; writes only to
   /// the given streams. Tests call this; `main` calls it with the real streams.

@@ -25,7 +25,7 @@ struct SplitJobOptions: Sendable {
   /// Options that change how a job runs, not what it writes: left out of the command line a job records
   /// (its manifest, its parts' job description), so one run, a resumed run and N parts record the same.
   static let executionOnly: Set<String> = [
-    "part", "resume", "force", "quiet", "emit-sbatch", "parts", "cpus-per-task", "finalize", "dry-run",
+    "part", "resume", "force", "quiet", "emit-sbatch", "parts", "cpus-per-task", "finalize", "dry-run", "json-file",
   ]
 
   /// This process's share (`.whole` without `--part`).

@@ -17,7 +17,7 @@ struct VerifyCommand: Command {
     arguments: [
       .positional("directory", help: "The directory to check (a smelt output, or any checkpoint directory)."),
       .flag("deep", help: "Also scan every value: NaN/Inf anywhere, zero or negative scales."),
-      .json,
+      .json, .jsonFile,
     ])
 
   var directory: String

@@ -58,6 +58,15 @@ public enum FileSystem {
     return Int(info.st_size)
   }
 
+  /// The bytes an unprivileged writer may still use on the file system holding `path` (`statvfs`'s
+  /// `f_bavail × f_frsize`).
+  public static func availableByteCount(at path: String) throws(SystemError) -> Int {
+    var info = statvfs()
+    guard statvfs(path, &info) == 0 else { throw SystemError("statvfs", path: path) }
+    let (bytes, overflow) = Int(clamping: info.f_bavail).multipliedReportingOverflow(by: Int(clamping: info.f_frsize))
+    return overflow ? Int.max : bytes
+  }
+
   /// Allocated bytes on disk (differs from the size for sparse files).
   public static func allocatedByteCount(of path: String) throws(SystemError) -> Int {
     var info = stat()

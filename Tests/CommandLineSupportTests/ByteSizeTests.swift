@@ -16,13 +16,20 @@ import Testing
   }
 
   @Test(
+    "accepts the bare decimal units people write (2G, 500M, 1.5T), as llama.cpp's gguf-split does",
+    arguments: [("2G", 2_000_000_000), ("500M", 500_000_000), ("1.5T", 1_500_000_000_000), ("64k", 64_000), ("5 K", 5_000)])
+  func bareUnits(text: String, bytes: Int) throws {
+    #expect(try ArgumentValues.byteCount(text) == bytes)
+  }
+
+  @Test(
     "rejects negatives, garbage and ambiguous units",
     arguments: [
-      "-5GB", "", "GB", "5 ", " 5GB", "5XB", "5G", "5 K", "5GBs", "1e3", "5..0GB", "5.GB", ".5GB", "5  GB",
+      "-5GB", "", "GB", "5 ", " 5GB", "5XB", "5GBs", "1e3", "5..0GB", "5.GB", ".5GB", "5  GB",
       "+5GB", "0x10", "5_000", "٣GB",
     ])
   func rejects(text: String) {
-    #expect(throws: InvalidArgumentValue("expected a byte size such as 5GB, 4.5GB, 80GiB, 512MB or 1048576")) {
+    #expect(throws: InvalidArgumentValue("expected a byte size such as 5GB, 2G, 4.5GB, 80GiB, 512MB or 1048576")) {
       try ArgumentValues.byteCount(text)
     }
   }
@@ -53,5 +60,15 @@ import Testing
     #expect(DisplayFormat.duration(seconds: 2.2) == "0:03")
     #expect(DisplayFormat.duration(seconds: 3725) == "1:02:05")
     #expect(DisplayFormat.duration(seconds: .infinity) == "--:--")
+  }
+
+  @Test(
+    "parameter counts print as counts with two decimals and a noun, never like a byte size",
+    arguments: [
+      (684_489_845_760, "684.49 B params"), (5_799_936, "5.80 M params"), (37_549_999, "37.55 M params"),
+      (1_000_000_000, "1.00 B params"), (999, "999 params"), (1_234, "1.23 k params"), (1_995_000, "2.00 M params"),
+    ])
+  func parameterCounts(count: Int, text: String) {
+    #expect(DisplayFormat.count(count, noun: "params") == text)
   }
 }

@@ -64,7 +64,7 @@ import Testing
     #expect(
       throws: UsageError.invalidValue(
         "5 parsecs", argument: "--max-shard-size <size>",
-        reason: "expected a byte size such as 5GB, 4.5GB, 80GiB, 512MB or 1048576", allowedValues: [])
+        reason: "expected a byte size such as 5GB, 2G, 4.5GB, 80GiB, 512MB or 1048576", allowedValues: [])
     ) { try parsed.byteCount("max-shard-size") }
     let ranged = try parse(["in", "-j", "0"])
     do {

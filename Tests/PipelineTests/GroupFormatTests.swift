@@ -127,7 +127,7 @@ func snr(_ reference: [Float], _ approximation: [Float]) -> Double {
   func target(index: Int) throws {
     let (name, storage, range) = GroupFormatTargetTests.cases[index]
     let input = try writeTinyCheckpoint("tiny-\(name)")
-    let target = try #require(ConversionTarget.parse(name, groupSize: 32))
+    let target = try #require(ConversionTarget.parse(name == "int4-g128" ? "int4-g32" : name, groupSize: name == "int4-g128" ? nil : 32))
     let (out, report) = try run(input, target, into: "target-\(name)")
     let source = try Checkpoint.open(input)
     let groups = WeightGrouping.groups(of: out.entries)
@@ -163,7 +163,7 @@ func snr(_ reference: [Float], _ approximation: [Float]) -> Double {
   func search() throws {
     let input = try writeTinyCheckpoint("tiny-search")
     for name in ["int4-g128", "int4-asym", "mlx-affine", "mxfp4", "nvfp4-ct"] {
-      let target = try #require(ConversionTarget.parse(name, groupSize: 32))
+      let target = try #require(ConversionTarget.parse(name == "int4-g128" ? "int4-g32" : name, groupSize: name == "int4-g128" ? nil : 32))
       let (_, rtn) = try run(input, target, into: "search-rtn-\(name)")
       let (_, searched) = try run(input, target, into: "search-\(name)", search: true)
       let rtnMean = rtn.tensors.map(\.snrDecibels).reduce(0, +) / Double(rtn.tensors.count)
@@ -234,7 +234,7 @@ func snr(_ reference: [Float], _ approximation: [Float]) -> Double {
   @Test("an FP8-block checkpoint requantizes from its exact F32 dequantization, never through BF16")
   func fp8Input() throws {
     let input = try writeTinyCheckpoint("tiny-fp8", fp8: true)
-    let target = try #require(ConversionTarget.parse("int4-g128", groupSize: 32))
+    let target = try #require(ConversionTarget.parse("int4-g32"))
     let (out, _) = try run(input, target, into: "fp8-int4", selection: TensorSelection(excludes: [Glob("*.o_proj.weight")]))
     let source = try Checkpoint.open(input)
     var checked = 0
@@ -277,7 +277,7 @@ func snr(_ reference: [Float], _ approximation: [Float]) -> Double {
     let input = try writeTinyCheckpoint("tiny-recipe")
     let recipe = ConversionRecipe(
       rules: [
-        try ConversionRecipe.parseRule("*.mlp.experts.*=int4-g128:group=32", defaults: defaults),
+        try ConversionRecipe.parseRule("*.mlp.experts.*=int4-g32", defaults: defaults),
         try ConversionRecipe.parseRule("*.self_attn.*=fp8-block", defaults: defaults),
       ], fallback: .keep)
     let (out, _) = try run(input, .mixed(recipe), into: "recipe-ct")

@@ -125,12 +125,12 @@ private func writeInput(_ name: String) throws -> String {
       ("--max-shard-size", try fingerprint(input, fp8, maxShardByteCount: 4096)),
       ("--to bf16", try fingerprint(input, .cast(.bfloat16))),
       ("--to f32", try fingerprint(input, .cast(.float32))),
-      ("--to int4-g128 --group-size 32", try fingerprint(input, target("int4-g128", groupSize: 32))),
+      ("--to int4-g128 --group-size 32", try fingerprint(input, target("int4-g32"))),
       // (Group 64 only divides the 64-column weights: the 32-column ones are left out of both sides.)
-      ("--group-size 32 --exclude", try fingerprint(input, target("int4-g128", groupSize: 32), selection: narrowOnes)),
-      ("--group-size 64 --exclude", try fingerprint(input, target("int4-g128", groupSize: 64), selection: narrowOnes)),
+      ("--group-size 32 --exclude", try fingerprint(input, target("int4-g32"), selection: narrowOnes)),
+      ("--group-size 64 --exclude", try fingerprint(input, target("int4-g64"), selection: narrowOnes)),
       ("--to int4-asym", try fingerprint(input, target("int4-asym", groupSize: 32))),
-      ("--search", try fingerprint(input, target("int4-g128", groupSize: 32), search: true)),
+      ("--search", try fingerprint(input, target("int4-g32"), search: true)),
       ("--to mlx-affine --group-size 32", try fingerprint(input, target("mlx-affine", groupSize: 32))),
       ("--bits 8", try fingerprint(input, target("mlx-affine", groupSize: 32, bits: 8))),
     ]
@@ -142,7 +142,7 @@ private func writeInput(_ name: String) throws -> String {
   @Test("every byte-changing option changes the fingerprint: --search, --scale-format in rule runs")
   func options() throws {
     let input = try writeTinyCheckpoint("fingerprint-options")
-    let int4 = try #require(ConversionTarget.parse("int4-g128", groupSize: 32))
+    let int4 = try #require(ConversionTarget.parse("int4-g32"))
     #expect(try fingerprint(input, int4) == fingerprint(input, int4), "stable")
     #expect(try fingerprint(input, int4) != fingerprint(input, int4, search: true), "--search")
     func ruleRun(ue8m0: Bool) throws -> ConversionTarget {
@@ -199,7 +199,7 @@ private func writeInput(_ name: String) throws -> String {
   @Test("--resume refuses an interrupted run of other options, naming its command; the same options resume")
   func resumeWithOtherOptions() throws {
     let input = try writeTinyCheckpoint("resume-options")
-    let int4 = try #require(ConversionTarget.parse("int4-g128", groupSize: 32))
+    let int4 = try #require(ConversionTarget.parse("int4-g32"))
     let output = try scratch("resume-options-out")
     try FileSystem.createDirectory(output)
     try interruptedRun(input, int4, into: output)

@@ -16,7 +16,7 @@ struct RepackCase: CustomTestStringConvertible, Sendable {
   static let all: [RepackCase] = [
     RepackCase(sample: "tiny-gpt-oss", arguments: ["--to", "mxfp4"], repacked: 4),
     RepackCase(sample: "tiny-deepseek-v4", arguments: ["--to", "mxfp4"], repacked: 36),
-    RepackCase(sample: "tiny-deepseek-v4", arguments: ["--to", "mxfp4-gpt-oss"], repacked: 36),
+    RepackCase(sample: "tiny-deepseek-v4", arguments: ["--to", "mxfp4-gpt-oss", "--force-layout"], repacked: 36),
     RepackCase(sample: "tiny-deepseek-v4", arguments: ["--to", "fp8-block", "--scale-format", "ue8m0"], repacked: 36),
   ]
 }

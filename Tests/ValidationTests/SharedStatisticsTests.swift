@@ -12,7 +12,7 @@ struct SharedStatisticsTests {
     let slice = try Fixtures.layerSlice.get()
     let output = try Fixtures.temporaryDirectory("stats-\(targetName)")
     let checkpoint = try Checkpoint.open(slice)
-    let target = try Fixtures.require(ConversionTarget.parse(targetName, groupSize: targetName == "int4-g128" ? 64 : nil), targetName)
+    let target = try Fixtures.require(ConversionTarget.parse(targetName == "int4-g128" ? "int4-g64" : targetName), targetName)
     let plan = try ConversionPlan(checkpoint: checkpoint, target: target)
     let report = try ConversionRunner(plan: plan, checkpoint: checkpoint, output: output).run(resume: false, commandLine: ["test"]) { _ in }
     let validation = try Validator(

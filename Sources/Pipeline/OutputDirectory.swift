@@ -189,6 +189,8 @@ public enum OutputDirectory {
 
   /// Whether `name` in `directory` is something only a Smelt run writes.
   static func isSmeltArtifact(_ name: String, in directory: String, topLevel: Bool) -> Bool {
+    // A temporary file still there under the exclusive lock belongs to a writer that was killed.
+    if name.hasSuffix(".smelt-tmp") { return true }
     if name.hasSuffix(".safetensors") || name == "model.safetensors.index.json" { return true }
     guard topLevel else { return false }
     switch name {

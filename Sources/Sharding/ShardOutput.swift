@@ -62,10 +62,8 @@ public final class ShardOutput: Sendable {
     for name in names where name.hasSuffix(".smelt-tmp") && !shared {
       try FileSystem.remove(FileSystem.join(directory, name))
     }
-    // Another part may be storing the plan file right now (its temporary name): that is this job.
-    let existing = names.filter {
-      !$0.hasSuffix(".smelt-tmp") && !($0.hasPrefix(".smelt-shard-plan.") && $0.hasSuffix(".tmp"))
-    }
+    // Another part may be storing the plan file right now (under a temporary name): that is this job.
+    let existing = names.filter { !$0.hasSuffix(".smelt-tmp") }
     guard let first = existing.first, !force else { return }
     if shared, let stored = try? ShardPlanFile.read(outputDirectory: directory) {
       guard stored.planDigest == (try ShardPlanFile.digest(plan)) else {

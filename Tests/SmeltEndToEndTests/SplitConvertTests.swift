@@ -116,6 +116,8 @@ import Testing
     try FileManager.default.removeItem(atPath: output)
     let part = ([smelt, "shard", sample, output] + arguments + ["--part", "1/3"]).joined(separator: " ")
     _ = try shell("\(part) & pid=$!; sleep 0.05; kill -KILL $pid; wait $pid; true")
+    // What a part killed while storing the plan leaves (the kill above lands anywhere): not "another job's" file.
+    try Data([1, 2, 3]).write(to: URL(fileURLWithPath: output + "/.smelt-shard-plan.4242.17.smelt-tmp"))
     #expect(runSmelt(["shard", sample, output] + arguments + ["--part", "1/3", "--resume"]).status == 0)
     let receipt = output + "/.smelt-shard-part-1-of-3.json"
     let first = try FileSystem.readFile(receipt)
@@ -126,6 +128,8 @@ import Testing
     for number in 2...3 {
       #expect(runSmelt(["shard", sample, output] + arguments + ["--part", "\(number)/3"]).status == 0)
     }
+    // A temporary file of a writer killed mid-write: --finalize removes it under the exclusive lock.
+    try Data([1, 2, 3]).write(to: URL(fileURLWithPath: output + "/1/.model-00002-of-00021.safetensors.smelt-tmp"))
     let finalized = runSmelt(["shard", "--finalize", output, "--quiet"])
     #expect(finalized.status == 0, "\(finalized.stderr)")
     #expect(Fixture.hashes(output) == reference)

@@ -216,6 +216,7 @@ struct ConvertCommand: Command {
     }
     progress.finish()
     try Self.removeStale(in: output, previous: previous)
+    try OutputCheck.run(directory: output, context: context)
     printReport(report, context: context)
   }
 

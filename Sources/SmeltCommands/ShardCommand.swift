@@ -121,6 +121,7 @@ struct ShardCommand: Command {
     if finalize, let output {
       context.log("checking the parts of \(output) ...")
       let (plan, result) = try ShardJob.finalize(outputDirectory: output)
+      try OutputCheck.run(directory: output, context: context)
       let bytes = result.weightFiles.reduce(0) { $0 + $1.byteCount }
       context.stdout.line("finalized \(output): \(result.weightFiles.count) files (\(ByteCount.formatted(bytes))) on \(plan.devices.count) device(s) verified; wrote \(result.manifestPath) in \(seconds(clock.now - start))")
       return
@@ -176,6 +177,7 @@ struct ShardCommand: Command {
     let result = try ShardFinalizer.finalize(plan, outputDirectory: output, partCount: 1) { verifying.advance(by: $0) }
     try directory.removeStale(plan: plan, result: result)
     verifying.finish()
+    try OutputCheck.run(directory: output, context: context)
     context.stdout.line(PlanReport.deviceTable(plan))
     context.stdout.line("wrote \(plan.files.count) files (\(ByteCount.formatted(total))) for \(plan.devices.count) device(s) and \(result.manifestPath) in \(seconds(clock.now - start))")
   }

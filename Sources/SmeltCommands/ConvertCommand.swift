@@ -55,7 +55,7 @@ struct ConvertCommand: Command {
       .flag("ignore-unindexed", help: "Convert only what the index names, although the directory holds other .safetensors files."),
       .flag("finalize", help: "Complete OUT after all its parts (--part I/N) finished: check every file against the parts' receipts, write the index, config and manifest."),
       .option("imatrix", valueName: "file", help: "GGUF targets: llama-imatrix's importance matrix weighting the k-quant searches."),
-      .flag("drop-mtp", help: "GGUF targets: leave out the multi-token-prediction block (for llama.cpp builds that cannot load nextn tensors)."),
+      .flag("drop-mtp", help: "Leave out the multi-token-prediction layer(s) (layers >= num_hidden_layers) and declare none in config.json, as mlx-lm and llama.cpp's converters do (GGUF: no nextn tensors)."),
     ] + SplitJobOptions.arguments + [.json, .quiet])
 
   var input: String
@@ -64,6 +64,8 @@ struct ConvertCommand: Command {
   var selection: TensorSelection
   var compressedTensors: Bool
   var search: Bool
+  /// `--drop-mtp`.
+  var dropMTP: Bool
   var maxShardByteCount: Int
   var dryRun: Bool
   var listTensors: Bool
@@ -113,9 +115,10 @@ struct ConvertCommand: Command {
       (input, output, target, selection) = ("", "", .cast(.float32), TensorSelection())
       (compressedTensors, search, maxShardByteCount, dryRun, listTensors, force, resume, ignoreUnindexed, json) =
         (false, false, 0, false, false, false, false, false, false)
+      dropMTP = false
       return
     }
-    for option in ["imatrix", "drop-mtp"] where arguments.isPresent(option) {
+    for option in ["imatrix"] where arguments.isPresent(option) {
       throw UsageError.invalid("--\(option) applies to GGUF targets only (--to gguf-<preset>)")
     }
     input = try arguments.string("input")
@@ -130,6 +133,7 @@ struct ConvertCommand: Command {
     let bits = try arguments.int("bits")
     let defaults = ConversionRecipe.SchemeDefaults(groupSize: groupSize, bits: bits, blockShape: (parts[0], parts[1]), ue8m0: ue8m0)
     search = arguments.flag("search")
+    dropMTP = arguments.flag("drop-mtp")
     var base: ConversionTarget?
     if let name = arguments.optionalString("to") {
       guard let parsed = ConversionTarget.parse(name, blockShape: (parts[0], parts[1]), ue8m0: ue8m0, groupSize: groupSize, bits: bits) else {
@@ -189,7 +193,7 @@ struct ConvertCommand: Command {
     try checkpoint.requireCompleteIndex(allowUnindexedFiles: ignoreUnindexed, override: "--ignore-unindexed")
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
-      compressedTensorsNaming: compressedTensors, search: search)
+      compressedTensorsNaming: compressedTensors, search: search, dropMTP: dropMTP)
     if !finalizing { for note in plan.notes { context.log("note: \(note)") } }
     if dryRun {
       printPlan(plan, context: context)

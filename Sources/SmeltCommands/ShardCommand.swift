@@ -44,6 +44,7 @@ struct ShardCommand: Command {
       .flag("finalize", help: "Check that all parts of OUT are complete and intact; write the indexes and the manifest."),
       .flag("resume", help: "With --part: keep the files this part already finished (after a kill or a requeue)."),
       .flag("dry-run", help: "Print the plan without writing anything."),
+      .flag("drop-mtp", help: "Leave out the multi-token-prediction layer(s) and declare none in each device's config.json (deepseek-mp always drops them)."),
       .flag("force", help: "Write into a non-empty output directory, replacing same-named files and removing stale ones."),
       .flag("ignore-unindexed", help: "Shard only what the index names, although the directory holds other .safetensors files."),
     ] + SplitJobOptions.arguments + [.json, .quiet])
@@ -113,6 +114,7 @@ struct ShardCommand: Command {
     options = ShardOptions(
       devices: devices, strategy: strategy, expertLoad: load, redundantExpertCount: redundant, rules: rules,
       tensorParallel: arguments.flag("tensor-parallel"), layout: layout, maxFileByteCount: maxFile)
+    options?.dropMTP = arguments.flag("drop-mtp")
   }
 
   func run(context: CommandContext) throws {

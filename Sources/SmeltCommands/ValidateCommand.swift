@@ -3,9 +3,11 @@ import CommandLineSupport
 import JSON
 import JobParts
 import Pipeline
+import ReferenceModel
 import SystemIO
 import TensorCore
 import Validation
+import WeightFormats
 
 /// `smelt validate REFERENCE CANDIDATE`: a CI gate proving a conversion computes what the original does.
 struct ValidateCommand: Command {
@@ -133,11 +135,17 @@ struct ValidateCommand: Command {
   func run(context: CommandContext) throws {
     do {
       try runChecked(context: context)
-    } catch let error where !(error is UsageError || error is ExitCode) && !finalizing {
+    } catch let error where Self.isComparisonError(error) && !finalizing {
       context.stderr.line("Error: \(error)")
       context.stderr.line("could not compare '\(reference)' with '\(candidate)' (exit 2)")
       throw Self.couldNotCompare
     }
+  }
+
+  /// Errors that mean the two checkpoints could not be compared (exit 2), not a refused output path or a
+  /// split job's bookkeeping (exit 1).
+  static func isComparisonError(_ error: any Error) -> Bool {
+    error is ValidationError || error is ReferenceModelError || error is CheckpointError || error is WeightDecodingError
   }
 
   func runChecked(context: CommandContext) throws {

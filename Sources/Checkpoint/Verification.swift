@@ -33,6 +33,8 @@ public struct VerificationFinding: Sendable, Equatable, CustomStringConvertible 
     case nonPositiveScale = "non-positive-scale"
     case placementMismatch = "placement-mismatch"
     case staleManifest = "stale-manifest"
+    case unexplainedTensor = "unexplained-tensor"
+    case configWithoutTensors = "config-without-tensors"
   }
 
   public var code: Code
@@ -163,6 +165,7 @@ public enum Verification {
     // 3-5. Headers, index, values.
     let weights = checkWeights(directory: directory, prefix: "", visible: visible, deep: deep)
     findings += weights.findings
+    findings += consumerFindings(directory: directory, headers: weights.headers)
     report.checkedFileCount = max(hashed, weights.fileCount)
     report.checkedTensorCount = weights.tensorCount
     report.findings = findings.filter { !$0.isWarning } + findings.filter(\.isWarning)
@@ -245,6 +248,7 @@ public enum Verification {
         }, uniquingKeysWith: { first, _ in first })
       let weights = checkWeights(directory: path, prefix: prefix, visible: visible, deep: deep, fileOwners: owners)
       findings += weights.findings
+      findings += consumerFindings(directory: path, headers: weights.headers, prefix: prefix)
       findings += checkPlacement(manifest, device: device, headers: weights.headers)
       tensorCount += weights.tensorCount
       weightFiles += weights.fileCount

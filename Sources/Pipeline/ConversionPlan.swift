@@ -123,7 +123,7 @@ public struct ConversionPlan: Sendable {
   public init(
     checkpoint: Checkpoint, target: ConversionTarget, selection: TensorSelection = TensorSelection(),
     maxShardByteCount: Int = OutputSharding.defaultMaxShardByteCount, compressedTensorsNaming: Bool = false,
-    search: Bool = false, skipIncompatible: Bool = false
+    search: Bool = false, skipIncompatible: Bool = false, dropMTP: Bool = false
   ) throws {
     self.target = target
     let entries = checkpoint.entries
@@ -149,7 +149,14 @@ public struct ConversionPlan: Sendable {
       }(),
       modelDType: WeightDecoding.modelDType(checkpoint), classifier: checkpoint.classifier)
     var jobs: [ConversionJob] = []
+    var droppedMTP = 0
     for group in WeightGrouping.groups(of: entries) {
+      // --drop-mtp: the family's MTP layer(s) (layers >= num_hidden_layers, unnumbered MTP modules) are left
+      // out, as mlx-lm's and llama.cpp's converters do.
+      if dropMTP, checkpoint.classifier.classify(group.parts.values.min() ?? group.modulePath).isMTP {
+        droppedMTP += group.parts.count
+        continue
+      }
       var effective: ConversionTarget? = target
       var ruleMatched = false
       if case .mixed(let recipe) = target {
@@ -212,7 +219,8 @@ public struct ConversionPlan: Sendable {
     let rewritten = checkpoint.config.map {
       ConfigRewriter.rewrite($0.raw, for: target, jobs: jobs, compressedTensorsNaming: context.compressedTensors, family: family)
     }
-    config = rewritten
+    config = dropMTP ? rewritten.map(Self.withoutMTPLayers) : rewritten
+    if droppedMTP > 0 { notes.append("--drop-mtp: left out \(droppedMTP) tensor(s) of the MTP layer(s); the config declares none") }
     extraFiles = QuantizationConfigWriter.extraFiles(for: family, jobs: jobs, config: rewritten)
     replacedSidecars = ["hf_quant_config.json", "quantize_config.json"]
   }
@@ -232,6 +240,20 @@ public struct ConversionPlan: Sendable {
       names.insert(group.storage == .plain ? TensorName(logical).modulePath : group.modulePath)
     }
     return globs.filter { entry in !names.contains(where: entry.glob.matches) }.map { "\($0.option) '\($0.glob.pattern)'" }
+  }
+
+  /// The config keys that count a model's MTP layers (DeepSeek/GLM/Kimi, Qwen3.5), top level and in a nested
+  /// `text_config`.
+  static let mtpLayerCountKeys = ["num_nextn_predict_layers", "mtp_num_hidden_layers"]
+
+  /// `config` declaring no MTP layer: every MTP layer count that is present set to 0.
+  public static func withoutMTPLayers(_ config: JSONObject) -> JSONObject {
+    var config = config
+    for key in mtpLayerCountKeys where config[key] != nil { config = config.setting(key, to: .number(JSONNumber(0))) }
+    if let text = config["text_config"]?.objectValue {
+      config = config.setting("text_config", to: .object(withoutMTPLayers(text)))
+    }
+    return config
   }
 
   /// Shared inputs of `job(for:)`.

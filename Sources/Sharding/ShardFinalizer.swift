@@ -1,6 +1,7 @@
 import Checkpoint
 import Dispatch
 import JSON
+import Pipeline
 import SafeTensors
 import Synchronization
 import SystemIO
@@ -87,6 +88,12 @@ public enum ShardFinalizer {
         try FileSystem.writeFileAtomically(index.jsonBytes(), to: FileSystem.join(directory, "model.safetensors.index.json"))
         try record(device.directory + "/model.safetensors.index.json")
         for name in plan.source.sidecarFiles.sorted() {
+          if name == "config.json", plan.options.dropMTP, let config = plan.source.config {
+            let edited = ConversionPlan.withoutMTPLayers(config.raw)
+            try FileSystem.writeFileAtomically(JSONWriter(pretty: true).bytes(.object(edited)) + [0x0A], to: FileSystem.join(directory, name))
+            try record(device.directory + "/" + name)
+            continue
+          }
           try FileSystem.copyFile(FileSystem.join(plan.source.directory, name), to: FileSystem.join(directory, name))
           try record(device.directory + "/" + name)
         }

@@ -36,6 +36,8 @@ public struct ShardOptions: Sendable {
   public var layout: ShardLayout
   /// Largest output file (Hugging Face layout); a bigger tensor gets a file of its own.
   public var maxFileByteCount: Int
+  /// Leave out the MTP layer(s) (`--drop-mtp`; `deepseek-mp` always does) and declare none in config.json.
+  public var dropMTP = false
 
   /// Hugging Face's default shard size.
   public static let defaultMaxFileByteCount = 5_000_000_000

@@ -53,7 +53,7 @@ public enum ShardPlanner {
 
     // Skipped tensors: deepseek-mp drops the MTP layer(s), as convert.py drops "model.layers.61".
     var skipped = [Bool](repeating: false, count: tensors.count)
-    if deepSeek {
+    if deepSeek || options.dropMTP {
       for (i, place) in classes.enumerated() where place.isMTP { skipped[i] = true }
     }
 

@@ -71,6 +71,7 @@ extension ConvertCommand {
     verifying.finish()
     try directory.removeBookkeeping()
     try Self.removeStale(in: output, previous: OutputDirectory.PreviousOutput())
+    try OutputCheck.run(directory: output, context: context)
     let bytes = files.reduce(0) { $0 + $1.byteCount }
     context.stdout.line(
       "finalized \(output): \(files.count) file(s) (\(ByteCount.formatted(bytes))) from \(stored.partCount) parts checked against their receipts; wrote the index, config and \(OutputManifest.fileName) in \(DisplayFormat.decimal(ContinuousClock.seconds(clock.now - start))) s"

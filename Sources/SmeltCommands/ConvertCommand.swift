@@ -65,7 +65,7 @@ struct ConvertCommand: Command {
       .flag("ignore-unindexed", help: "Convert only what the index names, although the directory holds other .safetensors files."),
       .flag("finalize", help: "Complete OUT after all its parts (--part I/N) finished: check every file against the parts' receipts, write the index, config and manifest."),
       .option("imatrix", valueName: "file", help: "GGUF targets: llama-imatrix's importance matrix weighting the k-quant searches."),
-      .flag("drop-mtp", help: "GGUF targets: leave out the multi-token-prediction block (for llama.cpp builds that cannot load nextn tensors)."),
+      .flag("drop-mtp", help: "Leave out the multi-token-prediction layer(s) (layers >= num_hidden_layers) and declare none in config.json, as mlx-lm and llama.cpp's converters do (GGUF: no nextn tensors)."),
     ] + SplitJobOptions.arguments + [.json, .jsonFile, .quiet])
 
   var input: String
@@ -80,6 +80,8 @@ struct ConvertCommand: Command {
   var skipSpaceCheck: Bool
   /// The scheme names the target is made of (the `--to` name, the recipe's).
   var schemes: [String]
+  /// `--drop-mtp`.
+  var dropMTP: Bool
   var maxShardByteCount: Int
   var dryRun: Bool
   var listTensors: Bool
@@ -130,9 +132,10 @@ struct ConvertCommand: Command {
       (compressedTensors, search, skipIncompatible, allowUnmatched, forceLayout, skipSpaceCheck, maxShardByteCount, schemes) =
         (false, false, false, false, false, false, 0, [])
       (dryRun, listTensors, force, resume, ignoreUnindexed, json) = (false, false, false, false, false, false)
+      dropMTP = false
       return
     }
-    for option in ["imatrix", "drop-mtp"] where arguments.isPresent(option) {
+    for option in ["imatrix"] where arguments.isPresent(option) {
       throw UsageError.invalid("--\(option) applies to GGUF targets only (--to gguf-<preset>)")
     }
     input = try arguments.string("input")
@@ -151,6 +154,7 @@ struct ConvertCommand: Command {
     allowUnmatched = arguments.flag("allow-unmatched")
     forceLayout = arguments.flag("force-layout")
     skipSpaceCheck = arguments.flag("skip-space-check")
+    dropMTP = arguments.flag("drop-mtp")
     var base: ConversionTarget?
     if let name = arguments.optionalString("to") {
       let fixedGroup = ConversionTarget.entry(named: name)?.fixedGroupSize
@@ -212,7 +216,7 @@ struct ConvertCommand: Command {
     }
     let plan = try ConversionPlan(
       checkpoint: checkpoint, target: target, selection: selection, maxShardByteCount: maxShardByteCount,
-      compressedTensorsNaming: compressedTensors, search: search, skipIncompatible: skipIncompatible)
+      compressedTensorsNaming: compressedTensors, search: search, skipIncompatible: skipIncompatible, dropMTP: dropMTP)
     if !plan.unmatchedGlobs.isEmpty {
       let list = plan.unmatchedGlobs.joined(separator: ", ")
       guard allowUnmatched else {
@@ -255,6 +259,7 @@ struct ConvertCommand: Command {
     }
     progress.finish()
     try Self.removeStale(in: output, previous: previous)
+    try OutputCheck.run(directory: output, context: context)
     printReport(report, context: context)
   }
 

@@ -44,6 +44,7 @@ struct ShardCommand: Command {
       .flag("finalize", help: "Check that all parts of OUT are complete and intact; write the indexes and the manifest."),
       .flag("resume", help: "With --part: keep the files this part already finished (after a kill or a requeue)."),
       .flag("dry-run", help: "Print the plan without writing anything."),
+      .flag("drop-mtp", help: "Leave out the multi-token-prediction layer(s) and declare none in each device's config.json (deepseek-mp always drops them)."),
       .flag("force", help: "Write into a non-empty output directory, replacing same-named files and removing stale ones."),
       .flag("ignore-unindexed", help: "Shard only what the index names, although the directory holds other .safetensors files."),
     ] + SplitJobOptions.arguments + [.json, .jsonFile, .quiet])
@@ -113,6 +114,7 @@ struct ShardCommand: Command {
     options = ShardOptions(
       devices: devices, strategy: strategy, expertLoad: load, redundantExpertCount: redundant, rules: rules,
       tensorParallel: arguments.flag("tensor-parallel"), layout: layout, maxFileByteCount: maxFile)
+    options?.dropMTP = arguments.flag("drop-mtp")
   }
 
   func run(context: CommandContext) throws {
@@ -121,6 +123,7 @@ struct ShardCommand: Command {
     if finalize, let output {
       context.log("checking the parts of \(output) ...")
       let (plan, result) = try ShardJob.finalize(outputDirectory: output)
+      try OutputCheck.run(directory: output, context: context)
       let bytes = result.weightFiles.reduce(0) { $0 + $1.byteCount }
       context.stdout.line("finalized \(output): \(result.weightFiles.count) files (\(ByteCount.formatted(bytes))) on \(plan.devices.count) device(s) verified; wrote \(result.manifestPath) in \(seconds(clock.now - start))")
       return
@@ -176,6 +179,7 @@ struct ShardCommand: Command {
     let result = try ShardFinalizer.finalize(plan, outputDirectory: output, partCount: 1) { verifying.advance(by: $0) }
     try directory.removeStale(plan: plan, result: result)
     verifying.finish()
+    try OutputCheck.run(directory: output, context: context)
     context.stdout.line(PlanReport.deviceTable(plan))
     context.stdout.line("wrote \(plan.files.count) files (\(ByteCount.formatted(total))) for \(plan.devices.count) device(s) and \(result.manifestPath) in \(seconds(clock.now - start))")
   }

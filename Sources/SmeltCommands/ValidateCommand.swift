@@ -3,8 +3,11 @@ import CommandLineSupport
 import JSON
 import JobParts
 import Pipeline
+import ReferenceModel
 import SystemIO
+import TensorCore
 import Validation
+import WeightFormats
 
 /// `smelt validate REFERENCE CANDIDATE`: a CI gate proving a conversion computes what the original does.
 struct ValidateCommand: Command {
@@ -20,10 +23,12 @@ struct ValidateCommand: Command {
       candidate's storage (weights: 40 dB for 16/32-bit floats, 25 dB for scaled FP8, 15 dB for unscaled FP8 \
       casts, 10 dB for 4-bit formats; linear outputs 6 dB lower), --max-peak-error (max |error| / max |value| of a \
       weight, which catches a few corrupted elements the SNR barely sees) 0.01 / 0.05 / 0.15 / 0.75 for the same \
-      storages, no cosine, KL or top-1 limit. --layers/--experts restrict the tensor and layer levels to a \
+      storages, no cosine limit. Model level: every run applies (and prints) a gate preset on the mean KL and       the top-1 agreement of the logits, by default the one of the candidate's coarsest weight storage:       lossless (16/32-bit floats: KL <= 0.02, top-1 >= 80 %), fp8 (FP8 scaled or cast: KL <= 1, top-1 >= 25 %),       int8 (GGML q8_0/q6_K/q5: the same), int4 (int4, GPTQ, MLX, GGML q4 and below: KL <= 3, top-1 >= 10 %),       fp4 (MXFP4, NVFP4: the same); --preset NAME picks one, --preset none sets no model-level limit (said so       in the output), --max-kl/--min-top1 override a preset's limit. The presets come from measurements on       the bundled samples (scripts/gate-table, formats/validation-report.md): a random tiny model's logits       are nearly flat, so they are loose; tighten them from a baseline run on a real model. --layers/--experts restrict the tensor and layer levels to a \
       subset and skip the model level, with memory bounded by one tensor per side, so a 671B conversion can be \
       checked on a CI box. The JSON schema is in formats/validation-report.md. Exit status: 0 when every check \
-      passes, 1 when any fails (the failing tensor and layer are named), 64 for usage errors.
+      passes, 1 when any fails (the failing tensor and layer are named), 2 when the two could not be \
+      compared (unreadable checkpoint, no config.json for the layer/model levels, different architectures, a \
+      weight that cannot be decoded), 64 for usage errors.
       Cluster use: run N workers with --part I/N --json REPORT (same arguments); each compares its share of \
       the weights (balanced by bytes) and keeps its results in REPORT.smelt-parts/; then smelt validate \
       --finalize REPORT writes the merged report, identical to a single run's, prints the table and exits \
@@ -44,6 +49,9 @@ struct ValidateCommand: Command {
       .option("max-peak-error", valueName: "x", help: "Fail a weight whose max |error| exceeds X × its max |value| (default: by format)."),
       .option("max-kl", valueName: "x", help: "Fail when the mean KL divergence of the logits exceeds X (nats)."),
       .option("min-top1", valueName: "p", help: "Fail when the top-1 agreement is below P (a fraction, 0...1)."),
+      .option(
+        "preset", valueName: "name", help: "Model-level gate preset (default: by the candidate's coarsest storage; none: no model-level limit).",
+        values: ValidationPreset.all.map(\.name)),
       .option("json", valueName: "file", help: "Write the JSON report to FILE ('-' for stdout, replacing the table)."),
       .flag("all-rows", help: "List every tensor and linear, not only the worst ones and the failures."),
       .flag("finalize", help: "Merge the parts of REPORT (run with --part I/N --json REPORT) into REPORT; print and exit as one run."),
@@ -53,6 +61,8 @@ struct ValidateCommand: Command {
   var reference: String
   var candidate: String
   var options: ValidationOptions
+  /// `--preset NAME`; `nil`: chosen by the candidate's storage.
+  var preset: ValidationPreset?
   var jsonPath: String?
   var allRows: Bool
   /// `--finalize REPORT`: merge the parts of REPORT.
@@ -78,7 +88,7 @@ struct ValidateCommand: Command {
       guard let report = arguments.optionalString("reference"), arguments.optionalString("candidate") == nil else {
         throw UsageError.invalid("--finalize takes one argument: the report the parts were run with (--json REPORT)")
       }
-      (reference, candidate, jsonPath, options) = ("", "", report, ValidationOptions())
+      (reference, candidate, jsonPath, options, preset) = ("", "", report, ValidationOptions(), nil)
       return
     }
     reference = try arguments.string("reference")
@@ -115,10 +125,30 @@ struct ValidateCommand: Command {
       maximumPeakError: try arguments.optionalDouble("max-peak-error", in: 0...Double.greatestFiniteMagnitude),
       maximumMeanKL: try arguments.optionalDouble("max-kl", in: 0...Double.greatestFiniteMagnitude),
       minimumTop1Agreement: try arguments.optionalDouble("min-top1", in: 0...1))
+    preset = arguments.optionalString("preset").flatMap(ValidationPreset.named)
     self.options = options
   }
 
+  /// Exit status 2: the checkpoints could not be compared at all.
+  static let couldNotCompare = ExitCode(2)
+
   func run(context: CommandContext) throws {
+    do {
+      try runChecked(context: context)
+    } catch let error where Self.isComparisonError(error) && !finalizing {
+      context.stderr.line("Error: \(error)")
+      context.stderr.line("could not compare '\(reference)' with '\(candidate)' (exit 2)")
+      throw Self.couldNotCompare
+    }
+  }
+
+  /// Errors that mean the two checkpoints could not be compared (exit 2), not a refused output path or a
+  /// split job's bookkeeping (exit 1).
+  static func isComparisonError(_ error: any Error) -> Bool {
+    error is ValidationError || error is ReferenceModelError || error is CheckpointError || error is WeightDecodingError
+  }
+
+  func runChecked(context: CommandContext) throws {
     if finalizing, let jsonPath { return try finalize(report: jsonPath, context: context) }
     let validator = try makeValidator()
     if split.script != nil { return try emitScript(validator, context: context) }
@@ -147,7 +177,40 @@ struct ValidateCommand: Command {
       let limit = count + (referenceWeights.source.config?.numNextnPredictLayers ?? 0)
       do { try layers.check(below: limit, option: "--layers") } catch { throw UsageError.invalid("\(error)") }
     }
+    var options = options
+    if options.levels.contains(.model) {
+      let gate = Self.modelGate(preset: preset, thresholds: options.thresholds, candidate: candidateWeights)
+      options.modelGate = gate
+      options.thresholds.maximumMeanKL = gate.maximumMeanKL
+      options.thresholds.minimumTop1Agreement = gate.minimumTop1Agreement
+    }
     return Validator(reference: referenceWeights, candidate: candidateWeights, options: options)
+  }
+
+  /// The model-level gate: `--preset` or the candidate's coarsest storage's preset, with `--max-kl` /
+  /// `--min-top1` taking the place of the preset's limits where given.
+  static func modelGate(
+    preset: ValidationPreset?, thresholds: ValidationThresholds, candidate: CheckpointWeightProvider
+  ) -> ModelGate {
+    let chosen: ValidationPreset, origin: String
+    if let preset {
+      (chosen, origin) = (preset, "--preset")
+    } else {
+      let automatic = ValidationPreset.automatic(for: candidate)
+      chosen = automatic.preset
+      origin = automatic.decidedBy.map { name in
+        let storage = candidate.storage(of: name).map(\.rawValue) ?? "?"
+        let dtype = candidate.storedDType(of: name).map { " \($0.rawValue)" } ?? ""
+        return "default for the candidate's coarsest storage, \(storage)\(dtype) (\(name))"
+      } ?? "default: the candidate has no weights"
+    }
+    var explicit: [String] = []
+    if thresholds.maximumMeanKL != nil { explicit.append("--max-kl") }
+    if thresholds.minimumTop1Agreement != nil { explicit.append("--min-top1") }
+    return ModelGate(
+      preset: chosen, origin: explicit.isEmpty ? origin : origin + "; " + explicit.joined(separator: ", ") + " given",
+      maximumMeanKL: thresholds.maximumMeanKL ?? chosen.maximumMeanKL,
+      minimumTop1Agreement: thresholds.minimumTop1Agreement ?? chosen.minimumTop1Agreement)
   }
 
   /// Writes the JSON report (`--json`), prints the table, and fails when a check failed.
@@ -175,6 +238,12 @@ enum ValidationTable {
     var out = "reference: \(report.reference)\ncandidate: \(report.candidate)\n"
     if let layers = report.layers { out += "layers:    \(layers)\n" }
     if let experts = report.experts { out += "experts:   \(experts)\n" }
+    out += "gates:     tensor/layer: \(report.thresholds.minimumSNRDecibels == nil && report.thresholds.maximumPeakError == nil ? "SNR and peak error by each weight's storage" : "as given")"
+    out += report.thresholds.minimumCosine.map { ", cosine >= \(ReportFormat.cosine($0))" } ?? ""
+    out += "\n"
+    if report.levels.contains(.model) {
+      out += "           model: \(report.modelGate?.summary ?? "mean KL and top-1 limits as given")\n"
+    }
 
     if report.levels.contains(.tensor) {
       let tensors = report.tensors

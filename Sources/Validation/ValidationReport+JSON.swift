@@ -23,6 +23,7 @@ extension ValidationReport {
           ("min_top1", optionalNumber(thresholds.minimumTop1Agreement)),
         ])
       ),
+      ("gates", gatesJSON),
       ("passed", .bool(passed)),
       ("failures", .array(failures.map(Self.json))),
       ("summary", summaryJSON),
@@ -33,6 +34,22 @@ extension ValidationReport {
     members.append(("model", model.map(Self.json) ?? .null))
     members.append(("notes", .array(notes.map { .string($0) })))
     return object(members)
+  }
+
+  /// What was judged: the tensor/layer defaults by storage (or the explicit options), and the model-level
+  /// preset with its limits (`null` without the model level).
+  var gatesJSON: JSONValue {
+    let model: JSONValue = modelGate.map { gate in
+      object([
+        ("preset", .string(gate.preset.name)), ("origin", .string(gate.origin)),
+        ("max_mean_kl", optionalNumber(gate.maximumMeanKL)), ("min_top1", optionalNumber(gate.minimumTop1Agreement)),
+        ("none", .bool(gate.maximumMeanKL == nil && gate.minimumTop1Agreement == nil)),
+      ])
+    } ?? .null
+    return object([
+      ("tensor", .string(thresholds.minimumSNRDecibels == nil && thresholds.maximumPeakError == nil ? "by-storage" : "explicit")),
+      ("model", model),
+    ])
   }
 
   /// Worst values per level, for dashboards and the closing figures.

@@ -198,6 +198,8 @@ public struct ValidationReport: Sendable {
   public var layers: IndexSelection?
   public var experts: IndexSelection?
   public var thresholds: ValidationThresholds
+  /// The model-level gate applied (`nil` without the model level).
+  public var modelGate: ModelGate?
   public var tensors: [TensorComparison] = []
   public var linears: [LinearComparison] = []
   /// Layer-level routing (same inputs, each side's router).

@@ -124,6 +124,7 @@ extension Validator {
       reference: reference.directory, candidate: candidate.directory,
       levels: options.levels.sorted(), layers: options.layers, experts: options.experts,
       thresholds: options.thresholds)
+    if options.levels.contains(.model) { report.modelGate = options.modelGate }
     for fragment in fragments { report.tensors += fragment.tensors }
     if options.levels.contains(.tensor), let note = candidateOnlyNote() { report.notes.append(note) }
     if (needsLayer || needsModel) && !needsForward {

@@ -17,6 +17,9 @@ public struct ValidationOptions: Sendable {
   /// Only these routed experts.
   public var experts: IndexSelection?
   public var thresholds: ValidationThresholds
+  /// The model-level gate `thresholds` carries and why (what the report prints); `nil`: not recorded (a
+  /// library caller that set `thresholds` itself).
+  public var modelGate: ModelGate?
   /// Whether the layer level also feeds each linear the reference model's own activations (which needs a
   /// reference forward pass over every layer); `nil`: only when no `layers` subset is chosen.
   public var hiddenStateInputs: Bool?

@@ -58,4 +58,7 @@ public struct FP4E8M0Format: WeightFormat {
   public func logicalElementCount(_ group: WeightGroup, entries: (String) -> TensorEntry?) -> Int {
     elements(group, entries, "weight", times: 2)
   }
+
+  /// 4-bit floats with microscales.
+  public func precisionFamily(dtype: DType?) -> PrecisionFamily { .fp4 }
 }

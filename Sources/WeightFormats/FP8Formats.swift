@@ -213,4 +213,6 @@ public struct FP8WeightFormat: WeightFormat {
   /// 25 dB (measured 30.6 dB at worst on the sample) and 0.05 (≤ 16/448 = 0.036: half the E4M3 step at 448,
   /// relative to the block amax).
   public func validationGates(dtype: DType?) -> (minimumSNRDecibels: Double, maximumPeakError: Double) { (25, 0.05) }
+
+  public func precisionFamily(dtype: DType?) -> PrecisionFamily { .fp8 }
 }

@@ -89,4 +89,13 @@ public struct GGMLWeightFormat: WeightFormat {
     default: (4, 1.0)
     }
   }
+
+  public func precisionFamily(dtype: DType?) -> PrecisionFamily {
+    switch type {
+    case .f32, .f16, .bf16, .f64: .lossless
+    case .q8_0, .q8_1, .q8_K, .q6_K, .q5_0, .q5_1, .q5_K, .i8, .i16, .i32, .i64: .int8
+    case .mxfp4, .nvfp4: .fp4
+    default: .int4
+    }
+  }
 }

@@ -119,4 +119,7 @@ public struct MXFP4WeightFormat: WeightFormat {
   public func logicalElementCount(_ group: WeightGroup, entries: (String) -> TensorEntry?) -> Int {
     elements(group, entries, mainRole, times: 2)
   }
+
+  /// 4-bit floats with microscales.
+  public func precisionFamily(dtype: DType?) -> PrecisionFamily { .fp4 }
 }

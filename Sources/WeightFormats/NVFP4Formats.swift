@@ -50,4 +50,7 @@ public struct NVFP4WeightFormat: WeightFormat {
   public func logicalElementCount(_ group: WeightGroup, entries: (String) -> TensorEntry?) -> Int {
     elements(group, entries, mainRole, times: 2)
   }
+
+  /// 4-bit floats with microscales.
+  public func precisionFamily(dtype: DType?) -> PrecisionFamily { .fp4 }
 }

@@ -65,4 +65,8 @@ public struct PlainFormat: WeightFormat {
   public func validationGates(dtype: DType?) -> (minimumSNRDecibels: Double, maximumPeakError: Double) {
     dtype == .float8E4M3FN || dtype == .float8E5M2 ? (15, 0.15) : (40, 0.01)
   }
+
+  public func precisionFamily(dtype: DType?) -> PrecisionFamily {
+    dtype == .float8E4M3FN || dtype == .float8E5M2 ? .fp8 : .lossless
+  }
 }

@@ -44,9 +44,31 @@ public protocol WeightFormat: Sendable {
   /// tensor-level SNR floor in dB and the ceiling on `max |Δ| / max |ref|`, a little beyond what the format's
   /// rounding can produce.
   func validationGates(dtype: DType?) -> (minimumSNRDecibels: Double, maximumPeakError: Double)
+  /// Which of `validate`'s model-level gate presets fits a weight stored in this format (the coarsest
+  /// family among a candidate's weights picks its default preset). Default `.int4` (the packed 4-bit formats).
+  func precisionFamily(dtype: DType?) -> PrecisionFamily
   /// The 2-D weight in an encoding a matmul dequantizes tile by tile itself (`EncodedMatrix`), or `nil` when
   /// the format has none (the caller decodes to F32). Default `nil`.
   func encodedMatrix(_ group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore) throws -> EncodedMatrix?
+}
+
+/// How coarsely a format stores a weight, for `validate`'s model-level gates: each family has a preset of
+/// limits on the logits (`ValidationPreset`). Ordered from finest to coarsest.
+public enum PrecisionFamily: String, Sendable, CaseIterable, Comparable {
+  /// 16/32-bit floats (a cast, at most one BF16/F16 rounding).
+  case lossless
+  /// FP8 E4M3/E5M2, scaled or not.
+  case fp8
+  /// 5- to 8-bit integer codes with group scales (GGML q8_0, q6_K, q5_*).
+  case int8
+  /// 4-bit (and coarser) integer codes: compressed-tensors int4, GPTQ, MLX affine, GGML q4_*/q3_K/q2_K.
+  case int4
+  /// 4-bit floats with microscales: MXFP4, NVFP4.
+  case fp4
+
+  public static func < (lhs: PrecisionFamily, rhs: PrecisionFamily) -> Bool {
+    allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+  }
 }
 
 /// A whole 2-D weight `[rows, columns]` kept in a compact encoding whose dequantization is elementwise (so a
@@ -66,6 +88,8 @@ extension WeightFormat {
   /// 4-bit formats: 10 dB (int4 g64 12.3 dB at worst on the sample's outlier-heavy weights, ~19 dB on Gaussian
   /// ones) and 0.75 (MXFP4's power-of-two scales clip the top of a block by up to a third).
   public func validationGates(dtype: DType?) -> (minimumSNRDecibels: Double, maximumPeakError: Double) { (10, 0.75) }
+
+  public func precisionFamily(dtype: DType?) -> PrecisionFamily { .int4 }
 
   public var streamsRows: Bool { false }
 

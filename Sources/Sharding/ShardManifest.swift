@@ -57,21 +57,24 @@ public enum ShardManifest {
     }
     let optionsValue = object([
       ("layout", .string(options.layout.rawValue)),
-      ("strategy", .string(options.layout == .deepSeekMP ? ExpertStrategy.contiguous.rawValue : options.strategy.rawValue)),
+      ("strategy", .string(options.effectiveStrategy.rawValue)),
       ("tensor_parallel", .bool(options.tensorParallel || options.layout == .deepSeekMP)),
       ("redundant_experts", int(options.redundantExpertCount)),
       ("place", .array(options.rules.map { .string($0.text) })),
       ("max_file_bytes", int(options.maxFileByteCount)),
+      ("reserve_bytes", int(options.reserveByteCount)),
       ("expert_load", loadValue),
     ])
     let devices: [JSONValue] = plan.devices.enumerated().map { d, device in
       object([
         ("name", .string(device.device.name)),
         ("capacity_bytes", device.device.capacityByteCount.map(int) ?? .null),
+        ("budget_bytes", device.budgetByteCount.map(int) ?? .null),
         ("directory", .string(device.directory)),
         ("tensor_count", int(device.tensors.count)),
         ("tensor_bytes", int(device.tensorByteCount)),
         ("expert_bytes", int(device.expertByteCount)),
+        ("expert_load", device.expertLoad.flatMap { JSONNumber($0).map(JSONValue.number) } ?? .null),
         ("files", .array(device.fileIndices.map { i in
           file(weightFiles[i], extra: [("tensor_count", int(plan.files[i].tensorIndices.count)), ("tensor_bytes", int(plan.files[i].tensorByteCount))])
         })),
@@ -133,5 +136,28 @@ public enum ShardManifest {
       members.append(("tensors", .array(tensors)))
     }
     return object(members)
+  }
+
+  /// `smelt shard --dry-run --json`: `document` without tensors, plus `fits` and, for a plan that does not
+  /// fit, `alternatives`: every other strategy re-planned with the same options, with its per-device figures.
+  public static func dryRunDocument(_ plan: ShardPlan, weightFiles: [FileRecord]) -> JSONValue {
+    guard case .object(var object) = document(plan, weightFiles: weightFiles, includeTensors: false) else { return .null }
+    object["fits"] = .bool(plan.fits)
+    if !plan.fits {
+      object["alternatives"] = .array(ShardPlanner.alternatives(to: plan).map { alternative in
+        .object(JSONObject(members: [
+          ("strategy", .string(alternative.strategy.rawValue)),
+          ("fits", .bool(alternative.plan.fits)),
+          ("devices", .array(alternative.plan.devices.map { device in
+            .object(JSONObject(members: [
+              ("name", .string(device.device.name)),
+              ("tensor_bytes", .number(JSONNumber(device.tensorByteCount))),
+              ("budget_bytes", device.budgetByteCount.map { .number(JSONNumber($0)) } ?? .null),
+            ]) ?? JSONObject())
+          })),
+        ]) ?? JSONObject())
+      })
+    }
+    return .object(object)
   }
 }

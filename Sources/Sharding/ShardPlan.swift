@@ -99,9 +99,17 @@ public struct DevicePlan: Sendable {
   public var fileIndices: [Int]
   /// Directory relative to the output directory holding this device's files (`""` for deepseek-mp).
   public var directory: String
+  /// The headroom kept free (`ShardOptions.reserveByteCount`).
+  public var reserveByteCount: Int = 0
+  /// With `--expert-load`: the summed load of the experts it holds, over the layers the file lists (a
+  /// replicated expert's load split evenly between its replicas).
+  public var expertLoad: Double?
 
-  /// True when the device has no capacity or the plan fits it.
-  public var fits: Bool { device.capacityByteCount.map { tensorByteCount <= $0 } ?? true }
+  /// The bytes of tensors it can take: its capacity less the reserve; `nil` for unlimited.
+  public var budgetByteCount: Int? { device.capacityByteCount.map { max(0, $0 - reserveByteCount) } }
+
+  /// True when the device has no capacity or the plan fits its budget.
+  public var fits: Bool { budgetByteCount.map { tensorByteCount <= $0 } ?? true }
 }
 
 /// A complete, deterministic shard plan: which bytes of which source tensor go to which output file.
@@ -117,9 +125,12 @@ public struct ShardPlan: Sendable {
   /// True when every device fits its capacity.
   public var fits: Bool { devices.allSatisfy(\.fits) }
 
-  /// Throws `doesNotFit` with the per-device table when a device is over capacity.
+  /// Throws `doesNotFit` with the per-device table, and the strategies that would fit, when a device is
+  /// over its budget.
   public func checkCapacities() throws(ShardingError) {
-    guard fits else { throw .doesNotFit(table: PlanReport.deviceTable(self)) }
+    guard fits else {
+      throw .doesNotFit(table: PlanReport.deviceTable(self), suggestions: PlanReport.suggestions(ShardPlanner.alternatives(to: self)))
+    }
   }
 
   /// Assigns every output file to one of `partCount` parts: largest first onto the part with the fewest

@@ -52,6 +52,7 @@ public struct ShardPlanFile: Sendable, Equatable {
       ("redundant_experts", .number(JSONNumber(options.redundantExpertCount))),
       ("place", .array(options.rules.map { .string($0.text) })),
       ("max_file_bytes", .number(JSONNumber(options.maxFileByteCount))),
+      ("reserve_bytes", .number(JSONNumber(options.reserveByteCount))),
       ("expert_load", load),
     ])
   }
@@ -82,7 +83,8 @@ public struct ShardPlanFile: Sendable, Equatable {
     }
     var options = ShardOptions(
       devices: devices, strategy: strategy, expertLoad: load, redundantExpertCount: redundant, rules: rules,
-      tensorParallel: tensorParallel, layout: layout, maxFileByteCount: maxFile)
+      tensorParallel: tensorParallel, layout: layout, maxFileByteCount: maxFile,
+      reserveByteCount: object["reserve_bytes"]?.intValue ?? 0)
     options.strategy = strategy
     return options
   }

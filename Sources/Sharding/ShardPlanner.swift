@@ -2,6 +2,12 @@ import Checkpoint
 import TensorCore
 import WeightFormats
 
+/// Another strategy's plan for the same checkpoint and options (`ShardPlanner.alternatives(to:)`).
+public struct StrategyAlternative: Sendable {
+  public var strategy: ExpertStrategy
+  public var plan: ShardPlan
+}
+
 /// Turns a checkpoint description and options into a `ShardPlan`. Pure: reads no tensor data.
 ///
 /// Placement rules, in order:
@@ -10,249 +16,35 @@ import WeightFormats
 /// 2. A unit matched by a `--place` rule (first rule matching any of the unit's tensors) goes to that
 ///    rule's devices only. Other units go to the *free* devices: those no rule names (all devices when
 ///    rules name every device).
-/// 3. Routed experts are spread over their target devices by the strategy, per layer: each expert whole on
-///    one device, plus replicas with `--redundant`.
-/// 4. Other units are replicated to every target device, or, with tensor parallelism, split along
+/// 3. Other units are replicated to every target device, or, with tensor parallelism, split along
 ///    convert.py's dim for their module, or the family's `TensorParallelPlan`.
+/// 4. Routed experts are spread over their target devices by the strategy, per layer: each expert whole on
+///    one device, plus replicas with `--redundant`. A device's expert budget is its capacity less
+///    `--reserve` and less the other units it holds; `contiguous` and `balanced` place within the budgets
+///    (`ExpertPlacement`).
 public enum ShardPlanner {
   public static func plan(_ source: ShardSource, options: ShardOptions) throws(ShardingError) -> ShardPlan {
-    let devices = options.devices
-    guard !devices.isEmpty else { throw .noDevices }
-    var deviceIndex: [String: Int] = [:]
-    for (i, device) in devices.enumerated() {
-      guard ShardDevice.isValidName(device.name) else {
-        throw .invalidDevice(text: device.name, reason: "the name must use only letters, digits, '_', '-' and '.'")
-      }
-      guard deviceIndex.updateValue(i, forKey: device.name) == nil else { throw .duplicateDevice(name: device.name) }
-    }
-    let deepSeek = options.layout == .deepSeekMP
-    let rules = deepSeek ? [] : options.rules
-    var ruleTargets: [[Int]] = []
-    var named = Set<Int>()
-    for rule in rules {
-      var targets: [Int] = []
-      for name in rule.deviceNames {
-        guard let index = deviceIndex[name] else {
-          throw .unknownDevice(rule: rule.text, device: name, known: devices.map(\.name))
-        }
-        if !targets.contains(index) { targets.append(index) }
-        named.insert(index)
-      }
-      ruleTargets.append(targets.sorted())
-    }
-    let free = devices.indices.filter { !named.contains($0) }
-    let defaultTargets = free.isEmpty ? Array(devices.indices) : free
-    let strategy: ExpertStrategy = deepSeek ? .contiguous : options.strategy
-    if options.redundantExpertCount > 0 && (options.expertLoad == nil || strategy != .load) { throw .redundantWithoutLoad }
-    let splitting = deepSeek || options.tensorParallel
+    var builder = try PlanBuilder(source: source, options: options)
+    try builder.placeOtherUnits()
+    try builder.placeExperts()
+    return try builder.makePlan()
+  }
 
-    let tensors = source.tensors
-    let family = ModelFamily.detect(source.config)
-    let classifier = TensorClassifier(family: family, trunkLayerCount: source.config?.numHiddenLayers)
-    let classes = tensors.map { classifier.classify($0.name) }
-
-    // Skipped tensors: deepseek-mp drops the MTP layer(s), as convert.py drops "model.layers.61".
-    var skipped = [Bool](repeating: false, count: tensors.count)
-    if deepSeek || options.dropMTP {
-      for (i, place) in classes.enumerated() where place.isMTP { skipped[i] = true }
+  /// The plan each other strategy makes with otherwise the same options, for a plan that does not fit:
+  /// `contiguous`, `round-robin`, `balanced`, and `load` when there is an expert-load file. None for the
+  /// deepseek-mp layout (its placement is fixed), for a checkpoint without routed experts, or with
+  /// `--redundant` (replicas need `load`); an alternative that cannot be planned is left out.
+  public static func alternatives(to plan: ShardPlan) -> [StrategyAlternative] {
+    let options = plan.options
+    guard options.layout == .huggingFace, !plan.moeLayers.isEmpty, options.redundantExpertCount == 0 else { return [] }
+    var strategies: [ExpertStrategy] = [.contiguous, .roundRobin, .balanced]
+    if options.expertLoad != nil { strategies.append(.load) }
+    return strategies.filter { $0 != options.strategy }.compactMap { strategy in
+      var other = options
+      other.strategy = strategy
+      guard let alternative = try? ShardPlanner.plan(plan.source, options: other) else { return nil }
+      return StrategyAlternative(strategy: strategy, plan: alternative)
     }
-
-    // Units: routed experts keyed by (layer, expert) — per-expert groups, plus each expert's share of a layer's
-    // fused `[E, ...]` tensors; everything else one unit per group.
-    var perExpertGroups: [Int: [Int: [Int]]] = [:]
-    var fusedGroups: [Int: [Int]] = [:]
-    var fusedExpertCount: [Int: Int] = [:]
-    var otherGroups: [Int] = []
-    for (g, group) in source.groups.enumerated() {
-      guard let first = group.tensorIndices.first, !skipped[first] else { continue }
-      let place = classes[first]
-      guard place.isRoutedExpert, let layer = place.layer else {
-        otherGroups.append(g)
-        continue
-      }
-      if let expert = place.expert {
-        perExpertGroups[layer, default: [:]][expert, default: []].append(g)
-        continue
-      }
-      for t in group.tensorIndices {
-        let count = tensors[t].shape.first ?? 0
-        guard count > 0, fusedExpertCount[layer].map({ $0 == count }) ?? true else {
-          throw .splitUnsupported(
-            tensor: tensors[t].name,
-            reason: "a fused expert tensor's first dim must be the layer's expert count (\(fusedExpertCount[layer] ?? 0)), found \(tensors[t].shape)")
-        }
-        fusedExpertCount[layer] = count
-      }
-      fusedGroups[layer, default: []].append(g)
-    }
-
-    func targets(ofTensors indices: [Int]) -> [Int] {
-      for (r, rule) in rules.enumerated() where indices.contains(where: { rule.glob.matches(tensors[$0].name) }) {
-        return ruleTargets[r]
-      }
-      return defaultTargets
-    }
-    func bytes(ofGroups groups: [Int]) -> Int {
-      groups.reduce(0) { sum, g in sum + source.groups[g].tensorIndices.reduce(0) { $0 + tensors[$1].byteCount } }
-    }
-
-    // Group → devices, and for split groups the per-tensor split dim.
-    var groupDevices = [[Int]](repeating: [], count: source.groups.count)
-    var tensorSplitDim = [Int?](repeating: nil, count: tensors.count)
-    /// Fused expert groups: per device, the experts of the layer it holds.
-    var fusedDeviceExperts: [Int: [[Int]]] = [:]
-
-    // Routed experts, per layer and target set.
-    var layers: [Int: [(expert: Int, groups: [Int], byteCount: Int, targets: [Int])]] = [:]
-    for layer in Set(perExpertGroups.keys).union(fusedGroups.keys) {
-      let fused = fusedGroups[layer] ?? []
-      let fusedTensors = fused.flatMap { source.groups[$0].tensorIndices }
-      let expertCount = fusedExpertCount[layer] ?? 0
-      let fusedShare = expertCount > 0 ? bytes(ofGroups: fused) / expertCount : 0
-      let indices = Set(perExpertGroups[layer]?.keys.map { $0 } ?? []).union(0..<expertCount)
-      layers[layer] = indices.map { expert in
-        let groups = perExpertGroups[layer]?[expert] ?? []
-        let all = groups.flatMap { source.groups[$0].tensorIndices } + fusedTensors
-        return (expert, groups, bytes(ofGroups: groups) + (expert < expertCount ? fusedShare : 0), targets(ofTensors: all))
-      }
-    }
-    if let load = options.expertLoad {
-      for (layer, counts) in load.counts {
-        guard let experts = layers[layer] else {
-          throw .invalidExpertLoad(path: load.path, reason: "layer \(layer) has no routed experts in this checkpoint")
-        }
-        let needed = (experts.map(\.expert).max() ?? -1) + 1
-        guard counts.count == needed else {
-          throw .invalidExpertLoad(path: load.path, reason: "layer \(layer) has \(needed) routed experts but the file lists \(counts.count) counts")
-        }
-      }
-    }
-    var moeLayers: [MoELayerPlacement] = []
-    for layer in layers.keys.sorted() {
-      let items = layers[layer]!.sorted { $0.expert < $1.expert }
-      var slots = [[ExpertSlot]](repeating: [], count: items.count)
-      var placedDevices = [[Int]](repeating: [], count: items.count)
-      let sets = Set(items.map(\.targets)).sorted { $0.lexicographicallyPrecedes($1) }
-      for set in sets {
-        let positions = items.indices.filter { items[$0].targets == set }
-        if deepSeek && items.count % set.count != 0 {
-          throw .expertsNotDivisible(layer: layer, expertCount: items.count, deviceCount: set.count)
-        }
-        let experts = positions.map { p in
-          ExpertPlacement.Expert(
-            index: items[p].expert, byteCount: items[p].byteCount, load: options.expertLoad?.counts[layer]?[items[p].expert] ?? 1)
-        }
-        let placed = try ExpertPlacement.place(
-          experts, deviceCount: set.count, strategy: strategy, capacities: set.map { devices[$0].capacityByteCount },
-          redundantCount: options.redundantExpertCount, layer: layer)
-        for (k, p) in positions.enumerated() { placedDevices[p] = placed[k].map { set[$0] } }
-      }
-      var deviceExperts = [[Int]](repeating: [], count: devices.count)
-      for (p, item) in items.enumerated() {
-        for d in placedDevices[p] { deviceExperts[d].append(item.expert) }
-        for g in item.groups { groupDevices[g] = placedDevices[p] }
-      }
-      for g in fusedGroups[layer] ?? [] {
-        let expertCount = fusedExpertCount[layer] ?? 0
-        let held = deviceExperts.map { $0.filter { $0 < expertCount } }
-        fusedDeviceExperts[g] = held
-        groupDevices[g] = held.indices.filter { !held[$0].isEmpty }
-      }
-      for (p, item) in items.enumerated() {
-        slots[p] = placedDevices[p].map { d in
-          ExpertSlot(device: d, localIndex: deviceExperts[d].firstIndex(of: item.expert) ?? 0)
-        }
-      }
-      moeLayers.append(MoELayerPlacement(layer: layer, experts: items.map(\.expert), slots: slots, deviceExperts: deviceExperts))
-    }
-
-    // Everything else: replicated, or split.
-    let blockSize = source.config?.quantizationConfig?.weightBlockSize ?? [128, 128]
-    for g in otherGroups {
-      let group = source.groups[g]
-      let targetSet = targets(ofTensors: group.tensorIndices)
-      groupDevices[g] = targetSet
-      guard splitting, targetSet.count > 1 else { continue }
-      try planSplit(
-        group, source: source, plan: family.tensorParallel, config: source.config, deviceCount: targetSet.count,
-        blockSize: blockSize, deepSeek: deepSeek, into: &tensorSplitDim)
-    }
-
-    // Output names.
-    var outputNames = tensors.map(\.name)
-    if deepSeek {
-      for i in tensors.indices where !skipped[i] { outputNames[i] = try DeepSeekMPNaming.rename(tensors[i].name).name }
-    }
-
-    // Per-device tensor lists, in source-file order.
-    var groupOf = [Int](repeating: -1, count: tensors.count)
-    for (g, group) in source.groups.enumerated() { for t in group.tensorIndices { groupOf[t] = g } }
-    let order = tensors.indices.sorted {
-      tensors[$0].fileIndex != tensors[$1].fileIndex ? tensors[$0].fileIndex < tensors[$1].fileIndex : tensors[$0].fileOffset < tensors[$1].fileOffset
-    }
-    var deviceTensors = [[PlannedShardTensor]](repeating: [], count: devices.count)
-    var expertBytes = [Int](repeating: 0, count: devices.count)
-    var skippedList: [Int] = []
-    for t in order {
-      guard !skipped[t], groupOf[t] >= 0 else {
-        skippedList.append(t)
-        continue
-      }
-      let tensor = tensors[t]
-      let targetSet = groupDevices[groupOf[t]]
-      for (k, d) in targetSet.enumerated() {
-        var planned = PlannedShardTensor(
-          name: outputNames[t], dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.byteCount, sourceIndex: t, slice: nil)
-        if let dim = tensorSplitDim[t] {
-          let size = tensor.shape[dim] / targetSet.count
-          planned.slice = TensorSlice(dim: dim, start: k * size, count: size, index: k, partCount: targetSet.count)
-          planned.shape[dim] = size
-          planned.byteCount = tensor.byteCount / targetSet.count
-        } else if let held = fusedDeviceExperts[groupOf[t]]?[d], let total = tensor.shape.first, held.count < total {
-          planned.slice = TensorSlice.experts(held, of: total)
-          planned.shape[0] = held.count
-          planned.byteCount = tensor.byteCount / total * held.count
-        }
-        if classes[t].isRoutedExpert { expertBytes[d] += planned.byteCount }
-        deviceTensors[d].append(planned)
-      }
-    }
-    skippedList.sort()
-
-    // Output files.
-    var files: [PlannedOutputFile] = []
-    var devicePlans: [DevicePlan] = []
-    for (d, device) in devices.enumerated() {
-      let list = deviceTensors[d]
-      var seen = Set<String>(minimumCapacity: list.count)
-      for tensor in list where !seen.insert(tensor.name).inserted {
-        throw .duplicateOutputName(name: tensor.name, device: device.name)
-      }
-      var ranges: [([Int], Int)] = []
-      if deepSeek {
-        ranges = [(Array(list.indices), list.reduce(0) { $0 + $1.byteCount })]
-      } else {
-        for items in OutputSharding.assign(itemByteCounts: list.map(\.byteCount), maxByteCount: options.maxFileByteCount) {
-          ranges.append((items, items.reduce(0) { $0 + list[$1].byteCount }))
-        }
-      }
-      let hfNames = OutputSharding.fileNames(count: ranges.count)
-      var fileIndices: [Int] = []
-      for (k, (range, bytes)) in ranges.enumerated() {
-        let path: String
-        if deepSeek {
-          path = "model\(d)-mp\(devices.count).safetensors"
-        } else {
-          path = device.name + "/" + hfNames[k]
-        }
-        fileIndices.append(files.count)
-        files.append(PlannedOutputFile(relativePath: path, device: d, tensorIndices: range, tensorByteCount: bytes, formatMetadata: !deepSeek))
-      }
-      devicePlans.append(DevicePlan(
-        device: device, tensors: list, tensorByteCount: list.reduce(0) { $0 + $1.byteCount }, expertByteCount: expertBytes[d],
-        fileIndices: fileIndices, directory: deepSeek ? "" : device.name))
-    }
-    return ShardPlan(source: source, options: options, devices: devicePlans, moeLayers: moeLayers, files: files, skippedTensors: skippedList)
   }
 
   /// Decides the split dim of every tensor of `group` under the family's tensor-parallel `plan` (deepseek-mp:

@@ -34,8 +34,9 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
   case unmappedDeepSeekName(tensor: String, key: String)
   /// Two source tensors would get the same output name (on the same device).
   case duplicateOutputName(name: String, device: String)
-  /// The plan needs more bytes than some device has. `table` is the per-device report.
-  case doesNotFit(table: String)
+  /// The plan needs more bytes than some device's budget. `table` is the per-device report, `suggestions`
+  /// the other strategies that fit (or why none does).
+  case doesNotFit(table: String, suggestions: [String])
   /// `--finalize` found no plan in the output directory.
   case planMissing(path: String)
   /// The plan stored in the output directory is unreadable or belongs to other inputs or options.
@@ -89,8 +90,9 @@ public enum ShardingError: Error, Sendable, CustomStringConvertible {
       return "deepseek-mp layout: '\(tensor)' has module '\(key)', which DeepSeek's convert.py renaming table does not know (it only maps DeepSeek-V3 module names)"
     case .duplicateOutputName(let name, let device):
       return "two tensors would both be written as '\(name)' on device '\(device)'"
-    case .doesNotFit(let table):
-      return "the plan does not fit the devices' capacities; nothing was written\n\(table)"
+    case .doesNotFit(let table, let suggestions):
+      return (["the plan does not fit the devices' budgets (capacity less --reserve); nothing was written", table] + suggestions)
+        .joined(separator: "\n")
     case .planMissing(let path):
       return "no shard plan at '\(path)': run the parts (smelt shard IN OUT ... --part I/N) before --finalize"
     case .planMismatch(let path, let reason):

@@ -21,8 +21,13 @@ struct ShardCommand: Command {
       replicas); other tensors are replicated, or split with --tensor-parallel along DeepSeek convert.py's dims.
       Devices: --devices N (named 0..N-1), or one --device NAME:CAPACITY each (e.g. --device gpu0:80GB \
       --device cpu:512GiB). --place 'GLOB=DEVICE[,DEVICE]' sends matching tensors only there (first rule wins, \
-      companions follow their weight); unmatched experts and tensors go to the devices no rule names. A plan \
-      that does not fit a capacity is refused before anything is written.
+      companions follow their weight); unmatched experts and tensors go to the devices no rule names.
+      Fit: a device's budget is its capacity less --reserve; its other tensors are placed first and the routed \
+      experts within what is left. contiguous keeps convert.py's ranges when they fit and otherwise sizes the \
+      ranges by the devices' budgets, in device order; balanced places largest first within the budgets and \
+      falls back to any placement that fits; round-robin and load ignore budgets. A plan that does not fit is \
+      refused before anything is written, naming the strategies that would fit. With --expert-load the \
+      device table shows each device's summed expert load (rules: formats/shard-manifest.md).
       Cluster use: run N workers with --part I/N (same arguments, same OUT; --resume keeps what a killed or \
       requeued part finished), then smelt shard --finalize OUT, which checks every file against the parts' \
       receipts and writes the indexes and the manifest. The result is byte-identical to one run. \
@@ -34,8 +39,12 @@ struct ShardCommand: Command {
       .option("devices", valueName: "n", help: "Shard over N identical devices named 0..N-1."),
       .option("capacity", valueName: "size", help: "With --devices, the capacity of each device (e.g. 80GB)."),
       .option("device", valueName: "name:capacity", help: "A device and its capacity (repeatable), e.g. gpu0:80GB or cpu:512GiB.", repeating: true),
-      .option("strategy", valueName: "strategy", help: "How routed experts are spread.", default: "contiguous", values: ["contiguous", "round-robin", "balanced"]),
-      .option("expert-load", valueName: "file", help: "Per-layer expert activation counts (JSON {\"layer\": [counts]}): hottest first onto the least-loaded device."),
+      .option(
+        "strategy", valueName: "strategy",
+        help: "How routed experts are spread: contiguous (convert.py's ranges, resized by budget when they do not fit), round-robin, balanced (largest first within the budgets), load (by --expert-load; the default with it).",
+        default: "contiguous", values: ["contiguous", "round-robin", "balanced", "load"]),
+      .option("expert-load", valueName: "file", help: "Per-layer expert activation counts (JSON {\"layer\": [counts]}): hottest first onto the least-loaded device; with another --strategy, only the per-device load sums."),
+      .option("reserve", valueName: "size", help: "Headroom kept free on every device with a capacity (KV cache, activations), e.g. 8GB.", default: "0"),
       .option("redundant", valueName: "k", help: "With --expert-load, K extra replicas of the hottest experts per layer.", default: "0"),
       .option("place", valueName: "glob=device", help: "Send tensors matching GLOB to DEVICE(s) only (repeatable; first match wins), e.g. '*.experts.*=cpu'.", repeating: true),
       .flag("tensor-parallel", help: "Split attention, dense MLP, shared experts, embedding and head along DeepSeek convert.py's dims."),
@@ -95,6 +104,8 @@ struct ShardCommand: Command {
     if let path = arguments.optionalString("expert-load") {
       load = try ExpertLoad(json: try FileSystem.readFile(path, limit: 64 << 20), path: path)
     }
+    if strategy == .load && load == nil { throw UsageError.invalid("--strategy load needs --expert-load FILE") }
+    let reserve = try arguments.value("reserve") { (raw) throws(InvalidArgumentValue) in try ArgumentValues.byteCount(raw, in: 0...Int.max) }
     let redundant = try arguments.int("redundant", in: 0...1_000_000)
     let rules = try arguments.strings("place").map { try PlacementRule(parsing: $0) }
     let maxFile = try arguments.value("max-shard-size") { (raw) throws(InvalidArgumentValue) in try ArgumentValues.byteCount(raw, in: 1...Int.max) }
@@ -113,8 +124,10 @@ struct ShardCommand: Command {
     scriptCommand = SplitJobOptions.scriptCommand("shard", arguments, paths: ["input", "output", "expert-load"], alsoExcluding: ["json"])
     options = ShardOptions(
       devices: devices, strategy: strategy, expertLoad: load, redundantExpertCount: redundant, rules: rules,
-      tensorParallel: arguments.flag("tensor-parallel"), layout: layout, maxFileByteCount: maxFile)
+      tensorParallel: arguments.flag("tensor-parallel"), layout: layout, maxFileByteCount: maxFile, reserveByteCount: reserve)
     options?.dropMTP = arguments.flag("drop-mtp")
+    // An explicit --strategy with --expert-load places by that strategy and reports the load sums.
+    if arguments.isPresent("strategy") { options?.strategy = strategy }
   }
 
   func run(context: CommandContext) throws {
@@ -143,12 +156,7 @@ struct ShardCommand: Command {
         for i in plan.files.indices {
           records.append(.init(relativePath: plan.files[i].relativePath, byteCount: try plan.layout(ofFile: i).fileByteCount, sha256: nil))
         }
-        var document = ShardManifest.document(plan, weightFiles: records, includeTensors: false)
-        if case .object(var object) = document {
-          object["fits"] = .bool(plan.fits)
-          document = .object(object)
-        }
-        context.stdout.line(JSONWriter(pretty: true).string(document))
+        context.stdout.line(JSONWriter(pretty: true).string(ShardManifest.dryRunDocument(plan, weightFiles: records)))
       } else {
         context.stdout.line(PlanReport.summary(plan))
         context.stdout.line("planned in \(seconds(planned)): checkpoint opened in \(seconds(opened)), grouped in \(seconds(described - opened)), placed in \(seconds(planned - described))")

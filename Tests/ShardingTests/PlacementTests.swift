@@ -14,7 +14,7 @@ struct PlacementTests {
     #expect(try ExpertPlacement.place(uneven, deviceCount: 2, strategy: .balanced).map(\.[0]) == [0, 1, 1, 1, 1])
     // Capacity-relative: a device with 3x the capacity takes 3x the bytes.
     let equal = (0..<8).map { ExpertPlacement.Expert(index: $0, byteCount: 10) }
-    let placed = try ExpertPlacement.place(equal, deviceCount: 2, strategy: .balanced, capacities: [300, 100])
+    let placed = try ExpertPlacement.place(equal, deviceCount: 2, strategy: .balanced, budgets: [300, 100])
     #expect(placed.filter { $0 == [0] }.count == 6)
   }
 

@@ -28,9 +28,8 @@ extension ConversionRunner {
   }
 
   /// `--finalize`: every planned file is accounted for by its part's receipt and is what the part
-  /// recorded — a whole file by size, header and SHA-256 (taken from the receipt while the file's stamp is
-  /// unchanged, hashed again otherwise); a shared file hashed once, each part's byte ranges against that
-  /// part's record, then renamed into place — and the index, config, sidecars and manifest are written as a
+  /// recorded (`PartFiles.finalize`: whole files by size, header and SHA-256; shared files by each part's
+  /// byte ranges, then renamed into place) — and the index, config, sidecars and manifest are written as a
   /// single run writes them.
   /// - Parameter receipts: every part's finished receipt, in part order (`PartsDirectory.finishedReceipts`).
   /// - Returns: the weight files (name, SHA-256, bytes).
@@ -38,81 +37,26 @@ extension ConversionRunner {
     _ receipts: [PartReceipt], directory: PartsDirectory, commandLine: [String], progress: (Int) -> Void = { _ in }
   ) throws -> [(name: String, sha256: String, byteCount: Int)] {
     let partition = plan.partition(partCount: receipts.count)
-    let outputs = receipts.map { receipt in Dictionary(receipt.outputs.map { ($0.path, $0) }, uniquingKeysWith: { _, last in last }) }
-    func record(_ name: String, part: Int) throws(PartsError) -> PartOutput {
-      guard let output = outputs[part][name] else {
-        throw .damaged(
-          path: FileSystem.join(directory.path, PartsDirectory.receiptFileName(receipts[part].part)),
-          reason: "part \(receipts[part].part) is marked finished but does not list '\(name)'; rerun it")
-      }
-      return output
-    }
-    var files: [(name: String, sha256: String, byteCount: Int)] = []
+    var planned: [PlannedPartFile] = []
     for (index, file) in plan.files.enumerated() {
       let tensors = file.jobs.flatMap { plan.jobs[$0].outputs }
       let layout = try plan.container.layout(of: tensors)
-      let byteCount = try plan.container.fileByteCount(of: tensors)
-      let path = FileSystem.join(output, file.name)
+      let writers: PlannedPartFile.Writers
       if let owner = partition.owner(ofFile: index) {
-        let recorded = try record(file.name, part: owner)
-        let part = receipts[owner].part
-        try Self.checkSizeAndHeader(path, byteCount: byteCount, header: layout.header, recorded: recorded, part: part)
-        if recorded.stamp == nil || FileStamp(of: path) != recorded.stamp {
-          let actual = try FileDigest.sha256(of: path)
-          guard actual == recorded.sha256 else {
-            throw PartsError.outputChanged(path: path, part: part, reason: "SHA-256 \(actual), the part recorded \(recorded.sha256)")
-          }
-        }
-        files.append((file.name, recorded.sha256, byteCount))
-        progress(byteCount)
-        continue
+        writers = .whole(part: owner)
+      } else {
+        writers = .shared(partition.parts(ofFile: index).map { part in
+          let jobs = zip(file.jobs, partition.jobParts[index]).filter { $0.1 == part }.map(\.0)
+          return (part, Self.merged(jobs.flatMap { plan.jobs[$0].outputs.compactMap { layout.tensorRanges[$0.name] } }))
+        })
       }
-      // Shared: the parts' byte ranges, checked in one pass that also gives the whole file's SHA-256.
-      let parts = partition.parts(ofFile: index)
-      var rangeSets: [[Range<Int>]] = []
-      for part in parts {
-        let recorded = try record(file.name, part: part)
-        let jobs = zip(file.jobs, partition.jobParts[index]).filter { $0.1 == part }.map(\.0)
-        let expected = Self.merged(jobs.flatMap { plan.jobs[$0].outputs.compactMap { layout.tensorRanges[$0.name] } })
-        guard recorded.ranges == expected, recorded.byteCount == byteCount else {
-          throw PartsError.outputChanged(path: path, part: receipts[part].part, reason: "its receipt records other byte ranges than the plan gives it")
-        }
-        rangeSets.append(expected)
-      }
-      let temporary = SharedOutputFile.temporaryPath(for: path)
-      // An interrupted finalize may have published it already.
-      let present = FileSystem.exists(temporary) ? temporary : path
-      try Self.checkSizeAndHeader(present, byteCount: byteCount, header: layout.header, recorded: nil, part: receipts[parts[0]].part)
-      let digests = try FileDigest.sha256(of: present, byteCount: byteCount, rangeSets: rangeSets)
-      for (k, part) in parts.enumerated() where digests.sets[k] != outputs[part][file.name]?.sha256 {
-        throw PartsError.outputChanged(
-          path: path, part: receipts[part].part,
-          reason: "its byte ranges hash to \(digests.sets[k]), the part recorded \(outputs[part][file.name]?.sha256 ?? "-")")
-      }
-      if present == temporary { try SharedOutputFile.publish(path) }
-      files.append((file.name, digests.whole, byteCount))
-      progress(byteCount)
+      planned.append(PlannedPartFile(
+        name: file.name, path: FileSystem.join(output, file.name), byteCount: try plan.container.fileByteCount(of: tensors),
+        header: layout.header, writers: writers))
     }
+    let files = try PartFiles.finalize(planned, receipts: receipts, directory: directory, progress: progress)
     try writeMetadata(weightFiles: files, commandLine: commandLine)
     return files
-  }
-
-  /// Refuses a file that is missing, has another size, or does not start with the planned header.
-  static func checkSizeAndHeader(_ path: String, byteCount: Int, header: [UInt8], recorded: PartOutput?, part: JobPart) throws {
-    guard FileSystem.kind(of: path) == .file else {
-      throw PartsError.outputChanged(path: path, part: part, reason: "it is missing")
-    }
-    let descriptor = try FileDescriptor.open(path, .readOnly)
-    defer { descriptor.close() }
-    let actual = try descriptor.byteCount()
-    guard actual == byteCount, recorded.map({ $0.byteCount == byteCount }) ?? true else {
-      throw PartsError.outputChanged(path: path, part: part, reason: "it has \(actual) bytes, the plan gives \(byteCount)")
-    }
-    var start = [UInt8](repeating: 0, count: header.count)
-    try start.withUnsafeMutableBytes { try descriptor.read(into: $0, at: 0) }
-    guard start == header else {
-      throw PartsError.outputChanged(path: path, part: part, reason: "its header is not the plan's")
-    }
   }
 }
 

@@ -50,6 +50,8 @@ public struct GGUFConversionPlan: Sendable {
     public var overridden: Bool
     /// Importance vectors, one per `ne[2]` plane (expert or head), each `ne[0]` long; nil without.
     public var importance: [[Float]]?
+    /// The bytes of the source weights it reads (both MLA halves read all of `kv_b_proj`).
+    public var sourceByteCount: Int = 0
   }
 
   public enum Failure: Error, CustomStringConvertible {
@@ -161,7 +163,8 @@ public struct GGUFConversionPlan: Sendable {
         }
         tensors.append(Tensor(
           info: info, source: plan.source, file: f, indexInFile: t, fellBack: choice.fellBack,
-          overridden: choice.overridden, importance: importance))
+          overridden: choice.overridden, importance: importance,
+          sourceByteCount: plan.source.tensorNames.reduce(0) { $0 + (groupBytes[$1] ?? 0) }))
       }
     }
     var sourceBytes = 0
@@ -256,8 +259,8 @@ public final class GGUFConversionRunner: Sendable {
     var elementCount: Int
   }
 
-  /// A stable description of the plan and its inputs, for `--resume`.
-  func fingerprint() -> String {
+  /// A stable description of the plan and its inputs, for `--resume` and the parts of a split job.
+  public func fingerprint() -> String {
     var hasher = SHA256()
     for layout in plan.layouts { hasher.update(layout.headerBytes) }
     for tensor in plan.tensors { hasher.update(Array("\(tensor.source)|\(tensor.importance?.count ?? -1);".utf8)) }
@@ -302,7 +305,9 @@ public final class GGUFConversionRunner: Sendable {
         let writer = try GGUFFileWriter(path: path, layout: layout)
         do {
           progress(layout.dataOffset)
-          try write(file: f, writer: writer, progress: progress)
+          try write(tensors: plan.tensors.indices.filter { plan.tensors[$0].file == f }, progress: progress) { index, bytes, offset in
+            try writer.write(tensor: index, bytes, at: offset)
+          }
           try checkpoint.checkInputsUnchanged()
           try writer.commit()
         } catch {
@@ -362,8 +367,12 @@ public final class GGUFConversionRunner: Sendable {
     }
   }
 
-  private func write(file: Int, writer: GGUFFileWriter, progress: @Sendable (Int) -> Void) throws {
-    let pieces = plan.tensors.indices.filter { plan.tensors[$0].file == file }.flatMap { self.pieces(ofTensor: $0) }
+  /// Where a piece's bytes go: `(tensor index in its file, bytes, offset within the tensor)`.
+  typealias Sink = @Sendable (Int, UnsafeRawBufferPointer, Int) throws -> Void
+
+  /// Converts `tensors` (indices into `plan.tensors`, all of one file) on the workers into `sink`.
+  func write(tensors: [Int], progress: @Sendable (Int) -> Void, into sink: Sink) throws {
+    let pieces = tensors.flatMap { self.pieces(ofTensor: $0) }
     let cursor = Mutex(0)
     let failure = Mutex<(any Error)?>(nil)
     DispatchQueue.concurrentPerform(iterations: max(1, min(workerCount, pieces.count))) { _ in
@@ -374,7 +383,7 @@ public final class GGUFConversionRunner: Sendable {
         }
         guard next < pieces.count else { return }
         do {
-          let bytes = try encode(pieces[next], writer: writer)
+          let bytes = try encode(pieces[next], sink: sink)
           try checkpoint.checkInputsUnchanged(thorough: false)
           progress(bytes)
         } catch {
@@ -386,7 +395,7 @@ public final class GGUFConversionRunner: Sendable {
   }
 
   /// Decodes, checks, encodes and writes one piece; returns the bytes written.
-  private func encode(_ piece: Piece, writer: GGUFFileWriter) throws -> Int {
+  private func encode(_ piece: Piece, sink: Sink) throws -> Int {
     let tensor = plan.tensors[piece.tensor]
     let info = tensor.info
     var values = [Float](repeating: 0, count: piece.elementCount)
@@ -440,7 +449,7 @@ public final class GGUFConversionRunner: Sendable {
     } catch {
       throw ConversionError.numeric(tensor: info.name, reason: "\(error)")
     }
-    try writer.write(tensor: tensor.indexInFile, UnsafeRawBufferPointer(output), at: piece.byteOffset)
+    try sink(tensor.indexInFile, UnsafeRawBufferPointer(output), piece.byteOffset)
     return byteCount
   }
 

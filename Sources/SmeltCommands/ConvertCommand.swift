@@ -105,14 +105,21 @@ struct ConvertCommand: Command {
       guard let directory = arguments.optionalString("input"), arguments.optionalString("output") == nil else {
         throw UsageError.invalid("--finalize takes one argument: the output directory the parts wrote")
       }
-      let stored = try PartsDirectory(directory).readDescription()
+      // A GGUF output is a file: its job's bookkeeping lies next to it (`ConvertGGUF.partsDirectory`).
+      let parts = FileSystem.isDirectory(directory) ? PartsDirectory(directory) : ConvertGGUF.partsDirectory(for: directory)
+      let stored = try parts.readDescription()
       guard stored.job == "convert", stored.arguments.count >= 2 else {
-        throw PartsError.otherJob(directory: directory, stored: stored.job, this: "convert")
+        throw PartsError.otherJob(directory: parts.path, stored: stored.job, this: "convert")
       }
       try self.init(job: try ParsedArguments(Array(stored.arguments.dropFirst(2)), configuration: Self.configuration))
       output = directory
       finalizing = true
       json = arguments.flag("json")
+      if var gguf {
+        gguf.finalizing = true
+        gguf.json = json
+        self.gguf = gguf
+      }
     } else {
       try self.init(job: arguments)
     }
@@ -124,10 +131,7 @@ struct ConvertCommand: Command {
     recorded = SplitJobOptions.recordedCommand("convert", arguments, alsoExcluding: ["json"])
     scriptCommand = SplitJobOptions.scriptCommand("convert", arguments, paths: Self.pathArguments, alsoExcluding: ["json"])
     if let name = arguments.optionalString("to"), let preset = GGUFConversionPlan.preset(forTarget: name) {
-      guard split.part.isWhole, split.script == nil else {
-        throw UsageError.invalid("--part and --emit-sbatch do not apply to GGUF targets yet: a GGUF output is one file written in one pass")
-      }
-      gguf = try ConvertGGUF(arguments: arguments, preset: preset)
+      gguf = try ConvertGGUF(arguments: arguments, preset: preset, split: split, recorded: recorded, scriptCommand: scriptCommand)
       (input, output, target, selection) = ("", "", .cast(.float32), TensorSelection())
       (compressedTensors, search, skipIncompatible, allowUnmatched, forceLayout, skipSpaceCheck, maxShardByteCount, schemes) =
         (false, false, false, false, false, false, 0, [])

@@ -4,6 +4,7 @@ import GGML
 import GGUF
 import GGUFModel
 import JSON
+import JobParts
 import Pipeline
 import SystemIO
 import TensorCore
@@ -20,9 +21,26 @@ struct ConvertGGUF {
   var json: Bool
   var allowUnmatched: Bool
   var skipSpaceCheck: Bool
+  /// `--part`, `--emit-sbatch`: a split job (see `ConvertCommand`).
+  var split: SplitJobOptions
+  /// The command line the parts of a split job record (their job description).
+  var recorded: [String]
+  var scriptCommand: [String]
+  /// `--finalize OUT.gguf`: the job's options come from its job description.
+  var finalizing = false
+
+  /// Where a split job of `output` keeps its bookkeeping (job description, receipts, part locks) until
+  /// `--finalize`: `OUT.gguf.smelt-parts` next to it (a GGUF output is a file, not a directory).
+  static func partsDirectory(for output: String) -> PartsDirectory { PartsDirectory(output + ".smelt-parts") }
 
   /// Reads the GGUF options; `preset` comes from `--to`.
-  init(arguments: ParsedArguments, preset: LlamaFileType) throws {
+  init(
+    arguments: ParsedArguments, preset: LlamaFileType, split: SplitJobOptions = .none, recorded: [String] = [],
+    scriptCommand: [String] = []
+  ) throws {
+    self.split = split
+    self.recorded = recorded
+    self.scriptCommand = scriptCommand
     input = try arguments.string("input")
     output = try arguments.string("output")
     options = GGUFConversionPlan.Options(preset: preset)
@@ -60,6 +78,9 @@ struct ConvertGGUF {
     resume = arguments.flag("resume")
     json = arguments.flag("json")
     if force && resume { throw UsageError.invalid("--force and --resume cannot be used together") }
+    if !split.part.isWhole && force {
+      throw UsageError.invalid("--force does not go with --part: the parts of a job share OUT; remove OUT and \(output).smelt-parts to start afresh")
+    }
     if FileSystem.isDirectory(output) {
       throw UsageError.invalid("a GGUF target writes a file: give OUT as a path ending in .gguf, not the directory '\(output)'")
     }
@@ -82,11 +103,20 @@ struct ConvertGGUF {
       printPlan(plan, context: context)
       return
     }
+    let runner = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint)
+    if finalizing { return try finalize(runner, context: context) }
+    if split.script != nil { return try emitScript(runner, context: context) }
+    let parts = Self.partsDirectory(for: output)
     for path in plan.paths {
       try OutputDirectory.refuseReplacingInput(file: path, inputs: try checkpoint.inputFilePaths())
-      if FileSystem.exists(path), !force, !resume {
-        throw OutputDirectory.Refusal.fileExists(path)
-      }
+    }
+    if !split.part.isWhole { return try runPart(runner, context: context) }
+    if parts.holdsSplitJob {
+      throw UsageError.invalid(
+        "'\(output)' is being written by a split job (\(parts.path)): run its parts and 'smelt convert --finalize \(output)', or remove \(parts.path) to start afresh")
+    }
+    for path in plan.paths where FileSystem.exists(path) && !force && !resume {
+      throw OutputDirectory.Refusal.fileExists(path)
     }
     if !skipSpaceCheck {
       // A resumed split set keeps the shards already on disk.
@@ -94,7 +124,6 @@ struct ConvertGGUF {
       try OutputDirectory.checkFreeSpace(for: output, plannedByteCount: max(0, plan.outputByteCount - present))
     }
     let progress = context.progress(total: plan.outputByteCount, unit: .bytes, label: "convert")
-    let runner = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint)
     let report: GGUFConversionReport
     do {
       report = try runner.run(resume: resume) { progress.advance(by: $0) }

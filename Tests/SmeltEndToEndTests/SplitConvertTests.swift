@@ -117,6 +117,7 @@ import Testing
     let part = ([smelt, "shard", sample, output] + arguments + ["--part", "1/3"]).joined(separator: " ")
     _ = try shell("\(part) & pid=$!; sleep 0.05; kill -KILL $pid; wait $pid; true")
     // What a part killed while storing the plan leaves (the kill above lands anywhere): not "another job's" file.
+    try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
     try Data([1, 2, 3]).write(to: URL(fileURLWithPath: output + "/.smelt-shard-plan.4242.17.smelt-tmp"))
     #expect(runSmelt(["shard", sample, output] + arguments + ["--part", "1/3", "--resume"]).status == 0)
     let receipt = output + "/.smelt-shard-part-1-of-3.json"

@@ -19,7 +19,8 @@ struct ValidateCommand: Command {
       GPTQ, MLX, MXFP4, NVFP4) or be smelt shard output directories; weights are matched by name. Levels: 'tensor' compares every weight dequantized to F32 (SNR, cosine, max abs/rel error); 'layer' runs \
       every linear and expert with both weights on seeded random inputs and on the reference model's own \
       activations, and compares MoE routing; 'model' runs both models on the same tokens (KL divergence mean/p99/max, \
-      top-1 agreement, max |logit difference|, per-layer hidden-state cosine). Defaults: --min-snr by the \
+      top-1 agreement, each mean with its standard error; perplexity ratio on real text; max |logit difference|, \
+      per-layer hidden-state cosine and relative error). Defaults: --min-snr by the \
       candidate's storage (weights: 40 dB for 16/32-bit floats, 25 dB for scaled FP8, 15 dB for unscaled FP8 \
       casts, 10 dB for 4-bit formats; linear outputs 6 dB lower), --max-peak-error (max |error| / max |value| of a \
       weight, which catches a few corrupted elements the SNR barely sees) 0.01 / 0.05 / 0.15 / 0.75 for the same \
@@ -40,7 +41,10 @@ struct ValidateCommand: Command {
       .option("level", valueName: "level", help: "Which comparisons to run.", default: "all", values: ["tensor", "layer", "model", "all"]),
       .option("tokens", valueName: "ids", help: "Token ids for the layer and model levels: 'ID,ID,...[;ID,...]'."),
       .option("tokens-file", valueName: "file", help: "A file of token ids (one sequence per line)."),
-      .option("random-tokens", valueName: "n", help: "Without --tokens: this many seeded random token ids.", default: "24"),
+      .option(
+        "random-tokens", valueName: "n",
+        help: "Without --tokens: this many seeded random token ids, or a batch BxL of B sequences of L (8x32); more positions, smaller standard errors.",
+        default: "24"),
       .option("seed", valueName: "s", help: "Seed of the random tokens and random layer inputs.", default: "0"),
       .option("layers", valueName: "spec", help: "Only these decoder layers, e.g. 0,3,60 or 0-7 (tensor and layer levels)."),
       .option("experts", valueName: "spec", help: "Only these routed experts, e.g. 0-7."),
@@ -117,7 +121,12 @@ struct ValidateCommand: Command {
     if arguments.isPresent("tokens") || arguments.isPresent("tokens-file") {
       options.tokens = try ForwardCommand.tokens(arguments)
     }
-    options.randomTokenCount = try arguments.int("random-tokens", in: 1...1_000_000)
+    let shape = try arguments.string("random-tokens")
+    guard let random = TokenBatch.randomShape(shape) else {
+      throw UsageError.invalid(
+        "--random-tokens '\(shape)': expected a token count L or a batch BxL (e.g. 24 or 8x32), at most 1,000,000 tokens in all")
+    }
+    (options.randomSequenceCount, options.randomTokenCount) = random
     options.seed = UInt64(try arguments.int("seed", in: 0...Int.max))
     options.thresholds = ValidationThresholds(
       minimumSNRDecibels: try arguments.optionalDouble("min-snr"),
@@ -295,18 +304,30 @@ enum ValidationTable {
       out += "\nModel level: \(batch)×\(length) tokens\n"
       out += TextTable.render(
         [
-          ["KL mean", ReportFormat.number(model.meanKL)],
+          ["KL mean", "\(ReportFormat.number(model.meanKL)) ± \(ReportFormat.number(model.meanKLStandardError))"],
           ["KL p99", ReportFormat.number(model.p99KL)],
           ["KL max", ReportFormat.number(model.maxKL)],
-          ["top-1 agreement", "\(ReportFormat.percent(model.top1Agreement)) (\(model.top1Agreements)/\(model.positionCount))"],
+          [
+            "top-1 agreement",
+            "\(ReportFormat.percent(model.top1Agreement)) ± \(ReportFormat.percent(model.top1StandardError)) (\(model.top1Agreements)/\(model.positionCount))",
+          ],
+          [
+            "perplexity ratio",
+            model.perplexityRatio.map {
+              "\(ReportFormat.number($0)) (\(ReportFormat.number(model.candidatePerplexity ?? 0)) / \(ReportFormat.number(model.referencePerplexity ?? 0)); real text only)"
+            } ?? "-",
+          ],
           ["max |logit diff|", ReportFormat.number(model.maxAbsoluteLogitDifference)],
           ["logits snr dB", ReportFormat.decibels(model.logits.snrDecibels)],
         ], indent: 2)
-      var rows = [["after layer", "hidden cosine", "snr dB"]]
+      var rows = [["after layer", "hidden cosine", "snr dB", "rel error"]]
       for h in model.hiddenStates {
-        rows.append(["\(h.layer)", ReportFormat.cosine(h.metrics.cosineSimilarity), ReportFormat.decibels(h.metrics.snrDecibels)])
+        rows.append([
+          "\(h.layer)", ReportFormat.cosine(h.metrics.cosineSimilarity), ReportFormat.decibels(h.metrics.snrDecibels),
+          h.relativeError.map(ReportFormat.number) ?? "-",
+        ])
       }
-      out += TextTable.render(rows, indent: 2, rightAligned: [0, 1, 2])
+      out += TextTable.render(rows, indent: 2, rightAligned: [0, 1, 2, 3])
       if !model.routing.isEmpty {
         out += "  routing (each model's own forward pass):\n"
         out += routingTable(model.routing)

@@ -29,6 +29,10 @@ extension Validator {
       maxAbsoluteLogitDifference: stats.maxAbsoluteDifference, nonFiniteLogitCount: stats.nonFiniteCount,
       logits: ComparisonMetrics(reference: reference.logits.values, candidate: candidate.logits.values),
       hiddenStates: hiddenStates, routing: routing, failures: [])
+    comparison.meanKLStandardError = stats.meanKLStandardError
+    comparison.top1StandardError = stats.top1StandardError
+    comparison.referencePerplexity = LogitStatistics.perplexity(logits: reference.logits, tokens: tokens)
+    comparison.candidatePerplexity = LogitStatistics.perplexity(logits: candidate.logits, tokens: tokens)
     comparison.failures = comparison.violations(of: options.thresholds)
     return comparison
   }
@@ -102,6 +106,28 @@ public struct LogitStatistics: Sendable {
     positionCount = positions
     maxAbsoluteDifference = maxDifference
     nonFiniteCount = nonFinite
+  }
+
+  /// `exp(mean over sequences b and positions t < T − 1 of −log softmax(logits[b, t])[tokens[b][t + 1]])`:
+  /// the perplexity of `[B, T, V]` logits on their own next tokens; `nil` when `T < 2` or the shapes disagree.
+  public static func perplexity(logits: FloatTensor, tokens: [[Int]]) -> Double? {
+    let V = logits.shape.last ?? 0
+    let T = tokens.first?.count ?? 0
+    guard V > 0, T > 1, logits.values.count == tokens.count * T * V else { return nil }
+    var negativeLogLikelihood = 0.0
+    for (b, sequence) in tokens.enumerated() {
+      for t in 0..<(T - 1) {
+        let start = (b * T + t) * V
+        let row = logits.values[start..<(start + V)]
+        let next = sequence[t + 1]
+        guard next < V else { return nil }
+        let m = Double(row.max() ?? 0)
+        var sum = 0.0
+        for v in row { sum += exp(Double(v) - m) }
+        negativeLogLikelihood += m + log(sum) - Double(row[start + next])
+      }
+    }
+    return exp(negativeLogLikelihood / Double(tokens.count * (T - 1)))
   }
 
   static func logSoftmax(_ x: ArraySlice<Float>) -> [Double] {

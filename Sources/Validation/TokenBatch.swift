@@ -36,11 +36,26 @@ public enum TokenBatch {
     return batch
   }
 
-  /// `count` ids drawn uniformly from `0..<vocabularySize` with a SplitMix64 generator seeded by `seed`, as
-  /// one sequence (the same ids for the same seed on every machine).
-  public static func random(count: Int, vocabularySize: Int, seed: UInt64) -> [[Int]] {
+  /// `sequences` sequences of `count` ids drawn uniformly from `0..<vocabularySize` with one SplitMix64
+  /// generator seeded by `seed`, sequence after sequence (the same ids for the same seed on every machine; the
+  /// first sequence is the same whatever `sequences` is).
+  public static func random(count: Int, sequences: Int = 1, vocabularySize: Int, seed: UInt64) -> [[Int]] {
     var generator = SplitMix64(seed: seed)
-    return [(0..<count).map { _ in Int(generator.next() % UInt64(max(1, vocabularySize))) }]
+    return (0..<max(1, sequences)).map { _ in
+      (0..<count).map { _ in Int(generator.next() % UInt64(max(1, vocabularySize))) }
+    }
+  }
+
+  /// Parses a `--random-tokens` value: `L` (one sequence of L ids) or `BxL` / `B×L` (B sequences of L).
+  /// - Returns: `nil` unless both numbers are in 1...1,000,000 and their product too.
+  public static func randomShape(_ text: String) -> (sequences: Int, length: Int)? {
+    let parts = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "x" || $0 == "×" })
+    guard parts.count <= 2, let length = parts.last.flatMap({ Int($0) }) else { return nil }
+    let sequences = parts.count == 2 ? Int(parts[0]) : 1
+    guard let sequences, (1...1_000_000).contains(sequences), (1...1_000_000).contains(length),
+      sequences * length <= 1_000_000
+    else { return nil }
+    return (sequences, length)
   }
 
   /// Checks every id is below `vocabularySize`.

@@ -175,6 +175,8 @@ private enum Codec {
       ("logits", encode(m.logits)),
       ("hidden_states", .array(m.hiddenStates.map { object([("layer", int($0.layer)), ("metrics", encode($0.metrics))]) })),
       ("routing", .array(m.routing.map(encode))), ("failures", .array(m.failures.map { .string($0) })),
+      ("kl_mean_se", double(m.meanKLStandardError)), ("top1_se", double(m.top1StandardError)),
+      ("ppl_reference", m.referencePerplexity.map(double) ?? .null), ("ppl_candidate", m.candidatePerplexity.map(double) ?? .null),
     ])
   }
 
@@ -188,12 +190,14 @@ private enum Codec {
         all($0.map { h in h["layer"]?.intValue.flatMap { layer in metrics(h["metrics"]).map { HiddenStateComparison(layer: layer, metrics: $0) } } })
       }),
       let routing = v["routing"]?.arrayValue.flatMap({ all($0.map(routing)) }),
-      let failures = v["failures"]?.arrayValue.flatMap({ all($0.map(\.stringValue)) })
+      let failures = v["failures"]?.arrayValue.flatMap({ all($0.map(\.stringValue)) }),
+      let klError = double(v["kl_mean_se"]), let top1Error = double(v["top1_se"])
     else { return nil }
     return ModelComparison(
       tokens: tokens, meanKL: meanKL, p99KL: p99KL, maxKL: maxKL, top1Agreements: top1, positionCount: positions,
       maxAbsoluteLogitDifference: maxLogit, nonFiniteLogitCount: nonFinite, logits: logits, hiddenStates: hidden,
-      routing: routing, failures: failures)
+      routing: routing, failures: failures, meanKLStandardError: klError, top1StandardError: top1Error,
+      referencePerplexity: double(v["ppl_reference"]), candidatePerplexity: double(v["ppl_candidate"]))
   }
 
   static func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }

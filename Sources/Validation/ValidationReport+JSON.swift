@@ -139,10 +139,15 @@ extension ValidationReport {
       ("tokens", .array(m.tokens.map { .array($0.map { number($0) }) })),
       ("positions", number(m.positionCount)),
       ("kl_mean", optionalNumber(m.meanKL)),
+      ("kl_mean_standard_error", optionalNumber(m.meanKLStandardError)),
       ("kl_p99", optionalNumber(m.p99KL)),
       ("kl_max", optionalNumber(m.maxKL)),
       ("top1_agreement", optionalNumber(m.top1Agreement)),
       ("top1_agreements", number(m.top1Agreements)),
+      ("top1_standard_error", optionalNumber(m.top1StandardError)),
+      ("perplexity_reference", optionalNumber(m.referencePerplexity)),
+      ("perplexity_candidate", optionalNumber(m.candidatePerplexity)),
+      ("perplexity_ratio", optionalNumber(m.perplexityRatio)),
       ("max_abs_logit_diff", optionalNumber(m.maxAbsoluteLogitDifference)),
       ("logits_snr_db", snr(m.logits.snrDecibels)),
       ("logits_cosine", optionalNumber(m.logits.cosineSimilarity)),
@@ -152,7 +157,7 @@ extension ValidationReport {
           m.hiddenStates.map { h in
             object([
               ("layer", number(h.layer)), ("cosine", optionalNumber(h.metrics.cosineSimilarity)),
-              ("snr_db", snr(h.metrics.snrDecibels)),
+              ("snr_db", snr(h.metrics.snrDecibels)), ("rel_error", optionalNumber(h.relativeError)),
             ])
           })
       ),

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 import Checkpoint
 import TensorCore
 import WeightFormats
@@ -141,6 +148,13 @@ public struct RoutingAgreement: Sendable {
 public struct HiddenStateComparison: Sendable {
   public var layer: Int
   public var metrics: ComparisonMetrics
+
+  /// The drift after this layer: `‖candidate − reference‖ / ‖reference‖` (from the SNR: `10^(−SNR/20)`);
+  /// `nil` for a zero reference.
+  public var relativeError: Double? {
+    guard let snr = metrics.snrDecibels else { return nil }
+    return pow(10, -snr / 20)
+  }
 }
 
 /// End-to-end comparison on the same tokens (model level).
@@ -167,9 +181,23 @@ public struct ModelComparison: Sendable {
   public var routing: [RoutingAgreement]
   /// Why it failed (threshold violations), empty when it passed.
   public var failures: [String]
+  /// How far `meanKL` and `top1Agreement` would move with another batch of the same size (their standard
+  /// errors, llama.cpp's formulas; 0 for fewer than two positions).
+  public var meanKLStandardError: Double = 0
+  public var top1StandardError: Double = 0
+  /// Each side's perplexity on the tokens themselves: `exp` of the mean negative log-likelihood of every next
+  /// token (`B × (T − 1)` predictions); `nil` for sequences of one token. Meaningful when the tokens are real
+  /// text (`--tokens-file`); on random ids both are near the vocabulary size.
+  public var referencePerplexity: Double? = nil
+  public var candidatePerplexity: Double? = nil
 
   /// `top1Agreements / positionCount`.
   public var top1Agreement: Double { positionCount == 0 ? 1 : Double(top1Agreements) / Double(positionCount) }
+  /// `candidatePerplexity / referencePerplexity` (1: the conversion costs nothing on this text).
+  public var perplexityRatio: Double? {
+    guard let referencePerplexity, let candidatePerplexity, referencePerplexity > 0 else { return nil }
+    return candidatePerplexity / referencePerplexity
+  }
 }
 
 /// One failed check, for the summary and the exit status.

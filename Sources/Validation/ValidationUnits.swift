@@ -174,7 +174,7 @@ extension Validator {
     let chunk = min(options.chunkElementCount, reference.logicalNames.map { ((try? reference.shape(of: $0)) ?? []).reduce(1, *) }.max() ?? 0)
     var peak = 2 * 2 * chunk * 4 + 2 * largestWhole
     if units.contains(.forward), let configuration = try? reference.modelConfiguration() {
-      let tokens = (options.tokens?.reduce(0) { $0 + $1.count }) ?? options.randomTokenCount
+      let tokens = (options.tokens?.reduce(0) { $0 + $1.count }) ?? options.randomTokenCount * options.randomSequenceCount
       let stream = tokens * configuration.hiddenSize * 4 * (configuration.layerCount + 1)
       let logits = tokens * configuration.vocabularySize * 4
       peak = max(peak, largestLayer + 2 * (stream + logits))

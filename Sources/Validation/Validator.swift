@@ -8,8 +8,10 @@ public struct ValidationOptions: Sendable {
   public var levels: Set<ValidationLevel>
   /// Tokens for the layer (hidden-state inputs) and model levels; `nil`: `randomTokenCount` seeded ids.
   public var tokens: [[Int]]?
-  /// How many random token ids to draw when `tokens` is `nil`.
+  /// How many random token ids to draw per sequence when `tokens` is `nil`.
   public var randomTokenCount: Int
+  /// How many random sequences of `randomTokenCount` ids (a batch: `--random-tokens 8x32`).
+  public var randomSequenceCount = 1
   /// Seed of the random tokens and of the random linear inputs.
   public var seed: UInt64
   /// Only these decoder layers at the tensor and layer levels (the model level always runs every layer).
@@ -96,7 +98,8 @@ public struct Validator {
     let tokens =
       options.tokens
       ?? TokenBatch.random(
-        count: options.randomTokenCount, vocabularySize: configuration.vocabularySize, seed: options.seed)
+        count: options.randomTokenCount, sequences: options.randomSequenceCount, vocabularySize: configuration.vocabularySize,
+        seed: options.seed)
     try TokenBatch.check(tokens, vocabularySize: configuration.vocabularySize)
     return tokens
   }

@@ -36,7 +36,8 @@ mlx-lm's own dequantize_model) and run in F32 on fixed tokens; its logits are co
 the same output (max |Δlogit| / max |logit| <= 1e-4, the golden-logits bound: both sides F32 on the same
 weights). Targets no consumer loads here print SKIP with the reason and the loader's own error (each is tried);
 known consumer defects print KNOWN only after the differing weights are shown to be exactly the ones the defect
-names (see Known).
+names (see Known). A negative control (the FP8 sample without its quantization_config, what `--to f8-e4m3` wrote
+before issue 14) must fail the gate: transformers runs the unscaled codes there.
 
 Prints one PASS/FAIL/SKIP/KNOWN/INFO line per layout and target; exits 1 on any FAIL, 0 otherwise (a missing
 library is a SKIP).
@@ -572,7 +573,42 @@ def check_logits(args, only):
         failures += not ok
         log(f"{'PASS' if ok else 'FAIL'} logits {name}: {consumer} vs smelt forward on the output: {figures} "
             f"(tolerance {tolerance:.0e}); output vs source (smelt forward): {source:.2e} ({shown})")
+    if samples["fp8"] and (not only or CONTROL in only):
+        failures += check_control(args)
     return failures
+
+
+# A negative control: the gate must fail a checkpoint that a consumer misreads. The FP8 sample without its
+# quantization_config is what `--to f8-e4m3` wrote from an FP8 source before issue 14 (block-FP8 codes and
+# weight_scale_inv kept, the config gone): transformers then runs the unscaled codes.
+CONTROL = "control:fp8-without-quantization_config"
+
+
+def check_control(args):
+    import shutil
+
+    broken = os.path.join(args.work, "control-fp8-without-quantization-config")
+    shutil.rmtree(broken, ignore_errors=True)
+    shutil.copytree(args.fp8_sample, broken)
+    with open(os.path.join(broken, "config.json")) as f:
+        config = json.load(f)
+    config.pop("quantization_config", None)
+    with open(os.path.join(broken, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    try:
+        ours = smelt_logits(args.smelt, broken, broken + ".logits.safetensors")
+        theirs, _ = consumer_logits(broken, "transformers")
+    except Exception as error:
+        log(f"FAIL logits {CONTROL}: could not run the control: {type(error).__name__}: {str(error)[:200]}")
+        return 1
+    same = relative_difference(theirs, ours)
+    if same > SAME_OUTPUT_TOLERANCE:
+        log(f"PASS logits {CONTROL}: the gate fails FP8 codes whose quantization_config is gone (the pre-issue-14 "
+            f"--to f8-e4m3 output): transformers vs smelt forward {same:.2e} > {SAME_OUTPUT_TOLERANCE:.0e}")
+        return 0
+    log(f"FAIL logits {CONTROL}: transformers and smelt forward agree ({same:.2e}) on a checkpoint transformers misreads: "
+        "the logit gate cannot tell")
+    return 1
 
 
 def main():

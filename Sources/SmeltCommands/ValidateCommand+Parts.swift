@@ -111,13 +111,12 @@ extension ValidateCommand {
     let part = ResourcePlan(cpus: script.cpus, peakResidentBytes: ResourcePlan.programBytes + peak)
     let finalize = ResourcePlan(cpus: 1, peakResidentBytes: ResourcePlan.programBytes + 2 * validator.peakResidentBytes(units: []))
     let reportPath = FileSystem.absolutePath(jsonPath)
-    // The script's summary goes to stderr: under --json-file stdout would become REPORT.
     try split.writeScript(
       job: "validate", command: scriptCommand,
       finalizeCommand: [SplitJobOptions.executablePath(), "validate", "--finalize", reportPath], part: part, finalize: finalize,
       logDirectory: reportPath + ".logs",
       notes: ["\(units.count) units over \(script.partCount) parts, balanced by the bytes of weights each reads."],
-      context: CommandContext(stdout: context.stderr, stderr: context.stderr, isQuiet: context.isQuiet))
+      context: context)
   }
 
   // MARK: - Fragments in a receipt

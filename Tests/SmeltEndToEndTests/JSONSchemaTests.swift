@@ -54,4 +54,22 @@ import Testing
     #expect(runSmelt(["verify", sharded]).status == 0)
     #expect(runSmelt(["validate", sample, sharded, "--level", "tensor", "--layers", "0", "-q"]).status == 0)
   }
+
+  @Test("--emit-sbatch with --json-file puts no text in the JSON file: the submit lines go to stderr")
+  func emitScriptKeepsStdoutJSON() throws {
+    let directory = try TestPaths.scratchDirectory("json-emit-sbatch")
+    let runs: [(String, [String])] = [
+      ("convert", ["convert", sample, directory + "/out", "--to", "bf16"]),
+      ("validate", ["validate", sample, sample, "--level", "tensor"]),
+    ]
+    for (job, arguments) in runs {
+      let script = directory + "/\(job).sh", json = directory + "/\(job).json"
+      let result = runSmelt(arguments + ["--emit-sbatch", script, "--parts", "2", "--json-file", json])
+      #expect(result.status == 0, "\(job): \(result.stderr)")
+      #expect(FileSystem.exists(script))
+      #expect(result.stderr.contains("submit: bash \(script)"), "\(job): \(result.stderr)")
+      #expect(!FileSystem.exists(json) || (try? JSONParser.parse(String(decoding: try FileSystem.readFile(json), as: UTF8.self))) != nil,
+        "\(job): --json-file holds text that is not JSON")
+    }
+  }
 }

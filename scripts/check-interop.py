@@ -29,7 +29,18 @@ and compares every quantized weight with DEQ bit for bit:
                                           as QuantizationConfig serializes it, embed_tokens and lm_head ignored,
                                           every FP8 weight matched by a target
 
-Prints one PASS/FAIL/SKIP line per layout; exits 1 on any FAIL, 0 otherwise (a missing library is a SKIP).
+Part two, logits: every `--to` output of both samples (BF16 and FP8 block) is loaded by its consumer's own
+loader and model code where one runs on this CPU (transformers 5.23 with compressed-tensors decompressing at load
+and FP8 block dequantized as transformers does without a GPU; mlx-lm 0.32 after `--drop-mtp`, dequantized by
+mlx-lm's own dequantize_model) and run in F32 on fixed tokens; its logits are compared with `smelt forward` on
+the same output (max |Δlogit| / max |logit| <= 1e-4, the golden-logits bound: both sides F32 on the same
+weights). Targets no consumer loads here print SKIP with the reason and the loader's own error (each is tried);
+known consumer defects print KNOWN only after the differing weights are shown to be exactly the ones the defect
+names (see Known). A negative control (the FP8 sample without its quantization_config, what `--to f8-e4m3` wrote
+before issue 14) must fail the gate: transformers runs the unscaled codes there.
+
+Prints one PASS/FAIL/SKIP/KNOWN/INFO line per layout and target; exits 1 on any FAIL, 0 otherwise (a missing
+library is a SKIP).
 """
 import argparse
 import json
@@ -352,13 +363,261 @@ def check_gptq(out, deq, config, directory):
     return True, "", checked
 
 
+# --- logits: each consumer's forward pass vs `smelt forward` on the same output --------------------------------
+
+# The tiny samples' fixed token ids (scripts/golden-logits.py TOKENS["tiny-deepseek-v3"]).
+LOGIT_TOKENS = [
+    [0, 23, 481, 77, 302, 5, 199, 411, 64, 350, 12, 275],
+    [417, 88, 3, 260, 134, 509, 46, 391, 222, 17, 143, 500],
+]
+# Both forward passes run in F32 on the same dequantized weights (the consumer's own dequantization, which
+# check-interop's first part proves bit-equal to Smelt's), so they differ only by F32 summation order: the bound
+# of Tests/ReferenceModelTests/GoldenLogitsTests (smelt forward vs transformers on the BF16 sample).
+SAME_OUTPUT_TOLERANCE = 1e-4
+# mlx-lm as users run it (BF16 activations, mlx's quantized kernels) is measured, not gated: BF16 can flip a
+# near-tie of the tiny samples' random routers, which moves a position's logits by their own scale.
+
+# (name, sample, --to, extra flags, consumer, why the consumer cannot load it or None). A target with a reason
+# is tried all the same: a load failure prints SKIP with the reason and the loader's own error, a load that
+# works is compared and gated like the others. A Known reason is a consumer defect that the check proves rather
+# than assumes: when the logits differ, every weight the consumer holds is compared with Smelt's own F32
+# dequantization of the output (`smelt convert OUT --to f32`, which part one proves equal to the libraries'
+# decompressors); the row prints KNOWN only if exactly the weights the defect names differ, FAIL otherwise.
+
+
+class Known:
+    def __init__(self, reason, differs):
+        self.reason, self.differs = reason, differs
+
+
+# transformers 5.23 merges a layer's experts into gate_up_proj / down_proj and dequantizes them through its
+# own conversion ops, which get compressed-tensors' float-quantized scales, NVFP4 global scales and experts kept
+# at source precision by --skip-incompatible wrong; every other weight is bit-equal to compressed-tensors'.
+KNOWN_EXPERTS = Known("transformers' fused-expert loader dequantizes the MoE experts differently from "
+                      "compressed-tensors (every other weight is bit-equal)", lambda name, shape: ".mlp.experts." in name)
+# Fp8Dequantize takes the block size from the scale grid (rows / scale rows): 80 for kv_a_proj_with_mqa's 160
+# rows under a 2-row grid, not the config's 128 (DeepSeek's own weight_dequant crops the last block). Every
+# weight with a side that 128 does not divide is misread; the others are bit-equal.
+KNOWN_BLOCK_GRID = Known("transformers' Fp8Dequantize takes the block size from the scale grid (e.g. 160 rows / 2 = 80, "
+                         "not weight_block_size 128): weights with a ragged last block are misread",
+                         lambda name, shape: len(shape) >= 2 and (shape[-1] % 128 != 0 or shape[-2] % 128 != 0))
+GROUP_64 = ["--group-size", "64"]
+LOGIT_TARGETS = [
+    (f"{sample}:{name}", sample, to, flags, consumer, reason)
+    for sample in ("bf16", "fp8")
+    for name, to, flags, consumer, reason in [
+        ("bf16", "bf16", [], "transformers", None),
+        ("f16", "f16", [], "transformers", None),
+        ("f32", "f32", [], "transformers", None),
+        ("fp8-block", "fp8-block", [], "transformers-fp8", KNOWN_BLOCK_GRID),
+        ("fp8-block-32", "fp8-block", ["--block-size", "32x32"], "transformers-fp8", None),
+        ("fp8-block-ct", "fp8-block", ["--compressed-tensors"], "transformers-ct",
+         "transformers' CompressedTensorsDequantize of MoE experts multiplies the [out/128, in/128] block-scale grid "
+         "as if it were per channel"),
+        ("fp8-channel", "fp8-channel", [], "transformers-ct", KNOWN_EXPERTS),
+        ("fp8-tensor", "fp8-tensor", [], "transformers-ct", KNOWN_EXPERTS),
+        ("f8-e4m3", "f8-e4m3", [], "transformers", None),
+        ("f8-e5m2", "f8-e5m2", [], "transformers", None),
+        ("int4-g128", "int4-g128", ["--skip-incompatible"], "transformers-ct", KNOWN_EXPERTS),
+        ("int4-g64", "int4-g64", [], "transformers-ct", None),
+        ("int4-g32", "int4-g32", [], "transformers-ct", None),
+        ("int4-asym", "int4-asym", GROUP_64, "transformers-ct",
+         "transformers allocates weight_zero_point unpacked [out, groups]; compressed-tensors packs it [out/8, groups]"),
+        ("gptq", "gptq", GROUP_64, "transformers",
+         "transformers' GPTQ loader needs optimum and gptqmodel (CUDA kernels), not in this CPU venv"),
+        # mlx-lm's deepseek_v3 sanitize drops only layer 61 as MTP (hence --drop-mtp), and re-quantizes a quantized
+        # kv_b_proj after splitting it (the k half transposed) for its absorbed attention: a second rounding no
+        # other consumer does. The gated rows keep kv_b_proj at source precision; mlx-affine-kvb measures the rest.
+        ("mlx-affine", "mlx-affine", ["--drop-mtp", "--exclude", "*.kv_b_proj.*"], "mlx-lm", None),
+        ("mlx-affine-native", "mlx-affine", ["--drop-mtp", "--exclude", "*.kv_b_proj.*"], "mlx-lm-native", None),
+        ("mlx-affine-8", "mlx-affine", ["--drop-mtp", "--exclude", "*.kv_b_proj.*", "--bits", "8", "--group-size", "32"],
+         "mlx-lm", None),
+        ("mlx-affine-kvb", "mlx-affine", ["--drop-mtp"], "mlx-lm-requantized", None),
+        ("mxfp4", "mxfp4", [], "transformers-ct", None),
+        ("mxfp4-gpt-oss", "mxfp4-gpt-oss", [], "transformers",
+         "the gpt-oss layout loads only as GptOssForCausalLM: smelt refuses it for DeepSeek-V3 (--force-layout)"),
+        ("nvfp4", "nvfp4", [], "transformers", "transformers has no ModelOpt NVFP4 loader"),
+        ("nvfp4-ct", "nvfp4-ct", [], "transformers-ct", KNOWN_EXPERTS),
+    ]
+]
+
+
+def smelt_logits(binary, directory, path):
+    tokens = ";".join(",".join(str(t) for t in row) for row in LOGIT_TOKENS)
+    smelt(binary, "forward", directory, "--tokens", tokens, "--output", path, "--top", "0", "--quiet")
+    return load_file(path)["logits"].to(torch.float32)
+
+
+def consumer_logits(directory, consumer):
+    """The consumer's F32 logits of LOGIT_TOKENS for the checkpoint in `directory`."""
+    if consumer.startswith("mlx-lm"):
+        import mlx.core as mx
+        from pathlib import Path
+        from mlx_lm.utils import dequantize_model, load_model
+
+        model, _ = load_model(Path(directory))
+        if consumer in ("mlx-lm", "mlx-lm-requantized"):
+            # mlx-lm's own dequantization (mlx.core.dequantize, as `mlx_lm.convert --dequantize`), then F32.
+            model = dequantize_model(model)
+            model.set_dtype(mx.float32)
+        logits = model(mx.array(LOGIT_TOKENS)).astype(mx.float32)
+        return torch.from_numpy(np.array(logits)), None
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    kwargs = {"dtype": torch.float32, "attn_implementation": "eager", "experts_implementation": "eager"}
+    if consumer == "transformers-fp8":
+        # What transformers does by itself without a GPU (FineGrainedFP8 dequantize=True), made explicit.
+        kwargs["quantization_config"] = transformers.FineGrainedFP8Config(dequantize=True)
+    elif consumer == "transformers-ct":
+        # compressed-tensors decompresses every weight at load (its decompressors, in the scale dtype).
+        kwargs["quantization_config"] = transformers.CompressedTensorsConfig(run_compressed=False)
+    model = transformers.AutoModelForCausalLM.from_pretrained(directory, **kwargs)
+    # Decompressed weights stay in their scale dtype (BF16): widen them (exactly) so the pass runs in F32.
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if tensor.dtype in (torch.bfloat16, torch.float16):
+            tensor.data = tensor.data.to(torch.float32)
+    model.eval()
+    with torch.no_grad():
+        return model(torch.tensor(LOGIT_TOKENS)).logits.to(torch.float32), model
+
+
+def differing_weights(model, out_dir, binary):
+    """(name, shape) of the consumer's weights that are not bit-equal to Smelt's F32 dequantization of `out_dir`
+    (transformers' fused experts compared expert by expert: gate_up_proj[e] = gate ++ up, down_proj[e])."""
+    f32_dir = out_dir + "-f32"
+    smelt(binary, "convert", out_dir, f32_dir, "--to", "f32", "--force", "-q")
+    reference, _ = load_dir(f32_dir)
+    differing = []
+    for key, value in model.state_dict().items():
+        expected = reference.get(key)
+        stem = key.rpartition(".")[0] + "."
+        if expected is None and key.endswith(".experts.gate_up_proj"):
+            expected = torch.stack([torch.cat([reference[f"{stem}{e}.gate_proj.weight"], reference[f"{stem}{e}.up_proj.weight"]])
+                                    for e in range(value.shape[0])])
+        elif expected is None and key.endswith(".experts.down_proj"):
+            expected = torch.stack([reference[f"{stem}{e}.down_proj.weight"] for e in range(value.shape[0])])
+        if expected is None or not value.is_floating_point():
+            continue
+        if value.shape != expected.shape or not torch.equal(value.to(torch.float32), expected.to(torch.float32)):
+            differing.append((key, tuple(expected.shape)))
+    return differing
+
+
+def relative_difference(a, b):
+    """max |a - b| / max |b|: the measure of Tests/ReferenceModelTests/GoldenLogitsTests."""
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def check_logits(args, only):
+    """One line per LOGIT_TARGETS entry; returns the number of failures."""
+    samples = {"bf16": args.sample, "fp8": args.fp8_sample}
+    source_logits = {}
+    failures = 0
+    for name, sample, to, flags, consumer, reason in LOGIT_TARGETS:
+        if only and name not in only:
+            continue
+        if not samples[sample]:
+            log(f"SKIP logits {name}: no --fp8-sample")
+            continue
+        out_dir = os.path.join(args.work, "logits-" + name.replace(":", "-"))
+        command = ["convert", samples[sample], out_dir, "--to", to] + flags + ["--force", "-q"]
+        shown = "smelt " + " ".join(command)
+        try:
+            if sample not in source_logits:
+                source_logits[sample] = smelt_logits(args.smelt, samples[sample], os.path.join(args.work, f"{sample}.logits.safetensors"))
+            smelt(args.smelt, *command)
+            ours = smelt_logits(args.smelt, out_dir, out_dir + ".logits.safetensors")
+        except RuntimeError as error:
+            if isinstance(reason, str):
+                log(f"SKIP logits {name}: {reason} (tried: {str(error).splitlines()[0][:200]})")
+            else:
+                failures += 1
+                log(f"FAIL logits {name}: {error}")
+            continue
+        try:
+            theirs, model = consumer_logits(out_dir, consumer)
+        except Exception as error:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            if isinstance(reason, str):
+                log(f"SKIP logits {name}: {reason} (tried {consumer}: {type(error).__name__}: {first})")
+            else:
+                failures += 1
+                log(f"FAIL logits {name}: {consumer} cannot load it: {type(error).__name__}: {first} ({shown})")
+            continue
+        tolerance = {"mlx-lm-native": None, "mlx-lm-requantized": None}.get(consumer, SAME_OUTPUT_TOLERANCE)
+        if theirs.shape != ours.shape:
+            failures += 1
+            log(f"FAIL logits {name}: {consumer} logits {tuple(theirs.shape)} vs smelt forward {tuple(ours.shape)}")
+            continue
+        same = relative_difference(theirs, ours)
+        source = relative_difference(ours, source_logits[sample])
+        figures = f"max |Δlogit| / max |logit| = {same:.2e}"
+        if tolerance is None:
+            why = ("BF16 activations can flip a near-tie of the noaux_tc expert selection" if consumer == "mlx-lm-native"
+                   else "mlx-lm re-quantizes kv_b_proj at load")
+            log(f"INFO logits {name}: {consumer} vs smelt forward on the output: {figures} (not gated: {why}); "
+                f"output vs source (smelt forward): {source:.2e} ({shown})")
+            continue
+        ok = same <= tolerance
+        if not ok and isinstance(reason, Known) and model is not None:
+            differing = differing_weights(model, out_dir, args.smelt)
+            if differing and all(reason.differs(*w) for w in differing):
+                log(f"KNOWN logits {name}: {consumer} vs smelt forward on the output: {figures}: {reason.reason}; "
+                    f"the {len(differing)} differing weights are all of that kind, e.g. {differing[0][0]} ({shown})")
+                continue
+            log(f"FAIL logits {name}: {figures}; the differing weights are not only those of the known defect "
+                f"({reason.reason}): {', '.join(w for w, _ in differing if not reason.differs(w, _))[:300] or 'none'} ({shown})")
+            failures += 1
+            continue
+        failures += not ok
+        log(f"{'PASS' if ok else 'FAIL'} logits {name}: {consumer} vs smelt forward on the output: {figures} "
+            f"(tolerance {tolerance:.0e}); output vs source (smelt forward): {source:.2e} ({shown})")
+    if samples["fp8"] and (not only or CONTROL in only):
+        failures += check_control(args)
+    return failures
+
+
+# A negative control: the gate must fail a checkpoint that a consumer misreads. The FP8 sample without its
+# quantization_config is what `--to f8-e4m3` wrote from an FP8 source before issue 14 (block-FP8 codes and
+# weight_scale_inv kept, the config gone): transformers then runs the unscaled codes.
+CONTROL = "control:fp8-without-quantization_config"
+
+
+def check_control(args):
+    import shutil
+
+    broken = os.path.join(args.work, "control-fp8-without-quantization-config")
+    shutil.rmtree(broken, ignore_errors=True)
+    shutil.copytree(args.fp8_sample, broken)
+    with open(os.path.join(broken, "config.json")) as f:
+        config = json.load(f)
+    config.pop("quantization_config", None)
+    with open(os.path.join(broken, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    try:
+        ours = smelt_logits(args.smelt, broken, broken + ".logits.safetensors")
+        theirs, _ = consumer_logits(broken, "transformers")
+    except Exception as error:
+        log(f"FAIL logits {CONTROL}: could not run the control: {type(error).__name__}: {str(error)[:200]}")
+        return 1
+    same = relative_difference(theirs, ours)
+    if same > SAME_OUTPUT_TOLERANCE:
+        log(f"PASS logits {CONTROL}: the gate fails FP8 codes whose quantization_config is gone (the pre-issue-14 "
+            f"--to f8-e4m3 output): transformers vs smelt forward {same:.2e} > {SAME_OUTPUT_TOLERANCE:.0e}")
+        return 0
+    log(f"FAIL logits {CONTROL}: transformers and smelt forward agree ({same:.2e}) on a checkpoint transformers misreads: "
+        "the logit gate cannot tell")
+    return 1
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smelt", required=True)
     parser.add_argument("--sample", required=True, help="the BF16 sample directory")
     parser.add_argument("--fp8-sample", help="the FP8-block sample directory (for fp8-to-int4)")
     parser.add_argument("--work", required=True)
-    parser.add_argument("--only", nargs="*", help="layout names to check")
+    parser.add_argument("--only", nargs="*", help="layout names (and logit target names, SAMPLE:NAME) to check")
     args = parser.parse_args()
 
     failures = 0
@@ -412,6 +671,11 @@ def main():
         else:
             failures += 1
             log(f"FAIL {name}: {why or 'no quantized weights found'} ({shown})")
+    failures += check_logits(args, args.only)
+    for library in ("transformers", "mlx_lm"):
+        module = optional(library)
+        if module is not None:
+            versions[library] = getattr(module, "__version__", "?")
     log("libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + f", torch {torch.__version__}")
     return 1 if failures else 0
 

@@ -29,7 +29,7 @@ extension CheckpointSummary {
       ]
     }
     var members: [(String, JSONValue)] = [
-      ("schema", .string("smelt.inspect/1")),
+      ("schema", .string(DocumentSchema.inspect)),
       ("path", .string(path)),
       ("files", .array(files.map { file in
         object([

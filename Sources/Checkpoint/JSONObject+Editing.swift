@@ -17,9 +17,11 @@ extension JSONObject {
     JSONObject(members: members.filter { $0.key != key }.map { ($0.key, $0.value) }) ?? self
   }
 
-  /// Without `quantization_config`, at the top level and in a nested `text_config` (Kimi K2.5 keeps it there).
+  /// Without `quantization_config`, at the top level and in a nested `text_config` (Kimi K2.5 keeps it there),
+  /// and without MLX's `quantization` object (mlx-lm writes both; mlx-lm reads `quantization`).
   public func removingQuantizationConfig() -> JSONObject {
     var result = removing("quantization_config")
+    if result["quantization"]?.objectValue != nil { result = result.removing("quantization") }
     if let text = result["text_config"]?.objectValue, text["quantization_config"] != nil {
       result = result.setting("text_config", to: .object(text.removing("quantization_config")))
     }

@@ -47,7 +47,7 @@ public struct OutputManifest: Sendable, Equatable {
   private func document(checksum: String?) -> [UInt8] {
     func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
     var members: [(String, JSONValue)] = [
-      ("schema", "smelt.manifest/1"),
+      ("schema", .string(DocumentSchema.outputManifest)),
       ("smelt_version", .string(version)),
       ("command", .array(commandLine.map { .string($0) })),
     ]

@@ -467,7 +467,7 @@ public struct ShardManifestFiles: Sendable {
 
   public init?(json bytes: [UInt8]) {
     guard let value = try? bytes.withUnsafeBytes({ try JSONParser.parse($0) }),
-      value["format"]?.stringValue == "smelt-shard-manifest"
+      DocumentSchema.declares(DocumentSchema.shardManifest, value, legacyFormat: "smelt-shard-manifest")
     else { return nil }
     files = []
     deviceDirectories = []

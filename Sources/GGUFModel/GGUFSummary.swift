@@ -102,6 +102,7 @@ public struct GGUFSummary: Sendable {
       }
     }
     var object = JSONObject()
+    object["schema"] = .string(DocumentSchema.inspectGGUF)
     object["format"] = "gguf"
     object["version"] = .number(JSONNumber(Int(version)))
     object["files"] = .array(files.map { ["path": .string($0.path), "bytes": .number(JSONNumber($0.byteCount)), "tensors": .number(JSONNumber($0.tensorCount))] })

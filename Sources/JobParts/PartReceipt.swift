@@ -47,7 +47,7 @@ public struct JobDescription: Sendable, Equatable {
     self.partCount = partCount
   }
 
-  static let schema = "smelt.job/1"
+  static let schema = DocumentSchema.job
 
   var json: JSONValue {
     object([
@@ -88,7 +88,7 @@ public struct PartReceipt: Sendable, Equatable {
     self.data = data
   }
 
-  static let schema = "smelt.part-receipt/1"
+  static let schema = DocumentSchema.partReceipt
 
   var json: JSONValue {
     let outputs: [JSONValue] = outputs.map { output in

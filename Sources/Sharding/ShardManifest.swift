@@ -93,8 +93,7 @@ public enum ShardManifest {
       ])
     }
     var members: [(String, JSONValue)] = [
-      ("format", "smelt-shard-manifest"),
-      ("version", 1),
+      ("schema", .string(DocumentSchema.shardManifest)),
       ("source", object([
         ("directory", .string(source.directory)),
         ("files", .array(source.fileNames.map { .string($0) })),
@@ -142,6 +141,7 @@ public enum ShardManifest {
   /// fit, `alternatives`: every other strategy re-planned with the same options, with its per-device figures.
   public static func dryRunDocument(_ plan: ShardPlan, weightFiles: [FileRecord]) -> JSONValue {
     guard case .object(var object) = document(plan, weightFiles: weightFiles, includeTensors: false) else { return .null }
+    object["schema"] = .string(DocumentSchema.shardDryRun)
     object["fits"] = .bool(plan.fits)
     if !plan.fits {
       object["alternatives"] = .array(ShardPlanner.alternatives(to: plan).map { alternative in

@@ -92,7 +92,7 @@ public struct ShardPlanFile: Sendable, Equatable {
   /// The file's JSON bytes.
   public func jsonBytes() -> [UInt8] {
     let document: JSONValue = .object(JSONObject(members: [
-      ("format", "smelt-shard-plan"), ("version", 1), ("source", .string(sourcePath)),
+      ("schema", .string(DocumentSchema.shardPlan)), ("source", .string(sourcePath)),
       ("plan_sha256", .string(planDigest)), ("options", optionsDocument),
     ]) ?? JSONObject())
     return JSONWriter(pretty: true).bytes(document) + [0x0A]
@@ -106,7 +106,7 @@ public struct ShardPlanFile: Sendable, Equatable {
     do { value = try JSONParser.parse(try FileSystem.readFile(path)) } catch {
       throw .planMismatch(path: path, reason: "unreadable plan: \(error)")
     }
-    guard value["format"]?.stringValue == "smelt-shard-plan", let source = value["source"]?.stringValue,
+    guard DocumentSchema.declares(DocumentSchema.shardPlan, value, legacyFormat: "smelt-shard-plan"), let source = value["source"]?.stringValue,
       let digest = value["plan_sha256"]?.stringValue,
       let options = value["options"], options.objectValue != nil
     else { throw .planMismatch(path: path, reason: "not a smelt shard plan") }

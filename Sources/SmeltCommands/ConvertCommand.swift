@@ -332,6 +332,7 @@ struct ConvertCommand: Command {
         }
       }
       let document: JSONValue = .object(JSONObject(members: [
+        ("schema", .string(DocumentSchema.convertPlan)),
         ("target", .string("\(plan.target)")),
         ("source_bytes", .number(JSONNumber(plan.sourceByteCount))),
         ("output_bytes", .number(JSONNumber(plan.outputByteCount))),
@@ -388,6 +389,7 @@ struct ConvertCommand: Command {
       ]) ?? JSONObject())
     }
     return .object(JSONObject(members: [
+      ("schema", .string(DocumentSchema.convert)),
       ("output", .string(output)),
       ("target", .string("\(target)")),
       ("tensors_converted", .number(JSONNumber(report.convertedTensorCount))),

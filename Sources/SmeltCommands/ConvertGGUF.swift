@@ -133,6 +133,7 @@ struct ConvertGGUF {
     progress.finish()
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(.object(JSONObject(members: [
+        ("schema", .string(DocumentSchema.convertGGUF)),
         ("files_written", .array(report.filesWritten.map { .string($0) })),
         ("files_resumed", .array(report.filesResumed.map { .string($0) })),
         ("preset", .string(options.preset.name)), ("tensors", .number(JSONNumber(report.tensorCount))),
@@ -163,6 +164,7 @@ struct ConvertGGUF {
         ]) ?? JSONObject())
       }
       context.stdout.line(JSONWriter(pretty: true).string(.object(JSONObject(members: [
+        ("schema", .string(DocumentSchema.convertGGUFPlan)),
         ("preset", .string(plan.options.preset.name)),
         ("source_bytes", .number(JSONNumber(plan.sourceByteCount))),
         ("output_bytes", .number(JSONNumber(plan.outputByteCount))),

@@ -79,7 +79,8 @@ struct SplitJobOptions: Sendable {
     FileSystem.canonicalPath("/proc/self/exe") ?? FileSystem.absolutePath(CommandLine.arguments.first ?? "smelt")
   }
 
-  /// Writes the Slurm script for `job` and tells how to submit it and what the alternatives are.
+  /// Writes the Slurm script for `job` and tells how to submit it and what the alternatives are, on stderr:
+  /// stdout stays the command's result, JSON under `--json` / `--json-file`.
   func writeScript(
     job: String, command: [String], finalizeCommand: [String], part: ResourcePlan, finalize: ResourcePlan,
     logDirectory: String, notes: [String], context: CommandContext
@@ -89,8 +90,8 @@ struct SplitJobOptions: Sendable {
       job: job, command: command, finalizeCommand: finalizeCommand, partCount: script.partCount, part: part,
       finalize: finalize, logDirectory: FileSystem.absolutePath(logDirectory), notes: notes)
     try FileSystem.writeFileAtomically(Array(cluster.sbatch.utf8), to: script.path)
-    context.stdout.line("wrote \(script.path): \(script.partCount) parts of \(part.summary) (--cpus-per-task=\(part.cpus) --mem=\(part.slurmMemory)), then a finalize job")
-    context.stdout.line("submit: bash \(script.path) [--partition=... --time=...]")
-    context.stdout.line("without Slurm: \(cluster.xargs)")
+    context.stderr.line("wrote \(script.path): \(script.partCount) parts of \(part.summary) (--cpus-per-task=\(part.cpus) --mem=\(part.slurmMemory)), then a finalize job")
+    context.stderr.line("submit: bash \(script.path) [--partition=... --time=...]")
+    context.stderr.line("without Slurm: \(cluster.xargs)")
   }
 }

@@ -57,7 +57,8 @@ extension ValidateCommand {
     try session.finish()
     let bytes = mine.reduce(0) { $0 + validator.cost(of: units[$1]) }
     let elapsed = clock.now - start
-    context.stdout.line(
+    // A log, not a result: stdout is REPORT's JSON document under --json-file, which a part does not write.
+    context.log(
       "part \(part): \(mine.count) of \(units.count) unit(s) (\(ByteCount.formatted(bytes)) of weights) in \(DisplayFormat.decimal(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s; run 'smelt validate --finalize \(jsonPath)' when all parts are done"
     )
   }
@@ -95,7 +96,7 @@ extension ValidateCommand {
     publisher.allRows = allRows
     try directory.removeBookkeeping()
     try? FileSystem.remove(directory.path)
-    try publisher.publish(merged, context: context)
+    try publisher.publish(merged, context: context, reportFile: report)
   }
 
   /// Writes the Slurm script: the array of parts and the finalize job.

@@ -30,7 +30,7 @@ struct ValidateCommand: Command {
       passes, 1 when any fails (the failing tensor and layer are named), 2 when the two could not be \
       compared (unreadable checkpoint, no config.json for the layer/model levels, different architectures, a \
       weight that cannot be decoded), 64 for usage errors.
-      Cluster use: run N workers with --part I/N --json REPORT (same arguments); each compares its share of \
+      Cluster use: run N workers with --part I/N --json-file REPORT (same arguments); each compares its share of \
       the weights (balanced by bytes) and keeps its results in REPORT.smelt-parts/; then smelt validate \
       --finalize REPORT writes the merged report, identical to a single run's, prints the table and exits \
       like one. --emit-sbatch FILE --parts N writes the Slurm job script for all of it.
@@ -56,9 +56,9 @@ struct ValidateCommand: Command {
       .option(
         "preset", valueName: "name", help: "Model-level gate preset (default: by the candidate's coarsest storage; none: no model-level limit).",
         values: ValidationPreset.all.map(\.name)),
-      .option("json", valueName: "file", help: "Write the JSON report to FILE ('-' for stdout, replacing the table)."),
+      .json, .jsonFile,
       .flag("all-rows", help: "List every tensor and linear, not only the worst ones and the failures."),
-      .flag("finalize", help: "Merge the parts of REPORT (run with --part I/N --json REPORT) into REPORT; print and exit as one run."),
+      .flag("finalize", help: "Merge the parts of REPORT (run with --part I/N --json-file REPORT) into REPORT; exit as one run."),
       .flag("resume", help: "With --part: keep the comparisons an interrupted run of the same part finished."),
     ] + SplitJobOptions.arguments + [.quiet])
 
@@ -67,6 +67,9 @@ struct ValidateCommand: Command {
   var options: ValidationOptions
   /// `--preset NAME`; `nil`: chosen by the candidate's storage.
   var preset: ValidationPreset?
+  /// `--json` (or `--json-file`): the JSON report on stdout, the table on stderr.
+  var json: Bool
+  /// `--json-file PATH` (the tool writes stdout there); with `--finalize`, REPORT.
   var jsonPath: String?
   var allRows: Bool
   /// `--finalize REPORT`: merge the parts of REPORT.
@@ -78,7 +81,7 @@ struct ValidateCommand: Command {
   var scriptCommand: [String]
 
   /// The path options and positionals (made absolute in a job script).
-  static let pathArguments: Set<String> = ["reference", "candidate", "json", "tokens-file"]
+  static let pathArguments: Set<String> = ["reference", "candidate", "json-file", "tokens-file"]
 
   init(arguments: ParsedArguments) throws {
     finalizing = arguments.flag("finalize")
@@ -86,11 +89,12 @@ struct ValidateCommand: Command {
     split = try SplitJobOptions(arguments: arguments)
     recorded = SplitJobOptions.recordedCommand("validate", arguments)
     scriptCommand = SplitJobOptions.scriptCommand("validate", arguments, paths: Self.pathArguments)
-    jsonPath = arguments.optionalString("json")
+    json = arguments.flag("json")
+    jsonPath = arguments.optionalString("json-file")
     allRows = arguments.flag("all-rows")
     if finalizing {
       guard let report = arguments.optionalString("reference"), arguments.optionalString("candidate") == nil else {
-        throw UsageError.invalid("--finalize takes one argument: the report the parts were run with (--json REPORT)")
+        throw UsageError.invalid("--finalize takes one argument: the report the parts were run with (--json-file REPORT)")
       }
       (reference, candidate, jsonPath, options, preset) = ("", "", report, ValidationOptions(), nil)
       return
@@ -98,8 +102,8 @@ struct ValidateCommand: Command {
     reference = try arguments.string("reference")
     candidate = try arguments.string("candidate")
     if !split.part.isWhole || split.script != nil {
-      guard let jsonPath, jsonPath != "-" else {
-        throw UsageError.invalid("--part and --emit-sbatch need --json REPORT: where --finalize writes the merged report (the parts keep theirs in REPORT.smelt-parts/)")
+      guard jsonPath != nil else {
+        throw UsageError.invalid("--part and --emit-sbatch need --json-file REPORT: where --finalize writes the merged report (the parts keep theirs in REPORT.smelt-parts/)")
       }
     }
     var options = ValidationOptions()
@@ -178,7 +182,7 @@ struct ValidateCommand: Command {
   func makeValidator() throws -> Validator {
     let referenceWeights = try CheckpointWeightProvider(path: reference)
     let candidateWeights = try CheckpointWeightProvider(path: candidate)
-    if let jsonPath, jsonPath != "-" {
+    if let jsonPath {
       try OutputDirectory.refuseReplacingInput(
         file: jsonPath, inputs: referenceWeights.source.inputFilePaths + candidateWeights.source.inputFilePaths)
     }
@@ -222,18 +226,21 @@ struct ValidateCommand: Command {
       minimumTop1Agreement: thresholds.minimumTop1Agreement ?? chosen.minimumTop1Agreement)
   }
 
-  /// Writes the JSON report (`--json`), prints the table, and fails when a check failed.
-  func publish(_ report: ValidationReport, context: CommandContext) throws {
-    let document = JSONWriter(pretty: true).string(report.json)
-    if jsonPath == "-" {
-      context.stdout.line(document)
-    } else {
-      if let jsonPath {
-        let file = try AtomicOutputFile(path: jsonPath)
-        try file.write(Array((document + "\n").utf8), at: 0)
-        try file.commit()
+  /// Prints the table, or with `--json` the JSON report (which `--json-file PATH` sends to PATH) and the table
+  /// as a log on stderr; `reportFile` (`--finalize REPORT`) writes the report there as the `--json-file` run
+  /// the parts split would have. Fails when a check failed.
+  func publish(_ report: ValidationReport, context: CommandContext, reportFile: String? = nil) throws {
+    let table = ValidationTable.render(report, allRows: allRows)
+    if json || reportFile != nil {
+      let document = JSONWriter(pretty: true).string(report.json) + "\n"
+      if let reportFile {
+        try FileSystem.writeFileAtomically(Array(document.utf8), to: reportFile)
+      } else {
+        context.stdout.write(document)
       }
-      context.stdout.write(ValidationTable.render(report, allRows: allRows))
+      if !context.isQuiet { context.stderr.write(table) }
+    } else {
+      context.stdout.write(table)
     }
     if !report.passed { throw ExitCode.failure }
   }

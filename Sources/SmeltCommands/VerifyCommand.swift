@@ -50,6 +50,7 @@ struct VerifyCommand: Command {
     func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
     func optional(_ text: String?) -> JSONValue { text.map { .string($0) } ?? .null }
     return object([
+      ("schema", .string(DocumentSchema.verify)),
       ("directory", .string(report.directory)),
       ("ok", .bool(report.isClean)),
       ("deep", .bool(report.deep)),

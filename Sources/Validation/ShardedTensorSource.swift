@@ -35,14 +35,14 @@ public final class ShardedTensorSource: TensorSource {
     for file in files { try file.mapping.checkUnchanged() }
   }
 
-  /// Whether `path` is a shard output directory (has a `manifest.json` of format `smelt-shard-manifest`).
+  /// Whether `path` is a shard output directory (has a `manifest.json` of schema `smelt.shard-manifest/1`).
   public static func isShardOutput(_ path: String) -> Bool {
     let manifest = FileSystem.join(path, "manifest.json")
     guard FileSystem.isDirectory(path), FileSystem.exists(manifest),
       let bytes = try? FileSystem.readFile(manifest, limit: 64 << 20),
       let document = try? bytes.withUnsafeBytes({ try JSONParser.parse($0) })
     else { return false }
-    return document["format"]?.stringValue == "smelt-shard-manifest"
+    return DocumentSchema.declares(DocumentSchema.shardManifest, document, legacyFormat: "smelt-shard-manifest")
   }
 
   /// Opens the shard output at `directory` through its manifest (which must list `tensors`).
@@ -52,10 +52,11 @@ public final class ShardedTensorSource: TensorSource {
     let bytes = try FileSystem.readFile(manifestPath, limit: 1 << 30)
     let document = try bytes.withUnsafeBytes { try JSONParser.parse($0) }
     func invalid(_ reason: String) -> ValidationError {
-      .badShape(tensor: manifestPath, shape: [], expected: "a smelt-shard-manifest: \(reason)")
+      .badShape(tensor: manifestPath, shape: [], expected: "a smelt shard manifest (\(DocumentSchema.shardManifest)): \(reason)")
     }
-    guard document["format"]?.stringValue == "smelt-shard-manifest", let tensors = document["tensors"]?.arrayValue
-    else { throw invalid("format and tensors") }
+    guard DocumentSchema.declares(DocumentSchema.shardManifest, document, legacyFormat: "smelt-shard-manifest"),
+      let tensors = document["tensors"]?.arrayValue
+    else { throw invalid("schema and tensors") }
 
     skippedTensors = Set(document["skipped_tensors"]?.arrayValue?.compactMap(\.stringValue) ?? [])
     var fileIndex: [String: Int] = [:]

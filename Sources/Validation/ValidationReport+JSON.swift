@@ -2,7 +2,7 @@ import JSON
 
 extension ValidationReport {
   /// The schema identifier written as `"schema"`; bump the number on incompatible changes.
-  public static let schema = "smelt-validation-report/1"
+  public static let schema = DocumentSchema.validationReport
 
   /// The report as JSON (schema: `formats/validation-report.md`).
   public var json: JSONValue {

@@ -231,6 +231,17 @@ func snr(_ reference: [Float], _ approximation: [Float]) -> Double {
     #expect(gptOss.contains("model.layers.0.mlp.up_proj.weight_blocks") && gptOss.contains("model.layers.0.mlp.up_proj.weight_scales"))
   }
 
+  @Test("a cast of an MLX output drops MLX's quantization block with quantization_config (mlx-lm reads the first)")
+  func castOfMLXDropsQuantization() throws {
+    let input = try writeTinyCheckpoint("tiny-mlx-cast")
+    let (mlx, _) = try run(input, try #require(ConversionTarget.parse("mlx-affine", groupSize: 32)), into: "mlx-cast-src")
+    #expect(mlx.config?.raw["quantization"]?.objectValue != nil)
+    let (f32, _) = try run(mlx.directory, .cast(.float32), into: "mlx-cast-f32")
+    #expect(f32.config?.raw["quantization"] == nil)
+    #expect(f32.config?.raw["quantization_config"] == nil)
+    #expect(f32.config?.raw["torch_dtype"] == "float32")
+  }
+
   @Test("an FP8-block checkpoint requantizes from its exact F32 dequantization, never through BF16")
   func fp8Input() throws {
     let input = try writeTinyCheckpoint("tiny-fp8", fp8: true)

@@ -70,7 +70,7 @@ private func spawnSmelt(_ arguments: String, prefix: String = "", seconds: Int =
     #expect(Fixture.hashes(input) == before)
   }
 
-  @Test("forward --output and validate --json never replace an input file, even through a link")
+  @Test("forward --output and validate --json-file never replace an input file, even through a link")
   func outputFileIsAnInput() throws {
     let scratch = ScratchDirectory("output-file-input")
     defer { scratch.remove() }
@@ -82,7 +82,7 @@ private func spawnSmelt(_ arguments: String, prefix: String = "", seconds: Int =
     for output in [shard, input + "/config.json", input + "/./model.safetensors.index.json"] {
       let result = runSmelt(["forward", input, "--tokens", "1,2", "--output", output])
       #expect(result.status == 1 && result.stderr.contains("would destroy the input"), "\(output): \(result.stderr)")
-      let validated = runSmelt(["validate", input, input, "--level", "tensor", "--json", output])
+      let validated = runSmelt(["validate", input, input, "--level", "tensor", "--json-file", output])
       #expect(validated.status == 1 && validated.stderr.contains("would destroy the input"), "\(output): \(validated.stderr)")
     }
     // Writing over a link replaces the link, not its target: allowed.

@@ -50,7 +50,7 @@ struct FamilyForwardTests {
       let report = try Fixtures.temporaryDirectory("validate-\(level)") + "/report.json"
       let stderr = TextOutput.capture(), stdout = TextOutput.capture()
       let status = SmeltCommands.run(
-        arguments: ["validate", path, path, "--level", level, "--json", report, "-q"], stdout: stdout, stderr: stderr)
+        arguments: ["validate", path, path, "--level", level, "--json-file", report, "-q"], stdout: stdout, stderr: stderr)
       #expect(status == 0, "\(sample) --level \(level): \(stderr.text) \(stdout.text)")
       guard level == "layer" else { continue }
       // Every MoE layer's router is compared, whatever the family calls it (mlp.gate, block_sparse_moe.gate, mlp.router).

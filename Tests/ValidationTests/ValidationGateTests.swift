@@ -44,14 +44,31 @@ struct ValidationGateTests {
   @Test("a correct FP8 conversion (the BF16 sample's FP8 twin) passes the default gate, which is printed")
   func correctConversionPasses() throws {
     let jsonPath = try Fixtures.temporaryDirectory("gates") + "/report.json"
-    let run = Self.validate([Fixtures.bf16Sample, Fixtures.fp8Sample, "--level", "model", "--json", jsonPath])
+    let run = Self.validate([Fixtures.bf16Sample, Fixtures.fp8Sample, "--level", "model"])
     #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
     #expect(run.stdout.contains("model: preset fp8 (default for the candidate's coarsest storage, fp8-block F8_E4M3"), "\(run.stdout)")
     #expect(run.stdout.contains("mean KL <= 1, top-1 agreement >= 25.0%"), "\(run.stdout)")
+    let written = Self.validate([Fixtures.bf16Sample, Fixtures.fp8Sample, "--level", "model", "--json-file", jsonPath])
+    #expect(written.status == 0 && written.stdout.isEmpty, "\(written.stdout)\(written.stderr)")
     let document = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: jsonPath))))
     #expect(document["gates"]?["model"]?["preset"]?.stringValue == "fp8")
     #expect(document["gates"]?["model"]?["none"]?.boolValue == false)
     #expect(document["thresholds"]?["max_mean_kl"]?.doubleValue == ValidationPreset.fp8.maximumMeanKL)
+  }
+
+  @Test("validate follows every command's --json convention: --json prints the report, --json-file PATH writes those bytes, --json FILE is refused")
+  func jsonConvention() throws {
+    let path = try Fixtures.temporaryDirectory("json-convention") + "/report.json"
+    let arguments = [Fixtures.bf16Sample, Fixtures.fp8Sample, "--level", "tensor", "--layers", "0"]
+    let printed = Self.validate(arguments + ["--json"])
+    #expect(printed.status == 0, "\(printed.stderr)")
+    let document = try JSONParser.parse(Array(printed.stdout.utf8))
+    #expect(document["schema"]?.stringValue == ValidationReport.schema)
+    let written = Self.validate(arguments + ["--json-file", path])
+    #expect(written.status == 0 && written.stdout.isEmpty, "\(written.stdout)\(written.stderr)")
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == printed.stdout)
+    let old = Self.validate(arguments + ["--json", path])
+    #expect(old.status == 64, "\(old.stderr)")
   }
 
   @Test("--preset none judges no model-level limit and says so; --preset int4 and --max-kl are named")

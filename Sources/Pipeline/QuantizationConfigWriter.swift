@@ -87,7 +87,7 @@ public enum QuantizationConfigWriter {
           out.append(contentsOf: "\\d+".utf8)
         } else {
           for byte in part {
-            if regexSpecialBytes.contains(byte) { out.append(UInt8(ascii: "\\")) }
+            if isRegexSpecial(byte) { out.append(UInt8(ascii: "\\")) }
             out.append(byte)
           }
         }
@@ -106,11 +106,33 @@ public enum QuantizationConfigWriter {
     }.joined(separator: "\\.")
   }
 
-  private static let regexSpecialBytes = Set("\\^$.|?*+()[]{}".utf8)
+  /// The regex metacharacters, as a bit mask over ASCII (bit b of word b / 64).
+  private static let regexSpecialMask: (UInt64, UInt64) = "\\^$.|?*+()[]{}".utf8.reduce((0, 0)) { mask, byte in
+    byte < 64 ? (mask.0 | 1 << UInt64(byte), mask.1) : (mask.0, mask.1 | 1 << UInt64(byte - 64))
+  }
 
+  private static func isRegexSpecial(_ byte: UInt8) -> Bool {
+    let mask = regexSpecialMask
+    return byte < 64 ? mask.0 & (1 << UInt64(byte)) != 0 : byte < 128 && mask.1 & (1 << UInt64(byte - 64)) != 0
+  }
+
+  /// `text` with every regex metacharacter backslash-escaped. Byte by byte for ASCII text (module names,
+  /// whose dots always need escaping: a plan escapes each of a 671B release's 92k modules); the same result
+  /// as the Character-level definition, which other text takes.
   static func escapeRegex(_ text: String) -> String {
-    // Nothing to escape (the usual case): the text itself.
-    if text.utf8.allSatisfy({ $0 < 0x80 && !regexSpecialBytes.contains($0) }) { return text }
+    // Nothing to escape: the text itself.
+    if text.utf8.allSatisfy({ $0 < 0x80 && !isRegexSpecial($0) }) { return text }
+    guard text.utf8.allSatisfy({ $0 < 0x80 }) else { return characterEscapeRegex(text) }
+    var out: [UInt8] = []
+    out.reserveCapacity(text.utf8.count + 16)
+    for byte in text.utf8 {
+      if isRegexSpecial(byte) { out.append(UInt8(ascii: "\\")) }
+      out.append(byte)
+    }
+    return String(decoding: out, as: UTF8.self)
+  }
+
+  static func characterEscapeRegex(_ text: String) -> String {
     var out = ""
     for c in text {
       if "\\^$.|?*+()[]{}".contains(c) { out.append("\\") }

@@ -17,6 +17,8 @@ public struct FP4E8M0Format: WeightFormat {
   public var storage: WeightStorage { .fp4E8M0 }
   public var mainRole: String { "weight" }
 
+  public func mayClaim(amongLeaves leaves: Set<String>) -> Bool { leaves.contains("weight") && leaves.contains("scale") }
+
   public func claim(_ module: inout ModuleTensors) -> [WeightGroup] {
     guard let weight = module.entry("weight"), weight.dtype == .int8, weight.shape.count == 2,
       let scale = module.entry("scale"), scale.dtype == .float8E8M0FNU,

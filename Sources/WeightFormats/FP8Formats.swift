@@ -66,6 +66,8 @@ public struct FP8WeightFormat: WeightFormat {
   public var mainRole: String { "weight" }
   public var streamsRows: Bool { true }
 
+  public func mayClaim(amongLeaves leaves: Set<String>) -> Bool { leaves.contains("weight") && leaves.contains(scaleRole) }
+
   public func claim(_ module: inout ModuleTensors) -> [WeightGroup] {
     guard let weight = module.entry("weight"), weight.dtype == .float8E4M3FN, let scale = module.entry(scaleRole),
       scaleDTypes.contains(scale.dtype) || spelling != .deepSeekV4

@@ -17,6 +17,8 @@ extension WeightStorage {
 public struct GGMLWeightFormat: WeightFormat {
   public let type: GGMLType
   private let kernels: GGMLKernels
+  /// The leaf of the store's blocks tensor (`weight:q4_K`), made once: `claim` asks every module for it.
+  private let leaf: String
 
   /// Every quantized type Smelt has kernels for.
   public static let all: [GGMLWeightFormat] = GGMLKernels.supportedTypes.filter(\.isQuantized).compactMap(GGMLWeightFormat.init)
@@ -25,6 +27,7 @@ public struct GGMLWeightFormat: WeightFormat {
     guard type.isQuantized, let kernels = GGMLKernels.forType(type) else { return nil }
     self.type = type
     self.kernels = kernels
+    leaf = "weight:" + type.name
   }
 
   /// The store's tensor name for the blocks of weight `weight` (a `….weight` name) in `type`.
@@ -33,7 +36,8 @@ public struct GGMLWeightFormat: WeightFormat {
   public var storage: WeightStorage { .ggml(type) }
   public var mainRole: String { "blocks" }
   public var streamsRows: Bool { true }
-  private var leaf: String { "weight:" + type.name }
+
+  public func mayClaim(amongLeaves leaves: Set<String>) -> Bool { leaves.contains(leaf) }
 
   public func claim(_ module: inout ModuleTensors) -> [WeightGroup] {
     guard let entry = module.entry(leaf), entry.dtype == .uint8, entry.shape.count == 2 else { return [] }

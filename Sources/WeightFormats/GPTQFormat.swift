@@ -16,6 +16,8 @@ public struct GPTQFormat: WeightFormat {
   public var storage: WeightStorage { .gptq }
   public var mainRole: String { "qweight" }
 
+  public func mayClaim(amongLeaves leaves: Set<String>) -> Bool { leaves.contains("qweight") && leaves.contains("scales") }
+
   public func claim(_ module: inout ModuleTensors) -> [WeightGroup] {
     guard module.has("qweight"), module.has("scales") else { return [] }
     return [module.claim(storage, roles: ["qweight", "qzeros", "scales", "g_idx"])]

@@ -16,6 +16,10 @@ public struct Int4PackQuantizedFormat: WeightFormat {
   public var storage: WeightStorage { .int4PackQuantized }
   public var mainRole: String { "weight_packed" }
 
+  public func mayClaim(amongLeaves leaves: Set<String>) -> Bool {
+    leaves.contains("weight_packed") && leaves.contains("weight_scale")
+  }
+
   public func claim(_ module: inout ModuleTensors) -> [WeightGroup] {
     guard let packed = module.entry("weight_packed"), packed.dtype == .int32, module.has("weight_scale") else { return [] }
     return [module.claim(storage, roles: ["weight_packed", "weight_scale", "weight_shape", "weight_zero_point", "weight_g_idx"])]

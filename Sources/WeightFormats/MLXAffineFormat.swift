@@ -22,6 +22,8 @@ public struct MLXAffineFormat: WeightFormat {
   public var storage: WeightStorage { .mlxAffine }
   public var mainRole: String { "weight" }
 
+  public func mayClaim(amongLeaves leaves: Set<String>) -> Bool { leaves.contains("weight") && leaves.contains("scales") }
+
   public func claim(_ module: inout ModuleTensors) -> [WeightGroup] {
     guard let weight = module.entry("weight"), weight.dtype == .uint32, module.has("scales") else { return [] }
     return [module.claim(storage, roles: ["weight", "scales", "biases"])]

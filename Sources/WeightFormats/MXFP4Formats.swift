@@ -29,6 +29,13 @@ public struct MXFP4WeightFormat: WeightFormat {
   public var storage: WeightStorage { layout == .gptOss ? .mxfp4GptOss : .mxfp4CompressedTensors }
   public var mainRole: String { layout == .gptOss ? "blocks" : "weight_packed" }
 
+  public func mayClaim(amongLeaves leaves: Set<String>) -> Bool {
+    switch layout {
+    case .compressedTensors: leaves.contains("weight_packed") && leaves.contains("weight_scale")
+    case .gptOss: leaves.contains { $0.hasSuffix("_blocks") }
+    }
+  }
+
   public func claim(_ module: inout ModuleTensors) -> [WeightGroup] {
     switch layout {
     case .compressedTensors:

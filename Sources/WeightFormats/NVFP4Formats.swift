@@ -23,6 +23,8 @@ public struct NVFP4WeightFormat: WeightFormat {
   /// The per-tensor scale's role.
   public var tensorScaleRole: String { producer == .modelOpt ? "weight_scale_2" : "weight_global_scale" }
 
+  public func mayClaim(amongLeaves leaves: Set<String>) -> Bool { leaves.contains(mainRole) && leaves.contains(tensorScaleRole) }
+
   public func claim(_ module: inout ModuleTensors) -> [WeightGroup] {
     guard let packed = module.entry(mainRole), packed.dtype == .uint8, module.has(tensorScaleRole) else { return [] }
     if producer == .modelOpt, !module.has("weight_scale") { return [] }

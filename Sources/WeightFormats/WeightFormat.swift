@@ -14,6 +14,12 @@ public protocol WeightFormat: Sendable {
   var storage: WeightStorage { get }
   /// Claims this format's weights among `module`'s unclaimed tensors (none when it does not recognise them).
   func claim(_ module: inout ModuleTensors) -> [WeightGroup]
+  /// Whether `claim(_:)` can claim anything in a checkpoint whose tensors' leaves (the part of each name
+  /// after its last `.`) are exactly `leaves`: the grouping asks once per checkpoint and skips a format
+  /// that cannot, so each module pays only for the formats the checkpoint may hold. It must answer `true`
+  /// whenever some module could be claimed (a format that needs leaves it does not find claims nothing).
+  /// Default `true`.
+  func mayClaim(amongLeaves leaves: Set<String>) -> Bool
   /// The role of the tensor that holds the weight's values (the codes of a quantized weight).
   var mainRole: String { get }
   /// The logical weight name: `<module>.weight` by default.
@@ -83,6 +89,8 @@ public enum EncodedMatrix: Sendable {
 }
 
 extension WeightFormat {
+  public func mayClaim(amongLeaves leaves: Set<String>) -> Bool { true }
+
   public func logicalName(of group: WeightGroup) -> String { group.modulePath + ".weight" }
 
   /// 4-bit formats: 10 dB (int4 g64 12.3 dB at worst on the sample's outlier-heavy weights, ~19 dB on Gaussian

@@ -40,50 +40,54 @@ public struct WeightGroup: Sendable {
 /// The tensors of one module (`model.layers.3.self_attn.q_a_proj`) that no format has claimed yet: what a
 /// format's `claim(_:)` looks at.
 ///
-/// Leaves are kept as positions in the caller's entry array, sorted by leaf bytes, so that looking a leaf
-/// up is a binary search and no leaf string is made unless a format asks for one; claimed leaves are
-/// flags. Cost per module is independent of how many modules there are (and O(log n) per lookup in a
+/// Leaves are interned once per grouping (`LeafTable`: each distinct leaf gets an id in byte order), and a
+/// module is a range of positions in the table's flat order, sorted by leaf id, leaves distinct. Looking a
+/// leaf up is a binary search over the distinct leaves and then over the module's ids (integers, no string
+/// made or compared per module); claimed leaves are bits. A copy costs two retains, whatever the module's
+/// size. Cost per module is independent of how many modules there are (and O(log n) per lookup in a
 /// module of n leaves: a million dot-free names share the module `""`).
 public struct ModuleTensors {
   /// The module path (`""` for top-level tensors).
   public let module: String
-  private let entries: [TensorEntry]
-  /// Byte offset of each entry's leaf in its name (parallel to `entries`).
-  private let leafStart: [Int32]
-  /// Positions in `entries`, sorted by leaf, leaves distinct.
-  private let order: ArraySlice<Int>
-  /// Per position of `order` (from its start): claimed by a format.
-  private var claimedFlags: [Bool]
+  private let table: LeafTable
+  /// Positions in `table.order` (and `table.orderLeafID`) of this module's entries.
+  private let range: Range<Int>
+  /// Claimed flags of the first 64 positions (from `range.lowerBound`), as bits.
+  private var claimedBits: UInt64 = 0
+  /// Claimed flags of positions 64 and up (empty unless the module has more than 64 leaves).
+  private var claimedBeyond64: [Bool]
 
-  fileprivate init(module: String, entries: [TensorEntry], leafStart: [Int32], order: ArraySlice<Int>) {
+  fileprivate init(module: String, table: LeafTable, range: Range<Int>) {
     self.module = module
-    self.entries = entries
-    self.leafStart = leafStart
-    self.order = order
-    claimedFlags = Array(repeating: false, count: order.count)
+    self.table = table
+    self.range = range
+    claimedBeyond64 = range.count > 64 ? Array(repeating: false, count: range.count - 64) : []
   }
 
   /// Leaf name → header entry, sorted by leaf (made on demand).
-  public var leaves: [(leaf: String, entry: TensorEntry)] { order.indices.map { (leaf(at: $0), entries[order[$0]]) } }
+  public var leaves: [(leaf: String, entry: TensorEntry)] { range.map { (leaf(at: $0), table.entries[table.order[$0]]) } }
 
   /// Leaves already claimed by a format.
-  public var claimed: Set<String> { Set(order.indices.filter { isClaimed($0) }.map(leaf(at:))) }
+  public var claimed: Set<String> { Set(range.filter { isClaimed($0) }.map(leaf(at:))) }
 
   /// The unclaimed entry for `leaf`.
   public func entry(_ leaf: String) -> TensorEntry? {
     guard let k = position(of: leaf), !isClaimed(k) else { return nil }
-    return entries[order[k]]
+    return table.entries[table.order[k]]
   }
 
   /// Whether an unclaimed `leaf` exists.
-  public func has(_ leaf: String) -> Bool { entry(leaf) != nil }
+  public func has(_ leaf: String) -> Bool {
+    guard let k = position(of: leaf) else { return false }
+    return !isClaimed(k)
+  }
 
   /// Unclaimed leaves, in order.
-  public var unclaimedLeaves: [String] { order.indices.filter { !isClaimed($0) }.map(leaf(at:)) }
+  public var unclaimedLeaves: [String] { range.filter { !isClaimed($0) }.map(leaf(at:)) }
 
   /// The full tensor name of `leaf` (the entry's own name when the module has that leaf).
   public func name(_ leaf: String) -> String {
-    if let k = position(of: leaf) { return entries[order[k]].name }
+    if let k = position(of: leaf) { return table.entries[table.order[k]].name }
     return module.isEmpty ? leaf : module + "." + leaf
   }
 
@@ -93,8 +97,8 @@ public struct ModuleTensors {
     var parts: [String: String] = [:]
     for role in roles {
       guard let k = position(of: role), !isClaimed(k) else { continue }
-      parts[role] = entries[order[k]].name
-      claimedFlags[k - order.startIndex] = true
+      parts[role] = table.entries[table.order[k]].name
+      markClaimed(k)
     }
     return WeightGroup(modulePath: modulePath ?? module, storage: storage, parts: parts)
   }
@@ -104,33 +108,84 @@ public struct ModuleTensors {
     var parts: [String: String] = [:]
     for (role, leaf) in leavesByRole {
       guard let k = position(of: leaf), !isClaimed(k) else { continue }
-      parts[role] = entries[order[k]].name
-      claimedFlags[k - order.startIndex] = true
+      parts[role] = table.entries[table.order[k]].name
+      markClaimed(k)
     }
     return WeightGroup(modulePath: modulePath, storage: storage, parts: parts)
   }
 
-  private func isClaimed(_ k: Int) -> Bool { claimedFlags[k - order.startIndex] }
-
-  private func leaf(at k: Int) -> String {
-    let entry = order[k]
-    return WeightGrouping.withUTF8(entries[entry].name) {
-      String(decoding: UnsafeRawBufferPointer(rebasing: $0[Int(leafStart[entry])...]), as: UTF8.self)
-    }
+  private func isClaimed(_ k: Int) -> Bool {
+    let offset = k - range.lowerBound
+    return offset < 64 ? claimedBits & (1 << UInt64(offset)) != 0 : claimedBeyond64[offset - 64]
   }
 
-  /// The position in `order` of `leaf`, by binary search over leaf bytes.
+  private mutating func markClaimed(_ k: Int) {
+    let offset = k - range.lowerBound
+    if offset < 64 { claimedBits |= 1 << UInt64(offset) } else { claimedBeyond64[offset - 64] = true }
+  }
+
+  private func leaf(at k: Int) -> String { table.distinctLeaves[Int(table.orderLeafID[k])] }
+
+  /// The position in `table.order` of `leaf`: its id, then a binary search over the module's ids.
   private func position(of leaf: String) -> Int? {
-    WeightGrouping.withUTF8(leaf) { wanted in
-      var low = order.startIndex
-      var high = order.endIndex
-      while low < high {
-        let mid = (low + high) / 2
-        let c = WeightGrouping.compareLeaf(of: entries[order[mid]].name, from: Int(leafStart[order[mid]]), with: wanted)
-        if c == 0 { return mid }
-        if c < 0 { low = mid + 1 } else { high = mid }
+    guard let id = table.id(of: leaf) else { return nil }
+    let ids = table.orderLeafID
+    var low = range.lowerBound
+    var high = range.upperBound
+    while low < high {
+      let mid = (low + high) / 2
+      let c = ids[mid]
+      if c == id { return mid }
+      if c < id { low = mid + 1 } else { high = mid }
+    }
+    return nil
+  }
+}
+
+/// The entries of one grouping run with their leaves interned, shared by every `ModuleTensors` of the run.
+final class LeafTable {
+  let entries: [TensorEntry]
+  /// The distinct leaves, in byte order; a leaf's id is its position here.
+  let distinctLeaves: [String]
+  /// The distinct leaves' bytes, concatenated (leaf `k` is `distinctBytes[distinctStart[k]..<distinctStart[k + 1]]`).
+  private let distinctBytes: [UInt8]
+  private let distinctStart: [Int]
+  /// Entry positions, module by module, each module's sorted by leaf id, leaves distinct.
+  let order: [Int]
+  /// The leaf id of each entry of `order` (parallel to it).
+  let orderLeafID: [Int32]
+
+  init(entries: [TensorEntry], distinctLeaves: [String], order: [Int], orderLeafID: [Int32]) {
+    self.entries = entries
+    self.distinctLeaves = distinctLeaves
+    var bytes: [UInt8] = []
+    var starts = [0]
+    starts.reserveCapacity(distinctLeaves.count + 1)
+    for leaf in distinctLeaves {
+      bytes.append(contentsOf: leaf.utf8)
+      starts.append(bytes.count)
+    }
+    distinctBytes = bytes
+    distinctStart = starts
+    self.order = order
+    self.orderLeafID = orderLeafID
+  }
+
+  /// The id of `leaf`, or nil when no entry has that leaf (a binary search over the distinct leaves).
+  func id(of leaf: String) -> Int32? {
+    NameIndex.withUTF8(leaf) { wanted in
+      distinctBytes.withUnsafeBytes { all in
+        var low = 0
+        var high = distinctStart.count - 1
+        while low < high {
+          let mid = (low + high) / 2
+          let c = WeightGrouping.compareBytes(
+            UnsafeRawBufferPointer(rebasing: all[distinctStart[mid]..<distinctStart[mid + 1]]), wanted)
+          if c == 0 { return Int32(mid) }
+          if c < 0 { low = mid + 1 } else { high = mid }
+        }
+        return nil
       }
-      return nil
     }
   }
 }
@@ -154,6 +209,14 @@ public enum WeightGrouping {
 
   /// Calls `body` with each group `groups(of:)` returns, in the same order, without keeping them.
   public static func forEachGroup(of entries: [TensorEntry], _ body: (WeightGroup) throws -> Void) rethrows {
+    try forEachGroup(of: entries, askingEveryFormat: false, body)
+  }
+
+  /// `forEachGroup(of:_:)`; with `askingEveryFormat` every module is offered to every format, the plain twin
+  /// of skipping the formats whose `mayClaim(amongLeaves:)` rules them out for the whole checkpoint.
+  static func forEachGroup(
+    of entries: [TensorEntry], askingEveryFormat: Bool, _ body: (WeightGroup) throws -> Void
+  ) rethrows {
     let count = entries.count
     guard count > 0 else { return }
     // 1. The module of every entry, and where its leaf starts in the name. A module is known by its
@@ -166,11 +229,28 @@ public enum WeightGrouping {
       let entry = Int(moduleFirstEntry[module])
       withUTF8(entries[entry].name) { body(UnsafeRawBufferPointer(rebasing: $0[..<max(0, Int(leafStart[entry]) - 1)])) }
     }
+    // The leaves, interned: each distinct leaf is known by its first entry (ids in first-appearance order
+    // here, renumbered in byte order below).
+    var leafOf = [Int32](repeating: 0, count: count)
+    var leafFirstEntry: [Int32] = []
+    var leafIndex = NameIndex(capacity: 64)
+    func withLeafName(_ leaf: Int, _ body: (UnsafeRawBufferPointer) -> Void) {
+      let entry = Int(leafFirstEntry[leaf])
+      withUTF8(entries[entry].name) { body(UnsafeRawBufferPointer(rebasing: $0[Int(leafStart[entry])...])) }
+    }
     for i in 0..<count {
       moduleOf[i] = Int32(withUTF8(entries[i].name) { name -> Int in
         var dot = name.count
         while dot > 0, name[dot - 1] != UInt8(ascii: ".") { dot -= 1 }
         leafStart[i] = Int32(dot)
+        let leafBytes = UnsafeRawBufferPointer(rebasing: name[dot...])
+        if let known = leafIndex.position(ofUTF8: leafBytes, withNameAt: withLeafName) {
+          leafOf[i] = Int32(known)
+        } else {
+          leafFirstEntry.append(Int32(i))
+          leafIndex.insert(utf8: leafBytes, position: leafFirstEntry.count - 1, withNameAt: withLeafName)
+          leafOf[i] = Int32(leafFirstEntry.count - 1)
+        }
         let moduleBytes = UnsafeRawBufferPointer(rebasing: name[..<max(0, dot - 1)])
         // Checkpoints list a module's tensors next to each other: compare with the previous name first.
         if i > 0, withUTF8(entries[i - 1].name, { previous -> Bool in
@@ -184,6 +264,19 @@ public enum WeightGrouping {
         return moduleFirstEntry.count - 1
       })
     }
+    // Leaf ids in byte order of the leaves, so that sorting a module by id sorts it by leaf.
+    let byBytes = leafFirstEntry.indices.sorted { l, r in
+      compareLeaves(entries, leafStart, Int(leafFirstEntry[l]), Int(leafFirstEntry[r])) < 0
+    }
+    var rank = [Int32](repeating: 0, count: byBytes.count)
+    for (r, leaf) in byBytes.enumerated() { rank[leaf] = Int32(r) }
+    let distinctLeaves = byBytes.map { leaf -> String in
+      var name = ""
+      withLeafName(leaf) { name = String(decoding: $0, as: UTF8.self) }
+      return name
+    }
+    for i in 0..<count { leafOf[i] = rank[Int(leafOf[i])] }
+
     let moduleCount = moduleFirstEntry.count
     // 2. Entries bucketed by module (counting sort: stable, so entry order within a module).
     var starts = [Int](repeating: 0, count: moduleCount + 1)
@@ -196,35 +289,37 @@ public enum WeightGrouping {
       order[fill[m]] = i
       fill[m] += 1
     }
-    // 3. Each module's leaves in byte order (a repeated leaf keeps its last entry); the formats claim them.
-    let formats = WeightFormats.all
+    // 3. Each module's leaves in byte order (by id; a repeated leaf keeps its last entry), compacted in
+    // place: module m ends up at starts[m]..<ends[m].
+    var orderLeafID = [Int32](repeating: 0, count: count)
+    var ends = [Int](repeating: 0, count: moduleCount)
     for m in 0..<moduleCount {
       let bucket = starts[m]..<starts[m + 1]
       if bucket.count > 1 {
-        // Sorted in place before any slice of `order` is taken (so the sort does not copy the array);
-        // entry order breaks ties, so the sort need not be stable.
-        order[bucket].sort { l, r in
-          let c = compareLeaves(entries, leafStart, l, r)
-          return c != 0 ? c < 0 : l < r
+        // Entry order breaks ties, so the sort need not be stable.
+        order[bucket].sort { l, r in leafOf[l] != leafOf[r] ? leafOf[l] < leafOf[r] : l < r }
+      }
+      var end = bucket.lowerBound
+      for k in bucket {
+        let entry = order[k]
+        if end > bucket.lowerBound, orderLeafID[end - 1] == leafOf[entry] {
+          order[end - 1] = entry
+        } else {
+          order[end] = entry
+          orderLeafID[end] = leafOf[entry]
+          end += 1
         }
       }
-      var leaves = order[bucket]
-      if leaves.count > 1,
-        leaves.indices.dropFirst().contains(where: { compareLeaves(entries, leafStart, leaves[$0 - 1], leaves[$0]) == 0 })
-      {
-        var unique: [Int] = []
-        for entry in leaves {
-          if let last = unique.last, compareLeaves(entries, leafStart, last, entry) == 0 {
-            unique[unique.count - 1] = entry
-          } else {
-            unique.append(entry)
-          }
-        }
-        leaves = unique[...]
-      }
+      ends[m] = end
+    }
+    // 4. The formats claim them.
+    let table = LeafTable(entries: entries, distinctLeaves: distinctLeaves, order: order, orderLeafID: orderLeafID)
+    let leafSet = Set(distinctLeaves)
+    let formats = askingEveryFormat ? WeightFormats.all : WeightFormats.all.filter { $0.mayClaim(amongLeaves: leafSet) }
+    for m in 0..<moduleCount {
       var module = ""
       withModuleName(m) { module = String(decoding: $0, as: UTF8.self) }
-      var tensors = ModuleTensors(module: module, entries: entries, leafStart: leafStart, order: leaves)
+      var tensors = ModuleTensors(module: module, table: table, range: starts[m]..<ends[m])
       for format in formats {
         for group in format.claim(&tensors) { try body(group) }
       }
@@ -233,23 +328,23 @@ public enum WeightGrouping {
 
   /// Byte order of the leaves (the part after the last `.`) of entries `a` and `b`: -1, 0 or 1.
   static func compareLeaves(_ entries: [TensorEntry], _ leafStart: [Int32], _ a: Int, _ b: Int) -> Int {
-    withUTF8(entries[b].name) { r in
-      compareLeaf(of: entries[a].name, from: Int(leafStart[a]), with: UnsafeRawBufferPointer(rebasing: r[Int(leafStart[b])...]))
+    withUTF8(entries[a].name) { l in
+      withUTF8(entries[b].name) { r in
+        compareBytes(
+          UnsafeRawBufferPointer(rebasing: l[Int(leafStart[a])...]), UnsafeRawBufferPointer(rebasing: r[Int(leafStart[b])...]))
+      }
     }
   }
 
-  /// Byte order of `name`'s bytes from `start` against `other`: -1, 0 or 1.
-  static func compareLeaf(of name: String, from start: Int, with other: UnsafeRawBufferPointer) -> Int {
-    withUTF8(name) { l in
-      let leaf = UnsafeRawBufferPointer(rebasing: l[start...])
-      let common = min(leaf.count, other.count)
-      var i = 0
-      while i < common {
-        if leaf[i] != other[i] { return leaf[i] < other[i] ? -1 : 1 }
-        i += 1
-      }
-      return leaf.count == other.count ? 0 : (leaf.count < other.count ? -1 : 1)
+  /// Byte order of `a` against `b`: -1, 0 or 1.
+  static func compareBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+    let common = min(a.count, b.count)
+    var i = 0
+    while i < common {
+      if a[i] != b[i] { return a[i] < b[i] ? -1 : 1 }
+      i += 1
     }
+    return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
   }
 
   static func withUTF8<R>(_ name: String, _ body: (UnsafeRawBufferPointer) -> R) -> R { NameIndex.withUTF8(name, body) }

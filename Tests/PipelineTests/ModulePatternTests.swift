@@ -13,6 +13,16 @@ struct ModulePatternTests {
     #expect(QuantizationConfigWriter.regexPattern(module) == QuantizationConfigWriter.characterRegexPattern(module))
   }
 
+  @Test(
+    "byte-level escaping equals the Character-level definition",
+    arguments: [
+      "model.layers.12.mlp.experts.3.up_proj", "", ".", "lm_head", "x.(1).y[2]+$", "\\^$.|?*+()[]{}", "a\r\n.b",
+      "model.layers.٣.mlp", "e\u{301}.1", ".\u{301}x",
+    ])
+  func byteEscapingMatchesCharacterEscaping(text: String) {
+    #expect(QuantizationConfigWriter.escapeRegex(text) == QuantizationConfigWriter.characterEscapeRegex(text))
+  }
+
   @Test("escaping leaves plain names alone and escapes every regex metacharacter")
   func escaping() {
     #expect(QuantizationConfigWriter.escapeRegex("model_x1") == "model_x1")

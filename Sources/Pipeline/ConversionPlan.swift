@@ -110,7 +110,9 @@ public struct ConversionPlan: Sendable {
   public var sourceByteCount: Int { jobs.reduce(0) { $0 + $1.sourceByteCount } }
   public var outputByteCount: Int { jobs.reduce(0) { $0 + $1.outputByteCount } }
   /// Jobs that change bytes.
-  public var convertedJobCount: Int { jobs.filter { if case .copy = $0.action { return false } else { return true } }.count }
+  public var convertedJobCount: Int {
+    jobs.reduce(0) { count, job in if case .copy = job.action { count } else { count + 1 } }
+  }
 
   /// Plans converting `checkpoint` to `target`.
   ///

@@ -154,17 +154,10 @@ public enum QuantizationConfigWriter {
     _ modules: [String], all: [(module: String, scheme: Key)], literal: (String) -> String = { $0 },
     generalized: (String) -> String
   ) -> [String] {
-    var patternSchemes: [String: Set<Key>] = [:]
-    for item in all { patternSchemes[regexPattern(item.module), default: []].insert(item.scheme) }
-    var out: [String] = []
-    var seen = Set<String>()
-    for module in modules {
-      let entry = patternSchemes[regexPattern(module)]?.count == 1 ? generalized(module) : literal(module)
-      if seen.insert(entry).inserted { out.append(entry) }
-    }
-    return out
+    ModulePatterns(all).compact(modules.map { ($0, regexPattern($0)) }, literal: literal, generalized: generalized)
   }
 
+  /// compressed-tensors entry: `re:^...$` for a pattern with indices, the plain name otherwise.
   /// compressed-tensors entry: `re:^...$` for a pattern with indices, the plain name otherwise.
   static func compressedTensorsEntry(_ module: String) -> String {
     let pattern = regexPattern(module)
@@ -176,7 +169,57 @@ public enum QuantizationConfigWriter {
     _ all: [(module: String, scheme: Key)], selecting key: Key, literal: (String) -> String = { $0 },
     generalized: (String) -> String
   ) -> [String] {
-    compact(all.filter { $0.scheme == key }.map(\.module), all: all, literal: literal, generalized: generalized)
+    ModulePatterns(all).compactTargets(selecting: key, literal: literal, generalized: generalized)
+  }
+
+  /// A conversion's modules with their digit-generalized patterns, each computed once (a 671B release has
+  /// 92k modules and a config lists several schemes), and per pattern whether all its modules share a scheme.
+  struct ModulePatterns<Key: Hashable> {
+    private var entries: [(module: String, scheme: Key, pattern: String)] = []
+    private var uniform: [String: Bool] = [:]
+
+    init(_ all: [(module: String, scheme: Key)]) {
+      var firstScheme: [String: Key] = [:]
+      entries.reserveCapacity(all.count)
+      for item in all {
+        let pattern = QuantizationConfigWriter.regexPattern(item.module)
+        if let scheme = firstScheme[pattern] {
+          if scheme != item.scheme { uniform[pattern] = false }
+        } else {
+          firstScheme[pattern] = item.scheme
+          uniform[pattern] = true
+        }
+        entries.append((item.module, item.scheme, pattern))
+      }
+    }
+
+    /// `compact` of the modules whose scheme is `key`, in their order.
+    func compactTargets(selecting key: Key, literal: (String) -> String, generalized: (String) -> String) -> [String] {
+      compact(entries.lazy.filter { $0.scheme == key }.map { ($0.module, $0.pattern) }, literal: literal, generalized: generalized)
+    }
+
+    /// The compact list of `modules` (each with its pattern): `generalized` for a pattern whose modules all
+    /// share one scheme, `literal` otherwise, each entry once. `generalized` depends on the module's pattern
+    /// only (as every caller's does), so it is asked once per pattern.
+    func compact(
+      _ modules: some Sequence<(module: String, pattern: String)>, literal: (String) -> String,
+      generalized: (String) -> String
+    ) -> [String] {
+      var out: [String] = []
+      var seen = Set<String>()
+      var generalizedPatterns = Set<String>()
+      for (module, pattern) in modules {
+        let entry: String
+        if uniform[pattern] == true {
+          guard generalizedPatterns.insert(pattern).inserted else { continue }
+          entry = generalized(module)
+        } else {
+          entry = literal(module)
+        }
+        if seen.insert(entry).inserted { out.append(entry) }
+      }
+      return out
+    }
   }
 
   // MARK: config
@@ -231,10 +274,11 @@ public enum QuantizationConfigWriter {
   static func compressedTensors(_ items: [(module: String, scheme: Scheme?)]) -> JSONObject {
     var schemes: [Scheme] = []
     for item in items { if let s = item.scheme, !schemes.contains(s) { schemes.append(s) } }
+    let patterns = ModulePatterns(items)
     var groups: [(String, JSONValue)] = []
     var formats: [String] = []
     for (index, scheme) in schemes.enumerated() {
-      let targets = compactTargets(items, selecting: scheme, generalized: compressedTensorsEntry)
+      let targets = patterns.compactTargets(selecting: scheme, literal: { $0 }, generalized: compressedTensorsEntry)
       let (format, weights, activations) = compressedTensorsScheme(scheme)
       if !formats.contains(format) { formats.append(format) }
       groups.append((
@@ -245,7 +289,7 @@ public enum QuantizationConfigWriter {
         ])
       ))
     }
-    let ignore = compactTargets(items, selecting: nil, generalized: compressedTensorsEntry)
+    let ignore = patterns.compactTargets(selecting: nil, literal: { $0 }, generalized: compressedTensorsEntry)
     return JSONObject(members: [
       ("config_groups", object(groups)),
       ("format", .string(formats.count == 1 ? formats[0] : "mixed-precision")),

@@ -345,11 +345,6 @@ struct ConvertCommand: Command {
       context.stdout.line(JSONWriter(pretty: true).string(document))
       return
     }
-    var rows: [[String]] = [["tensor", "action", "output"]]
-    for job in plan.jobs {
-      if case .copy = job.action { continue }
-      rows.append([job.outputs[0].name, Self.describe(job.action), job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])
-    }
     context.stdout.line("Plan: \(plan.target)")
     context.stdout.line("  \(plan.convertedJobCount) weights converted, \(plan.jobs.count - plan.convertedJobCount) tensors copied")
     context.stdout.line("  \(ByteCount.formatted(plan.sourceByteCount)) in, \(ByteCount.formatted(plan.outputByteCount)) out, \(plan.files.count) file(s)")
@@ -359,6 +354,12 @@ struct ConvertCommand: Command {
       context.stdout.line()
       context.stdout.line("\(outputTensorCount) output tensors: --tensors lists each one")
       return
+    }
+    // The per-tensor listing is built only when it is printed (formatting 92k shapes is most of a summary's time).
+    var rows: [[String]] = [["tensor", "action", "output"]]
+    for job in plan.jobs {
+      if case .copy = job.action { continue }
+      rows.append([job.outputs[0].name, Self.describe(job.action), job.outputs.map { "\($0.dtype) \($0.shape)" }.joined(separator: " + ")])
     }
     context.stdout.line()
     context.stdout.write(TextTable.render(rows))

@@ -60,7 +60,7 @@ struct ValidateCommand: Command {
       .flag("all-rows", help: "List every tensor and linear, not only the worst ones and the failures."),
       .flag("finalize", help: "Merge the parts of REPORT (run with --part I/N --json-file REPORT) into REPORT; exit as one run."),
       .flag("resume", help: "With --part: keep the comparisons an interrupted run of the same part finished."),
-    ] + SplitJobOptions.arguments + [.quiet])
+    ] + SensitivityRequest.arguments + SplitJobOptions.arguments + [.quiet])
 
   var reference: String
   var candidate: String
@@ -76,6 +76,8 @@ struct ValidateCommand: Command {
   var finalizing: Bool
   var resume: Bool
   var split: SplitJobOptions
+  /// `--sensitivity --to SCHEME`: measure the original's groups instead of comparing two checkpoints.
+  var sensitivity: SensitivityRequest?
   /// What a run records as its command (the parts' job description).
   var recorded: [String]
   var scriptCommand: [String]
@@ -85,6 +87,7 @@ struct ValidateCommand: Command {
 
   init(arguments: ParsedArguments) throws {
     finalizing = arguments.flag("finalize")
+    sensitivity = try SensitivityRequest.parse(arguments)
     resume = arguments.flag("resume")
     split = try SplitJobOptions(arguments: arguments)
     recorded = SplitJobOptions.recordedCommand("validate", arguments)
@@ -100,7 +103,7 @@ struct ValidateCommand: Command {
       return
     }
     reference = try arguments.string("reference")
-    candidate = try arguments.string("candidate")
+    candidate = sensitivity == nil ? try arguments.string("candidate") : ""
     if !split.part.isWhole || split.script != nil {
       guard jsonPath != nil else {
         throw UsageError.invalid("--part and --emit-sbatch need --json-file REPORT: where --finalize writes the merged report (the parts keep theirs in REPORT.smelt-parts/)")
@@ -163,6 +166,7 @@ struct ValidateCommand: Command {
 
   func runChecked(context: CommandContext) throws {
     if finalizing, let jsonPath { return try finalize(report: jsonPath, context: context) }
+    if let sensitivity { return try runSensitivity(sensitivity, context: context) }
     let validator = try makeValidator()
     if split.script != nil { return try emitScript(validator, context: context) }
     if !split.part.isWhole { return try runPart(validator, context: context) }

@@ -24,7 +24,7 @@ struct SensitivityAnalysis {
     /// The level's label (a scheme name, `keep`).
     var level: String
     /// The recipe scheme of each of the group's weights at this level (a finer level where the level's layout
-    /// cannot take a weight).
+    /// cannot take a weight; `bf16` takes all).
     var schemes: [String: String]
     var byteCount: Int
     var meanKL: Double
@@ -110,7 +110,7 @@ struct SensitivityAnalysis {
 
     for g in groups.indices {
       for level in ladder.levels.indices {
-        // Each weight at this level, or at the next finer level whose layout takes it (`keep` takes all).
+        // Each weight at this level, or at the next finer level whose layout takes it (`bf16` takes all).
         var schemes: [String: String] = [:]
         var replaced: [String: FloatTensor] = [:]
         var bytes = 0
@@ -120,7 +120,8 @@ struct SensitivityAnalysis {
           else { throw SensitivityError.unplanned(weight: name) }
           schemes[name] = ladder.levels[used].text
           bytes += runners[used].plan.jobs[index].outputByteCount
-          if let values = try runners[used].readBack(job: index) {
+          // Values equal to the original's (a BF16 weight cast to BF16) change nothing: no forward pass for them.
+          if let values = try runners[used].readBack(job: index), values != (try reference.weight(name).values) {
             replaced[name] = try FloatTensor(shape: try reference.shape(of: name), values: values)
           }
         }
@@ -174,10 +175,10 @@ enum SensitivityError: Error, CustomStringConvertible {
 }
 
 /// The schemes `--sensitivity --to SCHEME` tries on each group: the scheme itself, the other layouts of its
-/// family a recipe may mix with it (other group sizes; MLX also 8 bits), and `keep`, cheapest first.
+/// family a recipe may mix with it (other group sizes; MLX also 8 bits), and `bf16`, cheapest first.
 struct SensitivityLadder {
   struct Level {
-    /// The recipe scheme text (`int4-g128`, `mlx-affine:bits=8,group=64`, `keep`).
+    /// The recipe scheme text (`int4-g128`, `mlx-affine:bits=8,group=64`, `bf16`).
     var text: String
     /// The whole-model target converting every selected weight at this level.
     var target: ConversionTarget
@@ -219,9 +220,11 @@ struct SensitivityLadder {
     var levels = texts.map { item in
       Level(text: item.format == format ? name : item.text, target: .group(item.format))
     }
-    let keepAll = ConversionRecipe(
-      rules: [ConversionRecipe.Rule(glob: Glob("*"), scheme: .keep, schemeText: "keep")], fallback: parsed, fallbackText: name)
-    levels.append(Level(text: "keep", target: .mixed(keepAll)))
+    // The finest level: BF16 (what `keep` gives a plain BF16 source; a 4-bit output cannot keep FP8 weights).
+    let bf16 = ConversionRecipe(
+      rules: [ConversionRecipe.Rule(glob: Glob("*"), scheme: .target(.cast(.bfloat16)), schemeText: "bf16")],
+      fallback: parsed, fallbackText: name)
+    levels.append(Level(text: "bf16", target: .mixed(bf16)))
     return SensitivityLadder(levels: levels, schemeLevel: levels.firstIndex { $0.text == name } ?? 0)
   }
 }

@@ -173,9 +173,9 @@ extension SensitivityAnalysis {
     func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
     func level(_ m: Measurement) -> JSONValue {
       object([
-        ("scheme", .string(m.level)), ("bytes", integer(m.byteCount)), ("mean_kl", number(m.meanKL)),
-        ("mean_kl_se", number(m.meanKLStandardError)), ("top1", number(m.top1Agreement)),
-        ("top1_se", number(m.top1StandardError)), ("measured", .bool(m.measured)),
+        ("scheme", .string(m.level)), ("bytes", integer(m.byteCount)), ("kl_mean", number(m.meanKL)),
+        ("kl_mean_standard_error", number(m.meanKLStandardError)), ("top1_agreement", number(m.top1Agreement)),
+        ("top1_standard_error", number(m.top1StandardError)), ("measured", .bool(m.measured)),
       ])
     }
     let rows: [JSONValue] = bySensitivity.map { group in
@@ -185,8 +185,8 @@ extension SensitivityAnalysis {
         ("layer", group.layer.map(integer) ?? .null), ("mtp", .bool(group.isMTP)),
         ("weights", .array(group.weights.map { .string($0) })), ("original_bytes", integer(group.originalByteCount)),
         ("bytes", integer(m.byteCount)), ("saved_bytes", integer(group.originalByteCount - m.byteCount)),
-        ("mean_kl", number(m.meanKL)), ("mean_kl_se", number(m.meanKLStandardError)),
-        ("top1", number(m.top1Agreement)), ("top1_se", number(m.top1StandardError)),
+        ("kl_mean", number(m.meanKL)), ("kl_mean_standard_error", number(m.meanKLStandardError)),
+        ("top1_agreement", number(m.top1Agreement)), ("top1_standard_error", number(m.top1StandardError)),
         ("levels", .array(group.measurements.map(level))),
       ])
     }
@@ -195,11 +195,11 @@ extension SensitivityAnalysis {
       let target: JSONValue
       switch outcome.target {
       case .size(let bytes): target = object([("size", integer(bytes))])
-      case .meanKL(let kl): target = object([("mean_kl", number(kl))])
+      case .meanKL(let kl): target = object([("kl_mean", number(kl))])
       }
       recipe = object([
         ("path", .string(outcome.path)), ("target", target), ("planned_bytes", integer(outcome.plannedByteCount)),
-        ("predicted_mean_kl", number(outcome.predictedMeanKL)),
+        ("predicted_kl_mean", number(outcome.predictedMeanKL)),
         ("choices", .array(zip(groups, outcome.choice).map { object([("group", .string($0.label)), ("scheme", .string($0.measurements[$1].level))]) })),
         ("recipe", outcome.recipe.json),
       ])

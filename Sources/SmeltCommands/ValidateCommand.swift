@@ -34,6 +34,13 @@ struct ValidateCommand: Command {
       the weights (balanced by bytes) and keeps its results in REPORT.smelt-parts/; then smelt validate \
       --finalize REPORT writes the merged report, identical to a single run's, prints the table and exits \
       like one. --emit-sbatch FILE --parts N writes the Slurm job script for all of it.
+      Sensitivity: smelt validate ORIG --sensitivity --to SCHEME converts one tensor group at a time in memory \
+      (each layer's attention, shared experts, routed experts, dense MLP, ... by the model family's description), \
+      the rest at the original's precision, and lists the mean KL (± SE) and top-1 each costs at the model level \
+      and the bytes it saves, most sensitive first (group layouts: int4, gptq, mlx-affine, mxfp4, nvfp4). \
+      --write-recipe FILE writes a convert --recipe file mixing the scheme's family's levels (other group sizes, \
+      MLX 8 bits, bf16), chosen greedily by KL saved per byte, that stays within --target-size (default: the size \
+      of plain --to SCHEME) or reaches --target-kld; check it with convert --recipe and validate --level model.
       """,
     arguments: [
       .positional("reference", help: "The original checkpoint (directory or .safetensors file); with --finalize, the report.", optional: true),

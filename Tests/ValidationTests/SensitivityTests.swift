@@ -3,6 +3,7 @@ import CommandLineSupport
 import Foundation
 import JSON
 import Pipeline
+import ReferenceModel
 import Testing
 import WeightFormats
 @testable import SmeltCommands
@@ -30,7 +31,7 @@ struct SensitivityTests {
     let run = smelt(["validate", Fixtures.bf16Sample, candidate, "--level", "model", "--random-tokens", tokens, "--seed", seed, "--json-file", report])
     #expect(run.status == 0, "\(run.stderr)")
     let document = try JSONParser.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: report))))
-    return try #require(document["model"]?["mean_kl"]?.doubleValue)
+    return try #require(document["model"]?["kl_mean"]?.doubleValue)
   }
 
   @Test("the greedy upgrades the group with the most KL saved per byte while the size allows")
@@ -109,7 +110,7 @@ struct SensitivityTests {
     #expect(document["schema"]?.stringValue == DocumentSchema.sensitivity)
     let groups = try #require(document["groups"]?.arrayValue)
     #expect(groups.count >= 10)
-    let kls = groups.compactMap { $0["mean_kl"]?.doubleValue }
+    let kls = groups.compactMap { $0["kl_mean"]?.doubleValue }
     #expect(kls == kls.sorted(by: >), "groups sorted by KL")
     #expect(kls.first ?? 0 > 0)
 

@@ -59,6 +59,8 @@ struct SensitivityAnalysis {
   var plainByteCount: Int
   /// Output bytes of the tensors in no group (the same in every recipe).
   var otherByteCount: Int
+  /// Every logical weight of the checkpoint (what a recipe rule could reach).
+  var allWeights: [String] = []
   var notes: [String] = []
 
   /// Measures every group of `checkpoint` at every level of `ladder`.
@@ -146,6 +148,7 @@ struct SensitivityAnalysis {
     var analysis = SensitivityAnalysis(
       reference: checkpoint.directory, scheme: ladder.levels[ladder.schemeLevel].text, tokens: tokens, groups: groups,
       schemeLevel: ladder.schemeLevel, plainByteCount: plain.outputByteCount, otherByteCount: otherBytes)
+    analysis.allWeights = plain.jobs.map { WeightDecoding.logicalName(of: $0.group) }
     if groups.contains(where: \.isMTP) {
       analysis.notes.append("MTP layers are not on the forward path: their groups cost no KL here")
     }

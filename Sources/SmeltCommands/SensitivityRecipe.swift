@@ -81,6 +81,7 @@ struct SensitivityRecipe {
       }
       var glob = Glob(pattern)
       var matched = allWeights.filter { glob.matches($0) || glob.matches(modules[$0] ?? $0) }
+      // A weight in no group has no scheme here: a glob reaching it falls back to the literal module.
       if pattern != module, !matched.allSatisfy({ schemes[$0] == scheme }) {
         glob = Glob(module)
         matched = allWeights.filter { glob.matches($0) || glob.matches(modules[$0] ?? $0) }

@@ -120,7 +120,7 @@ extension SensitivityAnalysis {
     }
     let fallback = groups.first?.measurements.first?.level ?? scheme
     let recipe = SensitivityRecipe(
-      schemes: schemes, order: order, fallback: fallback, allWeights: order, classifier: checkpoint.classifier)
+      schemes: schemes, order: order, fallback: fallback, allWeights: allWeights, classifier: checkpoint.classifier)
     let text = JSONWriter(pretty: false).string(recipe.json)
     let parsed = try ConversionRecipe.parse(json: Array(text.utf8), path: "recipe", defaults: ConversionRecipe.SchemeDefaults())
     let plan = try ConversionPlan(checkpoint: checkpoint, target: .mixed(parsed))

@@ -26,6 +26,8 @@ public enum DocumentSchema {
   public static let verify = "smelt.verify/1"
   /// `smelt validate --json` / `--json-file`.
   public static let validationReport = "smelt.validation-report/1"
+  /// `smelt validate --sensitivity --json`.
+  public static let sensitivity = "smelt.sensitivity/1"
   /// A split job's description (`--part I/N`).
   public static let job = "smelt.job/1"
   /// A split job's part receipt.
@@ -34,7 +36,7 @@ public enum DocumentSchema {
   /// Every id above.
   public static let all = [
     inspect, inspectGGUF, convert, convertPlan, convertGGUF, convertGGUFPlan, outputManifest, shardManifest,
-    shardDryRun, shardPlan, verify, validationReport, job, partReceipt,
+    shardDryRun, shardPlan, verify, validationReport, sensitivity, job, partReceipt,
   ]
 
   /// Whether `document` declares `id`; `legacyFormat` also accepts the `format` member written before the

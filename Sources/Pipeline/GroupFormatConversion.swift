@@ -35,17 +35,7 @@ extension ConversionRunner {
   ) throws -> TensorReport {
     let name = WeightDecoding.logicalName(of: job.group)
     let format = groupJob.format
-    let values = try decodeSourceWeight(job)
-    let tensorAmax = try fusedAmax(groupJob, own: values)
-    let tensors: [PackedTensor]
-    do {
-      tensors = try values.withUnsafeBufferPointer { buffer throws(FormatQuantizationError) in
-        let weight = try WeightMatrix(values: buffer, rowCount: job.rows, columnCount: job.columns, dtype: groupJob.weightDType)
-        return try format.quantize(weight, search: groupJob.search, scaleDType: groupJob.scaleDType, tensorAmax: tensorAmax)
-      }
-    } catch {
-      throw ConversionError.numeric(tensor: name, reason: "\(error)")
-    }
+    let (values, tensors) = try quantizedTensors(job, groupJob)
     let module = TensorName(name).modulePath
     guard tensors.count == job.outputs.count else {
       throw ConversionError.numeric(tensor: name, reason: "quantizer produced \(tensors.count) tensors, the plan expects \(job.outputs.count)")
@@ -65,6 +55,21 @@ extension ConversionRunner {
     return TensorReport(
       name: name, action: format.name + (groupJob.search ? " --search" : ""), snrDecibels: errors.snrDecibels,
       maxAbsoluteError: errors.maxAbsoluteError)
+  }
+
+  /// The job's source weight decoded to F32 and its tensors in the group layout (what `quantizeGroup` writes).
+  func quantizedTensors(_ job: ConversionJob, _ groupJob: GroupJob) throws -> (values: [Float], tensors: [PackedTensor]) {
+    let values = try decodeSourceWeight(job)
+    let tensorAmax = try fusedAmax(groupJob, own: values)
+    do {
+      let tensors = try values.withUnsafeBufferPointer { buffer throws(FormatQuantizationError) in
+        let weight = try WeightMatrix(values: buffer, rowCount: job.rows, columnCount: job.columns, dtype: groupJob.weightDType)
+        return try groupJob.format.quantize(weight, search: groupJob.search, scaleDType: groupJob.scaleDType, tensorAmax: tensorAmax)
+      }
+      return (values, tensors)
+    } catch {
+      throw ConversionError.numeric(tensor: WeightDecoding.logicalName(of: job.group), reason: "\(error)")
+    }
   }
 
   /// The largest |x| over a weight's fused siblings (`nil` when it has none): each sibling's source decoded

@@ -34,6 +34,13 @@ struct ValidateCommand: Command {
       the weights (balanced by bytes) and keeps its results in REPORT.smelt-parts/; then smelt validate \
       --finalize REPORT writes the merged report, identical to a single run's, prints the table and exits \
       like one. --emit-sbatch FILE --parts N writes the Slurm job script for all of it.
+      Sensitivity: smelt validate ORIG --sensitivity --to SCHEME converts one tensor group at a time in memory \
+      (each layer's attention, shared experts, routed experts, dense MLP, ... by the model family's description), \
+      the rest at the original's precision, and lists the mean KL (± SE) and top-1 each costs at the model level \
+      and the bytes it saves, most sensitive first (group layouts: int4, gptq, mlx-affine, mxfp4, nvfp4). \
+      --write-recipe FILE writes a convert --recipe file mixing the scheme's family's levels (other group sizes, \
+      MLX 8 bits, bf16), chosen greedily by KL saved per byte, that stays within --target-size (default: the size \
+      of plain --to SCHEME) or reaches --target-kld; check it with convert --recipe and validate --level model.
       """,
     arguments: [
       .positional("reference", help: "The original checkpoint (directory or .safetensors file); with --finalize, the report.", optional: true),
@@ -60,7 +67,7 @@ struct ValidateCommand: Command {
       .flag("all-rows", help: "List every tensor and linear, not only the worst ones and the failures."),
       .flag("finalize", help: "Merge the parts of REPORT (run with --part I/N --json-file REPORT) into REPORT; exit as one run."),
       .flag("resume", help: "With --part: keep the comparisons an interrupted run of the same part finished."),
-    ] + SplitJobOptions.arguments + [.quiet])
+    ] + SensitivityRequest.arguments + SplitJobOptions.arguments + [.quiet])
 
   var reference: String
   var candidate: String
@@ -76,6 +83,8 @@ struct ValidateCommand: Command {
   var finalizing: Bool
   var resume: Bool
   var split: SplitJobOptions
+  /// `--sensitivity --to SCHEME`: measure the original's groups instead of comparing two checkpoints.
+  var sensitivity: SensitivityRequest?
   /// What a run records as its command (the parts' job description).
   var recorded: [String]
   var scriptCommand: [String]
@@ -85,6 +94,7 @@ struct ValidateCommand: Command {
 
   init(arguments: ParsedArguments) throws {
     finalizing = arguments.flag("finalize")
+    sensitivity = try SensitivityRequest.parse(arguments)
     resume = arguments.flag("resume")
     split = try SplitJobOptions(arguments: arguments)
     recorded = SplitJobOptions.recordedCommand("validate", arguments)
@@ -100,7 +110,7 @@ struct ValidateCommand: Command {
       return
     }
     reference = try arguments.string("reference")
-    candidate = try arguments.string("candidate")
+    candidate = sensitivity == nil ? try arguments.string("candidate") : ""
     if !split.part.isWhole || split.script != nil {
       guard jsonPath != nil else {
         throw UsageError.invalid("--part and --emit-sbatch need --json-file REPORT: where --finalize writes the merged report (the parts keep theirs in REPORT.smelt-parts/)")
@@ -163,6 +173,7 @@ struct ValidateCommand: Command {
 
   func runChecked(context: CommandContext) throws {
     if finalizing, let jsonPath { return try finalize(report: jsonPath, context: context) }
+    if let sensitivity { return try runSensitivity(sensitivity, context: context) }
     let validator = try makeValidator()
     if split.script != nil { return try emitScript(validator, context: context) }
     if !split.part.isWhole { return try runPart(validator, context: context) }

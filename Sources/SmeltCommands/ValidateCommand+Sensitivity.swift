@@ -1,0 +1,214 @@
+import Checkpoint
+import CommandLineSupport
+import JSON
+import Pipeline
+import ReferenceModel
+import SystemIO
+import Validation
+
+/// `smelt validate ORIG --sensitivity --to SCHEME [--write-recipe FILE [--target-size S | --target-kld X]]`.
+struct SensitivityRequest {
+  /// The `--to` scheme text.
+  var scheme: String
+  /// `--write-recipe FILE`.
+  var recipePath: String?
+  /// What the recipe reaches; `nil`: the size of a plain `--to SCHEME` conversion.
+  var target: RecipeSelection.Target?
+
+  static let arguments: [ArgumentSpec] = [
+    .flag(
+      "sensitivity",
+      help: "With one checkpoint and --to SCHEME: convert one tensor group at a time in memory and report the mean KL each costs (model level) and the bytes it saves, most sensitive first."),
+    .option("to", valueName: "scheme", help: "With --sensitivity: the scheme to measure (a convert --to name or recipe scheme)."),
+    .option(
+      "write-recipe", valueName: "file",
+      help: "With --sensitivity: write a convert --recipe file choosing a scheme per group (greedy by KL per byte) that reaches the target."),
+    .option("target-size", valueName: "size", help: "With --write-recipe: at most this many weight bytes (5G, 512M; default: a plain --to SCHEME conversion's)."),
+    .option("target-kld", valueName: "x", help: "With --write-recipe: a predicted mean KL at most X, in the fewest bytes."),
+  ]
+
+  /// The request in `arguments`, `nil` without `--sensitivity`; usage errors for options given without what
+  /// they refine.
+  static func parse(_ arguments: ParsedArguments) throws -> SensitivityRequest? {
+    let recipePath = arguments.optionalString("write-recipe")
+    let size = try arguments.optionalByteCount("target-size", in: 1...Int.max)
+    let kl = try arguments.optionalDouble("target-kld", in: 0...Double.greatestFiniteMagnitude)
+    guard arguments.flag("sensitivity") else {
+      for name in ["to", "write-recipe", "target-size", "target-kld"] where arguments.isPresent(name) {
+        throw UsageError.invalid("--\(name) needs --sensitivity (smelt validate ORIG --sensitivity --to SCHEME)")
+      }
+      return nil
+    }
+    guard let scheme = arguments.optionalString("to") else {
+      throw UsageError.invalid("--sensitivity needs --to SCHEME: the conversion to measure, e.g. --to int4-g64")
+    }
+    if arguments.isPresent("candidate") {
+      throw UsageError.invalid("--sensitivity takes one checkpoint, the original (it converts the groups itself)")
+    }
+    if recipePath == nil, size != nil || kl != nil {
+      throw UsageError.invalid("--target-size and --target-kld need --write-recipe FILE")
+    }
+    if size != nil && kl != nil { throw UsageError.invalid("give --target-size or --target-kld, not both") }
+    for name in ["part", "emit-sbatch", "finalize", "layers", "experts", "level"] where arguments.isPresent(name) {
+      throw UsageError.invalid("--sensitivity cannot be combined with --\(name)")
+    }
+    return SensitivityRequest(
+      scheme: scheme, recipePath: recipePath, target: size.map { .size($0) } ?? kl.map { .meanKL($0) })
+  }
+}
+
+extension ValidateCommand {
+  func runSensitivity(_ request: SensitivityRequest, context: CommandContext) throws {
+    let checkpoint = try Checkpoint.open(reference)
+    for path in [request.recipePath, jsonPath].compactMap({ $0 }) {
+      try OutputDirectory.refuseReplacingInput(file: path, inputs: (try? checkpoint.inputFilePaths()) ?? checkpoint.files.map(\.path))
+    }
+    let ladder = try SensitivityLadder.of(request.scheme, defaults: ConversionRecipe.SchemeDefaults())
+    let configuration = try CheckpointWeightProvider(checkpoint: checkpoint).modelConfiguration()
+    let tokens =
+      options.tokens
+      ?? TokenBatch.random(
+        count: options.randomTokenCount, sequences: options.randomSequenceCount,
+        vocabularySize: configuration.vocabularySize, seed: options.seed)
+    let analysis: SensitivityAnalysis
+    do {
+      analysis = try SensitivityAnalysis.measure(checkpoint: checkpoint, ladder: ladder, tokens: tokens) { context.log($0) }
+    } catch ValidationError.invalidTokens(let reason) {
+      throw UsageError.invalid("invalid token list: \(reason)")
+    }
+    var outcome: SensitivityOutcome?
+    if let path = request.recipePath {
+      outcome = try analysis.recipe(target: request.target ?? .size(analysis.plainByteCount), checkpoint: checkpoint)
+      let text = JSONWriter(pretty: true).string(outcome!.recipe.json) + "\n"
+      try FileSystem.writeFileAtomically(Array(text.utf8), to: path)
+      outcome!.path = path
+    }
+    try checkpoint.checkInputsUnchanged()
+    let table = analysis.table(outcome)
+    if json {
+      context.stdout.write(JSONWriter(pretty: true).string(analysis.json(outcome)) + "\n")
+      if !context.isQuiet { context.stderr.write(table) }
+    } else {
+      context.stdout.write(table)
+    }
+  }
+}
+
+/// A written recipe and what it is predicted and planned to reach.
+struct SensitivityOutcome {
+  var recipe: SensitivityRecipe
+  var target: RecipeSelection.Target
+  /// The chosen level of each group (by `SensitivityAnalysis.groups` index).
+  var choice: [Int]
+  var predictedMeanKL: Double
+  /// The bytes `smelt convert --recipe` plans for the recipe (weights, no headers).
+  var plannedByteCount: Int
+  var path: String = ""
+}
+
+extension SensitivityAnalysis {
+  /// Chooses a level per group for `target` and builds the recipe; plans it (as `convert --recipe` would) for
+  /// its real output bytes.
+  func recipe(target: RecipeSelection.Target, checkpoint: Checkpoint) throws -> SensitivityOutcome {
+    let options = groups.map { $0.measurements.map { RecipeSelection.Option(byteCount: $0.byteCount, meanKL: $0.meanKL) } }
+    let choice = RecipeSelection.choose(options, fixedByteCount: otherByteCount, target: target)
+    var schemes: [String: String] = [:]
+    var order: [String] = []
+    for (group, level) in zip(groups, choice) {
+      schemes.merge(group.measurements[level].schemes) { a, _ in a }
+      order += group.weights
+    }
+    let fallback = groups.first?.measurements.first?.level ?? scheme
+    let recipe = SensitivityRecipe(
+      schemes: schemes, order: order, fallback: fallback, allWeights: allWeights, classifier: checkpoint.classifier)
+    let text = JSONWriter(pretty: false).string(recipe.json)
+    let parsed = try ConversionRecipe.parse(json: Array(text.utf8), path: "recipe", defaults: ConversionRecipe.SchemeDefaults())
+    let plan = try ConversionPlan(checkpoint: checkpoint, target: .mixed(parsed))
+    let predicted = zip(groups, choice).reduce(0.0) { $0 + $1.0.measurements[$1.1].meanKL }
+    return SensitivityOutcome(
+      recipe: recipe, target: target, choice: choice, predictedMeanKL: predicted, plannedByteCount: plan.outputByteCount)
+  }
+
+  /// The text report: the groups by KL at `--to SCHEME`, and the recipe's choices.
+  func table(_ outcome: SensitivityOutcome?) -> String {
+    var out = "reference: \(reference)\nscheme:    \(scheme) (one tensor group converted at a time, the rest at the original's precision)\n"
+    out += "tokens:    \(tokens.count)×\(tokens.first?.count ?? 0)\n"
+    out += "plain \(scheme): \(plainByteCount) bytes of weights\n\n"
+    var rows = [["group", "weights", "original B", "\(scheme) B", "saved B", "KL mean ± SE", "top-1 ± SE"]]
+    for group in bySensitivity {
+      let m = group.measurements[schemeLevel]
+      rows.append([
+        group.label, "\(group.weights.count)", "\(group.originalByteCount)", "\(m.byteCount)",
+        "\(group.originalByteCount - m.byteCount)",
+        m.measured ? "\(ReportFormat.number(m.meanKL)) ± \(ReportFormat.number(m.meanKLStandardError))" : "0 (not run)",
+        "\(ReportFormat.percent(m.top1Agreement)) ± \(ReportFormat.percent(m.top1StandardError))",
+      ])
+    }
+    out += TextTable.render(rows, indent: 2, rightAligned: [1, 2, 3, 4])
+    if let outcome {
+      let target: String
+      switch outcome.target {
+      case .size(let bytes): target = "at most \(bytes) bytes of weights"
+      case .meanKL(let kl): target = "predicted mean KL at most \(ReportFormat.number(kl))"
+      }
+      out += "\nrecipe \(outcome.path): \(target); \(outcome.recipe.rules.count) rule(s), default \(outcome.recipe.fallback)\n"
+      out += "  planned \(outcome.plannedByteCount) bytes (plain \(scheme): \(plainByteCount)), predicted mean KL \(ReportFormat.number(outcome.predictedMeanKL))"
+      out += " (plain \(scheme): \(ReportFormat.number(groups.reduce(0.0) { $0 + $1.measurements[schemeLevel].meanKL })), sum of the groups')\n"
+      var choices = [["group", "level", "bytes", "KL"]]
+      for (group, level) in zip(groups, outcome.choice) {
+        let m = group.measurements[level]
+        choices.append([group.label, m.level, "\(m.byteCount)", ReportFormat.number(m.meanKL)])
+      }
+      out += TextTable.render(choices, indent: 2, rightAligned: [2, 3])
+      out += "  check it: smelt convert \(reference) OUT --recipe \(outcome.path); smelt validate \(reference) OUT --level model\n"
+    }
+    for note in notes { out += "note: \(note)\n" }
+    return out
+  }
+
+  /// The JSON report (`smelt.sensitivity/1`, formats/validation-report.md).
+  func json(_ outcome: SensitivityOutcome?) -> JSONValue {
+    func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
+    func number(_ value: Double) -> JSONValue { JSONNumber(value).map { .number($0) } ?? .null }
+    func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
+    func level(_ m: Measurement) -> JSONValue {
+      object([
+        ("scheme", .string(m.level)), ("bytes", integer(m.byteCount)), ("kl_mean", number(m.meanKL)),
+        ("kl_mean_standard_error", number(m.meanKLStandardError)), ("top1_agreement", number(m.top1Agreement)),
+        ("top1_standard_error", number(m.top1StandardError)), ("measured", .bool(m.measured)),
+      ])
+    }
+    let rows: [JSONValue] = bySensitivity.map { group in
+      let m = group.measurements[schemeLevel]
+      return object([
+        ("group", .string(group.label)), ("role", .string(group.role.rawValue)),
+        ("layer", group.layer.map(integer) ?? .null), ("mtp", .bool(group.isMTP)),
+        ("weights", .array(group.weights.map { .string($0) })), ("original_bytes", integer(group.originalByteCount)),
+        ("bytes", integer(m.byteCount)), ("saved_bytes", integer(group.originalByteCount - m.byteCount)),
+        ("kl_mean", number(m.meanKL)), ("kl_mean_standard_error", number(m.meanKLStandardError)),
+        ("top1_agreement", number(m.top1Agreement)), ("top1_standard_error", number(m.top1StandardError)),
+        ("levels", .array(group.measurements.map(level))),
+      ])
+    }
+    var recipe: JSONValue = .null
+    if let outcome {
+      let target: JSONValue
+      switch outcome.target {
+      case .size(let bytes): target = object([("size", integer(bytes))])
+      case .meanKL(let kl): target = object([("kl_mean", number(kl))])
+      }
+      recipe = object([
+        ("path", .string(outcome.path)), ("target", target), ("planned_bytes", integer(outcome.plannedByteCount)),
+        ("predicted_kl_mean", number(outcome.predictedMeanKL)),
+        ("choices", .array(zip(groups, outcome.choice).map { object([("group", .string($0.label)), ("scheme", .string($0.measurements[$1].level))]) })),
+        ("recipe", outcome.recipe.json),
+      ])
+    }
+    return object([
+      ("schema", .string(DocumentSchema.sensitivity)), ("reference", .string(reference)), ("scheme", .string(scheme)),
+      ("tokens", object([("sequences", integer(tokens.count)), ("length", integer(tokens.first?.count ?? 0))])),
+      ("plain_bytes", integer(plainByteCount)), ("groups", .array(rows)), ("recipe", recipe),
+      ("notes", .array(notes.map { .string($0) })),
+    ])
+  }
+}

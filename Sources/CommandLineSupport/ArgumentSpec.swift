@@ -34,6 +34,8 @@ public struct ArgumentSpec: Sendable, Equatable {
   public var hasInversion: Bool
   /// Flags: the value when neither `--name` nor `--no-name` is given.
   public var defaultFlagValue: Bool
+  /// Options: other long names accepted for the same option (an old spelling kept working), not shown in help.
+  public var aliases: [String] = []
 
   /// A positional argument `<name>`.
   /// - Parameters:
@@ -56,14 +58,15 @@ public struct ArgumentSpec: Sendable, Equatable {
   ///   - values: the allowed values, checked while parsing.
   ///   - required: parsing fails with `Missing expected argument` when absent.
   ///   - repeating: may be given several times; read with `strings(_:)`.
+  ///   - aliases: other long names for the option (`--max-kl` for `--max-kld`), read under `name`.
   public static func option(
     _ name: String, short: Character? = nil, valueName: String? = nil, help: String, default: String? = nil,
-    values: [String] = [], required: Bool = false, repeating: Bool = false
+    values: [String] = [], required: Bool = false, repeating: Bool = false, aliases: [String] = []
   ) -> ArgumentSpec {
     ArgumentSpec(
       kind: .option, name: name, shortName: short, valueName: valueName ?? name, help: help,
       defaultValue: `default`, allowedValues: values, isRepeating: repeating, isOptional: !required,
-      hasInversion: false, defaultFlagValue: false)
+      hasInversion: false, defaultFlagValue: false, aliases: aliases)
   }
 
   /// A boolean flag `--name`.

@@ -62,7 +62,9 @@ public enum CommandLineParser {
           name = String(body)
           inline = nil
         }
-        if let spec = configuration.arguments.first(where: { $0.name == name && $0.kind != .positional }) {
+        if let spec = configuration.arguments.first(where: {
+          $0.kind != .positional && ($0.name == name || $0.aliases.contains(name))
+        }) {
           if spec.kind == .flag {
             if let inline { throw .flagTakesNoValue(flag: "--\(name)", value: inline) }
             result.flags[spec.name] = true

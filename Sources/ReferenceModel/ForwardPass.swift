@@ -61,6 +61,9 @@ public struct ForwardResult: Sendable {
 public struct ReferenceModel {
   public let configuration: ModelConfiguration
   public let weights: any WeightProvider
+  /// Called with the input rows of every product with a named linear weight (attention and MLP projections,
+  /// each routed expert on the rows routed to it, the router); `nil`: nothing is observed.
+  public var linearInputObserver: LinearInputObserver?
 
   /// A model over `weights`; throws when `configuration` is unusable.
   public init(configuration: ModelConfiguration, weights: any WeightProvider) throws {
@@ -70,7 +73,14 @@ public struct ReferenceModel {
   }
 
   /// Logits `[B, T, V]` for `tokens[B][T]` (every sequence the same length, positions `0..<T`).
-  public func forward(_ tokens: [[Int]], options: ForwardOptions = ForwardOptions()) throws -> ForwardResult {
+  ///
+  /// `afterLayer` runs after each decoder layer with its index and output, before the next layer loads (the
+  /// validator compares a layer's linears there, on the inputs `linearInputObserver` captured, so captures
+  /// never outlive their layer).
+  public func forward(
+    _ tokens: [[Int]], options: ForwardOptions = ForwardOptions(),
+    afterLayer: (_ layer: Int, _ output: HiddenStates) throws -> Void = { _, _ in }
+  ) throws -> ForwardResult {
     var hidden = try embed(tokens)
     var result = ForwardResult(
       logits: .empty, embeddings: options.recordLayerOutputs ? hidden : nil, layerOutputs: [], routing: [])
@@ -79,6 +89,7 @@ public struct ReferenceModel {
       if options.recordRouting, let routing { result.routing.append(routing) }
       if options.recordLayerOutputs { result.layerOutputs.append(hidden) }
       options.layerObserver?(layer, hidden)
+      try afterLayer(layer, hidden)
     }
     result.logits = try logits(hidden)
     return result
@@ -146,7 +157,9 @@ public struct ReferenceModel {
       return nil
     }
     let E = moe.routedExpertCount
-    let routerWeight = try matrix(WeightNames.layer(layer, names.router), E, D)
+    let routerName = WeightNames.layer(layer, names.router)
+    let routerWeight = try matrix(routerName, E, D)
+    linearInputObserver?(routerName, normed, N)
     let biasName = WeightNames.layer(layer, names.routerBias)
     let bias = weights.contains(biasName) ? try vector(biasName, E) : [Float](repeating: 0, count: E)
     let shared =
@@ -207,11 +220,12 @@ public struct ReferenceModel {
 
   /// A linear layer's weight `[rows, columns]` in the provider's storage (BF16/FP8 stay encoded).
   func linear(_ name: String, _ rows: Int, _ columns: Int) throws -> LinearWeight {
-    let weight = try weights.linearWeight(name)
+    var weight = try weights.linearWeight(name)
     guard weight.outputCount == rows, weight.inputCount == columns else {
       throw ReferenceModelError.weightShapeMismatch(
         name: name, expected: [rows, columns], actual: [weight.outputCount, weight.inputCount])
     }
+    if let linearInputObserver { weight.inputTap = LinearInputTap(name: name, observer: linearInputObserver) }
     return weight
   }
 

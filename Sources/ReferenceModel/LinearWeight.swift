@@ -24,6 +24,9 @@ public struct LinearWeight: Sendable {
   public let outputCount: Int
   /// I, the columns of W (input features).
   public let inputCount: Int
+  /// Who sees the input rows of every product with this weight (`ReferenceModel.linearInputObserver`, set when
+  /// the model loads a named linear); `nil` for an anonymous weight.
+  var inputTap: LinearInputTap?
 
   /// A weight of `outputCount × inputCount` elements in `storage`; throws when the counts disagree.
   public init(storage: Storage, outputCount: Int, inputCount: Int) throws(ReferenceModelError) {
@@ -93,6 +96,16 @@ public struct LinearWeight: Sendable {
     case .float8Block: 1
     }
   }
+}
+
+/// Sees the input rows `x[rowCount, in]` of each product with the named linear `weight` (its Hugging Face
+/// name) during a forward pass: how the validator gets the activations a layer's linears really receive.
+public typealias LinearInputObserver = @Sendable (_ weight: String, _ input: [Float], _ rowCount: Int) -> Void
+
+/// A named weight's observer.
+struct LinearInputTap: Sendable {
+  let name: String
+  let observer: LinearInputObserver
 }
 
 /// Copies tiles of a `LinearWeight` into the GEMM's packed panel layout, dequantizing on the way: a panel is

@@ -62,6 +62,7 @@ public func matmul(_ x: [Float], _ w: [Float], rowCount: Int, inputCount: Int, o
 public func matmul(_ x: [Float], _ w: LinearWeight, rowCount: Int) -> [Float] {
   let inputCount = w.inputCount, outputCount = w.outputCount
   precondition(x.count == rowCount * inputCount, "matmul shape mismatch")
+  if let tap = w.inputTap { tap.observer(tap.name, x, rowCount) }
   let count = rowCount * outputCount
   return [Float](unsafeUninitializedCapacity: count) { y, initialized in
     y.initialize(repeating: 0)

@@ -24,7 +24,7 @@ struct ValidateCommand: Command {
       candidate's storage (weights: 40 dB for 16/32-bit floats, 25 dB for scaled FP8, 15 dB for unscaled FP8 \
       casts, 10 dB for 4-bit formats; linear outputs 6 dB lower), --max-peak-error (max |error| / max |value| of a \
       weight, which catches a few corrupted elements the SNR barely sees) 0.01 / 0.05 / 0.15 / 0.75 for the same \
-      storages, no cosine limit. Model level: every run applies (and prints) a gate preset on the mean KL and       the top-1 agreement of the logits, by default the one of the candidate's coarsest weight storage:       lossless (16/32-bit floats: KL <= 0.02, top-1 >= 80 %), fp8 (FP8 scaled or cast: KL <= 1, top-1 >= 25 %),       int8 (GGML q8_0/q6_K/q5: the same), int4 (int4, GPTQ, MLX, GGML q4 and below: KL <= 3, top-1 >= 10 %),       fp4 (MXFP4, NVFP4: the same); --preset NAME picks one, --preset none sets no model-level limit (said so       in the output), --max-kl/--min-top1 override a preset's limit. The presets come from measurements on       the bundled samples (scripts/gate-table, formats/validation-report.md): a random tiny model's logits       are nearly flat, so they are loose; tighten them from a baseline run on a real model. --layers/--experts restrict the tensor and layer levels to a \
+      storages, no cosine limit. Model level: every run applies (and prints) a gate preset on the mean KL and       the top-1 agreement of the logits, by default the one of the candidate's coarsest weight storage:       lossless (16/32-bit floats: KL <= 0.02, top-1 >= 80 %), fp8 (FP8 scaled or cast: KL <= 1, top-1 >= 25 %),       int8 (GGML q8_0/q6_K/q5: the same), int4 (int4, GPTQ, MLX, GGML q4 and below: KL <= 3, top-1 >= 10 %),       fp4 (MXFP4, NVFP4: the same); --preset NAME picks one, --preset none sets no model-level limit (said so       in the output), --max-kld/--min-top1 override a preset's limit. The presets come from measurements on       the bundled samples (scripts/gate-table, formats/validation-report.md): a random tiny model's logits       are nearly flat, so they are loose; tighten them from a baseline run on a real model. --layers/--experts restrict the tensor and layer levels to a \
       subset and skip the model level, with memory bounded by one tensor per side, so a 671B conversion can be \
       checked on a CI box. The JSON schema is in formats/validation-report.md. Exit status: 0 when every check \
       passes, 1 when any fails (the failing tensor and layer are named), 2 when the two could not be \
@@ -49,16 +49,18 @@ struct ValidateCommand: Command {
       .option("tokens", valueName: "ids", help: "Token ids for the layer and model levels: 'ID,ID,...[;ID,...]'."),
       .option("tokens-file", valueName: "file", help: "A file of token ids (one sequence per line)."),
       .option(
-        "random-tokens", valueName: "n",
-        help: "Without --tokens: this many seeded random token ids, or a batch BxL of B sequences of L (8x32); more positions, smaller standard errors.",
-        default: "24"),
+        "random-tokens", valueName: "BxL",
+        help: "Without --tokens: a batch BxL of B seeded random sequences of L ids, or L ids in one sequence; more positions, smaller standard errors.",
+        default: TokenBatch.defaultRandomShapeText),
       .option("seed", valueName: "s", help: "Seed of the random tokens and random layer inputs.", default: "0"),
       .option("layers", valueName: "spec", help: "Only these decoder layers, e.g. 0,3,60 or 0-7 (tensor and layer levels)."),
       .option("experts", valueName: "spec", help: "Only these routed experts, e.g. 0-7."),
       .option("min-snr", valueName: "db", help: "Fail a weight or linear output below this SNR (default: by format)."),
       .option("min-cosine", valueName: "c", help: "Fail a weight or linear output below this cosine similarity."),
       .option("max-peak-error", valueName: "x", help: "Fail a weight whose max |error| exceeds X × its max |value| (default: by format)."),
-      .option("max-kl", valueName: "x", help: "Fail when the mean KL divergence of the logits exceeds X (nats)."),
+      .option(
+        "max-kld", valueName: "x", help: "Fail when the mean KL divergence (KLD) of the logits exceeds X (nats).",
+        aliases: ["max-kl"]),
       .option("min-top1", valueName: "p", help: "Fail when the top-1 agreement is below P (a fraction, 0...1)."),
       .option(
         "preset", valueName: "name", help: "Model-level gate preset (default: by the candidate's coarsest storage; none: no model-level limit).",
@@ -146,7 +148,7 @@ struct ValidateCommand: Command {
       minimumSNRDecibels: try arguments.optionalDouble("min-snr"),
       minimumCosine: try arguments.optionalDouble("min-cosine", in: -1...1),
       maximumPeakError: try arguments.optionalDouble("max-peak-error", in: 0...Double.greatestFiniteMagnitude),
-      maximumMeanKL: try arguments.optionalDouble("max-kl", in: 0...Double.greatestFiniteMagnitude),
+      maximumMeanKL: try arguments.optionalDouble("max-kld", in: 0...Double.greatestFiniteMagnitude),
       minimumTop1Agreement: try arguments.optionalDouble("min-top1", in: 0...1))
     preset = arguments.optionalString("preset").flatMap(ValidationPreset.named)
     self.options = options
@@ -211,7 +213,7 @@ struct ValidateCommand: Command {
     return Validator(reference: referenceWeights, candidate: candidateWeights, options: options)
   }
 
-  /// The model-level gate: `--preset` or the candidate's coarsest storage's preset, with `--max-kl` /
+  /// The model-level gate: `--preset` or the candidate's coarsest storage's preset, with `--max-kld` /
   /// `--min-top1` taking the place of the preset's limits where given.
   static func modelGate(
     preset: ValidationPreset?, thresholds: ValidationThresholds, candidate: CheckpointWeightProvider
@@ -229,7 +231,7 @@ struct ValidateCommand: Command {
       } ?? "default: the candidate has no weights"
     }
     var explicit: [String] = []
-    if thresholds.maximumMeanKL != nil { explicit.append("--max-kl") }
+    if thresholds.maximumMeanKL != nil { explicit.append("--max-kld") }
     if thresholds.minimumTop1Agreement != nil { explicit.append("--min-top1") }
     return ModelGate(
       preset: chosen, origin: explicit.isEmpty ? origin : origin + "; " + explicit.joined(separator: ", ") + " given",

@@ -18,40 +18,32 @@ extension Validator {
 
   /// Layer level, one decoder layer: each selected linear (attention and MLP projections, routed and shared
   /// experts, the router) run with the reference weight and with the candidate weight on the same inputs,
-  /// once on seeded random rows and once on the reference model's own activations (when a reference forward
-  /// pass ran); for a MoE layer, the fraction of tokens whose expert set is unchanged when only the router
-  /// weights differ.
+  /// once on seeded random rows and once on the inputs it received in the reference forward pass (`captured`,
+  /// when one ran: a routed expert only on the tokens routed to it); for a MoE layer, the fraction of tokens
+  /// whose expert set is unchanged when only the router weights differ.
   func compareLayer(
-    _ layer: Int, linears names: [String], configuration: ModelConfiguration, referenceRun: ForwardResult?,
+    _ layer: Int, linears names: [String], configuration: ModelConfiguration, captured: [String: CapturedInput],
     into fragment: inout ValidationFragment, log: (String) -> Void
   ) throws {
     log("layer \(layer): \(names.count) linears")
-    var hidden: HiddenInputs?
-    if let referenceRun, layer < configuration.layerCount {
-      let input = layer == 0 ? referenceRun.embeddings : referenceRun.layerOutputs[layer - 1]
-      if let input {
-        hidden = HiddenInputs(
-          layer: layer, layerInput: input.values, rowCount: input.batchSize * input.sequenceLength,
-          configuration: configuration, weights: reference)
-      }
-    }
     for name in names {
-      fragment.linears += compareLinear(name, hidden: hidden)
+      fragment.linears += compareLinear(name, realInput: captured[name])
     }
-    if let agreement = try routingAgreement(layer: layer, configuration: configuration, hidden: hidden) {
+    if let agreement = try routingAgreement(layer: layer, configuration: configuration, captured: captured) {
       fragment.routing.append(agreement)
     }
   }
 
-  /// 2-D projections inside a decoder layer: `*_proj.weight` and the router `mlp.gate.weight`.
+  /// 2-D projections inside a decoder layer: `*_proj.weight` (MLA's `kv_a_proj_with_mqa` too) and the router
+  /// `mlp.gate.weight`.
   static func isLinear(_ name: TensorName) -> Bool {
     guard name.leaf == "weight" else { return false }
     let module = name.modulePath
     let last = module.split(separator: ".").last.map(String.init) ?? module
-    return last.hasSuffix("_proj") || (name.isRouter && last == "gate")
+    return last.hasSuffix("_proj") || last == "kv_a_proj_with_mqa" || (name.isRouter && last == "gate")
   }
 
-  private func compareLinear(_ name: String, hidden: HiddenInputs?) -> [LinearComparison] {
+  private func compareLinear(_ name: String, realInput: CapturedInput?) -> [LinearComparison] {
     let parsed = TensorName(name)
     let storage = candidate.storage(of: name) ?? .plain
     let minimumSNR = options.thresholds.minimumSNR(
@@ -75,8 +67,8 @@ extension Validator {
       var inputSets: [(input: LinearInput, x: [Float], rowCount: Int)] = []
       let rows = options.randomInputRowCount
       inputSets.append((.random, Self.randomRows(rows, inputs, seed: options.seed, salt: UInt64(inputs)), rows))
-      if let hidden, let x = try hidden.input(for: name), x.count == hidden.rowCount * inputs {
-        inputSets.append((.hidden, x, hidden.rowCount))
+      if let realInput, realInput.rowCount > 0, realInput.values.count == realInput.rowCount * inputs {
+        inputSets.append((.hidden, realInput.values, realInput.rowCount))
       }
       // Output rows of W in chunks (≤ chunkElementCount weights per side), so memory stays bounded on
       // 18432 × 7168 dense projections; every input set reuses the chunk.
@@ -115,9 +107,9 @@ extension Validator {
   }
 
   /// The routing agreement of MoE layer `layer`: reference vs candidate router (weight and correction bias) on
-  /// the same inputs (the reference's normalized hidden states, or random rows without a forward pass).
+  /// the same inputs (the router's input in the reference forward pass, or random rows without one).
   private func routingAgreement(
-    layer: Int, configuration: ModelConfiguration, hidden: HiddenInputs?
+    layer: Int, configuration: ModelConfiguration, captured: [String: CapturedInput]
   ) throws -> RoutingAgreement? {
     guard let moe = configuration.mixtureOfExperts else { return nil }
     let names = configuration.architecture.feedForwardNames
@@ -135,8 +127,8 @@ extension Validator {
     }
     let referenceBias = try bias(reference), candidateBias = try bias(candidate)
     let x: [Float], rowCount: Int, source: String
-    if let hidden, let normed = try hidden.input(for: gateName) {
-      (x, rowCount, source) = (normed, hidden.rowCount, "layer-hidden")
+    if let real = captured[gateName], real.rowCount > 0, real.values.count == real.rowCount * D {
+      (x, rowCount, source) = (real.values, real.rowCount, "layer-hidden")
     } else {
       rowCount = options.randomInputRowCount
       (x, source) = (Self.randomRows(rowCount, D, seed: options.seed, salt: UInt64(D) &+ 1), "layer-random")

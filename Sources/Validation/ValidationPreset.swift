@@ -10,7 +10,7 @@ import WeightFormats
 /// sets) and are documented in formats/validation-report.md: each preset passes every correct conversion
 /// of its family there and fails an unscaled cast of block-FP8 codes (top-1 agreement ≈ 0). They are loose
 /// on purpose — a random tiny model's logits are nearly flat, so small weight errors swap its argmax; real
-/// models agree far more — so tighten them with `--max-kl`/`--min-top1` from a baseline run.
+/// models agree far more — so tighten them with `--max-kld`/`--min-top1` from a baseline run.
 public struct ValidationPreset: Sendable, Equatable {
   /// The `--preset` name.
   public var name: String
@@ -72,7 +72,7 @@ public struct ModelGate: Sendable, Equatable {
   public var preset: ValidationPreset
   /// How it was chosen: `--preset`, or the candidate weight whose storage picked it.
   public var origin: String
-  /// The limits applied (a preset's, or `--max-kl` / `--min-top1` where given).
+  /// The limits applied (a preset's, or `--max-kld` / `--min-top1` where given).
   public var maximumMeanKL: Double?
   public var minimumTop1Agreement: Double?
 

@@ -89,23 +89,30 @@ extension Validator {
       let configuration = try checkedConfiguration()
       if layer == linearNamesByLayer().keys.min() { log("layer level: comparing linears") }
       try compareLayer(
-        layer, linears: linearNamesByLayer()[layer] ?? [], configuration: configuration, referenceRun: nil,
+        layer, linears: linearNamesByLayer()[layer] ?? [], configuration: configuration, captured: [:],
         into: &fragment, log: log)
     case .forward:
       let configuration = try checkedConfiguration()
       let tokens = try resolvedTokens(configuration)
       log("reference forward pass on \(tokens.count)×\(tokens.first?.count ?? 0) tokens")
-      let model = try ReferenceModel(configuration: configuration, weights: reference)
+      var model = try ReferenceModel(configuration: configuration, weights: reference)
       try model.checkWeightShapes()
-      let referenceRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true))
-      if needsLayer {
-        log("layer level: comparing linears")
-        let linears = linearNamesByLayer()
-        for layer in linears.keys.sorted() {
-          try compareLayer(
-            layer, linears: linears[layer] ?? [], configuration: configuration,
-            referenceRun: hiddenInputs ? referenceRun : nil, into: &fragment, log: log)
-        }
+      let linears = needsLayer ? linearNamesByLayer() : [:]
+      let captured = hiddenInputs ? CapturedLinearInputs(wanted: Set(linears.values.joined())) : nil
+      model.linearInputObserver = captured?.observer
+      if needsLayer { log("layer level: comparing linears") }
+      // Each layer's linears are compared right after the reference ran it, on the inputs it captured.
+      let referenceRun = try model.forward(tokens, options: ForwardOptions(recordLayerOutputs: true, recordRouting: true)) {
+        layer, _ in
+        guard let names = linears[layer] else { return }
+        try compareLayer(
+          layer, linears: names, configuration: configuration, captured: captured?.take() ?? [:], into: &fragment,
+          log: log)
+      }
+      // Layers the forward pass does not run (the MTP block): random inputs only.
+      for layer in linears.keys.sorted() where layer >= configuration.layerCount {
+        try compareLayer(
+          layer, linears: linears[layer] ?? [], configuration: configuration, captured: [:], into: &fragment, log: log)
       }
       if needsModel {
         log("candidate forward pass")

@@ -11,7 +11,7 @@ public struct ValidationOptions: Sendable {
   /// How many random token ids to draw per sequence when `tokens` is `nil`.
   public var randomTokenCount: Int
   /// How many random sequences of `randomTokenCount` ids (a batch: `--random-tokens 8x32`).
-  public var randomSequenceCount = 1
+  public var randomSequenceCount = TokenBatch.defaultRandomShape.sequences
   /// Seed of the random tokens and of the random linear inputs.
   public var seed: UInt64
   /// Only these decoder layers at the tensor and layer levels (the model level always runs every layer).
@@ -31,7 +31,7 @@ public struct ValidationOptions: Sendable {
   public var chunkElementCount: Int
 
   public init(
-    levels: Set<ValidationLevel> = Set(ValidationLevel.allCases), tokens: [[Int]]? = nil, randomTokenCount: Int = 24,
+    levels: Set<ValidationLevel> = Set(ValidationLevel.allCases), tokens: [[Int]]? = nil, randomTokenCount: Int = TokenBatch.defaultRandomShape.length,
     seed: UInt64 = 0, layers: IndexSelection? = nil, experts: IndexSelection? = nil,
     thresholds: ValidationThresholds = ValidationThresholds(), hiddenStateInputs: Bool? = nil,
     randomInputRowCount: Int = 16,

@@ -37,6 +37,16 @@ struct QualityReportTests {
     #expect(first.hiddenStates.allSatisfy { ($0.relativeError ?? 1) < 1 })
   }
 
+  @Test("without --tokens, validate draws 8 sequences of 32 ids: standard errors small next to the gates")
+  func defaultRandomBatch() throws {
+    let options = ValidationOptions(levels: [.model])
+    #expect(options.randomSequenceCount == 8 && options.randomTokenCount == 32)
+    #expect(TokenBatch.randomShape(TokenBatch.defaultRandomShapeText).map { [$0.sequences, $0.length] } == [8, 32])
+    let m = try modelLevel(seed: 0, sequences: options.randomSequenceCount, length: options.randomTokenCount)
+    #expect(m.positionCount == 256)
+    #expect(m.top1StandardError < 0.05 && m.meanKLStandardError < 0.25 * m.meanKL, "KL \(m.meanKL) ± \(m.meanKLStandardError), top-1 ± \(m.top1StandardError)")
+  }
+
   @Test("perplexity is exp of the mean negative log-likelihood of each next token, per sequence")
   func perplexityOfNextTokens() throws {
     // Two sequences of 3 tokens over a vocabulary of 2; the last position of each predicts nothing.

@@ -71,15 +71,17 @@ struct ValidationGateTests {
     #expect(old.status == 64, "\(old.stderr)")
   }
 
-  @Test("--preset none judges no model-level limit and says so; --preset int4 and --max-kl are named")
+  @Test("--preset none judges no model-level limit and says so; --preset int4 and --max-kld (alias --max-kl) are named")
   func explicitPresets() throws {
     let broken = try Self.unscaledCodes.get()
     let none = Self.validate([Fixtures.fp8Sample, broken, "--level", "model", "--preset", "none"])
     #expect(none.status == 0, "\(none.stdout)\(none.stderr)")
     #expect(none.stdout.contains("preset none (--preset): NO model-level limit"), "\(none.stdout)")
-    let tight = Self.validate([Fixtures.bf16Sample, Fixtures.fp8Sample, "--level", "model", "--preset", "int4", "--max-kl", "0.001"])
-    #expect(tight.status == 1, "\(tight.stdout)")
-    #expect(tight.stdout.contains("preset int4 (--preset; --max-kl given): mean KL <= 0.001, top-1 agreement >= 10.0%"), "\(tight.stdout)")
+    for spelling in ["--max-kld", "--max-kl"] {
+      let tight = Self.validate([Fixtures.bf16Sample, Fixtures.fp8Sample, "--level", "model", "--preset", "int4", spelling, "0.001"])
+      #expect(tight.status == 1, "\(tight.stdout)")
+      #expect(tight.stdout.contains("preset int4 (--preset; --max-kld given): mean KL <= 0.001, top-1 agreement >= 10.0%"), "\(tight.stdout)")
+    }
     #expect(Self.validate([Fixtures.bf16Sample, Fixtures.fp8Sample, "--preset", "int3"]).status == 64)
   }
 

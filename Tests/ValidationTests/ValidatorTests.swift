@@ -83,6 +83,30 @@ struct ValidatorTests {
     #expect(strict.first?.hasPrefix("mean KL") == true)
   }
 
+  // Issue 12: the layer level's real inputs come out of the reference forward pass itself.
+  @Test("real-input rows are what each linear received in the reference forward pass: a routed expert only its tokens")
+  func capturedInputs() throws {
+    let tokens = [[5, 17, 200, 3, 99, 42, 7, 150]]
+    let reference = try CheckpointWeightProvider(path: Fixtures.bf16Sample)
+    let report = try Validator(
+      reference: reference, candidate: try CheckpointWeightProvider(path: Fixtures.fp8Sample),
+      options: ValidationOptions(levels: [.layer], tokens: tokens, layers: IndexSelection([3]), hiddenStateInputs: true)
+    ).run()
+    let run = try ReferenceModel(configuration: try reference.modelConfiguration(), weights: reference).forward(tokens)
+    let decisions = try #require(run.routing.first { $0.layer == 3 }).decisions
+    let real = report.linears.filter { $0.input == .hidden }
+    let routed = real.filter { $0.name.contains(".mlp.experts.") }
+    #expect(Set(routed.compactMap(\.expert)) == Set(decisions.flatMap(\.expertIDs)))
+    for linear in routed {
+      let expert = try #require(linear.expert)
+      #expect(linear.rowCount == decisions.filter { $0.expertIDs.contains(expert) }.count, "\(linear.name)")
+    }
+    let dense = real.filter { !$0.name.contains(".mlp.experts.") }
+    #expect(dense.count >= 9 && dense.allSatisfy { $0.rowCount == tokens[0].count }, "\(dense.map { ($0.name, $0.rowCount) })")
+    #expect(dense.contains { $0.name.hasSuffix("self_attn.o_proj.weight") })
+    #expect(report.routing.map(\.tokenCount) == [tokens[0].count])
+  }
+
   // Issue 15 item 16: an architecture mismatch printed two raw Swift structures.
   @Test("an architecture mismatch names the first differing field and its two values, no Swift structures")
   func architectureMismatchMessage() throws {

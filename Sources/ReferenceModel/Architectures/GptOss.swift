@@ -31,8 +31,10 @@ extension ReferenceModel {
     let names = FeedForwardNames.gptOss
     let norm = try vector(WeightNames.layer(layer, "post_attention_layernorm.weight"), D)
     let normed = rmsNorm(hidden.values, weight: norm, rowCount: N, width: D, epsilon: c.rmsNormEpsilon)
+    let routerName = WeightNames.layer(layer, names.router)
+    linearInputObserver?(routerName, normed, N)
     let (output, decisions) = try mixtureOfExperts(
-      normed, routerWeight: try matrix(WeightNames.layer(layer, names.router), E, D),
+      normed, routerWeight: try matrix(routerName, E, D),
       bias: [Float](repeating: 0, count: E), configuration: moe, rowCount: N, hiddenSize: D,
       logitBias: try vector(WeightNames.layer(layer, names.routerBias), E),
       expert: { e in try loadFusedExpert(layer, e) }, shared: nil)

@@ -128,14 +128,29 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
   /// The last `kv_b_proj` rebuilt (a validator reads a weight in several row ranges).
   private let rebuilt = Mutex<(name: String, bytes: [UInt8])?>(nil)
 
+  /// The GGML types stored as plain safetensors dtypes (the rest are quantized U8 blocks).
+  private static let plainDTypes: [GGMLType: DType] = [
+    .f32: .float32, .f16: .float16, .bf16: .bfloat16, .i8: .int8, .i16: .int16, .i32: .int32, .i64: .int64, .f64: .float64,
+  ]
+
+  /// How the stored tensors a tensor is computed from are stored (`kv_b_proj`: its quantized `attn_k_b` and
+  /// `attn_v_b`, in that order); `nil` for a tensor stored as such. A validator judges the rebuilt F32 weight
+  /// by these, not as a lossless F32 tensor.
+  public func sourceStorages(of name: String) -> [(storage: WeightStorage, dtype: DType)]? {
+    guard case .mlaKeyValue(let key, let value, _, _, _) = locations[name] else { return nil }
+    return [key, value].compactMap { half in
+      guard let (f, t) = ggufIndex[half] else { return nil }
+      let type = files[f].tensors[t].type
+      if let dtype = Self.plainDTypes[type] { return (.plain, dtype) }
+      return GGMLWeightFormat(type).map { ($0.storage, .uint8) }
+    }
+  }
+
   /// The store's name, dtype and shape for a Hugging Face tensor stored as `type`.
   private static func presentation(of tensor: DeepSeek2.StoredTensor, type: GGMLType, byteCount: Int) throws
     -> (String, DType, [Int])
   {
-    let plain: [GGMLType: DType] = [
-      .f32: .float32, .f16: .float16, .bf16: .bfloat16, .i8: .int8, .i16: .int16, .i32: .int32, .i64: .int64, .f64: .float64,
-    ]
-    if let dtype = plain[type] { return (tensor.name, dtype, tensor.shape) }
+    if let dtype = plainDTypes[type] { return (tensor.name, dtype, tensor.shape) }
     guard GGMLWeightFormat(type) != nil else { throw Failure.unsupportedType(tensor: tensor.name, type: type) }
     let rows = tensor.shape.count >= 2 ? tensor.shape.dropLast().reduce(1, *) : 1
     return (GGMLWeightFormat.storedName(weight: tensor.name, type: type), .uint8, [rows, byteCount / max(1, rows)])

@@ -30,7 +30,8 @@ struct ConvertCommand: Command {
       --resume continues an interrupted run. GGUF for llama.cpp: OUT is a .gguf file and --to names a \
       llama-quantize preset (gguf-q4_k_m, gguf-q8_0, gguf-bf16, ...: the same type for every tensor as \
       llama-quantize picks); deepseek2 layout with the MTP block as nextn tensors (--drop-mtp leaves it out), \
-      tokenizer from tokenizer.json, --rule 'GLOB=TYPE' on GGUF tensor names (llama-quantize's --tensor-type), \
+      tokenizer from tokenizer.json, --rule 'GLOB=TYPE' or --recipe FILE ({"rules": [{"match": GLOB, "scheme": TYPE}], "default": PRESET}) on \
+      GGUF tensor names (llama-quantize's --tensor-type), \
       --imatrix FILE, --max-shard-size for a -0000N-of-0000M.gguf split set.
       """,
     arguments: [

@@ -28,6 +28,8 @@ struct ConvertGGUF {
   var scriptCommand: [String]
   /// `--finalize OUT.gguf`: the job's options come from its job description.
   var finalizing = false
+  /// The globs of `--recipe` rules (the rest of `options.overrides` are `--rule`s): how messages name them.
+  var recipeRules: Set<String> = []
 
   /// Where a split job of `output` keeps its bookkeeping (job description, receipts, part locks) until
   /// `--finalize`: `OUT.gguf.smelt-parts` next to it (a GGUF output is a file, not a directory).
@@ -48,23 +50,30 @@ struct ConvertGGUF {
     if arguments.isPresent("max-shard-size") {
       options.maxShardByteCount = try arguments.byteCount("max-shard-size", in: 1...Int.max)
     }
-    options.overrides = try arguments.strings("rule").map { text in
-      guard let equals = text.lastIndex(of: "="), equals != text.startIndex else {
-        throw UsageError.invalid("--rule for a GGUF target must look like 'GLOB=TYPE' (e.g. 'blk.*.attn_k_b.weight=q8_0'), got '\(text)'")
+    do {
+      // --rule first, then the recipe file's rules: the first match wins.
+      options.overrides = try arguments.strings("rule").map { text throws(ConversionError) in try GGUFRecipe.rule(text) }
+      if let path = arguments.optionalString("recipe") {
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.readFile(path) } catch { throw UsageError.invalid("cannot read --recipe '\(path)': \(error)") }
+        let recipe = try GGUFRecipe.parse(json: bytes, path: path)
+        let to = arguments.optionalString("to") ?? ""
+        if let named = recipe.preset, named.lowercased() != to.lowercased() {
+          throw UsageError.invalid(
+            "--recipe '\(path)' is made for \"default\": \"\(named)\", not --to \(to): convert with --to \(named), or change the recipe's default")
+        }
+        recipeRules = Set(recipe.overrides.map(\.glob.pattern))
+        options.overrides += recipe.overrides
       }
-      let typeName = String(text[text.index(after: equals)...])
-      guard let type = GGMLType(name: typeName), GGMLKernels.forType(type) != nil else {
-        let known = GGMLKernels.supportedTypes.map { $0.name.lowercased() }.joined(separator: ", ")
-        throw UsageError.invalid("--rule '\(text)': '\(typeName)' is not a ggml type Smelt writes (\(known))")
-      }
-      return (Glob(String(text[..<equals])), type)
+    } catch let error as ConversionError {
+      throw UsageError.invalid("\(error)")
     }
     if let path = arguments.optionalString("imatrix") {
       do { options.importance = try ImportanceMatrix(path: path) } catch { throw UsageError.invalid("cannot read --imatrix '\(path)': \(error)") }
       options.importancePath = path
     }
-    for unsupported in ["recipe", "include", "exclude", "group-size", "bits"] where arguments.isPresent(unsupported) {
-      throw UsageError.invalid("--\(unsupported) does not apply to GGUF targets (use --rule GLOB=TYPE on GGUF tensor names)")
+    for unsupported in ["include", "exclude", "group-size", "bits"] where arguments.isPresent(unsupported) {
+      throw UsageError.invalid("--\(unsupported) does not apply to GGUF targets (use --rule GLOB=TYPE or --recipe on GGUF tensor names)")
     }
     // Every option refining a safetensors target means nothing to a llama-quantize preset.
     let refinements = ConversionTarget.Refinement.allCases.map(\.rawValue)
@@ -92,7 +101,8 @@ struct ConvertGGUF {
     let plan = try GGUFConversionPlan(checkpoint: checkpoint, output: output, options: options)
     for note in plan.notes { context.warn(note) }
     if !plan.unmatchedOverrides.isEmpty {
-      let list = plan.unmatchedOverrides.map { "--rule '\($0)'" }.joined(separator: ", ")
+      let list = plan.unmatchedOverrides.map { recipeRules.contains($0) ? "--recipe rule '\($0)'" : "--rule '\($0)'" }
+        .joined(separator: ", ")
       guard allowUnmatched else {
         throw UsageError.invalid(
           "\(list) match\(plan.unmatchedOverrides.count == 1 ? "es" : "") no GGUF tensor name (blk.N.attn_kv_a_mqa.weight, ...: `--dry-run --json` lists them); fix the glob, or pass --allow-unmatched")

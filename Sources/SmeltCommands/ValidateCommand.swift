@@ -225,9 +225,7 @@ struct ValidateCommand: Command {
       let automatic = ValidationPreset.automatic(for: candidate)
       chosen = automatic.preset
       origin = automatic.decidedBy.map { name in
-        let storage = candidate.storage(of: name).map(\.rawValue) ?? "?"
-        let dtype = candidate.storedDType(of: name).map { " \($0.rawValue)" } ?? ""
-        return "default for the candidate's coarsest storage, \(storage)\(dtype) (\(name))"
+        "default for the candidate's coarsest storage, \(candidate.storageDescription(of: name)) (\(name))"
       } ?? "default: the candidate has no weights"
     }
     var explicit: [String] = []

@@ -87,6 +87,28 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     return source.entry(main)?.dtype
   }
 
+  /// The storages `name` is judged by (thresholds, gate presets): its own, or for a weight the source
+  /// rebuilds from other stored tensors (a GGUF's `kv_b_proj`, F32 from its quantized MLA halves), theirs.
+  /// Empty when `name` is absent.
+  public func judgedStorages(of name: String) -> [(storage: WeightStorage, dtype: DType?)] {
+    guard let group = groups[name] else { return [] }
+    if let main = group.parts[group.format.mainRole], let sources = source.sourceStorages(of: main), !sources.isEmpty {
+      return sources.map { ($0.storage, $0.dtype) }
+    }
+    return [(group.storage, storedDType(of: name))]
+  }
+
+  /// `name`'s storage and dtype as reports print them (`ggml-q4_K U8`; a rebuilt weight also names what it
+  /// was rebuilt from: `plain F32 from ggml-q5_0 U8, ggml-q5_0 U8`), or `missing`.
+  public func storageDescription(of name: String) -> String {
+    guard let storage = storage(of: name) else { return "missing" }
+    let own = "\(storage.rawValue) \(storedDType(of: name)?.rawValue ?? "?")"
+    guard let group = groups[name], let main = group.parts[group.format.mainRole], let sources = source.sourceStorages(of: main) else {
+      return own
+    }
+    return own + " from " + sources.map { "\($0.storage.rawValue) \($0.dtype.rawValue)" }.joined(separator: ", ")
+  }
+
   /// The bytes `name` occupies in the checkpoint (its tensors and companions); 0 when absent.
   public func storedByteCount(of name: String) -> Int {
     guard let group = groups[name] else { return 0 }

@@ -1,6 +1,7 @@
 import Checkpoint
 import GGUFModel
 import SafeTensors
+import TensorCore
 import WeightFormats
 
 /// A deepseek2 GGUF read as the checkpoint it holds (`GGUFCheckpoint`: Hugging Face names, the ggml
@@ -22,6 +23,9 @@ public struct GGUFTensorSource: TensorSource {
   public func bytes(of name: String, range: Range<Int>) throws -> TensorBytes { try gguf.bytes(of: name, range: range) }
   public var inputFilePaths: [String] { gguf.inputFilePaths }
   public func checkUnchanged() throws { try gguf.checkUnchanged() }
+  public func sourceStorages(of name: String) -> [(storage: WeightStorage, dtype: DType)]? {
+    gguf.sourceStorages(of: name)
+  }
 
   /// The MTP block of a GGUF written without it (`--drop-mtp`, or llama.cpp's converter), and a tied
   /// `lm_head`, are absent by design.

@@ -45,9 +45,7 @@ extension Validator {
 
   private func compareLinear(_ name: String, realInput: CapturedInput?) -> [LinearComparison] {
     let parsed = TensorName(name)
-    let storage = candidate.storage(of: name) ?? .plain
-    let minimumSNR = options.thresholds.minimumSNR(
-      storage: storage, dtype: candidate.storedDType(of: name)?.rawValue, level: .layer)
+    let minimumSNR = options.thresholds.minimumSNR(storages: candidate.judgedStorages(of: name), level: .layer)
     func failed(_ message: String, _ input: LinearInput) -> LinearComparison {
       LinearComparison(
         name: name, layer: parsed.layer, expert: parsed.expert, input: input, rowCount: 0,

@@ -13,19 +13,14 @@ extension Validator {
     return "the candidate has \(extra.count) weight(s) the reference lacks (not compared), e.g. '\(extra[0])'"
   }
 
-  private func describe(_ provider: CheckpointWeightProvider, _ name: String) -> String {
-    guard let storage = provider.storage(of: name) else { return "missing" }
-    return "\(storage.rawValue) \(provider.storedDType(of: name)?.rawValue ?? "?")"
-  }
-
   /// Tensor level, one weight: dequantized on both sides and compared in row chunks (at most
   /// `chunkElementCount` elements per side in memory).
   func compareTensor(_ name: String, _ parsed: TensorName) -> TensorComparison {
     var result = TensorComparison(
       name: name, layer: parsed.layer, expert: parsed.expert, shape: [],
-      referenceStorage: describe(reference, name), candidateStorage: describe(candidate, name),
+      referenceStorage: reference.storageDescription(of: name), candidateStorage: candidate.storageDescription(of: name),
       metrics: ComparisonMetrics.empty, minimumSNRDecibels: 0, maximumPeakError: 0, failure: nil, note: nil)
-    guard let storage = candidate.storage(of: name) else {
+    guard candidate.storage(of: name) != nil else {
       if candidate.source.leavesOut(name) {
         result.note = "not in the candidate by design (shard manifest skipped_tensors)"
       } else {
@@ -33,9 +28,9 @@ extension Validator {
       }
       return result
     }
-    let dtype = candidate.storedDType(of: name)?.rawValue
-    let minimumSNR = options.thresholds.minimumSNR(storage: storage, dtype: dtype)
-    let maximumPeak = options.thresholds.maximumPeak(storage: storage, dtype: dtype)
+    let judged = candidate.judgedStorages(of: name)
+    let minimumSNR = options.thresholds.minimumSNR(storages: judged)
+    let maximumPeak = options.thresholds.maximumPeak(storages: judged)
     result.minimumSNRDecibels = minimumSNR
     result.maximumPeakError = maximumPeak
     do {

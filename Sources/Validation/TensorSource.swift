@@ -1,6 +1,7 @@
 import Checkpoint
 import SafeTensors
 import SystemIO
+import TensorCore
 import WeightFormats
 import JSON
 
@@ -21,6 +22,9 @@ public protocol TensorSource: TensorStore {
   func leavesOut(_ name: String) -> Bool
   /// Every file read from: weights, index, config, manifest (no output may replace one of them).
   var inputFilePaths: [String] { get }
+  /// For a tensor the source computes from other stored tensors (a GGUF's `kv_b_proj`, rebuilt in F32 from its
+  /// quantized MLA halves), how those are stored; `nil` for a tensor stored as such.
+  func sourceStorages(of name: String) -> [(storage: WeightStorage, dtype: DType)]?
   /// Throws, naming the file, if a mapped file changed while it was read (truncated, rewritten or
   /// replaced): results computed from it are void. Commands call it before reporting.
   func checkUnchanged() throws
@@ -29,6 +33,7 @@ public protocol TensorSource: TensorStore {
 extension TensorSource {
   public var skippedTensors: Set<String> { [] }
   public func leavesOut(_ name: String) -> Bool { skippedTensors.contains(name) }
+  public func sourceStorages(of name: String) -> [(storage: WeightStorage, dtype: DType)]? { nil }
   public var storePath: String { directory }
   public var configObject: JSONObject? { config?.raw }
   public func storedEntry(_ name: String) -> TensorEntry? { entry(name) }

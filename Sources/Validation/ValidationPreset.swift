@@ -57,9 +57,10 @@ public struct ValidationPreset: Sendable, Equatable {
   public static func automatic(for candidate: CheckpointWeightProvider) -> (preset: ValidationPreset, decidedBy: String?) {
     var coarsest: (family: PrecisionFamily, name: String)?
     for name in candidate.logicalNames {
-      guard let storage = candidate.storage(of: name) else { continue }
-      let family = WeightFormats.format(of: storage).precisionFamily(dtype: candidate.storedDType(of: name))
-      if coarsest == nil || family > coarsest!.family { coarsest = (family, name) }
+      for (storage, dtype) in candidate.judgedStorages(of: name) {
+        let family = WeightFormats.format(of: storage).precisionFamily(dtype: dtype)
+        if coarsest == nil || family > coarsest!.family { coarsest = (family, name) }
+      }
     }
     guard let coarsest else { return (.lossless, nil) }
     return (of(coarsest.family), coarsest.name)

@@ -76,6 +76,19 @@ public struct ValidationThresholds: Sendable, Equatable {
   /// weight as a whole (int4 g64 on the sample: 13.8 dB mean weight SNR, 5.6 dB worst output).
   public static let layerDefaultMargin = 6.0
 
+  /// The SNR floor for a weight judged by `storages` (`CheckpointWeightProvider.judgedStorages`): the
+  /// lowest of theirs, so a weight rebuilt from a 4-bit and an 8-bit tensor is held to the 4-bit floor.
+  func minimumSNR(storages: [(storage: WeightStorage, dtype: DType?)], level: ValidationLevel = .tensor) -> Double {
+    storages.map { minimumSNR(storage: $0.storage, dtype: $0.dtype?.rawValue, level: level) }.min()
+      ?? minimumSNR(storage: .plain, dtype: nil, level: level)
+  }
+
+  /// The peak-error ceiling for a weight judged by `storages`: the highest of theirs.
+  func maximumPeak(storages: [(storage: WeightStorage, dtype: DType?)]) -> Double {
+    storages.map { maximumPeak(storage: $0.storage, dtype: $0.dtype?.rawValue) }.max()
+      ?? maximumPeak(storage: .plain, dtype: nil)
+  }
+
   /// The SNR floor for one weight (`level` `.tensor`) or one linear's output (`.layer`).
   func minimumSNR(storage: WeightStorage, dtype: String?, level: ValidationLevel = .tensor) -> Double {
     if let minimumSNRDecibels { return minimumSNRDecibels }

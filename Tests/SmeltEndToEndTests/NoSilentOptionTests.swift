@@ -150,6 +150,33 @@ import Testing
     #expect(matched.status == 0, "\(matched.stderr)")
   }
 
+  @Test("a GGUF --recipe sets the types its rules name, after --rule; a recipe for another preset or type is refused")
+  func ggufRecipe() throws {
+    let directory = try TestPaths.scratchDirectory("gguf-recipe")
+    func recipe(_ text: String) throws -> String {
+      let path = directory + "/recipe-\(text.count).json"
+      try FileSystem.writeFileAtomically(Array(text.utf8), to: path)
+      return path
+    }
+    let good = try recipe(#"{"rules": [{"match": "blk.*.ffn_*_exps.weight", "scheme": "q4_0"}, {"match": "blk.1.*", "scheme": "q5_0"}], "default": "gguf-q8_0"}"#)
+    let gguf = ["convert", Self.sample, "/nonexistent/out.gguf", "--to", "gguf-q8_0", "--dry-run", "--json"]
+    let planned = runSmelt(gguf + ["--recipe", good, "--rule", "blk.1.ffn_down_exps.weight=q8_0"])
+    #expect(planned.status == 0, "\(planned.stderr)")
+    let tensors = try #require(try JSONParser.parse(planned.stdout)["tensors"]?.arrayValue)
+    func type(_ name: String) -> String? { tensors.first { $0["name"]?.stringValue == name }?["type"]?.stringValue }
+    #expect(type("blk.2.ffn_up_exps.weight") == "q4_0")
+    #expect(type("blk.1.ffn_down_exps.weight") == "q8_0")  // the --rule comes first
+    #expect(type("blk.1.attn_kv_a_mqa.weight") == "q5_0")
+    #expect(type("blk.0.ffn_up.weight") == "q8_0")  // no rule: the preset's choice
+
+    let otherPreset = runSmelt(gguf + ["--recipe", try recipe(#"{"rules": [], "default": "gguf-q4_k_m"}"#)])
+    #expect(otherPreset.status == 64 && otherPreset.stderr.contains("gguf-q4_k_m"), "\(otherPreset.stderr)")
+    let badType = runSmelt(gguf + ["--recipe", try recipe(#"{"rules": [{"match": "blk.*", "scheme": "int4-g128"}]}"#)])
+    #expect(badType.status == 64 && badType.stderr.contains("'int4-g128' is not a ggml type"), "\(badType.stderr)")
+    let unmatched = runSmelt(gguf + ["--recipe", try recipe(#"{"rules": [{"match": "blk.*.attn_q.weight", "scheme": "q4_0"}]}"#)])
+    #expect(unmatched.status == 64 && unmatched.stderr.contains("--recipe rule 'blk.*.attn_q.weight'"), "\(unmatched.stderr)")
+  }
+
   @Test("globs match by tensor name or module path: '*.o_proj' and 'lm_head.weight' are accepted")
   func matchedGlobs() {
     let result = dryRun(["--to", "fp8-block", "--exclude", "*.o_proj", "--include", "lm_head.weight", "--rule", "*.mlp.experts.*=fp8-block"])

@@ -1,0 +1,48 @@
+import Checkpoint
+import GGUFModel
+import SystemIO
+import TensorCore
+import Testing
+import TestSupport
+import WeightFormats
+@testable import Pipeline
+@testable import Validation
+
+/// `validate ORIG X.gguf`: a GGUF read as the checkpoint it holds.
+@Suite("validate on a GGUF")
+struct GGUFValidationTests {
+  // A deepseek2 GGUF stores kv_b_proj as its two quantized MLA halves; the provider rebuilds it in F32, and it
+  // was judged as a lossless F32 weight (40 dB floor), failing every Q4_K_M conversion on it.
+  @Test("a rebuilt kv_b_proj is judged by its quantized halves, not as a lossless F32 weight")
+  func rebuiltKeyValueJudgedByItsHalves() throws {
+    let sample = TestPaths.sample("tiny-deepseek-v3")
+    let output = FileSystem.join(try TestPaths.scratchDirectory("validate-gguf-q4km"), "q4km.gguf")
+    let checkpoint = try Checkpoint.open(sample)
+    let plan = try GGUFConversionPlan(
+      checkpoint: checkpoint, output: output, options: GGUFConversionPlan.Options(preset: .mostlyQ4_K_M))
+    _ = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint, chunkElements: 1 << 15, workerCount: 2)
+      .run(resume: false) { _ in }
+
+    let candidate = try CheckpointWeightProvider(path: output)
+    let name = "model.layers.1.self_attn.kv_b_proj.weight"
+    #expect(candidate.storage(of: name) == .plain)
+    let judged = candidate.judgedStorages(of: name)
+    #expect(judged.count == 2 && judged.allSatisfy { $0.storage != .plain && $0.dtype == .uint8 }, "\(judged)")
+    #expect(candidate.storageDescription(of: name).hasPrefix("plain F32 from ggml-"), "\(candidate.storageDescription(of: name))")
+
+    let report = try Validator(
+      reference: try CheckpointWeightProvider(path: sample), candidate: candidate,
+      options: ValidationOptions(levels: [.tensor, .layer], layers: IndexSelection([0, 1]))
+    ).run()
+    let keyValue = report.tensors.filter { $0.name.hasSuffix("kv_b_proj.weight") }
+    #expect(keyValue.count == 2)
+    for tensor in keyValue {
+      #expect(tensor.failure == nil, "\(tensor.name): \(tensor.failure ?? "")")
+      #expect(tensor.minimumSNRDecibels < 40, "\(tensor.name) held to \(tensor.minimumSNRDecibels) dB")
+    }
+    // An F32 tensor the GGUF stores as such is still held to the lossless floor.
+    let norm = try #require(candidate.judgedStorages(of: "model.layers.1.input_layernorm.weight").first)
+    #expect(norm.storage == .plain && norm.dtype == .float32)
+    #expect(report.failures.isEmpty, "\(report.failures.map(\.summary))")
+  }
+}

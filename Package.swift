@@ -7,6 +7,7 @@
 //   smelt (executable)        thin: argv -> SmeltCommands.main
 //   SmeltCommands             one file per subcommand; parse, call a library, print
 //   CommandLineSupport        argument parsing, help text, exit codes, progress reporting
+//   Sensitivity               validate --sensitivity: KL per tensor group, the recipe that reaches a target
 //   Pipeline / Sharding / Validation   the jobs: convert, shard, validate
 //   JobParts                  splitting a job into parts: --part I/N and scheduler environments, balancing by
 //                             bytes of work, receipts, locks, --finalize's checks, Slurm job scripts
@@ -80,12 +81,16 @@ let package = Package(
         "GGUFModel",
       ],
       swiftSettings: common),
+    .target(
+      name: "Sensitivity",
+      dependencies: ["TensorCore", "JSON", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel", "Pipeline", "Validation"],
+      swiftSettings: common),
     .target(name: "CommandLineSupport", swiftSettings: common),
     .target(
       name: "SmeltCommands",
       dependencies: [
         "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
-        "Pipeline", "Sharding", "Validation", "JobParts", "CommandLineSupport", "GGML", "GGUF", "GGUFModel",
+        "Pipeline", "Sharding", "Validation", "Sensitivity", "JobParts", "CommandLineSupport", "GGML", "GGUF", "GGUFModel",
       ],
       swiftSettings: common),
     .executableTarget(name: "smelt", dependencies: ["SmeltCommands"], swiftSettings: common),
@@ -119,7 +124,7 @@ let package = Package(
       swiftSettings: common),
     .testTarget(name: "ShardingTests", dependencies: ["Sharding", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(
-      name: "ValidationTests", dependencies: ["Validation", "WeightFormats", "Pipeline", "SmeltCommands", "TestSupport"],
+      name: "ValidationTests", dependencies: ["Validation", "Sensitivity", "WeightFormats", "Pipeline", "SmeltCommands", "TestSupport"],
       swiftSettings: common),
     .testTarget(
       name: "CommandLineSupportTests", dependencies: ["CommandLineSupport", "TestSupport"], swiftSettings: common),

@@ -4,6 +4,7 @@ import JSON
 import Pipeline
 import ReferenceModel
 import SystemIO
+import Sensitivity
 import Validation
 
 /// `smelt validate ORIG --sensitivity --to SCHEME [--write-recipe FILE [--target-size S | --target-kld X]]`.
@@ -63,7 +64,12 @@ extension ValidateCommand {
     for path in [request.recipePath, jsonPath].compactMap({ $0 }) {
       try OutputDirectory.refuseReplacingInput(file: path, inputs: (try? checkpoint.inputFilePaths()) ?? checkpoint.files.map(\.path))
     }
-    let ladder = try SensitivityLadder.of(request.scheme, defaults: ConversionRecipe.SchemeDefaults())
+    let ladder: SensitivityLadder
+    do { ladder = try SensitivityLadder.of(request.scheme, defaults: ConversionRecipe.SchemeDefaults()) } catch let error
+      as SensitivityError where error.isUsageError
+    {
+      throw UsageError.invalid("\(error)")
+    }
     let configuration = try CheckpointWeightProvider(checkpoint: checkpoint).modelConfiguration()
     let tokens =
       options.tokens
@@ -94,41 +100,7 @@ extension ValidateCommand {
   }
 }
 
-/// A written recipe and what it is predicted and planned to reach.
-struct SensitivityOutcome {
-  var recipe: SensitivityRecipe
-  var target: RecipeSelection.Target
-  /// The chosen level of each group (by `SensitivityAnalysis.groups` index).
-  var choice: [Int]
-  var predictedMeanKL: Double
-  /// The bytes `smelt convert --recipe` plans for the recipe (weights, no headers).
-  var plannedByteCount: Int
-  var path: String = ""
-}
-
 extension SensitivityAnalysis {
-  /// Chooses a level per group for `target` and builds the recipe; plans it (as `convert --recipe` would) for
-  /// its real output bytes.
-  func recipe(target: RecipeSelection.Target, checkpoint: Checkpoint) throws -> SensitivityOutcome {
-    let options = groups.map { $0.measurements.map { RecipeSelection.Option(byteCount: $0.byteCount, meanKL: $0.meanKL) } }
-    let choice = RecipeSelection.choose(options, fixedByteCount: otherByteCount, target: target)
-    var schemes: [String: String] = [:]
-    var order: [String] = []
-    for (group, level) in zip(groups, choice) {
-      schemes.merge(group.measurements[level].schemes) { a, _ in a }
-      order += group.weights
-    }
-    let fallback = groups.first?.measurements.first?.level ?? scheme
-    let recipe = SensitivityRecipe(
-      schemes: schemes, order: order, fallback: fallback, allWeights: allWeights, classifier: checkpoint.classifier)
-    let text = JSONWriter(pretty: false).string(recipe.json)
-    let parsed = try ConversionRecipe.parse(json: Array(text.utf8), path: "recipe", defaults: ConversionRecipe.SchemeDefaults())
-    let plan = try ConversionPlan(checkpoint: checkpoint, target: .mixed(parsed))
-    let predicted = zip(groups, choice).reduce(0.0) { $0 + $1.0.measurements[$1.1].meanKL }
-    return SensitivityOutcome(
-      recipe: recipe, target: target, choice: choice, predictedMeanKL: predicted, plannedByteCount: plan.outputByteCount)
-  }
-
   /// The text report: the groups by KL at `--to SCHEME`, and the recipe's choices.
   func table(_ outcome: SensitivityOutcome?) -> String {
     var out = "reference: \(reference)\nscheme:    \(scheme) (one tensor group converted at a time, the rest at the original's precision)\n"
@@ -164,51 +136,5 @@ extension SensitivityAnalysis {
     }
     for note in notes { out += "note: \(note)\n" }
     return out
-  }
-
-  /// The JSON report (`smelt.sensitivity/1`, formats/validation-report.md).
-  func json(_ outcome: SensitivityOutcome?) -> JSONValue {
-    func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
-    func number(_ value: Double) -> JSONValue { JSONNumber(value).map { .number($0) } ?? .null }
-    func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
-    func level(_ m: Measurement) -> JSONValue {
-      object([
-        ("scheme", .string(m.level)), ("bytes", integer(m.byteCount)), ("kl_mean", number(m.meanKL)),
-        ("kl_mean_standard_error", number(m.meanKLStandardError)), ("top1_agreement", number(m.top1Agreement)),
-        ("top1_standard_error", number(m.top1StandardError)), ("measured", .bool(m.measured)),
-      ])
-    }
-    let rows: [JSONValue] = bySensitivity.map { group in
-      let m = group.measurements[schemeLevel]
-      return object([
-        ("group", .string(group.label)), ("role", .string(group.role.rawValue)),
-        ("layer", group.layer.map(integer) ?? .null), ("mtp", .bool(group.isMTP)),
-        ("weights", .array(group.weights.map { .string($0) })), ("original_bytes", integer(group.originalByteCount)),
-        ("bytes", integer(m.byteCount)), ("saved_bytes", integer(group.originalByteCount - m.byteCount)),
-        ("kl_mean", number(m.meanKL)), ("kl_mean_standard_error", number(m.meanKLStandardError)),
-        ("top1_agreement", number(m.top1Agreement)), ("top1_standard_error", number(m.top1StandardError)),
-        ("levels", .array(group.measurements.map(level))),
-      ])
-    }
-    var recipe: JSONValue = .null
-    if let outcome {
-      let target: JSONValue
-      switch outcome.target {
-      case .size(let bytes): target = object([("size", integer(bytes))])
-      case .meanKL(let kl): target = object([("kl_mean", number(kl))])
-      }
-      recipe = object([
-        ("path", .string(outcome.path)), ("target", target), ("planned_bytes", integer(outcome.plannedByteCount)),
-        ("predicted_kl_mean", number(outcome.predictedMeanKL)),
-        ("choices", .array(zip(groups, outcome.choice).map { object([("group", .string($0.label)), ("scheme", .string($0.measurements[$1].level))]) })),
-        ("recipe", outcome.recipe.json),
-      ])
-    }
-    return object([
-      ("schema", .string(DocumentSchema.sensitivity)), ("reference", .string(reference)), ("scheme", .string(scheme)),
-      ("tokens", object([("sequences", integer(tokens.count)), ("length", integer(tokens.first?.count ?? 0))])),
-      ("plain_bytes", integer(plainByteCount)), ("groups", .array(rows)), ("recipe", recipe),
-      ("notes", .array(notes.map { .string($0) })),
-    ])
   }
 }

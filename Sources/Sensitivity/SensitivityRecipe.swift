@@ -8,15 +8,20 @@ import Pipeline
 /// costlier level with a lower KL) with the largest KL saved per byte added is taken. The model's KL is predicted
 /// as the sum of the groups' KLs, each measured with the rest of the model at the original's precision (small
 /// errors add about linearly; `smelt validate --level model` on the converted recipe measures the real one).
-enum RecipeSelection {
+public enum RecipeSelection {
   /// One level of one group: its bytes and the KL it costs.
-  struct Option: Sendable, Equatable {
-    var byteCount: Int
-    var meanKL: Double
+  public struct Option: Sendable, Equatable {
+    public var byteCount: Int
+    public var meanKL: Double
+
+    public init(byteCount: Int, meanKL: Double) {
+      self.byteCount = byteCount
+      self.meanKL = meanKL
+    }
   }
 
   /// What the recipe must reach.
-  enum Target: Sendable, Equatable {
+  public enum Target: Sendable, Equatable {
     /// Total output bytes at most this (`--target-size`; by default a plain conversion's).
     case size(Int)
     /// Predicted mean KL at most this, in as few bytes as the greedy finds (`--target-kld`).
@@ -25,7 +30,7 @@ enum RecipeSelection {
 
   /// The chosen level of each group (an index into its options); `fixedByteCount` is the bytes of everything
   /// outside the groups. A size no choice reaches gives every group its cheapest level.
-  static func choose(_ groups: [[Option]], fixedByteCount: Int, target: Target) -> [Int] {
+  public static func choose(_ groups: [[Option]], fixedByteCount: Int, target: Target) -> [Int] {
     var choice = groups.map { options in
       options.indices.min { a, b in
         (options[a].byteCount, options[a].meanKL) < (options[b].byteCount, options[b].meanKL)
@@ -56,14 +61,14 @@ enum RecipeSelection {
 }
 
 /// A `--recipe` file (formats/convert-4bit.md) that converts each weight with the scheme chosen for it.
-struct SensitivityRecipe {
-  var rules: [(match: String, scheme: String)]
-  var fallback: String
+public struct SensitivityRecipe {
+  public var rules: [(match: String, scheme: String)]
+  public var fallback: String
 
   /// Rules for every weight whose scheme is not `fallback`: one glob per weight module, with a routed expert's
   /// index generalized to `*` where the glob then matches only weights given the same scheme (`allWeights`:
   /// every weight of the plain conversion's plan, so no rule reaches a tensor it should not).
-  init(schemes: [String: String], order: [String], fallback: String, allWeights: [String], classifier: TensorClassifier) {
+  public init(schemes: [String: String], order: [String], fallback: String, allWeights: [String], classifier: TensorClassifier) {
     self.fallback = fallback
     let modules = Dictionary(allWeights.map { ($0, TensorName($0).modulePath) }, uniquingKeysWith: { a, _ in a })
     var rules: [(match: String, scheme: String)] = []
@@ -93,7 +98,7 @@ struct SensitivityRecipe {
   }
 
   /// The recipe as `smelt convert --recipe` reads it.
-  var json: JSONValue {
+  public var json: JSONValue {
     let items: [JSONValue] = rules.map { rule in
       .object(JSONObject(members: [("match", .string(rule.match)), ("scheme", .string(rule.scheme))]) ?? JSONObject())
     }

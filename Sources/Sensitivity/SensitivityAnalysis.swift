@@ -1,5 +1,4 @@
 import Checkpoint
-import CommandLineSupport
 import JSON
 import Pipeline
 import Quantization
@@ -18,53 +17,53 @@ import WeightFormats
 /// the format's dequantizer), the rest of the model is left at the original's precision (`OverlayWeightProvider`),
 /// and the forward pass is compared with the original's on the same tokens (`LogitStatistics`, as
 /// `validate --level model`). Bytes are the conversion plan's output bytes of the group's tensors.
-struct SensitivityAnalysis {
+public struct SensitivityAnalysis: Sendable {
   /// One group's cost at one ladder level.
-  struct Measurement: Sendable, Equatable {
+  public struct Measurement: Sendable, Equatable {
     /// The level's label (a scheme name, `keep`).
-    var level: String
+    public var level: String
     /// The recipe scheme of each of the group's weights at this level (a finer level where the level's layout
     /// cannot take a weight; `bf16` takes all).
-    var schemes: [String: String]
-    var byteCount: Int
-    var meanKL: Double
-    var meanKLStandardError: Double
-    var top1Agreement: Double
-    var top1StandardError: Double
+    public var schemes: [String: String]
+    public var byteCount: Int
+    public var meanKL: Double
+    public var meanKLStandardError: Double
+    public var top1Agreement: Double
+    public var top1StandardError: Double
     /// Whether the forward pass ran (false: the weights are unchanged or not on the forward path, KL 0).
-    var measured: Bool
+    public var measured: Bool
   }
 
   /// One tensor group: the weights of one role in one layer.
-  struct Group: Sendable {
-    var label: String
-    var role: TensorRole
-    var layer: Int?
-    var isMTP: Bool
+  public struct Group: Sendable {
+    public var label: String
+    public var role: TensorRole
+    public var layer: Int?
+    public var isMTP: Bool
     /// Logical weight names, in checkpoint order.
-    var weights: [String]
+    public var weights: [String]
     /// The original's bytes of those weights.
-    var originalByteCount: Int
+    public var originalByteCount: Int
     /// By ladder level, finest last; `measurements[schemeLevel]` is the `--to` scheme.
-    var measurements: [Measurement]
+    public var measurements: [Measurement]
   }
 
-  var reference: String
-  var scheme: String
-  var tokens: [[Int]]
-  var groups: [Group]
+  public var reference: String
+  public var scheme: String
+  public var tokens: [[Int]]
+  public var groups: [Group]
   /// The index of the `--to` scheme in each group's `measurements`.
-  var schemeLevel: Int
+  public var schemeLevel: Int
   /// Output bytes of a plain `--to SCHEME` conversion (weights, no headers).
-  var plainByteCount: Int
+  public var plainByteCount: Int
   /// Output bytes of the tensors in no group (the same in every recipe).
-  var otherByteCount: Int
+  public var otherByteCount: Int
   /// Every logical weight of the checkpoint (what a recipe rule could reach).
-  var allWeights: [String] = []
-  var notes: [String] = []
+  public var allWeights: [String] = []
+  public var notes: [String] = []
 
   /// Measures every group of `checkpoint` at every level of `ladder`.
-  static func measure(
+  public static func measure(
     checkpoint: Checkpoint, ladder: SensitivityLadder, tokens: [[Int]], log: (String) -> Void
   ) throws -> SensitivityAnalysis {
     let reference = CheckpointWeightProvider(checkpoint: checkpoint)
@@ -156,7 +155,7 @@ struct SensitivityAnalysis {
   }
 
   /// The groups sorted by the KL the `--to` scheme costs, largest first (ties: checkpoint order).
-  var bySensitivity: [Group] {
+  public var bySensitivity: [Group] {
     groups.enumerated().sorted { a, b in
       let (x, y) = (a.element.measurements[schemeLevel].meanKL, b.element.measurements[schemeLevel].meanKL)
       return x != y ? x > y : a.offset < b.offset
@@ -165,38 +164,57 @@ struct SensitivityAnalysis {
 }
 
 /// Why `--sensitivity` cannot run.
-enum SensitivityError: Error, CustomStringConvertible {
+public enum SensitivityError: Error, CustomStringConvertible {
+  /// The scheme converts no weight of the checkpoint.
   case nothingToConvert(scheme: String)
+  /// A weight of a group has no job in a level's plan (a planning bug, not a user error).
   case unplanned(weight: String)
+  /// `--to` names no scheme (the recipe parser's reason).
+  case invalidScheme(String, reason: String)
+  /// A scheme whose conversion cannot be replayed in memory (only the group layouts can).
+  case notMeasurableInMemory(scheme: String)
 
-  var description: String {
+  /// Whether the error is the user's to fix on the command line (a usage error, exit 64).
+  public var isUsageError: Bool {
+    switch self {
+    case .invalidScheme, .notMeasurableInMemory: true
+    case .nothingToConvert, .unplanned: false
+    }
+  }
+
+  public var description: String {
     switch self {
     case .nothingToConvert(let scheme): return "--to \(scheme) converts no weight of this checkpoint: nothing to measure"
     case .unplanned(let weight): return "weight '\(weight)' has no job in the conversion plan"
+    case .invalidScheme(let name, let reason): return "--to \(name): \(reason)"
+    case .notMeasurableInMemory(let name):
+      return "--sensitivity --to \(name): only the group layouts (int4-g*, int4-asym, gptq, mlx-affine, mxfp4, nvfp4) are measured in memory; convert with \(name) and run smelt validate --level model"
     }
   }
 }
 
 /// The schemes `--sensitivity --to SCHEME` tries on each group: the scheme itself, the other layouts of its
 /// family a recipe may mix with it (other group sizes; MLX also 8 bits), and `bf16`, cheapest first.
-struct SensitivityLadder {
-  struct Level {
+public struct SensitivityLadder {
+  public struct Level {
     /// The recipe scheme text (`int4-g128`, `mlx-affine:bits=8,group=64`, `bf16`).
-    var text: String
+    public var text: String
     /// The whole-model target converting every selected weight at this level.
-    var target: ConversionTarget
+    public var target: ConversionTarget
   }
 
-  var levels: [Level]
-  var schemeLevel: Int
+  public var levels: [Level]
+  public var schemeLevel: Int
 
-  /// The ladder of `--to NAME` (refined by `defaults`); a usage error for schemes measured only on disk.
-  static func of(_ name: String, defaults: ConversionRecipe.SchemeDefaults) throws -> SensitivityLadder {
+  /// The ladder of `--to NAME` (refined by `defaults`); `SensitivityError.notMeasurableInMemory` for schemes
+  /// measured only on disk.
+  public static func of(_ name: String, defaults: ConversionRecipe.SchemeDefaults) throws -> SensitivityLadder {
     let parsed: RecipeScheme
-    do { parsed = try ConversionRecipe.parseScheme(name, defaults: defaults) } catch { throw UsageError.invalid("--to \(name): \(error)") }
+    do { parsed = try ConversionRecipe.parseScheme(name, defaults: defaults) } catch {
+      throw SensitivityError.invalidScheme(name, reason: "\(error)")
+    }
     guard case .target(let target) = parsed, case .group(let format) = target else {
-      throw UsageError.invalid(
-        "--sensitivity --to \(name): only the group layouts (int4-g*, int4-asym, gptq, mlx-affine, mxfp4, nvfp4) are measured in memory; convert with \(name) and run smelt validate --level model")
+      throw SensitivityError.notMeasurableInMemory(scheme: name)
     }
     var texts: [(text: String, format: GroupFormat)] = []
     switch format {

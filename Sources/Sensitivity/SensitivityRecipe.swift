@@ -61,7 +61,7 @@ public enum RecipeSelection {
 }
 
 /// A `--recipe` file (formats/convert-4bit.md) that converts each weight with the scheme chosen for it.
-public struct SensitivityRecipe {
+public struct SensitivityRecipe: Sendable {
   public var rules: [(match: String, scheme: String)]
   public var fallback: String
 

@@ -5,7 +5,6 @@ import WeightFormats
 extension CheckpointSummary {
   /// The `smelt inspect --json` document (schema: `formats/inspect-json.md`).
   public func json(tensors: [TensorRow]? = nil) -> JSONValue {
-    func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
     func int(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
     func optionalInt(_ value: Int?) -> JSONValue { value.map(int) ?? .null }
 
@@ -32,7 +31,7 @@ extension CheckpointSummary {
       ("schema", .string(DocumentSchema.inspect)),
       ("path", .string(path)),
       ("files", .array(files.map { file in
-        object([
+        .object(members: [
           ("name", .string(file.name)), ("tensors", int(file.tensorCount)),
           ("tensor_bytes", int(file.tensorByteCount)), ("file_bytes", int(file.fileByteCount)),
         ])
@@ -41,24 +40,24 @@ extension CheckpointSummary {
       ("parameters", int(parameterCount)),
       ("parameters_without_mtp", int(parameterCountWithoutMTP)),
       ("active_parameters", optionalInt(activeParameterCount)),
-      ("family", object([("id", .string(family.id)), ("name", .string(family.name))])),
+      ("family", .object(members: [("id", .string(family.id)), ("name", .string(family.name))])),
       ("stored_elements", int(storedElementCount)),
       ("tensor_bytes", int(tensorByteCount)),
       ("dtypes", .array(dtypes.map { usage in
-        object([
+        .object(members: [
           ("dtype", .string(usage.dtype.rawValue)), ("tensors", int(usage.tensorCount)),
           ("elements", int(usage.elementCount)), ("bytes", int(usage.byteCount)),
         ])
       })),
-      ("architecture", config == nil ? .null : object(architecture)),
+      ("architecture", config == nil ? .null : .object(members: architecture)),
       ("quantization", .array(quantization.map { usage in
-        object([("format", .string(usage.storage.rawValue)), ("weights", int(usage.weightCount)), ("detail", .string(usage.detail))])
+        .object(members: [("format", .string(usage.storage.rawValue)), ("weights", int(usage.weightCount)), ("detail", .string(usage.detail))])
       })),
-      ("moe", object([
+      ("moe", .object(members: [
         ("expert_bytes", int(expertByteCount)),
         ("non_expert_bytes", int(nonExpertByteCount)),
         ("layers", .array(layers.map { layer in
-          object([
+          .object(members: [
             ("index", int(layer.index)), ("kind", .string(layer.kind.rawValue)),
             ("routed_experts", int(layer.routedExpertCount)),
             ("shared_expert_tensors", int(layer.sharedExpertTensorCount)),
@@ -72,13 +71,13 @@ extension CheckpointSummary {
     ]
     if let tensors {
       members.append(("tensors", .array(tensors.map { row in
-        object([
+        .object(members: [
           ("name", .string(row.name)), ("dtype", .string(row.dtype)), ("shape", .array(row.shape.map(int))),
           ("bytes", int(row.byteCount)), ("file", .string(row.file)),
         ])
       })))
     }
-    return object(members)
+    return .object(members: members)
   }
 
   /// One line of `inspect --tensors`.

@@ -3,18 +3,16 @@ import JSON
 extension JSONObject {
   /// A copy with `key` set to `value` (replacing it in place, or appended at the end).
   public func setting(_ key: String, to value: JSONValue) -> JSONObject {
-    var members = self.members.map { ($0.key, $0.value) }
-    if let i = members.firstIndex(where: { $0.0 == key }) {
-      members[i].1 = value
-    } else {
-      members.append((key, value))
-    }
-    return JSONObject(members: members) ?? self
+    var copy = self
+    copy[key] = value
+    return copy
   }
 
   /// A copy without `key`.
   public func removing(_ key: String) -> JSONObject {
-    JSONObject(members: members.filter { $0.key != key }.map { ($0.key, $0.value) }) ?? self
+    var copy = self
+    copy[key] = nil
+    return copy
   }
 
   /// Without `quantization_config`, at the top level and in a nested `text_config` (Kimi K2.5 keeps it there),

@@ -45,7 +45,6 @@ public struct OutputManifest: Sendable, Equatable {
   }
 
   private func document(checksum: String?) -> [UInt8] {
-    func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
     var members: [(String, JSONValue)] = [
       ("schema", .string(DocumentSchema.outputManifest)),
       ("smelt_version", .string(version)),
@@ -54,11 +53,11 @@ public struct OutputManifest: Sendable, Equatable {
     if let runFingerprint { members.append(("run", .string(runFingerprint))) }
     members += [
       ("files", .array(files.map { file in
-        object([("name", .string(file.name)), ("bytes", .number(JSONNumber(file.byteCount))), ("sha256", .string(file.sha256))])
+        .object(members: [("name", .string(file.name)), ("bytes", .number(JSONNumber(file.byteCount))), ("sha256", .string(file.sha256))])
       })),
     ]
     if let checksum { members.append(("manifest_sha256", .string(checksum))) }
-    return JSONWriter(pretty: true).bytes(object(members)) + [0x0A]
+    return JSONWriter(pretty: true).bytes(.object(members: members)) + [0x0A]
   }
 
   /// Why `bytes` (the file this manifest was parsed from) is not exactly what Smelt writes for it, or `nil`

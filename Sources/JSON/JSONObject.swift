@@ -25,6 +25,21 @@ public struct JSONObject: Sendable, Equatable, Sequence {
     }
   }
 
+  /// An object of `members`, in order, for a document Smelt writes itself.
+  ///
+  /// Writers' keys are literals or names unique by construction (one checkpoint's tensor names, a dictionary's
+  /// keys), so a repeated key is a bug in the writer, not bad input: it stops the program naming the key rather
+  /// than write a wrong document (the `JSONObject(members:) ?? JSONObject()` this replaced wrote `{}`). Input
+  /// from outside goes through the parser, which rejects duplicates with an error, or `init?(members:)`.
+  public init(uniqueMembers members: [(String, JSONValue)]) {
+    guard let object = JSONObject(members: members) else {
+      let keys = members.map(\.0)
+      let repeated = keys.enumerated().first { i, key in keys[..<i].contains(key) }?.element ?? "?"
+      fatalError("JSON writer bug: the key '\(repeated)' appears twice in one object")
+    }
+    self = object
+  }
+
   /// The number of members.
   public var count: Int { members.count }
 

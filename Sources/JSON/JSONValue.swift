@@ -101,3 +101,8 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
     self = .object(object)
   }
 }
+
+extension JSONValue {
+  /// `.object(JSONObject(uniqueMembers: members))`: an object a writer builds from its own keys.
+  public static func object(members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(uniqueMembers: members)) }
+}

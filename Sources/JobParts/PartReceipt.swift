@@ -50,7 +50,7 @@ public struct JobDescription: Sendable, Equatable {
   static let schema = DocumentSchema.job
 
   var json: JSONValue {
-    object([
+    .object(members: [
       ("schema", .string(Self.schema)), ("job", .string(job)),
       ("arguments", .array(arguments.map { .string($0) })),
       ("fingerprint", .string(fingerprint)), ("part_count", .number(JSONNumber(partCount))),
@@ -99,9 +99,9 @@ public struct PartReceipt: Sendable, Equatable {
       if let ranges = output.ranges {
         members.append(("ranges", .array(ranges.map { .array([.number(JSONNumber($0.lowerBound)), .number(JSONNumber($0.upperBound))]) })))
       }
-      return object(members)
+      return .object(members: members)
     }
-    return object([
+    return .object(members: [
       ("schema", .string(Self.schema)), ("job", .string(job)), ("fingerprint", .string(fingerprint)),
       ("part", .number(JSONNumber(part.number))), ("part_count", .number(JSONNumber(part.count))),
       ("finished", .bool(finished)), ("outputs", .array(outputs)), ("data", data ?? .null),
@@ -143,4 +143,3 @@ public struct PartReceipt: Sendable, Equatable {
   }
 }
 
-func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }

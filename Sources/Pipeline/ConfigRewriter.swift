@@ -18,7 +18,6 @@ public enum ConfigRewriter {
     family: ConsumerFamily? = nil
   ) -> JSONObject {
     func int(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
-    func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
     switch target {
     case .cast(let dtype):
       let name = dtype == .bfloat16 ? "bfloat16" : dtype == .float16 ? "float16" : "float32"
@@ -49,7 +48,7 @@ public enum ConfigRewriter {
         ]
         if layout.ue8m0Scales { members.append(("scale_fmt", "ue8m0")) }
         members.append(("weight_block_size", .array([int(r), int(c)])))
-        return config.setting("quantization_config", to: object(members))
+        return config.setting("quantization_config", to: .object(members: members))
       }
       // compressed-tensors naming: the one compressed-tensors writer, as for a recipe of the same scheme.
       return QuantizationConfigWriter.rewrite(config, family: .compressedTensors, jobs: jobs)

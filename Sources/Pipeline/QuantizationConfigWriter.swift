@@ -241,7 +241,7 @@ public enum QuantizationConfigWriter {
         items.map { ($0.module, $0.scheme != nil) }, selecting: false, generalized: wildcardPattern)
       return config.setting(
         "quantization_config",
-        to: object([("modules_to_not_convert", .array(kept.map { .string($0) })), ("quant_method", "mxfp4")]))
+        to: .object(members: [("modules_to_not_convert", .array(kept.map { .string($0) })), ("quant_method", "mxfp4")]))
     case .modelOpt:
       return config.setting("quantization_config", to: .object(modelOptConfig(modelOptHFQuantConfig(items))))
     case .deepSeekFP8, nil:
@@ -263,10 +263,6 @@ public enum QuantizationConfigWriter {
     }
   }
 
-  private static func object(_ members: [(String, JSONValue)]) -> JSONValue {
-    .object(JSONObject(members: members) ?? JSONObject())
-  }
-
   private static func int(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
 
   // compressed-tensors
@@ -283,24 +279,24 @@ public enum QuantizationConfigWriter {
       if !formats.contains(format) { formats.append(format) }
       groups.append((
         "group_\(index)",
-        object([
+        .object(members: [
           ("format", .string(format)), ("input_activations", activations), ("output_activations", .null),
           ("targets", .array(targets.map { .string($0) })), ("weights", weights),
         ])
       ))
     }
     let ignore = patterns.compactTargets(selecting: nil, literal: { $0 }, generalized: compressedTensorsEntry)
-    return JSONObject(members: [
-      ("config_groups", object(groups)),
+    return JSONObject(uniqueMembers: [
+      ("config_groups", .object(members: groups)),
       ("format", .string(formats.count == 1 ? formats[0] : "mixed-precision")),
       ("global_compression_ratio", .null),
       ("ignore", .array(ignore.map { .string($0) })),
       ("kv_cache_scheme", .null),
       ("quant_method", "compressed-tensors"),
       ("quantization_status", "compressed"),
-      ("sparsity_config", object([])),
-      ("transform_config", object([])),
-    ]) ?? JSONObject()
+      ("sparsity_config", .object(members: [])),
+      ("transform_config", .object(members: [])),
+    ])
   }
 
   /// Format, `weights` and `input_activations` of one scheme, as compressed-tensors 0.20 serializes its presets
@@ -310,7 +306,7 @@ public enum QuantizationConfigWriter {
     case .group(.int4(let g, let symmetry)):
       return (
         "pack-quantized",
-        object([
+        .object(members: [
           ("num_bits", 4), ("type", "int"), ("symmetric", .bool(symmetry == .symmetric)), ("group_size", int(g)),
           ("strategy", "group"), ("dynamic", false),
         ]), .null
@@ -318,7 +314,7 @@ public enum QuantizationConfigWriter {
     case .group(.mxfp4):
       return (
         "mxfp4-pack-quantized",
-        object([
+        .object(members: [
           ("num_bits", 4), ("type", "float"), ("symmetric", true), ("group_size", 32), ("strategy", "group"),
           ("dynamic", false), ("scale_dtype", "torch.uint8"),
         ]), .null
@@ -326,7 +322,7 @@ public enum QuantizationConfigWriter {
     case .group(.nvfp4):
       return (
         "nvfp4-pack-quantized",
-        object([
+        .object(members: [
           ("num_bits", 4), ("type", "float"), ("symmetric", true), ("group_size", 16), ("strategy", "tensor_group"),
           ("dynamic", false), ("scale_dtype", "torch.float8_e4m3fn"),
         ]), .null
@@ -338,11 +334,11 @@ public enum QuantizationConfigWriter {
       case .block(let r, let c):
         return (
           "float-quantized",
-          object([
+          .object(members: [
             ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null), ("strategy", "block"),
             ("block_structure", .array([int(r), int(c)])), ("dynamic", false),
           ]),
-          object([
+          .object(members: [
             ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", int(c)), ("strategy", "group"),
             ("dynamic", true),
           ])
@@ -350,11 +346,11 @@ public enum QuantizationConfigWriter {
       case .channel, .tensor:
         return (
           "float-quantized",
-          object([
+          .object(members: [
             ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null),
             ("strategy", fp8 == .channel ? "channel" : "tensor"), ("dynamic", false),
           ]),
-          object([
+          .object(members: [
             ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null), ("strategy", "token"),
             ("dynamic", true),
           ])
@@ -383,18 +379,18 @@ public enum QuantizationConfigWriter {
         pattern = String(entry.dropLast(escapeRegex(leaf).count)) + "(" + escapeRegex(leaf) + "|" + fused + ")"
       }
       let key = "-:^" + pattern + "$"
-      if !dynamic.contains(where: { $0.0 == key }) { dynamic.append((key, object([]))) }
+      if !dynamic.contains(where: { $0.0 == key }) { dynamic.append((key, .object(members: []))) }
     }
     var members: [(String, JSONValue)] = [
       ("bits", 4), ("checkpoint_format", "gptq"), ("damp_percent", 0.01), ("desc_act", false),
     ]
-    if !dynamic.isEmpty { members.append(("dynamic", object(dynamic))) }
+    if !dynamic.isEmpty { members.append(("dynamic", .object(members: dynamic))) }
     members += [
       ("group_size", int(groupSize)), ("lm_head", false), ("model_file_base_name", .null),
       ("model_name_or_path", .null), ("pack_dtype", "int32"), ("quant_method", "gptq"), ("static_groups", false),
       ("sym", true), ("true_sequential", true),
     ]
-    return JSONObject(members: members) ?? JSONObject()
+    return JSONObject(uniqueMembers: members)
   }
 
   // MLX
@@ -421,12 +417,12 @@ public enum QuantizationConfigWriter {
       if let scheme = item.scheme {
         guard scheme != main else { continue }
         let (b, g) = parameters(scheme)
-        members.append((key, object([("group_size", int(g)), ("bits", int(b)), ("mode", "affine")])))
+        members.append((key, .object(members: [("group_size", int(g)), ("bits", int(b)), ("mode", "affine")])))
       } else if !TensorName(item.module + ".weight").isRouter {
         members.append((key, false))
       }
     }
-    return JSONObject(members: members) ?? JSONObject()
+    return JSONObject(uniqueMembers: members)
   }
 
   // ModelOpt
@@ -434,30 +430,30 @@ public enum QuantizationConfigWriter {
   static func modelOptHFQuantConfig(_ items: [(module: String, scheme: Scheme?)]) -> JSONObject {
     let excluded = compactTargets(
       items.map { ($0.module, $0.scheme != nil) }, selecting: false, generalized: wildcardPattern)
-    return JSONObject(members: [
-      ("producer", object([("name", "modelopt"), ("version", "0.47.0")])),
-      ("quantization", object([
+    return JSONObject(uniqueMembers: [
+      ("producer", .object(members: [("name", "modelopt"), ("version", "0.47.0")])),
+      ("quantization", .object(members: [
         ("quant_algo", "NVFP4"), ("kv_cache_quant_algo", .null), ("group_size", 16),
         ("exclude_modules", .array(excluded.map { .string($0) })),
       ])),
-    ]) ?? JSONObject()
+    ])
   }
 
   /// What ModelOpt's `convert_hf_quant_config_format` makes of `hfQuantConfig` for NVFP4.
   static func modelOptConfig(_ hfQuantConfig: JSONObject) -> JSONObject {
     let details = hfQuantConfig["quantization"]?.objectValue ?? JSONObject()
     let groupSize = details["group_size"] ?? 16
-    let group = object([
-      ("input_activations", object([("dynamic", false), ("num_bits", 4), ("type", "float"), ("group_size", groupSize)])),
-      ("weights", object([("dynamic", false), ("num_bits", 4), ("type", "float"), ("group_size", groupSize)])),
+    let group = JSONValue.object(members: [
+      ("input_activations", .object(members: [("dynamic", false), ("num_bits", 4), ("type", "float"), ("group_size", groupSize)])),
+      ("weights", .object(members: [("dynamic", false), ("num_bits", 4), ("type", "float"), ("group_size", groupSize)])),
       ("targets", .array(["Linear"])),
     ])
-    return JSONObject(members: [
-      ("config_groups", object([("group_0", group)])),
+    return JSONObject(uniqueMembers: [
+      ("config_groups", .object(members: [("group_0", group)])),
       ("ignore", details["exclude_modules"] ?? .array([])),
       ("quant_algo", "NVFP4"),
       ("producer", hfQuantConfig["producer"] ?? .null),
       ("quant_method", "modelopt"),
-    ]) ?? JSONObject()
+    ])
   }
 }

@@ -94,18 +94,18 @@ struct ResumeJournal: ConversionJournal {
 
   private func write(_ files: [String: PartOutput]) {
     let members = files.sorted { $0.key < $1.key }.map { name, output in
-      (name, JSONValue.object(JSONObject(members: [
+      (name, JSONValue.object(members: [
         ("sha256", .string(output.sha256)), ("bytes", .number(JSONNumber(output.byteCount))),
-      ]) ?? JSONObject()))
+      ]))
     }
     let inputs = inputStamps.map { ($0.name, JSONValue.string($0.stamp)) }
     let document: JSONValue = .object(
-      JSONObject(members: [
+      JSONObject(uniqueMembers: [
         ("plan", .string(planFingerprint)),
-        ("inputs", .object(JSONObject(members: inputs) ?? JSONObject())),
+        ("inputs", .object(members: inputs)),
         ("command", .array(commandLine.map { .string($0) })),
-        ("files", .object(JSONObject(members: members) ?? JSONObject())),
-      ]) ?? JSONObject())
+        ("files", .object(members: members)),
+      ]))
     try? FileSystem.writeFileAtomically(JSONWriter().bytes(document), to: path)
   }
 }

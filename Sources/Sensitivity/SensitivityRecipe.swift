@@ -100,8 +100,8 @@ public struct SensitivityRecipe: Sendable {
   /// The recipe as `smelt convert --recipe` reads it.
   public var json: JSONValue {
     let items: [JSONValue] = rules.map { rule in
-      .object(JSONObject(members: [("match", .string(rule.match)), ("scheme", .string(rule.scheme))]) ?? JSONObject())
+      .object(members: [("match", .string(rule.match)), ("scheme", .string(rule.scheme))])
     }
-    return .object(JSONObject(members: [("rules", .array(items)), ("default", .string(fallback))]) ?? JSONObject())
+    return .object(members: [("rules", .array(items)), ("default", .string(fallback))])
   }
 }

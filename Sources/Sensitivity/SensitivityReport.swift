@@ -41,11 +41,10 @@ extension SensitivityAnalysis {
 extension SensitivityAnalysis {
   /// The JSON report (`smelt.sensitivity/1`, formats/validation-report.md).
   public func json(_ outcome: SensitivityOutcome?) -> JSONValue {
-    func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
     func number(_ value: Double) -> JSONValue { JSONNumber(value).map { .number($0) } ?? .null }
     func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
     func level(_ m: Measurement) -> JSONValue {
-      object([
+      .object(members: [
         ("scheme", .string(m.level)), ("bytes", integer(m.byteCount)), ("kl_mean", number(m.meanKL)),
         ("kl_mean_standard_error", number(m.meanKLStandardError)), ("top1_agreement", number(m.top1Agreement)),
         ("top1_standard_error", number(m.top1StandardError)), ("measured", .bool(m.measured)),
@@ -53,7 +52,7 @@ extension SensitivityAnalysis {
     }
     let rows: [JSONValue] = bySensitivity.map { group in
       let m = group.measurements[schemeLevel]
-      return object([
+      return .object(members: [
         ("group", .string(group.label)), ("role", .string(group.role.rawValue)),
         ("layer", group.layer.map(integer) ?? .null), ("mtp", .bool(group.isMTP)),
         ("weights", .array(group.weights.map { .string($0) })), ("original_bytes", integer(group.originalByteCount)),
@@ -67,19 +66,19 @@ extension SensitivityAnalysis {
     if let outcome {
       let target: JSONValue
       switch outcome.target {
-      case .size(let bytes): target = object([("size", integer(bytes))])
-      case .meanKL(let kl): target = object([("kl_mean", number(kl))])
+      case .size(let bytes): target = .object(members: [("size", integer(bytes))])
+      case .meanKL(let kl): target = .object(members: [("kl_mean", number(kl))])
       }
-      recipe = object([
+      recipe = .object(members: [
         ("path", .string(outcome.path)), ("target", target), ("planned_bytes", integer(outcome.plannedByteCount)),
         ("predicted_kl_mean", number(outcome.predictedMeanKL)),
-        ("choices", .array(zip(groups, outcome.choice).map { object([("group", .string($0.label)), ("scheme", .string($0.measurements[$1].level))]) })),
+        ("choices", .array(zip(groups, outcome.choice).map { .object(members: [("group", .string($0.label)), ("scheme", .string($0.measurements[$1].level))]) })),
         ("recipe", outcome.recipe.json),
       ])
     }
-    return object([
+    return .object(members: [
       ("schema", .string(DocumentSchema.sensitivity)), ("reference", .string(reference)), ("scheme", .string(scheme)),
-      ("tokens", object([("sequences", integer(tokens.count)), ("length", integer(tokens.first?.count ?? 0))])),
+      ("tokens", .object(members: [("sequences", integer(tokens.count)), ("length", integer(tokens.first?.count ?? 0))])),
       ("plain_bytes", integer(plainByteCount)), ("groups", .array(rows)), ("recipe", recipe),
       ("notes", .array(notes.map { .string($0) })),
     ])

@@ -25,12 +25,12 @@ public enum PartReceipts {
     outputDirectory: String, part: Int, of count: Int, planDigest: String, files: [(path: String, sha256: String)]
   ) throws {
     let entries: [JSONValue] = files.map { file in
-      .object(JSONObject(members: [("path", .string(file.path)), ("sha256", .string(file.sha256))]) ?? JSONObject())
+      .object(members: [("path", .string(file.path)), ("sha256", .string(file.sha256))])
     }
-    let document: JSONValue = .object(JSONObject(members: [
+    let document: JSONValue = .object(members: [
       ("part", .number(JSONNumber(part))), ("part_count", .number(JSONNumber(count))),
       ("plan_sha256", .string(planDigest)), ("files", .array(entries)),
-    ]) ?? JSONObject())
+    ])
     try FileSystem.writeFileAtomically(
       JSONWriter(pretty: true).bytes(document) + [0x0A], to: FileSystem.join(outputDirectory, fileName(part: part, of: count)))
   }

@@ -42,20 +42,19 @@ public enum ShardManifest {
     let source = plan.source
     let options = plan.options
     func int(_ n: Int) -> JSONValue { .number(JSONNumber(n)) }
-    func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
     func file(_ record: FileRecord, extra: [(String, JSONValue)] = []) -> JSONValue {
       var members: [(String, JSONValue)] = [("path", .string(record.relativePath)), ("bytes", int(record.byteCount))]
       members += extra
       if let hash = record.sha256 { members.append(("sha256", .string(hash))) }
-      return object(members)
+      return .object(members: members)
     }
     var loadValue: JSONValue = .null
     if let load = options.expertLoad {
-      loadValue = object(load.counts.keys.sorted().map { layer in
+      loadValue = .object(members: load.counts.keys.sorted().map { layer in
         ("\(layer)", .array((load.counts[layer] ?? []).map { JSONNumber($0).map(JSONValue.number) ?? .null }))
       })
     }
-    let optionsValue = object([
+    let optionsValue = JSONValue.object(members: [
       ("layout", .string(options.layout.rawValue)),
       ("strategy", .string(options.effectiveStrategy.rawValue)),
       ("tensor_parallel", .bool(options.tensorParallel || options.layout == .deepSeekMP)),
@@ -66,7 +65,7 @@ public enum ShardManifest {
       ("expert_load", loadValue),
     ])
     let devices: [JSONValue] = plan.devices.enumerated().map { d, device in
-      object([
+      .object(members: [
         ("name", .string(device.device.name)),
         ("capacity_bytes", device.device.capacityByteCount.map(int) ?? .null),
         ("budget_bytes", device.budgetByteCount.map(int) ?? .null),
@@ -81,20 +80,20 @@ public enum ShardManifest {
       ])
     }
     let layers: [JSONValue] = plan.moeLayers.map { layer in
-      object([
+      .object(members: [
         ("layer", int(layer.layer)),
         ("experts", .array(layer.experts.map(int))),
-        ("expert_to_devices", object(zip(layer.experts, layer.slots).map { expert, slots in
-          ("\(expert)", .array(slots.map { object([("device", .string(plan.devices[$0.device].device.name)), ("local_index", int($0.localIndex))]) }))
+        ("expert_to_devices", .object(members: zip(layer.experts, layer.slots).map { expert, slots in
+          ("\(expert)", .array(slots.map { .object(members: [("device", .string(plan.devices[$0.device].device.name)), ("local_index", int($0.localIndex))]) }))
         })),
-        ("device_to_experts", object(layer.deviceExperts.enumerated().map { d, experts in
+        ("device_to_experts", .object(members: layer.deviceExperts.enumerated().map { d, experts in
           (plan.devices[d].device.name, .array(experts.map(int)))
         })),
       ])
     }
     var members: [(String, JSONValue)] = [
       ("schema", .string(DocumentSchema.shardManifest)),
-      ("source", object([
+      ("source", .object(members: [
         ("directory", .string(source.directory)),
         ("files", .array(source.fileNames.map { .string($0) })),
         ("tensor_count", int(source.tensors.count)),
@@ -127,14 +126,14 @@ public enum ShardManifest {
             item.append(("source_shape", .array(origin.shape.map(int))))
             var fields: [(String, JSONValue)] = [("dim", int(slice.dim)), ("start", int(slice.start)), ("count", int(slice.count))]
             if let indices = slice.indices { fields.append(("indices", .array(indices.map(int)))) }
-            item.append(("slice", object(fields)))
+            item.append(("slice", .object(members: fields)))
           }
-          tensors.append(object(item))
+          tensors.append(.object(members: item))
         }
       }
       members.append(("tensors", .array(tensors)))
     }
-    return object(members)
+    return .object(members: members)
   }
 
   /// `smelt shard --dry-run --json`: `document` without tensors, plus `fits` and, for a plan that does not
@@ -145,17 +144,17 @@ public enum ShardManifest {
     object["fits"] = .bool(plan.fits)
     if !plan.fits {
       object["alternatives"] = .array(ShardPlanner.alternatives(to: plan).map { alternative in
-        .object(JSONObject(members: [
+        .object(members: [
           ("strategy", .string(alternative.strategy.rawValue)),
           ("fits", .bool(alternative.plan.fits)),
           ("devices", .array(alternative.plan.devices.map { device in
-            .object(JSONObject(members: [
+            .object(members: [
               ("name", .string(device.device.name)),
               ("tensor_bytes", .number(JSONNumber(device.tensorByteCount))),
               ("budget_bytes", device.budgetByteCount.map { .number(JSONNumber($0)) } ?? .null),
-            ]) ?? JSONObject())
+            ])
           })),
-        ]) ?? JSONObject())
+        ])
       })
     }
     return .object(object)

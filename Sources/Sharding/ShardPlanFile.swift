@@ -35,16 +35,15 @@ public struct ShardPlanFile: Sendable, Equatable {
   }
 
   static func optionsDocument(_ options: ShardOptions) -> JSONValue {
-    func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
     var load: JSONValue = .null
     if let expertLoad = options.expertLoad {
-      load = object(expertLoad.counts.keys.sorted().map { layer in
+      load = .object(members: expertLoad.counts.keys.sorted().map { layer in
         ("\(layer)", .array((expertLoad.counts[layer] ?? []).map { JSONNumber($0).map(JSONValue.number) ?? .null }))
       })
     }
-    return object([
+    return .object(members: [
       ("devices", .array(options.devices.map { device in
-        object([("name", .string(device.name)), ("capacity_bytes", device.capacityByteCount.map { .number(JSONNumber($0)) } ?? .null)])
+        .object(members: [("name", .string(device.name)), ("capacity_bytes", device.capacityByteCount.map { .number(JSONNumber($0)) } ?? .null)])
       })),
       ("layout", .string(options.layout.rawValue)),
       ("strategy", .string(options.strategy.rawValue)),
@@ -91,10 +90,10 @@ public struct ShardPlanFile: Sendable, Equatable {
 
   /// The file's JSON bytes.
   public func jsonBytes() -> [UInt8] {
-    let document: JSONValue = .object(JSONObject(members: [
+    let document: JSONValue = .object(members: [
       ("schema", .string(DocumentSchema.shardPlan)), ("source", .string(sourcePath)),
       ("plan_sha256", .string(planDigest)), ("options", optionsDocument),
-    ]) ?? JSONObject())
+    ])
     return JSONWriter(pretty: true).bytes(document) + [0x0A]
   }
 

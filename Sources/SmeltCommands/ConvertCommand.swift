@@ -326,13 +326,13 @@ struct ConvertCommand: Command {
         case .repack(let layout): action = layout.description
         }
         return job.outputs.map { tensor in
-          .object(JSONObject(members: [
+          .object(members: [
             ("name", .string(tensor.name)), ("action", .string(action)), ("dtype", .string(tensor.dtype.rawValue)),
             ("shape", .array(tensor.shape.map { .number(JSONNumber($0)) })),
-          ]) ?? JSONObject())
+          ])
         }
       }
-      let document: JSONValue = .object(JSONObject(members: [
+      let document: JSONValue = .object(members: [
         ("schema", .string(DocumentSchema.convertPlan)),
         ("target", .string("\(plan.target)")),
         ("source_bytes", .number(JSONNumber(plan.sourceByteCount))),
@@ -340,9 +340,9 @@ struct ConvertCommand: Command {
         ("files", .array(plan.files.map { .string($0.name) })),
         ("tensor_count", .number(JSONNumber(outputTensorCount))),
         ("actions", .array(actionCounts.map { entry in
-          .object(JSONObject(members: [("action", .string(entry.action)), ("count", .number(JSONNumber(entry.count)))]) ?? JSONObject())
+          .object(members: [("action", .string(entry.action)), ("count", .number(JSONNumber(entry.count)))])
         })),
-      ] + (listing ? [("tensors", .array(jobs))] : [])) ?? JSONObject())
+      ] + (listing ? [("tensors", .array(jobs))] : []))
       context.stdout.line(JSONWriter(pretty: true).string(document))
       return
     }
@@ -382,15 +382,15 @@ struct ConvertCommand: Command {
       value.isFinite ? (JSONNumber(value).map { .number($0) } ?? .null) : .null
     }
     let tensors: [JSONValue] = report.tensors.map { tensor in
-      .object(JSONObject(members: [
+      .object(members: [
         ("name", .string(tensor.name)), ("action", .string(tensor.action)), ("method", .string(tensor.method)),
         ("snr_db", tensor.snrDecibels.isInfinite && tensor.snrDecibels > 0 ? .string("inf") : number(tensor.snrDecibels)),
         ("max_abs_error", number(tensor.maxAbsoluteError)),
         ("non_finite_values", .number(JSONNumber(tensor.nonFiniteCount))),
         ("saturated_values", .number(JSONNumber(tensor.saturatedCount))),
-      ]) ?? JSONObject())
+      ])
     }
-    return .object(JSONObject(members: [
+    return .object(members: [
       ("schema", .string(DocumentSchema.convert)),
       ("output", .string(output)),
       ("target", .string("\(target)")),
@@ -405,7 +405,7 @@ struct ConvertCommand: Command {
       ("non_finite_values", .number(JSONNumber(report.tensors.reduce(0) { $0 + $1.nonFiniteCount }))),
       ("saturated_values", .number(JSONNumber(report.tensors.reduce(0) { $0 + $1.saturatedCount }))),
       ("tensors", .array(tensors)),
-    ]) ?? JSONObject())
+    ])
   }
 }
 

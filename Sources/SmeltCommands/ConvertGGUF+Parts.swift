@@ -74,15 +74,15 @@ extension ConvertGGUF {
     try FileSystem.removeTree(directory.path)
     let bytes = files.reduce(0) { $0 + $1.byteCount }
     if json {
-      context.stdout.line(JSONWriter(pretty: true).string(.object(JSONObject(members: [
+      context.stdout.line(JSONWriter(pretty: true).string(.object(members: [
         ("files", .array(files.map { file in
-          .object(JSONObject(members: [
+          .object(members: [
             ("path", .string(FileSystem.join(FileSystem.split(output).directory, file.name))), ("sha256", .string(file.sha256)),
             ("bytes", .number(JSONNumber(file.byteCount))),
-          ]) ?? JSONObject())
+          ])
         })),
         ("parts", .number(JSONNumber(stored.partCount))),
-      ]) ?? JSONObject())))
+      ])))
     } else {
       context.stdout.line(
         "finalized \(output): \(files.count) file(s) (\(ByteCount.formatted(bytes))) from \(stored.partCount) parts checked against their receipts in \(DisplayFormat.decimal(ContinuousClock.seconds(clock.now - start))) s"

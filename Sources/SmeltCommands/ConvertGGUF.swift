@@ -142,14 +142,14 @@ struct ConvertGGUF {
     }
     progress.finish()
     if json {
-      context.stdout.line(JSONWriter(pretty: true).string(.object(JSONObject(members: [
+      context.stdout.line(JSONWriter(pretty: true).string(.object(members: [
         ("schema", .string(DocumentSchema.convertGGUF)),
         ("files_written", .array(report.filesWritten.map { .string($0) })),
         ("files_resumed", .array(report.filesResumed.map { .string($0) })),
         ("preset", .string(options.preset.name)), ("tensors", .number(JSONNumber(report.tensorCount))),
         ("bytes_in", .number(JSONNumber(report.sourceByteCount))), ("bytes_out", .number(JSONNumber(report.outputByteCount))),
         ("seconds", JSONNumber(report.seconds).map { .number($0) } ?? .null),
-      ]) ?? JSONObject())))
+      ])))
     } else {
       let rate = report.seconds > 0 ? Double(report.sourceByteCount) / report.seconds / 1e9 : 0
       context.log(
@@ -167,25 +167,25 @@ struct ConvertGGUF {
     }
     if json {
       let tensors: [JSONValue] = plan.tensors.map { tensor in
-        .object(JSONObject(members: [
+        .object(members: [
           ("name", .string(tensor.info.name)), ("type", .string(tensor.info.type.name)),
           ("ne", .array(tensor.info.dimensions.map { .number(JSONNumber($0)) })),
           ("file", .number(JSONNumber(tensor.file))), ("fallback", .bool(tensor.fellBack)), ("override", .bool(tensor.overridden)),
-        ]) ?? JSONObject())
+        ])
       }
-      context.stdout.line(JSONWriter(pretty: true).string(.object(JSONObject(members: [
+      context.stdout.line(JSONWriter(pretty: true).string(.object(members: [
         ("schema", .string(DocumentSchema.convertGGUFPlan)),
         ("preset", .string(plan.options.preset.name)),
         ("source_bytes", .number(JSONNumber(plan.sourceByteCount))),
         ("output_bytes", .number(JSONNumber(plan.outputByteCount))),
         ("files", .array(zip(plan.paths, plan.layouts).map { path, layout in
-          .object(JSONObject(members: [
+          .object(members: [
             ("path", .string(path)), ("bytes", .number(JSONNumber(layout.fileByteCount))),
             ("tensors", .number(JSONNumber(layout.tensors.count))),
-          ]) ?? JSONObject())
+          ])
         })),
         ("tensors", .array(tensors)),
-      ]) ?? JSONObject())))
+      ])))
       return
     }
     context.stdout.line("Plan: GGUF \(plan.options.preset.name) (deepseek2), \(plan.tensors.count) tensors")

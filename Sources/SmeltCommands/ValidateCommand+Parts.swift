@@ -124,9 +124,9 @@ extension ValidateCommand {
   /// `{"units": [{"index": I, "fragment": …}]}`.
   static func encode(_ fragments: [Int: ValidationFragment]) -> JSONValue {
     let entries: [JSONValue] = fragments.keys.sorted().map { index in
-      .object(JSONObject(members: [("index", .number(JSONNumber(index))), ("fragment", fragments[index]!.json)]) ?? JSONObject())
+      .object(members: [("index", .number(JSONNumber(index))), ("fragment", fragments[index]!.json)])
     }
-    return .object(JSONObject(members: [("units", .array(entries))]) ?? JSONObject())
+    return .object(members: [("units", .array(entries))])
   }
 
   /// The fragments a receipt holds by unit index; `nil` when there is no receipt or it cannot be read.

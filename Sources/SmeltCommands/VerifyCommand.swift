@@ -47,9 +47,8 @@ struct VerifyCommand: Command {
   }
 
   static func json(_ report: VerificationReport) -> JSONValue {
-    func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
     func optional(_ text: String?) -> JSONValue { text.map { .string($0) } ?? .null }
-    return object([
+    return .object(members: [
       ("schema", .string(DocumentSchema.verify)),
       ("directory", .string(report.directory)),
       ("ok", .bool(report.isClean)),
@@ -57,7 +56,7 @@ struct VerifyCommand: Command {
       ("files_checked", .number(JSONNumber(report.checkedFileCount))),
       ("tensors_checked", .number(JSONNumber(report.checkedTensorCount))),
       ("findings", .array(report.findings.map { finding in
-        object([
+        .object(members: [
           ("severity", .string(finding.isWarning ? "warning" : "error")), ("code", .string(finding.code.rawValue)),
           ("file", optional(finding.file)), ("tensor", optional(finding.tensor)), ("message", .string(finding.message)),
         ])

@@ -6,7 +6,7 @@ import JSON
 /// (The published report, `ValidationReport.json`, is derived and lossy: it cannot be read back.)
 extension ValidationFragment {
   public var json: JSONValue {
-    Codec.object([
+    .object(members: [
       ("tensors", .array(tensors.map(Codec.encode))), ("linears", .array(linears.map(Codec.encode))),
       ("routing", .array(routing.map(Codec.encode))), ("model", model.map(Codec.encode) ?? .null),
       ("notes", .array(notes.map { .string($0) })),
@@ -83,7 +83,7 @@ private enum Codec {
   // MARK: Metrics
 
   static func encode(_ m: ComparisonMetrics) -> JSONValue {
-    object([
+    .object(members: [
       ("elements", int(m.elementCount)), ("snr_db", optional(m.snrDecibels)), ("cosine", double(m.cosineSimilarity)),
       ("max_abs", double(m.maxAbsoluteError)), ("max_rel", double(m.maxRelativeError)),
       ("ref_max_abs", double(m.referenceMaxAbsolute)), ("ref_zero", .bool(m.referenceIsZero)),
@@ -112,7 +112,7 @@ private enum Codec {
   // MARK: Comparisons
 
   static func encode(_ t: TensorComparison) -> JSONValue {
-    object([
+    .object(members: [
       ("name", .string(t.name)), ("layer", optional(t.layer)), ("expert", optional(t.expert)),
       ("shape", .array(t.shape.map(int))), ("reference_storage", .string(t.referenceStorage)),
       ("candidate_storage", .string(t.candidateStorage)), ("metrics", encode(t.metrics)),
@@ -135,7 +135,7 @@ private enum Codec {
   }
 
   static func encode(_ l: LinearComparison) -> JSONValue {
-    object([
+    .object(members: [
       ("name", .string(l.name)), ("layer", optional(l.layer)), ("expert", optional(l.expert)),
       ("input", .string(l.input.rawValue)), ("rows", int(l.rowCount)), ("metrics", encode(l.metrics)),
       ("min_snr_db", double(l.minimumSNRDecibels)), ("failure", optional(l.failure)), ("note", optional(l.note)),
@@ -154,7 +154,7 @@ private enum Codec {
   }
 
   static func encode(_ r: RoutingAgreement) -> JSONValue {
-    object([
+    .object(members: [
       ("layer", int(r.layer)), ("tokens", int(r.tokenCount)), ("unchanged", int(r.unchangedCount)),
       ("source", .string(r.source)),
     ])
@@ -168,12 +168,12 @@ private enum Codec {
   }
 
   static func encode(_ m: ModelComparison) -> JSONValue {
-    object([
+    .object(members: [
       ("tokens", .array(m.tokens.map { .array($0.map(int)) })), ("kl_mean", double(m.meanKL)), ("kl_p99", double(m.p99KL)),
       ("kl_max", double(m.maxKL)), ("top1_agreements", int(m.top1Agreements)), ("positions", int(m.positionCount)),
       ("max_abs_logit_diff", double(m.maxAbsoluteLogitDifference)), ("non_finite_logits", int(m.nonFiniteLogitCount)),
       ("logits", encode(m.logits)),
-      ("hidden_states", .array(m.hiddenStates.map { object([("layer", int($0.layer)), ("metrics", encode($0.metrics))]) })),
+      ("hidden_states", .array(m.hiddenStates.map { .object(members: [("layer", int($0.layer)), ("metrics", encode($0.metrics))]) })),
       ("routing", .array(m.routing.map(encode))), ("failures", .array(m.failures.map { .string($0) })),
       ("kl_mean_se", double(m.meanKLStandardError)), ("top1_se", double(m.top1StandardError)),
       ("ppl_reference", m.referencePerplexity.map(double) ?? .null), ("ppl_candidate", m.candidatePerplexity.map(double) ?? .null),
@@ -200,5 +200,4 @@ private enum Codec {
       referencePerplexity: double(v["ppl_reference"]), candidatePerplexity: double(v["ppl_candidate"]))
   }
 
-  static func object(_ members: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(members: members) ?? JSONObject()) }
 }

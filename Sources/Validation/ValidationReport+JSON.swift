@@ -15,7 +15,7 @@ extension ValidationReport {
       ("experts", experts.map { .string($0.description) } ?? .null),
       (
         "thresholds",
-        object([
+        .object(members: [
           ("min_snr_db", optionalNumber(thresholds.minimumSNRDecibels)),
           ("min_cosine", optionalNumber(thresholds.minimumCosine)),
           ("max_peak_error", optionalNumber(thresholds.maximumPeakError)),
@@ -33,20 +33,20 @@ extension ValidationReport {
     ]
     members.append(("model", model.map(Self.json) ?? .null))
     members.append(("notes", .array(notes.map { .string($0) })))
-    return object(members)
+    return .object(members: members)
   }
 
   /// What was judged: the tensor/layer defaults by storage (or the explicit options), and the model-level
   /// preset with its limits (`null` without the model level).
   var gatesJSON: JSONValue {
     let model: JSONValue = modelGate.map { gate in
-      object([
+      .object(members: [
         ("preset", .string(gate.preset.name)), ("origin", .string(gate.origin)),
         ("max_mean_kl", optionalNumber(gate.maximumMeanKL)), ("min_top1", optionalNumber(gate.minimumTop1Agreement)),
         ("none", .bool(gate.maximumMeanKL == nil && gate.minimumTop1Agreement == nil)),
       ])
     } ?? .null
-    return object([
+    return .object(members: [
       ("tensor", .string(thresholds.minimumSNRDecibels == nil && thresholds.maximumPeakError == nil ? "by-storage" : "explicit")),
       ("model", model),
     ])
@@ -63,7 +63,7 @@ extension ValidationReport {
     let linearSNR = { (input: LinearInput) in
       minimum(self.linears.filter { $0.input == input }.compactMap(\.metrics.snrDecibels))
     }
-    return object([
+    return .object(members: [
       ("tensors", number(tensors.count)),
       ("tensors_failed", number(tensors.filter { $0.failure != nil }.count)),
       ("tensors_changed", number(convertedTensors.count)),
@@ -81,7 +81,7 @@ extension ValidationReport {
   }
 
   static func json(_ failure: ValidationFailure) -> JSONValue {
-    object([
+    .object(members: [
       ("level", .string(failure.level.rawValue)),
       ("subject", .string(failure.subject)),
       ("layer", optionalNumber(failure.layer)),
@@ -91,7 +91,7 @@ extension ValidationReport {
   }
 
   static func json(_ t: TensorComparison) -> JSONValue {
-    object(
+    .object(members: 
       [
         ("name", .string(t.name)),
         ("layer", optionalNumber(t.layer)),
@@ -109,7 +109,7 @@ extension ValidationReport {
   }
 
   static func json(_ l: LinearComparison) -> JSONValue {
-    object(
+    .object(members: 
       [
         ("name", .string(l.name)),
         ("layer", optionalNumber(l.layer)),
@@ -125,7 +125,7 @@ extension ValidationReport {
   }
 
   static func json(_ r: RoutingAgreement) -> JSONValue {
-    object([
+    .object(members: [
       ("layer", number(r.layer)),
       ("tokens", number(r.tokenCount)),
       ("unchanged", number(r.unchangedCount)),
@@ -135,7 +135,7 @@ extension ValidationReport {
   }
 
   static func json(_ m: ModelComparison) -> JSONValue {
-    object([
+    .object(members: [
       ("tokens", .array(m.tokens.map { .array($0.map { number($0) }) })),
       ("positions", number(m.positionCount)),
       ("kl_mean", optionalNumber(m.meanKL)),
@@ -155,7 +155,7 @@ extension ValidationReport {
         "hidden_states",
         .array(
           m.hiddenStates.map { h in
-            object([
+            .object(members: [
               ("layer", number(h.layer)), ("cosine", optionalNumber(h.metrics.cosineSimilarity)),
               ("snr_db", snr(h.metrics.snrDecibels)), ("rel_error", optionalNumber(h.relativeError)),
             ])
@@ -178,10 +178,6 @@ extension ValidationReport {
       ("non_finite", number(m.nonFiniteCount)),
     ]
   }
-}
-
-private func object(_ members: [(String, JSONValue)]) -> JSONValue {
-  .object(JSONObject(members: members) ?? JSONObject())
 }
 
 private func number(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }

@@ -10,6 +10,16 @@ struct JSONWriterTests {
     #expect(JSONWriter().string(value) == #"{"b":[1,2,{"x":null}],"a":"s","c":true,"d":0.5,"e":[],"f":{}}"#)
   }
 
+  @Test("a writer's object keeps its members in order; a key given twice stops the program, naming the key")
+  func uniqueMembers() async {
+    #expect(JSONWriter().string(.object(members: [("b", 1), ("a", "x")])) == #"{"b":1,"a":"x"}"#)
+    await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+      _ = JSONObject(uniqueMembers: [("k", .null), ("j", .null), ("k", .bool(true))])
+    }.map { result in
+      #expect(String(decoding: result.standardErrorContent, as: UTF8.self).contains("the key 'k' appears twice"))
+    }
+  }
+
   @Test("pretty output indents by two spaces and sorts keys on request")
   func pretty() {
     let value: JSONValue = ["b": [1, 2], "a": ["z": "y"], "e": [], "f": [:]]

@@ -22,6 +22,9 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
   /// Selected weights the 4-bit layout cannot take (a group size that does not divide the input dimension),
   /// every one of them, with its reason.
   case incompatible(format: String, tensors: [(name: String, reason: String)])
+  /// A quantizing target under which no weight of the checkpoint is stored quantized: the config it writes would
+  /// promise quantized weights (and their scales) that no tensor holds.
+  case nothingQuantized(target: String, dequantizedExample: String?)
 
   public var description: String {
     switch self {
@@ -42,6 +45,12 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
       return "\(tensors.count) selected weight(s) cannot take \(format):\n\(lines)\n"
         + "pick a --group-size (or an int4-gN name) that divides them, keep them at source precision with "
         + "--skip-incompatible (as mlx-lm does), or --exclude them (a glob)"
+    case .nothingQuantized(let target, let example):
+      let kept = example.map {
+        ": every weight it would take is kept, the quantized ones dequantized (e.g. '\($0)', whose layout it has no place for)"
+      } ?? ": the family keeps every weight it would take at source precision"
+      return "\(target) quantizes no weight of this checkpoint\(kept); its config would declare quantized weights no "
+        + "tensor holds. Use --to bf16 to dequantize, or a target this checkpoint's weights take (formats/families.md)"
     }
   }
 }
@@ -78,6 +87,15 @@ public struct ConversionJob: Sendable {
 
   /// Output bytes.
   public var outputByteCount: Int { outputs.reduce(0) { $0 + (ByteCount.of($1.dtype, shape: $1.shape) ?? 0) } }
+
+  /// Whether the output holds the weight unquantized: cast, or a plain weight copied.
+  var storesUnquantized: Bool {
+    switch action {
+    case .cast: true
+    case .copy: group.storage == .plain
+    case .fp8, .group, .repack: false
+    }
+  }
 }
 
 /// The complete, deterministic plan of a conversion: jobs, output files, rewritten config.
@@ -209,6 +227,13 @@ public struct ConversionPlan: Sendable {
         format: formats.joined(separator: ", "), tensors: context.incompatible.map { ($0.name, $0.reason) })
     }
     skippedIncompatible = context.incompatible.map { ($0.name, $0.reason) }
+    if family != nil, jobs.allSatisfy(\.storesUnquantized) {
+      let dequantized = jobs.first { job in
+        if case .cast = job.action { return job.group.storage != .plain } else { return false }
+      }
+      throw ConversionError.nothingQuantized(
+        target: "\(target)", dequantizedExample: dequantized.map { WeightDecoding.logicalName(of: $0.group) })
+    }
     unmatchedGlobs = ConversionPlan.unmatchedGlobs(target: target, selection: selection, groups: jobs.map(\.group))
     ConversionPlan.fuseTensorScales(&jobs)
     self.jobs = jobs
@@ -316,16 +341,28 @@ public struct ConversionPlan: Sendable {
     let columns = geometry.columns
     let mainDType = group.storage == .plain ? geometry.dtype : .float32
 
+    /// The weight decoded and written as `dtype`. Fused experts decode `[E, out, in]`; a family that holds them
+    /// input-major in its plain checkpoints (gpt-oss: `[E, in, out]`) gets them so.
+    func castJob(_ dtype: DType) -> ConversionJob {
+      var job = ConversionJob(
+        group: group, action: .cast(dtype), outputs: [PlannedTensor(name: name, dtype: dtype, shape: geometry.shape)],
+        sourceByteCount: sourceBytes, rows: rows, columns: columns)
+      if group.storage != .plain, geometry.shape.count == 3, context.classifier.family.naming.fusedExperts?.orientation == .inputMajor,
+        context.classifier.classify(name).isFusedExperts
+      {
+        job.outputs[0].shape = [geometry.shape[0], geometry.shape[2], geometry.shape[1]]
+        job.transposedMatrix = (geometry.shape[1], geometry.shape[2])
+      }
+      return job
+    }
+
     /// A weight kept at source precision: bytes copied, or dequantized when the output's consumer cannot read
     /// the source layout.
     func keptJob() -> ConversionJob {
       guard context.dequantizeKept, group.storage != .plain else { return copyJob() }
       // A recipe's `keep` means the weight as it is: dequantizing it would make the output lie about it.
       if target == nil { context.dequantizedKeeps.append(name) }
-      return ConversionJob(
-        group: group, action: .cast(context.modelDType),
-        outputs: [PlannedTensor(name: name, dtype: context.modelDType, shape: geometry.shape)],
-        sourceByteCount: sourceBytes, rows: rows, columns: columns)
+      return castJob(context.modelDType)
     }
     guard let target else { return keptJob() }
     let selected: Bool
@@ -355,17 +392,7 @@ public struct ConversionPlan: Sendable {
       if group.storage == .plain {
         guard geometry.dtype.isFloatingPoint, geometry.dtype != .complex64 else { return copyJob() }
       }
-      var job = ConversionJob(
-        group: group, action: .cast(dtype), outputs: [PlannedTensor(name: name, dtype: dtype, shape: geometry.shape)],
-        sourceByteCount: sourceBytes, rows: rows, columns: columns)
-      // Fused experts decode `[E, out, in]`; a family that holds them input-major gets `[E, in, out]`.
-      if group.storage != .plain, geometry.shape.count == 3, context.classifier.family.naming.fusedExperts?.orientation == .inputMajor,
-        context.classifier.classify(name).isFusedExperts
-      {
-        job.outputs[0].shape = [geometry.shape[0], geometry.shape[2], geometry.shape[1]]
-        job.transposedMatrix = (geometry.shape[1], geometry.shape[2])
-      }
-      return job
+      return castJob(dtype)
     case .fp8(let layout):
       guard geometry.shape.count == 2, rows > 0, columns > 0 else {
         throw ConversionError.unsupported(tensor: name, reason: "FP8 scaling needs a non-empty 2-D weight, this one is \(geometry.shape)")

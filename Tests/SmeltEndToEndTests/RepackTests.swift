@@ -57,4 +57,30 @@ struct RepackCase: CustomTestStringConvertible, Sendable {
       #expect(zip(before, after).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(name)")
     }
   }
+
+  // The 4-bit targets keep gpt-oss's MXFP4 expert stacks (no int4 layout of fused experts loads) by dequantizing
+  // them, and wrote them output-major `[E, out, in]`: transposed for transformers (silently so for gate_up_proj,
+  // whose dims are equal); `--to int4-g32` alone then quantized nothing under an int4 config.
+  @Test("gpt-oss's kept expert stacks are written as --to bf16 writes them; a 4-bit target quantizing nothing is refused")
+  func gptOssKeptExpertStacks() throws {
+    let sample = TestPaths.sample("tiny-gpt-oss")
+    let plain = try TestPaths.scratchPath("gpt-oss-kept-bf16")
+    let mixed = try TestPaths.scratchPath("gpt-oss-kept-int4-attention")
+    #expect(runSmelt(["convert", sample, plain, "--to", "bf16", "--force", "-q"]).status == 0)
+    let result = runSmelt(["convert", sample, mixed, "--to", "int4-g32", "--rule", "*.self_attn.*_proj=int4-g32", "--force", "-q"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let bf16 = try Checkpoint.open(plain), int4 = try Checkpoint.open(mixed)
+    for layer in 0..<2 {
+      for stack in ["gate_up_proj", "down_proj"] {
+        let name = "model.layers.\(layer).mlp.experts.\(stack)"
+        let a = try bf16.tensor(name), b = try int4.tensor(name)
+        #expect(a.dtype == b.dtype && a.shape == b.shape, "\(name): \(b.shape) vs \(a.shape)")
+        #expect(Array(a.bytes) == Array(b.bytes), "\(name)")
+      }
+    }
+    #expect(int4.entries.contains { $0.name.hasSuffix("self_attn.q_proj.weight_packed") })
+
+    let refused = runSmelt(["convert", sample, try TestPaths.scratchPath("gpt-oss-int4-nothing"), "--to", "int4-g32", "--dry-run"])
+    #expect(refused.status == 1 && refused.stderr.contains("quantizes no weight of this checkpoint"), "\(refused.stderr)")
+  }
 }

@@ -123,11 +123,10 @@ public struct CheckpointIndex: Sendable {
     if let totalByteCount { metadataMembers.append(("total_size", .number(JSONNumber(totalByteCount)))) }
     metadataMembers.sort { $0.key < $1.key }
     let sortedMap = weightMap.sorted { $0.tensor < $1.tensor }.map { ($0.tensor, JSONValue.string($0.file)) }
-    let document: JSONValue = .object(
-      JSONObject(uniqueMembers: [
-        ("metadata", .object(members: metadataMembers.map { ($0.key, $0.value) })),
-        ("weight_map", .object(members: sortedMap)),
-      ]))
+    let document: JSONValue = .object(members: [
+      ("metadata", .object(members: metadataMembers.map { ($0.key, $0.value) })),
+      ("weight_map", .object(members: sortedMap)),
+    ])
     return JSONWriter(pretty: true).bytes(document) + [0x0A]
   }
 }

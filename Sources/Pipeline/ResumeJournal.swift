@@ -99,13 +99,12 @@ struct ResumeJournal: ConversionJournal {
       ]))
     }
     let inputs = inputStamps.map { ($0.name, JSONValue.string($0.stamp)) }
-    let document: JSONValue = .object(
-      JSONObject(uniqueMembers: [
-        ("plan", .string(planFingerprint)),
-        ("inputs", .object(members: inputs)),
-        ("command", .array(commandLine.map { .string($0) })),
-        ("files", .object(members: members)),
-      ]))
+    let document: JSONValue = .object(members: [
+      ("plan", .string(planFingerprint)),
+      ("inputs", .object(members: inputs)),
+      ("command", .array(commandLine.map { .string($0) })),
+      ("files", .object(members: members)),
+    ])
     try? FileSystem.writeFileAtomically(JSONWriter().bytes(document), to: path)
   }
 }

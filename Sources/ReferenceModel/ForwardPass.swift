@@ -26,16 +26,10 @@ public struct ForwardOptions: Sendable {
   public var recordLayerOutputs: Bool
   /// Keep each MoE layer's expert selection (`ForwardResult.routing`).
   public var recordRouting: Bool
-  /// Called after each layer with its index and output (for streaming comparisons without keeping them all).
-  public var layerObserver: (@Sendable (Int, HiddenStates) -> Void)?
 
-  public init(
-    recordLayerOutputs: Bool = false, recordRouting: Bool = true,
-    layerObserver: (@Sendable (Int, HiddenStates) -> Void)? = nil
-  ) {
+  public init(recordLayerOutputs: Bool = false, recordRouting: Bool = true) {
     self.recordLayerOutputs = recordLayerOutputs
     self.recordRouting = recordRouting
-    self.layerObserver = layerObserver
   }
 }
 
@@ -88,7 +82,6 @@ public struct ReferenceModel {
       let routing = try applyLayer(layer, to: &hidden)
       if options.recordRouting, let routing { result.routing.append(routing) }
       if options.recordLayerOutputs { result.layerOutputs.append(hidden) }
-      options.layerObserver?(layer, hidden)
       try afterLayer(layer, hidden)
     }
     result.logits = try logits(hidden)

@@ -241,11 +241,9 @@ public struct SensitivityLadder {
     var levels = texts.map { item in
       Level(text: item.format == format ? name : item.text, target: .group(item.format))
     }
-    // The finest level: BF16 (what `keep` gives a plain BF16 source; a 4-bit output cannot keep FP8 weights).
-    let bf16 = ConversionRecipe(
-      rules: [ConversionRecipe.Rule(glob: Glob("*"), scheme: .target(.cast(.bfloat16)), schemeText: "bf16")],
-      fallback: parsed, fallbackText: name)
-    levels.append(Level(text: "bf16", target: .mixed(bf16)))
+    // The finest level: BF16 (what `keep` gives a plain BF16 source; a 4-bit output cannot keep FP8 weights). Its
+    // plan is a plain cast: only the jobs of the groups' weights are read.
+    levels.append(Level(text: "bf16", target: .cast(.bfloat16)))
     return SensitivityLadder(levels: levels, schemeLevel: levels.firstIndex { $0.text == name } ?? 0)
   }
 }

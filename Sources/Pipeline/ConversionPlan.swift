@@ -181,7 +181,7 @@ public struct ConversionPlan: Sendable {
       var ruleMatched = false
       if case .mixed(let recipe) = target {
         let name = WeightDecoding.logicalName(of: group)
-        let module = group.storage == .plain ? TensorName(name).modulePath : group.modulePath
+        let module = group.storage == .plain ? TensorName.modulePath(of: name) : group.modulePath
         let scheme: RecipeScheme
         if let rule = recipe.rule(for: name, module: module) {
           scheme = rule.scheme
@@ -264,7 +264,7 @@ public struct ConversionPlan: Sendable {
       let logical = WeightDecoding.logicalName(of: group)
       names.formUnion(group.tensorNames)
       names.insert(logical)
-      names.insert(group.storage == .plain ? TensorName(logical).modulePath : group.modulePath)
+      names.insert(group.storage == .plain ? TensorName.modulePath(of: logical) : group.modulePath)
     }
     return globs.filter { entry in !names.contains(where: entry.glob.matches) }.map { "\($0.option) '\($0.glob.pattern)'" }
   }
@@ -409,7 +409,7 @@ public struct ConversionPlan: Sendable {
       let scaleDType: DType = ctNaming && [.bfloat16, .float16].contains(sourcePlainDType) ? sourcePlainDType : .float32
       let rule = FP8ScaleRule(format: layout.ue8m0Scales ? .ue8m0 : .float, storageDType: scaleDType)
       let fp8Layout = try FP8BlockLayout(rows: rows, columns: columns, scheme: scheme)
-      let module = TensorName(name).modulePath
+      let module = TensorName.modulePath(of: name)
       let scaleName = module + "." + (ctNaming ? "weight_scale" : "weight_scale_inv")
       return ConversionJob(
         group: group, action: .fp8(scheme, rule),
@@ -431,7 +431,7 @@ public struct ConversionPlan: Sendable {
       let weightDType: DType = group.storage == .plain && [.bfloat16, .float16, .float32].contains(geometry.dtype) ? geometry.dtype : .float32
       // compressed-tensors int4 stores scales in the weight dtype; an F32 decode is served in the model dtype.
       let scaleDType: DType = group.storage == .plain ? weightDType : context.modelDType
-      let module = TensorName(name).modulePath
+      let module = TensorName.modulePath(of: name)
       return ConversionJob(
         group: group, action: .group(GroupJob(format: format, search: context.search, weightDType: weightDType, scaleDType: scaleDType)),
         outputs: format.outputs(module: module, rows: rows, columns: columns, weightDType: weightDType, scaleDType: scaleDType),
@@ -451,7 +451,7 @@ public struct ConversionPlan: Sendable {
       guard case .group(let groupJob) = job.action, groupJob.format.sharesTensorScaleWithFusedSiblings,
         let first = job.outputs.first
       else { continue }
-      byModule[TensorName(first.name).modulePath] = index
+      byModule[TensorName.modulePath(of: first.name)] = index
     }
     for (module, index) in byModule {
       let siblings = FusedLinears.siblingModules(of: module)

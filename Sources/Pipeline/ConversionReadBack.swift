@@ -32,7 +32,7 @@ extension ConversionRunner {
         shape: [job.rows, job.columns], rows: job.rows, columns: job.columns, dtype: groupJob.weightDType,
         groupSize: format.groupSize, bits: format.bits)
       let name = WeightDecoding.logicalName(of: job.group)
-      return try WeightDecoding.dequantize(tensors, storage: format.storage, geometry: geometry, module: TensorName(name).modulePath)
+      return try WeightDecoding.dequantize(tensors, storage: format.storage, geometry: geometry, module: TensorName.modulePath(of: name))
         .values
     case .fp8:
       throw ConversionError.unsupported(

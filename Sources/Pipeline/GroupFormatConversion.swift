@@ -36,7 +36,7 @@ extension ConversionRunner {
     let name = WeightDecoding.logicalName(of: job.group)
     let format = groupJob.format
     let (values, tensors) = try quantizedTensors(job, groupJob)
-    let module = TensorName(name).modulePath
+    let module = TensorName.modulePath(of: name)
     guard tensors.count == job.outputs.count else {
       throw ConversionError.numeric(tensor: name, reason: "quantizer produced \(tensors.count) tensors, the plan expects \(job.outputs.count)")
     }

@@ -38,16 +38,16 @@ public enum QuantizationConfigWriter {
       switch job.action {
       case .group(let groupJob):
         guard let first = job.outputs.first else { continue }
-        result.append((TensorName(first.name).modulePath, .group(groupJob.format)))
+        result.append((TensorName.modulePath(of: first.name), .group(groupJob.format)))
       case .fp8(let scheme, let rule):
         guard let first = job.outputs.first else { continue }
-        result.append((TensorName(first.name).modulePath, .fp8(scheme, ue8m0: rule.format == .ue8m0)))
+        result.append((TensorName.modulePath(of: first.name), .fp8(scheme, ue8m0: rule.format == .ue8m0)))
       case .repack(.mxfp4(let format)):
         guard let first = job.outputs.first else { continue }
-        result.append((TensorName(first.name).modulePath, .group(format)))
+        result.append((TensorName.modulePath(of: first.name), .group(format)))
       case .repack(.fp8(let scheme, let rule)):
         guard let first = job.outputs.first else { continue }
-        result.append((TensorName(first.name).modulePath, .fp8(scheme, ue8m0: rule.format == .ue8m0)))
+        result.append((TensorName.modulePath(of: first.name), .fp8(scheme, ue8m0: rule.format == .ue8m0)))
       case .copy, .cast:
         let name: String
         let shape: [Int]

@@ -70,12 +70,12 @@ public struct SensitivityRecipe: Sendable {
   /// every weight of the plain conversion's plan, so no rule reaches a tensor it should not).
   public init(schemes: [String: String], order: [String], fallback: String, allWeights: [String], classifier: TensorClassifier) {
     self.fallback = fallback
-    let modules = Dictionary(allWeights.map { ($0, TensorName($0).modulePath) }, uniquingKeysWith: { a, _ in a })
+    let modules = Dictionary(allWeights.map { ($0, TensorName.modulePath(of: $0)) }, uniquingKeysWith: { a, _ in a })
     var rules: [(match: String, scheme: String)] = []
     var covered = Set<String>()
     for name in order {
       guard let scheme = schemes[name], scheme != fallback, !covered.contains(name) else { continue }
-      let module = modules[name] ?? TensorName(name).modulePath
+      let module = modules[name] ?? TensorName.modulePath(of: name)
       var pattern = module
       if let expert = classifier.classify(name).expert {
         var parts = module.split(separator: ".", omittingEmptySubsequences: false).map(String.init)

@@ -92,21 +92,24 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   /// Empty when `name` is absent.
   public func judgedStorages(of name: String) -> [(storage: WeightStorage, dtype: DType?)] {
     guard let group = groups[name] else { return [] }
-    if let main = group.parts[group.format.mainRole], let sources = source.sourceStorages(of: main), !sources.isEmpty {
-      return sources.map { ($0.storage, $0.dtype) }
-    }
+    if let sources = rebuiltFrom(group) { return sources.map { ($0.storage, $0.dtype) } }
     return [(group.storage, storedDType(of: name))]
   }
 
   /// `name`'s storage and dtype as reports print them (`ggml-q4_K U8`; a rebuilt weight also names what it
   /// was rebuilt from: `plain F32 from ggml-q5_0 U8, ggml-q5_0 U8`), or `missing`.
   public func storageDescription(of name: String) -> String {
-    guard let storage = storage(of: name) else { return "missing" }
-    let own = "\(storage.rawValue) \(storedDType(of: name)?.rawValue ?? "?")"
-    guard let group = groups[name], let main = group.parts[group.format.mainRole], let sources = source.sourceStorages(of: main) else {
-      return own
-    }
+    guard let group = groups[name] else { return "missing" }
+    let own = "\(group.storage.rawValue) \(storedDType(of: name)?.rawValue ?? "?")"
+    guard let sources = rebuiltFrom(group) else { return own }
     return own + " from " + sources.map { "\($0.storage.rawValue) \($0.dtype.rawValue)" }.joined(separator: ", ")
+  }
+
+  /// How the tensors `group`'s weight is rebuilt from are stored; `nil` for a weight stored as such.
+  private func rebuiltFrom(_ group: WeightGroup) -> [(storage: WeightStorage, dtype: DType)]? {
+    guard let main = group.parts[group.format.mainRole], let sources = source.sourceStorages(of: main), !sources.isEmpty
+    else { return nil }
+    return sources
   }
 
   /// The bytes `name` occupies in the checkpoint (its tensors and companions); 0 when absent.

@@ -86,10 +86,10 @@ def check_gguf_py(path, label):
     return len(fields), len(tensors)
 
 
-def llama_logits(path):
+def llama_logits(path, tokens=TOKENS):
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, n_batch=64, n_threads=2, logits_all=True, verbose=False)
-    llm.eval(TOKENS)
-    logits = np.array(llm.scores[: len(TOKENS)], dtype=np.float64)
+    llm.eval(tokens)
+    logits = np.array(llm.scores[: len(tokens)], dtype=np.float64)
     llm.close()
     return logits
 
@@ -144,6 +144,71 @@ for sample, base in [("tiny-deepseek-v3", "bf16"), ("tiny-deepseek-v3-fp8", "f32
         kld = float((np.exp(p) * (p - q)).sum(axis=-1).mean())
         top1 = float((reference.argmax(-1) == logits.argmax(-1)).mean())
         print(f"   llama.cpp runs {name}: KLD vs F32 {kld:.5f}, top-1 {top1 * 100:.0f}%")
+
+
+def read_safetensors(path):
+    blob = Path(path).read_bytes()
+    length = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + length])
+    header.pop("__metadata__", None)
+    dtypes = {"I32": "<i4", "I64": "<i8", "F32": "<f4"}
+
+    def tensor(name):
+        entry = header[name]
+        start, end = entry["data_offsets"]
+        raw = blob[8 + length + start:8 + length + end]
+        if entry["dtype"] == "BF16":
+            return (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32).reshape(entry["shape"])
+        return np.frombuffer(raw, dtype=dtypes[entry["dtype"]]).reshape(entry["shape"])
+    return header, tensor
+
+
+# Kimi K2.5 (a multimodal wrapper; native int4 g32 experts): its language model as deepseek2. With a Q4_0
+# preset the experts' codes and BF16 scales move into Q4_0 unchanged (Smelt reports the repack): gguf-py's
+# dequantization of every expert stack must equal (code - 8) * scale computed here from the safetensors, bit
+# for bit. llama.cpp loads both files; the F32 file's logits equal `smelt forward` of the original safetensors.
+sample = "tiny-kimi-k2.5"
+src = repo / "samples" / sample
+print(f"== {sample}")
+f32, q4 = work / f"{sample}-f32.gguf", work / f"{sample}-q4_0.gguf"
+run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
+report = json.loads(run(smelt, "convert", src, q4, "--to", "gguf-q4_0", "--json", "--quiet"))
+repacked = {t["name"]: t for t in report["repacked"]}
+header, tensor = read_safetensors(src / "model.safetensors")
+config = json.loads((src / "config.json").read_text())["text_config"]
+_, _, ours = read(q4)
+stacks = [n for n in ours if "_exps." in n]
+if not stacks or set(stacks) != set(repacked) or any(t["inexact_blocks"] for t in repacked.values()):
+    failures.append(f"{sample}: repack report {sorted(repacked)} (inexact blocks: "
+                    f"{[t['inexact_blocks'] for t in repacked.values()]}) is not every expert stack {sorted(stacks)}")
+for name in stacks:
+    layer = int(name.split(".")[1])
+    projection = {"ffn_gate_exps": "gate_proj", "ffn_up_exps": "up_proj", "ffn_down_exps": "down_proj"}[name.split(".")[2]]
+    expected = []
+    for e in range(config["n_routed_experts"]):
+        stem = f"language_model.model.layers.{layer}.mlp.experts.{e}.{projection}"
+        words = tensor(stem + ".weight_packed").astype(np.uint32)
+        codes = np.stack([(words >> (4 * k)) & 0xF for k in range(8)], axis=-1).reshape(words.shape[0], -1)
+        scales = np.repeat(tensor(stem + ".weight_scale"), 32, axis=1)
+        expected.append((codes.astype(np.float32) - 8) * scales)
+    got = gguf.quants.dequantize(ours[name].data, ours[name].tensor_type)
+    if ours[name].tensor_type != gguf.GGMLQuantizationType.Q4_0 or got.tobytes() != np.stack(expected).tobytes():
+        failures.append(f"{sample}: {name} ({ours[name].tensor_type.name}) is not (code - 8) * scale of the int4 experts bit for bit")
+print(f"   {len(stacks)} expert stacks repacked into Q4_0, bit-exact with the int4 codes and scales")
+for path in (f32, q4):
+    check_gguf_py(path, path.name)
+tokens = [t % config["vocab_size"] for t in TOKENS]
+reference = llama_logits(f32, tokens)
+run(smelt, "forward", src, "--tokens", ",".join(map(str, tokens)), "--output", work / "forward.safetensors", "--quiet")
+ours_logits = read_safetensors_f32(work / "forward.safetensors", "logits")[0].astype(np.float64)
+relative = np.abs(ours_logits - reference).max() / np.abs(reference).max()
+print(f"   llama.cpp on {f32.name} vs smelt forward of the safetensors: max |diff| / max |logit| = {relative:.2e}")
+if not relative <= 1e-3:
+    failures.append(f"{sample}: llama.cpp's logits of the F32 GGUF differ from smelt forward by {relative:.2e} relative")
+logits = llama_logits(q4, tokens)
+p, q = log_softmax(reference), log_softmax(logits)
+print(f"   llama.cpp runs {q4.name}: KLD vs F32 {float((np.exp(p) * (p - q)).sum(axis=-1).mean()):.5f}, "
+      f"top-1 {float((reference.argmax(-1) == logits.argmax(-1)).mean()) * 100:.0f}%")
 
 if failures:
     print("\n".join("FAIL: " + f for f in failures))

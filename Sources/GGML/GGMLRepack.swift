@@ -3,6 +3,9 @@
 /// element, row-major, rows a multiple of 32 long); the caller unpacks its source layout first
 /// (`Int4PackQuantized.symmetricGroups`, `MXFP4.result`).
 public enum GGMLRepack {
+  /// Elements per block of both targets (Q4_0, MXFP4) and per scale of their sources.
+  public static let blockSize = 32
+
   /// Repacked ggml blocks, and the blocks whose values the target could not hold exactly.
   public struct Blocks: Sendable, Equatable {
     /// `count / 32` blocks of the target type, row after row.

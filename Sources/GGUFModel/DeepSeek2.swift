@@ -14,8 +14,12 @@ import GGUF
 /// `keepMTP: false` does the same for llama.cpp builds that cannot load it).
 public enum DeepSeek2 {
   public static let architecture = "deepseek2"
-  /// `config.json` `architectures` entries this mapping accepts.
-  public static let sourceArchitectures: Set<String> = ["DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM"]
+  /// `config.json` `architectures` entries this mapping accepts: those llama.cpp's converter maps to deepseek2,
+  /// Kimi K2.5's multimodal wrapper included (its language model; the caller maps its `language_model.` names
+  /// to Hugging Face's, `FamilyNaming.languageModelPrefixes`).
+  public static let sourceArchitectures: Set<String> = [
+    "DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM", "KimiK25ForConditionalGeneration",
+  ]
   /// llama.cpp's pre-tokenizer for the DeepSeek-V3 BPE vocabulary.
   public static let preTokenizer = "deepseek-v3"
 

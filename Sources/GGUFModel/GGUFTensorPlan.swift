@@ -22,6 +22,16 @@ public struct GGUFTensorPlan: Sendable, Equatable {
       case .stacked(let names): names
       }
     }
+
+    /// The same gathering from tensors renamed by `rename` (a wrapper's prefixed names for Hugging Face ones).
+    public func renamingTensors(_ rename: (String) -> String) -> Source {
+      switch self {
+      case .tensor(let name): .tensor(rename(name))
+      case .stacked(let names): .stacked(names.map(rename))
+      case .mlaKeyHalf(let name, let heads, let nope, let value): .mlaKeyHalf(rename(name), heads: heads, nope: nope, value: value)
+      case .mlaValueHalf(let name, let heads, let nope, let value): .mlaValueHalf(rename(name), heads: heads, nope: nope, value: value)
+      }
+    }
   }
 
   public var name: String

@@ -48,8 +48,11 @@ public struct GGUFConversionPlan: Sendable {
     /// The type llama-quantize falls back to because the row is not whole blocks of the preset's type.
     public var fellBack: Bool
     public var overridden: Bool
-    /// Importance vectors, one per `ne[2]` plane (expert or head), each `ne[0]` long; nil without.
+    /// Importance vectors, one per `ne[2]` plane (expert or head), each `ne[0]` long; nil without, and for a
+    /// repacked tensor (no search runs).
     public var importance: [[Float]]?
+    /// Set when the source weights' codes and scales move into `info.type` as they are (no re-rounding).
+    public var repack: GGUFRepack?
     /// The bytes of the source weights it reads (both MLA halves read all of `kv_b_proj`).
     public var sourceByteCount: Int = 0
   }
@@ -94,19 +97,47 @@ public struct GGUFConversionPlan: Sendable {
     self.options = options
     guard let config = checkpoint.config else { throw Failure.noConfig(checkpoint.directory) }
     let mapping = DeepSeek2.Options(keepMTP: options.keepMTP)
+    var notes: [String] = []
+    // The deepseek2 map reads Hugging Face names. A multimodal wrapper (Kimi K2.5) keeps its language model
+    // under its own prefix, and the rest of it (vision tower, projector) is no deepseek2 tensor: llama.cpp
+    // reads those from a separate mmproj GGUF, as its converter writes them.
+    let wrapperPrefixes = ModelFamily.detect(config).naming.languageModelPrefixes
+    func huggingFaceName(_ name: String) -> String? {
+      guard !wrapperPrefixes.isEmpty else { return name }
+      guard let (canonical, release) = wrapperPrefixes.first(where: { name.hasPrefix($0.release) }) else { return nil }
+      return canonical + name.dropFirst(release.count)
+    }
     var shapes: [String: [Int]] = [:]
+    var releaseNames: [String: String] = [:]
     var groupBytes: [String: Int] = [:]
+    var sources: [String: (group: WeightGroup, geometry: WeightGeometry)] = [:]
+    var outsideLanguageModel: [String] = []
     let entryBytes = Dictionary(checkpoint.entries.map { ($0.name, $0.byteCount) }, uniquingKeysWith: { first, _ in first })
     for group in WeightGrouping.groups(of: checkpoint.entries) {
       let name = WeightDecoding.logicalName(of: group)
-      shapes[name] = try WeightDecoding.geometry(of: group, in: checkpoint).shape
+      guard let hf = huggingFaceName(name) else {
+        outsideLanguageModel.append(name)
+        continue
+      }
+      let geometry = try WeightDecoding.geometry(of: group, in: checkpoint)
+      shapes[hf] = geometry.shape
+      releaseNames[hf] = name
+      sources[name] = (group, geometry)
       groupBytes[name] = group.parts.values.reduce(0) { $0 + (entryBytes[$1] ?? 0) }
+    }
+    if let first = outsideLanguageModel.min() {
+      notes.append(
+        "\(outsideLanguageModel.count) weight(s) outside the language model not written (\(first), ...): llama.cpp loads a vision tower from a separate mmproj GGUF, which Smelt does not write")
     }
     // convert_hf_to_gguf.py walks the files in name order and each file's tensors in name order.
     let sourceOrder = zip(checkpoint.fileNames, checkpoint.files).sorted { $0.0 < $1.0 }
-      .flatMap { $0.1.entries.map(\.name).sorted() }
+      .flatMap { $0.1.entries.map(\.name).sorted() }.compactMap(huggingFaceName)
     let tensorMap = try Self.mapped { () throws(DeepSeek2.Failure) in try DeepSeek2.tensors(config, shapes: shapes, options: mapping) }
-    let planned = DeepSeek2.converterOrder(tensorMap, sourceOrder: sourceOrder)
+    let planned = DeepSeek2.converterOrder(tensorMap, sourceOrder: sourceOrder).map { tensor in
+      var renamed = tensor
+      renamed.source = tensor.source.renamingTensors { releaseNames[$0] ?? $0 }
+      return renamed
+    }
     let metadataBase = try Self.mapped { () throws(DeepSeek2.Failure) in
       try DeepSeek2.hyperparameters(config, options: mapping, fileType: options.preset)
     }
@@ -133,7 +164,6 @@ public struct GGUFConversionPlan: Sendable {
 
     var metadata = metadataBase
     metadata.set("general.quantization_version", .uint32(2))
-    var notes: [String] = []
     metadata.append(contentsOf: try Self.tokenizer(checkpoint: checkpoint, config: config, notes: &notes).keyValues)
     if let importance = options.importance {
       metadata.append(contentsOf: importance.metadata(filePath: options.importancePath ?? ""))
@@ -161,9 +191,17 @@ public struct GGUFConversionPlan: Sendable {
             throw Failure.importance(error)
           }
         }
+        var repack: GGUFRepack?
+        switch plan.source {
+        case .tensor, .stacked:
+          let weights = plan.source.tensorNames.compactMap { sources[$0] }
+          if weights.count == plan.source.tensorNames.count { repack = GGUFRepack.applicable(to: info.type, sources: weights) }
+        case .mlaKeyHalf, .mlaValueHalf:
+          repack = nil  // the halves reorder kv_b_proj's rows and columns: not its blocks
+        }
         tensors.append(Tensor(
           info: info, source: plan.source, file: f, indexInFile: t, fellBack: choice.fellBack,
-          overridden: choice.overridden, importance: importance,
+          overridden: choice.overridden, importance: repack == nil ? importance : nil, repack: repack,
           sourceByteCount: plan.source.tensorNames.reduce(0) { $0 + (groupBytes[$1] ?? 0) }))
       }
     }
@@ -212,6 +250,25 @@ public struct GGUFConversionReport: Sendable {
   public var seconds: Double
   public var filesWritten: [String]
   public var filesResumed: [String]
+  /// The tensors written by a lossless repack, in plan order (none of a resumed file).
+  public var repacked: [RepackedTensor] = []
+}
+
+/// A GGUF tensor whose source codes and scales were moved rather than requantized, and the blocks the target
+/// type could not hold exactly.
+public struct RepackedTensor: Sendable, Equatable {
+  public var name: String
+  public var repack: GGUFRepack
+  /// Blocks whose source scale the target rounds (a Q4_0 `d` is F16; a BF16 scale outside F16's range or
+  /// precision is rounded to nearest even): 0 when the tensor is bit-exact.
+  public var inexactBlocks: Int
+  /// The first such block: source weight and its block index (row-major, 32 elements each).
+  public var firstInexact: (source: String, block: Int)?
+
+  public static func == (a: RepackedTensor, b: RepackedTensor) -> Bool {
+    a.name == b.name && a.repack == b.repack && a.inexactBlocks == b.inexactBlocks
+      && a.firstInexact?.source == b.firstInexact?.source && a.firstInexact?.block == b.firstInexact?.block
+  }
 }
 
 /// Executes a `GGUFConversionPlan`, streaming: every tensor is cut into pieces of about `chunkElements`
@@ -229,6 +286,8 @@ public final class GGUFConversionRunner: Sendable {
   let chunkElements: Int
   let workerCount: Int
   private let groups: [String: (group: WeightGroup, geometry: WeightGeometry)]
+  /// Per repacked tensor (index into `plan.tensors`): inexact blocks so far, and the first (source, block).
+  private let repackTallies = Mutex<[Int: (count: Int, first: (source: String, block: Int)?)]>([:])
 
   public init(plan: GGUFConversionPlan, checkpoint: Checkpoint, chunkElements: Int = 1 << 20, workerCount: Int = Parallel.defaultThreadCount) throws {
     self.plan = plan
@@ -249,6 +308,8 @@ public final class GGUFConversionRunner: Sendable {
       case rows(String, Range<Int>)
       /// Head `head` of an MLA `kv_b_proj`: its key rows transposed, or its value rows.
       case mlaHead(String, head: Int, key: Bool, nope: Int, value: Int)
+      /// All of source `name`, its codes and scales moved by the tensor's `repack`.
+      case repack(String)
     }
     var tensor: Int
     var kind: Kind
@@ -263,7 +324,9 @@ public final class GGUFConversionRunner: Sendable {
   public func fingerprint() -> String {
     var hasher = SHA256()
     for layout in plan.layouts { hasher.update(layout.headerBytes) }
-    for tensor in plan.tensors { hasher.update(Array("\(tensor.source)|\(tensor.importance?.count ?? -1);".utf8)) }
+    for tensor in plan.tensors {
+      hasher.update(Array("\(tensor.source)|\(tensor.importance?.count ?? -1)|\(tensor.repack.map(String.init(describing:)) ?? "");".utf8))
+    }
     if let importance = plan.options.importance {
       for name in importance.entries.keys.sorted() {
         hasher.update(Array(name.utf8))
@@ -291,6 +354,7 @@ public final class GGUFConversionRunner: Sendable {
     if !resume { journal.reset() }
     var written: [String] = []
     var resumed: [String] = []
+    var repacked: [RepackedTensor] = []
     do {
       for (f, layout) in plan.layouts.enumerated() {
         let path = plan.paths[f]
@@ -316,6 +380,7 @@ public final class GGUFConversionRunner: Sendable {
         }
         if plan.layouts.count > 1 { journal.record(PartOutput(path: name, byteCount: layout.fileByteCount, sha256: try FileDigest.sha256(of: path))) }
         written.append(path)
+        repacked += repackReport(of: plan.tensors.indices.filter { plan.tensors[$0].file == f })
       }
     } catch {
       // A problem of the input (NaN in a weight, a misshaped tensor) cannot be fixed by --resume: remove
@@ -330,7 +395,8 @@ public final class GGUFConversionRunner: Sendable {
     let elapsed = (clock.now - start).components
     return GGUFConversionReport(
       tensorCount: plan.tensors.count, sourceByteCount: plan.sourceByteCount, outputByteCount: plan.outputByteCount,
-      seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18, filesWritten: written, filesResumed: resumed)
+      seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18, filesWritten: written, filesResumed: resumed,
+      repacked: repacked)
   }
 
   /// The pieces of output tensor `index`.
@@ -349,6 +415,14 @@ public final class GGUFConversionRunner: Sendable {
       }
     }
     let rows = info.elementCount / max(1, rowLength)
+    if tensor.repack != nil {
+      // A repack reads its source whole (codes and scales of one weight: one expert of a stack).
+      let names = tensor.source.tensorNames
+      let perWeight = rows / max(1, names.count)
+      return names.enumerated().map { e, name in
+        Piece(tensor: index, kind: .repack(name), byteOffset: e * perWeight * rowBytes, plane: e, elementCount: perWeight * rowLength)
+      }
+    }
     switch tensor.source {
     case .tensor(let name):
       return rowPieces(name, rows: rows, plane: 0, baseRow: 0)
@@ -401,6 +475,8 @@ public final class GGUFConversionRunner: Sendable {
     var values = [Float](repeating: 0, count: piece.elementCount)
     let sourceName: String
     switch piece.kind {
+    case .repack(let name):
+      return try repack(piece, source: name, sink: sink)
     case .rows(let name, let rows):
       sourceName = name
       let (group, geometry) = try source(name)
@@ -451,6 +527,43 @@ public final class GGUFConversionRunner: Sendable {
     }
     try sink(tensor.indexInFile, UnsafeRawBufferPointer(output), piece.byteOffset)
     return byteCount
+  }
+
+  /// Moves one source weight's codes and scales into its blocks of a repacked tensor.
+  private func repack(_ piece: Piece, source name: String, sink: Sink) throws -> Int {
+    let tensor = plan.tensors[piece.tensor]
+    guard let repack = tensor.repack else { preconditionFailure("a repack piece of a tensor the plan does not repack") }
+    let (group, geometry) = try source(name)
+    let blocks = try repack.blocks(of: group, geometry: geometry, in: checkpoint)
+    let expected = (tensor.info.type.rowByteCount(elementCount: tensor.info.rowLength) ?? 0) * (piece.elementCount / tensor.info.rowLength)
+    guard blocks.bytes.count == expected else {
+      throw ConversionError.unsupported(
+        tensor: name, reason: "repacks to \(blocks.bytes.count) bytes, but its part of '\(tensor.info.name)' is \(expected)")
+    }
+    if let first = blocks.inexactBlocks.first {
+      repackTallies.withLock { tallies in
+        var tally = tallies[piece.tensor] ?? (0, nil)
+        tally.count += blocks.inexactBlocks.count
+        // Pieces finish in any order: keep the first in stacking order.
+        if tally.first == nil || piece.plane < (tensor.source.tensorNames.firstIndex(of: tally.first!.source) ?? 0) {
+          tally.first = (name, first)
+        }
+        tallies[piece.tensor] = tally
+      }
+    }
+    try blocks.bytes.withUnsafeBytes { try sink(tensor.indexInFile, $0, piece.byteOffset) }
+    return blocks.bytes.count
+  }
+
+  /// What the repacks of `tensors` (indices into `plan.tensors`) found, in plan order.
+  func repackReport(of tensors: some Sequence<Int>) -> [RepackedTensor] {
+    let tallies = repackTallies.withLock { $0 }
+    return tensors.compactMap { index in
+      guard let repack = plan.tensors[index].repack else { return nil }
+      let tally = tallies[index]
+      return RepackedTensor(
+        name: plan.tensors[index].info.name, repack: repack, inexactBlocks: tally?.count ?? 0, firstInexact: tally?.first)
+    }
   }
 
   private func source(_ name: String) throws -> (WeightGroup, WeightGeometry) {

@@ -141,6 +141,11 @@ struct ConvertGGUF {
       throw ResumableFailure.wrapping(error)
     }
     progress.finish()
+    for tensor in report.repacked where tensor.inexactBlocks > 0 {
+      let where_ = tensor.firstInexact.map { " (first: block \($0.block) of \($0.source))" } ?? ""
+      context.warn(
+        "\(tensor.name): \(tensor.inexactBlocks) block(s) not exact\(where_): their scale is no F16 value, so q4_0 holds it rounded to nearest even; the other blocks are bit-exact")
+    }
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(.object(members: [
         ("schema", .string(DocumentSchema.convertGGUF)),
@@ -149,12 +154,22 @@ struct ConvertGGUF {
         ("preset", .string(options.preset.name)), ("tensors", .number(JSONNumber(report.tensorCount))),
         ("bytes_in", .number(JSONNumber(report.sourceByteCount))), ("bytes_out", .number(JSONNumber(report.outputByteCount))),
         ("seconds", JSONNumber(report.seconds).map { .number($0) } ?? .null),
+        ("repacked", .array(report.repacked.map { tensor in
+          .object(members: [
+            ("name", .string(tensor.name)), ("repack", .string("\(tensor.repack)")),
+            ("inexact_blocks", .number(JSONNumber(tensor.inexactBlocks))),
+          ])
+        })),
       ])))
     } else {
       let rate = report.seconds > 0 ? Double(report.sourceByteCount) / report.seconds / 1e9 : 0
       context.log(
         "wrote \(report.tensorCount) tensors (\(options.preset.name)); read \(ByteCount.formatted(report.sourceByteCount)), wrote \(ByteCount.formatted(report.outputByteCount)) in \(DisplayFormat.decimal(report.seconds)) s (\(DisplayFormat.decimal(rate)) GB/s)")
       if !report.filesResumed.isEmpty { context.log("resumed: reused \(report.filesResumed.count) completed file(s)") }
+      let exact = report.repacked.filter { $0.inexactBlocks == 0 }
+      if let first = exact.first {
+        context.log("repacked \(exact.count) tensor(s) bit-exactly (\(first.repack)), e.g. \(first.name)")
+      }
       for path in plan.paths { context.stdout.line(path) }
     }
   }
@@ -171,6 +186,7 @@ struct ConvertGGUF {
           ("name", .string(tensor.info.name)), ("type", .string(tensor.info.type.name)),
           ("ne", .array(tensor.info.dimensions.map { .number(JSONNumber($0)) })),
           ("file", .number(JSONNumber(tensor.file))), ("fallback", .bool(tensor.fellBack)), ("override", .bool(tensor.overridden)),
+          ("repack", tensor.repack.map { .string("\($0)") } ?? .null),
         ])
       }
       context.stdout.line(JSONWriter(pretty: true).string(.object(members: [
@@ -201,6 +217,10 @@ struct ConvertGGUF {
     if !fallbacks.isEmpty {
       context.stdout.line()
       context.stdout.line("  \(fallbacks.count) tensor(s) fell back (rows not whole blocks), e.g. \(fallbacks[0].info.name) → \(fallbacks[0].info.type.name)")
+    }
+    let repacks = plan.tensors.filter { $0.repack != nil }
+    if let first = repacks.first {
+      context.stdout.line("  \(repacks.count) tensor(s) repacked without re-rounding (\(first.repack!)), e.g. \(first.info.name)")
     }
   }
 }

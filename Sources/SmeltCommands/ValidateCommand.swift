@@ -194,7 +194,7 @@ struct ValidateCommand: Command {
   /// `--layers` against the model.
   func makeValidator() throws -> Validator {
     let referenceWeights = try CheckpointWeightProvider(path: reference)
-    let candidateWeights = try CheckpointWeightProvider(path: candidate)
+    let candidateWeights = try CheckpointWeightProvider(path: candidate, comparedWith: referenceWeights.source.config)
     if let jsonPath {
       try OutputDirectory.refuseReplacingInput(
         file: jsonPath, inputs: referenceWeights.source.inputFilePaths + candidateWeights.source.inputFilePaths)
@@ -275,8 +275,10 @@ enum ValidationTable {
     if report.levels.contains(.tensor) {
       let tensors = report.tensors
       let failed = tensors.filter { $0.failure != nil }
-      let zero = tensors.filter(\.metrics.referenceIsZero).count
+      let leftOut = tensors.filter(\.leftOut).count
+      let zero = tensors.filter { !$0.leftOut && $0.metrics.referenceIsZero }.count
       out += "\nTensor level: \(tensors.count) weights, \(failed.count) failed"
+      out += leftOut > 0 ? ", \(leftOut) not in the candidate by design" : ""
       out += zero > 0 ? ", \(zero) with a zero reference (SNR undefined)\n" : "\n"
       let shown = allRows ? tensors : worst(tensors, failed: { $0.failure != nil }, snr: { $0.metrics.snrDecibels })
       var rows = [["tensor", "layer", "expert", "reference", "candidate", "snr dB", "cosine", "max abs", "peak", "status"]]

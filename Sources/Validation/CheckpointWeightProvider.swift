@@ -24,6 +24,9 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   /// Every logical weight, in checkpoint order (companions folded into their weight).
   public let logicalNames: [String]
   private let groups: [String: WeightGroup]
+  /// Set for a language-model-only source that stands for a multimodal wrapper (a GGUF of Kimi K2.5): the
+  /// wrapper's (Hugging Face prefix, release prefix) pairs.
+  private let wrapperPrefixes: [(canonical: String, release: String)]
 
   /// A provider over `checkpoint`; reads no tensor data.
   public convenience init(checkpoint: Checkpoint) {
@@ -31,7 +34,11 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   }
 
   /// A provider over any tensor source; reads no tensor data.
-  public init(source: any TensorSource) {
+  ///
+  /// - Parameter wrapper: the configuration of a multimodal wrapper `source` holds the language model of
+  ///   under Hugging Face names (a GGUF): the weights also answer to the wrapper's names
+  ///   (`language_model.model.*`), and its other weights (vision tower, projector) are left out by design.
+  public init(source: any TensorSource, standingForWrapper wrapper: ModelConfig? = nil) {
     self.source = source
     var groups: [String: WeightGroup] = [:]
     var names: [String] = []
@@ -46,15 +53,28 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
         if groups[alias] == nil { groups[alias] = groups[name] }
       }
     }
+    // ... and a GGUF of such a wrapper answers to its names.
+    let wrapperPrefixes = wrapper.map { ModelFamily.detect($0).naming.languageModelPrefixes } ?? []
+    for (canonical, release) in wrapperPrefixes {
+      for name in names where name.hasPrefix(canonical) {
+        let alias = release + name.dropFirst(canonical.count)
+        if groups[alias] == nil { groups[alias] = groups[name] }
+      }
+    }
+    self.wrapperPrefixes = wrapperPrefixes
     self.groups = groups
     self.logicalNames = names
   }
 
   /// Opens the checkpoint at `path`: a directory, a `.safetensors` file, a `smelt shard` output directory
   /// (recognised by its `manifest.json`), or a deepseek2 GGUF (by its magic; any file of a split set).
-  public convenience init(path: String) throws {
+  ///
+  /// - Parameter reference: the configuration of the checkpoint this one is compared with; a GGUF made from a
+  ///   multimodal wrapper answers to the wrapper's names (see `init(source:standingForWrapper:)`).
+  public convenience init(path: String, comparedWith reference: ModelConfig? = nil) throws {
     if GGUFCheckpoint.isGGUF(path) {
-      self.init(source: try GGUFTensorSource(path: path))
+      let wrapper = reference.flatMap { ModelFamily.detect($0).naming.languageModelPrefixes.isEmpty ? nil : $0 }
+      self.init(source: try GGUFTensorSource(path: path), standingForWrapper: wrapper)
     } else if ShardedTensorSource.isShardOutput(path) {
       self.init(source: try ShardedTensorSource(directory: path))
     } else {
@@ -74,6 +94,14 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   // MARK: - WeightProvider
 
   public func contains(_ name: String) -> Bool { groups[name] != nil }
+
+  /// Whether the source lacks `name` by design (`TensorSource.leavesOut`; for a GGUF of a multimodal
+  /// wrapper, every weight outside its language model: llama.cpp reads a vision tower from an mmproj file).
+  public func leavesOut(_ name: String) -> Bool {
+    guard !wrapperPrefixes.isEmpty else { return source.leavesOut(name) }
+    guard let (canonical, release) = wrapperPrefixes.first(where: { name.hasPrefix($0.release) }) else { return true }
+    return source.leavesOut(canonical + name.dropFirst(release.count))
+  }
 
   /// True when `name` is stored in a quantized format (not plain F32/F16/BF16 values).
   public func isQuantized(_ name: String) -> Bool { (storage(of: name) ?? .plain) != .plain }

@@ -52,7 +52,7 @@ extension Validator {
         metrics: ComparisonMetrics.empty, minimumSNRDecibels: minimumSNR, failure: message, note: nil)
     }
     guard candidate.contains(name) else {
-      if candidate.source.leavesOut(name) { return [] }
+      if candidate.leavesOut(name) { return [] }
       return [failed("missing from the candidate", .random)]
     }
     do {

@@ -7,8 +7,8 @@ import WeightFormats
 extension Validator {
   /// The note on weights only the candidate has (not compared), when there are any.
   func candidateOnlyNote() -> String? {
-    let referenceNames = Set(reference.logicalNames)
-    let extra = candidate.logicalNames.filter { !referenceNames.contains($0) && isSelected(TensorName($0)) }
+    // `contains`: a wrapper's reference also answers to the Hugging Face names its GGUF holds.
+    let extra = candidate.logicalNames.filter { !reference.contains($0) && isSelected(TensorName($0)) }
     guard !extra.isEmpty else { return nil }
     return "the candidate has \(extra.count) weight(s) the reference lacks (not compared), e.g. '\(extra[0])'"
   }
@@ -21,8 +21,9 @@ extension Validator {
       referenceStorage: reference.storageDescription(of: name), candidateStorage: candidate.storageDescription(of: name),
       metrics: ComparisonMetrics.empty, minimumSNRDecibels: 0, maximumPeakError: 0, failure: nil, note: nil)
     guard candidate.storage(of: name) != nil else {
-      if candidate.source.leavesOut(name) {
-        result.note = "not in the candidate by design (shard manifest skipped_tensors)"
+      if candidate.leavesOut(name) {
+        result.leftOut = true
+        result.note = "not in the candidate by design (a shard's skipped_tensors; a GGUF's tied lm_head, dropped MTP block or vision tower)"
       } else {
         result.failure = "missing from the candidate"
       }

@@ -119,6 +119,8 @@ public struct TensorComparison: Sendable {
   public var failure: String?
   /// `zero reference` and other remarks.
   public var note: String?
+  /// True when the candidate lacks the weight by design (`CheckpointWeightProvider.leavesOut`): not compared.
+  public var leftOut = false
 }
 
 /// Where a linear's test inputs came from.

@@ -49,6 +49,23 @@ public struct Int4PackQuantizedFormat: WeightFormat {
   }
 
   public func dequantize(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> DequantizedMatrix {
+    try checkDecodable(tensors, geometry: geometry, module: module)
+    return try Int4PackQuantized.dequantize(tensors, groupSize: geometry.groupSize ?? 0)
+  }
+
+  /// Symmetric weights (no `weight_zero_point`) are `(code − 8) · scale` per group: they repack into GGUF Q4_0
+  /// unchanged when the group is 32.
+  public func storesSymmetricInt4Groups(_ group: WeightGroup) -> Bool { group.parts["weight_zero_point"] == nil }
+
+  public func symmetricInt4Groups(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws
+    -> Int4PackQuantized.SymmetricGroups?
+  {
+    try checkDecodable(tensors, geometry: geometry, module: module)
+    return try Int4PackQuantized.symmetricGroups(tensors, groupSize: geometry.groupSize ?? 0)
+  }
+
+  /// What both readers need: 4-bit packing, and group indices that are only `i / g` (no act-order).
+  private func checkDecodable(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws {
     if let packed = tensors.first(where: { $0.nameSuffix == "weight_packed" }), packed.shape.count == 2,
       packed.shape[1] * 8 != geometry.columns
     {
@@ -57,7 +74,6 @@ public struct Int4PackQuantizedFormat: WeightFormat {
     if let gIndex = tensors.first(where: { $0.nameSuffix == "weight_g_idx" }) {
       try WeightDecoding.checkTrivialGroupIndex(gIndex, groupSize: geometry.groupSize ?? 1, module: module, storage: storage)
     }
-    return try Int4PackQuantized.dequantize(tensors, groupSize: geometry.groupSize ?? 0)
   }
 
   public func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String {

@@ -42,6 +42,13 @@ public protocol WeightFormat: Sendable {
   func microscaledCodes(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws -> MXFP4.Result?
   /// Whether `microscaledCodes` returns codes (known from the format alone, for planning).
   var storesMXFP4Codes: Bool { get }
+  /// The weight as symmetric int4 codes (`q + 8`) with one scale per `geometry.groupSize` elements of a row
+  /// (`x = (code − 8) · scale`) when the format stores exactly that — the source side of the lossless GGUF Q4_0
+  /// repack (`GGMLRepack.q4_0`); `nil` for formats that do not.
+  func symmetricInt4Groups(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws
+    -> Int4PackQuantized.SymmetricGroups?
+  /// Whether `symmetricInt4Groups` returns groups for `group` (from its tensor names alone, for planning).
+  func storesSymmetricInt4Groups(_ group: WeightGroup) -> Bool
   /// One line for `inspect`, from headers only.
   func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String
   /// The unpacked element count, from headers only (for `inspect`'s parameter count).
@@ -105,6 +112,10 @@ extension WeightFormat {
     nil
   }
   public var storesMXFP4Codes: Bool { false }
+  public func symmetricInt4Groups(_ tensors: [PackedTensor], geometry: WeightGeometry, module: String) throws
+    -> Int4PackQuantized.SymmetricGroups?
+  { nil }
+  public func storesSymmetricInt4Groups(_ group: WeightGroup) -> Bool { false }
   public func encodedMatrix(_ group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore) throws -> EncodedMatrix? {
     nil
   }

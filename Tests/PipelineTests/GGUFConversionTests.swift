@@ -3,6 +3,7 @@ import GGML
 import GGUF
 import GGUFModel
 import JobParts
+import Quantization
 import SafeTensors
 import SystemIO
 import TensorCore
@@ -128,5 +129,92 @@ import WeightFormats
     let (directory, name) = FileSystem.split(output)
     #expect(!FileSystem.exists(output))
     #expect(!(try FileSystem.contents(of: directory)).contains { $0.contains(name) && $0.hasSuffix(".smelt-tmp") })
+  }
+
+  /// `convert` with the runner's report.
+  static func convertReporting(_ sample: String, to output: String, preset: LlamaFileType) throws
+    -> (GGUFConversionPlan, GGUFConversionReport)
+  {
+    let checkpoint = try Checkpoint.open(sample)
+    let plan = try GGUFConversionPlan(checkpoint: checkpoint, output: output, options: GGUFConversionPlan.Options(preset: preset))
+    let runner = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint, chunkElements: 1 << 12, workerCount: 3)
+    return (plan, try runner.run(resume: false) { _ in })
+  }
+
+  @Test("Kimi K2.5 to Q4_0: the wrapper's language model maps to deepseek2 (vision tower left out with a note); its int4 g32 expert stacks are repacked, each element (code − 8) · scale exactly")
+  func kimiInt4ExpertsRepackIntoQ4_0() throws {
+    let sample = TestPaths.sample("tiny-kimi-k2.5")
+    let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-kimi-q4_0"), "kimi-q4_0.gguf")
+    let (plan, report) = try Self.convertReporting(sample, to: output, preset: .mostlyQ4_0)
+    let stacks = plan.tensors.filter { $0.info.name.contains("_exps.") }
+    #expect(stacks.count == 3 && stacks.allSatisfy { $0.repack == .symmetricInt4ToQ4_0 && $0.info.type == .q4_0 })
+    // Only the int4 sources repack: the BF16 shared expert is quantized by ggml's Q4_0 as llama-quantize would.
+    #expect(plan.tensors.filter { $0.repack != nil }.count == stacks.count)
+    #expect(plan.tensors.first { $0.info.name == "blk.1.ffn_up_shexp.weight" }?.repack == nil)
+    #expect(plan.notes.contains { $0.contains("outside the language model") && $0.contains("mmproj") })
+    #expect(report.repacked.map(\.name) == stacks.map(\.info.name) && report.repacked.allSatisfy { $0.inexactBlocks == 0 })
+
+    let file = try GGUFFile(path: output)
+    let checkpoint = try Checkpoint.open(sample)
+    let kernels = try #require(GGMLKernels.forType(.q4_0))
+    let down = try #require(file.tensors.firstIndex { $0.name == "blk.1.ffn_down_exps.weight" })
+    let rowLength = file.tensors[down].dimensions[0]
+    var values = [Float](repeating: 0, count: file.tensors[down].elementCount)
+    let bytes = file.bytes(ofTensor: down)
+    try values.withUnsafeMutableBufferPointer { try kernels.dequantize(bytes, rowLength: rowLength, into: $0) }
+    let perExpert = values.count / 4
+    for expert in 0..<4 {
+      let group = try #require(WeightGrouping.groups(of: checkpoint.entries).first {
+        $0.modulePath == "language_model.model.layers.1.mlp.experts.\(expert).down_proj"
+      })
+      let int4 = try Int4PackQuantized.symmetricGroups(WeightDecoding.packedTensors(of: group, in: checkpoint), groupSize: 32)
+      for i in 0..<perExpert {
+        let exact = Float(Int(int4.offsetCodes[i]) - 8) * int4.scales[i / 32]
+        #expect(values[expert * perExpert + i].bitPattern == exact.bitPattern)
+      }
+    }
+  }
+
+  @Test("a repacked int4 scale that F16 cannot hold is rounded to nearest even and reported with its block; the other blocks stay exact")
+  func inexactRepackReported() throws {
+    let source = TestPaths.sample("tiny-kimi-k2.5")
+    let copy = try TestPaths.scratchDirectory("gguf-kimi-inexact-input")
+    for name in try FileSystem.contents(of: source) { try FileSystem.copyFile(FileSystem.join(source, name), to: FileSystem.join(copy, name)) }
+    let target = "language_model.model.layers.1.mlp.experts.2.up_proj.weight_scale"
+    let opened = try Checkpoint.open(copy)
+    let f = try #require(opened.files.firstIndex { $0.entries.contains { $0.name == target } })
+    let entry = try #require(opened.files[f].entries.first { $0.name == target })
+    // Scale 5 of the weight (row 1, group 1 of 4) becomes BF16 0x3581 = 2^-20 · (1 + 2^-7): an F16 subnormal
+    // has no bit for 2^-27.
+    let offset = opened.files[f].header.dataStart + entry.dataOffsets.lowerBound + 2 * 5
+    let descriptor = try FileDescriptor.open(opened.files[f].path, .readWrite)
+    try [UInt8(0x81), 0x35].withUnsafeBytes { try descriptor.write($0, at: offset) }
+    descriptor.close()
+    let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-kimi-inexact"), "kimi-inexact.gguf")
+    let (_, report) = try Self.convertReporting(copy, to: output, preset: .mostlyQ4_0)
+    let up = try #require(report.repacked.first { $0.name == "blk.1.ffn_up_exps.weight" })
+    #expect(up.inexactBlocks == 1)
+    #expect(up.firstInexact?.source == "language_model.model.layers.1.mlp.experts.2.up_proj.weight" && up.firstInexact?.block == 5)
+    #expect(report.repacked.filter { $0.name != up.name }.allSatisfy { $0.inexactBlocks == 0 })
+  }
+
+  @Test("Smelt's own MXFP4 output to mxfp4_moe: every routed-expert stack is repacked, its blocks the source's codes and E8M0 scales as ggml lays them out")
+  func mxfp4ExpertsRepackIntoGGMLMXFP4() throws {
+    let mxfp4 = try FormatRegistryTests.convert(
+      TestPaths.sample("tiny-deepseek-v3"), .group(.mxfp4(.compressedTensors)), into: "gguf-mxfp4-source")
+    let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-mxfp4-moe"), "mxfp4-moe.gguf")
+    let (plan, report) = try Self.convertReporting(mxfp4.directory, to: output, preset: .mostlyMXFP4_MOE)
+    let stacks = plan.tensors.filter { $0.info.name.contains("_exps.") }
+    #expect(!stacks.isEmpty && stacks.allSatisfy { $0.repack == .mxfp4 && $0.info.type == .mxfp4 })
+    #expect(report.repacked.count == stacks.count && report.repacked.allSatisfy { $0.inexactBlocks == 0 })
+    let file = try GGUFFile(path: output)
+    let index = try #require(file.tensors.firstIndex { $0.name == "blk.2.ffn_gate_exps.weight" })
+    let group = try #require(WeightGrouping.groups(of: mxfp4.entries).first { $0.modulePath == "model.layers.2.mlp.experts.5.gate_proj" })
+    let geometry = try WeightDecoding.geometry(of: group, in: mxfp4)
+    let codes = try #require(try group.format.microscaledCodes(
+      WeightDecoding.packedTensors(of: group, in: mxfp4), geometry: geometry, module: group.modulePath))
+    let expected = GGMLRepack.mxfp4(codes: codes.codes, e8m0Scales: codes.scales, rows: codes.rowCount, columns: codes.columnCount).bytes
+    let slab = Array(file.bytes(ofTensor: index))[(5 * expected.count)..<(6 * expected.count)]
+    #expect(Array(slab) == expected)
   }
 }

@@ -13,7 +13,8 @@
      DeepSeek-V4    bf16(f32(q) * s) with E8M0 scales per 128x128 (FP8) or 1x32 (FP4 E2M1 pairs in I8, low nibble
                     first), as transformers' deepseek_v4 loading dequantizes them
 2. Every full-size skeleton (scripts/make-skeleton --model NAME): `inspect --json` totals against the published
-   counts, `shard --dry-run` on 8 and 16 devices, `convert --dry-run` to bf16, fp8-block and int4-g128.
+   counts, `shard --dry-run` on 8 and 16 devices, `convert --dry-run` to bf16, fp8-block, int4-g128 and gguf-q4_k_m
+   (deepseek2 families; the others must be refused by the mapping).
 
 Prints one table per part (markdown) and exits 1 on any failure.
 """
@@ -140,6 +141,10 @@ def check_sample(binary: str, root: Path, work: Path, make) -> tuple[str, bool, 
     return sample.name, True, note
 
 
+# The families whose releases `--to gguf-*` writes (llama.cpp's deepseek2; ModelFamily.ggufArchitecture).
+DEEPSEEK2_FAMILIES = {"deepseek-v3", "deepseek-v3.1", "kimi-k2"}
+
+
 def billions(value: float) -> str:
     return f"{value / 1e9:.2f}B"
 
@@ -185,6 +190,17 @@ def check_skeleton(binary: str, work: Path, model: str, published: tuple[float, 
         else:
             cells.append("FAIL: " + (plan.stderr.strip().splitlines() or [""])[-1][:120])
             ok = False
+    # GGUF: Smelt writes llama.cpp's deepseek2 architecture only; the other families must be refused with the
+    # mapping's error, not planned wrong.
+    plan = smelt(binary, "convert", str(directory), str(work / "convert-out.gguf"), "--to", "gguf-q4_k_m", "--dry-run", "--json")
+    if plan.returncode == 0:
+        cells.append(f"{json.loads(plan.stdout)['output_bytes'] / 1e9:.1f} GB")
+        ok &= summary["family"]["id"] in DEEPSEEK2_FAMILIES
+    elif summary["family"]["id"] not in DEEPSEEK2_FAMILIES and "the GGUF deepseek2 mapping supports" in plan.stderr:
+        cells.append("refused: deepseek2 only")
+    else:
+        cells.append("FAIL: " + (plan.stderr.strip().splitlines() or [""])[-1][:120])
+        ok = False
     subprocess.run(["rm", "-rf", str(directory)])
     return cells, ok
 
@@ -224,7 +240,7 @@ def main() -> int:
         print("   " + " | ".join(cells), file=sys.stderr)
     print("## full-size skeletons: inspect, shard --dry-run, convert --dry-run\n")
     print(table(["model", "family", "published total / active", "smelt total", "smelt active", "shard 8", "shard 16",
-                 "bf16", "fp8-block", "int4-g128 (else g32)"], rows))
+                 "bf16", "fp8-block", "int4-g128 (else g32)", "gguf-q4_k_m"], rows))
     return 1 if failed else 0
 
 

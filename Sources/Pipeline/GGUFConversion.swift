@@ -101,7 +101,7 @@ public struct GGUFConversionPlan: Sendable {
     // The deepseek2 map reads Hugging Face names. A multimodal wrapper (Kimi K2.5) keeps its language model
     // under its own prefix, and the rest of it (vision tower, projector) is no deepseek2 tensor: llama.cpp
     // reads those from a separate mmproj GGUF, as its converter writes them.
-    let wrapperPrefixes = ModelFamily.detect(config).naming.languageModelPrefixes
+    let wrapperPrefixes = ModelFamily.detect(config).naming.languageModelPrefixes(usedBy: checkpoint.entries.lazy.map(\.name))
     func huggingFaceName(_ name: String) -> String? {
       guard !wrapperPrefixes.isEmpty else { return name }
       guard let (canonical, release) = wrapperPrefixes.first(where: { name.hasPrefix($0.release) }) else { return nil }

@@ -194,7 +194,7 @@ struct ValidateCommand: Command {
   /// `--layers` against the model.
   func makeValidator() throws -> Validator {
     let referenceWeights = try CheckpointWeightProvider(path: reference)
-    let candidateWeights = try CheckpointWeightProvider(path: candidate, comparedWith: referenceWeights.source.config)
+    let candidateWeights = try CheckpointWeightProvider(path: candidate, comparedWith: referenceWeights)
     if let jsonPath {
       try OutputDirectory.refuseReplacingInput(
         file: jsonPath, inputs: referenceWeights.source.inputFilePaths + candidateWeights.source.inputFilePaths)

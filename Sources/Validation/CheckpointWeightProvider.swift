@@ -24,9 +24,12 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   /// Every logical weight, in checkpoint order (companions folded into their weight).
   public let logicalNames: [String]
   private let groups: [String: WeightGroup]
-  /// Set for a language-model-only source that stands for a multimodal wrapper (a GGUF of Kimi K2.5): the
-  /// wrapper's (Hugging Face prefix, release prefix) pairs.
-  private let wrapperPrefixes: [(canonical: String, release: String)]
+  /// The (Hugging Face prefix, release prefix) pairs of a multimodal wrapper whose language model this
+  /// checkpoint is (Kimi K2.5's `language_model.model.*`); empty for a plain language model.
+  public let wrapperPrefixes: [(canonical: String, release: String)]
+  /// True when the source holds only the language model of the wrapper `wrapperPrefixes` names (a GGUF of
+  /// Kimi K2.5), under Hugging Face names.
+  private let languageModelOnly: Bool
 
   /// A provider over `checkpoint`; reads no tensor data.
   public convenience init(checkpoint: Checkpoint) {
@@ -35,10 +38,10 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
 
   /// A provider over any tensor source; reads no tensor data.
   ///
-  /// - Parameter wrapper: the configuration of a multimodal wrapper `source` holds the language model of
+  /// - Parameter wrapper: the `wrapperPrefixes` of a multimodal wrapper whose language model `source` holds
   ///   under Hugging Face names (a GGUF): the weights also answer to the wrapper's names
   ///   (`language_model.model.*`), and its other weights (vision tower, projector) are left out by design.
-  public init(source: any TensorSource, standingForWrapper wrapper: ModelConfig? = nil) {
+  public init(source: any TensorSource, standingForWrapper wrapper: [(canonical: String, release: String)] = []) {
     self.source = source
     var groups: [String: WeightGroup] = [:]
     var names: [String] = []
@@ -47,21 +50,22 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
       if groups.updateValue(group, forKey: name) == nil { names.append(name) }
     }
     // A wrapper's language model (Kimi K2.5's `language_model.model.*`) answers to the Hugging Face names too.
-    for (canonical, release) in ModelFamily.detect(source.config).naming.languageModelPrefixes {
+    let ownPrefixes = ModelFamily.detect(source.config).naming.languageModelPrefixes(usedBy: names)
+    for (canonical, release) in ownPrefixes {
       for name in names where name.hasPrefix(release) {
         let alias = canonical + name.dropFirst(release.count)
         if groups[alias] == nil { groups[alias] = groups[name] }
       }
     }
     // ... and a GGUF of such a wrapper answers to its names.
-    let wrapperPrefixes = wrapper.map { ModelFamily.detect($0).naming.languageModelPrefixes } ?? []
-    for (canonical, release) in wrapperPrefixes {
+    for (canonical, release) in wrapper {
       for name in names where name.hasPrefix(canonical) {
         let alias = release + name.dropFirst(canonical.count)
         if groups[alias] == nil { groups[alias] = groups[name] }
       }
     }
-    self.wrapperPrefixes = wrapperPrefixes
+    self.wrapperPrefixes = wrapper.isEmpty ? ownPrefixes : wrapper
+    self.languageModelOnly = !wrapper.isEmpty
     self.groups = groups
     self.logicalNames = names
   }
@@ -69,12 +73,11 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   /// Opens the checkpoint at `path`: a directory, a `.safetensors` file, a `smelt shard` output directory
   /// (recognised by its `manifest.json`), or a deepseek2 GGUF (by its magic; any file of a split set).
   ///
-  /// - Parameter reference: the configuration of the checkpoint this one is compared with; a GGUF made from a
-  ///   multimodal wrapper answers to the wrapper's names (see `init(source:standingForWrapper:)`).
-  public convenience init(path: String, comparedWith reference: ModelConfig? = nil) throws {
+  /// - Parameter reference: the checkpoint this one is compared with; a GGUF made from a multimodal wrapper
+  ///   answers to the wrapper's names (see `init(source:standingForWrapper:)`).
+  public convenience init(path: String, comparedWith reference: CheckpointWeightProvider? = nil) throws {
     if GGUFCheckpoint.isGGUF(path) {
-      let wrapper = reference.flatMap { ModelFamily.detect($0).naming.languageModelPrefixes.isEmpty ? nil : $0 }
-      self.init(source: try GGUFTensorSource(path: path), standingForWrapper: wrapper)
+      self.init(source: try GGUFTensorSource(path: path), standingForWrapper: reference?.wrapperPrefixes ?? [])
     } else if ShardedTensorSource.isShardOutput(path) {
       self.init(source: try ShardedTensorSource(directory: path))
     } else {
@@ -98,7 +101,7 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   /// Whether the source lacks `name` by design (`TensorSource.leavesOut`; for a GGUF of a multimodal
   /// wrapper, every weight outside its language model: llama.cpp reads a vision tower from an mmproj file).
   public func leavesOut(_ name: String) -> Bool {
-    guard !wrapperPrefixes.isEmpty else { return source.leavesOut(name) }
+    guard languageModelOnly else { return source.leavesOut(name) }
     guard let (canonical, release) = wrapperPrefixes.first(where: { name.hasPrefix($0.release) }) else { return true }
     return source.leavesOut(canonical + name.dropFirst(release.count))
   }

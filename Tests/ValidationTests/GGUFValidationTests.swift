@@ -45,4 +45,31 @@ struct GGUFValidationTests {
     #expect(norm.storage == .plain && norm.dtype == .float32)
     #expect(report.failures.isEmpty, "\(report.failures.map(\.summary))")
   }
+
+  @Test("a GGUF of Kimi K2.5 is compared under the release's language_model names; the vision tower it does not hold is left out by design, not missing")
+  func wrapperComparedUnderReleaseNames() throws {
+    let sample = TestPaths.sample("tiny-kimi-k2.5")
+    let output = FileSystem.join(try TestPaths.scratchDirectory("validate-gguf-kimi"), "kimi-f32.gguf")
+    let checkpoint = try Checkpoint.open(sample)
+    let plan = try GGUFConversionPlan(checkpoint: checkpoint, output: output, options: GGUFConversionPlan.Options(preset: .allF32))
+    _ = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint, workerCount: 2).run(resume: false) { _ in }
+
+    let reference = try CheckpointWeightProvider(path: sample)
+    let candidate = try CheckpointWeightProvider(path: output, comparedWith: reference)
+    #expect(candidate.contains("language_model.model.layers.1.mlp.experts.3.up_proj.weight"))
+    #expect(candidate.contains("model.layers.1.mlp.experts.3.up_proj.weight"))
+    #expect(candidate.leavesOut("vision_tower.encoder.final_layernorm.weight"))
+    #expect(!candidate.leavesOut("language_model.model.norm.weight"))
+    // Opened on its own, the same GGUF leaves nothing of a wrapper out.
+    #expect(!(try CheckpointWeightProvider(path: output)).leavesOut("vision_tower.encoder.final_layernorm.weight"))
+
+    let report = try Validator(reference: reference, candidate: candidate, options: ValidationOptions(levels: [.tensor])).run()
+    let leftOut = report.tensors.filter(\.leftOut)
+    #expect(!leftOut.isEmpty && leftOut.allSatisfy { !$0.name.hasPrefix("language_model.") })
+    let compared = report.tensors.filter { !$0.leftOut }
+    #expect(compared.map(\.name).sorted() == reference.logicalNames.filter { $0.hasPrefix("language_model.") }.sorted())
+    // F32 holds every decoded value: each weight, kv_b_proj rebuilt from its halves and each expert of a stack, exact.
+    #expect(compared.allSatisfy { $0.metrics.snrDecibels == .infinity || $0.metrics.referenceIsZero })
+    #expect(report.failures.isEmpty, "\(report.failures.map(\.summary))")
+  }
 }

@@ -66,6 +66,15 @@ public struct FamilyNaming: Sendable {
     self.languageModelPrefixes = languageModelPrefixes
   }
 
+  /// The `languageModelPrefixes` a checkpoint with tensors `names` uses: none when it is the family's plain
+  /// language model (Kimi K2-Thinking: `model.*`), all of them when it is the wrapper (K2.5: `language_model.*`).
+  public func languageModelPrefixes(usedBy names: some Sequence<String>) -> [(canonical: String, release: String)] {
+    guard !languageModelPrefixes.isEmpty, names.contains(where: { name in
+      languageModelPrefixes.contains { name.hasPrefix($0.release) }
+    }) else { return [] }
+    return languageModelPrefixes
+  }
+
   /// DeepSeek-V3's MTP extras (also GLM-4.5's NextN layer).
   public static let deepSeekMTPModules: Set<String> = ["embed_tokens", "enorm", "hnorm", "eh_proj", "shared_head"]
 }

@@ -20,9 +20,11 @@
 //   GGUF                      GGUF v3 container: strict parser, header planner, streaming writer, splits
 //   Quantization              pure codecs and block quantizers (FP8, int4, MXFP4, NVFP4, ...)
 //   GGML                      pure: ggml's tensor types and block kernels, bit-exact with ggml-quants.c
-//   SystemIO                  Glibc only: file descriptors, mmap, pread/pwrite loops, atomic output
+//   SystemIO                  system calls (the only Glibc user besides CMath): file descriptors, mmap, pread/pwrite loops, atomic output
 //   JSON                      strict RFC 8259 parser and a deterministic writer
 //   TensorCore                pure: DType, checked shape arithmetic, SHA-256, small shared helpers
+//   CMath                     libm's elementary functions (exp, log, log2f, ...): with SystemIO, the only
+//                             code that imports the C library
 import PackageDescription
 
 /// Release builds target Haswell (AVX2, FMA, F16C): Float16 conversion, rounding and FMA become single
@@ -44,12 +46,13 @@ let package = Package(
     .executable(name: "smelt", targets: ["smelt"])
   ],
   targets: [
-    .target(name: "TensorCore", swiftSettings: optimizedKernels, linkerSettings: libm),
+    .target(name: "CMath", swiftSettings: optimizedKernels, linkerSettings: libm),
+    .target(name: "TensorCore", dependencies: ["CMath", "SystemIO"], swiftSettings: optimizedKernels),
     .target(name: "JSON", swiftSettings: optimizedKernels),
-    .target(name: "SystemIO", dependencies: ["TensorCore"], swiftSettings: common),
+    .target(name: "SystemIO", swiftSettings: common),
     .target(name: "SafeTensors", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: optimizedKernels),
-    .target(name: "Quantization", dependencies: ["TensorCore"], swiftSettings: common, linkerSettings: libm),
-    .target(name: "GGML", swiftSettings: optimizedKernels, linkerSettings: libm),
+    .target(name: "Quantization", dependencies: ["TensorCore", "CMath"], swiftSettings: common),
+    .target(name: "GGML", dependencies: ["CMath"], swiftSettings: optimizedKernels),
     .target(name: "GGUF", dependencies: ["GGML", "SystemIO"], swiftSettings: common),
     .target(
       name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "GGML"],
@@ -61,8 +64,7 @@ let package = Package(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
       swiftSettings: optimizedKernels),
     .target(
-      name: "ReferenceModel", dependencies: ["TensorCore", "Quantization", "Checkpoint"], swiftSettings: common,
-      linkerSettings: libm),
+      name: "ReferenceModel", dependencies: ["TensorCore", "CMath", "Quantization", "Checkpoint"], swiftSettings: common),
     .target(name: "JobParts", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(
       name: "Pipeline",
@@ -77,7 +79,7 @@ let package = Package(
     .target(
       name: "Validation",
       dependencies: [
-        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
+        "TensorCore", "CMath", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
         "GGUFModel",
       ],
       swiftSettings: common),
@@ -85,7 +87,7 @@ let package = Package(
       name: "Sensitivity",
       dependencies: ["TensorCore", "JSON", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel", "Pipeline", "Validation"],
       swiftSettings: common),
-    .target(name: "CommandLineSupport", swiftSettings: common),
+    .target(name: "CommandLineSupport", dependencies: ["SystemIO"], swiftSettings: common),
     .target(
       name: "SmeltCommands",
       dependencies: [

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#elseif canImport(Musl)
-  @preconcurrency import Musl
-#endif
 import SystemIO
 import TensorCore
 
@@ -25,7 +20,7 @@ public enum FileDigest {
   public static func sha256(
     of descriptor: FileDescriptor, byteCount: Int, forcePortable: Bool = false, progress: ((Int) -> Void)? = nil
   ) throws -> String {
-    descriptor.advise(POSIX_FADV_SEQUENTIAL)
+    descriptor.advise(.sequential)
     let chunk = 8 << 20
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
     defer { buffer.deallocate() }
@@ -51,7 +46,7 @@ public enum FileDigest {
     defer { buffer.deallocate() }
     var hasher = Hasher()
     for range in ranges {
-      guard range.upperBound <= byteCount else { throw SystemError("hash", path: path, code: EINVAL, detail: "range \(range) past the end") }
+      guard range.upperBound <= byteCount else { throw SystemError("hash", path: path, code: SystemError.invalidArgument, detail: "range \(range) past the end") }
       var offset = range.lowerBound
       while offset < range.upperBound {
         let n = min(chunk, range.upperBound - offset)
@@ -70,7 +65,7 @@ public enum FileDigest {
   public static func sha256(of path: String, byteCount: Int, rangeSets: [[Range<Int>]]) throws -> (whole: String, sets: [String]) {
     let descriptor = try FileDescriptor.open(path, .readOnly)
     defer { descriptor.close() }
-    descriptor.advise(POSIX_FADV_SEQUENTIAL)
+    descriptor.advise(.sequential)
     let chunk = 8 << 20
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
     defer { buffer.deallocate() }
@@ -111,7 +106,7 @@ public enum FileDigest {
   /// Whether libcrypto's SHA-256 is in use.
   public static var usesSystemLibrary: Bool { SystemSHA256.functions != nil && !portableForced }
 
-  static var portableForced: Bool { getenv("SMELT_PURE_SHA256").map { String(cString: $0) == "1" } ?? false }
+  static var portableForced: Bool { ProcessEnvironment.current("SMELT_PURE_SHA256") == "1" }
 
   /// A streaming SHA-256: libcrypto's when available, else `TensorCore.SHA256`.
   public struct Hasher: ~Copyable {
@@ -156,45 +151,4 @@ public enum FileDigest {
       return SHA256.hexString(hasher.finalize())
     }
   }
-}
-
-/// `SHA256_Init` / `SHA256_Update` / `SHA256_Final` from the system's libcrypto (OpenSSL 1.1 or 3), if any.
-enum SystemSHA256 {
-  /// `sizeof(SHA256_CTX)` is 112 bytes in OpenSSL 1.1 and 3; allocated generously.
-  static let contextByteCount = 256
-
-  struct Functions: Sendable {
-    // C function addresses as integers: plain values, trivially Sendable.
-    let initAddress: UInt
-    let updateAddress: UInt
-    let finalAddress: UInt
-
-    typealias InitFunction = @convention(c) (UnsafeMutableRawPointer) -> Int32
-    typealias UpdateFunction = @convention(c) (UnsafeMutableRawPointer, UnsafeRawPointer, Int) -> Int32
-    typealias FinalFunction = @convention(c) (UnsafeMutablePointer<UInt8>, UnsafeMutableRawPointer) -> Int32
-
-    func initialize(_ context: UnsafeMutableRawPointer) -> Int32 {
-      unsafeBitCast(UnsafeRawPointer(bitPattern: initAddress), to: InitFunction.self)(context)
-    }
-    func update(_ context: UnsafeMutableRawPointer, _ bytes: UnsafeRawPointer, _ count: Int) -> Int32 {
-      unsafeBitCast(UnsafeRawPointer(bitPattern: updateAddress), to: UpdateFunction.self)(context, bytes, count)
-    }
-    func finalize(_ digest: UnsafeMutablePointer<UInt8>, _ context: UnsafeMutableRawPointer) -> Int32 {
-      unsafeBitCast(UnsafeRawPointer(bitPattern: finalAddress), to: FinalFunction.self)(digest, context)
-    }
-  }
-
-  /// Loaded once; `nil` when no libcrypto with these symbols can be opened.
-  static let functions: Functions? = {
-    for name in ["libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so"] {
-      guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { continue }
-      // The handle stays open for the life of the process (the functions are used until exit).
-      guard let i = dlsym(handle, "SHA256_Init"), let u = dlsym(handle, "SHA256_Update"),
-        let f = dlsym(handle, "SHA256_Final")
-      else { continue }
-      return Functions(
-        initAddress: UInt(bitPattern: i), updateAddress: UInt(bitPattern: u), finalAddress: UInt(bitPattern: f))
-    }
-    return nil
-  }()
 }

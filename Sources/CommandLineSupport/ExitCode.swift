@@ -1,3 +1,5 @@
+import SystemIO
+
 /// A process exit status. Throw it from `Command.run` to end the command with that status and no message.
 ///
 /// The policy mirrors swift-argument-parser: 0 for success, help and version; 64 (`EX_USAGE`) for usage
@@ -16,7 +18,7 @@ public struct ExitCode: Error, Sendable, Hashable, CustomStringConvertible {
   /// 64: a usage error (`EX_USAGE`): bad arguments, options or values.
   public static let usage = ExitCode(64)
   /// 130: interrupted by SIGINT or SIGTERM (shell convention for 128 + SIGINT).
-  public static let interrupted = ExitCode(130)
+  public static let interrupted = ExitCode(InterruptHandler.exitStatus)
 
   /// `exit code N`.
   public var description: String { "exit code \(rawValue)" }

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#elseif canImport(Musl)
-  @preconcurrency import Musl
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import SystemIO
 
 /// The process environment as far as the command line cares: terminal width and environment variables.
 /// Kept apart from the pure parser and formatter, which take the width as an argument.
@@ -23,7 +17,6 @@ public enum Terminal {
 
   /// The environment variable `name`, or `nil`.
   public static func environmentValue(_ name: String) -> String? {
-    guard let value = getenv(name) else { return nil }
-    return String(cString: value)
+    ProcessEnvironment.current(name)
   }
 }

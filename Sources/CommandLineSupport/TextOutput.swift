@@ -1,19 +1,13 @@
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#elseif canImport(Musl)
-  @preconcurrency import Musl
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import SystemIO
 import Synchronization
 
 /// An unbuffered text stream: a file descriptor (stdout, stderr) or an in-memory capture for tests.
 ///
-/// Each `write` goes straight to `write(2)` (looping over short writes and `EINTR`), so output from
+/// Each `write` goes straight to `write(2)` (`StandardStream.writeAll`: short writes and `EINTR` handled), so output from
 /// different streams and threads appears in the order it was written and nothing is lost on `exit`.
 /// Thread-safe; concurrent `write`s do not interleave within one call.
 public final class TextOutput: Sendable, TextOutputStream {
-  private let fileDescriptor: Int32?
+  private let stream: StandardStream?
   private let captured: Mutex<String>
   private let writeLock = Mutex<Void>(())
   private let capturedIsTerminal: Bool
@@ -25,14 +19,14 @@ public final class TextOutput: Sendable, TextOutputStream {
 
   /// A stream writing to `fileDescriptor` (which it does not own or close).
   public init(fileDescriptor: Int32) {
-    self.fileDescriptor = fileDescriptor
+    self.stream = StandardStream(rawValue: fileDescriptor)
     self.captured = Mutex("")
     self.capturedIsTerminal = false
   }
 
   /// An in-memory stream; `isTerminal` pretends to be a TTY so progress output can be tested.
   public init(capturingAsTerminal isTerminal: Bool = false) {
-    self.fileDescriptor = nil
+    self.stream = nil
     self.captured = Mutex("")
     self.capturedIsTerminal = isTerminal
   }
@@ -47,31 +41,19 @@ public final class TextOutput: Sendable, TextOutputStream {
 
   /// Whether the stream is a terminal (`isatty`); drives progress bars and colour decisions.
   public var isTerminal: Bool {
-    guard let fileDescriptor else { return capturedIsTerminal }
-    return isatty(fileDescriptor) == 1
+    guard let stream else { return capturedIsTerminal }
+    return stream.isTerminal
   }
 
   /// Writes `string` as is. Write errors (a closed pipe) are ignored: there is nowhere to report them.
   public func write(_ string: String) {
-    guard let fileDescriptor else {
+    guard let stream else {
       captured.withLock { $0 += string }
       return
     }
     var string = string
     writeLock.withLock { _ in
-      string.withUTF8 { bytes in
-        var offset = 0
-        while offset < bytes.count, let base = bytes.baseAddress {
-          let written = systemWrite(fileDescriptor, base + offset, bytes.count - offset)
-          if written > 0 {
-            offset += written
-          } else if written < 0 && errno == EINTR {
-            continue
-          } else {
-            return
-          }
-        }
-      }
+      string.withUTF8 { bytes in _ = stream.writeAll(UnsafeRawBufferPointer(bytes)) }
     }
   }
 
@@ -79,9 +61,4 @@ public final class TextOutput: Sendable, TextOutputStream {
   public func line(_ text: String = "") {
     write(text + "\n")
   }
-}
-
-/// `write(2)`; at file scope so the name resolves to libc rather than `TextOutput.write`.
-private func systemWrite(_ fileDescriptor: Int32, _ bytes: UnsafePointer<UInt8>, _ count: Int) -> Int {
-  write(fileDescriptor, bytes, count)
 }

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Musl)
-  import Musl
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import CMath
 
 /// ggml's scalar conversions and rounding helpers, reproduced bit for bit (ggml-impl.h, ggml-quants.c).
 ///
@@ -63,15 +57,7 @@ public enum GGMLScalars {
   /// libm's `log2f`, the function ggml's MXFP4 scale uses (`floorf(log2f(amax))` rounds up to an integer just
   /// below a power of two, so the exponent field alone would differ).
   @inline(__always)
-  static func log2f(_ value: Float) -> Float {
-    #if canImport(Glibc)
-      Glibc.log2f(value)
-    #elseif canImport(Musl)
-      Musl.log2f(value)
-    #else
-      Darwin.log2f(value)
-    #endif
-  }
+  static func log2f(_ value: Float) -> Float { CMath.log2(value) }
 
   /// `best_index_int8`: the index of the table value nearest to `x` (binary search; on a tie the upper one).
   @inline(__always)

@@ -1,3 +1,4 @@
+import SystemIO
 import TensorCore
 
 /// Which share of a job one process does: part `index` (0-based) of `count`.

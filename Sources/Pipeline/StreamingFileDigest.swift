@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#elseif canImport(Musl)
-  @preconcurrency import Musl
-#endif
 import Dispatch
 import Synchronization
 import Checkpoint
@@ -63,7 +58,7 @@ final class StreamingFileDigest: Sendable {
   /// left to do, and the disk works while the CPU converts.
   func startWriteback(_ range: Range<Int>) {
     guard !range.isEmpty else { return }
-    descriptor.advise(POSIX_FADV_DONTNEED, offset: range.lowerBound, byteCount: range.count)
+    descriptor.advise(.dontNeed, range: range)
   }
 
   /// Stops hashing (the file will not be completed).

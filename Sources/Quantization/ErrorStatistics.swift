@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Musl)
-  import Musl
-#endif
+import CMath
 import TensorCore
 
 /// How far a candidate (a converted, dequantized tensor) is from its reference, element by element: the one
@@ -47,7 +43,7 @@ public struct ErrorStatistics: Sendable, Equatable {
   public var snrDecibels: Double {
     if errorEnergy == 0 { return .infinity }
     if signalEnergy == 0 { return -.infinity }
-    return 10 * log10(signalEnergy / errorEnergy)
+    return 10 * CMath.log10(signalEnergy / errorEnergy)
   }
 
   /// `Σ ref·cand / (‖ref‖·‖cand‖)`; 1 when both are all zero, 0 when only one is.

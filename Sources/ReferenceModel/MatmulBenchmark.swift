@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#elseif canImport(Musl)
-  @preconcurrency import Musl
-#endif
 import TensorCore
 
 /// Times `matmul` on fixed shapes, for comparison with numpy's `X @ W.T` (see `scripts/bench-matmul`).
@@ -98,9 +93,9 @@ public enum MatmulBenchmark {
   }
 
   static func monotonicSeconds() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    let elapsed = ContinuousClock.now - epoch
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
   }
+  private static let epoch = ContinuousClock.now
 }
 

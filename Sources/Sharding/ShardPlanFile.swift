@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#endif
 import JSON
 import SafeTensors
 import SystemIO
@@ -133,7 +130,7 @@ public struct ShardPlanFile: Sendable, Equatable {
     }
     // Several parts may start at once: each writes its own temporary file, then renames it into place
     // (the contents are identical, so whichever rename lands last is fine).
-    let temporary = FileSystem.join(outputDirectory, ".smelt-shard-plan.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).smelt-tmp")
+    let temporary = FileSystem.join(outputDirectory, ".smelt-shard-plan.\(CurrentProcess.identifier).\(UInt32.random(in: 0...UInt32.max)).smelt-tmp")
     do {
       let descriptor = try FileDescriptor.open(temporary, .createTruncating)
       defer { descriptor.close() }

@@ -1,13 +1,6 @@
 import CommandLineSupport
 import SystemIO
 
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#elseif canImport(Musl)
-  @preconcurrency import Musl
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// The version `smelt --version` prints. The only place it is written down.
 public enum SmeltVersion {
@@ -46,16 +39,16 @@ public enum SmeltCommands {
     ProcessLimits.raiseOpenFileLimit()
     if let problem = ProcessLimits.startupProblem() {
       TextOutput.standardError.line("Error: \(problem)")
-      exit(ExitCode.failure.rawValue)
+      CurrentProcess.exit(ExitCode.failure.rawValue)
     }
     InterruptHandler.install()
     // Temporary output files (AtomicOutputFile) register themselves; Ctrl-C must not leave them behind.
     _ = InterruptHandler.register { CleanupRegistry.shared.removeAllAndClose() }
     // A file-size limit (ulimit -f) must surface as an EFBIG write error, cleaned up and reported like a
     // full disk, instead of SIGXFSZ killing the process and leaving temporary files behind.
-    signal(SIGXFSZ, SIG_IGN)
+    CurrentProcess.reportFileSizeLimitAsError()
     let arguments = Array(CommandLine.arguments.dropFirst())
     let status = run(arguments: arguments, stdout: .standardOutput, stderr: .standardError)
-    exit(status)
+    CurrentProcess.exit(status)
   }
 }

@@ -4,7 +4,7 @@
   @preconcurrency import Musl
 #endif
 
-/// How a file will be read, for `FileDescriptor.advise(_:)` (`posix_fadvise`).
+/// How a file's bytes will be used, for `FileDescriptor.advise(_:range:)` (`posix_fadvise`).
 public enum FileAccessPattern: Sendable {
   /// `POSIX_FADV_NORMAL`: the default read-ahead.
   case normal
@@ -12,20 +12,16 @@ public enum FileAccessPattern: Sendable {
   case random
   /// `POSIX_FADV_SEQUENTIAL`: aggressive read-ahead.
   case sequential
+  /// `POSIX_FADV_DONTNEED`: the bytes are done with — clean pages leave the page cache, and writeback of
+  /// dirty ones starts now without waiting.
+  case dontNeed
 
   var rawValue: Int32 {
     switch self {
     case .normal: POSIX_FADV_NORMAL
     case .random: POSIX_FADV_RANDOM
     case .sequential: POSIX_FADV_SEQUENTIAL
+    case .dontNeed: POSIX_FADV_DONTNEED
     }
-  }
-}
-
-extension FileDescriptor {
-  /// Tells the kernel how this descriptor will read the file (`posix_fadvise` over the whole file);
-  /// advisory, errors ignored. Applies to this open file description only.
-  public func advise(_ pattern: FileAccessPattern) {
-    advise(pattern.rawValue)
   }
 }

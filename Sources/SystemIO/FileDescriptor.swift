@@ -129,8 +129,9 @@ public struct FileDescriptor: Sendable, Hashable {
     guard SystemCall.retrying({ fsync(rawValue) }) == 0 else { throw SystemError("sync", path: path) }
   }
 
-  /// Tells the kernel how the file will be read (`posix_fadvise`); advisory, errors ignored.
-  public func advise(_ advice: Int32, offset: Int = 0, byteCount: Int = 0) {
-    _ = posix_fadvise(rawValue, off_t(offset), off_t(byteCount), advice)
+  /// Tells the kernel how bytes `range` of the file (nil: all of it) will be used (`posix_fadvise`); advisory,
+  /// errors ignored. Applies to this open file description only.
+  public func advise(_ pattern: FileAccessPattern, range: Range<Int>? = nil) {
+    _ = posix_fadvise(rawValue, off_t(range?.lowerBound ?? 0), off_t(range?.count ?? 0), pattern.rawValue)
   }
 }

@@ -22,6 +22,9 @@ public struct SystemError: Error, Sendable, CustomStringConvertible, Equatable {
     self.detail = detail
   }
 
+  /// `EINVAL`, for refusals of an invalid argument made outside SystemIO.
+  public static let invalidArgument: Int32 = EINVAL
+
   /// The C library's text for `code`, e.g. "No space left on device".
   public var reason: String { String(cString: strerror(code)) }
 

@@ -1,4 +1,5 @@
 import Dispatch
+import SystemIO
 
 /// Data-parallel loops over index ranges, on all cores.
 public enum Parallel {
@@ -11,7 +12,7 @@ public enum Parallel {
   public static func threadCount(environment: ProcessEnvironment.Lookup) -> Int {
     if let text = environment("SMELT_THREADS"), let n = Int(text), n > 0 { return n }
     if let text = environment("SLURM_CPUS_PER_TASK"), let n = Int(text), n > 0 { return n }
-    return max(1, activeProcessorCount())
+    return max(1, ProcessEnvironment.activeProcessorCount)
   }
 
   /// Runs `body` on chunks of `0..<count`, each chunk a contiguous range, in parallel.

@@ -1,8 +1,5 @@
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#elseif canImport(Musl)
-  @preconcurrency import Musl
-#endif
+import CMath
+
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a tiny deterministic generator for seeded inputs — random
 /// tokens and activations in `validate`, benchmark inputs, and reproducible tests.
@@ -26,6 +23,6 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
   public mutating func nextGaussian() -> Float {
     let u1 = max(Double(next() >> 11) * 0x1p-53, 0x1p-60)
     let u2 = Double(next() >> 11) * 0x1p-53
-    return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+    return Float((-2 * CMath.log(u1)).squareRoot() * CMath.cos(2 * Double.pi * u2))
   }
 }

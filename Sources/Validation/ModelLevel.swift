@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Musl)
-  import Musl
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import CMath
 import ReferenceModel
 import TensorCore
 
@@ -93,7 +87,7 @@ public struct LogitStatistics: Sendable {
       for (a, b) in zip(r, c) { maxDifference = max(maxDifference, abs(Double(a) - Double(b))) }
       let logP = Self.logSoftmax(r), logQ = Self.logSoftmax(c)
       var divergence = 0.0
-      for v in 0..<V { divergence += exp(logP[v]) * (logP[v] - logQ[v]) }
+      for v in 0..<V { divergence += CMath.exp(logP[v]) * (logP[v] - logQ[v]) }
       kl.append(max(0, divergence))
       if Self.argmax(r) == Self.argmax(c) { agreements += 1 }
     }
@@ -123,18 +117,18 @@ public struct LogitStatistics: Sendable {
         guard next < V else { return nil }
         let m = Double(row.max() ?? 0)
         var sum = 0.0
-        for v in row { sum += exp(Double(v) - m) }
-        negativeLogLikelihood += m + log(sum) - Double(row[start + next])
+        for v in row { sum += CMath.exp(Double(v) - m) }
+        negativeLogLikelihood += m + CMath.log(sum) - Double(row[start + next])
       }
     }
-    return exp(negativeLogLikelihood / Double(tokens.count * (T - 1)))
+    return CMath.exp(negativeLogLikelihood / Double(tokens.count * (T - 1)))
   }
 
   static func logSoftmax(_ x: ArraySlice<Float>) -> [Double] {
     let m = Double(x.max() ?? 0)
     var sum = 0.0
-    for v in x { sum += exp(Double(v) - m) }
-    let logSum = m + log(sum)
+    for v in x { sum += CMath.exp(Double(v) - m) }
+    let logSum = m + CMath.log(sum)
     return x.map { Double($0) - logSum }
   }
 

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Musl)
-  import Musl
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import CMath
 import Checkpoint
 import TensorCore
 import WeightFormats
@@ -169,7 +163,7 @@ public struct HiddenStateComparison: Sendable {
   /// `nil` for a zero reference.
   public var relativeError: Double? {
     guard let snr = metrics.snrDecibels else { return nil }
-    return pow(10, -snr / 20)
+    return CMath.pow(10, -snr / 20)
   }
 }
 

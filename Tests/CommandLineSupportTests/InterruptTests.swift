@@ -3,6 +3,7 @@
 #elseif canImport(Musl)
   @preconcurrency import Musl
 #endif
+import SystemIO
 import Testing
 
 @testable import CommandLineSupport

@@ -1,3 +1,4 @@
+import SystemIO
 import JobParts
 import TensorCore
 import Testing

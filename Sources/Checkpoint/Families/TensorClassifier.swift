@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 
 /// What a tensor is in its model.
 public enum TensorRole: String, Sendable, CaseIterable {
@@ -115,9 +112,13 @@ public struct TensorClassifier: Sendable {
   private func classify(
     _ name: String, _ bytes: UnsafeBufferPointer<UInt8>, components: UnsafeMutableBufferPointer<Range<Int>>
   ) -> TensorClass {
-    func startsWith(_ prefix: [UInt8]) -> Bool {
-      prefix.count <= bytes.count && prefix.withUnsafeBufferPointer { p in memcmp(p.baseAddress!, bytes.baseAddress!, p.count) == 0 }
+    /// Whether `word` is at byte offset `start` of the name.
+    func matches(_ word: [UInt8], at start: Int) -> Bool {
+      guard start + word.count <= bytes.count else { return false }
+      for i in word.indices where word[i] != bytes[start + i] { return false }
+      return true
     }
+    func startsWith(_ prefix: [UInt8]) -> Bool { matches(prefix, at: 0) }
     // Components after `start`, as byte ranges (at most `components.count`; a longer name is "other").
     func split(from start: Int) -> Int? {
       var count = 0
@@ -135,7 +136,7 @@ public struct TensorClassifier: Sendable {
       return Substring(utf8[utf8.index(utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: range.upperBound)])
     }
     func equals(_ range: Range<Int>, _ word: [UInt8]) -> Bool {
-      range.count == word.count && word.withUnsafeBufferPointer { w in memcmp(w.baseAddress!, bytes.baseAddress! + range.lowerBound, w.count) == 0 }
+      range.count == word.count && matches(word, at: range.lowerBound)
     }
     func isAny(_ range: Range<Int>, _ words: [[UInt8]]) -> Bool { words.contains { equals(range, $0) } }
     func integer(_ range: Range<Int>) -> Int? {

@@ -1,8 +1,5 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Musl)
-  import Musl
-#endif
+import CMath
+
 
 // Small per-row and per-element blocks. All F32; shapes in comments.
 
@@ -26,11 +23,11 @@ func rmsNorm(_ x: [Float], weight: [Float], rowCount: Int, width: Int, epsilon: 
 
 /// `silu(x) = x / (1 + e^-x)` (torch's formula).
 @inline(__always)
-func silu(_ x: Float) -> Float { x / (1 + exp(-x)) }
+func silu(_ x: Float) -> Float { x / (1 + CMath.exp(-x)) }
 
 /// `sigmoid(x) = 1 / (1 + e^-x)`.
 @inline(__always)
-func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
+func sigmoid(_ x: Float) -> Float { 1 / (1 + CMath.exp(-x)) }
 
 /// In-place softmax over `values` (max-subtracted, F32 exponentials, Double sum).
 func softmaxInPlace(_ values: inout [Float], count: Int) {
@@ -39,7 +36,7 @@ func softmaxInPlace(_ values: inout [Float], count: Int) {
   for i in 0..<count { maximum = max(maximum, values[i]) }
   var sum = 0.0
   for i in 0..<count {
-    let e = exp(values[i] - maximum)
+    let e = CMath.exp(values[i] - maximum)
     values[i] = e
     sum += Double(e)
   }

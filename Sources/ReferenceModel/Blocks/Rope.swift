@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Musl)
-  import Musl
-#endif
+import CMath
 
 /// Rotary position embedding tables for one sequence length, built as transformers'
 /// `DeepseekV3RotaryEmbedding` builds them: `inv_freq` from `_compute_default_rope_parameters` or
@@ -33,11 +29,11 @@ public struct RopeTable: Sendable {
     let half = dimension / 2
     let base = Float(configuration.theta)
     // pos_freqs = base ** (arange(0, dim, 2).float() / dim), in F32.
-    let positionFrequencies = (0..<half).map { i in pow(base, Float(2 * i) / Float(dimension)) }
+    let positionFrequencies = (0..<half).map { i in CMath.pow(base, Float(2 * i) / Float(dimension)) }
 
     if let yarn = configuration.yarn {
       let factor = yarn.factor
-      func mscale(_ scale: Double, _ m: Double) -> Double { scale <= 1 ? 1 : 0.1 * m * log(scale) + 1 }
+      func mscale(_ scale: Double, _ m: Double) -> Double { scale <= 1 ? 1 : 0.1 * m * CMath.log(scale) + 1 }
       let attention: Double
       if let explicit = yarn.attentionFactor {
         attention = explicit
@@ -72,8 +68,8 @@ public struct RopeTable: Sendable {
     for t in 0..<positionCount {
       for i in 0..<half {
         let angle = inverseFrequencies[i] * Float(t)
-        cosines[t * half + i] = cos(angle) * attentionFactor
-        sines[t * half + i] = sin(angle) * attentionFactor
+        cosines[t * half + i] = CMath.cos(angle) * attentionFactor
+        sines[t * half + i] = CMath.sin(angle) * attentionFactor
       }
     }
     self.cosines = cosines
@@ -87,7 +83,7 @@ public struct RopeTable: Sendable {
     truncate: Bool
   ) -> (low: Double, high: Double) {
     func correctionDimension(_ rotations: Double) -> Double {
-      Double(dimension) * log(Double(originalMaxPositionEmbeddings) / (rotations * 2 * Double.pi)) / (2 * log(base))
+      Double(dimension) * CMath.log(Double(originalMaxPositionEmbeddings) / (rotations * 2 * Double.pi)) / (2 * CMath.log(base))
     }
     var low = correctionDimension(betaFast)
     var high = correctionDimension(betaSlow)
@@ -124,7 +120,7 @@ public struct RopeTable: Sendable {
 public func attentionSoftmaxScale(queryKeyHeadDimension: Int, rope: RopeConfiguration) -> Double {
   var scale = 1 / Double(queryKeyHeadDimension).squareRoot()
   if let yarn = rope.yarn, let all = yarn.mscaleAllDimensions, all != 0 {
-    let mscale = yarn.factor <= 1 ? 1 : 0.1 * all * log(yarn.factor) + 1
+    let mscale = yarn.factor <= 1 ? 1 : 0.1 * all * CMath.log(yarn.factor) + 1
     scale *= mscale * mscale
   }
   return scale

@@ -2,8 +2,6 @@
   @preconcurrency import Glibc
 #elseif canImport(Musl)
   @preconcurrency import Musl
-#elseif canImport(Darwin)
-  import Darwin
 #endif
 import Dispatch
 import Synchronization
@@ -15,7 +13,8 @@ import Synchronization
 /// or the system sends to stop a job: SIGINT (Ctrl-C), SIGTERM (kill, schedulers), SIGHUP (the terminal or
 /// ssh session went away), SIGPIPE (sent with kill; a write to a closed pipe only fails with EPIPE, since
 /// the signal is blocked), SIGUSR1/SIGUSR2, SIGALRM and SIGXCPU (ulimit -t). Each leaves no temporary file
-/// behind. (SIGXFSZ is ignored instead, see `SmeltCommands.main`: a file-size limit is a write error.)
+/// behind. (SIGXFSZ is ignored instead, `CurrentProcess.reportFileSizeLimitAsError`: a file-size limit is a
+/// write error.)
 ///
 /// Design choice: a Dispatch signal source rather than a C signal handler. The signals are ignored at the
 /// process level (`SIG_IGN`) and delivered to a handler that runs on a Dispatch queue, as ordinary Swift
@@ -41,6 +40,9 @@ public enum InterruptHandler {
   }
 
   private static let registry = Mutex(Registry())
+
+  /// The status an interrupted run exits with: 130, the shell's 128 + SIGINT (`ExitCode.interrupted`).
+  public static let exitStatus: Int32 = 130
 
   /// The signals `install()` handles.
   public static let handledSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU]
@@ -114,7 +116,7 @@ public enum InterruptHandler {
 
   private static func interrupted() -> Never {
     runCleanups()
-    TextOutput.standardError.write("\nInterrupted.\n")
-    _exit(ExitCode.interrupted.rawValue)
+    Array("\nInterrupted.\n".utf8).withUnsafeBytes { _ = StandardStream.error.writeAll($0) }
+    _exit(exitStatus)
   }
 }

@@ -1,0 +1,50 @@
+#if canImport(Glibc)
+  @preconcurrency import Glibc
+#elseif canImport(Musl)
+  @preconcurrency import Musl
+#endif
+
+/// A descriptor written sequentially — standard output and error, a pipe — rather than at offsets like
+/// `FileDescriptor`. It is not owned: nothing closes it.
+public struct StandardStream: Sendable, Hashable {
+  /// The C descriptor.
+  public let rawValue: Int32
+
+  public init(rawValue: Int32) { self.rawValue = rawValue }
+
+  public static let output = StandardStream(rawValue: 1)
+  public static let error = StandardStream(rawValue: 2)
+
+  /// Whether the descriptor is a terminal (`isatty`).
+  public var isTerminal: Bool { isatty(rawValue) == 1 }
+
+  /// Writes all of `bytes` (`write(2)`, looping over short writes; `EINTR` retried). Returns false when a
+  /// write fails (a closed pipe, a full disk): the rest is dropped.
+  @discardableResult
+  public func writeAll(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    guard let base = bytes.baseAddress else { return true }
+    var offset = 0
+    while offset < bytes.count {
+      let written = SystemCall.retrying { write(rawValue, base + offset, bytes.count - offset) }
+      guard written > 0 else { return false }
+      offset += written
+    }
+    return true
+  }
+}
+
+/// The running process: what a command-line tool asks of it besides files.
+public enum CurrentProcess {
+  /// The process id (`getpid`), e.g. to make a temporary name unique among concurrent processes.
+  public static var identifier: Int32 { getpid() }
+
+  /// Ends the process with `status` (`exit`: atexit handlers run, stdio is flushed).
+  public static func exit(_ status: Int32) -> Never { Glibc.exit(status) }
+
+  /// Ends the process at once with `status` (`_exit`: no atexit handler runs), from a signal's handler.
+  public static func exitImmediately(_ status: Int32) -> Never { _exit(status) }
+
+  /// Makes a file-size limit (`ulimit -f`) surface as an `EFBIG` write error instead of `SIGXFSZ` killing
+  /// the process (which would leave temporary files behind).
+  public static func reportFileSizeLimitAsError() { signal(SIGXFSZ, SIG_IGN) }
+}

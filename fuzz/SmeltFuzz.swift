@@ -1,5 +1,5 @@
 // libFuzzer entry point for Smelt's parsers of untrusted bytes. Built by `scripts/fuzz`, which compiles this
-// file together with the sources of the library modules the parsers live in (TensorCore, JSON, SystemIO,
+// file together with the sources of the library modules the parsers live in (SystemIO, CMath, TensorCore, JSON,
 // SafeTensors, Quantization, Checkpoint, Pipeline, WeightFormats, GGML, GGUF, GGUFModel) into one module, so no `import` of those modules appears
 // here.
 //

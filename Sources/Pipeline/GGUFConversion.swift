@@ -262,12 +262,13 @@ public struct RepackedTensor: Sendable, Equatable {
   /// Blocks whose source scale the target rounds (a Q4_0 `d` is F16; a BF16 scale outside F16's range or
   /// precision is rounded to nearest even): 0 when the tensor is bit-exact.
   public var inexactBlocks: Int
-  /// The first such block: source weight and its block index (row-major, 32 elements each).
-  public var firstInexact: (source: String, block: Int)?
+  /// The first such block.
+  public var firstInexact: SourceBlock?
 
-  public static func == (a: RepackedTensor, b: RepackedTensor) -> Bool {
-    a.name == b.name && a.repack == b.repack && a.inexactBlocks == b.inexactBlocks
-      && a.firstInexact?.source == b.firstInexact?.source && a.firstInexact?.block == b.firstInexact?.block
+  /// A block of a source weight: its index, row-major, 32 elements each.
+  public struct SourceBlock: Sendable, Equatable {
+    public var source: String
+    public var block: Int
   }
 }
 
@@ -287,7 +288,7 @@ public final class GGUFConversionRunner: Sendable {
   let workerCount: Int
   private let groups: [String: (group: WeightGroup, geometry: WeightGeometry)]
   /// Per repacked tensor (index into `plan.tensors`): inexact blocks so far, and the first (source, block).
-  private let repackTallies = Mutex<[Int: (count: Int, first: (source: String, block: Int)?)]>([:])
+  private let repackTallies = Mutex<[Int: (count: Int, first: RepackedTensor.SourceBlock?)]>([:])
 
   public init(plan: GGUFConversionPlan, checkpoint: Checkpoint, chunkElements: Int = 1 << 20, workerCount: Int = Parallel.defaultThreadCount) throws {
     self.plan = plan
@@ -546,7 +547,7 @@ public final class GGUFConversionRunner: Sendable {
         tally.count += blocks.inexactBlocks.count
         // Pieces finish in any order: keep the first in stacking order.
         if tally.first == nil || piece.plane < (tensor.source.tensorNames.firstIndex(of: tally.first!.source) ?? 0) {
-          tally.first = (name, first)
+          tally.first = RepackedTensor.SourceBlock(source: name, block: first)
         }
         tallies[piece.tensor] = tally
       }

@@ -142,9 +142,9 @@ struct ConvertGGUF {
     }
     progress.finish()
     for tensor in report.repacked where tensor.inexactBlocks > 0 {
-      let where_ = tensor.firstInexact.map { " (first: block \($0.block) of \($0.source))" } ?? ""
+      let location = tensor.firstInexact.map { " (first: block \($0.block) of \($0.source))" } ?? ""
       context.warn(
-        "\(tensor.name): \(tensor.inexactBlocks) block(s) not exact\(where_): their scale is no F16 value, so q4_0 holds it rounded to nearest even; the other blocks are bit-exact")
+        "\(tensor.name): \(tensor.inexactBlocks) block(s) not exact\(location): their scale is no F16 value, so q4_0 holds it rounded to nearest even; the other blocks are bit-exact")
     }
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(.object(members: [

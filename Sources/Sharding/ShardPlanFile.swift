@@ -1,6 +1,7 @@
 #if canImport(Glibc)
   @preconcurrency import Glibc
 #endif
+import Checkpoint
 import JSON
 import SafeTensors
 import SystemIO

@@ -1,5 +1,4 @@
 import Dispatch
-import JSON
 import SafeTensors
 import Synchronization
 import SystemIO

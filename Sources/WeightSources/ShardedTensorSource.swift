@@ -45,7 +45,7 @@ public final class ShardedTensorSource: TensorSource {
     self.directory = directory
     let manifestPath = FileSystem.join(directory, ShardManifest.fileName)
     let bytes = try FileSystem.readFile(manifestPath, limit: 1 << 30)
-    func invalid(_ reason: String) -> ValidationError {
+    func invalid(_ reason: String) -> WeightSourceError {
       .badShape(tensor: manifestPath, shape: [], expected: "a smelt shard manifest (\(DocumentSchema.shardManifest)): \(reason)")
     }
     guard let manifest = ShardManifest(json: bytes), let tensors = manifest.tensors else { throw invalid("schema and tensors") }
@@ -70,7 +70,7 @@ public final class ShardedTensorSource: TensorSource {
         files.append(try SafeTensorsFile(path: FileSystem.join(directory, file)))
       }
       guard let stored = files[index].header.entry(named: name) else {
-        throw ValidationError.missingWeight(name: name, checkpoint: FileSystem.join(directory, file))
+        throw WeightSourceError.missingWeight(name: name, checkpoint: FileSystem.join(directory, file))
       }
       var piece = Piece(file: index, name: name, slice: nil)
       var shape = stored.shape
@@ -138,15 +138,15 @@ public final class ShardedTensorSource: TensorSource {
 
   public func bytes(of name: String, range: Range<Int>) throws -> TensorBytes {
     guard let entry = entriesByName[name], let parts = pieces[name], let first = parts.first else {
-      throw ValidationError.missingWeight(name: name, checkpoint: directory)
+      throw WeightSourceError.missingWeight(name: name, checkpoint: directory)
     }
     guard range.lowerBound >= 0, range.upperBound <= entry.byteCount else {
-      throw ValidationError.badShape(
+      throw WeightSourceError.badShape(
         tensor: name, shape: entry.shape, expected: "bytes \(range.lowerBound)..<\(range.upperBound) inside \(entry.byteCount)")
     }
     guard let slice = first.slice else {
       guard let view = files[first.file].tensor(named: first.name) else {
-        throw ValidationError.missingWeight(name: first.name, checkpoint: files[first.file].path)
+        throw WeightSourceError.missingWeight(name: first.name, checkpoint: files[first.file].path)
       }
       return TensorBytes(view: view, range: range)
     }
@@ -159,12 +159,12 @@ public final class ShardedTensorSource: TensorSource {
     var written = [Bool](repeating: false, count: extent)
     for part in parts {
       guard let piece = part.slice, let view = files[part.file].tensor(named: part.name) else {
-        throw ValidationError.missingWeight(name: part.name, checkpoint: files[part.file].path)
+        throw WeightSourceError.missingWeight(name: part.name, checkpoint: files[part.file].path)
       }
       let count = piece.positions.count
       let pieceBytes = view.bytes
       guard pieceBytes.count == outer * count * innerBytes else {
-        throw ValidationError.badShape(
+        throw WeightSourceError.badShape(
           tensor: part.name, shape: view.shape, expected: "a slice of \(entry.shape) along dim \(slice.dim)")
       }
       whole.withUnsafeMutableBytes { out in

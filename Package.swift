@@ -9,9 +9,11 @@
 //   CommandLineSupport        argument parsing, help text, exit codes, progress reporting
 //   Sensitivity               validate --sensitivity: KL per tensor group, the recipe that reaches a target
 //   Pipeline / Sharding / Validation   the jobs: convert, shard, validate
+//   WeightSources             the forward pass's weights from any checkpoint Smelt reads (safetensors, a smelt
+//                             shard output through its manifest, a deepseek2 GGUF), dequantized lazily
 //   JobParts                  splitting a job into parts: --part I/N and scheduler environments, balancing by
 //                             bytes of work, receipts, locks, --finalize's checks, Slurm job scripts
-//   ReferenceModel            F32 CPU forward pass (DeepSeek-V3 MLA + MoE)
+//   ReferenceModel            F32 CPU forward pass (DeepSeek-V3 MLA + MoE), its token batches and logits file
 //   Checkpoint                checkpoint directories, index.json, config.json, sharded writer
 //   WeightFormats             the format registry: detection, geometry, the one decoder
 //   GGUFModel                 what llama.cpp expects of a model's GGUF: deepseek2 mapping, tokenizer metadata,
@@ -64,7 +66,15 @@ let package = Package(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
       swiftSettings: optimizedKernels),
     .target(
-      name: "ReferenceModel", dependencies: ["TensorCore", "CMath", "Quantization", "Checkpoint"], swiftSettings: common),
+      name: "ReferenceModel", dependencies: ["TensorCore", "CMath", "SafeTensors", "Quantization", "Checkpoint"],
+      swiftSettings: common),
+    .target(
+      name: "WeightSources",
+      dependencies: [
+        "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "GGUFModel",
+        "ReferenceModel",
+      ],
+      swiftSettings: common),
     .target(name: "JobParts", dependencies: ["TensorCore", "JSON", "SystemIO"], swiftSettings: common),
     .target(
       name: "Pipeline",
@@ -79,26 +89,30 @@ let package = Package(
     .target(
       name: "Validation",
       dependencies: [
-        "TensorCore", "CMath", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
-        "GGUFModel",
+        "TensorCore", "CMath", "JSON", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
+        "WeightSources",
       ],
       swiftSettings: common),
     .target(
       name: "Sensitivity",
-      dependencies: ["TensorCore", "JSON", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel", "Pipeline", "Validation"],
+      dependencies: [
+        "TensorCore", "JSON", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel", "WeightSources",
+        "Pipeline", "Validation",
+      ],
       swiftSettings: common),
     .target(name: "CommandLineSupport", dependencies: ["SystemIO"], swiftSettings: common),
     .target(
       name: "SmeltCommands",
       dependencies: [
         "TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "WeightFormats", "Checkpoint", "ReferenceModel",
-        "Pipeline", "Sharding", "Validation", "Sensitivity", "JobParts", "CommandLineSupport", "GGML", "GGUF", "GGUFModel",
+        "WeightSources", "Pipeline", "Sharding", "Validation", "Sensitivity", "JobParts", "CommandLineSupport", "GGML", "GGUF",
+        "GGUFModel",
       ],
       swiftSettings: common),
     .executableTarget(name: "smelt", dependencies: ["SmeltCommands"], swiftSettings: common),
 
     .target(
-      name: "TestSupport", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Checkpoint"],
+      name: "TestSupport", dependencies: ["TensorCore", "SystemIO", "SafeTensors"],
       path: "Tests/TestSupport", swiftSettings: common),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: common),
     .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], swiftSettings: common),
@@ -124,9 +138,14 @@ let package = Package(
     .testTarget(
       name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "JobParts", "GGML", "GGUF", "GGUFModel", "TestSupport"],
       swiftSettings: common),
-    .testTarget(name: "ShardingTests", dependencies: ["Sharding", "WeightFormats", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "ShardingTests", dependencies: ["Sharding", "WeightFormats"], swiftSettings: common),
     .testTarget(
-      name: "ValidationTests", dependencies: ["Validation", "Sensitivity", "WeightFormats", "Pipeline", "SmeltCommands", "TestSupport"],
+      name: "WeightSourcesTests",
+      dependencies: ["WeightSources", "ReferenceModel", "Checkpoint", "WeightFormats", "TensorCore", "TestSupport"],
+      swiftSettings: common),
+    .testTarget(
+      name: "ValidationTests",
+      dependencies: ["Validation", "WeightSources", "Sensitivity", "WeightFormats", "Pipeline", "SmeltCommands", "TestSupport"],
       swiftSettings: common),
     .testTarget(
       name: "CommandLineSupportTests", dependencies: ["CommandLineSupport", "TestSupport"], swiftSettings: common),

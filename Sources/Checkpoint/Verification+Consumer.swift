@@ -141,7 +141,7 @@ extension Verification {
   /// value scan.
   public static func consumerCheck(directory: String) -> [VerificationFinding] {
     var directories = [""]
-    if let manifest = ShardManifestFiles.read(directory: directory), !manifest.deviceDirectories.isEmpty {
+    if let manifest = ShardManifest.read(directory: directory), !manifest.deviceDirectories.isEmpty {
       directories = Array(Set(manifest.deviceDirectories)).sorted()
     }
     var findings: [VerificationFinding] = []

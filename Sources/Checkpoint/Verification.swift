@@ -1,5 +1,4 @@
 import Dispatch
-import JSON
 import SafeTensors
 import Synchronization
 import SystemIO
@@ -128,14 +127,14 @@ public enum Verification {
     // A directory holding both is a convert output written over a shard output (or the reverse): the
     // convert manifest, written last by a finished convert, wins, and the other is reported as stale.
     let visible = names.filter { !$0.hasPrefix(".") && FileSystem.kind(of: FileSystem.join(directory, $0)) == .file }
-    let shardManifest = visible.contains(ShardManifestFiles.fileName) ? ShardManifestFiles.read(directory: directory) : nil
+    let shardManifest = visible.contains(ShardManifest.fileName) ? ShardManifest.read(directory: directory) : nil
     if let shard = shardManifest, !visible.contains(OutputManifest.fileName) {
       return verifyShardOutput(directory: directory, deep: deep, manifest: shard, findings: findings)
     }
     if shardManifest != nil {
       findings.append(VerificationFinding(
-        .staleManifest, file: ShardManifestFiles.fileName,
-        "\(ShardManifestFiles.fileName) is a smelt shard manifest, but \(OutputManifest.fileName) says this is a convert output: one of them is left over from an earlier run; rerun the last command with --force"))
+        .staleManifest, file: ShardManifest.fileName,
+        "\(ShardManifest.fileName) is a smelt shard manifest, but \(OutputManifest.fileName) says this is a convert output: one of them is left over from an earlier run; rerun the last command with --force"))
     }
     let manifestPath = FileSystem.join(directory, OutputManifest.fileName)
     var hashed = 0
@@ -207,13 +206,13 @@ public enum Verification {
 
   /// `smelt shard` output: `manifest.json` lists every file with its SHA-256; each device directory is a
   /// checkpoint of its own.
-  static func verifyShardOutput(directory: String, deep: Bool, manifest: ShardManifestFiles, findings initial: [VerificationFinding])
+  static func verifyShardOutput(directory: String, deep: Bool, manifest: ShardManifest, findings initial: [VerificationFinding])
     -> VerificationReport
   {
     var findings = initial
-    findings += manifest.problems.map { VerificationFinding(.manifestInvalid, file: ShardManifestFiles.fileName, "\(ShardManifestFiles.fileName): \($0)") }
+    findings += manifest.problems.map { VerificationFinding(.manifestInvalid, file: ShardManifest.fileName, "\(ShardManifest.fileName): \($0)") }
     if let problem = manifest.selfCheckProblem {
-      findings.append(VerificationFinding(.manifestTampered, file: ShardManifestFiles.fileName, "\(ShardManifestFiles.fileName): \(problem)"))
+      findings.append(VerificationFinding(.manifestTampered, file: ShardManifest.fileName, "\(ShardManifest.fileName): \(problem)"))
     }
     findings += checkFiles(manifest.files, directory: directory)
     let listed = Set(manifest.files.map(\.name))
@@ -231,9 +230,9 @@ public enum Verification {
         findings.append(VerificationFinding(.incompleteRun, file: prefix + name, "'\(prefix + name)' is left over from an interrupted run"))
       }
       let visible = names.filter { !$0.hasPrefix(".") && FileSystem.kind(of: FileSystem.join(path, $0)) == .file }
-      for name in visible where !listed.contains(prefix + name) && !(device.isEmpty && name == ShardManifestFiles.fileName) {
+      for name in visible where !listed.contains(prefix + name) && !(device.isEmpty && name == ShardManifest.fileName) {
         findings.append(VerificationFinding(
-          .unlistedFile, file: prefix + name, "'\(prefix + name)' is not listed in \(ShardManifestFiles.fileName) (added after the run?)"))
+          .unlistedFile, file: prefix + name, "'\(prefix + name)' is not listed in \(ShardManifest.fileName) (added after the run?)"))
       }
       if device.isEmpty && !manifest.deviceDirectories.contains("") && !visible.contains(where: { $0.hasSuffix(".safetensors") }) { continue }
       for name in names where !name.hasPrefix(".") && FileSystem.isDirectory(FileSystem.join(path, name)) && !device.isEmpty {
@@ -423,128 +422,5 @@ public enum Verification {
       rest /= dim
     }
     return "[" + coordinates.reversed().map(String.init).joined(separator: ", ") + "]"
-  }
-}
-
-/// The parts of `smelt shard`'s `OUT/manifest.json` that verify needs (formats/shard-manifest.md): every
-/// file with its size and SHA-256, and the device directories.
-public struct ShardManifestFiles: Sendable {
-  public static let fileName = "manifest.json"
-  public var files: [OutputManifest.File]
-  public var deviceDirectories: [String]
-  /// Entries that could not be read (reported as `manifest-invalid`).
-  public var problems: [String]
-  /// Every device: its name and directory.
-  public var devices: [(name: String, directory: String)] = []
-  /// File path (as listed) → the device whose `files` list it: the owner of its tensors. Device directories
-  /// alone cannot say it: `--layout deepseek-mp` puts every rank's file in the top directory.
-  public var fileOwners: [String: String] = [:]
-  /// Every output tensor as the manifest places it (`tensors`).
-  public var tensors: [PlacedTensor] = []
-  /// Per MoE layer: expert → device names (`expert_to_devices`) and device name → experts
-  /// (`device_to_experts`).
-  public var expertMaps: [(layer: Int, expertToDevices: [Int: [String]], deviceToExperts: [String: [Int]])] = []
-  /// Why the file is not exactly what smelt wrote (edited after the run), or `nil`.
-  public var selfCheckProblem: String?
-
-  /// One entry of the manifest's `tensors` list.
-  public struct PlacedTensor: Sendable {
-    public var name: String
-    public var device: String
-    /// The file, relative to the output directory.
-    public var file: String
-    public var dtype: String
-    public var shape: [Int]
-    /// The tensor's name in the source checkpoint.
-    public var sourceName: String
-  }
-
-  /// The manifest of `directory`, or `nil` when `manifest.json` is not a smelt shard manifest.
-  public static func read(directory: String) -> ShardManifestFiles? {
-    guard let bytes = try? FileSystem.readFile(FileSystem.join(directory, fileName)) else { return nil }
-    return ShardManifestFiles(json: bytes)
-  }
-
-  public init?(json bytes: [UInt8]) {
-    guard let value = try? bytes.withUnsafeBytes({ try JSONParser.parse($0) }),
-      DocumentSchema.declares(DocumentSchema.shardManifest, value, legacyFormat: "smelt-shard-manifest")
-    else { return nil }
-    files = []
-    deviceDirectories = []
-    problems = []
-    var entries: [JSONValue] = value["other_files"]?.arrayValue ?? []
-    for device in value["devices"]?.arrayValue ?? [] {
-      if let directory = device["directory"]?.stringValue {
-        if directory.isEmpty || CheckpointIndex.isSafeRelativePath(directory) {
-          deviceDirectories.append(directory)
-        } else {
-          problems.append("device directory '\(directory)' is not a plain relative path")
-        }
-      }
-      entries += device["files"]?.arrayValue ?? []
-    }
-    for entry in entries {
-      guard let path = entry["path"]?.stringValue, let byteCount = entry["bytes"]?.intValue, byteCount >= 0,
-        let sha = entry["sha256"]?.stringValue, CheckpointIndex.isSafeRelativePath(path)
-      else {
-        problems.append("malformed file entry \(JSONWriter().string(entry))")
-        continue
-      }
-      files.append(OutputManifest.File(name: path, sha256: sha, byteCount: byteCount))
-    }
-    if files.isEmpty { problems.append("lists no files") }
-    for device in value["devices"]?.arrayValue ?? [] {
-      guard let name = device["name"]?.stringValue, let directory = device["directory"]?.stringValue else {
-        problems.append("malformed device entry")
-        continue
-      }
-      devices.append((name, directory))
-      for file in device["files"]?.arrayValue ?? [] {
-        if let path = file["path"]?.stringValue, fileOwners[path] == nil { fileOwners[path] = name }
-      }
-    }
-    for item in value["tensors"]?.arrayValue ?? [] {
-      guard let name = item["name"]?.stringValue, let device = item["device"]?.stringValue,
-        let file = item["file"]?.stringValue, let dtype = item["dtype"]?.stringValue,
-        let shape = item["shape"]?.arrayValue?.compactMap(\.intValue), let sourceName = item["source_name"]?.stringValue
-      else {
-        problems.append("malformed tensor entry \(JSONWriter().string(item))")
-        continue
-      }
-      tensors.append(PlacedTensor(name: name, device: device, file: file, dtype: dtype, shape: shape, sourceName: sourceName))
-    }
-    for layer in value["moe_layers"]?.arrayValue ?? [] {
-      guard let number = layer["layer"]?.intValue, let forward = layer["expert_to_devices"]?.objectValue,
-        let backward = layer["device_to_experts"]?.objectValue
-      else {
-        problems.append("malformed moe_layers entry")
-        continue
-      }
-      var expertToDevices: [Int: [String]] = [:]
-      for (key, slots) in forward {
-        guard let expert = Int(key), let list = slots.arrayValue else { continue }
-        expertToDevices[expert] = list.compactMap { $0["device"]?.stringValue }
-      }
-      var deviceToExperts: [String: [Int]] = [:]
-      for (device, experts) in backward { deviceToExperts[device] = experts.arrayValue?.compactMap(\.intValue) ?? [] }
-      expertMaps.append((number, expertToDevices, deviceToExperts))
-    }
-    selfCheckProblem = ShardManifestFiles.selfCheckProblem(bytes, value)
-  }
-
-  /// Why `bytes` (parsed as `value`) is not exactly what smelt writes (see `ShardManifest.sealedBytes`):
-  /// not in the canonical form, no `manifest_sha256`, or a checksum that does not match the contents.
-  static func selfCheckProblem(_ bytes: [UInt8], _ value: JSONValue) -> String? {
-    guard case .object(let object) = value, let recorded = object["manifest_sha256"]?.stringValue else {
-      return "has no manifest_sha256 (edited, or written by an older smelt)"
-    }
-    let body = JSONWriter(pretty: true).bytes(.object(object.removing("manifest_sha256"))) + [0x0A]
-    if SHA256.hex(of: body) != recorded {
-      return "its contents do not match its manifest_sha256 (the manifest was changed after it was written: devices, placement or expert maps)"
-    }
-    if JSONWriter(pretty: true).bytes(value) + [0x0A] != bytes {
-      return "is not byte-for-byte what smelt writes for its contents (the manifest was edited)"
-    }
-    return nil
   }
 }

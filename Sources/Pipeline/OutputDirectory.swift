@@ -149,7 +149,7 @@ public enum OutputDirectory {
   /// What the manifests in `output` say earlier runs wrote.
   public static func previousOutput(in output: String) -> PreviousOutput {
     var previous = PreviousOutput()
-    if let shard = ShardManifestFiles.read(directory: output) {
+    if let shard = ShardManifest.read(directory: output) {
       previous.deviceDirectories = shard.deviceDirectories.filter { !$0.isEmpty && CheckpointIndex.isSafeRelativePath($0) }
       previous.files += shard.files.map(\.name)
     }
@@ -195,7 +195,7 @@ public enum OutputDirectory {
     guard topLevel else { return false }
     switch name {
     case OutputManifest.fileName, ".smelt-progress.json", ".smelt-shard-plan.json": return true
-    case ShardManifestFiles.fileName: return ShardManifestFiles.read(directory: directory) != nil
+    case ShardManifest.fileName: return ShardManifest.read(directory: directory) != nil
     default: return name.hasPrefix(".smelt-shard-part-") && name.hasSuffix(".json")
     }
   }

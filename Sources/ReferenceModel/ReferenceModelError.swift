@@ -18,6 +18,8 @@ public enum ReferenceModelError: Error, Sendable, Equatable, CustomStringConvert
   case layerOutOfRange(layer: Int, layerCount: Int)
   /// The checkpoint's model family has an architecture this forward pass does not compute.
   case architectureNotImplemented(family: String, reason: String)
+  /// A token list could not be parsed, or names an id outside the vocabulary (`TokenBatch`).
+  case invalidTokens(String)
 
   public var description: String {
     switch self {
@@ -39,6 +41,8 @@ public enum ReferenceModelError: Error, Sendable, Equatable, CustomStringConvert
       "layer \(layer) is outside 0..<\(layerCount)"
     case .architectureNotImplemented(let family, let reason):
       "the reference forward pass does not implement \(family): \(reason); refusing rather than computing wrong logits (validate --level tensor still compares the weights)"
+    case .invalidTokens(let reason):
+      "invalid token list: \(reason)"
     }
   }
 }

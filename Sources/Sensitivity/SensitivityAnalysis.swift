@@ -7,6 +7,7 @@ import SafeTensors
 import TensorCore
 import Validation
 import WeightFormats
+import WeightSources
 
 /// `validate --sensitivity`: what converting each tensor group costs the model, one group at a time.
 ///

@@ -99,9 +99,9 @@ public enum ShardFinalizer {
         }
       }
     }
-    let manifest = ShardManifest.document(plan, weightFiles: weightFiles, otherFiles: otherFiles)
+    let manifest = ShardManifest(plan, weightFiles: weightFiles, otherFiles: otherFiles)
     let manifestPath = FileSystem.join(outputDirectory, ShardManifest.fileName)
-    try FileSystem.writeFileAtomically(ShardManifest.sealedBytes(manifest), to: manifestPath)
+    try FileSystem.writeFileAtomically(manifest.sealedBytes, to: manifestPath)
     return Result(weightFiles: weightFiles, otherFiles: otherFiles, manifestPath: manifestPath)
   }
 

@@ -3,7 +3,8 @@ import CommandLineSupport
 import Pipeline
 import ReferenceModel
 import SystemIO
-import Validation
+import TensorCore
+import WeightSources
 
 /// `smelt forward MODEL --tokens 'ID,ID;ID,ID'`: the F32 reference forward pass.
 struct ForwardCommand: Command {

@@ -1,9 +1,11 @@
 import CommandLineSupport
 import JSON
 import JobParts
+import ReferenceModel
 import SystemIO
 import TensorCore
 import Validation
+import WeightSources
 
 /// `smelt validate --part I/N`, `--finalize` and `--emit-sbatch`: the validation's units (one per weight,
 /// per layer, or the forward passes) spread over N parts by the bytes they read; each part stores its
@@ -43,7 +45,7 @@ extension ValidateCommand {
     for index in mine where done[index] == nil {
       do {
         done[index] = try validator.run(units[index]) { context.log($0) }
-      } catch ValidationError.invalidTokens(let reason) {
+      } catch ReferenceModelError.invalidTokens(let reason) {
         throw UsageError.invalid("invalid token list: \(reason)")
       }
       if clock.now - lastCheckpoint > .seconds(10) {

@@ -5,7 +5,9 @@ import Pipeline
 import ReferenceModel
 import SystemIO
 import Sensitivity
+import TensorCore
 import Validation
+import WeightSources
 
 /// `smelt validate ORIG --sensitivity --to SCHEME [--write-recipe FILE [--target-size S | --target-kld X]]`.
 struct SensitivityRequest {
@@ -79,7 +81,7 @@ extension ValidateCommand {
     let analysis: SensitivityAnalysis
     do {
       analysis = try SensitivityAnalysis.measure(checkpoint: checkpoint, ladder: ladder, tokens: tokens) { context.log($0) }
-    } catch ValidationError.invalidTokens(let reason) {
+    } catch ReferenceModelError.invalidTokens(let reason) {
       throw UsageError.invalid("invalid token list: \(reason)")
     }
     var outcome: SensitivityOutcome?

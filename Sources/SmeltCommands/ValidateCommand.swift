@@ -8,6 +8,7 @@ import SystemIO
 import TensorCore
 import Validation
 import WeightFormats
+import WeightSources
 
 /// `smelt validate REFERENCE CANDIDATE`: a CI gate proving a conversion computes what the original does.
 struct ValidateCommand: Command {
@@ -170,7 +171,7 @@ struct ValidateCommand: Command {
   /// Errors that mean the two checkpoints could not be compared (exit 2), not a refused output path or a
   /// split job's bookkeeping (exit 1).
   static func isComparisonError(_ error: any Error) -> Bool {
-    error is ValidationError || error is ReferenceModelError || error is CheckpointError || error is WeightDecodingError
+    error is ValidationError || error is WeightSourceError || error is ReferenceModelError || error is CheckpointError || error is WeightDecodingError
   }
 
   func runChecked(context: CommandContext) throws {
@@ -182,7 +183,7 @@ struct ValidateCommand: Command {
     let report: ValidationReport
     do {
       report = try validator.run { context.log($0) }
-    } catch ValidationError.invalidTokens(let reason) {
+    } catch ReferenceModelError.invalidTokens(let reason) {
       throw UsageError.invalid("invalid token list: \(reason)")
     }
     try validator.reference.source.checkUnchanged()

@@ -3,6 +3,7 @@ import Quantization
 import ReferenceModel
 import TensorCore
 import WeightFormats
+import WeightSources
 
 extension Validator {
   /// The selected linears of each decoder layer, in checkpoint order.

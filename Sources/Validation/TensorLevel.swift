@@ -3,6 +3,7 @@ import Quantization
 import ReferenceModel
 import TensorCore
 import WeightFormats
+import WeightSources
 
 extension Validator {
   /// The note on weights only the candidate has (not compared), when there are any.

@@ -1,5 +1,6 @@
 import TensorCore
 import WeightFormats
+import WeightSources
 
 /// A named set of model-level limits for `smelt validate` (`--preset NAME`): the largest mean KL of the
 /// next-token distributions and the smallest top-1 agreement a correct conversion of that precision family

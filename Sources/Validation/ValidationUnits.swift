@@ -3,6 +3,7 @@ import ReferenceModel
 import SafeTensors
 import TensorCore
 import WeightFormats
+import WeightSources
 
 /// One independent piece of a validation. A run is its units in order (`Validator.units()`), each producing a
 /// `ValidationFragment`; `smelt validate --part I/N` runs some of them and `--finalize` assembles all.

@@ -1,6 +1,7 @@
 import Checkpoint
 import ReferenceModel
 import TensorCore
+import WeightSources
 
 /// What to validate and how.
 public struct ValidationOptions: Sendable {

@@ -5,6 +5,7 @@ import JSON
 import ReferenceModel
 import SmeltCommands
 import Testing
+import WeightSources
 @testable import Validation
 
 /// `smelt forward` on the grouped-query family samples, read through the checkpoint reader (FP8 blocks

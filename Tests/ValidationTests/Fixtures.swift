@@ -3,6 +3,7 @@ import Foundation
 import Pipeline
 import SafeTensors
 import TensorCore
+import TestSupport
 
 /// Shared fixtures: sample paths, temporary directories, a partial FP8 conversion of the BF16 sample made
 /// with the Pipeline (once per test process), and a corrupted copy of it.
@@ -82,16 +83,10 @@ enum Fixtures {
     return value
   }
 
-  /// Writes a single-file checkpoint holding `tensors` (name, dtype, shape, raw bytes).
+  /// A single-file checkpoint holding `tensors` (name, dtype, shape, raw bytes); see `TestCheckpoint`.
   static func writeCheckpoint(_ tensors: [(String, DType, [Int], [UInt8])], config: String? = nil) throws -> String {
-    let directory = try temporaryDirectory("handmade")
-    let layout = try SafeTensorsLayout(tensors: tensors.map { PlannedTensor(name: $0.0, dtype: $0.1, shape: $0.2) })
-    let writer = try SafeTensorsFileWriter(path: directory + "/model.safetensors", layout: layout)
-    for (name, _, _, bytes) in tensors { try writer.write(tensorNamed: name, bytes: bytes) }
-    try writer.commit()
-    if let config { try Data(config.utf8).write(to: URL(fileURLWithPath: directory + "/config.json")) }
-    return directory
+    try TestCheckpoint.write(tensors, config: config)
   }
 
-  static func bytes(_ values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
+  static func bytes(_ values: [Float]) -> [UInt8] { TestCheckpoint.bytes(values) }
 }

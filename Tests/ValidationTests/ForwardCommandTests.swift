@@ -4,6 +4,7 @@ import ReferenceModel
 import TensorCore
 import SmeltCommands
 import Testing
+import WeightSources
 @testable import Validation
 
 @Suite("smelt forward")

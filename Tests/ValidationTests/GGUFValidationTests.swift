@@ -5,6 +5,7 @@ import TensorCore
 import Testing
 import TestSupport
 import WeightFormats
+import WeightSources
 @testable import Pipeline
 @testable import Validation
 

@@ -4,6 +4,7 @@ import ReferenceModel
 import Testing
 import TensorCore
 import WeightFormats
+import WeightSources
 @testable import Validation
 
 /// The provider reads every 4-bit layout Smelt's quantizers write and returns what the producer's own

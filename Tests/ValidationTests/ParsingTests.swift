@@ -22,10 +22,10 @@ struct ParsingTests {
   func tokens() throws {
     #expect(try TokenBatch.parse("1,2,3;4,5,6") == [[1, 2, 3], [4, 5, 6]])
     #expect(try TokenBatch.parse("1 2\n3 4\n") == [[1, 2], [3, 4]])
-    #expect(throws: ValidationError.self) { try TokenBatch.parse("1,2;3") }
-    #expect(throws: ValidationError.self) { try TokenBatch.parse("1,-2") }
-    #expect(throws: ValidationError.self) { try TokenBatch.parse(" ; ") }
-    #expect(throws: ValidationError.self) { try TokenBatch.check([[1, 512]], vocabularySize: 512) }
+    #expect(throws: ReferenceModelError.self) { try TokenBatch.parse("1,2;3") }
+    #expect(throws: ReferenceModelError.self) { try TokenBatch.parse("1,-2") }
+    #expect(throws: ReferenceModelError.self) { try TokenBatch.parse(" ; ") }
+    #expect(throws: ReferenceModelError.self) { try TokenBatch.check([[1, 512]], vocabularySize: 512) }
     let random = TokenBatch.random(count: 10, vocabularySize: 7, seed: 3)
     #expect(random == TokenBatch.random(count: 10, vocabularySize: 7, seed: 3))
     #expect(random[0].allSatisfy { (0..<7).contains($0) })

@@ -2,6 +2,7 @@ import Foundation
 import JSON
 import ReferenceModel
 import Testing
+import WeightSources
 @testable import Validation
 
 /// The model-level quality report: means with standard errors over a batch, perplexity, per-layer drift.

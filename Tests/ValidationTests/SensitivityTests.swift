@@ -6,6 +6,7 @@ import Pipeline
 import ReferenceModel
 import Testing
 import WeightFormats
+import WeightSources
 @testable import Sensitivity
 @testable import SmeltCommands
 @testable import Validation

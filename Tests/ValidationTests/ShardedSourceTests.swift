@@ -4,6 +4,7 @@ import Foundation
 import ReferenceModel
 import SmeltCommands
 import Testing
+import WeightSources
 @testable import Validation
 
 /// `smelt shard` output directories read back as the checkpoint they came from.

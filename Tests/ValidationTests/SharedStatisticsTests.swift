@@ -2,6 +2,7 @@ import Checkpoint
 import Pipeline
 import SystemIO
 import Testing
+import WeightSources
 @testable import Validation
 
 @Suite("convert and validate share one error statistic")

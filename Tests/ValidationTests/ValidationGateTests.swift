@@ -6,6 +6,7 @@ import SafeTensors
 import SmeltCommands
 import Testing
 import WeightFormats
+import WeightSources
 @testable import Validation
 
 /// Issue 14 item 3: validate's default model-level gate, `--preset`, the printed gates and exit status 2.

@@ -5,6 +5,7 @@ import TensorCore
 import JSON
 import SmeltCommands
 import Testing
+import WeightSources
 @testable import Validation
 
 @Suite("smelt validate gates conversions")

@@ -90,7 +90,7 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
 
   /// The reference model's configuration from the checkpoint's `config.json`.
   public func modelConfiguration() throws -> ModelConfiguration {
-    guard let config = source.config else { throw ValidationError.missingConfig(checkpoint: source.directory) }
+    guard let config = source.config else { throw WeightSourceError.missingConfig(checkpoint: source.directory) }
     return try ModelConfiguration(checkpointConfig: config)
   }
 
@@ -164,7 +164,7 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     let (group, geometry) = try geometry(name)
     if geometry.shape.count == 2 {
       let encoded: EncodedMatrix?
-      do { encoded = try group.format.encodedMatrix(group, geometry: geometry, in: source) } catch { throw validationError(error, name) }
+      do { encoded = try group.format.encodedMatrix(group, geometry: geometry, in: source) } catch { throw sourceError(error, name) }
       let rows = geometry.shape[0], columns = geometry.shape[1]
       switch encoded {
       case .bfloat16(let bits)?:
@@ -190,7 +190,7 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     // A 1-D tensor (a norm, a bias) is one decoder row; here each element is a row.
     let count = geometry.shape[0]
     guard rows.lowerBound >= 0, rows.upperBound <= count else {
-      throw ValidationError.rowsOutOfRange(tensor: name, rows: rows, rowCount: count)
+      throw WeightSourceError.rowsOutOfRange(tensor: name, rows: rows, rowCount: count)
     }
     let values = try decode(name, group, geometry, rows: 0..<1)
     return try FloatTensor(shape: [rows.count, 1], values: Array(values[rows]))
@@ -199,13 +199,13 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   // MARK: - Decoding
 
   private func geometry(_ name: String) throws -> (WeightGroup, WeightGeometry) {
-    guard let group = groups[name] else { throw ValidationError.missingWeight(name: name, checkpoint: source.directory) }
-    do { return (group, try WeightDecoding.geometry(of: group, in: source)) } catch { throw validationError(error, name) }
+    guard let group = groups[name] else { throw WeightSourceError.missingWeight(name: name, checkpoint: source.directory) }
+    do { return (group, try WeightDecoding.geometry(of: group, in: source)) } catch { throw sourceError(error, name) }
   }
 
   private func decode(_ name: String, _ group: WeightGroup, _ geometry: WeightGeometry, rows: Range<Int>) throws -> [Float] {
     guard rows.lowerBound >= 0, rows.upperBound <= geometry.rows else {
-      throw ValidationError.rowsOutOfRange(tensor: name, rows: rows, rowCount: geometry.rows)
+      throw WeightSourceError.rowsOutOfRange(tensor: name, rows: rows, rowCount: geometry.rows)
     }
     let count = rows.count * geometry.columns
     do {
@@ -214,19 +214,19 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
         initialized = count
       }
     } catch {
-      throw validationError(error, name)
+      throw sourceError(error, name)
     }
   }
 
-  /// The decoder's errors in validation's terms (a source's own `ValidationError`s pass through).
-  private func validationError(_ error: any Error, _ name: String) -> any Error {
+  /// The decoder's errors in this module's terms (a source's own `WeightSourceError`s pass through).
+  private func sourceError(_ error: any Error, _ name: String) -> any Error {
     guard let error = error as? WeightDecodingError else { return error }
     switch error {
-    case .nonFiniteScale(let tensor, let index): return ValidationError.nonFiniteScale(tensor: tensor, index: index)
-    case .missingTensor(let tensor, _): return ValidationError.missingWeight(name: tensor, checkpoint: source.directory)
-    case .badRowRange(_, let range, let rows, _): return ValidationError.rowsOutOfRange(tensor: name, rows: range, rowCount: rows)
-    case .unsupported(_, let storage, let reason): return ValidationError.unsupportedStorage(weight: name, storage: "\(storage) (\(reason))")
-    case .badLayout, .format: return ValidationError.undecodable(weight: name, reason: "\(error)")
+    case .nonFiniteScale(let tensor, let index): return WeightSourceError.nonFiniteScale(tensor: tensor, index: index)
+    case .missingTensor(let tensor, _): return WeightSourceError.missingWeight(name: tensor, checkpoint: source.directory)
+    case .badRowRange(_, let range, let rows, _): return WeightSourceError.rowsOutOfRange(tensor: name, rows: range, rowCount: rows)
+    case .unsupported(_, let storage, let reason): return WeightSourceError.unsupportedStorage(weight: name, storage: "\(storage) (\(reason))")
+    case .badLayout, .format: return WeightSourceError.undecodable(weight: name, reason: "\(error)")
     }
   }
 }

@@ -1,4 +1,3 @@
-import ReferenceModel
 import SafeTensors
 import TensorCore
 

@@ -1,10 +1,9 @@
 import Checkpoint
-import Foundation
 import ReferenceModel
 import Testing
 import TensorCore
 import WeightFormats
-@testable import Validation
+import WeightSources
 
 @Suite("checkpoint weight provider")
 struct CheckpointWeightProviderTests {
@@ -62,7 +61,7 @@ struct CheckpointWeightProviderTests {
       #expect(slice.shape == [rows.count, 256])
       #expect(slice.values == Array(whole.values[(rows.lowerBound * 256)..<(rows.upperBound * 256)]), "rows \(rows)")
     }
-    #expect(throws: ValidationError.self) { try weights.weightRows(name, rows: 150..<161) }
+    #expect(throws: WeightSourceError.self) { try weights.weightRows(name, rows: 150..<161) }
   }
 
   @Test("plain BF16 rows are read without the rest of the tensor and match the full decode")
@@ -73,7 +72,7 @@ struct CheckpointWeightProviderTests {
     #expect(row.values == Array(embedding.values[(7 * 256)..<(9 * 256)]))
     #expect(weights.contains("model.layers.1.mlp.gate.e_score_correction_bias"))
     #expect(!weights.contains("model.layers.1.mlp.gate.weight_scale_inv"))
-    #expect(throws: ValidationError.self) { try weights.weight("model.layers.9.mlp.gate.weight") }
+    #expect(throws: WeightSourceError.self) { try weights.weight("model.layers.9.mlp.gate.weight") }
   }
 
   @Test("compressed-tensors FP8 with channel, tensor and configured block scales")
@@ -110,7 +109,7 @@ struct CheckpointWeightProviderTests {
       ("g.weight", .float8E4M3FN, [3, 4], codes), ("g.weight_scale_inv", .float32, [5, 7], Fixtures.bytes([Float](repeating: 1, count: 35))),
     ])
     let weights = try CheckpointWeightProvider(path: directory)
-    #expect(throws: ValidationError.nonFiniteScale(tensor: "n.weight_scale_inv", index: 0)) { try weights.weight("n.weight") }
-    #expect(throws: ValidationError.self) { try weights.weight("g.weight") }
+    #expect(throws: WeightSourceError.nonFiniteScale(tensor: "n.weight_scale_inv", index: 0)) { try weights.weight("n.weight") }
+    #expect(throws: WeightSourceError.self) { try weights.weight("g.weight") }
   }
 }

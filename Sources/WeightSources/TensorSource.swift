@@ -55,7 +55,7 @@ public struct CheckpointTensorSource: TensorSource {
   public func bytes(of name: String, range: Range<Int>) throws -> TensorBytes {
     let view = try checkpoint.tensor(name)
     guard range.lowerBound >= 0, range.upperBound <= view.entry.byteCount else {
-      throw ValidationError.badShape(
+      throw WeightSourceError.badShape(
         tensor: name, shape: view.shape, expected: "bytes \(range.lowerBound)..<\(range.upperBound) inside \(view.entry.byteCount)")
     }
     return TensorBytes(view: view, range: range)

@@ -5,9 +5,9 @@ public enum TokenBatch {
   /// Parses `ID,ID,...[;ID,...]`: sequences separated by `;` or newlines, ids by commas or spaces.
   /// A `--tokens-file` uses the same syntax (one sequence per line is the natural layout).
   ///
-  /// - Throws: `ValidationError.invalidTokens` for a non-number, a negative id, an empty input or sequences
+  /// - Throws: `ReferenceModelError.invalidTokens` for a non-number, a negative id, an empty input or sequences
   ///   of different lengths.
-  public static func parse(_ text: String) throws(ValidationError) -> [[Int]] {
+  public static func parse(_ text: String) throws(ReferenceModelError) -> [[Int]] {
     var batch: [[Int]] = []
     for line in text.split(whereSeparator: { $0 == ";" || $0 == "\n" || $0 == "\r" }) {
       let items = line.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" })
@@ -59,7 +59,7 @@ public enum TokenBatch {
   }
 
   /// Checks every id is below `vocabularySize`.
-  public static func check(_ batch: [[Int]], vocabularySize: Int) throws(ValidationError) {
+  public static func check(_ batch: [[Int]], vocabularySize: Int) throws(ReferenceModelError) {
     for (b, sequence) in batch.enumerated() {
       if let t = sequence.firstIndex(where: { $0 >= vocabularySize }) {
         throw .invalidTokens(

@@ -29,7 +29,7 @@ public final class ShardedTensorSource: TensorSource {
   private let pieces: [String: [Piece]]
   private let files: [SafeTensorsFile]
 
-  public var inputFilePaths: [String] { files.map(\.path) + [FileSystem.join(directory, "manifest.json")] }
+  public var inputFilePaths: [String] { files.map(\.path) + [FileSystem.join(directory, ShardManifest.fileName)] }
 
   public func checkUnchanged() throws {
     for file in files { try file.mapping.checkUnchanged() }
@@ -37,37 +37,30 @@ public final class ShardedTensorSource: TensorSource {
 
   /// Whether `path` is a shard output directory (has a `manifest.json` of schema `smelt.shard-manifest/1`).
   public static func isShardOutput(_ path: String) -> Bool {
-    let manifest = FileSystem.join(path, "manifest.json")
-    guard FileSystem.isDirectory(path), FileSystem.exists(manifest),
-      let bytes = try? FileSystem.readFile(manifest, limit: 64 << 20),
-      let document = try? bytes.withUnsafeBytes({ try JSONParser.parse($0) })
-    else { return false }
-    return DocumentSchema.declares(DocumentSchema.shardManifest, document, legacyFormat: "smelt-shard-manifest")
+    FileSystem.isDirectory(path) && ShardManifest.read(directory: path, byteLimit: 64 << 20) != nil
   }
 
   /// Opens the shard output at `directory` through its manifest (which must list `tensors`).
   public init(directory: String) throws {
     self.directory = directory
-    let manifestPath = FileSystem.join(directory, "manifest.json")
+    let manifestPath = FileSystem.join(directory, ShardManifest.fileName)
     let bytes = try FileSystem.readFile(manifestPath, limit: 1 << 30)
-    let document = try bytes.withUnsafeBytes { try JSONParser.parse($0) }
-    func invalid(_ reason: String) -> ValidationError {
+    func invalid(_ reason: String) -> WeightSourceError {
       .badShape(tensor: manifestPath, shape: [], expected: "a smelt shard manifest (\(DocumentSchema.shardManifest)): \(reason)")
     }
-    guard DocumentSchema.declares(DocumentSchema.shardManifest, document, legacyFormat: "smelt-shard-manifest"),
-      let tensors = document["tensors"]?.arrayValue
-    else { throw invalid("schema and tensors") }
+    guard let manifest = ShardManifest(json: bytes), let tensors = manifest.tensors else { throw invalid("schema and tensors") }
+    guard !manifest.problems.contains(where: { $0.kind == .tensorEntry }),
+      tensors.allSatisfy({ !$0.file.hasPrefix("/") && !$0.file.split(separator: "/").contains("..") })
+    else { throw invalid("each tensor needs name, file (inside the directory) and source_name") }
 
-    skippedTensors = Set(document["skipped_tensors"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+    skippedTensors = Set(manifest.skippedTensors)
     var fileIndex: [String: Int] = [:]
     var files: [SafeTensorsFile] = []
     var pieces: [String: [Piece]] = [:]
     var order: [String] = []
     var shapes: [String: (DType, [Int])] = [:]
     for item in tensors {
-      guard let name = item["name"]?.stringValue, let file = item["file"]?.stringValue,
-        let source = item["source_name"]?.stringValue, !file.hasPrefix("/"), !file.split(separator: "/").contains("..")
-      else { throw invalid("each tensor needs name, file (inside the directory) and source_name") }
+      let (name, file, source) = (item.name, item.file, item.sourceName)
       let index: Int
       if let known = fileIndex[file] {
         index = known
@@ -77,15 +70,14 @@ public final class ShardedTensorSource: TensorSource {
         files.append(try SafeTensorsFile(path: FileSystem.join(directory, file)))
       }
       guard let stored = files[index].header.entry(named: name) else {
-        throw ValidationError.missingWeight(name: name, checkpoint: FileSystem.join(directory, file))
+        throw WeightSourceError.missingWeight(name: name, checkpoint: FileSystem.join(directory, file))
       }
       var piece = Piece(file: index, name: name, slice: nil)
       var shape = stored.shape
-      if let slice = item["slice"], let dim = slice["dim"]?.intValue, let start = slice["start"]?.intValue,
-        let count = slice["count"]?.intValue
-      {
-        let positions = slice["indices"]?.arrayValue?.compactMap(\.intValue) ?? (start >= 0 && count >= 0 ? Array(start..<(start + count)) : [])
-        guard let sourceShape = item["source_shape"]?.arrayValue?.compactMap(\.intValue), dim >= 0,
+      if let slice = item.slice {
+        let (dim, start, count) = (slice.dim, slice.start, slice.count)
+        let positions = slice.indices ?? (start >= 0 && count >= 0 ? Array(start..<(start + count)) : [])
+        guard let sourceShape = item.sourceShape, dim >= 0,
           dim < sourceShape.count, stored.shape.count == sourceShape.count, stored.shape[dim] == count,
           positions.count == count, positions.allSatisfy({ $0 >= 0 && $0 < sourceShape[dim] })
         else { throw invalid("slice of '\(source)' does not match its stored shape \(stored.shape)") }
@@ -131,7 +123,7 @@ public final class ShardedTensorSource: TensorSource {
     // hf layout: every device directory carries config.json; deepseek-mp: the source checkpoint's, if present.
     var config: ModelConfig?
     var candidates = Set(fileIndex.keys.map { FileSystem.split($0).directory }).sorted().map { FileSystem.join(directory, $0) }
-    if let source = document["source"]?["directory"]?.stringValue { candidates.append(source) }
+    if !manifest.source.directory.isEmpty { candidates.append(manifest.source.directory) }
     for candidate in candidates {
       let path = FileSystem.join(candidate, "config.json")
       if FileSystem.exists(path) {
@@ -146,15 +138,15 @@ public final class ShardedTensorSource: TensorSource {
 
   public func bytes(of name: String, range: Range<Int>) throws -> TensorBytes {
     guard let entry = entriesByName[name], let parts = pieces[name], let first = parts.first else {
-      throw ValidationError.missingWeight(name: name, checkpoint: directory)
+      throw WeightSourceError.missingWeight(name: name, checkpoint: directory)
     }
     guard range.lowerBound >= 0, range.upperBound <= entry.byteCount else {
-      throw ValidationError.badShape(
+      throw WeightSourceError.badShape(
         tensor: name, shape: entry.shape, expected: "bytes \(range.lowerBound)..<\(range.upperBound) inside \(entry.byteCount)")
     }
     guard let slice = first.slice else {
       guard let view = files[first.file].tensor(named: first.name) else {
-        throw ValidationError.missingWeight(name: first.name, checkpoint: files[first.file].path)
+        throw WeightSourceError.missingWeight(name: first.name, checkpoint: files[first.file].path)
       }
       return TensorBytes(view: view, range: range)
     }
@@ -167,12 +159,12 @@ public final class ShardedTensorSource: TensorSource {
     var written = [Bool](repeating: false, count: extent)
     for part in parts {
       guard let piece = part.slice, let view = files[part.file].tensor(named: part.name) else {
-        throw ValidationError.missingWeight(name: part.name, checkpoint: files[part.file].path)
+        throw WeightSourceError.missingWeight(name: part.name, checkpoint: files[part.file].path)
       }
       let count = piece.positions.count
       let pieceBytes = view.bytes
       guard pieceBytes.count == outer * count * innerBytes else {
-        throw ValidationError.badShape(
+        throw WeightSourceError.badShape(
           tensor: part.name, shape: view.shape, expected: "a slice of \(entry.shape) along dim \(slice.dim)")
       }
       whole.withUnsafeMutableBytes { out in

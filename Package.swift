@@ -60,7 +60,7 @@ let package = Package(
       name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "GGML"],
       swiftSettings: optimizedKernels),
     .target(
-      name: "GGUFModel", dependencies: ["GGML", "GGUF", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],
+      name: "GGUFModel", dependencies: ["TensorCore", "GGML", "GGUF", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],
       swiftSettings: common),
     .target(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
@@ -114,15 +114,15 @@ let package = Package(
     .target(
       name: "TestSupport", dependencies: ["TensorCore", "SystemIO", "SafeTensors"],
       path: "Tests/TestSupport", swiftSettings: common),
-    .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: common),
-    .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], swiftSettings: common),
-    .testTarget(name: "SystemIOTests", dependencies: ["SystemIO", "TestSupport"], swiftSettings: common),
+    .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"], swiftSettings: common),
+    .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: common),
+    .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"], swiftSettings: common),
     .testTarget(
-      name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"],
+      name: "SafeTensorsTests", dependencies: ["SafeTensors"],
       resources: [.copy("Malformed")], swiftSettings: common),
     .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "WeightFormats", "TestSupport"], swiftSettings: common),
     .testTarget(
-      name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"], resources: [.copy("Golden")],
+      name: "QuantizationTests", dependencies: ["Quantization"], resources: [.copy("Golden")],
       swiftSettings: common),
     .testTarget(
       name: "GGMLTests", dependencies: ["GGML", "TensorCore", "TestSupport"], exclude: ["Golden"], swiftSettings: common),
@@ -132,7 +132,7 @@ let package = Package(
       dependencies: ["GGUFModel", "GGUF", "GGML", "Checkpoint", "SafeTensors", "JSON", "SystemIO", "TestSupport"],
       swiftSettings: common),
     .testTarget(
-      name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint", "TestSupport"],
+      name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint"],
       resources: [.copy("Golden")], swiftSettings: common),
     .testTarget(name: "JobPartsTests", dependencies: ["JobParts", "TensorCore", "SystemIO", "TestSupport"], swiftSettings: common),
     .testTarget(
@@ -148,7 +148,7 @@ let package = Package(
       dependencies: ["Validation", "WeightSources", "Sensitivity", "WeightFormats", "Pipeline", "SmeltCommands", "TestSupport"],
       swiftSettings: common),
     .testTarget(
-      name: "CommandLineSupportTests", dependencies: ["CommandLineSupport", "TestSupport"], swiftSettings: common),
+      name: "CommandLineSupportTests", dependencies: ["CommandLineSupport"], swiftSettings: common),
     .testTarget(
       name: "SmeltEndToEndTests", dependencies: ["SmeltCommands", "TestSupport"], swiftSettings: common),
   ]

@@ -22,11 +22,11 @@
 //   GGUF                      GGUF v3 container: strict parser, header planner, streaming writer, splits
 //   Quantization              pure codecs and block quantizers (FP8, int4, MXFP4, NVFP4, ...)
 //   GGML                      pure: ggml's tensor types and block kernels, bit-exact with ggml-quants.c
-//   SystemIO                  system calls (the only Glibc user besides CMath): file descriptors, mmap, pread/pwrite loops, atomic output
 //   JSON                      strict RFC 8259 parser and a deterministic writer
-//   TensorCore                pure: DType, checked shape arithmetic, SHA-256, small shared helpers
-//   CMath                     libm's elementary functions (exp, log, log2f, ...): with SystemIO, the only
-//                             code that imports the C library
+//   TensorCore                DType, checked shape arithmetic, SHA-256, parallel loops, small shared helpers
+//   SystemIO                  system calls, the only code importing the C library besides CMath: file
+//                             descriptors, mmap, pread/pwrite loops, atomic output, signals, environment
+//   CMath                     libm's elementary functions (exp, log, log2f, ...) for the pure modules
 import PackageDescription
 
 /// Release builds target Haswell (AVX2, FMA, F16C): Float16 conversion, rounding and FMA become single

@@ -1,4 +1,3 @@
-import Quantization
 import TensorCore
 
 /// Single-pass FP8 E4M3 block kernels for the conversion runner: the value work and the round-trip error
@@ -14,10 +13,10 @@ import TensorCore
 /// Layout as in `BlockFP8`: `rows × columns` codes row-major, F32 scales `[ceil(rows / blockRows),
 /// scaleColumns]`; the caller checks sizes (the runner sizes every buffer from the same layout). Each has
 /// a scalar `...Reference` twin built on the Quantization module's own decoders; tests compare them.
-enum FusedFP8 {
+public enum FusedFP8 {
   /// `BF16(decode(q) * scale)` for every element of `layout`, written to `output` (2 bytes each), and the
   /// rounding error statistics.
-  static func dequantizeToBF16(
+  public static func dequantizeToBF16(
     _ codes: UnsafeRawBufferPointer, scales: UnsafeBufferPointer<Float>, layout: FP8BlockLayout,
     into output: UnsafeMutableRawBufferPointer
   ) -> ErrorStatistics {
@@ -61,7 +60,7 @@ enum FusedFP8 {
   }
 
   /// Scalar twin of `dequantizeToBF16`, from the Quantization module's table decoder and scalar rounding.
-  static func dequantizeToBF16Reference(
+  public static func dequantizeToBF16Reference(
     _ codes: UnsafeRawBufferPointer, scales: UnsafeBufferPointer<Float>, layout: FP8BlockLayout,
     into output: UnsafeMutableRawBufferPointer
   ) -> ErrorStatistics {
@@ -83,7 +82,7 @@ enum FusedFP8 {
 
   /// The error statistics of `decode(codes) * scale` against `source` (F32, BF16 or F16 elements, any
   /// alignment): what quantizing `source` onto those codes and scales lost.
-  static func quantizationError(
+  public static func quantizationError(
     source: UnsafeRawBufferPointer, _ dtype: DType, codes: UnsafeRawBufferPointer, scales: UnsafeBufferPointer<Float>,
     layout: FP8BlockLayout, readDType: DType = .float32
   ) -> ErrorStatistics {

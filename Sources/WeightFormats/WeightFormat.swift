@@ -7,8 +7,8 @@ import TensorCore
 /// the model): how to recognise it among a module's tensors, its logical geometry, how to decode it to F32
 /// (by row ranges when it can), and how `inspect` describes it. Registered in `WeightFormats.all`.
 ///
-/// The writing side of a format (`--to` names, planned tensors, quantizer, config fragment) is a
-/// `QuantizedLayout` in the same file.
+/// The writing side of a format (`--to` names, planned tensors, quantizer, config fragment) is not part of the
+/// registry yet: Pipeline's `GroupFormat` (the 4-bit layouts), `ConversionTarget` and `QuantizationConfigWriter`.
 public protocol WeightFormat: Sendable {
   /// The identifier of the layout.
   var storage: WeightStorage { get }

@@ -3,8 +3,9 @@ import SafeTensors
 import TensorCore
 
 /// The registry: every weight format Smelt reads, in detection order (earlier formats claim their tensors
-/// first; `plain` takes whatever is left). Adding a format is one file declaring its `WeightFormat` (and
-/// `QuantizedLayout`, for writing) plus its line here — see formats/weight-formats.md.
+/// first; `plain` takes whatever is left). Reading a new format is one file declaring its `WeightFormat` plus
+/// its line here — see formats/weight-formats.md. (Writing one is not yet here: the 4-bit layouts Smelt
+/// writes are cases of Pipeline's `GroupFormat`, with their quantizers in Quantization.)
 public enum WeightFormats {
   /// Every format, in detection order.
   public static let all: [any WeightFormat] = [

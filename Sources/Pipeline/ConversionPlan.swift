@@ -446,24 +446,29 @@ public struct ConversionPlan: Sendable {
   /// `update_fused_layer_weight_global_scales` does: only when every sibling is present and quantized to the
   /// same layout.
   static func fuseTensorScales(_ jobs: inout [ConversionJob]) {
-    var byModule: [String: Int] = [:]
-    for (index, job) in jobs.enumerated() {
-      guard case .group(let groupJob) = job.action, groupJob.format.sharesTensorScaleWithFusedSiblings,
-        let first = job.outputs.first
+    // The candidate jobs by fused layer, each under its sibling leaf (a repeated module keeps its last job).
+    var layers: [String: [String: Int]] = [:]
+    for index in jobs.indices {
+      guard case .group(let groupJob) = jobs[index].action, groupJob.format.sharesTensorScaleWithFusedSiblings,
+        let first = jobs[index].outputs.first, let layer = FusedLinears.fusedLayer(of: TensorName.modulePath(of: first.name))
       else { continue }
-      byModule[TensorName.modulePath(of: first.name)] = index
+      layers[layer.module, default: [:]][layer.leaf] = index
     }
-    for (module, index) in byModule {
-      let siblings = FusedLinears.siblingModules(of: module)
-      let indices = siblings.compactMap { byModule[$0] }
-      guard siblings.count > 1, indices.count == siblings.count, case .group(var groupJob) = jobs[index].action else { continue }
+    for members in layers.values {
+      guard members.count > 1, let leaf = members.keys.first, let fused = FusedLinears.fusedName[leaf],
+        members.count == FusedLinears.siblings[fused]?.count
+      else { continue }
+      let indices = members.values.sorted()
       let formats = Set(indices.compactMap { i -> GroupFormat? in
         if case .group(let sibling) = jobs[i].action { return sibling.format }
         return nil
       })
       guard formats.count == 1 else { continue }
-      groupJob.fusedJobs = indices.sorted()
-      jobs[index].action = .group(groupJob)
+      for index in indices {
+        guard case .group(var groupJob) = jobs[index].action else { continue }
+        groupJob.fusedJobs = indices
+        jobs[index].action = .group(groupJob)
+      }
     }
   }
 }

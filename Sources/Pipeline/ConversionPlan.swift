@@ -243,12 +243,13 @@ public struct ConversionPlan: Sendable {
     let assignment = OutputSharding.assign(itemByteCounts: jobs.map(\.outputByteCount), maxByteCount: maxShardByteCount)
     let names = OutputSharding.fileNames(count: assignment.count)
     files = zip(names, assignment).map { ($0, $1) }
+    let quantization = QuantizationConfigWriter.Metadata(family: family, jobs: jobs)
     let rewritten = checkpoint.config.map {
-      ConfigRewriter.rewrite($0.raw, for: target, jobs: jobs, compressedTensorsNaming: context.compressedTensors, family: family)
+      ConfigRewriter.rewrite($0.raw, for: target, quantization: quantization, compressedTensorsNaming: context.compressedTensors)
     }
     config = dropMTP ? rewritten.map(Self.withoutMTPLayers) : rewritten
     if droppedMTP > 0 { notes.append("--drop-mtp: left out \(droppedMTP) tensor(s) of the MTP layer(s); the config declares none") }
-    extraFiles = QuantizationConfigWriter.extraFiles(for: family, jobs: jobs, config: rewritten)
+    extraFiles = quantization.files
     replacedSidecars = ["hf_quant_config.json", "quantize_config.json"]
   }
 

@@ -4,6 +4,7 @@ import SafeTensors
 import Synchronization
 import SystemIO
 import TensorCore
+import WeightFormats
 
 /// Where one tensor of a checkpoint lives.
 public struct TensorLocation: Sendable {
@@ -33,6 +34,8 @@ public final class Checkpoint: Sendable {
   public let config: ModelConfig?
   /// The model family `config.json` describes (`ModelFamily.generic` when none claims it, or without a config).
   public let family: ModelFamily
+  /// What weight formats read from `config.json` (the FP8 block shape, the model dtype), read once.
+  public let formatConfig: FormatConfig
   /// Every tensor name, in index order (or file order).
   public let tensorNames: [String]
   /// Disagreements that do not prevent reading (files the index does not mention, tensors missing from
@@ -165,6 +168,7 @@ public final class Checkpoint: Sendable {
     let configPath = FileSystem.join(directory, "config.json")
     config = FileSystem.exists(configPath) ? try ModelConfig(json: try FileSystem.readFile(configPath), path: configPath) : nil
     family = ModelFamily.detect(config)
+    formatConfig = FormatConfig(config?.raw)
     if let config { try family.check(config, path: configPath) }
   }
 
@@ -176,6 +180,11 @@ public final class Checkpoint: Sendable {
     guard let p = tensorsByName.position(of: name, nameAt: { tensorNames[$0] }) else { return nil }
     let file = Int(fileOfTensor[p])
     return TensorLocation(fileIndex: file, fileName: fileNames[file], entry: orderedEntries[p])
+  }
+
+  /// The header entry of `name`, or `nil` (`location(of:)` without the file).
+  public func entry(named name: String) -> TensorEntry? {
+    tensorsByName.position(of: name, nameAt: { tensorNames[$0] }).map { orderedEntries[$0] }
   }
 
   /// True if the checkpoint has a tensor called `name`.

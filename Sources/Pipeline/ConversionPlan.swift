@@ -147,7 +147,6 @@ public struct ConversionPlan: Sendable {
   ) throws {
     self.target = target
     let entries = checkpoint.entries
-    let byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     let family: ConsumerFamily?
     switch target {
     case .group(let format): family = format.family
@@ -158,7 +157,7 @@ public struct ConversionPlan: Sendable {
     }
     self.family = family
     var context = JobContext(
-      checkpoint: checkpoint, byName: byName, selection: selection,
+      checkpoint: checkpoint, selection: selection,
       compressedTensors: compressedTensorsNaming || family == .compressedTensors, search: search,
       dequantizeKept: {
         switch target {
@@ -206,7 +205,7 @@ public struct ConversionPlan: Sendable {
     let scaledFP8 = jobs.contains { $0.group.storage == .fp8Block } || checkpoint.config?.quantizationConfig?.quantMethod == "fp8"
     if scaledFP8 {
       for job in jobs where job.group.storage == .plain {
-        guard let name = job.group.parts["weight"], name.hasSuffix(".weight"), let entry = byName[name],
+        guard let name = job.group.parts["weight"], name.hasSuffix(".weight"), let entry = checkpoint.entry(named: name),
           entry.dtype == .float8E4M3FN || entry.dtype == .float8E5M2
         else { continue }
         throw ConversionError.missingCompanion(weight: name, role: "weight_scale_inv")
@@ -287,7 +286,6 @@ public struct ConversionPlan: Sendable {
   /// Shared inputs of `job(for:)`.
   struct JobContext {
     let checkpoint: Checkpoint
-    let byName: [String: TensorEntry]
     let selection: TensorSelection
     let compressedTensors: Bool
     let search: Bool
@@ -313,8 +311,8 @@ public struct ConversionPlan: Sendable {
   private static func job(
     for group: WeightGroup, target: ConversionTarget?, ruleMatched: Bool, _ context: inout JobContext
   ) throws -> ConversionJob {
-    let byName = context.byName
-    let sourceEntries = group.tensorNames.compactMap { byName[$0] }
+    let checkpoint = context.checkpoint
+    let sourceEntries = group.tensorNames.compactMap { checkpoint.entry(named: $0) }
     let sourceBytes = sourceEntries.reduce(0) { $0 + $1.byteCount }
     func copyJob() -> ConversionJob {
       ConversionJob(
@@ -326,7 +324,7 @@ public struct ConversionPlan: Sendable {
     let geometry: WeightGeometry
     switch group.storage {
     case .plain:
-      guard let main = byName[group.parts["weight"] ?? ""] else { return copyJob() }
+      guard let main = checkpoint.entry(named: group.parts["weight"] ?? "") else { return copyJob() }
       let rows = main.shape.count >= 2 ? main.shape[0] : 1
       let columns = main.shape.count >= 2 ? main.shape.dropFirst().reduce(1, *) : (ByteCount.elementCount(main.shape) ?? 0)
       geometry = WeightGeometry(shape: main.shape, rows: rows, columns: columns, dtype: main.dtype)

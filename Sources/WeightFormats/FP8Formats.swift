@@ -84,7 +84,7 @@ public struct FP8WeightFormat: WeightFormat {
         group,
         "expected F8_E4M3 [out, in] with a \(scaleDTypes.map(\.rawValue).joined(separator: "/")) \(scaleRole), found \(main.name) \(main.dtype) \(main.shape) and \(scale.name) \(scale.dtype) \(scale.shape)")
     }
-    let configured = FormatConfig(store.configObject).blockShape
+    let configured = store.formatConfig.blockShape
     guard let scheme = Self.scheme(
       rows: main.shape[0], columns: main.shape[1], scaleShape: scale.shape, configured: configured,
       allowsTensorAndChannel: spelling == .compressedTensors)
@@ -113,7 +113,9 @@ public struct FP8WeightFormat: WeightFormat {
     guard scaleShape.count == 2, rows > 0, columns > 0 else { return nil }
     let scaleRows = scaleShape[0], scaleColumns = scaleShape[1]
     func blockSize(extent: Int, count: Int, configured: Int?) -> Int? {
-      ([configured, 128].compactMap { $0 }).first { $0 > 0 && (extent - 1) / $0 + 1 == count }
+      func fits(_ size: Int) -> Bool { size > 0 && (extent - 1) / size + 1 == count }
+      if let configured, fits(configured) { return configured }
+      return fits(128) ? 128 : nil
     }
     if let blockRows = blockSize(extent: rows, count: scaleRows, configured: configured?.rows),
       let blockColumns = blockSize(extent: columns, count: scaleColumns, configured: configured?.columns)

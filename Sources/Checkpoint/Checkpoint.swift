@@ -177,18 +177,24 @@ public final class Checkpoint: Sendable {
 
   /// Where `name` lives, or `nil`.
   public func location(of name: String) -> TensorLocation? {
-    guard let p = tensorsByName.position(of: name, nameAt: { tensorNames[$0] }) else { return nil }
+    guard let p = position(of: name) else { return nil }
     let file = Int(fileOfTensor[p])
     return TensorLocation(fileIndex: file, fileName: fileNames[file], entry: orderedEntries[p])
   }
 
+  /// The position of `name` in `tensorNames` (and `entries`), or `nil`.
+  public func position(of name: String) -> Int? { tensorsByName.position(of: name, nameAt: { tensorNames[$0] }) }
+
+  /// The index into `files` of the tensor at `position` in `tensorNames`.
+  public func fileIndex(ofTensorAt position: Int) -> Int { Int(fileOfTensor[position]) }
+
   /// The header entry of `name`, or `nil` (`location(of:)` without the file).
   public func entry(named name: String) -> TensorEntry? {
-    tensorsByName.position(of: name, nameAt: { tensorNames[$0] }).map { orderedEntries[$0] }
+    position(of: name).map { orderedEntries[$0] }
   }
 
   /// True if the checkpoint has a tensor called `name`.
-  public func contains(_ name: String) -> Bool { tensorsByName.position(of: name, nameAt: { tensorNames[$0] }) != nil }
+  public func contains(_ name: String) -> Bool { position(of: name) != nil }
 
   /// The header entry of `name`.
   public func entry(_ name: String) throws -> TensorEntry {
@@ -306,11 +312,12 @@ private struct IndexSource {
     var listed = [Bool](repeating: false, count: tensorCount)
     var order: [Int32] = []
     order.reserveCapacity(tensorCount)
+    // The headers taken out of their files once (not a header copy per key).
+    let headers = shards.files.map(\.header)
     for k in decoded.entries.indices {
       // Each key is looked up in the header of the file the index names for it.
       let fileNumber = Int(decoded.entries[k].file)
-      let header = shards.files[fileNumber].header
-      guard let local = withKey(k, { header.position(ofUTF8: $0) }) else {
+      guard let local = withKey(k, { headers[fileNumber].position(ofUTF8: $0) }) else {
         // A name in two files is reported first, as the shards were indexed before the keys resolved.
         try shards.checkDistinctNames()
         throw CheckpointError.tensorMissingFromShard(index: path, tensor: key(k), file: fileNames[fileNumber])

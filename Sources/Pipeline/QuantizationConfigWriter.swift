@@ -33,28 +33,23 @@ public enum QuantizationConfigWriter {
 
   /// Every linear-like module of the output (2-D weights) and its scheme (`nil` = unquantized), in job order.
   static func assignments(_ jobs: [ConversionJob]) -> [(module: String, scheme: Scheme?)] {
-    var result: [(String, Scheme?)] = []
-    for job in jobs {
-      switch job.action {
-      case .group(let groupJob):
-        guard let first = job.outputs.first else { continue }
-        result.append((TensorName.modulePath(of: first.name), .group(groupJob.format)))
-      case .fp8(let scheme, let rule):
-        guard let first = job.outputs.first else { continue }
-        result.append((TensorName.modulePath(of: first.name), .fp8(scheme, ue8m0: rule.format == .ue8m0)))
-      case .repack(.mxfp4(let format)):
-        guard let first = job.outputs.first else { continue }
-        result.append((TensorName.modulePath(of: first.name), .group(format)))
-      case .repack(.fp8(let scheme, let rule)):
-        guard let first = job.outputs.first else { continue }
-        result.append((TensorName.modulePath(of: first.name), .fp8(scheme, ue8m0: rule.format == .ue8m0)))
+    var result: [(module: String, scheme: Scheme?)] = []
+    // By index: each job's action and outputs are read in place, not a copy of the whole job made per job.
+    for index in jobs.indices {
+      let outputs = jobs[index].outputs
+      let scheme: Scheme
+      switch jobs[index].action {
+      case .group(let groupJob): scheme = .group(groupJob.format)
+      case .fp8(let fp8, let rule): scheme = .fp8(fp8, ue8m0: rule.format == .ue8m0)
+      case .repack(.mxfp4(let format)): scheme = .group(format)
+      case .repack(.fp8(let fp8, let rule)): scheme = .fp8(fp8, ue8m0: rule.format == .ue8m0)
       case .copy, .cast:
         let name: String
         let shape: [Int]
-        if case .cast = job.action, let output = job.outputs.first {
+        if case .cast = jobs[index].action, let output = outputs.first {
           (name, shape) = (output.name, output.shape)
-        } else if job.group.storage == .plain, let main = job.group.parts["weight"],
-          let output = job.outputs.first(where: { $0.name == main })
+        } else if jobs[index].group.storage == .plain, let main = jobs[index].group.parts["weight"],
+          let output = outputs.first(where: { $0.name == main })
         {
           (name, shape) = (main, output.shape)
         } else {
@@ -62,7 +57,10 @@ public enum QuantizationConfigWriter {
         }
         guard name.hasSuffix(".weight"), shape.count == 2 else { continue }
         result.append((String(name.dropLast(".weight".count)), nil))
+        continue
       }
+      guard let first = outputs.first else { continue }
+      result.append((TensorName.modulePath(of: first.name), scheme))
     }
     return result
   }

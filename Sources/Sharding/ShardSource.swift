@@ -83,7 +83,7 @@ public struct ShardSource: Sendable {
     var groups: [SourceGroup] = []
     var covered = [Bool](repeating: false, count: tensors.count)
     for group in WeightGrouping.groups(of: entries) {
-      var parts: [String: Int] = [:]
+      var parts = [String: Int](minimumCapacity: group.parts.count)
       for (role, name) in group.parts {
         guard let index = checkpoint.position(of: name), !covered[index] else { continue }
         parts[role] = index

@@ -194,8 +194,9 @@ public struct ConversionPlan: Sendable {
     }
     // Orphaned scales (a `weight_scale_inv` whose weight is missing) surface as plain tensors named
     // like a companion: refuse rather than silently carrying a scale with no weight.
-    for job in jobs where job.group.storage == .plain {
-      let name = job.group.parts["weight"] ?? ""
+    // (The checks go by index: they read each job's group in place, not a copy of every job.)
+    for index in jobs.indices where jobs[index].group.storage == .plain {
+      let name = jobs[index].group.parts["weight"] ?? ""
       if name.hasSuffix(".weight_scale_inv") {
         throw ConversionError.missingCompanion(weight: String(name.dropLast("_scale_inv".count)), role: "weight (F8_E4M3)")
       }
@@ -204,8 +205,8 @@ public struct ConversionPlan: Sendable {
     // shard, a bad merge), not an unscaled cast: copying or casting it would silently produce garbage.
     let scaledFP8 = jobs.contains { $0.group.storage == .fp8Block } || checkpoint.config?.quantizationConfig?.quantMethod == "fp8"
     if scaledFP8 {
-      for job in jobs where job.group.storage == .plain {
-        guard let name = job.group.parts["weight"], name.hasSuffix(".weight"), let entry = checkpoint.entry(named: name),
+      for index in jobs.indices where jobs[index].group.storage == .plain {
+        guard let name = jobs[index].group.parts["weight"], name.hasSuffix(".weight"), let entry = checkpoint.entry(named: name),
           entry.dtype == .float8E4M3FN || entry.dtype == .float8E5M2
         else { continue }
         throw ConversionError.missingCompanion(weight: name, role: "weight_scale_inv")
@@ -233,7 +234,7 @@ public struct ConversionPlan: Sendable {
       throw ConversionError.nothingQuantized(
         target: "\(target)", dequantizedExample: dequantized.map { WeightDecoding.logicalName(of: $0.group) })
     }
-    unmatchedGlobs = ConversionPlan.unmatchedGlobs(target: target, selection: selection, groups: jobs.map(\.group))
+    unmatchedGlobs = ConversionPlan.unmatchedGlobs(target: target, selection: selection, groups: jobs.lazy.map(\.group))
     ConversionPlan.fuseTensorScales(&jobs)
     self.jobs = jobs
     notes = context.notes.map { reason, kept in
@@ -254,7 +255,9 @@ public struct ConversionPlan: Sendable {
 
   /// The globs of `target`'s recipe rules and of `selection` that match none of `groups` by any of the names a
   /// glob is matched against (tensor names, the logical weight name, the module path).
-  static func unmatchedGlobs(target: ConversionTarget, selection: TensorSelection, groups: [WeightGroup]) -> [String] {
+  static func unmatchedGlobs(
+    target: ConversionTarget, selection: TensorSelection, groups: some Collection<WeightGroup>
+  ) -> [String] {
     var globs: [(option: String, glob: Glob)] = []
     if case .mixed(let recipe) = target { globs += recipe.rules.map { ("--rule", $0.glob) } }
     globs += selection.includes.map { ("--include", $0) } + selection.excludes.map { ("--exclude", $0) }

@@ -312,12 +312,12 @@ private struct IndexSource {
     var listed = [Bool](repeating: false, count: tensorCount)
     var order: [Int32] = []
     order.reserveCapacity(tensorCount)
-    // The headers taken out of their files once (not a header copy per key).
-    let headers = shards.files.map(\.header)
     for k in decoded.entries.indices {
-      // Each key is looked up in the header of the file the index names for it.
+      // Each key is looked up in the header of the file the index names for it (read in place in its file:
+      // a header bound to a local would be copied per key).
       let fileNumber = Int(decoded.entries[k].file)
-      guard let local = withKey(k, { headers[fileNumber].position(ofUTF8: $0) }) else {
+      let file = shards.files[fileNumber]
+      guard let local = withKey(k, { file.header.position(ofUTF8: $0) }) else {
         // A name in two files is reported first, as the shards were indexed before the keys resolved.
         try shards.checkDistinctNames()
         throw CheckpointError.tensorMissingFromShard(index: path, tensor: key(k), file: fileNames[fileNumber])

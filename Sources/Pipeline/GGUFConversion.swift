@@ -94,13 +94,13 @@ public struct GGUFConversionPlan: Sendable {
     self.options = options
     guard let config = checkpoint.config else { throw Failure.noConfig(checkpoint.directory) }
     let mapping = DeepSeek2.Options(keepMTP: options.keepMTP)
-    var shapes: [String: [Int]] = [:]
-    var groupBytes: [String: Int] = [:]
-    let entryBytes = Dictionary(checkpoint.entries.map { ($0.name, $0.byteCount) }, uniquingKeysWith: { first, _ in first })
-    for group in WeightGrouping.groups(of: checkpoint.entries) {
+    let groups = WeightGrouping.groups(of: checkpoint.entries)
+    var shapes = [String: [Int]](minimumCapacity: groups.count)
+    var groupBytes = [String: Int](minimumCapacity: groups.count)
+    for group in groups {
       let name = WeightDecoding.logicalName(of: group)
       shapes[name] = try WeightDecoding.geometry(of: group, in: checkpoint).shape
-      groupBytes[name] = group.parts.values.reduce(0) { $0 + (entryBytes[$1] ?? 0) }
+      groupBytes[name] = group.parts.values.reduce(0) { $0 + (checkpoint.entry(named: $1)?.byteCount ?? 0) }
     }
     // convert_hf_to_gguf.py walks the files in name order and each file's tensors in name order.
     let sourceOrder = zip(checkpoint.fileNames, checkpoint.files).sorted { $0.0 < $1.0 }

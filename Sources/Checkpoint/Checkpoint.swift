@@ -60,6 +60,9 @@ public final class Checkpoint: Sendable {
     var metadata: JSONObject
   }
 
+  /// True when the checkpoint was opened through `model.safetensors.index.json` (without building `index`).
+  public var hasIndex: Bool { indexInfo != nil }
+
   /// The index, when the checkpoint has one: `weight_map` in the index's order, `total_size`, `metadata`.
   public var index: CheckpointIndex? {
     guard let indexInfo else { return nil }

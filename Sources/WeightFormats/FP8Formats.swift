@@ -72,9 +72,20 @@ public struct FP8WeightFormat: WeightFormat {
     guard let weight = module.entry("weight"), weight.dtype == .float8E4M3FN, let scale = module.entry(scaleRole),
       scaleDTypes.contains(scale.dtype) || spelling != .deepSeekV4
     else { return [] }
-    let roles = spelling == .compressedTensors ? ["weight", "weight_scale", "input_scale"] : ["weight", scaleRole]
-    return [module.claim(storage, roles: roles)]
+    return [module.claim(storage, roles: claimedRoles)]
   }
+
+  /// The roles `claim(_:)` takes (constants: a checkpoint's every FP8 weight is claimed with them).
+  private var claimedRoles: [String] {
+    switch spelling {
+    case .deepSeek: Self.deepSeekRoles
+    case .deepSeekV4: Self.deepSeekV4Roles
+    case .compressedTensors: Self.compressedTensorsRoles
+    }
+  }
+  private static let deepSeekRoles = ["weight", deepSeek.scaleRole]
+  private static let deepSeekV4Roles = ["weight", deepSeekV4.scaleRole]
+  private static let compressedTensorsRoles = ["weight", compressedTensors.scaleRole, "input_scale"]
 
   public func geometry(of group: WeightGroup, in store: any TensorStore) throws -> WeightGeometry {
     let main = try entry("weight", of: group, in: store)

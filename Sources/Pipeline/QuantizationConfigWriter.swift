@@ -229,7 +229,8 @@ public enum QuantizationConfigWriter {
     /// The consumer family whose terms the metadata is in (`nil` for casts).
     let family: ConsumerFamily?
     /// The family's quantization block (ModelOpt: the `hf_quant_config.json` its config block derives from);
-    /// `nil` for the families whose block does not depend on the modules.
+    /// `nil` for casts and DeepSeek FP8, whose config lists no modules (the config drops `quantization_config`, or
+    /// `ConfigRewriter` writes the release's own block).
     private let block: JSONObject?
 
     init(family: ConsumerFamily?, jobs: [ConversionJob]) {

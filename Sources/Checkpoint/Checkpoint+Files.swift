@@ -42,7 +42,7 @@ extension Checkpoint {
   /// model missing those weights and exit 0.
   /// - Parameter override: the option that allows unindexed files, named in the message.
   public func requireCompleteIndex(allowUnindexedFiles: Bool, override: String?) throws {
-    guard index != nil else { return }
+    guard hasIndex else { return }
     let indexPath = FileSystem.join(directory, "model.safetensors.index.json")
     guard tensorNames.isEmpty || (!unindexedFiles.isEmpty && !allowUnindexedFiles) else { return }
     throw CheckpointError.incompleteIndex(

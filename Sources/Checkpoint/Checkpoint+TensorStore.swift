@@ -6,7 +6,7 @@ import WeightFormats
 extension Checkpoint: TensorStore {
   public var storePath: String { directory }
   public var configObject: JSONObject? { config?.raw }
-  public func storedEntry(_ name: String) -> TensorEntry? { location(of: name)?.entry }
+  public func storedEntry(_ name: String) -> TensorEntry? { entry(named: name) }
 
   public func bytes(of name: String, range: Range<Int>) throws -> TensorBytes {
     let view = try tensor(name)

@@ -4,6 +4,7 @@ import SafeTensors
 import Synchronization
 import SystemIO
 import TensorCore
+import WeightFormats
 
 /// Where one tensor of a checkpoint lives.
 public struct TensorLocation: Sendable {
@@ -33,6 +34,8 @@ public final class Checkpoint: Sendable {
   public let config: ModelConfig?
   /// The model family `config.json` describes (`ModelFamily.generic` when none claims it, or without a config).
   public let family: ModelFamily
+  /// What weight formats read from `config.json` (the FP8 block shape, the model dtype), read once.
+  public let formatConfig: FormatConfig
   /// Every tensor name, in index order (or file order).
   public let tensorNames: [String]
   /// Disagreements that do not prevent reading (files the index does not mention, tensors missing from
@@ -56,6 +59,9 @@ public final class Checkpoint: Sendable {
     var totalByteCount: Int?
     var metadata: JSONObject
   }
+
+  /// True when the checkpoint was opened through `model.safetensors.index.json` (without building `index`).
+  public var hasIndex: Bool { indexInfo != nil }
 
   /// The index, when the checkpoint has one: `weight_map` in the index's order, `total_size`, `metadata`.
   public var index: CheckpointIndex? {
@@ -165,6 +171,7 @@ public final class Checkpoint: Sendable {
     let configPath = FileSystem.join(directory, "config.json")
     config = FileSystem.exists(configPath) ? try ModelConfig(json: try FileSystem.readFile(configPath), path: configPath) : nil
     family = ModelFamily.detect(config)
+    formatConfig = FormatConfig(config?.raw)
     if let config { try family.check(config, path: configPath) }
   }
 
@@ -173,13 +180,24 @@ public final class Checkpoint: Sendable {
 
   /// Where `name` lives, or `nil`.
   public func location(of name: String) -> TensorLocation? {
-    guard let p = tensorsByName.position(of: name, nameAt: { tensorNames[$0] }) else { return nil }
+    guard let p = position(of: name) else { return nil }
     let file = Int(fileOfTensor[p])
     return TensorLocation(fileIndex: file, fileName: fileNames[file], entry: orderedEntries[p])
   }
 
+  /// The position of `name` in `tensorNames` (and `entries`), or `nil`.
+  public func position(of name: String) -> Int? { tensorsByName.position(of: name, nameAt: { tensorNames[$0] }) }
+
+  /// The index into `files` of the tensor at `position` in `tensorNames`.
+  public func fileIndex(ofTensorAt position: Int) -> Int { Int(fileOfTensor[position]) }
+
+  /// The header entry of `name`, or `nil` (`location(of:)` without the file).
+  public func entry(named name: String) -> TensorEntry? {
+    position(of: name).map { orderedEntries[$0] }
+  }
+
   /// True if the checkpoint has a tensor called `name`.
-  public func contains(_ name: String) -> Bool { tensorsByName.position(of: name, nameAt: { tensorNames[$0] }) != nil }
+  public func contains(_ name: String) -> Bool { position(of: name) != nil }
 
   /// The header entry of `name`.
   public func entry(_ name: String) throws -> TensorEntry {
@@ -298,10 +316,11 @@ private struct IndexSource {
     var order: [Int32] = []
     order.reserveCapacity(tensorCount)
     for k in decoded.entries.indices {
-      // Each key is looked up in the header of the file the index names for it.
+      // Each key is looked up in the header of the file the index names for it (read in place in its file:
+      // a header bound to a local would be copied per key).
       let fileNumber = Int(decoded.entries[k].file)
-      let header = shards.files[fileNumber].header
-      guard let local = withKey(k, { header.position(ofUTF8: $0) }) else {
+      let file = shards.files[fileNumber]
+      guard let local = withKey(k, { file.header.position(ofUTF8: $0) }) else {
         // A name in two files is reported first, as the shards were indexed before the keys resolved.
         try shards.checkDistinctNames()
         throw CheckpointError.tensorMissingFromShard(index: path, tensor: key(k), file: fileNames[fileNumber])

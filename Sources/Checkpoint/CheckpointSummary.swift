@@ -181,7 +181,7 @@ public struct CheckpointSummary: Sendable {
   /// Header entries by tensor name, through the checkpoint's index.
   struct EntryLookup {
     let checkpoint: Checkpoint
-    subscript(name: String) -> TensorEntry? { checkpoint.location(of: name)?.entry }
+    subscript(name: String) -> TensorEntry? { checkpoint.entry(named: name) }
   }
 
   /// Per-layer running totals while summarising.

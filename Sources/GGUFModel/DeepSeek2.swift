@@ -384,10 +384,9 @@ public enum DeepSeek2 {
         return (blockPrefix(of: tensor.name).flatMap { stackTrigger[$0] } ?? Int.max, rank)
       }
     }
-    return plan.enumerated().sorted { a, b in
-      let (ka, kb) = (key(a.element), key(b.element))
-      return ka != kb ? ka < kb : a.offset < b.offset
-    }.map(\.element)
+    // Each tensor's key computed once, not twice per comparison.
+    let keys = plan.map(key)
+    return plan.indices.sorted { a, b in keys[a] != keys[b] ? keys[a] < keys[b] : a < b }.map { plan[$0] }
   }
 
   /// `blk.N.` of a GGUF name.

@@ -13,9 +13,11 @@ public enum ConfigRewriter {
   /// - compressed-tensors FP8 (channel, tensor, or blocks with `--compressed-tensors`) gets the block
   ///   `QuantizationConfigWriter` writes for every compressed-tensors output, so `--to fp8-channel` and
   ///   `--rule '*=fp8-channel'` write the same bytes.
-  public static func rewrite(
-    _ config: JSONObject, for target: ConversionTarget, jobs: [ConversionJob], compressedTensorsNaming: Bool,
-    family: ConsumerFamily? = nil
+  ///
+  /// `quantization` is the plan's metadata, in the consumer family the plan derives from `target`.
+  static func rewrite(
+    _ config: JSONObject, for target: ConversionTarget, quantization: QuantizationConfigWriter.Metadata,
+    compressedTensorsNaming: Bool
   ) -> JSONObject {
     func int(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
     switch target {
@@ -25,21 +27,21 @@ public enum ConfigRewriter {
     case .unscaledFP8:
       return config.removingQuantizationConfig()
     case .group:
-      return QuantizationConfigWriter.rewrite(config, family: family, jobs: jobs)
+      return quantization.rewrite(config)
     case .mixed(let recipe):
-      switch family {
+      switch quantization.family {
       case nil:
         return config
       case .deepSeekFP8:
         // Only DeepSeek FP8 blocks (and kept tensors): the release's own block.
         for scheme in recipe.rules.map(\.scheme) + [recipe.fallback] {
           if case .target(.fp8(let layout)) = scheme {
-            return rewrite(config, for: .fp8(layout), jobs: jobs, compressedTensorsNaming: false)
+            return rewrite(config, for: .fp8(layout), quantization: quantization, compressedTensorsNaming: false)
           }
         }
         return config
       default:
-        return QuantizationConfigWriter.rewrite(config, family: family, jobs: jobs)
+        return quantization.rewrite(config)
       }
     case .fp8(let layout):
       if case .block(let r, let c) = layout.granularity, !compressedTensorsNaming {
@@ -51,7 +53,7 @@ public enum ConfigRewriter {
         return config.setting("quantization_config", to: .object(members: members))
       }
       // compressed-tensors naming: the one compressed-tensors writer, as for a recipe of the same scheme.
-      return QuantizationConfigWriter.rewrite(config, family: .compressedTensors, jobs: jobs)
+      return quantization.rewrite(config)
     }
   }
 }

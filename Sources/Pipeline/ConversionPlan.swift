@@ -147,7 +147,6 @@ public struct ConversionPlan: Sendable {
   ) throws {
     self.target = target
     let entries = checkpoint.entries
-    let byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     let family: ConsumerFamily?
     switch target {
     case .group(let format): family = format.family
@@ -158,7 +157,7 @@ public struct ConversionPlan: Sendable {
     }
     self.family = family
     var context = JobContext(
-      checkpoint: checkpoint, byName: byName, selection: selection,
+      checkpoint: checkpoint, selection: selection,
       compressedTensors: compressedTensorsNaming || family == .compressedTensors, search: search,
       dequantizeKept: {
         switch target {
@@ -195,8 +194,9 @@ public struct ConversionPlan: Sendable {
     }
     // Orphaned scales (a `weight_scale_inv` whose weight is missing) surface as plain tensors named
     // like a companion: refuse rather than silently carrying a scale with no weight.
-    for job in jobs where job.group.storage == .plain {
-      let name = job.group.parts["weight"] ?? ""
+    // (The checks go by index: they read each job's group in place, not a copy of every job.)
+    for index in jobs.indices where jobs[index].group.storage == .plain {
+      let name = jobs[index].group.parts["weight"] ?? ""
       if name.hasSuffix(".weight_scale_inv") {
         throw ConversionError.missingCompanion(weight: String(name.dropLast("_scale_inv".count)), role: "weight (F8_E4M3)")
       }
@@ -205,8 +205,8 @@ public struct ConversionPlan: Sendable {
     // shard, a bad merge), not an unscaled cast: copying or casting it would silently produce garbage.
     let scaledFP8 = jobs.contains { $0.group.storage == .fp8Block } || checkpoint.config?.quantizationConfig?.quantMethod == "fp8"
     if scaledFP8 {
-      for job in jobs where job.group.storage == .plain {
-        guard let name = job.group.parts["weight"], name.hasSuffix(".weight"), let entry = byName[name],
+      for index in jobs.indices where jobs[index].group.storage == .plain {
+        guard let name = jobs[index].group.parts["weight"], name.hasSuffix(".weight"), let entry = checkpoint.entry(named: name),
           entry.dtype == .float8E4M3FN || entry.dtype == .float8E5M2
         else { continue }
         throw ConversionError.missingCompanion(weight: name, role: "weight_scale_inv")
@@ -234,7 +234,7 @@ public struct ConversionPlan: Sendable {
       throw ConversionError.nothingQuantized(
         target: "\(target)", dequantizedExample: dequantized.map { WeightDecoding.logicalName(of: $0.group) })
     }
-    unmatchedGlobs = ConversionPlan.unmatchedGlobs(target: target, selection: selection, groups: jobs.map(\.group))
+    unmatchedGlobs = ConversionPlan.unmatchedGlobs(target: target, selection: selection, groups: jobs.lazy.map(\.group))
     ConversionPlan.fuseTensorScales(&jobs)
     self.jobs = jobs
     notes = context.notes.map { reason, kept in
@@ -243,18 +243,21 @@ public struct ConversionPlan: Sendable {
     let assignment = OutputSharding.assign(itemByteCounts: jobs.map(\.outputByteCount), maxByteCount: maxShardByteCount)
     let names = OutputSharding.fileNames(count: assignment.count)
     files = zip(names, assignment).map { ($0, $1) }
+    let quantization = QuantizationConfigWriter.Metadata(family: family, jobs: jobs)
     let rewritten = checkpoint.config.map {
-      ConfigRewriter.rewrite($0.raw, for: target, jobs: jobs, compressedTensorsNaming: context.compressedTensors, family: family)
+      ConfigRewriter.rewrite($0.raw, for: target, quantization: quantization, compressedTensorsNaming: context.compressedTensors)
     }
     config = dropMTP ? rewritten.map(Self.withoutMTPLayers) : rewritten
     if droppedMTP > 0 { notes.append("--drop-mtp: left out \(droppedMTP) tensor(s) of the MTP layer(s); the config declares none") }
-    extraFiles = QuantizationConfigWriter.extraFiles(for: family, jobs: jobs, config: rewritten)
+    extraFiles = quantization.files
     replacedSidecars = ["hf_quant_config.json", "quantize_config.json"]
   }
 
   /// The globs of `target`'s recipe rules and of `selection` that match none of `groups` by any of the names a
   /// glob is matched against (tensor names, the logical weight name, the module path).
-  static func unmatchedGlobs(target: ConversionTarget, selection: TensorSelection, groups: [WeightGroup]) -> [String] {
+  static func unmatchedGlobs(
+    target: ConversionTarget, selection: TensorSelection, groups: some Collection<WeightGroup>
+  ) -> [String] {
     var globs: [(option: String, glob: Glob)] = []
     if case .mixed(let recipe) = target { globs += recipe.rules.map { ("--rule", $0.glob) } }
     globs += selection.includes.map { ("--include", $0) } + selection.excludes.map { ("--exclude", $0) }
@@ -286,7 +289,6 @@ public struct ConversionPlan: Sendable {
   /// Shared inputs of `job(for:)`.
   struct JobContext {
     let checkpoint: Checkpoint
-    let byName: [String: TensorEntry]
     let selection: TensorSelection
     let compressedTensors: Bool
     let search: Bool
@@ -312,8 +314,8 @@ public struct ConversionPlan: Sendable {
   private static func job(
     for group: WeightGroup, target: ConversionTarget?, ruleMatched: Bool, _ context: inout JobContext
   ) throws -> ConversionJob {
-    let byName = context.byName
-    let sourceEntries = group.tensorNames.compactMap { byName[$0] }
+    let checkpoint = context.checkpoint
+    let sourceEntries = group.tensorNames.compactMap { checkpoint.entry(named: $0) }
     let sourceBytes = sourceEntries.reduce(0) { $0 + $1.byteCount }
     func copyJob() -> ConversionJob {
       ConversionJob(
@@ -325,7 +327,7 @@ public struct ConversionPlan: Sendable {
     let geometry: WeightGeometry
     switch group.storage {
     case .plain:
-      guard let main = byName[group.parts["weight"] ?? ""] else { return copyJob() }
+      guard let main = checkpoint.entry(named: group.parts["weight"] ?? "") else { return copyJob() }
       let rows = main.shape.count >= 2 ? main.shape[0] : 1
       let columns = main.shape.count >= 2 ? main.shape.dropFirst().reduce(1, *) : (ByteCount.elementCount(main.shape) ?? 0)
       geometry = WeightGeometry(shape: main.shape, rows: rows, columns: columns, dtype: main.dtype)
@@ -446,24 +448,29 @@ public struct ConversionPlan: Sendable {
   /// `update_fused_layer_weight_global_scales` does: only when every sibling is present and quantized to the
   /// same layout.
   static func fuseTensorScales(_ jobs: inout [ConversionJob]) {
-    var byModule: [String: Int] = [:]
-    for (index, job) in jobs.enumerated() {
-      guard case .group(let groupJob) = job.action, groupJob.format.sharesTensorScaleWithFusedSiblings,
-        let first = job.outputs.first
+    // The candidate jobs by fused layer, each under its sibling leaf (a repeated module keeps its last job).
+    var layers: [String: [String: Int]] = [:]
+    for index in jobs.indices {
+      guard case .group(let groupJob) = jobs[index].action, groupJob.format.sharesTensorScaleWithFusedSiblings,
+        let first = jobs[index].outputs.first, let layer = FusedLinears.fusedLayer(of: TensorName.modulePath(of: first.name))
       else { continue }
-      byModule[TensorName.modulePath(of: first.name)] = index
+      layers[layer.module, default: [:]][layer.leaf] = index
     }
-    for (module, index) in byModule {
-      let siblings = FusedLinears.siblingModules(of: module)
-      let indices = siblings.compactMap { byModule[$0] }
-      guard siblings.count > 1, indices.count == siblings.count, case .group(var groupJob) = jobs[index].action else { continue }
+    for members in layers.values {
+      guard members.count > 1, let leaf = members.keys.first, let fused = FusedLinears.fusedName[leaf],
+        members.count == FusedLinears.siblings[fused]?.count
+      else { continue }
+      let indices = members.values.sorted()
       let formats = Set(indices.compactMap { i -> GroupFormat? in
         if case .group(let sibling) = jobs[i].action { return sibling.format }
         return nil
       })
       guard formats.count == 1 else { continue }
-      groupJob.fusedJobs = indices.sorted()
-      jobs[index].action = .group(groupJob)
+      for index in indices {
+        guard case .group(var groupJob) = jobs[index].action else { continue }
+        groupJob.fusedJobs = indices
+        jobs[index].action = .group(groupJob)
+      }
     }
   }
 }

@@ -18,16 +18,26 @@ public enum FusedLinears {
 
   /// The fused layer `module` belongs to (`model.layers.3.mlp.experts.7.gate_up_proj` for
   /// `...experts.7.gate_proj`), or `nil`.
-  public static func fusedModule(of module: String) -> String? {
-    let parts = module.split(separator: ".", omittingEmptySubsequences: false)
-    guard let leaf = parts.last, let fused = fusedName[String(leaf)] else { return nil }
-    return (parts.dropLast().map(String.init) + [fused]).joined(separator: ".")
+  public static func fusedModule(of module: String) -> String? { fusedLayer(of: module)?.module }
+
+  /// The fused layer `module` belongs to and `module`'s leaf (`gate_proj`), or `nil`: one scan for the last `.`,
+  /// for plan loops over every module of a 671B release.
+  static func fusedLayer(of module: String) -> (module: String, leaf: String)? {
+    let (parent, leaf) = splitLeaf(module)
+    guard let fused = fusedName[leaf] else { return nil }
+    return (parent.map { $0 + "." + fused } ?? fused, leaf)
   }
 
   /// The modules fused with `module` (itself included) that must all be present for the fusion to hold.
   public static func siblingModules(of module: String) -> [String] {
-    let parts = module.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-    guard let leaf = parts.last, let fused = fusedName[leaf], let set = siblings[fused] else { return [] }
-    return set.sorted().map { (parts.dropLast() + [$0]).joined(separator: ".") }
+    let (parent, leaf) = splitLeaf(module)
+    guard let fused = fusedName[leaf], let set = siblings[fused] else { return [] }
+    return set.sorted().map { sibling in parent.map { $0 + "." + sibling } ?? sibling }
+  }
+
+  /// `module` split at its last `.`: the parent (`nil` without a `.`) and the leaf.
+  private static func splitLeaf(_ module: String) -> (parent: String?, leaf: String) {
+    guard let dot = module.utf8.lastIndex(of: UInt8(ascii: ".")) else { return (nil, module) }
+    return (String(Substring(module.utf8[..<dot])), String(Substring(module.utf8[module.utf8.index(after: dot)...])))
   }
 }

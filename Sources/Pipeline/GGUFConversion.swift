@@ -107,13 +107,13 @@ public struct GGUFConversionPlan: Sendable {
       guard let (canonical, release) = wrapperPrefixes.first(where: { name.hasPrefix($0.release) }) else { return nil }
       return canonical + name.dropFirst(release.count)
     }
-    var shapes: [String: [Int]] = [:]
-    var releaseNames: [String: String] = [:]
-    var groupBytes: [String: Int] = [:]
-    var sources: [String: (group: WeightGroup, geometry: WeightGeometry)] = [:]
+    let groups = WeightGrouping.groups(of: checkpoint.entries)
+    var shapes = [String: [Int]](minimumCapacity: groups.count)
+    var releaseNames = [String: String](minimumCapacity: groups.count)
+    var groupBytes = [String: Int](minimumCapacity: groups.count)
+    var sources = [String: (group: WeightGroup, geometry: WeightGeometry)](minimumCapacity: groups.count)
     var outsideLanguageModel: [String] = []
-    let entryBytes = Dictionary(checkpoint.entries.map { ($0.name, $0.byteCount) }, uniquingKeysWith: { first, _ in first })
-    for group in WeightGrouping.groups(of: checkpoint.entries) {
+    for group in groups {
       let name = WeightDecoding.logicalName(of: group)
       guard let hf = huggingFaceName(name) else {
         outsideLanguageModel.append(name)
@@ -123,7 +123,7 @@ public struct GGUFConversionPlan: Sendable {
       shapes[hf] = geometry.shape
       releaseNames[hf] = name
       sources[name] = (group, geometry)
-      groupBytes[name] = group.parts.values.reduce(0) { $0 + (entryBytes[$1] ?? 0) }
+      groupBytes[name] = group.parts.values.reduce(0) { $0 + (checkpoint.entry(named: $1)?.byteCount ?? 0) }
     }
     if let first = outsideLanguageModel.min() {
       notes.append(

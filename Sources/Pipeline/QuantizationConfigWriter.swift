@@ -33,28 +33,23 @@ public enum QuantizationConfigWriter {
 
   /// Every linear-like module of the output (2-D weights) and its scheme (`nil` = unquantized), in job order.
   static func assignments(_ jobs: [ConversionJob]) -> [(module: String, scheme: Scheme?)] {
-    var result: [(String, Scheme?)] = []
-    for job in jobs {
-      switch job.action {
-      case .group(let groupJob):
-        guard let first = job.outputs.first else { continue }
-        result.append((TensorName.modulePath(of: first.name), .group(groupJob.format)))
-      case .fp8(let scheme, let rule):
-        guard let first = job.outputs.first else { continue }
-        result.append((TensorName.modulePath(of: first.name), .fp8(scheme, ue8m0: rule.format == .ue8m0)))
-      case .repack(.mxfp4(let format)):
-        guard let first = job.outputs.first else { continue }
-        result.append((TensorName.modulePath(of: first.name), .group(format)))
-      case .repack(.fp8(let scheme, let rule)):
-        guard let first = job.outputs.first else { continue }
-        result.append((TensorName.modulePath(of: first.name), .fp8(scheme, ue8m0: rule.format == .ue8m0)))
+    var result: [(module: String, scheme: Scheme?)] = []
+    // By index: each job's action and outputs are read in place, not a copy of the whole job made per job.
+    for index in jobs.indices {
+      let outputs = jobs[index].outputs
+      let scheme: Scheme
+      switch jobs[index].action {
+      case .group(let groupJob): scheme = .group(groupJob.format)
+      case .fp8(let fp8, let rule): scheme = .fp8(fp8, ue8m0: rule.format == .ue8m0)
+      case .repack(.mxfp4(let format)): scheme = .group(format)
+      case .repack(.fp8(let fp8, let rule)): scheme = .fp8(fp8, ue8m0: rule.format == .ue8m0)
       case .copy, .cast:
         let name: String
         let shape: [Int]
-        if case .cast = job.action, let output = job.outputs.first {
+        if case .cast = jobs[index].action, let output = outputs.first {
           (name, shape) = (output.name, output.shape)
-        } else if job.group.storage == .plain, let main = job.group.parts["weight"],
-          let output = job.outputs.first(where: { $0.name == main })
+        } else if jobs[index].group.storage == .plain, let main = jobs[index].group.parts["weight"],
+          let output = outputs.first(where: { $0.name == main })
         {
           (name, shape) = (main, output.shape)
         } else {
@@ -62,7 +57,10 @@ public enum QuantizationConfigWriter {
         }
         guard name.hasSuffix(".weight"), shape.count == 2 else { continue }
         result.append((String(name.dropLast(".weight".count)), nil))
+        continue
       }
+      guard let first = outputs.first else { continue }
+      result.append((TensorName.modulePath(of: first.name), scheme))
     }
     return result
   }
@@ -224,42 +222,54 @@ public enum QuantizationConfigWriter {
 
   // MARK: config
 
-  /// The output config for a 4-bit or mixed conversion of `family`.
-  static func rewrite(_ config: JSONObject, family: ConsumerFamily?, jobs: [ConversionJob]) -> JSONObject {
-    let items = assignments(jobs)
-    switch family {
-    case .compressedTensors:
-      return config.setting("quantization_config", to: .object(compressedTensors(items)))
-    case .gptq:
-      return config.setting("quantization_config", to: .object(gptq(items)))
-    case .mlx:
-      let block = mlx(items)
-      return config.removing("quantization_config").setting("quantization", to: .object(block))
-        .setting("quantization_config", to: .object(block))
-    case .gptOss:
-      let kept = compactTargets(
-        items.map { ($0.module, $0.scheme != nil) }, selecting: false, generalized: wildcardPattern)
-      return config.setting(
-        "quantization_config",
-        to: .object(members: [("modules_to_not_convert", .array(kept.map { .string($0) })), ("quant_method", "mxfp4")]))
-    case .modelOpt:
-      return config.setting("quantization_config", to: .object(modelOptConfig(modelOptHFQuantConfig(items))))
-    case .deepSeekFP8, nil:
-      return config.removing("quantization_config")
-    }
-  }
+  /// A conversion's quantization metadata in its consumer family's terms, derived once from the jobs (a 671B
+  /// release has 92k modules, and the config block and the metadata files say the same thing): what `rewrite(_:)`
+  /// puts into `config.json` and the `files` written next to it.
+  struct Metadata {
+    /// The consumer family whose terms the metadata is in (`nil` for casts).
+    let family: ConsumerFamily?
+    /// The family's quantization block (ModelOpt: the `hf_quant_config.json` its config block derives from);
+    /// `nil` for casts and DeepSeek FP8, whose config lists no modules (the config drops `quantization_config`, or
+    /// `ConfigRewriter` writes the release's own block).
+    private let block: JSONObject?
 
-  /// Metadata files next to `config.json`.
-  static func extraFiles(for family: ConsumerFamily?, jobs: [ConversionJob], config: JSONObject?) -> [(name: String, bytes: [UInt8])] {
-    let items = assignments(jobs)
-    func bytes(_ object: JSONObject) -> [UInt8] { JSONWriter(pretty: true).bytes(.object(object)) + [0x0A] }
-    switch family {
-    case .modelOpt:
-      return [("hf_quant_config.json", bytes(modelOptHFQuantConfig(items)))]
-    case .gptq:
-      return [("quantize_config.json", bytes(gptq(items)))]
-    default:
-      return []
+    init(family: ConsumerFamily?, jobs: [ConversionJob]) {
+      self.family = family
+      switch family {
+      case .compressedTensors: block = compressedTensors(assignments(jobs))
+      case .gptq: block = gptq(assignments(jobs))
+      case .mlx: block = mlx(assignments(jobs))
+      case .gptOss:
+        let kept = compactTargets(
+          assignments(jobs).map { ($0.module, $0.scheme != nil) }, selecting: false, generalized: wildcardPattern)
+        block = JSONObject(uniqueMembers: [("modules_to_not_convert", .array(kept.map { .string($0) })), ("quant_method", "mxfp4")])
+      case .modelOpt: block = modelOptHFQuantConfig(assignments(jobs))
+      case .deepSeekFP8, nil: block = nil
+      }
+    }
+
+    /// The output config for a 4-bit or mixed conversion (and compressed-tensors FP8) of `family`.
+    func rewrite(_ config: JSONObject) -> JSONObject {
+      guard let block else { return config.removing("quantization_config") }
+      switch family {
+      case .mlx:
+        return config.removing("quantization_config").setting("quantization", to: .object(block))
+          .setting("quantization_config", to: .object(block))
+      case .modelOpt:
+        return config.setting("quantization_config", to: .object(modelOptConfig(block)))
+      default:
+        return config.setting("quantization_config", to: .object(block))
+      }
+    }
+
+    /// Metadata files next to `config.json`: ModelOpt's `hf_quant_config.json`, GPTQ's `quantize_config.json`.
+    var files: [(name: String, bytes: [UInt8])] {
+      func bytes(_ object: JSONObject) -> [UInt8] { JSONWriter(pretty: true).bytes(.object(object)) + [0x0A] }
+      switch (family, block) {
+      case (.modelOpt, let block?): return [("hf_quant_config.json", bytes(block))]
+      case (.gptq, let block?): return [("quantize_config.json", bytes(block))]
+      default: return []
+      }
     }
   }
 

@@ -44,16 +44,19 @@ public struct SafeTensorsHeader: Sendable, Equatable {
   public var fileByteCount: Int { dataStart + dataByteCount }
 
   /// The entry named `name`, in constant time.
-  public func entry(named name: String) -> TensorEntry? {
-    names.position(of: name) { tensors[$0].name }.map { tensors[$0] }
-  }
+  public func entry(named name: String) -> TensorEntry? { position(of: name).map { tensors[$0] } }
 
   /// The position in `tensors` of the entry named `name`, in constant time.
-  public func position(of name: String) -> Int? { names.position(of: name) { tensors[$0].name } }
+  public func position(of name: String) -> Int? {
+    // The closures capture the entries alone: capturing `self` copies the whole header per lookup.
+    let tensors = self.tensors
+    return names.position(of: name) { tensors[$0].name }
+  }
 
   /// The position in `tensors` of the entry whose name has the UTF-8 bytes `name`.
   public func position(ofUTF8 name: UnsafeRawBufferPointer) -> Int? {
-    names.position(ofUTF8: name) { tensors[$0].name }
+    let tensors = self.tensors
+    return names.position(ofUTF8: name) { tensors[$0].name }
   }
 
   /// The file offset range of `entry`'s bytes.

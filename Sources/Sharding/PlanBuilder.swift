@@ -327,9 +327,9 @@ struct PlanBuilder {
     var devicePlans: [DevicePlan] = []
     for (d, device) in devices.enumerated() {
       let list = deviceTensors[d]
-      var seen = Set<String>(minimumCapacity: list.count)
-      for tensor in list where !seen.insert(tensor.name).inserted {
-        throw .duplicateOutputName(name: tensor.name, device: device.name)
+      var seen = NameIndex(capacity: list.count)
+      for position in list.indices where seen.insert(list[position].name, position: position, nameAt: { list[$0].name }) != nil {
+        throw .duplicateOutputName(name: list[position].name, device: device.name)
       }
       var fileIndices: [Int] = []
       for file in outputFiles(of: list, device: d) {
@@ -352,8 +352,10 @@ struct PlanBuilder {
     if deepSeek {
       for i in tensors.indices where !skipped[i] { outputNames[i] = try DeepSeekMPNaming.rename(tensors[i].name).name }
     }
-    let order = tensors.indices.sorted {
-      tensors[$0].fileIndex != tensors[$1].fileIndex ? tensors[$0].fileIndex < tensors[$1].fileIndex : tensors[$0].fileOffset < tensors[$1].fileOffset
+    // Sorted on a flat copy of the keys (comparing through `tensors` would copy a tensor per comparison).
+    let places = tensors.map { (file: $0.fileIndex, offset: $0.fileOffset) }
+    let order = places.indices.sorted {
+      places[$0].file != places[$1].file ? places[$0].file < places[$1].file : places[$0].offset < places[$1].offset
     }
     var deviceTensors = [[PlannedShardTensor]](repeating: [], count: devices.count)
     var expertBytes = [Int](repeating: 0, count: devices.count)

@@ -68,28 +68,24 @@ public struct ShardSource: Sendable {
 
   /// Describes `checkpoint`; companions are found with `WeightGrouping`.
   public init(checkpoint: Checkpoint) throws {
+    // Tensors in the checkpoint's order: a tensor's index here is its position in the checkpoint, so group
+    // parts are found through the checkpoint's own name index.
+    let entries = checkpoint.entries
+    let dataStarts = checkpoint.files.map(\.header.dataStart)
     var tensors: [SourceTensor] = []
-    var entries: [TensorEntry] = []
-    tensors.reserveCapacity(checkpoint.tensorNames.count)
-    entries.reserveCapacity(checkpoint.tensorNames.count)
-    var indexOf: [String: Int] = [:]
-    indexOf.reserveCapacity(checkpoint.tensorNames.count)
-    for name in checkpoint.tensorNames {
-      guard let location = checkpoint.location(of: name) else { continue }
-      let entry = location.entry
-      indexOf[name] = tensors.count
-      entries.append(entry)
+    tensors.reserveCapacity(entries.count)
+    for (position, entry) in entries.enumerated() {
+      let fileIndex = checkpoint.fileIndex(ofTensorAt: position)
       tensors.append(SourceTensor(
-        name: name, dtype: entry.dtype, shape: entry.shape, byteCount: entry.byteCount,
-        fileIndex: location.fileIndex,
-        fileOffset: checkpoint.files[location.fileIndex].header.dataStart + entry.dataOffsets.lowerBound))
+        name: entry.name, dtype: entry.dtype, shape: entry.shape, byteCount: entry.byteCount, fileIndex: fileIndex,
+        fileOffset: dataStarts[fileIndex] + entry.dataOffsets.lowerBound))
     }
     var groups: [SourceGroup] = []
     var covered = [Bool](repeating: false, count: tensors.count)
     for group in WeightGrouping.groups(of: entries) {
-      var parts: [String: Int] = [:]
+      var parts = [String: Int](minimumCapacity: group.parts.count)
       for (role, name) in group.parts {
-        guard let index = indexOf[name], !covered[index] else { continue }
+        guard let index = checkpoint.position(of: name), !covered[index] else { continue }
         parts[role] = index
         covered[index] = true
       }

@@ -306,8 +306,9 @@ struct ConvertCommand: Command {
     // The summary: each action with its weight count, in first-seen order (one pass over the jobs).
     var actionCounts: [(action: String, count: Int)] = []
     var actionIndex: [String: Int] = [:]
-    for job in plan.jobs {
-      let action = Self.describe(job.action)
+    // By index: the loop reads each job's action, not a copy of the whole job.
+    for job in plan.jobs.indices {
+      let action = Self.describe(plan.jobs[job].action)
       if let index = actionIndex[action] {
         actionCounts[index].count += 1
       } else {

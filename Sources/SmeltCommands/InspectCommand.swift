@@ -55,10 +55,11 @@ struct InspectCommand: Command {
     let summary = CheckpointSummary(checkpoint)
     var rows: [CheckpointSummary.TensorRow]?
     if listTensors {
-      rows = checkpoint.tensorNames.compactMap { name in
-        guard filter?.matches(name) ?? true, let location = checkpoint.location(of: name) else { return nil }
-        let entry = location.entry
-        return .init(name: name, dtype: entry.dtype.rawValue, shape: entry.shape, byteCount: entry.byteCount, file: location.fileName)
+      // In the checkpoint's order, by position (no lookup by name per tensor).
+      rows = checkpoint.entries.enumerated().compactMap { position, entry in
+        guard filter?.matches(entry.name) ?? true else { return nil }
+        let file = checkpoint.fileNames[checkpoint.fileIndex(ofTensorAt: position)]
+        return .init(name: entry.name, dtype: entry.dtype.rawValue, shape: entry.shape, byteCount: entry.byteCount, file: file)
       }
     }
     if json {

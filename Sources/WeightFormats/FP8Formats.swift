@@ -72,9 +72,20 @@ public struct FP8WeightFormat: WeightFormat {
     guard let weight = module.entry("weight"), weight.dtype == .float8E4M3FN, let scale = module.entry(scaleRole),
       scaleDTypes.contains(scale.dtype) || spelling != .deepSeekV4
     else { return [] }
-    let roles = spelling == .compressedTensors ? ["weight", "weight_scale", "input_scale"] : ["weight", scaleRole]
-    return [module.claim(storage, roles: roles)]
+    return [module.claim(storage, roles: claimedRoles)]
   }
+
+  /// The roles `claim(_:)` takes (constants: a checkpoint's every FP8 weight is claimed with them).
+  private var claimedRoles: [String] {
+    switch spelling {
+    case .deepSeek: Self.deepSeekRoles
+    case .deepSeekV4: Self.deepSeekV4Roles
+    case .compressedTensors: Self.compressedTensorsRoles
+    }
+  }
+  private static let deepSeekRoles = ["weight", deepSeek.scaleRole]
+  private static let deepSeekV4Roles = ["weight", deepSeekV4.scaleRole]
+  private static let compressedTensorsRoles = ["weight", compressedTensors.scaleRole, "input_scale"]
 
   public func geometry(of group: WeightGroup, in store: any TensorStore) throws -> WeightGeometry {
     let main = try entry("weight", of: group, in: store)
@@ -84,7 +95,7 @@ public struct FP8WeightFormat: WeightFormat {
         group,
         "expected F8_E4M3 [out, in] with a \(scaleDTypes.map(\.rawValue).joined(separator: "/")) \(scaleRole), found \(main.name) \(main.dtype) \(main.shape) and \(scale.name) \(scale.dtype) \(scale.shape)")
     }
-    let configured = FormatConfig(store.configObject).blockShape
+    let configured = store.formatConfig.blockShape
     guard let scheme = Self.scheme(
       rows: main.shape[0], columns: main.shape[1], scaleShape: scale.shape, configured: configured,
       allowsTensorAndChannel: spelling == .compressedTensors)
@@ -113,7 +124,9 @@ public struct FP8WeightFormat: WeightFormat {
     guard scaleShape.count == 2, rows > 0, columns > 0 else { return nil }
     let scaleRows = scaleShape[0], scaleColumns = scaleShape[1]
     func blockSize(extent: Int, count: Int, configured: Int?) -> Int? {
-      ([configured, 128].compactMap { $0 }).first { $0 > 0 && (extent - 1) / $0 + 1 == count }
+      func fits(_ size: Int) -> Bool { size > 0 && (extent - 1) / size + 1 == count }
+      if let configured, fits(configured) { return configured }
+      return fits(128) ? 128 : nil
     }
     if let blockRows = blockSize(extent: rows, count: scaleRows, configured: configured?.rows),
       let blockColumns = blockSize(extent: columns, count: scaleColumns, configured: configured?.columns)

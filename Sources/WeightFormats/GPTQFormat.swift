@@ -26,7 +26,7 @@ public struct GPTQFormat: WeightFormat {
   public func geometry(of group: WeightGroup, in store: any TensorStore) throws -> WeightGeometry {
     let qweight = try entry("qweight", of: group, in: store)
     let scales = try entry("scales", of: group, in: store)
-    if let bits = FormatConfig(store.configObject).quantization?["bits"]?.intValue, bits != 4 {
+    if let bits = store.formatConfig.quantization?["bits"]?.intValue, bits != 4 {
       throw WeightDecodingError.unsupported(module: group.modulePath, storage: storage, reason: "\(bits)-bit gptq")
     }
     guard qweight.shape.count == 2, scales.shape.count == 2, scales.shape[1] == qweight.shape[1], scales.shape[0] > 0 else {

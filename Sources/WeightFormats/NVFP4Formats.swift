@@ -37,7 +37,7 @@ public struct NVFP4WeightFormat: WeightFormat {
     guard packed.shape.count == 2 else { throw bad(group, "packed weight should be U8 [out, in/2], found \(packed.shape)") }
     let (columns, overflow) = packed.shape[1].multipliedReportingOverflow(by: 2)
     guard !overflow else { throw bad(group, "packed weight shape \(packed.shape) overflows") }
-    let dtype = producer == .modelOpt ? FormatConfig(store.configObject).modelDType : .bfloat16
+    let dtype = producer == .modelOpt ? store.formatConfig.modelDType : .bfloat16
     return Self.matrix([packed.shape[0], columns], dtype, group: NVFP4.blockSize, bits: 4)
   }
 

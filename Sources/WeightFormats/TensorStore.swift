@@ -11,6 +11,8 @@ public protocol TensorStore: Sendable {
   /// The raw `config.json` object, when there is one (formats read `quantization_config`, `quantization`,
   /// `torch_dtype` from it).
   var configObject: JSONObject? { get }
+  /// What formats read from `configObject` (default: read on each call; a store that can keeps one).
+  var formatConfig: FormatConfig { get }
   /// Every tensor under its original name, in a stable order. Data offsets are meaningful only within the
   /// file they come from; read through `bytes(of:range:)`.
   var entries: [TensorEntry] { get }
@@ -21,6 +23,8 @@ public protocol TensorStore: Sendable {
 }
 
 extension TensorStore {
+  public var formatConfig: FormatConfig { FormatConfig(configObject) }
+
   /// The entry of `name`, or `WeightDecodingError.missingTensor`.
   public func requireEntry(_ name: String) throws(WeightDecodingError) -> TensorEntry {
     guard let entry = storedEntry(name) else { throw .missingTensor(name: name, store: storePath) }
@@ -90,28 +94,31 @@ public struct TensorBytes: Sendable {
   }
 }
 
-/// What formats read from `config.json`.
+/// What formats read from `config.json`, read once (a checkpoint keeps one for all its weights: planning a 671B
+/// release asks for the FP8 block shape of each of its 92k weights).
 public struct FormatConfig: Sendable {
   public let raw: JSONObject?
-
-  public init(_ raw: JSONObject?) { self.raw = raw }
-
   /// `quantization_config`.
-  public var quantization: JSONObject? { raw?["quantization_config"]?.objectValue }
-
+  public let quantization: JSONObject?
   /// The model's floating dtype from `torch_dtype` (BF16 when absent or unknown).
-  public var modelDType: DType {
-    switch raw?["torch_dtype"]?.stringValue {
-    case "float16": return .float16
-    case "float32": return .float32
-    default: return .bfloat16
-    }
-  }
-
+  public let modelDType: DType
   /// A two-element positive block shape: `quantization_config.weight_block_size`, else the first
   /// compressed-tensors `config_groups.*.weights.block_structure`.
-  public var blockShape: (rows: Int, columns: Int)? {
-    guard let quantization else { return nil }
+  public let blockShape: (rows: Int, columns: Int)?
+
+  public init(_ raw: JSONObject?) {
+    self.raw = raw
+    let quantization = raw?["quantization_config"]?.objectValue
+    self.quantization = quantization
+    switch raw?["torch_dtype"]?.stringValue {
+    case "float16": modelDType = .float16
+    case "float32": modelDType = .float32
+    default: modelDType = .bfloat16
+    }
+    blockShape = quantization.flatMap(Self.blockShape(in:))
+  }
+
+  private static func blockShape(in quantization: JSONObject) -> (rows: Int, columns: Int)? {
     func pair(_ value: JSONValue?) -> (Int, Int)? {
       guard let items = value?.arrayValue?.compactMap(\.intValue), items.count == 2, items[0] > 0, items[1] > 0 else { return nil }
       return (items[0], items[1])

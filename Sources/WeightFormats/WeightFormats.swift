@@ -56,7 +56,7 @@ public enum WeightDecoding {
   }
 
   /// The model's floating dtype from config.json `torch_dtype` (BF16 when absent or unknown).
-  public static func modelDType(_ store: any TensorStore) -> DType { FormatConfig(store.configObject).modelDType }
+  public static func modelDType(_ store: any TensorStore) -> DType { store.formatConfig.modelDType }
 
   /// A whole decoded weight.
   public struct DecodedWeight: Sendable {

@@ -94,7 +94,8 @@ public struct ModuleTensors {
   /// Claims the present `roles` (leaf names) as one group of `storage` named `modulePath` (the module by
   /// default) and returns it; absent optional roles are skipped.
   public mutating func claim(_ storage: WeightStorage, roles: [String], modulePath: String? = nil) -> WeightGroup {
-    var parts: [String: String] = [:]
+    // Sized up front: grown one role at a time, a two-tensor group's dictionary would be allocated twice.
+    var parts = [String: String](minimumCapacity: roles.count)
     for role in roles {
       guard let k = position(of: role), !isClaimed(k) else { continue }
       parts[role] = table.entries[table.order[k]].name
@@ -105,7 +106,7 @@ public struct ModuleTensors {
 
   /// Claims leaves under role names of the format's choosing (`leaf → role`).
   public mutating func claim(_ storage: WeightStorage, modulePath: String, leavesByRole: [String: String]) -> WeightGroup {
-    var parts: [String: String] = [:]
+    var parts = [String: String](minimumCapacity: leavesByRole.count)
     for (role, leaf) in leavesByRole {
       guard let k = position(of: leaf), !isClaimed(k) else { continue }
       parts[role] = table.entries[table.order[k]].name

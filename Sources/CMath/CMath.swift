@@ -16,17 +16,14 @@
 public enum CMath {
   @inlinable public static func exp(_ x: Float) -> Float { expf(x) }
   @inlinable public static func exp(_ x: Double) -> Double { cExp(x) }
-  @inlinable public static func log(_ x: Float) -> Float { logf(x) }
   @inlinable public static func log(_ x: Double) -> Double { cLog(x) }
   @inlinable public static func log2(_ x: Float) -> Float { log2f(x) }
   @inlinable public static func log10(_ x: Double) -> Double { cLog10(x) }
   @inlinable public static func pow(_ x: Float, _ y: Float) -> Float { powf(x, y) }
   @inlinable public static func pow(_ x: Double, _ y: Double) -> Double { cPow(x, y) }
   @inlinable public static func sin(_ x: Float) -> Float { sinf(x) }
-  @inlinable public static func sin(_ x: Double) -> Double { cSin(x) }
   @inlinable public static func cos(_ x: Float) -> Float { cosf(x) }
   @inlinable public static func cos(_ x: Double) -> Double { cCos(x) }
-  @inlinable public static func tanh(_ x: Float) -> Float { tanhf(x) }
 }
 
 // The Double functions share their names with `CMath`'s own: these reach the C ones.
@@ -34,5 +31,4 @@ public enum CMath {
 @usableFromInline func cLog(_ x: Double) -> Double { log(x) }
 @usableFromInline func cLog10(_ x: Double) -> Double { log10(x) }
 @usableFromInline func cPow(_ x: Double, _ y: Double) -> Double { pow(x, y) }
-@usableFromInline func cSin(_ x: Double) -> Double { sin(x) }
 @usableFromInline func cCos(_ x: Double) -> Double { cos(x) }

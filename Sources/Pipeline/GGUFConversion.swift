@@ -184,13 +184,6 @@ public struct GGUFConversionPlan: Sendable {
       for (t, info) in layout.tensors.enumerated() {
         let plan = byName[info.name]!
         let choice = choiceByName[info.name]!
-        var importance: [[Float]]?
-        if let matrix = options.importance, choice.type.isQuantized {
-          let planes = info.dimensions.count >= 3 ? info.dimensions[2] : 1
-          do { importance = try matrix.vectors(for: info.name, rowLength: info.rowLength, experts: planes) } catch {
-            throw Failure.importance(error)
-          }
-        }
         var repack: GGUFRepack?
         switch plan.source {
         case .tensor, .stacked:
@@ -199,9 +192,16 @@ public struct GGUFConversionPlan: Sendable {
         case .mlaKeyHalf, .mlaValueHalf:
           repack = nil  // the halves reorder kv_b_proj's rows and columns: not its blocks
         }
+        var importance: [[Float]]?
+        if let matrix = options.importance, choice.type.isQuantized, repack == nil {
+          let planes = info.dimensions.count >= 3 ? info.dimensions[2] : 1
+          do { importance = try matrix.vectors(for: info.name, rowLength: info.rowLength, experts: planes) } catch {
+            throw Failure.importance(error)
+          }
+        }
         tensors.append(Tensor(
           info: info, source: plan.source, file: f, indexInFile: t, fellBack: choice.fellBack,
-          overridden: choice.overridden, importance: repack == nil ? importance : nil, repack: repack,
+          overridden: choice.overridden, importance: importance, repack: repack,
           sourceByteCount: plan.source.tensorNames.reduce(0) { $0 + (groupBytes[$1] ?? 0) }))
       }
     }
@@ -295,9 +295,13 @@ public final class GGUFConversionRunner: Sendable {
     self.checkpoint = checkpoint
     self.chunkElements = max(1, chunkElements)
     self.workerCount = max(1, workerCount)
+    // Only the weights the plan reads: a wrapper's vision tower is not converted, so not checked either.
+    let needed = Set(plan.tensors.flatMap(\.source.tensorNames))
     var groups: [String: (WeightGroup, WeightGeometry)] = [:]
     for group in WeightGrouping.groups(of: checkpoint.entries) {
-      groups[WeightDecoding.logicalName(of: group)] = (group, try WeightDecoding.geometry(of: group, in: checkpoint))
+      let name = WeightDecoding.logicalName(of: group)
+      guard needed.contains(name) else { continue }
+      groups[name] = (group, try WeightDecoding.geometry(of: group, in: checkpoint))
     }
     self.groups = groups
   }
@@ -326,7 +330,7 @@ public final class GGUFConversionRunner: Sendable {
     var hasher = SHA256()
     for layout in plan.layouts { hasher.update(layout.headerBytes) }
     for tensor in plan.tensors {
-      hasher.update(Array("\(tensor.source)|\(tensor.importance?.count ?? -1)|\(tensor.repack.map(String.init(describing:)) ?? "");".utf8))
+      hasher.update(Array("\(tensor.source)|\(tensor.importance?.count ?? -1)|\(tensor.repack?.rawValue ?? "");".utf8))
     }
     if let importance = plan.options.importance {
       for name in importance.entries.keys.sorted() {

@@ -10,13 +10,15 @@ import WeightFormats
 ///
 /// The ggml side of each repack is `GGMLRepack`; the source side is the weight format's own reader
 /// (`WeightFormat.symmetricInt4Groups`, `WeightFormat.microscaledCodes`).
-public enum GGUFRepack: Sendable, Hashable, CustomStringConvertible {
+///
+/// The raw value is the stable name `--json` and resume journals record.
+public enum GGUFRepack: String, Sendable, Hashable, CustomStringConvertible {
   /// Symmetric int4 groups of 32 (compressed-tensors `pack-quantized`: Kimi K2-Thinking's and K2.5's routed
   /// experts) → Q4_0. Exact where a group's scale is an F16 value.
-  case symmetricInt4ToQ4_0
+  case symmetricInt4ToQ4_0 = "int4-q4_0"
   /// MXFP4 codes with E8M0 scales (compressed-tensors `mxfp4-pack-quantized`, gpt-oss blocks, FP4 + E8M0)
   /// → ggml MXFP4. Always exact.
-  case mxfp4
+  case mxfp4 = "mxfp4"
 
   public var description: String {
     switch self {
@@ -48,7 +50,7 @@ public enum GGUFRepack: Sendable, Hashable, CustomStringConvertible {
   /// Repacks one whole source weight (`rows × columns`, row-major blocks of 32).
   ///
   /// - Throws: `ConversionError.numeric` for a non-finite scale (NaN E8M0 0xFF, an infinite or NaN int4
-  ///   scale): no ggml block encodes it, as for any other source value.
+  ///   scale, or one F16 overflows): no ggml block encodes it, as for any other source value.
   func blocks(of group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore) throws -> GGMLRepack.Blocks {
     let tensors = try WeightDecoding.packedTensors(of: group, in: store)
     let module = group.modulePath
@@ -59,6 +61,12 @@ public enum GGUFRepack: Sendable, Hashable, CustomStringConvertible {
       }
       if let bad = int4.scales.firstIndex(where: { !$0.isFinite }) {
         throw Self.nonFinite(module, group: bad, columns: int4.columnCount, value: "\(int4.scales[bad])")
+      }
+      // Past F16's largest finite value (65504, rounding included) Q4_0's `d` is infinite and the block
+      // decodes to ±inf (NaN for code 8): not a rounding, so refused like a non-finite source.
+      if let bad = int4.scales.firstIndex(where: { !GGMLScalars.float(halfBits: GGMLScalars.halfBits($0)).isFinite }) {
+        throw Self.nonFinite(
+          module, group: bad, columns: int4.columnCount, value: "\(int4.scales[bad]) (infinite as Q4_0's F16 d)")
       }
       return GGMLRepack.q4_0(offsetCodes: int4.offsetCodes, scales: int4.scales, rows: int4.rowCount, columns: int4.columnCount)
     case .mxfp4:

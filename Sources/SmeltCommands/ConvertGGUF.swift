@@ -144,7 +144,7 @@ struct ConvertGGUF {
     for tensor in report.repacked where tensor.inexactBlocks > 0 {
       let location = tensor.firstInexact.map { " (first: block \($0.block) of \($0.source))" } ?? ""
       context.warn(
-        "\(tensor.name): \(tensor.inexactBlocks) block(s) not exact\(location): their scale is no F16 value, so q4_0 holds it rounded to nearest even; the other blocks are bit-exact")
+        "\(tensor.name): \(tensor.inexactBlocks) block(s) not exact\(location): their scale is no F16 value, so the block's F16 scale holds it rounded to nearest even; the other blocks are bit-exact")
     }
     if json {
       context.stdout.line(JSONWriter(pretty: true).string(.object(members: [
@@ -156,7 +156,7 @@ struct ConvertGGUF {
         ("seconds", JSONNumber(report.seconds).map { .number($0) } ?? .null),
         ("repacked", .array(report.repacked.map { tensor in
           .object(members: [
-            ("name", .string(tensor.name)), ("repack", .string("\(tensor.repack)")),
+            ("name", .string(tensor.name)), ("repack", .string(tensor.repack.rawValue)),
             ("inexact_blocks", .number(JSONNumber(tensor.inexactBlocks))),
           ])
         })),
@@ -186,7 +186,7 @@ struct ConvertGGUF {
           ("name", .string(tensor.info.name)), ("type", .string(tensor.info.type.name)),
           ("ne", .array(tensor.info.dimensions.map { .number(JSONNumber($0)) })),
           ("file", .number(JSONNumber(tensor.file))), ("fallback", .bool(tensor.fellBack)), ("override", .bool(tensor.overridden)),
-          ("repack", tensor.repack.map { .string("\($0)") } ?? .null),
+          ("repack", tensor.repack.map { .string($0.rawValue) } ?? .null),
         ])
       }
       context.stdout.line(JSONWriter(pretty: true).string(.object(members: [

@@ -39,12 +39,12 @@ public enum CurrentProcess {
   public static var identifier: Int32 { getpid() }
 
   /// Ends the process with `status` (`exit`: atexit handlers run, stdio is flushed).
-  public static func exit(_ status: Int32) -> Never { Glibc.exit(status) }
-
-  /// Ends the process at once with `status` (`_exit`: no atexit handler runs), from a signal's handler.
-  public static func exitImmediately(_ status: Int32) -> Never { _exit(status) }
+  public static func exit(_ status: Int32) -> Never { exitProcess(status) }
 
   /// Makes a file-size limit (`ulimit -f`) surface as an `EFBIG` write error instead of `SIGXFSZ` killing
   /// the process (which would leave temporary files behind).
   public static func reportFileSizeLimitAsError() { signal(SIGXFSZ, SIG_IGN) }
 }
+
+/// The C library's `exit`, which `CurrentProcess.exit` shadows inside the enum.
+private func exitProcess(_ status: Int32) -> Never { exit(status) }

@@ -117,7 +117,7 @@ private enum Codec {
       ("shape", .array(t.shape.map(int))), ("reference_storage", .string(t.referenceStorage)),
       ("candidate_storage", .string(t.candidateStorage)), ("metrics", encode(t.metrics)),
       ("min_snr_db", double(t.minimumSNRDecibels)), ("max_peak_error", double(t.maximumPeakError)),
-      ("failure", optional(t.failure)), ("note", optional(t.note)),
+      ("failure", optional(t.failure)), ("note", optional(t.note)), ("left_out", .bool(t.leftOut)),
     ])
   }
 
@@ -131,7 +131,7 @@ private enum Codec {
     return TensorComparison(
       name: name, layer: layer, expert: expert, shape: shape, referenceStorage: referenceStorage,
       candidateStorage: candidateStorage, metrics: metrics, minimumSNRDecibels: minimumSNR, maximumPeakError: maximumPeak,
-      failure: failure, note: note)
+      failure: failure, note: note, leftOut: v["left_out"]?.boolValue ?? false)
   }
 
   static func encode(_ l: LinearComparison) -> JSONValue {

@@ -67,7 +67,8 @@ extension ValidationReport {
       ("tensors", number(tensors.count)),
       ("tensors_failed", number(tensors.filter { $0.failure != nil }.count)),
       ("tensors_changed", number(convertedTensors.count)),
-      ("zero_reference_tensors", number(tensors.filter(\.metrics.referenceIsZero).count)),
+      ("zero_reference_tensors", number(tensors.filter { !$0.leftOut && $0.metrics.referenceIsZero }.count)),
+      ("left_out_tensors", number(tensors.filter(\.leftOut).count)),
       ("min_tensor_snr_db", snr(minimum(tensorSNRs))),
       ("mean_changed_tensor_snr_db", optionalNumber(meanTensorSNR)),
       ("min_tensor_cosine", optionalNumber(minimum(tensors.map(\.metrics.cosineSimilarity)))),
@@ -102,7 +103,7 @@ extension ValidationReport {
       ] + metricsMembers(t.metrics) + [
         ("min_snr_db", snr(t.minimumSNRDecibels)),
         ("max_peak_error", optionalNumber(t.maximumPeakError)),
-        ("status", .string(t.failure == nil ? "pass" : "fail")),
+        ("status", .string(t.failure != nil ? "fail" : t.leftOut ? "left_out" : "pass")),
         ("failure", t.failure.map { .string($0) } ?? .null),
         ("note", t.note.map { .string($0) } ?? .null),
       ])

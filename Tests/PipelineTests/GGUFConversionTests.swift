@@ -198,6 +198,29 @@ import WeightFormats
     #expect(report.repacked.filter { $0.name != up.name }.allSatisfy { $0.inexactBlocks == 0 })
   }
 
+  @Test("a repacked int4 scale past F16's range is refused: Q4_0's d would be infinite, not rounded")
+  func overflowingRepackScaleRefused() throws {
+    let source = TestPaths.sample("tiny-kimi-k2.5")
+    let copy = try TestPaths.scratchDirectory("gguf-kimi-overflow-input")
+    for name in try FileSystem.contents(of: source) { try FileSystem.copyFile(FileSystem.join(source, name), to: FileSystem.join(copy, name)) }
+    let target = "language_model.model.layers.1.mlp.experts.1.gate_proj.weight_scale"
+    let opened = try Checkpoint.open(copy)
+    let f = try #require(opened.files.firstIndex { $0.entries.contains { $0.name == target } })
+    let entry = try #require(opened.files[f].entries.first { $0.name == target })
+    // BF16 0x4780 = 65536: finite, but above F16's 65504.
+    let descriptor = try FileDescriptor.open(opened.files[f].path, .readWrite)
+    try [UInt8(0x80), 0x47].withUnsafeBytes { try descriptor.write($0, at: opened.files[f].header.dataStart + entry.dataOffsets.lowerBound) }
+    descriptor.close()
+    let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-kimi-overflow"), "kimi-overflow.gguf")
+    do {
+      _ = try Self.convertReporting(copy, to: output, preset: .mostlyQ4_0)
+      Issue.record("an F16-overflowing scale must fail the conversion")
+    } catch {
+      #expect("\(error)".contains("experts.1.gate_proj") && "\(error)".contains("65536"), "\(error)")
+    }
+    #expect(!FileSystem.exists(output))
+  }
+
   @Test("Smelt's own MXFP4 output to mxfp4_moe: every routed-expert stack is repacked, its blocks the source's codes and E8M0 scales as ggml lays them out")
   func mxfp4ExpertsRepackIntoGGMLMXFP4() throws {
     let mxfp4 = try FormatRegistryTests.convert(

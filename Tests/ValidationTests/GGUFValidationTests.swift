@@ -1,5 +1,6 @@
 import Checkpoint
 import GGUFModel
+import JSON
 import SystemIO
 import TensorCore
 import Testing
@@ -72,5 +73,10 @@ struct GGUFValidationTests {
     // F32 holds every decoded value: each weight, kv_b_proj rebuilt from its halves and each expert of a stack, exact.
     #expect(compared.allSatisfy { $0.metrics.snrDecibels == .infinity || $0.metrics.referenceIsZero })
     #expect(report.failures.isEmpty, "\(report.failures.map(\.summary))")
+    // --json counts them apart from zero-reference weights and marks them, not as passes.
+    #expect(report.json["summary"]?["left_out_tensors"]?.intValue == leftOut.count)
+    #expect(report.json["summary"]?["zero_reference_tensors"]?.intValue == compared.filter(\.metrics.referenceIsZero).count)
+    let vision = report.json["tensors"]?.arrayValue?.first { $0["name"]?.stringValue == leftOut[0].name }
+    #expect(vision?["status"]?.stringValue == "left_out")
   }
 }

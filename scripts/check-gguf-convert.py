@@ -103,6 +103,20 @@ def read_safetensors_f32(path, name):
     return np.frombuffer(blob[8 + length + start:8 + length + end], dtype="<f4").reshape(entry["shape"])
 
 
+def llama_agrees_with_forward(f32, forward_input, label, tokens=TOKENS):
+    """llama.cpp's logits of the F32 GGUF `f32` on `tokens`, checked against `smelt forward` of
+    `forward_input` (that GGUF, or the safetensors it was made from) to <= 1e-3 relative."""
+    reference = llama_logits(f32, tokens)
+    run(smelt, "forward", forward_input, "--tokens", ",".join(map(str, tokens)), "--output", work / "forward.safetensors",
+        "--quiet")
+    ours = read_safetensors_f32(work / "forward.safetensors", "logits")[0].astype(np.float64)
+    relative = np.abs(ours - reference).max() / np.abs(reference).max()
+    print(f"   llama.cpp on {f32.name} vs smelt forward of {Path(forward_input).name}: max |diff| / max |logit| = {relative:.2e}")
+    if not relative <= 1e-3:
+        failures.append(f"{label}: llama.cpp's logits of the F32 GGUF differ from smelt forward by {relative:.2e} relative")
+    return reference
+
+
 def log_softmax(x):
     x = x - x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
@@ -127,13 +141,7 @@ for sample, base in [("tiny-deepseek-v3", "bf16"), ("tiny-deepseek-v3-fp8", "f32
 
     # llama.cpp runs Smelt's files; the F32 file agrees with Smelt's own forward pass of it.
     f32 = work / f"{sample}-f32.gguf"
-    reference = llama_logits(f32)
-    run(smelt, "forward", f32, "--tokens", ",".join(map(str, TOKENS)), "--output", work / "forward.safetensors", "--quiet")
-    ours = read_safetensors_f32(work / "forward.safetensors", "logits")[0].astype(np.float64)
-    relative = np.abs(ours - reference).max() / np.abs(reference).max()
-    print(f"   llama.cpp vs smelt forward on {f32.name}: max |diff| / max |logit| = {relative:.2e}")
-    if not relative <= 1e-3:
-        failures.append(f"{sample}: llama.cpp's logits of the F32 GGUF differ from smelt forward by {relative:.2e} relative")
+    reference = llama_agrees_with_forward(f32, f32, sample)
     p = log_softmax(reference)
     for name in written[:1] + [f"{sample}-{q}.gguf" for q in PRESETS]:
         logits = llama_logits(work / name)
@@ -198,13 +206,7 @@ print(f"   {len(stacks)} expert stacks repacked into Q4_0, bit-exact with the in
 for path in (f32, q4):
     check_gguf_py(path, path.name)
 tokens = [t % config["vocab_size"] for t in TOKENS]
-reference = llama_logits(f32, tokens)
-run(smelt, "forward", src, "--tokens", ",".join(map(str, tokens)), "--output", work / "forward.safetensors", "--quiet")
-ours_logits = read_safetensors_f32(work / "forward.safetensors", "logits")[0].astype(np.float64)
-relative = np.abs(ours_logits - reference).max() / np.abs(reference).max()
-print(f"   llama.cpp on {f32.name} vs smelt forward of the safetensors: max |diff| / max |logit| = {relative:.2e}")
-if not relative <= 1e-3:
-    failures.append(f"{sample}: llama.cpp's logits of the F32 GGUF differ from smelt forward by {relative:.2e} relative")
+reference = llama_agrees_with_forward(f32, src, sample, tokens)
 logits = llama_logits(q4, tokens)
 p, q = log_softmax(reference), log_softmax(logits)
 print(f"   llama.cpp runs {q4.name}: KLD vs F32 {float((np.exp(p) * (p - q)).sum(axis=-1).mean()):.5f}, "

@@ -38,6 +38,21 @@ import WeightFormats
     return out
   }
 
+  /// A copy of sample `sample` (in scratch directory `name`) with `bytes` written over tensor `tensor`'s data
+  /// at `byteOffset`: a hostile or unusual value in an otherwise valid checkpoint.
+  static func patchedCopy(of sample: String, into name: String, tensor: String, byteOffset: Int, bytes: [UInt8]) throws -> String {
+    let source = TestPaths.sample(sample)
+    let copy = try TestPaths.scratchDirectory(name)
+    for file in try FileSystem.contents(of: source) { try FileSystem.copyFile(FileSystem.join(source, file), to: FileSystem.join(copy, file)) }
+    let opened = try Checkpoint.open(copy)
+    let f = try #require(opened.files.firstIndex { $0.entries.contains { $0.name == tensor } })
+    let entry = try #require(opened.files[f].entries.first { $0.name == tensor })
+    let descriptor = try FileDescriptor.open(opened.files[f].path, .readWrite)
+    defer { descriptor.close() }
+    try bytes.withUnsafeBytes { try descriptor.write($0, at: opened.files[f].header.dataStart + entry.dataOffsets.lowerBound + byteOffset) }
+    return copy
+  }
+
   @Test("FP8 sample to Q4_K_M: every tensor planned is written; plain and stacked-expert tensors hold the kernels' blocks of the dequantized source")
   func fp8ToQ4KM() throws {
     let sample = TestPaths.sample("tiny-deepseek-v3-fp8")
@@ -108,17 +123,9 @@ import WeightFormats
 
   @Test("a NaN in a source weight fails the conversion naming the tensor; no output file is left")
   func nanSource() throws {
-    let source = TestPaths.sample("tiny-deepseek-v3")
-    let copy = try TestPaths.scratchDirectory("gguf-nan-input")
-    for name in try FileSystem.contents(of: source) { try FileSystem.copyFile(FileSystem.join(source, name), to: FileSystem.join(copy, name)) }
     let target = "model.layers.2.mlp.experts.3.down_proj.weight"
-    let opened = try Checkpoint.open(copy)
-    let f = try #require(opened.files.firstIndex { $0.entries.contains { $0.name == target } })
-    let entry = try #require(opened.files[f].entries.first { $0.name == target })
-    let offset = opened.files[f].header.dataStart + entry.dataOffsets.lowerBound + 2 * 77
-    let descriptor = try FileDescriptor.open(opened.files[f].path, .readWrite)
-    try [UInt8(0xC0), 0x7F].withUnsafeBytes { try descriptor.write($0, at: offset) }
-    descriptor.close()
+    let copy = try Self.patchedCopy(
+      of: "tiny-deepseek-v3", into: "gguf-nan-input", tensor: target, byteOffset: 2 * 77, bytes: [0xC0, 0x7F])
     let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-nan"), "gguf-nan.gguf")
     do {
       _ = try Self.convert(copy, to: output) { $0.preset = .mostlyQ8_0 }
@@ -177,19 +184,11 @@ import WeightFormats
 
   @Test("a repacked int4 scale that F16 cannot hold is rounded to nearest even and reported with its block; the other blocks stay exact")
   func inexactRepackReported() throws {
-    let source = TestPaths.sample("tiny-kimi-k2.5")
-    let copy = try TestPaths.scratchDirectory("gguf-kimi-inexact-input")
-    for name in try FileSystem.contents(of: source) { try FileSystem.copyFile(FileSystem.join(source, name), to: FileSystem.join(copy, name)) }
-    let target = "language_model.model.layers.1.mlp.experts.2.up_proj.weight_scale"
-    let opened = try Checkpoint.open(copy)
-    let f = try #require(opened.files.firstIndex { $0.entries.contains { $0.name == target } })
-    let entry = try #require(opened.files[f].entries.first { $0.name == target })
     // Scale 5 of the weight (row 1, group 1 of 4) becomes BF16 0x3581 = 2^-20 · (1 + 2^-7): an F16 subnormal
     // has no bit for 2^-27.
-    let offset = opened.files[f].header.dataStart + entry.dataOffsets.lowerBound + 2 * 5
-    let descriptor = try FileDescriptor.open(opened.files[f].path, .readWrite)
-    try [UInt8(0x81), 0x35].withUnsafeBytes { try descriptor.write($0, at: offset) }
-    descriptor.close()
+    let copy = try Self.patchedCopy(
+      of: "tiny-kimi-k2.5", into: "gguf-kimi-inexact-input",
+      tensor: "language_model.model.layers.1.mlp.experts.2.up_proj.weight_scale", byteOffset: 2 * 5, bytes: [0x81, 0x35])
     let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-kimi-inexact"), "kimi-inexact.gguf")
     let (_, report) = try Self.convertReporting(copy, to: output, preset: .mostlyQ4_0)
     let up = try #require(report.repacked.first { $0.name == "blk.1.ffn_up_exps.weight" })
@@ -200,17 +199,10 @@ import WeightFormats
 
   @Test("a repacked int4 scale past F16's range is refused: Q4_0's d would be infinite, not rounded")
   func overflowingRepackScaleRefused() throws {
-    let source = TestPaths.sample("tiny-kimi-k2.5")
-    let copy = try TestPaths.scratchDirectory("gguf-kimi-overflow-input")
-    for name in try FileSystem.contents(of: source) { try FileSystem.copyFile(FileSystem.join(source, name), to: FileSystem.join(copy, name)) }
-    let target = "language_model.model.layers.1.mlp.experts.1.gate_proj.weight_scale"
-    let opened = try Checkpoint.open(copy)
-    let f = try #require(opened.files.firstIndex { $0.entries.contains { $0.name == target } })
-    let entry = try #require(opened.files[f].entries.first { $0.name == target })
     // BF16 0x4780 = 65536: finite, but above F16's 65504.
-    let descriptor = try FileDescriptor.open(opened.files[f].path, .readWrite)
-    try [UInt8(0x80), 0x47].withUnsafeBytes { try descriptor.write($0, at: opened.files[f].header.dataStart + entry.dataOffsets.lowerBound) }
-    descriptor.close()
+    let copy = try Self.patchedCopy(
+      of: "tiny-kimi-k2.5", into: "gguf-kimi-overflow-input",
+      tensor: "language_model.model.layers.1.mlp.experts.1.gate_proj.weight_scale", byteOffset: 0, bytes: [0x80, 0x47])
     let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-kimi-overflow"), "kimi-overflow.gguf")
     do {
       _ = try Self.convertReporting(copy, to: output, preset: .mostlyQ4_0)

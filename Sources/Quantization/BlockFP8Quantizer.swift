@@ -169,7 +169,7 @@ public enum BlockFP8 {
 
 /// The largest `|x|` bit pattern of `row[start..<end]` (>= 0x7F800000 when any element is NaN or infinite).
 @inline(__always)
-func magnitudeMaximum<S: BlockFP8Source>(_: S.Type, _ row: UnsafeRawPointer, _ start: Int, _ end: Int) -> UInt32 {
+func magnitudeMaximum<S: LaneLoader>(_: S.Type, _ row: UnsafeRawPointer, _ start: Int, _ end: Int) -> UInt32 {
   var lanes = SIMD8<UInt32>(repeating: 0)
   var column = start
   while column &+ 8 <= end {

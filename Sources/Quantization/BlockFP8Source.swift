@@ -2,10 +2,8 @@ import TensorCore
 
 /// Loads quantizer input elements as `Float` from raw (possibly unaligned) bytes; one conformer per
 /// source dtype so the kernels specialize.
-protocol BlockFP8Source: SendableMetatype {
+protocol BlockFP8Source: LaneLoader, SendableMetatype {
   static var byteWidth: Int { get }
-  static func load(_ base: UnsafeRawPointer, _ index: Int) -> Float
-  static func load8(_ base: UnsafeRawPointer, _ index: Int) -> SIMD8<Float>
 }
 
 enum BlockFP8SourceF32: BlockFP8Source {

@@ -12,18 +12,6 @@ public enum MagnitudeMaximum {
   }
 
   private static func bits<L: LaneLoader>(_: L.Type, _ base: UnsafeRawPointer, _ count: Int) -> UInt32 {
-    var lanes = SIMD8<UInt32>(repeating: 0)
-    let magnitude = SIMD8<UInt32>(repeating: 0x7FFF_FFFF)
-    var index = 0
-    while index &+ 8 <= count {
-      lanes = pointwiseMax(lanes, unsafeBitCast(L.load8(base, index), to: SIMD8<UInt32>.self) & magnitude)
-      index &+= 8
-    }
-    var result = lanes.max()
-    while index < count {
-      result = max(result, L.load(base, index).bitPattern & 0x7FFF_FFFF)
-      index &+= 1
-    }
-    return result
+    magnitudeMaximum(L.self, base, 0, count)
   }
 }

@@ -130,7 +130,7 @@ let package = Package(
     .testTarget(
       name: "GGUFModelTests",
       dependencies: ["GGUFModel", "GGUF", "GGML", "Checkpoint", "SafeTensors", "JSON", "SystemIO", "TestSupport"],
-      swiftSettings: common),
+      exclude: ["Golden"], swiftSettings: common),
     .testTarget(
       name: "ReferenceModelTests", dependencies: ["ReferenceModel", "Checkpoint"],
       resources: [.copy("Golden")], swiftSettings: common),
@@ -150,6 +150,6 @@ let package = Package(
     .testTarget(
       name: "CommandLineSupportTests", dependencies: ["CommandLineSupport"], swiftSettings: common),
     .testTarget(
-      name: "SmeltEndToEndTests", dependencies: ["SmeltCommands", "TestSupport"], swiftSettings: common),
+      name: "SmeltEndToEndTests", dependencies: ["SmeltCommands", "TestSupport"], exclude: ["Golden"], swiftSettings: common),
   ]
 )

@@ -64,7 +64,7 @@ extension ValidateCommand {
   func runSensitivity(_ request: SensitivityRequest, context: CommandContext) throws {
     let checkpoint = try Checkpoint.open(reference)
     for path in [request.recipePath, jsonPath].compactMap({ $0 }) {
-      try OutputDirectory.refuseReplacingInput(file: path, inputs: (try? checkpoint.inputFilePaths()) ?? checkpoint.files.map(\.path))
+      try OutputDirectory.refuseReplacingInput(file: path, inputs: CheckpointTensorSource(checkpoint).inputFilePaths)
     }
     let ladder: SensitivityLadder
     do { ladder = try SensitivityLadder.of(request.scheme, defaults: ConversionRecipe.SchemeDefaults()) } catch let error

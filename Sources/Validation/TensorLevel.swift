@@ -8,8 +8,14 @@ import WeightSources
 extension Validator {
   /// The note on weights only the candidate has (not compared), when there are any.
   func candidateOnlyNote() -> String? {
-    // `contains`: a wrapper's reference also answers to the Hugging Face names its GGUF holds.
-    let extra = candidate.logicalNames.filter { !reference.contains($0) && isSelected(TensorName($0)) }
+    // `contains`: a wrapper's reference also answers to the Hugging Face names its GGUF holds; the other way
+    // round, a wrapper candidate's release names stand for the GGUF reference's Hugging Face ones.
+    func inReference(_ name: String) -> Bool {
+      reference.contains(name) || candidate.wrapperPrefixes.contains { canonical, release in
+        name.hasPrefix(release) && reference.contains(canonical + name.dropFirst(release.count))
+      }
+    }
+    let extra = candidate.logicalNames.filter { !inReference($0) && isSelected(TensorName($0)) }
     guard !extra.isEmpty else { return nil }
     return "the candidate has \(extra.count) weight(s) the reference lacks (not compared), e.g. '\(extra[0])'"
   }

@@ -78,5 +78,9 @@ struct GGUFValidationTests {
     #expect(report.json["summary"]?["zero_reference_tensors"]?.intValue == compared.filter(\.metrics.referenceIsZero).count)
     let vision = report.json["tensors"]?.arrayValue?.first { $0["name"]?.stringValue == leftOut[0].name }
     #expect(vision?["status"]?.stringValue == "left_out")
+    // The other way round, only the wrapper's weights outside its language model are the candidate's own.
+    let reversed = Validator(
+      reference: try CheckpointWeightProvider(path: output), candidate: reference, options: ValidationOptions(levels: [.tensor]))
+    #expect(reversed.candidateOnlyNote()?.contains("has \(leftOut.count) weight(s)") == true, "\(reversed.candidateOnlyNote() ?? "none")")
   }
 }

@@ -88,6 +88,8 @@ public struct GGUFConversionPlan: Sendable {
   /// The `--rule` globs that match no GGUF tensor name of the plan (a typo would otherwise change nothing).
   public let unmatchedOverrides: [String]
   public let sourceByteCount: Int
+  /// The source weights the tensors read (by logical name), with their geometry: what the runner decodes.
+  let sourceWeights: [String: (group: WeightGroup, geometry: WeightGeometry)]
 
   public var outputByteCount: Int { layouts.reduce(0) { $0 + $1.fileByteCount } }
 
@@ -214,6 +216,9 @@ public struct GGUFConversionPlan: Sendable {
     self.tensors = tensors
     self.notes = notes
     self.sourceByteCount = sourceBytes
+    // Only the weights the plan reads: a wrapper's vision tower is not converted, so not kept either.
+    let needed = Set(planned.flatMap(\.source.tensorNames))
+    self.sourceWeights = sources.filter { needed.contains($0.key) }
   }
 
   private static func mapped<T>(_ body: () throws(DeepSeek2.Failure) -> T) throws(Failure) -> T {
@@ -286,24 +291,16 @@ public final class GGUFConversionRunner: Sendable {
   public let checkpoint: Checkpoint
   let chunkElements: Int
   let workerCount: Int
-  private let groups: [String: (group: WeightGroup, geometry: WeightGeometry)]
   /// Per repacked tensor (index into `plan.tensors`): inexact blocks so far, and the first (source, block).
   private let repackTallies = Mutex<[Int: (count: Int, first: RepackedTensor.SourceBlock?)]>([:])
 
-  public init(plan: GGUFConversionPlan, checkpoint: Checkpoint, chunkElements: Int = 1 << 20, workerCount: Int = Parallel.defaultThreadCount) throws {
+  /// A runner of `plan` over `checkpoint`, the checkpoint it was planned from (its source weights and their
+  /// geometry come from the plan).
+  public init(plan: GGUFConversionPlan, checkpoint: Checkpoint, chunkElements: Int = 1 << 20, workerCount: Int = Parallel.defaultThreadCount) {
     self.plan = plan
     self.checkpoint = checkpoint
     self.chunkElements = max(1, chunkElements)
     self.workerCount = max(1, workerCount)
-    // Only the weights the plan reads: a wrapper's vision tower is not converted, so not checked either.
-    let needed = Set(plan.tensors.flatMap(\.source.tensorNames))
-    var groups: [String: (WeightGroup, WeightGeometry)] = [:]
-    for group in WeightGrouping.groups(of: checkpoint.entries) {
-      let name = WeightDecoding.logicalName(of: group)
-      guard needed.contains(name) else { continue }
-      groups[name] = (group, try WeightDecoding.geometry(of: group, in: checkpoint))
-    }
-    self.groups = groups
   }
 
   /// A unit of work: source rows of one output tensor.
@@ -572,7 +569,7 @@ public final class GGUFConversionRunner: Sendable {
   }
 
   private func source(_ name: String) throws -> (WeightGroup, WeightGeometry) {
-    guard let found = groups[name] else { throw GGUFConversionPlan.Failure.unknownSource(name) }
+    guard let found = plan.sourceWeights[name] else { throw GGUFConversionPlan.Failure.unknownSource(name) }
     return found
   }
 }

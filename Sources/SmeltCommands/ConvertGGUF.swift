@@ -113,7 +113,7 @@ struct ConvertGGUF {
       printPlan(plan, context: context)
       return
     }
-    let runner = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint)
+    let runner = GGUFConversionRunner(plan: plan, checkpoint: checkpoint)
     if finalizing { return try finalize(runner, context: context) }
     if split.script != nil { return try emitScript(runner, context: context) }
     let parts = Self.partsDirectory(for: output)

@@ -20,7 +20,7 @@ import WeightFormats
     var options = GGUFConversionPlan.Options(preset: .mostlyQ4_K_M)
     configure(&options)
     let plan = try GGUFConversionPlan(checkpoint: checkpoint, output: output, options: options)
-    let runner = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint, chunkElements: 1 << 15, workerCount: 3)
+    let runner = GGUFConversionRunner(plan: plan, checkpoint: checkpoint, chunkElements: 1 << 15, workerCount: 3)
     _ = try runner.run(resume: false) { _ in }
     return plan
   }
@@ -106,7 +106,7 @@ import WeightFormats
     let before = try plan.paths.map { try FileDigest.sha256(of: $0) }
     // An interrupted run: the journal says every shard but the last is done, and the last is gone.
     let checkpoint = try Checkpoint.open(sample)
-    let runner = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint)
+    let runner = GGUFConversionRunner(plan: plan, checkpoint: checkpoint)
     let journal = ResumeJournal(
       path: GGUFConversionRunner.journalPath(for: plan.paths[0]), planFingerprint: runner.fingerprint(),
       inputStamps: checkpoint.inputStamps(), commandLine: [])
@@ -144,7 +144,7 @@ import WeightFormats
   {
     let checkpoint = try Checkpoint.open(sample)
     let plan = try GGUFConversionPlan(checkpoint: checkpoint, output: output, options: GGUFConversionPlan.Options(preset: preset))
-    let runner = try GGUFConversionRunner(plan: plan, checkpoint: checkpoint, chunkElements: 1 << 12, workerCount: 3)
+    let runner = GGUFConversionRunner(plan: plan, checkpoint: checkpoint, chunkElements: 1 << 12, workerCount: 3)
     return (plan, try runner.run(resume: false) { _ in })
   }
 

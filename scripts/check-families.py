@@ -141,8 +141,8 @@ def check_sample(binary: str, root: Path, work: Path, make) -> tuple[str, bool, 
     return sample.name, True, note
 
 
-# The families whose releases `--to gguf-*` writes (llama.cpp's deepseek2; ModelFamily.ggufArchitecture).
-DEEPSEEK2_FAMILIES = {"deepseek-v3", "deepseek-v3.1", "kimi-k2"}
+# The families whose releases `--to gguf-*` writes (llama.cpp's deepseek2 and gpt-oss; GGUFArchitectures.writable).
+GGUF_FAMILIES = {"deepseek-v3", "deepseek-v3.1", "kimi-k2", "gpt-oss"}
 
 
 def billions(value: float) -> str:
@@ -190,14 +190,14 @@ def check_skeleton(binary: str, work: Path, model: str, published: tuple[float, 
         else:
             cells.append("FAIL: " + (plan.stderr.strip().splitlines() or [""])[-1][:120])
             ok = False
-    # GGUF: Smelt writes llama.cpp's deepseek2 architecture only; the other families must be refused with the
-    # mapping's error, not planned wrong.
+    # GGUF: Smelt writes llama.cpp's deepseek2 and gpt-oss architectures; the other families must be refused with
+    # the mapping's error, not planned wrong.
     plan = smelt(binary, "convert", str(directory), str(work / "convert-out.gguf"), "--to", "gguf-q4_k_m", "--dry-run", "--json")
     if plan.returncode == 0:
         cells.append(f"{json.loads(plan.stdout)['output_bytes'] / 1e9:.1f} GB")
-        ok &= summary["family"]["id"] in DEEPSEEK2_FAMILIES
-    elif summary["family"]["id"] not in DEEPSEEK2_FAMILIES and "the GGUF deepseek2 mapping supports" in plan.stderr:
-        cells.append("refused: deepseek2 only")
+        ok &= summary["family"]["id"] in GGUF_FAMILIES
+    elif summary["family"]["id"] not in GGUF_FAMILIES and "Smelt writes the GGUF architectures" in plan.stderr:
+        cells.append("refused: no llama.cpp mapping")
     else:
         cells.append("FAIL: " + (plan.stderr.strip().splitlines() or [""])[-1][:120])
         ok = False

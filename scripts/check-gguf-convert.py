@@ -159,7 +159,7 @@ def read_safetensors(path):
     length = int.from_bytes(blob[:8], "little")
     header = json.loads(blob[8:8 + length])
     header.pop("__metadata__", None)
-    dtypes = {"I32": "<i4", "I64": "<i8", "F32": "<f4"}
+    dtypes = {"I32": "<i4", "I64": "<i8", "F32": "<f4", "U8": "u1"}
 
     def tensor(name):
         entry = header[name]
@@ -210,6 +210,88 @@ reference = llama_agrees_with_forward(f32, src, sample, tokens)
 logits = llama_logits(q4, tokens)
 p, q = log_softmax(reference), log_softmax(logits)
 print(f"   llama.cpp runs {q4.name}: KLD vs F32 {float((np.exp(p) * (p - q)).sum(axis=-1).mean()):.5f}, "
+      f"top-1 {float((reference.argmax(-1) == logits.argmax(-1)).mean()) * 100:.0f}%")
+
+# gpt-oss (MXFP4 experts with biases, attention sinks, sliding-window layers): llama.cpp's gpt-oss architecture.
+#  (a) llama-quantize MXFP4_MOE of Smelt's F32 GGUF gives the same tensors, types, shapes and metadata as Smelt's
+#      direct MXFP4_MOE file, the same bytes for every requantized tensor, and the same values for the expert
+#      stacks (which Smelt repacks: ggml's quantizer, given the exact values, may pick another exponent for a block
+#      whose largest code is below 4, so equal values, not always equal bytes);
+#  (b) the repack is lossless: gguf-py's dequantization of every ffn_{gate,up,down}_exps equals the release's
+#      blocks decoded here (fp4 table x 2^(scale - 127); gate = even rows of gate_up_proj, up = odd rows), and
+#      the expert biases equal the release's split the same way;
+#  (c) llama.cpp loads and runs both files; the F32 file's logits equal `smelt forward` of the safetensors.
+sample = "tiny-gpt-oss"
+src = repo / "samples" / sample
+print(f"== {sample}")
+f32, mx = work / f"{sample}-f32.gguf", work / f"{sample}-mxfp4_moe.gguf"
+run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
+report = json.loads(run(smelt, "convert", src, mx, "--to", "gguf-mxfp4_moe", "--json", "--quiet"))
+ref = work / f"{sample}-mxfp4_moe.llama-quantize.gguf"
+run(quantize, f32, ref, "MXFP4_MOE", "2")
+_, ours_fields, ours = read(mx)
+_, ref_fields, theirs = read(ref)
+stacks = sorted(n for n in ours if "_exps.weight" in n)
+bad = []
+if set(ours) != set(theirs):
+    bad.append(f"tensor names differ: {sorted(set(ours) ^ set(theirs))[:4]}")
+for name in sorted(set(ours) & set(theirs)):
+    a, b = ours[name], theirs[name]
+    if a.tensor_type != b.tensor_type or list(a.shape) != list(b.shape):
+        bad.append(f"{name}: {a.tensor_type.name}{list(a.shape)} vs llama-quantize {b.tensor_type.name}{list(b.shape)}")
+    elif name in stacks:
+        if not np.array_equal(gguf.quants.dequantize(a.data, a.tensor_type), gguf.quants.dequantize(b.data, b.tensor_type)):
+            bad.append(f"{name}: values differ from llama-quantize's")
+    elif a.data.tobytes() != b.data.tobytes():
+        bad.append(f"{name} ({a.tensor_type.name}): data bytes differ")
+for key in sorted(set(ours_fields) | set(ref_fields)):
+    if ours_fields.get(key) != ref_fields.get(key):
+        bad.append(f"metadata {key}: {ours_fields.get(key)} vs llama-quantize {ref_fields.get(key)}")
+same_bytes = sum(ours[n].data.tobytes() == theirs[n].data.tobytes() for n in stacks if n in theirs)
+if bad:
+    failures.append(f"{sample} mxfp4_moe: " + "; ".join(bad[:6]))
+    print(f"   {sample} mxfp4_moe: DIFFERS ({len(bad)} differences)")
+else:
+    print(f"   {sample} mxfp4_moe: same as llama-quantize of the F32 file ({len(theirs)} tensors; the {len(stacks)} "
+          f"expert stacks equal in value, {same_bytes} of them byte-identical)")
+repacked = {t["name"] for t in report["repacked"] if t["inexact_blocks"] == 0}
+if repacked != set(stacks):
+    failures.append(f"{sample}: exact repacks {sorted(repacked)} are not every expert stack {sorted(stacks)}")
+header, tensor = read_safetensors(src / "model.safetensors")
+config = json.loads((src / "config.json").read_text())
+FP4 = np.array([0, .5, 1, 1.5, 2, 3, 4, 6, -0., -.5, -1, -1.5, -2, -3, -4, -6], dtype=np.float32)
+
+
+def release_experts(stem):
+    """The release's MXFP4 `stem` ([E, rows, cols]) decoded exactly, as transformers' convert_moe_packed_tensors:
+    the low nibble of each byte is the even element."""
+    blocks, scales = tensor(stem + "_blocks"), tensor(stem + "_scales")
+    codes = np.stack([blocks & 0x0F, blocks >> 4], axis=-1).reshape(*blocks.shape[:-2], -1)
+    exponents = np.repeat(scales.astype(np.int32) - 127, 32, axis=-1)
+    return np.ldexp(FP4[codes], exponents).astype(np.float32)
+
+
+for layer in range(config["num_hidden_layers"]):
+    stem = f"model.layers.{layer}.mlp.experts."
+    gate_up, down = release_experts(stem + "gate_up_proj"), release_experts(stem + "down_proj")
+    bias = tensor(stem + "gate_up_proj_bias")
+    expected = {"ffn_gate_exps.weight": gate_up[:, 0::2], "ffn_up_exps.weight": gate_up[:, 1::2], "ffn_down_exps.weight": down,
+                "ffn_gate_exps.bias": bias[:, 0::2], "ffn_up_exps.bias": bias[:, 1::2],
+                "ffn_down_exps.bias": tensor(stem + "down_proj_bias")}
+    for leaf, values in expected.items():
+        t = ours[f"blk.{layer}.{leaf}"]
+        got = gguf.quants.dequantize(t.data, t.tensor_type)
+        if got.shape != values.shape or not np.array_equal(got, values):
+            failures.append(f"{sample}: blk.{layer}.{leaf} ({t.tensor_type.name}{list(got.shape)}) is not the release's "
+                            f"{list(values.shape)} exactly")
+print(f"   {len(stacks)} expert stacks repacked into MXFP4 and their biases split: equal to the release's values bit for bit")
+for path in (f32, mx):
+    check_gguf_py(path, path.name)
+tokens = [t % config["vocab_size"] for t in TOKENS]
+reference = llama_agrees_with_forward(f32, src, sample, tokens)
+logits = llama_logits(mx, tokens)
+p, q = log_softmax(reference), log_softmax(logits)
+print(f"   llama.cpp runs {mx.name}: KLD vs F32 {float((np.exp(p) * (p - q)).sum(axis=-1).mean()):.5f}, "
       f"top-1 {float((reference.argmax(-1) == logits.argmax(-1)).mean()) * 100:.0f}%")
 
 if failures:

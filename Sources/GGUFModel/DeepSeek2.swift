@@ -12,7 +12,7 @@ import GGUF
 /// load); MLA mode needs both `key_length_mla` and `value_length_mla`, and `head_count_kv` is 1; the MTP block
 /// is counted in `block_count` and announced by `nextn_predict_layers` (the Python converter drops it;
 /// `keepMTP: false` does the same for llama.cpp builds that cannot load it).
-public enum DeepSeek2 {
+public enum DeepSeek2: GGUFArchitectureMapping {
   public static let architecture = "deepseek2"
   /// `config.json` `architectures` entries this mapping accepts: those llama.cpp's converter maps to deepseek2,
   /// Kimi K2.5's multimodal wrapper included (its language model; the caller maps its `language_model.` names
@@ -23,51 +23,8 @@ public enum DeepSeek2 {
   /// llama.cpp's pre-tokenizer for the DeepSeek-V3 BPE vocabulary.
   public static let preTokenizer = "deepseek-v3"
 
-  public struct Options: Sendable, Equatable {
-    /// Write the multi-token-prediction block(s) as `blk.N.nextn.*` (N = num_hidden_layers ...).
-    public var keepMTP: Bool
-
-    public init(keepMTP: Bool = true) { self.keepMTP = keepMTP }
-  }
-
-  public enum Failure: Error, Equatable, CustomStringConvertible {
-    case unsupportedArchitecture(found: [String])
-    case missingField(String)
-    case invalidField(String, reason: String)
-    case missingTensor(String)
-    case unexpectedShape(tensor: String, shape: [Int], expected: [Int])
-    case unmappedTensor(String)
-    /// Reading a GGUF: a key llama.cpp's deepseek2 requires is missing or has the wrong type.
-    case missingKey(String)
-    /// Reading a GGUF: a tensor name this mapping does not know.
-    case unknownGGUFTensor(String)
-    /// Reading a GGUF: a tensor whose dimensions contradict the metadata or its partner tensor.
-    case inconsistentGGUFTensor(String, reason: String)
-
-    public var description: String {
-      switch self {
-      case .unsupportedArchitecture(let found):
-        let shown = found.isEmpty ? "no architectures entry" : found.joined(separator: ", ")
-        return "config.json has \(shown); the GGUF deepseek2 mapping supports \(DeepSeek2.sourceArchitectures.sorted().joined(separator: ", "))"
-      case .missingField(let field):
-        return "config.json lacks '\(field)', which llama.cpp's deepseek2 needs"
-      case .invalidField(let field, let reason):
-        return "config.json '\(field)' \(reason)"
-      case .missingTensor(let name):
-        return "the checkpoint has no tensor '\(name)', which deepseek2 needs"
-      case .unexpectedShape(let tensor, let shape, let expected):
-        return "tensor '\(tensor)' has shape \(shape), expected \(expected) from config.json"
-      case .unmappedTensor(let name):
-        return "tensor '\(name)' has no deepseek2 GGUF name (an architecture variant Smelt does not know?)"
-      case .missingKey(let key):
-        return "the GGUF has no usable '\(key)', which the deepseek2 architecture needs"
-      case .unknownGGUFTensor(let name):
-        return "GGUF tensor '\(name)' has no Hugging Face name in the deepseek2 mapping"
-      case .inconsistentGGUFTensor(let name, let reason):
-        return "GGUF tensor '\(name)': \(reason)"
-      }
-    }
-  }
+  public typealias Options = GGUFMappingOptions
+  public typealias Failure = GGUFMappingFailure
 
   /// The dimensions config.json fixes, checked once.
   struct Geometry {
@@ -89,14 +46,8 @@ public enum DeepSeek2 {
     var tiedEmbeddings: Bool
 
     init(_ config: ModelConfig, options: Options) throws(Failure) {
-      guard !config.architectures.isEmpty, config.architectures.contains(where: DeepSeek2.sourceArchitectures.contains) else {
-        throw .unsupportedArchitecture(found: config.architectures)
-      }
-      func need(_ value: Int?, _ field: String) throws(Failure) -> Int {
-        guard let value else { throw .missingField(field) }
-        guard value > 0 else { throw .invalidField(field, reason: "is \(value), must be positive") }
-        return value
-      }
+      try DeepSeek2.requireSourceArchitecture(config)
+      func need(_ value: Int?, _ field: String) throws(Failure) -> Int { try DeepSeek2.positive(value, field) }
       hidden = try need(config.hiddenSize, "hidden_size")
       layers = try need(config.numHiddenLayers, "num_hidden_layers")
       mtpLayers = options.keepMTP ? max(0, config.numNextnPredictLayers ?? 0) : 0
@@ -143,24 +94,7 @@ public enum DeepSeek2 {
     if let ff = g.intermediate { u32("feed_forward_length", ff) }
     u32("attention.head_count", g.heads)
     u32("attention.head_count_kv", 1)  // MLA is written as MQA with one wide KV head
-    if let scaling = config.ropeScaling, let factor = scaling.factor {
-      if scaling.type == "linear" {
-        m.replaceOrAppend("\(arch).rope.scaling.type", .string("linear"))
-        f32("rope.scaling.factor", factor)
-      } else if scaling.type == "yarn" {
-        m.replaceOrAppend("\(arch).rope.scaling.type", .string("yarn"))
-        f32("rope.scaling.factor", factor)
-        guard let original = scaling.originalMaxPositionEmbeddings else {
-          throw .missingField("rope_scaling.original_max_position_embeddings")
-        }
-        u32("rope.scaling.original_context_length", original)
-        let raw = config.raw["rope_scaling"]
-        if let ext = raw?["extrapolation_factor"]?.doubleValue { f32("rope.scaling.yarn_ext_factor", ext) }
-        if let attn = raw?["attention_factor"]?.doubleValue ?? raw?["attn_factor"]?.doubleValue { f32("rope.scaling.yarn_attn_factor", attn) }
-        if let fast = scaling.betaFast { f32("rope.scaling.yarn_beta_fast", fast) }
-        if let slow = scaling.betaSlow { f32("rope.scaling.yarn_beta_slow", slow) }
-      }
-    }
+    try appendRopeScaling(config, to: &m)
     if let theta = config.ropeTheta { f32("rope.freq_base", theta) }
     f32("attention.layer_norm_rms_epsilon", config.rmsNormEps ?? 1e-6)
     if let experts = g.experts { u32("expert_count", experts) }
@@ -375,7 +309,7 @@ public enum DeepSeek2 {
     }
     func key(_ tensor: GGUFTensorPlan) -> (Int, Int) {
       switch tensor.source {
-      case .tensor(let name): return (position[name] ?? Int.max, 0)
+      case .tensor(let name), .fusedExperts(let name, _, _, _): return (position[name] ?? Int.max, 0)
       case .mlaKeyHalf(let name, _, _, _): return (position[name] ?? Int.max, 0)
       case .mlaValueHalf(let name, _, _, _): return (position[name] ?? Int.max, 1)
       case .stacked:

@@ -14,11 +14,17 @@ public struct GGUFTensorPlan: Sendable, Equatable {
     case mlaKeyHalf(String, heads: Int, nope: Int, value: Int)
     /// The value half: `ne = [kvLoraRank, value, heads]`, element `(h, r, c) = W[h·(nope + v) + nope + r, c]`.
     case mlaValueHalf(String, heads: Int, nope: Int, value: Int)
+    /// Every expert of a fused expert tensor, the rows `offset, offset + stride, ...` of each (gpt-oss's
+    /// interleaved `gate_up_proj`: gate = stride 2 offset 0, up = stride 2 offset 1; `down_proj`: stride 1).
+    /// The source is `[E, M, C]` output-major (the MXFP4 release), `[E, C, M]` when `inputMajor` (transformers'
+    /// plain layout, transposed per expert here), or `[E, M]` for a bias (C = 1): `ne = [C, M / stride, E]`,
+    /// element `(e, j, c)` = source `(e, stride·j + offset, c)`.
+    case fusedExperts(String, stride: Int, offset: Int, inputMajor: Bool)
 
     /// Every source tensor this one reads.
     public var tensorNames: [String] {
       switch self {
-      case .tensor(let name), .mlaKeyHalf(let name, _, _, _), .mlaValueHalf(let name, _, _, _): [name]
+      case .tensor(let name), .mlaKeyHalf(let name, _, _, _), .mlaValueHalf(let name, _, _, _), .fusedExperts(let name, _, _, _): [name]
       case .stacked(let names): names
       }
     }
@@ -30,6 +36,8 @@ public struct GGUFTensorPlan: Sendable, Equatable {
       case .stacked(let names): .stacked(names.map(rename))
       case .mlaKeyHalf(let name, let heads, let nope, let value): .mlaKeyHalf(rename(name), heads: heads, nope: nope, value: value)
       case .mlaValueHalf(let name, let heads, let nope, let value): .mlaValueHalf(rename(name), heads: heads, nope: nope, value: value)
+      case .fusedExperts(let name, let stride, let offset, let inputMajor):
+        .fusedExperts(rename(name), stride: stride, offset: offset, inputMajor: inputMajor)
       }
     }
   }

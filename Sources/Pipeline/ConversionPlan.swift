@@ -349,9 +349,7 @@ public struct ConversionPlan: Sendable {
       var job = ConversionJob(
         group: group, action: .cast(dtype), outputs: [PlannedTensor(name: name, dtype: dtype, shape: geometry.shape)],
         sourceByteCount: sourceBytes, rows: rows, columns: columns)
-      if group.storage != .plain, geometry.shape.count == 3, context.classifier.family.naming.fusedExperts?.orientation == .inputMajor,
-        context.classifier.classify(name).isFusedExperts
-      {
+      if group.storage != .plain, context.classifier.holdsInputMajorExperts(name, shape: geometry.shape) {
         job.outputs[0].shape = [geometry.shape[0], geometry.shape[2], geometry.shape[1]]
         job.transposedMatrix = (geometry.shape[1], geometry.shape[2])
       }
@@ -472,5 +470,14 @@ public struct ConversionPlan: Sendable {
         jobs[index].action = .group(groupJob)
       }
     }
+  }
+}
+
+extension TensorClassifier {
+  /// Whether `name` (of logical `shape`) is a 3-D fused expert tensor of a family whose plain checkpoints hold
+  /// fused experts input-major (gpt-oss's BF16 `gate_up_proj [E, H, 2I]`). Packed layouts of it decode
+  /// `[E, out, in]`; its plain form decodes `[E, in, out]`.
+  func holdsInputMajorExperts(_ name: String, shape: [Int]) -> Bool {
+    shape.count == 3 && family.naming.fusedExperts?.orientation == .inputMajor && classify(name).isFusedExperts
   }
 }

@@ -15,8 +15,8 @@ import WeightFormats
 /// `smelt convert IN OUT.gguf --to gguf-<preset>`: a checkpoint (FP8 block, BF16, F32, ...) straight to the
 /// GGUF llama.cpp loads, in one streaming pass.
 ///
-/// The plan is pure (headers only): the deepseek2 tensor map (`DeepSeek2.tensors`, in convert_hf_to_gguf.py's
-/// order), llama-quantize's type for every tensor (`LlamaQuantize.choose` as llama-quantize runs it over the
+/// The plan is pure (headers only): the architecture's tensor map (`GGUFArchitectures.mapping(for:)`:
+/// `DeepSeek2`, `GptOss`; in convert_hf_to_gguf.py's order), llama-quantize's type for every tensor (`LlamaQuantize.choose` as llama-quantize runs it over the
 /// converter's F32 GGUF, so the bytes are those of llama.cpp's two-step pipeline), the metadata (hyperparameters,
 /// tokenizer, `general.file_type`, imatrix keys) and the file layout(s) — one file, or a `llama-gguf-split`
 /// set. Source weights are read through the weight-format registry (`WeightDecoding`), whatever their
@@ -59,7 +59,7 @@ public struct GGUFConversionPlan: Sendable {
 
   public enum Failure: Error, CustomStringConvertible {
     case noConfig(String)
-    case mapping(DeepSeek2.Failure)
+    case mapping(GGUFMappingFailure)
     case quantize(LlamaQuantize.Failure)
     case importance(ImportanceMatrix.Failure)
     case tokenizer(TokenizerMetadata.Failure, path: String)
@@ -98,7 +98,8 @@ public struct GGUFConversionPlan: Sendable {
   public init(checkpoint: Checkpoint, output: String, options: Options) throws {
     self.options = options
     guard let config = checkpoint.config else { throw Failure.noConfig(checkpoint.directory) }
-    let mapping = DeepSeek2.Options(keepMTP: options.keepMTP)
+    let architecture = try Self.mapped { () throws(GGUFMappingFailure) in try GGUFArchitectures.mapping(for: config) }
+    let mapping = GGUFMappingOptions(keepMTP: options.keepMTP)
     var notes: [String] = []
     // The deepseek2 map reads Hugging Face names. A multimodal wrapper (Kimi K2.5) keeps its language model
     // under its own prefix, and the rest of it (vision tower, projector) is no deepseek2 tensor: llama.cpp
@@ -115,6 +116,10 @@ public struct GGUFConversionPlan: Sendable {
     var groupBytes = [String: Int](minimumCapacity: groups.count)
     var sources = [String: (group: WeightGroup, geometry: WeightGeometry)](minimumCapacity: groups.count)
     var outsideLanguageModel: [String] = []
+    // Fused experts a plain gpt-oss checkpoint holds `[E, in, out]`: the mappings read every fused expert
+    // tensor `[E, out, in]`, and the runner transposes these per expert.
+    var inputMajor = Set<String>()
+    let classifier = checkpoint.classifier
     for group in groups {
       let name = WeightDecoding.logicalName(of: group)
       guard let hf = huggingFaceName(name) else {
@@ -123,6 +128,10 @@ public struct GGUFConversionPlan: Sendable {
       }
       let geometry = try WeightDecoding.geometry(of: group, in: checkpoint)
       shapes[hf] = geometry.shape
+      if group.storage == .plain, classifier.holdsInputMajorExperts(name, shape: geometry.shape) {
+        shapes[hf] = [geometry.shape[0], geometry.shape[2], geometry.shape[1]]
+        inputMajor.insert(name)
+      }
       releaseNames[hf] = name
       sources[name] = (group, geometry)
       groupBytes[name] = group.parts.values.reduce(0) { $0 + (checkpoint.entry(named: $1)?.byteCount ?? 0) }
@@ -131,19 +140,28 @@ public struct GGUFConversionPlan: Sendable {
       notes.append(
         "\(outsideLanguageModel.count) weight(s) outside the language model not written (\(first), ...): llama.cpp loads a vision tower from a separate mmproj GGUF, which Smelt does not write")
     }
-    // convert_hf_to_gguf.py walks the files in name order and each file's tensors in name order.
+    // convert_hf_to_gguf.py walks the files in name order and each file's tensors in name order; a stored
+    // tensor stands for its weight (`_blocks` for gpt-oss's `gate_up_proj`, `weight_packed` for an int4 one).
+    var weightOfStored = [String: String](minimumCapacity: checkpoint.entries.count)
+    for group in groups {
+      let name = WeightDecoding.logicalName(of: group)
+      for stored in group.parts.values { weightOfStored[stored] = name }
+    }
     let sourceOrder = zip(checkpoint.fileNames, checkpoint.files).sorted { $0.0 < $1.0 }
-      .flatMap { $0.1.entries.map(\.name).sorted() }.compactMap(huggingFaceName)
-    let tensorMap = try Self.mapped { () throws(DeepSeek2.Failure) in try DeepSeek2.tensors(config, shapes: shapes, options: mapping) }
-    let planned = DeepSeek2.converterOrder(tensorMap, sourceOrder: sourceOrder).map { tensor in
+      .flatMap { $0.1.entries.map(\.name).sorted() }.map { weightOfStored[$0] ?? $0 }.compactMap(huggingFaceName)
+    let tensorMap = try Self.mapped { () throws(GGUFMappingFailure) in try architecture.tensors(config, shapes: shapes, options: mapping) }
+    let planned = architecture.converterOrder(tensorMap, sourceOrder: sourceOrder).map { tensor in
       var renamed = tensor
       renamed.source = tensor.source.renamingTensors { releaseNames[$0] ?? $0 }
+      if case .fusedExperts(let name, let stride, let offset, _) = renamed.source, inputMajor.contains(name) {
+        renamed.source = .fusedExperts(name, stride: stride, offset: offset, inputMajor: true)
+      }
       return renamed
     }
-    let metadataBase = try Self.mapped { () throws(DeepSeek2.Failure) in
-      try DeepSeek2.hyperparameters(config, options: mapping, fileType: options.preset)
+    let metadataBase = try Self.mapped { () throws(GGUFMappingFailure) in
+      try architecture.hyperparameters(config, options: mapping, fileType: options.preset)
     }
-    let model = try Self.mapped { () throws(DeepSeek2.Failure) in try DeepSeek2.quantizeModel(config, options: mapping) }
+    let model = try Self.mapped { () throws(GGUFMappingFailure) in try architecture.quantizeModel(config, options: mapping) }
 
     // Types as llama-quantize chooses them over the converter's F32 file, in its processing order.
     let byName = Dictionary(uniqueKeysWithValues: planned.map { ($0.name, $0) })
@@ -166,7 +184,12 @@ public struct GGUFConversionPlan: Sendable {
 
     var metadata = metadataBase
     metadata.set("general.quantization_version", .uint32(2))
-    metadata.append(contentsOf: try Self.tokenizer(checkpoint: checkpoint, config: config, notes: &notes).keyValues)
+    let tokenizer = try Self.tokenizer(checkpoint: checkpoint, config: config, pre: architecture.preTokenizer, notes: &notes)
+    metadata.append(contentsOf: tokenizer.keyValues)
+    if tokenizer == .none, let vocabulary = config.vocabSize, metadata["\(architecture.architecture).vocab_size"] == nil {
+      // Without a token list llama.cpp sizes the vocabulary (and the embedding it loads) by this key.
+      metadata.set("\(architecture.architecture).vocab_size", .uint32(UInt32(truncatingIfNeeded: vocabulary)))
+    }
     if let importance = options.importance {
       metadata.append(contentsOf: importance.metadata(filePath: options.importancePath ?? ""))
     }
@@ -191,6 +214,9 @@ public struct GGUFConversionPlan: Sendable {
         case .tensor, .stacked:
           let weights = plan.source.tensorNames.compactMap { sources[$0] }
           if weights.count == plan.source.tensorNames.count { repack = GGUFRepack.applicable(to: info.type, sources: weights) }
+        case .fusedExperts(let name, _, _, let inputMajor):
+          // Whole rows of each expert move; a transposed source's blocks run across the other axis.
+          if !inputMajor, let weight = sources[name] { repack = GGUFRepack.applicable(to: info.type, fusedExperts: weight) }
         case .mlaKeyHalf, .mlaValueHalf:
           repack = nil  // the halves reorder kv_b_proj's rows and columns: not its blocks
         }
@@ -221,13 +247,15 @@ public struct GGUFConversionPlan: Sendable {
     self.sourceWeights = sources.filter { needed.contains($0.key) }
   }
 
-  private static func mapped<T>(_ body: () throws(DeepSeek2.Failure) -> T) throws(Failure) -> T {
+  private static func mapped<T>(_ body: () throws(GGUFMappingFailure) -> T) throws(Failure) -> T {
     do { return try body() } catch { throw .mapping(error) }
   }
 
   /// The tokenizer keys from the checkpoint's `tokenizer.json` (and `tokenizer_config.json`,
   /// `chat_template.jinja`), or `tokenizer.ggml.model = none` with a note when there is none.
-  private static func tokenizer(checkpoint: Checkpoint, config: ModelConfig, notes: inout [String]) throws -> TokenizerMetadata {
+  private static func tokenizer(checkpoint: Checkpoint, config: ModelConfig, pre: String, notes: inout [String]) throws
+    -> TokenizerMetadata
+  {
     func read(_ name: String) -> [UInt8]? {
       let path = FileSystem.join(checkpoint.directory, name)
       return FileSystem.exists(path) ? try? FileSystem.readFile(path) : nil
@@ -240,7 +268,7 @@ public struct GGUFConversionPlan: Sendable {
       tokenizerJSON: tokenizerJSON, tokenizerConfigJSON: read("tokenizer_config.json"), configJSON: read("config.json"),
       chatTemplateJinja: read("chat_template.jinja").map { String(decoding: $0, as: UTF8.self) })
     do {
-      return try TokenizerMetadata(files: files, vocabularySize: config.vocabSize, pre: DeepSeek2.preTokenizer)
+      return try TokenizerMetadata(files: files, vocabularySize: config.vocabSize, pre: pre)
     } catch {
       throw Failure.tokenizer(error, path: FileSystem.join(checkpoint.directory, "tokenizer.json"))
     }
@@ -312,6 +340,9 @@ public final class GGUFConversionRunner: Sendable {
       case mlaHead(String, head: Int, key: Bool, nope: Int, value: Int)
       /// All of source `name`, its codes and scales moved by the tensor's `repack`.
       case repack(String)
+      /// Expert `expert` of a fused expert source (`GGUFTensorPlan.Source.fusedExperts`): its selected rows,
+      /// requantized or (with the tensor's `repack`) moved.
+      case fusedExpert(String, expert: Int, stride: Int, offset: Int, inputMajor: Bool)
     }
     var tensor: Int
     var kind: Kind
@@ -417,6 +448,16 @@ public final class GGUFConversionRunner: Sendable {
       }
     }
     let rows = info.elementCount / max(1, rowLength)
+    if case .fusedExperts(let name, let stride, let offset, let inputMajor) = tensor.source {
+      // One piece per expert (the outermost dimension): a fused source is decoded an expert at a time.
+      let experts = max(1, info.dimensions.last ?? 1)
+      let perExpert = rows / experts
+      return (0..<experts).map { e in
+        Piece(
+          tensor: index, kind: .fusedExpert(name, expert: e, stride: stride, offset: offset, inputMajor: inputMajor),
+          byteOffset: e * perExpert * rowBytes, plane: e, elementCount: perExpert * rowLength)
+      }
+    }
     if tensor.repack != nil {
       // A repack reads its source whole (codes and scales of one weight: one expert of a stack).
       let names = tensor.source.tensorNames
@@ -431,6 +472,8 @@ public final class GGUFConversionRunner: Sendable {
     case .stacked(let names):
       let perExpert = rows / max(1, names.count)
       return names.enumerated().flatMap { e, name in rowPieces(name, rows: perExpert, plane: e, baseRow: e * perExpert) }
+    case .fusedExperts:
+      preconditionFailure("fused expert pieces are cut above")
     case .mlaKeyHalf(let name, let heads, let nope, let value), .mlaValueHalf(let name, let heads, let nope, let value):
       let key: Bool
       if case .mlaKeyHalf = tensor.source { key = true } else { key = false }
@@ -479,6 +522,28 @@ public final class GGUFConversionRunner: Sendable {
     switch piece.kind {
     case .repack(let name):
       return try repack(piece, source: name, sink: sink)
+    case .fusedExpert(let name, let expert, let stride, let offset, let inputMajor):
+      sourceName = name
+      let (group, geometry) = try source(name)
+      if let repack = tensor.repack {
+        let blocks = try repack.blocks(ofExpert: expert, stride: stride, offset: offset, group: group, geometry: geometry, in: checkpoint)
+        try blocks.bytes.withUnsafeBytes { try sink(tensor.indexInFile, $0, piece.byteOffset) }
+        return blocks.bytes.count
+      }
+      var whole = [Float](repeating: 0, count: geometry.columns)
+      try whole.withUnsafeMutableBufferPointer { out in
+        try WeightDecoding.decodeRows(group: group, in: checkpoint, geometry: geometry, rows: expert..<(expert + 1), into: out)
+      }
+      // Output row j of the expert is source row stride·j + offset (a bias: one row of single entries).
+      let columns = info.dimensions.count >= 3 ? info.dimensions[0] : 1
+      let picked = piece.elementCount / columns
+      let sourceRows = whole.count / columns
+      for j in 0..<picked {
+        let row = stride * j + offset
+        for c in 0..<columns {
+          values[j * columns + c] = inputMajor ? whole[c * sourceRows + row] : whole[row * columns + c]
+        }
+      }
     case .rows(let name, let rows):
       sourceName = name
       let (group, geometry) = try source(name)

@@ -1,5 +1,6 @@
 import GGML
 import Quantization
+import SafeTensors
 import WeightFormats
 
 /// A lossless repack into a GGUF tensor: when the ggml type llama-quantize's choice (or a `--rule`) gives a
@@ -45,6 +46,48 @@ public enum GGUFRepack: String, Sendable, Hashable, CustomStringConvertible {
     default:
       return nil
     }
+  }
+
+  /// The repack that writes rows of each expert of a fused `[E, out, in]` source weight as `type` (gpt-oss's
+  /// MXFP4 `gate_up_proj` / `down_proj` → MXFP4), or nil.
+  static func applicable(to type: GGMLType, fusedExperts source: (group: WeightGroup, geometry: WeightGeometry)) -> GGUFRepack? {
+    guard type == .mxfp4, source.group.format.storesMXFP4Codes, source.geometry.shape.count == 3,
+      source.geometry.shape[2] % GGMLRepack.blockSize == 0
+    else { return nil }
+    return .mxfp4
+  }
+
+  /// Repacks rows `offset, offset + stride, ...` of expert `expert` of a fused `[E, out, in]` source weight
+  /// (gpt-oss's interleaved gate/up halves), reading only that expert's bytes of each stored tensor.
+  func blocks(
+    ofExpert expert: Int, stride: Int, offset: Int, group: WeightGroup, geometry: WeightGeometry, in store: any TensorStore
+  ) throws -> GGMLRepack.Blocks {
+    guard self == .mxfp4, geometry.shape.count == 3 else { preconditionFailure("only MXFP4 repacks fused experts") }
+    let (experts, rows, columns) = (geometry.shape[0], geometry.shape[1], geometry.shape[2])
+    let module = group.modulePath
+    // Every stored tensor of a microscaled layout has the expert index outermost: expert e is its e-th slab.
+    let slabs = try group.parts.sorted { $0.key < $1.key }.map { role, name in
+      let entry = try store.requireEntry(name)
+      guard entry.shape.first == experts, entry.byteCount % experts == 0 else {
+        throw ConversionError.unsupported(tensor: module, reason: "'\(name)' \(entry.shape) does not hold \(experts) experts outermost")
+      }
+      let slab = entry.byteCount / experts
+      let bytes = try store.bytes(of: name, range: (expert * slab)..<((expert + 1) * slab))
+      defer { bytes.releasePages() }
+      return PackedTensor(nameSuffix: role, dtype: entry.dtype, shape: [1] + entry.shape.dropFirst(), bytes: bytes.copy())
+    }
+    let one = WeightGeometry(shape: [rows, columns], rows: rows, columns: columns, dtype: geometry.dtype, groupSize: geometry.groupSize)
+    guard let codes = try group.format.microscaledCodes(slabs, geometry: one, module: module) else {
+      throw ConversionError.unsupported(tensor: module, reason: "its format holds no MXFP4 codes")
+    }
+    let perRow = columns / GGMLRepack.blockSize
+    let picked = Array(Swift.stride(from: offset, to: rows, by: stride))
+    if let bad = codes.scales.firstIndex(of: 0xFF) {
+      throw Self.nonFinite(module, group: expert * rows * perRow + bad, columns: columns, value: "NaN (E8M0 0xFF)")
+    }
+    return GGMLRepack.mxfp4(
+      codes: picked.flatMap { codes.codes[($0 * columns)..<(($0 + 1) * columns)] },
+      e8m0Scales: picked.flatMap { codes.scales[($0 * perRow)..<(($0 + 1) * perRow)] }, rows: picked.count, columns: columns)
   }
 
   /// Repacks one whole source weight (`rows × columns`, row-major blocks of 32).

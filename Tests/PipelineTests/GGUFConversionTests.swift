@@ -232,4 +232,79 @@ import WeightFormats
     let slab = Array(file.bytes(ofTensor: index))[(5 * expected.count)..<(6 * expected.count)]
     #expect(Array(slab) == expected)
   }
+
+  /// All of GGUF tensor `name` of `file` dequantized by ggml's kernels (F32 as it is).
+  static func values(of name: String, in file: GGUFFile) throws -> (values: [Float], dimensions: [Int]) {
+    let index = try #require(file.tensors.firstIndex { $0.name == name })
+    let info = file.tensors[index]
+    let kernels = try #require(GGMLKernels.forType(info.type))
+    var values = [Float](repeating: 0, count: info.elementCount)
+    try values.withUnsafeMutableBufferPointer { try kernels.dequantize(file.bytes(ofTensor: index), rowLength: info.rowLength, into: $0) }
+    return (values, info.dimensions)
+  }
+
+  /// Hugging Face weight `name` of `checkpoint` decoded by the one weight decoder.
+  static func decoded(_ name: String, in checkpoint: Checkpoint) throws -> [Float] {
+    let group = try #require(WeightGrouping.groups(of: checkpoint.entries).first { WeightDecoding.logicalName(of: $0) == name })
+    return try WeightDecoding.decode(group: group, in: checkpoint).values
+  }
+
+  @Test("gpt-oss to mxfp4_moe: gate = even rows and up = odd rows of the fused MXFP4 gate_up_proj, repacked exactly per expert; biases split alike; attention at Q8_0, sinks and norms F32")
+  func gptOssFusedExpertsSplitAndRepack() throws {
+    let sample = TestPaths.sample("tiny-gpt-oss")
+    let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-gpt-oss-mxfp4"), "gpt-oss-mxfp4.gguf")
+    let (plan, report) = try Self.convertReporting(sample, to: output, preset: .mostlyMXFP4_MOE)
+    let stacks = plan.tensors.filter { $0.info.name.hasSuffix("_exps.weight") }
+    #expect(stacks.count == 6 && stacks.allSatisfy { $0.repack == .mxfp4 && $0.info.type == .mxfp4 })
+    #expect(report.repacked.count == 6 && report.repacked.allSatisfy { $0.inexactBlocks == 0 })
+    let types = Dictionary(uniqueKeysWithValues: plan.tensors.map { ($0.info.name, $0.info.type) })
+    #expect(types["blk.0.attn_q.weight"] == .q8_0 && types["blk.0.attn_sinks.weight"] == .f32)
+    #expect(types["blk.0.ffn_gate_exps.bias"] == .f32 && types["blk.1.post_attention_norm.weight"] == .f32)
+
+    let file = try GGUFFile(path: output)
+    #expect(file.metadata["general.architecture"] == .string("gpt-oss"))
+    #expect(file.metadata["gpt-oss.attention.sliding_window"] == .uint32(128))
+    #expect(file.metadata["gpt-oss.vocab_size"] == .uint32(256), "no tokenizer: llama.cpp sizes the vocabulary by it")
+    let checkpoint = try Checkpoint.open(sample)
+    let (E, I, H) = (4, 64, 128)
+    let gateUp = try Self.decoded("model.layers.1.mlp.experts.gate_up_proj", in: checkpoint)  // [E, 2I, H]
+    let bias = try Self.decoded("model.layers.1.mlp.experts.gate_up_proj_bias", in: checkpoint)  // [E, 2I]
+    for (leaf, offset) in [("ffn_gate_exps", 0), ("ffn_up_exps", 1)] {
+      let (weight, dimensions) = try Self.values(of: "blk.1.\(leaf).weight", in: file)
+      #expect(dimensions == [H, I, E])
+      let (split, biasDimensions) = try Self.values(of: "blk.1.\(leaf).bias", in: file)
+      #expect(biasDimensions == [I, E])
+      var mismatches = 0
+      for e in 0..<E {
+        for j in 0..<I {
+          for c in 0..<H where weight[(e * I + j) * H + c] != gateUp[(e * 2 * I + 2 * j + offset) * H + c] { mismatches += 1 }
+          if split[e * I + j] != bias[e * 2 * I + 2 * j + offset] { mismatches += 1 }
+        }
+      }
+      #expect(mismatches == 0, "\(leaf)")
+    }
+    let down = try Self.decoded("model.layers.0.mlp.experts.down_proj", in: checkpoint)  // [E, H, I]
+    #expect(try Self.values(of: "blk.0.ffn_down_exps.weight", in: file).values == down)
+  }
+
+  @Test("gpt-oss in the plain layout (Smelt's --to bf16 output, experts [E, in, out]) gives the same F32 GGUF as the MXFP4 release")
+  func gptOssPlainExpertsTransposedPerExpert() throws {
+    let sample = TestPaths.sample("tiny-gpt-oss")
+    let bf16 = try FormatRegistryTests.convert(sample, .cast(.bfloat16), into: "gguf-gpt-oss-bf16-source")
+    #expect(bf16.entry(named: "model.layers.0.mlp.experts.gate_up_proj")?.shape == [4, 128, 128])
+    #expect(bf16.entry(named: "model.layers.0.mlp.experts.down_proj")?.shape == [4, 64, 128], "input-major, as transformers reads it")
+    let directory = try TestPaths.scratchDirectory("gguf-gpt-oss-f32")
+    let fromRelease = FileSystem.join(directory, "release.gguf"), fromPlain = FileSystem.join(directory, "plain.gguf")
+    _ = try Self.convertReporting(sample, to: fromRelease, preset: .allF32)
+    _ = try Self.convertReporting(bf16.directory, to: fromPlain, preset: .allF32)
+    let (a, b) = (try GGUFFile(path: fromRelease), try GGUFFile(path: fromPlain))
+    // The same tensors (each file in its checkpoint's order: `gate_up_proj` and `gate_up_proj_blocks` sort apart).
+    #expect(Set(a.tensors.map(\.name)) == Set(b.tensors.map(\.name)))
+    let plainIndex = Dictionary(uniqueKeysWithValues: b.tensors.enumerated().map { ($1.name, $0) })
+    for (index, tensor) in a.tensors.enumerated() where tensor.name.contains("_exps.") {
+      let other = try #require(plainIndex[tensor.name])
+      #expect(b.tensors[other].dimensions == tensor.dimensions)
+      #expect(Array(a.bytes(ofTensor: index)) == Array(b.bytes(ofTensor: other)), "\(tensor.name)")
+    }
+  }
 }

@@ -1,0 +1,138 @@
+import Checkpoint
+import GGUF
+import JSON
+
+/// A Hugging Face model family written as one llama.cpp GGUF architecture: the metadata llama.cpp reads, the
+/// Hugging Face → GGUF tensor map and the type rules' view of the model. One conforming type per architecture,
+/// one file each (`DeepSeek2`, `GptOss`), listed in `GGUFArchitectures.writable`; the GGUF writer knows
+/// nothing else about a family.
+public protocol GGUFArchitectureMapping: Sendable {
+  /// `general.architecture` (llama.cpp's `LLM_ARCH_*` name).
+  static var architecture: String { get }
+  /// `config.json` `architectures` entries this mapping accepts.
+  static var sourceArchitectures: Set<String> { get }
+  /// `tokenizer.ggml.pre` for the family's released BPE vocabulary.
+  static var preTokenizer: String { get }
+
+  /// `general.architecture` and the `{arch}.*` key-value pairs (with `general.file_type` when given).
+  static func hyperparameters(_ config: ModelConfig, options: GGUFMappingOptions, fileType: LlamaFileType?) throws(GGUFMappingFailure)
+    -> GGUFMetadata
+  /// What llama-quantize's type rules read of this model.
+  static func quantizeModel(_ config: ModelConfig, options: GGUFMappingOptions) throws(GGUFMappingFailure) -> LlamaQuantize.Model
+  /// Every GGUF tensor, from the checkpoint's logical weight shapes (Hugging Face names).
+  static func tensors(_ config: ModelConfig, shapes: [String: [Int]], options: GGUFMappingOptions) throws(GGUFMappingFailure)
+    -> [GGUFTensorPlan]
+  /// `plan` in the order llama.cpp's converter writes it, given the order it reads the checkpoint's tensors in.
+  static func converterOrder(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan]
+}
+
+/// Choices that change which GGUF tensors an architecture writes.
+public struct GGUFMappingOptions: Sendable, Equatable {
+  /// Write the multi-token-prediction block(s) as `blk.N.nextn.*` (architectures that have them).
+  public var keepMTP: Bool
+
+  public init(keepMTP: Bool = true) { self.keepMTP = keepMTP }
+}
+
+/// Why a checkpoint or a GGUF does not fit an architecture mapping.
+public enum GGUFMappingFailure: Error, Equatable, CustomStringConvertible {
+  case unsupportedArchitecture(found: [String])
+  case missingField(String)
+  case invalidField(String, reason: String)
+  case missingTensor(String)
+  case unexpectedShape(tensor: String, shape: [Int], expected: [Int])
+  case unmappedTensor(String)
+  /// Reading a GGUF: a key the architecture requires is missing or has the wrong type.
+  case missingKey(String)
+  /// Reading a GGUF: a tensor name the mapping does not know.
+  case unknownGGUFTensor(String)
+  /// Reading a GGUF: a tensor whose dimensions contradict the metadata or its partner tensor.
+  case inconsistentGGUFTensor(String, reason: String)
+
+  public var description: String {
+    switch self {
+    case .unsupportedArchitecture(let found):
+      let shown = found.isEmpty ? "no architectures entry" : found.joined(separator: ", ")
+      let known = GGUFArchitectures.writable.map { "\($0.architecture) (\($0.sourceArchitectures.sorted().joined(separator: ", ")))" }
+      return "config.json has \(shown); Smelt writes the GGUF architectures \(known.joined(separator: "; "))"
+    case .missingField(let field):
+      return "config.json lacks '\(field)', which the GGUF architecture needs"
+    case .invalidField(let field, let reason):
+      return "config.json '\(field)' \(reason)"
+    case .missingTensor(let name):
+      return "the checkpoint has no tensor '\(name)', which the GGUF architecture needs"
+    case .unexpectedShape(let tensor, let shape, let expected):
+      return "tensor '\(tensor)' has shape \(shape), expected \(expected) from config.json"
+    case .unmappedTensor(let name):
+      return "tensor '\(name)' has no GGUF name in the architecture's map (an architecture variant Smelt does not know?)"
+    case .missingKey(let key):
+      return "the GGUF has no usable '\(key)', which its architecture needs"
+    case .unknownGGUFTensor(let name):
+      return "GGUF tensor '\(name)' has no Hugging Face name in its architecture's map"
+    case .inconsistentGGUFTensor(let name, let reason):
+      return "GGUF tensor '\(name)': \(reason)"
+    }
+  }
+}
+
+/// The GGUF architectures Smelt writes.
+public enum GGUFArchitectures {
+  public static let writable: [any GGUFArchitectureMapping.Type] = [DeepSeek2.self, GptOss.self]
+
+  /// The mapping whose source architectures include one of `config.architectures`.
+  public static func mapping(for config: ModelConfig) throws(GGUFMappingFailure) -> any GGUFArchitectureMapping.Type {
+    guard let found = writable.first(where: { mapping in config.architectures.contains(where: mapping.sourceArchitectures.contains) })
+    else { throw .unsupportedArchitecture(found: config.architectures) }
+    return found
+  }
+}
+
+extension GGUFArchitectureMapping {
+  /// Throws `.unsupportedArchitecture` unless `config` names one of this mapping's source architectures.
+  static func requireSourceArchitecture(_ config: ModelConfig) throws(GGUFMappingFailure) {
+    guard config.architectures.contains(where: sourceArchitectures.contains) else {
+      throw .unsupportedArchitecture(found: config.architectures)
+    }
+  }
+
+  /// `plan` ordered by where each tensor's first source tensor is read (ties: plan order).
+  static func sourceOrdered(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan] {
+    let position = Dictionary(sourceOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    let keys = plan.map { $0.source.tensorNames.compactMap { position[$0] }.min() ?? Int.max }
+    return plan.indices.sorted { a, b in keys[a] != keys[b] ? keys[a] < keys[b] : a < b }.map { plan[$0] }
+  }
+
+  /// The positive integer `field` of config.json.
+  static func positive(_ value: Int?, _ field: String) throws(GGUFMappingFailure) -> Int {
+    guard let value else { throw .missingField(field) }
+    guard value > 0 else { throw .invalidField(field, reason: "is \(value), must be positive") }
+    return value
+  }
+}
+
+extension GGUFArchitectureMapping {
+  /// `{arch}.rope.scaling.*` as convert_hf_to_gguf.py's `TextModel.set_gguf_parameters` writes them: linear
+  /// (type, factor) or YaRN (type, factor, original context, and the extrapolation / attention / beta factors
+  /// the config gives).
+  static func appendRopeScaling(_ config: ModelConfig, to m: inout GGUFMetadata) throws(GGUFMappingFailure) {
+    guard let scaling = config.ropeScaling, let factor = scaling.factor else { return }
+    let arch = architecture
+    func f32(_ key: String, _ value: Double) { m.replaceOrAppend("\(arch).\(key)", .float32(Float(value))) }
+    if scaling.type == "linear" {
+      m.replaceOrAppend("\(arch).rope.scaling.type", .string("linear"))
+      f32("rope.scaling.factor", factor)
+    } else if scaling.type == "yarn" {
+      m.replaceOrAppend("\(arch).rope.scaling.type", .string("yarn"))
+      f32("rope.scaling.factor", factor)
+      guard let original = scaling.originalMaxPositionEmbeddings else {
+        throw .missingField("rope_scaling.original_max_position_embeddings")
+      }
+      m.replaceOrAppend("\(arch).rope.scaling.original_context_length", .uint32(UInt32(truncatingIfNeeded: original)))
+      let raw = config.raw["rope_scaling"] ?? config.raw["rope_parameters"]
+      if let ext = raw?["extrapolation_factor"]?.doubleValue { f32("rope.scaling.yarn_ext_factor", ext) }
+      if let attn = raw?["attention_factor"]?.doubleValue ?? raw?["attn_factor"]?.doubleValue { f32("rope.scaling.yarn_attn_factor", attn) }
+      if let fast = scaling.betaFast { f32("rope.scaling.yarn_beta_fast", fast) }
+      if let slow = scaling.betaSlow { f32("rope.scaling.yarn_beta_slow", slow) }
+    }
+  }
+}

@@ -154,6 +154,19 @@ for sample, base in [("tiny-deepseek-v3", "bf16"), ("tiny-deepseek-v3-fp8", "f32
         print(f"   llama.cpp runs {name}: KLD vs F32 {kld:.5f}, top-1 {top1 * 100:.0f}%")
 
 
+def llama_runs_pair(f32, quantized, src, sample, vocab_size):
+    """gguf-py reads both files; llama.cpp runs both, the F32 file's logits equal `smelt forward` of the
+    safetensors `src`, and the quantized file's KLD and top-1 against it are printed."""
+    for path in (f32, quantized):
+        check_gguf_py(path, path.name)
+    tokens = [t % vocab_size for t in TOKENS]
+    reference = llama_agrees_with_forward(f32, src, sample, tokens)
+    logits = llama_logits(quantized, tokens)
+    p, q = log_softmax(reference), log_softmax(logits)
+    print(f"   llama.cpp runs {quantized.name}: KLD vs F32 {float((np.exp(p) * (p - q)).sum(axis=-1).mean()):.5f}, "
+          f"top-1 {float((reference.argmax(-1) == logits.argmax(-1)).mean()) * 100:.0f}%")
+
+
 def read_safetensors(path):
     blob = Path(path).read_bytes()
     length = int.from_bytes(blob[:8], "little")
@@ -203,14 +216,7 @@ for name in stacks:
     if ours[name].tensor_type != gguf.GGMLQuantizationType.Q4_0 or got.tobytes() != np.stack(expected).tobytes():
         failures.append(f"{sample}: {name} ({ours[name].tensor_type.name}) is not (code - 8) * scale of the int4 experts bit for bit")
 print(f"   {len(stacks)} expert stacks repacked into Q4_0, bit-exact with the int4 codes and scales")
-for path in (f32, q4):
-    check_gguf_py(path, path.name)
-tokens = [t % config["vocab_size"] for t in TOKENS]
-reference = llama_agrees_with_forward(f32, src, sample, tokens)
-logits = llama_logits(q4, tokens)
-p, q = log_softmax(reference), log_softmax(logits)
-print(f"   llama.cpp runs {q4.name}: KLD vs F32 {float((np.exp(p) * (p - q)).sum(axis=-1).mean()):.5f}, "
-      f"top-1 {float((reference.argmax(-1) == logits.argmax(-1)).mean()) * 100:.0f}%")
+llama_runs_pair(f32, q4, src, sample, config["vocab_size"])
 
 # gpt-oss (MXFP4 experts with biases, attention sinks, sliding-window layers): llama.cpp's gpt-oss architecture.
 #  (a) llama-quantize MXFP4_MOE of Smelt's F32 GGUF gives the same tensors, types, shapes and metadata as Smelt's
@@ -285,14 +291,7 @@ for layer in range(config["num_hidden_layers"]):
             failures.append(f"{sample}: blk.{layer}.{leaf} ({t.tensor_type.name}{list(got.shape)}) is not the release's "
                             f"{list(values.shape)} exactly")
 print(f"   {len(stacks)} expert stacks repacked into MXFP4 and their biases split: equal to the release's values bit for bit")
-for path in (f32, mx):
-    check_gguf_py(path, path.name)
-tokens = [t % config["vocab_size"] for t in TOKENS]
-reference = llama_agrees_with_forward(f32, src, sample, tokens)
-logits = llama_logits(mx, tokens)
-p, q = log_softmax(reference), log_softmax(logits)
-print(f"   llama.cpp runs {mx.name}: KLD vs F32 {float((np.exp(p) * (p - q)).sum(axis=-1).mean()):.5f}, "
-      f"top-1 {float((reference.argmax(-1) == logits.argmax(-1)).mean()) * 100:.0f}%")
+llama_runs_pair(f32, mx, src, sample, config["vocab_size"])
 
 if failures:
     print("\n".join("FAIL: " + f for f in failures))

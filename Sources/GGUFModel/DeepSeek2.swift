@@ -81,53 +81,30 @@ public enum DeepSeek2: GGUFArchitectureMapping {
     throws(Failure) -> GGUFMetadata
   {
     let g = try Geometry(config, options: options)
-    let arch = architecture
-    var m = GGUFMetadata([GGUFKeyValue("general.architecture", .string(arch))])
-    func u32(_ key: String, _ value: Int) { m.replaceOrAppend("\(arch).\(key)", .uint32(UInt32(truncatingIfNeeded: value))) }
-    func f32(_ key: String, _ value: Double) { m.replaceOrAppend("\(arch).\(key)", .float32(Float(value))) }
-
-    // TextModel.set_gguf_parameters
-    u32("block_count", g.blockCount)
-    guard let context = config.maxPositionEmbeddings else { throw .missingField("max_position_embeddings") }
-    u32("context_length", context)
-    u32("embedding_length", g.hidden)
-    if let ff = g.intermediate { u32("feed_forward_length", ff) }
-    u32("attention.head_count", g.heads)
-    u32("attention.head_count_kv", 1)  // MLA is written as MQA with one wide KV head
-    try appendRopeScaling(config, to: &m)
-    if let theta = config.ropeTheta { f32("rope.freq_base", theta) }
-    f32("attention.layer_norm_rms_epsilon", config.rmsNormEps ?? 1e-6)
-    if let experts = g.experts { u32("expert_count", experts) }
-    if let used = config.numExpertsPerTok { u32("expert_used_count", used) }
-    if let groups = config.nGroup { u32("expert_group_count", groups) }
-    if let used = config.topkGroup { u32("expert_group_used_count", used) }
-    if let scoring = config.scoringFunc {
-      let gating: [String: Int] = ["sigmoid": 2, "softmax": 1, "sqrtsoftplus": 4]
-      guard let value = gating[scoring] else {
-        throw .invalidField("scoring_func", reason: "is '\(scoring)'; llama.cpp knows sigmoid, softmax, sqrtsoftplus")
-      }
-      u32("expert_gating_func", value)
-    }
-    if let fileType { m.replaceOrAppend("general.file_type", .uint32(fileType.rawValue)) }
+    var m = ArchitectureKeys(architecture)
+    // TextModel.set_gguf_parameters (MLA is written as MQA with one wide KV head)
+    try m.textModel(
+      config, blockCount: g.blockCount, hidden: g.hidden, feedForward: g.intermediate, heads: g.heads, kvHeads: 1,
+      experts: g.experts, headDim: config.headDim, rmsEpsilon: 1e-6, fileType: fileType)
 
     // DeepseekV2Model.set_gguf_parameters
-    u32("leading_dense_block_count", g.denseLayers)
-    u32("vocab_size", g.vocabulary)
-    if let q = g.qLoraRank { u32("attention.q_lora_rank", q) }
-    u32("attention.kv_lora_rank", g.kvLoraRank)
-    u32("attention.key_length", g.kvLoraRank + g.rope)
-    u32("attention.value_length", g.kvLoraRank)
-    u32("attention.key_length_mla", g.nope + g.rope)
-    u32("attention.value_length_mla", g.valueHead)
-    u32("expert_feed_forward_length", g.expertIntermediate)
-    if let experts = g.experts { u32("expert_count", experts) }
-    u32("expert_shared_count", g.sharedExperts)
-    if let scale = config.routedScalingFactor { f32("expert_weights_scale", scale) }
-    if config.normTopkProb == true { m.replaceOrAppend("\(arch).expert_weights_norm", .bool(true)) }
-    u32("rope.dimension_count", g.rope)
-    if let mscale = config.ropeScaling?.mscaleAllDim { f32("rope.scaling.yarn_log_multiplier", 0.1 * mscale) }
-    if g.mtpLayers > 0 { u32("nextn_predict_layers", g.mtpLayers) }
-    return m
+    m.u32("leading_dense_block_count", g.denseLayers)
+    m.u32("vocab_size", g.vocabulary)
+    if let q = g.qLoraRank { m.u32("attention.q_lora_rank", q) }
+    m.u32("attention.kv_lora_rank", g.kvLoraRank)
+    m.u32("attention.key_length", g.kvLoraRank + g.rope)
+    m.u32("attention.value_length", g.kvLoraRank)
+    m.u32("attention.key_length_mla", g.nope + g.rope)
+    m.u32("attention.value_length_mla", g.valueHead)
+    m.u32("expert_feed_forward_length", g.expertIntermediate)
+    if let experts = g.experts { m.u32("expert_count", experts) }
+    m.u32("expert_shared_count", g.sharedExperts)
+    if let scale = config.routedScalingFactor { m.f32("expert_weights_scale", scale) }
+    if config.normTopkProb == true { m.bool("expert_weights_norm", true) }
+    m.u32("rope.dimension_count", g.rope)
+    if let mscale = config.ropeScaling?.mscaleAllDim { m.f32("rope.scaling.yarn_log_multiplier", 0.1 * mscale) }
+    if g.mtpLayers > 0 { m.u32("nextn_predict_layers", g.mtpLayers) }
+    return m.metadata
   }
 
   /// What llama-quantize's type rules read of this model.

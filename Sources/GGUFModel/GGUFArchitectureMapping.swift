@@ -110,29 +110,73 @@ extension GGUFArchitectureMapping {
   }
 }
 
-extension GGUFArchitectureMapping {
-  /// `{arch}.rope.scaling.*` as convert_hf_to_gguf.py's `TextModel.set_gguf_parameters` writes them: linear
-  /// (type, factor) or YaRN (type, factor, original context, and the extrapolation / attention / beta factors
-  /// the config gives).
-  static func appendRopeScaling(_ config: ModelConfig, to m: inout GGUFMetadata) throws(GGUFMappingFailure) {
-    guard let scaling = config.ropeScaling, let factor = scaling.factor else { return }
-    let arch = architecture
-    func f32(_ key: String, _ value: Double) { m.replaceOrAppend("\(arch).\(key)", .float32(Float(value))) }
-    if scaling.type == "linear" {
-      m.replaceOrAppend("\(arch).rope.scaling.type", .string("linear"))
-      f32("rope.scaling.factor", factor)
-    } else if scaling.type == "yarn" {
-      m.replaceOrAppend("\(arch).rope.scaling.type", .string("yarn"))
-      f32("rope.scaling.factor", factor)
-      guard let original = scaling.originalMaxPositionEmbeddings else {
-        throw .missingField("rope_scaling.original_max_position_embeddings")
+/// The `general.architecture` and `{arch}.*` pairs of one architecture, in the order they are set (a repeated key
+/// keeps its first position, as gguf-py's dict does).
+struct ArchitectureKeys {
+  let architecture: String
+  private(set) var metadata: GGUFMetadata
+
+  init(_ architecture: String) {
+    self.architecture = architecture
+    metadata = GGUFMetadata([GGUFKeyValue("general.architecture", .string(architecture))])
+  }
+
+  mutating func u32(_ key: String, _ value: Int) {
+    metadata.replaceOrAppend("\(architecture).\(key)", .uint32(UInt32(truncatingIfNeeded: value)))
+  }
+  mutating func f32(_ key: String, _ value: Double) { metadata.replaceOrAppend("\(architecture).\(key)", .float32(Float(value))) }
+  mutating func bool(_ key: String, _ value: Bool) { metadata.replaceOrAppend("\(architecture).\(key)", .bool(value)) }
+  mutating func string(_ key: String, _ value: String) { metadata.replaceOrAppend("\(architecture).\(key)", .string(value)) }
+
+  /// What the architecture-independent part of the converter (`TextModel.set_gguf_parameters`) writes, in its
+  /// order: the dimensions, RoPE (linear or YaRN scaling, base), the RMS epsilon, the router's counts and gating
+  /// function, `key_length`/`value_length` from `head_dim`, and `general.file_type`.
+  mutating func textModel(
+    _ config: ModelConfig, blockCount: Int, hidden: Int, feedForward: Int?, heads: Int, kvHeads: Int, experts: Int?,
+    headDim: Int?, rmsEpsilon: Double, fileType: LlamaFileType?
+  ) throws(GGUFMappingFailure) {
+    u32("block_count", blockCount)
+    guard let context = config.maxPositionEmbeddings else { throw .missingField("max_position_embeddings") }
+    u32("context_length", context)
+    u32("embedding_length", hidden)
+    if let feedForward { u32("feed_forward_length", feedForward) }
+    u32("attention.head_count", heads)
+    u32("attention.head_count_kv", kvHeads)
+    if let scaling = config.ropeScaling, let factor = scaling.factor {
+      if scaling.type == "linear" {
+        string("rope.scaling.type", "linear")
+        f32("rope.scaling.factor", factor)
+      } else if scaling.type == "yarn" {
+        string("rope.scaling.type", "yarn")
+        f32("rope.scaling.factor", factor)
+        guard let original = scaling.originalMaxPositionEmbeddings else {
+          throw .missingField("rope_scaling.original_max_position_embeddings")
+        }
+        u32("rope.scaling.original_context_length", original)
+        let raw = config.raw["rope_scaling"] ?? config.raw["rope_parameters"]
+        if let ext = raw?["extrapolation_factor"]?.doubleValue { f32("rope.scaling.yarn_ext_factor", ext) }
+        if let attn = raw?["attention_factor"]?.doubleValue ?? raw?["attn_factor"]?.doubleValue { f32("rope.scaling.yarn_attn_factor", attn) }
+        if let fast = scaling.betaFast { f32("rope.scaling.yarn_beta_fast", fast) }
+        if let slow = scaling.betaSlow { f32("rope.scaling.yarn_beta_slow", slow) }
       }
-      m.replaceOrAppend("\(arch).rope.scaling.original_context_length", .uint32(UInt32(truncatingIfNeeded: original)))
-      let raw = config.raw["rope_scaling"] ?? config.raw["rope_parameters"]
-      if let ext = raw?["extrapolation_factor"]?.doubleValue { f32("rope.scaling.yarn_ext_factor", ext) }
-      if let attn = raw?["attention_factor"]?.doubleValue ?? raw?["attn_factor"]?.doubleValue { f32("rope.scaling.yarn_attn_factor", attn) }
-      if let fast = scaling.betaFast { f32("rope.scaling.yarn_beta_fast", fast) }
-      if let slow = scaling.betaSlow { f32("rope.scaling.yarn_beta_slow", slow) }
     }
+    if let theta = config.ropeTheta { f32("rope.freq_base", theta) }
+    f32("attention.layer_norm_rms_epsilon", config.rmsNormEps ?? rmsEpsilon)
+    if let experts { u32("expert_count", experts) }
+    if let used = config.numExpertsPerTok { u32("expert_used_count", used) }
+    if let groups = config.nGroup { u32("expert_group_count", groups) }
+    if let used = config.topkGroup { u32("expert_group_used_count", used) }
+    if let scoring = config.scoringFunc {
+      let gating: [String: Int] = ["sigmoid": 2, "softmax": 1, "sqrtsoftplus": 4]
+      guard let value = gating[scoring] else {
+        throw .invalidField("scoring_func", reason: "is '\(scoring)'; llama.cpp knows sigmoid, softmax, sqrtsoftplus")
+      }
+      u32("expert_gating_func", value)
+    }
+    if let headDim {
+      u32("attention.key_length", headDim)
+      u32("attention.value_length", headDim)
+    }
+    if let fileType { metadata.replaceOrAppend("general.file_type", .uint32(fileType.rawValue)) }
   }
 }

@@ -73,29 +73,13 @@ public enum GptOss: GGUFArchitectureMapping {
     _ config: ModelConfig, options: GGUFMappingOptions = GGUFMappingOptions(), fileType: LlamaFileType? = nil
   ) throws(GGUFMappingFailure) -> GGUFMetadata {
     let g = try Geometry(config)
-    let arch = architecture
-    var m = GGUFMetadata([GGUFKeyValue("general.architecture", .string(arch))])
-    func u32(_ key: String, _ value: Int) { m.replaceOrAppend("\(arch).\(key)", .uint32(UInt32(truncatingIfNeeded: value))) }
-    func f32(_ key: String, _ value: Double) { m.replaceOrAppend("\(arch).\(key)", .float32(Float(value))) }
-
-    u32("block_count", g.layers)
-    guard let context = config.maxPositionEmbeddings else { throw .missingField("max_position_embeddings") }
-    u32("context_length", context)
-    u32("embedding_length", g.hidden)
-    u32("feed_forward_length", g.intermediate)
-    u32("attention.head_count", g.heads)
-    u32("attention.head_count_kv", g.kvHeads)
-    try appendRopeScaling(config, to: &m)
-    if let theta = config.ropeTheta { f32("rope.freq_base", theta) }
-    f32("attention.layer_norm_rms_epsilon", config.rmsNormEps ?? 1e-5)
-    u32("expert_count", g.experts)
-    u32("expert_used_count", g.expertsUsed)
-    u32("attention.key_length", g.headDim)
-    u32("attention.value_length", g.headDim)
-    if let fileType { m.replaceOrAppend("general.file_type", .uint32(fileType.rawValue)) }
-    u32("attention.sliding_window", g.slidingWindow)
-    u32("expert_feed_forward_length", g.intermediate)
-    return m
+    var m = ArchitectureKeys(architecture)
+    try m.textModel(
+      config, blockCount: g.layers, hidden: g.hidden, feedForward: g.intermediate, heads: g.heads, kvHeads: g.kvHeads,
+      experts: g.experts, headDim: g.headDim, rmsEpsilon: 1e-5, fileType: fileType)
+    m.u32("attention.sliding_window", g.slidingWindow)
+    m.u32("expert_feed_forward_length", g.intermediate)
+    return m.metadata
   }
 
   public static func quantizeModel(_ config: ModelConfig, options: GGUFMappingOptions = GGUFMappingOptions())

@@ -29,7 +29,32 @@ enum LegacyQuantsFast {
     let d = v.3.laneMagnitude
     let ab = a.replacing(with: b, where: b .> a)
     let cd = c.replacing(with: d, where: d .> c)
-    return ab.replacing(with: cd, where: cd .> ab).max()
+    return largestLane(ab.replacing(with: cd, where: cd .> ab))
+  }
+
+  /// `roundf` per lane (ties away from zero, −0 kept): truncate, then step away from zero where the dropped
+  /// fraction is at least ½ (exact: `x − trunc(x)` is representable). SIMD's own
+  /// `.rounded(.toNearestOrAwayFromZero)` has no x86 vector instruction and becomes a libm call per lane.
+  @inline(__always) static func roundedHalfAway(_ v: Floats) -> Floats {
+    let truncated = v.rounded(.towardZero)
+    let fraction = v - truncated
+    let away = Floats(repeating: 1).replacing(with: -1, where: v .< 0)
+    return truncated.replacing(with: truncated + away, where: fraction .>= 0.5 .| fraction .<= -0.5)
+  }
+
+  /// The largest lane, found by halving with the same `.>` steps as above (SIMD's own `max()` is a scalar
+  /// loop through a generic call: the hottest instruction of a Q8_0 conversion before).
+  @inline(__always) static func largestLane(_ v: Floats) -> Float {
+    let four = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
+    let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
+    return two[1] > two[0] ? two[1] : two[0]
+  }
+
+  /// The smallest lane, the mirror of `largestLane`.
+  @inline(__always) static func smallestLane(_ v: Floats) -> Float {
+    let four = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .< v.lowHalf)
+    let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .< four.lowHalf)
+    return two[1] < two[0] ? two[1] : two[0]
   }
 
   // MARK: Q8_0
@@ -49,7 +74,7 @@ enum LegacyQuantsFast {
       out.storeHalf(GGMLScalars.halfBits(d), at: 0)
       let scale = Floats(repeating: id)
       @inline(__always) func store(_ vector: Floats, _ k: Int) {
-        let q = integers((vector * scale).rounded(.toNearestOrAwayFromZero))
+        let q = integers(roundedHalfAway(vector * scale))
         out.storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: q), toByteOffset: 2 + 8 * k, as: SIMD8<Int8>.self)
       }
       store(v.0, 0)
@@ -129,8 +154,8 @@ enum LegacyQuantsFast {
       var highest = v.0.replacing(with: v.1, where: v.1 .> v.0)
       highest = highest.replacing(with: v.2, where: v.2 .> highest)
       highest = highest.replacing(with: v.3, where: v.3 .> highest)
-      let min = lowest.min()
-      let max = highest.max()
+      let min = smallestLane(lowest)
+      let max = largestLane(highest)
       let d = (max - min) / Float((1 << bits) - 1)
       let id: Float = d != 0 ? 1 / d : 0
       guard id.isFinite, min != 0, max != 0 else {

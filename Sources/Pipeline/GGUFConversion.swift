@@ -5,7 +5,7 @@ import GGUF
 import GGUFModel
 import JobParts
 import JSON
-import JobParts
+import Quantization
 import SafeTensors
 import Synchronization
 import SystemIO
@@ -517,7 +517,8 @@ public final class GGUFConversionRunner: Sendable {
   private func encode(_ piece: Piece, sink: Sink) throws -> Int {
     let tensor = plan.tensors[piece.tensor]
     let info = tensor.info
-    var values = [Float](repeating: 0, count: piece.elementCount)
+    // Every kind below writes all of the piece's elements: no zero fill first (it was 5% of a Q8_0 run).
+    var values = [Float](unsafeUninitializedCapacity: piece.elementCount) { _, count in count = piece.elementCount }
     let sourceName: String
     switch piece.kind {
     case .repack(let name):
@@ -567,7 +568,7 @@ public final class GGUFConversionRunner: Sendable {
         values.replaceSubrange(0..<(value * kv), with: rows[(nope * kv)...])
       }
     }
-    if let bad = values.firstIndex(where: { !$0.isFinite }) {
+    if let bad = values.withUnsafeBufferPointer({ NonFinite.scan($0).first }) {
       throw ConversionError.numeric(
         tensor: sourceName,
         reason: "\(values[bad]) in the source (piece of '\(info.name)' at output element \(piece.byteOffset / max(1, info.type.rowByteCount(elementCount: info.rowLength) ?? 1) * info.rowLength + bad)); GGUF quantizers have no encoding for NaN/Inf — repair the checkpoint")

@@ -8,7 +8,7 @@ import Testing
 /// ordinary rows.
 @Suite("ggml fast kernels equal the scalar references")
 struct GGMLKernelTwinTests {
-  /// Gaussian rows with outliers, zero blocks, tiny and huge blocks spliced in.
+  /// Gaussian rows with outliers, zero blocks, tiny and huge blocks and a block of rounding ties spliced in.
   static func rows(count: Int, length: Int, seed: UInt64) -> [Float] {
     var random = SplitMix64(seed: seed)
     var values = [Float](repeating: 0, count: count * length)
@@ -18,12 +18,14 @@ struct GGMLKernelTwinTests {
     }
     for row in 0..<count {
       let block = Int(random.next() % UInt64(length / 32)) * 32
-      switch row % 6 {
+      switch row % 7 {
       case 1: for j in 0..<32 { values[row * length + block + j] = 0 }
       case 2: for j in 0..<32 { values[row * length + block + j] *= 1e-30 }
       case 3: for j in 0..<32 { values[row * length + block + j] *= 1e6 }
       case 4: for j in 0..<32 { values[row * length + block + j] = j % 2 == 0 ? 0 : -0.0 }
       case 5: for j in 0..<32 { values[row * length + block + j] = abs(values[row * length + block + j]) }
+      // Q8_0's d is exactly 1 here, so every other element is a tie for roundf (ties away from zero).
+      case 6: for j in 0..<32 { values[row * length + block + j] = j == 0 ? 127 : Float(j) - 15.5 }
       default: break
       }
     }

@@ -78,6 +78,8 @@ public struct GGUFConversionPlan: Sendable {
   }
 
   public let options: Options
+  /// `general.architecture` of the output (`deepseek2`, `gpt-oss`).
+  public let architecture: String
   public let layouts: [GGUFLayout]
   /// Output paths, parallel to `layouts`.
   public let paths: [String]
@@ -99,6 +101,7 @@ public struct GGUFConversionPlan: Sendable {
     self.options = options
     guard let config = checkpoint.config else { throw Failure.noConfig(checkpoint.directory) }
     let architecture = try Self.mapped { () throws(GGUFMappingFailure) in try GGUFArchitectures.mapping(for: config) }
+    self.architecture = architecture.architecture
     let mapping = GGUFMappingOptions(keepMTP: options.keepMTP)
     var notes: [String] = []
     // The deepseek2 map reads Hugging Face names. A multimodal wrapper (Kimi K2.5) keeps its language model

@@ -191,7 +191,7 @@ struct ConvertGGUF {
       }
       context.stdout.line(JSONWriter(pretty: true).string(.object(members: [
         ("schema", .string(DocumentSchema.convertGGUFPlan)),
-        ("preset", .string(plan.options.preset.name)),
+        ("preset", .string(plan.options.preset.name)), ("architecture", .string(plan.architecture)),
         ("source_bytes", .number(JSONNumber(plan.sourceByteCount))),
         ("output_bytes", .number(JSONNumber(plan.outputByteCount))),
         ("files", .array(zip(plan.paths, plan.layouts).map { path, layout in
@@ -204,7 +204,7 @@ struct ConvertGGUF {
       ])))
       return
     }
-    context.stdout.line("Plan: GGUF \(plan.options.preset.name) (deepseek2), \(plan.tensors.count) tensors")
+    context.stdout.line("Plan: GGUF \(plan.options.preset.name) (\(plan.architecture)), \(plan.tensors.count) tensors")
     context.stdout.line("  \(ByteCount.formatted(plan.sourceByteCount)) in, \(ByteCount.formatted(plan.outputByteCount)) out, \(plan.paths.count) file(s)")
     for (path, layout) in zip(plan.paths, plan.layouts) {
       context.stdout.line("  \(path): \(layout.tensors.count) tensors, \(ByteCount.formatted(layout.fileByteCount))")

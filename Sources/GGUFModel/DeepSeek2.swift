@@ -389,7 +389,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
   public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(Failure) -> JSONObject {
     let arch = architecture
     guard metadata["general.architecture"]?.stringValue == arch else {
-      throw .unsupportedArchitecture(found: [metadata["general.architecture"]?.stringValue ?? "no general.architecture"])
+      throw .unreadableArchitecture(metadata["general.architecture"]?.stringValue ?? "(none)")
     }
     func int(_ key: String) -> Int? { metadata["\(arch).\(key)"]?.integerValue.map { Int($0) } }
     func float(_ key: String) -> Float? { metadata["\(arch).\(key)"]?.doubleValue.map { Float($0) } }

@@ -42,6 +42,8 @@ public enum GGUFMappingFailure: Error, Equatable, CustomStringConvertible {
   case missingTensor(String)
   case unexpectedShape(tensor: String, shape: [Int], expected: [Int])
   case unmappedTensor(String)
+  /// Reading a GGUF back as a checkpoint: its `general.architecture` has no reverse map.
+  case unreadableArchitecture(String)
   /// Reading a GGUF: a key the architecture requires is missing or has the wrong type.
   case missingKey(String)
   /// Reading a GGUF: a tensor name the mapping does not know.
@@ -65,6 +67,8 @@ public enum GGUFMappingFailure: Error, Equatable, CustomStringConvertible {
       return "tensor '\(tensor)' has shape \(shape), expected \(expected) from config.json"
     case .unmappedTensor(let name):
       return "tensor '\(name)' has no GGUF name in the architecture's map (an architecture variant Smelt does not know?)"
+    case .unreadableArchitecture(let found):
+      return "the GGUF's general.architecture is '\(found)'; Smelt reads \(DeepSeek2.architecture) GGUFs back as checkpoints (validate, forward) and inspects any GGUF"
     case .missingKey(let key):
       return "the GGUF has no usable '\(key)', which its architecture needs"
     case .unknownGGUFTensor(let name):

@@ -285,6 +285,9 @@ import WeightFormats
     }
     let down = try Self.decoded("model.layers.0.mlp.experts.down_proj", in: checkpoint)  // [E, H, I]
     #expect(try Self.values(of: "blk.0.ffn_down_exps.weight", in: file).values == down)
+    // Read back as a checkpoint only deepseek2 maps; the refusal says so (not "config.json has ...").
+    let error = #expect(throws: (any Error).self) { _ = try GGUFCheckpoint(path: output) }
+    #expect(error.map { "\($0)" }?.contains("general.architecture is 'gpt-oss'") == true, "\(String(describing: error))")
   }
 
   @Test("gpt-oss in the plain layout (Smelt's --to bf16 output, experts [E, in, out]) gives the same F32 GGUF as the MXFP4 release")

@@ -77,6 +77,20 @@ def compare(ours_path, ref_path, label):
         print(f"   {label}: identical to llama-quantize ({len(rt)} tensors, {len(rf)} keys)")
 
 
+def against_llama_quantize(sample, src, base, presets):
+    """For each preset: Smelt's direct `--to gguf-<preset>` of the safetensors `src` against llama-quantize of
+    Smelt's unquantized GGUF `base` (`compare`). Returns the names of the files Smelt wrote."""
+    written = []
+    for preset in presets:
+        ours = work / f"{sample}-{preset}.gguf"
+        ref = work / f"{sample}-{preset}.llama-quantize.gguf"
+        run(smelt, "convert", src, ours, "--to", f"gguf-{preset}", "--quiet")
+        run(quantize, base, ref, preset.upper(), "2")
+        compare(ours, ref, f"{sample} {preset}")
+        written.append(ours.name)
+    return written
+
+
 def check_gguf_py(path, label):
     reader, fields, tensors = read(path)
     for name, t in tensors.items():
@@ -128,13 +142,7 @@ for sample, base in [("tiny-deepseek-v3", "bf16"), ("tiny-deepseek-v3-fp8", "f32
     run(smelt, "convert", src, work / f"{sample}-{base}.gguf", "--to", f"gguf-{base}", "--quiet")
     run(smelt, "convert", src, work / f"{sample}-f32.gguf", "--to", "gguf-f32", "--quiet", "--force")
     written = [f"{sample}-{base}.gguf", f"{sample}-f32.gguf"]
-    for preset in PRESETS:
-        ours = work / f"{sample}-{preset}.gguf"
-        ref = work / f"{sample}-{preset}.llama-quantize.gguf"
-        run(smelt, "convert", src, ours, "--to", f"gguf-{preset}", "--quiet")
-        run(quantize, work / f"{sample}-{base}.gguf", ref, preset.upper(), "2")
-        compare(ours, ref, f"{sample} {preset}")
-        written.append(ours.name)
+    written += against_llama_quantize(sample, src, work / f"{sample}-{base}.gguf", PRESETS)
     for name in written:
         check_gguf_py(work / name, name)
     print(f"   gguf-py read and dequantized {len(written)} files")
@@ -219,7 +227,8 @@ print(f"   {len(stacks)} expert stacks repacked into Q4_0, bit-exact with the in
 llama_runs_pair(f32, q4, src, sample, config["vocab_size"])
 
 # gpt-oss (MXFP4 experts with biases, attention sinks, sliding-window layers): llama.cpp's gpt-oss architecture.
-#  (a) llama-quantize MXFP4_MOE of Smelt's F32 GGUF gives the same tensors, types, shapes and metadata as Smelt's
+#  (a) every preset but MXFP4_MOE is byte-identical to llama-quantize of Smelt's F32 GGUF (as above); for
+#      MXFP4_MOE llama-quantize of the F32 GGUF gives the same tensors, types, shapes and metadata as Smelt's
 #      direct MXFP4_MOE file, the same bytes for every requantized tensor, and the same values for the expert
 #      stacks (which Smelt repacks: ggml's quantizer, given the exact values, may pick another exponent for a block
 #      whose largest code is below 4, so equal values, not always equal bytes);
@@ -232,6 +241,10 @@ src = repo / "samples" / sample
 print(f"== {sample}")
 f32, mx = work / f"{sample}-f32.gguf", work / f"{sample}-mxfp4_moe.gguf"
 run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
+# Every other preset requantizes the experts from their exact values, as llama-quantize does from the F32 file:
+# byte identity, as for the DeepSeek samples (llama-quantize's type rules for gpt-oss, fallbacks included).
+for name in against_llama_quantize(sample, src, f32, [p for p in PRESETS if p != "mxfp4_moe"]):
+    check_gguf_py(work / name, name)
 report = json.loads(run(smelt, "convert", src, mx, "--to", "gguf-mxfp4_moe", "--json", "--quiet"))
 ref = work / f"{sample}-mxfp4_moe.llama-quantize.gguf"
 run(quantize, f32, ref, "MXFP4_MOE", "2")

@@ -123,8 +123,12 @@ public struct GGUFConversionPlan: Sendable {
     // tensor `[E, out, in]`, and the runner transposes these per expert.
     var inputMajor = Set<String>()
     let classifier = checkpoint.classifier
+    // A stored tensor stands for its weight in the converter's order (`_blocks` for gpt-oss's `gate_up_proj`,
+    // `weight_packed` for an int4 one).
+    var weightOfStored = [String: String](minimumCapacity: checkpoint.entries.count)
     for group in groups {
       let name = WeightDecoding.logicalName(of: group)
+      for stored in group.parts.values { weightOfStored[stored] = name }
       guard let hf = huggingFaceName(name) else {
         outsideLanguageModel.append(name)
         continue
@@ -143,13 +147,7 @@ public struct GGUFConversionPlan: Sendable {
       notes.append(
         "\(outsideLanguageModel.count) weight(s) outside the language model not written (\(first), ...): llama.cpp loads a vision tower from a separate mmproj GGUF, which Smelt does not write")
     }
-    // convert_hf_to_gguf.py walks the files in name order and each file's tensors in name order; a stored
-    // tensor stands for its weight (`_blocks` for gpt-oss's `gate_up_proj`, `weight_packed` for an int4 one).
-    var weightOfStored = [String: String](minimumCapacity: checkpoint.entries.count)
-    for group in groups {
-      let name = WeightDecoding.logicalName(of: group)
-      for stored in group.parts.values { weightOfStored[stored] = name }
-    }
+    // convert_hf_to_gguf.py walks the files in name order and each file's tensors in name order.
     let sourceOrder = zip(checkpoint.fileNames, checkpoint.files).sorted { $0.0 < $1.0 }
       .flatMap { $0.1.entries.map(\.name).sorted() }.map { weightOfStored[$0] ?? $0 }.compactMap(huggingFaceName)
     let tensorMap = try Self.mapped { () throws(GGUFMappingFailure) in try architecture.tensors(config, shapes: shapes, options: mapping) }

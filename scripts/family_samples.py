@@ -770,6 +770,8 @@ SAMPLES = [
                   "vision tower and projector"),
     lambda: named(build_qwen3(dict(QWEN3_TINY, quantization_config=FP8_BLOCK)), "tiny-qwen3-moe-fp8", "Qwen3-MoE FP8 release: attention and experts F8_E4M3 + F32 weight_scale_inv 128x128; layer 0 dense "
                   "(mlp_only_layers), release config schema (rope_theta, num_experts)"),
+    lambda: named(build_qwen3(dict(QWEN3_TINY, mlp_only_layers=[])), "tiny-qwen3-moe", "Qwen3-MoE BF16 release layout: every layer MoE (mlp_only_layers [], as in "
+                  "Qwen3-30B-A3B and 235B-A22B), per-expert experts, QK-norm; the sample llama.cpp's qwen3moe loads"),
     lambda: named(build_qwen35(QWEN35_TINY), "tiny-qwen3.5-moe", "Qwen3.5-MoE BF16 release: fused 3-D routed experts (gate_up_proj [E, 2I, H], down_proj [E, H, I]) "
                   "in the trunk, per-expert experts in the MTP layer; config in text_config (transformers >= 5 "
                   "schema: rope_parameters); tiny vision tower"),
@@ -885,6 +887,7 @@ family's own dequantization of every tensor (see `scripts/family_samples.py`) is
     ("tiny-deepseek-v4", "DeepSeek-V4", "DeepSeek's own names (`layers.L.attn.wq_a`, `embed.weight`); routed experts FP4 (I8 pairs + F8_E8M0 `.scale` 1x32), other linears F8_E4M3 + F8_E8M0 `.scale` 128x128; a hash layer (`tid2eid` I64), compressors, indexer, hyper-connections; `mtp.0.*` in its own shard [MTP names unverified]"),
     ("tiny-kimi-k2.5", "Kimi K2", "K2.5 wrapper (`kimi_k25`, `text_config` with its `quantization_config`, `language_model.` prefix, MoonViT tower): routed experts compressed-tensors int4 pack-quantized g32 symmetric (I32 `weight_packed`, BF16 `weight_scale`, I64 `weight_shape`), the rest BF16"),
     ("tiny-qwen3-moe-fp8", "Qwen3-MoE", "release config schema (`rope_theta`, `num_experts`, `mlp_only_layers: [0]`); attention and experts F8_E4M3 + F32 weight_scale_inv"),
+    ("tiny-qwen3-moe", "Qwen3-MoE", "BF16, every layer MoE as in the releases (`mlp_only_layers: []`): the layout llama.cpp's `qwen3moe` loads (scripts/check-gguf)"),
     ("tiny-qwen3.5-moe", "Qwen3.5-MoE", "BF16 release: `text_config` (transformers >= 5 `rope_parameters`), Gated DeltaNet + full attention layers, fused 3-D experts in the trunk, per-expert experts in the MTP layer (`mtp.layers.0`), tiny vision tower"),
     ("tiny-qwen3.5-moe-fp8", "Qwen3.5-MoE", "FP8 release: per-expert F8_E4M3 with BF16 weight_scale_inv 128x128, `modules_to_not_convert` kept BF16"),
     ("tiny-glm4-moe-fp8", "GLM-4.5", "q/k/v biases, QK-norm, partial rotary, shared expert, F32 router bias; FP8 block 128x128; NextN layer 2"),
@@ -895,7 +898,7 @@ family's own dequantization of every tensor (see `scripts/family_samples.py`) is
 
 def sample_names() -> list[str]:
     return ["tiny-deepseek-v3.1-fp8", "tiny-deepseek-v3.2-fp8", "tiny-deepseek-v4", "tiny-kimi-k2.5",
-            "tiny-qwen3-moe-fp8", "tiny-qwen3.5-moe", "tiny-qwen3.5-moe-fp8", "tiny-glm4-moe-fp8",
+            "tiny-qwen3-moe-fp8", "tiny-qwen3-moe", "tiny-qwen3.5-moe", "tiny-qwen3.5-moe-fp8", "tiny-glm4-moe-fp8",
             "tiny-minimax-m2-fp8", "tiny-gpt-oss"]
 
 

@@ -14,12 +14,6 @@ import GGUF
 /// `keepMTP: false` does the same for llama.cpp builds that cannot load it).
 public enum DeepSeek2: GGUFArchitectureMapping {
   public static let architecture = "deepseek2"
-  /// `config.json` `architectures` entries this mapping accepts: those llama.cpp's converter maps to deepseek2,
-  /// Kimi K2.5's multimodal wrapper included (its language model; the caller maps its `language_model.` names
-  /// to Hugging Face's, `FamilyNaming.languageModelPrefixes`).
-  public static let sourceArchitectures: Set<String> = [
-    "DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM", "KimiK25ForConditionalGeneration",
-  ]
   /// llama.cpp's pre-tokenizer for the DeepSeek-V3 BPE vocabulary.
   public static let preTokenizer = "deepseek-v3"
 
@@ -46,7 +40,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
     var tiedEmbeddings: Bool
 
     init(_ config: ModelConfig, options: Options) throws(Failure) {
-      try DeepSeek2.requireSourceArchitecture(config)
+      try DeepSeek2.requireFamily(config)
       func need(_ value: Int?, _ field: String) throws(Failure) -> Int { try DeepSeek2.positive(value, field) }
       hidden = try need(config.hiddenSize, "hidden_size")
       layers = try need(config.numHiddenLayers, "num_hidden_layers")
@@ -148,10 +142,6 @@ public enum DeepSeek2: GGUFArchitectureMapping {
     ("token_embd.weight", "model.embed_tokens.weight"), ("output_norm.weight", "model.norm.weight"),
     ("output.weight", "lm_head.weight"),
   ]
-  /// Routed experts stacked into one tensor per projection, in the order the converter emits them.
-  static let expertStacks: [(gguf: String, projection: String)] = [
-    ("ffn_down_exps.weight", "down_proj"), ("ffn_gate_exps.weight", "gate_proj"), ("ffn_up_exps.weight", "up_proj"),
-  ]
   static let keyHalf = "attn_k_b.weight"
   static let valueHalf = "attn_v_b.weight"
   static let kvB = "self_attn.kv_b_proj.weight"
@@ -228,7 +218,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
         try block(layer, "ffn_gate_inp.weight", [experts, g.hidden])
         try block(layer, "exp_probs_b.bias", [experts], optional: true)
         let ff = g.expertIntermediate
-        for (gguf, projection) in expertStacks {
+        for (gguf, projection) in expertStackOrder {
           let (rows, columns) = projection == "down_proj" ? (g.hidden, ff) : (ff, g.hidden)
           var names: [String] = []
           for expert in 0..<experts {
@@ -276,34 +266,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
   /// when it reads it, the two halves of `kv_b_proj` where `kv_b_proj` is, and a layer's three stacked expert
   /// tensors (down, gate, up) once the last of its routed experts has been read.
   public static func converterOrder(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan] {
-    let position = Dictionary(sourceOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-    // The expert stacks of a layer are written together, at the position of the last expert tensor read.
-    var stackTrigger: [String: Int] = [:]
-    for tensor in plan {
-      guard case .stacked(let names) = tensor.source, let layer = blockPrefix(of: tensor.name) else { continue }
-      let last = names.compactMap { position[$0] }.max() ?? Int.max
-      stackTrigger[layer] = max(stackTrigger[layer] ?? 0, last)
-    }
-    func key(_ tensor: GGUFTensorPlan) -> (Int, Int) {
-      switch tensor.source {
-      case .tensor(let name), .fusedExperts(let name, _, _, _): return (position[name] ?? Int.max, 0)
-      case .mlaKeyHalf(let name, _, _, _): return (position[name] ?? Int.max, 0)
-      case .mlaValueHalf(let name, _, _, _): return (position[name] ?? Int.max, 1)
-      case .stacked:
-        let leaf = tensor.name.split(separator: ".").dropFirst(2).joined(separator: ".")
-        let rank = expertStacks.firstIndex { $0.gguf == leaf } ?? 0
-        return (blockPrefix(of: tensor.name).flatMap { stackTrigger[$0] } ?? Int.max, rank)
-      }
-    }
-    // Each tensor's key computed once, not twice per comparison.
-    let keys = plan.map(key)
-    return plan.indices.sorted { a, b in keys[a] != keys[b] ? keys[a] < keys[b] : a < b }.map { plan[$0] }
-  }
-
-  /// `blk.N.` of a GGUF name.
-  private static func blockPrefix(of name: String) -> String? {
-    guard name.hasPrefix("blk."), let dot = name.dropFirst(4).firstIndex(of: ".") else { return nil }
-    return String(name[..<dot])
+    expertStackingOrder(plan, sourceOrder: sourceOrder)
   }
 
   // MARK: reading a GGUF
@@ -348,7 +311,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
       let hf = "model.layers.\(layer)."
       if let name = huggingFaceByGGUF[leaf] {
         stored.append(StoredTensor(name: hf + name, shape: shape, layout: .whole(tensor.name)))
-      } else if let stack = expertStacks.first(where: { $0.gguf == leaf }) {
+      } else if let stack = expertStackOrder.first(where: { $0.gguf == leaf }) {
         guard tensor.dimensions.count == 3 else {
           throw .inconsistentGGUFTensor(tensor.name, reason: "stacked experts need 3 dimensions, it has \(tensor.dimensions)")
         }

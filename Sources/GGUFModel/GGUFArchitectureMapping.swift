@@ -4,13 +4,13 @@ import JSON
 
 /// A Hugging Face model family written as one llama.cpp GGUF architecture: the metadata llama.cpp reads, the
 /// Hugging Face → GGUF tensor map and the type rules' view of the model. One conforming type per architecture,
-/// one file each (`DeepSeek2`, `GptOss`), listed in `GGUFArchitectures.writable`; the GGUF writer knows
-/// nothing else about a family.
+/// one file each (`DeepSeek2`, `GptOss`, `Qwen3Moe`), listed in `GGUFArchitectures.writable`; the GGUF writer knows
+/// nothing else about a family. Which families a mapping writes is the families' own fact
+/// (`ModelFamily.ggufArchitecture`), not repeated here.
 public protocol GGUFArchitectureMapping: Sendable {
-  /// `general.architecture` (llama.cpp's `LLM_ARCH_*` name).
+  /// `general.architecture` (llama.cpp's `LLM_ARCH_*` name), as the families it writes name it in
+  /// `ModelFamily.ggufArchitecture`.
   static var architecture: String { get }
-  /// `config.json` `architectures` entries this mapping accepts.
-  static var sourceArchitectures: Set<String> { get }
   /// `tokenizer.ggml.pre` for the family's released BPE vocabulary.
   static var preTokenizer: String { get }
 
@@ -36,7 +36,10 @@ public struct GGUFMappingOptions: Sendable, Equatable {
 
 /// Why a checkpoint or a GGUF does not fit an architecture mapping.
 public enum GGUFMappingFailure: Error, Equatable, CustomStringConvertible {
+  /// The checkpoint's family (from `architectures` / `model_type`) has no llama.cpp architecture.
   case unsupportedArchitecture(found: [String])
+  /// The family is llama.cpp's `architecture`, which Smelt has no mapping for.
+  case unwrittenArchitecture(family: String, architecture: String)
   case missingField(String)
   case invalidField(String, reason: String)
   case missingTensor(String)
@@ -55,8 +58,9 @@ public enum GGUFMappingFailure: Error, Equatable, CustomStringConvertible {
     switch self {
     case .unsupportedArchitecture(let found):
       let shown = found.isEmpty ? "no architectures entry" : found.joined(separator: ", ")
-      let known = GGUFArchitectures.writable.map { "\($0.architecture) (\($0.sourceArchitectures.sorted().joined(separator: ", ")))" }
-      return "config.json has \(shown); Smelt writes the GGUF architectures \(known.joined(separator: "; "))"
+      return "config.json has \(shown), which no Smelt model family maps to a llama.cpp architecture; \(GGUFArchitectures.writtenSummary)"
+    case .unwrittenArchitecture(let family, let architecture):
+      return "\(family) is llama.cpp's '\(architecture)' architecture, which Smelt has no GGUF mapping for yet; \(GGUFArchitectures.writtenSummary)"
     case .missingField(let field):
       return "config.json lacks '\(field)', which the GGUF architecture needs"
     case .invalidField(let field, let reason):
@@ -79,22 +83,44 @@ public enum GGUFMappingFailure: Error, Equatable, CustomStringConvertible {
   }
 }
 
+/// Routed experts stacked into one tensor per projection (`ffn_*_exps`), in the order llama.cpp's converters
+/// emit a layer's stacks.
+let expertStackOrder: [(gguf: String, projection: String)] = [
+  ("ffn_down_exps.weight", "down_proj"), ("ffn_gate_exps.weight", "gate_proj"), ("ffn_up_exps.weight", "up_proj"),
+]
+
 /// The GGUF architectures Smelt writes.
 public enum GGUFArchitectures {
-  public static let writable: [any GGUFArchitectureMapping.Type] = [DeepSeek2.self, GptOss.self]
+  public static let writable: [any GGUFArchitectureMapping.Type] = [DeepSeek2.self, GptOss.self, Qwen3Moe.self]
 
-  /// The mapping whose source architectures include one of `config.architectures`.
+  /// The mapping for the llama.cpp architecture `config`'s family names (`ModelFamily.ggufArchitecture`).
+  ///
+  /// - Throws: `.unsupportedArchitecture` when the family has none (or no family claims the config),
+  ///   `.unwrittenArchitecture` when Smelt has no mapping for it.
   public static func mapping(for config: ModelConfig) throws(GGUFMappingFailure) -> any GGUFArchitectureMapping.Type {
-    guard let found = writable.first(where: { mapping in config.architectures.contains(where: mapping.sourceArchitectures.contains) })
-    else { throw .unsupportedArchitecture(found: config.architectures) }
+    let family = ModelFamily.detect(config)
+    guard let architecture = family.ggufArchitecture else { throw .unsupportedArchitecture(found: config.architectures) }
+    guard let found = writable.first(where: { $0.architecture == architecture }) else {
+      throw .unwrittenArchitecture(family: family.name, architecture: architecture)
+    }
     return found
+  }
+
+  /// "Smelt writes the GGUF architectures deepseek2 (DeepSeek-V3.1, ...); ...": each writable architecture with
+  /// the families that are it.
+  static var writtenSummary: String {
+    let known = writable.map { mapping in
+      let families = ModelFamily.known.filter { $0.ggufArchitecture == mapping.architecture }.map(\.name)
+      return "\(mapping.architecture) (\(families.joined(separator: ", ")))"
+    }
+    return "Smelt writes the GGUF architectures \(known.joined(separator: "; "))"
   }
 }
 
 extension GGUFArchitectureMapping {
-  /// Throws `.unsupportedArchitecture` unless `config` names one of this mapping's source architectures.
-  static func requireSourceArchitecture(_ config: ModelConfig) throws(GGUFMappingFailure) {
-    guard config.architectures.contains(where: sourceArchitectures.contains) else {
+  /// Throws `.unsupportedArchitecture` unless `config`'s family is this mapping's architecture.
+  static func requireFamily(_ config: ModelConfig) throws(GGUFMappingFailure) {
+    guard ModelFamily.detect(config).ggufArchitecture == architecture else {
       throw .unsupportedArchitecture(found: config.architectures)
     }
   }
@@ -104,6 +130,41 @@ extension GGUFArchitectureMapping {
     let position = Dictionary(sourceOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
     let keys = plan.map { $0.source.tensorNames.compactMap { position[$0] }.min() ?? Int.max }
     return plan.indices.sorted { a, b in keys[a] != keys[b] ? keys[a] < keys[b] : a < b }.map { plan[$0] }
+  }
+
+  /// `plan` in the order of a converter that writes each tensor when it reads it (`sourceOrder`), the second
+  /// half of an MLA split right after the first, and a layer's routed experts as three stacks (down, gate, up:
+  /// `expertStackOrder`) once the last of its experts has been read (`Qwen2MoeModel` / `DeepseekV2Model`
+  /// `modify_tensors`).
+  static func expertStackingOrder(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan] {
+    let position = Dictionary(sourceOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    // The expert stacks of a layer are written together, at the position of the last expert tensor read.
+    var stackTrigger: [String: Int] = [:]
+    for tensor in plan {
+      guard case .stacked(let names) = tensor.source, let layer = blockPrefix(of: tensor.name) else { continue }
+      let last = names.compactMap { position[$0] }.max() ?? Int.max
+      stackTrigger[layer] = max(stackTrigger[layer] ?? 0, last)
+    }
+    func key(_ tensor: GGUFTensorPlan) -> (Int, Int) {
+      switch tensor.source {
+      case .tensor(let name), .fusedExperts(let name, _, _, _): return (position[name] ?? Int.max, 0)
+      case .mlaKeyHalf(let name, _, _, _): return (position[name] ?? Int.max, 0)
+      case .mlaValueHalf(let name, _, _, _): return (position[name] ?? Int.max, 1)
+      case .stacked:
+        let leaf = tensor.name.split(separator: ".").dropFirst(2).joined(separator: ".")
+        let rank = expertStackOrder.firstIndex { $0.gguf == leaf } ?? 0
+        return (blockPrefix(of: tensor.name).flatMap { stackTrigger[$0] } ?? Int.max, rank)
+      }
+    }
+    // Each tensor's key computed once, not twice per comparison.
+    let keys = plan.map(key)
+    return plan.indices.sorted { a, b in keys[a] != keys[b] ? keys[a] < keys[b] : a < b }.map { plan[$0] }
+  }
+
+  /// `blk.N.` of a GGUF name.
+  static func blockPrefix(of name: String) -> String? {
+    guard name.hasPrefix("blk."), let dot = name.dropFirst(4).firstIndex(of: ".") else { return nil }
+    return String(name[..<dot])
   }
 
   /// The positive integer `field` of config.json.

@@ -14,7 +14,6 @@ import GGUF
 /// tied embeddings are written twice.
 public enum GptOss: GGUFArchitectureMapping {
   public static let architecture = "gpt-oss"
-  public static let sourceArchitectures: Set<String> = ["GptOssForCausalLM"]
   /// llama.cpp's pre-tokenizer for the o200k_harmony vocabulary gpt-oss ships.
   public static let preTokenizer = "gpt-4o"
 
@@ -37,7 +36,7 @@ public enum GptOss: GGUFArchitectureMapping {
     var tiedEmbeddings: Bool
 
     init(_ config: ModelConfig) throws(GGUFMappingFailure) {
-      try GptOss.requireSourceArchitecture(config)
+      try GptOss.requireFamily(config)
       hidden = try GptOss.positive(config.hiddenSize, "hidden_size")
       layers = try GptOss.positive(config.numHiddenLayers, "num_hidden_layers")
       heads = try GptOss.positive(config.numAttentionHeads, "num_attention_heads")

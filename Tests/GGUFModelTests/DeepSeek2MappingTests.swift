@@ -91,6 +91,7 @@ struct DeepSeek2MappingTests {
     let config = try #require(checkpoint.config)
     var other = config
     other.architectures = ["Qwen3MoeForCausalLM"]
+    other.modelType = "qwen3_moe"
     #expect(throws: DeepSeek2.Failure.unsupportedArchitecture(found: ["Qwen3MoeForCausalLM"])) {
       try DeepSeek2.hyperparameters(other)
     }

@@ -97,14 +97,24 @@ struct GptOssMappingTests {
     }
   }
 
-  @Test("the registry picks the mapping by config.json architectures and names every writable one when none fits")
+  @Test("the registry picks the mapping by the family's llama.cpp architecture; a family without a mapping, or none, is refused naming what Smelt writes")
   func registry() throws {
     let config = try Self.config()
     #expect(try GGUFArchitectures.mapping(for: config) == GptOss.self)
-    var other = config
-    other.architectures = ["Qwen3MoeForCausalLM"]
-    let failure = GGUFMappingFailure.unsupportedArchitecture(found: ["Qwen3MoeForCausalLM"])
-    #expect(throws: failure) { try GGUFArchitectures.mapping(for: other) }
-    #expect(failure.description.contains("deepseek2") && failure.description.contains("gpt-oss (GptOssForCausalLM)"))
+    var minimax = config
+    minimax.architectures = ["MiniMaxM2ForCausalLM"]
+    minimax.modelType = "minimax_m2"
+    let unwritten = GGUFMappingFailure.unwrittenArchitecture(family: "MiniMax-M2", architecture: "minimax-m2")
+    #expect(throws: unwritten) { try GGUFArchitectures.mapping(for: minimax) }
+    var unknown = config
+    unknown.architectures = ["MysteryForCausalLM"]
+    unknown.modelType = "mystery"
+    let failure = GGUFMappingFailure.unsupportedArchitecture(found: ["MysteryForCausalLM"])
+    #expect(throws: failure) { try GGUFArchitectures.mapping(for: unknown) }
+    for message in [unwritten.description, failure.description] {
+      #expect(message.contains("Smelt writes the GGUF architectures deepseek2 (DeepSeek-V3.1, DeepSeek-V3, Kimi K2)"), "\(message)")
+      #expect(message.contains("gpt-oss (gpt-oss)") && message.contains("qwen3moe (Qwen3-MoE)"), "\(message)")
+    }
   }
+
 }

@@ -290,6 +290,29 @@ import WeightFormats
     #expect(error.map { "\($0)" }?.contains("general.architecture is 'gpt-oss'") == true, "\(String(describing: error))")
   }
 
+  @Test("Qwen3-MoE to Q4_K_M as qwen3moe: per-expert projections stacked, each slab the kernels' blocks of that expert; QK-norms F32; a dense layer refused before any output")
+  func qwen3MoeStackedExperts() throws {
+    let sample = TestPaths.sample("tiny-qwen3-moe")
+    let directory = try TestPaths.scratchDirectory("gguf-qwen3-moe")
+    let output = FileSystem.join(directory, "qwen3-moe-q4_k_m.gguf")
+    let plan = try Self.convert(sample, to: output)
+    #expect(plan.architecture == "qwen3moe")
+    let file = try GGUFFile(path: output)
+    #expect(file.tensors.map(\.name) == plan.tensors.map(\.info.name))
+    #expect(file.metadata["qwen3moe.expert_feed_forward_length"] == .uint32(64))
+    #expect(file.tensors.first { $0.name == "blk.1.attn_k_norm.weight" }?.type == .f32)
+    let checkpoint = try Checkpoint.open(sample)
+    let gate = try #require(file.tensors.firstIndex { $0.name == "blk.1.ffn_gate_exps.weight" })
+    #expect(file.tensors[gate].dimensions == [128, 64, 4])
+    let expert = try Self.encoded("model.layers.1.mlp.experts.2.gate_proj.weight", in: checkpoint, type: file.tensors[gate].type)
+    #expect(Array(Array(file.bytes(ofTensor: gate))[(2 * expert.count)..<(3 * expert.count)]) == expert)
+
+    let refused = FileSystem.join(directory, "dense-layer.gguf")
+    let error = #expect(throws: (any Error).self) { _ = try Self.convert(TestPaths.sample("tiny-qwen3-moe-fp8"), to: refused) }
+    #expect(error.map { "\($0)" }?.contains("makes layer 0 dense") == true, "\(String(describing: error))")
+    #expect(!FileSystem.exists(refused))
+  }
+
   @Test("gpt-oss in the plain layout (Smelt's --to bf16 output, experts [E, in, out]) gives the same F32 GGUF as the MXFP4 release")
   func gptOssPlainExpertsTransposedPerExpert() throws {
     let sample = TestPaths.sample("tiny-gpt-oss")

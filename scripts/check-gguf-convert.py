@@ -306,20 +306,24 @@ for layer in range(config["num_hidden_layers"]):
 print(f"   {len(stacks)} expert stacks repacked into MXFP4 and their biases split: equal to the release's values bit for bit")
 llama_runs_pair(f32, mx, src, sample, config["vocab_size"])
 
-# Qwen3-MoE (grouped-query attention with QK-norm, softmax router, no shared expert): llama.cpp's qwen3moe.
-#  (a) every preset byte-identical to llama-quantize of Smelt's F32 GGUF (as above);
+# Qwen3-MoE (grouped-query attention with QK-norm, softmax router, no shared expert) as llama.cpp's qwen3moe;
+# GLM-4.5 (FP8 block release: q/k/v biases, QK-norm, partial rotary, a leading dense layer, sigmoid router
+# with its bias, shared expert, the NextN layer as blk.2.nextn.*) as glm4moe; MiniMax-M2 (FP8 release: QK-norm
+# over all heads, partial rotary, sigmoid router with its bias, Mixtral-named w1/w3/w2 experts) as minimax-m2:
+#  (a) every preset byte-identical to llama-quantize of Smelt's F32 GGUF (as above; the FP8 sample's F32 file is
+#      its exact dequantization);
 #  (b) gguf-py reads and dequantizes every file;
 #  (c) llama.cpp loads and runs the F32 and Q4_K_M files; the F32 file's logits equal `smelt forward` of the
 #      safetensors.
-sample = "tiny-qwen3-moe"
-src = repo / "samples" / sample
-print(f"== {sample}")
-f32 = work / f"{sample}-f32.gguf"
-run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
-for name in against_llama_quantize(sample, src, f32, PRESETS):
-    check_gguf_py(work / name, name)
-config = json.loads((src / "config.json").read_text())
-llama_runs_pair(f32, work / f"{sample}-q4_k_m.gguf", src, sample, config["vocab_size"])
+for sample in ["tiny-qwen3-moe", "tiny-glm4-moe-fp8", "tiny-minimax-m2-fp8"]:
+    src = repo / "samples" / sample
+    print(f"== {sample}")
+    f32 = work / f"{sample}-f32.gguf"
+    run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
+    for name in against_llama_quantize(sample, src, f32, PRESETS):
+        check_gguf_py(work / name, name)
+    config = json.loads((src / "config.json").read_text())
+    llama_runs_pair(f32, work / f"{sample}-q4_k_m.gguf", src, sample, config["vocab_size"])
 
 if failures:
     print("\n".join("FAIL: " + f for f in failures))

@@ -130,13 +130,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
     ("ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight"),
     ("ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight"),
     ("ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight"),
-    ("nextn.eh_proj.weight", "eh_proj.weight"),
-    ("nextn.enorm.weight", "enorm.weight"),
-    ("nextn.hnorm.weight", "hnorm.weight"),
-    ("nextn.embed_tokens.weight", "embed_tokens.weight"),
-    ("nextn.shared_head_head.weight", "shared_head.head.weight"),
-    ("nextn.shared_head_norm.weight", "shared_head.norm.weight"),
-  ]
+  ] + nextnBlockNames
   /// Tensors outside the blocks.
   static let globalNames: [(gguf: String, huggingFace: String)] = [
     ("token_embd.weight", "model.embed_tokens.weight"), ("output_norm.weight", "model.norm.weight"),
@@ -165,27 +159,15 @@ public enum DeepSeek2: GGUFArchitectureMapping {
     -> [GGUFTensorPlan]
   {
     let g = try Geometry(config, options: options)
-    var plan: [GGUFTensorPlan] = []
-    var used = Set<String>()
-
-    func shape(_ name: String, _ expected: [Int]) throws(Failure) -> [Int] {
-      guard let actual = shapes[name] else { throw .missingTensor(name) }
-      guard actual == expected else { throw .unexpectedShape(tensor: name, shape: actual, expected: expected) }
-      used.insert(name)
-      return actual
-    }
-    func copy(_ gguf: String, _ hf: String, _ expected: [Int]) throws(Failure) {
-      let dims = try shape(hf, expected)
-      plan.append(GGUFTensorPlan(name: gguf, dimensions: dims.reversed(), source: .tensor(hf)))
-    }
+    var b = TensorPlanBuilder(shapes: shapes)
     /// A block tensor by its GGUF leaf.
     func block(_ layer: Int, _ leaf: String, _ expected: [Int], optional: Bool = false) throws(Failure) {
       let hf = "model.layers.\(layer)." + huggingFace(leaf)
-      if optional && shapes[hf] == nil { return }
-      try copy("blk.\(layer)." + leaf, hf, expected)
+      if optional && !b.has(hf) { return }
+      try b.copy("blk.\(layer)." + leaf, hf, expected)
     }
 
-    try copy("token_embd.weight", "model.embed_tokens.weight", [g.vocabulary, g.hidden])
+    try b.copy("token_embd.weight", "model.embed_tokens.weight", [g.vocabulary, g.hidden])
     for layer in 0..<g.blockCount {
       let hf = "model.layers.\(layer)."
       let blk = "blk.\(layer)."
@@ -200,11 +182,11 @@ public enum DeepSeek2: GGUFArchitectureMapping {
       try block(layer, "attn_kv_a_mqa.weight", [g.kvLoraRank + g.rope, g.hidden])
       try block(layer, "attn_kv_a_norm.weight", [g.kvLoraRank])
       let kvB = hf + Self.kvB
-      _ = try shape(kvB, [g.heads * (g.nope + g.valueHead), g.kvLoraRank])
-      plan.append(GGUFTensorPlan(
+      try b.check(kvB, [g.heads * (g.nope + g.valueHead), g.kvLoraRank])
+      b.append(GGUFTensorPlan(
         name: blk + keyHalf, dimensions: [g.nope, g.kvLoraRank, g.heads],
         source: .mlaKeyHalf(kvB, heads: g.heads, nope: g.nope, value: g.valueHead)))
-      plan.append(GGUFTensorPlan(
+      b.append(GGUFTensorPlan(
         name: blk + valueHalf, dimensions: [g.kvLoraRank, g.valueHead, g.heads],
         source: .mlaValueHalf(kvB, heads: g.heads, nope: g.nope, value: g.valueHead)))
       try block(layer, "attn_output.weight", [g.hidden, g.heads * g.valueHead])
@@ -218,16 +200,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
         try block(layer, "ffn_gate_inp.weight", [experts, g.hidden])
         try block(layer, "exp_probs_b.bias", [experts], optional: true)
         let ff = g.expertIntermediate
-        for (gguf, projection) in expertStackOrder {
-          let (rows, columns) = projection == "down_proj" ? (g.hidden, ff) : (ff, g.hidden)
-          var names: [String] = []
-          for expert in 0..<experts {
-            let name = hf + "mlp.experts.\(expert).\(projection).weight"
-            _ = try shape(name, [rows, columns])
-            names.append(name)
-          }
-          plan.append(GGUFTensorPlan(name: blk + gguf, dimensions: [columns, rows, experts], source: .stacked(names)))
-        }
+        try b.stackExperts(hf: hf, blk: blk, experts: experts, hidden: g.hidden, intermediate: ff)
         if g.sharedExperts > 0 {
           let shared = ff * g.sharedExperts
           try block(layer, "ffn_gate_shexp.weight", [shared, g.hidden])
@@ -235,30 +208,16 @@ public enum DeepSeek2: GGUFArchitectureMapping {
           try block(layer, "ffn_down_shexp.weight", [g.hidden, shared])
         }
       }
-      if layer >= g.layers {
-        try block(layer, "nextn.eh_proj.weight", [g.hidden, 2 * g.hidden])
-        try block(layer, "nextn.enorm.weight", [g.hidden])
-        try block(layer, "nextn.hnorm.weight", [g.hidden])
-        try block(layer, "nextn.embed_tokens.weight", [g.vocabulary, g.hidden], optional: true)
-        try block(layer, "nextn.shared_head_head.weight", [g.vocabulary, g.hidden], optional: true)
-        try block(layer, "nextn.shared_head_norm.weight", [g.hidden], optional: true)
-      }
+      if layer >= g.layers { try b.nextn(layer: layer, hidden: g.hidden, vocabulary: g.vocabulary) }
     }
-    try copy("output_norm.weight", "model.norm.weight", [g.hidden])
+    try b.copy("output_norm.weight", "model.norm.weight", [g.hidden])
     if g.tiedEmbeddings {
-      if shapes["lm_head.weight"] != nil { used.insert("lm_head.weight") }
+      b.skip("lm_head.weight")
     } else {
-      try copy("output.weight", "lm_head.weight", [g.vocabulary, g.hidden])
+      try b.copy("output.weight", "lm_head.weight", [g.vocabulary, g.hidden])
     }
-
-    // Everything else must be accounted for: FP8 scales, and the MTP block when it is dropped.
-    let unmapped = shapes.keys.filter { name in
-      guard !used.contains(name), !name.hasSuffix(".weight_scale_inv") else { return false }
-      if g.mtpLayers == 0, let layer = mtpLayer(of: name), layer >= g.layers { return false }
-      return true
-    }
-    if let first = unmapped.min() { throw .unmappedTensor(first) }
-    return plan
+    // Everything else must be accounted for, but for the MTP block when it is dropped.
+    return try b.finish { name in g.mtpLayers == 0 && (TensorPlanBuilder.layer(of: name).map { $0 >= g.layers } ?? false) }
   }
 
   /// `plan` in the order convert_hf_to_gguf.py writes its tensors: it walks the checkpoint's files in name
@@ -444,9 +403,4 @@ public enum DeepSeek2: GGUFArchitectureMapping {
     return c
   }
 
-  /// N of `model.layers.N.`.
-  static func mtpLayer(of name: String) -> Int? {
-    guard name.hasPrefix("model.layers.") else { return nil }
-    return Int(name.dropFirst("model.layers.".count).prefix { $0.isASCII && $0.isNumber })
-  }
 }

@@ -4,7 +4,7 @@ import JSON
 
 /// A Hugging Face model family written as one llama.cpp GGUF architecture: the metadata llama.cpp reads, the
 /// Hugging Face → GGUF tensor map and the type rules' view of the model. One conforming type per architecture,
-/// one file each (`DeepSeek2`, `GptOss`, `Qwen3Moe`), listed in `GGUFArchitectures.writable`; the GGUF writer knows
+/// one file each (`DeepSeek2`, `GptOss`, `Qwen3Moe`, `Glm4Moe`, `MiniMaxM2`), listed in `GGUFArchitectures.writable`; the GGUF writer knows
 /// nothing else about a family. Which families a mapping writes is the families' own fact
 /// (`ModelFamily.ggufArchitecture`), not repeated here.
 public protocol GGUFArchitectureMapping: Sendable {
@@ -13,6 +13,9 @@ public protocol GGUFArchitectureMapping: Sendable {
   static var architecture: String { get }
   /// `tokenizer.ggml.pre` for the family's released BPE vocabulary.
   static var preTokenizer: String { get }
+  /// Special tokens the architecture's converter sets by content after the tokenizer's own (`(kind, content)`,
+  /// e.g. GLM's `eot` = `<|user|>`); empty for most.
+  static var specialTokens: [(kind: String, content: String)] { get }
 
   /// `general.architecture` and the `{arch}.*` key-value pairs (with `general.file_type` when given).
   static func hyperparameters(_ config: ModelConfig, options: GGUFMappingOptions, fileType: LlamaFileType?) throws(GGUFMappingFailure)
@@ -89,18 +92,37 @@ let expertStackOrder: [(gguf: String, projection: String)] = [
   ("ffn_down_exps.weight", "down_proj"), ("ffn_gate_exps.weight", "gate_proj"), ("ffn_up_exps.weight", "up_proj"),
 ]
 
+/// The multi-token-prediction (NextN) tensors of an MTP block beyond the block's own attention and MoE: GGUF
+/// name under `blk.N.`, Hugging Face name under `model.layers.N.` (DeepSeek-V3's and GLM-4.5's layout).
+let nextnBlockNames: [(gguf: String, huggingFace: String)] = [
+  ("nextn.eh_proj.weight", "eh_proj.weight"),
+  ("nextn.enorm.weight", "enorm.weight"),
+  ("nextn.hnorm.weight", "hnorm.weight"),
+  ("nextn.embed_tokens.weight", "embed_tokens.weight"),
+  ("nextn.shared_head_head.weight", "shared_head.head.weight"),
+  ("nextn.shared_head_norm.weight", "shared_head.norm.weight"),
+]
+
 /// The GGUF architectures Smelt writes.
 public enum GGUFArchitectures {
-  public static let writable: [any GGUFArchitectureMapping.Type] = [DeepSeek2.self, GptOss.self, Qwen3Moe.self]
+  public static let writable: [any GGUFArchitectureMapping.Type] = [
+    DeepSeek2.self, GptOss.self, Qwen3Moe.self, Glm4Moe.self, MiniMaxM2.self,
+  ]
 
   /// The mapping for the llama.cpp architecture `config`'s family names (`ModelFamily.ggufArchitecture`).
   ///
   /// - Throws: `.unsupportedArchitecture` when the family has none (or no family claims the config),
   ///   `.unwrittenArchitecture` when Smelt has no mapping for it.
   public static func mapping(for config: ModelConfig) throws(GGUFMappingFailure) -> any GGUFArchitectureMapping.Type {
+    try mapping(for: config, among: writable)
+  }
+
+  static func mapping(for config: ModelConfig, among mappings: [any GGUFArchitectureMapping.Type]) throws(GGUFMappingFailure)
+    -> any GGUFArchitectureMapping.Type
+  {
     let family = ModelFamily.detect(config)
     guard let architecture = family.ggufArchitecture else { throw .unsupportedArchitecture(found: config.architectures) }
-    guard let found = writable.first(where: { $0.architecture == architecture }) else {
+    guard let found = mappings.first(where: { $0.architecture == architecture }) else {
       throw .unwrittenArchitecture(family: family.name, architecture: architecture)
     }
     return found
@@ -118,6 +140,8 @@ public enum GGUFArchitectures {
 }
 
 extension GGUFArchitectureMapping {
+  public static var specialTokens: [(kind: String, content: String)] { [] }
+
   /// Throws `.unsupportedArchitecture` unless `config`'s family is this mapping's architecture.
   static func requireFamily(_ config: ModelConfig) throws(GGUFMappingFailure) {
     guard ModelFamily.detect(config).ggufArchitecture == architecture else {
@@ -133,10 +157,12 @@ extension GGUFArchitectureMapping {
   }
 
   /// `plan` in the order of a converter that writes each tensor when it reads it (`sourceOrder`), the second
-  /// half of an MLA split right after the first, and a layer's routed experts as three stacks (down, gate, up:
-  /// `expertStackOrder`) once the last of its experts has been read (`Qwen2MoeModel` / `DeepseekV2Model`
-  /// `modify_tensors`).
-  static func expertStackingOrder(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan] {
+  /// half of an MLA split right after the first, and a layer's routed experts as three stacks in the order of
+  /// `stacks` (down, gate, up: `expertStackOrder`) once the last of its experts has been read (`Qwen2MoeModel` /
+  /// `DeepseekV2Model` `modify_tensors`).
+  static func expertStackingOrder(
+    _ plan: [GGUFTensorPlan], sourceOrder: [String], stacks: [(gguf: String, projection: String)] = expertStackOrder
+  ) -> [GGUFTensorPlan] {
     let position = Dictionary(sourceOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
     // The expert stacks of a layer are written together, at the position of the last expert tensor read.
     var stackTrigger: [String: Int] = [:]
@@ -152,7 +178,7 @@ extension GGUFArchitectureMapping {
       case .mlaValueHalf(let name, _, _, _): return (position[name] ?? Int.max, 1)
       case .stacked:
         let leaf = tensor.name.split(separator: ".").dropFirst(2).joined(separator: ".")
-        let rank = expertStackOrder.firstIndex { $0.gguf == leaf } ?? 0
+        let rank = stacks.firstIndex { $0.gguf == leaf } ?? 0
         return (blockPrefix(of: tensor.name).flatMap { stackTrigger[$0] } ?? Int.max, rank)
       }
     }
@@ -172,6 +198,84 @@ extension GGUFArchitectureMapping {
     guard let value else { throw .missingField(field) }
     guard value > 0 else { throw .invalidField(field, reason: "is \(value), must be positive") }
     return value
+  }
+}
+
+/// A tensor plan under construction: each Hugging Face tensor checked against the shape config.json implies
+/// and marked as used, so that `finish` can name the first checkpoint tensor no GGUF tensor took.
+struct TensorPlanBuilder {
+  let shapes: [String: [Int]]
+  private(set) var plan: [GGUFTensorPlan] = []
+  private var used = Set<String>()
+
+  init(shapes: [String: [Int]]) { self.shapes = shapes }
+
+  func has(_ name: String) -> Bool { shapes[name] != nil }
+
+  /// Marks `name` used after checking it has shape `expected`.
+  mutating func check(_ name: String, _ expected: [Int]) throws(GGUFMappingFailure) {
+    guard let actual = shapes[name] else { throw .missingTensor(name) }
+    guard actual == expected else { throw .unexpectedShape(tensor: name, shape: actual, expected: expected) }
+    used.insert(name)
+  }
+
+  /// Marks `name` used without writing it (a tied head the GGUF leaves out).
+  mutating func skip(_ name: String) { if shapes[name] != nil { used.insert(name) } }
+
+  mutating func append(_ tensor: GGUFTensorPlan) { plan.append(tensor) }
+
+  /// GGUF tensor `gguf` = Hugging Face tensor `hf` of shape `expected`, same bytes (`ne` reversed).
+  mutating func copy(_ gguf: String, _ hf: String, _ expected: [Int]) throws(GGUFMappingFailure) {
+    try check(hf, expected)
+    plan.append(GGUFTensorPlan(name: gguf, dimensions: expected.reversed(), source: .tensor(hf)))
+  }
+
+  /// A layer's routed experts `{hf}{container}.E.{projection}.weight` stacked into `{blk}ffn_*_exps.weight`, in the
+  /// order of `stacks` (`expertStackOrder`: `mlp.experts.E.{down,gate,up}_proj`): gate/up `[intermediate, hidden]`,
+  /// down `[hidden, intermediate]` per expert.
+  mutating func stackExperts(
+    hf: String, blk: String, experts: Int, hidden: Int, intermediate: Int, container: String = "mlp.experts",
+    stacks: [(gguf: String, projection: String)] = expertStackOrder
+  ) throws(GGUFMappingFailure) {
+    for (gguf, projection) in stacks {
+      let (rows, columns) = gguf == "ffn_down_exps.weight" ? (hidden, intermediate) : (intermediate, hidden)
+      var names: [String] = []
+      for expert in 0..<experts {
+        let name = hf + "\(container).\(expert).\(projection).weight"
+        try check(name, [rows, columns])
+        names.append(name)
+      }
+      plan.append(GGUFTensorPlan(name: blk + gguf, dimensions: [columns, rows, experts], source: .stacked(names)))
+    }
+  }
+
+  /// The NextN tensors of MTP block `layer` (`nextnBlockNames`); its own embedding and shared head are optional,
+  /// as llama.cpp loads them.
+  mutating func nextn(layer: Int, hidden: Int, vocabulary: Int) throws(GGUFMappingFailure) {
+    let expected: [String: [Int]] = [
+      "nextn.eh_proj.weight": [hidden, 2 * hidden], "nextn.enorm.weight": [hidden], "nextn.hnorm.weight": [hidden],
+      "nextn.embed_tokens.weight": [vocabulary, hidden], "nextn.shared_head_head.weight": [vocabulary, hidden],
+      "nextn.shared_head_norm.weight": [hidden],
+    ]
+    let required: Set = ["nextn.eh_proj.weight", "nextn.enorm.weight", "nextn.hnorm.weight"]
+    for (gguf, name) in nextnBlockNames {
+      let hf = "model.layers.\(layer)." + name
+      if required.contains(gguf) || has(hf) { try copy("blk.\(layer)." + gguf, hf, expected[gguf]!) }
+    }
+  }
+
+  /// The layer index of a `model.layers.N.` tensor name.
+  static func layer(of name: String) -> Int? {
+    guard name.hasPrefix("model.layers.") else { return nil }
+    return Int(name.dropFirst("model.layers.".count).prefix { $0.isASCII && $0.isNumber })
+  }
+
+  /// The plan, once every checkpoint tensor is accounted for (FP8 `weight_scale_inv` companions belong to their
+  /// weight; `ignoring` names what the mapping leaves out on purpose).
+  func finish(ignoring: (String) -> Bool = { _ in false }) throws(GGUFMappingFailure) -> [GGUFTensorPlan] {
+    let unmapped = shapes.keys.filter { !used.contains($0) && !$0.hasSuffix(".weight_scale_inv") && !ignoring($0) }
+    if let first = unmapped.min() { throw .unmappedTensor(first) }
+    return plan
   }
 }
 

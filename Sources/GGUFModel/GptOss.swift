@@ -113,25 +113,15 @@ public enum GptOss: GGUFArchitectureMapping {
     _ config: ModelConfig, shapes: [String: [Int]], options: GGUFMappingOptions = GGUFMappingOptions()
   ) throws(GGUFMappingFailure) -> [GGUFTensorPlan] {
     let g = try Geometry(config)
-    var plan: [GGUFTensorPlan] = []
-    var used = Set<String>()
-    func shape(_ name: String, _ expected: [Int]) throws(GGUFMappingFailure) {
-      guard let actual = shapes[name] else { throw .missingTensor(name) }
-      guard actual == expected else { throw .unexpectedShape(tensor: name, shape: actual, expected: expected) }
-      used.insert(name)
-    }
-    func copy(_ gguf: String, _ hf: String, _ expected: [Int]) throws(GGUFMappingFailure) {
-      try shape(hf, expected)
-      plan.append(GGUFTensorPlan(name: gguf, dimensions: expected.reversed(), source: .tensor(hf)))
-    }
+    var b = TensorPlanBuilder(shapes: shapes)
     /// `ne = [C, M / stride, E]` from every `stride`-th row (or bias entry) of each expert.
     func experts(_ gguf: String, _ hf: String, rows: Int, columns: Int?, stride: Int, offset: Int) {
       let dimensions = (columns.map { [$0] } ?? []) + [rows / stride, g.experts]
-      plan.append(GGUFTensorPlan(name: gguf, dimensions: dimensions, source: .fusedExperts(hf, stride: stride, offset: offset, inputMajor: false)))
+      b.append(GGUFTensorPlan(name: gguf, dimensions: dimensions, source: .fusedExperts(hf, stride: stride, offset: offset, inputMajor: false)))
     }
 
     let q = g.heads * g.headDim, kv = g.kvHeads * g.headDim, ff = g.intermediate
-    try copy("token_embd.weight", "model.embed_tokens.weight", [g.vocabulary, g.hidden])
+    try b.copy("token_embd.weight", "model.embed_tokens.weight", [g.vocabulary, g.hidden])
     for layer in 0..<g.layers {
       let hf = "model.layers.\(layer)."
       let blk = "blk.\(layer)."
@@ -141,12 +131,12 @@ public enum GptOss: GGUFArchitectureMapping {
         "attn_output.bias": [g.hidden], "attn_sinks.weight": [g.heads], "post_attention_norm.weight": [g.hidden],
         "ffn_gate_inp.weight": [g.experts, g.hidden], "ffn_gate_inp.bias": [g.experts],
       ]
-      for (gguf, name) in blockNames { try copy(blk + gguf, hf + name, expected[gguf]!) }
+      for (gguf, name) in blockNames { try b.copy(blk + gguf, hf + name, expected[gguf]!) }
       // GptOssModel.generate_extra_tensors / modify_tensors: gate = even rows, up = odd rows.
-      try shape(hf + gateUp, [g.experts, 2 * ff, g.hidden])
-      try shape(hf + gateUp + "_bias", [g.experts, 2 * ff])
-      try shape(hf + down, [g.experts, g.hidden, ff])
-      try shape(hf + down + "_bias", [g.experts, g.hidden])
+      try b.check(hf + gateUp, [g.experts, 2 * ff, g.hidden])
+      try b.check(hf + gateUp + "_bias", [g.experts, 2 * ff])
+      try b.check(hf + down, [g.experts, g.hidden, ff])
+      try b.check(hf + down + "_bias", [g.experts, g.hidden])
       experts(blk + "ffn_gate_exps.weight", hf + gateUp, rows: 2 * ff, columns: g.hidden, stride: 2, offset: 0)
       experts(blk + "ffn_up_exps.weight", hf + gateUp, rows: 2 * ff, columns: g.hidden, stride: 2, offset: 1)
       experts(blk + "ffn_down_exps.weight", hf + down, rows: g.hidden, columns: ff, stride: 1, offset: 0)
@@ -154,15 +144,14 @@ public enum GptOss: GGUFArchitectureMapping {
       experts(blk + "ffn_up_exps.bias", hf + gateUp + "_bias", rows: 2 * ff, columns: nil, stride: 2, offset: 1)
       experts(blk + "ffn_down_exps.bias", hf + down + "_bias", rows: g.hidden, columns: nil, stride: 1, offset: 0)
     }
-    try copy("output_norm.weight", "model.norm.weight", [g.hidden])
-    if g.tiedEmbeddings, shapes["lm_head.weight"] == nil {
+    try b.copy("output_norm.weight", "model.norm.weight", [g.hidden])
+    if g.tiedEmbeddings, !b.has("lm_head.weight") {
       // openai-moe.cpp requires output.weight: the tied head is the embedding.
-      plan.append(GGUFTensorPlan(name: "output.weight", dimensions: [g.hidden, g.vocabulary], source: .tensor("model.embed_tokens.weight")))
+      b.append(GGUFTensorPlan(name: "output.weight", dimensions: [g.hidden, g.vocabulary], source: .tensor("model.embed_tokens.weight")))
     } else {
-      try copy("output.weight", "lm_head.weight", [g.vocabulary, g.hidden])
+      try b.copy("output.weight", "lm_head.weight", [g.vocabulary, g.hidden])
     }
-    if let first = shapes.keys.filter({ !used.contains($0) }).min() { throw .unmappedTensor(first) }
-    return plan
+    return try b.finish()
   }
 
   /// The checkpoint's order: the converter writes each tensor when it reads it, the halves of a fused expert

@@ -113,53 +113,31 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
     _ config: ModelConfig, shapes: [String: [Int]], options: GGUFMappingOptions = GGUFMappingOptions()
   ) throws(GGUFMappingFailure) -> [GGUFTensorPlan] {
     let g = try Geometry(config)
-    var plan: [GGUFTensorPlan] = []
-    var used = Set<String>()
-    func shape(_ name: String, _ expected: [Int]) throws(GGUFMappingFailure) {
-      guard let actual = shapes[name] else { throw .missingTensor(name) }
-      guard actual == expected else { throw .unexpectedShape(tensor: name, shape: actual, expected: expected) }
-      used.insert(name)
-    }
-    func copy(_ gguf: String, _ hf: String, _ expected: [Int]) throws(GGUFMappingFailure) {
-      try shape(hf, expected)
-      plan.append(GGUFTensorPlan(name: gguf, dimensions: expected.reversed(), source: .tensor(hf)))
-    }
-
-    let q = g.heads * g.headDim, kv = g.kvHeads * g.headDim, ff = g.expertIntermediate
+    var b = TensorPlanBuilder(shapes: shapes)
+    let q = g.heads * g.headDim, kv = g.kvHeads * g.headDim
     let expected: [String: [Int]] = [
       "attn_norm.weight": [g.hidden], "attn_q.weight": [q, g.hidden], "attn_q.bias": [q], "attn_k.weight": [kv, g.hidden],
       "attn_k.bias": [kv], "attn_v.weight": [kv, g.hidden], "attn_v.bias": [kv], "attn_output.weight": [g.hidden, q],
       "attn_q_norm.weight": [g.headDim], "attn_k_norm.weight": [g.headDim], "ffn_norm.weight": [g.hidden],
       "ffn_gate_inp.weight": [g.experts, g.hidden],
     ]
-    try copy("token_embd.weight", "model.embed_tokens.weight", [g.vocabulary, g.hidden])
+    try b.copy("token_embd.weight", "model.embed_tokens.weight", [g.vocabulary, g.hidden])
     for layer in 0..<g.layers {
       let hf = "model.layers.\(layer)."
       let blk = "blk.\(layer)."
-      for (gguf, name, optional) in blockNames where !optional || shapes[hf + name] != nil {
-        try copy(blk + gguf, hf + name, expected[gguf]!)
+      for (gguf, name, optional) in blockNames where !optional || b.has(hf + name) {
+        try b.copy(blk + gguf, hf + name, expected[gguf]!)
       }
-      for (gguf, projection) in expertStackOrder {
-        let (rows, columns) = projection == "down_proj" ? (g.hidden, ff) : (ff, g.hidden)
-        var names: [String] = []
-        for expert in 0..<g.experts {
-          let name = hf + "mlp.experts.\(expert).\(projection).weight"
-          try shape(name, [rows, columns])
-          names.append(name)
-        }
-        plan.append(GGUFTensorPlan(name: blk + gguf, dimensions: [columns, rows, g.experts], source: .stacked(names)))
-      }
+      try b.stackExperts(hf: hf, blk: blk, experts: g.experts, hidden: g.hidden, intermediate: g.expertIntermediate)
     }
-    try copy("output_norm.weight", "model.norm.weight", [g.hidden])
+    try b.copy("output_norm.weight", "model.norm.weight", [g.hidden])
     if g.tiedEmbeddings {
       // qwen3moe.cpp falls back to token_embd.weight when output.weight is absent; the converter writes none.
-      if shapes["lm_head.weight"] != nil { used.insert("lm_head.weight") }
+      b.skip("lm_head.weight")
     } else {
-      try copy("output.weight", "lm_head.weight", [g.vocabulary, g.hidden])
+      try b.copy("output.weight", "lm_head.weight", [g.vocabulary, g.hidden])
     }
-    let unmapped = shapes.keys.filter { !used.contains($0) && !$0.hasSuffix(".weight_scale_inv") }
-    if let first = unmapped.min() { throw .unmappedTensor(first) }
-    return plan
+    return try b.finish()
   }
 
   /// The converter's order: each tensor when it is read, a layer's expert stacks (down, gate, up) once its last

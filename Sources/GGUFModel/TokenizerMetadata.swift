@@ -79,7 +79,12 @@ public struct TokenizerMetadata: Sendable, Equatable {
   /// - Parameters:
   ///   - vocabularySize: `config.json`'s `vocab_size` (ids the tokenizer lacks become `[PAD<i>]`, UNUSED).
   ///   - pre: the llama.cpp pre-tokenizer name (`deepseek-v3` for the DeepSeek-V3 family).
-  public init(files: Files, vocabularySize: Int?, pre: String) throws(Failure) {
+  ///   - architectureSpecialTokens: `(kind, added-token content)` the architecture's converter sets after the
+  ///     tokenizer's own (`_set_special_token`: a kind already set keeps its id; a content the tokenizer does not
+  ///     have is skipped).
+  public init(
+    files: Files, vocabularySize: Int?, pre: String, architectureSpecialTokens: [(kind: String, content: String)] = []
+  ) throws(Failure) {
     let tokenizer = try Self.object(files.tokenizerJSON, file: "tokenizer.json")
     let config = try files.tokenizerConfigJSON.map { bytes throws(Failure) in try Self.object(bytes, file: "tokenizer_config.json") }
     let modelConfig = try files.configJSON.map { bytes throws(Failure) in try Self.object(bytes, file: "config.json") }
@@ -234,6 +239,9 @@ public struct TokenizerMetadata: Sendable, Equatable {
         setSpecial(kind, modelConfig["\(kind)_token_id"]?.intValue ?? modelConfig["text_config"]?["\(kind)_token_id"]?.intValue)
       }
     }
+    for (kind, content) in architectureSpecialTokens {
+      setSpecial(kind, added.first { $0.content == content }?.id)
+    }
 
     self.model = "gpt2"
     self.pre = pre
@@ -277,6 +285,7 @@ public struct TokenizerMetadata: Sendable, Equatable {
     let idKeys = [
       "bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id", "sep": "seperator_token_id",
       "pad": "padding_token_id", "cls": "cls_token_id", "mask": "mask_token_id", "eot": "eot_token_id",
+      "eom": "eom_token_id",
     ]
     for (kind, id) in specialTokenIDs {
       if let key = idKeys[kind] { entries.append(GGUFKeyValue("tokenizer.ggml.\(key)", .uint32(UInt32(id)))) }

@@ -185,7 +185,8 @@ public struct GGUFConversionPlan: Sendable {
 
     var metadata = metadataBase
     metadata.set("general.quantization_version", .uint32(2))
-    let tokenizer = try Self.tokenizer(checkpoint: checkpoint, config: config, pre: architecture.preTokenizer, notes: &notes)
+    let tokenizer = try Self.tokenizer(
+      checkpoint: checkpoint, config: config, pre: architecture.preTokenizer, specialTokens: architecture.specialTokens, notes: &notes)
     metadata.append(contentsOf: tokenizer.keyValues)
     if tokenizer == .none, let vocabulary = config.vocabSize, metadata["\(architecture.architecture).vocab_size"] == nil {
       // Without a token list llama.cpp sizes the vocabulary (and the embedding it loads) by this key.
@@ -254,7 +255,9 @@ public struct GGUFConversionPlan: Sendable {
 
   /// The tokenizer keys from the checkpoint's `tokenizer.json` (and `tokenizer_config.json`,
   /// `chat_template.jinja`), or `tokenizer.ggml.model = none` with a note when there is none.
-  private static func tokenizer(checkpoint: Checkpoint, config: ModelConfig, pre: String, notes: inout [String]) throws
+  private static func tokenizer(
+    checkpoint: Checkpoint, config: ModelConfig, pre: String, specialTokens: [(kind: String, content: String)], notes: inout [String]
+  ) throws
     -> TokenizerMetadata
   {
     func read(_ name: String) -> [UInt8]? {
@@ -269,7 +272,7 @@ public struct GGUFConversionPlan: Sendable {
       tokenizerJSON: tokenizerJSON, tokenizerConfigJSON: read("tokenizer_config.json"), configJSON: read("config.json"),
       chatTemplateJinja: read("chat_template.jinja").map { String(decoding: $0, as: UTF8.self) })
     do {
-      return try TokenizerMetadata(files: files, vocabularySize: config.vocabSize, pre: pre)
+      return try TokenizerMetadata(files: files, vocabularySize: config.vocabSize, pre: pre, architectureSpecialTokens: specialTokens)
     } catch {
       throw Failure.tokenizer(error, path: FileSystem.join(checkpoint.directory, "tokenizer.json"))
     }

@@ -97,7 +97,7 @@ struct GptOssMappingTests {
     }
   }
 
-  @Test("the registry picks the mapping by the family's llama.cpp architecture; a family without a mapping, or none, is refused naming what Smelt writes")
+  @Test("the registry picks the mapping by the family's llama.cpp architecture; a family without a mapping, or with no architecture, is refused naming what Smelt writes")
   func registry() throws {
     let config = try Self.config()
     #expect(try GGUFArchitectures.mapping(for: config) == GptOss.self)
@@ -105,7 +105,8 @@ struct GptOssMappingTests {
     minimax.architectures = ["MiniMaxM2ForCausalLM"]
     minimax.modelType = "minimax_m2"
     let unwritten = GGUFMappingFailure.unwrittenArchitecture(family: "MiniMax-M2", architecture: "minimax-m2")
-    #expect(throws: unwritten) { try GGUFArchitectures.mapping(for: minimax) }
+    #expect(try GGUFArchitectures.mapping(for: minimax) == MiniMaxM2.self)
+    #expect(throws: unwritten) { try GGUFArchitectures.mapping(for: minimax, among: [DeepSeek2.self, GptOss.self]) }
     var unknown = config
     unknown.architectures = ["MysteryForCausalLM"]
     unknown.modelType = "mystery"
@@ -113,7 +114,7 @@ struct GptOssMappingTests {
     #expect(throws: failure) { try GGUFArchitectures.mapping(for: unknown) }
     for message in [unwritten.description, failure.description] {
       #expect(message.contains("Smelt writes the GGUF architectures deepseek2 (DeepSeek-V3.1, DeepSeek-V3, Kimi K2)"), "\(message)")
-      #expect(message.contains("gpt-oss (gpt-oss)") && message.contains("qwen3moe (Qwen3-MoE)"), "\(message)")
+      #expect(message.contains("gpt-oss (gpt-oss); qwen3moe (Qwen3-MoE); glm4moe (GLM-4.5); minimax-m2 (MiniMax-M2)"), "\(message)")
     }
   }
 

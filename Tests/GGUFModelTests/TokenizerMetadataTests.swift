@@ -79,6 +79,25 @@ struct TokenizerMetadataTests {
       #expect("\(error)".hasPrefix("tokenizer.json is not valid JSON"))
     }
   }
+
+  @Test("an architecture's special tokens by content (GLM's [gMASK] BOS, <|user|> EOT, <|observation|> EOM) fill only kinds the tokenizer left unset, in the converter's order")
+  func architectureSpecialTokens() throws {
+    let tokenizer = """
+      {"added_tokens": [
+         {"id": 3, "content": "<|endoftext|>", "special": true}, {"id": 4, "content": "[gMASK]", "special": true},
+         {"id": 5, "content": "<|user|>", "special": true}, {"id": 6, "content": "<|observation|>", "special": true}],
+       "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}}
+      """
+    let config = #"{"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}"#
+    let t = try TokenizerMetadata(
+      files: Self.files(tokenizer, config), vocabularySize: 7, pre: "glm4", architectureSpecialTokens: Glm4Moe.specialTokens)
+    #expect(t.specialTokenIDs.map { "\($0.kind)=\($0.id)" } == ["eos=3", "pad=3", "bos=4", "eot=5", "unk=3", "eom=6"])
+    let keys = t.keyValues.map(\.key)
+    #expect(keys.contains("tokenizer.ggml.eom_token_id") && keys.contains("tokenizer.ggml.eot_token_id"))
+    // Without the architecture's list, only the tokenizer's own.
+    let plain = try TokenizerMetadata(files: Self.files(tokenizer, config), vocabularySize: 7, pre: "glm4")
+    #expect(plain.specialTokenIDs.map(\.kind) == ["eos", "pad"])
+  }
 }
 
 @Suite("tokenizer metadata of the bundled samples")
@@ -97,4 +116,5 @@ struct SampleTokenizerTests {
     #expect(t.addSpecialTokens.map(\.kind) == ["bos", "eos"] && t.addSpecialTokens.map(\.add) == [true, false])
     #expect(t.chatTemplate?.contains("<｜Assistant｜>") == true)
   }
+
 }

@@ -39,8 +39,9 @@ public enum DeepSeek2: GGUFArchitectureMapping {
     var sharedExperts: Int
     var tiedEmbeddings: Bool
 
-    init(_ config: ModelConfig, options: Options) throws(Failure) {
-      try DeepSeek2.requireFamily(config)
+    /// `architecture`: `deepseek2`, or a sibling that shares its MLA layout (`DeepSeek32`).
+    init(_ config: ModelConfig, options: Options, architecture: String = DeepSeek2.architecture) throws(Failure) {
+      try DeepSeek2.requireFamily(config, architecture: architecture)
       func need(_ value: Int?, _ field: String) throws(Failure) -> Int { try DeepSeek2.positive(value, field) }
       hidden = try need(config.hiddenSize, "hidden_size")
       layers = try need(config.numHiddenLayers, "num_hidden_layers")
@@ -74,7 +75,15 @@ public enum DeepSeek2: GGUFArchitectureMapping {
   public static func hyperparameters(_ config: ModelConfig, options: Options = Options(), fileType: LlamaFileType? = nil)
     throws(Failure) -> GGUFMetadata
   {
-    let g = try Geometry(config, options: options)
+    try keys(config, options: options, fileType: fileType, architecture: architecture).metadata
+  }
+
+  /// `hyperparameters` under `architecture`'s prefix, for a sibling architecture to extend (`DeepseekV2Model`'s
+  /// subclasses call it first).
+  static func keys(_ config: ModelConfig, options: Options, fileType: LlamaFileType?, architecture: String) throws(Failure)
+    -> ArchitectureKeys
+  {
+    let g = try Geometry(config, options: options, architecture: architecture)
     var m = ArchitectureKeys(architecture)
     // TextModel.set_gguf_parameters (MLA is written as MQA with one wide KV head)
     try m.textModel(
@@ -98,12 +107,16 @@ public enum DeepSeek2: GGUFArchitectureMapping {
     m.u32("rope.dimension_count", g.rope)
     if let mscale = config.ropeScaling?.mscaleAllDim { m.f32("rope.scaling.yarn_log_multiplier", 0.1 * mscale) }
     if g.mtpLayers > 0 { m.u32("nextn_predict_layers", g.mtpLayers) }
-    return m.metadata
+    return m
   }
 
   /// What llama-quantize's type rules read of this model.
   public static func quantizeModel(_ config: ModelConfig, options: Options = Options()) throws(Failure) -> LlamaQuantize.Model {
-    let g = try Geometry(config, options: options)
+    try quantizeModel(config, options: options, architecture: architecture)
+  }
+
+  static func quantizeModel(_ config: ModelConfig, options: Options, architecture: String) throws(Failure) -> LlamaQuantize.Model {
+    let g = try Geometry(config, options: options, architecture: architecture)
     return LlamaQuantize.Model(architecture: architecture, expertCount: g.experts ?? 0, headCount: g.heads, headCountKV: 1, blockCount: g.blockCount)
   }
 
@@ -158,7 +171,16 @@ public enum DeepSeek2: GGUFArchitectureMapping {
   public static func tensors(_ config: ModelConfig, shapes: [String: [Int]], options: Options = Options()) throws(Failure)
     -> [GGUFTensorPlan]
   {
-    let g = try Geometry(config, options: options)
+    try tensors(config, shapes: shapes, options: options, architecture: architecture) { _, _ throws(Failure) in }
+  }
+
+  /// `tensors` for `architecture`, with `attentionExtras` adding a sibling's own tensors to each block after its
+  /// attention (`DeepSeek32`'s indexer).
+  static func tensors(
+    _ config: ModelConfig, shapes: [String: [Int]], options: Options, architecture: String,
+    attentionExtras: (_ layer: Int, _ builder: inout TensorPlanBuilder) throws(Failure) -> Void
+  ) throws(Failure) -> [GGUFTensorPlan] {
+    let g = try Geometry(config, options: options, architecture: architecture)
     var b = TensorPlanBuilder(shapes: shapes)
     /// A block tensor by its GGUF leaf.
     func block(_ layer: Int, _ leaf: String, _ expected: [Int], optional: Bool = false) throws(Failure) {
@@ -190,6 +212,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
         name: blk + valueHalf, dimensions: [g.kvLoraRank, g.valueHead, g.heads],
         source: .mlaValueHalf(kvB, heads: g.heads, nope: g.nope, value: g.valueHead)))
       try block(layer, "attn_output.weight", [g.hidden, g.heads * g.valueHead])
+      try attentionExtras(layer, &b)
       try block(layer, "ffn_norm.weight", [g.hidden])
       if layer < g.denseLayers {
         let ff = g.intermediate ?? 0

@@ -106,7 +106,7 @@ let nextnBlockNames: [(gguf: String, huggingFace: String)] = [
 /// The GGUF architectures Smelt writes.
 public enum GGUFArchitectures {
   public static let writable: [any GGUFArchitectureMapping.Type] = [
-    DeepSeek2.self, GptOss.self, Qwen3Moe.self, Glm4Moe.self, MiniMaxM2.self,
+    DeepSeek2.self, DeepSeek32.self, GptOss.self, Qwen3Moe.self, Glm4Moe.self, MiniMaxM2.self,
   ]
 
   /// The mapping for the llama.cpp architecture `config`'s family names (`ModelFamily.ggufArchitecture`).
@@ -142,9 +142,9 @@ public enum GGUFArchitectures {
 extension GGUFArchitectureMapping {
   public static var specialTokens: [(kind: String, content: String)] { [] }
 
-  /// Throws `.unsupportedArchitecture` unless `config`'s family is this mapping's architecture.
-  static func requireFamily(_ config: ModelConfig) throws(GGUFMappingFailure) {
-    guard ModelFamily.detect(config).ggufArchitecture == architecture else {
+  /// Throws `.unsupportedArchitecture` unless `config`'s family is `architecture` (this mapping's by default).
+  static func requireFamily(_ config: ModelConfig, architecture: String? = nil) throws(GGUFMappingFailure) {
+    guard ModelFamily.detect(config).ggufArchitecture == (architecture ?? Self.architecture) else {
       throw .unsupportedArchitecture(found: config.architectures)
     }
   }

@@ -16,5 +16,5 @@ extension ModelFamily {
       keepFullPrecision: [Glob("*.e_score_correction_bias"), Glob("*.indexer.k_norm.weight"), Glob("*.indexer.k_norm.bias")]),
     tensorParallel: .deepSeek,
     forwardPass: .deepSeekV32,
-    ggufArchitecture: nil)
+    ggufArchitecture: "deepseek32")
 }

@@ -24,37 +24,22 @@ public enum Glm4Moe: GGUFArchitectureMapping {
 
   /// The dimensions config.json fixes, checked once.
   struct Geometry {
-    var hidden: Int
-    var layers: Int
+    var attention: AttentionGeometry
     var mtpLayers: Int
-    var heads: Int
-    var kvHeads: Int
-    var headDim: Int
-    var vocabulary: Int
-    var experts: Int
     var expertIntermediate: Int
     var intermediate: Int
     var sharedExperts: Int
     var denseLayers: Int
-    var tiedEmbeddings: Bool
 
-    var blockCount: Int { layers + mtpLayers }
+    var blockCount: Int { attention.layers + mtpLayers }
 
     init(_ config: ModelConfig, options: GGUFMappingOptions) throws(GGUFMappingFailure) {
-      try Glm4Moe.requireFamily(config)
-      hidden = try Glm4Moe.positive(config.hiddenSize, "hidden_size")
-      layers = try Glm4Moe.positive(config.numHiddenLayers, "num_hidden_layers")
+      attention = try AttentionGeometry(
+        config, architecture: Glm4Moe.architecture, experts: config.nRoutedExperts, expertsField: "n_routed_experts")
       mtpLayers = options.keepMTP ? max(0, config.numNextnPredictLayers ?? 0) : 0
-      heads = try Glm4Moe.positive(config.numAttentionHeads, "num_attention_heads")
-      kvHeads = try Glm4Moe.positive(config.numKeyValueHeads ?? config.numAttentionHeads, "num_key_value_heads")
-      headDim = try Glm4Moe.positive(config.headDim ?? hidden / heads, "head_dim")
-      vocabulary = try Glm4Moe.positive(config.vocabSize, "vocab_size")
-      experts = try Glm4Moe.positive(config.nRoutedExperts, "n_routed_experts")
-      _ = try Glm4Moe.positive(config.numExpertsPerTok, "num_experts_per_tok")
-      expertIntermediate = try Glm4Moe.positive(config.moeIntermediateSize, "moe_intermediate_size")
-      intermediate = try Glm4Moe.positive(config.intermediateSize, "intermediate_size")
+      expertIntermediate = try positive(config.moeIntermediateSize, "moe_intermediate_size")
+      intermediate = try positive(config.intermediateSize, "intermediate_size")
       sharedExperts = max(0, config.nSharedExperts ?? 0)
-      tiedEmbeddings = config.tieWordEmbeddings ?? false
 
       let layout: FeedForwardLayout
       do { layout = try FeedForwardLayout(config: config, path: "config.json") } catch {
@@ -69,9 +54,6 @@ public enum Glm4Moe: GGUFArchitectureMapping {
       if let scoring = config.scoringFunc, scoring != "sigmoid" {
         throw .invalidField("scoring_func", reason: "is '\(scoring)'; llama.cpp's glm4moe routes with a sigmoid")
       }
-      if let act = config.hiddenAct, act != "silu" {
-        throw .invalidField("hidden_act", reason: "is '\(act)'; llama.cpp's glm4moe computes SiLU experts")
-      }
     }
   }
 
@@ -83,12 +65,10 @@ public enum Glm4Moe: GGUFArchitectureMapping {
     _ config: ModelConfig, options: GGUFMappingOptions = GGUFMappingOptions(), fileType: LlamaFileType? = nil
   ) throws(GGUFMappingFailure) -> GGUFMetadata {
     let g = try Geometry(config, options: options)
-    var m = ArchitectureKeys(architecture)
-    try m.textModel(
-      config, blockCount: g.blockCount, hidden: g.hidden, feedForward: g.intermediate, heads: g.heads, kvHeads: g.kvHeads,
-      experts: g.experts, headDim: config.headDim, rmsEpsilon: 1e-5, fileType: fileType)
-    m.u32("rope.dimension_count", Int(Double(g.headDim) * (config.partialRotaryFactor ?? 0.5)))
-    m.u32("expert_count", g.experts)
+    var m = try g.attention.keys(
+      config, architecture: architecture, blockCount: g.blockCount, feedForward: g.intermediate, rmsEpsilon: 1e-5, fileType: fileType)
+    m.u32("rope.dimension_count", Int(Double(g.attention.headDim) * (config.partialRotaryFactor ?? 0.5)))
+    m.u32("expert_count", g.attention.experts)
     m.u32("expert_feed_forward_length", g.expertIntermediate)
     if let shared = config.nSharedExperts { m.u32("expert_shared_count", shared) }
     if let dense = config.firstKDenseReplace { m.u32("leading_dense_block_count", dense) }
@@ -103,23 +83,30 @@ public enum Glm4Moe: GGUFArchitectureMapping {
     throws(GGUFMappingFailure) -> LlamaQuantize.Model
   {
     let g = try Geometry(config, options: options)
-    return LlamaQuantize.Model(
-      architecture: architecture, expertCount: g.experts, headCount: g.heads, headCountKV: g.kvHeads, blockCount: g.blockCount)
+    return g.attention.quantizeModel(architecture: architecture, blockCount: g.blockCount)
   }
 
   // MARK: tensor names
 
-  /// One-to-one tensors of a decoder block: GGUF name under `blk.N.`, Hugging Face name under `model.layers.N.`,
-  /// and whether llama.cpp loads it only when present (biases without `attention_bias`, QK-norm without
-  /// `use_qk_norm`).
-  static let attentionNames: [(gguf: String, huggingFace: String, optional: Bool)] = [
-    ("attn_norm.weight", "input_layernorm.weight", false),
-    ("attn_q.weight", "self_attn.q_proj.weight", false), ("attn_q.bias", "self_attn.q_proj.bias", true),
-    ("attn_k.weight", "self_attn.k_proj.weight", false), ("attn_k.bias", "self_attn.k_proj.bias", true),
-    ("attn_v.weight", "self_attn.v_proj.weight", false), ("attn_v.bias", "self_attn.v_proj.bias", true),
-    ("attn_output.weight", "self_attn.o_proj.weight", false),
-    ("attn_q_norm.weight", "self_attn.q_norm.weight", true), ("attn_k_norm.weight", "self_attn.k_norm.weight", true),
-    ("post_attention_norm.weight", "post_attention_layernorm.weight", false),
+  /// The attention tensors of every block; q/k/v biases (`attention_bias`) and QK-norms (`use_qk_norm`) where present.
+  static let attentionTensors: [BlockTensor] =
+    BlockTensor.attention(biases: .whenPresent) + BlockTensor.queryKeyNorms(optional: true) + [
+      BlockTensor("post_attention_norm.weight", "post_attention_layernorm.weight"),
+    ]
+  /// A leading dense layer's MLP.
+  static let denseTensors: [BlockTensor] = [
+    BlockTensor("ffn_gate.weight", "mlp.gate_proj.weight"), BlockTensor("ffn_up.weight", "mlp.up_proj.weight"),
+    BlockTensor("ffn_down.weight", "mlp.down_proj.weight"),
+  ]
+  /// An MoE layer's router and its bias (the routed experts are stacked).
+  static let routerTensors: [BlockTensor] = [
+    BlockTensor("ffn_gate_inp.weight", "mlp.gate.weight"), BlockTensor("exp_probs_b.bias", "mlp.gate.e_score_correction_bias"),
+  ]
+  /// The shared experts of an MoE layer (`n_shared_experts` > 0: llama.cpp then requires them).
+  static let sharedExpertTensors: [BlockTensor] = [
+    BlockTensor("ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight"),
+    BlockTensor("ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight"),
+    BlockTensor("ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight"),
   ]
 
   /// Every GGUF tensor, from the checkpoint's logical weight shapes (per-expert `mlp.experts.E.*_proj`, as the
@@ -131,46 +118,37 @@ public enum Glm4Moe: GGUFArchitectureMapping {
     _ config: ModelConfig, shapes: [String: [Int]], options: GGUFMappingOptions = GGUFMappingOptions()
   ) throws(GGUFMappingFailure) -> [GGUFTensorPlan] {
     let g = try Geometry(config, options: options)
+    let a = g.attention
     var b = TensorPlanBuilder(shapes: shapes)
-    let q = g.heads * g.headDim, kv = g.kvHeads * g.headDim, ff = g.intermediate
-    let expected: [String: [Int]] = [
-      "attn_norm.weight": [g.hidden], "attn_q.weight": [q, g.hidden], "attn_q.bias": [q], "attn_k.weight": [kv, g.hidden],
-      "attn_k.bias": [kv], "attn_v.weight": [kv, g.hidden], "attn_v.bias": [kv], "attn_output.weight": [g.hidden, q],
-      "attn_q_norm.weight": [g.headDim], "attn_k_norm.weight": [g.headDim], "post_attention_norm.weight": [g.hidden],
-    ]
-    try b.copy("token_embd.weight", "model.embed_tokens.weight", [g.vocabulary, g.hidden])
+    let ff = g.intermediate, shared = g.expertIntermediate * g.sharedExperts
+    var expected = a.blockShapes
+    for (leaf, shape) in [
+      "ffn_gate.weight": [ff, a.hidden], "ffn_up.weight": [ff, a.hidden], "ffn_down.weight": [a.hidden, ff],
+      "ffn_gate_shexp.weight": [shared, a.hidden], "ffn_up_shexp.weight": [shared, a.hidden],
+      "ffn_down_shexp.weight": [a.hidden, shared],
+    ] { expected[leaf] = shape }
+    try b.copy("token_embd.weight", "model.embed_tokens.weight", [a.vocabulary, a.hidden])
     for layer in 0..<g.blockCount {
-      let hf = "model.layers.\(layer)."
-      let blk = "blk.\(layer)."
-      for (gguf, name, optional) in attentionNames where !optional || b.has(hf + name) {
-        try b.copy(blk + gguf, hf + name, expected[gguf]!)
-      }
+      try b.copyBlock(layer, attentionTensors, shapes: expected)
       if layer < g.denseLayers {
-        try b.copy(blk + "ffn_gate.weight", hf + "mlp.gate_proj.weight", [ff, g.hidden])
-        try b.copy(blk + "ffn_up.weight", hf + "mlp.up_proj.weight", [ff, g.hidden])
-        try b.copy(blk + "ffn_down.weight", hf + "mlp.down_proj.weight", [g.hidden, ff])
+        try b.copyBlock(layer, denseTensors, shapes: expected)
       } else {
-        try b.copy(blk + "ffn_gate_inp.weight", hf + "mlp.gate.weight", [g.experts, g.hidden])
-        try b.copy(blk + "exp_probs_b.bias", hf + "mlp.gate.e_score_correction_bias", [g.experts])
-        try b.stackExperts(hf: hf, blk: blk, experts: g.experts, hidden: g.hidden, intermediate: g.expertIntermediate)
-        if g.sharedExperts > 0 {
-          let shared = g.expertIntermediate * g.sharedExperts
-          try b.copy(blk + "ffn_gate_shexp.weight", hf + "mlp.shared_experts.gate_proj.weight", [shared, g.hidden])
-          try b.copy(blk + "ffn_up_shexp.weight", hf + "mlp.shared_experts.up_proj.weight", [shared, g.hidden])
-          try b.copy(blk + "ffn_down_shexp.weight", hf + "mlp.shared_experts.down_proj.weight", [g.hidden, shared])
-        }
+        try b.copyBlock(layer, routerTensors, shapes: expected)
+        try b.stackExperts(
+          hf: "model.layers.\(layer).", blk: "blk.\(layer).", experts: a.experts, hidden: a.hidden, intermediate: g.expertIntermediate)
+        if g.sharedExperts > 0 { try b.copyBlock(layer, sharedExpertTensors, shapes: expected) }
       }
-      if layer >= g.layers { try b.nextn(layer: layer, hidden: g.hidden, vocabulary: g.vocabulary) }
+      if layer >= a.layers { try b.nextn(layer: layer, hidden: a.hidden, vocabulary: a.vocabulary) }
     }
-    try b.copy("output_norm.weight", "model.norm.weight", [g.hidden])
-    if g.tiedEmbeddings {
+    try b.copy("output_norm.weight", "model.norm.weight", [a.hidden])
+    if a.tiedEmbeddings {
       // glm4-moe.cpp falls back to token_embd.weight when output.weight is absent.
       b.skip("lm_head.weight")
     } else {
-      try b.copy("output.weight", "lm_head.weight", [g.vocabulary, g.hidden])
+      try b.copy("output.weight", "lm_head.weight", [a.vocabulary, a.hidden])
     }
     // The NextN layer(s), when dropped (`--drop-mtp`, the converter's --no-mtp), are left out.
-    return try b.finish { name in g.mtpLayers == 0 && (TensorPlanBuilder.layer(of: name).map { $0 >= g.layers } ?? false) }
+    return try b.finish { name in g.mtpLayers == 0 && (TensorPlanBuilder.layer(of: name).map { $0 >= a.layers } ?? false) }
   }
 
   /// The converter's order: each tensor when it is read, a layer's expert stacks (down, gate, up) once its last

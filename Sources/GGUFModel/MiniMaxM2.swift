@@ -24,30 +24,18 @@ public enum MiniMaxM2: GGUFArchitectureMapping {
 
   /// The dimensions config.json fixes, checked once.
   struct Geometry {
-    var hidden: Int
-    var layers: Int
-    var heads: Int
-    var kvHeads: Int
-    var headDim: Int
+    var attention: AttentionGeometry
     var rotaryDim: Int
-    var vocabulary: Int
-    var experts: Int
     var intermediate: Int
 
     init(_ config: ModelConfig) throws(GGUFMappingFailure) {
-      try MiniMaxM2.requireFamily(config)
-      hidden = try MiniMaxM2.positive(config.hiddenSize, "hidden_size")
-      layers = try MiniMaxM2.positive(config.numHiddenLayers, "num_hidden_layers")
-      heads = try MiniMaxM2.positive(config.numAttentionHeads, "num_attention_heads")
-      kvHeads = try MiniMaxM2.positive(config.numKeyValueHeads ?? config.numAttentionHeads, "num_key_value_heads")
-      headDim = try MiniMaxM2.positive(config.headDim ?? hidden / heads, "head_dim")
-      rotaryDim = try MiniMaxM2.positive(config.rotaryDim, "rotary_dim")
-      vocabulary = try MiniMaxM2.positive(config.vocabSize, "vocab_size")
-      experts = try MiniMaxM2.positive(config.numLocalExperts ?? config.numExperts, "num_local_experts")
-      _ = try MiniMaxM2.positive(config.numExpertsPerTok, "num_experts_per_tok")
-      intermediate = try MiniMaxM2.positive(config.intermediateSize, "intermediate_size")
-      guard rotaryDim <= headDim else {
-        throw .invalidField("rotary_dim", reason: "is \(rotaryDim), more than head_dim \(headDim)")
+      attention = try AttentionGeometry(
+        config, architecture: MiniMaxM2.architecture, experts: config.numLocalExperts ?? config.numExperts,
+        expertsField: "num_local_experts")
+      rotaryDim = try positive(config.rotaryDim, "rotary_dim")
+      intermediate = try positive(config.intermediateSize, "intermediate_size")
+      guard rotaryDim <= attention.headDim else {
+        throw .invalidField("rotary_dim", reason: "is \(rotaryDim), more than head_dim \(attention.headDim)")
       }
       if config.useQkNorm == false {
         throw .invalidField("use_qk_norm", reason: "is false; llama.cpp's minimax-m2 requires the QK-norm tensors")
@@ -61,11 +49,8 @@ public enum MiniMaxM2: GGUFArchitectureMapping {
       if let shared = config.raw["shared_intermediate_size"]?.intValue, shared > 0 {
         throw .invalidField("shared_intermediate_size", reason: "is \(shared); llama.cpp's minimax-m2 has no shared expert")
       }
-      if config.tieWordEmbeddings == true {
+      if attention.tiedEmbeddings {
         throw .invalidField("tie_word_embeddings", reason: "is true; llama.cpp's minimax-m2 requires its own output.weight")
-      }
-      if let act = config.hiddenAct, act != "silu" {
-        throw .invalidField("hidden_act", reason: "is '\(act)'; llama.cpp's minimax-m2 computes SiLU experts")
       }
     }
   }
@@ -78,10 +63,7 @@ public enum MiniMaxM2: GGUFArchitectureMapping {
     _ config: ModelConfig, options: GGUFMappingOptions = GGUFMappingOptions(), fileType: LlamaFileType? = nil
   ) throws(GGUFMappingFailure) -> GGUFMetadata {
     let g = try Geometry(config)
-    var m = ArchitectureKeys(architecture)
-    try m.textModel(
-      config, blockCount: g.layers, hidden: g.hidden, feedForward: g.intermediate, heads: g.heads, kvHeads: g.kvHeads,
-      experts: g.experts, headDim: config.headDim, rmsEpsilon: 1e-6, fileType: fileType)
+    var m = try g.attention.keys(config, architecture: architecture, feedForward: g.intermediate, rmsEpsilon: 1e-6, fileType: fileType)
     m.u32("expert_feed_forward_length", g.intermediate)
     m.u32("rope.dimension_count", g.rotaryDim)
     return m.metadata
@@ -90,21 +72,18 @@ public enum MiniMaxM2: GGUFArchitectureMapping {
   public static func quantizeModel(_ config: ModelConfig, options: GGUFMappingOptions = GGUFMappingOptions())
     throws(GGUFMappingFailure) -> LlamaQuantize.Model
   {
-    let g = try Geometry(config)
-    return LlamaQuantize.Model(architecture: architecture, expertCount: g.experts, headCount: g.heads, headCountKV: g.kvHeads, blockCount: g.layers)
+    try Geometry(config).attention.quantizeModel(architecture: architecture)
   }
 
   // MARK: tensor names
 
-  /// One-to-one tensors of a decoder block: GGUF name under `blk.N.`, Hugging Face name under `model.layers.N.`.
-  static let blockNames: [(gguf: String, huggingFace: String)] = [
-    ("attn_norm.weight", "input_layernorm.weight"),
-    ("attn_q.weight", "self_attn.q_proj.weight"), ("attn_k.weight", "self_attn.k_proj.weight"),
-    ("attn_v.weight", "self_attn.v_proj.weight"), ("attn_output.weight", "self_attn.o_proj.weight"),
-    ("attn_q_norm.weight", "self_attn.q_norm.weight"), ("attn_k_norm.weight", "self_attn.k_norm.weight"),
-    ("ffn_norm.weight", "post_attention_layernorm.weight"),
-    ("ffn_gate_inp.weight", "block_sparse_moe.gate.weight"), ("exp_probs_b.bias", "block_sparse_moe.e_score_correction_bias"),
-  ]
+  /// One-to-one tensors of a decoder block.
+  static let blockTensors: [BlockTensor] =
+    BlockTensor.attention(biases: .none) + BlockTensor.queryKeyNorms() + [
+      BlockTensor("ffn_norm.weight", "post_attention_layernorm.weight"),
+      BlockTensor("ffn_gate_inp.weight", "block_sparse_moe.gate.weight"),
+      BlockTensor("exp_probs_b.bias", "block_sparse_moe.e_score_correction_bias"),
+    ]
 
   /// Every GGUF tensor, from the checkpoint's logical weight shapes (per-expert `block_sparse_moe.experts.E.w*`, as
   /// the releases store them; FP8 `weight_scale_inv` companions belong to the weight they scale).
@@ -115,25 +94,21 @@ public enum MiniMaxM2: GGUFArchitectureMapping {
     _ config: ModelConfig, shapes: [String: [Int]], options: GGUFMappingOptions = GGUFMappingOptions()
   ) throws(GGUFMappingFailure) -> [GGUFTensorPlan] {
     let g = try Geometry(config)
+    let a = g.attention
     var b = TensorPlanBuilder(shapes: shapes)
-    let q = g.heads * g.headDim, kv = g.kvHeads * g.headDim
-    let expected: [String: [Int]] = [
-      "attn_norm.weight": [g.hidden], "attn_q.weight": [q, g.hidden], "attn_k.weight": [kv, g.hidden],
-      "attn_v.weight": [kv, g.hidden], "attn_output.weight": [g.hidden, q], "attn_q_norm.weight": [q],
-      "attn_k_norm.weight": [kv], "ffn_norm.weight": [g.hidden], "ffn_gate_inp.weight": [g.experts, g.hidden],
-      "exp_probs_b.bias": [g.experts],
-    ]
-    try b.copy("token_embd.weight", "model.embed_tokens.weight", [g.vocabulary, g.hidden])
-    for layer in 0..<g.layers {
-      let hf = "model.layers.\(layer)."
-      let blk = "blk.\(layer)."
-      for (gguf, name) in blockNames { try b.copy(blk + gguf, hf + name, expected[gguf]!) }
+    var expected = a.blockShapes
+    // QK-norm over all heads at once (`per_layer`), not per head.
+    expected["attn_q_norm.weight"] = [a.queryWidth]
+    expected["attn_k_norm.weight"] = [a.keyValueWidth]
+    try b.copy("token_embd.weight", "model.embed_tokens.weight", [a.vocabulary, a.hidden])
+    for layer in 0..<a.layers {
+      try b.copyBlock(layer, blockTensors, shapes: expected)
       try b.stackExperts(
-        hf: hf, blk: blk, experts: g.experts, hidden: g.hidden, intermediate: g.intermediate,
+        hf: "model.layers.\(layer).", blk: "blk.\(layer).", experts: a.experts, hidden: a.hidden, intermediate: g.intermediate,
         container: "block_sparse_moe.experts", stacks: expertStacks)
     }
-    try b.copy("output_norm.weight", "model.norm.weight", [g.hidden])
-    try b.copy("output.weight", "lm_head.weight", [g.vocabulary, g.hidden])
+    try b.copy("output_norm.weight", "model.norm.weight", [a.hidden])
+    try b.copy("output.weight", "lm_head.weight", [a.vocabulary, a.hidden])
     return try b.finish()
   }
 

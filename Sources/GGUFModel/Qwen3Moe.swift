@@ -18,30 +18,15 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
 
   /// The dimensions config.json fixes, checked once.
   struct Geometry {
-    var hidden: Int
-    var layers: Int
-    var heads: Int
-    var kvHeads: Int
-    var headDim: Int
-    var vocabulary: Int
-    var experts: Int
+    var attention: AttentionGeometry
     var expertIntermediate: Int
     var intermediate: Int?
-    var tiedEmbeddings: Bool
 
     init(_ config: ModelConfig) throws(GGUFMappingFailure) {
-      try Qwen3Moe.requireFamily(config)
-      hidden = try Qwen3Moe.positive(config.hiddenSize, "hidden_size")
-      layers = try Qwen3Moe.positive(config.numHiddenLayers, "num_hidden_layers")
-      heads = try Qwen3Moe.positive(config.numAttentionHeads, "num_attention_heads")
-      kvHeads = try Qwen3Moe.positive(config.numKeyValueHeads ?? config.numAttentionHeads, "num_key_value_heads")
-      headDim = try Qwen3Moe.positive(config.headDim ?? hidden / heads, "head_dim")
-      vocabulary = try Qwen3Moe.positive(config.vocabSize, "vocab_size")
-      experts = try Qwen3Moe.positive(config.routedExpertCount, "num_experts")
-      _ = try Qwen3Moe.positive(config.numExpertsPerTok, "num_experts_per_tok")
-      expertIntermediate = try Qwen3Moe.positive(config.moeIntermediateSize, "moe_intermediate_size")
+      attention = try AttentionGeometry(
+        config, architecture: Qwen3Moe.architecture, experts: config.routedExpertCount, expertsField: "num_experts")
+      expertIntermediate = try positive(config.moeIntermediateSize, "moe_intermediate_size")
       intermediate = config.intermediateSize
-      tiedEmbeddings = config.tieWordEmbeddings ?? false
 
       let layout: FeedForwardLayout
       do { layout = try FeedForwardLayout(config: config, path: "config.json") } catch {
@@ -60,9 +45,6 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
       if let shared = config.sharedExpertIntermediateSize, shared > 0 {
         throw .invalidField("shared_expert_intermediate_size", reason: "is \(shared); llama.cpp's qwen3moe has no shared expert")
       }
-      if let act = config.hiddenAct, act != "silu" {
-        throw .invalidField("hidden_act", reason: "is '\(act)'; llama.cpp's qwen3moe computes SiLU experts")
-      }
     }
   }
 
@@ -74,10 +56,7 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
     _ config: ModelConfig, options: GGUFMappingOptions = GGUFMappingOptions(), fileType: LlamaFileType? = nil
   ) throws(GGUFMappingFailure) -> GGUFMetadata {
     let g = try Geometry(config)
-    var m = ArchitectureKeys(architecture)
-    try m.textModel(
-      config, blockCount: g.layers, hidden: g.hidden, feedForward: g.intermediate, heads: g.heads, kvHeads: g.kvHeads,
-      experts: g.experts, headDim: config.headDim, rmsEpsilon: 1e-6, fileType: fileType)
+    var m = try g.attention.keys(config, architecture: architecture, feedForward: g.intermediate, rmsEpsilon: 1e-6, fileType: fileType)
     m.u32("expert_feed_forward_length", g.expertIntermediate)
     return m.metadata
   }
@@ -85,24 +64,16 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
   public static func quantizeModel(_ config: ModelConfig, options: GGUFMappingOptions = GGUFMappingOptions())
     throws(GGUFMappingFailure) -> LlamaQuantize.Model
   {
-    let g = try Geometry(config)
-    return LlamaQuantize.Model(architecture: architecture, expertCount: g.experts, headCount: g.heads, headCountKV: g.kvHeads, blockCount: g.layers)
+    try Geometry(config).attention.quantizeModel(architecture: architecture)
   }
 
   // MARK: tensor names
 
-  /// One-to-one tensors of a decoder block: GGUF name under `blk.N.`, Hugging Face name under `model.layers.N.`;
-  /// `optional` ones (the q/k/v biases of `attention_bias: true`) are written when the checkpoint has them.
-  static let blockNames: [(gguf: String, huggingFace: String, optional: Bool)] = [
-    ("attn_norm.weight", "input_layernorm.weight", false),
-    ("attn_q.weight", "self_attn.q_proj.weight", false), ("attn_q.bias", "self_attn.q_proj.bias", true),
-    ("attn_k.weight", "self_attn.k_proj.weight", false), ("attn_k.bias", "self_attn.k_proj.bias", true),
-    ("attn_v.weight", "self_attn.v_proj.weight", false), ("attn_v.bias", "self_attn.v_proj.bias", true),
-    ("attn_output.weight", "self_attn.o_proj.weight", false),
-    ("attn_q_norm.weight", "self_attn.q_norm.weight", false), ("attn_k_norm.weight", "self_attn.k_norm.weight", false),
-    ("ffn_norm.weight", "post_attention_layernorm.weight", false),
-    ("ffn_gate_inp.weight", "mlp.gate.weight", false),
-  ]
+  /// One-to-one tensors of a decoder block (the q/k/v biases of `attention_bias: true` where present).
+  static let blockTensors: [BlockTensor] =
+    BlockTensor.attention(biases: .whenPresent) + BlockTensor.queryKeyNorms() + [
+      BlockTensor("ffn_norm.weight", "post_attention_layernorm.weight"), BlockTensor("ffn_gate_inp.weight", "mlp.gate.weight"),
+    ]
 
   /// Every GGUF tensor, from the checkpoint's logical weight shapes (per-expert `mlp.experts.E.*_proj`, as the
   /// releases store them; FP8 `weight_scale_inv` companions belong to the weight they scale).
@@ -113,29 +84,20 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
     _ config: ModelConfig, shapes: [String: [Int]], options: GGUFMappingOptions = GGUFMappingOptions()
   ) throws(GGUFMappingFailure) -> [GGUFTensorPlan] {
     let g = try Geometry(config)
+    let a = g.attention
     var b = TensorPlanBuilder(shapes: shapes)
-    let q = g.heads * g.headDim, kv = g.kvHeads * g.headDim
-    let expected: [String: [Int]] = [
-      "attn_norm.weight": [g.hidden], "attn_q.weight": [q, g.hidden], "attn_q.bias": [q], "attn_k.weight": [kv, g.hidden],
-      "attn_k.bias": [kv], "attn_v.weight": [kv, g.hidden], "attn_v.bias": [kv], "attn_output.weight": [g.hidden, q],
-      "attn_q_norm.weight": [g.headDim], "attn_k_norm.weight": [g.headDim], "ffn_norm.weight": [g.hidden],
-      "ffn_gate_inp.weight": [g.experts, g.hidden],
-    ]
-    try b.copy("token_embd.weight", "model.embed_tokens.weight", [g.vocabulary, g.hidden])
-    for layer in 0..<g.layers {
-      let hf = "model.layers.\(layer)."
-      let blk = "blk.\(layer)."
-      for (gguf, name, optional) in blockNames where !optional || b.has(hf + name) {
-        try b.copy(blk + gguf, hf + name, expected[gguf]!)
-      }
-      try b.stackExperts(hf: hf, blk: blk, experts: g.experts, hidden: g.hidden, intermediate: g.expertIntermediate)
+    try b.copy("token_embd.weight", "model.embed_tokens.weight", [a.vocabulary, a.hidden])
+    for layer in 0..<a.layers {
+      try b.copyBlock(layer, blockTensors, shapes: a.blockShapes)
+      try b.stackExperts(
+        hf: "model.layers.\(layer).", blk: "blk.\(layer).", experts: a.experts, hidden: a.hidden, intermediate: g.expertIntermediate)
     }
-    try b.copy("output_norm.weight", "model.norm.weight", [g.hidden])
-    if g.tiedEmbeddings {
+    try b.copy("output_norm.weight", "model.norm.weight", [a.hidden])
+    if a.tiedEmbeddings {
       // qwen3moe.cpp falls back to token_embd.weight when output.weight is absent; the converter writes none.
       b.skip("lm_head.weight")
     } else {
-      try b.copy("output.weight", "lm_head.weight", [g.vocabulary, g.hidden])
+      try b.copy("output.weight", "lm_head.weight", [a.vocabulary, a.hidden])
     }
     return try b.finish()
   }

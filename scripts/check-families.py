@@ -141,7 +141,7 @@ def check_sample(binary: str, root: Path, work: Path, make) -> tuple[str, bool, 
     return sample.name, True, note
 
 
-# The families whose releases `--to gguf-*` writes (llama.cpp's deepseek2 and gpt-oss; GGUFArchitectures.writable).
+# The families whose releases `--to gguf-*` writes (llama.cpp's deepseek2, deepseek32, gpt-oss, qwen3moe, glm4moe and minimax-m2; GGUFArchitectures.writable).
 GGUF_FAMILIES = {"deepseek-v3", "deepseek-v3.1", "deepseek-v3.2", "kimi-k2", "gpt-oss", "qwen3-moe", "glm4-moe", "minimax-m2"}
 
 

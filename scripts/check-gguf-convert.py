@@ -318,7 +318,7 @@ llama_runs_pair(f32, mx, src, sample, config["vocab_size"])
 #      its exact dequantization);
 #  (b) gguf-py reads and dequantizes every file;
 #  (c) llama.cpp loads and runs the F32 and Q4_K_M files; the F32 file's logits equal `smelt forward` of the
-#      safetensors.
+#      safetensors (and, for qwen3moe, which Smelt reads back, `smelt forward` of the F32 GGUF).
 for sample, token_count in [("tiny-qwen3-moe", 12), ("tiny-glm4-moe-fp8", 12), ("tiny-minimax-m2-fp8", 12),
                             ("tiny-deepseek-v3.2-fp8", 10)]:
     src = repo / "samples" / sample
@@ -329,6 +329,9 @@ for sample, token_count in [("tiny-qwen3-moe", 12), ("tiny-glm4-moe-fp8", 12), (
         check_gguf_py(work / name, name)
     config = json.loads((src / "config.json").read_text())
     llama_runs_pair(f32, work / f"{sample}-q4_k_m.gguf", src, sample, config["vocab_size"], token_count)
+    if sample == "tiny-qwen3-moe":
+        # qwen3moe GGUFs read back as checkpoints: `smelt forward` of the F32 GGUF itself equals llama.cpp's.
+        llama_agrees_with_forward(f32, f32, sample, [t % config["vocab_size"] for t in TOKENS])
 
 if failures:
     print("\n".join("FAIL: " + f for f in failures))

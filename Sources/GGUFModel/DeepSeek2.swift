@@ -253,24 +253,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
 
   // MARK: reading a GGUF
 
-  /// One Hugging Face tensor held in a deepseek2 GGUF: the reverse of `tensors`.
-  public struct StoredTensor: Sendable, Equatable {
-    public enum Layout: Sendable, Equatable {
-      /// All of GGUF tensor `name`, same element order.
-      case whole(String)
-      /// Expert `index` of the `count` stacked on the outermost dimension of GGUF tensor `name` (a contiguous
-      /// slab of whole rows).
-      case expert(String, index: Int, count: Int)
-      /// `kv_b_proj` `[heads·(nope + v), kvLoraRank]` rebuilt from the MLA halves: per head, rows `0..<nope`
-      /// are `attn_k_b` transposed, rows `nope..<nope + v` are `attn_v_b`.
-      case mlaKeyValue(key: String, value: String, heads: Int, nope: Int, valueHead: Int)
-    }
-    /// The Hugging Face name.
-    public var name: String
-    /// The Hugging Face (PyTorch) shape.
-    public var shape: [Int]
-    public var layout: Layout
-  }
+  public typealias StoredTensor = GGUFStoredTensor
 
   /// The Hugging Face tensors a deepseek2 GGUF holds, in the GGUF's order: every GGUF tensor mapped back by
   /// name, stacked experts split per expert, `attn_k_b` + `attn_v_b` joined into `kv_b_proj`.

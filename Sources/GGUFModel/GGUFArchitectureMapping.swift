@@ -27,6 +27,12 @@ public protocol GGUFArchitectureMapping: Sendable {
     -> [GGUFTensorPlan]
   /// `plan` in the order llama.cpp's converter writes it, given the order it reads the checkpoint's tensors in.
   static func converterOrder(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan]
+
+  /// Reading a GGUF of this architecture back as a checkpoint (`validate`, `forward`): the `config.json` its
+  /// metadata describes, and the Hugging Face tensors it holds. Architectures without a reverse map throw
+  /// `.unreadableArchitecture` (the default).
+  static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> JSONObject
+  static func storedTensors(_ tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> [GGUFStoredTensor]
 }
 
 /// Choices that change which GGUF tensors an architecture writes.
@@ -75,7 +81,8 @@ public enum GGUFMappingFailure: Error, Equatable, CustomStringConvertible {
     case .unmappedTensor(let name):
       return "tensor '\(name)' has no GGUF name in the architecture's map (an architecture variant Smelt does not know?)"
     case .unreadableArchitecture(let found):
-      return "the GGUF's general.architecture is '\(found)'; Smelt reads \(DeepSeek2.architecture) GGUFs back as checkpoints (validate, forward) and inspects any GGUF"
+      let readable = GGUFArchitectures.readable.map { $0.architecture }.joined(separator: ", ")
+      return "the GGUF's general.architecture is '\(found)'; Smelt reads \(readable) GGUFs back as checkpoints (validate, forward) and inspects any GGUF"
     case .missingKey(let key):
       return "the GGUF has no usable '\(key)', which its architecture needs"
     case .unknownGGUFTensor(let name):
@@ -91,6 +98,17 @@ public enum GGUFArchitectures {
   public static let writable: [any GGUFArchitectureMapping.Type] = [
     DeepSeek2.self, DeepSeek32.self, GptOss.self, Qwen3Moe.self, Glm4Moe.self, MiniMaxM2.self,
   ]
+
+  /// The architectures whose GGUFs Smelt reads back as checkpoints.
+  public static let readable: [any GGUFArchitectureMapping.Type] = [DeepSeek2.self, Qwen3Moe.self]
+
+  /// The mapping that reads a GGUF whose `general.architecture` is `architecture`.
+  public static func reader(for architecture: String?) throws(GGUFMappingFailure) -> any GGUFArchitectureMapping.Type {
+    guard let found = readable.first(where: { $0.architecture == architecture }) else {
+      throw .unreadableArchitecture(architecture ?? "(none)")
+    }
+    return found
+  }
 
   /// The mapping for the llama.cpp architecture `config`'s family names (`ModelFamily.ggufArchitecture`).
   ///
@@ -124,6 +142,13 @@ public enum GGUFArchitectures {
 
 extension GGUFArchitectureMapping {
   public static var specialTokens: [(kind: String, content: String)] { [] }
+
+  public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> JSONObject {
+    throw .unreadableArchitecture(architecture)
+  }
+  public static func storedTensors(_ tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
+    throw .unreadableArchitecture(architecture)
+  }
 
   /// Throws `.unsupportedArchitecture` unless `config`'s family is `architecture` (this mapping's by default).
   static func requireFamily(_ config: ModelConfig, architecture: String? = nil) throws(GGUFMappingFailure) {

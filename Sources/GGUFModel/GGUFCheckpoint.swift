@@ -7,9 +7,10 @@ import SystemIO
 import TensorCore
 import WeightFormats
 
-/// A deepseek2 GGUF (one file or a `-0000N-of-0000M.gguf` split set) read as the Hugging Face checkpoint it
-/// holds: a `TensorStore` whose tensors carry Hugging Face names (`DeepSeek2.storedTensors`) and whose
-/// `config.json` is rebuilt from the metadata (`DeepSeek2.huggingFaceConfig`), so `validate`, `forward` and
+/// A GGUF of a readable architecture (`GGUFArchitectures.readable`: deepseek2, qwen3moe), one file or a
+/// `-0000N-of-0000M.gguf` split set, read as the Hugging Face checkpoint it holds: a `TensorStore` whose tensors
+/// carry Hugging Face names (the mapping's `storedTensors`) and whose `config.json` is rebuilt from the metadata
+/// (its `huggingFaceConfig`), so `validate`, `forward` and
 /// the one weight decoder read a GGUF exactly as a safetensors checkpoint.
 ///
 /// F32/F16/BF16 tensors are plain tensors; a quantized weight `<module>.weight` is the U8 tensor
@@ -81,10 +82,11 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
     tensorInfos = infos
     ggufIndex = index
     let all = infos.map(\.info)
-    let stored: [DeepSeek2.StoredTensor]
+    let stored: [GGUFStoredTensor]
     do {
-      config = try DeepSeek2.huggingFaceConfig(files[0].metadata, tensors: all)
-      stored = try DeepSeek2.storedTensors(all)
+      let mapping = try GGUFArchitectures.reader(for: files[0].metadata["general.architecture"]?.stringValue)
+      config = try mapping.huggingFaceConfig(files[0].metadata, tensors: all)
+      stored = try mapping.storedTensors(all)
     } catch {
       throw Failure.mapping(error, path: path)
     }
@@ -147,7 +149,7 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
   }
 
   /// The store's name, dtype and shape for a Hugging Face tensor stored as `type`.
-  private static func presentation(of tensor: DeepSeek2.StoredTensor, type: GGMLType, byteCount: Int) throws
+  private static func presentation(of tensor: GGUFStoredTensor, type: GGMLType, byteCount: Int) throws
     -> (String, DType, [Int])
   {
     if let dtype = plainDTypes[type] { return (tensor.name, dtype, tensor.shape) }

@@ -22,6 +22,25 @@ let nextnBlockNames: [(gguf: String, huggingFace: String)] = [
   ("nextn.shared_head_norm.weight", "shared_head.norm.weight"),
 ]
 
+/// One Hugging Face tensor held in a GGUF: the reverse of a mapping's `tensors`.
+public struct GGUFStoredTensor: Sendable, Equatable {
+  public enum Layout: Sendable, Equatable {
+    /// All of GGUF tensor `name`, same element order.
+    case whole(String)
+    /// Expert `index` of the `count` stacked on the outermost dimension of GGUF tensor `name` (a contiguous
+    /// slab of whole rows).
+    case expert(String, index: Int, count: Int)
+    /// `kv_b_proj` `[heads·(nope + v), kvLoraRank]` rebuilt from the MLA halves: per head, rows `0..<nope`
+    /// are `attn_k_b` transposed, rows `nope..<nope + v` are `attn_v_b`.
+    case mlaKeyValue(key: String, value: String, heads: Int, nope: Int, valueHead: Int)
+  }
+  /// The Hugging Face name.
+  public var name: String
+  /// The Hugging Face (PyTorch) shape.
+  public var shape: [Int]
+  public var layout: Layout
+}
+
 /// A tensor plan under construction: each Hugging Face tensor checked against the shape config.json implies
 /// and marked as used, so that `finish` can name the first checkpoint tensor no GGUF tensor took.
 struct TensorPlanBuilder {

@@ -1,5 +1,6 @@
 import Checkpoint
 import GGUF
+import JSON
 
 /// Qwen3-MoE (Qwen3-30B-A3B, 235B-A22B, Coder-480B-A35B) as llama.cpp's `qwen3moe` architecture, in the layout
 /// llama.cpp's converter writes (`conversion/qwen.py` `Qwen3MoeModel` over `Qwen2MoeModel`) and its loader reads
@@ -100,6 +101,95 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
       try b.copy("output.weight", "lm_head.weight", [a.vocabulary, a.hidden])
     }
     return try b.finish()
+  }
+
+  // MARK: reading a GGUF
+
+  /// The Hugging Face tensors a qwen3moe GGUF holds, in the GGUF's order: every tensor mapped back by name, the
+  /// expert stacks split per expert (zero-copy slabs).
+  ///
+  /// - Throws: `.unknownGGUFTensor` for a name outside the map, `.inconsistentGGUFTensor` for a stack that is not 3-D.
+  public static func storedTensors(_ tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
+    let globals = ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight"]
+    let block = Dictionary(uniqueKeysWithValues: blockTensors.map { ($0.gguf, $0.huggingFace) })
+    var stored: [GGUFStoredTensor] = []
+    for tensor in tensors {
+      if let hf = globals[tensor.name] {
+        stored.append(GGUFStoredTensor(name: hf, shape: tensor.shape, layout: .whole(tensor.name)))
+        continue
+      }
+      guard let prefix = blockPrefix(of: tensor.name) else { throw .unknownGGUFTensor(tensor.name) }
+      let leaf = String(tensor.name.dropFirst(prefix.count + 1))
+      let hf = "model.layers.\(prefix.dropFirst(4))."
+      if let name = block[leaf] {
+        stored.append(GGUFStoredTensor(name: hf + name, shape: tensor.shape, layout: .whole(tensor.name)))
+      } else if let stack = expertStackOrder.first(where: { $0.gguf == leaf }) {
+        guard tensor.dimensions.count == 3 else {
+          throw .inconsistentGGUFTensor(tensor.name, reason: "stacked experts need 3 dimensions, it has \(tensor.dimensions)")
+        }
+        let count = tensor.dimensions[2]
+        for expert in 0..<count {
+          stored.append(GGUFStoredTensor(
+            name: hf + "mlp.experts.\(expert).\(stack.projection).weight", shape: [tensor.dimensions[1], tensor.dimensions[0]],
+            layout: .expert(tensor.name, index: expert, count: count)))
+        }
+      } else {
+        throw .unknownGGUFTensor(tensor.name)
+      }
+    }
+    return stored
+  }
+
+  /// The `config.json` of the model a qwen3moe GGUF holds (release schema): the inverse of `hyperparameters`, every
+  /// layer MoE, top-k renormalized (what llama.cpp's qwen3moe computes).
+  public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> JSONObject {
+    let arch = architecture
+    guard metadata["general.architecture"]?.stringValue == arch else {
+      throw .unreadableArchitecture(metadata["general.architecture"]?.stringValue ?? "(none)")
+    }
+    func int(_ key: String) -> Int? { metadata["\(arch).\(key)"]?.integerValue.map { Int($0) } }
+    func need(_ key: String) throws(GGUFMappingFailure) -> Int {
+      guard let value = int(key), value > 0 else { throw .missingKey("\(arch).\(key)") }
+      return value
+    }
+    func number(_ key: String, default value: Double? = nil) throws(GGUFMappingFailure) -> JSONValue {
+      guard let found = metadata["\(arch).\(key)"]?.doubleValue.map({ Double(Float($0)) }) ?? value, let number = JSONNumber(found) else {
+        throw .missingKey("\(arch).\(key)")
+      }
+      return .number(number)
+    }
+    let names = Set(tensors.map(\.name))
+    let hidden = try need("embedding_length"), heads = try need("attention.head_count")
+    let vocabulary: Int
+    if let value = int("vocab_size") {
+      vocabulary = value
+    } else if let embedding = tensors.first(where: { $0.name == "token_embd.weight" }), embedding.dimensions.count == 2 {
+      vocabulary = embedding.dimensions[1]
+    } else {
+      throw .missingKey("\(arch).vocab_size")
+    }
+    var c = JSONObject()
+    c["architectures"] = ["Qwen3MoeForCausalLM"]
+    c["model_type"] = "qwen3_moe"
+    c["vocab_size"] = .number(JSONNumber(vocabulary))
+    c["hidden_size"] = .number(JSONNumber(hidden))
+    c["num_hidden_layers"] = .number(JSONNumber(try need("block_count")))
+    c["num_attention_heads"] = .number(JSONNumber(heads))
+    c["num_key_value_heads"] = .number(JSONNumber(int("attention.head_count_kv") ?? heads))
+    c["head_dim"] = .number(JSONNumber(int("attention.key_length") ?? hidden / heads))
+    if let ff = int("feed_forward_length") { c["intermediate_size"] = .number(JSONNumber(ff)) }
+    c["moe_intermediate_size"] = .number(JSONNumber(try need("expert_feed_forward_length")))
+    c["num_experts"] = .number(JSONNumber(try need("expert_count")))
+    c["num_experts_per_tok"] = .number(JSONNumber(try need("expert_used_count")))
+    c["norm_topk_prob"] = true
+    c["decoder_sparse_step"] = 1
+    c["mlp_only_layers"] = []
+    c["rms_norm_eps"] = try number("attention.layer_norm_rms_epsilon")
+    c["rope_theta"] = try number("rope.freq_base", default: 10_000)
+    c["max_position_embeddings"] = .number(JSONNumber(try need("context_length")))
+    c["tie_word_embeddings"] = .bool(!names.contains("output.weight"))
+    c["hidden_act"] = "silu"
+    return c
   }
 
   /// The converter's order: each tensor when it is read, a layer's expert stacks (down, gate, up) once its last

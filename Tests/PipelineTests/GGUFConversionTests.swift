@@ -2,6 +2,7 @@ import Checkpoint
 import GGML
 import GGUF
 import GGUFModel
+import JSON
 import JobParts
 import Quantization
 import SafeTensors
@@ -311,6 +312,24 @@ import WeightFormats
     let error = #expect(throws: (any Error).self) { _ = try Self.convert(TestPaths.sample("tiny-qwen3-moe-fp8"), to: refused) }
     #expect(error.map { "\($0)" }?.contains("makes layer 0 dense") == true, "\(String(describing: error))")
     #expect(!FileSystem.exists(refused))
+  }
+
+  @Test("a qwen3moe GGUF reads back as the checkpoint it holds: the rebuilt config.json, and every F32 tensor (experts as slabs of their stacks) equal to the source's decoded values")
+  func qwen3MoeReadsBack() throws {
+    let sample = TestPaths.sample("tiny-qwen3-moe")
+    let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-qwen3-moe-f32"), "qwen3-moe-f32.gguf")
+    _ = try Self.convert(sample, to: output) { $0.preset = .allF32 }
+    let gguf = try GGUFCheckpoint(path: output)
+    let config = try #require(gguf.config)
+    #expect(config["architectures"] == ["Qwen3MoeForCausalLM"] && config["num_experts"] == 4 && config["moe_intermediate_size"] == 64)
+    #expect(config["head_dim"] == 64 && config["num_key_value_heads"] == 2 && config["mlp_only_layers"] == [])
+    let source = try Checkpoint.open(sample)
+    let names = source.entries.map(\.name)
+    #expect(Set(gguf.entries.map(\.name)) == Set(names))
+    for name in ["model.layers.1.mlp.experts.3.down_proj.weight", "model.layers.0.self_attn.k_norm.weight", "lm_head.weight"] {
+      let group = try #require(WeightGrouping.groups(of: gguf.entries).first { WeightDecoding.logicalName(of: $0) == name })
+      #expect(try WeightDecoding.decode(group: group, in: gguf).values == (try Self.decoded(name, in: source)), "\(name)")
+    }
   }
 
   @Test("gpt-oss in the plain layout (Smelt's --to bf16 output, experts [E, in, out]) gives the same F32 GGUF as the MXFP4 release")

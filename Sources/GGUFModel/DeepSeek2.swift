@@ -277,15 +277,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
       if let name = huggingFaceByGGUF[leaf] {
         stored.append(StoredTensor(name: hf + name, shape: shape, layout: .whole(tensor.name)))
       } else if let stack = expertStackOrder.first(where: { $0.gguf == leaf }) {
-        guard tensor.dimensions.count == 3 else {
-          throw .inconsistentGGUFTensor(tensor.name, reason: "stacked experts need 3 dimensions, it has \(tensor.dimensions)")
-        }
-        let count = tensor.dimensions[2]
-        for expert in 0..<count {
-          stored.append(StoredTensor(
-            name: hf + "mlp.experts.\(expert).\(stack.projection).weight", shape: [tensor.dimensions[1], tensor.dimensions[0]],
-            layout: .expert(tensor.name, index: expert, count: count)))
-        }
+        stored += try GGUFStoredTensor.experts(of: tensor, hf: hf, projection: stack.projection)
       } else if leaf == keyHalf {
         let valueName = prefix + "." + valueHalf
         guard let value = byName[valueName] else {
@@ -316,15 +308,10 @@ public enum DeepSeek2: GGUFArchitectureMapping {
   /// `expert_gating_func` means softmax; the YaRN multiplier is divided by 0.1 as llama.cpp does).
   public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(Failure) -> JSONObject {
     let arch = architecture
-    guard metadata["general.architecture"]?.stringValue == arch else {
-      throw .unreadableArchitecture(metadata["general.architecture"]?.stringValue ?? "(none)")
-    }
-    func int(_ key: String) -> Int? { metadata["\(arch).\(key)"]?.integerValue.map { Int($0) } }
-    func float(_ key: String) -> Float? { metadata["\(arch).\(key)"]?.doubleValue.map { Float($0) } }
-    func need(_ key: String) throws(Failure) -> Int {
-      guard let value = int(key), value > 0 else { throw .missingKey("\(arch).\(key)") }
-      return value
-    }
+    let m = try ArchitectureMetadata(metadata, architecture: arch)
+    func int(_ key: String) -> Int? { m.int(key) }
+    func float(_ key: String) -> Float? { m.float(key) }
+    func need(_ key: String) throws(Failure) -> Int { try m.need(key) }
     let names = Set(tensors.map(\.name))
     let blocks = try need("block_count")
     let nextn = int("nextn_predict_layers") ?? 0
@@ -342,14 +329,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
       (nope, valueHead) = (try need("attention.key_length") - rope, try need("attention.value_length"))
     }
     guard nope > 0 else { throw .missingKey("\(arch).attention.key_length_mla") }
-    let vocabulary: Int
-    if let value = int("vocab_size") {
-      vocabulary = value
-    } else if let embedding = tensors.first(where: { $0.name == "token_embd.weight" }), embedding.dimensions.count == 2 {
-      vocabulary = embedding.dimensions[1]
-    } else {
-      throw .missingKey("\(arch).vocab_size")
-    }
+    let vocabulary = try m.vocabulary(tensors)
 
     func number(_ value: Float) -> JSONValue { JSONNumber(Double(value)).map { .number($0) } ?? .null }
     var c = JSONObject()

@@ -41,6 +41,56 @@ public struct GGUFStoredTensor: Sendable, Equatable {
   public var layout: Layout
 }
 
+extension GGUFStoredTensor {
+  /// Every expert of the stacked GGUF tensor `tensor` (`ne = [in, out, E]`) as `{hf}mlp.experts.E.{projection}.weight`,
+  /// each a contiguous slab of whole rows.
+  static func experts(of tensor: GGUFTensorInfo, hf: String, projection: String) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
+    guard tensor.dimensions.count == 3 else {
+      throw .inconsistentGGUFTensor(tensor.name, reason: "stacked experts need 3 dimensions, it has \(tensor.dimensions)")
+    }
+    let count = tensor.dimensions[2]
+    return (0..<count).map { expert in
+      GGUFStoredTensor(
+        name: hf + "mlp.experts.\(expert).\(projection).weight", shape: [tensor.dimensions[1], tensor.dimensions[0]],
+        layout: .expert(tensor.name, index: expert, count: count))
+    }
+  }
+}
+
+/// The `{arch}.*` metadata of a GGUF being read back, with the error a missing key gets.
+struct ArchitectureMetadata {
+  let architecture: String
+  let metadata: GGUFMetadata
+
+  /// - Throws: `.unreadableArchitecture` unless the GGUF's `general.architecture` is `architecture`.
+  init(_ metadata: GGUFMetadata, architecture: String) throws(GGUFMappingFailure) {
+    guard metadata["general.architecture"]?.stringValue == architecture else {
+      throw .unreadableArchitecture(metadata["general.architecture"]?.stringValue ?? "(none)")
+    }
+    self.architecture = architecture
+    self.metadata = metadata
+  }
+
+  func int(_ key: String) -> Int? { metadata["\(architecture).\(key)"]?.integerValue.map { Int($0) } }
+  func float(_ key: String) -> Float? { metadata["\(architecture).\(key)"]?.doubleValue.map { Float($0) } }
+  func bool(_ key: String) -> Bool? { metadata["\(architecture).\(key)"]?.boolValue }
+
+  /// The positive integer `{arch}.key`.
+  func need(_ key: String) throws(GGUFMappingFailure) -> Int {
+    guard let value = int(key), value > 0 else { throw .missingKey("\(architecture).\(key)") }
+    return value
+  }
+
+  /// `{arch}.vocab_size`, else the embedding's row count.
+  func vocabulary(_ tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> Int {
+    if let value = int("vocab_size") { return value }
+    if let embedding = tensors.first(where: { $0.name == "token_embd.weight" }), embedding.dimensions.count == 2 {
+      return embedding.dimensions[1]
+    }
+    throw .missingKey("\(architecture).vocab_size")
+  }
+}
+
 /// A tensor plan under construction: each Hugging Face tensor checked against the shape config.json implies
 /// and marked as used, so that `finish` can name the first checkpoint tensor no GGUF tensor took.
 struct TensorPlanBuilder {

@@ -124,15 +124,7 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
       if let name = block[leaf] {
         stored.append(GGUFStoredTensor(name: hf + name, shape: tensor.shape, layout: .whole(tensor.name)))
       } else if let stack = expertStackOrder.first(where: { $0.gguf == leaf }) {
-        guard tensor.dimensions.count == 3 else {
-          throw .inconsistentGGUFTensor(tensor.name, reason: "stacked experts need 3 dimensions, it has \(tensor.dimensions)")
-        }
-        let count = tensor.dimensions[2]
-        for expert in 0..<count {
-          stored.append(GGUFStoredTensor(
-            name: hf + "mlp.experts.\(expert).\(stack.projection).weight", shape: [tensor.dimensions[1], tensor.dimensions[0]],
-            layout: .expert(tensor.name, index: expert, count: count)))
-        }
+        stored += try GGUFStoredTensor.experts(of: tensor, hf: hf, projection: stack.projection)
       } else {
         throw .unknownGGUFTensor(tensor.name)
       }
@@ -143,31 +135,18 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
   /// The `config.json` of the model a qwen3moe GGUF holds (release schema): the inverse of `hyperparameters`, every
   /// layer MoE, top-k renormalized (what llama.cpp's qwen3moe computes).
   public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> JSONObject {
-    let arch = architecture
-    guard metadata["general.architecture"]?.stringValue == arch else {
-      throw .unreadableArchitecture(metadata["general.architecture"]?.stringValue ?? "(none)")
-    }
-    func int(_ key: String) -> Int? { metadata["\(arch).\(key)"]?.integerValue.map { Int($0) } }
-    func need(_ key: String) throws(GGUFMappingFailure) -> Int {
-      guard let value = int(key), value > 0 else { throw .missingKey("\(arch).\(key)") }
-      return value
-    }
+    let m = try ArchitectureMetadata(metadata, architecture: architecture)
+    func int(_ key: String) -> Int? { m.int(key) }
+    func need(_ key: String) throws(GGUFMappingFailure) -> Int { try m.need(key) }
     func number(_ key: String, default value: Double? = nil) throws(GGUFMappingFailure) -> JSONValue {
-      guard let found = metadata["\(arch).\(key)"]?.doubleValue.map({ Double(Float($0)) }) ?? value, let number = JSONNumber(found) else {
-        throw .missingKey("\(arch).\(key)")
+      guard let found = m.float(key).map(Double.init) ?? value, let number = JSONNumber(found) else {
+        throw .missingKey("\(architecture).\(key)")
       }
       return .number(number)
     }
     let names = Set(tensors.map(\.name))
     let hidden = try need("embedding_length"), heads = try need("attention.head_count")
-    let vocabulary: Int
-    if let value = int("vocab_size") {
-      vocabulary = value
-    } else if let embedding = tensors.first(where: { $0.name == "token_embd.weight" }), embedding.dimensions.count == 2 {
-      vocabulary = embedding.dimensions[1]
-    } else {
-      throw .missingKey("\(arch).vocab_size")
-    }
+    let vocabulary = try m.vocabulary(tensors)
     var c = JSONObject()
     c["architectures"] = ["Qwen3MoeForCausalLM"]
     c["model_type"] = "qwen3_moe"

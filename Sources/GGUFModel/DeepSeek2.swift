@@ -2,10 +2,11 @@ import Checkpoint
 import JSON
 import GGUF
 
-/// The DeepSeek-V2/V3 family as llama.cpp's `deepseek2` architecture, in the layout current llama.cpp writes
-/// and loads (`conversion/deepseek.py` `DeepseekV2Model`, `src/models/deepseek2.cpp`). Everything about
-/// this family lives in this one file: the metadata llama.cpp reads, the Hugging Face → GGUF tensor names,
-/// the MLA split of `kv_b_proj`, the stacked routed experts and the MTP (`nextn`) block.
+/// The DeepSeek-V3 family (V3/R1, V3.1, Kimi K2) as llama.cpp's `deepseek2` architecture, in the layout current
+/// llama.cpp writes and loads (`conversion/deepseek.py` `DeepseekV2Model`, `src/models/deepseek2.cpp`): the
+/// metadata llama.cpp reads, the Hugging Face → GGUF tensor names, the MLA split of `kv_b_proj`, the stacked routed
+/// experts and the MTP (`nextn`) block (the parts several architectures share are in `GGUFMappingParts.swift`;
+/// `DeepSeek32` extends this layout with V3.2's indexer), and the reverse map that reads such a GGUF back.
 ///
 /// The traps it handles: `expert_gating_func` must be written (absent means softmax to llama.cpp; V3 scores
 /// with a sigmoid); `rope.scaling.yarn_log_multiplier` is `0.1·mscale_all_dim` (llama.cpp divides by 0.1 on

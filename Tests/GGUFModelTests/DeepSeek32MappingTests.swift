@@ -1,6 +1,5 @@
 import Checkpoint
 import GGUF
-import SafeTensors
 import TestSupport
 import Testing
 
@@ -8,14 +7,11 @@ import Testing
 
 @Suite("deepseek32 mapping")
 struct DeepSeek32MappingTests {
-  static func checkpoint() throws -> Checkpoint { try Checkpoint.open(TestPaths.sample("tiny-deepseek-v3.2-fp8")) }
-  static func shapes() throws -> [String: [Int]] {
-    Dictionary(uniqueKeysWithValues: try checkpoint().entries.map { ($0.name, $0.shape) })
-  }
+  static func sample() throws -> MappingSample { try MappingSample("tiny-deepseek-v3.2-fp8") }
 
   @Test("hyperparameters: deepseek2's keys under the deepseek32 prefix, then the indexer's head count, key length and top-k")
   func hyperparameters() throws {
-    let config = try #require(try Self.checkpoint().config)
+    let config = try Self.sample().config
     let m = try DeepSeek32.hyperparameters(config, fileType: .mostlyQ4_K_M)
     let mla = try DeepSeek2.keys(config, options: GGUFMappingOptions(), fileType: .mostlyQ4_K_M, architecture: "deepseek32").metadata
     #expect(m.keys == mla.keys + ["deepseek32.attention.indexer.head_count", "deepseek32.attention.indexer.key_length", "deepseek32.attention.indexer.top_k"])
@@ -28,8 +24,8 @@ struct DeepSeek32MappingTests {
 
   @Test("tensors: deepseek2's MLA layout plus five indexer tensors per block (wq_b, wk, k_norm weight and bias, weights_proj)")
   func tensors() throws {
-    let config = try #require(try Self.checkpoint().config)
-    let plan = try DeepSeek32.tensors(config, shapes: try Self.shapes())
+    let config = try Self.sample().config
+    let plan = try DeepSeek32.tensors(config, shapes: try Self.sample().shapes)
     let byName = Dictionary(uniqueKeysWithValues: plan.map { ($0.name, $0) })
     for layer in 0..<2 {
       let blk = "blk.\(layer).indexer.", hf = "model.layers.\(layer).self_attn.indexer."
@@ -45,10 +41,10 @@ struct DeepSeek32MappingTests {
 
   @Test("a DeepSeek-V3 checkpoint is not deepseek32, and a V3.2 one lacking indexer fields is named")
   func refusals() throws {
-    let v3 = try #require(try Checkpoint.open(TestPaths.sample("tiny-deepseek-v3-fp8")).config)
+    let v3 = try MappingSample("tiny-deepseek-v3-fp8").config
     #expect(throws: GGUFMappingFailure.unsupportedArchitecture(found: ["DeepseekV3ForCausalLM"])) { try DeepSeek32.hyperparameters(v3) }
-    var config = try #require(try Self.checkpoint().config)
+    var config = try Self.sample().config
     config.indexTopk = nil
-    #expect(throws: GGUFMappingFailure.missingField("index_topk")) { try DeepSeek32.tensors(config, shapes: try Self.shapes()) }
+    #expect(throws: GGUFMappingFailure.missingField("index_topk")) { try DeepSeek32.tensors(config, shapes: try Self.sample().shapes) }
   }
 }

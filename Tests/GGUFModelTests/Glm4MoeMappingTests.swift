@@ -1,6 +1,5 @@
 import Checkpoint
 import GGUF
-import SafeTensors
 import TestSupport
 import Testing
 
@@ -8,18 +7,11 @@ import Testing
 
 @Suite("glm4moe mapping")
 struct Glm4MoeMappingTests {
-  static let sample = "tiny-glm4-moe-fp8"
-
-  static func checkpoint() throws -> Checkpoint { try Checkpoint.open(TestPaths.sample(sample)) }
-
-  /// The sample's logical weight shapes (FP8 scales listed too: they belong to their weights).
-  static func shapes() throws -> [String: [Int]] {
-    Dictionary(uniqueKeysWithValues: try checkpoint().entries.map { ($0.name, $0.shape) })
-  }
+  static func sample() throws -> MappingSample { try MappingSample("tiny-glm4-moe-fp8") }
 
   @Test("hyperparameters: the converter's TextModel keys, then rope width (head_dim x partial_rotary_factor), experts, sigmoid gating, scale, norm and NextN count")
   func hyperparameters() throws {
-    let config = try #require(try Self.checkpoint().config)
+    let config = try Self.sample().config
     let m = try Glm4Moe.hyperparameters(config, fileType: .mostlyQ4_K_M)
     let expected: [(String, GGUFValue)] = [
       ("general.architecture", .string("glm4moe")),
@@ -45,8 +37,8 @@ struct Glm4MoeMappingTests {
 
   @Test("tensors: a dense leading layer, MoE with router bias and shared expert, the NextN layer with its own attention and experts; --drop-mtp leaves it out")
   func tensors() throws {
-    let config = try #require(try Self.checkpoint().config)
-    let plan = try Glm4Moe.tensors(config, shapes: try Self.shapes())
+    let config = try Self.sample().config
+    let plan = try Glm4Moe.tensors(config, shapes: try Self.sample().shapes)
     #expect(plan.count == 3 + 14 + 19 + 25)
     let byName = Dictionary(uniqueKeysWithValues: plan.map { ($0.name, $0) })
     #expect(byName["blk.0.ffn_gate.weight"]?.source == .tensor("model.layers.0.mlp.gate_proj.weight"))
@@ -60,7 +52,7 @@ struct Glm4MoeMappingTests {
     #expect(byName["blk.0.ffn_norm.weight"] == nil, "GLM's post-attention norm is post_attention_norm")
 
     let options = GGUFMappingOptions(keepMTP: false)
-    let trunk = try Glm4Moe.tensors(config, shapes: try Self.shapes(), options: options)
+    let trunk = try Glm4Moe.tensors(config, shapes: try Self.sample().shapes, options: options)
     #expect(trunk.count == 3 + 14 + 19 && !trunk.contains { $0.name.hasPrefix("blk.2.") })
     let metadata = try Glm4Moe.hyperparameters(config, options: options)
     #expect(metadata["glm4moe.block_count"] == .uint32(2) && metadata["glm4moe.nextn_predict_layers"] == nil)
@@ -68,7 +60,7 @@ struct Glm4MoeMappingTests {
 
   @Test("what llama.cpp's glm4moe would compute differently is refused: another router function, a dense layer after MoE layers")
   func refusals() throws {
-    let config = try #require(try Self.checkpoint().config)
+    let config = try Self.sample().config
     var softmax = config
     softmax.scoringFunc = "softmax"
     #expect(throws: GGUFMappingFailure.invalidField("scoring_func", reason: "is 'softmax'; llama.cpp's glm4moe routes with a sigmoid")) {
@@ -77,8 +69,8 @@ struct Glm4MoeMappingTests {
     var interleaved = config
     interleaved.firstKDenseReplace = 0
     interleaved.moeLayerFreq = 2
-    #expect(throws: GGUFMappingFailure.self) { try Glm4Moe.tensors(interleaved, shapes: try Self.shapes()) }
-    var shapes = try Self.shapes()
+    #expect(throws: GGUFMappingFailure.self) { try Glm4Moe.tensors(interleaved, shapes: try Self.sample().shapes) }
+    var shapes = try Self.sample().shapes
     shapes.removeValue(forKey: "model.layers.1.mlp.gate.e_score_correction_bias")
     #expect(throws: GGUFMappingFailure.missingTensor("model.layers.1.mlp.gate.e_score_correction_bias")) {
       try Glm4Moe.tensors(config, shapes: shapes)

@@ -1,6 +1,5 @@
 import Checkpoint
 import GGUF
-import SafeTensors
 import TestSupport
 import Testing
 
@@ -8,14 +7,11 @@ import Testing
 
 @Suite("minimax-m2 mapping")
 struct MiniMaxM2MappingTests {
-  static func checkpoint() throws -> Checkpoint { try Checkpoint.open(TestPaths.sample("tiny-minimax-m2-fp8")) }
-  static func shapes() throws -> [String: [Int]] {
-    Dictionary(uniqueKeysWithValues: try checkpoint().entries.map { ($0.name, $0.shape) })
-  }
+  static func sample() throws -> MappingSample { try MappingSample("tiny-minimax-m2-fp8") }
 
   @Test("hyperparameters: the converter's TextModel keys (sigmoid gating from scoring_func), then the expert width and rotary_dim")
   func hyperparameters() throws {
-    let config = try #require(try Self.checkpoint().config)
+    let config = try Self.sample().config
     let m = try MiniMaxM2.hyperparameters(config, fileType: .mostlyQ4_K_M)
     let expected: [(String, GGUFValue)] = [
       ("general.architecture", .string("minimax-m2")),
@@ -36,8 +32,8 @@ struct MiniMaxM2MappingTests {
 
   @Test("tensors: QK-norm over all heads, router with its bias, Mixtral-named experts stacked w1 = gate, w3 = up, w2 = down, written gate, down, up")
   func tensors() throws {
-    let config = try #require(try Self.checkpoint().config)
-    let shapes = try Self.shapes()
+    let config = try Self.sample().config
+    let shapes = try Self.sample().shapes
     let plan = try MiniMaxM2.tensors(config, shapes: shapes)
     #expect(plan.count == 3 + 2 * 13)
     let byName = Dictionary(uniqueKeysWithValues: plan.map { ($0.name, $0) })
@@ -53,7 +49,7 @@ struct MiniMaxM2MappingTests {
 
   @Test("what llama.cpp's minimax-m2 cannot load or computes differently is refused: no QK-norm, no router bias, tied embeddings")
   func refusals() throws {
-    let config = try #require(try Self.checkpoint().config)
+    let config = try Self.sample().config
     var noNorm = config
     noNorm.useQkNorm = false
     #expect(throws: GGUFMappingFailure.invalidField("use_qk_norm", reason: "is false; llama.cpp's minimax-m2 requires the QK-norm tensors")) {
@@ -61,7 +57,7 @@ struct MiniMaxM2MappingTests {
     }
     var noBias = config
     noBias.useRoutingBias = false
-    #expect(throws: GGUFMappingFailure.self) { try MiniMaxM2.tensors(noBias, shapes: try Self.shapes()) }
+    #expect(throws: GGUFMappingFailure.self) { try MiniMaxM2.tensors(noBias, shapes: try Self.sample().shapes) }
     var tied = config
     tied.tieWordEmbeddings = true
     #expect(throws: GGUFMappingFailure.self) { try MiniMaxM2.quantizeModel(tied) }

@@ -60,7 +60,7 @@ let package = Package(
       name: "WeightFormats", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "Quantization", "GGML"],
       swiftSettings: optimizedKernels),
     .target(
-      name: "GGUFModel", dependencies: ["TensorCore", "GGML", "GGUF", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],
+      name: "GGUFModel", dependencies: ["CMath", "TensorCore", "GGML", "GGUF", "JSON", "SystemIO", "SafeTensors", "Checkpoint", "WeightFormats"],
       swiftSettings: common),
     .target(
       name: "Checkpoint", dependencies: ["TensorCore", "JSON", "SystemIO", "SafeTensors", "WeightFormats"],
@@ -136,7 +136,7 @@ let package = Package(
       resources: [.copy("Golden")], swiftSettings: common),
     .testTarget(name: "JobPartsTests", dependencies: ["JobParts", "TensorCore", "SystemIO", "TestSupport"], swiftSettings: common),
     .testTarget(
-      name: "PipelineTests", dependencies: ["Pipeline", "WeightFormats", "JobParts", "GGML", "GGUF", "GGUFModel", "TestSupport"],
+      name: "PipelineTests", dependencies: ["CMath", "Pipeline", "WeightFormats", "JobParts", "GGML", "GGUF", "GGUFModel", "TestSupport"],
       swiftSettings: common),
     .testTarget(name: "ShardingTests", dependencies: ["Sharding", "WeightFormats"], swiftSettings: common),
     .testTarget(

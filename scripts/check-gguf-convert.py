@@ -23,6 +23,8 @@ import gguf
 import llama_cpp
 
 smelt, quantize, work = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+# The venv with torch and transformers (llama.cpp's converter, transformers' forward pass) and llama.cpp's source.
+reference_python, llama_source = sys.argv[4], sys.argv[5]
 repo = Path(__file__).resolve().parent.parent
 PRESETS = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m",
            "q5_k_s", "q5_k_m", "q6_k", "iq4_nl", "mxfp4_moe"]
@@ -89,6 +91,59 @@ def against_llama_quantize(sample, src, base, presets):
         compare(ours, ref, f"{sample} {preset}")
         written.append(ours.name)
     return written
+
+
+def against_converter(sample, ours_path, rounded_to_bf16=()):
+    """Smelt's F32 GGUF of `sample` against llama.cpp's own convert_hf_to_gguf.py run on the same safetensors
+    (scripts/llama-convert-reference.py: the converter's code with its vocabulary step writing
+    tokenizer.ggml.model = none): the same tensors in the same order with the same types, shapes and data bytes,
+    and the same `general.architecture` and `{arch}.*` keys in the same order with the same values. Smelt also
+    writes `{arch}.vocab_size` when a checkpoint has no tokenizer (llama.cpp sizes the vocabulary by it then); the
+    converter's cosmetic `general.name` / `type` / `size_label` are not compared. `rounded_to_bf16`: tensors whose
+    values Smelt decodes as compressed-tensors does (the int4 product rounded to the BF16 scale dtype) while the
+    converter keeps the exact F32 product: Smelt's must be the converter's rounded to nearest even BF16."""
+    ref_path = work / f"{sample}.converter.gguf"
+    run(reference_python, repo / "scripts/llama-convert-reference.py", llama_source, repo / "samples" / sample, ref_path)
+    reader, of, ot = read(ours_path)
+    _, rf, rt = read(ref_path)
+    arch = of["general.architecture"]
+    keys = lambda fields: [k for k in fields if k == "general.architecture" or k.startswith(arch + ".")]
+    ours_keys, ref_keys = keys(of), keys(rf)
+    if f"{arch}.vocab_size" not in ref_keys and of.get("tokenizer.ggml.model") == "none":
+        ours_keys.remove(f"{arch}.vocab_size")
+    bad = []
+    if ours_keys != ref_keys:
+        bad.append(f"keys {[k for k in ours_keys if k not in ref_keys]} / converter's {[k for k in ref_keys if k not in ours_keys]}"
+                   if set(ours_keys) != set(ref_keys) else "key order differs")
+    bad += [f"{k}: {of[k]} vs converter {rf[k]}" for k in ours_keys if k in rf and of[k] != rf[k]]
+    if list(ot) != list(rt):
+        bad.append(f"tensor names or order differ: {[n for n in ot if n not in rt][:3]} / {[n for n in rt if n not in ot][:3]}"
+                   if set(ot) != set(rt) else "tensor order differs")
+    rounded = 0
+    for name in rt:
+        if name not in ot:
+            continue
+        a, b = ot[name], rt[name]
+        if a.tensor_type != b.tensor_type or list(a.shape) != list(b.shape):
+            bad.append(f"{name}: {a.tensor_type.name}{list(a.shape)} vs converter {b.tensor_type.name}{list(b.shape)}")
+        elif a.data.tobytes() != b.data.tobytes():
+            exact = np.asarray(b.data, dtype=np.float32)
+            bits = exact.view(np.uint32).astype(np.uint64)
+            bf16 = (((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
+            if name in rounded_to_bf16 and np.array_equal(np.asarray(a.data), bf16):
+                rounded += 1
+            else:
+                bad.append(f"{name} ({a.tensor_type.name}): data bytes differ (max |diff| "
+                           f"{np.abs(np.asarray(a.data, dtype=np.float64) - exact).max():.3g})")
+    if rounded != len(rounded_to_bf16):
+        bad.append(f"{len(rounded_to_bf16)} tensors expected to be the converter's rounded to BF16, {rounded} are")
+    if bad:
+        failures.append(f"{sample} vs llama.cpp's converter: " + "; ".join(bad[:6]))
+        print(f"   {sample} F32: DIFFERS from llama.cpp's converter ({len(bad)} differences)")
+    else:
+        extra = f"; {rounded} int4 expert stacks = the converter's rounded to BF16" if rounded else ""
+        print(f"   {sample} F32: identical to llama.cpp's convert_hf_to_gguf.py ({len(rt)} tensors, "
+              f"{len(ref_keys)} architecture keys{extra})")
 
 
 def check_gguf_py(path, label):
@@ -162,13 +217,34 @@ for sample, base in [("tiny-deepseek-v3", "bf16"), ("tiny-deepseek-v3-fp8", "f32
         print(f"   llama.cpp runs {name}: KLD vs F32 {kld:.5f}, top-1 {top1 * 100:.0f}%")
 
 
-def llama_runs_pair(f32, quantized, src, sample, vocab_size, token_count=len(TOKENS)):
+def llama_agrees_with_transformers(f32, src, label, tokens):
+    """llama.cpp's logits of the F32 GGUF `f32` against transformers' own model class run on the safetensors `src`
+    (scripts/transformers-logits.py, float32 on the CPU) to <= 1e-3 relative: for an architecture Smelt has no
+    forward pass of."""
+    reference = llama_logits(f32, tokens)
+    out = work / f"{src.name}.transformers-logits.npy"
+    run(reference_python, repo / "scripts/transformers-logits.py", src, ",".join(map(str, tokens)), out)
+    theirs = np.load(out)
+    relative = np.abs(theirs - reference).max() / np.abs(theirs).max()
+    print(f"   llama.cpp on {f32.name} vs transformers on {src.name}: max |diff| / max |logit| = {relative:.2e}")
+    if not relative <= 1e-3:
+        failures.append(f"{label}: llama.cpp's logits of the F32 GGUF differ from transformers' by {relative:.2e} relative")
+    return reference
+
+
+def llama_runs_pair(f32, quantized, src, sample, vocab_size, token_count=len(TOKENS), reference="smelt"):
     """gguf-py reads both files; llama.cpp runs both on the first `token_count` tokens, the F32 file's logits equal
-    `smelt forward` of the safetensors `src`, and the quantized file's KLD and top-1 against it are printed."""
+    `smelt forward` of the safetensors `src` (`reference="transformers"`: transformers' forward of it; None: not
+    compared), and the quantized file's KLD and top-1 against it are printed."""
     for path in (f32, quantized):
         check_gguf_py(path, path.name)
     tokens = [t % vocab_size for t in TOKENS[:token_count]]
-    reference = llama_agrees_with_forward(f32, src, sample, tokens)
+    if reference == "smelt":
+        reference = llama_agrees_with_forward(f32, src, sample, tokens)
+    elif reference == "transformers":
+        reference = llama_agrees_with_transformers(f32, src, sample, tokens)
+    else:
+        reference = llama_logits(f32, tokens)
     logits = llama_logits(quantized, tokens)
     p, q = log_softmax(reference), log_softmax(logits)
     print(f"   llama.cpp runs {quantized.name}: KLD vs F32 {float((np.exp(p) * (p - q)).sum(axis=-1).mean()):.5f}, "
@@ -201,6 +277,7 @@ src = repo / "samples" / sample
 print(f"== {sample}")
 f32, q4 = work / f"{sample}-f32.gguf", work / f"{sample}-q4_0.gguf"
 run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
+against_converter(sample, f32, rounded_to_bf16={f"blk.1.ffn_{p}_exps.weight" for p in ("gate", "up", "down")})
 report = json.loads(run(smelt, "convert", src, q4, "--to", "gguf-q4_0", "--json", "--quiet"))
 repacked = {t["name"]: t for t in report["repacked"]}
 header, tensor = read_safetensors(src / "model.safetensors")
@@ -325,6 +402,7 @@ for sample, token_count in [("tiny-qwen3-moe", 12), ("tiny-glm4-moe-fp8", 12), (
     print(f"== {sample}")
     f32 = work / f"{sample}-f32.gguf"
     run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
+    against_converter(sample, f32)
     for name in against_llama_quantize(sample, src, f32, PRESETS):
         check_gguf_py(work / name, name)
     config = json.loads((src / "config.json").read_text())
@@ -332,6 +410,26 @@ for sample, token_count in [("tiny-qwen3-moe", 12), ("tiny-glm4-moe-fp8", 12), (
     if sample == "tiny-qwen3-moe":
         # qwen3moe GGUFs read back as checkpoints: `smelt forward` of the F32 GGUF itself equals llama.cpp's.
         llama_agrees_with_forward(f32, f32, sample, [t % config["vocab_size"] for t in TOKENS])
+
+# Qwen3.5-MoE (BF16 release: fused 3-D experts, per-expert MTP experts; FP8 release: per-expert with BF16 scales)
+# as llama.cpp's qwen35moe — Gated DeltaNet layers with two key heads for four value heads, so the converter's
+# value-head reordering moves rows and columns; gated full attention; shared expert with its gate; the MTP block:
+#  (a) the F32 file equal to llama.cpp's own converter's (`against_converter`: its 1 + w norms, -exp(A_log),
+#      squeezed conv1d, tiled value heads; the FP8 sample dequantized by each);
+#  (b) every preset byte-identical to llama-quantize of Smelt's F32 GGUF; gguf-py reads and dequantizes every file;
+#  (c) llama.cpp runs the F32 and Q4_K_M files; the BF16 sample's F32 logits equal transformers' own
+#      Qwen3_5MoeForConditionalGeneration (Smelt has no forward pass of Gated DeltaNet).
+for sample in ["tiny-qwen3.5-moe", "tiny-qwen3.5-moe-fp8"]:
+    src = repo / "samples" / sample
+    print(f"== {sample}")
+    f32 = work / f"{sample}-f32.gguf"
+    run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
+    against_converter(sample, f32)
+    for name in against_llama_quantize(sample, src, f32, PRESETS):
+        check_gguf_py(work / name, name)
+    config = json.loads((src / "config.json").read_text())["text_config"]
+    llama_runs_pair(f32, work / f"{sample}-q4_k_m.gguf", src, sample, config["vocab_size"],
+                    reference="transformers" if sample == "tiny-qwen3.5-moe" else None)
 
 if failures:
     print("\n".join("FAIL: " + f for f in failures))

@@ -210,7 +210,9 @@ def meta_state(model_type: str, cfg: dict, cls_name: str = "AutoModelForCausalLM
     import torch
     import transformers
     skip = ("model_type", "quantization_config", "architectures", "rotary_dim")
-    fields = {k: v for k, v in cfg.items() if k not in skip}
+    # A deep copy: transformers' config classes edit nested dicts in place (they add rope_theta to rope_scaling),
+    # and the sample configs share them (DEEPSEEK_TINY's rope_scaling is Kimi's too).
+    fields = json.loads(json.dumps({k: v for k, v in cfg.items() if k not in skip}))
     for sub in ("text_config", "vision_config"):
         if sub in fields:
             fields[sub] = {k: v for k, v in fields[sub].items() if k != "quantization_config"}
@@ -714,7 +716,7 @@ QWEN35_TEXT = {
     "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": None, "eos_token_id": 1, "head_dim": 32,
     "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02,
     "layer_types": ["linear_attention", "full_attention"], "linear_conv_kernel_dim": 4, "linear_key_head_dim": 32,
-    "linear_num_key_heads": 1, "linear_num_value_heads": 2, "linear_value_head_dim": 32,
+    "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_value_head_dim": 32,
     "max_position_embeddings": 32768, "model_type": "qwen3_5_moe_text", "moe_intermediate_size": 64,
     "mtp_num_hidden_layers": 1, "num_attention_heads": 2, "num_experts": 4, "num_experts_per_tok": 2,
     "num_hidden_layers": 2, "num_key_value_heads": 1, "rms_norm_eps": 1e-06,

@@ -68,6 +68,15 @@ public struct ModelConfig: Sendable {
   public var partialRotaryFactor: Double?
   /// MiniMax-M2: `rotary_dim`, the rotated channels per head.
   public var rotaryDim: Int?
+  /// Qwen3.5 / Qwen3-Next: `rope_parameters.mrope_section` (or `rope_scaling.mrope_section`), the rotary pairs of
+  /// the temporal, height and width positions of multimodal RoPE.
+  public var mropeSection: [Int]?
+  /// Qwen3.5 / Qwen3-Next Gated DeltaNet (`linear_attention` layers): conv kernel, head counts and widths.
+  public var linearAttention: LinearAttention?
+  /// Qwen3.5 / Qwen3-Next: `full_attention_interval` (every n-th layer is full attention).
+  public var fullAttentionInterval: Int?
+  /// Qwen3.5: `mtp_num_hidden_layers`, the decoder layers of its MTP module.
+  public var mtpNumHiddenLayers: Int?
   public var ropeInterleave: Bool?
   public var maxPositionEmbeddings: Int?
   public var numNextnPredictLayers: Int?
@@ -99,6 +108,23 @@ public struct ModelConfig: Sendable {
   public var swigluAlpha: Double?
   /// `quantization_config`, if present (top level, or inside `text_config`).
   public var quantizationConfig: QuantizationConfig?
+
+  /// The Gated DeltaNet fields (`linear_*`) of a Qwen3.5 / Qwen3-Next config; present when `linear_num_value_heads` is.
+  public struct LinearAttention: Sendable, Equatable {
+    public var convKernel: Int?
+    public var keyHeads: Int?
+    public var keyHeadDim: Int?
+    public var valueHeads: Int
+    public var valueHeadDim: Int?
+
+    public init(convKernel: Int?, keyHeads: Int?, keyHeadDim: Int?, valueHeads: Int, valueHeadDim: Int?) {
+      self.convKernel = convKernel
+      self.keyHeads = keyHeads
+      self.keyHeadDim = keyHeadDim
+      self.valueHeads = valueHeads
+      self.valueHeadDim = valueHeadDim
+    }
+  }
 
   /// YaRN (or other) RoPE scaling parameters.
   public struct RopeScaling: Sendable, Equatable {
@@ -240,6 +266,14 @@ public struct ModelConfig: Sendable {
     swigluLimit = try reader.double("swiglu_limit")
     swigluAlpha = try reader.double("swiglu_alpha")
     rotaryDim = try reader.int("rotary_dim")
+    fullAttentionInterval = try reader.int("full_attention_interval")
+    mtpNumHiddenLayers = try reader.int("mtp_num_hidden_layers")
+    if let valueHeads = try reader.int("linear_num_value_heads") {
+      linearAttention = LinearAttention(
+        convKernel: try reader.int("linear_conv_kernel_dim"), keyHeads: try reader.int("linear_num_key_heads"),
+        keyHeadDim: try reader.int("linear_key_head_dim"), valueHeads: valueHeads,
+        valueHeadDim: try reader.int("linear_value_head_dim"))
+    }
 
     // RoPE: the release keys, then transformers ≥ 5's `rope_parameters`; both present must agree.
     let releaseTheta = try reader.double("rope_theta")
@@ -247,7 +281,10 @@ public struct ModelConfig: Sendable {
     if let block = try reader.object("rope_scaling") {
       scaling = try ModelConfig.ropeBlock(FieldReader(object: block, path: path, prefix: reader.prefix + "rope_scaling."))
     }
-    var theta = releaseTheta
+    // transformers (and llama.cpp's converter, which reads the config through it) take a `rope_theta` inside
+    // `rope_scaling` over the top-level one: two different values are refused like any other schema clash.
+    try ModelConfig.agree(releaseTheta, scaling?.theta, "rope_theta", reader.prefix + "rope_scaling.rope_theta", path, reader.prefix)
+    var theta = releaseTheta ?? scaling?.theta
     var partial = try reader.double("partial_rotary_factor")
     ropeFromParameters = false
     ropeParametersByKind = nil
@@ -279,6 +316,12 @@ public struct ModelConfig: Sendable {
     }
     ropeTheta = theta
     ropeScaling = scaling
+    mropeSection = nil
+    for field in ["rope_parameters", "rope_scaling"] where mropeSection == nil {
+      if let block = try reader.object(field), ropeParametersByKind == nil || field == "rope_scaling" {
+        mropeSection = try FieldReader(object: block, path: path, prefix: reader.prefix + field + ".").ints("mrope_section")
+      }
+    }
     partialRotaryFactor = partial
 
     // quantization_config at the top level, or (Kimi K2.5) inside text_config.

@@ -86,10 +86,12 @@ public enum DeepSeek2: GGUFArchitectureMapping {
   {
     let g = try Geometry(config, options: options, architecture: architecture)
     var m = ArchitectureKeys(architecture)
-    // TextModel.set_gguf_parameters (MLA is written as MQA with one wide KV head)
+    // TextModel.set_gguf_parameters (MLA is written as MQA with one wide KV head). The converter reads config.json
+    // through transformers, whose DeepSeek-V3/V3.2 configs fill `head_dim` = `qk_rope_head_dim`: so key_length and
+    // value_length take their place here, their values set below.
     try m.textModel(
       config, blockCount: g.blockCount, hidden: g.hidden, feedForward: g.intermediate, heads: g.heads, kvHeads: 1,
-      experts: g.experts, headDim: config.headDim, rmsEpsilon: 1e-6, fileType: fileType)
+      experts: g.experts, headDim: config.headDim ?? g.rope, rmsEpsilon: 1e-6, fileType: fileType)
 
     // DeepseekV2Model.set_gguf_parameters
     m.u32("leading_dense_block_count", g.denseLayers)

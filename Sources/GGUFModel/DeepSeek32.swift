@@ -34,6 +34,8 @@ public enum DeepSeek32: GGUFArchitectureMapping {
     _ config: ModelConfig, options: GGUFMappingOptions = GGUFMappingOptions(), fileType: LlamaFileType? = nil
   ) throws(GGUFMappingFailure) -> GGUFMetadata {
     var m = try DeepSeek2.keys(config, options: options, fileType: fileType, architecture: architecture)
+    // DeepseekV32Model writes the config's count whenever it has one, 0 included (deepseek2's keys only a positive one).
+    if options.keepMTP, let layers = config.numNextnPredictLayers { m.u32("nextn_predict_layers", max(0, layers)) }
     let indexer = try Indexer(config)
     m.u32("attention.indexer.head_count", indexer.heads)
     m.u32("attention.indexer.key_length", indexer.headDim)

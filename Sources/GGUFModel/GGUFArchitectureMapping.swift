@@ -96,7 +96,7 @@ public enum GGUFMappingFailure: Error, Equatable, CustomStringConvertible {
 /// The GGUF architectures Smelt writes.
 public enum GGUFArchitectures {
   public static let writable: [any GGUFArchitectureMapping.Type] = [
-    DeepSeek2.self, DeepSeek32.self, GptOss.self, Qwen3Moe.self, Glm4Moe.self, MiniMaxM2.self,
+    DeepSeek2.self, DeepSeek32.self, GptOss.self, Qwen3Moe.self, Qwen35Moe.self, Glm4Moe.self, MiniMaxM2.self,
   ]
 
   /// The architectures whose GGUFs Smelt reads back as checkpoints.
@@ -179,7 +179,7 @@ extension GGUFArchitectureMapping {
     }
     func key(_ tensor: GGUFTensorPlan) -> (Int, Int) {
       switch tensor.source {
-      case .tensor(let name), .fusedExperts(let name, _, _, _): return (position[name] ?? Int.max, 0)
+      case .tensor(let name), .fusedExperts(let name, _, _, _), .tiledValueHeads(let name, _): return (position[name] ?? Int.max, 0)
       case .mlaKeyHalf(let name, _, _, _): return (position[name] ?? Int.max, 0)
       case .mlaValueHalf(let name, _, _, _): return (position[name] ?? Int.max, 1)
       case .stacked:

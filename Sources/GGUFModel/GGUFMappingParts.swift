@@ -114,29 +114,60 @@ struct TensorPlanBuilder {
 
   mutating func append(_ tensor: GGUFTensorPlan) { plan.append(tensor) }
 
-  /// GGUF tensor `gguf` = Hugging Face tensor `hf` of shape `expected`, same bytes (`ne` reversed).
-  mutating func copy(_ gguf: String, _ hf: String, _ expected: [Int]) throws(GGUFMappingFailure) {
+  /// GGUF tensor `gguf` = Hugging Face tensor `hf` of shape `expected`, same bytes (`ne` reversed, or `dimensions`
+  /// where the converter squeezes a unit dimension), after `transform`.
+  mutating func copy(
+    _ gguf: String, _ hf: String, _ expected: [Int], dimensions: [Int]? = nil, transform: ElementTransform? = nil
+  ) throws(GGUFMappingFailure) {
     try check(hf, expected)
-    plan.append(GGUFTensorPlan(name: gguf, dimensions: expected.reversed(), source: .tensor(hf)))
+    plan.append(GGUFTensorPlan(name: gguf, dimensions: dimensions ?? expected.reversed(), source: .tensor(hf), transform: transform))
   }
 
-  /// The one-to-one tensors `names` of block `layer` (`blk.N.` ← `model.layers.N.`), each of its shape in `shapes`
-  /// (by GGUF leaf); an optional one the checkpoint lacks is left out.
-  mutating func copyBlock(_ layer: Int, _ names: [BlockTensor], shapes expected: [String: [Int]]) throws(GGUFMappingFailure) {
-    let hf = "model.layers.\(layer).", blk = "blk.\(layer)."
+  /// Like `copy`, with the value heads along one axis moved by `reorder` (a plain copy when it moves nothing).
+  mutating func copy(
+    _ gguf: String, _ hf: String, _ expected: [Int], reorder: HeadReorder, dimensions: [Int]? = nil, transform: ElementTransform? = nil
+  ) throws(GGUFMappingFailure) {
+    try copy(gguf, hf, expected, dimensions: dimensions, transform: transform)
+    if !reorder.isIdentity { plan[plan.count - 1].source = .tiledValueHeads(hf, reorder) }
+  }
+
+  /// The one-to-one tensors `names` of block `layer` (`blk.N.` ← `model.layers.N.`, or `hf`), each of its shape in
+  /// `shapes` (by GGUF leaf); an optional one the checkpoint lacks is left out.
+  mutating func copyBlock(
+    _ layer: Int, _ names: [BlockTensor], shapes expected: [String: [Int]], from hf: String? = nil
+  ) throws(GGUFMappingFailure) {
+    let hf = hf ?? "model.layers.\(layer).", blk = "blk.\(layer)."
     for tensor in names where !tensor.optional || has(hf + tensor.huggingFace) {
       guard let shape = expected[tensor.gguf] else { preconditionFailure("no shape for \(tensor.gguf)") }
-      try copy(blk + tensor.gguf, hf + tensor.huggingFace, shape)
+      try copy(blk + tensor.gguf, hf + tensor.huggingFace, shape, transform: tensor.transform)
     }
   }
 
   /// A layer's routed experts `{hf}{container}.E.{projection}.weight` stacked into `{blk}ffn_*_exps.weight`, in the
   /// order of `stacks` (`expertStackOrder`: `mlp.experts.E.{down,gate,up}_proj`): gate/up `[intermediate, hidden]`,
   /// down `[hidden, intermediate]` per expert.
+  ///
+  /// A layer stored fused, as transformers ≥ 5 saves it (`{hf}mlp.experts.gate_up_proj [E, 2·intermediate, hidden]`,
+  /// gate rows first, and `down_proj [E, hidden, intermediate]`), is read from those two tensors instead.
   mutating func stackExperts(
     hf: String, blk: String, experts: Int, hidden: Int, intermediate: Int, container: String = "mlp.experts",
     stacks: [(gguf: String, projection: String)] = expertStackOrder
   ) throws(GGUFMappingFailure) {
+    let fusedGateUp = hf + "\(container).gate_up_proj", fusedDown = hf + "\(container).down_proj"
+    if has(fusedGateUp) {
+      try check(fusedGateUp, [experts, 2 * intermediate, hidden])
+      try check(fusedDown, [experts, hidden, intermediate])
+      for (gguf, _) in stacks {
+        let (name, offset, dimensions) =
+          switch gguf {
+          case "ffn_down_exps.weight": (fusedDown, 0, [intermediate, hidden, experts])
+          case "ffn_gate_exps.weight": (fusedGateUp, 0, [hidden, intermediate, experts])
+          default: (fusedGateUp, intermediate, [hidden, intermediate, experts])
+          }
+        plan.append(GGUFTensorPlan(name: blk + gguf, dimensions: dimensions, source: .fusedExperts(name, stride: 1, offset: offset, inputMajor: false)))
+      }
+      return
+    }
     for (gguf, projection) in stacks {
       let (rows, columns) = gguf == "ffn_down_exps.weight" ? (hidden, intermediate) : (intermediate, hidden)
       var names: [String] = []
@@ -196,6 +227,7 @@ struct ArchitectureKeys {
   mutating func f32(_ key: String, _ value: Double) { metadata.replaceOrAppend("\(architecture).\(key)", .float32(Float(value))) }
   mutating func bool(_ key: String, _ value: Bool) { metadata.replaceOrAppend("\(architecture).\(key)", .bool(value)) }
   mutating func string(_ key: String, _ value: String) { metadata.replaceOrAppend("\(architecture).\(key)", .string(value)) }
+  mutating func array(_ key: String, _ value: GGUFArray) { metadata.replaceOrAppend("\(architecture).\(key)", .array(value)) }
 
   /// What the architecture-independent part of the converter (`TextModel.set_gguf_parameters`) writes, in its
   /// order: the dimensions, RoPE (linear or YaRN scaling, base), the RMS epsilon, the router's counts and gating
@@ -228,6 +260,10 @@ struct ArchitectureKeys {
         if let fast = scaling.betaFast { f32("rope.scaling.yarn_beta_fast", fast) }
         if let slow = scaling.betaSlow { f32("rope.scaling.yarn_beta_slow", slow) }
       }
+    }
+    if let sections = config.mropeSection {
+      // [time, height, width, extra], zero-padded to four.
+      array("rope.dimension_sections", .int32((sections + [0, 0, 0, 0]).prefix(4).map { Int32(truncatingIfNeeded: $0) }))
     }
     if let theta = config.ropeTheta { f32("rope.freq_base", theta) }
     f32("attention.layer_norm_rms_epsilon", config.rmsNormEps ?? rmsEpsilon)
@@ -326,11 +362,14 @@ struct BlockTensor: Sendable {
   let gguf: String
   let huggingFace: String
   let optional: Bool
+  /// The converter's arithmetic on its values (Qwen3.5's norms: `+ 1`).
+  var transform: ElementTransform?
 
-  init(_ gguf: String, _ huggingFace: String, optional: Bool = false) {
+  init(_ gguf: String, _ huggingFace: String, optional: Bool = false, transform: ElementTransform? = nil) {
     self.gguf = gguf
     self.huggingFace = huggingFace
     self.optional = optional
+    self.transform = transform
   }
 }
 

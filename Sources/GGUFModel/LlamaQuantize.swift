@@ -51,6 +51,18 @@ public enum LlamaFileType: UInt32, Sendable, CaseIterable {
     }
   }
 
+  /// Whether llama.cpp writes this preset with `convert_hf_to_gguf.py --outtype` alone (F32, F16, BF16); the others
+  /// are llama-quantize's output of the converter's F32 file.
+  public var isConverterOutput: Bool { self == .allF32 || self == .mostlyF16 || self == .mostlyBF16 }
+
+  /// A tensor's `ne` as llama-quantize writes it: gguf.cpp keeps `ggml_n_dims` dimensions, dropping trailing 1s
+  /// (the converter's `[1, H]` shared-expert gate, `ne = {H, 1}`, becomes `{H}`).
+  public static func writtenDimensions(_ dimensions: [Int]) -> [Int] {
+    var trimmed = dimensions
+    while trimmed.count > 1, trimmed.last == 1 { trimmed.removeLast() }
+    return trimmed
+  }
+
   /// The preset named `name`, case-insensitively, including llama-quantize's aliases `Q3_K`, `Q4_K`, `Q5_K`.
   public init?(name: String) {
     let upper = name.uppercased()

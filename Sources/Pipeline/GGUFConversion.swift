@@ -42,6 +42,8 @@ public struct GGUFConversionPlan: Sendable {
   public struct Tensor: Sendable {
     public var info: GGUFTensorInfo
     public var source: GGUFTensorPlan.Source
+    /// Arithmetic on the gathered values (`ssm_a = -exp(A_log)`, Qwen3.5's `1 + w` norms).
+    public var transform: ElementTransform?
     /// The output file (index into `layouts`) and the tensor's index in it.
     public var file: Int
     public var indexInFile: Int
@@ -147,9 +149,13 @@ public struct GGUFConversionPlan: Sendable {
       notes.append(
         "\(outsideLanguageModel.count) weight(s) outside the language model not written (\(first), ...): llama.cpp loads a vision tower from a separate mmproj GGUF, which Smelt does not write")
     }
-    // convert_hf_to_gguf.py walks the files in name order and each file's tensors in name order.
-    let sourceOrder = zip(checkpoint.fileNames, checkpoint.files).sorted { $0.0 < $1.0 }
-      .flatMap { $0.1.entries.map(\.name).sorted() }.map { weightOfStored[$0] ?? $0 }.compactMap(huggingFaceName)
+    // convert_hf_to_gguf.py walks the files in name order and each file's tensors in name order; the weights its
+    // `dequant_model` rebuilds under a new name (GPTQ's `qweight`, compressed-tensors' `weight_packed`: `new_tensors`)
+    // come after every stored tensor, in that order.
+    let rebuilt = Set(groups.filter { $0.parts["qweight"] != nil || $0.parts["weight_packed"] != nil }.map(WeightDecoding.logicalName(of:)))
+    let storedOrder = zip(checkpoint.fileNames, checkpoint.files).sorted { $0.0 < $1.0 }
+      .flatMap { $0.1.entries.map(\.name).sorted() }.map { weightOfStored[$0] ?? $0 }
+    let sourceOrder = (storedOrder.filter { !rebuilt.contains($0) } + storedOrder.filter(rebuilt.contains)).compactMap(huggingFaceName)
     let tensorMap = try Self.mapped { () throws(GGUFMappingFailure) in try architecture.tensors(config, shapes: shapes, options: mapping) }
     let planned = architecture.converterOrder(tensorMap, sourceOrder: sourceOrder).map { tensor in
       var renamed = tensor
@@ -196,7 +202,15 @@ public struct GGUFConversionPlan: Sendable {
       metadata.append(contentsOf: importance.metadata(filePath: options.importancePath ?? ""))
     }
 
-    let infos = planned.map { GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: choiceByName[$0.name]!.type) }
+    // The header's `ne` is llama-quantize's for its presets (trailing 1s dropped); the pieces work on the plan's.
+    let plannedInfos = Dictionary(uniqueKeysWithValues: planned.map {
+      ($0.name, GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: choiceByName[$0.name]!.type))
+    })
+    let infos = planned.map { tensor in
+      var info = plannedInfos[tensor.name]!
+      if !options.preset.isConverterOutput { info.dimensions = LlamaFileType.writtenDimensions(info.dimensions) }
+      return info
+    }
     let layouts: [GGUFLayout]
     if let limit = options.maxShardByteCount {
       layouts = try GGUFSplit.plan(metadata: metadata, tensors: infos, maxShardBytes: limit)
@@ -208,8 +222,8 @@ public struct GGUFConversionPlan: Sendable {
     }
     var tensors: [Tensor] = []
     for (f, layout) in layouts.enumerated() {
-      for (t, info) in layout.tensors.enumerated() {
-        let plan = byName[info.name]!
+      for (t, written) in layout.tensors.enumerated() {
+        let plan = byName[written.name]!, info = plannedInfos[written.name]!
         let choice = choiceByName[info.name]!
         var repack: GGUFRepack?
         switch plan.source {
@@ -219,9 +233,10 @@ public struct GGUFConversionPlan: Sendable {
         case .fusedExperts(let name, _, _, let inputMajor):
           // Whole rows of each expert move; a transposed source's blocks run across the other axis.
           if !inputMajor, let weight = sources[name] { repack = GGUFRepack.applicable(to: info.type, fusedExperts: weight) }
-        case .mlaKeyHalf, .mlaValueHalf:
-          repack = nil  // the halves reorder kv_b_proj's rows and columns: not its blocks
+        case .mlaKeyHalf, .mlaValueHalf, .tiledValueHeads:
+          repack = nil  // these reorder the source's rows or columns: not its blocks
         }
+        if plan.transform != nil { repack = nil }
         var importance: [[Float]]?
         if let matrix = options.importance, choice.type.isQuantized, repack == nil {
           let planes = info.dimensions.count >= 3 ? info.dimensions[2] : 1
@@ -230,7 +245,7 @@ public struct GGUFConversionPlan: Sendable {
           }
         }
         tensors.append(Tensor(
-          info: info, source: plan.source, file: f, indexInFile: t, fellBack: choice.fellBack,
+          info: info, source: plan.source, transform: plan.transform, file: f, indexInFile: t, fellBack: choice.fellBack,
           overridden: choice.overridden, importance: importance, repack: repack,
           sourceByteCount: plan.source.tensorNames.reduce(0) { $0 + (groupBytes[$1] ?? 0) }))
       }
@@ -338,8 +353,8 @@ public final class GGUFConversionRunner: Sendable {
   /// A unit of work: source rows of one output tensor.
   struct Piece {
     enum Kind {
-      /// Rows `rows` of source `name`, written as they are.
-      case rows(String, Range<Int>)
+      /// Rows `rows` of source `name`, written as they are, or with value heads reordered (`GGUFTensorPlan.Source.tiledValueHeads`).
+      case rows(String, Range<Int>, HeadReorder?)
       /// Head `head` of an MLA `kv_b_proj`: its key rows transposed, or its value rows.
       case mlaHead(String, head: Int, key: Bool, nope: Int, value: Int)
       /// All of source `name`, its codes and scales moved by the tensor's `repack`.
@@ -362,7 +377,7 @@ public final class GGUFConversionRunner: Sendable {
     var hasher = SHA256()
     for layout in plan.layouts { hasher.update(layout.headerBytes) }
     for tensor in plan.tensors {
-      hasher.update(Array("\(tensor.source)|\(tensor.importance?.count ?? -1)|\(tensor.repack?.rawValue ?? "");".utf8))
+      hasher.update(Array("\(tensor.source)|\(tensor.transform?.rawValue ?? "")|\(tensor.importance?.count ?? -1)|\(tensor.repack?.rawValue ?? "");".utf8))
     }
     if let importance = plan.options.importance {
       for name in importance.entries.keys.sorted() {
@@ -443,11 +458,11 @@ public final class GGUFConversionRunner: Sendable {
     let rowLength = info.rowLength
     let rowBytes = info.type.rowByteCount(elementCount: rowLength) ?? 0
     let rowsPerPiece = max(1, chunkElements / max(1, rowLength))
-    func rowPieces(_ name: String, rows: Int, plane: Int, baseRow: Int) -> [Piece] {
+    func rowPieces(_ name: String, rows: Int, plane: Int, baseRow: Int, reorder: HeadReorder? = nil) -> [Piece] {
       stride(from: 0, to: rows, by: rowsPerPiece).map { first in
         let range = first..<min(rows, first + rowsPerPiece)
         return Piece(
-          tensor: index, kind: .rows(name, range), byteOffset: (baseRow + first) * rowBytes, plane: plane,
+          tensor: index, kind: .rows(name, range, reorder), byteOffset: (baseRow + first) * rowBytes, plane: plane,
           elementCount: range.count * rowLength)
       }
     }
@@ -473,6 +488,8 @@ public final class GGUFConversionRunner: Sendable {
     switch tensor.source {
     case .tensor(let name):
       return rowPieces(name, rows: rows, plane: 0, baseRow: 0)
+    case .tiledValueHeads(let name, let reorder):
+      return rowPieces(name, rows: rows, plane: 0, baseRow: 0, reorder: reorder)
     case .stacked(let names):
       let perExpert = rows / max(1, names.count)
       return names.enumerated().flatMap { e, name in rowPieces(name, rows: perExpert, plane: e, baseRow: e * perExpert) }
@@ -549,11 +566,35 @@ public final class GGUFConversionRunner: Sendable {
           values[j * columns + c] = inputMajor ? whole[c * sourceRows + row] : whole[row * columns + c]
         }
       }
-    case .rows(let name, let rows):
+    case .rows(let name, let rows, let reorder):
       sourceName = name
       let (group, geometry) = try source(name)
-      try values.withUnsafeMutableBufferPointer { out in
-        try WeightDecoding.decodeRows(group: group, in: checkpoint, geometry: geometry, rows: rows, into: out)
+      switch reorder?.axis {
+      case nil:
+        try values.withUnsafeMutableBufferPointer { out in
+          try WeightDecoding.decodeRows(group: group, in: checkpoint, geometry: geometry, rows: rows, into: out)
+        }
+      case .rows:
+        // Output rows gathered from runs of consecutive source rows (a value head each).
+        let columns = geometry.columns
+        for run in reorder!.sourceRuns(of: rows) {
+          try values.withUnsafeMutableBufferPointer { out in
+            let start = (run.output - rows.lowerBound) * columns
+            try WeightDecoding.decodeRows(
+              group: group, in: checkpoint, geometry: geometry, rows: run.source..<(run.source + run.count),
+              into: UnsafeMutableBufferPointer(rebasing: out[start..<(start + run.count * columns)]))
+          }
+        }
+      case .columns:
+        var decoded = [Float](repeating: 0, count: piece.elementCount)
+        try decoded.withUnsafeMutableBufferPointer { out in
+          try WeightDecoding.decodeRows(group: group, in: checkpoint, geometry: geometry, rows: rows, into: out)
+        }
+        let columns = geometry.columns
+        let from = (0..<columns).map(reorder!.sourceIndex(of:))
+        for r in 0..<rows.count {
+          for c in 0..<columns { values[r * columns + c] = decoded[r * columns + from[c]] }
+        }
       }
     case .mlaHead(let name, let head, let key, let nope, let value):
       sourceName = name
@@ -572,6 +613,7 @@ public final class GGUFConversionRunner: Sendable {
         values.replaceSubrange(0..<(value * kv), with: rows[(nope * kv)...])
       }
     }
+    tensor.transform?.apply(&values)
     if let bad = values.withUnsafeBufferPointer({ NonFinite.scan($0).first }) {
       throw ConversionError.numeric(
         tensor: sourceName,

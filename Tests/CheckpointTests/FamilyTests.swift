@@ -127,6 +127,7 @@ struct FamilyDescriptionTests {
       (#"{"quantization_config": {"quant_method": "fp8", "fmt": "e4m3", "scale_fmt": "ue4m3"}}"#, "quantization_config.scale_fmt"),
       (#"{"model_type": "deepseek_v4", "quantization_config": {"quant_method": "fp8", "expert_dtype": "fp6"}}"#, "quantization_config.expert_dtype"),
       (#"{"rope_theta": 10000, "rope_parameters": {"rope_type": "default", "rope_theta": 50000}}"#, "rope_parameters.rope_theta"),
+      (#"{"rope_theta": 50000, "rope_scaling": {"type": "yarn", "factor": 40, "rope_theta": 10000}}"#, "rope_scaling.rope_theta"),
     ])
   func unknownValues(_ json: String, _ field: String) throws {
     do {

@@ -14,7 +14,12 @@ struct DeepSeek32MappingTests {
     let config = try Self.sample().config
     let m = try DeepSeek32.hyperparameters(config, fileType: .mostlyQ4_K_M)
     let mla = try DeepSeek2.keys(config, options: GGUFMappingOptions(), fileType: .mostlyQ4_K_M, architecture: "deepseek32").metadata
-    #expect(m.keys == mla.keys + ["deepseek32.attention.indexer.head_count", "deepseek32.attention.indexer.key_length", "deepseek32.attention.indexer.top_k"])
+    // The sample's num_nextn_predict_layers is 0: DeepseekV32Model writes it anyway (deepseek2's keys only a positive one).
+    #expect(m.keys == mla.keys + [
+      "deepseek32.nextn_predict_layers", "deepseek32.attention.indexer.head_count", "deepseek32.attention.indexer.key_length",
+      "deepseek32.attention.indexer.top_k",
+    ])
+    #expect(m["deepseek32.nextn_predict_layers"] == .uint32(0))
     #expect(m["general.architecture"] == .string("deepseek32") && m["deepseek32.expert_gating_func"] == .uint32(2))
     #expect(m["deepseek32.attention.indexer.head_count"] == .uint32(2) && m["deepseek32.attention.indexer.key_length"] == .uint32(128))
     #expect(m["deepseek32.attention.indexer.top_k"] == .uint32(4))

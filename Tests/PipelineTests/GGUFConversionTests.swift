@@ -1,3 +1,4 @@
+import CMath
 import Checkpoint
 import GGML
 import GGUF
@@ -312,6 +313,49 @@ import WeightFormats
     let error = #expect(throws: (any Error).self) { _ = try Self.convert(TestPaths.sample("tiny-qwen3-moe-fp8"), to: refused) }
     #expect(error.map { "\($0)" }?.contains("makes layer 0 dense") == true, "\(String(describing: error))")
     #expect(!FileSystem.exists(refused))
+  }
+
+  @Test("Qwen3.5-MoE to F32 qwen35moe: value heads tiled along rows and columns, 1 + w norms, -exp(A_log), fused gate/up split; FP8 release alike")
+  func qwen35MoeConverterArithmetic() throws {
+    for sample in ["tiny-qwen3.5-moe", "tiny-qwen3.5-moe-fp8"] {
+      let source = try Checkpoint.open(TestPaths.sample(sample))
+      let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-\(sample)"), "f32.gguf")
+      _ = try Self.convert(TestPaths.sample(sample), to: output) { $0.preset = .allF32 }
+      let file = try GGUFFile(path: output)
+      func values(_ name: String) throws -> [Float] {
+        let index = try #require(file.tensors.firstIndex { $0.name == name }, "\(name)")
+        return Array(file.bytes(ofTensor: index)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+      }
+      let hf = "model.language_model.layers.0.linear_attn."
+      // in_proj_qkv [256, 64]: q and k rows (2 · 64) stay; the v rows (4 heads of 32: g0v0 g0v1 g1v0 g1v1) become g0v0 g1v0 g0v1 g1v1.
+      let qkv = try Self.decoded(hf + "in_proj_qkv.weight", in: source), written = try values("blk.0.attn_qkv.weight")
+      func rows(_ m: [Float], _ r: Range<Int>) -> [Float] { Array(m[(r.lowerBound * 64)..<(r.upperBound * 64)]) }
+      #expect(rows(written, 0..<128) == rows(qkv, 0..<128))
+      #expect(rows(written, 160..<192) == rows(qkv, 192..<224), "output head 1 (g1v0) is source head 2")
+      #expect(rows(written, 192..<224) == rows(qkv, 160..<192))
+      // out_proj [64, 128]: the same permutation on its columns.
+      let out = try Self.decoded(hf + "out_proj.weight", in: source), writtenOut = try values("blk.0.ssm_out.weight")
+      #expect(writtenOut[5 * 128 + 32 + 7] == out[5 * 128 + 64 + 7] && writtenOut[5 * 128 + 7] == out[5 * 128 + 7])
+      // A_log [4] → ssm_a = -exp, tiled; dt_bias tiled.
+      let aLog = try Self.decoded(hf + "A_log", in: source), ssmA = try values("blk.0.ssm_a")
+      #expect(ssmA == [0, 2, 1, 3].map { -CMath.exp(aLog[$0]) })
+      #expect(try values("blk.0.ssm_dt.bias") == [0, 2, 1, 3].map { try! Self.decoded(hf + "dt_bias", in: source)[$0] })
+      let norm = try Self.decoded("model.language_model.layers.1.input_layernorm.weight", in: source)
+      #expect(try values("blk.1.attn_norm.weight") == norm.map { $0 + 1 })
+      #expect(try values("blk.0.ssm_norm.weight") == (try Self.decoded(hf + "norm.weight", in: source)))
+      // up = the second half of each expert's gate_up rows (fused BF16 release) or that expert's up_proj (FP8).
+      let up = try values("blk.1.ffn_up_exps.weight")
+      let expert3 = Array(up[(3 * 64 * 64)...])
+      let expected: [Float]
+      if sample == "tiny-qwen3.5-moe" {
+        let fused = try Self.decoded("model.language_model.layers.1.mlp.experts.gate_up_proj", in: source)
+        expected = Array(fused[(3 * 128 * 64 + 64 * 64)..<(4 * 128 * 64)])
+      } else {
+        expected = try Self.decoded("model.language_model.layers.1.mlp.experts.3.up_proj.weight", in: source)
+      }
+      #expect(expert3 == expected, "\(sample)")
+      #expect(file.metadata["qwen35moe.ssm.group_count"] == .uint32(2))
+    }
   }
 
   @Test("a qwen3moe GGUF reads back as the checkpoint it holds: the rebuilt config.json, and every F32 tensor (experts as slabs of their stacks) equal to the source's decoded values")

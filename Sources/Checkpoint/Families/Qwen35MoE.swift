@@ -16,12 +16,14 @@ extension ModelFamily {
     naming: FamilyNaming(
       layerPrefixes: ["model.language_model.layers.", "model.layers."], mtpPrefixes: ["mtp.layers."], mtpRoots: ["mtp."],
       attention: ["self_attn", "linear_attn"], fusedExperts: .transformers, sharedExperts: ["shared_expert"],
-      embeddings: ["model.language_model.embed_tokens.weight", "model.embed_tokens.weight"]),
+      embeddings: ["model.language_model.embed_tokens.weight", "model.embed_tokens.weight"],
+      // The wrapper's language model; `model.visual.*` is the vision tower.
+      languageModelPrefixes: [("model.", "model.language_model."), ("lm_head.", "lm_head."), ("mtp.", "mtp.")]),
     quantization: ReleaseQuantization(
       summary: "BF16 release: fused 3-D experts; FP8 release: per-expert F8_E4M3 with BF16 weight_scale_inv 128x128, modules_to_not_convert in BF16",
       eightBit: [.attention, .routedExpert, .sharedExpert]),
     tensorParallel: TensorParallelPlan(
       splitDims: [:], refusal: "Qwen3.5's linear-attention projections pack q/k/v/z per head group; tensor parallelism is not planned for them"),
     forwardPass: .missing("no Qwen3.5-MoE forward pass (Gated DeltaNet linear attention)"),
-    ggufArchitecture: nil)
+    ggufArchitecture: "qwen35moe")
 }

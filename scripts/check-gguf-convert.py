@@ -12,6 +12,9 @@ For each bundled DeepSeek sample (BF16 and FP8 block):
       fixed token batch; for the F32 file its logits must equal `smelt forward` of that file to <= 1e-3
       relative (max |diff| / max |logit|); per preset the KL divergence of llama.cpp's next-token
       distribution from the F32 file's is printed.
+Then the other families' samples (Kimi K2.5, gpt-oss, Qwen3-MoE, GLM-4.5, MiniMax-M2, DeepSeek-V3.2, Qwen3.5-MoE) in
+their own sections below; for most of them the F32 file is also compared with llama.cpp's own convert_hf_to_gguf.py
+(`against_converter`), and Qwen3.5-MoE's logits with transformers' (Smelt has no forward pass of it).
 """
 import json
 import subprocess

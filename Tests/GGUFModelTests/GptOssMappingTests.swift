@@ -114,7 +114,7 @@ struct GptOssMappingTests {
     #expect(throws: failure) { try GGUFArchitectures.mapping(for: unknown) }
     for message in [unwritten.description, failure.description] {
       #expect(message.contains("Smelt writes the GGUF architectures deepseek2 (DeepSeek-V3.1, DeepSeek-V3, Kimi K2)"), "\(message)")
-      #expect(message.contains("gpt-oss (gpt-oss); qwen3moe (Qwen3-MoE); glm4moe (GLM-4.5); minimax-m2 (MiniMax-M2)"), "\(message)")
+      #expect(message.contains("gpt-oss (gpt-oss); qwen3moe (Qwen3-MoE); qwen35moe (Qwen3.5-MoE); glm4moe (GLM-4.5); minimax-m2 (MiniMax-M2)"), "\(message)")
     }
   }
 

@@ -141,8 +141,8 @@ def check_sample(binary: str, root: Path, work: Path, make) -> tuple[str, bool, 
     return sample.name, True, note
 
 
-# The families whose releases `--to gguf-*` writes (llama.cpp's deepseek2, deepseek32, gpt-oss, qwen3moe, glm4moe and minimax-m2; GGUFArchitectures.writable).
-GGUF_FAMILIES = {"deepseek-v3", "deepseek-v3.1", "deepseek-v3.2", "kimi-k2", "gpt-oss", "qwen3-moe", "qwen3.5-moe", "glm4-moe", "minimax-m2"}
+# The families whose releases `--to gguf-*` writes (llama.cpp's deepseek2, deepseek32, deepseek4, gpt-oss, qwen3moe, qwen35moe, glm4moe and minimax-m2; GGUFArchitectures.writable).
+GGUF_FAMILIES = {"deepseek-v3", "deepseek-v3.1", "deepseek-v3.2", "deepseek-v4", "kimi-k2", "gpt-oss", "qwen3-moe", "qwen3.5-moe", "glm4-moe", "minimax-m2"}
 
 
 def billions(value: float) -> str:
@@ -190,7 +190,7 @@ def check_skeleton(binary: str, work: Path, model: str, published: tuple[float, 
         else:
             cells.append("FAIL: " + (plan.stderr.strip().splitlines() or [""])[-1][:120])
             ok = False
-    # GGUF: Smelt writes llama.cpp's deepseek2, deepseek32, gpt-oss, qwen3moe, qwen35moe, glm4moe and minimax-m2; the others must be refused with
+    # GGUF: Smelt writes llama.cpp's deepseek2, deepseek32, deepseek4, gpt-oss, qwen3moe, qwen35moe, glm4moe and minimax-m2; the others must be refused with
     # the mapping's error, not planned wrong.
     plan = smelt(binary, "convert", str(directory), str(work / "convert-out.gguf"), "--to", "gguf-q4_k_m", "--dry-run", "--json")
     if plan.returncode == 0:

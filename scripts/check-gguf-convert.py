@@ -12,9 +12,11 @@ For each bundled DeepSeek sample (BF16 and FP8 block):
       fixed token batch; for the F32 file its logits must equal `smelt forward` of that file to <= 1e-3
       relative (max |diff| / max |logit|); per preset the KL divergence of llama.cpp's next-token
       distribution from the F32 file's is printed.
-Then the other families' samples (Kimi K2.5, gpt-oss, Qwen3-MoE, GLM-4.5, MiniMax-M2, DeepSeek-V3.2, Qwen3.5-MoE) in
+Then the other families' samples (Kimi K2.5, gpt-oss, Qwen3-MoE, GLM-4.5, MiniMax-M2, DeepSeek-V3.2, Qwen3.5-MoE,
+DeepSeek-V4) in
 their own sections below; for most of them the F32 file is also compared with llama.cpp's own convert_hf_to_gguf.py
-(`against_converter`), and Qwen3.5-MoE's logits with transformers' (Smelt has no forward pass of it).
+(`against_converter`), and Qwen3.5-MoE's and DeepSeek-V4's logits with transformers' (Smelt has no forward pass of
+them).
 """
 import json
 import subprocess
@@ -96,7 +98,19 @@ def against_llama_quantize(sample, src, base, presets):
     return written
 
 
-def against_converter(sample, ours_path, rounded_to_bf16=()):
+def same_values(ours, theirs):
+    """Whether Smelt's F32 tensor `ours` holds the values the converter wrote as `theirs` in its own type: equal
+    after exact decoding (BF16, MXFP4 and integer tables are lossless), or, for a Q8_0 tensor, encoding to the
+    same bytes with gguf-py's quantizer (so the converter's F32 before quantization equals Smelt's)."""
+    values = np.asarray(ours.data, dtype=np.float32)
+    if theirs.tensor_type == gguf.GGMLQuantizationType.Q8_0:
+        rows = values.reshape(-1, int(ours.shape[0]))
+        return gguf.quants.quantize(rows, theirs.tensor_type).tobytes() == theirs.data.tobytes()
+    decoded = gguf.quants.dequantize(theirs.data, theirs.tensor_type).astype(np.float32)
+    return np.array_equal(values.reshape(-1), decoded.reshape(-1))
+
+
+def against_converter(sample, ours_path, rounded_to_bf16=(), converter_types=False):
     """Smelt's F32 GGUF of `sample` against llama.cpp's own convert_hf_to_gguf.py run on the same safetensors
     (scripts/llama-convert-reference.py: the converter's code with its vocabulary step writing
     tokenizer.ggml.model = none): the same tensors in the same order with the same types, shapes and data bytes,
@@ -104,7 +118,9 @@ def against_converter(sample, ours_path, rounded_to_bf16=()):
     writes `{arch}.vocab_size` when a checkpoint has no tokenizer (llama.cpp sizes the vocabulary by it then); the
     converter's cosmetic `general.name` / `type` / `size_label` are not compared. `rounded_to_bf16`: tensors whose
     values Smelt decodes as compressed-tensors does (the int4 product rounded to the BF16 scale dtype) while the
-    converter keeps the exact F32 product: Smelt's must be the converter's rounded to nearest even BF16."""
+    converter keeps the exact F32 product: Smelt's must be the converter's rounded to nearest even BF16.
+    `converter_types`: the converter writes its own types whatever --outtype (DeepSeek-V4); each of its tensors must
+    then hold Smelt's F32 values (`same_values`) instead of the same bytes."""
     ref_path = work / f"{sample}.converter.gguf"
     run(reference_python, repo / "scripts/llama-convert-reference.py", llama_source, repo / "samples" / sample, ref_path)
     reader, of, ot = read(ours_path)
@@ -127,6 +143,10 @@ def against_converter(sample, ours_path, rounded_to_bf16=()):
         if name not in ot:
             continue
         a, b = ot[name], rt[name]
+        if converter_types and a.tensor_type != b.tensor_type and list(a.shape) == list(b.shape):
+            if not same_values(a, b):
+                bad.append(f"{name}: Smelt's F32 values are not the converter's {b.tensor_type.name} ones")
+            continue
         if a.tensor_type != b.tensor_type or list(a.shape) != list(b.shape):
             bad.append(f"{name}: {a.tensor_type.name}{list(a.shape)} vs converter {b.tensor_type.name}{list(b.shape)}")
         elif a.data.tobytes() != b.data.tobytes():
@@ -145,21 +165,27 @@ def against_converter(sample, ours_path, rounded_to_bf16=()):
         print(f"   {sample} F32: DIFFERS from llama.cpp's converter ({len(bad)} differences)")
     else:
         extra = f"; {rounded} int4 expert stacks = the converter's rounded to BF16" if rounded else ""
+        if converter_types:
+            extra += "; its Q8_0 / BF16 / MXFP4 / I32 tensors hold Smelt's F32 values"
         print(f"   {sample} F32: identical to llama.cpp's convert_hf_to_gguf.py ({len(rt)} tensors, "
               f"{len(ref_keys)} architecture keys{extra})")
 
 
 def check_gguf_py(path, label):
     reader, fields, tensors = read(path)
+    integers = {gguf.GGMLQuantizationType.I8, gguf.GGMLQuantizationType.I16, gguf.GGMLQuantizationType.I32,
+                gguf.GGMLQuantizationType.I64}
     for name, t in tensors.items():
-        values = gguf.quants.dequantize(t.data, t.tensor_type)
+        # An integer table (deepseek4's token → expert map) is read as it is; gguf-py dequantizes the rest.
+        values = np.asarray(t.data) if t.tensor_type in integers else gguf.quants.dequantize(t.data, t.tensor_type)
         if not np.all(np.isfinite(values)):
             failures.append(f"{label}: gguf-py dequantizes {name} to non-finite values")
     return len(fields), len(tensors)
 
 
 def llama_logits(path, tokens=TOKENS):
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, n_batch=64, n_threads=2, logits_all=True, verbose=False)
+    context = max(64, 1 << (len(tokens) - 1).bit_length())
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=context, n_batch=64, n_threads=2, logits_all=True, verbose=False)
     llm.eval(tokens)
     logits = np.array(llm.scores[: len(tokens)], dtype=np.float64)
     llm.close()
@@ -433,6 +459,98 @@ for sample in ["tiny-qwen3.5-moe", "tiny-qwen3.5-moe-fp8"]:
     config = json.loads((src / "config.json").read_text())["text_config"]
     llama_runs_pair(f32, work / f"{sample}-q4_k_m.gguf", src, sample, config["vocab_size"],
                     reference="transformers" if sample == "tiny-qwen3.5-moe" else None)
+
+# DeepSeek-V4 (FP8 trunk with E8M0 scales, FP4 experts, a hash-routed layer, compressors and the indexer,
+# hyper-connections) as llama.cpp's deepseek4. Its converter writes one fixed mix whatever --outtype (FP8 weights
+# Q8_0, BF16 and F32 sources kept, experts repacked MXFP4, the hash table I32), which is where llama-quantize starts:
+#  (a) Smelt's F32 file holds the converter's values in every tensor (`same_values`), same names, order, shapes and
+#      architecture keys;
+#  (b) per preset, Smelt's types are llama-quantize's over the converter's file, and the bytes equal wherever the
+#      converter's tensor is exact (F32, BF16, MXFP4, I32 sources); where the converter rounded an FP8 weight to
+#      Q8_0 first, llama-quantize requantizes that rounding and Smelt the exact weight, so those bytes may differ
+#      (counted, not failed); gguf-py reads and dequantizes every file;
+#  (c) llama.cpp runs the F32 and Q4_K_M files on 160 tokens (past the 128-token compression of the heavily
+#      compressed layer); the F32 logits equal transformers' own DeepseekV4ForCausalLM run on Smelt's BF16 conversion
+#      (exact: FP8 and FP4 times E8M0 fit BF16) at every position when the indexer selects every compressed block,
+#      and the next token agrees at 95 % of the positions with the sample's top-4 selection.
+sample = "tiny-deepseek-v4"
+src = repo / "samples" / sample
+print(f"== {sample}")
+f32 = work / f"{sample}-f32.gguf"
+run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
+against_converter(sample, f32, converter_types=True)
+check_gguf_py(f32, f32.name)
+converter = work / f"{sample}.converter.gguf"
+exact_types = {gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.BF16, gguf.GGMLQuantizationType.MXFP4,
+               gguf.GGMLQuantizationType.I32}
+_, _, converter_tensors = read(converter)
+requantized = {name for name, t in converter_tensors.items() if t.tensor_type not in exact_types}
+for preset in PRESETS:
+    ours, ref = work / f"{sample}-{preset}.gguf", work / f"{sample}-{preset}.llama-quantize.gguf"
+    run(smelt, "convert", src, ours, "--to", f"gguf-{preset}", "--quiet")
+    run(quantize, "--allow-requantize", converter, ref, preset.upper(), "2")
+    check_gguf_py(ours, ours.name)
+    _, _, ot = read(ours)
+    _, _, rt = read(ref)
+    bad, differing = [], 0
+    if set(ot) != set(rt):
+        bad.append(f"tensor names differ: {sorted(set(ot) ^ set(rt))[:4]}")
+    for name in sorted(set(ot) & set(rt)):
+        a, b = ot[name], rt[name]
+        if a.tensor_type != b.tensor_type or list(a.shape) != list(b.shape):
+            bad.append(f"{name}: {a.tensor_type.name}{list(a.shape)} vs llama-quantize {b.tensor_type.name}{list(b.shape)}")
+        elif a.data.tobytes() != b.data.tobytes():
+            if name in requantized:
+                differing += 1
+            else:
+                bad.append(f"{name} ({a.tensor_type.name}): data bytes differ from an exact source")
+    if bad:
+        failures.append(f"{sample} {preset}: " + "; ".join(bad[:6]))
+        print(f"   {sample} {preset}: DIFFERS from llama-quantize of the converter's file ({len(bad)} differences)")
+    else:
+        print(f"   {sample} {preset}: types = llama-quantize's over the converter's file ({len(rt)} tensors); bytes equal but "
+              f"{differing} of the {len(requantized)} FP8 weights the converter rounded to Q8_0 first")
+v4_tokens = [(7 * i + 3) % 256 for i in range(160)]
+
+
+def v4_logits(directory, label, tokens):
+    """llama.cpp's logits of Smelt's F32 GGUF of `directory` and transformers' of Smelt's BF16 conversion of it."""
+    gguf_path, bf16 = work / f"{label}-f32.gguf", work / f"{label}-bf16"
+    run(smelt, "convert", directory, gguf_path, "--to", "gguf-f32", "--quiet", "--force")
+    run(smelt, "convert", directory, bf16, "--to", "bf16", "--quiet", "--force")
+    out = work / f"{label}.transformers-logits.npy"
+    run(reference_python, repo / "scripts/transformers-logits.py", bf16, ",".join(map(str, tokens)), out)
+    return llama_logits(gguf_path, tokens), np.load(out)
+
+
+# With index_topk raised to 64 (every compressed block selected, in a linked copy of the sample) the two must agree
+# at every position, the 128-fold compression included.
+selecting_all = work / f"{sample}-topk64"
+selecting_all.mkdir()
+for name in src.iterdir():
+    if name.name != "config.json":
+        (selecting_all / name.name).symlink_to(name)
+config = json.loads((src / "config.json").read_text())
+(selecting_all / "config.json").write_text(json.dumps(dict(config, index_topk=64)))
+ours, theirs = v4_logits(selecting_all, f"{sample}-topk64", v4_tokens)
+relative = np.abs(ours - theirs).max() / np.abs(theirs).max()
+print(f"   llama.cpp vs transformers, index_topk 64, {len(v4_tokens)} tokens: max |diff| / max |logit| = {relative:.2e}")
+if not relative <= 1e-3:
+    failures.append(f"{sample} (index_topk 64): llama.cpp's logits differ from transformers' by {relative:.2e} relative")
+# The sample's own top-4 selection: the two implementations pick differently at some positions (printed); the
+# next-token choice must agree at 95 % of them.
+ours, theirs = v4_logits(src, sample, v4_tokens)
+per_position = np.abs(ours - theirs).max(axis=1) / np.abs(theirs).max()
+top1 = float((ours.argmax(-1) == theirs.argmax(-1)).mean())
+print(f"   llama.cpp vs transformers, index_topk 4, {len(v4_tokens)} tokens: {int((per_position <= 1e-3).sum())} positions "
+      f"within 1e-3 (max {per_position.max():.2e} elsewhere), top-1 agreement {top1 * 100:.1f}%")
+if top1 < 0.95:
+    failures.append(f"{sample}: llama.cpp's next token differs from transformers' at {(1 - top1) * 100:.1f}% of positions")
+p = log_softmax(ours)
+logits = llama_logits(work / f"{sample}-q4_k_m.gguf", v4_tokens)
+q = log_softmax(logits)
+print(f"   llama.cpp runs {sample}-q4_k_m.gguf: KLD vs F32 {float((np.exp(p) * (p - q)).sum(axis=-1).mean()):.5f}, "
+      f"top-1 {float((ours.argmax(-1) == logits.argmax(-1)).mean()) * 100:.0f}%")
 
 if failures:
     print("\n".join("FAIL: " + f for f in failures))

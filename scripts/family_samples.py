@@ -736,9 +736,9 @@ QWEN35_FP8_MODULES = ["lm_head", "model.language_model.embed_tokens", "model.vis
                       "linear_attn.A_log", "linear_attn.dt_bias", "linear_attn.conv1d", "norm", "mtp.fc"]
 V4_TINY = {
     "architectures": ["DeepseekV4ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
-    "bos_token_id": 0, "compress_rates": {"compressed_sparse_attention": 4, "heavily_compressed_attention": 8},
-    "compress_rope_theta": 160000.0, "eos_token_id": 1, "hc_eps": 1e-06, "hc_mult": 2, "hc_sinkhorn_iters": 20,
-    "head_dim": 64, "hidden_act": "silu", "hidden_size": 128, "index_head_dim": 32, "index_n_heads": 2,
+    "bos_token_id": 0, "compress_rates": {"compressed_sparse_attention": 4, "heavily_compressed_attention": 128},
+    "compress_rope_theta": 160000.0, "eos_token_id": 1, "hc_eps": 1e-06, "hc_mult": 4, "hc_sinkhorn_iters": 20,
+    "head_dim": 64, "hidden_act": "silu", "hidden_size": 128, "index_head_dim": 64, "index_n_heads": 2,
     "index_topk": 4, "initializer_range": 0.02,
     "layer_types": ["heavily_compressed_attention", "compressed_sparse_attention"],
     "max_position_embeddings": 1048576, "mlp_bias": False, "mlp_layer_types": ["hash_moe", "moe"],

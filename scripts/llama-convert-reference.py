@@ -8,13 +8,43 @@ converter's own code, so its output is the reference Smelt's `--to gguf-f32` is 
 
 Run in the venv of scripts/requirements-samples.txt + requirements-golden.txt (torch, transformers), with the
 vendored gguf-py on the path (done here).
+
+DeepseekV4Model reads DeepSeek's release keys `compress_ratios` (one per layer, then a 0 per MTP module) and
+`num_hash_layers` from config.json; a sample in transformers' schema (`layer_types` + `compress_rates`,
+`mlp_layer_types`) gets them added, derived as transformers' DeepseekV4Config maps the two schemas, in a temporary
+copy whose tensor files are links to the sample's.
 """
+import atexit
+import json
 import os
 import runpy
+import shutil
 import sys
+import tempfile
 
 source, sample, out = sys.argv[1:4]
 sys.path[:0] = [source, os.path.join(source, "gguf-py")]
+
+
+def with_release_keys(sample):
+    """`sample`, or a linked copy whose config.json also has DeepSeek-V4's release-schema keys."""
+    config = json.load(open(os.path.join(sample, "config.json")))
+    if config.get("model_type") != "deepseek_v4" or "compress_ratios" in config:
+        return sample
+    ratio = {"sliding_attention": 0, **config["compress_rates"]}
+    config["compress_ratios"] = [ratio[kind] for kind in config["layer_types"]] + [0] * config.get("num_nextn_predict_layers", 0)
+    kinds = config["mlp_layer_types"]
+    config["num_hash_layers"] = next((i for i, kind in enumerate(kinds) if kind != "hash_moe"), len(kinds))
+    copy = tempfile.mkdtemp(prefix="smelt-convert-reference-")
+    atexit.register(shutil.rmtree, copy, ignore_errors=True)
+    for name in os.listdir(sample):
+        if name != "config.json":
+            os.symlink(os.path.abspath(os.path.join(sample, name)), os.path.join(copy, name))
+    json.dump(config, open(os.path.join(copy, "config.json"), "w"), indent=2)
+    return copy
+
+
+sample = with_release_keys(sample)
 
 import conversion  # noqa: E402  (after the path change)
 

@@ -132,6 +132,9 @@ public enum GGMLType: UInt32, CaseIterable, Sendable, Hashable {
     self = match
   }
 
+  /// True for the integer element types (a token → expert table, not weights).
+  public var isInteger: Bool { self == .i8 || self == .i16 || self == .i32 || self == .i64 }
+
   /// True for the block-quantized types (ggml's `is_quantized`).
   public var isQuantized: Bool {
     switch self {

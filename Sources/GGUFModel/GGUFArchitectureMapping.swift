@@ -1,10 +1,11 @@
 import Checkpoint
 import GGUF
+import GGML
 import JSON
 
 /// A Hugging Face model family written as one llama.cpp GGUF architecture: the metadata llama.cpp reads, the
 /// Hugging Face → GGUF tensor map and the type rules' view of the model. One conforming type per architecture,
-/// one file each (`DeepSeek2`, `GptOss`, `Qwen3Moe`, `Glm4Moe`, `MiniMaxM2`), listed in `GGUFArchitectures.writable`; the GGUF writer knows
+/// one file each (`DeepSeek2`, `DeepSeek32`, `DeepSeek4`, `GptOss`, `Qwen3Moe`, `Qwen35Moe`, `Glm4Moe`, `MiniMaxM2`), listed in `GGUFArchitectures.writable`; the GGUF writer knows
 /// nothing else about a family. Which families a mapping writes is the families' own fact
 /// (`ModelFamily.ggufArchitecture`), not repeated here.
 public protocol GGUFArchitectureMapping: Sendable {
@@ -27,6 +28,10 @@ public protocol GGUFArchitectureMapping: Sendable {
     -> [GGUFTensorPlan]
   /// `plan` in the order llama.cpp's converter writes it, given the order it reads the checkpoint's tensors in.
   static func converterOrder(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan]
+  /// The type llama.cpp's converter writes `tensor` as when that is not its `--outtype` (DeepSeek-V4's keeps
+  /// F32 and BF16 sources, writes FP8 ones Q8_0 and the experts MXFP4), given how each of its sources is stored;
+  /// nil (the default): the outtype. llama-quantize keeps this type for the tensors its rules never quantize.
+  static func converterType(of tensor: GGUFTensorPlan, sources: [GGUFSourcePrecision]) -> GGMLType?
 
   /// Reading a GGUF of this architecture back as a checkpoint (`validate`, `forward`): the `config.json` its
   /// metadata describes, and the Hugging Face tensors it holds. Architectures without a reverse map throw
@@ -96,7 +101,7 @@ public enum GGUFMappingFailure: Error, Equatable, CustomStringConvertible {
 /// The GGUF architectures Smelt writes.
 public enum GGUFArchitectures {
   public static let writable: [any GGUFArchitectureMapping.Type] = [
-    DeepSeek2.self, DeepSeek32.self, GptOss.self, Qwen3Moe.self, Qwen35Moe.self, Glm4Moe.self, MiniMaxM2.self,
+    DeepSeek2.self, DeepSeek32.self, DeepSeek4.self, GptOss.self, Qwen3Moe.self, Qwen35Moe.self, Glm4Moe.self, MiniMaxM2.self,
   ]
 
   /// The architectures whose GGUFs Smelt reads back as checkpoints.
@@ -140,8 +145,19 @@ public enum GGUFArchitectures {
   }
 }
 
+/// How a source weight is stored, as a converter that keeps source precision sees it.
+public enum GGUFSourcePrecision: Sendable, Equatable {
+  case f32, f16, bf16
+  /// Integers (DeepSeek-V4's I64 hash-routing table).
+  case integer
+  /// Any quantized storage (FP8 with its scales, int4, MXFP4, ...).
+  case quantized
+}
+
 extension GGUFArchitectureMapping {
   public static var specialTokens: [(kind: String, content: String)] { [] }
+
+  public static func converterType(of tensor: GGUFTensorPlan, sources: [GGUFSourcePrecision]) -> GGMLType? { nil }
 
   public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> JSONObject {
     throw .unreadableArchitecture(architecture)

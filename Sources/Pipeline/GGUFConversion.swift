@@ -170,10 +170,29 @@ public struct GGUFConversionPlan: Sendable {
     }
     let model = try Self.mapped { () throws(GGUFMappingFailure) in try architecture.quantizeModel(config, options: mapping) }
 
-    // Types as llama-quantize chooses them over the converter's F32 file, in its processing order.
+    // Types as llama-quantize chooses them over the converter's file (F32, or the types the architecture's
+    // converter keeps whatever its outtype), in its processing order. The F32/F16/BF16 presets are that outtype:
+    // only a tensor the converter writes as integers keeps its own type there.
     let byName = Dictionary(uniqueKeysWithValues: planned.map { ($0.name, $0) })
     let order = LlamaQuantize.processingOrder(planned.map(\.name))
-    let inputs = order.map { LlamaQuantize.Tensor(name: $0, dimensions: byName[$0]!.dimensions, type: .f32) }
+    func precision(_ name: String) -> GGUFSourcePrecision {
+      guard let (group, _) = sources[name] else { return .quantized }
+      guard group.storage == .plain, let part = group.parts["weight"] ?? group.parts.values.first,
+        let dtype = checkpoint.entry(named: part)?.dtype
+      else { return .quantized }
+      switch dtype {
+      case .float32: return .f32
+      case .float16: return .f16
+      case .bfloat16: return .bf16
+      default: return dtype.isFloatingPoint ? .quantized : .integer
+      }
+    }
+    let inputs = order.map { name in
+      let tensor = byName[name]!
+      var type = architecture.converterType(of: tensor, sources: tensor.source.tensorNames.map(precision)) ?? .f32
+      if options.preset.isConverterOutput, !type.isInteger { type = .f32 }
+      return LlamaQuantize.Tensor(name: name, dimensions: tensor.dimensions, type: type)
+    }
     let overrides = options.overrides
     let choices: [LlamaQuantize.Choice]
     do throws(LlamaQuantize.Failure) {
@@ -362,6 +381,9 @@ public final class GGUFConversionRunner: Sendable {
       /// Expert `expert` of a fused expert source (`GGUFTensorPlan.Source.fusedExperts`): its selected rows,
       /// requantized or (with the tensor's `repack`) moved.
       case fusedExpert(String, expert: Int, stride: Int, offset: Int, inputMajor: Bool)
+      /// All of integer source `name` (DeepSeek-V4's I64 hash-routing table), each value narrowed to the
+      /// tensor's integer type.
+      case integers(String)
     }
     var tensor: Int
     var kind: Kind
@@ -467,6 +489,9 @@ public final class GGUFConversionRunner: Sendable {
       }
     }
     let rows = info.elementCount / max(1, rowLength)
+    if info.type.isInteger, case .tensor(let name) = tensor.source {
+      return [Piece(tensor: index, kind: .integers(name), byteOffset: 0, plane: 0, elementCount: info.elementCount)]
+    }
     if case .fusedExperts(let name, let stride, let offset, let inputMajor) = tensor.source {
       // One piece per expert (the outermost dimension): a fused source is decoded an expert at a time.
       let experts = max(1, info.dimensions.last ?? 1)
@@ -544,6 +569,8 @@ public final class GGUFConversionRunner: Sendable {
     switch piece.kind {
     case .repack(let name):
       return try repack(piece, source: name, sink: sink)
+    case .integers(let name):
+      return try integers(piece, source: name, sink: sink)
     case .fusedExpert(let name, let expert, let stride, let offset, let inputMajor):
       sourceName = name
       let (group, geometry) = try source(name)
@@ -667,6 +694,39 @@ public final class GGUFConversionRunner: Sendable {
     }
     try blocks.bytes.withUnsafeBytes { try sink(tensor.indexInFile, $0, piece.byteOffset) }
     return blocks.bytes.count
+  }
+
+  /// Copies an integer source into its integer tensor, narrowing each value (I64 → I32); a value the type cannot
+  /// hold is an error naming where it is.
+  private func integers(_ piece: Piece, source name: String, sink: Sink) throws -> Int {
+    let tensor = plan.tensors[piece.tensor]
+    let (group, _) = try source(name)
+    guard let part = group.parts["weight"] ?? group.parts.values.first else { throw GGUFConversionPlan.Failure.unknownSource(name) }
+    let entry = try checkpoint.requireEntry(part)
+    guard tensor.info.type == .i32, entry.elementCount == piece.elementCount else {
+      throw ConversionError.unsupported(
+        tensor: name, reason: "\(entry.dtype) \(entry.shape) cannot be written as \(tensor.info.type.name) \(tensor.info.dimensions)")
+    }
+    let bytes = try checkpoint.bytes(of: part)
+    defer { bytes.releasePages() }
+    var values = [Int32](repeating: 0, count: piece.elementCount)
+    try bytes.withUnsafeBytes { raw in
+      for i in 0..<piece.elementCount {
+        let wide: Int64
+        switch entry.dtype {
+        case .int64: wide = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
+        case .int32: wide = Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)))
+        default:
+          throw ConversionError.unsupported(tensor: name, reason: "\(entry.dtype) is not an integer table Smelt writes as I32")
+        }
+        guard let narrow = Int32(exactly: wide) else {
+          throw ConversionError.numeric(tensor: name, reason: "element \(i) is \(wide), which I32 cannot hold")
+        }
+        values[i] = narrow.littleEndian
+      }
+    }
+    try values.withUnsafeBytes { try sink(tensor.indexInFile, $0, piece.byteOffset) }
+    return values.count * 4
   }
 
   /// What the repacks of `tensors` (indices into `plan.tensors`) found, in plan order.

@@ -315,6 +315,34 @@ import WeightFormats
     #expect(!FileSystem.exists(refused))
   }
 
+  @Test("DeepSeek-V4 to deepseek4: the I64 hash table written I32 (same values), FP4 experts repacked into MXFP4 exactly, the router kept BF16 where llama-quantize keeps the converter's type")
+  func deepSeekV4HashTableAndExperts() throws {
+    let sample = TestPaths.sample("tiny-deepseek-v4")
+    let source = try Checkpoint.open(sample)
+    let directory = try TestPaths.scratchDirectory("gguf-deepseek-v4")
+    let f32 = FileSystem.join(directory, "f32.gguf")
+    _ = try Self.convert(sample, to: f32) { $0.preset = .allF32 }
+    let file = try GGUFFile(path: f32)
+    let table = try #require(file.tensors.firstIndex { $0.name == "blk.0.ffn_gate_tid2eid.weight" })
+    #expect(file.tensors[table].type == .i32 && file.tensors[table].dimensions == [2, 256])
+    let written = Array(file.bytes(ofTensor: table)).withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+    let stored = try source.bytes(of: "layers.0.ffn.gate.tid2eid").copy().withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) }
+    #expect(written.map(Int64.init) == stored && Set(stored).isSubset(of: Set(0..<4)))
+    // F32 everywhere else, the experts included (FP4 values decoded exactly).
+    #expect(file.tensors.enumerated().allSatisfy { $0.element.type == .f32 || $0.offset == table })
+    let experts = try #require(file.tensors.firstIndex { $0.name == "blk.1.ffn_up_exps.weight" })
+    let up = Array(file.bytes(ofTensor: experts)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    #expect(Array(up[(2 * 64 * 128)..<(3 * 64 * 128)]) == (try Self.decoded("layers.1.ffn.experts.2.w3.weight", in: source)))
+
+    let (plan, report) = try Self.convertReporting(sample, to: FileSystem.join(directory, "mxfp4.gguf"), preset: .mostlyMXFP4_MOE)
+    let stacks = plan.tensors.filter { $0.info.name.contains("_exps.") }
+    #expect(stacks.count == 6 && stacks.allSatisfy { $0.info.type == .mxfp4 && $0.repack == .mxfp4 })
+    #expect(report.repacked.map(\.name) == stacks.map(\.info.name) && report.repacked.allSatisfy { $0.inexactBlocks == 0 })
+    let types = Dictionary(uniqueKeysWithValues: plan.tensors.map { ($0.info.name, $0.info.type) })
+    #expect(types["blk.1.ffn_gate_inp.weight"] == .bf16 && types["blk.0.ffn_gate_tid2eid.weight"] == .i32)
+    #expect(types["blk.1.attn_q_a.weight"] == .q8_0 && types["blk.1.attn_norm.weight"] == .f32)
+  }
+
   @Test("Qwen3.5-MoE to F32 qwen35moe: value heads tiled along rows and columns, 1 + w norms, -exp(A_log), fused gate/up split; FP8 release alike")
   func qwen35MoeConverterArithmetic() throws {
     for sample in ["tiny-qwen3.5-moe", "tiny-qwen3.5-moe-fp8"] {

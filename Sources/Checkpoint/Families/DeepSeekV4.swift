@@ -28,5 +28,5 @@ extension ModelFamily {
     tensorParallel: TensorParallelPlan(
       splitDims: [:], refusal: "DeepSeek-V4's grouped output LoRA and hyper-connections have no published split rule"),
     forwardPass: .missing("no DeepSeek-V4 forward pass (compressed sparse attention, hyper-connections, hash routing)"),
-    ggufArchitecture: nil)
+    ggufArchitecture: "deepseek4")
 }

@@ -55,6 +55,29 @@ def read(path):
     return reader, fields, tensors
 
 
+def tensor_differences(ours, theirs, who, other_type=None, other_bytes=None):
+    """What differs per tensor both files hold (`ours`, `theirs`: name -> gguf-py tensor): a type or shape, or the
+    data bytes. `other_type(name, a, b)` / `other_bytes(name, a, b)` may accept such a tensor (return None) or
+    explain it (return the message); by default each is a difference."""
+    bad = []
+    for name in theirs:
+        if name not in ours:
+            continue
+        a, b = ours[name], theirs[name]
+        if a.tensor_type != b.tensor_type or list(a.shape) != list(b.shape):
+            if other_type is not None and list(a.shape) == list(b.shape):
+                message = other_type(name, a, b)
+            else:
+                message = f"{name}: {a.tensor_type.name}{list(a.shape)} vs {who} {b.tensor_type.name}{list(b.shape)}"
+        elif a.data.tobytes() != b.data.tobytes():
+            message = other_bytes(name, a, b) if other_bytes is not None else f"{name} ({a.tensor_type.name}): data bytes differ"
+        else:
+            continue
+        if message:
+            bad.append(message)
+    return bad
+
+
 def compare(ours_path, ref_path, label):
     _, of, ot = read(ours_path)
     _, rf, rt = read(ref_path)
@@ -65,14 +88,7 @@ def compare(ours_path, ref_path, label):
         bad.append(f"tensor names differ: {sorted(set(ot) ^ set(rt))[:4]}")
     elif sorted(ot, key=lambda n: (int(n.split(".")[1]) if n.startswith("blk.") else -1, n.encode())) != list(rt):
         bad.append("llama-quantize's order is not the processing order of Smelt's tensors")
-    for name in rt:
-        if name not in ot:
-            continue
-        a, b = ot[name], rt[name]
-        if a.tensor_type != b.tensor_type or list(a.shape) != list(b.shape):
-            bad.append(f"{name}: {a.tensor_type.name}{list(a.shape)} vs llama-quantize {b.tensor_type.name}{list(b.shape)}")
-        elif a.data.tobytes() != b.data.tobytes():
-            bad.append(f"{name} ({a.tensor_type.name}): data bytes differ")
+    bad += tensor_differences(ot, rt, "llama-quantize")
     for key in sorted(set(of) | set(rf)):
         if of.get(key) != rf.get(key):
             show = lambda v: (str(v)[:60] + "...") if len(str(v)) > 60 else str(v)
@@ -138,26 +154,26 @@ def against_converter(sample, ours_path, rounded_to_bf16=(), converter_types=Fal
     if list(ot) != list(rt):
         bad.append(f"tensor names or order differ: {[n for n in ot if n not in rt][:3]} / {[n for n in rt if n not in ot][:3]}"
                    if set(ot) != set(rt) else "tensor order differs")
-    rounded = 0
-    for name in rt:
-        if name not in ot:
-            continue
-        a, b = ot[name], rt[name]
-        if converter_types and a.tensor_type != b.tensor_type and list(a.shape) == list(b.shape):
-            if not same_values(a, b):
-                bad.append(f"{name}: Smelt's F32 values are not the converter's {b.tensor_type.name} ones")
-            continue
-        if a.tensor_type != b.tensor_type or list(a.shape) != list(b.shape):
-            bad.append(f"{name}: {a.tensor_type.name}{list(a.shape)} vs converter {b.tensor_type.name}{list(b.shape)}")
-        elif a.data.tobytes() != b.data.tobytes():
-            exact = np.asarray(b.data, dtype=np.float32)
-            bits = exact.view(np.uint32).astype(np.uint64)
-            bf16 = (((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
-            if name in rounded_to_bf16 and np.array_equal(np.asarray(a.data), bf16):
-                rounded += 1
-            else:
-                bad.append(f"{name} ({a.tensor_type.name}): data bytes differ (max |diff| "
-                           f"{np.abs(np.asarray(a.data, dtype=np.float64) - exact).max():.3g})")
+    rounded = []
+
+    def converter_values(name, a, b):
+        if converter_types and same_values(a, b):
+            return None
+        return f"{name}: Smelt's F32 values are not the converter's {b.tensor_type.name} ones"
+
+    def rounded_values(name, a, b):
+        exact = np.asarray(b.data, dtype=np.float32)
+        bits = exact.view(np.uint32).astype(np.uint64)
+        bf16 = (((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
+        if name in rounded_to_bf16 and np.array_equal(np.asarray(a.data), bf16):
+            rounded.append(name)
+            return None
+        return (f"{name} ({a.tensor_type.name}): data bytes differ (max |diff| "
+                f"{np.abs(np.asarray(a.data, dtype=np.float64) - exact).max():.3g})")
+
+    bad += tensor_differences(ot, rt, "converter", other_type=converter_values if converter_types else None,
+                              other_bytes=rounded_values)
+    rounded = len(rounded)
     if rounded != len(rounded_to_bf16):
         bad.append(f"{len(rounded_to_bf16)} tensors expected to be the converter's rounded to BF16, {rounded} are")
     if bad:
@@ -492,18 +508,11 @@ for preset in PRESETS:
     check_gguf_py(ours, ours.name)
     _, _, ot = read(ours)
     _, _, rt = read(ref)
-    bad, differing = [], 0
-    if set(ot) != set(rt):
-        bad.append(f"tensor names differ: {sorted(set(ot) ^ set(rt))[:4]}")
-    for name in sorted(set(ot) & set(rt)):
-        a, b = ot[name], rt[name]
-        if a.tensor_type != b.tensor_type or list(a.shape) != list(b.shape):
-            bad.append(f"{name}: {a.tensor_type.name}{list(a.shape)} vs llama-quantize {b.tensor_type.name}{list(b.shape)}")
-        elif a.data.tobytes() != b.data.tobytes():
-            if name in requantized:
-                differing += 1
-            else:
-                bad.append(f"{name} ({a.tensor_type.name}): data bytes differ from an exact source")
+    bad = [f"tensor names differ: {sorted(set(ot) ^ set(rt))[:4]}"] if set(ot) != set(rt) else []
+    differing = [name for name in rt if name in ot and name in requantized and ot[name].data.tobytes() != rt[name].data.tobytes()]
+    bad += tensor_differences(ot, rt, "llama-quantize", other_bytes=lambda name, a, b: None if name in requantized else
+                              f"{name} ({a.tensor_type.name}): data bytes differ from an exact source")
+    differing = len(differing)
     if bad:
         failures.append(f"{sample} {preset}: " + "; ".join(bad[:6]))
         print(f"   {sample} {preset}: DIFFERS from llama-quantize of the converter's file ({len(bad)} differences)")

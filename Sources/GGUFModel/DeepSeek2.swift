@@ -237,11 +237,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
       if layer >= g.layers { try b.nextn(layer: layer, hidden: g.hidden, vocabulary: g.vocabulary) }
     }
     try b.copy("output_norm.weight", "model.norm.weight", [g.hidden])
-    if g.tiedEmbeddings {
-      b.skip("lm_head.weight")
-    } else {
-      try b.copy("output.weight", "lm_head.weight", [g.vocabulary, g.hidden])
-    }
+    try b.outputHead(tied: g.tiedEmbeddings, vocabulary: g.vocabulary, hidden: g.hidden)
     // Everything else must be accounted for, but for the MTP block when it is dropped.
     return try b.finish { name in g.mtpLayers == 0 && (TensorPlanBuilder.layer(of: name).map { $0 >= g.layers } ?? false) }
   }

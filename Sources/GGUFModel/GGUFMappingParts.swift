@@ -195,6 +195,17 @@ struct TensorPlanBuilder {
     }
   }
 
+  /// `output.weight` from `lm_head.weight`, or, with tied embeddings, nothing: llama.cpp's loaders fall back to
+  /// `token_embd.weight` when `output.weight` is absent, and the converters write none (the tied `lm_head`, if
+  /// stored, is accounted for).
+  mutating func outputHead(tied: Bool, vocabulary: Int, hidden: Int) throws(GGUFMappingFailure) {
+    if tied {
+      skip("lm_head.weight")
+    } else {
+      try copy("output.weight", "lm_head.weight", [vocabulary, hidden])
+    }
+  }
+
   /// The layer index of a `model.layers.N.` tensor name.
   static func layer(of name: String) -> Int? {
     guard name.hasPrefix("model.layers.") else { return nil }

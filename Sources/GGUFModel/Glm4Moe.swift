@@ -141,12 +141,7 @@ public enum Glm4Moe: GGUFArchitectureMapping {
       if layer >= a.layers { try b.nextn(layer: layer, hidden: a.hidden, vocabulary: a.vocabulary) }
     }
     try b.copy("output_norm.weight", "model.norm.weight", [a.hidden])
-    if a.tiedEmbeddings {
-      // glm4-moe.cpp falls back to token_embd.weight when output.weight is absent.
-      b.skip("lm_head.weight")
-    } else {
-      try b.copy("output.weight", "lm_head.weight", [a.vocabulary, a.hidden])
-    }
+    try b.outputHead(tied: a.tiedEmbeddings, vocabulary: a.vocabulary, hidden: a.hidden)
     // The NextN layer(s), when dropped (`--drop-mtp`, the converter's --no-mtp), are left out.
     return try b.finish { name in g.mtpLayers == 0 && (TensorPlanBuilder.layer(of: name).map { $0 >= a.layers } ?? false) }
   }

@@ -177,12 +177,7 @@ public enum Qwen35Moe: GGUFArchitectureMapping {
       }
     }
     try b.copy("output_norm.weight", "model.norm.weight", [a.hidden], transform: .plusOne)
-    if a.tiedEmbeddings {
-      // qwen35moe.cpp falls back to token_embd.weight when output.weight is absent.
-      b.skip("lm_head.weight")
-    } else {
-      try b.copy("output.weight", "lm_head.weight", [a.vocabulary, a.hidden])
-    }
+    try b.outputHead(tied: a.tiedEmbeddings, vocabulary: a.vocabulary, hidden: a.hidden)
     // The MTP module, when dropped (`--drop-mtp`, the converter's --no-mtp), is left out.
     return try b.finish { name in g.mtpLayers == 0 && name.hasPrefix("mtp.") }
   }

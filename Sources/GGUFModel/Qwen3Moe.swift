@@ -94,12 +94,7 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
         hf: "model.layers.\(layer).", blk: "blk.\(layer).", experts: a.experts, hidden: a.hidden, intermediate: g.expertIntermediate)
     }
     try b.copy("output_norm.weight", "model.norm.weight", [a.hidden])
-    if a.tiedEmbeddings {
-      // qwen3moe.cpp falls back to token_embd.weight when output.weight is absent; the converter writes none.
-      b.skip("lm_head.weight")
-    } else {
-      try b.copy("output.weight", "lm_head.weight", [a.vocabulary, a.hidden])
-    }
+    try b.outputHead(tied: a.tiedEmbeddings, vocabulary: a.vocabulary, hidden: a.hidden)
     return try b.finish()
   }
 

@@ -5,7 +5,8 @@ For each bundled DeepSeek sample (BF16 and FP8 block):
   (a) byte identity with llama.cpp's quantizer: Smelt writes the sample as a BF16 GGUF (FP8 sample: F32, its
       exact dequantization) and, directly from the safetensors, every preset; llama-quantize turns Smelt's
       BF16/F32 GGUF into the same preset; tensor names, types, shapes and data bytes, and every metadata
-      value, must be equal;
+      value, must be equal; and llama.cpp's own convert_hf_to_gguf.py (`against_converter`) writes the same
+      tensors, types and bytes as Smelt's F32, BF16 (BF16 sample) and Q8_0 files without the MTP layer;
   (b) gguf-py reads every key and tensor of every file Smelt wrote and dequantizes every tensor; the values
       must be finite;
   (c) llama.cpp (through llama-cpp-python on the same libllama) loads every file Smelt wrote and evaluates a
@@ -126,19 +127,17 @@ def same_values(ours, theirs):
     return np.array_equal(values.reshape(-1), decoded.reshape(-1))
 
 
-def against_converter(sample, ours_path, rounded_to_bf16=(), converter_types=False):
+def against_converter(sample, ours_path, converter_types=False, outtype="f32"):
     """Smelt's F32 GGUF of `sample` against llama.cpp's own convert_hf_to_gguf.py run on the same safetensors
     (scripts/llama-convert-reference.py: the converter's code with its vocabulary step writing
     tokenizer.ggml.model = none): the same tensors in the same order with the same types, shapes and data bytes,
     and the same `general.architecture` and `{arch}.*` keys in the same order with the same values. Smelt also
     writes `{arch}.vocab_size` when a checkpoint has no tokenizer (llama.cpp sizes the vocabulary by it then); the
-    converter's cosmetic `general.name` / `type` / `size_label` are not compared. `rounded_to_bf16`: tensors whose
-    values Smelt decodes as compressed-tensors does (the int4 product rounded to the BF16 scale dtype) while the
-    converter keeps the exact F32 product: Smelt's must be the converter's rounded to nearest even BF16.
-    `converter_types`: the converter writes its own types whatever --outtype (DeepSeek-V4); each of its tensors must
-    then hold Smelt's F32 values (`same_values`) instead of the same bytes."""
-    ref_path = work / f"{sample}.converter.gguf"
-    run(reference_python, repo / "scripts/llama-convert-reference.py", llama_source, repo / "samples" / sample, ref_path)
+    converter's cosmetic `general.name` / `type` / `size_label` are not compared. `converter_types`: the converter writes its own types whatever --outtype (DeepSeek-V4); each of its tensors must
+    then hold Smelt's F32 values (`same_values`) instead of the same bytes. `outtype`: the converter's --outtype
+    (Smelt's file is then `--to gguf-<outtype>`)."""
+    ref_path = work / (f"{sample}.converter.gguf" if outtype == "f32" else f"{sample}.converter-{outtype}.gguf")
+    run(reference_python, repo / "scripts/llama-convert-reference.py", llama_source, repo / "samples" / sample, ref_path, outtype)
     reader, of, ot = read(ours_path)
     _, rf, rt = read(ref_path)
     arch = of["general.architecture"]
@@ -154,36 +153,23 @@ def against_converter(sample, ours_path, rounded_to_bf16=(), converter_types=Fal
     if list(ot) != list(rt):
         bad.append(f"tensor names or order differ: {[n for n in ot if n not in rt][:3]} / {[n for n in rt if n not in ot][:3]}"
                    if set(ot) != set(rt) else "tensor order differs")
-    rounded = []
-
     def converter_values(name, a, b):
         if converter_types and same_values(a, b):
             return None
         return f"{name}: Smelt's F32 values are not the converter's {b.tensor_type.name} ones"
 
-    def rounded_values(name, a, b):
-        exact = np.asarray(b.data, dtype=np.float32)
-        bits = exact.view(np.uint32).astype(np.uint64)
-        bf16 = (((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
-        if name in rounded_to_bf16 and np.array_equal(np.asarray(a.data), bf16):
-            rounded.append(name)
-            return None
-        return (f"{name} ({a.tensor_type.name}): data bytes differ (max |diff| "
-                f"{np.abs(np.asarray(a.data, dtype=np.float64) - exact).max():.3g})")
+    def largest_difference(name, a, b):
+        exact = np.asarray(b.data, dtype=np.float64)
+        return f"{name} ({a.tensor_type.name}): data bytes differ (max |diff| {np.abs(np.asarray(a.data, dtype=np.float64) - exact).max():.3g})"
 
     bad += tensor_differences(ot, rt, "converter", other_type=converter_values if converter_types else None,
-                              other_bytes=rounded_values)
-    rounded = len(rounded)
-    if rounded != len(rounded_to_bf16):
-        bad.append(f"{len(rounded_to_bf16)} tensors expected to be the converter's rounded to BF16, {rounded} are")
+                              other_bytes=largest_difference)
     if bad:
-        failures.append(f"{sample} vs llama.cpp's converter: " + "; ".join(bad[:6]))
-        print(f"   {sample} F32: DIFFERS from llama.cpp's converter ({len(bad)} differences)")
+        failures.append(f"{sample} {outtype} vs llama.cpp's converter: " + "; ".join(bad[:6]))
+        print(f"   {sample} {outtype.upper()}: DIFFERS from llama.cpp's converter ({len(bad)} differences)")
     else:
-        extra = f"; {rounded} int4 expert stacks = the converter's rounded to BF16" if rounded else ""
-        if converter_types:
-            extra += "; its Q8_0 / BF16 / MXFP4 / I32 tensors hold Smelt's F32 values"
-        print(f"   {sample} F32: identical to llama.cpp's convert_hf_to_gguf.py ({len(rt)} tensors, "
+        extra = "; its Q8_0 / BF16 / MXFP4 / I32 tensors hold Smelt's F32 values" if converter_types else ""
+        print(f"   {sample} {outtype.upper()}: identical to llama.cpp's convert_hf_to_gguf.py ({len(rt)} tensors, "
               f"{len(ref_keys)} architecture keys{extra})")
 
 
@@ -243,6 +229,12 @@ for sample, base in [("tiny-deepseek-v3", "bf16"), ("tiny-deepseek-v3-fp8", "f32
     run(smelt, "convert", src, work / f"{sample}-f32.gguf", "--to", "gguf-f32", "--quiet", "--force")
     written = [f"{sample}-{base}.gguf", f"{sample}-f32.gguf"]
     written += against_llama_quantize(sample, src, work / f"{sample}-{base}.gguf", PRESETS)
+    # llama.cpp's converter itself, for the outtypes it writes (DeepseekV2Model always drops the MTP layer:
+    # Smelt's --drop-mtp file; its vocabulary step is replaced, so only the architecture keys are compared).
+    for outtype in ("f32", "bf16", "q8_0") if base == "bf16" else ("f32", "q8_0"):
+        dropped = work / f"{sample}-{outtype}-no-mtp.gguf"
+        run(smelt, "convert", src, dropped, "--to", f"gguf-{outtype}", "--drop-mtp", "--quiet")
+        against_converter(sample, dropped, outtype=outtype)
     for name in written:
         check_gguf_py(work / name, name)
     print(f"   gguf-py read and dequantized {len(written)} files")
@@ -279,8 +271,8 @@ def llama_agrees_with_transformers(f32, src, label, tokens):
 
 def llama_runs_pair(f32, quantized, src, sample, vocab_size, token_count=len(TOKENS), reference="smelt"):
     """gguf-py reads both files; llama.cpp runs both on the first `token_count` tokens, the F32 file's logits equal
-    `smelt forward` of the safetensors `src` (`reference="transformers"`: transformers' forward of it; None: not
-    compared), and the quantized file's KLD and top-1 against it are printed."""
+    `smelt forward` of `src` (the safetensors, or a GGUF Smelt reads back; `reference="transformers"`: transformers'
+    forward of the safetensors; None: not compared), and the quantized file's KLD and top-1 against it are printed."""
     for path in (f32, quantized):
         check_gguf_py(path, path.name)
     tokens = [t % vocab_size for t in TOKENS[:token_count]]
@@ -316,13 +308,13 @@ def read_safetensors(path):
 # Kimi K2.5 (a multimodal wrapper; native int4 g32 experts): its language model as deepseek2. With a Q4_0
 # preset the experts' codes and BF16 scales move into Q4_0 unchanged (Smelt reports the repack): gguf-py's
 # dequantization of every expert stack must equal (code - 8) * scale computed here from the safetensors, bit
-# for bit. llama.cpp loads both files; the F32 file's logits equal `smelt forward` of the original safetensors.
+# for bit. llama.cpp loads both files; the F32 file's logits equal `smelt forward` of that F32 file.
 sample = "tiny-kimi-k2.5"
 src = repo / "samples" / sample
 print(f"== {sample}")
 f32, q4 = work / f"{sample}-f32.gguf", work / f"{sample}-q4_0.gguf"
 run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
-against_converter(sample, f32, rounded_to_bf16={f"blk.1.ffn_{p}_exps.weight" for p in ("gate", "up", "down")})
+against_converter(sample, f32)
 report = json.loads(run(smelt, "convert", src, q4, "--to", "gguf-q4_0", "--json", "--quiet"))
 repacked = {t["name"]: t for t in report["repacked"]}
 header, tensor = read_safetensors(src / "model.safetensors")
@@ -346,7 +338,9 @@ for name in stacks:
     if ours[name].tensor_type != gguf.GGMLQuantizationType.Q4_0 or got.tobytes() != np.stack(expected).tobytes():
         failures.append(f"{sample}: {name} ({ours[name].tensor_type.name}) is not (code - 8) * scale of the int4 experts bit for bit")
 print(f"   {len(stacks)} expert stacks repacked into Q4_0, bit-exact with the int4 codes and scales")
-llama_runs_pair(f32, q4, src, sample, config["vocab_size"])
+# The F32 file holds the exact int4 products (the converter's), the safetensors decode to compressed-tensors' BF16
+# rounding of them: llama.cpp is compared with `smelt forward` of the F32 GGUF itself (deepseek2 reads back).
+llama_runs_pair(f32, q4, f32, sample, config["vocab_size"])
 
 # gpt-oss (MXFP4 experts with biases, attention sinks, sliding-window layers): llama.cpp's gpt-oss architecture.
 #  (a) every preset but MXFP4_MOE is byte-identical to llama-quantize of Smelt's F32 GGUF (as above); for

@@ -4,7 +4,7 @@ tiny one whose pre-tokenizer llama.cpp's hash table does not know). Everything e
 names, order, shapes, dequantization of FP8 sources and the converter's arithmetic on the weights — is the
 converter's own code, so its output is the reference Smelt's `--to gguf-f32` is compared with.
 
-    $PY scripts/llama-convert-reference.py LLAMA_CPP_SOURCE SAMPLE_DIR OUT.gguf
+    $PY scripts/llama-convert-reference.py LLAMA_CPP_SOURCE SAMPLE_DIR OUT.gguf [OUTTYPE]   # f32 (default), bf16, q8_0, ...
 
 Run in the venv of scripts/requirements-samples.txt + requirements-golden.txt (torch, transformers), with the
 vendored gguf-py on the path (done here).
@@ -23,6 +23,7 @@ import sys
 import tempfile
 
 source, sample, out = sys.argv[1:4]
+outtype = sys.argv[4] if len(sys.argv) > 4 else "f32"
 sys.path[:0] = [source, os.path.join(source, "gguf-py")]
 
 
@@ -64,5 +65,5 @@ def get_model_class(name, mmproj=False):
 
 
 conversion.get_model_class = get_model_class
-sys.argv = ["convert_hf_to_gguf.py", sample, "--outtype", "f32", "--outfile", out]
+sys.argv = ["convert_hf_to_gguf.py", sample, "--outtype", outtype, "--outfile", out]
 runpy.run_path(os.path.join(source, "convert_hf_to_gguf.py"), run_name="__main__")

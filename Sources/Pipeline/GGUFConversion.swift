@@ -581,7 +581,7 @@ public final class GGUFConversionRunner: Sendable {
       }
       var whole = [Float](repeating: 0, count: geometry.columns)
       try whole.withUnsafeMutableBufferPointer { out in
-        try WeightDecoding.decodeRows(group: group, in: checkpoint, geometry: geometry, rows: expert..<(expert + 1), into: out)
+        try decodeRows(group: group, geometry: geometry, rows: expert..<(expert + 1), into: out)
       }
       // Output row j of the expert is source row stride·j + offset (a bias: one row of single entries).
       let columns = info.dimensions.count >= 3 ? info.dimensions[0] : 1
@@ -599,7 +599,7 @@ public final class GGUFConversionRunner: Sendable {
       switch reorder?.axis {
       case nil:
         try values.withUnsafeMutableBufferPointer { out in
-          try WeightDecoding.decodeRows(group: group, in: checkpoint, geometry: geometry, rows: rows, into: out)
+          try decodeRows(group: group, geometry: geometry, rows: rows, into: out)
         }
       case .rows:
         // Output rows gathered from runs of consecutive source rows (a value head each).
@@ -607,15 +607,15 @@ public final class GGUFConversionRunner: Sendable {
         for run in reorder!.sourceRuns(of: rows) {
           try values.withUnsafeMutableBufferPointer { out in
             let start = (run.output - rows.lowerBound) * columns
-            try WeightDecoding.decodeRows(
-              group: group, in: checkpoint, geometry: geometry, rows: run.source..<(run.source + run.count),
+            try decodeRows(
+              group: group, geometry: geometry, rows: run.source..<(run.source + run.count),
               into: UnsafeMutableBufferPointer(rebasing: out[start..<(start + run.count * columns)]))
           }
         }
       case .columns:
         var decoded = [Float](repeating: 0, count: piece.elementCount)
         try decoded.withUnsafeMutableBufferPointer { out in
-          try WeightDecoding.decodeRows(group: group, in: checkpoint, geometry: geometry, rows: rows, into: out)
+          try decodeRows(group: group, geometry: geometry, rows: rows, into: out)
         }
         let columns = geometry.columns
         let from = (0..<columns).map(reorder!.sourceIndex(of:))
@@ -630,7 +630,7 @@ public final class GGUFConversionRunner: Sendable {
       let first = head * (nope + value)
       var rows = [Float](repeating: 0, count: (nope + value) * kv)
       try rows.withUnsafeMutableBufferPointer { out in
-        try WeightDecoding.decodeRows(group: group, in: checkpoint, geometry: geometry, rows: first..<(first + nope + value), into: out)
+        try decodeRows(group: group, geometry: geometry, rows: first..<(first + nope + value), into: out)
       }
       if key {
         // attn_k_b: ne = [nope, kv, heads]; element (h, r, c) = W[h·(nope+v) + c, r].
@@ -668,6 +668,30 @@ public final class GGUFConversionRunner: Sendable {
     }
     try sink(tensor.indexInFile, UnsafeRawBufferPointer(output), piece.byteOffset)
     return byteCount
+  }
+
+  /// Rows `rows` of a source weight as llama.cpp's converter dequantizes them: through the weight-format registry,
+  /// except symmetric int4 groups (compressed-tensors `pack-quantized`, Kimi K2-Thinking / K2.5's experts), which
+  /// the converter keeps as the exact F32 product `(code − 8) · scale` where compressed-tensors' decompressor (the
+  /// registry's decoder) rounds it to the BF16 scale dtype.
+  private func decodeRows(
+    group: WeightGroup, geometry: WeightGeometry, rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>
+  ) throws {
+    guard group.format.storesSymmetricInt4Groups(group), geometry.shape.count == 2,
+      let groups = try group.format.symmetricInt4Groups(
+        WeightDecoding.packedTensors(of: group, in: checkpoint), geometry: geometry, module: group.modulePath),
+      groups.rowCount == geometry.rows, groups.columnCount == geometry.columns, rows.upperBound <= groups.rowCount,
+      destination.count == rows.count * groups.columnCount
+    else {
+      try WeightDecoding.decodeRows(group: group, in: checkpoint, geometry: geometry, rows: rows, into: destination)
+      return
+    }
+    let columns = groups.columnCount, perRow = columns / groups.groupSize
+    for (i, row) in rows.enumerated() {
+      for c in 0..<columns {
+        destination[i * columns + c] = (Float(groups.offsetCodes[row * columns + c]) - 8) * groups.scales[row * perRow + c / groups.groupSize]
+      }
+    }
   }
 
   /// Moves one source weight's codes and scales into its blocks of a repacked tensor.

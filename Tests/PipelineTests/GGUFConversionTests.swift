@@ -150,6 +150,33 @@ import WeightFormats
     return (plan, try runner.run(resume: false) { _ in })
   }
 
+  @Test("Kimi K2.5 to F32: the int4 experts hold the exact product (code − 8) · scale, as llama.cpp's converter dequantizes them, not compressed-tensors' BF16 rounding of it")
+  func kimiInt4ExpertsDecodeExactly() throws {
+    let sample = TestPaths.sample("tiny-kimi-k2.5")
+    let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-kimi-f32"), "kimi-f32.gguf")
+    _ = try Self.convert(sample, to: output) { $0.preset = .allF32 }
+    let file = try GGUFFile(path: output)
+    let checkpoint = try Checkpoint.open(sample)
+    let up = try #require(file.tensors.firstIndex { $0.name == "blk.1.ffn_up_exps.weight" })
+    let values = Array(file.bytes(ofTensor: up)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    let perExpert = values.count / 4
+    var roundedDiffers = 0
+    for expert in 0..<4 {
+      let group = try #require(WeightGrouping.groups(of: checkpoint.entries).first {
+        $0.modulePath == "language_model.model.layers.1.mlp.experts.\(expert).up_proj"
+      })
+      let int4 = try Int4PackQuantized.symmetricGroups(WeightDecoding.packedTensors(of: group, in: checkpoint), groupSize: 32)
+      let registry = try WeightDecoding.decode(group: group, in: checkpoint).values
+      for i in 0..<perExpert {
+        let exact = Float(Int(int4.offsetCodes[i]) - 8) * int4.scales[i / 32]
+        #expect(values[expert * perExpert + i].bitPattern == exact.bitPattern)
+        if registry[i].bitPattern != exact.bitPattern { roundedDiffers += 1 }
+      }
+    }
+    // The registry's decoder (compressed-tensors' rule) rounds some of these products to BF16: the two differ.
+    #expect(roundedDiffers > 0)
+  }
+
   @Test("Kimi K2.5 to Q4_0: the wrapper's language model maps to deepseek2 (vision tower left out with a note); its int4 g32 expert stacks are repacked, each element (code − 8) · scale exactly")
   func kimiInt4ExpertsRepackIntoQ4_0() throws {
     let sample = TestPaths.sample("tiny-kimi-k2.5")

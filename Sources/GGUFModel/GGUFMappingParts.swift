@@ -180,18 +180,24 @@ struct TensorPlanBuilder {
     }
   }
 
-  /// The NextN tensors of MTP block `layer` (`nextnBlockNames`); its own embedding and shared head are optional,
-  /// as llama.cpp loads them.
-  mutating func nextn(layer: Int, hidden: Int, vocabulary: Int) throws(GGUFMappingFailure) {
+  /// The NextN tensors of MTP block `layer`: `names` (GGUF leaf, Hugging Face name under `hf`; DeepSeek's and GLM's
+  /// `nextnBlockNames` under `model.layers.N.` by default). The projection and the two input norms are required,
+  /// and `alsoRequired`; the rest (its own embedding and shared head) are written when present, as llama.cpp loads
+  /// them as optional. `normTransform` applies to the norms (Qwen3.5's `1 + w`).
+  mutating func nextn(
+    layer: Int, hidden: Int, vocabulary: Int, names: [(gguf: String, huggingFace: String)] = nextnBlockNames,
+    from hf: String? = nil, alsoRequired: Set<String> = [], normTransform: ElementTransform? = nil
+  ) throws(GGUFMappingFailure) {
     let expected: [String: [Int]] = [
       "nextn.eh_proj.weight": [hidden, 2 * hidden], "nextn.enorm.weight": [hidden], "nextn.hnorm.weight": [hidden],
       "nextn.embed_tokens.weight": [vocabulary, hidden], "nextn.shared_head_head.weight": [vocabulary, hidden],
       "nextn.shared_head_norm.weight": [hidden],
     ]
-    let required: Set = ["nextn.eh_proj.weight", "nextn.enorm.weight", "nextn.hnorm.weight"]
-    for (gguf, name) in nextnBlockNames {
-      let hf = "model.layers.\(layer)." + name
-      if required.contains(gguf) || has(hf) { try copy("blk.\(layer)." + gguf, hf, expected[gguf]!) }
+    let required = alsoRequired.union(["nextn.eh_proj.weight", "nextn.enorm.weight", "nextn.hnorm.weight"])
+    let prefix = hf ?? "model.layers.\(layer)."
+    for (gguf, name) in names where required.contains(gguf) || has(prefix + name) {
+      guard let shape = expected[gguf] else { preconditionFailure("no shape for \(gguf)") }
+      try copy("blk.\(layer)." + gguf, prefix + name, shape, transform: gguf.hasSuffix("norm.weight") ? normTransform : nil)
     }
   }
 

@@ -133,7 +133,7 @@ public enum Qwen35Moe: GGUFArchitectureMapping {
   static let fullAttentionTensors: [BlockTensor] =
     Array(BlockTensor.attention(biases: .none).dropFirst())
     + BlockTensor.queryKeyNorms().map { BlockTensor($0.gguf, $0.huggingFace, transform: .plusOne) }
-  /// The NextN tensors: GGUF leaf, Qwen3.5's name under `mtp.`, whether llama.cpp requires it.
+  /// The NextN tensors: GGUF leaf, Qwen3.5's name under `mtp.` (all four written).
   static let nextnTensors: [(gguf: String, huggingFace: String)] = [
     ("nextn.eh_proj.weight", "fc.weight"), ("nextn.enorm.weight", "pre_fc_norm_embedding.weight"),
     ("nextn.hnorm.weight", "pre_fc_norm_hidden.weight"), ("nextn.shared_head_norm.weight", "norm.weight"),
@@ -170,10 +170,9 @@ public enum Qwen35Moe: GGUFArchitectureMapping {
       }
       try b.stackExperts(hf: hf, blk: blk, experts: a.experts, hidden: a.hidden, intermediate: g.expertIntermediate)
       if mtp {
-        let shapes = ["nextn.eh_proj.weight": [a.hidden, 2 * a.hidden]]
-        for (gguf, name) in nextnTensors {
-          try b.copy(blk + gguf, "mtp." + name, shapes[gguf] ?? [a.hidden], transform: gguf == "nextn.eh_proj.weight" ? nil : .plusOne)
-        }
+        try b.nextn(
+          layer: layer, hidden: a.hidden, vocabulary: a.vocabulary, names: nextnTensors, from: "mtp.",
+          alsoRequired: ["nextn.shared_head_norm.weight"], normTransform: .plusOne)
       }
     }
     try b.copy("output_norm.weight", "model.norm.weight", [a.hidden], transform: .plusOne)

@@ -434,7 +434,7 @@ llama_runs_pair(f32, mx, src, sample, config["vocab_size"])
 #      its exact dequantization);
 #  (b) gguf-py reads and dequantizes every file;
 #  (c) llama.cpp loads and runs the F32 and Q4_K_M files; the F32 file's logits equal `smelt forward` of the
-#      safetensors (and, for qwen3moe, which Smelt reads back, `smelt forward` of the F32 GGUF).
+#      safetensors (and, as Smelt reads these GGUFs back, `smelt forward` of the F32 GGUF itself).
 for sample, token_count in [("tiny-qwen3-moe", 12), ("tiny-glm4-moe-fp8", 12), ("tiny-minimax-m2-fp8", 12),
                             ("tiny-deepseek-v3.2-fp8", 10)]:
     src = repo / "samples" / sample
@@ -446,9 +446,9 @@ for sample, token_count in [("tiny-qwen3-moe", 12), ("tiny-glm4-moe-fp8", 12), (
         check_gguf_py(work / name, name)
     config = json.loads((src / "config.json").read_text())
     llama_runs_pair(f32, work / f"{sample}-q4_k_m.gguf", src, sample, config["vocab_size"], token_count)
-    if sample == "tiny-qwen3-moe":
-        # qwen3moe GGUFs read back as checkpoints: `smelt forward` of the F32 GGUF itself equals llama.cpp's.
-        llama_agrees_with_forward(f32, f32, sample, [t % config["vocab_size"] for t in TOKENS])
+    if sample in ("tiny-qwen3-moe", "tiny-glm4-moe-fp8", "tiny-minimax-m2-fp8", "tiny-deepseek-v3.2-fp8"):
+        # These GGUFs read back as checkpoints: `smelt forward` of the F32 GGUF itself equals llama.cpp's.
+        llama_agrees_with_forward(f32, f32, sample, [t % config["vocab_size"] for t in TOKENS[:token_count]])
 
 # Qwen3.5-MoE (BF16 release: fused 3-D experts, per-expert MTP experts; FP8 release: per-expert with BF16 scales)
 # as llama.cpp's qwen35moe — Gated DeltaNet layers with two key heads for four value heads, so the converter's

@@ -260,6 +260,12 @@ public enum DeepSeek2: GGUFArchitectureMapping {
   /// - Throws: `.unknownGGUFTensor` for a name outside the mapping, `.inconsistentGGUFTensor` for an MLA half
   ///   without its partner or with dimensions that do not pair.
   public static func storedTensors(_ tensors: [GGUFTensorInfo]) throws(Failure) -> [StoredTensor] {
+    try storedTensors(tensors, extraBlockNames: [:])
+  }
+
+  /// `storedTensors`, with the block leaves of a deepseek2-based architecture (`extraBlockNames`: GGUF leaf →
+  /// Hugging Face name under `model.layers.N.`; deepseek32's indexer).
+  static func storedTensors(_ tensors: [GGUFTensorInfo], extraBlockNames: [String: String]) throws(Failure) -> [StoredTensor] {
     let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     let globals = Dictionary(uniqueKeysWithValues: globalNames.map { ($0.gguf, $0.huggingFace) })
     var stored: [StoredTensor] = []
@@ -273,7 +279,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
       let layer = prefix.dropFirst(4)
       let leaf = String(tensor.name.dropFirst(prefix.count + 1))
       let hf = "model.layers.\(layer)."
-      if let name = huggingFaceByGGUF[leaf] {
+      if let name = huggingFaceByGGUF[leaf] ?? extraBlockNames[leaf] {
         stored.append(StoredTensor(name: hf + name, shape: shape, layout: .whole(tensor.name)))
       } else if let stack = expertStackOrder.first(where: { $0.gguf == leaf }) {
         stored += try GGUFStoredTensor.experts(of: tensor, hf: hf, projection: stack.projection)
@@ -306,7 +312,13 @@ public enum DeepSeek2: GGUFArchitectureMapping {
   /// inverse of `hyperparameters`, with llama.cpp's defaults for what the GGUF leaves out (no
   /// `expert_gating_func` means softmax; the YaRN multiplier is divided by 0.1 as llama.cpp does).
   public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(Failure) -> JSONObject {
-    let arch = architecture
+    try huggingFaceConfig(metadata, tensors: tensors, architecture: architecture)
+  }
+
+  /// `huggingFaceConfig` of a deepseek2-based architecture's GGUF (its keys under `architecture.`).
+  static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo], architecture arch: String) throws(Failure)
+    -> JSONObject
+  {
     let m = try ArchitectureMetadata(metadata, architecture: arch)
     func int(_ key: String) -> Int? { m.int(key) }
     func float(_ key: String) -> Float? { m.float(key) }

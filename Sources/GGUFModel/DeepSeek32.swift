@@ -1,5 +1,6 @@
 import Checkpoint
 import GGUF
+import JSON
 
 /// DeepSeek-V3.2 (V3.2-Exp, V3.2, V3.2-Speciale) as llama.cpp's `deepseek32` architecture, as `conversion/deepseek.py`
 /// `DeepseekV32Model` (a `DeepseekV2Model`) writes it and `src/models/deepseek32.cpp` loads it: deepseek2's MLA
@@ -56,18 +57,46 @@ public enum DeepSeek32: GGUFArchitectureMapping {
     let indexer = try Indexer(config)
     let hidden = try positive(config.hiddenSize, "hidden_size")
     let qLoraRank = try positive(config.qLoraRank, "q_lora_rank")
+    let expected: [String: [Int]] = [
+      "indexer.attn_q_b.weight": [indexer.heads * indexer.headDim, qLoraRank], "indexer.attn_k.weight": [indexer.headDim, hidden],
+      "indexer.k_norm.weight": [indexer.headDim], "indexer.k_norm.bias": [indexer.headDim],
+      "indexer.proj.weight": [indexer.heads, hidden],
+    ]
     return try DeepSeek2.tensors(config, shapes: shapes, options: options, architecture: architecture) {
       layer, b throws(GGUFMappingFailure) in
-      let hf = "model.layers.\(layer).self_attn.indexer.", blk = "blk.\(layer).indexer."
-      try b.copy(blk + "attn_q_b.weight", hf + "wq_b.weight", [indexer.heads * indexer.headDim, qLoraRank])
-      try b.copy(blk + "attn_k.weight", hf + "wk.weight", [indexer.headDim, hidden])
-      try b.copy(blk + "k_norm.weight", hf + "k_norm.weight", [indexer.headDim])
-      try b.copy(blk + "k_norm.bias", hf + "k_norm.bias", [indexer.headDim])
-      try b.copy(blk + "proj.weight", hf + "weights_proj.weight", [indexer.heads, hidden])
+      for (gguf, hf) in indexerNames {
+        try b.copy("blk.\(layer)." + gguf, "model.layers.\(layer)." + hf, expected[gguf]!)
+      }
     }
   }
 
   public static func converterOrder(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan] {
     DeepSeek2.converterOrder(plan, sourceOrder: sourceOrder)
+  }
+
+  // MARK: reading a GGUF
+
+  /// The indexer's tensors: GGUF leaf under `blk.N.` → Hugging Face name under `model.layers.N.` (as `tensors` maps them).
+  static let indexerNames: [(gguf: String, huggingFace: String)] = [
+    ("indexer.attn_q_b.weight", "self_attn.indexer.wq_b.weight"), ("indexer.attn_k.weight", "self_attn.indexer.wk.weight"),
+    ("indexer.k_norm.weight", "self_attn.indexer.k_norm.weight"), ("indexer.k_norm.bias", "self_attn.indexer.k_norm.bias"),
+    ("indexer.proj.weight", "self_attn.indexer.weights_proj.weight"),
+  ]
+
+  /// deepseek2's reverse map, and each block's indexer.
+  public static func storedTensors(_ tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
+    try DeepSeek2.storedTensors(tensors, extraBlockNames: Dictionary(uniqueKeysWithValues: indexerNames.map { ($0.gguf, $0.huggingFace) }))
+  }
+
+  /// deepseek2's rebuilt config.json as `DeepseekV32ForCausalLM`, with the indexer's sizes.
+  public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> JSONObject {
+    var c = try DeepSeek2.huggingFaceConfig(metadata, tensors: tensors, architecture: architecture)
+    let m = try ArchitectureMetadata(metadata, architecture: architecture)
+    c["architectures"] = ["DeepseekV32ForCausalLM"]
+    c["model_type"] = "deepseek_v32"
+    c["index_n_heads"] = .number(JSONNumber(try m.need("attention.indexer.head_count")))
+    c["index_head_dim"] = .number(JSONNumber(try m.need("attention.indexer.key_length")))
+    c["index_topk"] = .number(JSONNumber(try m.need("attention.indexer.top_k")))
+    return c
   }
 }

@@ -11,6 +11,11 @@ let expertStackOrder: [(gguf: String, projection: String)] = [
   ("ffn_down_exps.weight", "down_proj"), ("ffn_gate_exps.weight", "gate_proj"), ("ffn_up_exps.weight", "up_proj"),
 ]
 
+/// The embedding, final norm and head, as most architectures name them (GGUF → Hugging Face).
+let standardGlobalTensors = [
+  "token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight",
+]
+
 /// The multi-token-prediction (NextN) tensors of an MTP block beyond the block's own attention and MoE: GGUF
 /// name under `blk.N.`, Hugging Face name under `model.layers.N.` (DeepSeek-V3's and GLM-4.5's layout).
 let nextnBlockNames: [(gguf: String, huggingFace: String)] = [
@@ -44,16 +49,50 @@ public struct GGUFStoredTensor: Sendable, Equatable {
 extension GGUFStoredTensor {
   /// Every expert of the stacked GGUF tensor `tensor` (`ne = [in, out, E]`) as `{hf}mlp.experts.E.{projection}.weight`,
   /// each a contiguous slab of whole rows.
-  static func experts(of tensor: GGUFTensorInfo, hf: String, projection: String) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
+  static func experts(
+    of tensor: GGUFTensorInfo, hf: String, projection: String, container: String = "mlp.experts"
+  ) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
     guard tensor.dimensions.count == 3 else {
       throw .inconsistentGGUFTensor(tensor.name, reason: "stacked experts need 3 dimensions, it has \(tensor.dimensions)")
     }
     let count = tensor.dimensions[2]
     return (0..<count).map { expert in
       GGUFStoredTensor(
-        name: hf + "mlp.experts.\(expert).\(projection).weight", shape: [tensor.dimensions[1], tensor.dimensions[0]],
+        name: hf + "\(container).\(expert).\(projection).weight", shape: [tensor.dimensions[1], tensor.dimensions[0]],
         layout: .expert(tensor.name, index: expert, count: count))
     }
+  }
+
+  /// The Hugging Face tensors of a GGUF whose map is one-to-one — `globals` by GGUF name, `block` under `blk.N.` ←
+  /// `model.layers.N.` — plus routed-expert stacks (`stacks`, each expert under `{container}.E.`): the reverse of
+  /// such a mapping's `tensors`.
+  ///
+  /// - Throws: `.unknownGGUFTensor` for a tensor the map does not name.
+  static func reading(
+    _ tensors: [GGUFTensorInfo], globals: [String: String], block: [BlockTensor],
+    stacks: [(gguf: String, projection: String)] = expertStackOrder, container: String = "mlp.experts"
+  ) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
+    let leaves = Dictionary(uniqueKeysWithValues: block.map { ($0.gguf, $0.huggingFace) })
+    var stored: [GGUFStoredTensor] = []
+    for tensor in tensors {
+      if let hf = globals[tensor.name] {
+        stored.append(GGUFStoredTensor(name: hf, shape: tensor.shape, layout: .whole(tensor.name)))
+        continue
+      }
+      guard tensor.name.hasPrefix("blk."), let dot = tensor.name.dropFirst(4).firstIndex(of: ".") else {
+        throw .unknownGGUFTensor(tensor.name)
+      }
+      let leaf = String(tensor.name[tensor.name.index(after: dot)...])
+      let hf = "model.layers.\(tensor.name[tensor.name.index(tensor.name.startIndex, offsetBy: 4)..<dot])."
+      if let name = leaves[leaf] {
+        stored.append(GGUFStoredTensor(name: hf + name, shape: tensor.shape, layout: .whole(tensor.name)))
+      } else if let stack = stacks.first(where: { $0.gguf == leaf }) {
+        stored += try experts(of: tensor, hf: hf, projection: stack.projection, container: container)
+      } else {
+        throw .unknownGGUFTensor(tensor.name)
+      }
+    }
+    return stored
   }
 }
 
@@ -79,6 +118,14 @@ struct ArchitectureMetadata {
   func need(_ key: String) throws(GGUFMappingFailure) -> Int {
     guard let value = int(key), value > 0 else { throw .missingKey("\(architecture).\(key)") }
     return value
+  }
+
+  /// The float `{arch}.key` (or `value` when absent) as a JSON number.
+  func number(_ key: String, default value: Double? = nil) throws(GGUFMappingFailure) -> JSONValue {
+    guard let found = float(key).map(Double.init) ?? value, let number = JSONNumber(found) else {
+      throw .missingKey("\(architecture).\(key)")
+    }
+    return .number(number)
   }
 
   /// `{arch}.vocab_size`, else the embedding's row count.

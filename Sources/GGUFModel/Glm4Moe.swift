@@ -1,5 +1,6 @@
 import Checkpoint
 import GGUF
+import JSON
 
 /// Zhipu's GLM-4.5 / 4.6 / 4.7 (and -Air) as llama.cpp's `glm4moe` architecture, in the layout llama.cpp's converter
 /// writes (`conversion/glm.py` `Glm4MoeModel`) and its loader reads (`src/models/glm4-moe.cpp`).
@@ -150,5 +151,60 @@ public enum Glm4Moe: GGUFArchitectureMapping {
   /// routed expert has been read (`Glm4MoeModel.modify_tensors`).
   public static func converterOrder(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan] {
     expertStackingOrder(plan, sourceOrder: sourceOrder)
+  }
+
+  // MARK: reading a GGUF
+
+  /// The Hugging Face tensors a glm4moe GGUF holds, in the GGUF's order: every tensor mapped back by name (the NextN
+  /// block's under its layer), the expert stacks split per expert (zero-copy slabs).
+  ///
+  /// - Throws: `.unknownGGUFTensor` for a name outside the map, `.inconsistentGGUFTensor` for a stack that is not 3-D.
+  public static func storedTensors(_ tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
+    let nextn = nextnBlockNames.map { BlockTensor($0.gguf, $0.huggingFace) }
+    return try GGUFStoredTensor.reading(
+      tensors, globals: standardGlobalTensors, block: attentionTensors + denseTensors + routerTensors + sharedExpertTensors + nextn)
+  }
+
+  /// The `config.json` of the model a glm4moe GGUF holds (the release schema): the inverse of `hyperparameters`,
+  /// biases and QK-norms as the tensors show, the sigmoid group-limited router llama.cpp's glm4moe computes.
+  public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> JSONObject {
+    let m = try ArchitectureMetadata(metadata, architecture: architecture)
+    let names = Set(tensors.map(\.name))
+    func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
+    let hidden = try m.need("embedding_length"), heads = try m.need("attention.head_count")
+    let headDim = m.int("attention.key_length") ?? hidden / heads
+    let blocks = try m.need("block_count"), nextn = m.int("nextn_predict_layers") ?? 0
+    // NextN layers whose tensors are present (a --drop-mtp GGUF announces none).
+    let mtpPresent = (0..<blocks).filter { names.contains("blk.\($0).nextn.eh_proj.weight") }.count
+    guard blocks > nextn else { throw .missingKey("\(architecture).nextn_predict_layers") }
+    var c = JSONObject()
+    c["architectures"] = ["Glm4MoeForCausalLM"]
+    c["model_type"] = "glm4_moe"
+    c["vocab_size"] = integer(try m.vocabulary(tensors))
+    c["hidden_size"] = integer(hidden)
+    c["intermediate_size"] = integer(try m.need("feed_forward_length"))
+    c["moe_intermediate_size"] = integer(try m.need("expert_feed_forward_length"))
+    c["num_hidden_layers"] = integer(blocks - nextn)
+    c["num_nextn_predict_layers"] = integer(min(nextn, mtpPresent))
+    c["num_attention_heads"] = integer(heads)
+    c["num_key_value_heads"] = integer(m.int("attention.head_count_kv") ?? heads)
+    c["head_dim"] = integer(headDim)
+    c["partial_rotary_factor"] = .number(JSONNumber(Double(try m.need("rope.dimension_count")) / Double(headDim))!)
+    c["n_routed_experts"] = integer(try m.need("expert_count"))
+    c["n_shared_experts"] = integer(m.int("expert_shared_count") ?? 0)
+    c["num_experts_per_tok"] = integer(try m.need("expert_used_count"))
+    c["first_k_dense_replace"] = integer(m.int("leading_dense_block_count") ?? 0)
+    c["n_group"] = integer(m.int("expert_group_count") ?? 1)
+    c["topk_group"] = integer(m.int("expert_group_used_count") ?? 1)
+    c["routed_scaling_factor"] = try m.number("expert_weights_scale", default: 1)
+    c["norm_topk_prob"] = .bool(m.bool("expert_weights_norm") ?? false)
+    c["attention_bias"] = .bool(names.contains("blk.0.attn_q.bias"))
+    c["use_qk_norm"] = .bool(names.contains("blk.0.attn_q_norm.weight"))
+    c["rms_norm_eps"] = try m.number("attention.layer_norm_rms_epsilon")
+    c["rope_theta"] = try m.number("rope.freq_base", default: 10_000)
+    c["max_position_embeddings"] = integer(try m.need("context_length"))
+    c["tie_word_embeddings"] = .bool(!names.contains("output.weight"))
+    c["hidden_act"] = "silu"
+    return c
   }
 }

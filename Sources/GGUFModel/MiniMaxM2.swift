@@ -112,6 +112,51 @@ public enum MiniMaxM2: GGUFArchitectureMapping {
     return try b.finish()
   }
 
+  // MARK: reading a GGUF
+
+  /// The Hugging Face tensors a minimax-m2 GGUF holds, in the GGUF's order: every tensor mapped back by name, the
+  /// expert stacks split per expert (`block_sparse_moe.experts.E.w1/w2/w3`, zero-copy slabs).
+  ///
+  /// - Throws: `.unknownGGUFTensor` for a name outside the map, `.inconsistentGGUFTensor` for a stack that is not 3-D.
+  public static func storedTensors(_ tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
+    try GGUFStoredTensor.reading(
+      tensors, globals: standardGlobalTensors, block: blockTensors, stacks: expertStacks, container: "block_sparse_moe.experts")
+  }
+
+  /// The `config.json` of the model a minimax-m2 GGUF holds (the release schema): the inverse of `hyperparameters`,
+  /// with what llama.cpp's minimax-m2 always computes — QK-norm over all heads, a sigmoid router with its bias,
+  /// renormalized top-k, no shared expert.
+  public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> JSONObject {
+    let m = try ArchitectureMetadata(metadata, architecture: architecture)
+    let hidden = try m.need("embedding_length"), heads = try m.need("attention.head_count")
+    func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
+    guard m.int("expert_gating_func") == 2 else { throw .missingKey("\(architecture).expert_gating_func (2, sigmoid)") }
+    var c = JSONObject()
+    c["architectures"] = ["MiniMaxM2ForCausalLM"]
+    c["model_type"] = "minimax_m2"
+    c["vocab_size"] = integer(try m.vocabulary(tensors))
+    c["hidden_size"] = integer(hidden)
+    c["num_hidden_layers"] = integer(try m.need("block_count"))
+    c["num_attention_heads"] = integer(heads)
+    c["num_key_value_heads"] = integer(m.int("attention.head_count_kv") ?? heads)
+    c["head_dim"] = integer(m.int("attention.key_length") ?? hidden / heads)
+    c["intermediate_size"] = integer(try m.need("expert_feed_forward_length"))
+    c["num_local_experts"] = integer(try m.need("expert_count"))
+    c["num_experts_per_tok"] = integer(try m.need("expert_used_count"))
+    c["rotary_dim"] = integer(try m.need("rope.dimension_count"))
+    c["rms_norm_eps"] = try m.number("attention.layer_norm_rms_epsilon")
+    c["rope_theta"] = try m.number("rope.freq_base", default: 10_000)
+    c["max_position_embeddings"] = integer(try m.need("context_length"))
+    c["scoring_func"] = "sigmoid"
+    c["use_routing_bias"] = true
+    c["use_qk_norm"] = true
+    c["qk_norm_type"] = "per_layer"
+    c["shared_intermediate_size"] = 0
+    c["tie_word_embeddings"] = false
+    c["hidden_act"] = "silu"
+    return c
+  }
+
   /// The converter's order: each tensor when it is read, a layer's expert stacks (gate, down, up) once its last
   /// expert has been read (`MiniMaxM2Model.modify_tensors`).
   public static func converterOrder(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan] {

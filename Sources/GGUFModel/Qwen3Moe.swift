@@ -105,26 +105,7 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
   ///
   /// - Throws: `.unknownGGUFTensor` for a name outside the map, `.inconsistentGGUFTensor` for a stack that is not 3-D.
   public static func storedTensors(_ tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
-    let globals = ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight"]
-    let block = Dictionary(uniqueKeysWithValues: blockTensors.map { ($0.gguf, $0.huggingFace) })
-    var stored: [GGUFStoredTensor] = []
-    for tensor in tensors {
-      if let hf = globals[tensor.name] {
-        stored.append(GGUFStoredTensor(name: hf, shape: tensor.shape, layout: .whole(tensor.name)))
-        continue
-      }
-      guard let prefix = blockPrefix(of: tensor.name) else { throw .unknownGGUFTensor(tensor.name) }
-      let leaf = String(tensor.name.dropFirst(prefix.count + 1))
-      let hf = "model.layers.\(prefix.dropFirst(4))."
-      if let name = block[leaf] {
-        stored.append(GGUFStoredTensor(name: hf + name, shape: tensor.shape, layout: .whole(tensor.name)))
-      } else if let stack = expertStackOrder.first(where: { $0.gguf == leaf }) {
-        stored += try GGUFStoredTensor.experts(of: tensor, hf: hf, projection: stack.projection)
-      } else {
-        throw .unknownGGUFTensor(tensor.name)
-      }
-    }
-    return stored
+    try GGUFStoredTensor.reading(tensors, globals: standardGlobalTensors, block: blockTensors)
   }
 
   /// The `config.json` of the model a qwen3moe GGUF holds (release schema): the inverse of `hyperparameters`, every
@@ -133,12 +114,6 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
     let m = try ArchitectureMetadata(metadata, architecture: architecture)
     func int(_ key: String) -> Int? { m.int(key) }
     func need(_ key: String) throws(GGUFMappingFailure) -> Int { try m.need(key) }
-    func number(_ key: String, default value: Double? = nil) throws(GGUFMappingFailure) -> JSONValue {
-      guard let found = m.float(key).map(Double.init) ?? value, let number = JSONNumber(found) else {
-        throw .missingKey("\(architecture).\(key)")
-      }
-      return .number(number)
-    }
     let names = Set(tensors.map(\.name))
     let hidden = try need("embedding_length"), heads = try need("attention.head_count")
     let vocabulary = try m.vocabulary(tensors)
@@ -158,8 +133,8 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
     c["norm_topk_prob"] = true
     c["decoder_sparse_step"] = 1
     c["mlp_only_layers"] = []
-    c["rms_norm_eps"] = try number("attention.layer_norm_rms_epsilon")
-    c["rope_theta"] = try number("rope.freq_base", default: 10_000)
+    c["rms_norm_eps"] = try m.number("attention.layer_norm_rms_epsilon")
+    c["rope_theta"] = try m.number("rope.freq_base", default: 10_000)
     c["max_position_embeddings"] = .number(JSONNumber(try need("context_length")))
     c["tie_word_embeddings"] = .bool(!names.contains("output.weight"))
     c["hidden_act"] = "silu"

@@ -413,22 +413,66 @@ import WeightFormats
     }
   }
 
-  @Test("a qwen3moe GGUF reads back as the checkpoint it holds: the rebuilt config.json, and every F32 tensor (experts as slabs of their stacks) equal to the source's decoded values")
-  func qwen3MoeReadsBack() throws {
-    let sample = TestPaths.sample("tiny-qwen3-moe")
-    let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-qwen3-moe-f32"), "qwen3-moe-f32.gguf")
-    _ = try Self.convert(sample, to: output) { $0.preset = .allF32 }
+  /// Converts `sample` to an F32 GGUF and reads it back as a checkpoint: the same logical weights as the source (an
+  /// FP8 weight and its scales are one), each of `probes` decoding to the source's values exactly. Returns the
+  /// rebuilt config.json.
+  static func readBack(_ sample: String, probes: [String]) throws -> JSONObject {
+    let output = FileSystem.join(try TestPaths.scratchDirectory("gguf-read-back-\(sample)"), "f32.gguf")
+    _ = try Self.convert(TestPaths.sample(sample), to: output) { $0.preset = .allF32 }
     let gguf = try GGUFCheckpoint(path: output)
-    let config = try #require(gguf.config)
-    #expect(config["architectures"] == ["Qwen3MoeForCausalLM"] && config["num_experts"] == 4 && config["moe_intermediate_size"] == 64)
-    #expect(config["head_dim"] == 64 && config["num_key_value_heads"] == 2 && config["mlp_only_layers"] == [])
-    let source = try Checkpoint.open(sample)
-    let names = source.entries.map(\.name)
-    #expect(Set(gguf.entries.map(\.name)) == Set(names))
-    for name in ["model.layers.1.mlp.experts.3.down_proj.weight", "model.layers.0.self_attn.k_norm.weight", "lm_head.weight"] {
+    let source = try Checkpoint.open(TestPaths.sample(sample))
+    let logical = { (entries: [TensorEntry]) in Set(WeightGrouping.groups(of: entries).map(WeightDecoding.logicalName(of:))) }
+    #expect(logical(gguf.entries) == logical(source.entries))
+    for name in probes {
       let group = try #require(WeightGrouping.groups(of: gguf.entries).first { WeightDecoding.logicalName(of: $0) == name })
       #expect(try WeightDecoding.decode(group: group, in: gguf).values == (try Self.decoded(name, in: source)), "\(name)")
     }
+    return try #require(gguf.config)
+  }
+
+  @Test("a qwen3moe GGUF reads back as the checkpoint it holds: the rebuilt config.json, and every F32 tensor (experts as slabs of their stacks) equal to the source's decoded values")
+  func qwen3MoeReadsBack() throws {
+    let config = try Self.readBack(
+      "tiny-qwen3-moe", probes: ["model.layers.1.mlp.experts.3.down_proj.weight", "model.layers.0.self_attn.k_norm.weight", "lm_head.weight"])
+    #expect(config["architectures"] == ["Qwen3MoeForCausalLM"] && config["num_experts"] == 4 && config["moe_intermediate_size"] == 64)
+    #expect(config["head_dim"] == 64 && config["num_key_value_heads"] == 2 && config["mlp_only_layers"] == [])
+  }
+
+  @Test("a deepseek32 GGUF of the FP8 release reads back: deepseek2's map (kv_b_proj from its MLA halves, NextN) and each block's indexer; DeepseekV32ForCausalLM with the indexer sizes")
+  func deepSeek32ReadsBack() throws {
+    let config = try Self.readBack(
+      "tiny-deepseek-v3.2-fp8",
+      probes: [
+        "model.layers.1.self_attn.indexer.wq_b.weight", "model.layers.0.self_attn.indexer.k_norm.bias",
+        "model.layers.1.self_attn.kv_b_proj.weight", "model.layers.1.mlp.experts.2.up_proj.weight",
+      ])
+    #expect(config["architectures"] == ["DeepseekV32ForCausalLM"] && config["model_type"] == "deepseek_v32")
+    #expect(config["index_n_heads"] == 2 && config["index_head_dim"] == 128 && config["index_topk"] == 4)
+  }
+
+  @Test("a glm4moe GGUF of the FP8 release reads back: the leading dense layer, biases and QK-norms, shared and routed experts, the NextN layer; the config from the metadata and the tensors present")
+  func glm4MoeReadsBack() throws {
+    let config = try Self.readBack(
+      "tiny-glm4-moe-fp8",
+      probes: [
+        "model.layers.0.mlp.down_proj.weight", "model.layers.1.self_attn.q_proj.bias", "model.layers.1.mlp.shared_experts.up_proj.weight",
+        "model.layers.1.mlp.experts.3.gate_proj.weight", "model.layers.2.eh_proj.weight", "model.layers.2.mlp.gate.e_score_correction_bias",
+      ])
+    #expect(config["architectures"] == ["Glm4MoeForCausalLM"] && config["first_k_dense_replace"] == 1 && config["num_nextn_predict_layers"] == 1)
+    #expect(config["partial_rotary_factor"] == 0.5 && config["attention_bias"] == true && config["use_qk_norm"] == true)
+    #expect(config["routed_scaling_factor"] == 2.5 && config["num_hidden_layers"] == 2)
+  }
+
+  @Test("a minimax-m2 GGUF of the FP8 release reads back: Mixtral-named experts from the stacks, the all-head QK-norms, the sigmoid router's bias; the config llama.cpp's minimax-m2 computes")
+  func miniMaxM2ReadsBack() throws {
+    let config = try Self.readBack(
+      "tiny-minimax-m2-fp8",
+      probes: [
+        "model.layers.1.block_sparse_moe.experts.2.w2.weight", "model.layers.0.self_attn.q_norm.weight",
+        "model.layers.0.block_sparse_moe.e_score_correction_bias", "model.layers.1.self_attn.o_proj.weight",
+      ])
+    #expect(config["architectures"] == ["MiniMaxM2ForCausalLM"] && config["num_local_experts"] == 4 && config["intermediate_size"] == 64)
+    #expect(config["rotary_dim"] == 32 && config["scoring_func"] == "sigmoid" && config["qk_norm_type"] == "per_layer")
   }
 
   @Test("gpt-oss in the plain layout (Smelt's --to bf16 output, experts [E, in, out]) gives the same F32 GGUF as the MXFP4 release")

@@ -128,6 +128,33 @@ struct ArchitectureMetadata {
     return .number(number)
   }
 
+  /// The config.json fields a grouped-query architecture's GGUF gives back alike: `architectures`, `model_type`,
+  /// the vocabulary, width, `layers` (default `block_count`), heads, key-value heads and head width, the RMS
+  /// epsilon, RoPE base, context length, tied embeddings (no `output.weight`) and SiLU; each mapping adds its own.
+  func groupedQueryConfig(
+    architectures: [String], modelType: String, tensors: [GGUFTensorInfo], layers: Int? = nil
+  ) throws(GGUFMappingFailure) -> JSONObject {
+    func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
+    let hidden = try need("embedding_length"), heads = try need("attention.head_count")
+    var c = JSONObject()
+    c["architectures"] = .array(architectures.map { .string($0) })
+    c["model_type"] = .string(modelType)
+    c["vocab_size"] = integer(try vocabulary(tensors))
+    c["hidden_size"] = integer(hidden)
+    let layerCount: Int
+    if let layers { layerCount = layers } else { layerCount = try need("block_count") }
+    c["num_hidden_layers"] = integer(layerCount)
+    c["num_attention_heads"] = integer(heads)
+    c["num_key_value_heads"] = integer(int("attention.head_count_kv") ?? heads)
+    c["head_dim"] = integer(int("attention.key_length") ?? hidden / heads)
+    c["rms_norm_eps"] = try number("attention.layer_norm_rms_epsilon")
+    c["rope_theta"] = try number("rope.freq_base", default: 10_000)
+    c["max_position_embeddings"] = integer(try need("context_length"))
+    c["tie_word_embeddings"] = .bool(!tensors.contains { $0.name == "output.weight" })
+    c["hidden_act"] = "silu"
+    return c
+  }
+
   /// `{arch}.vocab_size`, else the embedding's row count.
   func vocabulary(_ tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> Int {
     if let value = int("vocab_size") { return value }

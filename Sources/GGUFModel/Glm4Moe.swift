@@ -171,24 +171,16 @@ public enum Glm4Moe: GGUFArchitectureMapping {
     let m = try ArchitectureMetadata(metadata, architecture: architecture)
     let names = Set(tensors.map(\.name))
     func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
-    let hidden = try m.need("embedding_length"), heads = try m.need("attention.head_count")
-    let headDim = m.int("attention.key_length") ?? hidden / heads
     let blocks = try m.need("block_count"), nextn = m.int("nextn_predict_layers") ?? 0
     // NextN layers whose tensors are present (a --drop-mtp GGUF announces none).
     let mtpPresent = (0..<blocks).filter { names.contains("blk.\($0).nextn.eh_proj.weight") }.count
     guard blocks > nextn else { throw .missingKey("\(architecture).nextn_predict_layers") }
-    var c = JSONObject()
-    c["architectures"] = ["Glm4MoeForCausalLM"]
-    c["model_type"] = "glm4_moe"
-    c["vocab_size"] = integer(try m.vocabulary(tensors))
-    c["hidden_size"] = integer(hidden)
+    var c = try m.groupedQueryConfig(
+      architectures: ["Glm4MoeForCausalLM"], modelType: "glm4_moe", tensors: tensors, layers: blocks - nextn)
+    let headDim = c["head_dim"]?.intValue ?? 1
     c["intermediate_size"] = integer(try m.need("feed_forward_length"))
     c["moe_intermediate_size"] = integer(try m.need("expert_feed_forward_length"))
-    c["num_hidden_layers"] = integer(blocks - nextn)
     c["num_nextn_predict_layers"] = integer(min(nextn, mtpPresent))
-    c["num_attention_heads"] = integer(heads)
-    c["num_key_value_heads"] = integer(m.int("attention.head_count_kv") ?? heads)
-    c["head_dim"] = integer(headDim)
     c["partial_rotary_factor"] = .number(JSONNumber(Double(try m.need("rope.dimension_count")) / Double(headDim))!)
     c["n_routed_experts"] = integer(try m.need("expert_count"))
     c["n_shared_experts"] = integer(m.int("expert_shared_count") ?? 0)
@@ -200,11 +192,6 @@ public enum Glm4Moe: GGUFArchitectureMapping {
     c["norm_topk_prob"] = .bool(m.bool("expert_weights_norm") ?? false)
     c["attention_bias"] = .bool(names.contains("blk.0.attn_q.bias"))
     c["use_qk_norm"] = .bool(names.contains("blk.0.attn_q_norm.weight"))
-    c["rms_norm_eps"] = try m.number("attention.layer_norm_rms_epsilon")
-    c["rope_theta"] = try m.number("rope.freq_base", default: 10_000)
-    c["max_position_embeddings"] = integer(try m.need("context_length"))
-    c["tie_word_embeddings"] = .bool(!names.contains("output.weight"))
-    c["hidden_act"] = "silu"
     return c
   }
 }

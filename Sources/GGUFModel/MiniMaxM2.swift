@@ -128,32 +128,18 @@ public enum MiniMaxM2: GGUFArchitectureMapping {
   /// renormalized top-k, no shared expert.
   public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> JSONObject {
     let m = try ArchitectureMetadata(metadata, architecture: architecture)
-    let hidden = try m.need("embedding_length"), heads = try m.need("attention.head_count")
     func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
     guard m.int("expert_gating_func") == 2 else { throw .missingKey("\(architecture).expert_gating_func (2, sigmoid)") }
-    var c = JSONObject()
-    c["architectures"] = ["MiniMaxM2ForCausalLM"]
-    c["model_type"] = "minimax_m2"
-    c["vocab_size"] = integer(try m.vocabulary(tensors))
-    c["hidden_size"] = integer(hidden)
-    c["num_hidden_layers"] = integer(try m.need("block_count"))
-    c["num_attention_heads"] = integer(heads)
-    c["num_key_value_heads"] = integer(m.int("attention.head_count_kv") ?? heads)
-    c["head_dim"] = integer(m.int("attention.key_length") ?? hidden / heads)
+    var c = try m.groupedQueryConfig(architectures: ["MiniMaxM2ForCausalLM"], modelType: "minimax_m2", tensors: tensors)
     c["intermediate_size"] = integer(try m.need("expert_feed_forward_length"))
     c["num_local_experts"] = integer(try m.need("expert_count"))
     c["num_experts_per_tok"] = integer(try m.need("expert_used_count"))
     c["rotary_dim"] = integer(try m.need("rope.dimension_count"))
-    c["rms_norm_eps"] = try m.number("attention.layer_norm_rms_epsilon")
-    c["rope_theta"] = try m.number("rope.freq_base", default: 10_000)
-    c["max_position_embeddings"] = integer(try m.need("context_length"))
     c["scoring_func"] = "sigmoid"
     c["use_routing_bias"] = true
     c["use_qk_norm"] = true
     c["qk_norm_type"] = "per_layer"
     c["shared_intermediate_size"] = 0
-    c["tie_word_embeddings"] = false
-    c["hidden_act"] = "silu"
     return c
   }
 

@@ -112,32 +112,15 @@ public enum Qwen3Moe: GGUFArchitectureMapping {
   /// layer MoE, top-k renormalized (what llama.cpp's qwen3moe computes).
   public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> JSONObject {
     let m = try ArchitectureMetadata(metadata, architecture: architecture)
-    func int(_ key: String) -> Int? { m.int(key) }
-    func need(_ key: String) throws(GGUFMappingFailure) -> Int { try m.need(key) }
-    let names = Set(tensors.map(\.name))
-    let hidden = try need("embedding_length"), heads = try need("attention.head_count")
-    let vocabulary = try m.vocabulary(tensors)
-    var c = JSONObject()
-    c["architectures"] = ["Qwen3MoeForCausalLM"]
-    c["model_type"] = "qwen3_moe"
-    c["vocab_size"] = .number(JSONNumber(vocabulary))
-    c["hidden_size"] = .number(JSONNumber(hidden))
-    c["num_hidden_layers"] = .number(JSONNumber(try need("block_count")))
-    c["num_attention_heads"] = .number(JSONNumber(heads))
-    c["num_key_value_heads"] = .number(JSONNumber(int("attention.head_count_kv") ?? heads))
-    c["head_dim"] = .number(JSONNumber(int("attention.key_length") ?? hidden / heads))
-    if let ff = int("feed_forward_length") { c["intermediate_size"] = .number(JSONNumber(ff)) }
-    c["moe_intermediate_size"] = .number(JSONNumber(try need("expert_feed_forward_length")))
-    c["num_experts"] = .number(JSONNumber(try need("expert_count")))
-    c["num_experts_per_tok"] = .number(JSONNumber(try need("expert_used_count")))
+    func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
+    var c = try m.groupedQueryConfig(architectures: ["Qwen3MoeForCausalLM"], modelType: "qwen3_moe", tensors: tensors)
+    if let ff = m.int("feed_forward_length") { c["intermediate_size"] = integer(ff) }
+    c["moe_intermediate_size"] = integer(try m.need("expert_feed_forward_length"))
+    c["num_experts"] = integer(try m.need("expert_count"))
+    c["num_experts_per_tok"] = integer(try m.need("expert_used_count"))
     c["norm_topk_prob"] = true
     c["decoder_sparse_step"] = 1
     c["mlp_only_layers"] = []
-    c["rms_norm_eps"] = try m.number("attention.layer_norm_rms_epsilon")
-    c["rope_theta"] = try m.number("rope.freq_base", default: 10_000)
-    c["max_position_embeddings"] = .number(JSONNumber(try need("context_length")))
-    c["tie_word_embeddings"] = .bool(!names.contains("output.weight"))
-    c["hidden_act"] = "silu"
     return c
   }
 

@@ -435,8 +435,9 @@ llama_runs_pair(f32, mx, src, sample, config["vocab_size"])
 #  (b) gguf-py reads and dequantizes every file;
 #  (c) llama.cpp loads and runs the F32 and Q4_K_M files; the F32 file's logits equal `smelt forward` of the
 #      safetensors (and, as Smelt reads these GGUFs back, `smelt forward` of the F32 GGUF itself).
-for sample, token_count in [("tiny-qwen3-moe", 12), ("tiny-glm4-moe-fp8", 12), ("tiny-minimax-m2-fp8", 12),
-                            ("tiny-deepseek-v3.2-fp8", 10)]:
+def against_llama_cpp(sample):
+    """Smelt's F32 GGUF of `sample` against llama.cpp's converter, and every preset against llama-quantize of it;
+    gguf-py reads every file. Returns the sample's directory and the F32 GGUF."""
     src = repo / "samples" / sample
     print(f"== {sample}")
     f32 = work / f"{sample}-f32.gguf"
@@ -444,11 +445,16 @@ for sample, token_count in [("tiny-qwen3-moe", 12), ("tiny-glm4-moe-fp8", 12), (
     against_converter(sample, f32)
     for name in against_llama_quantize(sample, src, f32, PRESETS):
         check_gguf_py(work / name, name)
+    return src, f32
+
+
+for sample, token_count in [("tiny-qwen3-moe", 12), ("tiny-glm4-moe-fp8", 12), ("tiny-minimax-m2-fp8", 12),
+                            ("tiny-deepseek-v3.2-fp8", 10)]:
+    src, f32 = against_llama_cpp(sample)
     config = json.loads((src / "config.json").read_text())
     llama_runs_pair(f32, work / f"{sample}-q4_k_m.gguf", src, sample, config["vocab_size"], token_count)
-    if sample in ("tiny-qwen3-moe", "tiny-glm4-moe-fp8", "tiny-minimax-m2-fp8", "tiny-deepseek-v3.2-fp8"):
-        # These GGUFs read back as checkpoints: `smelt forward` of the F32 GGUF itself equals llama.cpp's.
-        llama_agrees_with_forward(f32, f32, sample, [t % config["vocab_size"] for t in TOKENS[:token_count]])
+    # These GGUFs read back as checkpoints: `smelt forward` of the F32 GGUF itself equals llama.cpp's.
+    llama_agrees_with_forward(f32, f32, sample, [t % config["vocab_size"] for t in TOKENS[:token_count]])
 
 # Qwen3.5-MoE (BF16 release: fused 3-D experts, per-expert MTP experts; FP8 release: per-expert with BF16 scales)
 # as llama.cpp's qwen35moe — Gated DeltaNet layers with two key heads for four value heads, so the converter's
@@ -459,13 +465,7 @@ for sample, token_count in [("tiny-qwen3-moe", 12), ("tiny-glm4-moe-fp8", 12), (
 #  (c) llama.cpp runs the F32 and Q4_K_M files; the BF16 sample's F32 logits equal transformers' own
 #      Qwen3_5MoeForConditionalGeneration (Smelt has no forward pass of Gated DeltaNet).
 for sample in ["tiny-qwen3.5-moe", "tiny-qwen3.5-moe-fp8"]:
-    src = repo / "samples" / sample
-    print(f"== {sample}")
-    f32 = work / f"{sample}-f32.gguf"
-    run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
-    against_converter(sample, f32)
-    for name in against_llama_quantize(sample, src, f32, PRESETS):
-        check_gguf_py(work / name, name)
+    src, f32 = against_llama_cpp(sample)
     config = json.loads((src / "config.json").read_text())["text_config"]
     llama_runs_pair(f32, work / f"{sample}-q4_k_m.gguf", src, sample, config["vocab_size"],
                     reference="transformers" if sample == "tiny-qwen3.5-moe" else None)

@@ -472,12 +472,3 @@ public struct ConversionPlan: Sendable {
     }
   }
 }
-
-extension TensorClassifier {
-  /// Whether `name` (of logical `shape`) is a 3-D fused expert tensor of a family whose plain checkpoints hold
-  /// fused experts input-major (gpt-oss's BF16 `gate_up_proj [E, H, 2I]`). Packed layouts of it decode
-  /// `[E, out, in]`; its plain form decodes `[E, in, out]`.
-  func holdsInputMajorExperts(_ name: String, shape: [Int]) -> Bool {
-    shape.count == 3 && family.naming.fusedExperts?.orientation == .inputMajor && classify(name).isFusedExperts
-  }
-}

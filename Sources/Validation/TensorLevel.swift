@@ -21,7 +21,8 @@ extension Validator {
   }
 
   /// Tensor level, one weight: dequantized on both sides and compared in row chunks (at most
-  /// `chunkElementCount` elements per side in memory).
+  /// `chunkElementCount` elements per side in memory). Fused experts a side holds input-major (gpt-oss's
+  /// plain `[E, in, out]`) are compared output-major, as its quantized forms hold them.
   func compareTensor(_ name: String, _ parsed: TensorName) -> TensorComparison {
     var result = TensorComparison(
       name: name, layer: parsed.layer, expert: parsed.expert, shape: [],
@@ -42,9 +43,11 @@ extension Validator {
     result.minimumSNRDecibels = minimumSNR
     result.maximumPeakError = maximumPeak
     do {
-      let shape = try reference.shape(of: name)
+      let referenceTransposed = reference.holdsInputMajorExperts(name)
+      let candidateTransposed = candidate.holdsInputMajorExperts(name)
+      let shape = Self.outputMajor(try reference.shape(of: name), transposed: referenceTransposed)
       result.shape = shape
-      let candidateShape = try candidate.shape(of: name)
+      let candidateShape = Self.outputMajor(try candidate.shape(of: name), transposed: candidateTransposed)
       guard candidateShape == shape else {
         result.failure = "shape \(candidateShape) differs from the reference's \(shape)"
         return result
@@ -56,10 +59,11 @@ extension Validator {
       var start = 0
       while start < rowCount {
         let rows = start..<min(rowCount, start + chunkRows)
-        let referenceRows = try reference.weightRows(name, rows: rows)
-        let candidateRows = try candidate.weightRows(name, rows: rows)
-        referenceRows.values.withUnsafeBufferPointer { r in
-          candidateRows.values.withUnsafeBufferPointer { c in accumulator.addParallel(reference: r, candidate: c) }
+        // A 3-D tensor's rows are whole experts, so an input-major side is transposed expert by expert.
+        let referenceRows = Self.outputMajor(try reference.weightRows(name, rows: rows).values, shape: shape, transposed: referenceTransposed)
+        let candidateRows = Self.outputMajor(try candidate.weightRows(name, rows: rows).values, shape: shape, transposed: candidateTransposed)
+        referenceRows.withUnsafeBufferPointer { r in
+          candidateRows.withUnsafeBufferPointer { c in accumulator.addParallel(reference: r, candidate: c) }
         }
         start = rows.upperBound
       }
@@ -67,6 +71,26 @@ extension Validator {
       (result.failure, result.note) = judge(result.metrics, minimumSNR: minimumSNR, maximumPeak: maximumPeak)
     } catch {
       result.failure = "cannot compare: \(error)"
+    }
+    return result
+  }
+
+  /// `[E, out, in]` for an input-major `[E, in, out]` shape.
+  static func outputMajor(_ shape: [Int], transposed: Bool) -> [Int] {
+    transposed && shape.count == 3 ? [shape[0], shape[2], shape[1]] : shape
+  }
+
+  /// Whole experts of an input-major tensor (`values`: `[e, in, out]`) as `[e, out, in]`, where `shape` is the
+  /// output-major shape `[E, out, in]`.
+  static func outputMajor(_ values: [Float], shape: [Int], transposed: Bool) -> [Float] {
+    guard transposed, shape.count == 3 else { return values }
+    let (outputs, inputs) = (shape[1], shape[2])
+    let perExpert = outputs * inputs
+    var result = [Float](repeating: 0, count: values.count)
+    for base in stride(from: 0, to: values.count, by: perExpert) {
+      for i in 0..<inputs {
+        for o in 0..<outputs { result[base + o * inputs + i] = values[base + i * outputs + o] }
+      }
     }
     return result
   }

@@ -30,6 +30,8 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
   /// True when the source holds only the language model of the wrapper `wrapperPrefixes` names (a GGUF of
   /// Kimi K2.5), under Hugging Face names.
   private let languageModelOnly: Bool
+  /// The source's family's view of its tensor names (which are fused experts, held which way round).
+  private let classifier: TensorClassifier
 
   /// A provider over `checkpoint`; reads no tensor data.
   public convenience init(checkpoint: Checkpoint) {
@@ -50,7 +52,8 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
       if groups.updateValue(group, forKey: name) == nil { names.append(name) }
     }
     // A wrapper's language model (Kimi K2.5's `language_model.model.*`) answers to the Hugging Face names too.
-    let ownPrefixes = ModelFamily.detect(source.config).naming.languageModelPrefixes(usedBy: names)
+    let family = ModelFamily.detect(source.config)
+    let ownPrefixes = family.naming.languageModelPrefixes(usedBy: names)
     for (canonical, release) in ownPrefixes {
       for name in names where name.hasPrefix(release) {
         let alias = canonical + name.dropFirst(release.count)
@@ -68,6 +71,7 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
     self.languageModelOnly = !wrapper.isEmpty
     self.groups = groups
     self.logicalNames = names
+    self.classifier = TensorClassifier(family: family, trunkLayerCount: nil)
   }
 
   /// Opens the checkpoint at `path`: a directory, a `.safetensors` file, a `smelt shard` output directory
@@ -108,6 +112,13 @@ public final class CheckpointWeightProvider: WeightProvider, Sendable {
 
   /// True when `name` is stored in a quantized format (not plain F32/F16/BF16 values).
   public func isQuantized(_ name: String) -> Bool { (storage(of: name) ?? .plain) != .plain }
+
+  /// True when `name` is a fused expert tensor this source holds input-major, `[E, in, out]` (gpt-oss's plain
+  /// BF16 experts), where its quantized forms are `[E, out, in]`.
+  public func holdsInputMajorExperts(_ name: String) -> Bool {
+    guard !isQuantized(name), let shape = try? shape(of: name) else { return false }
+    return classifier.holdsInputMajorExperts(name, shape: shape)
+  }
 
   /// How the weight `name` is stored, or `nil` when absent.
   public func storage(of name: String) -> WeightStorage? { groups[name]?.storage }

@@ -96,6 +96,28 @@ struct FamilyForwardTests {
     #expect(try Self.forwardError(output, golden: "tiny-gpt-oss") <= 1e-5)
   }
 
+  @Test("validate compares gpt-oss's MXFP4 experts with their input-major BF16 conversion element by element, either way round")
+  func gptOssPlainExpertsCompareAtTensorLevel() throws {
+    let output = try Fixtures.temporaryDirectory("gpt-oss-bf16-tensors") + "/model"
+    let sample = Fixtures.repositoryRoot.appendingPathComponent("samples/tiny-gpt-oss").path
+    let status = SmeltCommands.run(
+      arguments: ["convert", sample, output, "--to", "bf16", "-q"], stdout: TextOutput.capture(), stderr: TextOutput.capture())
+    #expect(status == 0)
+    let mxfp4 = try CheckpointWeightProvider(path: sample)
+    let bf16 = try CheckpointWeightProvider(path: output)
+    #expect(bf16.holdsInputMajorExperts("model.layers.0.mlp.experts.gate_up_proj"))
+    #expect(!mxfp4.holdsInputMajorExperts("model.layers.0.mlp.experts.gate_up_proj"))
+    #expect(!bf16.holdsInputMajorExperts("model.layers.0.mlp.experts.gate_up_proj_bias"))
+    for (reference, candidate) in [(mxfp4, bf16), (bf16, mxfp4)] {
+      let report = try Validator(reference: reference, candidate: candidate, options: ValidationOptions(levels: [.tensor])).run()
+      let experts = report.tensors.filter { $0.name.hasSuffix("experts.gate_up_proj") || $0.name.hasSuffix("experts.down_proj") }
+      #expect(experts.count == 4)
+      // MXFP4 values are exact in BF16: the conversion is lossless, transposed.
+      #expect(experts.allSatisfy { $0.metrics.snrDecibels == .infinity && $0.shape.count == 3 })
+      #expect(report.failures.isEmpty, "\(report.failures.map(\.summary))")
+    }
+  }
+
   @Test("DeepSeek-V3.2 attends to the index_topk keys its lightning indexer picks, as transformers does")
   func deepSeekV32SparseAttention() throws {
     let sparse = try Self.editedSample("tiny-deepseek-v3.2-fp8") { $0["index_topk"] = 2 }

@@ -99,6 +99,13 @@ public struct TensorClassifier: Sendable {
     }
   }
 
+  /// Whether `name` (of logical `shape`) is a 3-D fused expert tensor of a family whose plain checkpoints hold
+  /// fused experts input-major (gpt-oss's BF16 `gate_up_proj [E, H, 2I]`). Packed layouts of it decode
+  /// `[E, out, in]`; its plain form decodes `[E, in, out]`.
+  public func holdsInputMajorExperts(_ name: String, shape: [Int]) -> Bool {
+    shape.count == 3 && family.naming.fusedExperts?.orientation == .inputMajor && classify(name).isFusedExperts
+  }
+
   /// The class of `name`.
   public func classify(_ name: String) -> TensorClass {
     var copy = name

@@ -351,7 +351,9 @@ llama_runs_pair(f32, q4, f32, sample, config["vocab_size"])
 #  (b) the repack is lossless: gguf-py's dequantization of every ffn_{gate,up,down}_exps equals the release's
 #      blocks decoded here (fp4 table x 2^(scale - 127); gate = even rows of gate_up_proj, up = odd rows), and
 #      the expert biases equal the release's split the same way;
-#  (c) llama.cpp loads and runs both files; the F32 file's logits equal `smelt forward` of the safetensors.
+#  (c) llama.cpp loads and runs both files; the F32 file's logits equal `smelt forward` of the safetensors and of
+#      the F32 GGUF read back (its fused experts rebuilt from the stacks), and `smelt validate` of the release
+#      against the MXFP4_MOE file passes with the expert stacks lossless.
 sample = "tiny-gpt-oss"
 src = repo / "samples" / sample
 print(f"== {sample}")
@@ -421,6 +423,14 @@ for layer in range(config["num_hidden_layers"]):
                             f"{list(values.shape)} exactly")
 print(f"   {len(stacks)} expert stacks repacked into MXFP4 and their biases split: equal to the release's values bit for bit")
 llama_runs_pair(f32, mx, src, sample, config["vocab_size"])
+llama_agrees_with_forward(f32, f32, sample, [t % config["vocab_size"] for t in TOKENS])
+report = json.loads(run(smelt, "validate", src, mx, "--level", "tensor", "--json", "--quiet"))
+experts = [t for t in report["tensors"] if t["name"].endswith(("experts.gate_up_proj", "experts.down_proj"))]
+if report.get("passed") is not True or len(experts) != 2 * config["num_hidden_layers"] or any(t["max_abs_error"] != 0 for t in experts):
+    failures.append(f"{sample}: smelt validate of the release against its MXFP4_MOE GGUF: passed={report.get('passed')}, "
+                    f"experts {[(t['name'], t['snr_db']) for t in experts]}")
+else:
+    print(f"   smelt validate {src.name} {mx.name}: passed, the {len(experts)} fused expert tensors read back lossless")
 
 # Qwen3-MoE (grouped-query attention with QK-norm, softmax router, no shared expert) as llama.cpp's qwen3moe;
 # GLM-4.5 (FP8 block release: q/k/v biases, QK-norm, partial rotary, a leading dense layer, sigmoid router

@@ -376,15 +376,7 @@ public enum DeepSeek2: GGUFArchitectureMapping {
     c["rms_norm_eps"] = number(epsilon)
     c["rope_theta"] = number(float("rope.freq_base") ?? 10000)
     c["max_position_embeddings"] = .number(JSONNumber(try need("context_length")))
-    if metadata["\(arch).rope.scaling.type"]?.stringValue == "yarn", let factor = float("rope.scaling.factor") {
-      var scaling = JSONObject()
-      scaling["type"] = "yarn"
-      scaling["factor"] = number(factor)
-      if let original = int("rope.scaling.original_context_length") {
-        scaling["original_max_position_embeddings"] = .number(JSONNumber(original))
-      }
-      if let fast = float("rope.scaling.yarn_beta_fast") { scaling["beta_fast"] = number(fast) }
-      if let slow = float("rope.scaling.yarn_beta_slow") { scaling["beta_slow"] = number(slow) }
+    if var scaling = m.yarnScaling() {
       // [TAG_DEEPSEEK2_YARN_LOG_MUL_FIX]: llama.cpp divides by 0.1 in float and uses it for both scales.
       if let multiplier = float("rope.scaling.yarn_log_multiplier") {
         let mscale = multiplier / Float(0.1)

@@ -105,7 +105,9 @@ public enum GGUFArchitectures {
   ]
 
   /// The architectures whose GGUFs Smelt reads back as checkpoints.
-  public static let readable: [any GGUFArchitectureMapping.Type] = [DeepSeek2.self, DeepSeek32.self, Qwen3Moe.self, Glm4Moe.self, MiniMaxM2.self]
+  public static let readable: [any GGUFArchitectureMapping.Type] = [
+    DeepSeek2.self, DeepSeek32.self, Qwen3Moe.self, Glm4Moe.self, MiniMaxM2.self, GptOss.self,
+  ]
 
   /// The mapping that reads a GGUF whose `general.architecture` is `architecture`.
   public static func reader(for architecture: String?) throws(GGUFMappingFailure) -> any GGUFArchitectureMapping.Type {

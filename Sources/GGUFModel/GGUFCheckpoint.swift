@@ -7,7 +7,7 @@ import SystemIO
 import TensorCore
 import WeightFormats
 
-/// A GGUF of a readable architecture (`GGUFArchitectures.readable`: deepseek2, qwen3moe), one file or a
+/// A GGUF of a readable architecture (`GGUFArchitectures.readable`), one file or a
 /// `-0000N-of-0000M.gguf` split set, read as the Hugging Face checkpoint it holds: a `TensorStore` whose tensors
 /// carry Hugging Face names (the mapping's `storedTensors`) and whose `config.json` is rebuilt from the metadata
 /// (its `huggingFaceConfig`), so `validate`, `forward` and
@@ -15,8 +15,9 @@ import WeightFormats
 ///
 /// F32/F16/BF16 tensors are plain tensors; a quantized weight `<module>.weight` is the U8 tensor
 /// `<module>.weight:<type>` decoded by its ggml registry entry (`GGMLWeightFormat`); stacked experts are
-/// zero-copy slabs of the stacked tensor; `kv_b_proj` is rebuilt in F32 from `attn_k_b` and `attn_v_b` when
-/// read. Everything is memory-mapped and lazy.
+/// zero-copy slabs of the stacked tensor; `kv_b_proj` is rebuilt in F32 from `attn_k_b` and `attn_v_b`, and
+/// gpt-oss's fused experts expert by expert from the gate/up/down stacks, when read. Everything is
+/// memory-mapped and lazy.
 public final class GGUFCheckpoint: TensorStore, Sendable {
   public let path: String
   /// The split set's files (one for a single file), in order.
@@ -36,6 +37,17 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
     case file(Int, Range<Int>)
     /// `kv_b_proj` rebuilt from the MLA halves.
     case mlaKeyValue(key: String, value: String, heads: Int, nope: Int, valueHead: Int)
+    /// A fused expert tensor rebuilt from stacks (`GGUFStoredTensor.Layout.fusedExperts`), `expertBytes` per expert.
+    case fusedExperts([String], count: Int, expertBytes: Int)
+
+    /// The GGUF tensors a rebuilt tensor is computed from; empty for stored bytes.
+    var sources: [String] {
+      switch self {
+      case .file: []
+      case .mlaKeyValue(let key, let value, _, _, _): [key, value]
+      case .fusedExperts(let sources, _, _): sources
+      }
+    }
   }
 
   public enum Failure: Error, CustomStringConvertible {
@@ -109,16 +121,25 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
         }
         entries.append(entry)
         locations[name] = .file(f, range)
-      case .mlaKeyValue(let key, let value, let heads, let nope, let valueHead):
-        for half in [key, value] {
-          guard let (f, t) = index[half] else { continue }
+      case .mlaKeyValue, .fusedExperts:
+        let location: Location
+        switch tensor.layout {
+        case .mlaKeyValue(let key, let value, let heads, let nope, let valueHead):
+          location = .mlaKeyValue(key: key, value: value, heads: heads, nope: nope, valueHead: valueHead)
+        case .fusedExperts(let sources, let count):
+          location = .fusedExperts(sources, count: count, expertBytes: tensor.shape.dropFirst().reduce(4, *))
+        case .whole, .expert:
+          preconditionFailure("stored layouts are handled above")
+        }
+        for source in location.sources {
+          guard let (f, t) = index[source] else { continue }
           let type = files[f].tensors[t].type
-          guard GGMLKernels.forType(type) != nil else { throw Failure.unsupportedType(tensor: half, type: type) }
+          guard GGMLKernels.forType(type) != nil else { throw Failure.unsupportedType(tensor: source, type: type) }
         }
         let byteCount = tensor.shape.reduce(4, *)
         guard let entry = TensorEntry(name: tensor.name, dtype: .float32, shape: tensor.shape, dataOffsets: 0..<byteCount) else { continue }
         entries.append(entry)
-        locations[tensor.name] = .mlaKeyValue(key: key, value: value, heads: heads, nope: nope, valueHead: valueHead)
+        locations[tensor.name] = location
       }
     }
     self.entries = entries
@@ -127,8 +148,9 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
   }
 
   private let lookup: [String: TensorEntry]
-  /// The last `kv_b_proj` rebuilt (a validator reads a weight in several row ranges).
-  private let rebuilt = Mutex<(name: String, bytes: [UInt8])?>(nil)
+  /// The last `kv_b_proj` (expert: nil) or fused expert rebuilt (a validator reads a weight in several row
+  /// ranges; the forward pass reads a fused tensor expert by expert).
+  private let rebuilt = Mutex<(name: String, expert: Int?, bytes: [UInt8])?>(nil)
 
   /// The GGML types stored as plain safetensors dtypes (the rest are quantized U8 blocks).
   private static let plainDTypes: [GGMLType: DType] = [
@@ -136,11 +158,11 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
   ]
 
   /// How the stored tensors a tensor is computed from are stored (`kv_b_proj`: its quantized `attn_k_b` and
-  /// `attn_v_b`, in that order); `nil` for a tensor stored as such. A validator judges the rebuilt F32 weight
-  /// by these, not as a lossless F32 tensor.
+  /// `attn_v_b`, in that order; a gpt-oss fused expert tensor: its stacks); `nil` for a tensor stored as such. A
+  /// validator judges the rebuilt F32 weight by these, not as a lossless F32 tensor.
   public func sourceStorages(of name: String) -> [(storage: WeightStorage, dtype: DType)]? {
-    guard case .mlaKeyValue(let key, let value, _, _, _) = locations[name] else { return nil }
-    return [key, value].compactMap { half in
+    guard let sources = locations[name]?.sources, !sources.isEmpty else { return nil }
+    return sources.compactMap { half in
       guard let (f, t) = ggufIndex[half] else { return nil }
       let type = files[f].tensors[t].type
       if let dtype = Self.plainDTypes[type] { return (.plain, dtype) }
@@ -182,11 +204,61 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
     case .file(let file, let bytes):
       return TensorBytes(mapping: files[file].mapping, range: (bytes.lowerBound + range.lowerBound)..<(bytes.lowerBound + range.upperBound))
     case .mlaKeyValue(let key, let value, let heads, let nope, let valueHead):
-      if let cached = rebuilt.withLock({ $0 }), cached.name == name { return TensorBytes(Array(cached.bytes[range])) }
-      let bytes = try rebuildKeyValue(key: key, value: value, heads: heads, nope: nope, valueHead: valueHead)
-      rebuilt.withLock { $0 = (name, bytes) }
+      let bytes = try cachedRebuild(name, expert: nil) {
+        try rebuildKeyValue(key: key, value: value, heads: heads, nope: nope, valueHead: valueHead)
+      }
       return TensorBytes(Array(bytes[range]))
+    case .fusedExperts(let sources, let count, let expertBytes):
+      guard !range.isEmpty else { return TensorBytes([]) }
+      // Only the experts the range touches are rebuilt (one expert's F32 at a time, not the layer's).
+      var bytes: [UInt8] = []
+      let first = range.lowerBound / expertBytes, last = (range.upperBound - 1) / expertBytes
+      for expert in first...last {
+        let whole = try cachedRebuild(name, expert: expert) { try rebuildExpert(expert, of: sources, count: count) }
+        let base = expert * expertBytes
+        bytes += whole[(max(range.lowerBound, base) - base)..<(min(range.upperBound, base + expertBytes) - base)]
+      }
+      return TensorBytes(bytes)
     }
+  }
+
+  /// The bytes `rebuild` makes of `name` (one `expert` of it), reusing the last rebuilt ones.
+  private func cachedRebuild(_ name: String, expert: Int?, _ rebuild: () throws -> [UInt8]) rethrows -> [UInt8] {
+    if let cached = rebuilt.withLock({ $0 }), cached.name == name, cached.expert == expert { return cached.bytes }
+    let bytes = try rebuild()
+    rebuilt.withLock { $0 = (name, expert, bytes) }
+    return bytes
+  }
+
+  /// Expert `expert` of a fused tensor in F32, input-major: element `(c, k·j + s)` is element `(j, c)` of
+  /// expert `expert` of stack `sources[s]` (`[rows, columns]`; a bias stack is one column).
+  private func rebuildExpert(_ expert: Int, of sources: [String], count: Int) throws -> [UInt8] {
+    let k = sources.count
+    let slabs = try sources.map { try decodeSlab(expert, of: count, of: $0) }
+    guard let first = sources.first, let (f, t) = ggufIndex[first] else { return [] }
+    let dimensions = files[f].tensors[t].dimensions
+    let (columns, rows) = dimensions.count == 3 ? (dimensions[0], dimensions[1]) : (1, dimensions[0])
+    var out = [Float](repeating: 0, count: columns * k * rows)
+    for (s, slab) in slabs.enumerated() {
+      for j in 0..<rows {
+        for c in 0..<columns { out[c * k * rows + k * j + s] = slab[j * columns + c] }
+      }
+    }
+    return out.withUnsafeBytes { Array($0) }
+  }
+
+  /// Expert `expert` of the `count` stacked in GGUF tensor `name`, as F32 (ggml's own dequantization).
+  private func decodeSlab(_ expert: Int, of count: Int, of name: String) throws -> [Float] {
+    guard let (f, t) = ggufIndex[name] else { throw WeightDecodingError.missingTensor(name: name, store: path) }
+    let info = files[f].tensors[t]
+    guard let kernels = GGMLKernels.forType(info.type) else { throw Failure.unsupportedType(tensor: name, type: info.type) }
+    let bytes = files[f].bytes(ofTensor: t)
+    let slab = bytes.count / count
+    var values = [Float](repeating: 0, count: info.elementCount / count)
+    try values.withUnsafeMutableBufferPointer { out in
+      try kernels.dequantize(UnsafeRawBufferPointer(rebasing: bytes[(expert * slab)..<((expert + 1) * slab)]), rowLength: info.rowLength, into: out)
+    }
+    return values
   }
 
   /// `kv_b_proj` in F32: per head `h`, row `c < nope` is column `c` of `attn_k_b` head `h` (`{nope, kv}`),

@@ -38,6 +38,11 @@ public struct GGUFStoredTensor: Sendable, Equatable {
     /// `kv_b_proj` `[heads·(nope + v), kvLoraRank]` rebuilt from the MLA halves: per head, rows `0..<nope`
     /// are `attn_k_b` transposed, rows `nope..<nope + v` are `attn_v_b`.
     case mlaKeyValue(key: String, value: String, heads: Int, nope: Int, valueHead: Int)
+    /// A fused expert tensor held input-major in F32 — `[E, in, k·rows]` for matrices, `[E, k·rows]` for
+    /// biases (gpt-oss's plain `gate_up_proj`, `down_proj` and their biases) — rebuilt expert by expert from the
+    /// `k` stacked GGUF tensors `sources` (`ne = [in, rows, E]` / `[rows, E]`), their rows interleaved: output
+    /// row `k·j + s` is row `j` of source `s`.
+    case fusedExperts([String], count: Int)
   }
   /// The Hugging Face name.
   public var name: String
@@ -126,6 +131,23 @@ struct ArchitectureMetadata {
       throw .missingKey("\(architecture).\(key)")
     }
     return .number(number)
+  }
+
+  /// `rope_scaling` of a YaRN GGUF (`rope.scaling.type` yarn): factor, original context, the betas; nil without
+  /// YaRN. `truncate` is the family's (transformers' gpt-oss does not round the correction range; no key says it).
+  func yarnScaling(truncate: Bool? = nil) -> JSONObject? {
+    guard metadata["\(architecture).rope.scaling.type"]?.stringValue == "yarn", let factor = float("rope.scaling.factor") else { return nil }
+    func number(_ value: Float) -> JSONValue { JSONNumber(Double(value)).map { .number($0) } ?? .null }
+    var scaling = JSONObject()
+    scaling["type"] = "yarn"
+    scaling["factor"] = number(factor)
+    if let original = int("rope.scaling.original_context_length") {
+      scaling["original_max_position_embeddings"] = .number(JSONNumber(original))
+    }
+    if let fast = float("rope.scaling.yarn_beta_fast") { scaling["beta_fast"] = number(fast) }
+    if let slow = float("rope.scaling.yarn_beta_slow") { scaling["beta_slow"] = number(slow) }
+    if let truncate { scaling["truncate"] = .bool(truncate) }
+    return scaling
   }
 
   /// The config.json fields a grouped-query architecture's GGUF gives back alike: `architectures`, `model_type`,

@@ -1,5 +1,6 @@
 import Checkpoint
 import GGUF
+import JSON
 
 /// OpenAI's gpt-oss as llama.cpp's `gpt-oss` architecture (`LLM_ARCH_OPENAI_MOE`), in the layout llama.cpp's
 /// converter writes (`conversion/gpt_oss.py` `GptOssModel`) and its loader reads (`src/models/openai-moe.cpp`).
@@ -12,6 +13,9 @@ import GGUF
 /// and full attention from layer 0 (`load_swa_pattern(ml, 2)`), so a config asking for anything else is
 /// refused rather than written as a GGUF that computes something else; its `output.weight` is required, so
 /// tied embeddings are written twice.
+///
+/// Read back (`validate`, `forward`), the expert stacks become the fused tensors again in the layout of gpt-oss's
+/// plain BF16 checkpoints (input-major `[E, H, 2I]`, `[E, I, H]`), rebuilt in F32 one expert at a time.
 public enum GptOss: GGUFArchitectureMapping {
   public static let architecture = "gpt-oss"
   /// llama.cpp's pre-tokenizer for the o200k_harmony vocabulary gpt-oss ships.
@@ -132,5 +136,81 @@ public enum GptOss: GGUFArchitectureMapping {
   /// GGUF's tensors does not change what llama.cpp loads).
   public static func converterOrder(_ plan: [GGUFTensorPlan], sourceOrder: [String]) -> [GGUFTensorPlan] {
     sourceOrdered(plan, sourceOrder: sourceOrder)
+  }
+
+  // MARK: reading back
+
+  /// The fused expert tensors of a block (under `model.layers.N.`) and the GGUF stacks (under `blk.N.`) each is
+  /// rebuilt from: gate and up interleaved again.
+  static let fusedExpertSources: [(huggingFace: String, gguf: [String])] = [
+    (gateUp, ["ffn_gate_exps.weight", "ffn_up_exps.weight"]),
+    (gateUp + "_bias", ["ffn_gate_exps.bias", "ffn_up_exps.bias"]),
+    (down, ["ffn_down_exps.weight"]),
+    (down + "_bias", ["ffn_down_exps.bias"]),
+  ]
+
+  /// The Hugging Face tensors of a gpt-oss GGUF: the one-to-one ones by name, and per block the four fused expert
+  /// tensors, each rebuilt from its stacks (which must agree in shape).
+  ///
+  /// - Throws: `.unknownGGUFTensor` for a name the map does not know, `.inconsistentGGUFTensor` for stacks of
+  ///   different shapes or a missing partner.
+  public static func storedTensors(_ tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
+    let stackLeaves = Set(fusedExpertSources.flatMap(\.gguf))
+    var stacksByLayer: [Int: [String: GGUFTensorInfo]] = [:]
+    var others: [GGUFTensorInfo] = []
+    for tensor in tensors {
+      if let (layer, leaf) = blockLeaf(of: tensor.name), stackLeaves.contains(leaf) {
+        stacksByLayer[layer, default: [:]][leaf] = tensor
+      } else {
+        others.append(tensor)
+      }
+    }
+    var stored = try GGUFStoredTensor.reading(others, globals: standardGlobalTensors, block: blockTensors, stacks: [])
+    for layer in stacksByLayer.keys.sorted() {
+      let stacks = stacksByLayer[layer]!
+      for (huggingFace, sources) in fusedExpertSources {
+        let infos = sources.compactMap { stacks[$0] }
+        guard infos.count == sources.count, let first = infos.first else {
+          let present = infos.first?.name ?? "blk.\(layer).\(stacks.keys.sorted()[0])"
+          throw .inconsistentGGUFTensor(present, reason: "its partner stacks \(sources.map { "blk.\(layer).\($0)" }) are not all present")
+        }
+        guard infos.allSatisfy({ $0.dimensions == first.dimensions }), (2...3).contains(first.dimensions.count) else {
+          throw .inconsistentGGUFTensor(first.name, reason: "the stacks \(infos.map(\.name)) have dimensions \(infos.map(\.dimensions))")
+        }
+        let d = first.dimensions
+        let k = sources.count
+        // [E, in, k·rows] for weights (ne = [in, rows, E]), [E, k·rows] for biases (ne = [rows, E]).
+        let shape = d.count == 3 ? [d[2], d[0], k * d[1]] : [d[1], k * d[0]]
+        stored.append(
+          GGUFStoredTensor(name: "model.layers.\(layer).\(huggingFace)", shape: shape, layout: .fusedExperts(infos.map(\.name), count: shape[0])))
+      }
+    }
+    return stored
+  }
+
+  /// `(N, leaf)` of a `blk.N.leaf` name.
+  private static func blockLeaf(of name: String) -> (Int, String)? {
+    guard name.hasPrefix("blk."), let dot = name.dropFirst(4).firstIndex(of: "."), let layer = Int(name[name.index(name.startIndex, offsetBy: 4)..<dot])
+    else { return nil }
+    return (layer, String(name[name.index(after: dot)...]))
+  }
+
+  /// The `config.json` of the model a gpt-oss GGUF holds (the release schema): the inverse of `hyperparameters`,
+  /// with the SwiGLU clamp and the alternating sliding-window layers llama.cpp's gpt-oss computes with, and YaRN
+  /// as gpt-oss's own config gives it (`truncate: false`, which no GGUF key records).
+  public static func huggingFaceConfig(_ metadata: GGUFMetadata, tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> JSONObject {
+    let m = try ArchitectureMetadata(metadata, architecture: architecture)
+    func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
+    var c = try m.groupedQueryConfig(architectures: ["GptOssForCausalLM"], modelType: "gpt_oss", tensors: tensors)
+    let layers = try m.need("block_count")
+    c["intermediate_size"] = integer(try m.need("expert_feed_forward_length"))
+    c["num_local_experts"] = integer(try m.need("expert_count"))
+    c["num_experts_per_tok"] = integer(try m.need("expert_used_count"))
+    c["sliding_window"] = integer(try m.need("attention.sliding_window"))
+    c["layer_types"] = .array((0..<layers).map { .string($0 % 2 == 0 ? "sliding_attention" : "full_attention") })
+    c["attention_bias"] = .bool(tensors.contains { $0.name == "blk.0.attn_q.bias" })
+    c["swiglu_limit"] = .number(JSONNumber(swigluLimit)!)
+    if let scaling = m.yarnScaling(truncate: false) { c["rope_scaling"] = .object(scaling) }
+    return c
   }
 }

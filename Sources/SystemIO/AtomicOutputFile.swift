@@ -18,6 +18,12 @@ public final class AtomicOutputFile: Sendable {
   public let temporaryPath: String
   private let descriptor: FileDescriptor
   private let state = Mutex(State.open)
+  /// Bytes written since writeback was last started.
+  private let unflushedBytes = Atomic(0)
+
+  /// How many written bytes start a writeback: without it Linux holds up to a tenth of RAM dirty and the
+  /// whole file waits for `commit()`'s sync, which then costs as long as computing it did.
+  static let writebackInterval = 64 << 20
 
   private enum State { case open, committed, abandoned }
 
@@ -64,14 +70,25 @@ public final class AtomicOutputFile: Sendable {
 
   deinit { abandon() }
 
-  /// Writes `bytes` at `fileOffset` of the temporary file.
+  /// Writes `bytes` at `fileOffset` of the temporary file. Every `writebackInterval` bytes, the disk is
+  /// asked to start writing what is there (`FileDescriptor.startWriteback`).
   public func write(_ bytes: UnsafeRawBufferPointer, at fileOffset: Int) throws(SystemError) {
     try descriptor.write(bytes, at: fileOffset)
+    noteWritten(bytes.count)
   }
 
   /// Writes `bytes` at `fileOffset` of the temporary file.
   public func write(_ bytes: [UInt8], at fileOffset: Int) throws(SystemError) {
     try descriptor.write(bytes, at: fileOffset)
+    noteWritten(bytes.count)
+  }
+
+  private func noteWritten(_ byteCount: Int) {
+    let total = unflushedBytes.add(byteCount, ordering: .relaxed).newValue
+    guard total >= Self.writebackInterval,
+      unflushedBytes.compareExchange(expected: total, desired: 0, ordering: .relaxed).exchanged
+    else { return }
+    descriptor.startWriteback()
   }
 
   /// The underlying descriptor, for `copy_file_range` into the temporary file.

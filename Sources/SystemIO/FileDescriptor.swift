@@ -129,6 +129,26 @@ public struct FileDescriptor: Sendable, Hashable {
     guard SystemCall.retrying({ fsync(rawValue) }) == 0 else { throw SystemError("sync", path: path) }
   }
 
+  /// Starts writeback of the file's dirty pages without waiting for it (`sync_file_range` with
+  /// `SYNC_FILE_RANGE_WRITE`): the disk writes while the caller computes, so a later `sync()` has little
+  /// left to wait for. Advisory, errors ignored (`sync()` reports them); a no-op where the file system keeps
+  /// no dirty pages (tmpfs).
+  public func startWriteback() {
+    guard let syncFileRange = Self.syncFileRange else { return }
+    _ = SystemCall.retrying { syncFileRange(rawValue, 0, 0, Self.syncFileRangeWrite) }
+  }
+
+  private typealias SyncFileRange = @convention(c) (Int32, Int64, Int64, UInt32) -> Int32
+  /// `SYNC_FILE_RANGE_WRITE` of `<fcntl.h>`.
+  private static let syncFileRangeWrite: UInt32 = 2
+
+  /// glibc's `sync_file_range`, looked up at run time: Swift's Glibc module hides `_GNU_SOURCE`
+  /// declarations, and other C libraries may lack it (then no early writeback).
+  private static let syncFileRange: SyncFileRange? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
+    return unsafeBitCast(symbol, to: SyncFileRange.self)
+  }()
+
   /// Tells the kernel how bytes `range` of the file (nil: all of it) will be used (`posix_fadvise`); advisory,
   /// errors ignored. Applies to this open file description only.
   public func advise(_ pattern: FileAccessPattern, range: Range<Int>? = nil) {

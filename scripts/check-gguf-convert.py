@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import gguf
 import llama_cpp
+import tiktoken
+import tiktoken.load
 
 smelt, quantize, work = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 # The venv with torch and transformers (llama.cpp's converter, transformers' forward pass) and llama.cpp's source.
@@ -133,7 +135,8 @@ def against_converter(sample, ours_path, converter_types=False, outtype="f32"):
     tokenizer.ggml.model = none): the same tensors in the same order with the same types, shapes and data bytes,
     and the same `general.architecture` and `{arch}.*` keys in the same order with the same values. Smelt also
     writes `{arch}.vocab_size` when a checkpoint has no tokenizer (llama.cpp sizes the vocabulary by it then); the
-    converter's cosmetic `general.name` / `type` / `size_label` are not compared. `converter_types`: the converter writes its own types whatever --outtype (DeepSeek-V4); each of its tensors must
+    converter's cosmetic `general.name` / `type` / `size_label` are not compared. A sample whose vocabulary the
+    converter converts itself (Kimi's tiktoken) also has every `tokenizer.*` key compared. `converter_types`: the converter writes its own types whatever --outtype (DeepSeek-V4); each of its tensors must
     then hold Smelt's F32 values (`same_values`) instead of the same bytes. `outtype`: the converter's --outtype
     (Smelt's file is then `--to gguf-<outtype>`)."""
     ref_path = work / (f"{sample}.converter.gguf" if outtype == "f32" else f"{sample}.converter-{outtype}.gguf")
@@ -141,7 +144,9 @@ def against_converter(sample, ours_path, converter_types=False, outtype="f32"):
     reader, of, ot = read(ours_path)
     _, rf, rt = read(ref_path)
     arch = of["general.architecture"]
-    keys = lambda fields: [k for k in fields if k == "general.architecture" or k.startswith(arch + ".")]
+    own_vocabulary = rf.get("tokenizer.ggml.model") != "none"
+    keys = lambda fields: [k for k in fields if k == "general.architecture" or k.startswith(arch + ".")
+                           or (own_vocabulary and k.startswith("tokenizer."))]
     ours_keys, ref_keys = keys(of), keys(rf)
     if f"{arch}.vocab_size" not in ref_keys and of.get("tokenizer.ggml.model") == "none":
         ours_keys.remove(f"{arch}.vocab_size")
@@ -170,7 +175,7 @@ def against_converter(sample, ours_path, converter_types=False, outtype="f32"):
     else:
         extra = "; its Q8_0 / BF16 / MXFP4 / I32 tensors hold Smelt's F32 values" if converter_types else ""
         print(f"   {sample} {outtype.upper()}: identical to llama.cpp's convert_hf_to_gguf.py ({len(rt)} tensors, "
-              f"{len(ref_keys)} architecture keys{extra})")
+              f"{len(ref_keys)} {'architecture and tokenizer' if own_vocabulary else 'architecture'} keys{extra})")
 
 
 def check_gguf_py(path, label):
@@ -315,6 +320,28 @@ print(f"== {sample}")
 f32, q4 = work / f"{sample}-f32.gguf", work / f"{sample}-q4_0.gguf"
 run(smelt, "convert", src, f32, "--to", "gguf-f32", "--quiet")
 against_converter(sample, f32)
+# Kimi's vocabulary is tiktoken's (tiktoken.model + tokenizer_config.json, no tokenizer.json); llama.cpp's kimi-k2
+# pre-tokenizer and the GGUF's merges must split text as tiktoken itself does with Kimi's pattern and special tokens.
+KIMI_PATTERN = "|".join([
+    r"[\p{Han}]+",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"\p{N}{1,3}", r" ?[^\s\p{L}\p{N}]+[\r\n]*", r"\s*[\r\n]+", r"\s+(?!\S)", r"\s+"])
+ranks = tiktoken.load.load_tiktoken_bpe(str(src / "tiktoken.model"))
+decoder = json.loads((src / "tokenizer_config.json").read_text())["added_tokens_decoder"]
+specials = {entry["content"]: int(i) for i, entry in decoder.items()}
+encoding = tiktoken.Encoding(name="tiny-kimi", pat_str=KIMI_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
+texts = ["The quick brown fox jumps over the lazy dog.", "def forward(x):\n    return x + 12345 tokens!",
+         "<|im_user|>user<|im_middle|>Smelt the experts, then shard them.<|im_end|>"]
+vocabulary = llama_cpp.Llama(model_path=str(f32), vocab_only=True, verbose=False)
+mismatched = [t for t in texts if vocabulary.tokenize(t.encode(), add_bos=False, special=True)
+              != encoding.encode(t, allowed_special="all")]
+vocabulary.close()
+if mismatched:
+    failures.append(f"{sample}: llama.cpp tokenizes {mismatched[0]!r} differently from tiktoken with Kimi's pattern")
+else:
+    print(f"   llama.cpp's tokenization with {f32.name}'s vocabulary equals tiktoken's on {len(texts)} texts "
+          f"({sum(len(encoding.encode(t, allowed_special='all')) for t in texts)} tokens, special tokens included)")
 report = json.loads(run(smelt, "convert", src, q4, "--to", "gguf-q4_0", "--json", "--quiet"))
 repacked = {t["name"]: t for t in report["repacked"]}
 header, tensor = read_safetensors(src / "model.safetensors")

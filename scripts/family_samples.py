@@ -277,6 +277,7 @@ class Sample:
         self.model_type = ""
         self.cls_name = "AutoModelForCausalLM"
         self.ignored_on_load: list[str] = []
+        self.extra_files: dict[str, str] = {}  # e.g. a tokenizer: file name -> text
 
     def _store(self, name: str, dtype: str, shape: tuple, value=None):
         self.specs.append((name, dtype, tuple(shape)))
@@ -497,7 +498,56 @@ def build_kimi_k25(cfg: dict, dry: bool = False) -> Sample:
                 s.int4(module, shape2, make2)
         else:
             s.plain(r, shape, "F32" if r.endswith("e_score_correction_bias") else "BF16", make)
+    s.extra_files = kimi_tiktoken_files()
     return s
+
+
+# Kimi's tokenizer is tiktoken's format, not tokenizer.json: `tiktoken.model` (base64 token, rank per line) and
+# tokenizer_config.json's added_tokens_decoder for the 258 special ids after the base vocabulary, read by its
+# remote-code TikTokenTokenizer. The sample's is a real byte-level BPE in that format: newline and printable ASCII,
+# then KIMI_MERGES merges learnt greedily from KIMI_CORPUS (the most frequent adjacent pair first, ties by bytes),
+# 196 base tokens; the sample's vocab_size 256 holds the first 60 special ids, named as Kimi K2 names them.
+KIMI_CORPUS = (
+    "The quick brown fox jumps over the lazy dog. Smelt converts checkpoints: it reads the release, "
+    "quantizes the experts and writes the shards. 0123456789 tokens, tokens, tokens! A mixture of experts "
+    "routes every token to the experts its router picks; the shared expert sees them all.\n"
+    "def forward(x):\n    return x + attention(norm(x))\n"
+)
+KIMI_MERGES = 100
+KIMI_SPECIALS = {0: "[BOS]", 1: "[EOS]", 2: "<|im_end|>", 3: "<|im_user|>", 4: "<|im_assistant|>",
+                 6: "<|start_header_id|>", 7: "<|end_header_id|>", 9: "[EOT]", 10: "<|im_system|>", 17: "<|im_middle|>"}
+KIMI_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}<|im_{{ message['role'] }}|>{{ message['role'] }}<|im_middle|>"
+    "{{ message['content'] }}<|im_end|>{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|im_assistant|>assistant<|im_middle|>{%- endif -%}"
+)
+
+
+def kimi_tiktoken_files() -> dict[str, str]:
+    import base64
+    import re
+    from collections import Counter
+    ranks = {bytes([b]): i for i, b in enumerate([0x0A] + list(range(0x20, 0x7F)))}
+    words = [[bytes([c]) for c in w.encode()] for w in re.findall(r" ?[A-Za-z]+| ?[0-9]+| ?[^A-Za-z0-9\s]+|\s+", KIMI_CORPUS)]
+    for _ in range(KIMI_MERGES):
+        pairs = Counter((a, b) for w in words for a, b in zip(w, w[1:]))
+        (a, b), _count = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
+        ranks[a + b] = len(ranks)
+        for w in words:
+            i = 0
+            while i < len(w) - 1:
+                if w[i] == a and w[i + 1] == b:
+                    w[i:i + 2] = [a + b]
+                i += 1
+    base = len(ranks)
+    model = "".join(f"{base64.b64encode(t).decode()} {r}\n" for t, r in ranks.items())
+    decoder = {str(base + i): {"content": c, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False,
+                               "special": True} for i, c in KIMI_SPECIALS.items()}
+    config = {"added_tokens_decoder": decoder, "additional_special_tokens": [c for c in KIMI_SPECIALS.values() if c[0] == "<"],
+              "auto_map": {"AutoTokenizer": ["tokenization_kimi.TikTokenTokenizer", None]}, "bos_token": "[BOS]",
+              "chat_template": KIMI_CHAT_TEMPLATE, "clean_up_tokenization_spaces": False, "eos_token": "[EOS]",
+              "model_max_length": 262144, "pad_token": "[EOS]", "tokenizer_class": "TikTokenTokenizer", "unk_token": "[EOS]"}
+    return {"tiktoken.model": model, "tokenizer_config.json": json.dumps(config, indent=2) + "\n"}
 
 
 def build_qwen3(cfg: dict, dry: bool = False) -> Sample:
@@ -816,6 +866,8 @@ def write_sample(root: Path, sample: Sample) -> Path:
     else:
         save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / "config.json").write_text(json.dumps(sample.config, indent=2) + "\n")
+    for name, text in sample.extra_files.items():
+        (out / name).write_text(text)
     return out
 
 
@@ -887,7 +939,7 @@ family's own dequantization of every tensor (see `scripts/family_samples.py`) is
     ("tiny-deepseek-v3.1-fp8", "DeepSeek-V3.1", "V3 names, 1 dense + 1 MoE layer (4 experts + shared); F8_E4M3 with F32 power-of-two (ue8m0) weight_scale_inv 128x128, `scale_fmt: ue8m0`"),
     ("tiny-deepseek-v3.2-fp8", "DeepSeek-V3.2", "as V3.1 plus the lightning indexer: `indexer.wq_b` / `wk` FP8, `weights_proj` BF16, `k_norm` weight and bias F32"),
     ("tiny-deepseek-v4", "DeepSeek-V4", "DeepSeek's own names (`layers.L.attn.wq_a`, `embed.weight`); routed experts FP4 (I8 pairs + F8_E8M0 `.scale` 1x32), other linears F8_E4M3 + F8_E8M0 `.scale` 128x128; a hash layer (`tid2eid` I64), compressors, indexer, hyper-connections; `mtp.0.*` in its own shard [MTP names unverified]"),
-    ("tiny-kimi-k2.5", "Kimi K2", "K2.5 wrapper (`kimi_k25`, `text_config` with its `quantization_config`, `language_model.` prefix, MoonViT tower): routed experts compressed-tensors int4 pack-quantized g32 symmetric (I32 `weight_packed`, BF16 `weight_scale`, I64 `weight_shape`), the rest BF16"),
+    ("tiny-kimi-k2.5", "Kimi K2", "K2.5 wrapper (`kimi_k25`, `text_config` with its `quantization_config`, `language_model.` prefix, MoonViT tower): routed experts compressed-tensors int4 pack-quantized g32 symmetric (I32 `weight_packed`, BF16 `weight_scale`, I64 `weight_shape`), the rest BF16; Kimi's tiktoken vocabulary format (`tiktoken.model`: 196 byte-level BPE tokens; `tokenizer_config.json`: Kimi's special token names after them)"),
     ("tiny-qwen3-moe-fp8", "Qwen3-MoE", "release config schema (`rope_theta`, `num_experts`, `mlp_only_layers: [0]`); attention and experts F8_E4M3 + F32 weight_scale_inv"),
     ("tiny-qwen3-moe", "Qwen3-MoE", "BF16, every layer MoE as in the releases (`mlp_only_layers: []`): the layout llama.cpp's `qwen3moe` loads (scripts/check-gguf)"),
     ("tiny-qwen3.5-moe", "Qwen3.5-MoE", "BF16 release: `text_config` (transformers >= 5 `rope_parameters`), Gated DeltaNet + full attention layers, fused 3-D experts in the trunk, per-expert experts in the MTP layer (`mtp.layers.0`), tiny vision tower"),

@@ -4,6 +4,14 @@ tiny one whose pre-tokenizer llama.cpp's hash table does not know). Everything e
 names, order, shapes, dequantization of FP8 sources and the converter's arithmetic on the weights — is the
 converter's own code, so its output is the reference Smelt's `--to gguf-f32` is compared with.
 
+A sample with a tiktoken vocabulary (Kimi's `tiktoken.model`, no tokenizer.json) keeps the converter's own
+vocabulary step (`DeepseekV2Model.set_vocab`'s kimi-k2 branch and gguf-py's SpecialVocab): only what it loads with
+`AutoTokenizer.from_pretrained(trust_remote_code=True)` — Moonshot's TikTokenTokenizer, whose code the sample does
+not ship — is stood in for by the two attributes the converter reads, built as that class builds them
+(`load_tiktoken_bpe`'s base64 lines; special tokens `added_tokens_decoder` content or `<|reserved_token_i|>` for
+the 258 ids after the base vocabulary), and its pre-tokenizer hash check (the tiny vocabulary is not in llama.cpp's
+table) answers `kimi-k2`.
+
     $PY scripts/llama-convert-reference.py LLAMA_CPP_SOURCE SAMPLE_DIR OUT.gguf [OUTTYPE]   # f32 (default), bf16, q8_0, ...
 
 Run in the venv of scripts/requirements-samples.txt + requirements-golden.txt (torch, transformers), with the
@@ -54,13 +62,35 @@ def no_vocabulary(self):
     self.gguf_writer.add_tokenizer_model("none")
 
 
+class KimiTikToken:
+    """The attributes of Moonshot's TikTokenTokenizer that DeepseekV2Model.set_vocab reads."""
+
+    def __init__(self, directory):
+        import base64
+        lines = open(os.path.join(directory, "tiktoken.model"), "rb").read().splitlines()
+        ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in lines if line)}
+        decoder = json.load(open(os.path.join(directory, "tokenizer_config.json"))).get("added_tokens_decoder", {})
+        added = {int(i): entry["content"] for i, entry in decoder.items()}
+        base = len(ranks)
+        self.model = type("Encoding", (), {"_mergeable_ranks": ranks})()
+        self.special_tokens = {added.get(i, f"<|reserved_token_{i}|>"): i for i in range(base, base + 256 + 2)}
+
+
+tiktoken_sample = os.path.exists(os.path.join(sample, "tiktoken.model")) and not os.path.exists(os.path.join(sample, "tokenizer.json"))
+if tiktoken_sample:
+    import transformers
+    transformers.AutoTokenizer.from_pretrained = lambda directory, **_: KimiTikToken(directory)
+
 find_class = conversion.get_model_class
 
 
 def get_model_class(name, mmproj=False):
     cls = find_class(name, mmproj=mmproj)
     if not mmproj:
-        cls.set_vocab = no_vocabulary
+        if tiktoken_sample:
+            cls.get_vocab_base_pre = lambda self, tokenizer: "kimi-k2"
+        else:
+            cls.set_vocab = no_vocabulary
     return cls
 
 

@@ -17,6 +17,8 @@ public enum DeepSeek2: GGUFArchitectureMapping {
   public static let architecture = "deepseek2"
   /// llama.cpp's pre-tokenizer for the DeepSeek-V3 BPE vocabulary.
   public static let preTokenizer = "deepseek-v3"
+  /// Kimi K2 ships a tiktoken vocabulary; `DeepseekV2Model.set_vocab` writes it with the `kimi-k2` pre-tokenizer.
+  public static let tiktokenPreTokenizer: String? = "kimi-k2"
 
   public typealias Options = GGUFMappingOptions
   public typealias Failure = GGUFMappingFailure

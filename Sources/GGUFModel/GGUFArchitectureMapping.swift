@@ -14,6 +14,9 @@ public protocol GGUFArchitectureMapping: Sendable {
   static var architecture: String { get }
   /// `tokenizer.ggml.pre` for the family's released BPE vocabulary.
   static var preTokenizer: String { get }
+  /// `tokenizer.ggml.pre` for a tiktoken vocabulary (`tiktoken.model`, no `tokenizer.json`) where the
+  /// architecture's converter reads one (deepseek2: Kimi K2's `kimi-k2`); nil (the default): it reads none.
+  static var tiktokenPreTokenizer: String? { get }
   /// Special tokens the architecture's converter sets by content after the tokenizer's own (`(kind, content)`,
   /// e.g. GLM's `eot` = `<|user|>`); empty for most.
   static var specialTokens: [(kind: String, content: String)] { get }
@@ -158,6 +161,8 @@ public enum GGUFSourcePrecision: Sendable, Equatable {
 
 extension GGUFArchitectureMapping {
   public static var specialTokens: [(kind: String, content: String)] { [] }
+
+  public static var tiktokenPreTokenizer: String? { nil }
 
   public static func converterType(of tensor: GGUFTensorPlan, sources: [GGUFSourcePrecision]) -> GGMLType? { nil }
 

@@ -172,75 +172,10 @@ public struct TokenizerMetadata: Sendable, Equatable {
     var stripAccents: Bool?
     if let normalizer = tokenizer["normalizer"]?.objectValue { Self.parseNormalizer(normalizer, &lowercase, &stripAccents) }
 
-    var specialIDs: [(kind: String, id: Int)] = []
-    var addFlags: [(kind: String, add: Bool)] = []
-    func setDefaultAdd(_ kind: String, _ value: Bool) {
-      if !addFlags.contains(where: { $0.kind == kind }) { addFlags.append((kind, value)) }
-    }
-    func forceAdd(_ kind: String, _ value: Bool) {
-      if let index = addFlags.firstIndex(where: { $0.kind == kind }) { addFlags[index].add = value } else { addFlags.append((kind, value)) }
-    }
-    func setSpecial(_ kind: String, _ id: Int?) {
-      guard let id, id >= 0, id < size, !specialIDs.contains(where: { $0.kind == kind }) else { return }
-      specialIDs.append((kind, id))
-    }
-    func configToken(_ kind: String) -> String? {
-      guard let entry = config?["\(kind)_token"] else { return nil }
-      return entry.stringValue ?? entry["content"]?.stringValue
-    }
-    if let processor = tokenizer["post_processor"]?.objectValue {
-      let processors = processor["processors"]?.arrayValue?.compactMap(\.objectValue) ?? [processor]
-      for step in processors {
-        switch step["type"]?.stringValue {
-        case "ByteLevel":
-          setDefaultAdd("bos", false)
-          setDefaultAdd("eos", false)
-        case "RobertaProcessing":
-          forceAdd("bos", true)
-          forceAdd("eos", true)
-          forceAdd("sep", true)
-        case "TemplateProcessing":
-          let single = step["single"]?.arrayValue ?? []
-          if single.count > 1 {
-            if let first = single.first?["SpecialToken"]?["id"]?.stringValue {
-              forceAdd("bos", first == configToken("bos") || first == configToken("cls"))
-            }
-            if let last = single.last?["SpecialToken"]?["id"]?.stringValue {
-              forceAdd("eos", last == configToken("eos"))
-            }
-          }
-        default: break
-        }
-      }
-    }
-    var chatTemplate: String?
-    var named: [(name: String, template: String)] = []
-    if let config {
-      let templateValue = config["chat_template"] ?? files.chatTemplateJinja.map { JSONValue.string($0) }
-      if let text = templateValue?.stringValue {
-        chatTemplate = text
-      } else if let choices = templateValue?.arrayValue {
-        for choice in choices {
-          let name = String((choice["name"]?.stringValue ?? "").map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
-          guard !name.isEmpty, let template = choice["template"]?.stringValue else { continue }
-          if name == "default" { chatTemplate = template } else { named.append((name, template)) }
-        }
-      }
-      let addedTokens = tokenizer["added_tokens"]?.arrayValue ?? []
-      for kind in ["bos", "eos", "unk", "sep", "pad", "cls", "mask"] {
-        if let flag = config["add_\(kind)_token"]?.boolValue { setDefaultAdd(kind, flag) }
-        guard let content = configToken(kind) else { continue }
-        let id = addedTokens.first { $0["content"]?.stringValue == content }?["id"]?.intValue
-        setSpecial(kind, id)
-      }
-    }
-    if let modelConfig {
-      for kind in ["bos", "eos", "unk", "sep", "pad", "cls", "mask"] {
-        setSpecial(kind, modelConfig["\(kind)_token_id"]?.intValue ?? modelConfig["text_config"]?["\(kind)_token_id"]?.intValue)
-      }
-    }
+    var special = SpecialVocabulary(
+      tokenizer: tokenizer, config: config, modelConfig: modelConfig, chatTemplateJinja: files.chatTemplateJinja, vocabularySize: size)
     for (kind, content) in architectureSpecialTokens {
-      setSpecial(kind, added.first { $0.content == content }?.id)
+      special.set(kind, added.first { $0.content == content }?.id)
     }
 
     self.model = "gpt2"
@@ -248,15 +183,15 @@ public struct TokenizerMetadata: Sendable, Equatable {
     self.tokens = tokens
     self.tokenTypes = types
     self.merges = merges
-    self.specialTokenIDs = specialIDs
-    self.addSpecialTokens = addFlags
-    self.chatTemplate = chatTemplate
-    self.namedChatTemplates = named
+    self.specialTokenIDs = special.ids
+    self.addSpecialTokens = special.addFlags
+    self.chatTemplate = special.chatTemplate
+    self.namedChatTemplates = special.namedChatTemplates
     self.normalizerLowercase = lowercase
     self.normalizerStripAccents = stripAccents
   }
 
-  private init(
+  init(
     model: String, pre: String?, tokens: [String], tokenTypes: [TokenType], merges: [String],
     specialTokenIDs: [(kind: String, id: Int)], addSpecialTokens: [(kind: String, add: Bool)], chatTemplate: String?,
     namedChatTemplates: [(name: String, template: String)], normalizerLowercase: Bool?, normalizerStripAccents: Bool?
@@ -332,6 +267,91 @@ public struct TokenizerMetadata: Sendable, Equatable {
     do { value = try JSONParser.parse(bytes) } catch { throw .invalidJSON(file: file, reason: "\(error)") }
     guard let object = value.objectValue else { throw .invalidJSON(file: file, reason: "the top level is not an object") }
     return object
+  }
+}
+
+/// gguf-py's `SpecialVocab` beyond the merges: the special token ids, add-token flags and chat templates, from
+/// `tokenizer.json`'s post-processor and added tokens (when there is one), `tokenizer_config.json` and
+/// `config.json`, in gguf-py's order (a kind keeps the first id it is given).
+struct SpecialVocabulary {
+  static let kinds = ["bos", "eos", "unk", "sep", "pad", "cls", "mask"]
+
+  let size: Int
+  var ids: [(kind: String, id: Int)] = []
+  var addFlags: [(kind: String, add: Bool)] = []
+  var chatTemplate: String?
+  var namedChatTemplates: [(name: String, template: String)] = []
+
+  init(tokenizer: JSONObject?, config: JSONObject?, modelConfig: JSONObject?, chatTemplateJinja: String?, vocabularySize: Int) {
+    size = vocabularySize
+    func configToken(_ kind: String) -> String? {
+      guard let entry = config?["\(kind)_token"] else { return nil }
+      return entry.stringValue ?? entry["content"]?.stringValue
+    }
+    if let processor = tokenizer?["post_processor"]?.objectValue {
+      let processors = processor["processors"]?.arrayValue?.compactMap(\.objectValue) ?? [processor]
+      for step in processors {
+        switch step["type"]?.stringValue {
+        case "ByteLevel":
+          setDefaultAdd("bos", false)
+          setDefaultAdd("eos", false)
+        case "RobertaProcessing":
+          forceAdd("bos", true)
+          forceAdd("eos", true)
+          forceAdd("sep", true)
+        case "TemplateProcessing":
+          let single = step["single"]?.arrayValue ?? []
+          if single.count > 1 {
+            if let first = single.first?["SpecialToken"]?["id"]?.stringValue {
+              forceAdd("bos", first == configToken("bos") || first == configToken("cls"))
+            }
+            if let last = single.last?["SpecialToken"]?["id"]?.stringValue {
+              forceAdd("eos", last == configToken("eos"))
+            }
+          }
+        default: break
+        }
+      }
+    }
+    if let config {
+      let templateValue = config["chat_template"] ?? chatTemplateJinja.map { JSONValue.string($0) }
+      if let text = templateValue?.stringValue {
+        chatTemplate = text
+      } else if let choices = templateValue?.arrayValue {
+        for choice in choices {
+          let name = String((choice["name"]?.stringValue ?? "").map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+          guard !name.isEmpty, let template = choice["template"]?.stringValue else { continue }
+          if name == "default" { chatTemplate = template } else { namedChatTemplates.append((name, template)) }
+        }
+      }
+      // Without a tokenizer.json there are no added tokens to find the configured contents in (gguf-py's
+      // `added_tokens = {}`): only config.json's ids count then.
+      let addedTokens = tokenizer?["added_tokens"]?.arrayValue ?? []
+      for kind in Self.kinds {
+        if let flag = config["add_\(kind)_token"]?.boolValue { setDefaultAdd(kind, flag) }
+        guard let content = configToken(kind) else { continue }
+        set(kind, addedTokens.first { $0["content"]?.stringValue == content }?["id"]?.intValue)
+      }
+    }
+    if let modelConfig {
+      for kind in Self.kinds {
+        set(kind, modelConfig["\(kind)_token_id"]?.intValue ?? modelConfig["text_config"]?["\(kind)_token_id"]?.intValue)
+      }
+    }
+  }
+
+  /// `_set_special_token`: an id inside the vocabulary, for a kind that has none yet.
+  mutating func set(_ kind: String, _ id: Int?) {
+    guard let id, id >= 0, id < size, !ids.contains(where: { $0.kind == kind }) else { return }
+    ids.append((kind, id))
+  }
+
+  private mutating func setDefaultAdd(_ kind: String, _ value: Bool) {
+    if !addFlags.contains(where: { $0.kind == kind }) { addFlags.append((kind, value)) }
+  }
+
+  private mutating func forceAdd(_ kind: String, _ value: Bool) {
+    if let index = addFlags.firstIndex(where: { $0.kind == kind }) { addFlags[index].add = value } else { addFlags.append((kind, value)) }
   }
 }
 

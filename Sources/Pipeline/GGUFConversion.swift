@@ -211,7 +211,8 @@ public struct GGUFConversionPlan: Sendable {
     var metadata = metadataBase
     metadata.set("general.quantization_version", .uint32(2))
     let tokenizer = try Self.tokenizer(
-      checkpoint: checkpoint, config: config, pre: architecture.preTokenizer, specialTokens: architecture.specialTokens, notes: &notes)
+      checkpoint: checkpoint, config: config, pre: architecture.preTokenizer, tiktokenPre: architecture.tiktokenPreTokenizer,
+      specialTokens: architecture.specialTokens, notes: &notes)
     metadata.append(contentsOf: tokenizer.keyValues)
     if tokenizer == .none, let vocabulary = config.vocabSize, metadata["\(architecture.architecture).vocab_size"] == nil {
       // Without a token list llama.cpp sizes the vocabulary (and the embedding it loads) by this key.
@@ -288,9 +289,11 @@ public struct GGUFConversionPlan: Sendable {
   }
 
   /// The tokenizer keys from the checkpoint's `tokenizer.json` (and `tokenizer_config.json`,
-  /// `chat_template.jinja`), or `tokenizer.ggml.model = none` with a note when there is none.
+  /// `chat_template.jinja`), else from its `tiktoken.model` where the architecture's converter reads one (Kimi),
+  /// or `tokenizer.ggml.model = none` with a note when there is neither.
   private static func tokenizer(
-    checkpoint: Checkpoint, config: ModelConfig, pre: String, specialTokens: [(kind: String, content: String)], notes: inout [String]
+    checkpoint: Checkpoint, config: ModelConfig, pre: String, tiktokenPre: String?, specialTokens: [(kind: String, content: String)],
+    notes: inout [String]
   ) throws
     -> TokenizerMetadata
   {
@@ -299,6 +302,20 @@ public struct GGUFConversionPlan: Sendable {
       return FileSystem.exists(path) ? try? FileSystem.readFile(path) : nil
     }
     guard let tokenizerJSON = read("tokenizer.json") else {
+      if let tiktoken = read("tiktoken.model") {
+        guard let tiktokenPre else {
+          notes.append("tiktoken.model and no tokenizer.json: llama.cpp's converter reads tiktoken vocabularies for Kimi (deepseek2) only; writing tokenizer.ggml.model = none (raw token ids only, no text)")
+          return .none
+        }
+        do {
+          return try TokenizerMetadata(
+            tiktoken: tiktoken, tokenizerConfigJSON: read("tokenizer_config.json"), configJSON: read("config.json"),
+            chatTemplateJinja: read("chat_template.jinja").map { String(decoding: $0, as: UTF8.self) }, vocabularySize: config.vocabSize,
+            pre: tiktokenPre)
+        } catch {
+          throw Failure.tokenizer(error, path: FileSystem.join(checkpoint.directory, "tiktoken.model"))
+        }
+      }
       notes.append("no tokenizer.json: writing tokenizer.ggml.model = none (llama.cpp runs raw token ids only, no text)")
       return .none
     }

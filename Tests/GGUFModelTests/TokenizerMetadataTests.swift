@@ -117,4 +117,87 @@ struct SampleTokenizerTests {
     #expect(t.chatTemplate?.contains("<｜Assistant｜>") == true)
   }
 
+
+  // MARK: tiktoken (Kimi)
+
+  /// A tiktoken file of `(token, rank)` lines.
+  static func tiktoken(_ entries: [(String, Int)]) -> [UInt8] {
+    Array(entries.map { "\(base64($0.0)) \($0.1)\n" }.joined().utf8)
+  }
+
+  static func base64(_ text: String) -> String {
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+    let bytes = Array(text.utf8)
+    var out = ""
+    for start in stride(from: 0, to: bytes.count, by: 3) {
+      let chunk = Array(bytes[start..<min(bytes.count, start + 3)])
+      let value = chunk.enumerated().reduce(0) { $0 | Int($1.element) << (16 - 8 * $1.offset) }
+      for i in 0...chunk.count { out.append(alphabet[(value >> (18 - 6 * i)) & 63]) }
+      out += String(repeating: "=", count: 3 - chunk.count)
+    }
+    return out
+  }
+
+  @Test("a tiktoken vocabulary as llama.cpp's converter writes Kimi's: byte-level strings by rank, the 258 special ids after the base (added contents, else reserved names), merges from BPE under each token's rank")
+  func tiktokenVocabulary() throws {
+    // "ab" splits into a + b; "abc" into ab + c; " a" into space + a; "bc" exists but after "abc", so "abc" never
+    // reaches b + c. "xyz" has no two-part split (x, y, z are base tokens, xy / yz are not): no merge.
+    let file = Self.tiktoken([("a", 0), ("b", 1), ("c", 2), (" ", 3), ("x", 4), ("y", 5), ("z", 6), ("ab", 7), ("abc", 8), (" a", 9), ("bc", 10), ("xyz", 11)])
+    let config = #"{"added_tokens_decoder": {"12": {"content": "[BOS]", "special": true}, "13": {"content": "[EOS]"}}, "bos_token": "[BOS]", "add_bos_token": false, "chat_template": "{{ x }}"}"#
+    let model = #"{"text_config": {"bos_token_id": 12, "eos_token_id": 13}}"#
+    let t = try TokenizerMetadata(
+      tiktoken: file, tokenizerConfigJSON: Array(config.utf8), configJSON: Array(model.utf8), chatTemplateJinja: nil, vocabularySize: 16,
+      pre: "kimi-k2")
+    #expect(t.model == "gpt2" && t.pre == "kimi-k2")
+    #expect(t.tokens == ["a", "b", "c", "Ġ", "x", "y", "z", "ab", "abc", "Ġa", "bc", "xyz", "[BOS]", "[EOS]", "<|reserved_token_14|>", "<|reserved_token_15|>"])
+    #expect(t.tokenTypes == Array(repeating: .normal, count: 12) + Array(repeating: .control, count: 4))
+    #expect(t.merges == ["a b", "ab c", "Ġ a", "b c"])
+    // No tokenizer.json: tokenizer_config's contents name no added token (gguf-py's added_tokens = {}); config.json's ids count.
+    #expect(t.specialTokenIDs.map { "\($0.kind)=\($0.id)" } == ["bos=12", "eos=13"])
+    #expect(t.addSpecialTokens.map { "\($0.kind)=\($0.add)" } == ["bos=false"] && t.chatTemplate == "{{ x }}")
+    // Without a vocab_size every special id is written.
+    let all = try TokenizerMetadata(tiktoken: file, tokenizerConfigJSON: nil, configJSON: nil, chatTemplateJinja: nil, vocabularySize: nil, pre: "kimi-k2")
+    #expect(all.tokens.count == 12 + 258 && all.tokens.last == "<|reserved_token_269|>")
+  }
+
+  @Test("a special token spelled like a base token takes its place: the base id becomes [PAD<id>], as the converter's merged dictionary does")
+  func tiktokenSpecialReplacesBaseSpelling() throws {
+    let config = #"{"added_tokens_decoder": {"2": {"content": "a"}}}"#
+    let t = try TokenizerMetadata(
+      tiktoken: Self.tiktoken([("a", 0), ("b", 1)]), tokenizerConfigJSON: Array(config.utf8), configJSON: nil, chatTemplateJinja: nil,
+      vocabularySize: 4, pre: "kimi-k2")
+    #expect(t.tokens == ["[PAD0]", "b", "a", "<|reserved_token_3|>"])
+    #expect(t.tokenTypes == [.unused, .normal, .control, .control])
+  }
+
+  @Test("GPT-2's byte-level alphabet: printable Latin-1 as itself, the rest from U+0100 in byte order")
+  func byteLevelStrings() {
+    #expect(TiktokenVocabulary.string(of: [0x20, 0x0A, 0x00, 0x21, 0x7F, 0xAD, 0xFF]) == "Ġ\u{10A}\u{100}!\u{121}\u{143}ÿ")
+    #expect(Set(TiktokenVocabulary.byteCharacters).count == 256)
+  }
+
+  @Test(
+    "a malformed tiktoken.model is refused naming the line",
+    arguments: [
+      ("YQ== 0\nYQ 1\n", "line 2"), ("YQ== 0\nYg== 0\n", "repeats rank 0"), ("YQ== 0\nYQ== 1\n", "repeats a token"),
+      ("YQ== x\n", "not a decimal integer"), ("YQ== 0 1\n", "3 fields"), ("\n\n", "holds no tokens"), ("Y!== 0\n", "base64"),
+    ])
+  func malformedTiktoken(text: String, expected: String) {
+    let error = #expect(throws: TokenizerMetadata.Failure.self) {
+      _ = try TokenizerMetadata(tiktoken: Array(text.utf8), tokenizerConfigJSON: nil, configJSON: nil, chatTemplateJinja: nil, vocabularySize: nil, pre: "kimi-k2")
+    }
+    #expect(error.map { "\($0)" }?.contains(expected) == true, "\(String(describing: error))")
+  }
+
+  @Test("the Kimi sample carries a real tiktoken vocabulary: 196 base tokens, Kimi's special names after them, 100 merges")
+  func kimiSampleVocabulary() throws {
+    let directory = TestPaths.sample("tiny-kimi-k2.5")
+    let read = { (name: String) in try FileSystem.readFile(FileSystem.join(directory, name)) }
+    let t = try TokenizerMetadata(
+      tiktoken: try read("tiktoken.model"), tokenizerConfigJSON: try read("tokenizer_config.json"), configJSON: try read("config.json"),
+      chatTemplateJinja: nil, vocabularySize: 256, pre: "kimi-k2")
+    #expect(t.tokens.count == 256 && t.tokens[196] == "[BOS]" && t.tokens[197] == "[EOS]" && t.tokens[213] == "<|im_middle|>")
+    #expect(t.tokens[198...].contains("<|reserved_token_201|>") && t.tokenTypes[195] == .normal && t.tokenTypes[196] == .control)
+    #expect(t.merges.count == 100 && t.chatTemplate?.contains("<|im_middle|>") == true)
+  }
 }

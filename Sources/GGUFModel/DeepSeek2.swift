@@ -277,9 +277,9 @@ public enum DeepSeek2: GGUFArchitectureMapping {
         stored.append(StoredTensor(name: hf, shape: shape, layout: .whole(tensor.name)))
         continue
       }
-      guard let prefix = blockPrefix(of: tensor.name) else { throw .unknownGGUFTensor(tensor.name) }
-      let layer = prefix.dropFirst(4)
-      let leaf = String(tensor.name.dropFirst(prefix.count + 1))
+      guard let (layer, leafText) = blockName(tensor.name) else { throw .unknownGGUFTensor(tensor.name) }
+      let prefix = "blk.\(layer)"
+      let leaf = String(leafText)
       let hf = "model.layers.\(layer)."
       if let name = huggingFaceByGGUF[leaf] ?? extraBlockNames[leaf] {
         stored.append(StoredTensor(name: hf + name, shape: shape, layout: .whole(tensor.name)))

@@ -78,7 +78,8 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
   /// Opens `path` and, when its metadata says it is one file of a split set, every file of the set.
   ///
   /// - Throws: `SystemError`/`GGUFError` for unreadable or invalid files, `Failure` for an incomplete split
-  ///   set, an architecture other than deepseek2, an unknown tensor name or a type Smelt cannot decode.
+  ///   set, an architecture Smelt does not read back (`GGUFArchitectures.readable`), an unknown tensor name or a
+  ///   type Smelt cannot decode.
   public init(path: String) throws {
     self.path = path
     let files = try GGUFFile.openSet(path)
@@ -127,6 +128,7 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
         case .mlaKeyValue(let key, let value, let heads, let nope, let valueHead):
           location = .mlaKeyValue(key: key, value: value, heads: heads, nope: nope, valueHead: valueHead)
         case .fusedExperts(let sources, let count):
+          // The mapping checked the whole tensor's byte count fits (GptOss.storedTensors), so an expert's does.
           location = .fusedExperts(sources, count: count, expertBytes: tensor.shape.dropFirst().reduce(4, *))
         case .whole, .expert:
           preconditionFailure("stored layouts are handled above")
@@ -162,8 +164,8 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
   /// validator judges the rebuilt F32 weight by these, not as a lossless F32 tensor.
   public func sourceStorages(of name: String) -> [(storage: WeightStorage, dtype: DType)]? {
     guard let sources = locations[name]?.sources, !sources.isEmpty else { return nil }
-    return sources.compactMap { half in
-      guard let (f, t) = ggufIndex[half] else { return nil }
+    return sources.compactMap { source in
+      guard let (f, t) = ggufIndex[source] else { return nil }
       let type = files[f].tensors[t].type
       if let dtype = Self.plainDTypes[type] { return (.plain, dtype) }
       return GGMLWeightFormat(type).map { ($0.storage, .uint8) }
@@ -235,7 +237,9 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
   private func rebuildExpert(_ expert: Int, of sources: [String], count: Int) throws -> [UInt8] {
     let k = sources.count
     let slabs = try sources.map { try decodeSlab(expert, of: count, of: $0) }
-    guard let first = sources.first, let (f, t) = ggufIndex[first] else { return [] }
+    guard let first = sources.first, let (f, t) = ggufIndex[first] else {
+      throw WeightDecodingError.missingTensor(name: sources.first ?? "(no source)", store: path)
+    }
     let dimensions = files[f].tensors[t].dimensions
     let (columns, rows) = dimensions.count == 3 ? (dimensions[0], dimensions[1]) : (1, dimensions[0])
     var out = [Float](repeating: 0, count: columns * k * rows)

@@ -16,6 +16,14 @@ let standardGlobalTensors = [
   "token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight",
 ]
 
+/// The layer (as written) and the leaf of a `blk.N.leaf` GGUF name: `blk.N.` is read back as `model.layers.N.`.
+func blockName(_ name: String) -> (layer: Substring, leaf: Substring)? {
+  guard name.hasPrefix("blk."), let dot = name.dropFirst(4).firstIndex(of: "."), dot > name.index(name.startIndex, offsetBy: 4) else {
+    return nil
+  }
+  return (name[name.index(name.startIndex, offsetBy: 4)..<dot], name[name.index(after: dot)...])
+}
+
 /// The multi-token-prediction (NextN) tensors of an MTP block beyond the block's own attention and MoE: GGUF
 /// name under `blk.N.`, Hugging Face name under `model.layers.N.` (DeepSeek-V3's and GLM-4.5's layout).
 let nextnBlockNames: [(gguf: String, huggingFace: String)] = [
@@ -84,11 +92,9 @@ extension GGUFStoredTensor {
         stored.append(GGUFStoredTensor(name: hf, shape: tensor.shape, layout: .whole(tensor.name)))
         continue
       }
-      guard tensor.name.hasPrefix("blk."), let dot = tensor.name.dropFirst(4).firstIndex(of: ".") else {
-        throw .unknownGGUFTensor(tensor.name)
-      }
-      let leaf = String(tensor.name[tensor.name.index(after: dot)...])
-      let hf = "model.layers.\(tensor.name[tensor.name.index(tensor.name.startIndex, offsetBy: 4)..<dot])."
+      guard let (layer, leafText) = blockName(tensor.name) else { throw .unknownGGUFTensor(tensor.name) }
+      let leaf = String(leafText)
+      let hf = "model.layers.\(layer)."
       if let name = leaves[leaf] {
         stored.append(GGUFStoredTensor(name: hf + name, shape: tensor.shape, layout: .whole(tensor.name)))
       } else if let stack = stacks.first(where: { $0.gguf == leaf }) {

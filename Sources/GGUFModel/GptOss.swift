@@ -45,13 +45,17 @@ public enum GptOss: GGUFArchitectureMapping {
         throw .invalidField("swiglu_alpha", reason: "is \(alpha); llama.cpp's gpt-oss computes with \(GptOss.swigluAlpha)")
       }
       if let types = config.layerTypes {
-        let alternating = (0..<attention.layers).map { $0 % 2 == 0 ? "sliding_attention" : "full_attention" }
-        guard types == alternating else {
+        guard types == GptOss.layerTypes(attention.layers) else {
           throw .invalidField(
             "layer_types", reason: "is \(types); llama.cpp's gpt-oss alternates sliding_attention and full_attention from layer 0")
         }
       }
     }
+  }
+
+  /// The `layer_types` llama.cpp's gpt-oss computes: sliding and full attention alternating from layer 0.
+  static func layerTypes(_ layers: Int) -> [String] {
+    (0..<layers).map { $0 % 2 == 0 ? "sliding_attention" : "full_attention" }
   }
 
   // MARK: metadata
@@ -86,6 +90,30 @@ public enum GptOss: GGUFArchitectureMapping {
   static let gateUp = "mlp.experts.gate_up_proj"
   static let down = "mlp.experts.down_proj"
 
+  /// A block's fused expert tensor (under `model.layers.N.`) and the GGUF stacks (under `blk.N.`) it is split
+  /// into: stack `s` of `k` takes every `k`-th row from row `s` (gate = even rows, up = odd rows).
+  struct FusedExperts: Sendable {
+    var huggingFace: String
+    var gguf: [String]
+    /// `gate_up_proj` (`2I` rows of `H`), else `down_proj` (`H` rows of `I`).
+    var isGateUp: Bool
+    var isBias: Bool
+
+    /// One expert's rows and columns (the columns of a bias are its one row's entries: none).
+    func geometry(hidden: Int, intermediate: Int) -> (rows: Int, columns: Int?) {
+      let (rows, columns) = isGateUp ? (2 * intermediate, hidden) : (hidden, intermediate)
+      return (rows, isBias ? nil : columns)
+    }
+  }
+
+  /// The converter's split (`GptOssModel.generate_extra_tensors` / `modify_tensors`), in the order it writes them.
+  static let fusedExperts = [
+    FusedExperts(huggingFace: gateUp, gguf: ["ffn_gate_exps.weight", "ffn_up_exps.weight"], isGateUp: true, isBias: false),
+    FusedExperts(huggingFace: down, gguf: ["ffn_down_exps.weight"], isGateUp: false, isBias: false),
+    FusedExperts(huggingFace: gateUp + "_bias", gguf: ["ffn_gate_exps.bias", "ffn_up_exps.bias"], isGateUp: true, isBias: true),
+    FusedExperts(huggingFace: down + "_bias", gguf: ["ffn_down_exps.bias"], isGateUp: false, isBias: true),
+  ]
+
   /// Every GGUF tensor, from the checkpoint's logical weight shapes. Fused experts are read `[E, out, in]`
   /// (`gate_up_proj [E, 2I, H]`, `down_proj [E, H, I]`; the caller flags a source decoded input-major).
   ///
@@ -109,17 +137,13 @@ public enum GptOss: GGUFArchitectureMapping {
       let hf = "model.layers.\(layer)."
       let blk = "blk.\(layer)."
       try b.copyBlock(layer, blockTensors, shapes: a.blockShapes)
-      // GptOssModel.generate_extra_tensors / modify_tensors: gate = even rows, up = odd rows.
-      try b.check(hf + gateUp, [a.experts, 2 * ff, a.hidden])
-      try b.check(hf + gateUp + "_bias", [a.experts, 2 * ff])
-      try b.check(hf + down, [a.experts, a.hidden, ff])
-      try b.check(hf + down + "_bias", [a.experts, a.hidden])
-      experts(blk + "ffn_gate_exps.weight", hf + gateUp, rows: 2 * ff, columns: a.hidden, stride: 2, offset: 0)
-      experts(blk + "ffn_up_exps.weight", hf + gateUp, rows: 2 * ff, columns: a.hidden, stride: 2, offset: 1)
-      experts(blk + "ffn_down_exps.weight", hf + down, rows: a.hidden, columns: ff, stride: 1, offset: 0)
-      experts(blk + "ffn_gate_exps.bias", hf + gateUp + "_bias", rows: 2 * ff, columns: nil, stride: 2, offset: 0)
-      experts(blk + "ffn_up_exps.bias", hf + gateUp + "_bias", rows: 2 * ff, columns: nil, stride: 2, offset: 1)
-      experts(blk + "ffn_down_exps.bias", hf + down + "_bias", rows: a.hidden, columns: nil, stride: 1, offset: 0)
+      for fused in fusedExperts {
+        let (rows, columns) = fused.geometry(hidden: a.hidden, intermediate: ff)
+        try b.check(hf + fused.huggingFace, [a.experts, rows] + (columns.map { [$0] } ?? []))
+        for (offset, leaf) in fused.gguf.enumerated() {
+          experts(blk + leaf, hf + fused.huggingFace, rows: rows, columns: columns, stride: fused.gguf.count, offset: offset)
+        }
+      }
     }
     try b.copy("output_norm.weight", "model.norm.weight", [a.hidden])
     if a.tiedEmbeddings, !b.has("lm_head.weight") {
@@ -140,59 +164,62 @@ public enum GptOss: GGUFArchitectureMapping {
 
   // MARK: reading back
 
-  /// The fused expert tensors of a block (under `model.layers.N.`) and the GGUF stacks (under `blk.N.`) each is
-  /// rebuilt from: gate and up interleaved again.
-  static let fusedExpertSources: [(huggingFace: String, gguf: [String])] = [
-    (gateUp, ["ffn_gate_exps.weight", "ffn_up_exps.weight"]),
-    (gateUp + "_bias", ["ffn_gate_exps.bias", "ffn_up_exps.bias"]),
-    (down, ["ffn_down_exps.weight"]),
-    (down + "_bias", ["ffn_down_exps.bias"]),
-  ]
-
   /// The Hugging Face tensors of a gpt-oss GGUF: the one-to-one ones by name, and per block the four fused expert
-  /// tensors, each rebuilt from its stacks (which must agree in shape).
+  /// tensors, each rebuilt from its stacks (`fusedExperts`), whose dimensions must agree with one another.
   ///
-  /// - Throws: `.unknownGGUFTensor` for a name the map does not know, `.inconsistentGGUFTensor` for stacks of
-  ///   different shapes or a missing partner.
+  /// - Throws: `.unknownGGUFTensor` for a name the map does not know, `.inconsistentGGUFTensor` for a missing stack
+  ///   or stacks whose dimensions disagree (or are empty).
   public static func storedTensors(_ tensors: [GGUFTensorInfo]) throws(GGUFMappingFailure) -> [GGUFStoredTensor] {
-    let stackLeaves = Set(fusedExpertSources.flatMap(\.gguf))
-    var stacksByLayer: [Int: [String: GGUFTensorInfo]] = [:]
+    let stackLeaves = Set(fusedExperts.flatMap(\.gguf))
+    var stacksByLayer: [Substring: [Substring: GGUFTensorInfo]] = [:]
+    var layerOrder: [Substring] = []
     var others: [GGUFTensorInfo] = []
     for tensor in tensors {
-      if let (layer, leaf) = blockLeaf(of: tensor.name), stackLeaves.contains(leaf) {
-        stacksByLayer[layer, default: [:]][leaf] = tensor
-      } else {
+      guard let (layer, leaf) = blockName(tensor.name), stackLeaves.contains(String(leaf)) else {
         others.append(tensor)
+        continue
       }
+      if stacksByLayer[layer] == nil { layerOrder.append(layer) }
+      stacksByLayer[layer, default: [:]][leaf] = tensor
     }
     var stored = try GGUFStoredTensor.reading(others, globals: standardGlobalTensors, block: blockTensors, stacks: [])
-    for layer in stacksByLayer.keys.sorted() {
+    for layer in layerOrder {
       let stacks = stacksByLayer[layer]!
-      for (huggingFace, sources) in fusedExpertSources {
-        let infos = sources.compactMap { stacks[$0] }
-        guard infos.count == sources.count, let first = infos.first else {
-          let present = infos.first?.name ?? "blk.\(layer).\(stacks.keys.sorted()[0])"
-          throw .inconsistentGGUFTensor(present, reason: "its partner stacks \(sources.map { "blk.\(layer).\($0)" }) are not all present")
+      // The gate stack fixes the block's widths (ne = [H, I, E]); every stack must match them.
+      let gateName = "blk.\(layer).\(fusedExperts[0].gguf[0])"
+      guard let gate = stacks[Substring(fusedExperts[0].gguf[0])] else {
+        throw .inconsistentGGUFTensor(stacks.values.first!.name, reason: "its block has no '\(gateName)'")
+      }
+      guard gate.dimensions.count == 3, gate.dimensions.allSatisfy({ $0 > 0 }) else {
+        throw .inconsistentGGUFTensor(gate.name, reason: "expert stacks need dimensions [H, I, E], it has \(gate.dimensions)")
+      }
+      let (hidden, intermediate, experts) = (gate.dimensions[0], gate.dimensions[1], gate.dimensions[2])
+      guard intermediate < Int.max / 4 else { throw .inconsistentGGUFTensor(gate.name, reason: "has dimensions \(gate.dimensions)") }
+      for fused in fusedExperts {
+        let (rows, columns) = fused.geometry(hidden: hidden, intermediate: intermediate)
+        let k = fused.gguf.count
+        let expected = (columns.map { [$0] } ?? []) + [rows / k, experts]
+        var sources: [String] = []
+        for leaf in fused.gguf {
+          let name = "blk.\(layer).\(leaf)"
+          guard let stack = stacks[Substring(leaf)] else { throw .inconsistentGGUFTensor(gateName, reason: "its partner '\(name)' is missing") }
+          guard stack.dimensions == expected else {
+            throw .inconsistentGGUFTensor(name, reason: "has dimensions \(stack.dimensions); \(gateName) \(gate.dimensions) implies \(expected)")
+          }
+          sources.append(name)
         }
-        guard infos.allSatisfy({ $0.dimensions == first.dimensions }), (2...3).contains(first.dimensions.count) else {
-          throw .inconsistentGGUFTensor(first.name, reason: "the stacks \(infos.map(\.name)) have dimensions \(infos.map(\.dimensions))")
+        // Input-major, as gpt-oss's plain checkpoints: [E, in, out] for weights, [E, out] for biases.
+        let shape = [experts] + (columns.map { [$0] } ?? []) + [rows]
+        var byteCount = 4
+        for extent in shape {
+          let (product, overflow) = byteCount.multipliedReportingOverflow(by: extent)
+          guard !overflow else { throw .inconsistentGGUFTensor(sources[0], reason: "the F32 tensor \(shape) rebuilt from it is too large") }
+          byteCount = product
         }
-        let d = first.dimensions
-        let k = sources.count
-        // [E, in, k·rows] for weights (ne = [in, rows, E]), [E, k·rows] for biases (ne = [rows, E]).
-        let shape = d.count == 3 ? [d[2], d[0], k * d[1]] : [d[1], k * d[0]]
-        stored.append(
-          GGUFStoredTensor(name: "model.layers.\(layer).\(huggingFace)", shape: shape, layout: .fusedExperts(infos.map(\.name), count: shape[0])))
+        stored.append(GGUFStoredTensor(name: "model.layers.\(layer).\(fused.huggingFace)", shape: shape, layout: .fusedExperts(sources, count: experts)))
       }
     }
     return stored
-  }
-
-  /// `(N, leaf)` of a `blk.N.leaf` name.
-  private static func blockLeaf(of name: String) -> (Int, String)? {
-    guard name.hasPrefix("blk."), let dot = name.dropFirst(4).firstIndex(of: "."), let layer = Int(name[name.index(name.startIndex, offsetBy: 4)..<dot])
-    else { return nil }
-    return (layer, String(name[name.index(after: dot)...]))
   }
 
   /// The `config.json` of the model a gpt-oss GGUF holds (the release schema): the inverse of `hyperparameters`,
@@ -202,12 +229,14 @@ public enum GptOss: GGUFArchitectureMapping {
     let m = try ArchitectureMetadata(metadata, architecture: architecture)
     func integer(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
     var c = try m.groupedQueryConfig(architectures: ["GptOssForCausalLM"], modelType: "gpt_oss", tensors: tensors)
+    // Each block has tensors: a block count past the tensor count is a malformed file, not a list to allocate.
     let layers = try m.need("block_count")
+    guard layers <= tensors.count else { throw .missingKey("\(architecture).block_count (\(layers) blocks for \(tensors.count) tensors)") }
     c["intermediate_size"] = integer(try m.need("expert_feed_forward_length"))
     c["num_local_experts"] = integer(try m.need("expert_count"))
     c["num_experts_per_tok"] = integer(try m.need("expert_used_count"))
     c["sliding_window"] = integer(try m.need("attention.sliding_window"))
-    c["layer_types"] = .array((0..<layers).map { .string($0 % 2 == 0 ? "sliding_attention" : "full_attention") })
+    c["layer_types"] = .array(layerTypes(layers).map { .string($0) })
     c["attention_bias"] = .bool(tensors.contains { $0.name == "blk.0.attn_q.bias" })
     c["swiglu_limit"] = .number(JSONNumber(swigluLimit)!)
     if let scaling = m.yarnScaling(truncate: false) { c["rope_scaling"] = .object(scaling) }

@@ -11,9 +11,11 @@ struct TiktokenVocabulary {
 
   /// Kimi's `num_reserved_special_tokens` (256) + 2: the special ids after the base vocabulary.
   static let specialTokenCount = 258
+  /// The longest token accepted, in bytes (Kimi K2's are far shorter): BPE of a token is quadratic in its length.
+  static let maximumTokenBytes = 1024
 
   /// Parses `tiktoken.model` (tiktoken's `load_tiktoken_bpe`), strictly: every non-empty line is a base64 token
-  /// and a decimal rank; tokens and ranks are unique.
+  /// (of at most `maximumTokenBytes`) and a decimal rank; tokens and ranks are unique.
   init(_ bytes: [UInt8], file: String = "tiktoken.model") throws(TokenizerMetadata.Failure) {
     var ranked: [(token: [UInt8], rank: Int)] = []
     var rankOf: [[UInt8]: Int] = [:]
@@ -27,6 +29,9 @@ struct TiktokenVocabulary {
       func malformed(_ reason: String) -> TokenizerMetadata.Failure { .malformed(file: file, field: "line \(lineNumber)", reason: reason) }
       guard fields.count == 2 else { throw malformed("has \(fields.count) fields, expected a base64 token and a rank") }
       guard let token = Base64.decode(fields[0]), !token.isEmpty else { throw malformed("does not start with a base64 token") }
+      guard token.count <= Self.maximumTokenBytes else {
+        throw malformed("has a token of \(token.count) bytes; Smelt reads tokens of at most \(Self.maximumTokenBytes)")
+      }
       guard fields[1].count <= 18, fields[1].allSatisfy({ (0x30...0x39).contains($0) }) else { throw malformed("has a rank that is not a decimal integer") }
       let rank = fields[1].reduce(0) { $0 * 10 + Int($1 - 0x30) }
       guard rankOf[token] == nil else { throw malformed("repeats a token of an earlier line") }
@@ -139,33 +144,30 @@ extension TokenizerMetadata {
     let specialIDs = base..<(base + TiktokenVocabulary.specialTokenCount)
     let size = vocabularySize ?? specialIDs.upperBound
 
-    // reverse_vocab of {**vocab, **special_tokens}: a special token spelled like a base token replaces it.
-    var byID: [Int: String] = [:]
-    var idOf: [String: Int] = [:]
-    for (token, rank) in vocabulary.ranked {
-      let text = TiktokenVocabulary.string(of: token)
-      byID[rank] = text
-      idOf[text] = rank
+    // The converter's reverse_vocab: {**vocab, **special_tokens} keyed by spelling (a later key equal to an earlier
+    // one takes its place and its id), then reversed in insertion order (a later entry with the same id wins).
+    var merged: [(text: String, id: Int)] = []
+    var position: [String: Int] = [:]
+    func insert(_ text: String, _ id: Int) {
+      if let index = position[text] {
+        merged[index].id = id
+      } else {
+        position[text] = merged.count
+        merged.append((text, id))
+      }
     }
+    for (token, rank) in vocabulary.ranked { insert(TiktokenVocabulary.string(of: token), rank) }
+    // TikTokenTokenizer's special_tokens dictionary: a repeated content keeps its last id.
+    var specialByText: [String: Int] = [:]
     for id in specialIDs {
       let text = added[id] ?? "<|reserved_token_\(id)|>"
-      if let replaced = idOf[text] { byID[replaced] = nil }
-      byID[id] = text
-      idOf[text] = id
+      specialByText[text] = id
+      insert(text, id)
     }
-    var tokens: [String] = []
-    var types: [TokenType] = []
-    tokens.reserveCapacity(size)
-    types.reserveCapacity(size)
-    for id in 0..<size {
-      guard let token = byID[id] else {
-        tokens.append("[PAD\(id)]")
-        types.append(.unused)
-        continue
-      }
-      tokens.append(token)
-      types.append(specialIDs.contains(id) ? .control : .normal)
-    }
+    let controlIDs = Set(specialByText.values)
+    var byID: [Int: String] = [:]
+    for (text, id) in merged { byID[id] = text }
+    let (tokens, types) = Self.tokenList(size: size, byID: byID) { id, token in (token, controlIDs.contains(id) ? .control : .normal) }
 
     var merges: [String] = []
     for (token, rank) in vocabulary.ranked where token.count > 1 {

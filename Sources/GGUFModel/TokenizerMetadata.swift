@@ -8,7 +8,9 @@ import JSON
 /// Differences from the Python converter, by design: the pre-tokenizer name is given (the converter hashes
 /// the tokenization of a probe text, which needs the tokenizer itself); an added token that is not
 /// `normalized` is taken as written (the converter round-trips it through `decode(encode())`, which is the
-/// identity for every DeepSeek token); TemplateProcessing `pair` templates (the `sep` flag) are not parsed.
+/// identity for every DeepSeek token); TemplateProcessing `pair` templates (the `sep` flag) are not parsed; a special
+/// token id at or past `vocab_size` is dropped (gguf-py's `SpecialVocab`, given no vocabulary size by the converter,
+/// would write an id the token list lacks).
 public struct TokenizerMetadata: Sendable, Equatable {
   /// llama.cpp's `llama_token_type`.
   public enum TokenType: Int32, Sendable {
@@ -125,27 +127,10 @@ public struct TokenizerMetadata: Sendable, Equatable {
       throw .tokenIDOutOfRange(token: byID[id] ?? "", id: id, vocabularySize: size)
     }
     let addedByContent = Dictionary(added.map { ($0.content, $0) }, uniquingKeysWith: { first, _ in first })
-    var tokens: [String] = []
-    var types: [TokenType] = []
-    tokens.reserveCapacity(size)
-    types.reserveCapacity(size)
-    for id in 0..<size {
-      guard var token = byID[id] else {
-        tokens.append("[PAD\(id)]")
-        types.append(.unused)
-        continue
-      }
-      if let entry = addedByContent[token] {
-        if entry.special || Self.looksSpecial(token) {
-          types.append(.control)
-        } else {
-          token = token.replacingAll("\u{2581}", with: " ")
-          types.append(.userDefined)
-        }
-      } else {
-        types.append(.normal)
-      }
-      tokens.append(token)
+    let (tokens, types) = Self.tokenList(size: size, byID: byID) { _, token in
+      guard let entry = addedByContent[token] else { return (token, .normal) }
+      if entry.special || Self.looksSpecial(token) { return (token, .control) }
+      return (token.replacingAll("\u{2581}", with: " "), .userDefined)
     }
 
     // SpecialVocab: merges, normalizer, post-processor flags, tokenizer_config entries, config.json ids.
@@ -238,6 +223,26 @@ public struct TokenizerMetadata: Sendable, Equatable {
       entries.append(GGUFKeyValue("tokenizer.ggml.normalizer.strip_accents", .bool(normalizerStripAccents)))
     }
     return entries
+  }
+
+  /// The token list and types for ids `0..<size`: `classify` gives each present token its spelling and type, an
+  /// id without one is `[PAD<id>]` (UNUSED), as the converters fill a vocabulary up to `vocab_size`.
+  static func tokenList(size: Int, byID: [Int: String], classify: (Int, String) -> (String, TokenType)) -> ([String], [TokenType]) {
+    var tokens: [String] = []
+    var types: [TokenType] = []
+    tokens.reserveCapacity(size)
+    types.reserveCapacity(size)
+    for id in 0..<size {
+      guard let token = byID[id] else {
+        tokens.append("[PAD\(id)]")
+        types.append(.unused)
+        continue
+      }
+      let (spelling, type) = classify(id, token)
+      tokens.append(spelling)
+      types.append(type)
+    }
+    return (tokens, types)
   }
 
   /// `does_token_look_special`.

@@ -313,7 +313,7 @@ public struct GGUFConversionPlan: Sendable {
             chatTemplateJinja: read("chat_template.jinja").map { String(decoding: $0, as: UTF8.self) }, vocabularySize: config.vocabSize,
             pre: tiktokenPre)
         } catch {
-          throw Failure.tokenizer(error, path: FileSystem.join(checkpoint.directory, "tiktoken.model"))
+          throw Failure.tokenizer(error, path: checkpoint.directory)
         }
       }
       notes.append("no tokenizer.json: writing tokenizer.ggml.model = none (llama.cpp runs raw token ids only, no text)")

@@ -129,10 +129,10 @@ public struct FileDescriptor: Sendable, Hashable {
     guard SystemCall.retrying({ fsync(rawValue) }) == 0 else { throw SystemError("sync", path: path) }
   }
 
-  /// Starts writeback of the file's dirty pages without waiting for it (`sync_file_range` with
-  /// `SYNC_FILE_RANGE_WRITE`): the disk writes while the caller computes, so a later `sync()` has little
-  /// left to wait for. Advisory, errors ignored (`sync()` reports them); a no-op where the file system keeps
-  /// no dirty pages (tmpfs).
+  /// Starts writeback of the file's dirty pages without waiting for it to finish (`sync_file_range` with
+  /// `SYNC_FILE_RANGE_WRITE`; it can block while the device's queue is full): the disk writes while the caller
+  /// computes, so a later `sync()` has little left to wait for. Advisory, errors ignored (`sync()` reports
+  /// them); a no-op where the file system keeps no dirty pages (tmpfs).
   public func startWriteback() {
     guard let syncFileRange = Self.syncFileRange else { return }
     _ = SystemCall.retrying { syncFileRange(rawValue, 0, 0, Self.syncFileRangeWrite) }

@@ -86,6 +86,7 @@ extension Validator {
     guard transposed, shape.count == 3 else { return values }
     let (outputs, inputs) = (shape[1], shape[2])
     let perExpert = outputs * inputs
+    guard perExpert > 0 else { return values }
     var result = [Float](repeating: 0, count: values.count)
     for base in stride(from: 0, to: values.count, by: perExpert) {
       for i in 0..<inputs {

@@ -1,4 +1,5 @@
 import Checkpoint
+import GGML
 import GGUF
 import TestSupport
 import Testing
@@ -72,6 +73,43 @@ struct GptOssMappingTests {
     #expect(byName["blk.1.ffn_down_exps.weight"]?.dimensions == [64, 128, 4])
     #expect(byName["blk.1.ffn_up_exps.bias"]?.dimensions == [64, 4])
     #expect(byName["blk.1.ffn_down_exps.bias"]?.dimensions == [128, 4])
+  }
+
+  @Test("read back: each block's fused experts come from their stacks, input-major; stacks that disagree, are empty or lack a partner are refused naming the tensor")
+  func storedTensorsFromStacks() throws {
+    let written = try GptOss.tensors(try Self.config(), shapes: Self.shapes()).map {
+      GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: .f32)
+    }
+    let stored = try GptOss.storedTensors(written)
+    let byName = Dictionary(uniqueKeysWithValues: stored.map { ($0.name, $0) })
+    #expect(byName["model.layers.1.mlp.experts.gate_up_proj"]?.shape == [4, 128, 128])
+    #expect(byName["model.layers.1.mlp.experts.gate_up_proj"]?.layout
+      == .fusedExperts(["blk.1.ffn_gate_exps.weight", "blk.1.ffn_up_exps.weight"], count: 4))
+    #expect(byName["model.layers.0.mlp.experts.down_proj"]?.shape == [4, 64, 128], "[E, in, out]")
+    #expect(byName["model.layers.0.mlp.experts.gate_up_proj_bias"]?.shape == [4, 128])
+    #expect(byName["model.layers.0.mlp.experts.down_proj_bias"]?.layout == .fusedExperts(["blk.0.ffn_down_exps.bias"], count: 4))
+    #expect(byName["model.layers.0.self_attn.sinks"]?.layout == .whole("blk.0.attn_sinks.weight"))
+
+    func refusal(_ edit: (inout [GGUFTensorInfo]) -> Void) -> String {
+      var tensors = written
+      edit(&tensors)
+      do {
+        _ = try GptOss.storedTensors(tensors)
+        return "accepted"
+      } catch { return "\(error)" }
+    }
+    func setDimensions(_ name: String, _ dimensions: [Int]) -> (inout [GGUFTensorInfo]) -> Void {
+      { tensors in
+        let i = tensors.firstIndex { $0.name == name }!
+        tensors[i] = GGUFTensorInfo(name: name, dimensions: dimensions, type: .f32)
+      }
+    }
+    #expect(refusal(setDimensions("blk.1.ffn_up_exps.weight", [128, 32, 4])).contains("blk.1.ffn_up_exps.weight"))
+    #expect(refusal(setDimensions("blk.0.ffn_down_exps.bias", [128, 3])).contains("blk.0.ffn_down_exps.bias"))
+    // A zero extent lets the others be anything to the parser: refused before any size is computed from them.
+    #expect(refusal(setDimensions("blk.0.ffn_gate_exps.weight", [1, 1 << 62, 0])).contains("blk.0.ffn_gate_exps.weight"))
+    #expect(refusal { $0.removeAll { $0.name == "blk.1.ffn_up_exps.bias" } }.contains("blk.1.ffn_up_exps.bias"))
+    #expect(refusal { $0.removeAll { $0.name == "blk.1.ffn_gate_exps.weight" } }.contains("blk.1.ffn_gate_exps.weight"))
   }
 
   @Test("what llama.cpp would compute differently is refused: another SwiGLU limit, a non-alternating attention pattern; unknown tensors are named")

@@ -168,6 +168,13 @@ struct SampleTokenizerTests {
       vocabularySize: 4, pre: "kimi-k2")
     #expect(t.tokens == ["[PAD0]", "b", "a", "<|reserved_token_3|>"])
     #expect(t.tokenTypes == [.unused, .normal, .control, .control])
+    // Two special ids of one content: the dictionary keeps the later id; the earlier has no token.
+    let twice = #"{"added_tokens_decoder": {"2": {"content": "[X]"}, "3": {"content": "[X]"}}}"#
+    let u = try TokenizerMetadata(
+      tiktoken: Self.tiktoken([("a", 0), ("b", 1)]), tokenizerConfigJSON: Array(twice.utf8), configJSON: nil, chatTemplateJinja: nil,
+      vocabularySize: 5, pre: "kimi-k2")
+    #expect(u.tokens == ["a", "b", "[PAD2]", "[X]", "<|reserved_token_4|>"])
+    #expect(u.tokenTypes == [.normal, .normal, .unused, .control, .control])
   }
 
   @Test("GPT-2's byte-level alphabet: printable Latin-1 as itself, the rest from U+0100 in byte order")
@@ -181,6 +188,7 @@ struct SampleTokenizerTests {
     arguments: [
       ("YQ== 0\nYQ 1\n", "line 2"), ("YQ== 0\nYg== 0\n", "repeats rank 0"), ("YQ== 0\nYQ== 1\n", "repeats a token"),
       ("YQ== x\n", "not a decimal integer"), ("YQ== 0 1\n", "3 fields"), ("\n\n", "holds no tokens"), ("Y!== 0\n", "base64"),
+      (String(repeating: "YWFh", count: 342) + " 0\n", "at most 1024"),
     ])
   func malformedTiktoken(text: String, expected: String) {
     let error = #expect(throws: TokenizerMetadata.Failure.self) {

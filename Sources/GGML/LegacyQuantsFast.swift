@@ -42,6 +42,14 @@ enum LegacyQuantsFast {
     return truncated.replacing(with: truncated + away, where: fraction .>= 0.5 .| fraction .<= -0.5)
   }
 
+  /// Each lane's low byte. `SIMD8<Int8>(truncatingIfNeeded:)` is a generic out-of-line loop (a call per eight
+  /// values of a Q8_0 conversion); lane by lane it compiles to a few shuffles.
+  @inline(__always) static func lowBytes(_ q: Ints) -> SIMD8<UInt8> {
+    SIMD8<UInt8>(
+      UInt8(truncatingIfNeeded: q[0]), UInt8(truncatingIfNeeded: q[1]), UInt8(truncatingIfNeeded: q[2]), UInt8(truncatingIfNeeded: q[3]),
+      UInt8(truncatingIfNeeded: q[4]), UInt8(truncatingIfNeeded: q[5]), UInt8(truncatingIfNeeded: q[6]), UInt8(truncatingIfNeeded: q[7]))
+  }
+
   /// The largest lane, found by halving with the same `.>` steps as above (SIMD's own `max()` is a scalar
   /// loop through a generic call: the hottest instruction of a Q8_0 conversion before).
   @inline(__always) static func largestLane(_ v: Floats) -> Float {
@@ -74,8 +82,7 @@ enum LegacyQuantsFast {
       out.storeHalf(GGMLScalars.halfBits(d), at: 0)
       let scale = Floats(repeating: id)
       @inline(__always) func store(_ vector: Floats, _ k: Int) {
-        let q = integers(roundedHalfAway(vector * scale))
-        out.storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: q), toByteOffset: 2 + 8 * k, as: SIMD8<Int8>.self)
+        out.storeBytes(of: lowBytes(integers(roundedHalfAway(vector * scale))), toByteOffset: 2 + 8 * k, as: SIMD8<UInt8>.self)
       }
       store(v.0, 0)
       store(v.1, 1)
@@ -188,7 +195,7 @@ enum LegacyQuantsFast {
       out.storeBytes(of: qh.littleEndian, toByteOffset: 0, as: UInt32.self)
       nibbles += 4
     }
-    nibbles.storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: (l0 & nibble) | ((l2 & nibble) &<< 4)), toByteOffset: 0, as: SIMD8<UInt8>.self)
-    nibbles.storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: (l1 & nibble) | ((l3 & nibble) &<< 4)), toByteOffset: 8, as: SIMD8<UInt8>.self)
+    nibbles.storeBytes(of: lowBytes((l0 & nibble) | ((l2 & nibble) &<< 4)), toByteOffset: 0, as: SIMD8<UInt8>.self)
+    nibbles.storeBytes(of: lowBytes((l1 & nibble) | ((l3 & nibble) &<< 4)), toByteOffset: 8, as: SIMD8<UInt8>.self)
   }
 }

@@ -285,14 +285,5 @@ public final class GGUFCheckpoint: TensorStore, Sendable {
   }
 
   /// All of GGUF tensor `name` as F32 (ggml's own dequantization).
-  private func decodeWhole(_ name: String) throws -> [Float] {
-    guard let (f, t) = ggufIndex[name] else { throw WeightDecodingError.missingTensor(name: name, store: path) }
-    let info = files[f].tensors[t]
-    guard let kernels = GGMLKernels.forType(info.type) else { throw Failure.unsupportedType(tensor: name, type: info.type) }
-    var values = [Float](repeating: 0, count: info.elementCount)
-    try values.withUnsafeMutableBufferPointer { out in
-      try kernels.dequantize(files[f].bytes(ofTensor: t), rowLength: info.rowLength, into: out)
-    }
-    return values
-  }
+  private func decodeWhole(_ name: String) throws -> [Float] { try decodeSlab(0, of: 1, of: name) }
 }

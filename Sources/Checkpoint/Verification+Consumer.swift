@@ -10,27 +10,15 @@ import WeightFormats
 /// codes did), every scale tensor must belong to a weight, and every quantization method the config
 /// declares must have tensors. Only headers and the config are read.
 extension Verification {
-  /// How a config declares each quantized storage: `quantization_config.quant_method` values (MLX writes a
-  /// top-level `quantization` object instead; ModelOpt may use `hf_quant_config.json`).
-  static let declaringMethods: [WeightStorage: Set<String>] = [
-    .fp8Block: ["fp8"],
-    .fp8BlockE8M0: ["fp8"],
-    .fp4E8M0: ["fp8"],
-    .fp8CompressedTensors: ["compressed-tensors"],
-    .int4PackQuantized: ["compressed-tensors"],
-    .nvfp4CompressedTensors: ["compressed-tensors"],
-    .mxfp4CompressedTensors: ["compressed-tensors"],
-    .gptq: ["gptq"],
-    .mlxAffine: ["mlx"],
-    .nvfp4ModelOpt: ["modelopt"],
-    .mxfp4GptOss: ["mxfp4"],
-  ]
+  /// How a config declares each quantized storage (`WeightFormat.declaringQuantMethods`).
+  static let declaringMethods: [WeightStorage: Set<String>] = Dictionary(
+    WeightFormats.all.filter { !$0.declaringQuantMethods.isEmpty }.map { ($0.storage, $0.declaringQuantMethods) },
+    uniquingKeysWith: { first, _ in first })
 
-  /// compressed-tensors `config_groups.*.format` → the storage it selects.
-  static let compressedTensorsFormats: [String: WeightStorage] = [
-    "float-quantized": .fp8CompressedTensors, "pack-quantized": .int4PackQuantized,
-    "nvfp4-pack-quantized": .nvfp4CompressedTensors, "mxfp4-pack-quantized": .mxfp4CompressedTensors,
-  ]
+  /// compressed-tensors `config_groups.*.format` → the storage it selects (`WeightFormat.compressedTensorsFormat`).
+  static let compressedTensorsFormats: [String: WeightStorage] = Dictionary(
+    WeightFormats.all.compactMap { format in format.compressedTensorsFormat.map { ($0, format.storage) } },
+    uniquingKeysWith: { first, _ in first })
 
   /// The quantization method `directory`'s config declares (`nil`: none), or `nil` overall when the directory
   /// has no `config.json` (no consumer-level check is possible).

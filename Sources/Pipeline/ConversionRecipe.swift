@@ -1,6 +1,7 @@
 import Checkpoint
 import JSON
 import TensorCore
+import WeightFormats
 
 /// What a recipe rule does with the tensors it matches.
 public indirect enum RecipeScheme: Sendable, Equatable, CustomStringConvertible {
@@ -200,13 +201,13 @@ public struct ConversionRecipe: Sendable, Equatable, CustomStringConvertible {
   public func family() throws -> ConsumerFamily? {
     var families: [(ConsumerFamily, String)] = []
     var fp8Schemes: [(FP8Layout, String)] = []
-    var gptqGroups = Set<Int>()
+    var fixedGroups: [String: Set<Int>] = [:]
     for (scheme, text) in rules.map({ ($0.scheme, $0.schemeText) }) + [(fallback, "default \(fallback)")] {
       guard case .target(let target) = scheme else { continue }
       switch target {
       case .group(let format):
         families.append((format.family, text))
-        if case .gptq(let g) = format { gptqGroups.insert(g) }
+        if !format.layout.mixesGroupSizes { fixedGroups[format.name, default: []].insert(format.groupSize) }
       case .fp8(let layout):
         fp8Schemes.append((layout, text))
       case .cast, .unscaledFP8, .mixed:
@@ -220,8 +221,8 @@ public struct ConversionRecipe: Sendable, Equatable, CustomStringConvertible {
       throw ConversionError.invalidRecipe(
         "'\(distinct[0].1)' (\(distinct[0].0)) and '\(distinct[1].1)' (\(distinct[1].0)) cannot be mixed: no single consumer reads both config blocks; pick schemes of one family (compressed-tensors: int4-g128, int4-asym, mxfp4, nvfp4-ct, fp8-block)")
     }
-    if gptqGroups.count > 1 {
-      throw ConversionError.invalidRecipe("gptq with group sizes \(gptqGroups.sorted()) cannot be mixed: the gptq config has one group_size")
+    for (name, groups) in fixedGroups.sorted(by: { $0.key < $1.key }) where groups.count > 1 {
+      throw ConversionError.invalidRecipe("\(name) with group sizes \(groups.sorted()) cannot be mixed: the \(name) config has one group_size")
     }
     if let family = distinct.first?.0 {
       if let fp8 = fp8Schemes.first, family != .compressedTensors {

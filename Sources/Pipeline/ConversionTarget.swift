@@ -1,5 +1,6 @@
 import Quantization
 import TensorCore
+import WeightFormats
 
 /// What `smelt convert --to` produces.
 public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
@@ -15,19 +16,10 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
   indirect case mixed(ConversionRecipe)
 
   /// A command-line option that refines some `--to` names and means nothing to the others (a usage error there).
-  public enum Refinement: String, Sendable, CaseIterable, Comparable {
-    case blockSize = "block-size"
-    case scaleFormat = "scale-format"
-    case compressedTensors = "compressed-tensors"
-    case groupSize = "group-size"
-    case bits
-    case search
-    case skipIncompatible = "skip-incompatible"
+  public typealias Refinement = TargetRefinement
 
-    public static func < (a: Refinement, b: Refinement) -> Bool {
-      allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
-    }
-  }
+  /// What refines a name: `--block-size`, `--scale-format`, `--group-size`, `--bits`.
+  public typealias Options = TargetOptions
 
   /// One `--to` (and recipe scheme) name: its help line, the options that refine it, and how it becomes a target.
   public struct Name: Sendable {
@@ -38,9 +30,7 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     public let refinements: Set<Refinement>
     /// The group size the name itself fixes (`int4-g64`): a different `--group-size` or `:group=` is refused.
     public let fixedGroupSize: Int?
-    /// The architectures (`config.json` `architectures`) its consumers load in this layout, or `nil` for any:
-    /// transformers' `Mxfp4HfQuantizer` swaps gpt-oss's own expert modules, so no engine reads gpt-oss blocks on
-    /// another model.
+    /// The architectures (`config.json` `architectures`) its consumers load in this layout, or `nil` for any.
     public let consumerArchitectures: Set<String>?
     /// Names the ecosystem uses for this target (compressed-tensors presets, llm-compressor schemes), accepted
     /// by `--to` and in recipes.
@@ -48,29 +38,25 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     let make: @Sendable (Options) -> ConversionTarget?
 
     init(
-      _ name: String, help: String, refines refinements: Set<Refinement> = [], fixedGroupSize: Int? = nil,
-      aliases: [String] = [], loadedOnly consumerArchitectures: Set<String>? = nil,
+      _ name: String, help: String, refines refinements: Set<Refinement> = [], aliases: [String] = [],
       make: @escaping @Sendable (Options) -> ConversionTarget?
     ) {
       (self.name, self.help, self.refinements, self.fixedGroupSize, self.aliases, self.make) =
-        (name, help, refinements, fixedGroupSize, aliases, make)
-      self.consumerArchitectures = consumerArchitectures
+        (name, help, refinements, nil, aliases, make)
+      self.consumerArchitectures = nil
+    }
+
+    /// A group layout's name (registered with its layout in WeightFormats).
+    init(_ group: GroupTargetName) {
+      (name, help, refinements, fixedGroupSize, aliases) =
+        (group.name, group.help, group.refinements, group.fixedGroupSize, group.aliases)
+      consumerArchitectures = group.consumerArchitectures
+      make = { options in group.make(options).map(ConversionTarget.group) }
     }
   }
 
-  /// What refines a name: `--block-size`, `--scale-format`, `--group-size`, `--bits`.
-  public struct Options: Sendable {
-    public var blockShape: (rows: Int, columns: Int)
-    public var ue8m0: Bool
-    public var groupSize: Int?
-    public var bits: Int
-  }
-
-  /// What refines every 4-bit group name: `--search`, `--skip-incompatible`.
-  private static let fourBit: Set<Refinement> = [.search, .skipIncompatible]
-
   /// Every `--to` name, in help order: the one table `--to` values, recipe schemes, option applicability and the
-  /// help text read.
+  /// help text read. The casts and FP8 layouts are here; the group layouts come from `WeightFormats.groupLayouts`.
   public static let catalog: [Name] = [
     Name("bf16", help: "dequantize/cast to BF16", aliases: ["BF16"]) { _ in .cast(.bfloat16) },
     Name("f16", help: "to F16") { _ in .cast(.float16) },
@@ -89,34 +75,7 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     },
     Name("f8-e4m3", help: "unscaled cast to F8_E4M3") { _ in .unscaledFP8(.float8E4M3FN) },
     Name("f8-e5m2", help: "unscaled cast to F8_E5M2") { _ in .unscaledFP8(.float8E5M2) },
-    Name(
-      "int4-g128", help: "compressed-tensors pack-quantized, symmetric, group 128", refines: fourBit, fixedGroupSize: 128,
-      aliases: ["W4A16"]
-    ) { _ in .group(.int4(groupSize: 128, symmetry: .symmetric)) },
-    Name("int4-g64", help: "the same, group 64", refines: fourBit, fixedGroupSize: 64) { _ in
-      .group(.int4(groupSize: 64, symmetry: .symmetric))
-    },
-    Name("int4-g32", help: "the same, group 32", refines: fourBit, fixedGroupSize: 32) { _ in
-      .group(.int4(groupSize: 32, symmetry: .symmetric))
-    },
-    Name(
-      "int4-asym", help: "with zero points, --group-size (default 128)", refines: fourBit.union([.groupSize]),
-      aliases: ["W4A16_ASYM"]
-    ) { o in .group(.int4(groupSize: o.groupSize ?? 128, symmetry: .asymmetric)) },
-    // No --search: GPTQ's grid is int4-g128's, which vLLM reads as compressed-tensors.
-    Name("gptq", help: "GPTQ v1, --group-size (default 128)", refines: [.groupSize, .skipIncompatible]) { o in
-      .group(.gptq(groupSize: o.groupSize ?? 128))
-    },
-    Name("mlx-affine", help: "MLX affine, --bits 4|8, --group-size (default 64)", refines: fourBit.union([.groupSize, .bits])) { o in
-      MLXAffine.supportedBits.contains(o.bits) ? .group(.mlxAffine(bits: o.bits, groupSize: o.groupSize ?? 64)) : nil
-    },
-    Name("mxfp4", help: "MXFP4, compressed-tensors", refines: fourBit, aliases: ["MXFP4"]) { _ in .group(.mxfp4(.compressedTensors)) },
-    Name(
-      "mxfp4-gpt-oss", help: "MXFP4, gpt-oss blocks/scales (gpt-oss models)", refines: fourBit, loadedOnly: ["GptOssForCausalLM"]
-    ) { _ in .group(.mxfp4(.gptOss)) },
-    Name("nvfp4", help: "NVFP4, ModelOpt", refines: fourBit, aliases: ["NVFP4"]) { _ in .group(.nvfp4(.modelOpt)) },
-    Name("nvfp4-ct", help: "NVFP4, compressed-tensors", refines: fourBit) { _ in .group(.nvfp4(.compressedTensors)) },
-  ]
+  ] + WeightFormats.groupTargetNames.map(Name.init)
 
   /// The names accepted by `--to`, in help order (aliases not included).
   public static let names = catalog.map(\.name)
@@ -137,7 +96,7 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     .joined(separator: ", ")
 
   /// Group sizes accepted by the int4, GPTQ and MLX targets.
-  public static let groupSizes = [32, 64, 128]
+  public static let groupSizes = GroupFormat.groupSizes
 
   /// Parses a `--to` value (a name or an alias). `blockShape` and `ue8m0` refine `fp8-block`; `groupSize`
   /// (default 128 for `int4-asym` and GPTQ, 64 for MLX) and `bits` (MLX: 4 or 8) refine the group formats.

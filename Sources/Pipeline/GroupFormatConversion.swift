@@ -92,12 +92,13 @@ extension ConversionRunner {
   }
 
   /// Round-trip error of `tensors` against `values`: the format's dequantizer on row slices, slices in parallel
-  /// (merged in order, so the result does not depend on scheduling). GPTQ stores its transpose and decodes whole.
+  /// (merged in order, so the result does not depend on scheduling); whole for a layout that cannot be cut by
+  /// rows (GPTQ).
   func roundTripError(
     _ tensors: [PackedTensor], format: GroupFormat, values: [Float], rows: Int, columns: Int, dtype: DType, module: String
   ) throws -> ErrorStatistics {
     let target = max(8, rows / max(1, Parallel.defaultThreadCount * 4))
-    let sliceRows = format.storage == .gptq ? rows : min(rows, (target + 7) / 8 * 8)
+    let sliceRows = format.layout.slicesByRows ? min(rows, (target + 7) / 8 * 8) : rows
     let sliceCount = (rows + sliceRows - 1) / sliceRows
     let results = Mutex([Result<ErrorStatistics, any Error>?](repeating: nil, count: sliceCount))
     Parallel.forEachChunk(count: sliceCount) { range in
@@ -105,7 +106,7 @@ extension ConversionRunner {
         let start = slice * sliceRows
         let end = min(rows, start + sliceRows)
         let result = Result { () throws -> ErrorStatistics in
-          let part = sliceCount == 1 ? tensors : GroupFormatConversion.rowSlice(tensors, rows: rows, range: start..<end)
+          let part = sliceCount == 1 ? tensors : format.layout.rowSlice(tensors, rows: rows, range: start..<end)
           let geometry = WeightGeometry(
             shape: [end - start, columns], rows: end - start, columns: columns, dtype: dtype, groupSize: format.groupSize,
             bits: format.bits)
@@ -131,41 +132,3 @@ extension ConversionRunner {
 }
 
 /// Row slices of packed row-major layouts (everything but GPTQ).
-enum GroupFormatConversion {
-  /// Rows `range` (starting on a multiple of 8) of a row-major layout's tensors: per-row tensors are cut, the
-  /// compressed-tensors `weight_zero_point` (8 rows per word) by word rows, `weight_shape` rewritten, scalars kept.
-  static func rowSlice(_ tensors: [PackedTensor], rows: Int, range: Range<Int>) -> [PackedTensor] {
-    tensors.map { tensor -> PackedTensor in
-      var copy = tensor
-      switch tensor.nameSuffix {
-      case "weight_shape":
-        copy.bytes = Int4PackQuantizedShape.bytes([Int64(range.count), Int64(tensor.bytes.count == 16 ? readInt64(tensor.bytes, 1) : 0)])
-      case "weight_zero_point":
-        let wordRows = (rows + 7) / 8
-        let rowBytes = tensor.bytes.count / max(1, wordRows)
-        let first = range.lowerBound / 8
-        let last = (range.upperBound + 7) / 8
-        copy.bytes = Array(tensor.bytes[(first * rowBytes)..<(last * rowBytes)])
-        copy.shape[0] = last - first
-      default:
-        guard let leading = tensor.shape.first, tensor.shape.count >= 2, leading == rows else { return tensor }
-        let rowBytes = tensor.bytes.count / rows
-        copy.bytes = Array(tensor.bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)])
-        copy.shape[0] = range.count
-      }
-      return copy
-    }
-  }
-
-  static func readInt64(_ bytes: [UInt8], _ index: Int) -> Int64 {
-    var bits: UInt64 = 0
-    for k in 0..<8 { bits |= UInt64(bytes[8 * index + k]) << UInt64(8 * k) }
-    return Int64(bitPattern: bits)
-  }
-}
-
-enum Int4PackQuantizedShape {
-  static func bytes(_ values: [Int64]) -> [UInt8] {
-    values.flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: UInt64(bitPattern: v) >> UInt64(8 * $0)) } }
-  }
-}

@@ -42,8 +42,8 @@ extension ConversionPlan {
     var outputs: [PlannedTensor]
     switch target {
     case .group(let format):
-      guard case .mxfp4(let rule) = format else { return nil }
-      if rule == .gptOss && group.storage == .mxfp4GptOss { return .some(nil) }
+      guard let mxfp4 = format.layout(as: MXFP4Layout.self) else { return nil }
+      if mxfp4.rule == .gptOss && group.storage == .mxfp4GptOss { return .some(nil) }
       layout = .mxfp4(format)
       outputs = format.outputs(module: module, rows: out, columns: columns, weightDType: .bfloat16, scaleDType: .bfloat16)
     case .fp8(let fp8):

@@ -37,8 +37,10 @@ extension ConversionRunner {
     do {
       switch layout {
       case .mxfp4(let format):
-        guard case .mxfp4(let rule) = format else { throw ConversionError.unsupported(tensor: name, reason: "not an MXFP4 layout") }
-        let tensors = rule == .gptOss ? MXFP4.gptOssTensors(codes) : MXFP4.compressedTensorsTensors(codes)
+        guard let mxfp4 = format.layout(as: MXFP4Layout.self) else {
+          throw ConversionError.unsupported(tensor: name, reason: "not an MXFP4 layout")
+        }
+        let tensors = mxfp4.tensors(codes)
         written = tensors.map(\.bytes)
         let geometry = WeightGeometry(
           shape: [rows, columns], rows: rows, columns: columns, dtype: .bfloat16, groupSize: MXFP4.blockSize, bits: 4)

@@ -313,32 +313,10 @@ public enum QuantizationConfigWriter {
   /// (W4A16, W4A16_ASYM, MXFP4A16, NVFP4A16, FP8_BLOCK; channel/tensor FP8 like FP8_DYNAMIC's weights).
   static func compressedTensorsScheme(_ scheme: Scheme) -> (String, JSONValue, JSONValue) {
     switch scheme {
-    case .group(.int4(let g, let symmetry)):
-      return (
-        "pack-quantized",
-        .object(members: [
-          ("num_bits", 4), ("type", "int"), ("symmetric", .bool(symmetry == .symmetric)), ("group_size", int(g)),
-          ("strategy", "group"), ("dynamic", false),
-        ]), .null
-      )
-    case .group(.mxfp4):
-      return (
-        "mxfp4-pack-quantized",
-        .object(members: [
-          ("num_bits", 4), ("type", "float"), ("symmetric", true), ("group_size", 32), ("strategy", "group"),
-          ("dynamic", false), ("scale_dtype", "torch.uint8"),
-        ]), .null
-      )
-    case .group(.nvfp4):
-      return (
-        "nvfp4-pack-quantized",
-        .object(members: [
-          ("num_bits", 4), ("type", "float"), ("symmetric", true), ("group_size", 16), ("strategy", "tensor_group"),
-          ("dynamic", false), ("scale_dtype", "torch.float8_e4m3fn"),
-        ]), .null
-      )
-    case .group:
-      return ("dense", .null, .null)  // not a compressed-tensors layout (family checks prevent it)
+    case .group(let format):
+      // Only compressed-tensors layouts get here (the family checks prevent any other).
+      guard let (format, weights) = format.layout.compressedTensorsScheme else { return ("dense", .null, .null) }
+      return (format, weights, .null)
     case .fp8(let fp8, _):
       switch fp8 {
       case .block(let r, let c):
@@ -373,7 +351,9 @@ public enum QuantizationConfigWriter {
 
   static func gptq(_ items: [(module: String, scheme: Scheme?)]) -> JSONObject {
     var groupSize = 128
-    for item in items { if case .group(.gptq(let g)) = item.scheme { groupSize = g; break } }
+    for item in items {
+      if case .group(let format) = item.scheme, format.storage == .gptq { groupSize = format.groupSize; break }
+    }
     // Decoder linears left unquantized (lm_head, MTP eh_proj and the router are not GPTQ layers in vLLM).
     let skipped = items.filter { item in
       guard item.scheme == nil else { return false }
@@ -415,7 +395,7 @@ public enum QuantizationConfigWriter {
     }
     let main = order.max { (counts[$0] ?? 0) < (counts[$1] ?? 0) }
     func parameters(_ scheme: Scheme) -> (Int, Int) {
-      if case .group(.mlxAffine(let bits, let g)) = scheme { return (bits, g) }
+      if case .group(let format) = scheme, format.storage == .mlxAffine { return (format.bits, format.groupSize) }
       return (4, 64)
     }
     let (bits, groupSize) = main.map(parameters) ?? (4, 64)

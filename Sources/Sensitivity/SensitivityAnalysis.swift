@@ -217,21 +217,8 @@ public struct SensitivityLadder {
     guard case .target(let target) = parsed, case .group(let format) = target else {
       throw SensitivityError.notMeasurableInMemory(scheme: name)
     }
-    var texts: [(text: String, format: GroupFormat)] = []
-    switch format {
-    case .int4(_, let symmetry):
-      for g in ConversionTarget.groupSizes {
-        let text = symmetry == .symmetric ? "int4-g\(g)" : "int4-asym:group=\(g)"
-        texts.append((text, .int4(groupSize: g, symmetry: symmetry)))
-      }
-    case .mlxAffine:
-      for bits in MLXAffine.supportedBits.sorted() {
-        for g in ConversionTarget.groupSizes { texts.append(("mlx-affine:bits=\(bits),group=\(g)", .mlxAffine(bits: bits, groupSize: g))) }
-      }
-    case .gptq, .mxfp4, .nvfp4:
-      // GPTQ's config has one group size; the FP4 layouts have one block size.
-      texts.append((name, format))
-    }
+    // GPTQ's config has one group size; the FP4 layouts have one block size: those have no siblings.
+    var texts = format.layout.recipeSiblings
     if !texts.contains(where: { $0.format == format }) { texts.append((name, format)) }
     // Cheapest first: bits per weight of each layout (scales included), from the plan geometry of one 128×128 weight.
     func cost(_ f: GroupFormat) -> Int {

@@ -7,6 +7,7 @@ import Quantization
 import SafeTensors
 import SystemIO
 import TensorCore
+import WeightFormats
 
 /// `smelt convert IN OUT --to FORMAT`.
 struct ConvertCommand: Command {

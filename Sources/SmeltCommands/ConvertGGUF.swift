@@ -8,6 +8,7 @@ import JobParts
 import Pipeline
 import SystemIO
 import TensorCore
+import WeightFormats
 
 /// The GGUF route of `smelt convert` (`--to gguf-<preset>`): the output is a `.gguf` file (or a split set),
 /// not a directory.

@@ -15,6 +15,7 @@ extension WeightStorage {
 public struct FP4E8M0Format: WeightFormat {
   public init() {}
   public var storage: WeightStorage { .fp4E8M0 }
+  public var declaringQuantMethods: Set<String> { ["fp8"] }
   public var mainRole: String { "weight" }
 
   public func mayClaim(amongLeaves leaves: Set<String>) -> Bool { leaves.contains("weight") && leaves.contains("scale") }

@@ -47,6 +47,9 @@ public struct FP8WeightFormat: WeightFormat {
     case .compressedTensors: .fp8CompressedTensors
     }
   }
+  public var declaringQuantMethods: Set<String> { spelling == .compressedTensors ? ["compressed-tensors"] : ["fp8"] }
+  public var compressedTensorsFormat: String? { spelling == .compressedTensors ? "float-quantized" : nil }
+
   /// The scale tensor's role.
   public var scaleRole: String {
     switch spelling {

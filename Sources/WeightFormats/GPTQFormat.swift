@@ -15,6 +15,7 @@ public struct GPTQFormat: WeightFormat {
   public init() {}
   public var storage: WeightStorage { .gptq }
   public var mainRole: String { "qweight" }
+  public var declaringQuantMethods: Set<String> { ["gptq"] }
 
   public func mayClaim(amongLeaves leaves: Set<String>) -> Bool { leaves.contains("qweight") && leaves.contains("scales") }
 
@@ -53,4 +54,52 @@ public struct GPTQFormat: WeightFormat {
   public func logicalElementCount(_ group: WeightGroup, entries: (String) -> TensorEntry?) -> Int {
     elements(group, entries, "qweight", times: 8)
   }
+}
+
+/// Writing GPTQ v1, symmetric (`qweight`, `qzeros`, `scales`, `g_idx`), as AutoGPTQ packs it.
+public struct GPTQLayout: GroupLayout {
+  public let groupSize: Int
+
+  public init(groupSize: Int) { self.groupSize = groupSize }
+
+  public var storage: WeightStorage { .gptq }
+  public var consumer: ConsumerFamily { .gptq }
+  public var name: String { "gptq" }
+  public var description: String { "int4 symmetric group \(groupSize) (GPTQ v1)" }
+  /// GPTQ has no clip search: its grid is int4-g128's, which vLLM reads as compressed-tensors.
+  public var supportsSearch: Bool { false }
+  /// `qweight` and `scales` are stored transposed: the weight decodes whole.
+  public var slicesByRows: Bool { false }
+  /// The gptq config has one `group_size`.
+  public var mixesGroupSizes: Bool { false }
+
+  public func additionalUnsupportedReason(rows: Int, columns: Int) -> String? {
+    rows % 8 != 0 ? "output dimension \(rows) is not a multiple of 8 (GPTQ packs qzeros along it)" : nil
+  }
+
+  public func plannedTensors(rows: Int, columns: Int, weightDType: DType, scaleDType: DType) -> [(suffix: String, dtype: DType, shape: [Int])] {
+    [
+      ("qweight", .int32, [columns / 8, rows]),
+      ("qzeros", .int32, [columns / groupSize, rows / 8]),
+      ("scales", .float16, [columns / groupSize, rows]),
+      ("g_idx", .int32, [columns]),
+    ]
+  }
+
+  public func quantize(_ weight: WeightMatrix, search: Bool, scaleDType: DType, tensorAmax: Float?) throws(FormatQuantizationError)
+    -> [PackedTensor]
+  {
+    GPTQv1.tensors(try GPTQv1.quantize(weight, groupSize: groupSize, symmetry: .symmetric))
+  }
+
+  public static let targetNames: [GroupTargetName] = [
+    GroupTargetName("gptq", help: "GPTQ v1, --group-size (default 128)", refines: [.groupSize, .skipIncompatible]) { o in
+      .gptq(groupSize: o.groupSize ?? 128)
+    }
+  ]
+}
+
+extension GroupFormat {
+  /// GPTQ v1, symmetric.
+  public static func gptq(groupSize: Int) -> GroupFormat { GroupFormat(GPTQLayout(groupSize: groupSize)) }
 }

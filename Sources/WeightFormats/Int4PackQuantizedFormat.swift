@@ -1,3 +1,4 @@
+import JSON
 import Quantization
 import SafeTensors
 import TensorCore
@@ -15,6 +16,8 @@ public struct Int4PackQuantizedFormat: WeightFormat {
   public init() {}
   public var storage: WeightStorage { .int4PackQuantized }
   public var mainRole: String { "weight_packed" }
+  public var declaringQuantMethods: Set<String> { ["compressed-tensors"] }
+  public var compressedTensorsFormat: String? { "pack-quantized" }
 
   public func mayClaim(amongLeaves leaves: Set<String>) -> Bool {
     leaves.contains("weight_packed") && leaves.contains("weight_scale")
@@ -89,5 +92,101 @@ public struct Int4PackQuantizedFormat: WeightFormat {
 
   public func logicalElementCount(_ group: WeightGroup, entries: (String) -> TensorEntry?) -> Int {
     elements(group, entries, "weight_packed", times: 8)
+  }
+}
+
+/// Writing compressed-tensors `pack-quantized` int4 (`weight_packed`, `weight_scale`, `weight_shape`,
+/// `weight_zero_point` when asymmetric), exactly as compressed-tensors 0.20 packs it.
+public struct Int4PackQuantizedLayout: GroupLayout {
+  public let groupSize: Int
+  public let symmetry: Int4Symmetry
+
+  public init(groupSize: Int, symmetry: Int4Symmetry) { (self.groupSize, self.symmetry) = (groupSize, symmetry) }
+
+  public var storage: WeightStorage { .int4PackQuantized }
+  public var consumer: ConsumerFamily { .compressedTensors }
+  public var name: String { symmetry == .symmetric ? "int4-g128" : "int4-asym" }
+  public var description: String { "int4 \(symmetry.rawValue) group \(groupSize) (compressed-tensors pack-quantized)" }
+
+  public func additionalUnsupportedReason(rows: Int, columns: Int) -> String? {
+    columns % 8 != 0 ? "input dimension \(columns) is not a multiple of 8" : nil
+  }
+
+  public func plannedTensors(rows: Int, columns: Int, weightDType: DType, scaleDType: DType) -> [(suffix: String, dtype: DType, shape: [Int])] {
+    var out: [(suffix: String, dtype: DType, shape: [Int])] = [
+      ("weight_packed", .int32, [rows, columns / 8]),
+      ("weight_scale", scaleDType, [rows, columns / groupSize]),
+      ("weight_shape", .int64, [2]),
+    ]
+    if symmetry == .asymmetric { out.append(("weight_zero_point", .int32, [(rows + 7) / 8, columns / groupSize])) }
+    return out
+  }
+
+  public func quantize(_ weight: WeightMatrix, search: Bool, scaleDType: DType, tensorAmax: Float?) throws(FormatQuantizationError)
+    -> [PackedTensor]
+  {
+    let result = search
+      ? try Int4GroupQuantizer.quantizeWithClipSearch(weight, groupSize: groupSize, symmetry: symmetry, scaleDType: scaleDType)
+      : try Int4GroupQuantizer.quantize(weight, groupSize: groupSize, symmetry: symmetry, scaleDType: scaleDType)
+    return Int4PackQuantized.tensors(result)
+  }
+
+  /// Per-row tensors are cut, `weight_zero_point` (8 rows per word) by word rows, `weight_shape` rewritten.
+  public func rowSlice(_ tensors: [PackedTensor], rows: Int, range: Range<Int>) -> [PackedTensor] {
+    tensors.map { tensor -> PackedTensor in
+      var copy = tensor
+      switch tensor.nameSuffix {
+      case "weight_shape":
+        let columns = tensor.bytes.count == 16 ? Int64(bitPattern: Int4PackQuantizedFormat.int64(tensor.bytes, 1)) : 0
+        copy.bytes = [Int64(range.count), columns].flatMap { value in
+          (0..<8).map { UInt8(truncatingIfNeeded: UInt64(bitPattern: value) >> UInt64(8 * $0)) }
+        }
+      case "weight_zero_point":
+        let wordRows = (rows + 7) / 8
+        let rowBytes = tensor.bytes.count / max(1, wordRows)
+        let first = range.lowerBound / 8
+        let last = (range.upperBound + 7) / 8
+        copy.bytes = Array(tensor.bytes[(first * rowBytes)..<(last * rowBytes)])
+        copy.shape[0] = last - first
+      default:
+        copy = GroupFormat.rowSlice(tensor, rows: rows, range: range)
+      }
+      return copy
+    }
+  }
+
+  public var compressedTensorsScheme: (format: String, weights: JSONValue)? {
+    (
+      Int4PackQuantizedFormat().compressedTensorsFormat!,
+      .object(members: [
+        ("num_bits", 4), ("type", "int"), ("symmetric", .bool(symmetry == .symmetric)),
+        ("group_size", .number(JSONNumber(groupSize))), ("strategy", "group"), ("dynamic", false),
+      ])
+    )
+  }
+
+  public var recipeSiblings: [(text: String, format: GroupFormat)] {
+    GroupFormat.groupSizes.map { g in
+      (symmetry == .symmetric ? "int4-g\(g)" : "int4-asym:group=\(g)", .int4(groupSize: g, symmetry: symmetry))
+    }
+  }
+
+  public static let targetNames: [GroupTargetName] = [
+    GroupTargetName("int4-g128", help: "compressed-tensors pack-quantized, symmetric, group 128", fixedGroupSize: 128, aliases: ["W4A16"]) { _ in
+      .int4(groupSize: 128, symmetry: .symmetric)
+    },
+    GroupTargetName("int4-g64", help: "the same, group 64", fixedGroupSize: 64) { _ in .int4(groupSize: 64, symmetry: .symmetric) },
+    GroupTargetName("int4-g32", help: "the same, group 32", fixedGroupSize: 32) { _ in .int4(groupSize: 32, symmetry: .symmetric) },
+    GroupTargetName(
+      "int4-asym", help: "with zero points, --group-size (default 128)", refines: TargetRefinement.fourBit.union([.groupSize]),
+      aliases: ["W4A16_ASYM"]
+    ) { o in .int4(groupSize: o.groupSize ?? 128, symmetry: .asymmetric) },
+  ]
+}
+
+extension GroupFormat {
+  /// compressed-tensors `pack-quantized` int4.
+  public static func int4(groupSize: Int, symmetry: Int4Symmetry) -> GroupFormat {
+    GroupFormat(Int4PackQuantizedLayout(groupSize: groupSize, symmetry: symmetry))
   }
 }

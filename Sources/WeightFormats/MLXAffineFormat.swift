@@ -21,6 +21,7 @@ public struct MLXAffineFormat: WeightFormat {
   public init() {}
   public var storage: WeightStorage { .mlxAffine }
   public var mainRole: String { "weight" }
+  public var declaringQuantMethods: Set<String> { ["mlx"] }
 
   public func mayClaim(amongLeaves leaves: Set<String>) -> Bool { leaves.contains("weight") && leaves.contains("scales") }
 
@@ -109,5 +110,55 @@ public struct MLXAffineFormat: WeightFormat {
       let rows = weight.shape.first, let words = weight.shape.last
     else { return 0 }
     return rows * words * 8
+  }
+}
+
+/// Writing MLX affine (`weight` U32, `scales` and `biases` in the weight dtype), as `mx.quantize` does.
+public struct MLXAffineLayout: GroupLayout {
+  public let bits: Int
+  public let groupSize: Int
+
+  public init(bits: Int, groupSize: Int) { (self.bits, self.groupSize) = (bits, groupSize) }
+
+  public var storage: WeightStorage { .mlxAffine }
+  public var consumer: ConsumerFamily { .mlx }
+  public var name: String { "mlx-affine" }
+  public var description: String { "MLX affine \(bits)-bit group \(groupSize)" }
+
+  public func plannedTensors(rows: Int, columns: Int, weightDType: DType, scaleDType: DType) -> [(suffix: String, dtype: DType, shape: [Int])] {
+    [
+      ("weight", .uint32, [rows, columns * bits / 32]),
+      ("scales", weightDType, [rows, columns / groupSize]),
+      ("biases", weightDType, [rows, columns / groupSize]),
+    ]
+  }
+
+  public func quantize(_ weight: WeightMatrix, search: Bool, scaleDType: DType, tensorAmax: Float?) throws(FormatQuantizationError)
+    -> [PackedTensor]
+  {
+    let result = search
+      ? try MLXAffine.quantizeWithClipSearch(weight, groupSize: groupSize, bits: bits)
+      : try MLXAffine.quantize(weight, groupSize: groupSize, bits: bits)
+    return MLXAffine.tensors(result)
+  }
+
+  public var recipeSiblings: [(text: String, format: GroupFormat)] {
+    MLXAffine.supportedBits.sorted().flatMap { bits in
+      GroupFormat.groupSizes.map { g in ("mlx-affine:bits=\(bits),group=\(g)", .mlxAffine(bits: bits, groupSize: g)) }
+    }
+  }
+
+  public static let targetNames: [GroupTargetName] = [
+    GroupTargetName(
+      "mlx-affine", help: "MLX affine, --bits 4|8, --group-size (default 64)",
+      refines: TargetRefinement.fourBit.union([.groupSize, .bits])
+    ) { o in MLXAffine.supportedBits.contains(o.bits) ? .mlxAffine(bits: o.bits, groupSize: o.groupSize ?? 64) : nil }
+  ]
+}
+
+extension GroupFormat {
+  /// MLX affine.
+  public static func mlxAffine(bits: Int, groupSize: Int) -> GroupFormat {
+    GroupFormat(MLXAffineLayout(bits: bits, groupSize: groupSize))
   }
 }

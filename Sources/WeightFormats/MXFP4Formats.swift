@@ -1,3 +1,4 @@
+import JSON
 import Quantization
 import SafeTensors
 import TensorCore
@@ -28,6 +29,8 @@ public struct MXFP4WeightFormat: WeightFormat {
 
   public var storage: WeightStorage { layout == .gptOss ? .mxfp4GptOss : .mxfp4CompressedTensors }
   public var mainRole: String { layout == .gptOss ? "blocks" : "weight_packed" }
+  public var declaringQuantMethods: Set<String> { layout == .gptOss ? ["mxfp4"] : ["compressed-tensors"] }
+  public var compressedTensorsFormat: String? { layout == .gptOss ? nil : "mxfp4-pack-quantized" }
 
   public func mayClaim(amongLeaves leaves: Set<String>) -> Bool {
     switch layout {
@@ -129,4 +132,66 @@ public struct MXFP4WeightFormat: WeightFormat {
 
   /// 4-bit floats with microscales.
   public func precisionFamily(dtype: DType?) -> PrecisionFamily { .fp4 }
+}
+
+/// Writing MXFP4: `.compressedTensors` writes `mxfp4-pack-quantized` with compressed-tensors' scale rule,
+/// `.gptOss` the gpt-oss `weight_blocks`/`weight_scales` layout with triton_kernels' (transformers') rule.
+public struct MXFP4Layout: GroupLayout {
+  public let rule: MXFP4.ScaleRule
+
+  public init(rule: MXFP4.ScaleRule) { self.rule = rule }
+
+  public var storage: WeightStorage { rule == .gptOss ? .mxfp4GptOss : .mxfp4CompressedTensors }
+  public var consumer: ConsumerFamily { rule == .gptOss ? .gptOss : .compressedTensors }
+  public var name: String { rule == .gptOss ? "mxfp4-gpt-oss" : "mxfp4" }
+  public var groupSize: Int { MXFP4.blockSize }
+  public var description: String {
+    rule == .gptOss ? "MXFP4 (gpt-oss blocks/scales)" : "MXFP4 (compressed-tensors mxfp4-pack-quantized)"
+  }
+
+  public func tensorName(module: String, suffix: String) -> String {
+    rule == .gptOss ? module + ".weight_" + suffix : module + "." + suffix
+  }
+
+  public func plannedTensors(rows: Int, columns: Int, weightDType: DType, scaleDType: DType) -> [(suffix: String, dtype: DType, shape: [Int])] {
+    let blocks = columns / groupSize
+    if rule == .gptOss { return [("blocks", .uint8, [rows, blocks, 16]), ("scales", .uint8, [rows, blocks])] }
+    return [("weight_packed", .uint8, [rows, columns / 2]), ("weight_scale", .uint8, [rows, blocks])]
+  }
+
+  public func quantize(_ weight: WeightMatrix, search: Bool, scaleDType: DType, tensorAmax: Float?) throws(FormatQuantizationError)
+    -> [PackedTensor]
+  {
+    tensors(search ? try MXFP4.quantizeWithClipSearch(weight, rule: rule) : try MXFP4.quantize(weight, rule: rule))
+  }
+
+  /// Codes and scales in this layout's tensors (suffix-named): a quantizer's output or a lossless repack's.
+  public func tensors(_ codes: MXFP4.Result) -> [PackedTensor] {
+    rule == .gptOss ? MXFP4.gptOssTensors(codes) : MXFP4.compressedTensorsTensors(codes)
+  }
+
+  public var compressedTensorsScheme: (format: String, weights: JSONValue)? {
+    guard rule == .compressedTensors else { return nil }
+    return (
+      MXFP4WeightFormat.compressedTensors.compressedTensorsFormat!,
+      .object(members: [
+        ("num_bits", 4), ("type", "float"), ("symmetric", true), ("group_size", 32), ("strategy", "group"),
+        ("dynamic", false), ("scale_dtype", "torch.uint8"),
+      ])
+    )
+  }
+
+  public static let targetNames: [GroupTargetName] = [
+    GroupTargetName("mxfp4", help: "MXFP4, compressed-tensors", aliases: ["MXFP4"]) { _ in .mxfp4(.compressedTensors) },
+    // transformers' `Mxfp4HfQuantizer` swaps gpt-oss's own expert modules, so no engine reads gpt-oss blocks on
+    // another model.
+    GroupTargetName("mxfp4-gpt-oss", help: "MXFP4, gpt-oss blocks/scales (gpt-oss models)", loadedOnly: ["GptOssForCausalLM"]) { _ in
+      .mxfp4(.gptOss)
+    },
+  ]
+}
+
+extension GroupFormat {
+  /// MXFP4 in `rule`'s layout and arithmetic.
+  public static func mxfp4(_ rule: MXFP4.ScaleRule) -> GroupFormat { GroupFormat(MXFP4Layout(rule: rule)) }
 }

@@ -1,3 +1,4 @@
+import JSON
 import Quantization
 import SafeTensors
 import TensorCore
@@ -20,6 +21,8 @@ public struct NVFP4WeightFormat: WeightFormat {
 
   public var storage: WeightStorage { producer == .modelOpt ? .nvfp4ModelOpt : .nvfp4CompressedTensors }
   public var mainRole: String { producer == .modelOpt ? "weight" : "weight_packed" }
+  public var declaringQuantMethods: Set<String> { producer == .modelOpt ? ["modelopt"] : ["compressed-tensors"] }
+  public var compressedTensorsFormat: String? { producer == .modelOpt ? nil : "nvfp4-pack-quantized" }
   /// The per-tensor scale's role.
   public var tensorScaleRole: String { producer == .modelOpt ? "weight_scale_2" : "weight_global_scale" }
 
@@ -55,4 +58,57 @@ public struct NVFP4WeightFormat: WeightFormat {
 
   /// 4-bit floats with microscales.
   public func precisionFamily(dtype: DType?) -> PrecisionFamily { .fp4 }
+}
+
+/// Writing NVFP4 in the producer's naming and arithmetic (ModelOpt or compressed-tensors). Fused siblings share
+/// one per-tensor scale, as llm-compressor and ModelOpt give them (formats/nvfp4.md).
+public struct NVFP4Layout: GroupLayout {
+  public let producer: NVFP4.Producer
+
+  public init(producer: NVFP4.Producer) { self.producer = producer }
+
+  public var storage: WeightStorage { producer == .modelOpt ? .nvfp4ModelOpt : .nvfp4CompressedTensors }
+  public var consumer: ConsumerFamily { producer == .modelOpt ? .modelOpt : .compressedTensors }
+  public var name: String { producer == .modelOpt ? "nvfp4" : "nvfp4-ct" }
+  public var groupSize: Int { NVFP4.blockSize }
+  public var description: String {
+    producer == .modelOpt ? "NVFP4 (ModelOpt)" : "NVFP4 (compressed-tensors nvfp4-pack-quantized)"
+  }
+  public var sharesTensorScaleWithFusedSiblings: Bool { true }
+
+  public func plannedTensors(rows: Int, columns: Int, weightDType: DType, scaleDType: DType) -> [(suffix: String, dtype: DType, shape: [Int])] {
+    let scales: (suffix: String, dtype: DType, shape: [Int]) = ("weight_scale", .float8E4M3FN, [rows, columns / groupSize])
+    if producer == .modelOpt { return [("weight", .uint8, [rows, columns / 2]), scales, ("weight_scale_2", .float32, [])] }
+    return [("weight_packed", .uint8, [rows, columns / 2]), scales, ("weight_global_scale", .float32, [1])]
+  }
+
+  public func quantize(_ weight: WeightMatrix, search: Bool, scaleDType: DType, tensorAmax: Float?) throws(FormatQuantizationError)
+    -> [PackedTensor]
+  {
+    let result = search
+      ? try NVFP4.quantizeWithClipSearch(weight, producer: producer, tensorAmax: tensorAmax)
+      : try NVFP4.quantize(weight, producer: producer, tensorAmax: tensorAmax)
+    return NVFP4.tensors(result)
+  }
+
+  public var compressedTensorsScheme: (format: String, weights: JSONValue)? {
+    guard producer == .compressedTensors else { return nil }
+    return (
+      NVFP4WeightFormat.compressedTensors.compressedTensorsFormat!,
+      .object(members: [
+        ("num_bits", 4), ("type", "float"), ("symmetric", true), ("group_size", 16), ("strategy", "tensor_group"),
+        ("dynamic", false), ("scale_dtype", "torch.float8_e4m3fn"),
+      ])
+    )
+  }
+
+  public static let targetNames: [GroupTargetName] = [
+    GroupTargetName("nvfp4", help: "NVFP4, ModelOpt", aliases: ["NVFP4"]) { _ in .nvfp4(.modelOpt) },
+    GroupTargetName("nvfp4-ct", help: "NVFP4, compressed-tensors") { _ in .nvfp4(.compressedTensors) },
+  ]
+}
+
+extension GroupFormat {
+  /// NVFP4 as `producer` writes it.
+  public static func nvfp4(_ producer: NVFP4.Producer) -> GroupFormat { GroupFormat(NVFP4Layout(producer: producer)) }
 }

@@ -7,8 +7,8 @@ import TensorCore
 /// the model): how to recognise it among a module's tensors, its logical geometry, how to decode it to F32
 /// (by row ranges when it can), and how `inspect` describes it. Registered in `WeightFormats.all`.
 ///
-/// The writing side of a format (`--to` names, planned tensors, quantizer, config fragment) is not part of the
-/// registry yet: Pipeline's `GroupFormat` (the 4-bit layouts), `ConversionTarget` and `QuantizationConfigWriter`.
+/// The writing side of a group layout (`--to` names, planned tensors, quantizer, config fragment) is its
+/// `GroupLayout`, declared next to it.
 public protocol WeightFormat: Sendable {
   /// The identifier of the layout.
   var storage: WeightStorage { get }
@@ -49,6 +49,13 @@ public protocol WeightFormat: Sendable {
     -> Int4PackQuantized.SymmetricGroups?
   /// Whether `symmetricInt4Groups` returns groups for `group` (from its tensor names alone, for planning).
   func storesSymmetricInt4Groups(_ group: WeightGroup) -> Bool
+  /// The `quantization_config.quant_method` values of the configs that declare this format (`verify` reports a
+  /// weight whose config declares none of them; MLX's top-level `quantization` counts as `mlx`, ModelOpt's
+  /// `hf_quant_config.json` as `modelopt`). Default none (plain tensors, GGUF blocks).
+  var declaringQuantMethods: Set<String> { get }
+  /// The compressed-tensors `config_groups.*.format` that selects this format, or `nil` (the default) when
+  /// compressed-tensors does not write it.
+  var compressedTensorsFormat: String? { get }
   /// One line for `inspect`, from headers only.
   func describe(_ group: WeightGroup, entries: (String) -> TensorEntry?, config: FormatConfig) -> String
   /// The unpacked element count, from headers only (for `inspect`'s parameter count).
@@ -99,6 +106,9 @@ extension WeightFormat {
   public func mayClaim(amongLeaves leaves: Set<String>) -> Bool { true }
 
   public func logicalName(of group: WeightGroup) -> String { group.modulePath + ".weight" }
+
+  public var declaringQuantMethods: Set<String> { [] }
+  public var compressedTensorsFormat: String? { nil }
 
   /// 4-bit formats: 10 dB (int4 g64 12.3 dB at worst on the sample's outlier-heavy weights, ~19 dB on Gaussian
   /// ones) and 0.75 (MXFP4's power-of-two scales clip the top of a block by up to a third).

@@ -3,9 +3,9 @@ import SafeTensors
 import TensorCore
 
 /// The registry: every weight format Smelt reads, in detection order (earlier formats claim their tensors
-/// first; `plain` takes whatever is left). Reading a new format is one file declaring its `WeightFormat` plus
-/// its line here — see formats/weight-formats.md. (Writing one is not yet here: the 4-bit layouts Smelt
-/// writes are cases of Pipeline's `GroupFormat`, with their quantizers in Quantization.)
+/// first; `plain` takes whatever is left), and every group layout it writes. A new format is one file declaring
+/// its `WeightFormat` (reading) and, when Smelt writes it, its `GroupLayout` (writing), plus its lines here —
+/// see formats/weight-formats.md. The quantizer kernels live in Quantization.
 public enum WeightFormats {
   /// Every format, in detection order.
   public static let all: [any WeightFormat] = [
@@ -23,6 +23,18 @@ public enum WeightFormats {
   ] + GGMLWeightFormat.all + [
     PlainFormat(),
   ]
+
+  /// Every group layout Smelt writes, in `--to` help order.
+  public static let groupLayouts: [any GroupLayout.Type] = [
+    Int4PackQuantizedLayout.self,
+    GPTQLayout.self,
+    MLXAffineLayout.self,
+    MXFP4Layout.self,
+    NVFP4Layout.self,
+  ]
+
+  /// The `--to` names of every group layout, in help order.
+  public static let groupTargetNames: [GroupTargetName] = groupLayouts.flatMap { $0.targetNames }
 
   private static let byStorage: [WeightStorage: any WeightFormat] = Dictionary(
     all.map { ($0.storage, $0) }, uniquingKeysWith: { first, _ in first })

@@ -25,7 +25,7 @@ enum DequantizeFast {
       let d = Floats(repeating: block.loadHalf(at: 0))
       for k in 0..<4 {
         let q = Ints(truncatingIfNeeded: block.loadUnaligned(fromByteOffset: 2 + 8 * k, as: SIMD8<Int8>.self))
-        store(Floats(q) * d, y + 32 * b + 8 * k)
+        store(q.laneFloats * d, y + 32 * b + 8 * k)
       }
     }
   }
@@ -42,8 +42,8 @@ enum DequantizeFast {
       let m = Floats(repeating: withMin ? block.loadHalf(at: 2) : 0)
       for k in 0..<2 {
         let q = bytes(block, codes + 8 * k)
-        let low = Floats((q & nibble) &- offset) * d
-        let high = Floats((q &>> 4) &- offset) * d
+        let low = ((q & nibble) &- offset).laneFloats * d
+        let high = ((q &>> 4) &- offset).laneFloats * d
         store(withMin ? low + m : low, y + 32 * b + 8 * k)
         store(withMin ? high + m : high, y + 32 * b + 16 + 8 * k)
       }
@@ -69,8 +69,8 @@ enum DequantizeFast {
         let highBits = Ints(repeating: Int32(truncatingIfNeeded: (qh >> UInt32(16 + 8 * k)) & 0xFF))
         let h0 = sixteen.replacing(with: Ints(), where: (lowBits & bit) .== Ints())
         let h1 = sixteen.replacing(with: Ints(), where: (highBits & bit) .== Ints())
-        let low = Floats(((q & nibble) | h0) &- offset) * d
-        let high = Floats(((q &>> 4) | h1) &- offset) * d
+        let low = (((q & nibble) | h0) &- offset).laneFloats * d
+        let high = (((q &>> 4) | h1) &- offset).laneFloats * d
         store(withMin ? low + m : low, y + 32 * b + 8 * k)
         store(withMin ? high + m : high, y + 32 * b + 16 + 8 * k)
       }
@@ -139,8 +139,8 @@ enum DequantizeFast {
             low = low &+ sixteen.replacing(with: Ints(), where: (h & u1) .== Ints())
             high = high &+ sixteen.replacing(with: Ints(), where: (h & u2) .== Ints())
           }
-          store(d1 * Floats(low) - min1, out + 8 * k)
-          store(d2 * Floats(high) - min2, out + 32 + 8 * k)
+          store(d1 * low.laneFloats - min1, out + 8 * k)
+          store(d2 * high.laneFloats - min2, out + 32 + 8 * k)
         }
       }
     }
@@ -171,10 +171,10 @@ enum DequantizeFast {
           @inline(__always) func scaled(_ s: Int) -> Floats {
             Floats(repeating: d * Float(Int8(bitPattern: sc.loadByte(at: s))))
           }
-          store(scaled(is_) * Floats(q1), out + 8 * k)
-          store(scaled(is_ + 2) * Floats(q2), out + 32 + 8 * k)
-          store(scaled(is_ + 4) * Floats(q3), out + 64 + 8 * k)
-          store(scaled(is_ + 6) * Floats(q4), out + 96 + 8 * k)
+          store(scaled(is_) * q1.laneFloats, out + 8 * k)
+          store(scaled(is_ + 2) * q2.laneFloats, out + 32 + 8 * k)
+          store(scaled(is_ + 4) * q3.laneFloats, out + 64 + 8 * k)
+          store(scaled(is_ + 6) * q4.laneFloats, out + 96 + 8 * k)
         }
       }
     }
@@ -198,7 +198,7 @@ enum DequantizeFast {
             let ml = Floats(repeating: min * Float(sc >> 4))
             for k in 0..<2 {
               let v = (bytes(q, 16 * part + 8 * k) &>> Ints(repeating: shift)) & three
-              store(dl * Floats(v) - ml, out + 8 * k)
+              store(dl * v.laneFloats - ml, out + 8 * k)
             }
             out += 16
           }
@@ -230,7 +230,7 @@ enum DequantizeFast {
             for k in 0..<2 {
               let v = (bytes(q, 16 * part + 8 * k) &>> Ints(repeating: shift)) & three
               let h = bytes(block, 16 * part + 8 * k) & mask
-              store(dl * Floats(v &- four.replacing(with: Ints(), where: h .!= Ints())), out + 8 * k)
+              store(dl * (v &- four.replacing(with: Ints(), where: h .!= Ints())).laneFloats, out + 8 * k)
             }
             out += 16
           }

@@ -58,9 +58,7 @@ final class GroupSearch {
         QuantSearchLanes.transpose(weights + base, count: count, length: n, into: ws)
         let (scale, theMin) = QuantSearchLanes.affineScale(
           count: n, maxLevel: maxLevel, xs, weights: ws, levels: levels, scratch: scratch, search)
-        for i in 0..<n {
-          for k in 0..<count { L[base + k * n + i] = UInt8(truncatingIfNeeded: levels[i][k]) }
-        }
+        QuantSearchLanes.untranspose(levels, count: count, length: n, into: L + base)
         for k in 0..<count {
           scales[g + k] = scale[k]
           theMins[g + k] = theMin[k]
@@ -124,8 +122,6 @@ final class GroupSearch {
 
   /// The batch's first `count` groups of levels back into element order.
   private func untranspose(_ count: Int, into L: UnsafeMutablePointer<Int8>) {
-    for i in 0..<groupLength {
-      for k in 0..<count { L[k * groupLength + i] = Int8(truncatingIfNeeded: levels[i][k]) }
-    }
+    QuantSearchLanes.untranspose(levels, count: count, length: groupLength, into: L)
   }
 }

@@ -376,9 +376,8 @@ enum KQuants {
         let dl = d * Float(sc)
         if dl == 0 { continue }
         let dm = dmin * Float(m)
-        for ii in 0..<32 {
-          let l = Int(GGMLScalars.nearestInt((x[32 * j + ii] + dm) / dl))
-          L[base + 32 * j + ii] = UInt8(Swift.max(0, Swift.min(maxLevel, l)))
+        L.withUnsafeMutableBufferPointer { levels in
+          affineLevels(x + 32 * j, dl: dl, dm: dm, maxLevel: maxLevel, into: levels.baseAddress! + base + 32 * j, kernel: kernel)
         }
       }
       if maxLevel == 15 {
@@ -407,6 +406,57 @@ enum KQuants {
           m2 <<= 2
         }
         for j in 0..<32 { y.storeBytes(of: qh[j], toByteOffset: 16 + j, as: UInt8.self) }
+      }
+    }
+  }
+
+  /// `levels[i] = MAX(0, MIN(maxLevel, nearest_int((x[i] + dm) / dl)))` for the 32 elements of one group, the
+  /// last step of `quantize_row_q4_K_ref` / `q5_K`: element by element, or eight lanes at a time with the same
+  /// operations per lane.
+  @inline(__always)
+  static func affineLevels(
+    _ x: UnsafePointer<Float>, dl: Float, dm: Float, maxLevel: Int, into levels: UnsafeMutablePointer<UInt8>, kernel: SearchKernel
+  ) {
+    switch kernel {
+    case .scalar:
+      for ii in 0..<32 {
+        let l = Int(GGMLScalars.nearestInt((x[ii] + dm) / dl))
+        levels[ii] = UInt8(Swift.max(0, Swift.min(maxLevel, l)))
+      }
+    case .lanes:
+      typealias Lanes = QuantSearchLanes
+      let shift = Lanes.Floats(repeating: dm)
+      let scale = Lanes.Floats(repeating: dl)
+      let low = Lanes.Ints()
+      let high = Lanes.Ints(repeating: Int32(maxLevel))
+      for k in 0..<4 {
+        let v = UnsafeRawPointer(x + 8 * k).loadUnaligned(as: Lanes.Floats.self)
+        let q = Lanes.clamp(((v + shift) / scale).laneNearestInt, low, high)
+        UnsafeMutableRawPointer(levels + 8 * k).storeBytes(of: LegacyQuantsFast.lowBytes(q), as: SIMD8<UInt8>.self)
+      }
+    }
+  }
+
+  /// `levels[i] = MAX(-32, MIN(31, nearest_int(x[i] / dl))) + 32` for the 16 elements of one Q6_K group:
+  /// element by element, or eight lanes at a time with the same operations per lane.
+  @inline(__always)
+  static func symmetricLevels(_ x: UnsafePointer<Float>, dl: Float, into levels: UnsafeMutablePointer<Int8>, kernel: SearchKernel) {
+    switch kernel {
+    case .scalar:
+      for ii in 0..<16 {
+        let l = Int(GGMLScalars.nearestInt(x[ii] / dl))
+        levels[ii] = Int8(Swift.max(-32, Swift.min(31, l)) + 32)
+      }
+    case .lanes:
+      typealias Lanes = QuantSearchLanes
+      let scale = Lanes.Floats(repeating: dl)
+      let low = Lanes.Ints(repeating: -32)
+      let high = Lanes.Ints(repeating: 31)
+      let offset = Lanes.Ints(repeating: 32)
+      for k in 0..<2 {
+        let v = UnsafeRawPointer(x + 8 * k).loadUnaligned(as: Lanes.Floats.self)
+        let q = Lanes.clamp((v / scale).laneNearestInt, low, high) &+ offset
+        UnsafeMutableRawPointer(levels + 8 * k).storeBytes(of: LegacyQuantsFast.lowBytes(q), as: SIMD8<UInt8>.self)
       }
     }
   }
@@ -514,19 +564,17 @@ enum KQuants {
         for j in 0..<16 {
           let dl = d * Float(packedScales[j])
           if dl == 0 { continue }
-          for ii in 0..<16 {
-            let l = Int(GGMLScalars.nearestInt(x[16 * j + ii] / dl))
-            L[16 * j + ii] = Int8(Swift.max(-32, Swift.min(31, l)) + 32)
-          }
+          symmetricLevels(x + 16 * j, dl: dl, into: L.baseAddress! + 16 * j, kernel: kernel)
         }
         for j in stride(from: 0, to: 256, by: 128) {
           let ql = y + j / 2
           let qh = y + 128 + j / 4
           for l in 0..<32 {
-            let v = (0..<4).map { UInt8(bitPattern: L[j + l + 32 * $0]) }
-            ql.storeBytes(of: (v[0] & 0xF) | ((v[2] & 0xF) << 4), toByteOffset: l, as: UInt8.self)
-            ql.storeBytes(of: (v[1] & 0xF) | ((v[3] & 0xF) << 4), toByteOffset: l + 32, as: UInt8.self)
-            qh.storeBytes(of: (v[0] >> 4) | ((v[1] >> 4) << 2) | ((v[2] >> 4) << 4) | ((v[3] >> 4) << 6), toByteOffset: l, as: UInt8.self)
+            let v0 = UInt8(bitPattern: L[j + l]), v1 = UInt8(bitPattern: L[j + l + 32])
+            let v2 = UInt8(bitPattern: L[j + l + 64]), v3 = UInt8(bitPattern: L[j + l + 96])
+            ql.storeBytes(of: (v0 & 0xF) | ((v2 & 0xF) << 4), toByteOffset: l, as: UInt8.self)
+            ql.storeBytes(of: (v1 & 0xF) | ((v3 & 0xF) << 4), toByteOffset: l + 32, as: UInt8.self)
+            qh.storeBytes(of: (v0 >> 4) | ((v1 >> 4) << 2) | ((v2 >> 4) << 4) | ((v3 >> 4) << 6), toByteOffset: l, as: UInt8.self)
           }
         }
       }

@@ -15,14 +15,30 @@ enum QuantSearchLanes {
   static let width = 8
 
   /// `xs[i][k] = groups[k·length + i]` for `count` (≤ 8) groups of `length` floats; lanes past `count`
-  /// repeat group 0 (their results are discarded).
+  /// repeat group 0 (their results are discarded). Through memory as floats: inserting lanes into a vector one
+  /// at a time costs a shuffle each.
   @inline(__always)
   static func transpose<V: SIMD>(_ groups: UnsafePointer<Float>, count: Int, length: Int, into xs: UnsafeMutablePointer<V>)
   where V.Scalar == Float {
-    var lane = V()
-    for i in 0..<length {
-      for k in 0..<V.scalarCount { lane[k] = groups[(k < count ? k : 0) * length + i] }
-      xs[i] = lane
+    let lanes = V.scalarCount
+    UnsafeMutableRawPointer(xs).withMemoryRebound(to: Float.self, capacity: length * lanes) { out in
+      for k in 0..<lanes {
+        let group = groups + (k < count ? k : 0) * length
+        for i in 0..<length { out[i * lanes + k] = group[i] }
+      }
+    }
+  }
+
+  /// `out[k·length + i] = levels[i][k]` (truncated to a byte) for the first `count` lanes: `transpose` back.
+  @inline(__always)
+  static func untranspose<Code: FixedWidthInteger>(
+    _ levels: UnsafeMutablePointer<Ints>, count: Int, length: Int, into out: UnsafeMutablePointer<Code>
+  ) {
+    UnsafeMutableRawPointer(levels).withMemoryRebound(to: Int32.self, capacity: length * width) { codes in
+      for k in 0..<count {
+        let group = out + k * length
+        for i in 0..<length { group[i] = Code(truncatingIfNeeded: codes[i * width + k]) }
+      }
     }
   }
 
@@ -54,7 +70,7 @@ enum QuantSearchLanes {
   static func negated(_ value: Floats) -> Floats { value.laneNegated }
 
   @inline(__always)
-  static func float(_ value: Ints) -> Floats { Floats(value) }
+  static func float(_ value: Ints) -> Floats { value.laneFloats }
 
   /// Computed, not stored: a stored static would cost a lazy-initialization check in every loop.
   @inline(__always) static var zeros: Floats { Floats() }

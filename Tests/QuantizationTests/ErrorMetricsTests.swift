@@ -29,4 +29,34 @@ struct ErrorMetricsTests {
     let m = ErrorStatistics(reference: [0, 0], candidate: [1, 0])
     #expect(m.snrDecibels == -.infinity && m.cosineSimilarity == 0)
   }
+
+  @Test("the lane passes' maxima equal the scalar twin's exactly, the relative error included (zeros, tiny and huge values)")
+  func laneMaximaEqualTheScalarTwin() {
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    func next() -> Float {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      let unit = Float(state >> 40) / Float(1 << 24)
+      let exponent = Int(state >> 33 & 63) - 40
+      return (unit - 0.5) * Float(sign: .plus, exponent: exponent, significand: 1)
+    }
+    for count in [7, 8, 1000, 1024, 5000] {
+      var reference = (0..<count).map { _ in next() }
+      let candidate = reference.map { $0 * (1 + (next() > 0 ? 1e-3 : -2e-3)) }
+      for i in stride(from: 0, to: count, by: 97) { reference[i] = 0 }
+      let lanes = reference.withUnsafeBufferPointer { r in
+        candidate.withUnsafeBufferPointer { c in
+          var statistics = ErrorStatistics()
+          statistics.add(reference: r, candidate: c)
+          return statistics
+        }
+      }
+      let scalar = reference.withUnsafeBufferPointer { r in
+        candidate.withUnsafeBufferPointer { c in ErrorStatistics.reference(reference: r, candidate: c) }
+      }
+      #expect(lanes.maxRelativeError == scalar.maxRelativeError, "\(count)")
+      #expect(lanes.maxAbsoluteError == scalar.maxAbsoluteError, "\(count)")
+      #expect(lanes.referenceMaxAbsolute == scalar.referenceMaxAbsolute, "\(count)")
+      #expect(lanes.maxRelativeError > 0, "\(count)")
+    }
+  }
 }

@@ -19,7 +19,6 @@ public enum ConfigRewriter {
     _ config: JSONObject, for target: ConversionTarget, quantization: QuantizationConfigWriter.Metadata,
     compressedTensorsNaming: Bool
   ) -> JSONObject {
-    func int(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
     switch target {
     case .cast(let dtype):
       let name = dtype == .bfloat16 ? "bfloat16" : dtype == .float16 ? "float16" : "float32"
@@ -44,13 +43,8 @@ public enum ConfigRewriter {
         return quantization.rewrite(config)
       }
     case .fp8(let layout):
-      if case .block(let r, let c) = layout.granularity, !compressedTensorsNaming {
-        var members: [(String, JSONValue)] = [
-          ("activation_scheme", "dynamic"), ("fmt", "e4m3"), ("quant_method", "fp8"),
-        ]
-        if layout.ue8m0Scales { members.append(("scale_fmt", "ue8m0")) }
-        members.append(("weight_block_size", .array([int(r), int(c)])))
-        return config.setting("quantization_config", to: .object(members: members))
+      if !compressedTensorsNaming, let release = layout.deepSeekQuantizationConfig {
+        return config.setting("quantization_config", to: release)
       }
       // compressed-tensors naming: the one compressed-tensors writer, as for a recipe of the same scheme.
       return quantization.rewrite(config)

@@ -151,8 +151,7 @@ public struct ConversionPlan: Sendable {
     switch target {
     case .group(let format): family = format.family
     case .mixed(let recipe): family = try recipe.family()
-    case .fp8(let layout):
-      if case .block = layout.granularity, !compressedTensorsNaming { family = .deepSeekFP8 } else { family = .compressedTensors }
+    case .fp8(let layout): family = layout.consumer(compressedTensorsNaming: compressedTensorsNaming)
     case .cast, .unscaledFP8: family = nil
     }
     self.family = family
@@ -397,26 +396,14 @@ public struct ConversionPlan: Sendable {
       guard geometry.shape.count == 2, rows > 0, columns > 0 else {
         throw ConversionError.unsupported(tensor: name, reason: "FP8 scaling needs a non-empty 2-D weight, this one is \(geometry.shape)")
       }
-      let scheme: FP8Scheme
-      switch layout.granularity {
-      case .block(let r, let c): scheme = .block(rows: r, columns: c)
-      case .channel: scheme = .channel
-      case .tensor: scheme = .tensor
-      }
-      let ctNaming = context.compressedTensors || layout.scaleLeaf == "weight_scale"
-      // compressed-tensors stores scales in the weight's (original) dtype; DeepSeek in F32.
+      let ctNaming = layout.usesCompressedTensorsNaming(asked: context.compressedTensors)
       let sourcePlainDType = group.storage == .plain ? geometry.dtype : context.modelDType
-      let scaleDType: DType = ctNaming && [.bfloat16, .float16].contains(sourcePlainDType) ? sourcePlainDType : .float32
-      let rule = FP8ScaleRule(format: layout.ue8m0Scales ? .ue8m0 : .float, storageDType: scaleDType)
-      let fp8Layout = try FP8BlockLayout(rows: rows, columns: columns, scheme: scheme)
-      let module = TensorName.modulePath(of: name)
-      let scaleName = module + "." + (ctNaming ? "weight_scale" : "weight_scale_inv")
+      let scaleDType = layout.scaleDType(weightDType: sourcePlainDType, compressedTensorsNaming: ctNaming)
       return ConversionJob(
-        group: group, action: .fp8(scheme, rule),
-        outputs: [
-          PlannedTensor(name: name, dtype: .float8E4M3FN, shape: geometry.shape),
-          PlannedTensor(name: scaleName, dtype: scaleDType, shape: fp8Layout.scaleShape),
-        ],
+        group: group, action: .fp8(layout.granularity, layout.scaleRule(storageDType: scaleDType)),
+        outputs: try layout.plannedTensors(
+          module: TensorName.modulePath(of: name), weightName: name, rows: rows, columns: columns, scaleDType: scaleDType,
+          compressedTensorsNaming: ctNaming),
         sourceByteCount: sourceBytes, rows: rows, columns: columns)
     case .group(let format):
       guard geometry.shape.count == 2, rows > 0, columns > 0 else {

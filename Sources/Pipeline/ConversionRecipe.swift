@@ -235,8 +235,7 @@ public struct ConversionRecipe: Sendable, Equatable, CustomStringConvertible {
     if fp8Schemes.contains(where: { $0.0 != first.0 }) {
       return .compressedTensors  // several FP8 granularities: compressed-tensors config groups
     }
-    if case .block = first.0.granularity { return .deepSeekFP8 }
-    return .compressedTensors
+    return first.0.consumer(compressedTensorsNaming: false)
   }
 }
 

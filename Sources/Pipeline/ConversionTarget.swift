@@ -22,60 +22,20 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
   public typealias Options = TargetOptions
 
   /// One `--to` (and recipe scheme) name: its help line, the options that refine it, and how it becomes a target.
-  public struct Name: Sendable {
-    public let name: String
-    /// What it writes, for `smelt convert --help`.
-    public let help: String
-    /// The options this name reads; any other `Refinement` given with it is refused.
-    public let refinements: Set<Refinement>
-    /// The group size the name itself fixes (`int4-g64`): a different `--group-size` or `:group=` is refused.
-    public let fixedGroupSize: Int?
-    /// The architectures (`config.json` `architectures`) its consumers load in this layout, or `nil` for any.
-    public let consumerArchitectures: Set<String>?
-    /// Names the ecosystem uses for this target (compressed-tensors presets, llm-compressor schemes), accepted
-    /// by `--to` and in recipes.
-    public let aliases: [String]
-    let make: @Sendable (Options) -> ConversionTarget?
-
-    init(
-      _ name: String, help: String, refines refinements: Set<Refinement> = [], aliases: [String] = [],
-      make: @escaping @Sendable (Options) -> ConversionTarget?
-    ) {
-      (self.name, self.help, self.refinements, self.fixedGroupSize, self.aliases, self.make) =
-        (name, help, refinements, nil, aliases, make)
-      self.consumerArchitectures = nil
-    }
-
-    /// A group layout's name (registered with its layout in WeightFormats).
-    init(_ group: GroupTargetName) {
-      (name, help, refinements, fixedGroupSize, aliases) =
-        (group.name, group.help, group.refinements, group.fixedGroupSize, group.aliases)
-      consumerArchitectures = group.consumerArchitectures
-      make = { options in group.make(options).map(ConversionTarget.group) }
-    }
-  }
+  public typealias Name = TargetName<ConversionTarget>
 
   /// Every `--to` name, in help order: the one table `--to` values, recipe schemes, option applicability and the
-  /// help text read. The casts and FP8 layouts are here; the group layouts come from `WeightFormats.groupLayouts`.
-  public static let catalog: [Name] = [
-    Name("bf16", help: "dequantize/cast to BF16", aliases: ["BF16"]) { _ in .cast(.bfloat16) },
-    Name("f16", help: "to F16") { _ in .cast(.float16) },
-    Name("f32", help: "to F32") { _ in .cast(.float32) },
-    Name(
-      "fp8-block", help: "FP8 E4M3 with F32 block scales (DeepSeek; --block-size, --scale-format)",
-      refines: [.blockSize, .scaleFormat, .compressedTensors], aliases: ["FP8_BLOCK"]
-    ) { o in
-      .fp8(FP8Layout(granularity: .block(rows: o.blockShape.rows, columns: o.blockShape.columns), ue8m0Scales: o.ue8m0))
-    },
-    Name("fp8-channel", help: "FP8 with a scale per output channel (compressed-tensors)", refines: [.scaleFormat]) { o in
-      .fp8(FP8Layout(granularity: .channel, ue8m0Scales: o.ue8m0))
-    },
-    Name("fp8-tensor", help: "FP8 with one scale per tensor (compressed-tensors)", refines: [.scaleFormat]) { o in
-      .fp8(FP8Layout(granularity: .tensor, ue8m0Scales: o.ue8m0))
-    },
-    Name("f8-e4m3", help: "unscaled cast to F8_E4M3") { _ in .unscaledFP8(.float8E4M3FN) },
-    Name("f8-e5m2", help: "unscaled cast to F8_E5M2") { _ in .unscaledFP8(.float8E5M2) },
-  ] + WeightFormats.groupTargetNames.map(Name.init)
+  /// help text read. Each format registers its own names (`WeightFormats`): the casts, the FP8 layouts, the
+  /// group layouts.
+  public static let catalog: [Name] =
+    WeightFormats.castTargetNames.map { $0.map(ConversionTarget.plainCast) }
+    + WeightFormats.fp8TargetNames.map { $0.map(ConversionTarget.fp8) }
+    + WeightFormats.groupTargetNames.map { $0.map(ConversionTarget.group) }
+
+  /// A cast to `dtype`: FP8 dtypes are unscaled casts, the others float casts.
+  static func plainCast(_ dtype: DType) -> ConversionTarget {
+    [.float8E4M3FN, .float8E5M2].contains(dtype) ? .unscaledFP8(dtype) : .cast(dtype)
+  }
 
   /// The names accepted by `--to`, in help order (aliases not included).
   public static let names = catalog.map(\.name)
@@ -146,41 +106,6 @@ public enum ConversionTarget: Sendable, Equatable, CustomStringConvertible {
     case .fp8(let layout): return layout.description
     case .group(let format): return format.description
     case .mixed(let recipe): return "mixed recipe (\(recipe.rules.count) rule(s), default \(recipe.fallback))"
-    }
-  }
-}
-
-/// Scaled FP8 E4M3 weight layouts.
-///
-/// - `block` with the DeepSeek naming is the release convention (`weight_scale_inv` F32
-///   `[ceil(out/r), ceil(in/c)]`, `quant_method: fp8`); `channel` and `tensor` use the compressed-tensors
-///   `float-quantized` naming (`weight_scale` `[out, 1]` / `[1]`), which vLLM loads.
-public struct FP8Layout: Sendable, Equatable, CustomStringConvertible {
-  public enum Granularity: Sendable, Equatable {
-    case block(rows: Int, columns: Int)
-    case channel
-    case tensor
-  }
-  public var granularity: Granularity
-  /// Round every scale up to a power of two (DeepSeek-V3.1 `scale_fmt: ue8m0`), then quantize with it.
-  public var ue8m0Scales: Bool
-
-  public init(granularity: Granularity, ue8m0Scales: Bool = false) {
-    self.granularity = granularity
-    self.ue8m0Scales = ue8m0Scales
-  }
-
-  /// The name of the scale tensor next to `weight`.
-  public var scaleLeaf: String {
-    if case .block = granularity { return "weight_scale_inv" }
-    return "weight_scale"
-  }
-
-  public var description: String {
-    switch granularity {
-    case .block(let r, let c): return "FP8 E4M3, F32 scale per \(r)x\(c) block\(ue8m0Scales ? " (ue8m0)" : "")"
-    case .channel: return "FP8 E4M3, scale per output channel (compressed-tensors)"
-    case .tensor: return "FP8 E4M3, one scale per tensor (compressed-tensors)"
     }
   }
 }

@@ -116,7 +116,7 @@ final class JobState: Sendable {
     guard width > 0, weight.bytes.count >= job.rows * job.columns * width else {
       throw ConversionError.unsupported(tensor: weight.name, reason: "\(weight.dtype) \(weight.shape) does not match the plan")
     }
-    guard job.group.storage == .fp8Block, let scaleName = job.group.parts["weight_scale_inv"] else {
+    guard job.group.storage == .fp8Block, let scaleName = job.group.parts[FP8WeightFormat.deepSeek.scaleRole] else {
       return (weight, DisjointMutableBuffer(UnsafeMutableBufferPointer(start: nil, count: 0)))
     }
     let scale = try checkpoint.tensor(scaleName)

@@ -48,17 +48,15 @@ extension ConversionPlan {
       outputs = format.outputs(module: module, rows: out, columns: columns, weightDType: .bfloat16, scaleDType: .bfloat16)
     case .fp8(let fp8):
       // 2-D weights only: no FP8 block reader takes stacked experts.
-      guard case .block(let blockRows, let blockColumns) = fp8.granularity, fp8.ue8m0Scales, lead.isEmpty else { return nil }
-      let ctNaming = context.compressedTensors || fp8.scaleLeaf == "weight_scale"
-      let scaleDType: DType = ctNaming && [.bfloat16, .float16].contains(context.modelDType) ? context.modelDType : .float32
-      let scheme = FP8Scheme.block(rows: blockRows, columns: blockColumns)
-      layout = .fp8(scheme, FP8ScaleRule(format: .ue8m0, storageDType: scaleDType))
-      outputs = [
-        PlannedTensor(name: module + ".weight", dtype: .float8E4M3FN, shape: [out, columns]),
-        PlannedTensor(
-          name: module + "." + (ctNaming ? "weight_scale" : "weight_scale_inv"), dtype: scaleDType,
-          shape: [(out + blockRows - 1) / blockRows, (columns + blockColumns - 1) / blockColumns]),
-      ]
+      guard case .block = fp8.granularity, fp8.ue8m0Scales, lead.isEmpty else { return nil }
+      let ctNaming = fp8.usesCompressedTensorsNaming(asked: context.compressedTensors)
+      let scaleDType = fp8.scaleDType(weightDType: context.modelDType, compressedTensorsNaming: ctNaming)
+      guard let planned = try? fp8.plannedTensors(
+        module: module, weightName: module + ".weight", rows: out, columns: columns, scaleDType: scaleDType,
+        compressedTensorsNaming: ctNaming)
+      else { return nil }
+      layout = .fp8(fp8.granularity, fp8.scaleRule(storageDType: scaleDType))
+      outputs = planned
     default:
       return nil
     }

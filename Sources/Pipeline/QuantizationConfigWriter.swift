@@ -28,7 +28,7 @@ public enum QuantizationConfigWriter {
   /// How one linear module ends up.
   enum Scheme: Hashable {
     case group(GroupFormat)
-    case fp8(FP8Scheme, ue8m0: Bool)
+    case fp8(FP8Layout)
   }
 
   /// Every linear-like module of the output (2-D weights) and its scheme (`nil` = unquantized), in job order.
@@ -40,9 +40,9 @@ public enum QuantizationConfigWriter {
       let scheme: Scheme
       switch jobs[index].action {
       case .group(let groupJob): scheme = .group(groupJob.format)
-      case .fp8(let fp8, let rule): scheme = .fp8(fp8, ue8m0: rule.format == .ue8m0)
+      case .fp8(let fp8, let rule): scheme = .fp8(FP8Layout(granularity: fp8, ue8m0Scales: rule.format == .ue8m0))
       case .repack(.mxfp4(let format)): scheme = .group(format)
-      case .repack(.fp8(let fp8, let rule)): scheme = .fp8(fp8, ue8m0: rule.format == .ue8m0)
+      case .repack(.fp8(let fp8, let rule)): scheme = .fp8(FP8Layout(granularity: fp8, ue8m0Scales: rule.format == .ue8m0))
       case .copy, .cast:
         let name: String
         let shape: [Int]
@@ -317,33 +317,8 @@ public enum QuantizationConfigWriter {
       // Only compressed-tensors layouts get here (the family checks prevent any other).
       guard let (format, weights) = format.layout.compressedTensorsScheme else { return ("dense", .null, .null) }
       return (format, weights, .null)
-    case .fp8(let fp8, _):
-      switch fp8 {
-      case .block(let r, let c):
-        return (
-          "float-quantized",
-          .object(members: [
-            ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null), ("strategy", "block"),
-            ("block_structure", .array([int(r), int(c)])), ("dynamic", false),
-          ]),
-          .object(members: [
-            ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", int(c)), ("strategy", "group"),
-            ("dynamic", true),
-          ])
-        )
-      case .channel, .tensor:
-        return (
-          "float-quantized",
-          .object(members: [
-            ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null),
-            ("strategy", fp8 == .channel ? "channel" : "tensor"), ("dynamic", false),
-          ]),
-          .object(members: [
-            ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null), ("strategy", "token"),
-            ("dynamic", true),
-          ])
-        )
-      }
+    case .fp8(let layout):
+      return layout.compressedTensorsScheme
     }
   }
 

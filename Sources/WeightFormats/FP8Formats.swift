@@ -234,3 +234,123 @@ public struct FP8WeightFormat: WeightFormat {
 
   public func precisionFamily(dtype: DType?) -> PrecisionFamily { .fp8 }
 }
+
+/// The writing side of scaled FP8 E4M3 (`--to fp8-block`, `fp8-channel`, `fp8-tensor` and recipe schemes): the
+/// tensors it plans, the config block its consumer reads, and its `--to` names.
+///
+/// - Blocks without `--compressed-tensors` are the release convention (`weight_scale_inv` F32
+///   `[ceil(out/r), ceil(in/c)]`, `quant_method: fp8`, read back by `FP8WeightFormat.deepSeek`);
+/// - channel and tensor scales, and blocks with `--compressed-tensors`, use the compressed-tensors
+///   `float-quantized` naming (`weight_scale` `[out, 1]` / `[1]` / the block grid, in the weight's dtype), which
+///   vLLM loads (read back by `FP8WeightFormat.compressedTensors`).
+public struct FP8Layout: Sendable, Hashable, CustomStringConvertible {
+  /// How elements share a scale.
+  public var granularity: FP8Scheme
+  /// Round every scale up to a power of two (DeepSeek-V3.1 `scale_fmt: ue8m0`), then quantize with it.
+  public var ue8m0Scales: Bool
+
+  public init(granularity: FP8Scheme, ue8m0Scales: Bool = false) {
+    self.granularity = granularity
+    self.ue8m0Scales = ue8m0Scales
+  }
+
+  /// The `--to` names, in help order.
+  public static let targetNames: [TargetName<FP8Layout>] = [
+    TargetName(
+      "fp8-block", help: "FP8 E4M3 with F32 block scales (DeepSeek; --block-size, --scale-format)",
+      refines: [.blockSize, .scaleFormat, .compressedTensors], aliases: ["FP8_BLOCK"]
+    ) { o in FP8Layout(granularity: .block(rows: o.blockShape.rows, columns: o.blockShape.columns), ue8m0Scales: o.ue8m0) },
+    TargetName("fp8-channel", help: "FP8 with a scale per output channel (compressed-tensors)", refines: [.scaleFormat]) { o in
+      FP8Layout(granularity: .channel, ue8m0Scales: o.ue8m0)
+    },
+    TargetName("fp8-tensor", help: "FP8 with one scale per tensor (compressed-tensors)", refines: [.scaleFormat]) { o in
+      FP8Layout(granularity: .tensor, ue8m0Scales: o.ue8m0)
+    },
+  ]
+
+  /// Whether the output uses compressed-tensors naming: asked for (`--compressed-tensors`, or a recipe mixing
+  /// FP8 with other compressed-tensors schemes), or not a block layout (DeepSeek's convention has only blocks).
+  public func usesCompressedTensorsNaming(asked: Bool) -> Bool {
+    if case .block = granularity { return asked }
+    return true
+  }
+
+  /// The config family that describes the output.
+  public func consumer(compressedTensorsNaming asked: Bool) -> ConsumerFamily {
+    usesCompressedTensorsNaming(asked: asked) ? .compressedTensors : .deepSeekFP8
+  }
+
+  /// The scale tensor's dtype for a weight that is `weightDType` in the model: compressed-tensors stores scales
+  /// in the weight's (original) dtype when that is BF16/F16, DeepSeek always in F32.
+  public func scaleDType(weightDType: DType, compressedTensorsNaming: Bool) -> DType {
+    compressedTensorsNaming && [.bfloat16, .float16].contains(weightDType) ? weightDType : .float32
+  }
+
+  /// The scale rule the quantizer applies for scales stored in `storageDType`.
+  public func scaleRule(storageDType: DType) -> FP8ScaleRule {
+    FP8ScaleRule(format: ue8m0Scales ? .ue8m0 : .float, storageDType: storageDType)
+  }
+
+  /// The tensors written for the `[rows, columns]` weight `weightName` of `module`: the E4M3 codes under the
+  /// weight's own name, and its scale next to it.
+  public func plannedTensors(
+    module: String, weightName: String, rows: Int, columns: Int, scaleDType: DType, compressedTensorsNaming: Bool
+  ) throws(QuantizationError) -> [PlannedTensor] {
+    let blocks = try FP8BlockLayout(rows: rows, columns: columns, scheme: granularity)
+    let scaleRole = (compressedTensorsNaming ? FP8WeightFormat.compressedTensors : .deepSeek).scaleRole
+    return [
+      PlannedTensor(name: weightName, dtype: .float8E4M3FN, shape: [rows, columns]),
+      PlannedTensor(name: module + "." + scaleRole, dtype: scaleDType, shape: blocks.scaleShape),
+    ]
+  }
+
+  /// DeepSeek's `quantization_config` for blocks in the release convention (`scale_fmt: ue8m0` when asked), or
+  /// `nil` for the other granularities, which only compressed-tensors describes.
+  public var deepSeekQuantizationConfig: JSONValue? {
+    guard case .block(let rows, let columns) = granularity else { return nil }
+    var members: [(String, JSONValue)] = [("activation_scheme", "dynamic"), ("fmt", "e4m3"), ("quant_method", "fp8")]
+    if ue8m0Scales { members.append(("scale_fmt", "ue8m0")) }
+    members.append(("weight_block_size", .array([.number(JSONNumber(rows)), .number(JSONNumber(columns))])))
+    return .object(members: members)
+  }
+
+  /// The compressed-tensors `config_groups` entry's `format`, `weights` and `input_activations`, as
+  /// compressed-tensors 0.20 serializes its presets (FP8_BLOCK; channel and tensor like FP8_DYNAMIC's weights).
+  public var compressedTensorsScheme: (format: String, weights: JSONValue, inputActivations: JSONValue) {
+    func int(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
+    switch granularity {
+    case .block(let rows, let columns):
+      return (
+        "float-quantized",
+        .object(members: [
+          ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null), ("strategy", "block"),
+          ("block_structure", .array([int(rows), int(columns)])), ("dynamic", false),
+        ]),
+        .object(members: [
+          ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", int(columns)), ("strategy", "group"),
+          ("dynamic", true),
+        ])
+      )
+    case .channel, .tensor:
+      return (
+        "float-quantized",
+        .object(members: [
+          ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null),
+          ("strategy", granularity == .channel ? "channel" : "tensor"), ("dynamic", false),
+        ]),
+        .object(members: [
+          ("num_bits", 8), ("type", "float"), ("symmetric", true), ("group_size", .null), ("strategy", "token"),
+          ("dynamic", true),
+        ])
+      )
+    }
+  }
+
+  public var description: String {
+    switch granularity {
+    case .block(let r, let c): return "FP8 E4M3, F32 scale per \(r)x\(c) block\(ue8m0Scales ? " (ue8m0)" : "")"
+    case .channel: return "FP8 E4M3, scale per output channel (compressed-tensors)"
+    case .tensor: return "FP8 E4M3, one scale per tensor (compressed-tensors)"
+    }
+  }
+}

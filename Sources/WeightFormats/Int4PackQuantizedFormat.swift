@@ -172,11 +172,11 @@ public struct Int4PackQuantizedLayout: GroupLayout {
   }
 
   public static let targetNames: [GroupTargetName] = [
-    GroupTargetName("int4-g128", help: "compressed-tensors pack-quantized, symmetric, group 128", fixedGroupSize: 128, aliases: ["W4A16"]) { _ in
+    GroupTargetName("int4-g128", help: "compressed-tensors pack-quantized, symmetric, group 128", refines: TargetRefinement.fourBit, fixedGroupSize: 128, aliases: ["W4A16"]) { _ in
       .int4(groupSize: 128, symmetry: .symmetric)
     },
-    GroupTargetName("int4-g64", help: "the same, group 64", fixedGroupSize: 64) { _ in .int4(groupSize: 64, symmetry: .symmetric) },
-    GroupTargetName("int4-g32", help: "the same, group 32", fixedGroupSize: 32) { _ in .int4(groupSize: 32, symmetry: .symmetric) },
+    GroupTargetName("int4-g64", help: "the same, group 64", refines: TargetRefinement.fourBit, fixedGroupSize: 64) { _ in .int4(groupSize: 64, symmetry: .symmetric) },
+    GroupTargetName("int4-g32", help: "the same, group 32", refines: TargetRefinement.fourBit, fixedGroupSize: 32) { _ in .int4(groupSize: 32, symmetry: .symmetric) },
     GroupTargetName(
       "int4-asym", help: "with zero points, --group-size (default 128)", refines: TargetRefinement.fourBit.union([.groupSize]),
       aliases: ["W4A16_ASYM"]

@@ -182,10 +182,10 @@ public struct MXFP4Layout: GroupLayout {
   }
 
   public static let targetNames: [GroupTargetName] = [
-    GroupTargetName("mxfp4", help: "MXFP4, compressed-tensors", aliases: ["MXFP4"]) { _ in .mxfp4(.compressedTensors) },
+    GroupTargetName("mxfp4", help: "MXFP4, compressed-tensors", refines: TargetRefinement.fourBit, aliases: ["MXFP4"]) { _ in .mxfp4(.compressedTensors) },
     // transformers' `Mxfp4HfQuantizer` swaps gpt-oss's own expert modules, so no engine reads gpt-oss blocks on
     // another model.
-    GroupTargetName("mxfp4-gpt-oss", help: "MXFP4, gpt-oss blocks/scales (gpt-oss models)", loadedOnly: ["GptOssForCausalLM"]) { _ in
+    GroupTargetName("mxfp4-gpt-oss", help: "MXFP4, gpt-oss blocks/scales (gpt-oss models)", refines: TargetRefinement.fourBit, loadedOnly: ["GptOssForCausalLM"]) { _ in
       .mxfp4(.gptOss)
     },
   ]

@@ -103,8 +103,8 @@ public struct NVFP4Layout: GroupLayout {
   }
 
   public static let targetNames: [GroupTargetName] = [
-    GroupTargetName("nvfp4", help: "NVFP4, ModelOpt", aliases: ["NVFP4"]) { _ in .nvfp4(.modelOpt) },
-    GroupTargetName("nvfp4-ct", help: "NVFP4, compressed-tensors") { _ in .nvfp4(.compressedTensors) },
+    GroupTargetName("nvfp4", help: "NVFP4, ModelOpt", refines: TargetRefinement.fourBit, aliases: ["NVFP4"]) { _ in .nvfp4(.modelOpt) },
+    GroupTargetName("nvfp4-ct", help: "NVFP4, compressed-tensors", refines: TargetRefinement.fourBit) { _ in .nvfp4(.compressedTensors) },
   ]
 }
 

@@ -70,3 +70,15 @@ public struct PlainFormat: WeightFormat {
     dtype == .float8E4M3FN || dtype == .float8E5M2 ? .fp8 : .lossless
   }
 }
+
+extension PlainFormat {
+  /// The `--to` names of plain casts, in help order: dequantize/cast to BF16/F16/F32, or an unscaled cast of every
+  /// floating tensor to an FP8 dtype (saturating at ±max).
+  public static let castTargetNames: [TargetName<DType>] = [
+    TargetName("bf16", help: "dequantize/cast to BF16", aliases: ["BF16"]) { _ in .bfloat16 },
+    TargetName("f16", help: "to F16") { _ in .float16 },
+    TargetName("f32", help: "to F32") { _ in .float32 },
+    TargetName("f8-e4m3", help: "unscaled cast to F8_E4M3") { _ in .float8E4M3FN },
+    TargetName("f8-e5m2", help: "unscaled cast to F8_E5M2") { _ in .float8E5M2 },
+  ]
+}

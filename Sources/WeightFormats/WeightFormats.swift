@@ -3,9 +3,10 @@ import SafeTensors
 import TensorCore
 
 /// The registry: every weight format Smelt reads, in detection order (earlier formats claim their tensors
-/// first; `plain` takes whatever is left), and every group layout it writes. A new format is one file declaring
-/// its `WeightFormat` (reading) and, when Smelt writes it, its `GroupLayout` (writing), plus its lines here —
-/// see formats/weight-formats.md. The quantizer kernels live in Quantization.
+/// first; `plain` takes whatever is left), and every `--to` name it writes. A new format is one file declaring
+/// its `WeightFormat` (reading) and, when Smelt writes it, its writing side (a `GroupLayout`; FP8's is
+/// `FP8Layout`, the casts are `PlainFormat.castTargetNames`), plus its lines here — see
+/// formats/weight-formats.md. The quantizer kernels live in Quantization.
 public enum WeightFormats {
   /// Every format, in detection order.
   public static let all: [any WeightFormat] = [
@@ -32,6 +33,12 @@ public enum WeightFormats {
     MXFP4Layout.self,
     NVFP4Layout.self,
   ]
+
+  /// The `--to` names of the plain casts, in help order.
+  public static let castTargetNames = PlainFormat.castTargetNames
+
+  /// The `--to` names of the scaled FP8 layouts, in help order.
+  public static let fp8TargetNames = FP8Layout.targetNames
 
   /// The `--to` names of every group layout, in help order.
   public static let groupTargetNames: [GroupTargetName] = groupLayouts.flatMap { $0.targetNames }

@@ -4,6 +4,7 @@ import SafeTensors
 import SystemIO
 import TensorCore
 import Testing
+import WeightFormats
 @testable import Pipeline
 
 /// Writes a one-file checkpoint of BF16 expert-like weights with outlier columns; returns its directory.

@@ -80,10 +80,11 @@ struct GroupLayoutRegistryTests {
     ])
   }
 
-  @Test("the catalog lists every registered group name once, after the casts and FP8 layouts, aliases unique")
+  @Test("the catalog is the registry's names in order (casts, FP8 layouts, group layouts), each once, aliases unique")
   func catalogListsTheRegistry() {
     let groupNames = Self.targets.map(\.name)
-    #expect(Array(ConversionTarget.names.suffix(groupNames.count)) == groupNames)
+    let registered = WeightFormats.castTargetNames.map(\.name) + WeightFormats.fp8TargetNames.map(\.name) + groupNames
+    #expect(ConversionTarget.names == registered)
     #expect(Set(ConversionTarget.acceptedNames).count == ConversionTarget.acceptedNames.count)
     for entry in Self.targets {
       guard case .group(let format)? = ConversionTarget.parse(entry.name, groupSize: entry.fixedGroupSize) else {
@@ -101,6 +102,49 @@ struct GroupLayoutRegistryTests {
       #expect(!reader.declaringQuantMethods.isEmpty, "\(entry.name)")
       #expect(reader.declaringQuantMethods.contains("compressed-tensors") == (format.family == .compressedTensors), "\(entry.name)")
       #expect(reader.compressedTensorsFormat == format.layout.compressedTensorsScheme?.format, "\(entry.name)")
+    }
+  }
+
+  @Test("cast names make float casts and unscaled FP8 casts of their dtype; FP8 names make their granularity")
+  func castAndFP8NamesMakeTheirTargets() {
+    let casts = WeightFormats.castTargetNames.map { ConversionTarget.parse($0.name) }
+    #expect(casts == [.cast(.bfloat16), .cast(.float16), .cast(.float32), .unscaledFP8(.float8E4M3FN), .unscaledFP8(.float8E5M2)])
+    #expect(ConversionTarget.parse("fp8-block", blockShape: (1, 128), ue8m0: true)
+      == .fp8(FP8Layout(granularity: .block(rows: 1, columns: 128), ue8m0Scales: true)))
+    #expect(ConversionTarget.parse("FP8_BLOCK") == .fp8(FP8Layout(granularity: .block(rows: 128, columns: 128))))
+    #expect(ConversionTarget.parse("fp8-channel") == .fp8(FP8Layout(granularity: .channel)))
+    #expect(ConversionTarget.parse("fp8-tensor", ue8m0: true) == .fp8(FP8Layout(granularity: .tensor, ue8m0Scales: true)))
+  }
+
+  @Test("an FP8 layout plans the names its reader claims: DeepSeek's blocks unless compressed-tensors naming is asked or implied")
+  func fp8LayoutsPlanWhatTheirReaderClaims() throws {
+    let cases: [(FP8Layout, asked: Bool, storage: WeightStorage, scaleDType: DType, scaleShape: [Int])] = [
+      (FP8Layout(granularity: .block(rows: 128, columns: 128)), false, .fp8Block, .float32, [3, 2]),
+      (FP8Layout(granularity: .block(rows: 1, columns: 128)), false, .fp8Block, .float32, [300, 2]),
+      (FP8Layout(granularity: .block(rows: 128, columns: 128)), true, .fp8CompressedTensors, .bfloat16, [3, 2]),
+      (FP8Layout(granularity: .channel), false, .fp8CompressedTensors, .bfloat16, [300, 1]),
+      (FP8Layout(granularity: .tensor), false, .fp8CompressedTensors, .bfloat16, [1]),
+    ]
+    for (layout, asked, storage, scaleDType, scaleShape) in cases {
+      let ctNaming = layout.usesCompressedTensorsNaming(asked: asked)
+      #expect(layout.scaleDType(weightDType: .bfloat16, compressedTensorsNaming: ctNaming) == scaleDType, "\(layout)")
+      let planned = try layout.plannedTensors(
+        module: "m", weightName: "m.weight", rows: 300, columns: 200, scaleDType: scaleDType, compressedTensorsNaming: ctNaming)
+      #expect(planned.first == PlannedTensor(name: "m.weight", dtype: .float8E4M3FN, shape: [300, 200]), "\(layout)")
+      #expect(planned.last?.shape == scaleShape && planned.last?.dtype == scaleDType, "\(layout)")
+      let reader = WeightFormats.format(of: storage)
+      let entries = try planned.map {
+        try #require(TensorEntry(name: $0.name, dtype: $0.dtype, shape: $0.shape, dataOffsets: 0..<(ByteCount.of($0.dtype, shape: $0.shape) ?? 0)))
+      }
+      let groups = WeightGrouping.groups(of: entries)
+      #expect(groups.map(\.storage) == [storage], "\(layout)")
+      let family = layout.consumer(compressedTensorsNaming: asked)
+      #expect(reader.declaringQuantMethods.contains(family == .compressedTensors ? "compressed-tensors" : "fp8"), "\(layout)")
+      if ctNaming {
+        #expect(reader.compressedTensorsFormat == layout.compressedTensorsScheme.format, "\(layout)")
+      } else {
+        #expect(layout.deepSeekQuantizationConfig != nil, "\(layout)")
+      }
     }
   }
 }

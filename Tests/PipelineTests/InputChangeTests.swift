@@ -8,6 +8,7 @@ import SafeTensors
 import SystemIO
 import TensorCore
 import Testing
+import WeightFormats
 @testable import Pipeline
 
 #if canImport(Glibc)

@@ -8,6 +8,7 @@ import SystemIO
 import TensorCore
 import TestSupport
 import Testing
+import WeightFormats
 @testable import Pipeline
 
 func scratch(_ name: String) throws -> String { try TestPaths.scratchPath(name) }

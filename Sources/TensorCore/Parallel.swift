@@ -40,3 +40,31 @@ public enum Parallel {
     }
   }
 }
+
+/// A value computed on a background thread while the caller does other work: `Prefetch { try load(next) }`
+/// starts at once, `value()` waits for it. What overlaps a serial load (page faults, copies) with a parallel
+/// computation that would otherwise leave cores idle while the next input arrives.
+///
+/// `work` runs on another thread: it must not touch state the caller changes until `value()` returns (the
+/// caller hands it read-only inputs, such as a weight provider it does not call meanwhile).
+public final class Prefetch<Value>: @unchecked Sendable {
+  // Written once by the worker before `done` is signalled, read by the caller after waiting on it.
+  private var result: Result<Value, any Error>?
+  private let done = DispatchSemaphore(value: 0)
+
+  public init(_ work: @escaping () throws -> Value) {
+    nonisolated(unsafe) let work = work
+    DispatchQueue.global().async {
+      self.result = Result { try work() }
+      self.done.signal()
+    }
+  }
+
+  /// The value (or the error `work` threw), once it is ready. Call it once.
+  public func value() throws -> Value {
+    done.wait()
+    guard let result else { preconditionFailure("Prefetch.value() called twice") }
+    self.result = nil
+    return try result.get()
+  }
+}

@@ -59,3 +59,22 @@ import Testing
     #expect(DType.allCases.count == 22)
   }
 }
+
+@Suite("Prefetch") struct PrefetchTests {
+  struct Failure: Error, Equatable { let index: Int }
+
+  @Test("a prefetch returns what its work computed, in the order they were started, and rethrows its error")
+  func returnsTheValueOrTheError() throws {
+    let loads = (0..<16).map { i in Prefetch { () throws -> [Int] in
+      if i == 11 { throw Failure(index: i) }
+      return Array(repeating: i, count: 1000 + i)
+    } }
+    for (i, load) in loads.enumerated() {
+      if i == 11 {
+        #expect(throws: Failure(index: 11)) { try load.value() }
+      } else {
+        #expect(try load.value() == Array(repeating: i, count: 1000 + i))
+      }
+    }
+  }
+}
